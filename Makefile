@@ -1,0 +1,40 @@
+# YiQiao: two commands on a fresh machine — `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+TS := $(wildcard resources/translations/*.ts)
+QM := $(TS:.ts=.qm)
+
+.PHONY: run test lint venv translations ts-update package package-test clean bench
+
+# The venv is rebuilt whenever the lock file changes; the lock pins every version.
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed
+
+resources/translations/%.qm: resources/translations/%.ts $(VENV)/.installed
+	$(VENV)/bin/pyside6-lrelease -silent $< -qm $@
+
+translations: $(QM)
+
+# Re-extract strings from the UI into the .ts sources (then translate the new entries).
+ts-update: venv
+	$(VENV)/bin/pyside6-lupdate $$(find app main.py -name '*.py' | sort) -no-obsolete -ts $(TS)
+
+run: venv translations
+	$(PY) main.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv translations lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly
+
+bench: venv
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build dist $(QM)

@@ -1,0 +1,279 @@
+"""Layered settings: defaults < machine policy (IT) < user settings, with policy locking.
+
+A policy key both sets a value and locks it: the user layer cannot override it and the
+Settings dialog shows the field disabled with the reason. A malformed policy file or a wrong
+value never stops the app: the problem is recorded (``Settings.problems``), logged, and the
+value falls back to what the next layer below provides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import paths
+
+log = logging.getLogger(__name__)
+
+POLICY_REGISTRY_KEY = r"Software\Policies\YiQiao"
+
+
+def _is_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
+    if value and not value.startswith(("https://", "http://")):
+        return "must start with https:// or http://"
+    return None
+
+
+def _is_proxy(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
+    if value in ("", "system", "none"):
+        return None
+    if not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
+        return "must be 'system', 'none' or a proxy URL such as http://proxy:3128"
+    return None
+
+
+def _is_existing_file_or_empty(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a file path"
+    if value and not Path(value).is_file():
+        return f"file not found: {value}"
+    return None
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value not in choices:
+            return "must be one of " + ", ".join(repr(c) for c in choices)
+        return None
+
+    return check
+
+
+def _of_type(kind: type) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if kind is int and isinstance(value, bool):
+            return "must be a whole number"
+        if not isinstance(value, kind):
+            return {bool: "must be true or false", int: "must be a whole number"}.get(
+                kind, f"must be {kind.__name__}"
+            )
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: its default, how to validate it, and whether IT may lock it."""
+
+    key: str
+    default: Any
+    validate: Callable[[Any], str | None]
+    policy: bool = False
+
+
+SPECS: dict[str, SettingSpec] = {
+    s.key: s
+    for s in [
+        # Empty hub_url means "embedded demo hub on loopback" (the `make run` default).
+        SettingSpec("hub_url", "", _is_url, policy=True),
+        SettingSpec("ca_bundle", "", _is_existing_file_or_empty, policy=True),
+        SettingSpec("proxy", "system", _is_proxy, policy=True),
+        SettingSpec("language", "system", _one_of("system", "en", "zh_CN"), policy=True),
+        SettingSpec("camera_allowed", True, _of_type(bool), policy=True),
+        SettingSpec("microphone_allowed", True, _of_type(bool), policy=True),
+        SettingSpec("self_update_allowed", True, _of_type(bool), policy=True),
+        SettingSpec(
+            "log_level", "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"), policy=True
+        ),
+        SettingSpec("camera_device", "", _of_type(str)),
+        SettingSpec("microphone_device", "", _of_type(str)),
+        SettingSpec("speaker_device", "", _of_type(str)),
+        SettingSpec("audio_only", False, _of_type(bool)),
+        SettingSpec("last_username", "", _of_type(str)),
+        SettingSpec("blob_cache_budget_mb", 2048, _of_type(int)),
+    ]
+}
+
+SECRET_WORDS = ("password", "token", "secret", "key")
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """A wrong value found in a layer: where, which key, why, and what was used instead."""
+
+    source: str
+    key: str
+    message: str
+    used_instead: Any
+
+    def describe(self) -> str:
+        """One line for logs and the startup notice."""
+        return (
+            f"{self.source}: '{self.key}' {self.message}; using {self.used_instead!r} instead"
+        )
+
+
+@dataclass
+class Settings:
+    """The effective settings, which keys policy locks, and problems met while loading."""
+
+    values: dict[str, Any]
+    locked: dict[str, str] = field(default_factory=dict)  # key -> where the lock comes from
+    problems: list[SettingProblem] = field(default_factory=list)
+    user_file: Path | None = None
+    _user: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The effective value of ``key``."""
+        return self.values.get(key, default)
+
+    def is_locked(self, key: str) -> bool:
+        """True when machine policy sets this key."""
+        return key in self.locked
+
+    def set_user(self, key: str, value: Any) -> None:
+        """Change a user setting (refused when policy locks it or the value is invalid)."""
+        spec = SPECS.get(key)
+        if spec is None:
+            raise KeyError(f"unknown setting {key!r}")
+        if key in self.locked:
+            raise PermissionError(f"'{key}' is set by your IT department ({self.locked[key]})")
+        problem = spec.validate(value)
+        if problem:
+            raise ValueError(f"'{key}' {problem}")
+        self._user[key] = value
+        self.values[key] = value
+
+    def save(self) -> None:
+        """Write the user layer atomically (only the user's own values, never policy)."""
+        if self.user_file is None:
+            return
+        self.user_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.user_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._user, indent=2, ensure_ascii=False), "utf-8")
+        os.replace(tmp, self.user_file)
+
+    def redacted(self) -> dict[str, Any]:
+        """Effective settings with anything secret-looking masked, for diagnostics."""
+        return {
+            k: ("***" if any(w in k.lower() for w in SECRET_WORDS) and v else v)
+            for k, v in self.values.items()
+        }
+
+
+def read_policy_file(path: Path) -> tuple[dict[str, Any], list[SettingProblem]]:
+    """Parse the TOML policy file; a broken file yields no keys and one problem."""
+    if not path.is_file():
+        return {}, []
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return {}, [SettingProblem(str(path), "(file)", f"cannot be read: {exc}", "defaults")]
+    except OSError as exc:
+        return {}, [SettingProblem(str(path), "(file)", f"cannot be opened: {exc}", "defaults")]
+    # Accept both flat keys and a [yiqiao] table, which IT tools sometimes produce.
+    if isinstance(data.get("yiqiao"), dict):
+        data = {**{k: v for k, v in data.items() if k != "yiqiao"}, **data["yiqiao"]}
+    return data, []
+
+
+def read_policy_registry() -> dict[str, Any]:
+    """Values under HKLM\\Software\\Policies\\YiQiao (Windows only; DWORD → bool/int)."""
+    if sys.platform != "win32":
+        return {}
+    import winreg
+
+    values: dict[str, Any] = {}
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, POLICY_REGISTRY_KEY) as key:
+            index = 0
+            while True:
+                try:
+                    name, value, kind = winreg.EnumValue(key, index)
+                except OSError:
+                    break
+                index += 1
+                if kind == winreg.REG_DWORD and name in SPECS:
+                    if isinstance(SPECS[name].default, bool):
+                        value = bool(value)
+                values[name] = value
+    except OSError:
+        return {}
+    return values
+
+
+def load_settings(
+    policy_file: Path | None = None,
+    user_file: Path | None = None,
+    registry: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the effective settings from defaults, policy (file, then registry) and user."""
+    policy_file = policy_file or paths.machine_policy_file()
+    user_file = user_file or (paths.user_config_dir() / "settings.json")
+    values = {k: s.default for k, s in SPECS.items()}
+    settings = Settings(values=values, user_file=user_file)
+
+    policy_layers: list[tuple[str, Mapping[str, Any]]] = []
+    file_values, file_problems = read_policy_file(policy_file)
+    settings.problems.extend(file_problems)
+    policy_layers.append((str(policy_file), file_values))
+    policy_layers.append(
+        ("HKLM\\" + POLICY_REGISTRY_KEY, read_policy_registry() if registry is None else registry)
+    )
+
+    user_values: dict[str, Any] = {}
+    if user_file.is_file():
+        try:
+            loaded = json.loads(user_file.read_text("utf-8"))
+            if not isinstance(loaded, dict):
+                raise ValueError("top level is not an object")
+            user_values = loaded
+        except (ValueError, OSError) as exc:
+            settings.problems.append(
+                SettingProblem(str(user_file), "(file)", f"cannot be read: {exc}", "defaults")
+            )
+
+    for source, layer in policy_layers:
+        for key, value in layer.items():
+            spec = SPECS.get(key)
+            if spec is None or not spec.policy:
+                settings.problems.append(
+                    SettingProblem(source, key, "is not a policy key", "nothing (ignored)")
+                )
+                continue
+            problem = spec.validate(value)
+            if problem:
+                settings.problems.append(SettingProblem(source, key, problem, values[key]))
+                continue
+            values[key] = value
+            settings.locked[key] = source
+
+    for key, value in user_values.items():
+        spec = SPECS.get(key)
+        if spec is None or key in settings.locked:
+            continue  # policy wins silently; unknown keys come from newer versions
+        problem = spec.validate(value)
+        if problem:
+            settings.problems.append(SettingProblem(str(user_file), key, problem, values[key]))
+            continue
+        values[key] = value
+        settings._user[key] = value
+
+    for problem in settings.problems:
+        log.warning("settings problem: %s", problem.describe())
+    return settings

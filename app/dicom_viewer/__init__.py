@@ -1,0 +1,1 @@
+"""DICOM indexing, decoding, pixel pipeline, measurements and GSPS io (Qt-free)."""

@@ -1,0 +1,1 @@
+"""Media engine for video consultations (Qt-free, runs on the asyncio thread)."""

@@ -1,0 +1,1 @@
+"""Offline-first record cache and sync engine (Qt-free)."""

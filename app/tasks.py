@@ -1,0 +1,113 @@
+"""Background execution, Qt-free: one lazily started asyncio loop thread and a worker pool.
+
+- ``async_loop()``: the single asyncio loop for media and signaling. Every aiortc object is
+  created and used on it (aiortc objects bound to another loop fail).
+- ``worker_pool()``: threads for blocking I/O (disk, requests, decode).
+
+The Qt side (``app.ui.bridge``) turns the futures returned here into queued signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class AsyncLoopThread:
+    """An asyncio loop running forever on its own daemon thread."""
+
+    def __init__(self, name: str = "yiqiao-asyncio") -> None:
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop (valid once constructed)."""
+        assert self._loop is not None
+        return self._loop
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The loop's thread."""
+        return self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule a coroutine on the loop from any thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a plain callable on the loop thread."""
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel remaining tasks and stop the loop."""
+        if not self._thread.is_alive():
+            return
+
+        async def _cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.submit(_cancel_all()).result(timeout)
+        except Exception:  # noqa: BLE001 - shutting down regardless
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+
+
+_lock = threading.Lock()
+_async: AsyncLoopThread | None = None
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def async_loop() -> AsyncLoopThread:
+    """The shared asyncio loop thread, started on first use."""
+    global _async
+    with _lock:
+        if _async is None:
+            _async = AsyncLoopThread()
+        return _async
+
+
+def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The shared pool for blocking work (sized for small clinic PCs)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            workers = max(2, min(8, (os.cpu_count() or 2) + 2))
+            _pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="yiqiao-io")
+        return _pool
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Stop the loop thread and the pool (at app exit and between tests)."""
+    global _async, _pool
+    with _lock:
+        loop, pool = _async, _pool
+        _async, _pool = None, None
+    if loop is not None:
+        loop.stop(timeout)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)

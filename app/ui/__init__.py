@@ -1,0 +1,1 @@
+"""Every Qt widget lives here; the cores stay Qt-free."""

@@ -1,0 +1,99 @@
+"""The bridge from background work to the GUI: results come back as queued Qt signals.
+
+``run_in_worker(fn, ...)`` runs blocking work on the worker pool; ``run_async(coro)`` runs a
+coroutine on the asyncio thread. Either way the callbacks fire on the GUI thread, so widgets
+can be touched safely, and the GUI thread never waits.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from app import tasks
+
+log = logging.getLogger(__name__)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; a queued signal hops each result onto it."""
+
+    delivered = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered.connect(self._invoke, Qt.ConnectionType.QueuedConnection)
+
+    @staticmethod
+    def _invoke(thunk: Callable[[], None]) -> None:
+        try:
+            thunk()
+        except Exception:  # noqa: BLE001 - a failing callback must not kill the event loop
+            log.exception("callback on the GUI thread failed")
+
+
+_relay: _Relay | None = None
+
+
+def _get_relay() -> _Relay:
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+    return _relay
+
+
+def call_on_gui(fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` on the GUI thread soon (safe from any thread)."""
+    _get_relay().delivered.emit(lambda: fn(*args))
+
+
+def _deliver(
+    future: concurrent.futures.Future[Any],
+    on_done: Callable[[Any], None] | None,
+    on_error: Callable[[BaseException], None] | None,
+) -> None:
+    relay = _get_relay()
+
+    def done(f: concurrent.futures.Future[Any]) -> None:
+        if f.cancelled():
+            return
+        error = f.exception()
+        if error is not None:
+            if on_error is not None:
+                relay.delivered.emit(lambda: on_error(error))
+            else:
+                log.error("background job failed", exc_info=error)
+        elif on_done is not None:
+            result = f.result()
+            relay.delivered.emit(lambda: on_done(result))
+
+    future.add_done_callback(done)
+
+
+def run_in_worker(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> concurrent.futures.Future[Any]:
+    """Run blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
+    _get_relay()  # created on the calling (GUI) thread so it lives there
+    future = tasks.worker_pool().submit(fn, *args)
+    _deliver(future, on_done, on_error)
+    return future
+
+
+def run_async(
+    coro: Coroutine[Any, Any, Any],
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> concurrent.futures.Future[Any]:
+    """Run ``coro`` on the asyncio thread; callbacks arrive on the GUI thread."""
+    _get_relay()
+    future = tasks.async_loop().submit(coro)
+    _deliver(future, on_done, on_error)
+    return future

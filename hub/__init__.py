@@ -1,0 +1,1 @@
+"""YiQiao hub: the hospital-side server clients sync and call through."""

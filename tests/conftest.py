@@ -1,0 +1,45 @@
+"""Shared fixtures: a throw-away profile, an in-memory keyring, offscreen Qt."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Offscreen Qt before anything imports PySide6; no real profile, policy or keyring is touched.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+
+
+@pytest.fixture(autouse=True)
+def profile_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh per-test YIQIAO_HOME and an absent machine policy (unless a test writes one)."""
+    home = tmp_path_factory.mktemp("profile")
+    monkeypatch.setenv("YIQIAO_HOME", str(home))
+    monkeypatch.setenv("YIQIAO_POLICY_FILE", str(home / "policy.toml"))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[object]:
+    """Every test gets an empty in-memory keyring; nothing reaches the real OS store."""
+    from app.credentials import use_memory_keyring
+
+    backend = use_memory_keyring()
+    yield backend
+
+
+@pytest.fixture
+def policy_file(profile_dir: Path) -> Path:
+    """Path of the machine policy file the app will read in this test (write to it)."""
+    return profile_dir / "policy.toml"
+
+
+@pytest.fixture
+def settings(profile_dir: Path):
+    """Effective settings for the temporary profile."""
+    from app.config import load_settings
+
+    return load_settings(registry={})
