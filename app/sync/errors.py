@@ -1,0 +1,39 @@
+"""Why talking to the hub failed, in terms a person (and the status bar) can act on."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base for every hub communication failure."""
+
+    state = "server_error"
+
+
+class HubOffline(HubError):
+    """No connection: the link is down, the hub is unreachable, or the proxy failed."""
+
+    state = "offline"
+
+
+class LoginRefused(HubError):
+    """The hub refused the credentials or the token (wrong password, disabled, expired)."""
+
+    state = "login_refused"
+
+
+class TlsUntrusted(HubError):
+    """The hub's TLS certificate is not trusted (wrong CA bundle, self-signed, wrong name)."""
+
+    state = "tls_untrusted"
+
+
+class HubServerError(HubError):
+    """The hub answered with a server error (5xx)."""
+
+    state = "server_error"
+
+
+class HubBadReply(HubError):
+    """The hub's reply could not be understood (bad JSON, wrong shape, truncated)."""
+
+    state = "server_error"

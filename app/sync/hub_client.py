@@ -1,0 +1,142 @@
+"""HTTP client for the hub API (blocking ``requests``; call it from a worker thread).
+
+Honours the system proxy or an explicit one, verifies TLS against the policy's CA bundle,
+and turns every failure into one of the typed errors in ``app.sync.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
+from app.sync.errors import (
+    HubBadReply,
+    HubError,
+    HubOffline,
+    HubServerError,
+    LoginRefused,
+    TlsUntrusted,
+)
+
+API = "/api/v1"
+
+
+class HubClient:
+    """A session with one hub; holds the current tokens in memory only."""
+
+    def __init__(
+        self,
+        base_url: str,
+        ca_bundle: str = "",
+        proxy: str = "system",
+        timeout: float = 20.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        # requests verifies TLS by default against certifi; the policy may name the hospital CA.
+        self.session.verify = ca_bundle or True
+        if proxy == "none":
+            self.session.trust_env = False
+            self.session.proxies = {}
+        elif proxy not in ("", "system"):
+            self.session.trust_env = False
+            self.session.proxies = {"http": proxy, "https": proxy}
+        # "system": requests reads HTTP(S)_PROXY / NO_PROXY and, on Windows, the registry.
+        self.tokens: TokenPair | None = None
+
+    # -- low level ---------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send a request; raise a typed ``HubError`` for anything but a 2xx/3xx/4xx reply."""
+        headers = kwargs.pop("headers", {}) or {}
+        if self.tokens is not None and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.base_url + path, headers=headers, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise TlsUntrusted(f"the hub's certificate is not trusted: {exc}") from exc
+        except requests.exceptions.ProxyError as exc:
+            raise HubOffline(f"the proxy could not reach the hub: {exc}") from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise HubOffline(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise HubBadReply(f"the hub's reply was broken: {exc}") from exc
+        if response.status_code >= 500:
+            raise HubServerError(
+                f"the hub had a server error ({response.status_code}): {_message(response)}"
+            )
+        return response
+
+    def json_or_raise(self, response: requests.Response) -> Any:
+        """Decode a JSON reply; 401/403 → LoginRefused, other 4xx → HubError with the message."""
+        if response.status_code in (401, 403) and response.request.url and "/auth/" in str(
+            response.request.url
+        ):
+            raise LoginRefused(_message(response))
+        if response.status_code == 401:
+            raise LoginRefused(_message(response))
+        if response.status_code >= 400:
+            raise HubError(f"{response.status_code}: {_message(response)}")
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise HubBadReply(f"the hub did not send valid JSON: {exc}") from exc
+
+    # -- auth --------------------------------------------------------------------------
+    def login(self, username: str, password: str, device_name: str = "") -> TokenPair:
+        """Sign in; the caller stores the tokens in the keyring."""
+        body = LoginRequest(username=username, password=password, device_name=device_name)
+        response = self.request("POST", f"{API}/auth/login", json=body.model_dump())
+        self.tokens = _parse_tokens(self.json_or_raise(response))
+        return self.tokens
+
+    def refresh(self, refresh_token: str | None = None) -> TokenPair:
+        """Exchange the refresh token for a fresh pair."""
+        token = refresh_token or (self.tokens.refresh_token if self.tokens else "")
+        if not token:
+            raise LoginRefused("not signed in")
+        body = RefreshRequest(refresh_token=token)
+        response = self.request(
+            "POST", f"{API}/auth/refresh", json=body.model_dump(), headers={"Authorization": ""}
+        )
+        self.tokens = _parse_tokens(self.json_or_raise(response))
+        return self.tokens
+
+    def logout(self) -> None:
+        """Revoke the session on the hub (best effort) and forget the tokens."""
+        if self.tokens is None:
+            return
+        try:
+            self.request(
+                "POST",
+                f"{API}/auth/logout",
+                json={"refresh_token": self.tokens.refresh_token},
+            )
+        except HubError:
+            pass
+        self.tokens = None
+
+    def health(self) -> bool:
+        """True when the hub answers /readyz."""
+        return self.request("GET", "/readyz").status_code == 200
+
+
+def _parse_tokens(data: Any) -> TokenPair:
+    try:
+        return TokenPair.model_validate(data)
+    except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError, named in the message
+        raise HubBadReply(f"the hub's login reply has the wrong shape: {exc}") from exc
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+        if isinstance(data, dict) and "message" in data:
+            return str(data["message"])
+    except ValueError:
+        pass
+    return (response.text or response.reason or "").strip()[:300]
