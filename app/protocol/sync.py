@@ -1,0 +1,320 @@
+"""Records sync messages (``/api/v1/sync/*``), shared by hub and client.
+
+The model in one paragraph
+--------------------------
+Every record is a *document* with a client-generated UUID, a ``type`` and a flat ``fields``
+dict. The hub numbers revisions per document (``rev`` 1, 2, ...) and stamps every stored
+change with a server-assigned, strictly increasing ``seq``; clients pull "everything after
+cursor N" — no client clock ever decides order. A client pushes a :class:`Change` carrying
+the *whole* new ``fields`` of the document plus ``base_rev``: the revision it edited. The hub
+compares base → hub-current and base → pushed field by field (three-way):
+
+- ``base_rev == rev`` on the hub: the change is stored as the next revision → ``applied``.
+- someone else changed *other* fields since ``base_rev``: both edits are combined into a new
+  revision → ``merged`` (the result carries the merged document, adopt it).
+- both changed the *same* field to different values: nothing is discarded. The hub stores a
+  new revision whose fields are the hub version plus the pushed non-overlapping edits, and
+  marks the document conflicted (:class:`ConflictInfo` holds every competing version in
+  full) → ``conflict``. A person resolves it: push the chosen fields with
+  ``resolves_conflict=True`` and ``base_rev`` = the conflicted revision.
+- anything invalid or out of the user's scope → ``rejected`` with a :class:`RejectReason`.
+
+Re-sending a change (same ``change_id``) is harmless: the hub answers with the stored
+result of the first delivery. Deletes are pushes with ``deleted=True``; pulls return them as
+tombstones (``deleted=True``, ``fields`` empty).
+
+Every request carries the header ``X-YiQiao-Protocol: <PROTOCOL_VERSION>`` (see
+:data:`PROTOCOL_HEADER`); the hub answers 400 ``unsupported_protocol`` to a version it does not
+speak and echoes its own version on every response. A missing header is accepted as version 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.protocol import PROTOCOL_VERSION
+
+PROTOCOL_HEADER = "X-YiQiao-Protocol"
+"""HTTP header naming the protocol version of a request/response (value: ``str(PROTOCOL_VERSION)``)."""
+
+MAX_PUSH_BATCH = 500
+"""Most changes accepted in one push (more → 413 ``batch_too_large``; halve and retry)."""
+
+MAX_PULL_LIMIT = 1000
+"""Largest page a pull returns."""
+
+MAX_FIELDS_BYTES = 256 * 1024
+"""Largest JSON size of one document's ``fields`` (larger → rejected ``too_large``)."""
+
+
+class DocType(StrEnum):
+    """Kinds of record. Scoping rules per type are in :data:`SCOPING`."""
+
+    patient = "patient"
+    consultation = "consultation"
+    note = "note"
+    vitals = "vitals"
+    report = "report"
+    annotation_set = "annotation_set"
+    attachment = "attachment"
+
+
+class ConsultationStatus(StrEnum):
+    """Lifecycle of a consultation request (``fields["status"]`` of a consultation)."""
+
+    draft = "draft"
+    submitted = "submitted"
+    accepted = "accepted"
+    declined = "declined"
+    scheduled = "scheduled"
+    in_call = "in_call"
+    reported = "reported"
+    closed = "closed"
+
+
+CONSULTATION_TRANSITIONS: dict[ConsultationStatus, frozenset[ConsultationStatus]] = {
+    ConsultationStatus.draft: frozenset({ConsultationStatus.submitted}),
+    ConsultationStatus.submitted: frozenset(
+        {ConsultationStatus.accepted, ConsultationStatus.declined, ConsultationStatus.draft}
+    ),
+    ConsultationStatus.accepted: frozenset(
+        {ConsultationStatus.scheduled, ConsultationStatus.in_call, ConsultationStatus.reported}
+    ),
+    ConsultationStatus.declined: frozenset({ConsultationStatus.closed, ConsultationStatus.draft}),
+    ConsultationStatus.scheduled: frozenset(
+        {ConsultationStatus.in_call, ConsultationStatus.reported}
+    ),
+    # A dropped call goes back to scheduled; a report may follow the call.
+    ConsultationStatus.in_call: frozenset(
+        {ConsultationStatus.scheduled, ConsultationStatus.reported}
+    ),
+    ConsultationStatus.reported: frozenset({ConsultationStatus.closed}),
+    ConsultationStatus.closed: frozenset(),
+}
+"""Allowed status changes (staying in the same status is always allowed)."""
+
+
+def can_transition(old: str, new: str) -> bool:
+    """Whether a consultation may move from status ``old`` to ``new``."""
+    if old == new:
+        return True
+    try:
+        return ConsultationStatus(new) in CONSULTATION_TRANSITIONS[ConsultationStatus(old)]
+    except ValueError:
+        return False
+
+
+# Which scoping attributes each document type needs. The hub rejects a change that lacks one
+# (``invalid``) and never lets a later change move a document to another scope (``scope_change``).
+#   patient:        patient_id/consultation_id must be empty (the patient *is* the subject)
+#   consultation:   patient_id required; consultation_id empty; fields: status, reason, and
+#                   optionally target_facility_id, department, specialist_id (who takes part)
+#   note/vitals/report/annotation_set/attachment: patient_id required, consultation_id optional
+# ``facility_id`` of a new document is the author's facility (the hub fills it in when empty
+# and rejects another facility with ``forbidden``).
+CONSULTATION_REQUIRED_FIELDS = ("status",)
+"""Fields a consultation must carry."""
+
+CONSULTATION_PARTICIPANT_FIELDS = ("target_facility_id", "department", "specialist_id")
+"""Consultation fields that decide who besides the requesting facility takes part."""
+
+ATTACHMENT_BLOBS_FIELD = "blobs"
+"""Attachment manifests list blobs in ``fields["blobs"]``: see :class:`AttachmentBlob`."""
+
+
+class AttachmentBlob(BaseModel):
+    """One entry of an attachment manifest (``fields["blobs"]`` is a list of these as dicts).
+
+    The blob must be uploaded (tus) before the manifest is pushed; the hub rejects a manifest
+    naming a blob it does not hold with ``missing_blob``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    name: str = Field(default="", max_length=512)
+    media_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = Field(default=0, ge=0)
+    kind: str = Field(default="file", description="dicom | photo | ecg | pdf | file")
+
+
+class Change(BaseModel):
+    """One document change pushed by a client (an outbox entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+    change_id: UUID = Field(description="client-generated id of this change; re-sending it is harmless")
+    id: UUID = Field(description="client-generated document id")
+    type: DocType
+    base_rev: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="revision this edit started from; 0 = new document"
+    )
+    fields: dict[str, Any] = Field(default_factory=dict, description="the complete new field values")
+    deleted: bool = False
+    facility_id: str | None = Field(default=None, max_length=64, description="owner; empty = author's facility")
+    patient_id: UUID | None = None
+    consultation_id: UUID | None = None
+    resolves_conflict: bool = Field(
+        default=False, description="this change is a person's resolution of the document's conflict"
+    )
+
+
+class ConflictVersion(BaseModel):
+    """One competing version of a conflicted document, kept in full."""
+
+    rev: int = Field(description="hub revision it was (or, for a pushed version, it was based on)")
+    fields: dict[str, Any]
+    deleted: bool = False
+    user_id: str
+    change_id: UUID | None = None
+    at: datetime
+
+
+class ConflictInfo(BaseModel):
+    """Why a document is conflicted and every version a person must choose between."""
+
+    fields: list[str] = Field(description="field names edited differently by both sides")
+    base_rev: int
+    versions: list[ConflictVersion] = Field(
+        description="the hub's version first, then each pushed version that collided"
+    )
+
+
+class Document(BaseModel):
+    """A document as the hub holds it (pull results, push results)."""
+
+    id: UUID
+    type: DocType
+    rev: int = Field(ge=1)
+    seq: int = Field(ge=1, description="server sequence number of this revision (the pull cursor)")
+    fields: dict[str, Any]
+    deleted: bool = False
+    facility_id: str
+    patient_id: UUID | None = None
+    consultation_id: UUID | None = None
+    conflict: ConflictInfo | None = None
+    updated_at: datetime
+    updated_by: str = Field(description="user id of the author of this revision")
+
+
+class PushStatus(StrEnum):
+    """Outcome of one pushed change."""
+
+    applied = "applied"
+    merged = "merged"
+    conflict = "conflict"
+    rejected = "rejected"
+
+
+class RejectReason(StrEnum):
+    """Why the hub refused a change (nothing of it was stored)."""
+
+    forbidden = "forbidden"  # outside the user's scope or role
+    invalid = "invalid"  # fields/scoping malformed for the type
+    invalid_transition = "invalid_transition"  # consultation status change not allowed
+    unknown_base_rev = "unknown_base_rev"  # base_rev newer than the hub's revision
+    already_exists = "already_exists"  # base_rev 0 but the id exists with other content
+    not_found = "not_found"  # base_rev > 0 but the hub has no such document
+    type_mismatch = "type_mismatch"  # id exists with another type
+    scope_change = "scope_change"  # facility/patient/consultation of a document cannot change
+    missing_blob = "missing_blob"  # attachment names a blob the hub does not hold
+    too_large = "too_large"  # fields bigger than MAX_FIELDS_BYTES
+    duplicate_in_batch = "duplicate_in_batch"  # the same change_id twice in one push
+
+
+class PushRequest(BaseModel):
+    """POST /api/v1/sync/push: up to :data:`MAX_PUSH_BATCH` changes, applied in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    changes: list[Change] = Field(max_length=MAX_PUSH_BATCH)
+
+
+class PushResult(BaseModel):
+    """The hub's answer for one change (same order as the request)."""
+
+    change_id: UUID
+    id: UUID
+    status: PushStatus
+    rev: int | None = Field(default=None, description="hub revision after the change (not for rejected)")
+    seq: int | None = None
+    reason: RejectReason | None = None
+    message: str = ""
+    document: Document | None = Field(
+        default=None, description="the hub's document after the change; adopt it (merged/conflict)"
+    )
+
+
+class PushResponse(BaseModel):
+    results: list[PushResult]
+
+
+class PullResponse(BaseModel):
+    """GET /api/v1/sync/pull?since=<cursor>&limit=<n>.
+
+    ``changes`` are the latest revision of every document in the user's scope whose ``seq`` is
+    greater than ``since``, ordered by ``seq``. Store ``next_cursor`` only after the page is
+    saved; keep pulling while ``has_more``.
+    """
+
+    changes: list[Document]
+    next_cursor: int
+    has_more: bool
+
+
+class ReconcileRequest(BaseModel):
+    """POST /api/v1/sync/reconcile: what the client holds, as :func:`scope_digest`."""
+
+    model_config = ConfigDict(extra="forbid")
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    count: int = Field(ge=0, le=2**31 - 1)
+
+
+class ReconcileResponse(BaseModel):
+    """``match`` false → the client should pull again from cursor 0 (after pushing its outbox)
+    and drop documents the full pull did not return."""
+
+    match: bool
+    hub_digest: str
+    hub_count: int
+    cursor: int = Field(description="the hub's current sequence cursor for this scope")
+
+
+def scope_digest(items: Iterable[tuple[UUID | str, int]]) -> str:
+    """Order-independent digest of (document id, rev) pairs for non-deleted documents.
+
+    Sum modulo 2**256 of SHA-256("<uuid>:<rev>") — the same set gives the same digest in any
+    order. Both client and hub call this; tombstones are excluded on both sides.
+    """
+    total = 0
+    for doc_id, rev in items:
+        h = hashlib.sha256(f"{UUID(str(doc_id))}:{int(rev)}".encode()).digest()
+        total = (total + int.from_bytes(h, "big")) % (1 << 256)
+    return f"{total:064x}"
+
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "PROTOCOL_HEADER",
+    "DocType",
+    "ConsultationStatus",
+    "Change",
+    "Document",
+    "ConflictInfo",
+    "ConflictVersion",
+    "PushRequest",
+    "PushResponse",
+    "PushResult",
+    "PushStatus",
+    "RejectReason",
+    "PullResponse",
+    "ReconcileRequest",
+    "ReconcileResponse",
+    "AttachmentBlob",
+    "scope_digest",
+    "can_transition",
+]
