@@ -1,0 +1,177 @@
+"""Start the desktop client: settings, logging, language, main window, hub, sign-in."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import APP_NAME, APP_ORG, __version__, credentials, tasks
+from app.config import load_settings
+from app.context import AppContext
+from app.logging_setup import set_level, setup_logging
+from app.ui.bridge import run_in_worker
+from app.ui.i18n import install_translators, resolve_language
+from app.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+class ClientController:
+    """Owns the main window and the session life cycle (hub start, sign-in, sign-out)."""
+
+    def __init__(self, app: QApplication, context: AppContext) -> None:
+        self.app = app
+        self.context = context
+        self.embedded_hub: Any = None
+        self.window = MainWindow(context)
+        self.window.sign_in_requested.connect(self.show_login)
+        self.window.sign_out_requested.connect(self.sign_out)
+        self.window.settings_requested.connect(self.show_settings)
+        self.login_dialog: Any = None
+        self._demo_hint = ""
+        app.aboutToQuit.connect(self.shutdown)
+
+    # -- hub ---------------------------------------------------------------------------
+    def start_hub(self) -> None:
+        """Use the configured hub, or start the embedded demo hub off the GUI thread."""
+        configured = self.context.settings.get("hub_url")
+        if configured:
+            self.context.hub_url = configured
+            self.window.set_hub_state(self.window.tr("Hub: {url}").format(url=configured), True)
+            self.context.changed("hub")
+            return
+        self.context.demo = True
+        self.window.set_hub_state(self.window.tr("Hub: starting the local demo hub…"), True)
+        run_in_worker(_start_embedded_hub, on_done=self._hub_started, on_error=self._hub_failed)
+
+    def _hub_started(self, hub: Any) -> None:
+        self.embedded_hub = hub
+        self.context.hub_url = hub.url
+        self._demo_hint = _demo_hint(hub)
+        self.window.set_hub_state(self.window.tr("Hub: local demo hub"), True)
+        if self.login_dialog is not None:
+            self.login_dialog.set_hub_url(hub.url)
+            self.login_dialog.hint.setText(self._demo_hint)
+            self.login_dialog.hint.setVisible(bool(self._demo_hint))
+        self.context.changed("hub")
+
+    def _hub_failed(self, exc: BaseException) -> None:
+        log.error("the embedded demo hub did not start: %s", exc)
+        self.window.set_hub_state(
+            self.window.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
+            False,
+        )
+
+    # -- session ----------------------------------------------------------------------
+    def show_login(self) -> None:
+        """Open the sign-in dialog (non-modal so the window keeps working offline)."""
+        from app.ui.login_dialog import LoginDialog
+
+        if self.login_dialog is not None and self.login_dialog.isVisible():
+            self.login_dialog.raise_()
+            return
+        self.login_dialog = LoginDialog(self.context, self.window, demo_hint=self._demo_hint)
+        self.login_dialog.signed_in.connect(self._signed_in)
+        self.login_dialog.open()
+
+    def _signed_in(self, tokens: Any) -> None:
+        self.context.user = tokens.user
+        log.info("signed in as %s (%s)", tokens.user.username, tokens.user.role)
+        self.context.changed("user")
+
+    def sign_out(self) -> None:
+        """Forget the session locally and revoke it on the hub in the background."""
+        client = self.context.services.pop("hub_client", None)
+        user = self.context.user
+        self.context.user = None
+        self.context.changed("user")
+        if client is not None:
+            run_in_worker(client.logout)
+        if user is not None:
+            from app.ui.login_dialog import token_key
+
+            run_in_worker(credentials.delete_secret, token_key(user.username, self.context.hub_url))
+
+    def show_settings(self) -> None:
+        """Open Settings; apply language and log level when accepted."""
+        from app.ui.settings_dialog import SettingsDialog
+
+        before = self.context.settings.get("language")
+        dialog = SettingsDialog(self.context.settings, self.window)
+        if dialog.exec():
+            set_level(self.context.settings.get("log_level"))
+            if self.context.settings.get("language") != before:
+                QMessageBox.information(
+                    self.window,
+                    self.window.tr("Settings"),
+                    self.window.tr("The new language is used after YiQiao restarts."),
+                )
+            self.context.changed("settings")
+
+    def shutdown(self) -> None:
+        """Stop background work and the embedded hub."""
+        if self.embedded_hub is not None:
+            try:
+                self.embedded_hub.stop()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                log.exception("stopping the embedded hub failed")
+        tasks.shutdown(timeout=2.0)
+
+
+def _start_embedded_hub() -> Any:
+    from app import paths
+    from app.embedded_hub import start_embedded_hub
+
+    return start_embedded_hub(paths.user_data_dir() / "demo-hub")
+
+
+def _demo_hint(hub: Any) -> str:
+    users = getattr(hub, "demo_users", None) or []
+    if not users:
+        return ""
+    lines = [f"{u[0]} / {u[1]}" + (f" ({u[2]})" if len(u) > 2 else "") for u in users]
+    return QApplication.translate("ClientController", "Demo accounts:") + "\n" + "\n".join(lines)
+
+
+def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
+    """Create the application and run its event loop; returns the exit code."""
+    started = time.perf_counter()
+    settings = load_settings()
+    setup_logging(settings.get("log_level", "INFO"))
+    log.info("YiQiao %s starting", __version__)
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_ORG)
+    app.setApplicationVersion(__version__)
+    install_translators(resolve_language(language or settings.get("language", "system")))
+    context = AppContext(settings=settings)
+    controller = ClientController(app, context)
+    controller.window.show()
+    if probe_startup:
+        # bench/startup.py: report when the window is on screen, then leave.
+        def report() -> None:
+            print(f"WINDOW_SHOWN {time.perf_counter() - started:.4f}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, report)
+        return app.exec()
+    QTimer.singleShot(0, controller.start_hub)
+    QTimer.singleShot(0, lambda: _check_keyring(controller))
+    QTimer.singleShot(0, controller.show_login)
+    return app.exec()
+
+
+def _check_keyring(controller: ClientController) -> None:
+    def check() -> str:
+        return credentials.check_keyring()
+
+    def failed(exc: BaseException) -> None:
+        QMessageBox.critical(controller.window, controller.window.tr("Credential store"), str(exc))
+
+    run_in_worker(check, on_done=lambda name: log.info("keyring backend: %s", name),
+                  on_error=failed)

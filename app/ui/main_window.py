@@ -1,0 +1,247 @@
+"""The main window: navigation between pages, menus, and a status bar for hub and sync."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.ui.pages import PAGES
+
+log = logging.getLogger(__name__)
+
+
+class PolicyBanner(QWidget):
+    """A dismissable strip naming settings problems (e.g. a wrong key in IT's policy file)."""
+
+    def __init__(self, problems: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("policyBanner")
+        self.setStyleSheet("#policyBanner { background: #fff4ce; border-bottom: 1px solid #e0c060; }")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        layout = QHBoxLayout(self)
+        self.label = QLabel(
+            self.tr("Some settings could not be applied:") + "\n" + "\n".join(problems)
+        )
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton(self.tr("Dismiss"))
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+
+
+class MainWindow(QMainWindow):
+    """Navigation on the left, the current page on the right, hub/sync/user below."""
+
+    sign_in_requested = Signal()
+    sign_out_requested = Signal()
+    settings_requested = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle(self.tr("YiQiao Remote Consultation"))
+        self.resize(1200, 780)
+        self._pages: dict[str, QWidget] = {}
+
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        problems = [p.describe() for p in context.settings.problems]
+        self.banner = PolicyBanner(problems) if problems else None
+        if self.banner:
+            outer.addWidget(self.banner)
+
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
+        self.nav.setAccessibleName(self.tr("Navigation"))
+        self.nav.setFixedWidth(self.fontMetrics().horizontalAdvance("M") * 14)
+        self.stack = QStackedWidget()
+        titles = {
+            "consultations": self.tr("Consultations"),
+            "patients": self.tr("Patients"),
+            "viewer": self.tr("Viewer"),
+            "call": self.tr("Call"),
+        }
+        for index, (key, _module, _cls) in enumerate(PAGES):
+            item = QListWidgetItem(titles.get(key, key))
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(f"Ctrl+{index + 1}")
+            self.nav.addItem(item)
+            self.stack.addWidget(QWidget())  # replaced by the real page on first visit
+        self.nav.currentRowChanged.connect(self.show_page_at)
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        outer.addLayout(body, 1)
+        self.setCentralWidget(central)
+
+        self._build_menus()
+        self._build_status_bar()
+        self.nav.setCurrentRow(0)
+        context.on_change(self._on_context_change)
+
+    # -- pages ------------------------------------------------------------------------
+    def show_page_at(self, row: int) -> None:
+        """Show the page at ``row``, creating it on first visit."""
+        if row < 0:
+            return
+        key = PAGES[row][0]
+        self.page(key)
+        self.stack.setCurrentIndex(row)
+        if self.nav.currentRow() != row:
+            self.nav.setCurrentRow(row)
+
+    def show_page(self, key: str) -> QWidget:
+        """Navigate to the page named ``key`` and return it."""
+        row = [k for k, _, _ in PAGES].index(key)
+        self.show_page_at(row)
+        return self._pages[key]
+
+    def page(self, key: str) -> QWidget:
+        """The page widget for ``key`` (created if needed)."""
+        if key not in self._pages:
+            row = [k for k, _, _ in PAGES].index(key)
+            _key, module_name, class_name = PAGES[row]
+            module = importlib.import_module(module_name)
+            widget = getattr(module, class_name)(self.context)
+            placeholder = self.stack.widget(row)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self.stack.insertWidget(row, widget)
+            self._pages[key] = widget
+        return self._pages[key]
+
+    # -- menus ------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu(self.tr("&File"))
+        self.sign_in_action = QAction(self.tr("Sign &in…"), self)
+        self.sign_in_action.triggered.connect(self.sign_in_requested)
+        self.sign_out_action = QAction(self.tr("Sign &out"), self)
+        self.sign_out_action.triggered.connect(self.sign_out_requested)
+        self.sign_out_action.setEnabled(False)
+        settings_action = QAction(self.tr("&Settings…"), self)
+        settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        settings_action.triggered.connect(self.settings_requested)
+        diagnostics_action = QAction(self.tr("Export &diagnostics…"), self)
+        diagnostics_action.triggered.connect(self.export_diagnostics)
+        quit_action = QAction(self.tr("&Quit"), self)
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.close)
+        for action in (self.sign_in_action, self.sign_out_action, settings_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(diagnostics_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        go_menu = self.menuBar().addMenu(self.tr("&Go"))
+        for index in range(self.nav.count()):
+            action = QAction(self.nav.item(index).text(), self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _=False, row=index: self.show_page_at(row))
+            go_menu.addAction(action)
+
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        about_action = QAction(self.tr("&About YiQiao"), self)
+        about_action.triggered.connect(self.show_about)
+        help_menu.addAction(about_action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.hub_label = QLabel(self.tr("Hub: not connected"))
+        self.hub_label.setObjectName("hubStatus")
+        self.sync_slot = QWidget()  # the sync engine's status widget is placed here
+        QHBoxLayout(self.sync_slot).setContentsMargins(0, 0, 0, 0)
+        self.user_label = QLabel(self.tr("Not signed in"))
+        self.user_label.setObjectName("userStatus")
+        bar.addWidget(self.hub_label)
+        bar.addWidget(self.sync_slot, 1)
+        bar.addPermanentWidget(self.user_label)
+
+    def set_sync_widget(self, widget: QWidget) -> None:
+        """Place the sync status widget in the status bar (replacing any earlier one)."""
+        layout = self.sync_slot.layout()
+        while layout.count():
+            old = layout.takeAt(0).widget()
+            if old is not None:
+                old.deleteLater()
+        layout.addWidget(widget)
+
+    def set_hub_state(self, text: str, ok: bool) -> None:
+        """Show the hub connection state in the status bar."""
+        self.hub_label.setText(text)
+        self.hub_label.setStyleSheet("" if ok else "color: #b00020;")
+
+    def _on_context_change(self, topic: str) -> None:
+        if topic != "user":
+            return
+        user = self.context.user
+        if user is None:
+            self.user_label.setText(self.tr("Not signed in"))
+        else:
+            self.user_label.setText(
+                self.tr("{name} · {facility}").format(
+                    name=user.display_name, facility=user.facility_name
+                )
+            )
+        self.sign_in_action.setEnabled(user is None)
+        self.sign_out_action.setEnabled(user is not None)
+
+    # -- actions ----------------------------------------------------------------------
+    def export_diagnostics(self) -> None:
+        """Ask where to save, then write the zip off the GUI thread."""
+        from app.diagnostics import export_diagnostics
+        from app.ui.bridge import run_in_worker
+
+        default = Path.home() / f"yiqiao-diagnostics-{datetime.now():%Y%m%d-%H%M}.zip"
+        target, _ = QFileDialog.getSaveFileName(
+            self, self.tr("Export diagnostics"), str(default), self.tr("Zip archives (*.zip)")
+        )
+        if not target:
+            return
+        run_in_worker(
+            export_diagnostics,
+            Path(target),
+            self.context.settings,
+            {"hub_url": self.context.hub_url},
+            on_done=lambda path: self.statusBar().showMessage(
+                self.tr("Diagnostics saved to {path}").format(path=path), 8000
+            ),
+            on_error=lambda exc: QMessageBox.warning(
+                self, self.tr("Export diagnostics"), self.tr("Could not save: {error}").format(
+                    error=exc
+                )
+            ),
+        )
+
+    def show_about(self) -> None:
+        """The About dialog with component versions."""
+        from app.ui.about_dialog import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def flash(self, text: str, ms: int = 5000) -> None:
+        """A transient message in the status bar."""
+        QTimer.singleShot(0, lambda: self.statusBar().showMessage(text, ms))
