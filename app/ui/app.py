@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_NAME, APP_ORG, __version__, credentials, tasks
@@ -21,10 +21,11 @@ from app.ui.main_window import MainWindow
 log = logging.getLogger(__name__)
 
 
-class ClientController:
+class ClientController(QObject):
     """Owns the main window and the session life cycle (hub start, sign-in, sign-out)."""
 
     def __init__(self, app: QApplication, context: AppContext) -> None:
+        super().__init__()
         self.app = app
         self.context = context
         self.embedded_hub: Any = None
@@ -42,18 +43,18 @@ class ClientController:
         configured = self.context.settings.get("hub_url")
         if configured:
             self.context.hub_url = configured
-            self.window.set_hub_state(self.window.tr("Hub: {url}").format(url=configured), True)
+            self.window.set_hub_state(self.tr("Hub: {url}").format(url=configured), True)
             self.context.changed("hub")
             return
         self.context.demo = True
-        self.window.set_hub_state(self.window.tr("Hub: starting the local demo hub…"), True)
+        self.window.set_hub_state(self.tr("Hub: starting the local demo hub…"), True)
         run_in_worker(_start_embedded_hub, on_done=self._hub_started, on_error=self._hub_failed)
 
     def _hub_started(self, hub: Any) -> None:
         self.embedded_hub = hub
         self.context.hub_url = hub.url
         self._demo_hint = _demo_hint(hub)
-        self.window.set_hub_state(self.window.tr("Hub: local demo hub"), True)
+        self.window.set_hub_state(self.tr("Hub: local demo hub"), True)
         if self.login_dialog is not None:
             self.login_dialog.set_hub_url(hub.url)
             self.login_dialog.hint.setText(self._demo_hint)
@@ -63,7 +64,7 @@ class ClientController:
     def _hub_failed(self, exc: BaseException) -> None:
         log.error("the embedded demo hub did not start: %s", exc)
         self.window.set_hub_state(
-            self.window.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
+            self.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
             False,
         )
 
@@ -108,8 +109,8 @@ class ClientController:
             if self.context.settings.get("language") != before:
                 QMessageBox.information(
                     self.window,
-                    self.window.tr("Settings"),
-                    self.window.tr("The new language is used after YiQiao restarts."),
+                    self.tr("Settings"),
+                    self.tr("The new language is used after YiQiao restarts."),
                 )
             self.context.changed("settings")
 
@@ -171,7 +172,7 @@ def _check_keyring(controller: ClientController) -> None:
         return credentials.check_keyring()
 
     def failed(exc: BaseException) -> None:
-        QMessageBox.critical(controller.window, controller.window.tr("Credential store"), str(exc))
+        QMessageBox.critical(controller.window, controller.tr("Credential store"), str(exc))
 
     run_in_worker(check, on_done=lambda name: log.info("keyring backend: %s", name),
                   on_error=failed)
