@@ -2,7 +2,7 @@
 
 If the machine has no usable keyring backend (e.g. a Linux box without a Secret Service),
 ``KeyringUnavailable`` is raised with a message for the user; there is deliberately no
-plaintext fallback. Tests install ``MemoryKeyring``.
+plaintext fallback. Tests install an in-memory backend (``use_memory_keyring``).
 """
 
 from __future__ import annotations
@@ -17,25 +17,32 @@ class KeyringUnavailable(RuntimeError):
     """No secure credential store on this machine."""
 
 
-class MemoryKeyring:
-    """An in-memory keyring backend for tests (never used by the shipped app)."""
+def _memory_keyring_class() -> type:
+    """Built on first use so importing this module does not import keyring (start-up)."""
+    from keyring.backend import KeyringBackend
 
-    priority = 1
+    class MemoryKeyring(KeyringBackend):
+        """An in-memory keyring backend for tests (never used by the shipped app)."""
 
-    def __init__(self) -> None:
-        self._store: dict[tuple[str, str], str] = {}
+        priority = 1  # type: ignore[assignment]
 
-    def get_password(self, service: str, username: str) -> str | None:
-        """Return the stored secret or None."""
-        return self._store.get((service, username))
+        def __init__(self) -> None:
+            super().__init__()
+            self._store: dict[tuple[str, str], str] = {}
 
-    def set_password(self, service: str, username: str, password: str) -> None:
-        """Store a secret."""
-        self._store[(service, username)] = password
+        def get_password(self, service: str, username: str) -> str | None:
+            """Return the stored secret or None."""
+            return self._store.get((service, username))
 
-    def delete_password(self, service: str, username: str) -> None:
-        """Forget a secret (missing is fine)."""
-        self._store.pop((service, username), None)
+        def set_password(self, service: str, username: str, password: str) -> None:
+            """Store a secret."""
+            self._store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            """Forget a secret (missing is fine)."""
+            self._store.pop((service, username), None)
+
+    return MemoryKeyring
 
 
 def _backend():  # noqa: ANN202 - keyring backends share no public base we want to import eagerly
@@ -43,7 +50,7 @@ def _backend():  # noqa: ANN202 - keyring backends share no public base we want 
     from keyring.backends import fail
 
     backend = keyring.get_keyring()
-    if isinstance(backend, MemoryKeyring):
+    if type(backend).__name__ == "MemoryKeyring":
         return backend
     names = {type(backend).__module__, type(backend).__name__}
     chained = getattr(backend, "backends", None)
@@ -97,10 +104,10 @@ def get_or_create_key(name: str, nbytes: int = 32) -> bytes:
     return key
 
 
-def use_memory_keyring() -> MemoryKeyring:
-    """Install a fresh in-memory backend (tests and `--demo-keyring` only)."""
+def use_memory_keyring():  # noqa: ANN201 - a KeyringBackend subclass built lazily
+    """Install a fresh in-memory backend (tests only)."""
     import keyring
 
-    backend = MemoryKeyring()
+    backend = _memory_keyring_class()()
     keyring.set_keyring(backend)  # type: ignore[arg-type]
     return backend
