@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -81,28 +82,32 @@ class SettingSpec:
     default: Any
     validate: Callable[[Any], str | None]
     policy: bool = False
+    expect: str = "text"  # what a valid value looks like: url, proxy, file, choice, bool, int
+    choices: tuple[str, ...] = ()
+
+
+def _choice(key: str, default: str, choices: tuple[str, ...], policy: bool) -> SettingSpec:
+    return SettingSpec(key, default, _one_of(*choices), policy, "choice", choices)
 
 
 SPECS: dict[str, SettingSpec] = {
     s.key: s
     for s in [
         # Empty hub_url means "embedded demo hub on loopback" (the `make run` default).
-        SettingSpec("hub_url", "", _is_url, policy=True),
-        SettingSpec("ca_bundle", "", _is_existing_file_or_empty, policy=True),
-        SettingSpec("proxy", "system", _is_proxy, policy=True),
-        SettingSpec("language", "system", _one_of("system", "en", "zh_CN"), policy=True),
-        SettingSpec("camera_allowed", True, _of_type(bool), policy=True),
-        SettingSpec("microphone_allowed", True, _of_type(bool), policy=True),
-        SettingSpec("self_update_allowed", True, _of_type(bool), policy=True),
-        SettingSpec(
-            "log_level", "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"), policy=True
-        ),
+        SettingSpec("hub_url", "", _is_url, policy=True, expect="url"),
+        SettingSpec("ca_bundle", "", _is_existing_file_or_empty, policy=True, expect="file"),
+        SettingSpec("proxy", "system", _is_proxy, policy=True, expect="proxy"),
+        _choice("language", "system", ("system", "en", "zh_CN"), policy=True),
+        SettingSpec("camera_allowed", True, _of_type(bool), policy=True, expect="bool"),
+        SettingSpec("microphone_allowed", True, _of_type(bool), policy=True, expect="bool"),
+        SettingSpec("self_update_allowed", True, _of_type(bool), policy=True, expect="bool"),
+        _choice("log_level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), policy=True),
         SettingSpec("camera_device", "", _of_type(str)),
         SettingSpec("microphone_device", "", _of_type(str)),
         SettingSpec("speaker_device", "", _of_type(str)),
-        SettingSpec("audio_only", False, _of_type(bool)),
+        SettingSpec("audio_only", False, _of_type(bool), expect="bool"),
         SettingSpec("last_username", "", _of_type(str)),
-        SettingSpec("blob_cache_budget_mb", 2048, _of_type(int)),
+        SettingSpec("blob_cache_budget_mb", 2048, _of_type(int), expect="int"),
     ]
 }
 
@@ -117,6 +122,9 @@ class SettingProblem:
     key: str
     message: str
     used_instead: Any
+    kind: str = "invalid"  # invalid | unreadable | unknown_key
+    value: Any = None
+    line: int | None = None  # for unreadable files, where the parser stopped
 
     def describe(self) -> str:
         """One line for logs and the startup notice."""
@@ -183,9 +191,17 @@ def read_policy_file(path: Path) -> tuple[dict[str, Any], list[SettingProblem]]:
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return {}, [SettingProblem(str(path), "(file)", f"cannot be read: {exc}", "defaults")]
+        found = re.search(r"line (\d+)", str(exc))
+        return {}, [
+            SettingProblem(
+                str(path), "(file)", f"cannot be read: {exc}", "defaults", "unreadable",
+                line=int(found.group(1)) if found else None,
+            )
+        ]
     except OSError as exc:
-        return {}, [SettingProblem(str(path), "(file)", f"cannot be opened: {exc}", "defaults")]
+        return {}, [
+            SettingProblem(str(path), "(file)", f"cannot be opened: {exc}", "defaults", "unreadable")
+        ]
     # Accept both flat keys and a [yiqiao] table, which IT tools sometimes produce.
     if isinstance(data.get("yiqiao"), dict):
         data = {**{k: v for k, v in data.items() if k != "yiqiao"}, **data["yiqiao"]}
@@ -245,7 +261,9 @@ def load_settings(
             user_values = loaded
         except (ValueError, OSError) as exc:
             settings.problems.append(
-                SettingProblem(str(user_file), "(file)", f"cannot be read: {exc}", "defaults")
+                SettingProblem(
+                    str(user_file), "(file)", f"cannot be read: {exc}", "defaults", "unreadable"
+                )
             )
 
     for source, layer in policy_layers:
@@ -253,12 +271,16 @@ def load_settings(
             spec = SPECS.get(key)
             if spec is None or not spec.policy:
                 settings.problems.append(
-                    SettingProblem(source, key, "is not a policy key", "nothing (ignored)")
+                    SettingProblem(
+                        source, key, "is not a policy key", None, "unknown_key", value
+                    )
                 )
                 continue
             problem = spec.validate(value)
             if problem:
-                settings.problems.append(SettingProblem(source, key, problem, values[key]))
+                settings.problems.append(
+                    SettingProblem(source, key, problem, values[key], "invalid", value)
+                )
                 continue
             values[key] = value
             settings.locked[key] = source
@@ -269,7 +291,9 @@ def load_settings(
             continue  # policy wins silently; unknown keys come from newer versions
         problem = spec.validate(value)
         if problem:
-            settings.problems.append(SettingProblem(str(user_file), key, problem, values[key]))
+            settings.problems.append(
+                SettingProblem(str(user_file), key, problem, values[key], "invalid", value)
+            )
             continue
         values[key] = value
         settings._user[key] = value

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.ui.pages import PAGES
+from app.ui.setting_problems import describe as describe_problem
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
-        problems = [p.describe() for p in context.settings.problems]
+        problems = [describe_problem(p) for p in context.settings.problems]
         self.banner = PolicyBanner(problems) if problems else None
         if self.banner:
             outer.addWidget(self.banner)

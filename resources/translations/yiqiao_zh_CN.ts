@@ -158,114 +158,114 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="62" />
+      <location filename="../../app/ui/main_window.py" line="63" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="79" />
+      <location filename="../../app/ui/main_window.py" line="80" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="83" />
+      <location filename="../../app/ui/main_window.py" line="84" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="84" />
+      <location filename="../../app/ui/main_window.py" line="85" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="85" />
+      <location filename="../../app/ui/main_window.py" line="86" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="86" />
+      <location filename="../../app/ui/main_window.py" line="87" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="138" />
+      <location filename="../../app/ui/main_window.py" line="139" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="139" />
+      <location filename="../../app/ui/main_window.py" line="140" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="141" />
+      <location filename="../../app/ui/main_window.py" line="142" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="144" />
+      <location filename="../../app/ui/main_window.py" line="145" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="147" />
+      <location filename="../../app/ui/main_window.py" line="148" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="149" />
+      <location filename="../../app/ui/main_window.py" line="150" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="159" />
+      <location filename="../../app/ui/main_window.py" line="160" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="166" />
+      <location filename="../../app/ui/main_window.py" line="167" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="168" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="173" />
+      <location filename="../../app/ui/main_window.py" line="174" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="177" />
-      <location filename="../../app/ui/main_window.py" line="202" />
+      <location filename="../../app/ui/main_window.py" line="178" />
+      <location filename="../../app/ui/main_window.py" line="203" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="205" />
+      <location filename="../../app/ui/main_window.py" line="206" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="220" />
-      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="221" />
+      <location filename="../../app/ui/main_window.py" line="234" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="220" />
+      <location filename="../../app/ui/main_window.py" line="221" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="230" />
+      <location filename="../../app/ui/main_window.py" line="231" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="234" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -286,14 +286,72 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="42" />
+      <location filename="../../app/ui/main_window.py" line="43" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="46" />
+      <location filename="../../app/ui/main_window.py" line="47" />
       <source>Dismiss</source>
       <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
+    <name>SettingProblems</name>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="16" />
+      <source>one of {choices}</source>
+      <translation>以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="20" />
+      <source>an address starting with https://</source>
+      <translation>以 https:// 开头的地址</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="21" />
+      <source>system, none or a proxy address such as http://proxy:3128</source>
+      <translation>system、none 或代理地址（如 http://proxy:3128）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="24" />
+      <source>the path of an existing file</source>
+      <translation>一个已存在文件的路径</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="25" />
+      <source>true or false</source>
+      <translation>true 或 false</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="26" />
+      <source>a whole number</source>
+      <translation>整数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="27" />
+      <source>text</source>
+      <translation>文本</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="34" />
+      <source>{source}: the file cannot be read (line {line}); defaults are used.</source>
+      <translation>{source}：文件无法读取（第 {line} 行），已使用默认设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="37" />
+      <source>{source}: the file cannot be read; defaults are used.</source>
+      <translation>{source}：文件无法读取，已使用默认设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="41" />
+      <source>{source}: '{key}' is not a setting IT can set; it is ignored.</source>
+      <translation>{source}：“{key}”不是信息科可设置的项目，已忽略。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/setting_problems.py" line="44" />
+      <source>{source}: '{key}' = {value} is not valid (expected {expected}); using {used} instead.</source>
+      <translation>{source}：“{key}” = {value} 无效（应为{expected}），已改用 {used}。</translation>
     </message>
   </context>
   <context>
