@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda _=False, row=index: self.show_page_at(row))
             go_menu.addAction(action)
+            self.addAction(action)  # shortcut works even while the menu bar is hidden/native
 
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         about_action = QAction(self.tr("&About YiQiao"), self)

@@ -1,0 +1,139 @@
+"""The app shell as a person uses it: keyboard navigation, settings, diagnostics, sign-in."""
+
+from __future__ import annotations
+
+import json
+import socket
+import zipfile
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+from app.config import load_settings
+from app.context import AppContext
+
+
+def _window(qtbot):
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(AppContext(settings=load_settings(registry={})))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_keyboard_navigation_between_pages(qtbot):
+    window = _window(qtbot)
+    assert window.stack.currentIndex() == 0
+    window.raise_()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    window.nav.setFocus()
+    qtbot.keyClick(window.nav, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.nav.currentRow() == 2 and window.stack.currentIndex() == 2
+    assert "viewer" in window._pages  # created on first visit, not at start-up
+    assert "call" not in window._pages
+    window.nav.setFocus()
+    qtbot.keyClick(window.nav, Qt.Key.Key_Down)
+    assert window.stack.currentIndex() == 3
+
+
+def test_policy_problem_banner_names_key_and_fallback(qtbot, policy_file):
+    policy_file.write_text('log_level = "LOUD"\n')
+    window = _window(qtbot)
+    assert window.banner is not None and window.banner.isVisible()
+    text = window.banner.label.text()
+    assert "log_level" in text and "LOUD" in text and "INFO" in text
+
+
+def test_settings_dialog_locks_policy_fields_and_saves_the_rest(qtbot, policy_file):
+    from app.ui.settings_dialog import SettingsDialog
+
+    policy_file.write_text('hub_url = "https://hub.county.cn"\nmicrophone_allowed = false\n')
+    settings = load_settings(registry={})
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert not dialog.hub_url.isEnabled()
+    assert dialog.hub_url.text() == "https://hub.county.cn"
+    assert str(policy_file) in dialog.lock_notes["hub_url"].text()
+    assert not dialog.microphone_allowed.isEnabled()
+    assert not dialog.microphone_allowed.isChecked()
+    assert dialog.proxy.isEnabled()
+    dialog.proxy.setText("http://proxy.town:3128")
+    dialog.audio_only.setChecked(True)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    again = load_settings(registry={})
+    assert again["proxy"] == "http://proxy.town:3128"
+    assert again["audio_only"] is True
+    assert again["hub_url"] == "https://hub.county.cn"
+    saved = json.loads((settings.user_file).read_text())
+    assert "hub_url" not in saved  # policy values are never copied into the user file
+
+
+def test_settings_dialog_refuses_a_bad_value(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui.settings_dialog import SettingsDialog
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    settings = load_settings(registry={})
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.proxy.setText("gopher://nope")
+    dialog.accept()
+    assert shown and "proxy" in shown[0]
+    assert load_settings(registry={})["proxy"] == "system"
+
+
+def test_diagnostics_zip_has_logs_versions_and_no_secrets(profile_dir, tmp_path):
+    import logging
+
+    from app import credentials
+    from app.diagnostics import export_diagnostics
+    from app.logging_setup import setup_logging
+
+    settings = load_settings(registry={})
+    log_file = setup_logging("INFO")
+    logging.getLogger("test").warning("a line IT needs")
+    credentials.set_secret("refresh-token:doctor@hub", "SECRET-TOKEN-123")
+    target = export_diagnostics(tmp_path / "diag.zip", settings, {"hub_url": "http://h"})
+    with zipfile.ZipFile(target) as zf:
+        names = zf.namelist()
+        report = json.loads(zf.read("report.json"))
+        everything = b"".join(zf.read(n) for n in names)
+    assert f"logs/{log_file.name}" in names
+    assert b"a line IT needs" in everything
+    assert report["versions"]["pydicom"] != "not installed"
+    assert "os" in report["system"]
+    assert b"SECRET-TOKEN-123" not in everything
+
+
+def test_sign_in_when_hub_unreachable_says_so(qtbot):
+    from app.ui.login_dialog import LoginDialog
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = AppContext(settings=load_settings(registry={}), hub_url=f"http://127.0.0.1:{port}")
+    dialog = LoginDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.username.setText("doctor")
+    dialog.password.setText("pw")
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog.buttons.isEnabled(), timeout=10000)
+    assert "Cannot reach the hub" in dialog.error.text()
+    assert context.user is None
+
+
+def test_about_lists_component_versions(qtbot):
+    from importlib import metadata
+
+    from app.ui.about_dialog import AboutDialog
+
+    dialog = AboutDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.version_labels["pydicom"].text() == metadata.version("pydicom")
+    assert dialog.version_labels["aiortc"].text() == metadata.version("aiortc")
+    assert dialog.version_labels["Qt"].text()
