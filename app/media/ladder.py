@@ -1,0 +1,157 @@
+"""The low-bandwidth ladder: which resolution, frame rate and bitrates to send right now.
+
+Inputs once a second: the receiver's REMB (delay-based, from aiortc's ``rate.py``), the
+fraction of our packets lost and the round-trip time (both from RTCP receiver reports).
+aiortc has no loss-based control, so this adds one, after Chrome's rule: under 2 % loss the
+estimate grows 8 %, 2–10 % holds, above 10 % it is cut by half the loss rate. The estimate
+never runs far above REMB, which catches queues building up before packets are lost.
+
+Audio always comes first: its budget (Opus bitrate plus packet overhead) is taken off the
+estimate before video is considered, and the last rung sends audio only.
+
+Hysteresis against oscillation: stepping down needs two bad seconds in a row (one, if the
+budget is far below the rung); stepping up needs ``up_hold_s`` good seconds and goes one
+rung at a time. A step up that has to be undone within ``probe_window_s`` doubles the
+hold (up to ``max_up_hold_s``), so a link hovering at a boundary settles instead of flapping.
+Pure logic, no aiortc: tested directly and driven by ``MediaSession``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the ladder; ``min_kbps`` is the video budget needed to use it."""
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    min_kbps: float
+    max_kbps: float
+
+    @property
+    def audio_only(self) -> bool:
+        return self.width == 0
+
+
+LADDER: tuple[Rung, ...] = (
+    Rung("640x480@15", 640, 480, 15, 380, 900),
+    Rung("320x240@15", 320, 240, 15, 140, 380),
+    Rung("320x240@10", 320, 240, 10, 85, 200),
+    Rung("160x120@10", 160, 120, 10, 45, 110),
+    Rung("160x120@5", 160, 120, 5, 22, 60),
+    Rung("audio only", 0, 0, 0, 0, 0),
+)
+AUDIO_ONLY = len(LADDER) - 1
+
+
+def audio_bitrate_for(estimate_bps: float) -> int:
+    """Opus bitrate for a link estimate: 16 kbit/s on the worst links, 32 when roomy."""
+    if estimate_bps < 90_000:
+        return 16_000
+    if estimate_bps < 250_000:
+        return 24_000
+    return 32_000
+
+
+def audio_overhead_bps(frame_ms: int) -> int:
+    """IP/UDP/RTP/SRTP overhead of the audio stream (~60 bytes per packet)."""
+    return int(60 * 8 * 1000 / frame_ms)
+
+
+@dataclass
+class LadderDecision:
+    """What the sender should do now."""
+
+    rung: int
+    video_bps: int
+    audio_bps: int
+    estimate_bps: int
+
+
+class LadderController:
+    """Turns REMB + loss + RTT into a rung and bitrates, with hysteresis."""
+
+    def __init__(
+        self,
+        start_rung: int = 1,
+        start_estimate_bps: float = 300_000,
+        max_estimate_bps: float = 1_500_000,
+        audio_frame_ms: int = 40,
+        up_hold_s: float = 6.0,
+        max_up_hold_s: float = 60.0,
+        probe_window_s: float = 15.0,
+    ) -> None:
+        self.rung = start_rung
+        self.estimate = float(start_estimate_bps)
+        self.max_estimate = max_estimate_bps
+        self.audio_frame_ms = audio_frame_ms
+        self.base_up_hold = up_hold_s
+        self.up_hold = up_hold_s
+        self.max_up_hold = max_up_hold_s
+        self.probe_window = probe_window_s
+        self.forced_audio_only = False
+        self._bad_since: float | None = None
+        self._bad_count = 0
+        self._good_since: float | None = None
+        self._last_up_at: float | None = None
+
+    def budget(self, estimate: float) -> tuple[int, int]:
+        """(audio bitrate, video budget) for an estimate: audio is served first."""
+        audio = audio_bitrate_for(estimate)
+        video = estimate - audio - audio_overhead_bps(self.audio_frame_ms)
+        return audio, int(max(0.0, video) * 0.9)  # 10 % for RTCP, NACK/RTX, keyframes
+
+    def target_rung(self, video_budget_bps: float) -> int:
+        """The best rung whose needs fit the video budget."""
+        for i, rung in enumerate(LADDER):
+            if rung.audio_only or video_budget_bps >= rung.min_kbps * 1000:
+                return i
+        return AUDIO_ONLY
+
+    def update(
+        self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None
+    ) -> LadderDecision:
+        """Fold in one second of feedback and decide."""
+        if loss is not None:
+            if loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
+                self.estimate *= 1.08
+            elif loss > 0.10:
+                self.estimate *= 1.0 - 0.5 * loss
+        if remb_bps:
+            self.estimate = min(self.estimate, remb_bps * 1.2)
+        self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
+
+        audio_bps, video_budget = self.budget(self.estimate)
+        target = AUDIO_ONLY if self.forced_audio_only else self.target_rung(video_budget)
+        if target > self.rung:  # worse
+            self._good_since = None
+            self._bad_count += 1
+            far_below = video_budget < 0.6 * LADDER[self.rung].min_kbps * 1000
+            if self.forced_audio_only or far_below or self._bad_count >= 2:
+                if self._last_up_at is not None and now - self._last_up_at < self.probe_window:
+                    self.up_hold = min(self.max_up_hold, self.up_hold * 2)
+                self.rung = target
+                self._bad_count = 0
+        elif target < self.rung:  # better
+            self._bad_count = 0
+            if self._good_since is None:
+                self._good_since = now
+            elif now - self._good_since >= self.up_hold:
+                self.rung -= 1
+                self._good_since = now
+                self._last_up_at = now
+        else:
+            self._bad_count = 0
+            self._good_since = None
+            if self._last_up_at is not None and now - self._last_up_at > 4 * self.probe_window:
+                self.up_hold = max(self.base_up_hold, self.up_hold / 2)
+        rung = LADDER[self.rung]
+        if rung.audio_only:
+            video_bps = 0
+        else:
+            video_bps = int(min(max(video_budget, rung.min_kbps * 1000), rung.max_kbps * 1000))
+        return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate))

@@ -1,0 +1,203 @@
+"""aiortc's encoders re-tuned for 100–500 kbit/s links (the one place we reach into aiortc).
+
+Why here and like this: aiortc 1.16 hard-codes Opus at 96 kbit/s stereo without FEC
+(``codecs/opus.py``) and clamps VP8 to 250–1500 kbit/s (``codecs/vpx.py`` MIN_BITRATE),
+re-creating the VP8 encoder (a keyframe) on every >10 % bitrate change. Together that needs
+~350 kbit/s, more than a township link has. aiortc offers no encoder hook, but each
+``RTCRtpSender`` creates its encoder lazily only when its private ``__encoder`` slot is
+empty (``rtcrtpsender.py`` ``_next_encoded_frame``). ``install_encoders`` fills that slot
+with our encoders right after the transceivers are added, per peer connection, so stock
+and low-band calls can run side by side in one process (the benchmark compares them) and no
+global monkeypatching is needed. Checked against aiortc 1.16; ``install_encoders`` fails
+loudly if the private slot disappears in a later version.
+
+- ``LowbandOpusEncoder``: mono, 16–32 kbit/s, in-band FEC with the expected loss, 40 ms
+  frames (halves the per-packet overhead that dominates at these rates).
+- ``LowbandVp8Encoder``: bitrate set by the ladder (down to ~20 kbit/s), REMB only recorded
+  (the ladder combines it with loss and RTT); the encoder is re-created only for a new
+  resolution or a large, settled bitrate change, so keyframes stay rare.
+"""
+
+from __future__ import annotations
+
+import fractions
+import multiprocessing
+import threading
+import time
+from dataclasses import dataclass, field
+
+import av
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.opus import SAMPLE_RATE
+from aiortc.codecs.vpx import Vp8Encoder, number_of_threads
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+from aiortc.rtcrtpsender import RTCRtpSender
+from av import AudioFrame, AudioResampler, VideoFrame
+from av.frame import Frame
+
+_ENCODER_SLOT = "_RTCRtpSender__encoder"
+
+
+@dataclass
+class SendControl:
+    """Shared between the ladder (asyncio thread) and the encoders (aiortc's executor)."""
+
+    video_bps: int = 150_000
+    audio_bps: int = 24_000
+    expected_loss_pct: int = 5
+    audio_frame_ms: int = 40
+    remb_bps: int | None = None
+    remb_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_remb(self, bps: int) -> None:
+        """Called (via the encoder) whenever the receiver's REMB arrives."""
+        with self._lock:
+            self.remb_bps, self.remb_at = int(bps), time.monotonic()
+
+    def fresh_remb(self, max_age_s: float = 5.0) -> int | None:
+        """The last REMB if it is recent."""
+        with self._lock:
+            if self.remb_bps is None or time.monotonic() - self.remb_at > max_age_s:
+                return None
+            return self.remb_bps
+
+
+class LowbandOpusEncoder(Encoder):
+    """Opus mono with FEC; bitrate and loss hint follow ``SendControl``."""
+
+    def __init__(self, control: SendControl) -> None:
+        self.control = control
+        self.codec: av.CodecContext | None = None
+        self._settings: tuple[int, int] | None = None
+        samples = SAMPLE_RATE * control.audio_frame_ms // 1000
+        self.resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE,
+                                        frame_size=samples)
+        self.first_packet_pts: int | None = None
+        self._next_pts = 0
+
+    def _open(self, bitrate: int, loss_pct: int) -> None:
+        codec = av.CodecContext.create("libopus", "w")
+        codec.bit_rate = bitrate
+        codec.format = "s16"
+        codec.layout = "mono"
+        codec.sample_rate = SAMPLE_RATE
+        codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        codec.options = {
+            "application": "voip",
+            "fec": "1",  # in-band FEC (LBRR): the next packet carries a coarse copy
+            "packet_loss": str(max(1, min(30, loss_pct))),
+            "frame_duration": str(self.control.audio_frame_ms),
+            "vbr": "constrained",
+        }
+        self.codec, self._settings = codec, (bitrate, loss_pct)
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, AudioFrame)
+        wanted = (self.control.audio_bps, self.control.expected_loss_pct)
+        if self.codec is None or wanted != self._settings:
+            # Re-opening Opus is cheap and inaudible; it happens only on ladder changes.
+            self._open(*wanted)
+        assert self.codec is not None
+        payloads: list[bytes] = []
+        timestamp: int | None = None
+        for chunk in self.resampler.resample(frame):
+            # Our own running pts: it stays continuous across encoder re-opens.
+            chunk.pts = self._next_pts
+            self._next_pts += chunk.samples
+            for packet in self.codec.encode(chunk):
+                if timestamp is None:
+                    timestamp = chunk.pts
+                payloads.append(bytes(packet))
+        if not payloads:
+            return [], None  # type: ignore[return-value]  # aiortc's own contract
+        return payloads, int(timestamp or 0)
+
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:  # pragma: no cover
+        raise NotImplementedError("pre-encoded audio is not used")
+
+
+class LowbandVp8Encoder(Vp8Encoder):
+    """VP8 at the ladder's bitrate (no 250 kbit/s floor); keyframes only when needed."""
+
+    MIN_BPS = 20_000
+    MAX_BPS = 1_500_000
+
+    def __init__(self, control: SendControl) -> None:
+        super().__init__()
+        self.control = control
+        self._opened_at = 0.0
+
+    # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
+    @property
+    def target_bitrate(self) -> int:
+        return max(self.MIN_BPS, min(self.control.video_bps, self.MAX_BPS))
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self.control.on_remb(bitrate)
+
+    def _needs_new_codec(self, frame: VideoFrame, want: int) -> bool:
+        codec = self.codec
+        if codec is None or frame.width != codec.width or frame.height != codec.height:
+            return True
+        change = (want - codec.bit_rate) / codec.bit_rate
+        settled = time.monotonic() - self._opened_at > 3.0
+        return change < -0.35 or (abs(change) > 0.25 and settled)
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, VideoFrame)
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        want = self.target_bitrate
+        if self._needs_new_codec(frame, want):
+            self._open(frame, want)
+        if force_keyframe:
+            frame.pict_type = av.video.frame.PictureType.I
+        assert self.codec is not None
+        data = b"".join(bytes(p) for p in self.codec.encode(frame))
+        payloads = self._packetize(data, self.picture_id)
+        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
+        self.picture_id = (self.picture_id + 1) % (1 << 15)
+        return payloads, timestamp
+
+    def _open(self, frame: VideoFrame, bitrate: int) -> None:
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width, codec.height = frame.width, frame.height
+        codec.bit_rate = bitrate
+        codec.pix_fmt = "yuv420p"
+        codec.gop_size = 3000  # keyframes on request (PLI/FIR) only
+        codec.qmin = 4
+        codec.qmax = 63  # let quality drop before frames are dropped at tiny bitrates
+        codec.options = {
+            "bufsize": str(bitrate),  # 1 s buffer, as aiortc
+            "cpu-used": "-8",  # fastest: clinic PCs are modest
+            "deadline": "realtime",
+            "lag-in-frames": "0",
+            "minrate": str(bitrate),
+            "maxrate": str(bitrate),
+            "noise-sensitivity": "4",
+            "overshoot-pct": "15",
+            "partitions": "0",
+            "static-thresh": "1",
+            "undershoot-pct": "100",
+            "error-resilient": "1",  # decodable after a lost packet until the next keyframe
+        }
+        codec.thread_count = number_of_threads(frame.width * frame.height,
+                                               multiprocessing.cpu_count())
+        self.codec = codec
+        self._opened_at = time.monotonic()
+
+
+def install_encoders(audio_sender: RTCRtpSender | None, video_sender: RTCRtpSender | None,
+                     control: SendControl) -> None:
+    """Put the low-band encoders into fresh senders (before negotiation starts them)."""
+    for sender, encoder in (
+        (audio_sender, LowbandOpusEncoder(control) if audio_sender else None),
+        (video_sender, LowbandVp8Encoder(control) if video_sender else None),
+    ):
+        if sender is None:
+            continue
+        if not hasattr(sender, _ENCODER_SLOT):
+            raise RuntimeError("aiortc changed: RTCRtpSender has no encoder slot to fill")
+        setattr(sender, _ENCODER_SLOT, encoder)

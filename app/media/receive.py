@@ -1,0 +1,94 @@
+"""What we receive: tasks that drain the remote tracks as fast as frames arrive.
+
+aiortc's ``RemoteStreamTrack`` has an unbounded queue; reading it promptly on the media
+thread and handing video to a ``LatestFrameSlot`` keeps that queue near empty whatever the
+GUI does. The meters measure what a person experiences (frames per second, freezes, size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, VideoFrame
+
+from app.media.slots import LatestFrameSlot
+
+log = logging.getLogger(__name__)
+
+
+class VideoMeter:
+    """Received video: fps over the last 2 s, resolution, freezes and total frames."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.size = (0, 0)
+        self.last_at: float | None = None
+        self._recent: deque[float] = deque(maxlen=120)
+
+    def add(self, frame: VideoFrame, now: float) -> None:
+        self.frames += 1
+        self.size = (frame.width, frame.height)
+        self.last_at = now
+        self._recent.append(now)
+
+    def fps(self, now: float) -> float:
+        """Frames per second over the last two seconds."""
+        recent = [t for t in self._recent if now - t <= 2.0]
+        return len(recent) / 2.0
+
+
+class AudioMeter:
+    """Received audio: frames, samples and the time of the last frame."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.samples = 0
+        self.last_at: float | None = None
+
+    def add(self, frame: AudioFrame, now: float) -> None:
+        self.frames += 1
+        self.samples += frame.samples
+        self.last_at = now
+
+
+class TrackDrain:
+    """Reads one remote track until it ends; video goes to a slot, both to meters."""
+
+    def __init__(self, track: MediaStreamTrack, slot: LatestFrameSlot | None,
+                 on_frame: Callable[[object, float], None] | None = None) -> None:
+        self.track = track
+        self.slot = slot
+        self.on_frame = on_frame
+        self.video = VideoMeter()
+        self.audio = AudioMeter()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                now = time.monotonic()
+                if isinstance(frame, VideoFrame):
+                    self.video.add(frame, now)
+                    if self.slot is not None:
+                        self.slot.offer_video(frame)
+                elif isinstance(frame, AudioFrame):
+                    self.audio.add(frame, now)
+                if self.on_frame is not None:
+                    self.on_frame(frame, now)
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001 - a bad frame must not kill the call
+            log.exception("receiving %s failed", self.track.kind)
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
