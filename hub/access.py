@@ -1,0 +1,101 @@
+"""Who may see what: a user's facility, plus the consultations they take part in.
+
+A user takes part in consultation C when they belong to its requesting facility, are its
+assigned specialist, belong to its target facility's department named on it, or are a
+coordinator at its target facility (coordinators assign specialists). A participant sees
+C's documents, its patient's patient document, and blobs referenced by visible attachments.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from app.protocol.auth import Role, UserInfo
+from hub import db as t
+from hub.db import Database
+
+
+def my_consultations(user: UserInfo) -> sa.Select:
+    """SELECT of ids of the consultations ``user`` takes part in."""
+    c = t.consultations.c
+    conds = [c.requesting_facility_id == user.facility_id, c.specialist_id == user.id]
+    if user.department:
+        conds.append(sa.and_(c.target_facility_id == user.facility_id, c.department == user.department))
+    if user.role in (Role.coordinator, Role.admin):
+        conds.append(c.target_facility_id == user.facility_id)
+    return sa.select(c.id).where(sa.or_(*conds))
+
+
+def visible_documents(user: UserInfo) -> sa.ColumnElement[bool]:
+    """WHERE clause on ``documents`` for what ``user`` may read."""
+    d = t.documents.c
+    mine = my_consultations(user)
+    patients = sa.select(t.consultations.c.patient_id).where(t.consultations.c.id.in_(mine.scalar_subquery()))
+    return sa.or_(
+        d.facility_id == user.facility_id,
+        d.consultation_id.in_(mine),
+        sa.and_(d.type == "consultation", d.id.in_(mine)),
+        sa.and_(d.type == "patient", d.id.in_(patients)),
+    )
+
+
+def can_read_document(conn: Connection, user: UserInfo, doc_id: str) -> bool:
+    return conn.execute(
+        sa.select(t.documents.c.id).where(t.documents.c.id == doc_id, visible_documents(user))
+    ).first() is not None
+
+
+def can_read_blob(conn: Connection, user: UserInfo, sha256: str) -> bool:
+    """Own facility's uploads, or blobs named by an attachment the user can read."""
+    own = conn.execute(sa.select(t.blobs.c.sha256).where(
+        t.blobs.c.sha256 == sha256, t.blobs.c.facility_id == user.facility_id)).first()
+    if own is not None:
+        return True
+    ref = conn.execute(
+        sa.select(t.blob_refs.c.doc_id)
+        .join(t.documents, t.documents.c.id == t.blob_refs.c.doc_id)
+        .where(t.blob_refs.c.sha256 == sha256, t.documents.c.deleted == sa.false(), visible_documents(user))
+        .limit(1)
+    ).first()
+    return ref is not None
+
+
+def participates(conn: Connection, user: UserInfo, consultation_id: str) -> bool:
+    return conn.execute(
+        sa.select(t.consultations.c.id).where(
+            t.consultations.c.id == consultation_id,
+            t.consultations.c.id.in_(my_consultations(user)),
+        )
+    ).first() is not None
+
+
+def is_participant(db: Database, user: UserInfo, consultation_id: str | uuid.UUID) -> bool:
+    """Whether ``user`` takes part in consultation ``consultation_id`` (stable API, e.g. for
+    WebSocket signaling: ``is_participant(websocket.app.state.hub.db, user, cid)``)."""
+    try:
+        cid = str(uuid.UUID(str(consultation_id)))
+    except ValueError:
+        return False
+    with db.read() as conn:
+        return participates(conn, user, cid)
+
+
+def consultation_participants(db: Database, consultation_id: str | uuid.UUID) -> list[UserInfo]:
+    """Enabled users who take part in a consultation (e.g. whom to ring for a call)."""
+    from hub.auth import load_user
+
+    try:
+        cid = str(uuid.UUID(str(consultation_id)))
+    except ValueError:
+        return []
+    with db.read() as conn:
+        ids = conn.execute(sa.select(t.users.c.id).where(t.users.c.disabled == sa.false())).scalars().all()
+        out = []
+        for uid in ids:
+            user = load_user(conn, uid)
+            if user is not None and participates(conn, user, cid):
+                out.append(user)
+        return out

@@ -1,0 +1,85 @@
+"""Creating and changing facilities and users (used by the admin CLI and the demo seed)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+import sqlalchemy as sa
+
+from app.protocol.auth import FacilityKind, Role
+from hub import db as t
+from hub.auth import hash_password, revoke_user_sessions
+from hub.db import Database
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class AccountError(ValueError):
+    """A bad admin request, with a sentence naming the problem."""
+
+
+def add_facility(db: Database, facility_id: str, name: str, kind: str, quota_bytes: int | None = None) -> None:
+    if not _ID.match(facility_id):
+        raise AccountError("facility id: lowercase letters, digits, '-', '_' or '.', at most 64")
+    try:
+        kind = FacilityKind(kind).value
+    except ValueError:
+        raise AccountError("kind must be one of " + ", ".join(k.value for k in FacilityKind)) from None
+    if not name.strip():
+        raise AccountError("facility name must not be empty")
+    with db.write() as conn:
+        if conn.execute(sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)).first():
+            raise AccountError(f"facility {facility_id!r} already exists")
+        conn.execute(t.facilities.insert().values(id=facility_id, name=name.strip(), kind=kind,
+                                                  quota_bytes=quota_bytes, created_at=time.time()))
+
+
+def add_user(db: Database, username: str, display_name: str, role: str, facility_id: str,
+             password: str, department: str = "") -> str:
+    """Create a user; returns the new user id."""
+    if not _ID.match(username):
+        raise AccountError("username: lowercase letters, digits, '-', '_' or '.', at most 64")
+    try:
+        role = Role(role).value
+    except ValueError:
+        raise AccountError("role must be one of " + ", ".join(r.value for r in Role)) from None
+    if len(password) < 8:
+        raise AccountError("password must have at least 8 characters")
+    password_hash = hash_password(password)
+    user_id = "u-" + secrets.token_hex(8)
+    with db.write() as conn:
+        if not conn.execute(sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)).first():
+            raise AccountError(f"no facility {facility_id!r}; create it first")
+        if conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).first():
+            raise AccountError(f"user {username!r} already exists")
+        conn.execute(t.users.insert().values(
+            id=user_id, username=username, display_name=display_name.strip() or username, role=role,
+            facility_id=facility_id, department=department.strip(), password_hash=password_hash,
+            disabled=False, created_at=time.time()))
+    return user_id
+
+
+def set_password(db: Database, username: str, password: str) -> None:
+    """Reset a password; the user's sessions end."""
+    if len(password) < 8:
+        raise AccountError("password must have at least 8 characters")
+    password_hash = hash_password(password)
+    with db.write() as conn:
+        uid = conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).scalar()
+        if uid is None:
+            raise AccountError(f"no user {username!r}")
+        conn.execute(t.users.update().where(t.users.c.id == uid).values(password_hash=password_hash))
+        revoke_user_sessions(conn, uid)
+
+
+def set_disabled(db: Database, username: str, disabled: bool) -> None:
+    """Disable (refused at once, sessions revoked) or re-enable a user."""
+    with db.write() as conn:
+        uid = conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).scalar()
+        if uid is None:
+            raise AccountError(f"no user {username!r}")
+        conn.execute(t.users.update().where(t.users.c.id == uid).values(disabled=disabled))
+        if disabled:
+            revoke_user_sessions(conn, uid)

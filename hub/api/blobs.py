@@ -1,0 +1,249 @@
+"""Blobs: tus 1.0 uploads under /api/v1/blobs/uploads, content-addressed downloads with Range.
+
+tus extensions: creation, checksum (sha1, sha256; 460 on mismatch), expiration,
+termination. The final SHA-256 is verified before the blob becomes visible (and against
+``sha256`` in Upload-Metadata when the client declares it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from email.utils import formatdate
+
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+
+from app.protocol.auth import ErrorBody, UserInfo
+from hub import blobs
+from hub.api.auth import signed_in
+from hub.errors import HubError
+from hub.state import HubState, client_ip, get_state
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,checksum,expiration,termination"
+SHA_PATH = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the blob, lowercase hex")
+ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="upload id from the Location header")
+
+_E = {"model": ErrorBody}
+TUS_ERRORS = {400: _E, 401: _E, 404: _E, 409: _E, 410: _E, 412: _E, 413: _E, 415: _E, 422: _E,
+              460: {"model": ErrorBody, "description": "checksum mismatch"}}
+
+router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
+_locks: dict[str, asyncio.Lock] = {}
+
+
+def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **(extra or {})}
+
+
+def _require_tus(version: str | None) -> None:
+    if version != TUS_VERSION:
+        raise HubError(412, "unsupported_tus_version", f"send 'Tus-Resumable: {TUS_VERSION}'",
+                       headers={"Tus-Version": TUS_VERSION})
+
+
+def _expires(ts: float) -> str:
+    return formatdate(ts, usegmt=True)
+
+
+@router.options("/uploads", status_code=204, response_class=Response)
+def tus_options(state: HubState = Depends(get_state)) -> Response:
+    """tus discovery: version, extensions, max size, checksum algorithms."""
+    return Response(status_code=204, headers=_tus_headers({
+        "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
+        "Tus-Max-Size": str(state.config.max_blob_size),
+        "Tus-Checksum-Algorithm": ",".join(blobs.CHECKSUM_ALGORITHMS)}))
+
+
+@router.post("/uploads", status_code=201, response_class=Response, responses=TUS_ERRORS)
+def tus_create(
+    request: Request,
+    upload_length: int = Header(..., ge=0, le=2**62, alias="Upload-Length"),
+    upload_metadata: str | None = Header(None, alias="Upload-Metadata", max_length=4096),
+    tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> Response:
+    """Create an upload (metadata keys: filename, filetype, optional sha256 to verify)."""
+    _require_tus(tus_resumable)
+    meta = blobs.parse_metadata(upload_metadata)
+    blobs.purge_expired(state)
+    upload_id, expires = blobs.create_upload(state, user, upload_length, meta)
+    headers = _tus_headers({"Location": f"/api/v1/blobs/uploads/{upload_id}", "Upload-Expires": _expires(expires)})
+    if upload_length == 0:
+        row = blobs.get_upload(state, user, upload_id)
+        headers["X-Blob-Sha256"] = blobs.finish_upload(state, user, row, client_ip(request))
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/uploads/{upload_id}", response_class=Response, responses=TUS_ERRORS)
+def tus_head(
+    upload_id: str = ID_PATH,
+    tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> Response:
+    """How many bytes the hub holds of this upload (resume from Upload-Offset)."""
+    _require_tus(tus_resumable)
+    row = blobs.get_upload(state, user, upload_id)
+    headers = {"Upload-Offset": str(row.offset), "Upload-Length": str(row.length),
+               "Upload-Expires": _expires(row.expires_at)}
+    if row.sha256:
+        headers["X-Blob-Sha256"] = row.sha256
+    return Response(status_code=200, headers=_tus_headers(headers))
+
+
+@router.patch(
+    "/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def tus_patch(
+    request: Request,
+    upload_id: str = ID_PATH,
+    upload_offset: int = Header(..., ge=0, le=2**62, alias="Upload-Offset"),
+    content_type: str | None = Header(None, alias="Content-Type"),
+    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
+    tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> Response:
+    """Append a chunk at Upload-Offset (409 if that is not the hub's offset)."""
+    _require_tus(tus_resumable)
+    if (content_type or "").split(";")[0].strip().lower() != "application/offset+octet-stream":
+        raise HubError(415, "wrong_content_type", "PATCH body must be 'Content-Type: application/offset+octet-stream'")
+    checksum = blobs.parse_checksum(upload_checksum)
+    lock = _locks.setdefault(upload_id, asyncio.Lock())
+    async with lock:
+        row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
+        if row.sha256 is not None:
+            raise HubError(409, "upload_complete", "this upload is already complete",
+                           headers=_tus_headers({"Upload-Offset": str(row.offset)}))
+        if upload_offset != row.offset:
+            raise HubError(409, "offset_mismatch",
+                           f"Upload-Offset {upload_offset} does not match the hub's offset {row.offset}; send HEAD and resume",
+                           headers=_tus_headers({"Upload-Offset": str(row.offset)}))
+        offset = await _receive(request, state, row, checksum)
+        headers = {"Upload-Offset": str(offset), "Upload-Expires": _expires(row.expires_at)}
+        if offset == row.length:
+            headers["X-Blob-Sha256"] = await run_in_threadpool(
+                blobs.finish_upload, state, user, row, client_ip(request))
+    _locks.pop(upload_id, None)
+    return Response(status_code=204, headers=_tus_headers(headers))
+
+
+async def _receive(request: Request, state: HubState, row, checksum: tuple[str, bytes] | None) -> int:  # noqa: ANN001
+    """Stream the body to the upload file. Bad chunks are cut off again (nothing partial stays
+    but bytes of an interrupted chunk without checksum, which tus resumes from)."""
+    start = row.offset
+    digest = hashlib.new(checksum[0]) if checksum else None
+    received = 0
+    f = state.blobs.append(row.id, start)
+    try:
+        try:
+            async for block in request.stream():
+                if start + received + len(block) > row.length:
+                    raise HubError(413, "chunk_too_long",
+                                   f"the chunk goes past Upload-Length {row.length}; nothing of it was kept")
+                f.write(block)
+                received += len(block)
+                if digest:
+                    digest.update(block)
+        except ClientDisconnect:
+            if checksum:  # an unverifiable partial chunk is worth nothing
+                received = 0
+        if checksum and digest.digest() != checksum[1]:
+            raise HubError(460, "checksum_mismatch",
+                           f"the chunk's {checksum[0]} does not match Upload-Checksum; nothing of it was kept")
+    except HubError:
+        f.close()
+        await run_in_threadpool(state.blobs.truncate, row.id, start)
+        raise
+    f.flush()
+    f.close()
+    await run_in_threadpool(state.blobs.truncate, row.id, start + received)
+    await run_in_threadpool(blobs.set_offset, state, row.id, start + received)
+    return start + received
+
+
+@router.delete("/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS)
+def tus_delete(
+    upload_id: str = ID_PATH,
+    tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> Response:
+    """tus termination: discard an unfinished upload."""
+    _require_tus(tus_resumable)
+    blobs.get_upload(state, user, upload_id)
+    blobs.terminate(state, upload_id)
+    return Response(status_code=204, headers=_tus_headers())
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One byte range → (start, end) inclusive; None = whole blob; 416 if unsatisfiable."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None  # multi-range or malformed: RFC 9110 lets us ignore Range
+    if not m.group(1):
+        n = int(m.group(2))
+        if n == 0:
+            raise HubError(416, "range_not_satisfiable", "empty suffix range",
+                           headers={"Content-Range": f"bytes */{size}"})
+        return max(0, size - n), size - 1
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        raise HubError(416, "range_not_satisfiable", f"range {header[:60]} is outside 0..{size - 1}",
+                       headers={"Content-Range": f"bytes */{size}"})
+    return start, min(end, size - 1)
+
+
+@router.get(
+    "/{sha256}", response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial content"},
+               401: _E, 404: _E, 416: _E, 422: _E},
+)
+def download(
+    request: Request,
+    sha256: str = SHA_PATH,
+    range_header: str | None = Header(None, alias="Range", max_length=200),
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> StreamingResponse:
+    """Download a blob you may read; supports a single HTTP Range (206)."""
+    row = blobs.blob_for_reader(state, user, sha256, client_ip(request), record=True)
+    size = state.blobs.size(sha256)
+    rng = _parse_range(range_header, size)
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
+    if size == 0:
+        return StreamingResponse(iter([b""]), media_type=row.media_type, headers=headers)
+    start, end = rng if rng else (0, size - 1)
+    headers["Content-Length"] = str(end - start + 1)
+    status = 200
+    if rng:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(state.blobs.open_range(sha256, start, end), status_code=status,
+                             media_type=row.media_type, headers=headers)
+
+
+@router.head("/{sha256}", response_class=Response, responses={401: _E, 404: _E, 422: _E})
+def blob_exists(
+    request: Request,
+    sha256: str = SHA_PATH,
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> Response:
+    """Whether the hub holds a blob you may read (skip uploading what is already there)."""
+    row = blobs.blob_for_reader(state, user, sha256, client_ip(request), record=False)
+    return Response(status_code=200, headers={"Content-Length": str(row.size), "Accept-Ranges": "bytes"})

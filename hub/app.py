@@ -1,0 +1,73 @@
+"""The hub application factory.
+
+``create_app(config)`` builds a FastAPI app whose state lives in the database and blob store
+named by ``config`` — app processes are stateless, so several may run behind one proxy.
+
+Mounting another router (e.g. WebSocket signaling): ``hub/signaling/__init__.py`` exposes
+``router`` (an ``APIRouter``) and ``create_app`` includes it below. Inside a handler use
+``hub.auth.user_from_token(ws.app.state.hub.db, token)`` and
+``hub.access.is_participant(ws.app.state.hub.db, user, consultation_id)``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from app.protocol import PROTOCOL_VERSION
+from app.protocol.sync import PROTOCOL_HEADER
+from hub.api import auth as auth_api
+from hub.api import blobs as blobs_api
+from hub.api import directory as directory_api
+from hub.api import ops as ops_api
+from hub.api import sync as sync_api
+from hub.blobstore import FileBlobStore
+from hub.config import HubConfig
+from hub.db import Database
+from hub.errors import error_response, install_error_handlers
+from hub.logs import log_request
+from hub.state import HubState
+
+
+def create_app(config: HubConfig) -> FastAPI:
+    """A ready hub app: database migrated, blob store opened, routes mounted."""
+    db = Database(config.database_url)
+    db.migrate()
+    state = HubState(config=config, db=db, blobs=FileBlobStore(config.blob_dir, config.upload_dir))
+    app = FastAPI(
+        title="YiQiao hub",
+        version=str(PROTOCOL_VERSION),
+        description="Accounts, records sync, resumable blob uploads (tus 1.0), audit.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.hub = state
+    install_error_handlers(app)
+    for router in (ops_api.router, auth_api.router, directory_api.router, sync_api.router, blobs_api.router):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def protocol_and_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
+        version = request.headers.get(PROTOCOL_HEADER)
+        if version is not None and version.strip() != str(PROTOCOL_VERSION):
+            response: Response = error_response(
+                400, "unsupported_protocol",
+                f"this hub speaks protocol {PROTOCOL_VERSION}, the request says {version[:20]!r}; update the client",
+            )
+        else:
+            response = await call_next(request)
+        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+        response.headers["X-Request-Id"] = rid
+        user = getattr(request.state, "user", None)
+        log_request(request.method, request.url.path, response.status_code, started,
+                    request.client.host if request.client else "", user.username if user else "", rid)
+        return response
+
+    state.ready = True
+    return app

@@ -1,0 +1,204 @@
+"""Accounts and sessions: argon2 passwords, opaque access/refresh tokens, login throttling.
+
+Tokens are random strings; the hub stores only their SHA-256 in ``sessions``. Every request
+looks its access token up in the database, so logout and disabling a user take effect at
+once on every hub process (the app processes hold no state of their own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
+from sqlalchemy.engine import Connection
+
+from app.protocol.auth import Role, TokenPair, UserInfo
+from hub import db as t
+from hub.config import HubConfig
+from hub.db import Database
+from hub.errors import HubError
+
+_hasher = PasswordHasher()
+# Verified against when the username does not exist, so timing does not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user_info(row: sa.Row) -> UserInfo:
+    return UserInfo(
+        id=row.id, username=row.username, display_name=row.display_name, role=Role(row.role),
+        facility_id=row.facility_id, facility_name=row.facility_name, department=row.department,
+    )
+
+
+def _user_query() -> sa.Select:
+    return sa.select(
+        t.users.c.id, t.users.c.username, t.users.c.display_name, t.users.c.role,
+        t.users.c.facility_id, t.users.c.department, t.users.c.disabled,
+        t.users.c.password_hash, t.facilities.c.name.label("facility_name"),
+    ).join(t.facilities, t.facilities.c.id == t.users.c.facility_id)
+
+
+def load_user(conn: Connection, user_id: str) -> UserInfo | None:
+    """The enabled user with this id, or None."""
+    row = conn.execute(_user_query().where(t.users.c.id == user_id)).first()
+    if row is None or row.disabled:
+        return None
+    return _user_info(row)
+
+
+def user_from_token(db: Database, token: str) -> UserInfo | None:
+    """The signed-in user an access token belongs to, or None if unknown/expired/revoked/disabled.
+
+    Stable API for other hub modules (e.g. the WebSocket signaling handler):
+    ``user_from_token(websocket.app.state.hub.db, token)``.
+    """
+    if not token or len(token) > 512:
+        return None
+    with db.read() as conn:
+        row = conn.execute(
+            _user_query()
+            .join(t.sessions, t.sessions.c.user_id == t.users.c.id)
+            .where(
+                t.sessions.c.access_hash == _token_hash(token),
+                t.sessions.c.revoked == sa.false(),
+                t.sessions.c.access_expires > time.time(),
+            )
+        ).first()
+    if row is None or row.disabled:
+        return None
+    return _user_info(row)
+
+
+def _new_tokens(config: HubConfig) -> tuple[str, str, dict]:
+    access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+    now = time.time()
+    values = {
+        "access_hash": _token_hash(access), "access_expires": now + config.access_token_ttl,
+        "refresh_hash": _token_hash(refresh), "refresh_expires": now + config.refresh_token_ttl,
+    }
+    return access, refresh, values
+
+
+def _throttle_keys(username: str, ip: str) -> list[str]:
+    return [f"user:{username.lower()}", f"ip:{ip}"]
+
+
+def _check_throttle(conn: Connection, keys: list[str]) -> None:
+    now = time.time()
+    rows = conn.execute(sa.select(t.login_failures).where(t.login_failures.c.key.in_(keys))).all()
+    wait = max((r.locked_until - now for r in rows), default=0)
+    if wait > 0:
+        raise HubError(
+            429, "too_many_attempts",
+            f"too many failed sign-in attempts; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+
+
+def _record_failure(conn: Connection, keys: list[str], config: HubConfig) -> None:
+    now = time.time()
+    for key in keys:
+        row = conn.execute(sa.select(t.login_failures).where(t.login_failures.c.key == key)).first()
+        if row is None or now - row.window_start > config.login_window:
+            count, start = 1, now
+            conn.execute(t.login_failures.delete().where(t.login_failures.c.key == key))
+            conn.execute(t.login_failures.insert().values(key=key, count=1, window_start=now, locked_until=0))
+        else:
+            count, start = row.count + 1, row.window_start
+        locked = now + config.login_lockout if count >= config.login_max_failures else 0
+        conn.execute(
+            t.login_failures.update().where(t.login_failures.c.key == key)
+            .values(count=count, window_start=start, locked_until=locked)
+        )
+
+
+def login(db: Database, config: HubConfig, username: str, password: str, device: str, ip: str) -> TokenPair:
+    """Check the password (throttled) and open a session."""
+    keys = _throttle_keys(username, ip)
+    with db.read() as conn:
+        _check_throttle(conn, keys)
+        row = conn.execute(_user_query().where(t.users.c.username == username)).first()
+    # Hash verification is slow on purpose: do it outside any write transaction.
+    ok = verify_password(row.password_hash if row else _DUMMY_HASH, password) and row is not None
+    if not ok:
+        with db.write() as conn:
+            _record_failure(conn, keys, config)
+        raise HubError(401, "invalid_credentials", "wrong username or password")
+    if row.disabled:
+        raise HubError(403, "account_disabled", "this account has been disabled by an administrator")
+    access, refresh, values = _new_tokens(config)
+    with db.write() as conn:
+        conn.execute(t.login_failures.delete().where(t.login_failures.c.key == keys[0]))
+        conn.execute(t.sessions.insert().values(
+            id=secrets.token_hex(16), user_id=row.id, device_name=device[:128], ip=ip[:64],
+            created_at=time.time(), revoked=False, **values,
+        ))
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=config.access_token_ttl,
+                     user=_user_info(row))
+
+
+def refresh(db: Database, config: HubConfig, refresh_token: str) -> TokenPair:
+    """Rotate a session's tokens; the old refresh token stops working."""
+    access, new_refresh, values = _new_tokens(config)
+    with db.write() as conn:
+        sess = conn.execute(sa.select(t.sessions).where(
+            t.sessions.c.refresh_hash == _token_hash(refresh_token))).first()
+        if sess is None or sess.revoked or sess.refresh_expires < time.time():
+            raise HubError(401, "invalid_refresh_token", "the refresh token is unknown, expired or revoked; sign in again")
+        user = load_user(conn, sess.user_id)
+        if user is None:
+            raise HubError(403, "account_disabled", "this account has been disabled by an administrator")
+        conn.execute(t.sessions.update().where(t.sessions.c.id == sess.id).values(**values))
+    return TokenPair(access_token=access, refresh_token=new_refresh,
+                     expires_in=config.access_token_ttl, user=user)
+
+
+def logout(db: Database, access_token: str) -> None:
+    """Revoke the session of this access token (its refresh token dies with it)."""
+    with db.write() as conn:
+        conn.execute(t.sessions.update().where(
+            t.sessions.c.access_hash == _token_hash(access_token)).values(revoked=True))
+
+
+def revoke_user_sessions(conn: Connection, user_id: str) -> None:
+    conn.execute(t.sessions.update().where(t.sessions.c.user_id == user_id).values(revoked=True))
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HubError(401, "not_authenticated", "sign in first: send 'Authorization: Bearer <access token>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def current_user(request: Request) -> UserInfo:
+    """FastAPI dependency: the signed-in user, or 401."""
+    token = bearer_token(request)
+    user = user_from_token(request.app.state.hub.db, token)
+    if user is None:
+        raise HubError(401, "invalid_token", "the access token is unknown, expired or revoked; refresh or sign in again",
+                       headers={"WWW-Authenticate": "Bearer"})
+    request.state.user = user
+    return user

@@ -1,0 +1,274 @@
+"""Database: schema (SQLAlchemy Core), versioned migrations, engine and transactions.
+
+The same code runs on SQLite (embedded default, one process) and PostgreSQL (several
+stateless app processes). Schema changes are an ordered list of migration functions; the
+``schema_version`` table records which ones ran. Migration 1 creates the tables in the
+shape declared below; later migrations must ALTER (never edit migration 1).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+facilities = sa.Table(
+    "facilities", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("quota_bytes", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(128), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("facility_id", sa.String(64), sa.ForeignKey("facilities.id"), nullable=False),
+    sa.Column("department", sa.String(100), nullable=False, server_default=""),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("access_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("access_expires", sa.Float, nullable=False),
+    sa.Column("refresh_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("refresh_expires", sa.Float, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("device_name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("locked_until", sa.Float, nullable=False),
+)
+counters = sa.Table(
+    "counters", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+documents = sa.Table(
+    "documents", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("facility_id", sa.String(64), nullable=False, index=True),
+    sa.Column("patient_id", sa.String(36), nullable=True, index=True),
+    sa.Column("consultation_id", sa.String(36), nullable=True, index=True),
+    sa.Column("rev", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("conflict", sa.JSON, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+revisions = sa.Table(
+    "revisions", metadata,
+    sa.Column("doc_id", sa.String(36), primary_key=True),
+    sa.Column("rev", sa.Integer, primary_key=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("change_id", sa.String(36), nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+applied_changes = sa.Table(
+    "applied_changes", metadata,
+    sa.Column("change_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("doc_id", sa.String(36), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+consultations = sa.Table(
+    "consultations", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("patient_id", sa.String(36), nullable=True, index=True),
+    sa.Column("requesting_facility_id", sa.String(64), nullable=False, index=True),
+    sa.Column("target_facility_id", sa.String(64), nullable=False, server_default="", index=True),
+    sa.Column("department", sa.String(100), nullable=False, server_default=""),
+    sa.Column("specialist_id", sa.String(64), nullable=False, server_default="", index=True),
+)
+blob_refs = sa.Table(
+    "blob_refs", metadata,
+    sa.Column("doc_id", sa.String(36), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True, index=True),
+)
+blobs = sa.Table(
+    "blobs", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("facility_id", sa.String(64), nullable=False, index=True),
+    sa.Column("uploaded_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("facility_id", sa.String(64), nullable=False, index=True),
+    sa.Column("length", sa.BigInteger, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=True),
+)
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("username", sa.String(128), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("patient_id", sa.String(36), nullable=True, index=True),
+    sa.Column("doc_id", sa.String(36), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(500), nullable=False, server_default=""),
+)
+
+_V1_TABLES = [t for t in metadata.sorted_tables if t.name != "schema_version"]
+
+
+def _migration_1(conn: Connection) -> None:
+    """Initial schema, the sequence counter, and the append-only guard on audit."""
+    metadata.create_all(conn, tables=_V1_TABLES)
+    conn.execute(counters.insert().values(name="seq", value=0))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE FUNCTION audit_append_only() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'audit is append-only'; END $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
+            "FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
+        )
+    else:
+        for op in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
+                "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END"
+            )
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _migration_1),
+]
+"""Ordered (version, function). Append new migrations; never edit an old one."""
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """An engine plus the write discipline of its backend."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine: Engine = sa.create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # SQLite allows one writer: serialise writers in this process instead of failing
+        # with "database is locked" (other processes wait on busy_timeout).
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction (committed on exit, rolled back on error)."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def migrate(self) -> int:
+        """Bring the schema up to date; returns the version now in place."""
+        with self.write() as conn:
+            if not self.is_sqlite:
+                # Several hub processes may start at once: one migrates, the others wait.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(720331)")
+            schema_version.create(conn, checkfirst=True)
+            done = set(conn.execute(sa.select(schema_version.c.version)).scalars())
+            for version, fn in MIGRATIONS:
+                if version in done:
+                    continue
+                fn(conn)
+                conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
+            return max([v for v, _ in MIGRATIONS] + list(done))
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def allocate_seq(conn: Connection, n: int = 1) -> int:
+    """Reserve ``n`` sequence numbers; returns the first.
+
+    The UPDATE takes the counter's row lock until this transaction commits, so on PostgreSQL
+    writers commit in sequence order and a pull can never see seq N+1 before seq N is
+    visible (see docs/hub.md, "Sequence cursor"). Call it as late as possible in a write.
+    """
+    row = conn.execute(
+        counters.update()
+        .where(counters.c.name == "seq")
+        .values(value=counters.c.value + n)
+        .returning(counters.c.value)
+    ).one()
+    return int(row[0]) - n + 1
+
+
+def current_seq(conn: Connection) -> int:
+    return int(conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one())

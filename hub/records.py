@@ -1,0 +1,371 @@
+"""Records: idempotent push with three-way field merge, cursor pull, reconciliation digest."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+
+from app.protocol.auth import Role, UserInfo
+from app.protocol.sync import (
+    ATTACHMENT_BLOBS_FIELD,
+    CONSULTATION_PARTICIPANT_FIELDS,
+    MAX_FIELDS_BYTES,
+    AttachmentBlob,
+    Change,
+    ConflictInfo,
+    ConflictVersion,
+    ConsultationStatus,
+    DocType,
+    Document,
+    PullResponse,
+    PushResult,
+    PushStatus,
+    ReconcileResponse,
+    RejectReason,
+    can_transition,
+    scope_digest,
+)
+from hub import access, audit
+from hub import db as t
+from hub.db import Database, allocate_seq, current_seq
+
+_MISSING = object()
+_DELETED_KEY = "(deleted)"  # pseudo-field: a delete colliding with an edit is a conflict too
+
+
+class Rejected(Exception):
+    def __init__(self, reason: RejectReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def to_document(row: Any) -> Document:
+    """A ``documents`` row as the wire model."""
+    return Document(
+        id=row.id, type=DocType(row.type), rev=row.rev, seq=row.seq,
+        fields={} if row.deleted else row.fields, deleted=row.deleted, facility_id=row.facility_id,
+        patient_id=row.patient_id, consultation_id=row.consultation_id,
+        conflict=ConflictInfo.model_validate(row.conflict) if row.conflict else None,
+        updated_at=_ts(row.updated_at), updated_by=row.updated_by,
+    )
+
+
+def _opt(u: uuid.UUID | None) -> str | None:
+    return str(u) if u is not None else None
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_scoping(conn: Connection, user: UserInfo, ch: Change) -> None:
+    """New document: scope attributes fit its type and the author may write there."""
+    if ch.type == DocType.patient:
+        if ch.patient_id not in (None, ch.id) or ch.consultation_id is not None:
+            raise Rejected(RejectReason.invalid, "a patient document has no patient_id or consultation_id")
+        return
+    if ch.patient_id is None:
+        raise Rejected(RejectReason.invalid, f"a {ch.type} document needs patient_id")
+    if ch.type == DocType.consultation and ch.consultation_id is not None:
+        raise Rejected(RejectReason.invalid, "a consultation document has no consultation_id")
+    patient = conn.execute(sa.select(t.documents.c.type).where(t.documents.c.id == str(ch.patient_id))).first()
+    if patient is not None:
+        if patient.type != DocType.patient:
+            raise Rejected(RejectReason.invalid, "patient_id names a document that is not a patient")
+        if not access.can_read_document(conn, user, str(ch.patient_id)):
+            raise Rejected(RejectReason.forbidden, "the patient is outside your facility and consultations")
+    elif ch.type == DocType.consultation or ch.consultation_id is None:
+        raise Rejected(RejectReason.invalid, "patient_id names no patient on the hub; push the patient first")
+    if ch.consultation_id is not None:
+        cons = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == str(ch.consultation_id))).first()
+        if cons is None:
+            raise Rejected(RejectReason.invalid, "consultation_id names no consultation on the hub; push it first")
+        if cons.patient_id != str(ch.patient_id):
+            raise Rejected(RejectReason.invalid, "patient_id differs from the consultation's patient")
+        if not access.participates(conn, user, str(ch.consultation_id)):
+            raise Rejected(RejectReason.forbidden, "you do not take part in this consultation")
+
+
+def _check_fields(conn: Connection, user: UserInfo, doc_type: DocType, fields: dict, old: dict | None) -> None:
+    """Type-specific rules on the fields a revision would have."""
+    if len(json.dumps(fields, ensure_ascii=False, default=str)) > MAX_FIELDS_BYTES:
+        raise Rejected(RejectReason.too_large, f"fields exceed {MAX_FIELDS_BYTES} bytes")
+    if doc_type == DocType.report and user.role not in (Role.specialist,):
+        raise Rejected(RejectReason.forbidden, "only specialists write reports")
+    if doc_type == DocType.consultation:
+        status = fields.get("status")
+        if status not in {s.value for s in ConsultationStatus}:
+            raise Rejected(RejectReason.invalid, "consultation status must be one of " +
+                           ", ".join(s.value for s in ConsultationStatus))
+        old_status = (old or {}).get("status")
+        if old is None and status not in (ConsultationStatus.draft, ConsultationStatus.submitted):
+            raise Rejected(RejectReason.invalid_transition, "a new consultation starts as draft or submitted")
+        if old_status is not None and not can_transition(old_status, status):
+            raise Rejected(RejectReason.invalid_transition, f"a consultation cannot go from {old_status} to {status}")
+        for key in CONSULTATION_PARTICIPANT_FIELDS:
+            if not isinstance(fields.get(key, ""), str) or len(fields.get(key, "")) > 100:
+                raise Rejected(RejectReason.invalid, f"consultation field {key} must be text (≤ 100 chars)")
+    if doc_type == DocType.attachment:
+        entries = fields.get(ATTACHMENT_BLOBS_FIELD, [])
+        if not isinstance(entries, list):
+            raise Rejected(RejectReason.invalid, "attachment field 'blobs' must be a list")
+        for entry in entries:
+            try:
+                blob = AttachmentBlob.model_validate(entry)
+            except ValidationError as exc:
+                raise Rejected(RejectReason.invalid, f"attachment blob entry invalid: {exc.errors()[0]['msg']}") from None
+            if conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == blob.sha256)).first() is None:
+                raise Rejected(RejectReason.missing_blob, f"blob {blob.sha256} is not on the hub; upload it first")
+
+
+# ---------------------------------------------------------------- side tables
+
+
+def _index(conn: Connection, doc_id: str, doc_type: str, facility_id: str, patient_id: str | None,
+           fields: dict, deleted: bool) -> bool:
+    """Keep consultations/blob_refs in step with a stored revision. Returns True when the set
+    of participants of a consultation changed."""
+    if doc_type == DocType.consultation:
+        values = {k: ("" if deleted else str(fields.get(k, "") or "")) for k in CONSULTATION_PARTICIPANT_FIELDS}
+        old = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == doc_id)).first()
+        if old is None:
+            conn.execute(t.consultations.insert().values(
+                id=doc_id, patient_id=patient_id, requesting_facility_id=facility_id, **values))
+            return False
+        conn.execute(t.consultations.update().where(t.consultations.c.id == doc_id).values(**values))
+        return any(getattr(old, k) != v for k, v in values.items())
+    if doc_type == DocType.attachment:
+        conn.execute(t.blob_refs.delete().where(t.blob_refs.c.doc_id == doc_id))
+        shas = {} if deleted else {e["sha256"] for e in fields.get(ATTACHMENT_BLOBS_FIELD, [])}
+        if shas:
+            conn.execute(t.blob_refs.insert(), [{"doc_id": doc_id, "sha256": s} for s in shas])
+    return False
+
+
+def _reannounce(conn: Connection, consultation_id: str, patient_id: str | None) -> None:
+    """Give a consultation's documents (and its patient) new seqs so that participants who
+    just joined receive them on their next pull (their cursors are past the old seqs)."""
+    d = t.documents.c
+    ids = conn.execute(sa.select(d.id).where(sa.or_(
+        d.consultation_id == consultation_id, d.id == consultation_id, d.id == (patient_id or "")
+    )).order_by(d.seq)).scalars().all()
+    if not ids:
+        return
+    first = allocate_seq(conn, len(ids))
+    for i, doc_id in enumerate(ids):
+        conn.execute(t.documents.update().where(d.id == doc_id).values(seq=first + i))
+
+
+# ---------------------------------------------------------------- push
+
+
+def _three_way(base: dict, theirs: dict, ours: dict) -> tuple[dict, list[str], bool]:
+    """Merge field edits. Returns (merged, overlapping keys, ours_changed_anything)."""
+    keys = set(base) | set(theirs) | set(ours)
+    ours_changed = {k for k in keys if ours.get(k, _MISSING) != base.get(k, _MISSING)}
+    theirs_changed = {k for k in keys if theirs.get(k, _MISSING) != base.get(k, _MISSING)}
+    overlap = sorted(k for k in ours_changed & theirs_changed if ours.get(k, _MISSING) != theirs.get(k, _MISSING))
+    merged = dict(theirs)
+    for k in ours_changed - set(overlap):
+        if k in ours:
+            merged[k] = ours[k]
+        else:
+            merged.pop(k, None)
+    return merged, overlap, bool(ours_changed)
+
+
+def _apply(conn: Connection, user: UserInfo, ch: Change, now: float) -> PushResult:
+    doc_id = str(ch.id)
+    d = t.documents.c
+    cur = conn.execute(sa.select(t.documents).where(d.id == doc_id).with_for_update()).first()
+    if cur is None:
+        if ch.base_rev != 0:
+            raise Rejected(RejectReason.not_found, "the hub has no such document (base_rev must be 0 for a new one)")
+        facility = ch.facility_id or user.facility_id
+        if facility != user.facility_id:
+            raise Rejected(RejectReason.forbidden, "new documents belong to your own facility")
+        _check_scoping(conn, user, ch)
+        fields = {} if ch.deleted else ch.fields
+        _check_fields(conn, user, ch.type, ch.fields, None)
+        patient_id = doc_id if ch.type == DocType.patient else _opt(ch.patient_id)
+        seq = allocate_seq(conn)
+        conn.execute(t.documents.insert().values(
+            id=doc_id, type=ch.type.value, facility_id=facility, patient_id=patient_id,
+            consultation_id=_opt(ch.consultation_id), rev=1, seq=seq, fields=fields, deleted=ch.deleted,
+            conflict=None, created_by=user.id, updated_by=user.id, updated_at=now))
+        conn.execute(t.revisions.insert().values(doc_id=doc_id, rev=1, fields=ch.fields, deleted=ch.deleted,
+                                                 user_id=user.id, change_id=str(ch.change_id), at=now))
+        _index(conn, doc_id, ch.type, facility, patient_id, fields, ch.deleted)
+        row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
+        return PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=1, seq=seq,
+                          document=to_document(row))
+
+    if cur.type != ch.type:
+        raise Rejected(RejectReason.type_mismatch, f"document {doc_id} is a {cur.type}, not a {ch.type}")
+    if not access.can_read_document(conn, user, doc_id):
+        raise Rejected(RejectReason.forbidden, "the document is outside your facility and consultations")
+    expected_patient = doc_id if cur.type == DocType.patient else cur.patient_id
+    if ((ch.facility_id is not None and ch.facility_id != cur.facility_id)
+            or (ch.type != DocType.patient and _opt(ch.patient_id) != expected_patient)
+            or _opt(ch.consultation_id) != cur.consultation_id):
+        raise Rejected(RejectReason.scope_change, "facility, patient and consultation of a document cannot change")
+    if ch.base_rev == 0:
+        raise Rejected(RejectReason.already_exists, "a document with this id exists; edit it with base_rev > 0")
+    if ch.base_rev > cur.rev:
+        raise Rejected(RejectReason.unknown_base_rev, f"base_rev {ch.base_rev} is newer than the hub's rev {cur.rev}")
+
+    base = conn.execute(sa.select(t.revisions).where(
+        t.revisions.c.doc_id == doc_id, t.revisions.c.rev == ch.base_rev)).one()
+    theirs_fields = dict(cur.fields) if not cur.deleted else dict(
+        conn.execute(sa.select(t.revisions.c.fields).where(
+            t.revisions.c.doc_id == doc_id, t.revisions.c.rev == cur.rev)).scalar_one())
+    base_view = {**base.fields, _DELETED_KEY: base.deleted}
+    theirs_view = {**theirs_fields, _DELETED_KEY: cur.deleted}
+    ours_view = {**(base.fields if ch.deleted else ch.fields), _DELETED_KEY: ch.deleted}
+    merged, overlap, ours_changed = _three_way(base_view, theirs_view, ours_view)
+    deleted = bool(merged.pop(_DELETED_KEY, False))
+    if not ours_changed and not (ch.resolves_conflict and cur.conflict):
+        # Nothing new in this change (e.g. an edit made and undone): no new revision.
+        return PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=cur.rev,
+                          seq=cur.seq, document=to_document(cur))
+    _check_fields(conn, user, ch.type, merged, theirs_fields)
+
+    conflict = cur.conflict
+    if overlap:
+        status = PushStatus.conflict
+        info = ConflictInfo.model_validate(cur.conflict) if cur.conflict else ConflictInfo(
+            fields=[], base_rev=ch.base_rev,
+            versions=[ConflictVersion(rev=cur.rev, fields=theirs_fields, deleted=cur.deleted,
+                                      user_id=cur.updated_by, at=_ts(cur.updated_at))])
+        info.fields = sorted(set(info.fields) | set(overlap))
+        info.versions.append(ConflictVersion(rev=ch.base_rev, fields=ch.fields, deleted=ch.deleted,
+                                             user_id=user.id, change_id=ch.change_id, at=_ts(now)))
+        conflict = info.model_dump(mode="json")
+    elif ch.resolves_conflict:
+        status, conflict = PushStatus.applied if ch.base_rev == cur.rev else PushStatus.merged, None
+    else:
+        status = PushStatus.applied if ch.base_rev == cur.rev else PushStatus.merged
+
+    rev = cur.rev + 1
+    seq = allocate_seq(conn)
+    conn.execute(t.documents.update().where(d.id == doc_id).values(
+        rev=rev, seq=seq, fields={} if deleted else merged, deleted=deleted, conflict=conflict,
+        updated_by=user.id, updated_at=now))
+    conn.execute(t.revisions.insert().values(doc_id=doc_id, rev=rev, fields=merged, deleted=deleted,
+                                             user_id=user.id, change_id=str(ch.change_id), at=now))
+    if _index(conn, doc_id, cur.type, cur.facility_id, cur.patient_id, merged, deleted):
+        _reannounce(conn, doc_id, cur.patient_id)
+    row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
+    return PushResult(change_id=ch.change_id, id=ch.id, status=status, rev=rev, seq=row.seq,
+                      document=to_document(row),
+                      message=("conflicting edits to: " + ", ".join(overlap)) if overlap else "")
+
+
+def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[PushResult]:
+    """Apply changes in order, each on its own savepoint; one result per change."""
+    results: list[PushResult] = []
+    audit_rows: dict[str | None, dict] = {}
+    seen: set[uuid.UUID] = set()
+    now = time.time()
+    with db.write() as conn:
+        for ch in changes:
+            if ch.change_id in seen:
+                results.append(PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
+                                          reason=RejectReason.duplicate_in_batch,
+                                          message="this change_id appears twice in the push"))
+                continue
+            seen.add(ch.change_id)
+            prior = conn.execute(sa.select(t.applied_changes).where(
+                t.applied_changes.c.change_id == str(ch.change_id))).first()
+            if prior is not None:
+                if prior.user_id != user.id or prior.doc_id != str(ch.id):
+                    results.append(PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
+                                              reason=RejectReason.invalid,
+                                              message="this change_id was already used for another change"))
+                else:
+                    results.append(PushResult.model_validate(prior.result))
+                continue
+            try:
+                with conn.begin_nested():
+                    result = _apply(conn, user, ch, now)
+                    conn.execute(t.applied_changes.insert().values(
+                        change_id=str(ch.change_id), user_id=user.id, doc_id=str(ch.id),
+                        result=result.model_dump(mode="json"), at=now))
+            except Rejected as rej:
+                result = PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
+                                    reason=rej.reason, message=rej.message)
+            results.append(result)
+            if result.document is not None:
+                pid = result.document.patient_id
+                key = str(pid) if pid else None
+                row = audit_rows.setdefault(key, audit.entry(user, ip, "write", patient_id=key, detail=""))
+                row["_n"] = row.get("_n", 0) + 1
+                row["doc_id"] = str(ch.id) if row["_n"] == 1 else None
+        for row in audit_rows.values():
+            row["detail"] = f"pushed {row.pop('_n')} change(s)"
+        audit.record_many(conn, audit_rows.values())
+    return results
+
+
+# ---------------------------------------------------------------- pull / read / reconcile
+
+
+def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullResponse:
+    """Documents in scope changed after ``since``, oldest first (see docs/hub.md on cursors)."""
+    d = t.documents.c
+    with db.read() as conn:
+        # Read the committed counter first: every seq ≤ it is committed (writers hold the
+        # counter lock until commit), so a later snapshot of documents is complete up to it.
+        top = current_seq(conn)
+        rows = conn.execute(
+            sa.select(t.documents).where(d.seq > since, d.seq <= top, access.visible_documents(user))
+            .order_by(d.seq).limit(limit + 1)
+        ).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changes = [to_document(r) for r in rows]
+    # Without more rows the whole range up to ``top`` has been seen (invisible documents
+    # included), so the cursor can jump there and the next pull skips them.
+    next_cursor = rows[-1].seq if has_more else top
+    patients: dict[str | None, int] = {}
+    for r in rows:
+        patients[r.patient_id] = patients.get(r.patient_id, 0) + 1
+    if patients:
+        with db.write() as conn:
+            audit.record_many(conn, [audit.entry(user, ip, "read", patient_id=p, detail=f"pulled {n} document(s)")
+                                     for p, n in patients.items()])
+    return PullResponse(changes=changes, next_cursor=next_cursor, has_more=has_more)
+
+
+def read_document(db: Database, user: UserInfo, doc_id: uuid.UUID, ip: str) -> Document | None:
+    """One document if it exists and ``user`` may read it (None otherwise: 404 either way)."""
+    with db.read() as conn:
+        row = conn.execute(sa.select(t.documents).where(
+            t.documents.c.id == str(doc_id), access.visible_documents(user))).first()
+    if row is None:
+        return None
+    with db.write() as conn:
+        audit.record(conn, user, ip, "read", patient_id=row.patient_id, doc_id=row.id)
+    return to_document(row)
+
+
+def reconcile(db: Database, user: UserInfo, digest: str, count: int) -> ReconcileResponse:
+    d = t.documents.c
+    with db.read() as conn:
+        top = current_seq(conn)
+        pairs = conn.execute(sa.select(d.id, d.rev).where(
+            d.deleted == sa.false(), d.seq <= top, access.visible_documents(user))).all()
+    hub_digest = scope_digest((p.id, p.rev) for p in pairs)
+    return ReconcileResponse(match=hub_digest == digest and count == len(pairs), hub_digest=hub_digest,
+                             hub_count=len(pairs), cursor=top)
