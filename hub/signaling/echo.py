@@ -1,0 +1,55 @@
+"""The test-call echo peer: the hub answers a test call and sends the caller's own audio
+and video back, so a doctor can check camera, microphone and link before a consultation.
+
+The echo runs on the hub's event loop (all its aiortc objects live there) and re-encodes
+what it receives with the low-band encoders at a fixed middle rung (≈150 kbit/s video, 24
+kbit/s audio): what comes back is roughly what the far end of a real call would see. Each
+new offer (the client reconnecting) replaces the previous peer connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from app.media.lowband import SendControl, install_encoders
+from app.protocol.datachannel import DATACHANNEL_LABEL
+
+log = logging.getLogger(__name__)
+
+
+class EchoPeer:
+    """Answers offers; loops every received track back to its sender."""
+
+    def __init__(self) -> None:
+        self.pc: RTCPeerConnection | None = None
+        self.session = 0
+
+    async def answer(self, session: int, offer_sdp: str) -> str:
+        """Build a fresh peer connection for ``offer_sdp`` and return the answer SDP."""
+        await self.close()
+        self.session = session
+        pc = self.pc = RTCPeerConnection()
+        received: list[MediaStreamTrack] = []
+        pc.on("track", received.append)
+        channel = pc.createDataChannel(DATACHANNEL_LABEL, negotiated=True, id=0)
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            channel.send(message)  # chat comes back too: the data channel is checked as well
+
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        senders = {track.kind: pc.addTrack(track) for track in received}
+        install_encoders(senders.get("audio"), senders.get("video"), SendControl())
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription.sdp
+
+    async def close(self) -> None:
+        """Stop echoing."""
+        pc, self.pc = self.pc, None
+        if pc is not None:
+            with contextlib.suppress(Exception):
+                await pc.close()
