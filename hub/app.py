@@ -29,6 +29,7 @@ from hub.config import HubConfig
 from hub.db import Database
 from hub.errors import error_response, install_error_handlers
 from hub.logs import log_request
+from hub.signaling import router as signaling_router
 from hub.state import HubState
 
 
@@ -49,6 +50,7 @@ def create_app(config: HubConfig) -> FastAPI:
     install_error_handlers(app)
     for router in (ops_api.router, auth_api.router, directory_api.router, sync_api.router, blobs_api.router):
         app.include_router(router)
+    app.include_router(signaling_router)
 
     @app.middleware("http")
     async def protocol_and_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
