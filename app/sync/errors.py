@@ -37,3 +37,9 @@ class HubBadReply(HubError):
     """The hub's reply could not be understood (bad JSON, wrong shape, truncated)."""
 
     state = "server_error"
+
+
+class BatchTooLarge(HubError):
+    """The hub refused a push batch as too large (413): send fewer changes at once."""
+
+    state = "syncing"

@@ -7,12 +7,25 @@ and turns every failure into one of the typed errors in ``app.sync.errors``.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import requests
+from pydantic import BaseModel, ValidationError
 
+from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
+from app.protocol.sync import (
+    PROTOCOL_HEADER,
+    Change,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    ReconcileRequest,
+    ReconcileResponse,
+)
 from app.sync.errors import (
+    BatchTooLarge,
     HubBadReply,
     HubError,
     HubOffline,
@@ -22,6 +35,7 @@ from app.sync.errors import (
 )
 
 API = "/api/v1"
+_REFRESH_LOCK = threading.Lock()
 
 
 class HubClient:
@@ -47,6 +61,9 @@ class HubClient:
             self.session.proxies = {"http": proxy, "https": proxy}
         # "system": requests reads HTTP(S)_PROXY / NO_PROXY and, on Windows, the registry.
         self.tokens: TokenPair | None = None
+        self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+        # Told about every new token pair (the engine stores them in the keyring).
+        self.on_tokens: Any = None
 
     # -- low level ---------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -104,6 +121,8 @@ class HubClient:
             "POST", f"{API}/auth/refresh", json=body.model_dump(), headers={"Authorization": ""}
         )
         self.tokens = _parse_tokens(self.json_or_raise(response))
+        if self.on_tokens is not None:
+            self.on_tokens(self.tokens)
         return self.tokens
 
     def logout(self) -> None:
@@ -120,6 +139,70 @@ class HubClient:
             pass
         self.tokens = None
 
+    # -- sync ----------------------------------------------------------------------------
+    def clone(self) -> HubClient:
+        """Another connection to the same hub sharing this client's login (for parallel
+        transfers: a ``requests.Session`` must not be shared between threads)."""
+        twin = HubClient(self.base_url, timeout=self.timeout)
+        twin.session.verify = self.session.verify
+        twin.session.trust_env = self.session.trust_env
+        twin.session.proxies = dict(self.session.proxies)
+        twin.tokens = self.tokens
+        twin._parent = self
+        return twin
+
+    def _refresh_shared(self, used: str) -> None:
+        root = getattr(self, "_parent", None) or self
+        with _REFRESH_LOCK:
+            # Another thread may have refreshed already: refresh tokens rotate, so only one may.
+            if root.tokens is not None and root.tokens.access_token == used:
+                root.refresh()
+        self.tokens = root.tokens
+
+    def authed(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request with the access token; one refresh and retry when it has expired."""
+        used = self.tokens.access_token if self.tokens else ""
+        response = self.request(method, path, **kwargs)
+        if response.status_code == 401 and self.tokens is not None:
+            self._refresh_shared(used)
+            response = self.request(method, path, **kwargs)
+        if response.status_code == 401:
+            raise LoginRefused(_message(response) or "the hub no longer accepts this login")
+        return response
+
+    def push(self, changes: list[Change], timeout: Any = None) -> PushResponse:
+        """POST /sync/push; ``BatchTooLarge`` on 413 (halve and retry)."""
+        body = PushRequest(changes=changes).model_dump_json()
+        response = self.authed(
+            "POST",
+            f"{API}/sync/push",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout or self.timeout,
+        )
+        if response.status_code == 413:
+            raise BatchTooLarge(_message(response))
+        reply = _parse(PushResponse, self.json_or_raise(response))
+        if [str(r.change_id) for r in reply.results] != [str(c.change_id) for c in changes]:
+            raise HubBadReply("the hub's push reply does not answer the changes sent")
+        return reply
+
+    def pull(self, since: int, limit: int = 500, timeout: Any = None) -> PullResponse:
+        """GET /sync/pull from ``since``."""
+        response = self.authed(
+            "GET",
+            f"{API}/sync/pull",
+            params={"since": since, "limit": limit},
+            timeout=timeout or self.timeout,
+        )
+        return _parse(PullResponse, self.json_or_raise(response))
+
+    def reconcile(self, digest: str, count: int) -> ReconcileResponse:
+        """POST /sync/reconcile with the local digest."""
+        body = ReconcileRequest(digest=digest, count=count).model_dump()
+        response = self.authed("POST", f"{API}/sync/reconcile", json=body)
+        return _parse(ReconcileResponse, self.json_or_raise(response))
+
     def health(self) -> bool:
         """True when the hub answers /readyz."""
         return self.request("GET", "/readyz").status_code == 200
@@ -130,6 +213,13 @@ def _parse_tokens(data: Any) -> TokenPair:
         return TokenPair.model_validate(data)
     except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError, named in the message
         raise HubBadReply(f"the hub's login reply has the wrong shape: {exc}") from exc
+
+
+def _parse(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HubBadReply(f"the hub's reply has the wrong shape ({model.__name__}): {exc}") from exc
 
 
 def _message(response: requests.Response) -> str:

@@ -1,0 +1,358 @@
+"""The sync engine: a worker thread that pushes the outbox, uploads blobs, pulls by cursor and
+reconciles by digest, for one signed-in user.
+
+Order of work in a cycle: documents that need no blob → blobs (those of the next scheduled
+consultation first, in parallel streams) → documents that were waiting for their blobs →
+pull → downloads the next scheduled consultation needs → digest check (periodically).
+Failures are typed (``app.sync.errors``) and retried with exponential backoff and jitter; the
+UI reads a ``SyncStatus`` snapshot and never waits on the network.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from app.protocol.sync import MAX_PULL_LIMIT, MAX_PUSH_BATCH, DocType
+from app.sync import blobstore as bs
+from app.sync.blobstore import BlobCorrupt, BlobStore
+from app.sync.downloads import download_blob
+from app.sync.errors import BatchTooLarge, HubError, LoginRefused
+from app.sync.hub_client import HubClient
+from app.sync.status import IDLE, SERVER_ERROR, SYNCING, ItemStatus, SyncStatus
+from app.sync.store import LocalDoc, RecordStore
+from app.sync.transfer import Backoff, ChunkSizer, ThroughputMeter, timeouts
+from app.sync.tus import TusUploader, UploadCancelled
+
+log = logging.getLogger(__name__)
+
+
+class SyncEngine:
+    """Background synchronisation of one user's cache with the hub."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        blobs: BlobStore,
+        client: HubClient,
+        *,
+        stall_s: float = 30.0,
+        poll_interval_s: float = 60.0,
+        reconcile_every_s: float = 900.0,
+        upload_streams: int = 3,
+        push_batch: int = 100,
+        pull_limit: int = 500,
+        backoff: Backoff | None = None,
+        chunk_target_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.client = client
+        self.stall_s = stall_s
+        self.poll_interval_s = poll_interval_s
+        self.reconcile_every_s = reconcile_every_s
+        self.upload_streams = max(1, upload_streams)
+        self.push_batch = min(push_batch, MAX_PUSH_BATCH)
+        self.pull_limit = min(pull_limit, MAX_PULL_LIMIT)
+        self.backoff = backoff or Backoff()
+        self.meter = ThroughputMeter()
+        self.sizer = ChunkSizer(target_s=chunk_target_s)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[SyncStatus], None]] = []
+        self._progress: dict[str, tuple[int, int]] = {}
+        self._wanted: list[str] = []
+        self._last_reconcile = 0.0
+        self._state = IDLE
+        self._message = ""
+        self._next_retry: float | None = None
+        last = store.cache.get_state("last_success")
+        self._last_success = float(last) if last else None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="yiqiao-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current request (transfers resume next time)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def sync_now(self) -> None:
+        """Run a cycle at once (the "Sync now" button); also ends a backoff wait."""
+        self.backoff.reset()
+        self._last_reconcile = 0.0
+        self._wake.set()
+
+    def request_blob(self, sha: str) -> None:
+        """Download this blob soon (the viewer needs it)."""
+        with self._lock:
+            if sha not in self._wanted:
+                self._wanted.insert(0, sha)
+        self._wake.set()
+
+    # -- status ------------------------------------------------------------------------------
+    def on_status(self, listener: Callable[[SyncStatus], None]) -> None:
+        """Call ``listener(status)`` (from the worker thread) whenever the status changes."""
+        self._listeners.append(listener)
+
+    def status(self) -> SyncStatus:
+        """A snapshot for the UI (cheap; safe from any thread)."""
+        pending = self.blobs.cache.query(
+            "SELECT COALESCE(SUM(size - uploaded_bytes), 0) FROM blobs WHERE state = ?",
+            (bs.UPLOAD_PENDING,),
+        )[0][0]
+        counts = self.store.cache.query(
+            "SELECT (SELECT count(*) FROM outbox), "
+            "(SELECT count(*) FROM documents WHERE conflict IS NOT NULL), "
+            "(SELECT count(*) FROM documents WHERE sync_error IS NOT NULL)"
+        )[0]
+        retry = None
+        if self._next_retry is not None:
+            retry = max(0.0, self._next_retry - time.monotonic())
+        return SyncStatus(
+            state=self._state,
+            message=self._message,
+            docs_remaining=int(counts[0]),
+            bytes_remaining=int(pending),
+            throughput_bps=self.meter.bytes_per_s,
+            last_success=self._last_success,
+            conflicts=int(counts[1]),
+            errors=int(counts[2]),
+            next_retry_s=retry,
+        )
+
+    def item_status(self, doc: LocalDoc) -> ItemStatus:
+        """Per-record state; an attachment waiting for its blobs shows upload progress."""
+        if doc.sync_error:
+            return ItemStatus("error", reason=doc.sync_error)
+        if doc.conflict is not None:
+            return ItemStatus("conflict")
+        if not doc.pending:
+            return ItemStatus("synced", 100)
+        if doc.type == DocType.attachment:
+            shas = [b["sha256"] for b in doc.fields.get("blobs", [])]
+            if shas:
+                marks = ",".join("?" * len(shas))
+                rows = self.blobs.cache.query(
+                    f"SELECT size, uploaded_bytes, state FROM blobs WHERE sha256 IN ({marks})",
+                    tuple(shas),
+                )
+                total = sum(r[0] for r in rows) or 1
+                done = sum(r[0] if r[2] != bs.UPLOAD_PENDING else r[1] for r in rows)
+                if done < total:
+                    return ItemStatus("uploading", int(100 * done / total))
+        return ItemStatus("pending")
+
+    def _set(self, state: str, message: str = "") -> None:
+        self._state, self._message = state, message
+        snapshot = self.status()
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop sync
+                log.exception("sync status listener failed")
+
+    # -- the worker ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            wait = self.poll_interval_s
+            try:
+                self.run_once()
+                self.backoff.reset()
+                self._next_retry = None
+                self._set(IDLE)
+            except UploadCancelled:
+                break
+            except LoginRefused as exc:
+                self._set(exc.state, str(exc))
+                wait = 3600.0  # until the user signs in again or presses "Sync now"
+            except HubError as exc:
+                wait = self.backoff.next_delay()
+                self._next_retry = time.monotonic() + wait
+                self._set(exc.state, str(exc))
+                log.info("sync failed (%s): %s; retry in %.1f s", exc.state, exc, wait)
+            except Exception as exc:  # noqa: BLE001 - keep the worker alive, show the reason
+                wait = self.backoff.next_delay()
+                self._next_retry = time.monotonic() + wait
+                log.exception("sync cycle failed")
+                self._set(SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def run_once(self) -> None:
+        """One full cycle (raises ``HubError`` on failure; everything done so far is kept)."""
+        self._set(SYNCING)
+        self.push_documents()
+        self.upload_blobs()
+        self.push_documents()
+        self.pull()
+        self.download_blobs()
+        if time.monotonic() - self._last_reconcile >= self.reconcile_every_s:
+            self.reconcile()
+        self._last_success = time.time()
+        self.store.cache.set_state("last_success", str(self._last_success))
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _blob_ready(self, sha: str) -> bool:
+        rows = self.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))
+        return bool(rows) and rows[0][0] != bs.UPLOAD_PENDING
+
+    def push_documents(self) -> None:
+        """Push the outbox in batches until nothing pushable is left."""
+        limit = self.push_batch
+        while not self._stop.is_set():
+            batch = self.store.take_batch(limit, self._blob_ready)
+            if not batch:
+                return
+            try:
+                reply = self.client.push(batch, timeout=timeouts(self.stall_s))
+            except BatchTooLarge:
+                limit = max(1, limit // 2)
+                continue
+            except HubError as exc:
+                self.store.note_push_error(batch, str(exc))
+                raise
+            self.store.apply_push_results(batch, reply.results)
+
+    def _upload_order(self) -> list[str]:
+        rows = self.blobs.cache.query(
+            "SELECT sha256 FROM blobs WHERE state = ? AND present = 1 ORDER BY priority DESC, rowid",
+            (bs.UPLOAD_PENDING,),
+        )
+        pending = [r[0] for r in rows]
+        first = set(self._next_consultation_blobs())
+        return [s for s in pending if s in first] + [s for s in pending if s not in first]
+
+    def _next_consultation_blobs(self) -> list[str]:
+        """Blobs of attachments of the soonest scheduled consultation(s)."""
+        scheduled = [
+            c
+            for c in self.store.list(DocType.consultation)
+            if c.fields.get("status") == "scheduled"
+        ]
+        scheduled.sort(key=lambda c: c.fields.get("scheduled_at") or "9999")
+        shas: list[str] = []
+        for consultation in scheduled[:2]:
+            for att in self.store.list(DocType.attachment, consultation_id=consultation.id):
+                shas += [b["sha256"] for b in att.fields.get("blobs", [])]
+        return shas
+
+    def upload_blobs(self) -> None:
+        """Upload pending blobs over parallel streams (first failure is raised after the rest)."""
+        order = self._upload_order()
+        if not order:
+            return
+        queue = list(order)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            uploader = TusUploader(
+                self.client.clone(), self.blobs, self.sizer, self.stall_s, self._stop,
+                self._on_upload_progress,
+            )
+            while not self._stop.is_set():
+                with lock:
+                    if not queue or errors:
+                        return
+                    sha = queue.pop(0)
+                try:
+                    uploader.upload(sha)
+                except BlobCorrupt as exc:
+                    self._mark_blob_error(sha, str(exc))  # never retried blindly; shown
+                except BaseException as exc:  # noqa: BLE001 - handed to the cycle
+                    with lock:
+                        errors.append(exc)
+                    return
+
+        streams = min(self.upload_streams, len(order))
+        with concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="yiqiao-up") as pool:
+            for future in [pool.submit(worker) for _ in range(streams)]:
+                future.result()
+        if errors:
+            raise errors[0]
+
+    def _on_upload_progress(self, sha: str, done: int, total: int) -> None:
+        self._progress[sha] = (done, total)
+        self.meter.bytes_per_s = self.sizer.meter.bytes_per_s
+
+    def _mark_blob_error(self, sha: str, message: str) -> None:
+        with self.blobs.cache.transaction() as db:
+            db.execute("UPDATE blobs SET error = ? WHERE sha256 = ?", (message, sha))
+
+    def pull(self, since: int | None = None, seen: set[str] | None = None) -> None:
+        """Pull pages after the cursor until the hub has nothing more."""
+        cursor = self.store.cursor() if since is None else since
+        while not self._stop.is_set():
+            page = self.client.pull(cursor, self.pull_limit, timeout=timeouts(self.stall_s))
+            if page.next_cursor < cursor and page.changes:
+                raise HubError("the hub's pull cursor went backwards")
+            self.store.apply_pull(page.changes, page.next_cursor, self._note_manifest)
+            if seen is not None:
+                seen.update(str(d.id) for d in page.changes if not d.deleted)
+            cursor = page.next_cursor
+            if not page.has_more:
+                return
+
+    def _note_manifest(self, db: object, fields: dict) -> None:
+        for blob in fields.get("blobs", []):
+            if isinstance(blob, dict) and isinstance(blob.get("sha256"), str):
+                self.blobs.note_remote(
+                    blob["sha256"], int(blob.get("size") or 0),
+                    str(blob.get("media_type") or "application/octet-stream"), db,
+                )
+
+    def download_blobs(self) -> None:
+        """Fetch blobs the viewer asked for, then those of the next scheduled consultation."""
+        with self._lock:
+            wanted = list(self._wanted)
+        for sha in wanted + self._next_consultation_blobs():
+            if self._stop.is_set():
+                return
+            if self.blobs.has(sha):
+                continue
+            download_blob(self.client, self.blobs, sha, self.stall_s, self._stop, self.meter)
+            with self._lock:
+                if sha in self._wanted:
+                    self._wanted.remove(sha)
+
+    def reconcile(self) -> bool:
+        """Compare digests; on a mismatch pull everything again and drop what the hub no
+        longer returns. Returns True when they matched."""
+        if self.store.outbox_size():
+            return False  # the digest is only meaningful once our changes are on the hub
+        digest, count = self.store.digest()
+        reply = self.client.reconcile(digest, count)
+        self._last_reconcile = time.monotonic()
+        if reply.match:
+            return True
+        log.warning("digest mismatch (%d local, %d on the hub): full pull", count, reply.hub_count)
+        seen: set[str] = set()
+        self.pull(since=0, seen=seen)
+        self.store.drop_unseen(seen)
+        return False
+
+
+def conflict_sides(doc: LocalDoc) -> list[tuple[str, dict]]:
+    """The versions a person chooses between: (label, fields) — the hub's first."""
+    if doc.conflict is None:
+        return []
+    sides = []
+    for i, version in enumerate(doc.conflict.versions):
+        label = "hub" if i == 0 else f"pushed:{version.user_id}"
+        sides.append((label, dict(version.fields)))
+    return sides
