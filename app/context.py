@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
@@ -21,8 +22,20 @@ class AppContext:
     hub_url: str = ""  # effective hub base URL, e.g. http://127.0.0.1:8765 (embedded) or policy
     user: Any = None  # app.protocol.auth.UserInfo once signed in
     demo: bool = False  # running against the embedded demo hub
+    # Where this session keeps the cache and blobs: the user data dir, or a throw-away dir
+    # when secrets can only live in memory (demo without an OS keyring).
+    data_dir: Path | None = None
+    ephemeral_secrets: bool = False
     services: dict[str, Any] = field(default_factory=dict)
     _listeners: list[Callable[[str], None]] = field(default_factory=list)
+
+    def user_data_dir(self) -> Path:
+        """The data dir for caches of this session (see ``data_dir``)."""
+        if self.data_dir is None:
+            from app import paths
+
+            self.data_dir = paths.user_data_dir()
+        return self.data_dir
 
     def service(self, name: str, factory: Callable[[], Any]) -> Any:
         """Return the named service, creating it with ``factory`` on first use."""

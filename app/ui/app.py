@@ -114,6 +114,36 @@ class ClientController(QObject):
                 )
             self.context.changed("settings")
 
+    def keyring_unavailable(self, exc: BaseException) -> None:
+        """No OS keyring: refuse to keep secrets, except in-memory for the demo hub."""
+        log.warning("no usable keyring: %s", exc)
+        if not self.context.settings.get("hub_url"):
+            # Demo only: keys live in this process and die with it, so the demo cache goes to
+            # a throw-away folder (it could not be decrypted next time anyway).
+            import tempfile
+            from pathlib import Path
+
+            credentials.use_memory_keyring()
+            self.context.ephemeral_secrets = True
+            self.context.data_dir = Path(tempfile.mkdtemp(prefix="yiqiao-demo-"))
+            self.window.show_notice(
+                self.tr(
+                    "No secure credential store was found on this computer. For the demo, "
+                    "sign-in and encryption keys are kept in memory only and nothing is saved "
+                    "between runs. Ask IT to enable the system keyring before real use."
+                )
+            )
+            return
+        QMessageBox.critical(
+            self.window,
+            self.tr("Credential store"),
+            self.tr(
+                "No secure credential store was found on this computer, so YiQiao cannot keep "
+                "your sign-in or encryption keys safely and will not store them in a plain "
+                "file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet)."
+            ),
+        )
+
     def shutdown(self) -> None:
         """Stop background work and the embedded hub."""
         if self.embedded_hub is not None:
@@ -145,6 +175,14 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     settings = load_settings()
     setup_logging(settings.get("log_level", "INFO"))
     log.info("YiQiao %s starting", __version__)
+    if QApplication.instance() is None:
+        # 125 % / 150 % Windows scaling: pass fractional factors through instead of rounding.
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_ORG)
@@ -168,11 +206,8 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
 
 
 def _check_keyring(controller: ClientController) -> None:
-    def check() -> str:
-        return credentials.check_keyring()
-
-    def failed(exc: BaseException) -> None:
-        QMessageBox.critical(controller.window, controller.tr("Credential store"), str(exc))
-
-    run_in_worker(check, on_done=lambda name: log.info("keyring backend: %s", name),
-                  on_error=failed)
+    run_in_worker(
+        credentials.check_keyring,
+        on_done=lambda name: log.info("keyring backend: %s", name),
+        on_error=controller.keyring_unavailable,
+    )

@@ -145,7 +145,10 @@ class LoginDialog(QDialog):
         if isinstance(exc, errors.HubOffline):
             return self.tr("Cannot reach the hub. Check the network connection and try again.")
         if isinstance(exc, credentials.KeyringUnavailable):
-            return str(exc)
+            return self.tr(
+                "Signed in, but this computer has no secure credential store to keep the "
+                "sign-in safely. Ask IT to enable the system keyring."
+            )
         if isinstance(exc, errors.HubError):
             return self.tr("The hub had a problem: {reason}").format(reason=exc)
         return self.tr("Sign-in failed: {reason}").format(reason=exc)

@@ -30,24 +30,32 @@ from app.ui.setting_problems import describe as describe_problem
 log = logging.getLogger(__name__)
 
 
-class PolicyBanner(QWidget):
-    """A dismissable strip naming settings problems (e.g. a wrong key in IT's policy file)."""
+class NoticeBanner(QWidget):
+    """A dismissable yellow strip across the top of the window."""
 
-    def __init__(self, problems: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("policyBanner")
-        self.setStyleSheet("#policyBanner { background: #fff4ce; border-bottom: 1px solid #e0c060; }")
+        self.setObjectName("noticeBanner")
+        self.setStyleSheet("#noticeBanner { background: #fff4ce; border-bottom: 1px solid #e0c060; }")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QHBoxLayout(self)
-        self.label = QLabel(
-            self.tr("Some settings could not be applied:") + "\n" + "\n".join(problems)
-        )
+        self.label = QLabel(text)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QPushButton(self.tr("Dismiss"))
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+
+
+class PolicyBanner(NoticeBanner):
+    """Names settings problems (e.g. a wrong key in IT's policy file) and what was used."""
+
+    def __init__(self, problems: list[str], parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.label.setText(
+            self.tr("Some settings could not be applied:") + "\n" + "\n".join(problems)
+        )
 
 
 class MainWindow(QMainWindow):
@@ -66,6 +74,7 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         outer = QVBoxLayout(central)
+        self._outer = outer
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         problems = [describe_problem(p) for p in context.settings.problems]
@@ -190,6 +199,12 @@ class MainWindow(QMainWindow):
             if old is not None:
                 old.deleteLater()
         layout.addWidget(widget)
+
+    def show_notice(self, text: str) -> NoticeBanner:
+        """Show a dismissable notice above the pages."""
+        banner = NoticeBanner(text)
+        self._outer.insertWidget(0, banner)
+        return banner
 
     def set_hub_state(self, text: str, ok: bool) -> None:
         """Show the hub connection state in the status bar."""

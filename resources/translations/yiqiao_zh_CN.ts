@@ -64,7 +64,22 @@
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
+      <location filename="../../app/ui/app.py" line="131" />
+      <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
+      <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
+    </message>
+    <message>
       <location filename="../../app/ui/app.py" line="139" />
+      <source>Credential store</source>
+      <translation>凭据存储</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="141" />
+      <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
+      <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="169" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -140,17 +155,22 @@
       <translation>无法连接服务器。请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="150" />
+      <location filename="../../app/ui/login_dialog.py" line="149" />
+      <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
+      <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/login_dialog.py" line="153" />
       <source>The hub had a problem: {reason}</source>
       <translation>服务器出现问题：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="151" />
+      <location filename="../../app/ui/login_dialog.py" line="154" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="162" />
+      <location filename="../../app/ui/login_dialog.py" line="165" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
@@ -158,116 +178,124 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="63" />
+      <location filename="../../app/ui/main_window.py" line="71" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="80" />
+      <location filename="../../app/ui/main_window.py" line="89" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="84" />
+      <location filename="../../app/ui/main_window.py" line="93" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="85" />
+      <location filename="../../app/ui/main_window.py" line="94" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="86" />
+      <location filename="../../app/ui/main_window.py" line="95" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="87" />
+      <location filename="../../app/ui/main_window.py" line="96" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="139" />
+      <location filename="../../app/ui/main_window.py" line="148" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="140" />
+      <location filename="../../app/ui/main_window.py" line="149" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="142" />
+      <location filename="../../app/ui/main_window.py" line="151" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="145" />
+      <location filename="../../app/ui/main_window.py" line="154" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="148" />
+      <location filename="../../app/ui/main_window.py" line="157" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="150" />
+      <location filename="../../app/ui/main_window.py" line="159" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="160" />
+      <location filename="../../app/ui/main_window.py" line="169" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="177" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="168" />
+      <location filename="../../app/ui/main_window.py" line="178" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="174" />
+      <location filename="../../app/ui/main_window.py" line="184" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="178" />
-      <location filename="../../app/ui/main_window.py" line="203" />
+      <location filename="../../app/ui/main_window.py" line="188" />
+      <location filename="../../app/ui/main_window.py" line="219" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="206" />
+      <location filename="../../app/ui/main_window.py" line="222" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="221" />
-      <location filename="../../app/ui/main_window.py" line="234" />
+      <location filename="../../app/ui/main_window.py" line="237" />
+      <location filename="../../app/ui/main_window.py" line="250" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="221" />
+      <location filename="../../app/ui/main_window.py" line="237" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="231" />
+      <location filename="../../app/ui/main_window.py" line="247" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="234" />
+      <location filename="../../app/ui/main_window.py" line="250" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>NoticeBanner</name>
+    <message>
+      <location filename="../../app/ui/main_window.py" line="45" />
+      <source>Dismiss</source>
+      <translation>关闭</translation>
     </message>
   </context>
   <context>
@@ -286,14 +314,9 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="43" />
+      <location filename="../../app/ui/main_window.py" line="57" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/main_window.py" line="47" />
-      <source>Dismiss</source>
-      <translation>关闭</translation>
     </message>
   </context>
   <context>
@@ -524,14 +547,6 @@
       <location filename="../../app/ui/pages/viewer.py" line="21" />
       <source>Open DICOM images from a CD, USB stick or folder to view and measure them.</source>
       <translation>从光盘、U 盘或文件夹打开 DICOM 影像进行查看和测量。</translation>
-    </message>
-  </context>
-  <context>
-    <name>controller</name>
-    <message>
-      <location filename="../../app/ui/app.py" line="175" />
-      <source>Credential store</source>
-      <translation>凭据存储</translation>
     </message>
   </context>
 </TS>

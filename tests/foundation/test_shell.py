@@ -7,7 +7,7 @@ import socket
 import zipfile
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QWidget
 
 from app.config import load_settings
 from app.context import AppContext
@@ -137,3 +137,48 @@ def test_about_lists_component_versions(qtbot):
     assert dialog.version_labels["pydicom"].text() == metadata.version("pydicom")
     assert dialog.version_labels["aiortc"].text() == metadata.version("aiortc")
     assert dialog.version_labels["Qt"].text()
+
+
+def _controller(qtbot):
+    from app.ui.app import ClientController
+
+    context = AppContext(settings=load_settings(registry={}))
+    controller = ClientController(QApplication.instance(), context)
+    qtbot.addWidget(controller.window)
+    return controller
+
+
+def test_no_keyring_in_demo_keeps_secrets_in_memory_and_says_so(qtbot):
+    import keyring
+    from keyring.backends import fail
+
+    from app import credentials
+
+    keyring.set_keyring(fail.Keyring())
+    controller = _controller(qtbot)
+    with_error = []
+    try:
+        credentials.check_keyring()
+    except credentials.KeyringUnavailable as exc:
+        with_error.append(exc)
+    controller.keyring_unavailable(with_error[0])
+    assert controller.context.ephemeral_secrets
+    assert controller.context.user_data_dir().name.startswith("yiqiao-demo-")
+    credentials.set_secret("k", "v")  # works, in memory only
+    assert credentials.get_secret("k") == "v"
+    banner = controller.window.findChild(QWidget, "noticeBanner")
+    assert banner is not None and "memory" in banner.label.text()
+
+
+def test_no_keyring_with_a_real_hub_refuses_clearly(qtbot, policy_file, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app import credentials
+
+    policy_file.write_text('hub_url = "https://hub.county.cn"\n')
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a: shown.append(a[2]))
+    controller = _controller(qtbot)
+    controller.keyring_unavailable(credentials.KeyringUnavailable("none"))
+    assert shown and "plain file" in shown[0]
+    assert not controller.context.ephemeral_secrets
