@@ -35,6 +35,10 @@ class ClientController(QObject):
         self.window.settings_requested.connect(self.show_settings)
         self.login_dialog: Any = None
         self._demo_hint = ""
+        self._health_busy = False
+        self.health_timer = QTimer(self)
+        self.health_timer.setInterval(20_000)
+        self.health_timer.timeout.connect(self.check_hub)
         app.aboutToQuit.connect(self.shutdown)
 
     # -- hub ---------------------------------------------------------------------------
@@ -45,6 +49,8 @@ class ClientController(QObject):
             self.context.hub_url = configured
             self.window.set_hub_state(self.tr("Hub: {url}").format(url=configured), True)
             self.context.changed("hub")
+            self.health_timer.start()
+            self.check_hub()
             return
         self.context.demo = True
         self.window.set_hub_state(self.tr("Hub: starting the local demo hub…"), True)
@@ -60,6 +66,8 @@ class ClientController(QObject):
             self.login_dialog.hint.setText(self._demo_hint)
             self.login_dialog.hint.setVisible(bool(self._demo_hint))
         self.context.changed("hub")
+        self.health_timer.start()
+        self.check_hub()
 
     def _hub_failed(self, exc: BaseException) -> None:
         log.error("the embedded demo hub did not start: %s", exc)
@@ -67,6 +75,35 @@ class ClientController(QObject):
             self.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
             False,
         )
+
+    def check_hub(self) -> None:
+        """Ask the hub if it is ready, on a worker; the answer updates the status bar."""
+        if self._health_busy or not self.context.hub_url:
+            return
+        from app.sync.hub_client import HubClient
+
+        self._health_busy = True
+        client = HubClient(
+            self.context.hub_url,
+            ca_bundle=self.context.settings.get("ca_bundle", ""),
+            proxy=self.context.settings.get("proxy", "system"),
+            timeout=10,
+        )
+        run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
+
+    def _hub_health(self, result: Any) -> None:
+        from app.sync import errors
+
+        self._health_busy = False
+        where = self.tr("local demo hub") if self.context.demo else self.context.hub_url
+        if result is True:
+            self.window.set_hub_state(self.tr("Hub: connected ({where})").format(where=where), True)
+        elif isinstance(result, errors.TlsUntrusted):
+            self.window.set_hub_state(self.tr("Hub: certificate not trusted"), False)
+        elif isinstance(result, errors.HubOffline):
+            self.window.set_hub_state(self.tr("Hub: offline — work continues locally"), False)
+        else:
+            self.window.set_hub_state(self.tr("Hub: not ready ({where})").format(where=where), False)
 
     # -- session ----------------------------------------------------------------------
     def show_login(self) -> None:

@@ -34,52 +34,77 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="46" />
+      <location filename="../../app/ui/app.py" line="50" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="50" />
+      <location filename="../../app/ui/app.py" line="56" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="57" />
+      <location filename="../../app/ui/app.py" line="63" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="67" />
+      <location filename="../../app/ui/app.py" line="74" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="112" />
+      <location filename="../../app/ui/app.py" line="97" />
+      <source>local demo hub</source>
+      <translation>本地演示服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="99" />
+      <source>Hub: connected ({where})</source>
+      <translation>服务器：已连接（{where}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="101" />
+      <source>Hub: certificate not trusted</source>
+      <translation>服务器：证书不受信任</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="103" />
+      <source>Hub: offline — work continues locally</source>
+      <translation>服务器：离线——可继续在本机工作</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="105" />
+      <source>Hub: not ready ({where})</source>
+      <translation>服务器：未就绪（{where}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="148" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="113" />
+      <location filename="../../app/ui/app.py" line="149" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="131" />
+      <location filename="../../app/ui/app.py" line="167" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="139" />
+      <location filename="../../app/ui/app.py" line="175" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="141" />
+      <location filename="../../app/ui/app.py" line="177" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="169" />
+      <location filename="../../app/ui/app.py" line="205" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>

@@ -182,3 +182,14 @@ def test_no_keyring_with_a_real_hub_refuses_clearly(qtbot, policy_file, monkeypa
     controller.keyring_unavailable(credentials.KeyringUnavailable("none"))
     assert shown and "plain file" in shown[0]
     assert not controller.context.ephemeral_secrets
+
+
+def test_status_bar_says_offline_when_the_hub_is_unreachable(qtbot, policy_file):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    policy_file.write_text(f'hub_url = "http://127.0.0.1:{port}"\n')
+    controller = _controller(qtbot)
+    controller.start_hub()
+    qtbot.waitUntil(lambda: "offline" in controller.window.hub_label.text(), timeout=10000)
+    controller.health_timer.stop()
