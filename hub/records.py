@@ -234,6 +234,16 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float) -> PushResu
     theirs_view = {**theirs_fields, _DELETED_KEY: cur.deleted}
     ours_view = {**(base.fields if ch.deleted else ch.fields), _DELETED_KEY: ch.deleted}
     merged, overlap, ours_changed = _three_way(base_view, theirs_view, ours_view)
+    # Deleting a document someone else edited meanwhile (or editing one they deleted) is a
+    # collision too: the hub keeps its state and records both versions.
+    theirs_edited = any(theirs_fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
+                        for k in set(theirs_fields) | set(base.fields))
+    ours_edited = not ch.deleted and any(ch.fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
+                                         for k in set(ch.fields) | set(base.fields))
+    if ((ch.deleted and not base.deleted and theirs_edited)
+            or (cur.deleted and not base.deleted and ours_edited)) and _DELETED_KEY not in overlap:
+        overlap.append(_DELETED_KEY)
+        merged[_DELETED_KEY] = cur.deleted
     deleted = bool(merged.pop(_DELETED_KEY, False))
     if not ours_changed and not (ch.resolves_conflict and cur.conflict):
         # Nothing new in this change (e.g. an edit made and undone): no new revision.
