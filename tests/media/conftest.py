@@ -1,0 +1,152 @@
+"""A real hub on loopback (uvicorn thread, demo data) and real signed-in call clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.media.call import CallController, CallEvent, CallPhase
+from app.media.engine import MediaConfig
+from app.media.hub_signaling import HubSignaling
+from app.media.loopback import use_loopback_candidates
+from app.media.slots import LatestFrameSlot
+from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+from app.tasks import async_loop
+
+C_LI = "c-li"  # doctor (clinic) ↔ specialist2 (cardiology); "specialist" is not a participant
+C_ZHANG = "c-zhang"  # doctor ↔ specialist (radiology)
+
+
+def consultation_id(name: str) -> str:
+    from hub.demo import _id
+
+    return str(_id(name))
+
+
+@dataclass
+class LiveHub:
+    url: str
+    app: object
+    server: object
+    thread: threading.Thread
+
+    def token(self, username: str) -> str:
+        from hub.demo import DEMO_PASSWORD
+
+        r = httpx.post(f"{self.url}/api/v1/auth/login",
+                       json={"username": username, "password": DEMO_PASSWORD}, timeout=10)
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.config import HubConfig
+    from hub.demo import seed_demo
+
+    use_loopback_candidates()  # the echo peer (on the hub) and the clients: 127.0.0.1 only
+    data: Path = tmp_path_factory.mktemp("hub")
+    app = create_app(HubConfig(data_dir=data))
+    seed_demo(app.state.hub)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield LiveHub(f"http://127.0.0.1:{port}", app, server, thread)
+    server.should_exit = True
+    thread.join(10)
+
+
+@dataclass
+class Client:
+    """One signed-in user: signaling + call controller on the shared media loop."""
+
+    username: str
+    controller: CallController
+    signaling: HubSignaling
+    events: list[CallEvent] = field(default_factory=list)
+    remote: LatestFrameSlot = field(default_factory=LatestFrameSlot)
+
+    def phases(self) -> list[tuple[CallPhase | None, str]]:
+        return [(e.phase, e.reason) for e in self.events if e.kind == "phase"]
+
+    def run(self, coro, timeout: float = 20.0):  # noqa: ANN001, ANN201
+        return async_loop().submit(coro).result(timeout)
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "") -> None:  # noqa: ANN001
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{self.username}: timed out waiting for {what}; events: "
+                             f"{[(e.kind, e.phase, e.reason) for e in self.events][-12:]}")
+
+
+def make_client(hub: LiveHub, username: str, config: MediaConfig | None = None,
+                size: tuple[int, int] = (160, 120)) -> Client:
+    token = hub.token(username)
+
+    async def provide() -> str:
+        return token
+
+    async def build() -> Client:
+        holder: dict[str, Client] = {}
+
+        def listener(event: CallEvent) -> None:
+            holder["c"].events.append(event)
+
+        def sources():  # noqa: ANN202
+            return SyntheticVideoTrack(*size, fps=10), ToneAudioTrack()
+
+        remote = LatestFrameSlot()
+        signaling = HubSignaling(hub.url, provide, lambda m: controller.on_hub_message(m))
+        cfg = config or MediaConfig(start_rung=3)
+        controller = CallController(signaling, sources, listener, author=username,
+                                    media_config=cfg, remote_slot=remote)
+        client = Client(username, controller, signaling, remote=remote)
+        holder["c"] = client
+        signaling.start()
+        await signaling.wait_connected(10)
+        return client
+
+    return async_loop().submit(build()).result(20)
+
+
+@pytest.fixture
+def clients(live_hub: LiveHub) -> Iterator[callable]:
+    made: list[Client] = []
+
+    def factory(username: str, config: MediaConfig | None = None) -> Client:
+        client = make_client(live_hub, username, config)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        async def teardown(c: Client = client) -> None:
+            await c.controller.hangup()
+            if c.controller.media is not None:
+                await c.controller.media.close()
+            await c.signaling.stop()
+
+        async_loop().submit(teardown()).result(20)
+    # Give the hub a moment to notice the sockets closing before the next test.
+    asyncio.run(asyncio.sleep(0.2))

@@ -1,0 +1,157 @@
+"""Two real clients (synthetic camera and microphone) call each other through a real hub."""
+
+from __future__ import annotations
+
+import time
+
+from app.media.call import CallPhase
+from app.media.engine import MediaConfig, MediaState
+from app.media.pattern import read_stamp
+from tests.linkemu.profile import LinkProfile
+from tests.linkemu.udp import UdpLinkEmulator
+from tests.media.conftest import C_LI, C_ZHANG, consultation_id
+
+
+def _media_connected(client) -> bool:  # noqa: ANN001
+    media = client.controller.media
+    return media is not None and media.state is MediaState.connected
+
+
+def _stamped_frames(client, count: int = 3) -> list[int]:  # noqa: ANN001
+    """Read pattern counters from successive remote frames (proves real decoded video)."""
+    seen, seq, deadline = [], 0, time.monotonic() + 10
+    while len(seen) < count and time.monotonic() < deadline:
+        frame = client.remote.take_newer(seq)
+        if frame is not None:
+            seq = frame.seq
+            stamp = read_stamp(frame.rgb)
+            if stamp is not None and stamp[0] not in seen:
+                seen.append(stamp[0])
+        time.sleep(0.05)
+    return seen
+
+
+def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # noqa: ANN001
+    doctor, cardiologist = clients("doctor"), clients("specialist2")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    incoming = next(e.incoming for e in cardiologist.events if e.kind == "incoming")
+    assert incoming.caller.display_name == "陈志强"
+    cardiologist.run(cardiologist.controller.accept())
+    for client in (doctor, cardiologist):
+        client.wait_for(lambda c=client: _media_connected(c), what="media")
+    counters = _stamped_frames(cardiologist)
+    assert len(counters) >= 3 and counters == sorted(counters), counters
+    assert len(_stamped_frames(doctor)) >= 3
+    doctor.wait_for(lambda: doctor.controller.media.generation.drains
+                    and any(d.audio.frames > 20 for d in doctor.controller.media.generation.drains),
+                    what="audio frames")
+    doctor.run(_send_chat(doctor, "请看第三张片子"))
+    cardiologist.wait_for(lambda: any(e.kind == "media" and e.media.kind == "chat"
+                                      and e.media.chat.text == "请看第三张片子"
+                                      for e in cardiologist.events), what="chat")
+    cardiologist.run(cardiologist.controller.hangup())
+    doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="ended")
+    assert doctor.controller.end_reason == "hangup"
+    assert cardiologist.controller.end_reason == "hangup_by_me"
+
+
+async def _send_chat(client, text: str) -> None:  # noqa: ANN001
+    client.controller.media.send_chat(text)
+
+
+def test_decline_tells_the_caller(clients) -> None:  # noqa: ANN001
+    doctor, cardiologist = clients("doctor"), clients("specialist2")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.run(cardiologist.controller.decline())
+    doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="declined")
+    assert doctor.controller.end_reason == "declined"
+    assert doctor.controller.media is None  # no media was ever started
+
+
+def test_cancel_while_ringing_leaves_a_missed_call(clients) -> None:  # noqa: ANN001
+    doctor, cardiologist = clients("doctor"), clients("specialist2")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    doctor.run(doctor.controller.cancel())
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.ended, what="cancelled")
+    assert cardiologist.controller.end_reason == "cancelled"
+    cardiologist.wait_for(lambda: any(e.kind == "missed" for e in cardiologist.events), what="missed")
+    missed = next(e.missed for e in cardiologist.events if e.kind == "missed")
+    assert missed.caller.display_name == "陈志强"
+    assert missed.consultation_id == consultation_id(C_LI)
+
+
+def test_busy_when_the_callee_is_in_another_call(clients) -> None:  # noqa: ANN001
+    doctor, cardiologist, radiologist = clients("doctor"), clients("specialist2"), clients("specialist")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.run(cardiologist.controller.accept())
+    radiologist.run(radiologist.controller.call(consultation_id(C_ZHANG)))
+    radiologist.wait_for(lambda: radiologist.controller.phase is CallPhase.ended, what="busy")
+    assert radiologist.controller.end_reason == "busy"
+
+
+def test_a_caller_who_is_not_a_participant_is_refused(clients) -> None:  # noqa: ANN001
+    radiologist, cardiologist = clients("specialist"), clients("specialist2")
+    radiologist.run(radiologist.controller.call(consultation_id(C_LI)))
+    radiologist.wait_for(lambda: radiologist.controller.phase is CallPhase.ended, what="refusal")
+    assert radiologist.controller.end_reason == "not_participant"
+    time.sleep(0.3)
+    assert not any(e.kind == "incoming" for e in cardiologist.events)
+
+
+def test_unauthenticated_socket_is_refused(live_hub) -> None:  # noqa: ANN001
+    import asyncio
+
+    from app.media.hub_signaling import HubSignaling
+
+    async def attempt() -> str | None:
+        async def bad_token() -> str:
+            return "not-a-token"
+
+        signaling = HubSignaling(live_hub.url, bad_token, lambda m: None)
+        signaling.start()
+        for _ in range(40):
+            if signaling.refused:
+                break
+            await asyncio.sleep(0.05)
+        await signaling.stop()
+        return signaling.refused
+
+    assert asyncio.run(attempt()) is not None
+
+
+def test_media_reconnects_after_a_10_s_outage_and_the_call_stays(clients) -> None:  # noqa: ANN001
+    with UdpLinkEmulator(LinkProfile(latency_ms=40)) as emu:
+        config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp, dead_after_s=3.0,
+                             retry_every_s=3.0)
+        doctor, cardiologist = clients("doctor", config), clients("specialist2", config)
+        doctor.run(doctor.controller.call(consultation_id(C_LI)))
+        cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ring")
+        cardiologist.run(cardiologist.controller.accept())
+        for client in (doctor, cardiologist):
+            client.wait_for(lambda c=client: _media_connected(c), what="media")
+        first_session = doctor.controller.media.session
+        emu.outage(10)
+        for client in (doctor, cardiologist):
+            client.wait_for(lambda c=client: c.controller.media.state is MediaState.reconnecting,
+                            timeout=8, what="reconnecting")
+        outage_end = time.monotonic() + max(0.0, emu._down_until - time.monotonic())
+        for client in (doctor, cardiologist):
+            client.wait_for(lambda c=client: _media_connected(c), timeout=25, what="media back")
+        back_after = time.monotonic() - outage_end
+        assert doctor.controller.phase is CallPhase.active  # the call never ended
+        assert doctor.controller.media.session > first_session  # a new peer connection
+        assert len(_stamped_frames(cardiologist)) >= 2  # video flows again
+        assert back_after < 10, f"media back {back_after:.1f} s after the link returned"
+
+
+def test_test_call_echoes_my_own_video(clients) -> None:  # noqa: ANN001
+    doctor = clients("doctor")
+    doctor.run(doctor.controller.test_call())
+    doctor.wait_for(lambda: _media_connected(doctor), what="echo media")
+    assert len(_stamped_frames(doctor)) >= 3  # our own pattern, decoded after the round trip
+    doctor.run(doctor.controller.hangup())
+    assert doctor.controller.phase is CallPhase.ended
