@@ -65,6 +65,7 @@ class ClientController(QObject):
             self.login_dialog.set_hub_url(hub.url)
             self.login_dialog.hint.setText(self._demo_hint)
             self.login_dialog.hint.setVisible(bool(self._demo_hint))
+            self.login_dialog.adjustSize()
         self.context.changed("hub")
         self.health_timer.start()
         self.check_hub()
@@ -199,11 +200,24 @@ def _start_embedded_hub() -> Any:
 
 
 def _demo_hint(hub: Any) -> str:
-    users = getattr(hub, "demo_users", None) or []
-    if not users:
+    """The demo accounts, phrased in the user's language (the hub only knows usernames)."""
+    accounts: dict[str, str] = getattr(hub, "credentials", {}) or {}
+    if not accounts:
         return ""
-    lines = [f"{u[0]} / {u[1]}" + (f" ({u[2]})" if len(u) > 2 else "") for u in users]
-    return QApplication.translate("ClientController", "Demo accounts:") + "\n" + "\n".join(lines)
+
+    roles = {
+        "doctor": QApplication.translate("ClientController", "township clinic doctor"),
+        "specialist": QApplication.translate("ClientController", "radiology specialist"),
+        "specialist2": QApplication.translate("ClientController", "cardiology specialist"),
+        "coordinator": QApplication.translate("ClientController", "coordinator"),
+        "admin": QApplication.translate("ClientController", "administrator"),
+    }
+    lines = [
+        f"{user} / {password}" + (f" — {roles[user]}" if user in roles else "")
+        for user, password in accounts.items()
+    ]
+    title = QApplication.translate("ClientController", "Demo accounts:")
+    return title + "\n" + "\n".join(lines)
 
 
 def run_gui(language: str | None = None, probe_startup: bool = False) -> int:

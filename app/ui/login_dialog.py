@@ -60,6 +60,7 @@ class LoginDialog(QDialog):
         super().__init__(parent)
         self.context = context
         self._authenticate = authenticate
+        self._waiting_for_hub = False
         self.setWindowTitle(self.tr("Sign in to YiQiao"))
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 30)
         layout = QVBoxLayout(self)
@@ -88,15 +89,19 @@ class LoginDialog(QDialog):
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(self.tr("Sign in"))
+        self.sign_in_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.sign_in_button.setText(self.tr("Sign in"))
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         (self.password if self.username.text() else self.username).setFocus()
 
     def set_hub_url(self, url: str) -> None:
-        """Update the hub shown (e.g. once the embedded demo hub is up)."""
+        """Update the hub shown (e.g. once the embedded demo hub is up); resume a waiting sign-in."""
         self.hub_label.setText(url)
+        if self._waiting_for_hub and url:
+            self._waiting_for_hub = False
+            self.submit()
 
     def submit(self) -> None:
         """Start signing in on a worker thread."""
@@ -105,9 +110,13 @@ class LoginDialog(QDialog):
             self._show_error(self.tr("Enter your username and password."))
             return
         if not self.context.hub_url:
-            self._show_error(self.tr("The hub is not available yet. Please wait a moment."))
+            # The demo hub is still starting: sign in as soon as it is up.
+            self._waiting_for_hub = True
+            self._busy(True)
+            self.error.setText(self.tr("Waiting for the hub to start…"))
             return
         self._busy(True)
+        self.error.setText(self.tr("Signing in…"))
         run_in_worker(
             self._authenticate,
             self.context,
@@ -158,11 +167,10 @@ class LoginDialog(QDialog):
         self.error.show()
 
     def _busy(self, busy: bool) -> None:
-        self.buttons.setEnabled(not busy)
+        self.sign_in_button.setEnabled(not busy)  # Cancel stays usable
         self.username.setEnabled(not busy)
         self.password.setEnabled(not busy)
         if busy:
-            self.error.setText(self.tr("Signing in…"))
             self.error.setStyleSheet("")
             self.error.show()
         else:

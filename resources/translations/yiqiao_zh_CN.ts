@@ -49,62 +49,87 @@
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="74" />
+      <location filename="../../app/ui/app.py" line="76" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="97" />
+      <location filename="../../app/ui/app.py" line="99" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="99" />
+      <location filename="../../app/ui/app.py" line="101" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="101" />
+      <location filename="../../app/ui/app.py" line="103" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="103" />
+      <location filename="../../app/ui/app.py" line="105" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="105" />
+      <location filename="../../app/ui/app.py" line="107" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="148" />
+      <location filename="../../app/ui/app.py" line="150" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="149" />
+      <location filename="../../app/ui/app.py" line="151" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="167" />
+      <location filename="../../app/ui/app.py" line="169" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="175" />
+      <location filename="../../app/ui/app.py" line="177" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="177" />
+      <location filename="../../app/ui/app.py" line="179" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="205" />
+      <location filename="../../app/ui/app.py" line="209" />
+      <source>township clinic doctor</source>
+      <translation>乡镇卫生院医生</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="210" />
+      <source>radiology specialist</source>
+      <translation>放射科专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="211" />
+      <source>cardiology specialist</source>
+      <translation>心内科专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="212" />
+      <source>coordinator</source>
+      <translation>协调员</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="213" />
+      <source>administrator</source>
+      <translation>管理员</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/app.py" line="219" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -125,77 +150,77 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="63" />
+      <location filename="../../app/ui/login_dialog.py" line="64" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="67" />
+      <location filename="../../app/ui/login_dialog.py" line="68" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="74" />
+      <location filename="../../app/ui/login_dialog.py" line="75" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="75" />
+      <location filename="../../app/ui/login_dialog.py" line="76" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="77" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="91" />
+      <location filename="../../app/ui/login_dialog.py" line="93" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="105" />
+      <location filename="../../app/ui/login_dialog.py" line="110" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="108" />
-      <source>The hub is not available yet. Please wait a moment.</source>
-      <translation>服务器尚未就绪，请稍候。</translation>
+      <location filename="../../app/ui/login_dialog.py" line="116" />
+      <source>Waiting for the hub to start…</source>
+      <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="139" />
+      <location filename="../../app/ui/login_dialog.py" line="148" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="142" />
+      <location filename="../../app/ui/login_dialog.py" line="151" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任。请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="146" />
+      <location filename="../../app/ui/login_dialog.py" line="155" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接服务器。请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="149" />
+      <location filename="../../app/ui/login_dialog.py" line="158" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="153" />
+      <location filename="../../app/ui/login_dialog.py" line="162" />
       <source>The hub had a problem: {reason}</source>
       <translation>服务器出现问题：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="154" />
+      <location filename="../../app/ui/login_dialog.py" line="163" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="165" />
+      <location filename="../../app/ui/login_dialog.py" line="119" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>

@@ -122,7 +122,7 @@ def test_sign_in_when_hub_unreachable_says_so(qtbot):
     dialog.username.setText("doctor")
     dialog.password.setText("pw")
     dialog.submit()
-    qtbot.waitUntil(lambda: dialog.buttons.isEnabled(), timeout=10000)
+    qtbot.waitUntil(lambda: dialog.sign_in_button.isEnabled(), timeout=10000)
     assert "Cannot reach the hub" in dialog.error.text()
     assert context.user is None
 
@@ -193,3 +193,37 @@ def test_status_bar_says_offline_when_the_hub_is_unreachable(qtbot, policy_file)
     controller.start_hub()
     qtbot.waitUntil(lambda: "offline" in controller.window.hub_label.text(), timeout=10000)
     controller.health_timer.stop()
+
+
+def test_sign_in_against_the_real_demo_hub(qtbot, tmp_path):
+    """The whole path a new user takes: demo hub starts, sign-in pressed early, signed in."""
+    from app import credentials
+    from app.embedded_hub import start_embedded_hub
+    from app.ui.login_dialog import LoginDialog, token_key
+
+    context = AppContext(settings=load_settings(registry={}))
+    dialog = LoginDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.username.setText("doctor")
+    dialog.password.setText("demo1234")
+    dialog.submit()  # before the hub is up: waits instead of failing
+    assert not dialog.sign_in_button.isEnabled()
+    hub = start_embedded_hub(tmp_path / "hub")
+    try:
+        context.hub_url = hub.url
+        with qtbot.waitSignal(dialog.signed_in, timeout=20000) as signal:
+            dialog.set_hub_url(hub.url)
+        tokens = signal.args[0]
+        assert tokens.user.username == "doctor"
+        assert tokens.user.facility_name  # shown in the status bar
+        assert credentials.get_secret(token_key("doctor", hub.url)) == tokens.refresh_token
+        # a wrong password is refused with the hub's reason
+        dialog2 = LoginDialog(context)
+        qtbot.addWidget(dialog2)
+        dialog2.username.setText("doctor")
+        dialog2.password.setText("wrong")
+        dialog2.submit()
+        qtbot.waitUntil(lambda: dialog2.sign_in_button.isEnabled(), timeout=10000)
+        assert "refused" in dialog2.error.text()
+    finally:
+        hub.stop()
