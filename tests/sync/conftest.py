@@ -1,4 +1,4 @@
-"""Fixtures: one real hub per module (child process on loopback)."""
+"""Fixtures: one real hub for the sync tests (child process on loopback)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tests.sync.hub_harness import HubProcess
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     proc = HubProcess(tmp_path_factory.mktemp("hub")).start()
     yield proc

@@ -24,8 +24,6 @@ PASSWORD = "correct-horse-1"
 USERS = {
     "doc1": ("clinic_doctor", "clinic-a"),
     "doc2": ("clinic_doctor", "clinic-a"),
-    "doc3": ("clinic_doctor", "clinic-a"),
-    "other": ("clinic_doctor", "clinic-b"),
 }
 
 
