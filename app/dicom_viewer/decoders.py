@@ -1,0 +1,216 @@
+"""Reading DICOM headers and decoding single frames, plus the packaged self-check.
+
+Decoding goes through pydicom 3's plugin table, which here is served by permissively
+licensed plugins only (python-gdcm, pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls, Pillow);
+the GPL pylibjpeg-libjpeg is never required. Native (uncompressed little-endian) frames take a
+fast path: the pixel offset recorded at indexing time is read straight into numpy.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from app.dicom_viewer.errors import DicomFileError
+
+_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
+@dataclass(frozen=True)
+class PixelLocation:
+    """Where a native frame block sits in its file (None when the fast path does not apply)."""
+
+    offset: int
+    length: int
+
+
+def read_header(path: str | Path) -> tuple[Dataset, PixelLocation | None]:
+    """Read everything before the pixel data; also return where native pixel data starts."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fp:
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            except pydicom.errors.InvalidDicomError:
+                # Old CDs carry files without preamble/meta: accept them if they parse as images.
+                fp.seek(0)
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+                if "SOPClassUID" not in ds and "Rows" not in ds:
+                    raise DicomFileError(path, "not a DICOM file (no DICM preamble or "
+                                         "recognisable header)") from None
+            _ensure_transfer_syntax(ds)
+            location = _pixel_location(ds, fp)
+    except DicomFileError:
+        raise
+    except FileNotFoundError as exc:
+        raise DicomFileError(path, "file not found") from exc
+    except Exception as exc:  # noqa: BLE001 - any parse failure is reported, never raised raw
+        raise DicomFileError(path, f"unreadable DICOM header: {exc}") from exc
+    return ds, location
+
+
+def _pixel_location(ds: Dataset, fp) -> PixelLocation | None:  # noqa: ANN001 - binary file
+    tsyntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    if tsyntax not in _NATIVE_LE:
+        return None
+    explicit = tsyntax == "1.2.840.10008.1.2.1"
+    head = fp.read(12 if explicit else 8)
+    if len(head) < 8:
+        return None
+    group, elem = struct.unpack("<HH", head[:4])
+    if (group, elem) != (0x7FE0, 0x0010):
+        return None
+    if explicit:
+        if len(head) < 12 or head[4:6] not in (b"OW", b"OB"):
+            return None
+        length = struct.unpack("<I", head[8:12])[0]
+    else:
+        length = struct.unpack("<I", head[4:8])[0]
+    if length == 0xFFFFFFFF:
+        return None
+    return PixelLocation(fp.tell(), length)
+
+
+def _fast_native(ds: Dataset, loc: PixelLocation, path: Path, frame: int) -> np.ndarray | None:
+    """Read one native frame with numpy, or None when the layout is not a simple one."""
+    bits = int(ds.get("BitsAllocated", 0))
+    spp = int(ds.get("SamplesPerPixel", 1))
+    if bits not in (8, 16) or spp != 1:
+        return None
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    dtype = np.dtype(("<i" if signed else "<u") + str(bits // 8))
+    count = rows * cols
+    start = loc.offset + frame * count * dtype.itemsize
+    if (frame + 1) * count * dtype.itemsize > loc.length:
+        raise DicomFileError(path, f"pixel data too short for frame {frame + 1}")
+    arr = np.fromfile(path, dtype=dtype, count=count, offset=start)
+    if arr.size != count:
+        raise DicomFileError(path, "pixel data truncated")
+    arr = arr.reshape(rows, cols)
+    stored = int(ds.get("BitsStored", bits))
+    if stored < bits:
+        # Mask unused high bits (and sign-extend), exactly as pydicom does for native data.
+        if signed:
+            shift = bits - stored
+            arr = ((arr.astype(np.int32) << shift).astype(dtype) >> shift).astype(dtype)
+        else:
+            arr = arr & dtype.type((1 << stored) - 1)
+    return arr
+
+
+def decode_frame(
+    path: str | Path,
+    frame: int = 0,
+    header: Dataset | None = None,
+    location: PixelLocation | None = None,
+) -> np.ndarray:
+    """Decode frame ``frame`` (0-based) to stored values; colour comes back as RGB.
+
+    Raises DicomFileError naming the file and the problem for anything undecodable.
+    """
+    path = Path(path)
+    try:
+        if header is not None and location is not None:
+            arr = _fast_native(header, location, path, frame)
+            if arr is not None:
+                return arr
+        ds = pydicom.dcmread(path, force=True)
+        _ensure_transfer_syntax(ds)
+        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            raise DicomFileError(path, "no pixel data (not an image)")
+        nframes = int(ds.get("NumberOfFrames", 1) or 1)
+        if not 0 <= frame < nframes:
+            raise DicomFileError(path, f"frame {frame + 1} out of range (1..{nframes})")
+        photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+        native_ybr = (photometric in ("YBR_FULL", "YBR_FULL_422")
+                      and not ds.file_meta.TransferSyntaxUID.is_compressed)
+        index = None if nframes == 1 else frame
+        arr = pydicom.pixels.pixel_array(ds, index=index, as_rgb=not native_ybr)
+        if nframes > 1 and arr.ndim == (4 if int(ds.get("SamplesPerPixel", 1)) > 1 else 3):
+            arr = arr[frame]
+        if native_ybr:
+            arr = ybr_full_to_rgb(arr, int(ds.get("BitsStored", 8)))
+        return np.ascontiguousarray(arr)
+    except DicomFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoder plugins raise many kinds of errors
+        ts = _transfer_syntax_name(header)
+        raise DicomFileError(path, f"cannot decode pixel data{ts}: {exc}") from exc
+
+
+def ybr_full_to_rgb(ybr: np.ndarray, bits: int = 8) -> np.ndarray:
+    """YBR_FULL → RGB with the PS3.3 C.7.6.3.1.2 coefficients, truncating like DCMTK."""
+    y, cb, cr = (ybr[..., i].astype(np.float64) for i in range(3))
+    m = float((1 << bits) - 1)
+    rgb = np.stack([y + 1.4020 * cr - 0.7010 * m,
+                    y - 0.3441 * cb - 0.7141 * cr + 0.5291 * m,
+                    y + 1.7720 * cb - 0.8859 * m], axis=-1)
+    return np.clip(rgb, 0, m).astype(ybr.dtype)
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Files without meta information: tell pydicom the syntax it detected while parsing."""
+    if "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
+        return
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    implicit, little = ds.original_encoding if ds.original_encoding else (True, True)
+    uid = (ImplicitVRLittleEndian if implicit else
+           ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    if not hasattr(ds, "file_meta") or ds.file_meta is None:
+        ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = uid
+
+
+def _transfer_syntax_name(ds: Dataset | None) -> str:
+    try:
+        return f" ({UID(ds.file_meta.TransferSyntaxUID).name})" if ds is not None else ""
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+# --------------------------------------------------------------------------- self-check
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "dicom_samples"
+
+
+def self_check(samples_dir: Path | None = None) -> list[tuple[str, bool, str]]:
+    """Decode one shipped sample per transfer syntax: (syntax name, ok, message) each."""
+    from pydicom.pixels import get_decoder
+
+    folder = samples_dir or SAMPLES_DIR
+    results: list[tuple[str, bool, str]] = []
+    seen: set[str] = set()
+    for path in sorted(folder.glob("*.dcm")):
+        try:
+            header, loc = read_header(path)
+            name = UID(header.file_meta.TransferSyntaxUID).name
+            arr = decode_frame(path, 0, header, loc)
+            expected = (int(header.Rows), int(header.Columns))
+            ok = arr.shape[:2] == expected and arr.size > 0
+            results.append((name, ok, f"{path.name}: {arr.shape} {arr.dtype}"))
+            seen.add(str(header.file_meta.TransferSyntaxUID))
+        except DicomFileError as exc:
+            results.append((path.name, False, str(exc)))
+    # Syntaxes without a shipped sample: at least say whether a decoder plugin is present.
+    for uid in ("1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.201",
+                "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"):
+        if uid in seen:
+            continue
+        dec = get_decoder(uid)
+        ok = bool(dec.available_plugins)
+        msg = ("no shipped sample; decoder plugin present: " + ", ".join(dec.available_plugins)
+               if ok else "no decoder plugin installed")
+        results.append((UID(uid).name, ok, msg))
+    if not results:
+        results.append(("samples", False, f"no DICOM samples found in {folder}"))
+    return results

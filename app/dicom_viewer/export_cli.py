@@ -1,0 +1,154 @@
+"""``python main.py export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]``.
+
+Renders one frame headlessly through the same pipeline and view transform as the viewer.
+Exit codes: 0 ok, 2 bad arguments or unreadable input (the message names file and problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app.dicom_viewer.annotate_image import draw_overlays
+from app.dicom_viewer.calibration import calibration_for
+from app.dicom_viewer.corners import corner_text
+from app.dicom_viewer.decoders import decode_frame, read_header
+from app.dicom_viewer.errors import DicomFileError
+from app.dicom_viewer.frames import frame_header
+from app.dicom_viewer.gsps import GspsContent, read_gsps
+from app.dicom_viewer.pipeline import Window, modality_values
+from app.dicom_viewer.render import (
+    PresentationOverrides,
+    default_window,
+    display_pixels,
+    to_viewport,
+)
+from app.dicom_viewer.view_state import ViewState, effective_zoom, fit_zoom, image_to_viewport
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py export",
+                                description="Render a DICOM frame to PNG/JPEG as the viewer shows it.")
+    p.add_argument("input", type=Path, help="DICOM image file")
+    p.add_argument("output", type=Path, help="output .png or .jpg")
+    p.add_argument("--frame", type=int, default=1, help="frame number, 1-based (default 1)")
+    p.add_argument("--window", type=str, default=None, help="CENTER,WIDTH in modality units")
+    p.add_argument("--gsps", type=Path, default=None, help="presentation state to apply")
+    p.add_argument("--size", type=str, default=None, help="viewport WIDTHxHEIGHT (default: image)")
+    p.add_argument("--no-overlays", action="store_true",
+                   help="pixels only: no annotations or corner text")
+    return p
+
+
+def parse_window(text: str) -> Window:
+    """"CENTER,WIDTH" → Window (width must be ≥ 1)."""
+    try:
+        c, w = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--window expects CENTER,WIDTH, got {text!r}") from None
+    if not np.isfinite(c) or not np.isfinite(w) or w < 1:
+        raise ValueError(f"--window width must be a number ≥ 1, got {text!r}")
+    return Window(c, w)
+
+
+def apply_displayed_area(state: ViewState, area: tuple[int, int, int, int] | None,
+                         image_size: tuple[int, int], viewport: tuple[int, int]) -> ViewState:
+    """Centre and zoom so that the GSPS displayed area (1-based TLHC/BRHC) fits the viewport."""
+    if area is None:
+        return state
+    x0, y0, x1, y1 = area
+    width, height = x1 - x0 + 1, y1 - y0 + 1
+    if (x0, y0) == (1, 1) and (width, height) == image_size:
+        state.zoom, state.center = None, None
+        return state
+    state.center = ((x0 - 1 + x1) / 2.0, (y0 - 1 + y1) / 2.0)
+    state.zoom = fit_zoom((width, height), viewport, state.rotation)
+    return state
+
+
+def render_export(path: Path, frame: int = 0, window: Window | None = None,
+                  gsps: GspsContent | None = None, viewport: tuple[int, int] | None = None,
+                  overlays: bool = True) -> np.ndarray:
+    """The RGB array the viewer would show for this frame and presentation."""
+    header, location = read_header(path)
+    if "Rows" not in header:
+        raise DicomFileError(path, "not an image (no Rows/Columns)")
+    nframes = int(header.get("NumberOfFrames", 1) or 1)
+    if not 0 <= frame < nframes:
+        raise DicomFileError(path, f"frame {frame + 1} out of range (1..{nframes})")
+    state = ViewState(frame_index=frame)
+    overrides = None
+    anns = []
+    if gsps is not None:
+        sop = str(header.SOPInstanceUID)
+        if gsps.referenced_sop_uids and sop not in gsps.referenced_sop_uids:
+            raise DicomFileError(path, "the presentation state does not reference this image")
+        state = ViewState(window=gsps.state.window, rotation=gsps.state.rotation,
+                          flip_h=gsps.state.flip_h, invert=gsps.state.invert and not gsps.inverse,
+                          frame_index=frame)
+        overrides = PresentationOverrides(inverse=gsps.inverse)
+        anns = [a for a in gsps.annotations if a.sop_instance_uid == sop and a.frame == frame]
+    if window is not None:
+        state.window = window
+    stored = decode_frame(path, frame, header, location)
+    img = display_pixels(header, frame, stored, state, overrides)
+    h, w = img.shape[:2]
+    if viewport is None:
+        viewport = (h, w) if state.rotation % 180 else (w, h)
+    if gsps is not None:
+        state = apply_displayed_area(state, gsps.displayed_area, (w, h), viewport)
+    rgb = to_viewport(img, state, viewport)
+    if not overlays:
+        return rgb
+    fh = frame_header(header, frame)
+    cal = calibration_for(fh)
+    values = modality_values(fh, stored) if stored.ndim == 2 else None
+    unit = "HU" if str(fh.get("Modality", "")) == "CT" else ""
+    zoom = effective_zoom(state, (w, h), viewport)
+    shown_window = state.window or default_window(fh)
+    corners = corner_text(header, frame, frame, nframes, state, shown_window, zoom, (w, h),
+                          viewport)
+    return draw_overlays(rgb, image_to_viewport(state, (w, h), viewport), anns, cal, values,
+                         unit, corners)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point for ``main.py export``; returns the process exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and 2
+    try:
+        window = parse_window(args.window) if args.window else None
+        viewport = None
+        if args.size:
+            try:
+                vw, vh = (int(v) for v in args.size.lower().split("x"))
+            except ValueError:
+                raise ValueError(f"--size expects WIDTHxHEIGHT, got {args.size!r}") from None
+            if not (16 <= vw <= 16384 and 16 <= vh <= 16384):
+                raise ValueError("--size must be between 16 and 16384 pixels each way")
+            viewport = (vw, vh)
+        gsps = read_gsps(args.gsps) if args.gsps else None
+        rgb = render_export(args.input, args.frame - 1, window, gsps, viewport,
+                            overlays=not args.no_overlays)
+        suffix = args.output.suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"output must end in .png, .jpg or .jpeg: {args.output}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(args.output, quality=92) if suffix != ".png" else \
+            Image.fromarray(rgb).save(args.output)
+    except (DicomFileError, ValueError, OSError) as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,106 @@
+"""Frames for display: decoded on demand into the shared cache, and a whole series decoded in
+the background in parallel, nearest frames first, so the first image appears at once."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from app.dicom_viewer.cache import FrameCache
+from app.dicom_viewer.decoders import decode_frame
+from app.dicom_viewer.index import FrameRef, Series
+
+
+def frame_key(ref: FrameRef) -> tuple[str, int]:
+    return (str(ref.instance.path), ref.frame)
+
+
+class FrameSource:
+    """Decoded stored values of frames, cached; thread-safe."""
+
+    def __init__(self, cache: FrameCache | None = None) -> None:
+        self.cache = cache or FrameCache()
+
+    def get(self, ref: FrameRef) -> np.ndarray:
+        """Decode (or fetch from cache) one frame; raises DicomFileError on failure."""
+        key = frame_key(ref)
+        arr = self.cache.get(key)
+        if arr is None:
+            arr = decode_frame(ref.instance.path, ref.frame, ref.instance.header,
+                               ref.instance.location)
+            self.cache.put(key, arr)
+        return arr
+
+    def cached(self, ref: FrameRef) -> np.ndarray | None:
+        return self.cache.get(frame_key(ref))
+
+    def pin(self, refs: list[FrameRef]) -> None:
+        self.cache.pin({frame_key(r) for r in refs})
+
+
+def priority_order(count: int, start: int) -> list[int]:
+    """Indices ordered by distance from ``start`` (start, start+1, start-1, ...)."""
+    order = [start]
+    for d in range(1, count):
+        for i in (start + d, start - d):
+            if 0 <= i < count:
+                order.append(i)
+    return order
+
+
+class SeriesPreloader:
+    """Decode a series in the background, nearest-first, while it fits the cache budget."""
+
+    def __init__(self, source: FrameSource, executor: concurrent.futures.Executor | None = None,
+                 workers: int | None = None) -> None:
+        self.source = source
+        self._own = executor is None
+        self.executor = executor or concurrent.futures.ThreadPoolExecutor(
+            workers or max(2, os.cpu_count() or 2), thread_name_prefix="yiqiao-decode")
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def start(self, series: Series, start: int,
+              on_frame: Callable[[int, np.ndarray | None, Exception | None], None] | None = None,
+              ) -> list[concurrent.futures.Future]:
+        """Queue every frame of ``series``; ``on_frame(index, array|None, error|None)``."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        frames = series.frames
+        futures = []
+
+        def job(index: int) -> None:
+            if generation != self._generation:
+                return  # a newer series replaced this one
+            ref = frames[index]
+            arr, error = None, None
+            if self.source.cached(ref) is None:
+                first = self.source.cache.get(frame_key(frames[start])) if frames else None
+                size = first.nbytes if first is not None else 0
+                if size and not self.source.cache.would_fit(size) and index != start:
+                    return  # budget full: leave the rest to on-demand decoding
+            try:
+                arr = self.source.get(ref)
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, never raised
+                error = exc
+            if on_frame is not None:
+                on_frame(index, arr, error)
+
+        for index in priority_order(len(frames), min(max(start, 0), max(len(frames) - 1, 0))):
+            if frames:
+                futures.append(self.executor.submit(job, index))
+        return futures
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    def shutdown(self) -> None:
+        self.cancel()
+        if self._own:
+            self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,48 @@
+"""Fixtures for the viewer tests: real sample files and a generated CT phantom."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+CHARSET_FILES = Path(pydicom.__file__).parent / "data" / "charset_files"
+try:
+    import data_store  # pydicom-data
+
+    DATA_STORE = Path(data_store.__file__).parent / "data"
+except ImportError:  # pragma: no cover - pydicom-data is a dev dependency
+    DATA_STORE = Path("/nonexistent")
+
+
+def sample(name: str) -> Path:
+    """A file from pydicom's test files or pydicom-data."""
+    for folder in (TEST_FILES, DATA_STORE, CHARSET_FILES):
+        if (folder / name).exists():
+            return folder / name
+    pytest.skip(f"sample {name} not installed")
+
+
+needs_dcmtk = pytest.mark.skipif(shutil.which("dcm2pnm") is None, reason="dcmtk not installed")
+
+
+def dcm2pnm(path: Path, out: Path, *args: str) -> np.ndarray:
+    """DCMTK's rendering of a file as a numpy array (PGM/PPM)."""
+    from PIL import Image
+
+    subprocess.run(["dcm2pnm", "-q", *args, str(path), str(out)], check=True, timeout=60)
+    return np.asarray(Image.open(out))
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+
+    folder = tmp_path_factory.mktemp("phantom")
+    write_phantom(folder, PhantomSpec(size=256, slices=12))
+    return folder

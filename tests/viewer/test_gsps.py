@@ -1,0 +1,136 @@
+"""GSPS written with highdicom: valid for DCMTK, restores the view, keeps Chinese text."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+from app.dicom_viewer.annotations import Annotation
+from app.dicom_viewer.decoders import read_header
+from app.dicom_viewer.gsps import read_gsps, write_gsps
+from app.dicom_viewer.pipeline import Window
+from app.dicom_viewer.view_state import ViewState
+
+from .conftest import sample
+
+needs_pschk = pytest.mark.skipif(shutil.which("dcmpschk") is None, reason="dcmtk missing")
+
+
+def _dcmpschk(path) -> tuple[int, list[str]]:
+    r = subprocess.run(["dcmpschk", str(path)], capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    errors = [line for line in out.splitlines() if line.startswith("E:") and "Affected" in line]
+    return r.returncode, errors + (["Test failed"] if "Test failed" in out else [])
+
+
+def _annotations(sop: str, author: str, text: str) -> list[Annotation]:
+    return [Annotation("length", [(10, 10), (50, 60)], author, sop),
+            Annotation("angle", [(10, 100), (40, 90), (60, 120)], author, sop),
+            Annotation("ellipse", [(20, 20), (60, 50)], author, sop),
+            Annotation("rectangle", [(70, 70), (100, 110)], author, sop),
+            Annotation("freehand", [(5, 5), (30, 8), (25, 40)], author, sop),
+            Annotation("arrow", [(100, 10), (80, 30)], author, sop, text=text),
+            Annotation("text", [(90, 90)], author, sop, text=text)]
+
+
+@needs_pschk
+def test_gsps_passes_dcmpschk_and_restores_view(tmp_path):
+    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+
+    # ASCII identity: DCMTK 3.6.7's dcmpschk lexer rejects any 8-bit text (see next test).
+    images = write_phantom(tmp_path / "ct", PhantomSpec(size=200, slices=3,
+                                                        patient_name="Zhang^San"))
+    headers = [read_header(p)[0] for p in images]
+    before = [p.read_bytes() for p in images]
+    sop = str(headers[1].SOPInstanceUID)
+    state = ViewState(window=Window(-600, 1500), zoom=2.5, center=(100.0, 120.0), rotation=90,
+                      flip_h=True, invert=False, frame_index=1)
+    out = tmp_path / "pr.dcm"
+    write_gsps(out, headers, state, _annotations(sop, "Dr Li", "nodule"), "Dr Li",
+               displayed_area=(40, 60, 160, 180))
+    code, errors = _dcmpschk(out)
+    assert code == 0 and not errors, errors
+    ds = pydicom.dcmread(out)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.1"
+    assert ds.ImageRotation == 90 and ds.ImageHorizontalFlip == "Y"
+    assert ds.SoftcopyVOILUTSequence[0].WindowCenter == -600
+    objs = ds.GraphicAnnotationSequence[0].GraphicObjectSequence
+    types = {o.GraphicType for o in objs}
+    assert types == {"POLYLINE"}  # closed shapes as closed POLYLINE, never "POLYGON"
+    closed = [o for o in objs if list(o.GraphicData[:2]) == list(o.GraphicData[-2:])]
+    assert len(closed) == 3
+    content = read_gsps(out)
+    assert content.state == state
+    assert [a.kind for a in content.annotations] == [a.kind for a in _annotations(sop, "", "")]
+    assert content.annotations[0].author == "Dr Li"
+    assert set(content.referenced_sop_uids) == {str(h.SOPInstanceUID) for h in headers}
+    assert [p.read_bytes() for p in images] == before  # originals never modified
+
+
+@needs_pschk
+def test_chinese_text_survives_and_only_dcmtk_ascii_lexer_complains(tmp_path, phantom_dir):
+    path = sorted(phantom_dir.glob("*.dcm"))[0]
+    header = read_header(path)[0]
+    out = tmp_path / "pr_zh.dcm"
+    write_gsps(out, [header], ViewState(), _annotations(str(header.SOPInstanceUID), "李医生",
+                                                        "右肺结节"), "李医生")
+    ds = pydicom.dcmread(out)
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    texts = [t.UnformattedTextValue for t in ds.GraphicAnnotationSequence[0].TextObjectSequence]
+    assert "右肺结节" in texts
+    assert str(ds.ContentCreatorName) == "李医生"
+    # Another reader (highdicom/pydicom) sees the same text; our model round-trips exactly.
+    assert read_gsps(out).annotations[-1].text == "右肺结节"
+    # dcmpschk 3.6.7's value lexer accepts only 7-bit characters in ST/PN; every error it
+    # reports must be about those text attributes, nothing structural.
+    _code, errors = _dcmpschk(out)
+    affected = [e for e in errors if "Affected" in e]
+    allowed = ("UnformattedTextValue", "ContentCreatorName", "PatientName")
+    assert affected and all(any(a in e for a in allowed) for e in affected), errors
+
+
+@needs_pschk
+def test_dcmp2pgm_renders_our_gsps_window(tmp_path, phantom_dir):
+    """DCMTK applies our presentation state: same window as our own rendering."""
+    from PIL import Image
+
+    from app.dicom_viewer.export_cli import render_export
+
+    path = sorted(phantom_dir.glob("*.dcm"))[0]
+    header = read_header(path)[0]
+    out = tmp_path / "pr.dcm"
+    write_gsps(out, [header], ViewState(window=Window(200, 1000)), [], "Dr Li")
+    subprocess.run(["dcmp2pgm", "-p", str(out), str(path), str(tmp_path / "ref.pgm")],
+                   check=True, capture_output=True, timeout=60)
+    ref = np.asarray(Image.open(tmp_path / "ref.pgm"))
+    ours = render_export(path, 0, gsps=read_gsps(out), overlays=False)[..., 0]
+    assert ref.shape == ours.shape
+    assert np.abs(ref.astype(int) - ours).max() <= 1
+
+
+def test_foreign_gsps_standard_content_is_read(tmp_path, phantom_dir):
+    path = sorted(phantom_dir.glob("*.dcm"))[0]
+    header = read_header(path)[0]
+    out = tmp_path / "pr.dcm"
+    sop = str(header.SOPInstanceUID)
+    write_gsps(out, [header], ViewState(window=Window(10, 100)),
+               [Annotation("length", [(1, 2), (30, 40)], "x", sop)], "x")
+    ds = pydicom.dcmread(out)
+    del ds[0x00710010]  # drop our private block: read as another viewer's file
+    del ds[0x00711010]
+    ds.save_as(out)
+    content = read_gsps(out)
+    assert content.state.window == Window(10, 100)
+    kinds = sorted(a.kind for a in content.annotations)
+    assert kinds == ["length", "text"]  # the line and its measurement label
+
+
+def test_reading_a_non_gsps_names_the_problem():
+    from app.dicom_viewer.errors import DicomFileError
+
+    with pytest.raises(DicomFileError, match="not a softcopy presentation state"):
+        read_gsps(sample("CT_small.dcm"))
