@@ -1,0 +1,57 @@
+"""Patient identity as shown wherever patient data is: name, ID, sex, age."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication
+
+from app.sync.records import patient_identity
+
+
+def sex_text(code: str) -> str:
+    """Translated sex."""
+    return {
+        "M": QCoreApplication.translate("PatientIdentity", "Male"),
+        "F": QCoreApplication.translate("PatientIdentity", "Female"),
+        "O": QCoreApplication.translate("PatientIdentity", "Other"),
+    }.get(code, QCoreApplication.translate("PatientIdentity", "Unknown"))
+
+
+def identity_parts(fields: dict[str, Any] | None) -> tuple[str, str, str, str]:
+    """(name, ID, sex, age) for table columns."""
+    if not fields:
+        unknown = QCoreApplication.translate("PatientIdentity", "(patient not synced yet)")
+        return unknown, "", "", ""
+    ident = patient_identity(fields)
+    age = (
+        QCoreApplication.translate("PatientIdentity", "{n} y").format(n=ident["age"])
+        if ident["age"]
+        else QCoreApplication.translate("PatientIdentity", "age unknown")
+    )
+    return ident["name"], ident["patient_number"], sex_text(ident["sex"]), age
+
+
+def identity_text(fields: dict[str, Any] | None) -> str:
+    """One line: 王秀英 · ID PH0001 · Female · 68 y."""
+    name, number, sex, age = identity_parts(fields)
+    if not sex:
+        return name
+    id_text = QCoreApplication.translate("PatientIdentity", "ID {id}").format(
+        id=number or QCoreApplication.translate("PatientIdentity", "none")
+    )
+    return " · ".join([name, id_text, sex, age])
+
+
+def sync_text(item: Any) -> str:
+    """Per-record sync state (an ``ItemStatus``) in words."""
+    t = QCoreApplication.translate
+    if item.state == "uploading":
+        return t("SyncItem", "Uploading {n}%").format(n=item.percent)
+    if item.state == "error":
+        return t("SyncItem", "Error: {reason}").format(reason=item.reason)
+    return {
+        "pending": t("SyncItem", "Waiting to sync"),
+        "synced": t("SyncItem", "Synced"),
+        "conflict": t("SyncItem", "Conflict — needs your choice"),
+    }.get(item.state, item.state)

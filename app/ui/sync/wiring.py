@@ -1,0 +1,78 @@
+"""Create the user's sync session when someone signs in, close it on sign-out.
+
+Call ``install_sync(context, window)`` once after the main window exists. On ``changed("user")``
+the session is opened on a worker thread (keyring + disk), registered as
+``context.services["sync"]`` and its engine started; the status widget goes into the window's
+status bar via ``window.set_sync_widget``. Pages listen for ``changed("sync")``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.context import AppContext
+from app.ui.bridge import call_on_gui, run_in_worker
+
+log = logging.getLogger(__name__)
+
+
+def sync_session(context: AppContext) -> Any:
+    """The signed-in user's ``SyncSession`` or None."""
+    return context.services.get("sync")
+
+
+def install_sync(context: AppContext, window: Any = None) -> None:
+    """Follow sign-in / sign-out with a sync session (see module docstring)."""
+    from app.ui.sync.status_widget import SyncStatusWidget
+
+    widget = SyncStatusWidget()
+    if window is not None and hasattr(window, "set_sync_widget"):
+        window.set_sync_widget(widget)
+
+    def opened(session: Any) -> None:
+        if context.user is None or context.user.id != session.store.user_id:
+            session.close()  # signed out meanwhile
+            return
+        context.services["sync"] = session
+        widget.set_engine(session.engine)
+        session.store.on_change(lambda ids: call_on_gui(context.changed, "records"))
+        session.engine.start()
+        if session.notice and window is not None and hasattr(window, "show_notice"):
+            window.show_notice(session.notice)
+        context.changed("sync")
+
+    def failed(exc: BaseException) -> None:
+        log.error("could not open the local records: %s", exc)
+        if window is not None and hasattr(window, "show_notice"):
+            window.show_notice(str(exc))
+
+    def on_change(topic: str) -> None:
+        if topic != "user":
+            return
+        old = context.services.pop("sync", None)
+        if old is not None:
+            widget.set_engine(None)
+            run_in_worker(old.close)
+            context.changed("sync")
+        if context.user is None:
+            return
+        client = context.services.get("hub_client")
+        if client is None:
+            return
+        user = context.user
+        budget = int(context.settings.get("blob_cache_budget_mb", 2048))
+        run_in_worker(_open, user, context.hub_url, client, budget, on_done=opened, on_error=failed)
+
+    context.on_change(on_change)
+
+
+def _open(user: Any, hub_url: str, client: Any, budget: int) -> Any:
+    from app import credentials
+    from app.sync.session import open_user_session
+
+    def keep_tokens(tokens: Any) -> None:
+        # Same entry the login dialog writes, so a refreshed token survives a restart.
+        credentials.set_secret(f"refresh-token:{user.username}@{hub_url}", tokens.refresh_token)
+
+    return open_user_session(user, hub_url, client, budget, on_tokens=keep_tokens)
