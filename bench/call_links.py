@@ -1,0 +1,223 @@
+"""Benchmark: 1:1 calls through the UDP link emulator, low-band layer vs stock aiortc.
+
+Links: (a) 2 Mbit/s, 50 ms RTT, no loss; (b) 256 kbit/s, 300 ms RTT, 3 % loss;
+(c) 96 kbit/s, 600 ms RTT, 5 % loss; (d) link (b) with a 15 s outage in the middle.
+Each run is a fresh subprocess with two clients (synthetic 640×480@15 pattern + tone) on
+loopback, signaling in memory, media through the emulator. Measured at the receiving end of
+A→B: received fps and resolution, freezes (gap ≥ max(3× mean frame interval, mean +
+150 ms), the outage itself not counted), glass-to-glass latency from the stamped pattern,
+PSNR against the frame handed to the encoder, audio lost (ms, longest gap) overall and after
+recovery, time to media after the outage, CPU per client (process CPU minus the emulator
+thread, halved: the two clients are symmetric).
+
+    .venv/bin/python bench/call_links.py                 # 4 links × 2 modes × 60 s
+    .venv/bin/python bench/call_links.py --duration 20 --links b,d --modes lowband
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+LINKS = {
+    "a": dict(latency_ms=25, bandwidth_bps=2e6, loss=0.0),
+    "b": dict(latency_ms=150, bandwidth_bps=256e3, loss=0.03),
+    "c": dict(latency_ms=300, bandwidth_bps=96e3, loss=0.05),
+    "d": dict(latency_ms=150, bandwidth_bps=256e3, loss=0.03),
+}
+OUTAGE_S = 15.0
+
+
+def run_one(mode: str, link: str, duration: float) -> dict:
+    """One call; returns the figures as a dict."""
+    import numpy as np
+    import psutil
+
+    from app.media.engine import MediaConfig, MediaSession
+    from app.media.loopback import use_loopback_candidates
+    from app.media.memory_signaling import SignalingPair
+    from app.media.pattern import now_ms, psnr, read_stamp
+    from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+    from tests.linkemu.profile import LinkProfile
+    from tests.linkemu.udp import UdpLinkEmulator
+
+    use_loopback_candidates()
+    emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]))
+    sent: dict[int, np.ndarray] = {}
+    video_rx: list[tuple[float, int, int]] = []  # arrival, width, height
+    latencies: list[float] = []
+    psnrs: list[float] = []
+    audio_rx: list[tuple[float, int, int, int]] = []  # arrival, session, pts, samples
+    lock = threading.Lock()
+
+    def tap(frame) -> None:  # noqa: ANN001 - sender side: keep what the encoder got
+        rgb = frame.to_ndarray(format="rgb24")
+        stamp = read_stamp(rgb)
+        if stamp is not None:
+            with lock:
+                sent[stamp[0]] = rgb
+                for old in [k for k in sent if k < stamp[0] - 150]:
+                    del sent[old]
+
+    def on_b_frame(frame, now: float) -> None:  # noqa: ANN001
+        if hasattr(frame, "width"):
+            video_rx.append((now, frame.width, frame.height))
+            if len(video_rx) % 3 == 0:
+                rgb = frame.to_ndarray(format="rgb24")
+                stamp = read_stamp(rgb)
+                if stamp is not None:
+                    latencies.append(((now_ms() - stamp[1]) & 0xFFFFFFFF) / 1000.0)
+                    with lock:
+                        ref = sent.get(stamp[0])
+                    if ref is not None:
+                        psnrs.append(psnr(rgb, ref))
+        else:
+            session = b.generation.session if b.generation else 0
+            audio_rx.append((now, session, frame.pts or 0, frame.samples))
+
+    lowband = mode == "lowband"
+
+    def config() -> MediaConfig:
+        return MediaConfig(lowband=lowband, reconnect=lowband, sdp_rewriter=emu.rewrite_sdp,
+                           start_rung=1)
+
+    async def main() -> dict:
+        nonlocal b
+        pair = SignalingPair(delay_s=LINKS[link]["latency_ms"] / 1000)
+        a = MediaSession(offerer=True, send_signal=pair.sender("a"),
+                         video_source=SyntheticVideoTrack(640, 480, 15), audio_source=ToneAudioTrack(),
+                         config=config(), video_tap=tap)
+        b = MediaSession(offerer=False, send_signal=pair.sender("b"),
+                         video_source=SyntheticVideoTrack(640, 480, 15), audio_source=ToneAudioTrack(),
+                         config=config(), on_remote_frame=on_b_frame)
+        pair.sessions.update(a=a, b=b)
+        proc = psutil.Process()
+        cpu0 = proc.cpu_times()
+        emu_cpu0 = _thread_cpu(proc, emu._thread.native_id)
+        t0 = time.monotonic()
+        await b.start()
+        await a.start()
+        outage = None
+        rungs: Counter[str] = Counter()
+        while time.monotonic() - t0 < duration:
+            await asyncio.sleep(1.0)
+            rungs[a.stats.rung] += 1
+            if link == "d" and outage is None and time.monotonic() - t0 >= duration / 2 - OUTAGE_S / 2:
+                emu.outage(OUTAGE_S)
+                outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
+        wall = time.monotonic() - t0
+        cpu1 = proc.cpu_times()
+        emu_cpu = _thread_cpu(proc, emu._thread.native_id) - emu_cpu0
+        cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system - emu_cpu) / wall / 2 * 100
+        await a.close()
+        await b.close()
+        emu.close()
+        return _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu,
+                        rungs, emu.stats)
+
+    b = None
+    return asyncio.run(main())
+
+
+def _thread_cpu(proc, native_id: int) -> float:  # noqa: ANN001
+    for t in proc.threads():
+        if t.id == native_id:
+            return t.user_time + t.system_time
+    return 0.0
+
+
+def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu, rungs, emu_stats):  # noqa: ANN001, ANN202, PLR0913
+    warm = t0 + 5.0  # first 5 s: connection set-up and ramp
+    frames = [f for f in video_rx if f[0] >= warm]
+    times = [f[0] for f in frames]
+    gaps = [(t2 - t1, t1) for t1, t2 in zip(times, times[1:], strict=False)]
+    mean = statistics.mean(g for g, _ in gaps) if gaps else 0.0
+    limit = max(3 * mean, mean + 0.150)
+    freezes = [g for g, start in gaps if g >= limit and not (outage and start <= outage[1] and start + g >= outage[0])]
+    measured = wall - 5.0 - (outage[1] - outage[0] if outage else 0.0)
+    sizes = Counter(f"{w}x{h}" for _, w, h in frames)
+    big = sum(1 for _, w, h in frames if w >= 320 and h >= 240)
+    # Audio: gaps in the RTP-derived timeline (per session), in ms.
+    lost_ms, longest, lost_after = 0.0, 0.0, 0.0
+    prev: dict[int, tuple[int, int]] = {}
+    for now, session, pts, samples in audio_rx:
+        if now < warm:
+            prev[session] = (pts, samples)
+            continue
+        if session in prev:
+            p_pts, p_samples = prev[session]
+            gap = (pts - (p_pts + p_samples)) / 48.0
+            if gap > 1:
+                lost_ms += gap
+                longest = max(longest, gap)
+                if outage and now > outage[1]:
+                    lost_after += gap
+        prev[session] = (pts, samples)
+    back = None
+    if outage:
+        after = [t for t in times if t > outage[1]]
+        back = (after[0] - outage[1]) if after else None
+    return {
+        "mode": mode, "link": link, "seconds": round(wall, 1),
+        "fps": round(len(frames) / measured, 1) if measured > 0 else 0,
+        "resolution": sizes.most_common(1)[0][0] if sizes else "-",
+        "share_ge_320x240": round(big / len(frames), 2) if frames else 0,
+        "freezes": len(freezes), "freeze_s": round(sum(freezes), 1),
+        "latency_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
+        "latency_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,
+        "psnr_db": round(statistics.mean(psnrs), 1) if psnrs else None,
+        "audio_lost_ms": round(lost_ms), "audio_longest_gap_ms": round(longest),
+        "audio_lost_after_recovery_ms": round(lost_after) if outage else None,
+        "media_back_after_s": round(back, 1) if back is not None else None,
+        "cpu_per_client_pct": round(cpu, 1),
+        "rungs": dict(rungs.most_common(3)),
+        "emu_drop_queue": emu_stats.dropped_queue, "emu_drop_loss": emu_stats.dropped_loss,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--links", default="a,b,c,d")
+    parser.add_argument("--modes", default="lowband,stock")
+    parser.add_argument("--run-one", nargs=2, metavar=("MODE", "LINK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_one:
+        print(json.dumps(run_one(args.run_one[0], args.run_one[1], args.duration)), flush=True)
+        return 0
+    results = []
+    for link in args.links.split(","):
+        for mode in args.modes.split(","):
+            proc = subprocess.run([sys.executable, __file__, "--run-one", mode, link, "--duration",
+                                   str(args.duration)], capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+            try:
+                result = json.loads(line)
+            except ValueError:
+                result = {"mode": mode, "link": link, "error": proc.stderr[-500:]}
+            results.append(result)
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+    print()
+    cols = ["link", "mode", "fps", "resolution", "share_ge_320x240", "freezes", "freeze_s",
+            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_lost_ms", "audio_longest_gap_ms",
+            "audio_lost_after_recovery_ms", "media_back_after_s", "cpu_per_client_pct"]
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join(str(r.get(c, "")) for c in cols))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
