@@ -33,6 +33,15 @@ lint: venv
 test: venv translations lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly
 
+# The one-dir PyInstaller bundle in dist/YiQiao (reused while its inputs are unchanged).
+package: venv translations
+	$(PY) packaging/build.py
+
+# Build the bundle and run its --self-check offscreen, plus the installer script checks
+# (tests/packaging is also part of `make test`).
+package-test: venv translations
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly tests/packaging
+
 bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
