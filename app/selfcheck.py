@@ -1,0 +1,352 @@
+"""`YiQiao --self-check`: can this install do its job? A report IT can read and send us.
+
+Each check returns ``Check`` results with one of four states: PASS, WARN (works but worth a
+look, e.g. no camera on a reading-room PC), SKIP (not applicable here, e.g. no hub
+configured) and FAIL. A check whose component is missing from this build FAILS and says so:
+nothing here passes without having done the real work (decode the sample, open the database,
+reach the hub). The exit code is 1 when anything failed, else 0.
+
+The report is printed to stdout when there is one (a windowed Windows exe has none) and always
+written to ``<log dir>/self-check.log``, which "Export diagnostics" collects with the logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import ssl
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app import __version__, paths
+
+PASS, WARN, SKIP, FAIL = "PASS", "WARN", "SKIP", "FAIL"
+REPORT_FILE_NAME = "self-check.log"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: which group, what was checked, the state, and why."""
+
+    group: str
+    name: str
+    state: str
+    detail: str
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_build() -> list[Check]:
+    """What is running: version, frozen or source, Python, OS (always PASS; for the record)."""
+    frozen = getattr(sys, "frozen", False)
+    where = f"bundle at {Path(sys.executable).parent}" if frozen else f"source, {sys.executable}"
+    return [
+        Check("Build", "YiQiao", PASS, f"{__version__} ({where})"),
+        Check("Build", "Python", PASS, sys.version.split()[0]),
+        Check("Build", "System", PASS, platform.platform()),
+    ]
+
+
+def check_policy(settings: Any) -> list[Check]:
+    """The machine policy in force: where it is read from, what it locks, what was wrong."""
+    from app.config import POLICY_REGISTRY_KEY
+
+    policy_file = paths.machine_policy_file()
+    checks = [
+        Check(
+            "Policy",
+            "policy file",
+            PASS,
+            f"{policy_file} ({'present' if policy_file.is_file() else 'absent: no file policy'})",
+        )
+    ]
+    if sys.platform == "win32":
+        checks.append(Check("Policy", "registry", PASS, "HKLM\\" + POLICY_REGISTRY_KEY))
+    if settings.locked:
+        for key in sorted(settings.locked):
+            checks.append(
+                Check("Policy", key, PASS, f"{settings.values[key]!r} (locked by {settings.locked[key]})")
+            )
+    else:
+        checks.append(Check("Policy", "locked keys", PASS, "none: every setting is the user's"))
+    for problem in settings.problems:
+        # A wrong policy value is IT's to fix (FAIL); a broken user settings file is a warning.
+        is_policy = problem.source == str(policy_file) or problem.source.startswith("HKLM")
+        checks.append(Check("Policy", problem.key, FAIL if is_policy else WARN, problem.describe()))
+    return checks
+
+
+def check_translations() -> list[Check]:
+    """The compiled Chinese UI translation is shipped and Qt can load it."""
+    qm = paths.resources_dir() / "translations" / "yiqiao_zh_CN.qm"
+    if not qm.is_file():
+        return [Check("Qt", "translations", FAIL, f"missing {qm} (run `make translations`)")]
+    try:
+        from PySide6.QtCore import QTranslator, qVersion
+    except ImportError as exc:
+        return [Check("Qt", "translations", FAIL, f"PySide6 cannot be imported: {exc}")]
+    translator = QTranslator()
+    if not translator.load(str(qm)):
+        return [Check("Qt", "translations", FAIL, f"Qt could not load {qm}")]
+    return [Check("Qt", "translations", PASS, f"{qm.name} loaded (Qt {qVersion()})")]
+
+
+def check_decoders() -> list[Check]:
+    """Decode a shipped sample of every transfer syntax (the viewer's own self-check)."""
+    try:
+        from app.dicom_viewer.decoders import self_check
+    except ImportError as exc:
+        return [Check("DICOM decoders", "decoders", FAIL, f"not available in this build: {exc}")]
+    samples = paths.resources_dir() / "dicom_samples"
+    if not any(samples.glob("*.dcm")):
+        return [Check("DICOM decoders", "samples", FAIL, f"no DICOM samples shipped in {samples}")]
+    results = self_check(samples)
+    return [Check("DICOM decoders", name, PASS if ok else FAIL, msg) for name, ok, msg in results]
+
+
+def check_devices(settings: Any) -> list[Check]:
+    """List cameras and microphones (none found is a warning: audio-only and reading rooms)."""
+    try:
+        from app.media.devices import list_devices
+    except ImportError as exc:
+        return [Check("Devices", "device listing", FAIL, f"not available in this build: {exc}")]
+    try:
+        found = list_devices()
+    except Exception as exc:  # noqa: BLE001 - capture backends fail in many ways; report it
+        return [Check("Devices", "device listing", FAIL, f"listing devices failed: {exc}")]
+    checks = []
+    for kind, attr, allowed_key in (
+        ("cameras", "cameras", "camera_allowed"),
+        ("microphones", "microphones", "microphone_allowed"),
+    ):
+        names = [str(getattr(d, "name", d)) for d in _devices_of(found, attr)]
+        if not settings.get(allowed_key, True):
+            checks.append(Check("Devices", kind, SKIP, "turned off by policy"))
+        elif names:
+            checks.append(Check("Devices", kind, PASS, "; ".join(names)))
+        else:
+            checks.append(Check("Devices", kind, WARN, "none found (calls will be audio-only or receive-only)"))
+    return checks
+
+
+def _devices_of(found: Any, attr: str) -> Iterable[Any]:
+    if isinstance(found, dict):
+        return found.get(attr, []) or []
+    return getattr(found, attr, []) or []
+
+
+def check_keyring() -> list[Check]:
+    """The OS credential store YiQiao keeps its tokens and cache key in."""
+    from app.credentials import KeyringUnavailable, check_keyring
+
+    try:
+        return [Check("Keyring", "backend", PASS, check_keyring())]
+    except KeyringUnavailable as exc:
+        return [Check("Keyring", "backend", FAIL, str(exc))]
+    except Exception as exc:  # noqa: BLE001 - a broken backend raises its own errors
+        return [Check("Keyring", "backend", FAIL, f"the keyring failed: {exc}")]
+
+
+def check_sqlcipher_engine() -> list[Check]:
+    """SQLCipher really encrypts: write with a key, read back, and fail to read without it."""
+    try:
+        import sqlcipher3
+    except ImportError as exc:
+        return [Check("Encrypted cache", "SQLCipher", FAIL, f"sqlcipher3 missing: {exc}")]
+    key = os.urandom(32).hex()
+    with tempfile.TemporaryDirectory(prefix="yiqiao-selfcheck-") as tmp:
+        db = Path(tmp) / "probe.db"
+        try:
+            conn = sqlcipher3.connect(str(db))
+            conn.execute(f"PRAGMA key = \"x'{key}'\"")
+            version = conn.execute("PRAGMA cipher_version").fetchone()
+            conn.execute("CREATE TABLE probe (v TEXT)")
+            conn.execute("INSERT INTO probe VALUES ('ok')")
+            conn.commit()
+            conn.close()
+            conn = sqlcipher3.connect(str(db))
+            conn.execute(f"PRAGMA key = \"x'{key}'\"")
+            value = conn.execute("SELECT v FROM probe").fetchone()
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - sqlcipher3 raises its own DatabaseError
+            return [Check("Encrypted cache", "SQLCipher", FAIL, f"round trip failed: {exc}")]
+        if not version or value != ("ok",):
+            return [Check("Encrypted cache", "SQLCipher", FAIL, "no cipher in this SQLite build")]
+        # Plain SQLite must not be able to read it: proof the file is encrypted at rest.
+        plain = sqlite3.connect(str(db))
+        try:
+            plain.execute("SELECT * FROM sqlite_master").fetchall()
+            encrypted = False
+        except sqlite3.DatabaseError:
+            encrypted = True
+        finally:
+            plain.close()
+    if not encrypted:
+        return [Check("Encrypted cache", "SQLCipher", FAIL, "the probe database was readable without its key")]
+    return [Check("Encrypted cache", "SQLCipher", PASS, f"SQLCipher {version[0]}: encrypted round trip")]
+
+
+def check_cache() -> list[Check]:
+    """The encrypted cache opens through app.sync.cache with a key from the OS keyring.
+
+    A real key is needed, so this fails when the keyring does. The probe cache lives in a
+    temporary folder and its key is random and never stored: the self-check writes nothing to
+    the user's keyring or data folder.
+    """
+    try:
+        from app.sync.cache import CacheOpenError, open_cache
+    except ImportError as exc:
+        return [Check("Encrypted cache", "cache", FAIL, f"not available in this build: {exc}")]
+    from app.credentials import KeyringUnavailable, check_keyring
+
+    try:
+        check_keyring()
+    except KeyringUnavailable as exc:
+        return [Check("Encrypted cache", "cache", FAIL, f"no key can be kept: {exc}")]
+    with tempfile.TemporaryDirectory(prefix="yiqiao-selfcheck-") as tmp:
+        try:
+            cache = open_cache(Path(tmp) / "cache.db", os.urandom(32))
+            version = cache.version()
+            cache.close()
+        except CacheOpenError as exc:
+            return [Check("Encrypted cache", "cache", FAIL, str(exc))]
+    return [Check("Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})")]
+
+
+def check_hub(settings: Any) -> list[Check]:
+    """When a hub is configured: its CA file, TLS trust, /healthz and /readyz through the proxy."""
+    url = settings.get("hub_url", "")
+    if not url:
+        return [Check("Hub", "hub", SKIP, "no hub_url configured (the embedded demo hub is used)")]
+    checks: list[Check] = []
+    ca_bundle = settings.get("ca_bundle", "")
+    if ca_bundle:
+        try:
+            ctx = ssl.create_default_context(cafile=ca_bundle)
+            count = len(ctx.get_ca_certs())
+            checks.append(Check("Hub", "CA certificate", PASS, f"{ca_bundle}: {count} certificate(s)"))
+        except (ssl.SSLError, OSError) as exc:
+            checks.append(Check("Hub", "CA certificate", FAIL, f"{ca_bundle} is not a usable PEM file: {exc}"))
+            return checks
+    try:
+        from app.sync.errors import HubError, TlsUntrusted
+        from app.sync.hub_client import HubClient
+    except ImportError as exc:
+        return checks + [Check("Hub", "hub client", FAIL, f"not available in this build: {exc}")]
+    client = HubClient(url, ca_bundle=ca_bundle, proxy=settings.get("proxy", "system"), timeout=10.0)
+    trust = f"verified against {ca_bundle}" if ca_bundle else "verified against the system CA store"
+    for path in ("/healthz", "/readyz"):
+        started = time.monotonic()
+        try:
+            response = client.request("GET", path)
+        except TlsUntrusted as exc:
+            return checks + [Check("Hub", "TLS trust", FAIL, str(exc))]
+        except HubError as exc:
+            checks.append(Check("Hub", path, FAIL, str(exc)))
+            continue
+        ms = (time.monotonic() - started) * 1000
+        if response.status_code == 200:
+            checks.append(Check("Hub", path, PASS, f"{url}{path}: 200 in {ms:.0f} ms"))
+        else:
+            checks.append(Check("Hub", path, FAIL, f"{url}{path}: HTTP {response.status_code}"))
+    if url.startswith("https://") and any(c.state == PASS for c in checks if c.name.startswith("/")):
+        checks.append(Check("Hub", "TLS trust", PASS, trust))
+    elif url.startswith("http://"):
+        checks.append(Check("Hub", "TLS trust", WARN, "hub_url is plain http: traffic is not encrypted"))
+    return checks
+
+
+# --------------------------------------------------------------------------- report
+
+
+def run_checks(settings: Any) -> list[Check]:
+    """Run every check in order; a check that crashes is itself reported as a failure."""
+    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+        ("Build", check_build),
+        ("Policy", lambda: check_policy(settings)),
+        ("Qt", check_translations),
+        ("DICOM decoders", check_decoders),
+        ("Devices", lambda: check_devices(settings)),
+        ("Keyring", check_keyring),
+        ("Encrypted cache", check_sqlcipher_engine),
+        ("Encrypted cache", check_cache),
+        ("Hub", lambda: check_hub(settings)),
+    ]
+    results: list[Check] = []
+    for group, step in steps:
+        try:
+            results.extend(step())
+        except Exception as exc:  # noqa: BLE001 - the report must always be produced
+            results.append(Check(group, "check", FAIL, f"the check itself crashed: {type(exc).__name__}: {exc}"))
+    return results
+
+
+def format_report(results: list[Check]) -> str:
+    """A plain-text report grouped by area, with a summary line at the end."""
+    lines = [f"YiQiao self-check — {time.strftime('%Y-%m-%d %H:%M:%S %z')}", ""]
+    group = None
+    for r in results:
+        if r.group != group:
+            group = r.group
+            lines.append(f"[{group}]")
+        lines.append(f"  {r.state:<4}  {r.name}: {r.detail}")
+    counts = {s: sum(r.state == s for r in results) for s in (PASS, WARN, SKIP, FAIL)}
+    lines.append("")
+    verdict = "FAILED" if counts[FAIL] else "OK"
+    lines.append(
+        f"Result: {verdict} ({counts[PASS]} passed, {counts[WARN]} warnings, "
+        f"{counts[SKIP]} skipped, {counts[FAIL]} failed)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
+    parser = argparse.ArgumentParser(prog="YiQiao --self-check", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--demo-keyring",
+        action="store_true",
+        help="use an in-memory keyring (testing only: nothing is stored)",
+    )
+    args, _unknown = parser.parse_known_args([a for a in (argv or []) if a != "--self-check"])
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the self-check never opens a window
+    if args.demo_keyring:
+        from app.credentials import use_memory_keyring
+
+        use_memory_keyring()
+    from app.config import load_settings
+
+    settings = load_settings()
+    results = run_checks(settings)
+    report = format_report(results)
+    text = json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False) if args.json else report
+    targets = [paths.user_log_dir() / REPORT_FILE_NAME] + ([args.output] if args.output else [])
+    for target in targets:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text if target == args.output else report, "utf-8")
+        except OSError as exc:
+            print(f"could not write the report to {target}: {exc}", file=sys.stderr)
+    if sys.stdout is not None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, UnicodeEncodeError):
+            sys.stdout.buffer.write(text.encode("utf-8", "replace"))
+    return 1 if any(r.state == FAIL for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""The PyInstaller bundle, built from the committed spec, runs its own self-check and hub.
+
+Run as CI runs it: offscreen Qt, an empty profile, no machine policy and no OS keyring
+(Linux CI has no Secret Service; ``PYTHON_KEYRING_BACKEND`` pins that so a developer's
+unlocked GNOME keyring cannot change the outcome). The build is reused while its inputs are
+unchanged (packaging/build.py); a fresh clone builds it cold.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.conftest import write_policy
+from tests.packaging.report import Row, in_group, one, parse_report
+from tests.packaging.scripts import ROOT, build_script
+
+pytestmark = pytest.mark.timeout(900)
+
+NO_KEYRING = "No secure credential store was found on this computer"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    exe, _seconds = build_script.build()
+    return exe
+
+
+def bundle_env(home: Path, policy: Path, keyring: str | None = "keyring.backends.fail.Keyring") -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "YIQIAO_", "PYTHON_KEYRING", "DBUS_"))
+    }
+    env.update(QT_QPA_PLATFORM="offscreen", YIQIAO_HOME=str(home), YIQIAO_POLICY_FILE=str(policy))
+    if keyring:
+        env["PYTHON_KEYRING_BACKEND"] = keyring
+    # requests would let these override the policy's CA file (see test_selfcheck.py).
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    env.pop("CURL_CA_BUNDLE", None)
+    return env
+
+
+def self_check(exe: Path, env: dict[str, str], *args: str) -> tuple[int, list[Row], str]:
+    done = subprocess.run(
+        [str(exe), "--self-check", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, parse_report(done.stdout), done.stdout
+
+
+def test_self_check_in_ci_conditions(bundle: Path, tmp_path: Path) -> None:
+    code, rows, out = self_check(bundle, bundle_env(tmp_path / "home", tmp_path / "policy.toml"))
+    assert out.rstrip().splitlines()[-1].startswith("Result: FAILED"), out
+    assert code == 1
+
+    # The one expected failure: no keyring, said plainly; the cache cannot get a key either.
+    keyring = one(rows, "Keyring", "backend")
+    assert keyring.state == "FAIL" and NO_KEYRING in keyring.detail
+    cache = one(rows, "Encrypted cache", "cache")
+    assert cache.state == "FAIL" and "no key can be kept" in cache.detail
+    # ...while SQLCipher itself works in the bundle.
+    assert one(rows, "Encrypted cache", "SQLCipher").state == "PASS"
+    assert one(rows, "Build", "YiQiao").detail.endswith(f"(bundle at {bundle.parent})")
+    assert one(rows, "Qt", "translations").state == "PASS"
+    assert one(rows, "Hub", "hub").state == "SKIP"
+
+    decoders = in_group(rows, "DICOM decoders")
+    if any((ROOT / "resources" / "dicom_samples").glob("*.dcm")):
+        assert decoders and all(r.state == "PASS" for r in decoders), decoders
+    else:  # the viewer's samples are not in the tree yet: the bundle must say so, not pass
+        assert [(r.name, r.state) for r in decoders] == [("samples", "FAIL")]
+
+    devices = in_group(rows, "Devices")
+    if (ROOT / "app" / "media" / "devices.py").is_file():
+        assert devices and all(r.state in ("PASS", "WARN") for r in devices), devices
+    else:
+        assert [(r.name, r.state) for r in devices] == [("device listing", "FAIL")]
+        assert "not available in this build" in devices[0].detail
+
+    allowed = {("Keyring", "backend"), ("Encrypted cache", "cache"), ("DICOM decoders", "samples"),
+               ("Devices", "device listing")}
+    unexpected = [r for r in rows if r.state == "FAIL" and (r.group, r.name) not in allowed]
+    assert unexpected == [], out
+
+
+@pytest.fixture(scope="module")
+def bundled_hub(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bundle running itself as the hub (`YiQiao hub serve`), as the embedded demo hub does."""
+    data = tmp_path_factory.mktemp("bundled-hub")
+    port_file = data / "hub.port"
+    env = bundle_env(data / "home", data / "policy.toml", keyring=None)
+    log = open(data / "hub.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(bundle), "hub", "serve", "--data", str(data), "--port", "0",
+         "--port-file", str(port_file), "--seed-demo", "--log-level", "warning"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None, (data / "hub.log").read_text()
+            assert time.monotonic() < deadline, "bundled hub did not start"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def test_bundle_is_its_own_hub_and_checks_it(bundle: Path, bundled_hub: str, tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "policy.toml", hub_url=bundled_hub, language="zh_CN")
+    env = bundle_env(tmp_path / "home", policy, keyring=None)
+    code, rows, out = self_check(bundle, env, "--demo-keyring")
+    for probe in ("/healthz", "/readyz"):
+        assert one(rows, "Hub", probe).state == "PASS", out
+    assert one(rows, "Hub", "TLS trust").state == "WARN"  # plain http is called out
+    assert one(rows, "Policy", "hub_url").detail == f"'{bundled_hub}' (locked by {policy})"
+    assert one(rows, "Keyring", "backend").state == "PASS"
+    assert one(rows, "Encrypted cache", "cache").state == "PASS"
+
+
+def test_bundle_trusts_hub_through_hospital_ca(bundle: Path, tls_hub: str, tls_files, tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "policy.toml", hub_url=tls_hub, ca_bundle=str(tls_files.ca_cert))
+    _, rows, out = self_check(bundle, bundle_env(tmp_path / "home", policy))
+    assert one(rows, "Hub", "/readyz").state == "PASS", out
+    assert one(rows, "Hub", "TLS trust").state == "PASS", out
+
+    # Without the hospital CA the same hub is refused, and the report says why.
+    policy = write_policy(tmp_path / "policy.toml", hub_url=tls_hub)
+    _, rows, out = self_check(bundle, bundle_env(tmp_path / "home", policy))
+    row = one(rows, "Hub", "TLS trust")
+    assert row.state == "FAIL" and "not trusted" in row.detail, out
