@@ -9,6 +9,7 @@ future SFU the peer becomes the SFU and only ``MediaSession``'s signaling target
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,9 @@ from app.protocol import signaling as sig
 
 log = logging.getLogger(__name__)
 
-SourceFactory = Callable[[], tuple[MediaStreamTrack | None, MediaStreamTrack | None]]
+SourcePair = tuple[MediaStreamTrack | None, MediaStreamTrack | None]
+# Sync or async: opening real devices lists them first (off the loop, see app.media.capture).
+SourceFactory = Callable[[], SourcePair | Awaitable[SourcePair]]
 
 
 class CallPhase(StrEnum):
@@ -169,7 +172,8 @@ class CallController:
     async def _start_media(self) -> None:
         call_id = self.call_id
         assert call_id is not None
-        video, audio = self.sources()
+        opened = self.sources()
+        video, audio = await opened if inspect.isawaitable(opened) else opened
 
         async def send_signal(kind: str, session: int, sdp: str) -> None:
             await self.signaling.send(sig.Signal(call_id=call_id, session=session, kind=kind, sdp=sdp))

@@ -1,23 +1,106 @@
-"""Call page (first version; its owner replaces it)."""
+"""The Call page: signaling status, the test call, missed calls, and the call window.
+
+Calls about a consultation are started from the consultation (``call_service(context)
+.call(consultation_id)``); this page shows the call while it runs. Incoming calls ring
+through ``CallService`` whatever page is open (the dialog is parented to this page's window).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+import time
+
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.context import AppContext
-from app.ui.pages.empty_state import EmptyState
+from app.media.call import CallEvent, CallPhase
+from app.ui.call.incoming import IncomingCallDialog
+from app.ui.call.service import CallService, call_service
+from app.ui.call.window import CallWidget
 
 
 class CallPage(QWidget):
-    """Call page."""
+    """Idle view (test call, missed calls) or the live call."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        layout = QVBoxLayout(self)
-        layout.addWidget(
-            EmptyState(
-                self.tr("Call"),
-                self.tr("Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network."),
-            )
-        )
+        self.service: CallService = call_service(context)
+        self.connection = QLabel()
+        self.connection.setObjectName("signaling_status")
+        self.test_button = QPushButton(self.tr("Test call"))
+        self.test_button.setToolTip(self.tr(
+            "Call the hub's echo service: you see and hear yourself as the other side would."))
+        self.test_button.clicked.connect(self.service.test_call)
+        self.missed = QListWidget()
+        self.missed.setObjectName("missed_calls")
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+
+        idle = QWidget()
+        idle_layout = QVBoxLayout(idle)
+        row = QHBoxLayout()
+        row.addWidget(self.connection, 1)
+        row.addWidget(self.test_button)
+        idle_layout.addLayout(row)
+        intro = QLabel(self.tr("Start a video consultation from a scheduled consultation, or make "
+                               "a test call to check your camera, microphone and network."))
+        intro.setWordWrap(True)
+        idle_layout.addWidget(intro)
+        idle_layout.addWidget(self.result)
+        idle_layout.addWidget(QLabel(self.tr("Missed calls")))
+        idle_layout.addWidget(self.missed, 1)
+
+        self.call_widget = CallWidget(self.service)
+        self.stack = QStackedLayout(self)
+        self.stack.addWidget(idle)
+        self.stack.addWidget(self.call_widget)
+        self.service.event.connect(self.on_event)
+        self.service.connection.connect(self._show_connection)
+        self._show_connection(self.service.online)
+
+    def _show_connection(self, up: bool) -> None:
+        self.connection.setText(self.tr("Ready for calls") if up
+                                else self.tr("Not connected to the hub: calls are unavailable"))
+        self.test_button.setEnabled(up)
+
+    def on_event(self, event: CallEvent) -> None:
+        """Switch views, ring, list missed calls."""
+        if event.kind == "phase" and event.phase in (CallPhase.calling, CallPhase.active):
+            self.stack.setCurrentWidget(self.call_widget)
+        elif event.kind == "phase" and event.phase is CallPhase.ended:
+            self.stack.setCurrentIndex(0)
+            self.result.setText(self.end_text(event.reason))
+        elif event.kind == "incoming" and event.incoming is not None:
+            dialog = IncomingCallDialog(event.incoming, parent=self.window())
+            if dialog.exec():
+                self.service.accept()
+            else:
+                self.service.decline()
+        elif event.kind == "missed" and event.missed is not None:
+            when = time.strftime("%m-%d %H:%M", time.localtime(event.missed.at))
+            self.missed.addItem(f"{when}  {event.missed.caller.display_name}  "
+                                f"{event.missed.caller.facility_name}")
+
+    def end_text(self, reason: str) -> str:
+        """Why the last call ended, in words."""
+        texts = {
+            "declined": self.tr("The call was declined."),
+            "busy": self.tr("The other side is in another call."),
+            "unavailable": self.tr("Nobody is available to answer; they will see a missed call."),
+            "no_answer": self.tr("No answer."),
+            "not_participant": self.tr("You do not take part in this consultation."),
+            "peer_lost": self.tr("The connection to the other side was lost."),
+            "peer_gone": self.tr("The connection to the other side was lost."),
+            "hub_unreachable": self.tr("The hub cannot be reached."),
+            "cancelled": self.tr("The caller hung up."),
+            "hangup": self.tr("The other side hung up."),
+        }
+        return texts.get(reason, self.tr("Call ended."))

@@ -1,0 +1,44 @@
+"""Chat beside the video (over the call's data channel)."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QListWidget, QPushButton, QVBoxLayout, QWidget
+
+
+class ChatPanel(QWidget):
+    """Messages list and a line to type into; ``send_requested`` carries the text."""
+
+    send_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.messages = QListWidget()
+        self.messages.setWordWrap(True)
+        self.entry = QLineEdit()
+        self.entry.setPlaceholderText(self.tr("Type a message"))
+        self.entry.setMaxLength(4000)
+        send = QPushButton(self.tr("Send"))
+        send.clicked.connect(self._send)
+        self.entry.returnPressed.connect(self._send)
+        row = QHBoxLayout()
+        row.addWidget(self.entry, 1)
+        row.addWidget(send)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.messages, 1)
+        layout.addLayout(row)
+
+    def _send(self) -> None:
+        text = self.entry.text().strip()
+        if text:
+            self.entry.clear()
+            self.send_requested.emit(text)
+
+    def add_message(self, author: str, text: str, at: float | None = None) -> None:
+        """Append one line (author, time, text)."""
+        stamp = time.strftime("%H:%M", time.localtime(at or time.time()))
+        self.messages.addItem(f"{author}  {stamp}\n{text}")
+        self.messages.scrollToBottom()

@@ -1,0 +1,150 @@
+"""``CallService``: the GUI's handle on calls. Owns the hub signaling connection and the
+``CallController`` on the media loop and re-emits what happens as Qt signals on the GUI
+thread. Create it once per sign-in with ``call_service(context)`` so incoming calls ring
+whichever page is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.context import AppContext
+from app.media.call import CallController, CallEvent
+from app.media.capture import open_sources
+from app.media.engine import MediaConfig
+from app.media.hub_signaling import HubSignaling
+from app.media.slots import LatestFrameSlot
+from app.ui.bridge import call_on_gui, run_async
+
+log = logging.getLogger(__name__)
+
+
+class CallService(QObject):
+    """Signals carry ``app.media.call.CallEvent`` payloads."""
+
+    event = Signal(object)  # every CallEvent
+    connection = Signal(bool)  # signaling connected / lost
+
+    def __init__(self, context: AppContext, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.remote_slot = LatestFrameSlot()
+        self.preview_slot = LatestFrameSlot(max_width=320)
+        self.controller: CallController | None = None
+        self.signaling: HubSignaling | None = None
+        self.online = False
+        self.notes: list[str] = []
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the hub's signaling (needs a signed-in ``hub_client``)."""
+        client = self.context.services.get("hub_client")
+        if client is None or self.signaling is not None:
+            return
+        run_async(self._start(client))
+
+    async def _start(self, client: Any) -> None:
+        async def token() -> str:
+            if self.signaling is not None and self.signaling.refused:
+                # Expired access token: one authenticated request refreshes it (shared lock).
+                await asyncio.to_thread(client.authed, "GET", "/api/v1/me")
+                self.signaling.refused = None
+            return client.tokens.access_token if client.tokens else ""
+
+        user = self.context.user
+        author = getattr(user, "display_name", "") or getattr(user, "username", "")
+        settings = self.context.settings
+
+        async def sources():  # noqa: ANN202
+            video, audio, notes = await open_sources(settings)
+            self.notes = notes
+            return video, audio
+
+        def listener(event: CallEvent) -> None:
+            call_on_gui(self.event.emit, event)
+
+        def on_connection(up: bool) -> None:
+            self.online = up
+            call_on_gui(self.connection.emit, up)
+
+        self.signaling = HubSignaling(self.context.hub_url, token,
+                                      lambda m: self.controller.on_hub_message(m),
+                                      on_connection)
+        config = MediaConfig(audio_only=bool(settings.get("audio_only", False)))
+        self.controller = CallController(self.signaling, sources, listener, author=author,
+                                         media_config=config, remote_slot=self.remote_slot,
+                                         preview_slot=self.preview_slot)
+        self.signaling.start()
+
+    def stop(self) -> None:
+        """Hang up and disconnect (sign-out, exit)."""
+        controller, signaling = self.controller, self.signaling
+        self.controller = self.signaling = None
+
+        async def stop() -> None:
+            if controller is not None:
+                await controller.hangup()
+            if signaling is not None:
+                await signaling.stop()
+
+        run_async(stop())
+
+    # ---- actions (all return at once; results arrive as events) -------------------------
+
+    def _do(self, name: str, *args: Any) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        result = getattr(controller, name)(*args)
+        if asyncio.iscoroutine(result):
+            run_async(result)
+
+    def call(self, consultation_id: str, callee_id: str | None = None) -> None:
+        self._do("call", consultation_id, callee_id)
+
+    def test_call(self) -> None:
+        self._do("test_call")
+
+    def accept(self) -> None:
+        self._do("accept")
+
+    def decline(self) -> None:
+        self._do("decline")
+
+    def cancel(self) -> None:
+        self._do("cancel")
+
+    def hangup(self) -> None:
+        self._do("hangup")
+
+    def _media(self, name: str, *args: Any) -> None:
+        async def apply() -> None:
+            media = self.controller.media if self.controller else None
+            if media is not None:
+                getattr(media, name)(*args)
+
+        run_async(apply())
+
+    def send_chat(self, text: str) -> None:
+        self._media("send_chat", text)
+
+    def set_muted(self, muted: bool) -> None:
+        self._media("set_muted", muted)
+
+    def set_camera(self, on: bool) -> None:
+        self._media("set_camera", on)
+
+    def set_audio_only(self, on: bool) -> None:
+        self._media("set_audio_only", on)
+
+
+def call_service(context: AppContext) -> CallService:
+    """The one ``CallService`` of this session (created and started on first use)."""
+    service = context.service("calls", lambda: CallService(context))
+    service.start()
+    return service

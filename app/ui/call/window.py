@@ -1,0 +1,176 @@
+"""The call window: remote video, local preview, status, bars, controls, chat, stats."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.media.call import CallEvent, CallPhase
+from app.media.engine import MediaState
+from app.ui.call.bars import NetworkBars
+from app.ui.call.chat import ChatPanel
+from app.ui.call.service import CallService
+from app.ui.call.stats_panel import StatsPanel
+from app.ui.call.video_view import VideoView
+
+
+class CallWidget(QWidget):
+    """Everything shown during a call; driven by ``CallService`` events."""
+
+    closed = Signal()
+
+    def __init__(self, service: CallService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.phase = CallPhase.idle
+        self.media_state: MediaState | None = None
+        self.state_since = time.monotonic()
+        self.remote_paused: str | None = None
+
+        self.remote = VideoView(service.remote_slot)
+        self.remote.setObjectName("remote_video")
+        self.preview = VideoView(service.preview_slot, interval_ms=66)
+        self.preview.setObjectName("local_preview")
+        self.preview.setFixedSize(176, 132)
+        self.status = QLabel()
+        self.status.setObjectName("call_status")
+        self.bars = NetworkBars()
+
+        self.mute = QPushButton(self.tr("Mute"))
+        self.mute.setCheckable(True)
+        self.mute.toggled.connect(self._mute)
+        self.camera = QPushButton(self.tr("Camera off"))
+        self.camera.setCheckable(True)
+        self.camera.toggled.connect(self._camera)
+        self.audio_only = QPushButton(self.tr("Audio only"))
+        self.audio_only.setCheckable(True)
+        self.audio_only.setToolTip(self.tr("Stop video to keep the voice clear on a weak link"))
+        self.audio_only.toggled.connect(self.service.set_audio_only)
+        self.stats_button = QPushButton(self.tr("Statistics"))
+        self.stats_button.setCheckable(True)
+        self.hangup = QPushButton(self.tr("Hang up"))
+        self.hangup.setObjectName("hangup")
+        self.hangup.setStyleSheet("background:#c62828;color:white;padding:4px 14px;")
+        self.hangup.clicked.connect(self._hang_up)
+
+        self.chat = ChatPanel()
+        self.chat.send_requested.connect(self._send_chat)
+        self.stats = StatsPanel()
+        self.stats.setVisible(False)
+        self.stats_button.toggled.connect(self.stats.setVisible)
+
+        top = QHBoxLayout()
+        top.addWidget(self.status, 1)
+        top.addWidget(self.bars)
+        video_box = QWidget()
+        video_layout = QVBoxLayout(video_box)
+        video_layout.setContentsMargins(0, 0, 0, 0)
+        video_layout.addLayout(top)
+        video_layout.addWidget(self.remote, 1)
+        controls = QHBoxLayout()
+        controls.addWidget(self.preview)
+        controls.addStretch(1)
+        for button in (self.mute, self.camera, self.audio_only, self.stats_button, self.hangup):
+            controls.addWidget(button, 0, Qt.AlignmentFlag.AlignBottom)
+        video_layout.addLayout(controls)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.stats)
+        side_layout.addWidget(self.chat, 1)
+        splitter = QSplitter()
+        splitter.addWidget(video_box)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self._ticker = QTimer(self)
+        self._ticker.timeout.connect(self._refresh_status)
+        self._ticker.start(500)
+        service.event.connect(self.on_event)
+        self._refresh_status()
+
+    # ---- events ------------------------------------------------------------------------
+
+    def on_event(self, event: CallEvent) -> None:
+        """Apply one ``CallEvent`` (GUI thread)."""
+        if event.kind == "phase" and event.phase is not None:
+            self.phase = event.phase
+            if event.phase is CallPhase.active:
+                self.media_state, self.state_since = MediaState.connecting, time.monotonic()
+            if event.phase is CallPhase.ended:
+                self.remote.clear()
+                self.end_reason = event.reason
+        elif event.kind == "media" and event.media is not None:
+            m = event.media
+            if m.kind == "state" and m.state is not None:
+                self.media_state = m.state
+                self.state_since = time.monotonic()
+            elif m.kind == "stats" and m.stats is not None:
+                self.bars.set_bars(m.stats.bars)
+                self.stats.show_stats(m.stats)
+            elif m.kind == "chat" and m.chat is not None:
+                self.chat.add_message(m.chat.author, m.chat.text, m.chat.sent_at)
+            elif m.kind == "remote_video":
+                self.remote_paused = m.remote_video_paused
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        seconds = int(time.monotonic() - self.state_since)
+        if self.phase is CallPhase.calling:
+            text = self.tr("Calling…")
+        elif self.phase is CallPhase.active and self.media_state is MediaState.reconnecting:
+            text = self.tr("Connection lost, reconnecting… {0} s").format(seconds)
+        elif self.phase is CallPhase.active and self.media_state is MediaState.connected:
+            text = self.tr("Connected")
+        elif self.phase is CallPhase.active:
+            text = self.tr("Connecting…")
+        elif self.phase is CallPhase.ended:
+            text = self.tr("Call ended")
+        else:
+            text = ""
+        self.status.setText(text)
+        reconnecting = self.media_state is MediaState.reconnecting and self.phase is CallPhase.active
+        self.status.setStyleSheet("color:#b26a00;font-weight:bold;" if reconnecting else "")
+        if reconnecting:
+            self.bars.set_bars(0)
+        captions = {
+            "camera_off": self.tr("The other side turned their camera off"),
+            "low_bandwidth": self.tr("Video paused: the network is too slow. Voice continues."),
+            "audio_only": self.tr("The other side switched to audio only"),
+        }
+        self.remote.set_caption(self.tr("Reconnecting…") if reconnecting
+                                else captions.get(self.remote_paused or "", ""))
+
+    # ---- user actions ------------------------------------------------------------------
+
+    def _mute(self, on: bool) -> None:
+        self.mute.setText(self.tr("Unmute") if on else self.tr("Mute"))
+        self.service.set_muted(on)
+
+    def _camera(self, off: bool) -> None:
+        self.camera.setText(self.tr("Camera on") if off else self.tr("Camera off"))
+        self.preview.setVisible(not off)
+        self.service.set_camera(not off)
+
+    def _hang_up(self) -> None:
+        if self.phase is CallPhase.calling:
+            self.service.cancel()
+        else:
+            self.service.hangup()
+        self.closed.emit()
+
+    def _send_chat(self, text: str) -> None:
+        self.service.send_chat(text)
+        self.chat.add_message(self.tr("Me"), text)
