@@ -7,6 +7,7 @@ import datetime as dt
 import getpass
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -72,9 +73,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=",".join(cfg.trusted_proxies), server_header=False, access_log=False,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])  # SIGTERM/SIGINT: stop accepting, finish in-flight requests
-    app.state.hub.db.dispose()
+    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests, up to
+    # 30 s) and then re-raises the signal; this handler turns that into a clean exit code 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        app.state.hub.db.dispose()
+    log.info("hub stopped")
     return 0
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -24,8 +24,15 @@ from hub.db import Database
 from hub.errors import HubError
 
 _hasher = PasswordHasher()
-# Verified against when the username does not exist, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    """A hash verified against when the username does not exist, so timing does not reveal
+    which accounts exist (made on first use: hashing at import would slow every start)."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash("not-a-real-password"))
+    return _dummy_hash[0]
 
 
 def hash_password(password: str) -> str:
@@ -139,7 +146,7 @@ def login(db: Database, config: HubConfig, username: str, password: str, device:
         _check_throttle(conn, keys)
         row = conn.execute(_user_query().where(t.users.c.username == username)).first()
     # Hash verification is slow on purpose: do it outside any write transaction.
-    ok = verify_password(row.password_hash if row else _DUMMY_HASH, password) and row is not None
+    ok = verify_password(row.password_hash if row else _dummy(), password) and row is not None
     if not ok:
         with db.write() as conn:
             _record_failure(conn, keys, config)

@@ -89,8 +89,9 @@ def seed_demo(state: HubState) -> bool:
     accounts.add_facility(db, CLINIC_ID, "青山镇卫生院", "township_clinic")
     accounts.add_facility(db, COUNTY_ID, "东川县人民医院", "county_hospital")
     accounts.add_facility(db, PROVINCE_ID, "云岭省远程医学中心", "provincial_center")
+    shared_hash = auth.hash_password(DEMO_PASSWORD)  # one argon2 run, not five: faster first start
     for username, (display, role, facility, dept) in DEMO_USERS.items():
-        accounts.add_user(db, username, display, role, facility, DEMO_PASSWORD, dept)
+        accounts.add_user(db, username, display, role, facility, DEMO_PASSWORD, dept, password_hash=shared_hash)
     doctor, radiologist, cardiologist = _user(state, "doctor"), _user(state, "specialist"), _user(state, "specialist2")
     w = _Writer(state)
 
