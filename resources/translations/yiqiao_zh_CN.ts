@@ -21,14 +21,193 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="20" />
-      <source>Call</source>
-      <translation>视频通话</translation>
+      <location filename="../../app/ui/pages/call.py" line="38" />
+      <source>Test call</source>
+      <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="21" />
+      <location filename="../../app/ui/pages/call.py" line="40" />
+      <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
+      <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="53" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="58" />
+      <source>Missed calls</source>
+      <translation>未接来电</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="70" />
+      <source>Ready for calls</source>
+      <translation>可以通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="71" />
+      <source>Not connected to the hub: calls are unavailable</source>
+      <translation>未连接到中心服务器：暂时无法通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="95" />
+      <source>The call was declined.</source>
+      <translation>对方拒绝了通话。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="96" />
+      <source>The other side is in another call.</source>
+      <translation>对方正在通话中。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="97" />
+      <source>Nobody is available to answer; they will see a missed call.</source>
+      <translation>目前无人接听；对方会看到未接来电。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="98" />
+      <source>No answer.</source>
+      <translation>无人接听。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="99" />
+      <source>You do not take part in this consultation.</source>
+      <translation>您不是此会诊的参与者。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="100" />
+      <location filename="../../app/ui/pages/call.py" line="101" />
+      <source>The connection to the other side was lost.</source>
+      <translation>与对方的连接已断开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="102" />
+      <source>The hub cannot be reached.</source>
+      <translation>无法连接到中心服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="103" />
+      <source>The caller hung up.</source>
+      <translation>呼叫方已挂断。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="104" />
+      <source>The other side hung up.</source>
+      <translation>对方已挂断。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="106" />
+      <source>Call ended.</source>
+      <translation>通话已结束。</translation>
+    </message>
+  </context>
+  <context>
+    <name>CallWidget</name>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="48" />
+      <location filename="../../app/ui/call/window.py" line="159" />
+      <source>Mute</source>
+      <translation>静音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="51" />
+      <location filename="../../app/ui/call/window.py" line="163" />
+      <source>Camera off</source>
+      <translation>关闭摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="54" />
+      <source>Audio only</source>
+      <translation>仅语音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="56" />
+      <source>Stop video to keep the voice clear on a weak link</source>
+      <translation>网络较差时停止视频，保证语音清晰</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="58" />
+      <source>Statistics</source>
+      <translation>统计信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="60" />
+      <source>Hang up</source>
+      <translation>挂断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="132" />
+      <source>Calling…</source>
+      <translation>正在呼叫…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="134" />
+      <source>Connection lost, reconnecting… {0} s</source>
+      <translation>连接中断，正在重新连接… {0} 秒</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="136" />
+      <source>Connected</source>
+      <translation>已连接</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="138" />
+      <source>Connecting…</source>
+      <translation>正在连接…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="140" />
+      <source>Call ended</source>
+      <translation>通话已结束</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="149" />
+      <source>The other side turned their camera off</source>
+      <translation>对方已关闭摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="150" />
+      <source>Video paused: the network is too slow. Voice continues.</source>
+      <translation>网络太慢，视频已暂停，语音继续。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="151" />
+      <source>The other side switched to audio only</source>
+      <translation>对方已切换为仅语音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="153" />
+      <source>Reconnecting…</source>
+      <translation>正在重新连接…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="159" />
+      <source>Unmute</source>
+      <translation>取消静音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="163" />
+      <source>Camera on</source>
+      <translation>打开摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="176" />
+      <source>Me</source>
+      <translation>我</translation>
+    </message>
+  </context>
+  <context>
+    <name>ChatPanel</name>
+    <message>
+      <location filename="../../app/ui/call/chat.py" line="21" />
+      <source>Type a message</source>
+      <translation>输入消息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/chat.py" line="23" />
+      <source>Send</source>
+      <translation>发送</translation>
     </message>
   </context>
   <context>
@@ -135,16 +314,233 @@
     </message>
   </context>
   <context>
+    <name>ConflictDialog</name>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="37" />
+      <source>Resolve conflicting edits</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="47" />
+      <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="56" />
+      <source>Field</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
+      <source>Version on the hub ({user})</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="61" />
+      <source>Edited version ({user})</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="92" />
+      <source>Keep my choices</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="93" />
+      <source>Decide later</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ConsultationDialog</name>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="59" />
+      <source>New consultation request</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="65" />
+      <source>Question for the specialist, history, findings</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <source>Routine</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <source>Urgent</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <source>Emergency</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="70" />
+      <source>Patient</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="71" />
+      <source>Reason</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="72" />
+      <source>Urgency</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="73" />
+      <source>Department</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="20" />
+      <location filename="../../app/ui/pages/consultations.py" line="98" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="21" />
+      <location filename="../../app/ui/pages/consultations.py" line="99" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <source>New request…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <source>Submit</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="108" />
+      <source>Attach files…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="110" />
+      <source>Resolve conflict…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <source>Patient</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <source>Patient ID</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <source>Sex</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <source>Age</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <source>Status</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <source>Reason</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <source>Urgency</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <source>Sync</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <source>Routine</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <source>Urgent</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <source>Emergency</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="183" />
+      <source>Not saved</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="195" />
+      <source>No patients</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="195" />
+      <source>Register the patient first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="218" />
+      <source>Attach files</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>EcgView</name>
+    <message>
+      <location filename="../../app/ui/viewer/ecg_view.py" line="32" />
+      <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
+      <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
+    </message>
+  </context>
+  <context>
+    <name>IncomingCallDialog</name>
+    <message>
+      <location filename="../../app/ui/call/incoming.py" line="16" />
+      <source>Incoming call</source>
+      <translation>来电</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/incoming.py" line="20" />
+      <source>Consultation: {0}</source>
+      <translation>会诊：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/incoming.py" line="21" />
+      <source>Accept</source>
+      <translation>接听</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <source>Decline</source>
+      <translation>拒绝</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/incoming.py" line="32" />
+      <source>is calling you</source>
+      <translation>正在呼叫您</translation>
     </message>
   </context>
   <context>
@@ -341,6 +737,34 @@
     </message>
   </context>
   <context>
+    <name>NetworkBars</name>
+    <message>
+      <location filename="../../app/ui/call/bars.py" line="26" />
+      <source>No connection</source>
+      <translation>无连接</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/bars.py" line="26" />
+      <source>Very poor network</source>
+      <translation>网络极差</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/bars.py" line="26" />
+      <source>Poor network</source>
+      <translation>网络较差</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/bars.py" line="27" />
+      <source>Fair network</source>
+      <translation>网络一般</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/bars.py" line="27" />
+      <source>Good network</source>
+      <translation>网络良好</translation>
+    </message>
+  </context>
+  <context>
     <name>NoticeBanner</name>
     <message>
       <location filename="../../app/ui/main_window.py" line="45" />
@@ -349,16 +773,212 @@
     </message>
   </context>
   <context>
+    <name>PatientDialog</name>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="40" />
+      <source>New patient</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <source>Female</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <source>Male</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <source>Other</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <source>Unknown</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="48" />
+      <source>YYYY-MM-DD</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="50" />
+      <source>Name</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="51" />
+      <source>Patient ID</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="52" />
+      <source>Sex</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="53" />
+      <source>Date of birth</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="54" />
+      <source>Phone</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>PatientIdentity</name>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="15" />
+      <source>Male</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="16" />
+      <source>Female</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="17" />
+      <source>Other</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="18" />
+      <source>Unknown</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="24" />
+      <source>(patient not synced yet)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="28" />
+      <source>{n} y</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="30" />
+      <source>age unknown</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="40" />
+      <source>ID {id}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="41" />
+      <source>none</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="20" />
+      <location filename="../../app/ui/pages/patients.py" line="122" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="21" />
-      <source>Registered patients appear here once you are signed in. You can register patients even when the network is down.</source>
-      <translation>登录后，已登记的患者将显示在这里。即使网络中断，也可以登记患者。</translation>
+      <location filename="../../app/ui/pages/patients.py" line="123" />
+      <source>Sign in to see and register patients. Registration works without a network connection.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="130" />
+      <source>Search by name or patient ID</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="132" />
+      <source>New patient…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <source>Name</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <source>Patient ID</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <source>Sex</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <source>Age</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <source>Sync</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <source>Record vital signs…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="159" />
+      <source>Clinical note</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="160" />
+      <source>Add note</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="228" />
+      <source>Select a patient</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="238" />
+      <source>Consultation</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="238" />
+      <source>Note</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="239" />
+      <source>Vital signs</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="239" />
+      <source>Attachment</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="240" />
+      <source>Report</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="240" />
+      <source>Annotations</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="253" />
+      <source>Not saved</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>
@@ -367,6 +987,14 @@
       <location filename="../../app/ui/main_window.py" line="57" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
+    </message>
+  </context>
+  <context>
+    <name>SeriesBrowser</name>
+    <message>
+      <location filename="../../app/ui/viewer/series_browser.py" line="56" />
+      <source>%1 image(s)</source>
+      <translation>%1 幅图像</translation>
     </message>
   </context>
   <context>
@@ -587,16 +1215,563 @@
     </message>
   </context>
   <context>
-    <name>ViewerPage</name>
+    <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/pages/viewer.py" line="20" />
-      <source>Viewer</source>
-      <translation>影像查看</translation>
+      <location filename="../../app/ui/call/stats_panel.py" line="30" />
+      <source>Sending</source>
+      <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/viewer.py" line="21" />
-      <source>Open DICOM images from a CD, USB stick or folder to view and measure them.</source>
-      <translation>从光盘、U 盘或文件夹打开 DICOM 影像进行查看和测量。</translation>
+      <location filename="../../app/ui/call/stats_panel.py" line="30" />
+      <source>Receiving</source>
+      <translation>接收</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <source>Video sent</source>
+      <translation>发送视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <source>Video received</source>
+      <translation>接收视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <source>Packet loss (out / in)</source>
+      <translation>丢包率（发送 / 接收）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <source>Round-trip time</source>
+      <translation>往返时延</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <source>Jitter</source>
+      <translation>抖动</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <source>Quality step</source>
+      <translation>画质档位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <source>Bandwidth estimate</source>
+      <translation>带宽估计</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <source>Connection number</source>
+      <translation>连接序号</translation>
+    </message>
+  </context>
+  <context>
+    <name>SyncStatusWidget</name>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="35" />
+      <location filename="../../app/ui/sync/status_widget.py" line="54" />
+      <source>Sync: not signed in</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="37" />
+      <source>Sync now</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="85" />
+      <source>Syncing…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="90" />
+      <source>Offline — your changes are kept and will sync when the link returns</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="92" />
+      <source>The hub refused your login — please sign in again</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="94" />
+      <source>The hub's certificate is not trusted — contact IT</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="96" />
+      <source>Hub server error — retrying automatically</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="98" />
+      <source>Syncing: {docs} records and {size} left</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="102" />
+      <source> at {rate}/s</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="105" />
+      <source>All records synced</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="107" />
+      <source> · last sync {time}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="111" />
+      <source> · {n} conflicts to resolve</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/status_widget.py" line="114" />
+      <source> · {n} records refused by the hub</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ViewerWidget</name>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="104" />
+      <source>Open files…</source>
+      <translation>打开文件…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="105" />
+      <source>Open folder / CD…</source>
+      <translation>打开文件夹/光盘…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="106" />
+      <source>Open GSPS…</source>
+      <translation>打开 GSPS…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="107" />
+      <source>Save annotations (GSPS)</source>
+      <translation>保存标注（GSPS）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="108" />
+      <source>Export image…</source>
+      <translation>导出图像…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="109" />
+      <source>Anonymized copy…</source>
+      <translation>匿名化副本…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
+      <source>Layout</source>
+      <translation>布局</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="118" />
+      <source>Window presets</source>
+      <translation>窗宽窗位预设</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="122" />
+      <source>Auto (image)</source>
+      <translation>自动（图像自带）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="125" />
+      <source>Fit</source>
+      <translation>适应窗口</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="126" />
+      <source>1:1</source>
+      <translation>1:1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="127" />
+      <source>Rotate</source>
+      <translation>旋转</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <source>Flip</source>
+      <translation>翻转</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="129" />
+      <source>Invert</source>
+      <translation>反相</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
+      <source>Undo</source>
+      <translation>撤销</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <source>Redo</source>
+      <translation>重做</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
+      <source>Cine</source>
+      <translation>电影回放</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <source> fps</source>
+      <translation> 帧/秒</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
+      <source>Cine frame rate</source>
+      <translation>电影回放帧率</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <source>Sync scroll</source>
+      <translation>同步翻页</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <source>Scroll series with the same frame of reference together</source>
+      <translation>同一参考坐标系的序列同步翻页</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
+      <source>Frame</source>
+      <translation>帧</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <source>CT brain</source>
+      <translation>CT 脑窗</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <source>CT lung</source>
+      <translation>CT 肺窗</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <source>CT bone</source>
+      <translation>CT 骨窗</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <source>CT abdomen</source>
+      <translation>CT 腹部窗</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="202" />
+      <source>CT mediastinum</source>
+      <translation>CT 纵隔窗</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <source>W/L</source>
+      <translation>窗宽/窗位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <source>Pan</source>
+      <translation>平移</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <source>Zoom</source>
+      <translation>缩放</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <source>Select</source>
+      <translation>选择</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <source>Length</source>
+      <translation>长度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <source>Angle</source>
+      <translation>角度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <source>Ellipse</source>
+      <translation>椭圆</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
+      <source>Rectangle</source>
+      <translation>矩形</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
+      <source>Freehand</source>
+      <translation>自由勾画</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="209" />
+      <source>Arrow</source>
+      <translation>箭头</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="209" />
+      <source>Text</source>
+      <translation>文字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
+      <source>Open DICOM files</source>
+      <translation>打开 DICOM 文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
+      <source>DICOM, DICOMDIR or zip (*)</source>
+      <translation>DICOM、DICOMDIR 或 zip (*)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <source>Open a folder, CD or USB stick</source>
+      <translation>打开文件夹、光盘或 U 盘</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="276" />
+      <source>Reading DICOM files…</source>
+      <translation>正在读取 DICOM 文件…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="276" />
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="278" />
+      <source>Import</source>
+      <translation>导入</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="312" />
+      <source>%1 file(s) imported</source>
+      <translation>已导入 %1 个文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="314" />
+      <source>Import cancelled.</source>
+      <translation>导入已取消。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="316" />
+      <source>%1 file(s) skipped:</source>
+      <translation>跳过 %1 个文件：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="210" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="427" />
+      <source>Calibrate</source>
+      <translation>校准</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="428" />
+      <source>Known length of the line in mm:</source>
+      <translation>该线段的实际长度（mm）：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="444" />
+      <source>Open presentation state</source>
+      <translation>打开显示状态（GSPS）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="445" />
+      <source>DICOM (*.dcm *)</source>
+      <translation>DICOM (*.dcm *)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="452" />
+      <source>Save annotations as GSPS</source>
+      <translation>将标注保存为 GSPS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="453" />
+      <source>DICOM (*.dcm)</source>
+      <translation>DICOM (*.dcm)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
+      <source>Could not save GSPS: %1</source>
+      <translation>无法保存 GSPS：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="474" />
+      <source>Saved %1</source>
+      <translation>已保存 %1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="490" />
+      <source>%1: the images this presentation state refers to are not loaded</source>
+      <translation>%1：该显示状态引用的图像尚未载入</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="527" />
+      <source>Export image</source>
+      <translation>导出图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="524" />
+      <source>Images (*.png *.jpg)</source>
+      <translation>图像 (*.png *.jpg)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="528" />
+      <source>Include annotations and patient text?</source>
+      <translation>是否包含标注和患者信息文字？</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="547" />
+      <source>Folder for the anonymized copy</source>
+      <translation>匿名化副本的保存文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="562" />
+      <source>Anonymized copy written: %1 file(s)</source>
+      <translation>已写入匿名化副本：%1 个文件</translation>
+    </message>
+  </context>
+  <context>
+    <name>Viewport</name>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <source>ID</source>
+      <translation>ID</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <source>Se</source>
+      <translation>序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <source>Im</source>
+      <translation>图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <source>W</source>
+      <translation>窗宽</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <source>L</source>
+      <translation>窗位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <source>Zoom</source>
+      <translation>缩放</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="248" />
+      <source>Loc</source>
+      <translation>层位置</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="248" />
+      <source>Thick</source>
+      <translation>层厚</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="261" />
+      <source>Loading…</source>
+      <translation>正在加载…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="291" />
+      <source>calibration: %1 mm</source>
+      <translation>校准：%1 mm</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="319" />
+      <source>UNCALIBRATED: measurements in pixels</source>
+      <translation>未校准：测量值以像素为单位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="321" />
+      <source>Calibration: %1</source>
+      <translation>校准来源：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <source>LOSSY</source>
+      <translation>有损压缩</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="379" />
+      <source>Text annotation</source>
+      <translation>文字标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="379" />
+      <location filename="../../app/ui/viewer/viewport.py" line="435" />
+      <location filename="../../app/ui/viewer/viewport.py" line="488" />
+      <source>Text:</source>
+      <translation>文字：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="435" />
+      <source>Arrow label</source>
+      <translation>箭头说明</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewport.py" line="488" />
+      <source>Edit text</source>
+      <translation>编辑文字</translation>
+    </message>
+  </context>
+  <context>
+    <name>VitalsDialog</name>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="78" />
+      <source>Record vital signs</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="82" />
+      <source>Systolic BP (mmHg)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="83" />
+      <source>Diastolic BP (mmHg)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="84" />
+      <source>Heart rate (/min)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="85" />
+      <source>SpO2 (%)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="86" />
+      <source>Blood glucose (mmol/L)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="87" />
+      <source>Temperature (°C)</source>
+      <translation type="unfinished" />
     </message>
   </context>
 </TS>
