@@ -49,6 +49,7 @@ RequestExecutionLevel admin
 !include "x64.nsh"
 !include "MUI2.nsh"
 ${StrLoc}
+${StrStr}
 
 Name "${APP} ${VERSION}"
 OutFile "${OUTFILE}"
@@ -87,6 +88,31 @@ Var PolicyDir
   Quit
 !macroend
 
+; GetParam: the value of option $R1 (e.g. "/HUB=") in the command line $R0, into $R2.
+; FileFunc's GetOptions ends a value at the next "/", which cuts "https://..." to "https:";
+; here a value runs to the next " /" (or the end), or between double quotes when quoted.
+; Clobbers $R3-$R5.
+Function GetParam
+  StrCpy $R2 ""
+  ${StrStr} $R3 " $R0" " $R1"
+  ${If} $R3 == ""
+    Return
+  ${EndIf}
+  StrLen $R4 " $R1"
+  StrCpy $R3 $R3 "" $R4
+  StrCpy $R4 $R3 1
+  ${If} $R4 == '"'
+    StrCpy $R3 $R3 "" 1
+    ${StrLoc} $R5 $R3 '"' ">"
+  ${Else}
+    ${StrLoc} $R5 $R3 " /" ">"
+  ${EndIf}
+  ${If} $R5 != ""
+    StrCpy $R3 $R3 $R5
+  ${EndIf}
+  StrCpy $R2 $R3
+FunctionEnd
+
 Function .onInit
   SetShellVarContext all
   ; The same folder app.paths uses: %ProgramData%\YiQiao.
@@ -106,15 +132,18 @@ Function .onInit
   ${EndIf}
 
   ${GetParameters} $R0
-  ClearErrors
-  ${GetOptions} $R0 "/HUB=" $HubUrl
-  ClearErrors
-  ${GetOptions} $R0 "/CA=" $CaFile
-  ClearErrors
-  ${GetOptions} $R0 "/LANG=" $UiLang
-  ClearErrors
-  ${GetOptions} $R0 "/POLICY=" $PolicySource
-  ClearErrors
+  StrCpy $R1 "/HUB="
+  Call GetParam
+  StrCpy $HubUrl $R2
+  StrCpy $R1 "/CA="
+  Call GetParam
+  StrCpy $CaFile $R2
+  StrCpy $R1 "/LANG="
+  Call GetParam
+  StrCpy $UiLang $R2
+  StrCpy $R1 "/POLICY="
+  Call GetParam
+  StrCpy $PolicySource $R2
 
   ${If} $HubUrl != ""
     StrCpy $1 $HubUrl 8
