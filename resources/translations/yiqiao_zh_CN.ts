@@ -318,193 +318,236 @@
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="37" />
       <source>Resolve conflicting edits</source>
-      <translation type="unfinished" />
+      <translation>解决编辑冲突</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="47" />
       <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
-      <translation type="unfinished" />
+      <translation>此记录在同步之前被两处修改。所有内容均已保留：请为每个字段选择要保留的值。</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="56" />
       <source>Field</source>
-      <translation type="unfinished" />
+      <translation>字段</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
       <source>Version on the hub ({user})</source>
-      <translation type="unfinished" />
+      <translation>中心服务器上的版本（{user}）</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="61" />
       <source>Edited version ({user})</source>
-      <translation type="unfinished" />
+      <translation>修改后的版本（{user}）</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="92" />
       <source>Keep my choices</source>
-      <translation type="unfinished" />
+      <translation>按我的选择保存</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/conflict_dialog.py" line="93" />
       <source>Decide later</source>
-      <translation type="unfinished" />
+      <translation>稍后决定</translation>
     </message>
   </context>
   <context>
     <name>ConsultationDialog</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="59" />
+      <location filename="../../app/ui/pages/consultations.py" line="58" />
       <source>New consultation request</source>
-      <translation type="unfinished" />
+      <translation>新建会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="65" />
+      <location filename="../../app/ui/pages/consultations.py" line="64" />
       <source>Question for the specialist, history, findings</source>
-      <translation type="unfinished" />
+      <translation>向专家提出的问题、病史、检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <location filename="../../app/ui/pages/consultations.py" line="66" />
       <source>Routine</source>
-      <translation type="unfinished" />
+      <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <location filename="../../app/ui/pages/consultations.py" line="66" />
       <source>Urgent</source>
-      <translation type="unfinished" />
+      <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="67" />
+      <location filename="../../app/ui/pages/consultations.py" line="66" />
       <source>Emergency</source>
-      <translation type="unfinished" />
+      <translation>急诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="69" />
+      <source>Patient</source>
+      <translation>患者</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="70" />
-      <source>Patient</source>
-      <translation type="unfinished" />
+      <source>Reason</source>
+      <translation>会诊原因</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="71" />
-      <source>Reason</source>
-      <translation type="unfinished" />
+      <source>Urgency</source>
+      <translation>紧急程度</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="72" />
-      <source>Urgency</source>
-      <translation type="unfinished" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+  </context>
+  <context>
+    <name>ConsultationStatus</name>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="42" />
+      <source>Draft</source>
+      <translation>草稿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="73" />
-      <source>Department</source>
-      <translation type="unfinished" />
+      <location filename="../../app/ui/pages/consultations.py" line="43" />
+      <source>Submitted</source>
+      <translation>已提交</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <source>Accepted</source>
+      <translation>已接受</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="45" />
+      <source>Declined</source>
+      <translation>已拒绝</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="46" />
+      <source>Scheduled</source>
+      <translation>已预约</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="47" />
+      <source>In call</source>
+      <translation>通话中</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="48" />
+      <source>Reported</source>
+      <translation>已出报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="49" />
+      <source>Closed</source>
+      <translation>已关闭</translation>
     </message>
   </context>
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
+      <location filename="../../app/ui/pages/consultations.py" line="97" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="99" />
+      <location filename="../../app/ui/pages/consultations.py" line="98" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <location filename="../../app/ui/pages/consultations.py" line="103" />
       <source>New request…</source>
-      <translation type="unfinished" />
+      <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <location filename="../../app/ui/pages/consultations.py" line="105" />
       <source>Submit</source>
-      <translation type="unfinished" />
+      <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="108" />
+      <location filename="../../app/ui/pages/consultations.py" line="107" />
       <source>Attach files…</source>
-      <translation type="unfinished" />
+      <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="110" />
+      <location filename="../../app/ui/pages/consultations.py" line="109" />
       <source>Resolve conflict…</source>
-      <translation type="unfinished" />
+      <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
       <source>Patient</source>
-      <translation type="unfinished" />
+      <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
       <source>Patient ID</source>
-      <translation type="unfinished" />
+      <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
       <source>Sex</source>
-      <translation type="unfinished" />
+      <translation>性别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <source>Age</source>
+      <translation>年龄</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="116" />
-      <source>Age</source>
-      <translation type="unfinished" />
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="117" />
       <source>Status</source>
-      <translation type="unfinished" />
+      <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
       <source>Reason</source>
-      <translation type="unfinished" />
+      <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
       <source>Urgency</source>
-      <translation type="unfinished" />
+      <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="117" />
+      <location filename="../../app/ui/pages/consultations.py" line="116" />
       <source>Sync</source>
-      <translation type="unfinished" />
+      <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <location filename="../../app/ui/pages/consultations.py" line="157" />
       <source>Routine</source>
-      <translation type="unfinished" />
+      <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <location filename="../../app/ui/pages/consultations.py" line="157" />
       <source>Urgent</source>
-      <translation type="unfinished" />
+      <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <location filename="../../app/ui/pages/consultations.py" line="157" />
       <source>Emergency</source>
-      <translation type="unfinished" />
+      <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="183" />
+      <location filename="../../app/ui/pages/consultations.py" line="182" />
       <source>Not saved</source>
-      <translation type="unfinished" />
+      <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="195" />
+      <location filename="../../app/ui/pages/consultations.py" line="194" />
       <source>No patients</source>
-      <translation type="unfinished" />
+      <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="195" />
+      <location filename="../../app/ui/pages/consultations.py" line="194" />
       <source>Register the patient first.</source>
-      <translation type="unfinished" />
+      <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="218" />
+      <location filename="../../app/ui/pages/consultations.py" line="217" />
       <source>Attach files</source>
-      <translation type="unfinished" />
+      <translation>添加附件</translation>
     </message>
   </context>
   <context>
@@ -777,57 +820,57 @@
     <message>
       <location filename="../../app/ui/pages/patients.py" line="40" />
       <source>New patient</source>
-      <translation type="unfinished" />
+      <translation>新患者</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="45" />
       <source>Female</source>
-      <translation type="unfinished" />
+      <translation>女</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="45" />
       <source>Male</source>
-      <translation type="unfinished" />
+      <translation>男</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="45" />
       <source>Other</source>
-      <translation type="unfinished" />
+      <translation>其他</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="45" />
       <source>Unknown</source>
-      <translation type="unfinished" />
+      <translation>未知</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="48" />
       <source>YYYY-MM-DD</source>
-      <translation type="unfinished" />
+      <translation>年-月-日（如 1960-05-01）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="50" />
       <source>Name</source>
-      <translation type="unfinished" />
+      <translation>姓名</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="51" />
       <source>Patient ID</source>
-      <translation type="unfinished" />
+      <translation>患者编号</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="52" />
       <source>Sex</source>
-      <translation type="unfinished" />
+      <translation>性别</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="53" />
       <source>Date of birth</source>
-      <translation type="unfinished" />
+      <translation>出生日期</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="54" />
       <source>Phone</source>
-      <translation type="unfinished" />
+      <translation>电话</translation>
     </message>
   </context>
   <context>
@@ -835,47 +878,47 @@
     <message>
       <location filename="../../app/ui/sync/identity.py" line="15" />
       <source>Male</source>
-      <translation type="unfinished" />
+      <translation>男</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="16" />
       <source>Female</source>
-      <translation type="unfinished" />
+      <translation>女</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="17" />
       <source>Other</source>
-      <translation type="unfinished" />
+      <translation>其他</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="18" />
       <source>Unknown</source>
-      <translation type="unfinished" />
+      <translation>未知</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="24" />
       <source>(patient not synced yet)</source>
-      <translation type="unfinished" />
+      <translation>（患者信息尚未同步）</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="28" />
       <source>{n} y</source>
-      <translation type="unfinished" />
+      <translation>{n} 岁</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="30" />
       <source>age unknown</source>
-      <translation type="unfinished" />
+      <translation>年龄不详</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="40" />
       <source>ID {id}</source>
-      <translation type="unfinished" />
+      <translation>编号 {id}</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/identity.py" line="41" />
       <source>none</source>
-      <translation type="unfinished" />
+      <translation>无</translation>
     </message>
   </context>
   <context>
@@ -888,97 +931,97 @@
     <message>
       <location filename="../../app/ui/pages/patients.py" line="123" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
-      <translation type="unfinished" />
+      <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="130" />
       <source>Search by name or patient ID</source>
-      <translation type="unfinished" />
+      <translation>按姓名或患者编号搜索</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="132" />
       <source>New patient…</source>
-      <translation type="unfinished" />
+      <translation>新患者…</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Name</source>
-      <translation type="unfinished" />
+      <translation>姓名</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Patient ID</source>
-      <translation type="unfinished" />
+      <translation>患者编号</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Sex</source>
-      <translation type="unfinished" />
+      <translation>性别</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Age</source>
-      <translation type="unfinished" />
+      <translation>年龄</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Sync</source>
-      <translation type="unfinished" />
+      <translation>同步</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Record vital signs…</source>
-      <translation type="unfinished" />
+      <translation>记录生命体征…</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="159" />
       <source>Clinical note</source>
-      <translation type="unfinished" />
+      <translation>病程记录</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="160" />
       <source>Add note</source>
-      <translation type="unfinished" />
+      <translation>添加记录</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="228" />
       <source>Select a patient</source>
-      <translation type="unfinished" />
+      <translation>请选择患者</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="238" />
       <source>Consultation</source>
-      <translation type="unfinished" />
+      <translation>会诊</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="238" />
       <source>Note</source>
-      <translation type="unfinished" />
+      <translation>记录</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="239" />
       <source>Vital signs</source>
-      <translation type="unfinished" />
+      <translation>生命体征</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="239" />
       <source>Attachment</source>
-      <translation type="unfinished" />
+      <translation>附件</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="240" />
       <source>Report</source>
-      <translation type="unfinished" />
+      <translation>报告</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="240" />
       <source>Annotations</source>
-      <translation type="unfinished" />
+      <translation>标注</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="253" />
       <source>Not saved</source>
-      <translation type="unfinished" />
+      <translation>未保存</translation>
     </message>
   </context>
   <context>
@@ -1268,72 +1311,100 @@
     </message>
   </context>
   <context>
+    <name>SyncItem</name>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="49" />
+      <source>Uploading {n}%</source>
+      <translation>正在上传 {n}%</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="51" />
+      <source>Error: {reason}</source>
+      <translation>错误：{reason}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="53" />
+      <source>Waiting to sync</source>
+      <translation>等待同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="54" />
+      <source>Synced</source>
+      <translation>已同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/identity.py" line="55" />
+      <source>Conflict — needs your choice</source>
+      <translation>冲突——需要您选择</translation>
+    </message>
+  </context>
+  <context>
     <name>SyncStatusWidget</name>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="35" />
       <location filename="../../app/ui/sync/status_widget.py" line="54" />
       <source>Sync: not signed in</source>
-      <translation type="unfinished" />
+      <translation>同步：未登录</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="37" />
       <source>Sync now</source>
-      <translation type="unfinished" />
+      <translation>立即同步</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="85" />
       <source>Syncing…</source>
-      <translation type="unfinished" />
+      <translation>正在同步…</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="90" />
       <source>Offline — your changes are kept and will sync when the link returns</source>
-      <translation type="unfinished" />
+      <translation>离线——您的修改已保存，网络恢复后将自动同步</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="92" />
       <source>The hub refused your login — please sign in again</source>
-      <translation type="unfinished" />
+      <translation>中心服务器拒绝了您的登录——请重新登录</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="94" />
       <source>The hub's certificate is not trusted — contact IT</source>
-      <translation type="unfinished" />
+      <translation>中心服务器的证书不受信任——请联系信息科</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="96" />
       <source>Hub server error — retrying automatically</source>
-      <translation type="unfinished" />
+      <translation>中心服务器出错——正在自动重试</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="98" />
       <source>Syncing: {docs} records and {size} left</source>
-      <translation type="unfinished" />
+      <translation>正在同步：剩余 {docs} 条记录、{size}</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="102" />
       <source> at {rate}/s</source>
-      <translation type="unfinished" />
+      <translation>，速度 {rate}/秒</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="105" />
       <source>All records synced</source>
-      <translation type="unfinished" />
+      <translation>所有记录已同步</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="107" />
       <source> · last sync {time}</source>
-      <translation type="unfinished" />
+      <translation> · 上次同步 {time}</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="111" />
       <source> · {n} conflicts to resolve</source>
-      <translation type="unfinished" />
+      <translation> · {n} 个冲突待解决</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/status_widget.py" line="114" />
       <source> · {n} records refused by the hub</source>
-      <translation type="unfinished" />
+      <translation> · {n} 条记录被中心服务器拒绝</translation>
     </message>
   </context>
   <context>
@@ -1741,37 +1812,37 @@
     <message>
       <location filename="../../app/ui/pages/patients.py" line="78" />
       <source>Record vital signs</source>
-      <translation type="unfinished" />
+      <translation>记录生命体征</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="82" />
       <source>Systolic BP (mmHg)</source>
-      <translation type="unfinished" />
+      <translation>收缩压（mmHg）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="83" />
       <source>Diastolic BP (mmHg)</source>
-      <translation type="unfinished" />
+      <translation>舒张压（mmHg）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="84" />
       <source>Heart rate (/min)</source>
-      <translation type="unfinished" />
+      <translation>心率（次/分）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="85" />
       <source>SpO2 (%)</source>
-      <translation type="unfinished" />
+      <translation>血氧饱和度 SpO2（%）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="86" />
       <source>Blood glucose (mmol/L)</source>
-      <translation type="unfinished" />
+      <translation>血糖（mmol/L）</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/patients.py" line="87" />
       <source>Temperature (°C)</source>
-      <translation type="unfinished" />
+      <translation>体温（°C）</translation>
     </message>
   </context>
 </TS>

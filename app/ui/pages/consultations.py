@@ -38,16 +38,15 @@ def status_text(status: str) -> str:
     """Translated consultation status."""
     from PySide6.QtCore import QCoreApplication
 
-    t = QCoreApplication.translate
     return {
-        "draft": t("ConsultationStatus", "Draft"),
-        "submitted": t("ConsultationStatus", "Submitted"),
-        "accepted": t("ConsultationStatus", "Accepted"),
-        "declined": t("ConsultationStatus", "Declined"),
-        "scheduled": t("ConsultationStatus", "Scheduled"),
-        "in_call": t("ConsultationStatus", "In call"),
-        "reported": t("ConsultationStatus", "Reported"),
-        "closed": t("ConsultationStatus", "Closed"),
+        "draft": QCoreApplication.translate("ConsultationStatus", "Draft"),
+        "submitted": QCoreApplication.translate("ConsultationStatus", "Submitted"),
+        "accepted": QCoreApplication.translate("ConsultationStatus", "Accepted"),
+        "declined": QCoreApplication.translate("ConsultationStatus", "Declined"),
+        "scheduled": QCoreApplication.translate("ConsultationStatus", "Scheduled"),
+        "in_call": QCoreApplication.translate("ConsultationStatus", "In call"),
+        "reported": QCoreApplication.translate("ConsultationStatus", "Reported"),
+        "closed": QCoreApplication.translate("ConsultationStatus", "Closed"),
     }.get(status, status)
 
 

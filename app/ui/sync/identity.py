@@ -45,13 +45,12 @@ def identity_text(fields: dict[str, Any] | None) -> str:
 
 def sync_text(item: Any) -> str:
     """Per-record sync state (an ``ItemStatus``) in words."""
-    t = QCoreApplication.translate
     if item.state == "uploading":
-        return t("SyncItem", "Uploading {n}%").format(n=item.percent)
+        return QCoreApplication.translate("SyncItem", "Uploading {n}%").format(n=item.percent)
     if item.state == "error":
-        return t("SyncItem", "Error: {reason}").format(reason=item.reason)
+        return QCoreApplication.translate("SyncItem", "Error: {reason}").format(reason=item.reason)
     return {
-        "pending": t("SyncItem", "Waiting to sync"),
-        "synced": t("SyncItem", "Synced"),
-        "conflict": t("SyncItem", "Conflict — needs your choice"),
+        "pending": QCoreApplication.translate("SyncItem", "Waiting to sync"),
+        "synced": QCoreApplication.translate("SyncItem", "Synced"),
+        "conflict": QCoreApplication.translate("SyncItem", "Conflict — needs your choice"),
     }.get(item.state, item.state)
