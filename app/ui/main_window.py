@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -95,8 +96,20 @@ class MainWindow(QMainWindow):
             "viewer": self.tr("Viewer"),
             "call": self.tr("Call"),
         }
+        icons = {
+            "consultations": QStyle.StandardPixmap.SP_FileDialogDetailedView,
+            "patients": QStyle.StandardPixmap.SP_DirHomeIcon,
+            "viewer": QStyle.StandardPixmap.SP_DesktopIcon,
+            "call": QStyle.StandardPixmap.SP_MediaPlay,
+        }
+        self.nav.setStyleSheet("QListWidget#navigation::item { padding: 8px 4px; }")
+        font = self.nav.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.nav.setFont(font)
         for index, (key, _module, _cls) in enumerate(PAGES):
             item = QListWidgetItem(titles.get(key, key))
+            if key in icons:
+                item.setIcon(self.style().standardIcon(icons[key]))
             item.setData(Qt.ItemDataRole.UserRole, key)
             item.setToolTip(f"Ctrl+{index + 1}")
             self.nav.addItem(item)
