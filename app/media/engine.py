@@ -35,7 +35,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
-from app.media.lowband import SendControl, install_audio_buffer, install_encoders
+from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
 from app.media.quality import quality_bars
 from app.media.receive import TrackDrain
@@ -295,8 +295,7 @@ class MediaSession:
         if lowband:
             install_encoders(senders[0], senders[1], self.control)
             for tx in pc.getTransceivers():
-                if tx.kind == "audio":
-                    install_audio_buffer(tx.receiver)
+                install_receive_buffers(tx.receiver, tx.kind)
         return gen
 
     def _add_tracks_as_offerer(self, pc: RTCPeerConnection, audio: MediaStreamTrack | None,
