@@ -81,28 +81,34 @@ def orientation_markers(ds: Dataset, state: ViewState, image_size: tuple[int, in
     return out
 
 
+LABELS = {"id": "ID", "series": "Se", "image": "Im", "width": "W", "level": "L",
+          "zoom": "Zoom", "location": "Loc", "thickness": "Thick"}
+
+
 def corner_text(header: Dataset, frame: int, index: int, count: int, state: ViewState,
                 window: Window | None, zoom: float, image_size: tuple[int, int],
-                viewport: tuple[int, int]) -> CornerText:
-    """Everything written around the image for one viewport."""
+                viewport: tuple[int, int], labels: dict[str, str] | None = None) -> CornerText:
+    """Everything written around the image for one viewport (``labels`` translate the
+    field names; values are never translated)."""
+    lb = {**LABELS, **(labels or {})}
     fh = frame_header(header, frame)
     ct = CornerText()
     name = display_name(fh.get("PatientName"))
-    ct.top_left = [name, f"ID: {fh.get('PatientID', '')}",
+    ct.top_left = [name, f"{lb['id']}: {fh.get('PatientID', '')}",
                    " ".join(x for x in (patient_age(fh), str(fh.get("PatientSex", "") or "")) if x)]
     ct.top_right = [_fmt_date(fh.get("StudyDate")), str(fh.get("StudyDescription", "") or ""),
-                    f"Se: {fh.get('SeriesNumber', '')} {fh.get('SeriesDescription', '') or ''}".strip(),
-                    f"Im: {index + 1}/{count}"]
+                    f"{lb['series']}: {fh.get('SeriesNumber', '')} {fh.get('SeriesDescription', '') or ''}".strip(),
+                    f"{lb['image']}: {index + 1}/{count}"]
     if window is not None:
-        ct.bottom_left.append(f"W: {window.width:g} L: {window.center:g}")
-    ct.bottom_left.append(f"Zoom: {zoom * 100:.0f}%")
+        ct.bottom_left.append(f"{lb['width']}: {window.width:g} {lb['level']}: {window.center:g}")
+    ct.bottom_left.append(f"{lb['zoom']}: {zoom * 100:.0f}%")
     loc = fh.get("SliceLocation")
     if loc is None and fh.get("ImagePositionPatient") is not None:
         loc = fh.ImagePositionPatient[2]
     if loc is not None:
-        ct.bottom_right.append(f"Loc: {float(loc):.2f} mm")
+        ct.bottom_right.append(f"{lb['location']}: {float(loc):.2f} mm")
     if fh.get("SliceThickness") not in (None, ""):
-        ct.bottom_right.append(f"Thick: {float(fh.SliceThickness):.2f} mm")
+        ct.bottom_right.append(f"{lb['thickness']}: {float(fh.SliceThickness):.2f} mm")
     ct.lossy = is_lossy(fh)
     ct.calibrated = calibration_for(fh).calibrated
     ct.markers = orientation_markers(fh, state, image_size, viewport)

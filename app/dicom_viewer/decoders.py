@@ -47,6 +47,11 @@ def read_header(path: str | Path) -> tuple[Dataset, PixelLocation | None]:
                                          "recognisable header)") from None
             _ensure_transfer_syntax(ds)
             location = _pixel_location(ds, fp)
+        # pydicom converts values lazily; convert everything now so a bad value is reported
+        # here, naming the file, instead of surfacing later in whatever code touches it.
+        ds.walk(lambda _ds, _elem: None)
+        if getattr(ds, "file_meta", None) is not None:
+            ds.file_meta.walk(lambda _ds, _elem: None)
     except DicomFileError:
         raise
     except FileNotFoundError as exc:
@@ -138,10 +143,14 @@ def decode_frame(
             arr = arr[frame]
         if native_ybr:
             arr = ybr_full_to_rgb(arr, int(ds.get("BitsStored", 8)))
+        expected = (int(ds.Rows), int(ds.Columns))
+        if arr.ndim < 2 or arr.shape[:2] != expected or arr.size == 0:
+            raise DicomFileError(path, f"decoded size {arr.shape} does not match "
+                                 f"Rows×Columns {expected[0]}×{expected[1]}")
         return np.ascontiguousarray(arr)
-    except DicomFileError:
+    except (DicomFileError, KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - decoder plugins raise many kinds of errors
+    except BaseException as exc:  # noqa: BLE001 - plugins raise anything, even Rust panics
         ts = _transfer_syntax_name(header)
         raise DicomFileError(path, f"cannot decode pixel data{ts}: {exc}") from exc
 
@@ -180,14 +189,18 @@ def _transfer_syntax_name(ds: Dataset | None) -> str:
 
 # --------------------------------------------------------------------------- self-check
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "dicom_samples"
+def samples_dir() -> Path:
+    """The shipped samples (inside the frozen bundle too)."""
+    from app.paths import resources_dir
+
+    return resources_dir() / "dicom_samples"
 
 
-def self_check(samples_dir: Path | None = None) -> list[tuple[str, bool, str]]:
+def self_check(folder_override: Path | None = None) -> list[tuple[str, bool, str]]:
     """Decode one shipped sample per transfer syntax: (syntax name, ok, message) each."""
     from pydicom.pixels import get_decoder
 
-    folder = samples_dir or SAMPLES_DIR
+    folder = folder_override or samples_dir()
     results: list[tuple[str, bool, str]] = []
     seen: set[str] = set()
     for path in sorted(folder.glob("*.dcm")):

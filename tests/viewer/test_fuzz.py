@@ -3,6 +3,7 @@ every failure is a DicomFileError naming the file."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -40,7 +41,9 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, bytes(data)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+# Derandomized so CI is reproducible; FUZZ_EXAMPLES=5000 explores further locally.
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
+          derandomize="FUZZ_EXAMPLES" not in os.environ, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(case=mutated())
 def test_mutated_files_fail_cleanly(tmp_path, case):

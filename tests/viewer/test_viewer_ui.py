@@ -1,0 +1,158 @@
+"""The viewer driven as a person would: open a folder, scroll, drag W/L, measure on the
+phantom, check an ROI mean, save GSPS, reopen it and check the view is restored."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from app.dicom_viewer.phantom import SOFT, PhantomSpec
+from app.ui.viewer.viewer_widget import ViewerWidget
+
+from .conftest import sample
+
+SPEC = PhantomSpec(size=256, slices=12)
+
+
+@pytest.fixture
+def viewer(qtbot):
+    w = ViewerWidget(author="Dr Wang 王医生")
+    qtbot.addWidget(w)
+    w.resize(1300, 900)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def open_folder(qtbot, viewer, folder):
+    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+        viewer.import_paths([folder])
+    vp = viewer.active
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
+    return vp
+
+
+def drag(qtbot, widget, start: QPointF, end: QPointF, button=Qt.MouseButton.LeftButton):
+    a, b = start.toPoint(), end.toPoint()
+    qtbot.mousePress(widget, button, pos=a)
+    for t in (0.25, 0.5, 0.75, 1.0):
+        qtbot.mouseMove(widget, QPoint(round(a.x() + (b.x() - a.x()) * t),
+                                       round(a.y() + (b.y() - a.y()) * t)))
+    qtbot.mouseRelease(widget, button, pos=b)
+
+
+def wheel(widget, clicks: int):
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120 * clicks),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir, tmp_path):
+    vp = open_folder(qtbot, viewer, phantom_dir)
+    assert len(vp.frames) == SPEC.slices
+    qtbot.waitUntil(lambda: viewer.browser.has_thumbnail(vp.series.uid), timeout=10000)
+    info = vp.corner_info()
+    assert info.top_left[0] == "张三" and "PH-0001" in info.top_left[1]
+    assert not info.lossy and info.calibrated
+    assert info.markers == {"right": "L", "left": "R", "bottom": "P", "top": "A"}
+
+    # stack scroll: wheel down two clicks, then keys
+    wheel(vp, -2)
+    assert vp.state.frame_index == 2
+    qtbot.keyClick(vp, Qt.Key.Key_Down)
+    assert vp.state.frame_index == 3 and viewer.slider.value() == 3
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+
+    # W/L by right-drag: to the right widens, downward raises the level
+    before = vp.shown_window()
+    drag(qtbot, vp, QPointF(300, 300), QPointF(400, 340), Qt.MouseButton.RightButton)
+    after = vp.shown_window()
+    assert after.width > before.width and after.center > before.center
+    viewer.apply_preset("CT abdomen")
+    assert (vp.state.window.center, vp.state.window.width) == (40, 400)
+
+    # length between the two marker pins, in millimetres
+    viewer.set_tool("length")
+    (x1, y1), (x2, y2) = SPEC.marker_pixels
+    drag(qtbot, vp, vp.to_view((x1 + 0.5, y1 + 0.5)), vp.to_view((x2 + 0.5, y2 + 0.5)))
+    line = viewer.annotations.items[-1]
+    assert line.kind == "length" and line.author == "Dr Wang 王医生"
+    mm = float(vp.label_for(line).split()[0])
+    assert abs(mm - SPEC.marker_mm) / SPEC.marker_mm < 0.005
+
+    # ellipse ROI inside the +60 HU disk: mean in HU
+    viewer.set_tool("ellipse")
+    cx, cy, r = SPEC.soft_disk
+    drag(qtbot, vp, vp.to_view((cx - r * 0.6, cy - r * 0.6)), vp.to_view((cx + r * 0.6, cy + r * 0.6)))
+    roi = viewer.annotations.items[-1]
+    assert roi.kind == "ellipse"
+    assert f"mean {SOFT:.1f} HU" in vp.label_for(roi)
+
+    # undo/redo of the ROI
+    viewer.annotations.undo()
+    assert roi.id not in {a.id for a in viewer.annotations.items}
+    viewer.annotations.redo()
+    assert roi.id in {a.id for a in viewer.annotations.items}
+
+    # zoom, rotate, flip; then save GSPS
+    vp.zoom_by(1.5)
+    vp.rotate(90)
+    vp.flip()
+    saved_state = vp.state.to_dict()
+    pr = viewer.save_gsps(tmp_path / "pr.dcm")
+    viewer.grab().save(str(tmp_path / "viewer.png"))
+
+    # a fresh viewer (another session) opens the folder and the GSPS: same view
+    other = ViewerWidget(author="Dr Chen")
+    qtbot.addWidget(other)
+    other.resize(1300, 900)
+    other.show()
+    vp2 = open_folder(qtbot, other, phantom_dir)
+    other.open_gsps(pr)
+    qtbot.waitUntil(lambda: vp2._stored is not None and vp2.state.frame_index == 3, timeout=5000)
+    assert vp2.state.to_dict() == saved_state
+    restored = other.annotations.items
+    assert [a.kind for a in restored] == ["length", "ellipse"]
+    assert restored[0].author == "Dr Wang 王医生"
+    assert abs(float(vp2.label_for(restored[0]).split()[0]) - mm) < 1e-6
+    other.shutdown()
+
+
+def test_broken_files_are_listed_not_fatal(qtbot, viewer, tmp_path):
+    (tmp_path / "junk.dcm").write_bytes(b"garbage")
+    (tmp_path / "ct.dcm").write_bytes(sample("CT_small.dcm").read_bytes())
+    vp = open_folder(qtbot, viewer, tmp_path)
+    assert "junk.dcm" in viewer.skipped_label.text()
+    assert "not a DICOM file" in viewer.skipped_label.text()
+    assert vp.series is not None
+
+
+def test_lossy_mark_uncalibrated_label_and_layouts(qtbot, viewer, tmp_path):
+    import pydicom
+
+    ds = pydicom.dcmread(sample("CT_small.dcm"))
+    ds.LossyImageCompression = "01"
+    del ds.PixelSpacing
+    ds.save_as(tmp_path / "lossy.dcm")
+    vp = open_folder(qtbot, viewer, tmp_path)
+    info = vp.corner_info()
+    assert info.lossy and not info.calibrated
+    viewer.set_tool("length")
+    drag(qtbot, vp, vp.to_view((10, 10)), vp.to_view((40, 50)))
+    assert "(uncalibrated)" in vp.label_for(viewer.annotations.items[-1])
+    viewer.set_layout(2, 2)
+    assert len(viewer.visible_viewports) == 4
+    viewer.set_layout(1, 2)
+    assert len(viewer.visible_viewports) == 2
+
+
+def test_ecg_series_shows_the_grid(qtbot, viewer, tmp_path):
+    (tmp_path / "ecg.dcm").write_bytes(sample("waveform_ecg.dcm").read_bytes())
+    with qtbot.waitSignal(viewer.import_finished, timeout=10000):
+        viewer.import_paths([tmp_path])
+    assert viewer.stack.currentWidget() is viewer.ecg_view
+    assert "25 mm/s" in viewer.ecg_view.caption.text()
