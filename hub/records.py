@@ -40,6 +40,23 @@ _MISSING = object()
 _DELETED_KEY = "(deleted)"  # pseudo-field: a delete colliding with an edit is a conflict too
 
 
+class _PushContext:
+    """Per-push state: a block of sequence numbers (taking the counter lock first, so pushes
+    never race each other) and caches of scope checks repeated for documents of one patient."""
+
+    def __init__(self, conn: Connection, n: int) -> None:
+        self.next_seq = allocate_seq(conn, max(n, 1))
+        self.end_seq = self.next_seq + max(n, 1)
+        self.patient_ok: dict[str, Rejected | None] = {}
+        self.consultation_ok: dict[tuple[str, str], Rejected | None] = {}
+
+    def seq(self, conn: Connection) -> int:
+        if self.next_seq >= self.end_seq:  # only after re-announcements used extra numbers
+            return allocate_seq(conn)
+        self.next_seq += 1
+        return self.next_seq - 1
+
+
 class Rejected(Exception):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
@@ -62,6 +79,13 @@ def to_document(row: Any) -> Document:
     )
 
 
+class _Row:
+    """Attribute access over a dict of column values (a row we just wrote)."""
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__.update(values)
+
+
 def _opt(u: uuid.UUID | None) -> str | None:
     return str(u) if u is not None else None
 
@@ -69,7 +93,7 @@ def _opt(u: uuid.UUID | None) -> str | None:
 # ---------------------------------------------------------------- validation
 
 
-def _check_scoping(conn: Connection, user: UserInfo, ch: Change) -> None:
+def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushContext) -> None:
     """New document: scope attributes fit its type and the author may write there."""
     if ch.type == DocType.patient:
         if ch.patient_id not in (None, ch.id) or ch.consultation_id is not None:
@@ -79,22 +103,43 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change) -> None:
         raise Rejected(RejectReason.invalid, f"a {ch.type} document needs patient_id")
     if ch.type == DocType.consultation and ch.consultation_id is not None:
         raise Rejected(RejectReason.invalid, "a consultation document has no consultation_id")
-    patient = conn.execute(sa.select(t.documents.c.type).where(t.documents.c.id == str(ch.patient_id))).first()
-    if patient is not None:
-        if patient.type != DocType.patient:
-            raise Rejected(RejectReason.invalid, "patient_id names a document that is not a patient")
-        if not access.can_read_document(conn, user, str(ch.patient_id)):
-            raise Rejected(RejectReason.forbidden, "the patient is outside your facility and consultations")
-    elif ch.type == DocType.consultation or ch.consultation_id is None:
-        raise Rejected(RejectReason.invalid, "patient_id names no patient on the hub; push the patient first")
+    pid = str(ch.patient_id)
+    if pid not in ctx.patient_ok:
+        ctx.patient_ok[pid] = _patient_problem(conn, user, pid)
+    problem = ctx.patient_ok[pid]
+    if problem is not None and (problem.reason != RejectReason.not_found or ch.type == DocType.consultation
+                                or ch.consultation_id is None):
+        if problem.reason == RejectReason.not_found:
+            raise Rejected(RejectReason.invalid, problem.message)
+        raise problem
     if ch.consultation_id is not None:
-        cons = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == str(ch.consultation_id))).first()
-        if cons is None:
-            raise Rejected(RejectReason.invalid, "consultation_id names no consultation on the hub; push it first")
-        if cons.patient_id != str(ch.patient_id):
-            raise Rejected(RejectReason.invalid, "patient_id differs from the consultation's patient")
-        if not access.participates(conn, user, str(ch.consultation_id)):
-            raise Rejected(RejectReason.forbidden, "you do not take part in this consultation")
+        key = (str(ch.consultation_id), pid)
+        if key not in ctx.consultation_ok:
+            ctx.consultation_ok[key] = _consultation_problem(conn, user, *key)
+        if ctx.consultation_ok[key] is not None:
+            raise ctx.consultation_ok[key]
+
+
+def _patient_problem(conn: Connection, user: UserInfo, pid: str) -> Rejected | None:
+    patient = conn.execute(sa.select(t.documents.c.type).where(t.documents.c.id == pid)).first()
+    if patient is None:
+        return Rejected(RejectReason.not_found, "patient_id names no patient on the hub; push the patient first")
+    if patient.type != DocType.patient:
+        return Rejected(RejectReason.invalid, "patient_id names a document that is not a patient")
+    if not access.can_read_document(conn, user, pid):
+        return Rejected(RejectReason.forbidden, "the patient is outside your facility and consultations")
+    return None
+
+
+def _consultation_problem(conn: Connection, user: UserInfo, cid: str, pid: str) -> Rejected | None:
+    cons = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == cid)).first()
+    if cons is None:
+        return Rejected(RejectReason.invalid, "consultation_id names no consultation on the hub; push it first")
+    if cons.patient_id != pid:
+        return Rejected(RejectReason.invalid, "patient_id differs from the consultation's patient")
+    if not access.participates(conn, user, cid):
+        return Rejected(RejectReason.forbidden, "you do not take part in this consultation")
+    return None
 
 
 def _check_fields(conn: Connection, user: UserInfo, doc_type: DocType, fields: dict, old: dict | None) -> None:
@@ -185,7 +230,7 @@ def _three_way(base: dict, theirs: dict, ours: dict) -> tuple[dict, list[str], b
     return merged, overlap, bool(ours_changed)
 
 
-def _apply(conn: Connection, user: UserInfo, ch: Change, now: float) -> PushResult:
+def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushContext) -> PushResult:
     doc_id = str(ch.id)
     d = t.documents.c
     cur = conn.execute(sa.select(t.documents).where(d.id == doc_id).with_for_update()).first()
@@ -195,21 +240,24 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float) -> PushResu
         facility = ch.facility_id or user.facility_id
         if facility != user.facility_id:
             raise Rejected(RejectReason.forbidden, "new documents belong to your own facility")
-        _check_scoping(conn, user, ch)
+        _check_scoping(conn, user, ch, ctx)
         fields = {} if ch.deleted else ch.fields
         _check_fields(conn, user, ch.type, ch.fields, None)
         patient_id = doc_id if ch.type == DocType.patient else _opt(ch.patient_id)
-        seq = allocate_seq(conn)
-        conn.execute(t.documents.insert().values(
-            id=doc_id, type=ch.type.value, facility_id=facility, patient_id=patient_id,
-            consultation_id=_opt(ch.consultation_id), rev=1, seq=seq, fields=fields, deleted=ch.deleted,
-            conflict=None, created_by=user.id, updated_by=user.id, updated_at=now))
-        conn.execute(t.revisions.insert().values(doc_id=doc_id, rev=1, fields=ch.fields, deleted=ch.deleted,
-                                                 user_id=user.id, change_id=str(ch.change_id), at=now))
+        seq = ctx.seq(conn)
+        values = dict(id=doc_id, type=ch.type.value, facility_id=facility, patient_id=patient_id,
+                      consultation_id=_opt(ch.consultation_id), rev=1, seq=seq, fields=fields,
+                      deleted=ch.deleted, conflict=None, created_by=user.id, updated_by=user.id, updated_at=now)
+        conn.execute(t.documents.insert(), values)
+        conn.execute(t.revisions.insert(), {"doc_id": doc_id, "rev": 1, "fields": ch.fields, "deleted": ch.deleted,
+                                            "user_id": user.id, "change_id": str(ch.change_id), "at": now})
         _index(conn, doc_id, ch.type, facility, patient_id, fields, ch.deleted)
-        row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
+        if ch.type == DocType.patient:  # later documents of this patient in the batch may use it
+            ctx.patient_ok.pop(doc_id, None)
+        if ch.type == DocType.consultation:
+            ctx.consultation_ok.clear()
         return PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=1, seq=seq,
-                          document=to_document(row))
+                          document=to_document(_Row(values)))
 
     if cur.type != ch.type:
         raise Rejected(RejectReason.type_mismatch, f"document {doc_id} is a {cur.type}, not a {ch.type}")
@@ -268,14 +316,16 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float) -> PushResu
         status = PushStatus.applied if ch.base_rev == cur.rev else PushStatus.merged
 
     rev = cur.rev + 1
-    seq = allocate_seq(conn)
+    seq = ctx.seq(conn)
     conn.execute(t.documents.update().where(d.id == doc_id).values(
         rev=rev, seq=seq, fields={} if deleted else merged, deleted=deleted, conflict=conflict,
         updated_by=user.id, updated_at=now))
-    conn.execute(t.revisions.insert().values(doc_id=doc_id, rev=rev, fields=merged, deleted=deleted,
-                                             user_id=user.id, change_id=str(ch.change_id), at=now))
+    conn.execute(t.revisions.insert(), {"doc_id": doc_id, "rev": rev, "fields": merged, "deleted": deleted,
+                                        "user_id": user.id, "change_id": str(ch.change_id), "at": now})
     if _index(conn, doc_id, cur.type, cur.facility_id, cur.patient_id, merged, deleted):
         _reannounce(conn, doc_id, cur.patient_id)
+    if cur.type == DocType.consultation:
+        ctx.consultation_ok.clear()
     row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
     return PushResult(change_id=ch.change_id, id=ch.id, status=status, rev=rev, seq=row.seq,
                       document=to_document(row),
@@ -289,6 +339,9 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
     seen: set[uuid.UUID] = set()
     now = time.time()
     with db.write() as conn:
+        # Every check in _apply happens before its first write, so a rejected change leaves
+        # nothing behind and no savepoint is needed; the seq block serialises writers.
+        ctx = _PushContext(conn, len(changes))
         for ch in changes:
             if ch.change_id in seen:
                 results.append(PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
@@ -307,11 +360,10 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
                     results.append(PushResult.model_validate(prior.result))
                 continue
             try:
-                with conn.begin_nested():
-                    result = _apply(conn, user, ch, now)
-                    conn.execute(t.applied_changes.insert().values(
-                        change_id=str(ch.change_id), user_id=user.id, doc_id=str(ch.id),
-                        result=result.model_dump(mode="json"), at=now))
+                result = _apply(conn, user, ch, now, ctx)
+                conn.execute(t.applied_changes.insert(), {
+                    "change_id": str(ch.change_id), "user_id": user.id, "doc_id": str(ch.id),
+                    "result": result.model_dump(mode="json"), "at": now})
             except Rejected as rej:
                 result = PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
                                     reason=rej.reason, message=rej.message)
