@@ -4,7 +4,9 @@ Inputs once a second: the receiver's REMB (delay-based, from aiortc's ``rate.py`
 fraction of our packets lost and the round-trip time (both from RTCP receiver reports).
 aiortc has no loss-based control, so this adds one, after Chrome's rule: under 2 % loss the
 estimate grows 8 %, 2–10 % holds, above 10 % it is cut by half the loss rate. The estimate
-never runs far above REMB, which catches queues building up before packets are lost.
+never runs far above REMB, which catches queues building up before packets are lost. One
+departure from Chrome: 2–10 % loss with the RTT at its floor (no queue) is taken as random
+radio loss and the estimate creeps up 3 %/s instead of holding.
 
 Audio always comes first: its budget (Opus bitrate plus packet overhead) is taken off the
 estimate before video is considered, and the last rung sends audio only.
@@ -78,7 +80,7 @@ class LadderController:
     def __init__(
         self,
         start_rung: int = 1,
-        start_estimate_bps: float = 300_000,
+        start_estimate_bps: float = 200_000,
         max_estimate_bps: float = 1_500_000,
         audio_frame_ms: int = 40,
         up_hold_s: float = 6.0,
@@ -94,6 +96,7 @@ class LadderController:
         self.max_up_hold = max_up_hold_s
         self.probe_window = probe_window_s
         self.forced_audio_only = False
+        self.min_rtt: float | None = None
         self._bad_since: float | None = None
         self._bad_count = 0
         self._good_since: float | None = None
@@ -116,11 +119,20 @@ class LadderController:
         self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None
     ) -> LadderDecision:
         """Fold in one second of feedback and decide."""
+        if rtt_s is not None:
+            self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
+        no_queue = rtt_s is not None and self.min_rtt is not None and \
+            rtt_s < 1.3 * self.min_rtt + 0.05
         if loss is not None:
             if loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
                 self.estimate *= 1.08
             elif loss > 0.10:
                 self.estimate *= 1.0 - 0.5 * loss
+            elif no_queue:
+                # 2–10 % loss while the round trip stays at its floor: random loss on a
+                # radio link, not congestion (which builds a queue first). Chrome would hold
+                # here for ever; we creep up so a lossy but roomy link gets video back.
+                self.estimate *= 1.03
         if remb_bps:
             self.estimate = min(self.estimate, remb_bps * 1.2)
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))

@@ -75,8 +75,14 @@ def test_loss_cuts_the_estimate_like_chrome() -> None:
     ladder.update(0, None, 0.2, 0.1)
     assert ladder.estimate == pytest.approx(300_000 * 0.9)
     held = ladder.estimate
-    ladder.update(1, None, 0.05, 0.1)
+    ladder.update(1, None, 0.05, 0.4)  # loss with a grown queue (RTT above its floor): hold
     assert ladder.estimate == held
+
+
+def test_random_loss_without_queueing_lets_video_come_back() -> None:
+    ladder = LadderController(start_rung=AUDIO_ONLY, start_estimate_bps=40_000)
+    _run(ladder, 60, 0, remb=None, loss=0.05, rtt=0.6)  # link (c): 5 % loss, flat 600 ms RTT
+    assert ladder.rung < AUDIO_ONLY
 
 
 # ---- codecs --------------------------------------------------------------------------
