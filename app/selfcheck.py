@@ -109,8 +109,14 @@ def check_decoders() -> list[Check]:
     samples = paths.resources_dir() / "dicom_samples"
     if not any(samples.glob("*.dcm")):
         return [Check("DICOM decoders", "samples", FAIL, f"no DICOM samples shipped in {samples}")]
-    results = self_check(samples)
-    return [Check("DICOM decoders", name, PASS if ok else FAIL, msg) for name, ok, msg in results]
+    checks = []
+    for name, ok, msg in self_check(samples):
+        if ok and msg.startswith("no shipped sample"):
+            # Only a decode proves a decoder works; a present plugin is worth a look, not a PASS.
+            checks.append(Check("DICOM decoders", name, WARN, f"not exercised: {msg}"))
+        else:
+            checks.append(Check("DICOM decoders", name, PASS if ok else FAIL, msg))
+    return checks
 
 
 def check_devices(settings: Any) -> list[Check]:
