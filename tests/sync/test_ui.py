@@ -63,9 +63,10 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
 
     page = ConsultationsPage(_context(b))
     qtbot.addWidget(page)
-    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
-    assert page.table.item(0, 0).text() == "李建国" and page.table.item(0, 1).text() == "QS-7"
-    assert page.table.item(0, 7).text() == "Conflict — needs your choice"
+    qtbot.waitUntil(lambda: any(r[0].id == c.id for r in page.rows), timeout=5000)
+    row = next(i for i, r in enumerate(page.rows) if r[0].id == c.id)
+    assert page.table.item(row, 0).text() == "李建国" and page.table.item(row, 1).text() == "QS-7"
+    assert page.table.item(row, 7).text() == "Conflict — needs your choice"
     dialog = ConflictDialog(doc, "李建国 · ID QS-7")
     qtbot.addWidget(dialog)
     dialog.resize(900, 400)
