@@ -103,11 +103,13 @@ def _fast_native(ds: Dataset, loc: PixelLocation, path: Path, frame: int) -> np.
     stored = int(ds.get("BitsStored", bits))
     if stored < bits:
         # Mask unused high bits (and sign-extend), exactly as pydicom does for native data.
+        # In place: no second frame-sized allocation (this runs for every CT slice).
         if signed:
-            shift = bits - stored
-            arr = ((arr.astype(np.int32) << shift).astype(dtype) >> shift).astype(dtype)
+            shift = dtype.type(bits - stored)
+            np.left_shift(arr, shift, out=arr)
+            np.right_shift(arr, shift, out=arr)  # arithmetic shift: sign-extends
         else:
-            arr = arr & dtype.type((1 << stored) - 1)
+            np.bitwise_and(arr, dtype.type((1 << stored) - 1), out=arr)
     return arr
 
 

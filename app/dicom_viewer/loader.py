@@ -62,6 +62,7 @@ class SeriesPreloader:
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(
             workers or max(2, os.cpu_count() or 2), thread_name_prefix="yiqiao-decode")
         self._generation = 0
+        self.batch = 4
         self._lock = threading.Lock()
 
     def start(self, series: Series, start: int,
@@ -74,26 +75,32 @@ class SeriesPreloader:
         frames = series.frames
         futures = []
 
-        def job(index: int) -> None:
-            if generation != self._generation:
-                return  # a newer series replaced this one
-            ref = frames[index]
-            arr, error = None, None
-            if self.source.cached(ref) is None:
-                first = self.source.cache.get(frame_key(frames[start])) if frames else None
-                size = first.nbytes if first is not None else 0
-                if size and not self.source.cache.would_fit(size) and index != start:
-                    return  # budget full: leave the rest to on-demand decoding
-            try:
-                arr = self.source.get(ref)
-            except Exception as exc:  # noqa: BLE001 - reported to the caller, never raised
-                error = exc
-            if on_frame is not None:
-                on_frame(index, arr, error)
+        def job(indices: list[int]) -> None:
+            for index in indices:
+                if generation != self._generation:
+                    return  # a newer series replaced this one
+                ref = frames[index]
+                if self.source.cached(ref) is None and index != start:
+                    first = self.source.cached(frames[start])
+                    if first is not None and not self.source.cache.would_fit(first.nbytes):
+                        return  # budget full: leave the rest to on-demand decoding
+                arr, error = None, None
+                try:
+                    arr = self.source.get(ref)
+                except Exception as exc:  # noqa: BLE001 - reported to the caller, never raised
+                    error = exc
+                if on_frame is not None:
+                    on_frame(index, arr, error)
 
-        for index in priority_order(len(frames), min(max(start, 0), max(len(frames) - 1, 0))):
-            if frames:
-                futures.append(self.executor.submit(job, index))
+        if not frames:
+            return futures
+        start = min(max(start, 0), len(frames) - 1)
+        order = priority_order(len(frames), start)
+        # The first frame alone (it is what the user waits for), then small batches: one pool
+        # task per frame costs more in scheduling than reading a native slice does.
+        batches = [order[:1]] + [order[i:i + self.batch] for i in range(1, len(order), self.batch)]
+        for batch in batches:
+            futures.append(self.executor.submit(job, batch))
         return futures
 
     def cancel(self) -> None:

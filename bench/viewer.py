@@ -1,0 +1,231 @@
+"""Viewer benchmark: a generated 512×512×300 CT phantom, uncompressed and JPEG 2000 lossless.
+
+Measures, in one run and against baselines taken in the same run:
+- read floor: reading the same files' bytes from disk (warm page cache)
+- naive pydicom loop: ``dcmread(f).pixel_array`` for every file
+- index: reading headers into the patient/study/series index
+- first image: from opening the series to the first frame rendered into a 1024×1024 viewport
+- all viewable: until every slice is decoded into the frame cache (decode pool, nearest first)
+- scroll: frames/s rendering cached slices with W/L applied into a 1024×1024 viewport
+  (core pipeline alone, and with the Qt paint of the widget onto an offscreen image)
+- peak memory: process RSS above the pre-load baseline while loading and scrolling
+
+Targets (issue 5): first image ≤ 150 ms; uncompressed series ≤ 3× the read floor;
+scroll ≥ 60 frames/s; peak memory ≤ 1.5× the decoded volume.
+
+Usage: python bench/viewer.py [--slices 300] [--size 512] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import pydicom  # noqa: E402
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless  # noqa: E402
+
+from app.dicom_viewer.cache import FrameCache  # noqa: E402
+from app.dicom_viewer.index import Library, import_paths  # noqa: E402
+from app.dicom_viewer.loader import FrameSource, SeriesPreloader  # noqa: E402
+from app.dicom_viewer.phantom import PhantomSpec, write_phantom  # noqa: E402
+from app.dicom_viewer.pipeline import Window  # noqa: E402
+from app.dicom_viewer.render import render_checked, to_viewport  # noqa: E402
+from app.dicom_viewer.view_state import ViewState  # noqa: E402
+
+VIEWPORT = (1024, 1024)
+
+
+class PeakRss:
+    """Samples this process's RSS every 5 ms on a thread; ``peak`` is the maximum seen."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def read_floor(files: list[Path]) -> float:
+    start = time.perf_counter()
+    total = 0
+    for f in files:
+        with open(f, "rb") as fp:
+            total += len(fp.read())
+    return time.perf_counter() - start
+
+
+def read_floor_keep(files: list[Path]) -> float:
+    """Reading the bytes and keeping them all in memory (what "viewable" needs): page faults
+    for fresh memory are part of this floor."""
+    start = time.perf_counter()
+    kept = []
+    for f in files:
+        with open(f, "rb") as fp:
+            kept.append(fp.read())
+    elapsed = time.perf_counter() - start
+    del kept
+    return elapsed
+
+
+def naive_loop(files: list[Path]) -> float:
+    start = time.perf_counter()
+    for f in files:
+        pydicom.dcmread(f).pixel_array  # noqa: B018 - the decode is the point
+    return time.perf_counter() - start
+
+
+def ensure_phantom(folder: Path, spec: PhantomSpec, syntax: str) -> list[Path]:
+    files = sorted(folder.glob("*.dcm"))
+    if len(files) == spec.slices:
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        f.unlink()
+    t = time.perf_counter()
+    out = write_phantom(folder, spec, syntax)
+    print(f"  (generated {len(out)} slices in {time.perf_counter() - t:.1f} s)")
+    return out
+
+
+def qt_painter():  # noqa: ANN201 - returns a paint function or None
+    """A function painting an RGB frame onto an offscreen QImage as the widget does."""
+    try:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    except ImportError:
+        return None
+    app = QGuiApplication.instance() or QGuiApplication([])
+    target = QImage(VIEWPORT[0], VIEWPORT[1], QImage.Format.Format_RGB32)
+
+    def paint(rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        p = QPainter(target)
+        p.drawImage(0, 0, img)
+        p.end()
+
+    paint.app = app  # keep the application alive
+    return paint
+
+
+def run_variant(name: str, files: list[Path], decoded_bytes: int) -> dict[str, float]:
+    gc.collect()
+    floor = read_floor(files)  # warms the page cache
+    floor = min(floor, read_floor(files))
+    floor_keep = min(read_floor_keep(files), read_floor_keep(files))
+    naive = naive_loop(files)
+    gc.collect()
+    baseline = psutil.Process().memory_info().rss
+    with PeakRss() as mem:
+        lib = Library()
+        t = time.perf_counter()
+        import_paths([files[0].parent], lib)
+        t_index = time.perf_counter() - t
+        series = lib.all_series()[0][2]
+        source = FrameSource(FrameCache())
+        preloader = SeriesPreloader(source)
+        state = ViewState(window=Window(40, 400))
+        first = threading.Event()
+        done = threading.Semaphore(0)
+
+        def on_frame(index: int, _arr: np.ndarray | None, error: Exception | None) -> None:
+            if error is not None:
+                print(f"  decode error: {error}")
+            if index == 0:
+                first.set()
+            done.release()
+
+        t0 = time.perf_counter()
+        preloader.start(series, 0, on_frame)
+        first.wait()
+        ref = series.frames[0]
+        img = render_checked(str(ref.instance.path), ref.instance.header, 0,
+                             source.cached(ref), state)
+        to_viewport(img, state, VIEWPORT)
+        t_first = time.perf_counter() - t0
+        for _ in series.frames:
+            done.acquire()
+        t_all = time.perf_counter() - t0
+        preloader.shutdown()
+
+        def scroll(paint=None) -> float:  # noqa: ANN001
+            frames = series.frames
+            t = time.perf_counter()
+            for i in range(len(frames)):
+                ref = frames[i]
+                img = render_checked(str(ref.instance.path), ref.instance.header, ref.frame,
+                                     source.cached(ref), state)
+                rgb = to_viewport(img, state, VIEWPORT)
+                if paint is not None:
+                    paint(rgb)
+            return len(frames) / (time.perf_counter() - t)
+
+        fps_core = max(scroll(), scroll())  # best of two passes (the machine is shared)
+        painter = qt_painter()
+        fps_qt = max(scroll(painter), scroll(painter)) if painter else float("nan")
+    peak = mem.peak - baseline
+    print(f"\n== {name}: {len(files)} slices, decoded volume {decoded_bytes / 2**20:.0f} MiB")
+    print(f"  read floor (warm cache)      {floor * 1000:9.0f} ms")
+    print(f"  read floor, bytes kept       {floor_keep * 1000:9.0f} ms")
+    print(f"  naive pydicom loop           {naive * 1000:9.0f} ms  ({naive / floor:.1f}× floor)")
+    print(f"  index headers                {t_index * 1000:9.0f} ms")
+    print(f"  first image                  {t_first * 1000:9.1f} ms  (target ≤ 150 ms)")
+    print(f"  every slice viewable         {t_all * 1000:9.0f} ms  ({t_all / floor:.1f}× floor, "
+          f"{t_all / floor_keep:.1f}× floor kept, {t_all / naive:.2f}× naive loop; "
+          "target ≤ 3× floor uncompressed)")
+    print(f"  scroll, W/L, 1024² (core)    {fps_core:9.0f} frames/s  (target ≥ 60)")
+    print(f"  scroll, W/L, 1024² (+Qt)     {fps_qt:9.0f} frames/s")
+    print(f"  peak memory above baseline   {peak / 2**20:9.0f} MiB  "
+          f"({peak / decoded_bytes:.2f}× decoded volume; target ≤ 1.5×)")
+    lib.close()
+    return {"floor": floor, "floor_keep": floor_keep, "naive": naive, "first": t_first, "all": t_all, "fps": fps_core,
+            "peak": peak}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "yiqiao-bench")
+    ap.add_argument("--skip-j2k", action="store_true")
+    args = ap.parse_args()
+    spec = PhantomSpec(size=args.size, slices=args.slices)
+    decoded = args.size * args.size * 2 * args.slices
+    print(f"load average: {os.getloadavg()[0]:.1f}, cores: {os.cpu_count()}, RAM: {psutil.virtual_memory().total / 2**30:.1f} GiB, "
+          f"cache budget: {FrameCache().budget / 2**20:.0f} MiB")
+    variants = [("uncompressed", ExplicitVRLittleEndian)]
+    if not args.skip_j2k:
+        variants.append(("JPEG 2000 lossless", JPEG2000Lossless))
+    for name, syntax in variants:
+        folder = args.keep / f"{name.split()[0].lower()}-{args.size}-{args.slices}"
+        files = ensure_phantom(folder, spec, syntax)
+        run_variant(name, files, decoded)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
