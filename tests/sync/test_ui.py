@@ -3,6 +3,7 @@ field by field and the choice syncs, status words differ per failure."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from app.config import load_settings
@@ -11,6 +12,12 @@ from app.protocol.sync import DocType
 from app.sync.session import SyncSession
 from app.sync.status import SyncStatus
 from tests.sync.hub_harness import make_client, sync_until_quiet
+
+
+def _shot(widget, name: str, tmp_path: Path) -> None:
+    """Screenshot into docs/img when YIQIAO_SCREENSHOTS=1 (else a temp dir): we look at it."""
+    folder = Path(__file__).resolve().parents[2] / "docs" / "img" if os.environ.get("YIQIAO_SCREENSHOTS") else tmp_path
+    assert widget.grab().save(str(folder / name))
 
 
 def _context(client) -> AppContext:
@@ -38,7 +45,7 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     page.add_note()
     qtbot.waitUntil(lambda: page.records.count() == 1, timeout=5000)
     assert len(client.store.list(DocType.note)) == 1
-    page.grab().save(str(Path(__file__).resolve().parents[2] / "docs" / "img" / "sync-patients.png"))
+    _shot(page, "sync-patients.png", tmp_path)
     client.close()
 
 
@@ -74,7 +81,7 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     dialog.choose("reason", theirs)
     chosen = dialog.chosen_fields()
     assert chosen["reason"] == "胸闷三天，活动后加重"
-    dialog.grab().save(str(Path(__file__).resolve().parents[2] / "docs" / "img" / "sync-conflict.png"))
+    _shot(dialog, "sync-conflict.png", tmp_path)
     b.store.resolve_conflict(c.id, chosen)
     sync_until_quiet(b)
     sync_until_quiet(a)
