@@ -35,7 +35,7 @@ import pydicom  # noqa: E402
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless  # noqa: E402
 
 from app.dicom_viewer.cache import FrameCache  # noqa: E402
-from app.dicom_viewer.index import Library, import_paths  # noqa: E402
+from app.dicom_viewer.index import FrameRef, Library, import_paths  # noqa: E402
 from app.dicom_viewer.loader import FrameSource, SeriesPreloader  # noqa: E402
 from app.dicom_viewer.phantom import PhantomSpec, write_phantom  # noqa: E402
 from app.dicom_viewer.pipeline import Window  # noqa: E402
@@ -159,6 +159,25 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int) -> dict[str, f
                 first.set()
             done.release()
 
+        # First image after choosing the folder: the viewer shows the first indexed image
+        # while the import goes on (headers only), so this is what a person waits for.
+        lib2 = Library()
+        shown = threading.Event()
+        t_open = time.perf_counter()
+
+        def first_added(inst) -> None:  # noqa: ANN001
+            if shown.is_set():
+                return
+            shown.set()
+            arr = source.get(FrameRef(inst, 0))
+            to_viewport(render_checked(str(inst.path), inst.header, 0, arr, state), state, VIEWPORT)
+            timings["first_from_folder"] = time.perf_counter() - t_open
+
+        timings: dict[str, float] = {}
+        import_paths([files[0].parent], lib2, on_added=first_added)
+        source.cache.clear()
+        lib2.close()
+
         t0 = time.perf_counter()
         preloader.start(series, 0, on_frame)
         first.wait()
@@ -193,7 +212,9 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int) -> dict[str, f
     print(f"  read floor, bytes kept       {floor_keep * 1000:9.0f} ms")
     print(f"  naive pydicom loop           {naive * 1000:9.0f} ms  ({naive / floor:.1f}× floor)")
     print(f"  index headers                {t_index * 1000:9.0f} ms")
-    print(f"  first image                  {t_first * 1000:9.1f} ms  (target ≤ 150 ms)")
+    print(f"  first image (series opened)  {t_first * 1000:9.1f} ms  (target ≤ 150 ms)")
+    print(f"  first image (folder chosen)  {timings['first_from_folder'] * 1000:9.1f} ms  "
+          "(import goes on behind it)")
     print(f"  every slice viewable         {t_all * 1000:9.0f} ms  ({t_all / floor:.1f}× floor, "
           f"{t_all / floor_keep:.1f}× floor kept, {t_all / naive:.2f}× naive loop; "
           "target ≤ 3× floor uncompressed)")
@@ -202,7 +223,7 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int) -> dict[str, f
     print(f"  peak memory above baseline   {peak / 2**20:9.0f} MiB  "
           f"({peak / decoded_bytes:.2f}× decoded volume; target ≤ 1.5×)")
     lib.close()
-    return {"floor": floor, "floor_keep": floor_keep, "naive": naive, "first": t_first, "all": t_all, "fps": fps_core,
+    return {"floor": floor, "floor_keep": floor_keep, **timings, "naive": naive, "first": t_first, "all": t_all, "fps": fps_core,
             "peak": peak}
 
 

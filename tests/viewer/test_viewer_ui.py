@@ -156,3 +156,32 @@ def test_ecg_series_shows_the_grid(qtbot, viewer, tmp_path):
         viewer.import_paths([tmp_path])
     assert viewer.stack.currentWidget() is viewer.ecg_view
     assert "25 mm/s" in viewer.ecg_view.caption.text()
+
+
+def test_sync_scroll_and_cine(qtbot, viewer, phantom_dir, tmp_path):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    # a second series in the same frame of reference, slices offset by 1 mm
+    series_uid = generate_uid()
+    for path in sorted(phantom_dir.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID, ds.SeriesNumber = series_uid, 2
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 1.0
+        ds.save_as(tmp_path / path.name)
+    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+        viewer.import_paths([phantom_dir, tmp_path])
+    first, second = [s for _p, _st, s in viewer.library.all_series()]
+    viewer.set_layout(1, 2)
+    left, right = viewer.visible_viewports
+    viewer.open_series(first, left)
+    viewer.open_series(second, right)
+    viewer.set_active(left)
+    left.set_frame(6)  # z = 12 mm; nearest in the other series: z = 11 mm (index 5)
+    assert right.state.frame_index == 5
+    viewer.fps.setValue(50)
+    viewer.cine_action.setChecked(True)
+    start = left.state.frame_index
+    qtbot.waitUntil(lambda: left.state.frame_index != start, timeout=3000)
+    viewer.cine_action.setChecked(False)

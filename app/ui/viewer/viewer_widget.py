@@ -282,8 +282,11 @@ class ViewerWidget(QWidget):
         def progress(done: int, total: int) -> None:
             bridge.call_on_gui(self._import_progress, done, total)
 
-        def added(_inst) -> None:  # noqa: ANN001
-            if self.library and sum(len(s.instances) for _p, _s, s in self.library.all_series()) == 1:
+        first_seen = threading.Event()
+
+        def added(inst) -> None:  # noqa: ANN001 - Instance, on the import worker
+            if inst.is_image and not first_seen.is_set():
+                first_seen.set()
                 bridge.call_on_gui(self._first_instance)
 
         bridge.run_in_worker(import_paths, list(paths), self.library, progress,
