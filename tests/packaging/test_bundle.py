@@ -136,3 +136,15 @@ def test_bundle_trusts_hub_through_hospital_ca(bundle: Path, tls_hub: str, tls_f
     _, rows, out = self_check(bundle, bundle_env(tmp_path / "home", policy))
     row = one(rows, "Hub", "TLS trust")
     assert row.state == "FAIL" and "not trusted" in row.detail, out
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_bundle_shows_the_main_window(bundle: Path, tmp_path: Path, lang: str) -> None:
+    done = subprocess.run(
+        [str(bundle), "--probe-startup", "--lang", lang],
+        env=bundle_env(tmp_path / "home", tmp_path / "policy.toml"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WINDOW_SHOWN" in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
