@@ -10,6 +10,7 @@ YiQiao is lossless; other GSPS files are read from their standard content.
 from __future__ import annotations
 
 import json
+import pkgutil
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ PRIVATE_GROUP = 0x0071
 PRIVATE_CREATOR = "YIQIAO VIEWER 1"
 _LAYER = "YIQIAO"
 GSPS_CLASS = "1.2.840.10008.5.1.4.1.1.11.1"
+CSPS_CLASS = "1.2.840.10008.5.1.4.1.1.11.2"
 
 
 @dataclass
@@ -97,9 +99,10 @@ def write_gsps(
     """Write a GSPS for ``referenced`` image headers; returns the dataset written."""
     if not referenced:
         raise ValueError("a presentation state needs at least one referenced image")
-    gray = [ds for ds in referenced if int(ds.get("SamplesPerPixel", 1)) == 1]
-    if not gray:
-        raise ValueError("colour images need a colour presentation state (not supported yet)")
+    colour = int(referenced[0].get("SamplesPerPixel", 1)) > 1
+    # One presentation state holds one kind: a Color Softcopy PS for RGB/YBR images (e.g.
+    # ultrasound), a Grayscale Softcopy PS otherwise.
+    gray = [ds for ds in referenced if (int(ds.get("SamplesPerPixel", 1)) > 1) == colour]
     by_sop = {str(ds.SOPInstanceUID): ds for ds in gray}
     layer = hd.pr.GraphicLayer(layer_name=_LAYER, order=1, description="YiQiao annotations")
     groups: dict[tuple[str, int], list[Annotation]] = defaultdict(list)
@@ -137,8 +140,11 @@ def write_gsps(
     with warnings.catch_warnings():
         # highdicom warns about single-component person names; free-form authors are fine.
         warnings.simplefilter("ignore", UserWarning)
-        gsps = _build(gray, label, description, graphic_annotations, layer, author, voi,
-                      presentation_lut, first)
+        if colour:
+            gsps = _build_colour(gray, label, description, graphic_annotations, layer, author)
+        else:
+            gsps = _build(gray, label, description, graphic_annotations, layer, author, voi,
+                          presentation_lut, first)
     gsps.SpecificCharacterSet = "ISO_IR 192"
     _set_spatial(gsps, first, state, displayed_area)
     block = gsps.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
@@ -168,6 +174,31 @@ def _build(gray: list[Dataset], label: str, description: str, graphic_annotation
         specific_character_set="ISO_IR 192",
         modality_lut_transformation=_modality_lut(first),
     )
+
+
+def _build_colour(images: list[Dataset], label: str, description: str,
+                  graphic_annotations: list, layer: hd.pr.GraphicLayer,
+                  author: str) -> hd.pr.ColorSoftcopyPresentationState:
+    return hd.pr.ColorSoftcopyPresentationState(
+        referenced_images=images,
+        series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="YiQiao", manufacturer_model_name="YiQiao viewer",
+        software_versions="0.1", device_serial_number="0", content_label=label,
+        content_description=description or None,
+        graphic_annotations=graphic_annotations or None,
+        graphic_layers=[layer] if graphic_annotations else None,
+        content_creator_name=_person_name(author),
+        specific_character_set="ISO_IR 192",
+        icc_profile=_icc_profile(images),
+    )
+
+
+def _icc_profile(images: list[Dataset]) -> bytes | None:
+    """The images' own ICC profile, else sRGB (what an unlabelled RGB image means)."""
+    for ds in images:
+        if "ICCProfile" in ds:
+            return None  # highdicom takes it from the images
+    return pkgutil.get_data("highdicom", "_icc_profiles/sRGB_v4_ICC_preference.icc")
 
 
 def _person_name(author: str) -> str:
@@ -207,7 +238,7 @@ def read_gsps(path: str | Path) -> GspsContent:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001
         raise DicomFileError(path, f"unreadable presentation state: {exc}") from exc
-    if str(ds.get("SOPClassUID", "")) not in (GSPS_CLASS, "1.2.840.10008.5.1.4.1.1.11.2"):
+    if str(ds.get("SOPClassUID", "")) not in (GSPS_CLASS, CSPS_CLASS):
         raise DicomFileError(path, "not a softcopy presentation state")
     refs = [str(img.ReferencedSOPInstanceUID)
             for series in ds.get("ReferencedSeriesSequence", [])

@@ -134,3 +134,21 @@ def test_reading_a_non_gsps_names_the_problem():
 
     with pytest.raises(DicomFileError, match="not a softcopy presentation state"):
         read_gsps(sample("CT_small.dcm"))
+
+
+@needs_pschk
+def test_colour_images_get_a_colour_presentation_state(tmp_path):
+    path = sample("US1_UNCR.dcm")  # RGB ultrasound
+    header = read_header(path)[0]
+    sop = str(header.SOPInstanceUID)
+    out = tmp_path / "cs.dcm"
+    state = ViewState(zoom=2.0, rotation=180)
+    write_gsps(out, [header], state, [Annotation("ellipse", [(100, 100), (200, 180)], "Dr Li", sop),
+                                      Annotation("text", [(50, 50)], "Dr Li", sop, text="cyst")],
+               "Dr Li")
+    code, errors = _dcmpschk(out)
+    assert code == 0 and not errors, errors
+    ds = pydicom.dcmread(out)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.2" and "ICCProfile" in ds
+    content = read_gsps(out)
+    assert content.state == state and [a.kind for a in content.annotations] == ["ellipse", "text"]
