@@ -291,8 +291,8 @@ class Viewport(QWidget):
                 label = self.tr("calibration: %1 mm").replace("%1", ann.text or "?")
             if label and pts:
                 anchor = pts[0] if ann.kind in ("text", "arrow") else pts[-1]
-                p.drawText(QRectF(anchor.x() + 6, anchor.y() + 4, 260, 80),
-                           Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label)
+                _text(p, QRectF(anchor.x() + 6, anchor.y() + 4, 260, 80).toRect(),
+                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label, colour)
 
     @staticmethod
     def _arrow_head(p: QPainter, tip: QPointF, tail: QPointF) -> None:
@@ -309,42 +309,42 @@ class Viewport(QWidget):
         font.setPointSize(9)
         p.setFont(font)
         r = self.rect().adjusted(6, 4, -6, -4)
-        p.setPen(WHITE)
         flags = Qt.AlignmentFlag
-        p.drawText(r, flags.AlignLeft | flags.AlignTop, "\n".join(info.top_left))
-        p.drawText(r, flags.AlignRight | flags.AlignTop, "\n".join(info.top_right))
-        p.drawText(r, flags.AlignLeft | flags.AlignBottom, "\n".join(info.bottom_left))
+        _text(p, r, flags.AlignLeft | flags.AlignTop, "\n".join(info.top_left))
+        _text(p, r, flags.AlignRight | flags.AlignTop, "\n".join(info.top_right))
+        _text(p, r, flags.AlignLeft | flags.AlignBottom, "\n".join(info.bottom_left))
         bottom_right = list(info.bottom_right)
         if not info.calibrated:
             bottom_right.append(self.tr("UNCALIBRATED: measurements in pixels"))
         elif self.calibration().source != "PixelSpacing":
             bottom_right.append(self.tr("Calibration: %1").replace("%1", self.calibration().source))
-        p.drawText(r, flags.AlignRight | flags.AlignBottom, "\n".join(bottom_right))
+        _text(p, r, flags.AlignRight | flags.AlignBottom, "\n".join(bottom_right),
+              QColor(255, 200, 80) if not info.calibrated else WHITE)
         for side, text in info.markers.items():
             align = {"left": flags.AlignLeft | flags.AlignVCenter,
                      "right": flags.AlignRight | flags.AlignVCenter,
                      "top": flags.AlignHCenter | flags.AlignTop,
                      "bottom": flags.AlignHCenter | flags.AlignBottom}[side]
-            p.drawText(r.adjusted(0, 18 if side == "top" else 0, 0,
-                                  -18 if side == "bottom" else 0), align, text)
+            _text(p, r.adjusted(0, 18 if side == "top" else 0, 0,
+                                -18 if side == "bottom" else 0), align, text)
         if info.lossy:
             font.setBold(True)
             font.setPointSize(12)
             p.setFont(font)
-            p.setPen(QColor(255, 60, 60))
-            p.drawText(r, flags.AlignHCenter | flags.AlignTop, self.tr("LOSSY"))
+            _text(p, r, flags.AlignHCenter | flags.AlignTop, self.tr("LOSSY"), QColor(255, 60, 60))
         cal = self.calibration()
         if cal.calibrated and cal.col_mm:
             zoom = effective_zoom(self.state, self._image_size, (self.width(), self.height()))
             mm, px = scale_bar_mm(zoom, float(cal.col_mm), self.width())
             y = self.height() - 70
             x0 = (self.width() - px) / 2
-            p.setPen(QPen(WHITE, 2))
-            p.drawLine(QPointF(x0, y), QPointF(x0 + px, y))
-            p.drawLine(QPointF(x0, y - 4), QPointF(x0, y + 4))
-            p.drawLine(QPointF(x0 + px, y - 4), QPointF(x0 + px, y + 4))
+            for pen, d in ((QPen(Qt.GlobalColor.black, 4), 0.0), (QPen(WHITE, 2), 0.0)):
+                p.setPen(pen)
+                p.drawLine(QPointF(x0, y + d), QPointF(x0 + px, y + d))
+                p.drawLine(QPointF(x0, y - 4), QPointF(x0, y + 4))
+                p.drawLine(QPointF(x0 + px, y - 4), QPointF(x0 + px, y + 4))
             p.setFont(QFont(self.font()))
-            p.drawText(QRectF(x0, y + 2, px, 16), flags.AlignHCenter, f"{mm:g} mm")
+            _text(p, QRectF(x0, y + 2, px, 16).toRect(), flags.AlignHCenter, f"{mm:g} mm")
 
     # ------------------------------------------------------------------ interaction
     def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
@@ -566,6 +566,14 @@ class Viewport(QWidget):
     def invert(self) -> None:
         self.state.invert = not self.state.invert
         self.render_view()
+
+
+def _text(p: QPainter, rect, flags, text: str, colour: QColor = WHITE) -> None:  # noqa: ANN001
+    """Text with a dark shadow, legible on bright and dark images alike."""
+    p.setPen(QColor(0, 0, 0))
+    p.drawText(rect.translated(1, 1), flags, text)
+    p.setPen(colour)
+    p.drawText(rect, flags, text)
 
 
 def _segment_distance(p: QPointF, a: QPointF, b: QPointF) -> float:
