@@ -30,6 +30,9 @@ class ClientController(QObject):
         self.context = context
         self.embedded_hub: Any = None
         self.window = MainWindow(context)
+        from app.ui.sync.wiring import install_sync
+
+        install_sync(context, self.window)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)
         self.window.settings_requested.connect(self.show_settings)

@@ -62,17 +62,23 @@ def install_sync(context: AppContext, window: Any = None) -> None:
             return
         user = context.user
         budget = int(context.settings.get("blob_cache_budget_mb", 2048))
-        run_in_worker(_open, user, context.hub_url, client, budget, on_done=opened, on_error=failed)
+        run_in_worker(
+            _open, user, context.hub_url, client, budget, context.user_data_dir(),
+            on_done=opened, on_error=failed,
+        )
 
     context.on_change(on_change)
 
 
-def _open(user: Any, hub_url: str, client: Any, budget: int) -> Any:
+def _open(user: Any, hub_url: str, client: Any, budget: int, data_dir: Any) -> Any:
     from app import credentials
     from app.sync.session import open_user_session
+    from app.ui.login_dialog import token_key
 
     def keep_tokens(tokens: Any) -> None:
         # Same entry the login dialog writes, so a refreshed token survives a restart.
-        credentials.set_secret(f"refresh-token:{user.username}@{hub_url}", tokens.refresh_token)
+        credentials.set_secret(token_key(user.username, hub_url), tokens.refresh_token)
 
-    return open_user_session(user, hub_url, client, budget, on_tokens=keep_tokens)
+    return open_user_session(
+        user, hub_url, client, budget, on_tokens=keep_tokens, data_dir=data_dir
+    )
