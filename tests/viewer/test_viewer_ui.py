@@ -185,3 +185,35 @@ def test_sync_scroll_and_cine(qtbot, viewer, phantom_dir, tmp_path):
     start = left.state.frame_index
     qtbot.waitUntil(lambda: left.state.frame_index != start, timeout=3000)
     viewer.cine_action.setChecked(False)
+
+
+def test_drag_and_drop_a_folder(qtbot, viewer, phantom_dir):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(phantom_dir))])
+    pos = QPointF(50, 50)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(viewer, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+        QApplication.sendEvent(viewer, drop)
+    assert len(viewer.active.frames) == SPEC.slices
+
+
+def test_export_from_the_viewer_with_and_without_overlays(qtbot, viewer, phantom_dir, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    vp = open_folder(qtbot, viewer, phantom_dir)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    bare = np.asarray(Image.open(viewer.export_image(tmp_path / "bare.png", overlays=False)))
+    full = np.asarray(Image.open(viewer.export_image(tmp_path / "full.png", overlays=True)))
+    assert bare.shape[:2] == full.shape[:2] == (vp.height(), vp.width())
+    assert (bare[..., :3] != full[..., :3]).any()  # the corner text is only in the second
+    # the bare export has exactly the pixels the viewport shows
+    assert np.array_equal(bare, vp._rgb)
