@@ -90,6 +90,13 @@ def render_export(path: Path, frame: int = 0, window: Window | None = None,
         state = ViewState(window=gsps.state.window, rotation=gsps.state.rotation,
                           flip_h=gsps.state.flip_h, invert=gsps.state.invert and not gsps.inverse,
                           frame_index=frame)
+        if gsps.viewport is not None and (viewport is None or viewport == gsps.viewport):
+            # Our own file: the exact zoom/centre the viewer had, in its viewport size.
+            viewport = gsps.viewport
+            state.zoom, state.center = gsps.state.zoom, gsps.state.center
+            gsps_area = None
+        else:
+            gsps_area = gsps.displayed_area
         overrides = PresentationOverrides(inverse=gsps.inverse)
         anns = [a for a in gsps.annotations if a.sop_instance_uid == sop and a.frame == frame]
     if window is not None:
@@ -100,7 +107,7 @@ def render_export(path: Path, frame: int = 0, window: Window | None = None,
     if viewport is None:
         viewport = (h, w) if state.rotation % 180 else (w, h)
     if gsps is not None:
-        state = apply_displayed_area(state, gsps.displayed_area, (w, h), viewport)
+        state = apply_displayed_area(state, gsps_area, (w, h), viewport)
     rgb = to_viewport(img, state, viewport)
     if not overlays:
         return rgb

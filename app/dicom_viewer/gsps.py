@@ -47,6 +47,7 @@ class GspsContent:
     inverse: bool = False
     author: str = ""
     label: str = ""
+    viewport: tuple[int, int] | None = None  # the saving viewer's viewport (our files only)
 
 
 def _annotation_objects(ann: Annotation, header: Dataset) -> tuple[list, list]:
@@ -95,6 +96,7 @@ def write_gsps(
     displayed_area: tuple[int, int, int, int] | None = None,
     label: str = "YIQIAO",
     description: str = "",
+    viewport: tuple[int, int] | None = None,
 ) -> Dataset:
     """Write a GSPS for ``referenced`` image headers; returns the dataset written."""
     if not referenced:
@@ -150,7 +152,9 @@ def write_gsps(
     block = gsps.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x10, "UT", json.dumps({"state": state.to_dict(),
                                          "annotations": [a.to_dict() for a in annotations],
-                                         "author": author}))  # ASCII-escaped JSON
+                                         "author": author,
+                                         "viewport": list(viewport) if viewport else None,
+                                         }))  # ASCII-escaped JSON
     gsps.PresentationCreationDate = datetime.now().strftime("%Y%m%d")
     gsps.save_as(str(out_path), enforce_file_format=True)
     return gsps
@@ -256,8 +260,10 @@ def read_gsps(path: str | Path) -> GspsContent:
     if private is not None:
         state = ViewState.from_dict(private["state"])
         anns = [Annotation.from_dict(d) for d in private.get("annotations", [])]
+        vp = private.get("viewport")
         return GspsContent(refs, state, anns, area, inverse, private.get("author", author),
-                           str(ds.get("ContentLabel", "")))
+                           str(ds.get("ContentLabel", "")),
+                           (int(vp[0]), int(vp[1])) if vp else None)
     window = None
     voi = ds.get("SoftcopyVOILUTSequence")
     if voi and "WindowCenter" in voi[0]:

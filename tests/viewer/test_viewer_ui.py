@@ -106,6 +106,17 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     pr = viewer.save_gsps(tmp_path / "pr.dcm")
     viewer.grab().save(str(tmp_path / "viewer.png"))
 
+    # the headless export renders exactly the pixels the viewport shows
+    import numpy as np
+    from PIL import Image
+
+    from app.dicom_viewer.export_cli import main as export_main
+
+    shown = vp.current.instance.path
+    assert export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(pr),
+                        "--no-overlays"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), vp._rgb)
+
     # a fresh viewer (another session) opens the folder and the GSPS: same view
     other = ViewerWidget(author="Dr Chen")
     qtbot.addWidget(other)

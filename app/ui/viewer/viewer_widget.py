@@ -470,7 +470,8 @@ class ViewerWidget(QWidget):
             x0, y0, x1, y1 = visible_image_rect(vp.state, vp._image_size, (vp.width(), vp.height()))
             area = (int(round(x0)) + 1, int(round(y0)) + 1, int(round(x1)), int(round(y1)))
         try:
-            write_gsps(path, headers, vp.state, anns, self.author, displayed_area=area)
+            write_gsps(path, headers, vp.state, anns, self.author, displayed_area=area,
+                       viewport=(vp.width(), vp.height()))
         except (ValueError, OSError) as exc:
             self.show_problem(self.tr("Could not save GSPS: %1").replace("%1", str(exc)))
             raise
