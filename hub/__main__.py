@@ -57,7 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     purge_expired(app.state.hub)
     # Bind ourselves so --port 0 works and the chosen port can be reported before serving.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only sets TCP_NODELAY on such sockets, and without it every
+    # keep-alive response waits ~40 ms for Nagle + delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     sock.listen(2048)
