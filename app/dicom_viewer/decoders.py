@@ -124,6 +124,8 @@ def decode_frame(
     Raises DicomFileError naming the file and the problem for anything undecodable.
     """
     path = Path(path)
+    if header is not None:
+        _check_frame_size(path, header)
     try:
         if header is not None and location is not None:
             arr = _fast_native(header, location, path, frame)
@@ -155,6 +157,25 @@ def decode_frame(
     except BaseException as exc:  # noqa: BLE001 - plugins raise anything, even Rust panics
         ts = _transfer_syntax_name(header)
         raise DicomFileError(path, f"cannot decode pixel data{ts}: {exc}") from exc
+
+
+MAX_FRAME_BYTES = 1 << 30  # no real modality produces a single frame above 1 GiB
+
+
+def _check_frame_size(path: Path, ds: Dataset) -> None:
+    """Refuse absurd sizes from broken headers before any decoder allocates for them."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise DicomFileError(path, f"invalid image size attributes: {exc}") from exc
+    if rows <= 0 or cols <= 0 or spp not in (1, 3, 4) or bits not in (1, 8, 16, 32, 64):
+        raise DicomFileError(path, f"invalid image geometry {rows}×{cols}, {spp} samples, "
+                             f"{bits} bits allocated")
+    size = rows * cols * spp * max(bits, 8) // 8
+    if size > MAX_FRAME_BYTES:
+        raise DicomFileError(path, f"frame of {size / 2**30:.1f} GiB refused (broken header?)")
 
 
 def ybr_full_to_rgb(ybr: np.ndarray, bits: int = 8) -> np.ndarray:

@@ -24,6 +24,7 @@ class FrameSource:
 
     def __init__(self, cache: FrameCache | None = None) -> None:
         self.cache = cache or FrameCache()
+        self._pinned: dict[int, set] = {}
 
     def get(self, ref: FrameRef) -> np.ndarray:
         """Decode (or fetch from cache) one frame; raises DicomFileError on failure."""
@@ -38,8 +39,10 @@ class FrameSource:
     def cached(self, ref: FrameRef) -> np.ndarray | None:
         return self.cache.get(frame_key(ref))
 
-    def pin(self, refs: list[FrameRef]) -> None:
-        self.cache.pin({frame_key(r) for r in refs})
+    def pin(self, refs: list[FrameRef], owner: object = None) -> None:
+        """Pin the frames ``owner`` (a viewport) shows; the union over owners stays cached."""
+        self._pinned[id(owner)] = {frame_key(r) for r in refs}
+        self.cache.pin(set().union(*self._pinned.values()))
 
 
 def priority_order(count: int, start: int) -> list[int]:

@@ -66,3 +66,22 @@ def test_mutated_files_fail_cleanly(tmp_path, case):
     except DicomFileError as exc:
         assert str(path) in str(exc)
     assert time.monotonic() - start < 10, "a mutated file took too long"
+
+
+def test_absurd_image_size_is_refused_before_decoding(tmp_path):
+    import pydicom
+
+    from app.dicom_viewer.decoders import read_header
+
+    ds = pydicom.dcmread(sample("MR_small_jp2klossless.dcm"))
+    ds.Rows = ds.Columns = 65535
+    ds.SamplesPerPixel = 3
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path)
+    header, loc = read_header(path)
+    try:
+        decode_frame(path, 0, header, loc)
+    except DicomFileError as exc:
+        assert "refused" in str(exc) and str(path) in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("a 24 GiB frame was not refused")

@@ -129,7 +129,7 @@ class Viewport(QWidget):
         ref = self.current
         if ref is None:
             return
-        self.source.pin([ref])
+        self.source.pin([ref], owner=self)
         arr = self.source.cached(ref)
         if arr is not None:
             self._stored = arr
