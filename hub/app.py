@@ -11,6 +11,7 @@ Mounting another router (e.g. WebSocket signaling): ``hub/signaling/__init__.py`
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,30 @@ from hub.errors import error_response, install_error_handlers
 from hub.logs import log_request
 from hub.signaling import router as signaling_router
 from hub.state import HubState
+
+# A JSON string escape for U+0000 that is not itself an escaped backslash.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+
+
+MAX_JSON_BODY = 32 * 1024 * 1024  # a full push batch of large documents fits easily
+
+
+async def _body_problem(request: Request) -> tuple[int, str, str] | None:
+    """Refuse what cannot be stored before any route runs: JSON bodies over MAX_JSON_BODY,
+    and NUL characters (PostgreSQL text refuses them; they never belong in clinical text)."""
+    if "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query:
+        return 422, "invalid_text", "the URL contains a NUL (U+0000) character"
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return None
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BODY:
+        return 413, "body_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches"
+    body = await request.body()
+    if len(body) > MAX_JSON_BODY:
+        return 413, "body_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches"
+    if _JSON_NUL.search(body):
+        return 422, "invalid_text", "the JSON body contains a NUL (U+0000) character in a string; remove it"
+    return None
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -57,8 +82,11 @@ def create_app(config: HubConfig) -> FastAPI:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
         version = request.headers.get(PROTOCOL_HEADER)
-        if version is not None and version.strip() != str(PROTOCOL_VERSION):
-            response: Response = error_response(
+        problem = await _body_problem(request)
+        if problem:
+            response: Response = error_response(*problem)
+        elif version is not None and version.strip() != str(PROTOCOL_VERSION):
+            response = error_response(
                 400, "unsupported_protocol",
                 f"this hub speaks protocol {PROTOCOL_VERSION}, the request says {version[:20]!r}; update the client",
             )

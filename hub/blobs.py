@@ -35,6 +35,8 @@ def parse_metadata(header: str | None) -> dict[str, str]:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
         except (binascii.Error, UnicodeDecodeError):
             raise HubError(400, "invalid_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8") from None
+        if "\x00" in out[key] or "\x00" in key:
+            raise HubError(400, "invalid_metadata", f"Upload-Metadata value of {key!r} contains a NUL character")
     return out
 
 

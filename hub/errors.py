@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.protocol.auth import ErrorBody
@@ -76,6 +77,12 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(req: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # A value the database cannot store (e.g. out of range); the transaction rolled back.
+        log.warning("database refused data on %s %s: %s", req.method, req.url.path, str(exc.orig)[:200])
+        return error_response(422, "invalid_data", f"the database cannot store a value of this request: {str(exc.orig)[:160]}")
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:

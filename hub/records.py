@@ -37,6 +37,23 @@ from hub import db as t
 from hub.db import Database, allocate_seq, current_seq
 
 _MISSING = object()
+MAX_NESTING = 32  # lists/dicts inside fields; deeper structures are not clinical data
+
+
+def _nesting(value: Any) -> int:
+    """Depth of nested lists/dicts (iterative: hostile input must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                return deepest
+            stack.extend((x, depth) for x in item)
+    return deepest
 _DELETED_KEY = "(deleted)"  # pseudo-field: a delete colliding with an edit is a conflict too
 
 
@@ -232,6 +249,8 @@ def _three_way(base: dict, theirs: dict, ours: dict) -> tuple[dict, list[str], b
 
 def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushContext) -> PushResult:
     doc_id = str(ch.id)
+    if _nesting(ch.fields) > MAX_NESTING:
+        raise Rejected(RejectReason.invalid, f"fields are nested deeper than {MAX_NESTING} levels")
     d = t.documents.c
     cur = conn.execute(sa.select(t.documents).where(d.id == doc_id).with_for_update()).first()
     if cur is None:

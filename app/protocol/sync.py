@@ -45,7 +45,8 @@ PROTOCOL_HEADER = "X-YiQiao-Protocol"
 """HTTP header naming the protocol version of a request/response (value: ``str(PROTOCOL_VERSION)``)."""
 
 MAX_PUSH_BATCH = 500
-"""Most changes accepted in one push (more → 413 ``batch_too_large``; halve and retry)."""
+"""Most changes accepted in one push (more → 413 ``batch_too_large``; halve and retry).
+JSON bodies over 32 MiB get 413 ``body_too_large`` likewise."""
 
 MAX_PULL_LIMIT = 1000
 """Largest page a pull returns."""
@@ -231,7 +232,7 @@ class PushRequest(BaseModel):
     """POST /api/v1/sync/push: up to :data:`MAX_PUSH_BATCH` changes, applied in order."""
 
     model_config = ConfigDict(extra="forbid")
-    changes: list[Change] = Field(max_length=MAX_PUSH_BATCH)
+    changes: list[Change] = Field(description=f"at most {MAX_PUSH_BATCH}; more → 413 batch_too_large")
 
 
 class PushResult(BaseModel):

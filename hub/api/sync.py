@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from app.protocol.auth import UserInfo
 from app.protocol.sync import (
     MAX_PULL_LIMIT,
+    MAX_PUSH_BATCH,
     Document,
     PullResponse,
     PushRequest,
@@ -29,6 +30,9 @@ router = APIRouter(prefix="/api/v1", tags=["sync"], responses=ERRORS)
 def push(body: PushRequest, request: Request, user: UserInfo = Depends(signed_in),
          state: HubState = Depends(get_state)) -> PushResponse:
     """Apply document changes in order; one result per change (idempotent by change_id)."""
+    if len(body.changes) > MAX_PUSH_BATCH:
+        raise HubError(413, "batch_too_large",
+                       f"{len(body.changes)} changes in one push; the hub takes at most {MAX_PUSH_BATCH}")
     return PushResponse(results=records.push(state.db, user, body.changes, client_ip(request)))
 
 
