@@ -27,7 +27,7 @@ _PRESENTATION_STATE_CLASSES = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # identity: comparing headers element by element would be slow
 class Instance:
     """One indexed SOP instance (header kept in memory, pixels not)."""
 
@@ -101,7 +101,7 @@ class Series:
     def frames(self) -> list[FrameRef]:
         """Every frame in display order (multi-frame instances expanded)."""
         if self._frames is None:
-            ordered = sorted(self.instances, key=Instance.sort_key)
+            ordered = sorted(list(self.instances), key=Instance.sort_key)
             self._frames = [FrameRef(i, f) for i in ordered if i.is_image
                             for f in range(i.frame_count)]
         return self._frames
@@ -206,10 +206,11 @@ class Library:
     def all_series(self) -> list[tuple[Patient, Study, Series]]:
         """Every series, grouped patient → study → series."""
         out = []
-        for patient in self.patients.values():
-            for study in sorted(patient.studies.values(), key=lambda s: s.date):
-                for series in sorted(study.series.values(), key=lambda s: _float(s.number, 0)):
-                    out.append((patient, study, series))
+        with self._lock:  # the import worker may be adding while the GUI lists
+            for patient in list(self.patients.values()):
+                for study in sorted(patient.studies.values(), key=lambda s: s.date):
+                    for series in sorted(study.series.values(), key=lambda s: _float(s.number, 0)):
+                        out.append((patient, study, series))
         return out
 
     def temp_dir(self) -> Path:

@@ -312,6 +312,9 @@ class ViewerWidget(QWidget):
             self._progress = None
         self.last_report = report
         self.browser.populate(self.library)
+        for vp in self.viewports:
+            vp.relocate()
+        self._sync_slider()
         lines = [self.tr("%1 file(s) imported").replace("%1", str(report.added))]
         if report.cancelled:
             lines.append(self.tr("Import cancelled."))

@@ -81,6 +81,7 @@ class Viewport(QWidget):
         self._qimage: QImage | None = None
         self._image_size = (0, 0)
         self._stored: np.ndarray | None = None
+        self._shown: FrameRef | None = None
         self._pending: tuple[str, int] | None = None
         self._drag: dict | None = None
         self._draft: Annotation | None = None
@@ -110,6 +111,20 @@ class Viewport(QWidget):
             self.state.frame_index = min(max(self.state.frame_index, 0), len(self.frames) - 1)
             self.refresh_frame()
         self.update()
+
+    def relocate(self) -> None:
+        """Keep showing the same image after the series grew (import still running)."""
+        if self._shown is None or not self.frames:
+            return
+        frames = self.frames
+        if self.state.frame_index < len(frames) and frames[self.state.frame_index] == self._shown:
+            return
+        for i, ref in enumerate(frames):
+            if ref == self._shown:
+                self.state.frame_index = i
+                self.frame_changed.emit(i)
+                self.update()
+                return
 
     def set_frame(self, index: int) -> None:
         if not self.frames:
@@ -180,6 +195,7 @@ class Viewport(QWidget):
             self.update()
             return
         self._image_size = (img.shape[1], img.shape[0])
+        self._shown = ref
         rgb = to_viewport(img, self.state, (self.width(), self.height()), self.smooth)
         self._rgb = np.ascontiguousarray(rgb)  # keep alive: QImage shares the buffer
         h, w = rgb.shape[:2]
