@@ -255,7 +255,7 @@ def check_hub(settings: Any) -> list[Check]:
         try:
             response = client.request("GET", path)
         except TlsUntrusted as exc:
-            return checks + [Check("Hub", "TLS trust", FAIL, str(exc))]
+            return checks + [Check("Hub", "TLS trust", FAIL, str(exc) + _ca_env_hint())]
         except HubError as exc:
             checks.append(Check("Hub", path, FAIL, str(exc)))
             continue
@@ -269,6 +269,12 @@ def check_hub(settings: Any) -> list[Check]:
     elif url.startswith("http://"):
         checks.append(Check("Hub", "TLS trust", WARN, "hub_url is plain http: traffic is not encrypted"))
     return checks
+
+
+def _ca_env_hint() -> str:
+    """Name CA-overriding environment variables: requests may prefer them to ca_bundle."""
+    found = [f"{v}={os.environ[v]}" for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)]
+    return f" (note: set in the environment, may override ca_bundle: {', '.join(found)})" if found else ""
 
 
 # --------------------------------------------------------------------------- report
@@ -321,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument(
+        "--open",
+        action="store_true",
+        help="open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)",
+    )
+    parser.add_argument(
         "--demo-keyring",
         action="store_true",
         help="use an in-memory keyring (testing only: nothing is stored)",
@@ -351,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
         except (OSError, UnicodeEncodeError):
             sys.stdout.buffer.write(text.encode("utf-8", "replace"))
+    if args.open and hasattr(os, "startfile"):
+        os.startfile(targets[-1])  # noqa: S606 - Windows: show the report in the text viewer
     return 1 if any(r.state == FAIL for r in results) else 0
 
 

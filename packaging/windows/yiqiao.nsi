@@ -188,7 +188,7 @@ Section "YiQiao" SecMain
 
   CreateDirectory "$SMPROGRAMS\${APP}"
   CreateShortcut "$SMPROGRAMS\${APP}\${APP}.lnk" "$INSTDIR\YiQiao.exe"
-  CreateShortcut "$SMPROGRAMS\${APP}\${APP} self-check.lnk" "$INSTDIR\YiQiao.exe" "--self-check --output $\"$DESKTOP\YiQiao-self-check.txt$\""
+  CreateShortcut "$SMPROGRAMS\${APP}\${APP} self-check.lnk" "$INSTDIR\YiQiao.exe" "--self-check --open"
 
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayName" "${APP} 医桥"
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayVersion" "${VERSION}"

@@ -119,3 +119,16 @@ def test_json_output(capsys, tmp_path: Path) -> None:
     printed = json.loads(capsys.readouterr().out)
     assert json.loads(target.read_text("utf-8")) == printed
     assert {"group", "name", "state", "detail"} <= set(printed[0])
+
+
+def test_untrusted_hub_names_ca_overriding_environment(capsys, policy_file: Path, tls_hub: str, monkeypatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    write_policy(policy_file, hub_url=tls_hub)
+    _, rows, _ = run(capsys)
+    row = one(rows, "Hub", "TLS trust")
+    assert row.state == "FAIL"
+    assert row.detail.endswith(
+        "(note: set in the environment, may override ca_bundle: "
+        "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt)"
+    )
