@@ -1,5 +1,5 @@
 """Schemathesis fuzzes the live hub from its OpenAPI spec: no 5xx, no response that breaks
-the schema, right content types. Bounded in time (``--max-time``)."""
+the schema, right content types — on SQLite and PostgreSQL. Bounded in time (``--max-time``)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 
 from hub.config import HubConfig
 from hub.demo import DEMO_PASSWORD, seed_demo
-from tests.hub.conftest import start_live_hub
+from tests.hub.conftest import BACKENDS, backend_url, start_live_hub
 
-FUZZ_SECONDS = int(os.environ.get("YIQIAO_FUZZ_SECONDS", "35"))
+FUZZ_SECONDS = int(os.environ.get("YIQIAO_FUZZ_SECONDS", "25"))
 
 
-@pytest.fixture
-def demo_hub(tmp_path: Path):
-    hub = start_live_hub(HubConfig(data_dir=tmp_path))
+@pytest.fixture(params=BACKENDS)
+def demo_hub(request: pytest.FixtureRequest, tmp_path: Path):
+    hub = start_live_hub(HubConfig(data_dir=tmp_path, db_url=backend_url(request.param, tmp_path)))
     seed_demo(hub.state)
     try:
         yield hub
