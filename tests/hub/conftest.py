@@ -6,6 +6,7 @@ it); without a reachable server they are skipped with the reason shown.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -32,6 +33,7 @@ PASSWORD = "correct-horse-9"
 PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
 
 
+@functools.cache
 def pg_skip_reason() -> str | None:
     dsn = os.environ.get(PG_ENV)
     if not dsn:
@@ -59,6 +61,12 @@ def fresh_pg_url() -> str:
         conn.execute(sa.text("CREATE SCHEMA public"))
     eng.dispose()
     return url
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """Say plainly, even under -q, when the PostgreSQL half of the hub tests did not run."""
+    if pg_skip_reason.cache_info().currsize and pg_skip_reason():
+        terminalreporter.write_line(f"hub: {pg_skip_reason()}", yellow=True)
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
