@@ -22,16 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from startup import one_run  # noqa: E402 - bench/startup.py, the same measurement from source
 
 
-def _build_bundle() -> Path:
+def _build_script():  # noqa: ANN202 - a module loaded by path
     spec = importlib.util.spec_from_file_location("yiqiao_build", ROOT / "packaging" / "build.py")
     assert spec and spec.loader
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    exe, seconds = build.build()
-    size = build.dir_size(build.BUNDLE) / 1e6
-    how = f"built in {seconds:.0f} s" if seconds is not None else "reused"
-    print(f"bundle: {exe} ({size:.0f} MB, {how})")
-    return exe
+    return build
 
 
 def main() -> None:
@@ -39,13 +35,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    commands = {"source": [sys.executable, "main.py"], "bundle": [str(_build_bundle())]}
-    for cmd in commands.values():
-        one_run(cmd)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.runs):
-        for name, cmd in commands.items():
-            times[name].append(one_run(cmd))
+    build = _build_script()
+    with build.bundle_in_use() as (exe, seconds):
+        size = build.dir_size(build.BUNDLE) / 1e6
+        how = f"built in {seconds:.0f} s" if seconds is not None else "reused"
+        print(f"bundle: {exe} ({size:.0f} MB, {how})")
+        commands = {"source": [sys.executable, "main.py"], "bundle": [str(exe)]}
+        for cmd in commands.values():
+            one_run(cmd)  # warm-up
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, cmd in commands.items():
+                times[name].append(one_run(cmd))
     for name, values in times.items():
         runs = ", ".join(f"{t:.3f}" for t in values)
         print(f"{name:6s}: median {statistics.median(values):.3f} s  (runs: {runs})")

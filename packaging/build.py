@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "packaging" / "yiqiao.spec"
@@ -61,27 +62,35 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One build at a time in this tree (parallel test runs share dist/)."""
+def _lock_file() -> Any:
     WORK.mkdir(parents=True, exist_ok=True)
-    with open(WORK.parent / "pyinstaller.lock", "w") as handle:
-        if sys.platform == "win32":
-            yield
-            return
-        import fcntl
-
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return open(WORK.parent / "pyinstaller.lock", "w")  # noqa: SIM115 - closed by callers
 
 
 def build(force: bool = False, quiet: bool = True) -> tuple[Path, float | None]:
     """Build or reuse the bundle; return (launcher path, build seconds or None if reused)."""
-    with _exclusive():
+    with _lock_file() as handle:
+        _flock(handle, exclusive=True)
         return _build_locked(force, quiet)
+
+
+@contextlib.contextmanager
+def bundle_in_use(force: bool = False) -> Iterator[tuple[Path, float | None]]:
+    """Build or reuse the bundle, then keep anyone in this tree from rebuilding it (and so
+    deleting it) until the block ends: parallel test runs share dist/."""
+    with _lock_file() as handle:
+        _flock(handle, exclusive=True)
+        result = _build_locked(force, quiet=True)
+        _flock(handle, exclusive=False)  # readers share; a rebuild waits for all of them
+        yield result
+
+
+def _flock(handle: Any, exclusive: bool) -> None:
+    if sys.platform == "win32":
+        return  # one build at a time is the CI runner's job there
+    import fcntl
+
+    fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
 
 def _build_locked(force: bool, quiet: bool) -> tuple[Path, float | None]:

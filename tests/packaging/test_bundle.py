@@ -26,9 +26,9 @@ NO_KEYRING = "No secure credential store was found on this computer"
 
 
 @pytest.fixture(scope="module")
-def bundle() -> Path:
-    exe, _seconds = build_script.build()
-    return exe
+def bundle() -> Iterator[Path]:
+    with build_script.bundle_in_use() as (exe, _seconds):
+        yield exe
 
 
 def bundle_env(home: Path, policy: Path, keyring: str | None = "keyring.backends.fail.Keyring") -> dict[str, str]:
