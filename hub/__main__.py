@@ -149,10 +149,15 @@ def cmd_admin(args: argparse.Namespace) -> int:
         elif args.admin_cmd == "audit":
             with db.read() as conn:
                 rows = audit.query(conn, patient_id=args.patient, username=args.user, limit=args.limit)
+                ids = {r.patient_id for r in rows if r.patient_id}
+                names = dict(conn.execute(sa.select(t.documents.c.id, t.documents.c.fields)
+                                          .where(t.documents.c.id.in_(ids))).all()) if ids else {}
             for r in rows:
                 when = dt.datetime.fromtimestamp(r.at).isoformat(timespec="seconds")
                 target = r.doc_id or r.sha256 or ""
-                print(f"{when} {r.username:12s} {r.ip:15s} {r.action:10s} patient={r.patient_id or '-'} {target} {r.detail}")
+                name = (names.get(r.patient_id) or {}).get("name", "")
+                print(f"{when} {r.username:12s} {r.ip:15s} {r.action:10s} patient={r.patient_id or '-'} "
+                      f"{name} {target} {r.detail}".rstrip())
     except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

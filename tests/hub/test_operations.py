@@ -72,7 +72,7 @@ def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatc
     audit = hub_cli(tmp_path, "admin", "audit", "--patient", pid).stdout.splitlines()
     actions = [line.split()[3] for line in audit]
     assert "write" in actions and "read" in actions and all(pid in line for line in audit)
-    assert "127.0.0.1" in audit[0]
+    assert "127.0.0.1" in audit[0] and "王秀英" in audit[0], "the audit names the patient"
 
 
 def _serve(data: Path, *extra: str) -> tuple[subprocess.Popen, str]:
