@@ -240,7 +240,15 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     """Replace aiortc's jitter buffer in a fresh receiver (audio or video)."""
     if not hasattr(receiver, _JITTER_SLOT):
         raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer slot")
-    buffer = ArrivalOrderAudioBuffer() if kind == "audio" else DeadlineVideoBuffer()
+    if kind == "audio":
+        setattr(receiver, _JITTER_SLOT, ArrivalOrderAudioBuffer())
+        return
+    for slot in ("_RTCRtpReceiver__codecs", "_RTCRtpReceiver__timestamp_mapper",
+                 "_RTCRtpReceiver__decoder_queue"):
+        if not hasattr(receiver, slot):
+            raise RuntimeError(f"aiortc changed: RTCRtpReceiver has no {slot}")
+    buffer = DeadlineVideoBuffer()
+    buffer.attach(receiver)
     setattr(receiver, _JITTER_SLOT, buffer)
 
 
@@ -253,10 +261,34 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._hole_since: float | None = None
         self.holes_skipped = 0
 
+    def attach(self, receiver: RTCRtpReceiver) -> None:
+        """Let the buffer hand every ready frame to ``receiver``'s decoder itself."""
+        self._receiver = receiver
+
+    def _deliver_all(self, first: JitterFrame, packet: RtpPacket) -> bool:
+        """aiortc takes one frame per packet, so after a stall the backlog would drain at
+        ~0.2 frames per packet and the delay would stay; hand all ready frames over now."""
+        receiver = getattr(self, "_receiver", None)
+        if receiver is None or getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is None:
+            return False
+        codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)  # type: ignore[attr-defined]
+        if codec is None:
+            return False
+        mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+        queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+        frame: JitterFrame | None = first
+        while frame is not None:
+            frame.timestamp = mapper.map(frame.timestamp)
+            queue.put((codec, frame))
+            frame = self._remove_frame(packet.sequence_number)
+        return True
+
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli, frame = super().add(packet)
         if frame is not None or self._origin is None:
             self._hole_since = None
+            if frame is not None and self._deliver_all(frame, packet):
+                return pli, None
             return pli, frame
         if self._packets[self._origin % self._capacity] is not None:
             self._hole_since = None  # the oldest frame is just not complete yet

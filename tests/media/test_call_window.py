@@ -11,7 +11,7 @@ from app.media.call import CallPhase
 from app.sync.hub_client import HubClient
 
 
-def test_test_call_in_the_call_page(qtbot, live_hub, settings) -> None:  # noqa: ANN001
+def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:  # noqa: ANN001
     from app.ui.pages.call import CallPage
     from hub.demo import DEMO_PASSWORD
 
@@ -21,6 +21,7 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings) -> None:  # noqa:
                          services={"hub_client": client})
     page = CallPage(context)
     qtbot.addWidget(page)
+    request.addfinalizer(page.service.stop)
     page.resize(960, 600)
     page.show()
     qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10_000)
@@ -31,7 +32,7 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings) -> None:  # noqa:
     qtbot.waitUntil(lambda: widget.stats.values["recv_video"].text().startswith(("3", "1", "6")),
                     timeout=10_000)
     assert widget.status.text() in ("Connected", "已连接")
-    assert widget.bars.bars >= 1
+    qtbot.waitUntil(lambda: widget.bars.bars >= 1, timeout=5_000)
     widget.stats_button.click()
     time.sleep(0.5)
     qtbot.wait(300)
@@ -41,4 +42,30 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings) -> None:  # noqa:
     widget.hangup.click()
     qtbot.waitUntil(lambda: page.stack.currentIndex() == 0, timeout=10_000)
     assert page.service.controller.phase is CallPhase.ended
-    page.service.stop()
+
+
+def test_incoming_call_rings_in_the_page_and_can_be_answered(qtbot, live_hub, settings, clients, request) -> None:  # noqa: ANN001
+    from app.ui.call.incoming import IncomingCallDialog
+    from app.ui.pages.call import CallPage
+    from hub.demo import DEMO_PASSWORD
+    from tests.media.conftest import C_LI, consultation_id
+
+    client = HubClient(live_hub.url)
+    tokens = client.login("specialist2", DEMO_PASSWORD)
+    context = AppContext(settings=settings, hub_url=live_hub.url, user=tokens.user,
+                         services={"hub_client": client})
+    page = CallPage(context)
+    qtbot.addWidget(page)
+    request.addfinalizer(page.service.stop)
+    page.show()
+    qtbot.waitUntil(lambda: page.service.online, timeout=10_000)
+    doctor = clients("doctor")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    qtbot.waitUntil(lambda: isinstance(page._ringing, IncomingCallDialog), timeout=10_000)
+    dialog = page._ringing
+    assert "陈志强" in " ".join(w.text() for w in dialog.findChildren(type(page.connection)))
+    dialog.findChild(type(page.test_button), "accept").click()
+    qtbot.waitUntil(lambda: page.call_widget.remote._image is not None, timeout=20_000)
+    doctor.run(doctor.controller.hangup())
+    qtbot.waitUntil(lambda: page.stack.currentIndex() == 0, timeout=10_000)
+    assert page.result.text() in ("The other side hung up.", "对方已挂断。")

@@ -82,9 +82,11 @@ class CallService(QObject):
         self.signaling.start()
 
     def stop(self) -> None:
-        """Hang up and disconnect (sign-out, exit)."""
+        """Hang up and disconnect (sign-out, exit). Safe to call twice."""
         controller, signaling = self.controller, self.signaling
         self.controller = self.signaling = None
+        if controller is None and signaling is None:
+            return
 
         async def stop() -> None:
             if controller is not None:

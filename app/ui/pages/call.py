@@ -32,6 +32,7 @@ class CallPage(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self._ringing: IncomingCallDialog | None = None
         self.service: CallService = call_service(context)
         self.connection = QLabel()
         self.connection.setObjectName("signaling_status")
@@ -78,16 +79,28 @@ class CallPage(QWidget):
         elif event.kind == "phase" and event.phase is CallPhase.ended:
             self.stack.setCurrentIndex(0)
             self.result.setText(self.end_text(event.reason))
+            if self._ringing is not None:  # the caller gave up, or another device answered
+                dialog, self._ringing = self._ringing, None
+                dialog.done(0)
         elif event.kind == "incoming" and event.incoming is not None:
             dialog = IncomingCallDialog(event.incoming, parent=self.window())
-            if dialog.exec():
-                self.service.accept()
-            else:
-                self.service.decline()
+            self._ringing = dialog
+            dialog.accepted.connect(self._answer)
+            dialog.rejected.connect(self._refuse)
+            dialog.open()  # not exec(): the GUI keeps running while it rings
         elif event.kind == "missed" and event.missed is not None:
             when = time.strftime("%m-%d %H:%M", time.localtime(event.missed.at))
             self.missed.addItem(f"{when}  {event.missed.caller.display_name}  "
                                 f"{event.missed.caller.facility_name}")
+
+    def _answer(self) -> None:
+        self._ringing = None
+        self.service.accept()
+
+    def _refuse(self) -> None:
+        if self._ringing is not None:
+            self._ringing = None
+            self.service.decline()
 
     def end_text(self, reason: str) -> str:
         """Why the last call ended, in words."""
