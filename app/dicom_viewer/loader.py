@@ -45,6 +45,16 @@ class FrameSource:
         self.cache.pin(set().union(*self._pinned.values()))
 
 
+def _mirror(source: concurrent.futures.Future, target: concurrent.futures.Future) -> None:
+    """Complete ``target`` the way ``source`` completed."""
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
 def priority_order(count: int, start: int) -> list[int]:
     """Indices ordered by distance from ``start`` (start, start+1, start-1, ...)."""
     order = [start]
@@ -101,9 +111,24 @@ class SeriesPreloader:
         order = priority_order(len(frames), start)
         # The first frame alone (it is what the user waits for), then small batches: one pool
         # task per frame costs more in scheduling than reading a native slice does.
-        batches = [order[:1]] + [order[i:i + self.batch] for i in range(1, len(order), self.batch)]
-        for batch in batches:
-            futures.append(self.executor.submit(job, batch))
+        rest = [order[i:i + self.batch] for i in range(1, len(order), self.batch)]
+        first = self.executor.submit(job, order[:1])
+        futures.append(first)
+        # The rest is queued only once the first frame is decoded, so it does not compete
+        # with it (decoders holding the GIL would otherwise double the first image's time).
+        queued = [concurrent.futures.Future() for _ in rest]
+        futures.extend(queued)
+
+        def queue_rest(_f: concurrent.futures.Future) -> None:
+            for placeholder, batch in zip(queued, rest, strict=True):
+                try:
+                    real = self.executor.submit(job, batch)
+                except RuntimeError:  # executor shut down meanwhile
+                    placeholder.cancel()
+                    continue
+                real.add_done_callback(lambda r, p=placeholder: _mirror(r, p))
+
+        first.add_done_callback(queue_rest)
         return futures
 
     def cancel(self) -> None:
