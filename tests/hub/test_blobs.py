@@ -185,3 +185,27 @@ def test_attachment_makes_blob_visible_to_consultation_participants(net):
     assert rad.get(f"/api/v1/blobs/{sha}").content == data
     assert rad.head(f"/api/v1/blobs/{sha}").status_code == 200
     assert card.get(f"/api/v1/blobs/{sha}").status_code == 404, "other department: no access"
+
+
+def test_connection_dropped_mid_chunk_keeps_the_received_bytes(net):
+    """A rural link drops during a PATCH: the hub keeps what arrived, HEAD says where to resume."""
+    import socket
+    from urllib.parse import urlparse
+
+    c = net.client("doc_a")
+    data = os.urandom(1_000_000)
+    loc = _create(c, len(data))
+    u = urlparse(net.url)
+    head = (f"PATCH {loc} HTTP/1.1\r\nHost: {u.hostname}\r\nAuthorization: Bearer {net.tokens['doc_a']}\r\n"
+            f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    with socket.create_connection((u.hostname, u.port)) as s:
+        s.sendall(head + data[:400_000])
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while (offset := int(c.head(loc, headers=TUS).headers["Upload-Offset"])) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 0 < offset <= 400_000
+    r = _patch(c, loc, offset, data[offset:])
+    assert r.status_code == 204
+    assert c.get(f"/api/v1/blobs/{r.headers['X-Blob-Sha256']}").content == data
