@@ -34,7 +34,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -298,6 +298,41 @@ def scope_digest(items: Iterable[tuple[UUID | str, int]]) -> str:
     return f"{total:064x}"
 
 
+MAX_BLOB_QUERY = 1000
+"""Most SHA-256s asked about in one :class:`BlobStatusRequest`."""
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class BlobStatusRequest(BaseModel):
+    """POST /api/v1/blobs/status: one round trip instead of a HEAD per blob before uploading.
+
+    Added in protocol 1 without changing anything else (a hub that answers 404/405 does not
+    offer it: fall back to ``HEAD /blobs/{sha256}`` and ``HEAD`` on the upload URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sha256: list[Sha256Hex] = Field(max_length=MAX_BLOB_QUERY, description="lowercase hex SHA-256s")
+
+
+class BlobStatus(BaseModel):
+    """What the hub has of one blob, for the caller."""
+
+    sha256: str
+    present: bool = Field(description="the hub holds this blob and you may read it: skip the upload")
+    upload_url: str | None = Field(
+        default=None,
+        description="your unfinished tus upload that declared this sha256 (the most advanced "
+        "one); resume it with PATCH at ``offset``",
+    )
+    offset: int = Field(default=0, ge=0, description="bytes of that upload the hub holds")
+
+
+class BlobStatusResponse(BaseModel):
+    """One :class:`BlobStatus` per requested SHA-256, in request order."""
+
+    blobs: list[BlobStatus]
+
+
 __all__ = [
     "PROTOCOL_VERSION",
     "PROTOCOL_HEADER",
@@ -316,6 +351,10 @@ __all__ = [
     "ReconcileRequest",
     "ReconcileResponse",
     "AttachmentBlob",
+    "BlobStatus",
+    "BlobStatusRequest",
+    "BlobStatusResponse",
+    "MAX_BLOB_QUERY",
     "scope_digest",
     "can_transition",
 ]
