@@ -228,3 +228,35 @@ def test_export_from_the_viewer_with_and_without_overlays(qtbot, viewer, phantom
     assert (bare[..., :3] != full[..., :3]).any()  # the corner text is only in the second
     # the bare export has exactly the pixels the viewport shows
     assert np.array_equal(bare, vp._rgb)
+
+
+def test_manual_calibration_then_select_move_delete(qtbot, viewer, tmp_path, monkeypatch):
+    import pydicom
+    from PySide6.QtWidgets import QInputDialog
+
+    ds = pydicom.dcmread(sample("CT_small.dcm"))
+    del ds.PixelSpacing  # an uncalibrated image (e.g. a scanned film)
+    ds.save_as(tmp_path / "film.dcm")
+    vp = open_folder(qtbot, viewer, tmp_path)
+    assert not vp.calibration().calibrated
+    # calibrate: a 100-pixel line the user says is 50 mm
+    monkeypatch.setattr(QInputDialog, "getDouble", lambda *a, **k: (50.0, True))
+    viewer.set_tool("calibration")
+    drag(qtbot, vp, vp.to_view((10.5, 20.5)), vp.to_view((110.5, 20.5)))
+    cal = vp.calibration()
+    assert cal.calibrated and cal.source == "manual"
+    assert abs(cal.col_mm - 0.5) < 0.01
+    viewer.set_tool("length")
+    drag(qtbot, vp, vp.to_view((20.5, 60.5)), vp.to_view((80.5, 60.5)))
+    line = viewer.annotations.items[-1]
+    assert abs(float(vp.label_for(line).split()[0]) - 30.0) < 0.3
+    # select the line by clicking on it, drag it 10 px down, then delete it
+    viewer.set_tool("select")
+    drag(qtbot, vp, vp.to_view((50.5, 60.5)), vp.to_view((50.5, 70.5)))
+    moved = viewer.annotations.get(line.id)
+    assert vp.selected_id == line.id
+    assert abs(moved.points[0][1] - 70.5) < 0.6 and abs(moved.points[0][0] - 20.5) < 0.6
+    qtbot.keyClick(vp, Qt.Key.Key_Delete)
+    assert viewer.annotations.get(line.id) is None
+    viewer.annotations.undo()
+    assert viewer.annotations.get(line.id) is not None
