@@ -150,6 +150,44 @@ def _devices_of(found: Any, attr: str) -> Iterable[Any]:
     return getattr(found, attr, []) or []
 
 
+def check_media_codecs() -> list[Check]:
+    """Encode one video frame (VP8) and one audio frame (Opus) with aiortc's own encoders,
+    which run on PyAV's bundled libvpx and libopus: missing or blocked codec DLLs show here."""
+    try:
+        import fractions
+
+        import aiortc
+        import av
+        import numpy as np
+        from aiortc.codecs import get_encoder
+        from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    except ImportError as exc:
+        return [Check("Media", "codecs", FAIL, f"not available in this build: {exc}")]
+
+    def video() -> int:
+        encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000))
+        frame = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
+        frame.pts, frame.time_base = 0, fractions.Fraction(1, 90000)
+        return sum(len(p) for p in encoder.encode(frame)[0])
+
+    def audio() -> int:
+        encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2))
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, 0, fractions.Fraction(1, 48000)
+        return sum(len(p) for p in encoder.encode(frame)[0])
+
+    checks = []
+    for name, encode in (("VP8 video", video), ("Opus audio", audio)):
+        try:
+            size = encode()
+        except Exception as exc:  # noqa: BLE001 - codec libraries fail in many ways
+            checks.append(Check("Media", name, FAIL, f"encoding failed: {type(exc).__name__}: {exc}"))
+            continue
+        state = PASS if size > 0 else FAIL
+        checks.append(Check("Media", name, state, f"one frame encoded to {size} bytes (aiortc {aiortc.__version__}, PyAV {av.__version__})"))
+    return checks
+
+
 def check_keyring() -> list[Check]:
     """The OS credential store YiQiao keeps its tokens and cache key in."""
     from app.credentials import KeyringUnavailable, check_keyring
@@ -288,6 +326,7 @@ def run_checks(settings: Any) -> list[Check]:
         ("Qt", check_translations),
         ("DICOM decoders", check_decoders),
         ("Devices", lambda: check_devices(settings)),
+        ("Media", check_media_codecs),
         ("Keyring", check_keyring),
         ("Encrypted cache", check_sqlcipher_engine),
         ("Encrypted cache", check_cache),

@@ -84,6 +84,10 @@ def test_self_check_in_ci_conditions(bundle: Path, tmp_path: Path) -> None:
     assert set(devices) == {"cameras", "microphones"}, out
     assert all(r.state in ("PASS", "WARN") for r in devices.values()), out
 
+    # aiortc's VP8 and Opus encoders run on PyAV's bundled codec libraries.
+    media = {r.name: r.state for r in in_group(rows, "Media")}
+    assert media == {"VP8 video": "PASS", "Opus audio": "PASS"}, out
+
     failed = {(r.group, r.name) for r in rows if r.state == "FAIL"}
     assert failed == {("Keyring", "backend"), ("Encrypted cache", "cache")}, out
 
