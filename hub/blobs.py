@@ -11,6 +11,7 @@ import time
 import sqlalchemy as sa
 
 from app.protocol.auth import UserInfo
+from app.protocol.sync import BlobStatus
 from hub import access, audit
 from hub import db as t
 from hub.errors import HubError
@@ -99,6 +100,34 @@ def get_upload(state: HubState, user: UserInfo, upload_id: str) -> sa.Row:
     if row.sha256 is None and row.expires_at < time.time():
         raise HubError(410, "upload_expired", "this upload expired; start a new one")
     return row
+
+
+def blob_states(state: HubState, user: UserInfo, shas: list[str]) -> list[BlobStatus]:
+    """For each SHA-256: held and readable by ``user``, else the caller's most advanced
+    unfinished upload declaring it (so an upload whose creation reply was lost resumes)."""
+    now = time.time()
+    wanted = {s.lower() for s in shas}
+    with state.db.read() as conn:
+        held = set(conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(wanted))).scalars())
+        readable = {s for s in held if access.can_read_blob(conn, user, s)}
+        rows = conn.execute(sa.select(t.uploads.c.id, t.uploads.c.offset, t.uploads.c.meta).where(
+            t.uploads.c.user_id == user.id, t.uploads.c.sha256.is_(None), t.uploads.c.expires_at > now)).all()
+    best: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        sha = str((row.meta or {}).get("sha256", "")).lower()
+        if sha in wanted and (sha not in best or row.offset > best[sha][1]):
+            best[sha] = (row.id, int(row.offset))
+    out = []
+    for sha in (s.lower() for s in shas):
+        if sha in readable:
+            out.append(BlobStatus(sha256=sha, present=True))
+        elif sha in best:
+            upload_id, offset = best[sha]
+            out.append(BlobStatus(sha256=sha, present=False, upload_url=f"/api/v1/blobs/uploads/{upload_id}",
+                                  offset=offset))
+        else:
+            out.append(BlobStatus(sha256=sha, present=False))
+    return out
 
 
 def set_offset(state: HubState, upload_id: str, offset: int) -> None:

@@ -1,7 +1,10 @@
 """Blobs: tus 1.0 uploads under /api/v1/blobs/uploads, content-addressed downloads with Range.
 
-tus extensions: creation, checksum (sha1, sha256; 460 on mismatch), expiration,
-termination. The final SHA-256 is verified before the blob becomes visible (and against
+tus extensions: creation, creation-with-upload, checksum (sha1, sha256; 460 on mismatch),
+expiration, termination. A chunk without Upload-Checksum that is cut off keeps every byte that
+arrived (tus core: resume from HEAD's Upload-Offset); a chunk with one is kept whole or not at
+all. ``POST /blobs/status`` answers for many blobs at once: held, or how far the caller's own
+unfinished upload of it got. The final SHA-256 is verified before the blob becomes visible (and against
 ``sha256`` in Upload-Metadata when the client declares it).
 """
 
@@ -18,13 +21,14 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from app.protocol.auth import ErrorBody, UserInfo
+from app.protocol.sync import BlobStatusRequest, BlobStatusResponse
 from hub import blobs
 from hub.api.auth import signed_in
 from hub.errors import HubError
 from hub.state import HubState, client_ip, get_state
 
 TUS_VERSION = "1.0.0"
-EXTENSIONS = "creation,checksum,expiration,termination"
+EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 SHA_PATH = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the blob, lowercase hex")
 ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="upload id from the Location header")
 
@@ -59,25 +63,63 @@ def tus_options(state: HubState = Depends(get_state)) -> Response:
         "Tus-Checksum-Algorithm": ",".join(blobs.CHECKSUM_ALGORITHMS)}))
 
 
+def _is_offset_stream(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "application/offset+octet-stream"
+
+
 @router.post("/uploads", status_code=201, response_class=Response, responses=TUS_ERRORS)
-def tus_create(
+async def tus_create(
     request: Request,
     upload_length: int = Header(..., ge=0, le=2**62, alias="Upload-Length"),
     upload_metadata: str | None = Header(None, alias="Upload-Metadata", max_length=4096),
+    content_type: str | None = Header(None, alias="Content-Type"),
+    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
     state: HubState = Depends(get_state),
 ) -> Response:
-    """Create an upload (metadata keys: filename, filetype, optional sha256 to verify)."""
+    """Create an upload (metadata keys: filename, filetype, optional sha256 to verify). With
+    ``Content-Type: application/offset+octet-stream`` the body is the first chunk
+    (creation-with-upload): a small blob takes one round trip."""
     _require_tus(tus_resumable)
     meta = blobs.parse_metadata(upload_metadata)
-    blobs.purge_expired(state)
-    upload_id, expires = blobs.create_upload(state, user, upload_length, meta)
-    headers = _tus_headers({"Location": f"/api/v1/blobs/uploads/{upload_id}", "Upload-Expires": _expires(expires)})
-    if upload_length == 0:
-        row = blobs.get_upload(state, user, upload_id)
-        headers["X-Blob-Sha256"] = blobs.finish_upload(state, user, row, client_ip(request))
-    return Response(status_code=201, headers=headers)
+    with_body = _is_offset_stream(content_type)
+    checksum = blobs.parse_checksum(upload_checksum) if with_body else None
+    await run_in_threadpool(blobs.purge_expired, state)
+    upload_id, expires = await run_in_threadpool(blobs.create_upload, state, user, upload_length, meta)
+    headers = {"Location": f"/api/v1/blobs/uploads/{upload_id}", "Upload-Expires": _expires(expires)}
+    if with_body or upload_length == 0:
+        headers.update(await _append(request, state, user, upload_id, 0, checksum))
+    return Response(status_code=201, headers=_tus_headers(headers))
+
+
+@router.post("/status", response_model=BlobStatusResponse, responses={401: _E, 422: _E})
+async def blob_status(
+    body: BlobStatusRequest,
+    user: UserInfo = Depends(signed_in),
+    state: HubState = Depends(get_state),
+) -> BlobStatusResponse:
+    """Which of these blobs the hub holds for you, and how far your unfinished uploads of the
+    others got (one request instead of a HEAD per blob before uploading)."""
+    found = await run_in_threadpool(blobs.blob_states, state, user, body.sha256)
+    busy = [lock for b in found if b.upload_url and (lock := _locks.get(b.upload_url.rsplit("/", 1)[1]))
+            and lock.locked()]
+    if busy:  # a chunk still being received (or its dropped connection not yet noticed)
+        try:
+            await asyncio.wait_for(_wait_all(busy), _BUSY_WAIT_S)
+        except TimeoutError:
+            pass  # report what is stored now; a PATCH at a stale offset gets 409 with the right one
+        found = await run_in_threadpool(blobs.blob_states, state, user, body.sha256)
+    return BlobStatusResponse(blobs=found)
+
+
+_BUSY_WAIT_S = 5.0
+
+
+async def _wait_all(locks: list[asyncio.Lock]) -> None:
+    for lock in locks:
+        async with lock:
+            pass
 
 
 @router.head("/uploads/{upload_id}", response_class=Response, responses=TUS_ERRORS)
@@ -114,9 +156,17 @@ async def tus_patch(
 ) -> Response:
     """Append a chunk at Upload-Offset (409 if that is not the hub's offset)."""
     _require_tus(tus_resumable)
-    if (content_type or "").split(";")[0].strip().lower() != "application/offset+octet-stream":
+    if not _is_offset_stream(content_type):
         raise HubError(415, "wrong_content_type", "PATCH body must be 'Content-Type: application/offset+octet-stream'")
     checksum = blobs.parse_checksum(upload_checksum)
+    return Response(status_code=204, headers=_tus_headers(
+        await _append(request, state, user, upload_id, upload_offset, checksum)))
+
+
+async def _append(request: Request, state: HubState, user: UserInfo, upload_id: str, upload_offset: int,
+                  checksum: tuple[str, bytes] | None) -> dict[str, str]:
+    """Receive the request body at ``upload_offset`` (one writer per upload); finish the blob
+    when complete. Returns the tus headers of the reply."""
     lock = _locks.setdefault(upload_id, asyncio.Lock())
     async with lock:
         row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
@@ -133,7 +183,7 @@ async def tus_patch(
             headers["X-Blob-Sha256"] = await run_in_threadpool(
                 blobs.finish_upload, state, user, row, client_ip(request))
     _locks.pop(upload_id, None)
-    return Response(status_code=204, headers=_tus_headers(headers))
+    return headers
 
 
 async def _receive(request: Request, state: HubState, row, checksum: tuple[str, bytes] | None) -> int:  # noqa: ANN001
