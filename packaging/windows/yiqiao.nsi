@@ -208,6 +208,10 @@ SectionEnd
 ; The machine policy (%ProgramData%\YiQiao\policy.toml), read by app.config.
 Function WritePolicy
   CreateDirectory "${POLICY_DIR}"
+  ; ProgramData lets every user create files in new subfolders: a user could then plant a
+  ; policy.toml where IT has none. Only Administrators and SYSTEM may write here; Users read.
+  nsExec::ExecToLog 'icacls "${POLICY_DIR}" /inheritance:r /grant:r *S-1-5-32-544:(OI)(CI)F *S-1-5-18:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX'
+  Pop $1
   ${If} $PolicySource != ""
     IfFileExists "${POLICY_DIR}\policy.toml" 0 +2
       CopyFiles /SILENT "${POLICY_DIR}\policy.toml" "${POLICY_DIR}\policy.toml.bak"
