@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.protocol.auth import UserInfo
+from app.protocol.records import validate_fields
 from app.protocol.sync import Change, DocType, PushStatus
 from hub import accounts, auth, blobs, records
 from hub import db as t
@@ -60,6 +61,9 @@ class _Writer:
             patient: str | None = None, consultation: str | None = None) -> uuid.UUID:
         doc_id = _id(name)
         merged = {**self.fields.get(doc_id, {}), **fields}
+        # The shared field schema keeps the seed honest: a field the client would not
+        # understand (e.g. "pulse" for "heart_rate") fails here, not on a doctor's screen.
+        validate_fields(doc_type, merged)
         change = Change(change_id=uuid.uuid4(), id=doc_id, type=doc_type, base_rev=self.revs.get(doc_id, 0),
                         fields=merged, patient_id=_id(patient) if patient else None,
                         consultation_id=_id(consultation) if consultation else None)
@@ -71,13 +75,31 @@ class _Writer:
         return doc_id
 
 
-def _dicom(name: str) -> bytes:
+def _dicom(name: str, patient: dict | None = None) -> bytes:
+    """A pydicom sample file, relabelled for the demo patient it is attached to.
+
+    The samples carry made-up names of their own; showing "CompressedSamples^CT1" on 王秀英's
+    CT would teach users to ignore a name mismatch, so the demo copy carries her identity.
+    """
+    import io
+
+    import pydicom
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file(name)
     if path is None:
         raise RuntimeError(f"pydicom test file {name} not found")
-    return Path(path).read_bytes()
+    if patient is None:
+        return Path(path).read_bytes()
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = patient["name"]
+    ds.PatientID = patient["patient_number"]
+    ds.PatientSex = patient["sex"]
+    ds.PatientBirthDate = patient["birth_date"].replace("-", "")
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def seed_demo(state: HubState) -> bool:
@@ -98,20 +120,25 @@ def seed_demo(state: HubState) -> bool:
     def attach(user: UserInfo, name: str, patient: str, cons: str, files: list[tuple[str, str, str]], title: str) -> None:
         entries = []
         for filename, kind, media in files:
-            data = _dicom(filename)
+            data = _dicom(filename, patients[patient])
             sha = blobs.ingest_bytes(state, user, data, media)
             entries.append({"sha256": sha, "name": filename, "media_type": media, "size": len(data), "kind": kind})
-        w.put(user, name, DocType.attachment, {"title": title, "blobs": entries}, patient, cons)
+        w.put(user, name, DocType.attachment, {"kind": files[0][1], "title": title, "blobs": entries},
+              patient, cons)
 
     patients = {
-        "p-wang": {"name": "王秀英", "sex": "F", "birth_date": "1956-03-14", "phone": "138****2261",
-                   "village": "青山镇石门村", "national_id": "5329**********1228"},
-        "p-li": {"name": "李建国", "sex": "M", "birth_date": "1962-11-02", "phone": "139****7710",
-                 "village": "青山镇柳树湾村", "national_id": "5329**********0415"},
-        "p-zhang": {"name": "张桂兰", "sex": "F", "birth_date": "1948-07-21", "phone": "",
-                    "village": "青山镇上寨村", "national_id": "5329**********2046"},
-        "p-liu": {"name": "刘强", "sex": "M", "birth_date": "1985-01-30", "phone": "151****0932",
-                  "village": "青山镇新街", "national_id": "5329**********3317"},
+        "p-wang": {"name": "王秀英", "patient_number": "QS20260012", "sex": "F",
+                   "birth_date": "1956-03-14", "phone": "138****2261", "address": "青山镇石门村",
+                   "id_card": "5329**********1228"},
+        "p-li": {"name": "李建国", "patient_number": "QS20260027", "sex": "M",
+                 "birth_date": "1962-11-02", "phone": "139****7710", "address": "青山镇柳树湾村",
+                 "id_card": "5329**********0415"},
+        "p-zhang": {"name": "张桂兰", "patient_number": "QS20260031", "sex": "F",
+                    "birth_date": "1948-07-21", "phone": "", "address": "青山镇上寨村",
+                    "id_card": "5329**********2046"},
+        "p-liu": {"name": "刘强", "patient_number": "QS20260044", "sex": "M",
+                  "birth_date": "1985-01-30", "phone": "151****0932", "address": "青山镇新街",
+                  "id_card": "5329**********3317"},
     }
     for key, fields in patients.items():
         w.put(doctor, key, DocType.patient, fields)
@@ -122,8 +149,8 @@ def seed_demo(state: HubState) -> bool:
         "target_facility_id": COUNTY_ID, "department": "放射科", "specialist_id": radiologist.id,
         "urgency": "routine"}, "p-wang")
     attach(doctor, "a-wang-ct", "p-wang", "c-wang", [("CT_small.dcm", "dicom", "application/dicom")], "胸部CT")
-    w.put(doctor, "v-wang", DocType.vitals, {"bp_systolic": 142, "bp_diastolic": 88, "pulse": 78,
-                                              "temperature_c": 36.7, "spo2": 96}, "p-wang", "c-wang")
+    w.put(doctor, "v-wang", DocType.vitals, {"bp_systolic": 142, "bp_diastolic": 88, "heart_rate": 78,
+                                              "temperature": 36.7, "spo2": 96}, "p-wang", "c-wang")
     w.put(doctor, "n-wang", DocType.note, {"text": "吸烟史30年，已戒5年。无发热。"}, "p-wang", "c-wang")
 
     # 李建国: chest pain, ECG; call scheduled with the cardiologist.
@@ -132,7 +159,7 @@ def seed_demo(state: HubState) -> bool:
         "target_facility_id": COUNTY_ID, "department": "心内科", "specialist_id": cardiologist.id,
         "urgency": "urgent"}, "p-li")
     attach(doctor, "a-li-ecg", "p-li", "c-li", [("waveform_ecg.dcm", "ecg", "application/dicom")], "十二导联心电图")
-    w.put(doctor, "v-li", DocType.vitals, {"bp_systolic": 158, "bp_diastolic": 96, "pulse": 92, "spo2": 95},
+    w.put(doctor, "v-li", DocType.vitals, {"bp_systolic": 158, "bp_diastolic": 96, "heart_rate": 92, "spo2": 95},
           "p-li", "c-li")
     w.put(cardiologist, "c-li", DocType.consultation, {"status": "accepted"}, "p-li")
     w.put(cardiologist, "c-li", DocType.consultation, {"status": "scheduled", "scheduled_at": "2026-11-24T09:30:00+08:00"},
@@ -147,8 +174,8 @@ def seed_demo(state: HubState) -> bool:
     for status in ("accepted", "scheduled", "in_call", "reported"):
         w.put(radiologist, "c-zhang", DocType.consultation, {"status": status}, "p-zhang")
     w.put(radiologist, "r-zhang", DocType.report, {
-        "findings": "右侧基底节区小片状异常信号。", "impression": "考虑腔隙性脑梗死，建议转诊神经内科。",
-        "signed_by": radiologist.display_name}, "p-zhang", "c-zhang")
+        "text": "右侧基底节区小片状异常信号。", "conclusion": "考虑腔隙性脑梗死，建议转诊神经内科。",
+        "signed": True, "signed_by": radiologist.display_name}, "p-zhang", "c-zhang")
 
     # 刘强: a draft the clinic has not sent yet.
     w.put(doctor, "c-liu", DocType.consultation, {

@@ -110,12 +110,17 @@ def test_diagnostics_zip_has_logs_versions_and_no_secrets(profile_dir, tmp_path)
     assert b"SECRET-TOKEN-123" not in everything
 
 
+def _refusing_port() -> tuple[socket.socket, int]:
+    """A port that refuses connections and that no other test can take meanwhile."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # bound but never listening: connects are refused
+    return s, s.getsockname()[1]
+
+
 def test_sign_in_when_hub_unreachable_says_so(qtbot):
     from app.ui.login_dialog import LoginDialog
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    holder, port = _refusing_port()
     context = AppContext(settings=load_settings(registry={}), hub_url=f"http://127.0.0.1:{port}")
     dialog = LoginDialog(context)
     qtbot.addWidget(dialog)
@@ -125,6 +130,7 @@ def test_sign_in_when_hub_unreachable_says_so(qtbot):
     qtbot.waitUntil(lambda: dialog.sign_in_button.isEnabled(), timeout=10000)
     assert "Cannot reach the hub" in dialog.error.text()
     assert context.user is None
+    holder.close()
 
 
 def test_about_lists_component_versions(qtbot):
@@ -185,14 +191,13 @@ def test_no_keyring_with_a_real_hub_refuses_clearly(qtbot, policy_file, monkeypa
 
 
 def test_status_bar_says_offline_when_the_hub_is_unreachable(qtbot, policy_file):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    holder, port = _refusing_port()
     policy_file.write_text(f'hub_url = "http://127.0.0.1:{port}"\n')
     controller = _controller(qtbot)
     controller.start_hub()
     qtbot.waitUntil(lambda: "offline" in controller.window.hub_label.text(), timeout=10000)
     controller.health_timer.stop()
+    holder.close()
 
 
 def test_sign_in_against_the_real_demo_hub(qtbot, tmp_path):

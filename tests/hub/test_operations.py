@@ -180,10 +180,18 @@ def test_embedded_demo_hub(tmp_path):
         assert {"王秀英", "李建国", "张桂兰", "刘强"} <= names
         statuses = {d["fields"]["status"] for d in docs if d["type"] == "consultation"}
         assert {"draft", "submitted", "scheduled", "reported"} <= statuses
-        ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+        import io
+
+        import pydicom
+
+        original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
         entries = [b for d in docs if d["type"] == "attachment" for b in d["fields"]["blobs"]]
         (ct_entry,) = [b for b in entries if b["name"] == "CT_small.dcm"]
-        assert c.get(f"/api/v1/blobs/{ct_entry['sha256']}").content == ct, "the DICOM is byte-identical"
+        blob = c.get(f"/api/v1/blobs/{ct_entry['sha256']}").content
+        seeded = pydicom.dcmread(io.BytesIO(blob))
+        # the image is the sample's, but it carries the demo patient's identity
+        assert seeded.PixelData == original.PixelData
+        assert str(seeded.PatientName) == "王秀英" and seeded.PatientID == "QS20260012"
         spec = httpx.post(hub.url + "/api/v1/auth/login", json={"username": "specialist", "password": "demo1234"})
         assert spec.json()["user"]["role"] == "specialist"
     finally:
