@@ -33,6 +33,7 @@ class ClientController(QObject):
         from app.ui.sync.wiring import install_sync
 
         install_sync(context, self.window)
+        context.on_change(self._on_context_change)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)
         self.window.settings_requested.connect(self.show_settings)
@@ -126,6 +127,37 @@ class ClientController(QObject):
         log.info("signed in as %s (%s)", tokens.user.username, tokens.user.role)
         self.context.changed("user")
 
+    def _on_context_change(self, topic: str) -> None:
+        if topic != "user":
+            return
+        if self.context.user is not None:
+            # Load the media stack off the GUI thread, then connect to call signaling so an
+            # incoming call rings whichever page is open.
+            run_in_worker(warm_imports, on_done=lambda _: self._start_calls())
+        else:
+            calls = self.context.services.get("calls")
+            if calls is not None:
+                calls.stop()
+
+    def _start_calls(self) -> None:
+        if self.context.user is None or "hub_client" not in self.context.services:
+            return
+        page = self.window.page("call")  # creating the page starts the call service
+        service = getattr(page, "service", None)
+        if service is None:
+            return
+        service.start()  # after a sign-out/sign-in the page's service reconnects
+        if not getattr(self, "_calls_connected", False):
+            self._calls_connected = True
+            service.event.connect(self._on_call_event)
+
+    def _on_call_event(self, event: Any) -> None:
+        # Bring the Call page forward when a call rings in or starts.
+        if getattr(event, "kind", "") == "incoming" or getattr(event, "phase", None) in (
+            "calling", "active"  # CallPhase is a StrEnum
+        ):
+            self.window.show_page("call")
+
     def sign_out(self) -> None:
         """Forget the session locally and revoke it on the hub in the background."""
         client = self.context.services.pop("hub_client", None)
@@ -195,6 +227,23 @@ class ClientController(QObject):
         tasks.shutdown(timeout=2.0)
 
 
+WARM_MODULES = (
+    "numpy", "pydicom", "av", "aiortc", "app.dicom_viewer.loader", "app.dicom_viewer.render",
+    "app.media.call", "app.media.engine", "app.media.capture",
+)
+
+
+def warm_imports() -> None:
+    """Import the Qt-free heavy stacks on a worker so opening Viewer or Call does not stall."""
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional piece shows up when it is used
+            log.warning("could not preload %s", name, exc_info=True)
+
+
 def _start_embedded_hub() -> Any:
     from app import paths
     from app.embedded_hub import start_embedded_hub
@@ -254,6 +303,7 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
         QTimer.singleShot(0, report)
         return app.exec()
     QTimer.singleShot(0, controller.start_hub)
+    QTimer.singleShot(1500, lambda: run_in_worker(warm_imports))
     QTimer.singleShot(0, lambda: _check_keyring(controller))
     QTimer.singleShot(0, controller.show_login)
     return app.exec()
