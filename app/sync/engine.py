@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from app.protocol.sync import MAX_PULL_LIMIT, MAX_PUSH_BATCH, DocType
+from app.protocol.sync import MAX_BLOB_QUERY, MAX_PULL_LIMIT, MAX_PUSH_BATCH, DocType
 from app.sync import blobstore as bs
 from app.sync.blobstore import BlobCorrupt, BlobStore
 from app.sync.downloads import download_blob
@@ -24,8 +24,8 @@ from app.sync.errors import BatchTooLarge, HubError, LoginRefused
 from app.sync.hub_client import HubClient
 from app.sync.status import IDLE, SERVER_ERROR, SYNCING, ItemStatus, SyncStatus
 from app.sync.store import LocalDoc, RecordStore
-from app.sync.transfer import Backoff, ChunkSizer, ThroughputMeter, timeouts
-from app.sync.tus import TusUploader, UploadCancelled
+from app.sync.transfer import Backoff, ChunkSizer, LinkHealth, ThroughputMeter, timeouts
+from app.sync.tus import RemoteBlob, TusUploader, UploadCancelled
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class SyncEngine:
         poll_interval_s: float = 60.0,
         reconcile_every_s: float = 900.0,
         upload_streams: int = 3,
+        resetting_link_streams: int = 2,
         push_batch: int = 100,
         pull_limit: int = 500,
         backoff: Backoff | None = None,
@@ -55,6 +56,13 @@ class SyncEngine:
         self.poll_interval_s = poll_interval_s
         self.reconcile_every_s = reconcile_every_s
         self.upload_streams = max(1, upload_streams)
+        self.resetting_link_streams = max(1, min(resetting_link_streams, self.upload_streams))
+        self.health = LinkHealth()
+        # Blobs the hub said it has neither whole nor partly, this session: not asked again
+        # after a failed cycle unless an upload of them had started (which may have left bytes).
+        self._absent: set[str] = set()
+        self._tus_extensions: set[str] | None = None
+        self._no_blob_status = False
         self.push_batch = min(push_batch, MAX_PUSH_BATCH)
         self.pull_limit = min(pull_limit, MAX_PULL_LIMIT)
         self.backoff = backoff or Backoff()
@@ -251,11 +259,39 @@ class SyncEngine:
                 shas += [b["sha256"] for b in att.fields.get("blobs", [])]
         return shas
 
+    def _remote_blobs(self, order: list[str]) -> dict[str, RemoteBlob]:
+        """The hub's view of the pending blobs in as few requests as possible (empty when the
+        hub lacks ``/blobs/status``: the uploader then asks blob by blob)."""
+        known = {sha: RemoteBlob(False) for sha in order if sha in self._absent}
+        ask = [sha for sha in order if sha not in self._absent]
+        if self._no_blob_status:
+            return {}
+        for i in range(0, len(ask), MAX_BLOB_QUERY):
+            reply = self.client.blob_status(ask[i : i + MAX_BLOB_QUERY], timeouts(self.stall_s))
+            if reply is None:
+                self._no_blob_status = True
+                return {}
+            for blob in reply.blobs:
+                known[blob.sha256] = RemoteBlob(blob.present, blob.upload_url, blob.offset)
+                if not blob.present and blob.upload_url is None:
+                    self._absent.add(blob.sha256)
+        return known
+
+    def _stream_count(self) -> int:
+        """Parallel uploads: enough to hide round trips; fewer on a resetting link, where each
+        stream's cut connection costs a reconnect and its bytes still in flight."""
+        if self.health.resetting():
+            return self.resetting_link_streams
+        return self.upload_streams
+
     def upload_blobs(self) -> None:
         """Upload pending blobs over parallel streams (first failure is raised after the rest)."""
         order = self._upload_order()
         if not order:
             return
+        if self._tus_extensions is None:
+            self._tus_extensions = self.client.tus_extensions(timeouts(self.stall_s))
+        remote = self._remote_blobs(order)
         queue = list(order)
         lock = threading.Lock()
         errors: list[BaseException] = []
@@ -263,15 +299,17 @@ class SyncEngine:
         def worker() -> None:
             uploader = TusUploader(
                 self.client.clone(), self.blobs, self.sizer, self.stall_s, self._stop,
-                self._on_upload_progress,
+                self._on_upload_progress, health=self.health,
+                with_upload="creation-with-upload" in (self._tus_extensions or ()),
             )
             while not self._stop.is_set():
                 with lock:
                     if not queue or errors:
                         return
                     sha = queue.pop(0)
+                    self._absent.discard(sha)  # may leave bytes on the hub: ask next time
                 try:
-                    uploader.upload(sha)
+                    uploader.upload(sha, remote.get(sha))
                 except BlobCorrupt as exc:
                     self._mark_blob_error(sha, str(exc))  # never retried blindly; shown
                 except BaseException as exc:  # noqa: BLE001 - handed to the cycle
@@ -279,7 +317,7 @@ class SyncEngine:
                         errors.append(exc)
                     return
 
-        streams = min(self.upload_streams, len(order))
+        streams = min(self._stream_count(), len(order))
         with concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="yiqiao-up") as pool:
             for future in [pool.submit(worker) for _ in range(streams)]:
                 future.result()

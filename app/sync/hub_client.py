@@ -17,6 +17,8 @@ from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
 from app.protocol.sync import (
     PROTOCOL_HEADER,
+    BlobStatusRequest,
+    BlobStatusResponse,
     Change,
     PullResponse,
     PushRequest,
@@ -202,6 +204,44 @@ class HubClient:
         body = ReconcileRequest(digest=digest, count=count).model_dump()
         response = self.authed("POST", f"{API}/sync/reconcile", json=body)
         return _parse(ReconcileResponse, self.json_or_raise(response))
+
+    def blob_status(self, shas: list[str], timeout: Any = None) -> BlobStatusResponse | None:
+        """POST /blobs/status: which blobs the hub holds and how far our unfinished uploads
+        of the others got. ``None`` when the hub does not offer it (ask blob by blob)."""
+        body = BlobStatusRequest(sha256=shas).model_dump_json()
+        response = self.authed(
+            "POST",
+            f"{API}/blobs/status",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout or self.timeout,
+        )
+        if response.status_code in (404, 405):
+            return None
+        reply = _parse(BlobStatusResponse, self.json_or_raise(response))
+        if [b.sha256 for b in reply.blobs] != shas:
+            raise HubBadReply("the hub's blob status reply does not answer the blobs asked about")
+        return reply
+
+    def tus_extensions(self, timeout: Any = None) -> set[str]:
+        """The hub's tus extensions (``OPTIONS /blobs/uploads``), e.g. creation-with-upload."""
+        response = self.request("OPTIONS", f"{API}/blobs/uploads", timeout=timeout or self.timeout)
+        if response.status_code not in (200, 204):
+            return set()
+        value = response.headers.get("Tus-Extension", "")
+        return {part.strip() for part in value.split(",") if part.strip()}
+
+    def display_names(self) -> dict[str, str]:
+        """User id → display name of the network's people (``GET /users``), to show who wrote
+        what instead of ids."""
+        data = self.json_or_raise(self.authed("GET", f"{API}/users"))
+        if not isinstance(data, list):
+            raise HubBadReply("the hub's user list is not a list")
+        return {
+            str(p["id"]): str(p["display_name"])
+            for p in data
+            if isinstance(p, dict) and p.get("id") and p.get("display_name")
+        }
 
     def health(self) -> bool:
         """True when the hub answers /readyz."""

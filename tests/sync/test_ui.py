@@ -4,6 +4,7 @@ field by field and the choice syncs, status words differ per failure."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from app.config import load_settings
@@ -32,6 +33,14 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
 
     client = make_client(tmp_path / "c", hub.url, "doc1")
     client.store.create(DocType.patient, {"name": "张桂兰", "patient_number": "QS-0042", "sex": "F", "birth_date": "1950-01-01"})
+    status_threads: list[threading.Thread] = []
+    real_item_status = client.engine.item_status
+
+    def recording_item_status(doc):  # noqa: ANN001, ANN202 - still the engine's real answer
+        status_threads.append(threading.current_thread())
+        return real_item_status(doc)
+
+    client.engine.item_status = recording_item_status
     page = PatientsPage(_context(client))
     qtbot.addWidget(page)
     page.resize(1000, 500)
@@ -45,6 +54,7 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     page.add_note()
     qtbot.waitUntil(lambda: page.records.count() == 1, timeout=5000)
     assert len(client.store.list(DocType.note)) == 1
+    assert status_threads and threading.main_thread() not in status_threads, "sync state off the GUI thread"
     _shot(page, "sync-patients.png", tmp_path)
     client.close()
 
@@ -74,10 +84,18 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     row = next(i for i, r in enumerate(page.rows) if r[0].id == c.id)
     assert page.table.item(row, 0).text() == "李建国" and page.table.item(row, 1).text() == "QS-7"
     assert page.table.item(row, 7).text() == "Conflict — needs your choice"
-    dialog = ConflictDialog(doc, "李建国 · ID QS-7")
+    names = b.hub.display_names()
+    dialog = ConflictDialog(doc, "李建国 · ID QS-7", names=names)
     qtbot.addWidget(dialog)
     dialog.resize(900, 400)
     theirs = next(i for i, v in enumerate(dialog.versions) if v.fields.get("reason") == "胸闷三天，活动后加重")
+    headers = [dialog.table.horizontalHeaderItem(i).text() for i in range(dialog.table.columnCount())]
+    assert any("DOC1" in h for h in headers) and any("DOC2" in h for h in headers), headers
+    assert not any(v.user_id in h for v in dialog.versions for h in headers), "names, not user ids"
+    labels = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert "Reason for consultation ⚠" in labels and "Department" in labels and "reason" not in labels
+    status_row = dialog.keys.index("status")
+    assert dialog.table.cellWidget(status_row, 1).text() == "Draft"
     dialog.choose("reason", theirs)
     chosen = dialog.chosen_fields()
     assert chosen["reason"] == "胸闷三天，活动后加重"

@@ -27,27 +27,13 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.protocol.sync import DocType
+from app.sync.errors import HubError
 from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.sync.conflict_dialog import ConflictDialog
+from app.ui.sync.field_labels import status_text
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
 from app.ui.sync.wiring import sync_session
-
-
-def status_text(status: str) -> str:
-    """Translated consultation status."""
-    from PySide6.QtCore import QCoreApplication
-
-    return {
-        "draft": QCoreApplication.translate("ConsultationStatus", "Draft"),
-        "submitted": QCoreApplication.translate("ConsultationStatus", "Submitted"),
-        "accepted": QCoreApplication.translate("ConsultationStatus", "Accepted"),
-        "declined": QCoreApplication.translate("ConsultationStatus", "Declined"),
-        "scheduled": QCoreApplication.translate("ConsultationStatus", "Scheduled"),
-        "in_call": QCoreApplication.translate("ConsultationStatus", "In call"),
-        "reported": QCoreApplication.translate("ConsultationStatus", "Reported"),
-        "closed": QCoreApplication.translate("ConsultationStatus", "Closed"),
-    }.get(status, status)
 
 
 class ConsultationDialog(QDialog):
@@ -225,6 +211,22 @@ class ConsultationsPage(QWidget):
         session, sel = self._session(), self.selected()
         if session is None or sel is None or sel[0].conflict is None:
             return
-        dialog = ConflictDialog(sel[0], identity_text(sel[1]), self)
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            self._write(session.store.resolve_conflict, sel[0].id, dialog.chosen_fields())
+        doc, patient = sel[0], sel[1]
+        me = self.context.user
+
+        def names() -> dict[str, str]:
+            """Display names from the hub; offline, ids we cannot name show as unknown."""
+            try:
+                known = session.engine.client.display_names()
+            except HubError:
+                known = {}
+            if getattr(me, "id", "") and getattr(me, "display_name", ""):
+                known.setdefault(me.id, me.display_name)
+            return known
+
+        def open_dialog(known: dict[str, str]) -> None:
+            dialog = ConflictDialog(doc, identity_text(patient), self, names=known)
+            if dialog.exec() == QDialog.DialogCode.Accepted:
+                self._write(session.store.resolve_conflict, doc.id, dialog.chosen_fields())
+
+        run_in_worker(names, on_done=open_dialog)

@@ -117,6 +117,8 @@ class PatientsPage(QWidget):
         super().__init__(parent)
         self.context = context
         self.patients: list[Any] = []
+        self.sync_states: dict[str, Any] = {}  # patient id -> ItemStatus, computed off the GUI thread
+        self._generation = 0  # only the newest reload is shown (workers may finish out of order)
         self.stack = QStackedLayout(self)
         self.empty = EmptyState(
             self.tr("Patients"),
@@ -183,14 +185,23 @@ class PatientsPage(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        """Reload patients off the GUI thread."""
+        """Reload patients and their sync state off the GUI thread."""
         session = self._session()
         if session is None:
             return
-        run_in_worker(lambda: session.store.list(DocType.patient), on_done=self._loaded)
+        self._generation += 1
+        generation = self._generation
 
-    def _loaded(self, patients: list[Any]) -> None:
-        self.patients = sorted(patients, key=lambda p: p.fields.get("name", ""))
+        def load() -> list[tuple[Any, Any]]:
+            return [(p, session.engine.item_status(p)) for p in session.store.list(DocType.patient)]
+
+        run_in_worker(load, on_done=lambda rows: self._loaded(generation, rows))
+
+    def _loaded(self, generation: int, rows: list[tuple[Any, Any]]) -> None:
+        if generation != self._generation:
+            return
+        self.patients = sorted((p for p, _ in rows), key=lambda p: p.fields.get("name", ""))
+        self.sync_states = {p.id: state for p, state in rows}
         self._fill()
 
     def _fill(self) -> None:
@@ -200,10 +211,10 @@ class PatientsPage(QWidget):
             if not needle or needle in p.fields.get("name", "").lower()
             or needle in p.fields.get("patient_number", "").lower()
         ]
-        session = self._session()
         self.table.setRowCount(len(shown))
         for row, p in enumerate(shown):
-            cells = [*identity_parts(p.fields), sync_text(session.engine.item_status(p)) if session else ""]
+            state = self.sync_states.get(p.id)
+            cells = [*identity_parts(p.fields), sync_text(state) if state is not None else ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(256, p.id)
@@ -229,23 +240,30 @@ class PatientsPage(QWidget):
             return
         self.identity.setText(identity_text(patient.fields))
         session = self._session()
-        run_in_worker(lambda: session.store.list(patient_id=patient.id), on_done=self._show_records)
+        if session is None:
+            return
 
-    def _show_records(self, docs: list[Any]) -> None:
+        def load() -> list[tuple[Any, Any]]:
+            return [(d, session.engine.item_status(d)) for d in session.store.list(patient_id=patient.id)]
+
+        run_in_worker(load, on_done=lambda rows: self._show_records(patient.id, rows))
+
+    def _show_records(self, patient_id: str, rows: list[tuple[Any, Any]]) -> None:
+        current = self.selected()
+        if current is None or current.id != patient_id:
+            return  # the selection moved on while this loaded
         self.records.clear()
-        session = self._session()
         names = {
             DocType.consultation: self.tr("Consultation"), DocType.note: self.tr("Note"),
             DocType.vitals: self.tr("Vital signs"), DocType.attachment: self.tr("Attachment"),
             DocType.report: self.tr("Report"), DocType.annotation_set: self.tr("Annotations"),
         }
-        for doc in docs:
+        for doc, state in rows:
             f = doc.fields
             summary = f.get("reason") or f.get("text") or f.get("title") or ", ".join(
                 f"{k}={v}" for k, v in f.items() if v not in (None, "") and k != "measured_at"
             )
-            state = sync_text(session.engine.item_status(doc)) if session else ""
-            self.records.addItem(f"{names.get(doc.type, doc.type.value)} · {summary[:80]} · {state}")
+            self.records.addItem(f"{names.get(doc.type, doc.type.value)} · {summary[:80]} · {sync_text(state)}")
 
     # -- writes (local, instant; sync follows in the background) -------------------------
     def _write(self, fn: Any, *args: Any) -> None:

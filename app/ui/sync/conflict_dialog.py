@@ -20,20 +20,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.sync.field_labels import field_label, field_value
 
-def _show(value: Any) -> str:
-    if value is None:
+
+def _show(key: str, value: Any, names: dict[str, str]) -> str:
+    if value is None or value == "":
         return "—"
+    coded = field_value(key, value, names)
+    if coded is not None:
+        return coded
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
 
 
 class ConflictDialog(QDialog):
-    """Pick, field by field, which version to keep; ``chosen_fields()`` is the result."""
+    """Pick, field by field, which version to keep; ``chosen_fields()`` is the result.
 
-    def __init__(self, doc: Any, identity: str = "", parent: QWidget | None = None) -> None:
+    ``names`` maps user ids to display names (authors of the versions, specialists named in
+    fields); an id without a name is shown as "unknown user"."""
+
+    def __init__(
+        self, doc: Any, identity: str = "", parent: QWidget | None = None,
+        names: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.names = dict(names or {})
         self.setWindowTitle(self.tr("Resolve conflicting edits"))
         self.doc = doc
         self.versions = list(doc.conflict.versions) if doc.conflict else []
@@ -55,22 +67,23 @@ class ConflictDialog(QDialog):
         self.keys = keys
         headers = [self.tr("Field")]
         for i, version in enumerate(self.versions):
+            who = self.names.get(version.user_id) or self.tr("unknown user")
             if i == 0:
-                headers.append(self.tr("Version on the hub ({user})").format(user=version.user_id))
+                headers.append(self.tr("Version on the hub ({user})").format(user=who))
             else:
-                headers.append(self.tr("Edited version ({user})").format(user=version.user_id))
+                headers.append(self.tr("Edited version ({user})").format(user=who))
         self.table = QTableWidget(len(keys), len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.groups: list[QButtonGroup] = []
         conflicted = set(doc.conflict.fields) if doc.conflict else set()
         for row, key in enumerate(keys):
-            name = QTableWidgetItem(key + (" ⚠" if key in conflicted else ""))
+            name = QTableWidgetItem(field_label(key) + (" ⚠" if key in conflicted else ""))
             self.table.setItem(row, 0, name)
             group = QButtonGroup(self)
             values = [v.fields.get(key) for v in self.versions]
             for col, value in enumerate(values):
-                button = QRadioButton(_show(value))
+                button = QRadioButton(_show(key, value, self.names))
                 group.addButton(button, col)
                 self.table.setCellWidget(row, col + 1, button)
             # Default: the hub's value unless another version changed it (then the latest).

@@ -1,0 +1,47 @@
+"""Chunk sizing from measured throughput and the checksum choice from link health."""
+
+from __future__ import annotations
+
+import time
+
+from app.sync.transfer import MAX_CHUNK, MIN_CHUNK, ChunkSizer, LinkHealth, ThroughputMeter
+
+
+def test_chunks_take_about_the_target_time_at_the_measured_rate() -> None:
+    sizer = ChunkSizer()
+    assert sizer.next_size() == MIN_CHUNK, "nothing measured yet: the smallest chunk"
+    assert sizer.next_size(checksummed=False) == sizer.unverified_minimum
+    sizer.meter.observe(1_000_000, 2.0)  # 500 kB/s
+    assert sizer.next_size() == 250_000  # 0.5 s worth
+    assert sizer.next_size(checksummed=False) == 2_000_000  # 4 s worth: a cut loses nothing
+    sizer.meter.observe(1_000, 1.0)  # the link slows to 1 kB/s: the estimate follows ...
+    assert sizer.next_size() < 250_000
+    for _ in range(30):
+        sizer.meter.observe(1_000, 1.0)
+    assert sizer.next_size() == MIN_CHUNK  # ... down to the floor, never below
+    fast = ChunkSizer(meter=ThroughputMeter())
+    fast.meter.observe(1_000_000_000, 1.0)
+    assert fast.next_size() == MAX_CHUNK
+    assert fast.next_size(checksummed=False) == fast.unverified_maximum
+
+
+def test_meter_ignores_empty_and_instant_transfers() -> None:
+    meter = ThroughputMeter()
+    meter.observe(0, 1.0)
+    meter.observe(100, 0.0)
+    assert meter.bytes_per_s == 0.0
+    meter.observe(100, 1.0)
+    meter.observe(300, 1.0)
+    assert 100 < meter.bytes_per_s < 300  # weighted towards the recent rate
+
+
+def test_checksums_off_while_the_link_resets_and_back_after_a_quiet_spell() -> None:
+    health = LinkHealth(quiet_s=0.2)
+    assert health.chunk_checksums() and not health.resetting()
+    health.note_reset()
+    assert health.resetting() and not health.chunk_checksums()
+    time.sleep(0.25)
+    assert health.chunk_checksums(), "quiet again: chunks carry checksums"
+    health.note_reset()
+    health.note_damaged()
+    assert health.chunk_checksums(), "damage seen: checksum every chunk even on a resetting link"
