@@ -21,83 +21,83 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="38" />
+      <location filename="../../app/ui/pages/call.py" line="39" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="40" />
+      <location filename="../../app/ui/pages/call.py" line="41" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="53" />
+      <location filename="../../app/ui/pages/call.py" line="54" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="58" />
+      <location filename="../../app/ui/pages/call.py" line="59" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="70" />
+      <location filename="../../app/ui/pages/call.py" line="71" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="71" />
+      <location filename="../../app/ui/pages/call.py" line="72" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="95" />
+      <location filename="../../app/ui/pages/call.py" line="108" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="96" />
+      <location filename="../../app/ui/pages/call.py" line="109" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="97" />
+      <location filename="../../app/ui/pages/call.py" line="110" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="98" />
+      <location filename="../../app/ui/pages/call.py" line="111" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="99" />
+      <location filename="../../app/ui/pages/call.py" line="112" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="100" />
-      <location filename="../../app/ui/pages/call.py" line="101" />
+      <location filename="../../app/ui/pages/call.py" line="113" />
+      <location filename="../../app/ui/pages/call.py" line="114" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="102" />
+      <location filename="../../app/ui/pages/call.py" line="115" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="103" />
+      <location filename="../../app/ui/pages/call.py" line="116" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="104" />
+      <location filename="../../app/ui/pages/call.py" line="117" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="106" />
+      <location filename="../../app/ui/pages/call.py" line="119" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -213,102 +213,102 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="50" />
+      <location filename="../../app/ui/app.py" line="54" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="56" />
+      <location filename="../../app/ui/app.py" line="60" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="63" />
+      <location filename="../../app/ui/app.py" line="67" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="76" />
+      <location filename="../../app/ui/app.py" line="80" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="99" />
+      <location filename="../../app/ui/app.py" line="103" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="101" />
+      <location filename="../../app/ui/app.py" line="105" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="103" />
+      <location filename="../../app/ui/app.py" line="107" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="105" />
+      <location filename="../../app/ui/app.py" line="109" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="107" />
+      <location filename="../../app/ui/app.py" line="111" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="150" />
+      <location filename="../../app/ui/app.py" line="185" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="151" />
+      <location filename="../../app/ui/app.py" line="186" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="169" />
+      <location filename="../../app/ui/app.py" line="204" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="177" />
+      <location filename="../../app/ui/app.py" line="212" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="179" />
+      <location filename="../../app/ui/app.py" line="214" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="209" />
+      <location filename="../../app/ui/app.py" line="261" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="210" />
+      <location filename="../../app/ui/app.py" line="262" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="211" />
+      <location filename="../../app/ui/app.py" line="263" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="212" />
+      <location filename="../../app/ui/app.py" line="264" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="213" />
+      <location filename="../../app/ui/app.py" line="265" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="219" />
+      <location filename="../../app/ui/app.py" line="271" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -316,37 +316,42 @@
   <context>
     <name>ConflictDialog</name>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="37" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="49" />
       <source>Resolve conflicting edits</source>
       <translation>解决编辑冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="47" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
       <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
       <translation>此记录在同步之前被两处修改。所有内容均已保留：请为每个字段选择要保留的值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="56" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="68" />
       <source>Field</source>
       <translation>字段</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="70" />
+      <source>unknown user</source>
+      <translation>未知用户</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="72" />
       <source>Version on the hub ({user})</source>
       <translation>中心服务器上的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="61" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="74" />
       <source>Edited version ({user})</source>
       <translation>修改后的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="92" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="105" />
       <source>Keep my choices</source>
       <translation>按我的选择保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="93" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="106" />
       <source>Decide later</source>
       <translation>稍后决定</translation>
     </message>
@@ -354,47 +359,47 @@
   <context>
     <name>ConsultationDialog</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="58" />
+      <location filename="../../app/ui/pages/consultations.py" line="44" />
       <source>New consultation request</source>
       <translation>新建会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="64" />
+      <location filename="../../app/ui/pages/consultations.py" line="50" />
       <source>Question for the specialist, history, findings</source>
       <translation>向专家提出的问题、病史、检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="66" />
+      <location filename="../../app/ui/pages/consultations.py" line="52" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="66" />
+      <location filename="../../app/ui/pages/consultations.py" line="52" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="66" />
+      <location filename="../../app/ui/pages/consultations.py" line="52" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="69" />
+      <location filename="../../app/ui/pages/consultations.py" line="55" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="70" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="71" />
+      <location filename="../../app/ui/pages/consultations.py" line="57" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="72" />
+      <location filename="../../app/ui/pages/consultations.py" line="58" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
@@ -402,42 +407,42 @@
   <context>
     <name>ConsultationStatus</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="16" />
       <source>Draft</source>
       <translation>草稿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="17" />
       <source>Submitted</source>
       <translation>已提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="18" />
       <source>Accepted</source>
       <translation>已接受</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="19" />
       <source>Declined</source>
       <translation>已拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="20" />
       <source>Scheduled</source>
       <translation>已预约</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="21" />
       <source>In call</source>
       <translation>通话中</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="22" />
       <source>Reported</source>
       <translation>已出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="23" />
       <source>Closed</source>
       <translation>已关闭</translation>
     </message>
@@ -445,107 +450,107 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="97" />
+      <location filename="../../app/ui/pages/consultations.py" line="83" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
+      <location filename="../../app/ui/pages/consultations.py" line="84" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="103" />
+      <location filename="../../app/ui/pages/consultations.py" line="89" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="105" />
+      <location filename="../../app/ui/pages/consultations.py" line="91" />
       <source>Submit</source>
       <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="107" />
+      <location filename="../../app/ui/pages/consultations.py" line="93" />
       <source>Attach files…</source>
       <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="109" />
+      <location filename="../../app/ui/pages/consultations.py" line="95" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <location filename="../../app/ui/pages/consultations.py" line="101" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <location filename="../../app/ui/pages/consultations.py" line="101" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <location filename="../../app/ui/pages/consultations.py" line="101" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <location filename="../../app/ui/pages/consultations.py" line="101" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="102" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="102" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="102" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="116" />
+      <location filename="../../app/ui/pages/consultations.py" line="102" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="157" />
+      <location filename="../../app/ui/pages/consultations.py" line="143" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="157" />
+      <location filename="../../app/ui/pages/consultations.py" line="143" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="157" />
+      <location filename="../../app/ui/pages/consultations.py" line="143" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="182" />
+      <location filename="../../app/ui/pages/consultations.py" line="168" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="194" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="194" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="217" />
+      <location filename="../../app/ui/pages/consultations.py" line="203" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
@@ -667,114 +672,114 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="71" />
+      <location filename="../../app/ui/main_window.py" line="72" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="89" />
+      <location filename="../../app/ui/main_window.py" line="90" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="93" />
+      <location filename="../../app/ui/main_window.py" line="94" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="95" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="95" />
+      <location filename="../../app/ui/main_window.py" line="96" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="96" />
+      <location filename="../../app/ui/main_window.py" line="97" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="148" />
+      <location filename="../../app/ui/main_window.py" line="161" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="149" />
+      <location filename="../../app/ui/main_window.py" line="162" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="151" />
+      <location filename="../../app/ui/main_window.py" line="164" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="154" />
+      <location filename="../../app/ui/main_window.py" line="167" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="157" />
+      <location filename="../../app/ui/main_window.py" line="170" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="159" />
+      <location filename="../../app/ui/main_window.py" line="172" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="169" />
+      <location filename="../../app/ui/main_window.py" line="182" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="177" />
+      <location filename="../../app/ui/main_window.py" line="190" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="178" />
+      <location filename="../../app/ui/main_window.py" line="191" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="197" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="188" />
-      <location filename="../../app/ui/main_window.py" line="219" />
+      <location filename="../../app/ui/main_window.py" line="201" />
+      <location filename="../../app/ui/main_window.py" line="232" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="222" />
+      <location filename="../../app/ui/main_window.py" line="235" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="237" />
       <location filename="../../app/ui/main_window.py" line="250" />
+      <location filename="../../app/ui/main_window.py" line="263" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="237" />
+      <location filename="../../app/ui/main_window.py" line="250" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="247" />
+      <location filename="../../app/ui/main_window.py" line="260" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
+      <location filename="../../app/ui/main_window.py" line="263" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -810,7 +815,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="45" />
+      <location filename="../../app/ui/main_window.py" line="46" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -924,102 +929,102 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="122" />
+      <location filename="../../app/ui/pages/patients.py" line="124" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="123" />
+      <location filename="../../app/ui/pages/patients.py" line="125" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="130" />
+      <location filename="../../app/ui/pages/patients.py" line="132" />
       <source>Search by name or patient ID</source>
       <translation>按姓名或患者编号搜索</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="132" />
+      <location filename="../../app/ui/pages/patients.py" line="134" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <location filename="../../app/ui/pages/patients.py" line="158" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="159" />
+      <location filename="../../app/ui/pages/patients.py" line="161" />
       <source>Clinical note</source>
       <translation>病程记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="160" />
+      <location filename="../../app/ui/pages/patients.py" line="162" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="228" />
+      <location filename="../../app/ui/pages/patients.py" line="239" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="238" />
+      <location filename="../../app/ui/pages/patients.py" line="257" />
       <source>Consultation</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="238" />
+      <location filename="../../app/ui/pages/patients.py" line="257" />
       <source>Note</source>
       <translation>记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="239" />
+      <location filename="../../app/ui/pages/patients.py" line="258" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="239" />
+      <location filename="../../app/ui/pages/patients.py" line="258" />
       <source>Attachment</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="240" />
+      <location filename="../../app/ui/pages/patients.py" line="259" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="240" />
+      <location filename="../../app/ui/pages/patients.py" line="259" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="253" />
+      <location filename="../../app/ui/pages/patients.py" line="271" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1027,9 +1032,187 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="57" />
+      <location filename="../../app/ui/main_window.py" line="58" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
+    </message>
+  </context>
+  <context>
+    <name>RecordField</name>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="30" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="31" />
+      <source>Patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <source>Sex</source>
+      <translation>性别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <source>Date of birth</source>
+      <translation>出生日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <source>Phone</source>
+      <translation>电话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <source>ID card number</source>
+      <translation>身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <source>Address</source>
+      <translation>住址</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <source>Reason for consultation</source>
+      <translation>会诊原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <source>Urgency</source>
+      <translation>紧急程度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <source>Consulting hospital</source>
+      <translation>会诊医院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <source>Specialist</source>
+      <translation>会诊专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <source>Scheduled for</source>
+      <translation>预约时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <source>Reason for declining</source>
+      <translation>拒绝原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <source>Text</source>
+      <translation>文字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <source>Category</source>
+      <translation>类别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <source>Measured at</source>
+      <translation>测量时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <source>Systolic BP (mmHg)</source>
+      <translation>收缩压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <source>Diastolic BP (mmHg)</source>
+      <translation>舒张压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <source>Heart rate (/min)</source>
+      <translation>心率（次/分）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <source>SpO2 (%)</source>
+      <translation>血氧饱和度 SpO2（%）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <source>Blood glucose (mmol/L)</source>
+      <translation>血糖（mmol/L）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <source>Temperature (°C)</source>
+      <translation>体温（°C）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <source>Kind</source>
+      <translation>类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <source>Title</source>
+      <translation>标题</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <source>Files</source>
+      <translation>文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <source>Study UID</source>
+      <translation>检查 UID</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <source>Series</source>
+      <translation>序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <source>Conclusion</source>
+      <translation>结论</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <source>Signed</source>
+      <translation>已签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <source>Annotations</source>
+      <translation>标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <source>Routine</source>
+      <translation>常规</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <source>Urgent</source>
+      <translation>紧急</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <source>Emergency</source>
+      <translation>急诊</translation>
     </message>
   </context>
   <context>
@@ -1630,89 +1813,89 @@
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="312" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="318" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="314" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="320" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="316" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="210" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="427" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="433" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="428" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="434" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="444" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="450" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="445" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="451" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="452" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="458" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="453" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="474" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="481" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="490" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="497" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="527" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="534" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="524" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="531" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="528" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="547" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="554" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="562" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="569" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1720,89 +1903,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <location filename="../../app/ui/viewer/viewport.py" line="262" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <location filename="../../app/ui/viewer/viewport.py" line="262" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="246" />
+      <location filename="../../app/ui/viewer/viewport.py" line="262" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <location filename="../../app/ui/viewer/viewport.py" line="263" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <location filename="../../app/ui/viewer/viewport.py" line="263" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="247" />
+      <location filename="../../app/ui/viewer/viewport.py" line="263" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="248" />
+      <location filename="../../app/ui/viewer/viewport.py" line="264" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="248" />
+      <location filename="../../app/ui/viewer/viewport.py" line="264" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="261" />
+      <location filename="../../app/ui/viewer/viewport.py" line="277" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="291" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="319" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="321" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <location filename="../../app/ui/viewer/viewport.py" line="350" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="379" />
+      <location filename="../../app/ui/viewer/viewport.py" line="395" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="379" />
-      <location filename="../../app/ui/viewer/viewport.py" line="435" />
-      <location filename="../../app/ui/viewer/viewport.py" line="488" />
+      <location filename="../../app/ui/viewer/viewport.py" line="395" />
+      <location filename="../../app/ui/viewer/viewport.py" line="451" />
+      <location filename="../../app/ui/viewer/viewport.py" line="504" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="435" />
+      <location filename="../../app/ui/viewer/viewport.py" line="451" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="488" />
+      <location filename="../../app/ui/viewer/viewport.py" line="504" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
