@@ -12,3 +12,7 @@ class DicomFileError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Crosses process boundaries (decode workers): rebuild from both parts.
+        return (type(self), (self.path, self.problem))

@@ -8,10 +8,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.uid import UID
 
 from app.dicom_viewer.anonymize import Anonymizer, anonymize_file
 from app.dicom_viewer.cache import FrameCache
-from app.dicom_viewer.decoders import self_check
+from app.dicom_viewer.decoders import COVERED_SYNTAXES, self_check
 from app.dicom_viewer.ecg import GAIN_MM_MV, PAPER_SPEED_MM_S, load_ecg, render_ecg
 from app.dicom_viewer.export_cli import main as export_main
 
@@ -92,10 +93,17 @@ def test_self_check_decodes_every_shipped_sample():
     assert len(results) >= 11
     failed = [r for r in results if not r[1]]
     assert not failed, failed
+    # A real sample decoded for every syntax the plugins cover (none only "plugin present").
+    assert not [r for r in results if r[2].startswith("no shipped sample")]
     names = {r[0] for r in results}
-    assert {"JPEG Baseline (Process 1)", "JPEG-LS Lossless Image Compression", "RLE Lossless",
-            "JPEG 2000 Image Compression (Lossless Only)", "Deflated Explicit VR Little Endian",
-            "Explicit VR Big Endian"} <= names
+    assert {UID(uid).name for uid in COVERED_SYNTAXES} <= names
+    # Compressed samples are decoded by a spawned worker too, with the same pixels.
+    compressed = [r for r in results if "jpeg" in r[0].lower() or "rle" in r[0].lower()]
+    assert compressed and all("same in a worker process" in r[2] for r in compressed)
+    # The 12-bit JPEG Extended limit is stated, tried on a real file, with the reason.
+    extended = next(r for r in results if r[0] == "JPEG Extended (Process 2 and 4)")
+    assert "12-bit JPEG Extended is NOT supported" in extended[2]
+    assert "JPGExtended_12bit.dcm" in extended[2] and "12-bit precision" in extended[2]
 
 
 def test_cache_evicts_lru_but_keeps_pinned():

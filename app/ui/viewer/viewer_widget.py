@@ -11,7 +11,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from app.dicom_viewer.annotations import Annotation, AnnotationSet
 from app.dicom_viewer.anonymize import Anonymizer, anonymize_file
 from app.dicom_viewer.calibration import manual_calibration
+from app.dicom_viewer.decode_pool import ProcessDecodePool
 from app.dicom_viewer.ecg import load_ecg
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.gsps import GspsContent, read_gsps, write_gsps
@@ -68,7 +69,9 @@ class ViewerWidget(QWidget):
         self.setAcceptDrops(True)
         self.author = author or getpass.getuser()
         self.library = Library()
-        self.source = FrameSource()
+        # Compressed frames are decoded in worker processes (started on the first compressed
+        # series): their decoders hold the GIL, so threads would only take turns.
+        self.source = FrameSource(processes=ProcessDecodePool())
         self.preloader = SeriesPreloader(self.source)
         self.annotations = AnnotationSet()
         self.last_report: ImportReport | None = None
@@ -80,6 +83,9 @@ class ViewerWidget(QWidget):
         self.set_layout(1, 1)
         self.cine = QTimer(self)
         self.cine.timeout.connect(self._cine_step)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
@@ -570,6 +576,8 @@ class ViewerWidget(QWidget):
             on_error=lambda e: self.show_problem(str(e)))
 
     def shutdown(self) -> None:
+        """Stop cine, background decoding (threads and worker processes) and the library."""
         self.cine.stop()
         self.preloader.shutdown()
+        self.source.shutdown()
         self.library.close()

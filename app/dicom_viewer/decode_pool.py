@@ -1,0 +1,246 @@
+"""Decoding compressed frames in worker processes, so that decoders which hold the GIL
+(pylibjpeg-openjpeg, pylibjpeg-rle, Pillow's JPEG, ...) really run in parallel.
+
+Workers are spawned (never forked: same behaviour on Windows, Linux and in the frozen
+bundle, and no copy of the GUI process's threads), started lazily on first use, and import
+only this Qt-free module. They receive a file path and a frame index — never a dataset — and
+return the decoded numpy array.
+
+A worker that dies (a decoder crashing on a corrupt file) breaks a ``ProcessPoolExecutor``
+for every frame then pending. The pool is replaced at once, and the frames that were pending
+are decoded again one at a time in a separate one-worker "quarantine" pool, so that only the
+file that really crashes its decoder is reported ("file: problem") and no innocent frame is.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.dicom_viewer.decoders import decode_frame
+from app.dicom_viewer.errors import DicomFileError
+
+WorkerFn = Callable[[str, int], np.ndarray]
+
+
+def decode_in_process(path: str, frame: int) -> np.ndarray:
+    """Worker entry point: decode frame ``frame`` of ``path`` (raises DicomFileError)."""
+    return decode_frame(path, frame)
+
+
+def _ready() -> int:
+    """Run once per worker at start-up: by then the decoder modules are imported."""
+    return os.getpid()
+
+
+def default_workers() -> int:
+    """One worker per core: the decoders are CPU-bound."""
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Job:
+    path: str
+    frame: int
+    outer: concurrent.futures.Future
+    inner: concurrent.futures.Future | None = None
+
+
+class ProcessDecodePool:
+    """Decode frames in spawned worker processes; ``submit`` returns a Future of an array.
+
+    Thread-safe. Nothing is started until the first ``submit`` or ``warm_up``.
+    """
+
+    def __init__(self, workers: int | None = None, worker_fn: WorkerFn = decode_in_process
+                 ) -> None:
+        self.workers = workers or default_workers()
+        self.worker_fn = worker_fn
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._quarantine: concurrent.futures.ProcessPoolExecutor | None = None
+        self._suspects: deque[_Job] = deque()
+        self._quarantine_busy = False
+        self._ready_future: concurrent.futures.Future | None = None
+        self._closed = False
+        self.restarts = 0  # how often a crashed worker forced a new pool (tests, logs)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The current executor, created on first use (caller holds the lock)."""
+        if self._closed:
+            raise RuntimeError("decode pool shut down")
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=self._context)
+            # One start-up task per worker: ``ready`` turns true once a worker answers, i.e.
+            # once spawning and importing pydicom/numpy (~0.3–1 s) is behind us.
+            futures = [self._executor.submit(_ready) for _ in range(self.workers)]
+            self._ready_future = futures[0]
+        return self._executor
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (they take a moment to import the decoders)."""
+        with self._lock:
+            if not self._closed:
+                self._pool()
+
+    @property
+    def ready(self) -> bool:
+        """True once a worker has started and can decode without start-up delay."""
+        fut = self._ready_future
+        return fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on a pool thread) once the workers are up; starts them."""
+        with self._lock:
+            if self._closed:
+                return
+            self._pool()
+            fut = self._ready_future
+        if fut is not None:
+            fut.add_done_callback(lambda _f: callback())
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
+
+    def shutdown(self) -> None:
+        """Stop the workers; pending frames are cancelled (running ones finish)."""
+        with self._lock:
+            self._closed = True
+            executors = [e for e in (self._executor, self._quarantine) if e is not None]
+            self._executor = self._quarantine = None
+            self._ready_future = None
+            suspects = list(self._suspects)
+            self._suspects.clear()
+        for job in suspects:
+            job.outer.cancel()
+        for executor in executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ decoding
+    def submit(self, path: str | Path, frame: int) -> concurrent.futures.Future:
+        """Queue one frame. The Future gives the array, or raises DicomFileError.
+
+        Cancelling the Future withdraws the frame if no worker has taken it yet.
+        """
+        outer: concurrent.futures.Future = concurrent.futures.Future()
+        job = _Job(str(path), frame, outer)
+        with self._lock:
+            self._submit_locked(job)
+        outer.add_done_callback(lambda f: f.cancelled() and job.inner and job.inner.cancel())
+        return outer
+
+    def _submit_locked(self, job: _Job) -> None:
+        executor = self._pool()
+        try:
+            inner = executor.submit(self.worker_fn, job.path, job.frame)
+        except BrokenProcessPool:
+            # A worker died and its futures' callbacks have not replaced the pool yet.
+            self._drop_locked(executor)
+            executor.shutdown(wait=False, cancel_futures=True)
+            executor = self._pool()
+            inner = executor.submit(self.worker_fn, job.path, job.frame)
+        job.inner = inner
+        inner.add_done_callback(lambda f: self._finished(job, executor, f))
+
+    def _finished(self, job: _Job, executor: concurrent.futures.Executor,
+                  inner: concurrent.futures.Future) -> None:
+        if job.outer.done():
+            return
+        if inner.cancelled():
+            job.outer.cancel()
+            return
+        exc = inner.exception()
+        if isinstance(exc, BrokenProcessPool):
+            self._replace_broken(executor)
+            with self._lock:
+                if self._closed:
+                    job.outer.cancel()
+                    return
+                self._suspects.append(job)
+            self._next_suspect()
+            return
+        _complete(job.outer, inner, job.path)
+
+    def _replace_broken(self, broken: concurrent.futures.Executor) -> None:
+        """Drop a broken executor (once, whichever of its futures reports it first)."""
+        with self._lock:
+            dropped = self._drop_locked(broken)
+        if dropped:
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    def _drop_locked(self, broken: concurrent.futures.Executor) -> bool:
+        if self._executor is not broken:
+            return False
+        self._executor = None
+        self._ready_future = None
+        self.restarts += 1
+        return True
+
+    # A suspect is decoded alone in a one-worker pool: if that worker dies too, it was this
+    # file. Strictly one at a time, as a dying worker also fails the task queued behind it.
+    def _next_suspect(self) -> None:
+        with self._lock:
+            if self._quarantine_busy or self._closed:
+                return
+            while self._suspects and self._suspects[0].outer.done():
+                self._suspects.popleft()  # cancelled meanwhile
+            if not self._suspects:
+                return
+            job = self._suspects.popleft()
+            self._quarantine_busy = True
+            if self._quarantine is None:
+                self._quarantine = concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=self._context)
+            quarantine = self._quarantine
+            job.inner = quarantine.submit(self.worker_fn, job.path, job.frame)
+        job.inner.add_done_callback(lambda f: self._suspect_done(job, quarantine, f))
+
+    def _suspect_done(self, job: _Job, quarantine: concurrent.futures.Executor,
+                      inner: concurrent.futures.Future) -> None:
+        exc = None if inner.cancelled() else inner.exception()
+        if isinstance(exc, BrokenProcessPool):
+            with self._lock:
+                if self._quarantine is quarantine:
+                    self._quarantine = None
+            quarantine.shutdown(wait=False, cancel_futures=True)
+            try:
+                job.outer.set_exception(DicomFileError(
+                    job.path, f"the decoder crashed on frame {job.frame + 1} "
+                              "(corrupt compressed data?)"))
+            except concurrent.futures.InvalidStateError:
+                pass  # cancelled by its owner in the meantime
+        elif inner.cancelled():
+            job.outer.cancel()
+        else:
+            _complete(job.outer, inner, job.path)
+        with self._lock:
+            self._quarantine_busy = False
+        self._next_suspect()
+
+
+def _complete(outer: concurrent.futures.Future, inner: concurrent.futures.Future,
+              path: str) -> None:
+    """Pass a worker's result on; any unexpected failure still names the file."""
+    exc = inner.exception()
+    try:
+        if exc is None:
+            outer.set_result(inner.result())
+        elif isinstance(exc, DicomFileError):
+            outer.set_exception(exc)
+        else:
+            outer.set_exception(DicomFileError(path, f"cannot decode pixel data: {exc}"))
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled by its owner in the meantime
