@@ -13,6 +13,7 @@ written to ``<log dir>/self-check.log``, which "Export diagnostics" collects wit
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -240,11 +241,12 @@ def check_sqlcipher_engine() -> list[Check]:
 
 
 def check_cache() -> list[Check]:
-    """The encrypted cache opens through app.sync.cache with a key from the OS keyring.
+    """The encrypted cache works here, and each existing user cache opens with its key.
 
-    A real key is needed, so this fails when the keyring does. The probe cache lives in a
-    temporary folder and its key is random and never stored: the self-check writes nothing to
-    the user's keyring or data folder.
+    A new cache is probed in a temporary folder with a random key (app.sync.cache, so the
+    bundled migrations run too). Existing caches (``profiles/<profile>/cache.db``) are opened
+    with their key from the keyring and integrity-checked, without migrating or writing; a
+    missing key is reported, never created.
     """
     try:
         from app.sync.cache import CacheOpenError, open_cache
@@ -263,7 +265,41 @@ def check_cache() -> list[Check]:
             cache.close()
         except CacheOpenError as exc:
             return [Check("Encrypted cache", "cache", FAIL, str(exc))]
-    return [Check("Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})")]
+    checks = [Check("Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})")]
+    profiles = sorted((paths.user_data_dir() / "profiles").glob("*/cache.db"))
+    if not profiles:
+        checks.append(Check("Encrypted cache", "user caches", SKIP, "none yet (nobody has signed in here)"))
+    for db in profiles:
+        checks.append(_check_existing_cache(db))
+    return checks
+
+
+def _check_existing_cache(db: Path) -> Check:
+    import sqlcipher3
+
+    from app import credentials
+
+    profile = db.parent.name
+    name = f"cache of {profile}"
+    # The key name app.sync.cache.cache_key() uses; read only, so a missing key stays missing.
+    secret = credentials.get_secret(f"cache-key:{profile}")
+    if not secret:
+        return Check("Encrypted cache", name, FAIL, f"{db}: its key is not in the keyring (the keyring was reset?); "
+                     "YiQiao will set the file aside and download a fresh copy at sign-in")
+    key = base64.b64decode(secret)
+    conn = sqlcipher3.connect(str(db), timeout=10)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlcipher3.DatabaseError as exc:
+        return Check("Encrypted cache", name, FAIL, f"{db} cannot be opened with its key: {exc}")
+    finally:
+        conn.close()
+    if result != "ok":
+        return Check("Encrypted cache", name, FAIL, f"{db} is damaged: {result}")
+    size = db.stat().st_size / 1e6
+    return Check("Encrypted cache", name, PASS, f"opens with its key, intact (schema v{version}, {size:.1f} MB)")
 
 
 def check_hub(settings: Any) -> list[Check]:

@@ -132,3 +132,48 @@ def test_untrusted_hub_names_ca_overriding_environment(capsys, policy_file: Path
         "(note: set in the environment, may override ca_bundle: "
         "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt)"
     )
+
+
+def make_user_cache(profile: str) -> Path:
+    """A real user cache where app.sync keeps it, created through app.sync.cache."""
+    from app.sync.cache import cache_key, open_cache
+
+    db = paths.user_data_dir() / "profiles" / profile / "cache.db"
+    cache = open_cache(db, cache_key(profile))
+    cache.set_state("probe", "kept")
+    cache.close()
+    return db
+
+
+def test_existing_user_cache_opens_with_its_key(capsys) -> None:
+    db = make_user_cache("doctor-0123456789")
+    before = db.read_bytes()
+    _, rows, _ = run(capsys)
+    row = one(rows, "Encrypted cache", "cache of doctor-0123456789")
+    assert row.state == "PASS" and "intact" in row.detail
+    assert db.read_bytes() == before  # checked, not migrated or rewritten
+
+
+def test_user_cache_whose_key_is_gone_fails(capsys) -> None:
+    from app import credentials
+
+    make_user_cache("doctor-0123456789")
+    credentials.delete_secret("cache-key:doctor-0123456789")
+    code, rows, _ = run(capsys)
+    row = one(rows, "Encrypted cache", "cache of doctor-0123456789")
+    assert row.state == "FAIL" and "not in the keyring" in row.detail
+    assert credentials.get_secret("cache-key:doctor-0123456789") is None  # not re-created
+    assert code == 1
+
+
+def test_user_cache_with_a_different_key_fails(capsys) -> None:
+    import base64
+    import os
+
+    from app import credentials
+
+    make_user_cache("doctor-0123456789")
+    credentials.set_secret("cache-key:doctor-0123456789", base64.b64encode(os.urandom(32)).decode())
+    _, rows, _ = run(capsys)
+    row = one(rows, "Encrypted cache", "cache of doctor-0123456789")
+    assert row.state == "FAIL" and "cannot be opened with its key" in row.detail
