@@ -97,7 +97,7 @@ def render_export(path: Path, frame: int = 0, window: Window | None = None,
             gsps_area = None
         else:
             gsps_area = gsps.displayed_area
-        overrides = PresentationOverrides(inverse=gsps.inverse)
+        overrides = PresentationOverrides(inverse=gsps.inverse, shutter=gsps.shutter)
         anns = [a for a in gsps.annotations if a.sop_instance_uid == sop and a.frame == frame]
     if window is not None:
         state.window = window

@@ -27,6 +27,7 @@ from app.dicom_viewer.calibration import calibration_for
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.frames import frame_header
 from app.dicom_viewer.pipeline import Window
+from app.dicom_viewer.shutters import Shutter
 from app.dicom_viewer.view_state import ViewState
 
 PRIVATE_GROUP = 0x0071
@@ -48,6 +49,7 @@ class GspsContent:
     author: str = ""
     label: str = ""
     viewport: tuple[int, int] | None = None  # the saving viewer's viewport (our files only)
+    shutter: Shutter | None = None  # display shutter (rectangular/circular/polygonal)
 
 
 def _annotation_objects(ann: Annotation, header: Dataset) -> tuple[list, list]:
@@ -97,6 +99,7 @@ def write_gsps(
     label: str = "YIQIAO",
     description: str = "",
     viewport: tuple[int, int] | None = None,
+    shutter: Shutter | None = None,
 ) -> Dataset:
     """Write a GSPS for ``referenced`` image headers; returns the dataset written."""
     if not referenced:
@@ -149,11 +152,14 @@ def write_gsps(
                           presentation_lut, first)
     gsps.SpecificCharacterSet = "ISO_IR 192"
     _set_spatial(gsps, first, state, displayed_area)
+    if shutter is not None:
+        shutter.write_to(gsps, colour=colour)
     block = gsps.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x10, "UT", json.dumps({"state": state.to_dict(),
                                          "annotations": [a.to_dict() for a in annotations],
                                          "author": author,
                                          "viewport": list(viewport) if viewport else None,
+                                         "shutter": shutter.to_dict() if shutter else None,
                                          }))  # ASCII-escaped JSON
     gsps.PresentationCreationDate = datetime.now().strftime("%Y%m%d")
     gsps.save_as(str(out_path), enforce_file_format=True)
@@ -256,6 +262,10 @@ def read_gsps(path: str | Path) -> GspsContent:
         if tl and br:
             area = (int(tl[0]), int(tl[1]), int(br[0]), int(br[1]))
     author = str(ds.get("ContentCreatorName", "") or "")
+    try:
+        shutter = Shutter.from_dataset(ds)  # standard content, ours and other viewers' alike
+    except ValueError as exc:
+        raise DicomFileError(path, f"invalid display shutter: {exc}") from exc
     private = _private_payload(ds)
     if private is not None:
         state = ViewState.from_dict(private["state"])
@@ -263,7 +273,7 @@ def read_gsps(path: str | Path) -> GspsContent:
         vp = private.get("viewport")
         return GspsContent(refs, state, anns, area, inverse, private.get("author", author),
                            str(ds.get("ContentLabel", "")),
-                           (int(vp[0]), int(vp[1])) if vp else None)
+                           (int(vp[0]), int(vp[1])) if vp else None, shutter)
     window = None
     voi = ds.get("SoftcopyVOILUTSequence")
     if voi and "WindowCenter" in voi[0]:
@@ -274,7 +284,7 @@ def read_gsps(path: str | Path) -> GspsContent:
     state = ViewState(window=window, rotation=int(ds.get("ImageRotation", 0) or 0),
                       flip_h=str(ds.get("ImageHorizontalFlip", "N")) == "Y", invert=inverse)
     return GspsContent(refs, state, _standard_annotations(ds, author), area, inverse, author,
-                       str(ds.get("ContentLabel", "")))
+                       str(ds.get("ContentLabel", "")), shutter=shutter)
 
 
 def _private_payload(ds: Dataset) -> dict | None:

@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from app.dicom_viewer import pipeline as P
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.frames import frame_header
+from app.dicom_viewer.shutters import Shutter
 from app.dicom_viewer.view_state import ViewState, image_to_viewport
 
 
@@ -24,7 +25,7 @@ class PresentationOverrides:
 
     voi_table: P.VoiTable | None = None
     inverse: bool = False  # Presentation LUT Shape INVERSE
-    shutter: Dataset | None = None  # a dataset holding display shutter attributes
+    shutter: Shutter | None = None  # replaces any shutter stored in the image
 
 
 def default_window(header: Dataset) -> P.Window | None:
@@ -54,11 +55,14 @@ def display_pixels(header: Dataset, frame: int, stored: np.ndarray, state: ViewS
         img = P.render_gray(fh, stored, params)
     if show_overlays and img.ndim == 2:
         img = P.apply_overlays(img, P.overlay_masks(header, frame))
-    shutter_src = ov.shutter if ov.shutter is not None else header
-    mask = P.shutter_mask(shutter_src) if "ShutterShape" in shutter_src else None
+    mask = value = None
+    if ov.shutter is not None:
+        mask, value = ov.shutter.mask(img.shape[:2]), ov.shutter.display_value
+    elif "ShutterShape" in header:
+        mask, value = P.shutter_mask(header), P.shutter_gray(header)
     if mask is not None and mask.shape == img.shape[:2]:
         img = img.copy()
-        img[mask] = P.shutter_gray(shutter_src)
+        img[mask] = value
     return img
 
 

@@ -13,6 +13,7 @@ from app.dicom_viewer.annotations import Annotation
 from app.dicom_viewer.decoders import read_header
 from app.dicom_viewer.gsps import read_gsps, write_gsps
 from app.dicom_viewer.pipeline import Window
+from app.dicom_viewer.shutters import Shutter
 from app.dicom_viewer.view_state import ViewState
 
 from .conftest import sample
@@ -152,3 +153,105 @@ def test_colour_images_get_a_colour_presentation_state(tmp_path):
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.2" and "ICCProfile" in ds
     content = read_gsps(out)
     assert content.state == state and [a.kind for a in content.annotations] == ["ellipse", "text"]
+
+
+# ------------------------------------------------------------------ display shutters
+SHUTTERS = {
+    "rectangular": Shutter(rectangle=(10, 100, 20, 90)),
+    "circular": Shutter(circle=(60, 55, 40), value=0xFFFF),
+    "polygonal": Shutter(polygon=((10, 10), (20, 100), (110, 60), (60, 5)), value=30000),
+    "all three": Shutter(rectangle=(5, 110, 5, 100), circle=(60, 60, 50),
+                         polygon=((1, 1), (1, 120), (120, 120), (120, 1))),
+}
+
+
+def _visible(shutter: Shutter, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the image stays visible, straight from PS3.3 C.7.6.11 (1-based, edges inside),
+    and where that is certain (pixels within a pixel of a polygon edge are left out: the
+    standard does not say on which side of a slanted edge they fall)."""
+    import cv2
+
+    r, c = np.mgrid[1:rows + 1, 1:cols + 1]
+    visible = np.ones((rows, cols), bool)
+    certain = np.ones((rows, cols), bool)
+    if shutter.rectangle:
+        left, right, upper, lower = shutter.rectangle
+        visible &= (c >= left) & (c <= right) & (r >= upper) & (r <= lower)
+    if shutter.circle:
+        cr, cc, radius = shutter.circle
+        visible &= (r - cr) ** 2 + (c - cc) ** 2 <= radius ** 2
+    if shutter.polygon:
+        contour = np.array([(col, row) for row, col in shutter.polygon], np.float32)
+        dist = np.array([[cv2.pointPolygonTest(contour, (float(x), float(y)), True)
+                          for x in range(1, cols + 1)] for y in range(1, rows + 1)])
+        visible &= dist > 0
+        certain &= np.abs(dist) > 1
+    return visible, certain
+
+
+@pytest.fixture(scope="module")
+def ct_120(tmp_path_factory):
+    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+
+    folder = tmp_path_factory.mktemp("ct120")
+    return write_phantom(folder, PhantomSpec(size=120, slices=1, patient_name="Zhang^San"))[0]
+
+
+@needs_pschk
+@pytest.mark.parametrize("kind", list(SHUTTERS))
+def test_shutter_written_valid_read_back_and_exported(tmp_path, ct_120, kind):
+    from app.dicom_viewer.export_cli import render_export
+
+    shutter = SHUTTERS[kind]
+    header = read_header(ct_120)[0]
+    out = tmp_path / "pr.dcm"
+    write_gsps(out, [header], ViewState(window=Window(40, 400)), [], "Dr Li", shutter=shutter)
+    code, errors = _dcmpschk(out)
+    assert code == 0 and not errors, errors
+    ds = pydicom.dcmread(out)
+    shapes = ds.ShutterShape
+    assert ([shapes] if isinstance(shapes, str) else list(shapes)) == shutter.shapes
+    assert ds.ShutterPresentationValue == shutter.value
+    # Read back from the standard attributes alone, as another viewer's file would be.
+    del ds[0x00710010]
+    del ds[0x00711010]
+    ds.save_as(tmp_path / "foreign.dcm")
+    assert read_gsps(out).shutter == shutter
+    assert read_gsps(tmp_path / "foreign.dcm").shutter == shutter
+
+    plain = render_export(ct_120, 0, window=Window(40, 400), overlays=False)
+    shown = render_export(ct_120, 0, gsps=read_gsps(out), overlays=False)
+    visible, certain = _visible(shutter, 120, 120)
+    assert 0 < visible.sum() < visible.size
+    open_, closed = visible & certain, ~visible & certain
+    assert np.array_equal(shown[open_], plain[open_])  # the image where it is open
+    grey = round(shutter.value / 0xFFFF * 255)
+    assert (shown[closed] == grey).all()  # the shutter's P-value where it is closed
+    assert closed.sum() > 500 and (plain[closed] != grey).any()  # ...which changed pixels
+
+
+@needs_pschk
+def test_colour_presentation_state_carries_the_shutter_as_cielab(tmp_path):
+    header = read_header(sample("US1_UNCR.dcm"))[0]
+    out = tmp_path / "cs.dcm"
+    shutter = Shutter(circle=(240, 320, 200))
+    write_gsps(out, [header], ViewState(), [], "Dr Li", shutter=shutter)
+    code, errors = _dcmpschk(out)
+    assert code == 0 and not errors, errors
+    ds = pydicom.dcmread(out)
+    assert list(ds.ShutterPresentationColorCIELabValue) == [0, 0x8080, 0x8080]
+    assert "ShutterPresentationValue" not in ds
+    assert read_gsps(out).shutter == shutter
+
+
+def test_malformed_shutter_in_a_foreign_gsps_is_named(tmp_path, ct_120):
+    from app.dicom_viewer.errors import DicomFileError
+
+    header = read_header(ct_120)[0]
+    out = tmp_path / "pr.dcm"
+    write_gsps(out, [header], ViewState(), [], "x", shutter=Shutter(circle=(60, 60, 30)))
+    ds = pydicom.dcmread(out)
+    del ds.RadiusOfCircularShutter
+    ds.save_as(out)
+    with pytest.raises(DicomFileError, match="invalid display shutter: incomplete circular"):
+        read_gsps(out)

@@ -260,3 +260,41 @@ def test_manual_calibration_then_select_move_delete(qtbot, viewer, tmp_path, mon
     assert viewer.annotations.get(line.id) is None
     viewer.annotations.undo()
     assert viewer.annotations.get(line.id) is not None
+
+
+def test_gsps_shutter_shown_kept_on_save_and_exported_identically(qtbot, viewer, phantom_dir,
+                                                                  tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from app.dicom_viewer.export_cli import main as export_main
+    from app.dicom_viewer.gsps import read_gsps, write_gsps
+    from app.dicom_viewer.shutters import Shutter
+    from app.dicom_viewer.view_state import ViewState
+
+    vp = open_folder(qtbot, viewer, phantom_dir)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    before = vp._rgb.copy()
+    header = vp.current.instance.header
+    # A presentation state from another workstation: circular shutter, white outside.
+    incoming = tmp_path / "incoming.dcm"
+    shutter = Shutter(circle=(128, 128, 60), value=0xFFFF)
+    write_gsps(incoming, [header], ViewState(rotation=90), [], "Dr Chen", shutter=shutter)
+    viewer.open_gsps(incoming)
+    qtbot.waitUntil(lambda: vp._stored is not None and vp.state.rotation == 90, timeout=5000)
+    assert vp.overrides.shutter == shutter
+    rgb = vp._rgb
+    h, w = rgb.shape[:2]
+    # Corners of the (fitted, rotated) image are shuttered white; the centre is the image.
+    centre = rgb[h // 2 - 5:h // 2 + 5, w // 2 - 5:w // 2 + 5]
+    assert (centre == before[h // 2 - 5:h // 2 + 5, w // 2 - 5:w // 2 + 5]).all()
+    x0 = (w - h) // 2  # the square image fills the viewport's height
+    assert (rgb[3, x0 + 3] == 255).all() and (rgb[h - 4, x0 + h - 4] == 255).all()
+
+    # Saving keeps the shutter, and the headless export reproduces the viewport exactly.
+    saved = viewer.save_gsps(tmp_path / "saved.dcm")
+    assert read_gsps(saved).shutter == shutter
+    shown = vp.current.instance.path
+    assert export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(saved),
+                        "--no-overlays"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), vp._rgb)

@@ -480,7 +480,7 @@ class ViewerWidget(QWidget):
             area = (int(round(x0)) + 1, int(round(y0)) + 1, int(round(x1)), int(round(y1)))
         try:
             write_gsps(path, headers, vp.state, anns, self.author, displayed_area=area,
-                       viewport=(vp.width(), vp.height()))
+                       viewport=(vp.width(), vp.height()), shutter=vp.overrides.shutter)
         except (ValueError, OSError) as exc:
             self.show_problem(self.tr("Could not save GSPS: %1").replace("%1", str(exc)))
             raise
@@ -510,7 +510,8 @@ class ViewerWidget(QWidget):
         state = ViewState.from_dict(content.state.to_dict())
         vp = self.active or self.viewports[0]
         self.open_series(target, vp, state)
-        vp.overrides = PresentationOverrides(inverse=content.inverse and not state.invert)
+        vp.overrides = PresentationOverrides(inverse=content.inverse and not state.invert,
+                                             shutter=content.shutter)
         for ann in content.annotations:
             if ann.kind == "calibration" and ann.text:
                 try:
