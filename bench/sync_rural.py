@@ -1,5 +1,6 @@
 """Rural-link sync benchmark: a generated CT study uploaded through the link emulator.
 
+The engine runs on its own worker thread with the product's retry policy, as in the app.
 Figures (printed): completion, wire bytes vs bytes the hub needed, recompression ratio, the
 same upload with a plain "re-upload the file on failure" baseline in the same run, and the
 time to pull 10,000 documents into a fresh profile on loopback.
@@ -24,6 +25,8 @@ from app.protocol.sync import DocType  # noqa: E402
 from app.sync.attachments import attach_files  # noqa: E402
 from app.sync.errors import HubError  # noqa: E402
 from app.sync.hub_client import HubClient  # noqa: E402
+from app.sync.status import IDLE, SYNCING  # noqa: E402
+from app.sync.transfer import Backoff  # noqa: E402
 from tests.linkemu import Cut, LinkEmulator, LinkProfile  # noqa: E402
 from tests.sync.ct_phantom import write_ct_series  # noqa: E402
 from tests.sync.hub_harness import PASSWORD, HubProcess, make_client  # noqa: E402
@@ -42,7 +45,8 @@ def _profile(args, total: int, seed: int) -> LinkProfile:
 
 def run_engine(hub: HubProcess, args, folder: Path, study: list[Path]) -> dict:
     streams = {"upload_streams": args.streams, "resetting_link_streams": args.streams} if args.streams else {}
-    client = make_client(folder / "client", hub.url, "doc1", stall_s=20, **streams)
+    # The product's retry policy (default Backoff), not the tests' fast one.
+    client = make_client(folder / "client", hub.url, "doc1", stall_s=20, backoff=Backoff(), **streams)
     patient = client.store.create(DocType.patient, {"name": "Phantom", "patient_number": "PH0001", "sex": "O"})
     t = time.monotonic()
     attach_files(client.store, client.blobs, study, patient.id, title="CT")
@@ -51,19 +55,16 @@ def run_engine(hub: HubProcess, args, folder: Path, study: list[Path]) -> dict:
     emu = LinkEmulator("127.0.0.1", hub.port, _profile(args, need, 1))
     emu.start()
     client.hub.base_url = f"http://127.0.0.1:{emu.port}"
+    failed: list[str] = []
+    client.engine.on_status(lambda st: failed.append(st.state) if st.state not in (IDLE, SYNCING) else None)
     t = time.monotonic()
-    failures = 0
-    while True:
-        try:
-            client.engine.run_once()
-            if not client.store.outbox_size():
-                break
-        except HubError:
-            failures += 1
-            time.sleep(0.5)
+    client.engine.start()  # its own worker thread, as in the app
+    while client.store.outbox_size():
+        time.sleep(0.1)
     took = time.monotonic() - t
-    emu.stop()
+    failures = len(failed)
     client.close()
+    emu.stop()
     return {"need": need, "sent": emu.stats.up_bytes, "time": took, "resets": len(emu.stats.cuts_fired),
             "failures": failures, "prep": prep}
 

@@ -63,6 +63,7 @@ class SyncEngine:
         self._absent: set[str] = set()
         self._tus_extensions: set[str] | None = None
         self._no_blob_status = False
+        self._moved = 0  # counts steps that reached the hub (chunks, pushed batches)
         self.push_batch = min(push_batch, MAX_PUSH_BATCH)
         self.pull_limit = min(pull_limit, MAX_PULL_LIMIT)
         self.backoff = backoff or Backoff()
@@ -178,6 +179,7 @@ class SyncEngine:
     def _run(self) -> None:
         while not self._stop.is_set():
             wait = self.poll_interval_s
+            moved = self._moved
             try:
                 self.run_once()
                 self.backoff.reset()
@@ -189,6 +191,11 @@ class SyncEngine:
                 self._set(exc.state, str(exc))
                 wait = 3600.0  # until the user signs in again or presses "Sync now"
             except HubError as exc:
+                if self._moved != moved:
+                    # The link works but drops: retry soon instead of backing off further and
+                    # further (a long upload on a link that resets every minute never
+                    # finishes a whole cycle, so success alone would never reset the backoff).
+                    self.backoff.reset()
                 wait = self.backoff.next_delay()
                 self._next_retry = time.monotonic() + wait
                 self._set(exc.state, str(exc))
@@ -235,6 +242,7 @@ class SyncEngine:
                 self.store.note_push_error(batch, str(exc))
                 raise
             self.store.apply_push_results(batch, reply.results)
+            self._moved += 1
 
     def _upload_order(self) -> list[str]:
         rows = self.blobs.cache.query(
@@ -266,6 +274,9 @@ class SyncEngine:
         ask = [sha for sha in order if sha not in self._absent]
         if self._no_blob_status:
             return {}
+        had = dict(self.blobs.cache.query(
+            "SELECT sha256, uploaded_bytes FROM blobs WHERE state = ?", (bs.UPLOAD_PENDING,)
+        ))
         for i in range(0, len(ask), MAX_BLOB_QUERY):
             reply = self.client.blob_status(ask[i : i + MAX_BLOB_QUERY], timeouts(self.stall_s))
             if reply is None:
@@ -275,6 +286,8 @@ class SyncEngine:
                 known[blob.sha256] = RemoteBlob(blob.present, blob.upload_url, blob.offset)
                 if not blob.present and blob.upload_url is None:
                     self._absent.add(blob.sha256)
+                if blob.offset > (had.get(blob.sha256) or 0):
+                    self._moved += 1  # bytes of a cut request arrived: the link carries data
         return known
 
     def _stream_count(self) -> int:
@@ -325,6 +338,7 @@ class SyncEngine:
             raise errors[0]
 
     def _on_upload_progress(self, sha: str, done: int, total: int) -> None:
+        self._moved += 1
         self._progress[sha] = (done, total)
         self.meter.bytes_per_s = self.sizer.meter.bytes_per_s
 

@@ -145,3 +145,35 @@ def test_blob_status_answers_for_many_and_refuses_garbage(hub) -> None:
     assert not any(b.present or b.upload_url for b in reply.blobs)
     bad = checker.authed("POST", "/api/v1/blobs/status", json={"sha256": ["not-a-sha"]})
     assert bad.status_code == 422
+
+
+def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(hub, link, tmp_path: Path) -> None:
+    """Success of a whole cycle never comes on a link that drops more often than the upload
+    takes, so progress (not success) must keep the backoff short."""
+    import time
+
+    from app.protocol.sync import DocType
+    from app.sync.transfer import Backoff
+
+    backoff = Backoff(base_s=2.0, cap_s=60.0)
+    backoff.attempt = 6  # as after many failures: the next wait would be 15–60 s
+    client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5,
+                         backoff=backoff)
+    try:
+        data = os.urandom(1_200_000)
+        sha = client.blobs.add_bytes(data)
+        patient = client.store.create(DocType.patient, {"name": "断线重试"})
+        client.store.create(DocType.attachment, {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]},
+                            patient_id=patient.id)
+        client.engine.health.note_reset()
+        link.cut_after(600_000, "up")
+        started = time.monotonic()
+        client.engine.start()
+        deadline = started + 15
+        while client.store.outbox_size() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.store.outbox_size() == 0, "still waiting: the backoff grew although bytes moved"
+        assert link.stats.resets == 1
+        assert _hub_status(hub.url, sha).present
+    finally:
+        client.close()
