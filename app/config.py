@@ -39,8 +39,9 @@ def _is_proxy(value: Any) -> str | None:
         return "must be text"
     if value in ("", "system", "none"):
         return None
-    if not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
-        return "must be 'system', 'none' or a proxy URL such as http://proxy:3128"
+    # HTTP(S) proxies only: SOCKS would need PySocks, which the client does not ship.
+    if not value.startswith(("http://", "https://")):
+        return "must be 'system', 'none' or an HTTP proxy URL such as http://proxy:3128"
     return None
 
 

@@ -74,6 +74,9 @@ class HubClient:
         if self.tokens is not None and "Authorization" not in headers:
             headers["Authorization"] = f"Bearer {self.tokens.access_token}"
         kwargs.setdefault("timeout", self.timeout)
+        # Per request, or requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment
+        # override the policy's hospital CA whenever it reads the environment (proxy "system").
+        kwargs.setdefault("verify", self.session.verify)
         try:
             response = self.session.request(method, self.base_url + path, headers=headers, **kwargs)
         except requests.exceptions.SSLError as exc:

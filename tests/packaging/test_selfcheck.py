@@ -46,10 +46,9 @@ def test_broken_policy_file_fails(capsys, policy_file: Path) -> None:
 def test_hub_trusted_through_hospital_ca(
     capsys, policy_file: Path, tls_hub: str, tls_files, monkeypatch
 ) -> None:
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA file when it
-    # reads the environment (proxy "system"); this machine sets both. Reported to sync.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    # An environment CA bundle (this machine sets one) must not override the policy's CA.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", __import__("certifi").where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", __import__("certifi").where())
     write_policy(policy_file, hub_url=tls_hub, ca_bundle=str(tls_files.ca_cert))
     _, rows, _ = run(capsys)
     hub = {r.name: r for r in in_group(rows, "Hub")}
