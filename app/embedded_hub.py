@@ -88,7 +88,8 @@ def start_embedded_hub(data_dir: Path, timeout: float = 30.0, seed_demo: bool = 
     if not getattr(sys, "frozen", False):
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [*hub_command(), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0",
-           "--port-file", str(port_file), "--log-level", "warning"]
+           "--port-file", str(port_file), "--log-level", "warning",
+           "--exit-with-parent", str(os.getpid())]
     if seed_demo:
         cmd.append("--seed-demo")
     flags = subprocess.CREATE_NO_WINDOW if sys.platform == "win32" else 0

@@ -75,6 +75,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=",".join(cfg.trusted_proxies), server_header=False, access_log=False,
     )
     server = uvicorn.Server(config)
+    if args.exit_with_parent:
+        from hub.parent_watch import watch_parent
+
+        def parent_gone() -> None:
+            log.info("the client that started this hub is gone; shutting down")
+            server.should_exit = True
+
+        watch_parent(args.exit_with_parent, parent_gone)
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests, up to
     # 30 s) and then re-raises the signal; this handler turns that into a clean exit code 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -181,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-blob-size", type=int, dest="max_blob_size")
     s.add_argument("--facility-quota", type=int, dest="facility_quota", help="bytes per facility; 0 = unlimited")
     s.add_argument("--log-level", default="info")
+    s.add_argument("--exit-with-parent", type=int, default=0, metavar="PID",
+                   help="shut down gracefully when process PID exits (the embedded demo hub)")
     s.set_defaults(fn=cmd_serve)
 
     d = sub.add_parser("demo", help="seed demo facilities, users, patients and consultations")

@@ -302,11 +302,24 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
 
         QTimer.singleShot(0, report)
         return app.exec()
+    _quit_on_signals(app)
     QTimer.singleShot(0, controller.start_hub)
     QTimer.singleShot(1500, lambda: run_in_worker(warm_imports))
     QTimer.singleShot(0, lambda: _check_keyring(controller))
     QTimer.singleShot(0, controller.show_login)
     return app.exec()
+
+
+def _quit_on_signals(app: QApplication) -> None:
+    """SIGTERM/SIGINT quit through Qt, so the embedded hub and calls are shut down cleanly."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    # Python runs signal handlers only between bytecodes; a tick lets it see them in exec().
+    ticker = QTimer(app)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(500)
 
 
 def _check_keyring(controller: ClientController) -> None:
