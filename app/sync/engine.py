@@ -64,6 +64,7 @@ class SyncEngine:
         self._tus_extensions: set[str] | None = None
         self._no_blob_status = False
         self._moved = 0  # counts steps that reached the hub (chunks, pushed batches)
+        self._streams_now = 1
         self.push_batch = min(push_batch, MAX_PUSH_BATCH)
         self.pull_limit = min(pull_limit, MAX_PULL_LIMIT)
         self.backoff = backoff or Backoff()
@@ -302,7 +303,7 @@ class SyncEngine:
         order = self._upload_order()
         if not order:
             return
-        if self._tus_extensions is None:
+        if self._tus_extensions is None:  # asked once per session (None = ask again next time)
             self._tus_extensions = self.client.tus_extensions(timeouts(self.stall_s))
         remote = self._remote_blobs(order)
         queue = list(order)
@@ -331,6 +332,7 @@ class SyncEngine:
                     return
 
         streams = min(self._stream_count(), len(order))
+        self._streams_now = streams
         with concurrent.futures.ThreadPoolExecutor(streams, thread_name_prefix="yiqiao-up") as pool:
             for future in [pool.submit(worker) for _ in range(streams)]:
                 future.result()
@@ -340,7 +342,8 @@ class SyncEngine:
     def _on_upload_progress(self, sha: str, done: int, total: int) -> None:
         self._moved += 1
         self._progress[sha] = (done, total)
-        self.meter.bytes_per_s = self.sizer.meter.bytes_per_s
+        # The sizer measures one stream; the link carries all of them.
+        self.meter.bytes_per_s = self.sizer.meter.bytes_per_s * self._streams_now
 
     def _mark_blob_error(self, sha: str, message: str) -> None:
         with self.blobs.cache.transaction() as db:

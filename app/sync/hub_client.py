@@ -226,9 +226,13 @@ class HubClient:
             raise HubBadReply("the hub's blob status reply does not answer the blobs asked about")
         return reply
 
-    def tus_extensions(self, timeout: Any = None) -> set[str]:
-        """The hub's tus extensions (``OPTIONS /blobs/uploads``), e.g. creation-with-upload."""
-        response = self.request("OPTIONS", f"{API}/blobs/uploads", timeout=timeout or self.timeout)
+    def tus_extensions(self, timeout: Any = None) -> set[str] | None:
+        """The hub's tus extensions (``OPTIONS /blobs/uploads``), e.g. creation-with-upload;
+        None when it could not say this time (a server error: ask again later)."""
+        try:
+            response = self.request("OPTIONS", f"{API}/blobs/uploads", timeout=timeout or self.timeout)
+        except HubServerError:
+            return None
         if response.status_code not in (200, 204):
             return set()
         value = response.headers.get("Tus-Extension", "")

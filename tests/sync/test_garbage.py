@@ -72,7 +72,7 @@ class GarbageProxy:
                 if self.command != "HEAD":
                     self.wfile.write(content)
 
-            do_GET = do_POST = do_PATCH = do_HEAD = do_DELETE = _forward
+            do_GET = do_POST = do_PATCH = do_HEAD = do_DELETE = do_OPTIONS = _forward
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -135,4 +135,23 @@ def test_wrong_blob_bytes_are_refused_then_refetched(hub, tmp_path: Path) -> Non
         assert reader.blobs.read_bytes(sha) == data
     finally:
         reader.close()
+        proxy.close()
+
+
+@pytest.mark.parametrize("kind", ["bad_json", "wrong_shape", "500"])
+def test_garbage_blob_status_reply_uploads_nothing_wrongly(hub, tmp_path: Path, kind) -> None:
+    proxy = GarbageProxy(hub.url)
+    client = make_client(tmp_path / "c", proxy.url, "doc1", stall_s=3)
+    try:
+        data = os.urandom(30_000)
+        sha = client.blobs.add_bytes(data)
+        proxy.faults.append(("/api/v1/blobs/status", kind))
+        with pytest.raises((HubBadReply, HubServerError)):
+            client.engine.upload_blobs()
+        assert client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0] == "upload_pending"
+        client.engine.upload_blobs()  # the fault is gone
+        assert client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0] == "uploaded"
+        assert client.hub.authed("GET", f"/api/v1/blobs/{sha}").content == data
+    finally:
+        client.close()
         proxy.close()

@@ -57,6 +57,8 @@ def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(hub, link, t
         with pytest.raises(HubOffline):
             client.engine.upload_blobs()
         delivered = link.stats.up_bytes
+        local_url = client.blobs.cache.query("SELECT upload_url FROM blobs WHERE sha256 = ?", (sha,))[0][0]
+        assert local_url, "the creation request completed: the cut came during a PATCH"
         kept = _hub_status(hub.url, sha)
         assert not kept.present and kept.upload_url is not None
         # Everything that reached the hub is kept but request headers and what the server had
