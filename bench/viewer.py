@@ -152,6 +152,7 @@ def preload_with_processes(series: Series) -> dict[str, tuple[float, float, floa
     pool already running (warm: the next series a person opens)."""
     pool = ProcessDecodePool()
     source = FrameSource(FrameCache(), pool)
+    state = ViewState(window=Window(40, 400))
     preloader = SeriesPreloader(source)
     rows = {}
     try:
@@ -172,6 +173,10 @@ def preload_with_processes(series: Series) -> dict[str, tuple[float, float, floa
             t0 = time.perf_counter()
             run = preloader.start(series, 0, on_frame)
             first.wait()
+            ref = series.frames[0]  # rendered as in the threads-only row
+            img = render_checked(str(ref.instance.path), ref.instance.header, 0,
+                                 source.cached(ref), state)
+            to_viewport(img, state, VIEWPORT)
             t_first = time.perf_counter() - t0
             run.finished.wait()
             t_all = time.perf_counter() - t0

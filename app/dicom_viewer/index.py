@@ -92,19 +92,24 @@ class Series:
     frame_of_reference_uid: str = ""
     instances: list[Instance] = field(default_factory=list)
     _frames: list[FrameRef] | None = None
+    # The import worker adds while the GUI reads ``frames``: without the lock, a list built
+    # from a snapshot taken just before the last add() could be cached for good.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, inst: Instance) -> None:
-        self.instances.append(inst)
-        self._frames = None
+        with self._lock:
+            self.instances.append(inst)
+            self._frames = None
 
     @property
     def frames(self) -> list[FrameRef]:
         """Every frame in display order (multi-frame instances expanded)."""
-        if self._frames is None:
-            ordered = sorted(list(self.instances), key=Instance.sort_key)
-            self._frames = [FrameRef(i, f) for i in ordered if i.is_image
-                            for f in range(i.frame_count)]
-        return self._frames
+        with self._lock:
+            if self._frames is None:
+                ordered = sorted(self.instances, key=Instance.sort_key)
+                self._frames = [FrameRef(i, f) for i in ordered if i.is_image
+                                for f in range(i.frame_count)]
+            return self._frames
 
     @property
     def waveforms(self) -> list[Instance]:

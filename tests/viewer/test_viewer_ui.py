@@ -298,3 +298,33 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(qtbot, viewer,
     assert export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(saved),
                         "--no-overlays"]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), vp._rgb)
+
+
+def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_path_factory):
+    from PySide6.QtWidgets import QPushButton
+
+    from app.dicom_viewer.phantom import write_phantom
+
+    folder = tmp_path_factory.mktemp("big_import")
+    total = len(write_phantom(folder, PhantomSpec(size=16, slices=1500)))
+    viewer.import_paths([folder])
+    # The dialog appears once the import has run for a moment; the person presses Cancel.
+    qtbot.waitUntil(lambda: viewer._progress is not None and viewer._progress.isVisible()
+                    and viewer._progress.value() > 0, timeout=20000)
+    assert viewer._progress.maximum() == total
+    button = viewer._progress.findChild(QPushButton)
+    assert button is not None
+    with qtbot.waitSignal(viewer.import_finished, timeout=20000) as finished:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    report = finished.args[0]
+    assert report.cancelled and 0 < report.added < total
+    assert viewer._progress is None  # the dialog is gone
+    # What was indexed before the cancel stays usable: listed, counted and on screen.
+    indexed = sum(len(s.instances) for _p, _st, s in viewer.library.all_series())
+    assert indexed == report.added
+    assert viewer.tr("Import cancelled.") in viewer.skipped_label.text()
+    assert viewer.tr("%1 file(s) imported").replace("%1", str(report.added)) \
+        in viewer.skipped_label.text()
+    vp = viewer.active
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
+    assert len(vp.frames) == report.added
