@@ -100,6 +100,25 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     chosen = dialog.chosen_fields()
     assert chosen["reason"] == "胸闷三天，活动后加重"
     _shot(dialog, "sync-conflict.png", tmp_path)
+    # From the page: the names come from the hub in a worker, then the dialog opens.
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen: list[list[str]] = []
+
+    def answer_dialog() -> None:
+        modal = QApplication.activeModalWidget()
+        if isinstance(modal, ConflictDialog):
+            seen.append([modal.table.horizontalHeaderItem(i).text() for i in range(modal.table.columnCount())])
+            QTimer.singleShot(0, modal.reject)
+        else:
+            QTimer.singleShot(50, answer_dialog)
+
+    page.table.selectRow(row)
+    QTimer.singleShot(50, answer_dialog)
+    page.resolve()
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert any("DOC1" in h for h in seen[0]) and any("DOC2" in h for h in seen[0])
     b.store.resolve_conflict(c.id, chosen)
     sync_until_quiet(b)
     sync_until_quiet(a)

@@ -217,7 +217,7 @@ class ConsultationsPage(QWidget):
         def names() -> dict[str, str]:
             """Display names from the hub; offline, ids we cannot name show as unknown."""
             try:
-                known = session.engine.client.display_names()
+                known = session.engine.client.clone().display_names()  # own connection: the engine uses its own
             except HubError:
                 known = {}
             if getattr(me, "id", "") and getattr(me, "display_name", ""):
@@ -226,7 +226,10 @@ class ConsultationsPage(QWidget):
 
         def open_dialog(known: dict[str, str]) -> None:
             dialog = ConflictDialog(doc, identity_text(patient), self, names=known)
-            if dialog.exec() == QDialog.DialogCode.Accepted:
-                self._write(session.store.resolve_conflict, doc.id, dialog.chosen_fields())
+            try:
+                if dialog.exec() == QDialog.DialogCode.Accepted:
+                    self._write(session.store.resolve_conflict, doc.id, dialog.chosen_fields())
+            finally:
+                dialog.deleteLater()
 
         run_in_worker(names, on_done=open_dialog)
