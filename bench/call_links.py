@@ -6,8 +6,8 @@ Each run is a fresh subprocess with two clients (synthetic 640×480@15 pattern +
 loopback, signaling in memory, media through the emulator. Measured at the receiving end of
 A→B: received fps and resolution, freezes (gap ≥ max(3× mean frame interval, mean +
 150 ms), the outage itself not counted), glass-to-glass latency from the stamped pattern,
-PSNR against the frame handed to the encoder, audio lost (ms, longest gap) overall and after
-recovery, time to media after the outage, CPU per client (process CPU minus the emulator
+PSNR against the frame handed to the encoder, audio missing or concealed (ms), audio gaps
+(missing/concealed runs ≥ 60 ms) and the longest, overall and after recovery, time to media after the outage, CPU per client (process CPU minus the emulator
 thread, halved: the two clients are symmetric).
 
     .venv/bin/python bench/call_links.py                 # 4 links × 2 modes × 60 s
@@ -37,6 +37,7 @@ LINKS = {
     "d": dict(latency_ms=150, bandwidth_bps=256e3, loss=0.03),
 }
 OUTAGE_S = 15.0
+GAP_MS = 60.0  # an audio gap: missing or concealed audio for at least this long
 
 
 def run_one(mode: str, link: str, duration: float) -> dict:
@@ -58,7 +59,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     video_rx: list[tuple[float, int, int]] = []  # arrival, width, height
     latencies: list[float] = []
     psnrs: list[float] = []
-    audio_rx: list[tuple[float, int, int, int]] = []  # arrival, session, pts, samples
+    audio_rx: list[tuple[float, int, int, int, bool]] = []  # arrival, session, pts, samples, concealed
     lock = threading.Lock()
 
     def tap(frame) -> None:  # noqa: ANN001 - sender side: keep what the encoder got
@@ -84,13 +85,13 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         psnrs.append(psnr(rgb, ref))
         else:
             session = b.generation.session if b.generation else 0
-            audio_rx.append((now, session, frame.pts or 0, frame.samples))
+            audio_rx.append((now, session, frame.pts or 0, frame.samples,
+                             getattr(frame, "opaque", None) == "plc"))
 
     lowband = mode == "lowband"
 
     def config() -> MediaConfig:
-        return MediaConfig(lowband=lowband, reconnect=lowband, sdp_rewriter=emu.rewrite_sdp,
-                           start_rung=1)
+        return MediaConfig(lowband=lowband, reconnect=lowband, sdp_rewriter=emu.rewrite_sdp)
 
     async def main() -> dict:
         nonlocal b
@@ -113,6 +114,12 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         while time.monotonic() - t0 < duration:
             await asyncio.sleep(1.0)
             rungs[a.stats.rung] += 1
+            if os.environ.get("CALL_LINKS_TRACE"):
+                st = a.stats
+                print(f"{time.monotonic() - t0:5.1f}s {st.rung:11} est={st.estimate_bps / 1000:.0f}k "
+                      f"remb={(st.remb_bps or 0) / 1000:.0f}k loss={st.loss_out} rtt={st.rtt_s} "
+                      f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
+                      f"a={st.send_audio_bps / 1000:.0f}k", file=sys.stderr, flush=True)
             if link == "d" and outage is None and time.monotonic() - t0 >= duration / 2 - OUTAGE_S / 2:
                 emu.outage(OUTAGE_S)
                 outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
@@ -148,22 +155,7 @@ def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
     measured = wall - 5.0 - (outage[1] - outage[0] if outage else 0.0)
     sizes = Counter(f"{w}x{h}" for _, w, h in frames)
     big = sum(1 for _, w, h in frames if w >= 320 and h >= 240)
-    # Audio: gaps in the RTP-derived timeline (per session), in ms.
-    lost_ms, longest, lost_after = 0.0, 0.0, 0.0
-    prev: dict[int, tuple[int, int]] = {}
-    for now, session, pts, samples in audio_rx:
-        if now < warm:
-            prev[session] = (pts, samples)
-            continue
-        if session in prev:
-            p_pts, p_samples = prev[session]
-            gap = (pts - (p_pts + p_samples)) / 48.0
-            if gap > 1:
-                lost_ms += gap
-                longest = max(longest, gap)
-                if outage and now > outage[1]:
-                    lost_after += gap
-        prev[session] = (pts, samples)
+    audio = _audio_figures(audio_rx, warm, outage)
     back = None
     if outage:
         after = [t for t in times if t > outage[1]]
@@ -177,13 +169,54 @@ def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
         "latency_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
         "latency_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,
         "psnr_db": round(statistics.mean(psnrs), 1) if psnrs else None,
-        "audio_lost_ms": round(lost_ms), "audio_longest_gap_ms": round(longest),
-        "audio_lost_after_recovery_ms": round(lost_after) if outage else None,
+        **audio,
         "media_back_after_s": round(back, 1) if back is not None else None,
         "cpu_per_client_pct": round(cpu, 1),
         "rungs": dict(rungs.most_common(3)),
         "emu_drop_queue": emu_stats.dropped_queue, "emu_drop_loss": emu_stats.dropped_loss,
     }
+
+
+def _audio_figures(audio_rx, warm: float, outage) -> dict:  # noqa: ANN001
+    """Audio missing from the RTP timeline or concealed (PLC), per session, in ms.
+
+    An audio gap is a run of missing or concealed audio of at least ``GAP_MS`` (a single
+    concealed 40 ms packet is not one); the outage itself is not counted."""
+    bad_ms = lost_after = longest = run = 0.0
+    gaps = 0
+    prev: dict[int, int] = {}  # session -> expected next pts
+
+    def close_run() -> None:
+        nonlocal run, gaps, longest
+        if run >= GAP_MS:
+            gaps += 1
+        longest, run = max(longest, run), 0.0
+
+    resumed = False  # the first frame after the outage closes the outage's own hole
+    for now, session, pts, samples, concealed in audio_rx:
+        expected = prev.get(session)
+        prev[session] = pts + samples
+        skip = now < warm or expected is None
+        if outage is not None and now >= outage[0] and not resumed:
+            skip, resumed = True, now > outage[1]
+        if skip:
+            run = 0.0
+            continue
+        missing = max(0.0, (pts - expected) / 48.0)
+        bad = missing + (samples / 48.0 if concealed else 0.0)
+        bad_ms += bad
+        if outage and now > outage[1]:
+            lost_after += bad
+        if missing > 1:
+            run += missing
+        if concealed:
+            run += samples / 48.0
+        else:
+            close_run()
+    close_run()
+    return {"audio_lost_ms": round(bad_ms), "audio_gaps": gaps,
+            "audio_longest_gap_ms": round(longest),
+            "audio_lost_after_recovery_ms": round(lost_after) if outage else None}
 
 
 def main() -> int:
@@ -211,7 +244,7 @@ def main() -> int:
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print()
     cols = ["link", "mode", "fps", "resolution", "share_ge_320x240", "freezes", "freeze_s",
-            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_lost_ms", "audio_longest_gap_ms",
+            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_lost_ms", "audio_gaps", "audio_longest_gap_ms",
             "audio_lost_after_recovery_ms", "media_back_after_s", "cpu_per_client_pct"]
     print(" | ".join(cols))
     for r in results:

@@ -76,7 +76,7 @@ class MediaConfig:
     dead_after_s: float = 4.0
     retry_every_s: float = 5.0
     give_up_after_s: float = 90.0
-    start_rung: int = 1
+    start_rung: int = 4  # 160×120@5: start low, climb on evidence (see ladder.py)
     audio_only: bool = False
     sdp_rewriter: Callable[[str], str] | None = None  # tests: route media via the emulator
     stats_every_s: float = 1.0
@@ -163,6 +163,8 @@ class MediaSession:
         self._lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self.first_media_after: dict[int, float] = {}  # session -> seconds to first frame
+        self._loss_free_since: float | None = None
+        self._loss_in = 0.0  # smoothed loss of what we receive
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -377,10 +379,13 @@ class MediaSession:
         for drain in gen.drains:
             if drain.track.kind == "video":
                 stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
+                if self.config.lowband:
+                    drain.playout.delay_s = self._video_delay(stats)
         video = gen.video_out
         if video is not None:
             stats.send_size = video.size if not video.paused else (0, 0)
         stats.remb_bps = self.control.fresh_remb()
+        self._choose_audio_redundancy(now, stats.loss_out)
         if self.config.lowband and video is not None:
             decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s)
             self.control.video_bps = max(decision.video_bps, 20_000)
@@ -401,6 +406,27 @@ class MediaSession:
                                   stats.recv_bps if expects_video else None, flowing)
         self.stats = stats
         self.listener(MediaEvent("stats", stats=stats))
+
+    def _video_delay(self, stats: CallStats) -> float:
+        """Hold video one NACK round trip while packets are lost (see receive.py)."""
+        if stats.loss_in is not None:
+            self._loss_in = 0.8 * self._loss_in + 0.2 * stats.loss_in
+        if self._loss_in < 0.003 or stats.rtt_s is None:
+            return 0.0
+        # A retransmission lands ~1 RTT after the original; ~150 ms more is not yet a freeze.
+        return max(0.0, stats.rtt_s - 0.05)
+
+    def _choose_audio_redundancy(self, now: float, loss: float | None) -> None:
+        """Copy each audio packet into the next one while the link loses packets; stop after
+        20 s without loss (a clean link saves ~15 kbit/s), resume at the first loss."""
+        if loss is None:
+            return
+        if loss >= 0.005:
+            self._loss_free_since = None
+        elif self._loss_free_since is None:
+            self._loss_free_since = now
+        on = self._loss_free_since is None or now - self._loss_free_since < 20.0
+        self.control.audio_redundancy = self.ladder.audio_redundancy = on
 
     def _send_fps(self, gen: _PeerGeneration, now: float) -> float:
         video = gen.video_out

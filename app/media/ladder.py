@@ -4,9 +4,15 @@ Inputs once a second: the receiver's REMB (delay-based, from aiortc's ``rate.py`
 fraction of our packets lost and the round-trip time (both from RTCP receiver reports).
 aiortc has no loss-based control, so this adds one, after Chrome's rule: under 2 % loss the
 estimate grows 8 %, 2–10 % holds, above 10 % it is cut by half the loss rate. The estimate
-never runs far above REMB, which catches queues building up before packets are lost. One
+never runs far above REMB (which in aiortc measures video only: audio is added on top), which
+catches queues building up before packets are lost. One
 departure from Chrome: 2–10 % loss with the RTT at its floor (no queue) is taken as random
-radio loss and the estimate creeps up 3 %/s instead of holding.
+radio loss and the estimate grows 5 %/s instead of holding. Loss is smoothed over a couple
+of seconds (one noisy receiver report at 3 % random loss can read above 10 %).
+
+Start low, probe up: a call starts at ``start_rung`` (160×120@5 in the product) with an
+estimate that fits it, so a 96 kbit/s link is never flooded by the first seconds of video;
+until the first step down, steps up need only ``startup_up_hold_s`` good seconds.
 
 Audio always comes first: its budget (Opus bitrate plus packet overhead) is taken off the
 estimate before video is considered, and the last rung sends audio only.
@@ -43,7 +49,7 @@ LADDER: tuple[Rung, ...] = (
     Rung("640x480@15", 640, 480, 15, 380, 900),
     Rung("320x240@15", 320, 240, 15, 130, 380),
     Rung("320x240@12", 320, 240, 12, 85, 200),
-    Rung("160x120@10", 160, 120, 10, 45, 110),
+    Rung("160x120@10", 160, 120, 10, 50, 110),
     Rung("160x120@5", 160, 120, 5, 22, 60),
     Rung("audio only", 0, 0, 0, 0, 0),
 )
@@ -51,10 +57,10 @@ AUDIO_ONLY = len(LADDER) - 1
 
 
 def audio_bitrate_for(estimate_bps: float) -> int:
-    """Opus bitrate for a link estimate: 16 kbit/s on the worst links, 32 when roomy."""
-    if estimate_bps < 90_000:
-        return 16_000
+    """Opus bitrate for a link estimate: 16 kbit/s up to 250 kbit/s links, 32 when roomy."""
     if estimate_bps < 250_000:
+        return 16_000  # with the redundancy copy ~40 kbit/s on the wire (bench/audio_loss.py)
+    if estimate_bps < 500_000:
         return 24_000
     return 32_000
 
@@ -62,6 +68,9 @@ def audio_bitrate_for(estimate_bps: float) -> int:
 def audio_overhead_bps(frame_ms: int) -> int:
     """IP/UDP/RTP/SRTP overhead of the audio stream (~60 bytes per packet)."""
     return int(60 * 8 * 1000 / frame_ms)
+
+
+REDUNDANCY_FACTOR = 1.9  # payload with the previous packet's copy (bench/audio_loss.py)
 
 
 @dataclass
@@ -79,13 +88,14 @@ class LadderController:
 
     def __init__(
         self,
-        start_rung: int = 1,
-        start_estimate_bps: float = 200_000,
+        start_rung: int = 4,
+        start_estimate_bps: float = 90_000,
         max_estimate_bps: float = 1_500_000,
         audio_frame_ms: int = 40,
         up_hold_s: float = 6.0,
         max_up_hold_s: float = 60.0,
         probe_window_s: float = 15.0,
+        startup_up_hold_s: float = 2.0,
     ) -> None:
         self.rung = start_rung
         self.estimate = float(start_estimate_bps)
@@ -96,16 +106,26 @@ class LadderController:
         self.max_up_hold = max_up_hold_s
         self.probe_window = probe_window_s
         self.forced_audio_only = False
+        self.audio_redundancy = True
+        self.startup = True  # until the first step down: probe up quickly
+        self.startup_up_hold = startup_up_hold_s
+        self.loss: float | None = None  # smoothed
+        self._rembs: list[tuple[float, float]] = []
         self.min_rtt: float | None = None
         self._bad_since: float | None = None
         self._bad_count = 0
         self._good_since: float | None = None
         self._last_up_at: float | None = None
 
+    def audio_total_bps(self, estimate: float) -> float:
+        """What audio takes on the wire at this estimate (payload, copy, headers)."""
+        payload = audio_bitrate_for(estimate) * (REDUNDANCY_FACTOR if self.audio_redundancy else 1.0)
+        return payload + audio_overhead_bps(self.audio_frame_ms)
+
     def budget(self, estimate: float) -> tuple[int, int]:
         """(audio bitrate, video budget) for an estimate: audio is served first."""
         audio = audio_bitrate_for(estimate)
-        video = estimate - audio - audio_overhead_bps(self.audio_frame_ms)
+        video = estimate - self.audio_total_bps(estimate)
         return audio, int(max(0.0, video) * 0.9)  # 10 % for RTCP, NACK/RTX, keyframes
 
     def target_rung(self, video_budget_bps: float) -> int:
@@ -122,8 +142,10 @@ class LadderController:
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
         no_queue = rtt_s is not None and self.min_rtt is not None and \
-            rtt_s < 1.3 * self.min_rtt + 0.05
+            rtt_s < 1.1 * self.min_rtt + 0.03
         if loss is not None:
+            self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
+            loss = self.loss
             if loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
                 self.estimate *= 1.08
             elif loss > 0.10:
@@ -131,10 +153,16 @@ class LadderController:
             elif no_queue:
                 # 2–10 % loss while the round trip stays at its floor: random loss on a
                 # radio link, not congestion (which builds a queue first). Chrome would hold
-                # here for ever; we creep up so a lossy but roomy link gets video back.
-                self.estimate *= 1.03
+                # here for ever; we grow so a lossy but roomy link gets video back.
+                self.estimate *= 1.05
         if remb_bps:
-            self.estimate = min(self.estimate, remb_bps * 1.2)
+            # The best REMB of the last 3 s: a keyframe's burst makes aiortc's delay-based
+            # estimator dip for a second; a real queue keeps it down.
+            self._rembs = [(t, r) for t, r in self._rembs if now - t < 3.0] + [(now, remb_bps)]
+            remb_bps = max(r for _, r in self._rembs)
+            # aiortc's REMB comes from the video receiver only (its audio receiver has no
+            # estimator), and grows to at most 1.5× the video it receives: cap video, not audio.
+            self.estimate = min(self.estimate, remb_bps + self.audio_total_bps(self.estimate))
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
         audio_bps, video_budget = self.budget(self.estimate)
@@ -148,11 +176,13 @@ class LadderController:
                     self.up_hold = min(self.max_up_hold, self.up_hold * 2)
                 self.rung = target
                 self._bad_count = 0
+                self.startup = False
         elif target < self.rung:  # better
             self._bad_count = 0
             if self._good_since is None:
                 self._good_since = now
-            elif now - self._good_since >= self.up_hold:
+            elif now - self._good_since >= (self.startup_up_hold if self.startup
+                                            else self.up_hold):
                 self.rung -= 1
                 self._good_since = now
                 self._last_up_at = now

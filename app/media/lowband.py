@@ -12,12 +12,15 @@ global monkeypatching is needed. Checked against aiortc 1.16; ``install_encoders
 loudly if the private slot disappears in a later version.
 
 - ``LowbandOpusEncoder``: mono, 16–32 kbit/s, in-band FEC with the expected loss, 40 ms
-  frames (halves the per-packet overhead that dominates at these rates).
-- ``ArrivalOrderAudioBuffer`` (receiving side): aiortc's audio jitter buffer (16 slots,
-  prefetch 4) stalls at every lost packet until 16 more arrive, then drops the good packets
-  in front of the hole as well: on a 3 % loss link that tripled the audio lost and added
-  ~0.6 s of delay for the rest of the call (measured in bench/call_links.py). Ours plays
-  each packet as it arrives and skips what is missing or late.
+  frames (halves the per-packet overhead that dominates at these rates), and each packet
+  carrying the previous one in its padding (``app.media.audio_redundancy``).
+- ``RecoveringAudioBuffer`` (receiving side, ``app.media.audio_receive``): aiortc's audio
+  jitter buffer (16 slots, prefetch 4) stalls at every lost packet until 16 more arrive,
+  then drops the good packets in front of the hole as well (3× the audio lost and ~0.6 s of
+  delay on a 3 % loss link, bench/call_links.py), and FFmpeg's decoder can neither use FEC
+  nor conceal. Ours decodes with libopus itself as packets arrive, rebuilds a lost packet
+  from the next one's copy or FEC and conceals the rest (PLC). ``ArrivalOrderAudioBuffer``
+  is the fallback when no libopus library can be loaded.
 - ``DeadlineVideoBuffer`` (receiving side): aiortc's video jitter buffer waits for a
   missing packet until 512 later packets have arrived: when a NACKed packet is lost again
   (likely at 3 % loss) video froze for ~30 s and then played 26 s late (bench, link b).
@@ -49,6 +52,10 @@ from aiortc.utils import uint16_add
 from av import AudioFrame, AudioResampler, VideoFrame
 from av.frame import Frame
 
+from app.media.audio_receive import RecoveringAudioBuffer
+from app.media.audio_redundancy import attach_previous
+from app.media.opus_native import load_libopus
+
 _ENCODER_SLOT = "_RTCRtpSender__encoder"
 _JITTER_SLOT = "_RTCRtpReceiver__jitter_buffer"
 
@@ -61,6 +68,7 @@ class SendControl:
     audio_bps: int = 24_000
     expected_loss_pct: int = 5
     audio_frame_ms: int = 40
+    audio_redundancy: bool = True  # each audio packet also carries the previous one
     remb_bps: int | None = None
     remb_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -90,6 +98,7 @@ class LowbandOpusEncoder(Encoder):
                                         frame_size=samples)
         self.first_packet_pts: int | None = None
         self._next_pts = 0
+        self._previous: bytes | None = None
 
     def _open(self, bitrate: int, loss_pct: int) -> None:
         codec = av.CodecContext.create("libopus", "w")
@@ -123,7 +132,10 @@ class LowbandOpusEncoder(Encoder):
             for packet in self.codec.encode(chunk):
                 if timestamp is None:
                     timestamp = chunk.pts
-                payloads.append(bytes(packet))
+                plain = bytes(packet)
+                redundant = self.control.audio_redundancy
+                payloads.append(attach_previous(plain, self._previous) if redundant else plain)
+                self._previous = plain
         if not payloads:
             return [], None  # type: ignore[return-value]  # aiortc's own contract
         return payloads, int(timestamp or 0)
@@ -241,7 +253,12 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     if not hasattr(receiver, _JITTER_SLOT):
         raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer slot")
     if kind == "audio":
-        setattr(receiver, _JITTER_SLOT, ArrivalOrderAudioBuffer())
+        if load_libopus() is None:  # FFmpeg decodes then: no recovery, no concealment
+            setattr(receiver, _JITTER_SLOT, ArrivalOrderAudioBuffer())
+            return
+        audio = RecoveringAudioBuffer()
+        audio.attach(receiver)
+        setattr(receiver, _JITTER_SLOT, audio)
         return
     for slot in ("_RTCRtpReceiver__codecs", "_RTCRtpReceiver__timestamp_mapper",
                  "_RTCRtpReceiver__decoder_queue"):

@@ -41,7 +41,8 @@ def test_ladder_steps_down_quickly_and_keeps_audio_first() -> None:
     ladder = LadderController(start_rung=1, start_estimate_bps=400_000)
     _run(ladder, 3, 0, remb=60_000, loss=0.0, rtt=0.3)
     assert LADDER[ladder.rung].height <= 120  # 60 kbit/s: tiny video at most
-    d = ladder.update(4, 30_000, 0.05, 0.6)
+    for t in range(4, 9):  # the link collapses: REMB (video) near nothing, heavy loss
+        d = ladder.update(t, 8_000, 0.3, 0.9)
     assert ladder.rung == AUDIO_ONLY and d.video_bps == 0
     assert d.audio_bps == 16_000  # audio is kept, at its floor
 
@@ -74,9 +75,31 @@ def test_loss_cuts_the_estimate_like_chrome() -> None:
     ladder = LadderController(start_estimate_bps=300_000)
     ladder.update(0, None, 0.2, 0.1)
     assert ladder.estimate == pytest.approx(300_000 * 0.9)
+    ladder = LadderController(start_estimate_bps=300_000)
+    ladder.update(0, None, 0.0, 0.1)
     held = ladder.estimate
     ladder.update(1, None, 0.05, 0.4)  # loss with a grown queue (RTT above its floor): hold
     assert ladder.estimate == held
+
+
+def test_a_call_starts_low_and_probes_up_on_a_lossy_but_roomy_link() -> None:
+    ladder = LadderController()  # the product's start: 160x120@5, ~90 kbit/s
+    assert LADDER[ladder.rung].name == "160x120@5"
+    t, rungs = 0.0, []
+    for _ in range(60):  # link (b): 3 % random loss, flat 300 ms RTT; one noisy 12 % report
+        loss = 0.12 if int(t) == 30 else 0.03
+        rungs.append(ladder.update(t, None, loss, 0.3).rung)
+        t += 1
+    assert LADDER[rungs[20]].width >= 320  # climbed within 20 s
+    assert all(LADDER[r].width >= 320 for r in rungs[20:])  # random loss never steps it down
+
+
+def test_a_slow_link_is_never_asked_for_more_than_it_carries() -> None:
+    ladder = LadderController()
+    for t in range(60):  # link (c), 96 kbit/s: the receiver's REMB (video only) ~50 kbit/s
+        d = ladder.update(t, 50_000, 0.05, 0.6)
+        assert d.video_bps <= 50_000
+        assert d.estimate_bps <= 50_000 + ladder.audio_total_bps(d.estimate_bps)
 
 
 def test_random_loss_without_queueing_lets_video_come_back() -> None:
@@ -109,7 +132,7 @@ def test_vp8_far_below_aiortcs_floor_keeps_the_stamp_readable() -> None:
 
 
 def test_opus_mono_low_bitrate_with_fec_decodes() -> None:
-    control = SendControl(audio_bps=16_000)
+    control = SendControl(audio_bps=16_000, audio_redundancy=False)
     encoder, decoder = LowbandOpusEncoder(control), OpusDecoder()
     t = np.arange(960 * 100) / 48000
     samples = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
