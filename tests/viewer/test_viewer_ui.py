@@ -328,3 +328,42 @@ def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_p
     vp = viewer.active
     qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
     assert len(vp.frames) == report.added
+
+
+def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer(
+        qtbot, tmp_path_factory):
+    import threading
+
+    import numpy as np
+    import psutil
+    from pydicom.uid import JPEG2000Lossless
+
+    from app.dicom_viewer.decoders import decode_frame
+    from app.dicom_viewer.phantom import write_phantom
+
+    folder = tmp_path_factory.mktemp("j2k_ui")
+    write_phantom(folder, PhantomSpec(size=128, slices=16), JPEG2000Lossless)
+    before = {p.pid for p in psutil.Process().children()}
+    viewer = ViewerWidget(author="Dr Wang")
+    qtbot.addWidget(viewer)
+    viewer.resize(900, 700)
+    viewer.show()
+    vp = open_folder(qtbot, viewer, folder)
+    pool = viewer.source.processes
+    ready = threading.Event()
+    pool.on_ready(ready.set)  # opening a compressed series started the workers
+    assert ready.wait(60)
+    workers = [p for p in psutil.Process().children() if p.pid not in before
+               and "resource_tracker" not in " ".join(p.cmdline())]  # multiprocessing's own
+    assert len(workers) == pool.workers
+    # Every slice is viewable and identical to a plain decode; scrolling shows them.
+    qtbot.waitUntil(lambda: all(viewer.source.cached(r) is not None for r in vp.frames),
+                    timeout=20000)
+    for ref in vp.frames:
+        assert np.array_equal(viewer.source.cached(ref), decode_frame(ref.instance.path, 0))
+    vp.set_frame(9)
+    qtbot.waitUntil(lambda: vp.state.frame_index == 9 and vp._stored is not None, timeout=5000)
+    # Closing the viewer ends the worker processes.
+    viewer.shutdown()
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive

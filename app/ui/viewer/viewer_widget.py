@@ -320,6 +320,10 @@ class ViewerWidget(QWidget):
         self.browser.populate(self.library)
         for vp in self.viewports:
             vp.relocate()
+        if self.active is not None and self.active.series is not None:
+            # The series was opened while the import was still adding to it: preload the
+            # frames that arrived since (those already decoded are skipped).
+            self._preload(self.active)
         self._sync_slider()
         lines = [self.tr("%1 file(s) imported").replace("%1", str(report.added))]
         if report.cancelled:
@@ -359,7 +363,13 @@ class ViewerWidget(QWidget):
         vp = viewport or self.active or self.viewports[0]
         vp.set_series(series, state)
         self.set_active(vp)
-        self.preloader.start(series, vp.state.frame_index,
+        self._preload(vp)
+
+    def _preload(self, vp: Viewport) -> None:
+        """Decode the viewport's whole series in the background, nearest frames first."""
+        if vp.series is None:
+            return
+        self.preloader.start(vp.series, vp.state.frame_index,
                              on_frame=lambda i, _a, e: e and bridge.call_on_gui(
                                  self.show_problem, str(e)))
 
