@@ -105,94 +105,99 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="48" />
-      <location filename="../../app/ui/call/window.py" line="159" />
+      <location filename="../../app/ui/call/window.py" line="47" />
+      <source>No speaker found: the other side cannot be heard</source>
+      <translation>未找到扬声器：无法听到对方声音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="52" />
+      <location filename="../../app/ui/call/window.py" line="166" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="51" />
-      <location filename="../../app/ui/call/window.py" line="163" />
+      <location filename="../../app/ui/call/window.py" line="55" />
+      <location filename="../../app/ui/call/window.py" line="170" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="54" />
+      <location filename="../../app/ui/call/window.py" line="58" />
       <source>Audio only</source>
       <translation>仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="56" />
+      <location filename="../../app/ui/call/window.py" line="60" />
       <source>Stop video to keep the voice clear on a weak link</source>
       <translation>网络较差时停止视频，保证语音清晰</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="58" />
+      <location filename="../../app/ui/call/window.py" line="62" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="60" />
+      <location filename="../../app/ui/call/window.py" line="64" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="132" />
+      <location filename="../../app/ui/call/window.py" line="139" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="134" />
+      <location filename="../../app/ui/call/window.py" line="141" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="136" />
+      <location filename="../../app/ui/call/window.py" line="143" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="138" />
+      <location filename="../../app/ui/call/window.py" line="145" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="140" />
+      <location filename="../../app/ui/call/window.py" line="147" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="149" />
+      <location filename="../../app/ui/call/window.py" line="156" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="150" />
+      <location filename="../../app/ui/call/window.py" line="157" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="151" />
+      <location filename="../../app/ui/call/window.py" line="158" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="153" />
+      <location filename="../../app/ui/call/window.py" line="160" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="159" />
+      <location filename="../../app/ui/call/window.py" line="166" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="163" />
+      <location filename="../../app/ui/call/window.py" line="170" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="176" />
+      <location filename="../../app/ui/call/window.py" line="183" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -1443,52 +1448,52 @@
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="30" />
+      <location filename="../../app/ui/call/stats_panel.py" line="31" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="30" />
+      <location filename="../../app/ui/call/stats_panel.py" line="31" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <location filename="../../app/ui/call/stats_panel.py" line="32" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <location filename="../../app/ui/call/stats_panel.py" line="32" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <location filename="../../app/ui/call/stats_panel.py" line="33" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <location filename="../../app/ui/call/stats_panel.py" line="33" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <location filename="../../app/ui/call/stats_panel.py" line="34" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <location filename="../../app/ui/call/stats_panel.py" line="34" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <location filename="../../app/ui/call/stats_panel.py" line="35" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <location filename="../../app/ui/call/stats_panel.py" line="35" />
       <source>Connection number</source>
       <translation>连接序号</translation>
     </message>
@@ -1593,309 +1598,309 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="104" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="110" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="105" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="111" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="106" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="112" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="107" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="108" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="114" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="109" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="115" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="119" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="118" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="124" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="122" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="125" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="126" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="127" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="129" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="193" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="202" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="205" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="214" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="214" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="209" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="215" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="209" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="215" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="276" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="282" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="276" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="282" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="278" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="284" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="318" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="320" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="330" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="210" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="433" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="449" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="434" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="450" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="450" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="466" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="451" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="467" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="458" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="474" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="475" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="495" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="481" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="497" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="497" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="513" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="534" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="547" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="551" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="531" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="554" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="569" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
