@@ -1,4 +1,5 @@
-"""Cameras and microphones on this PC, and how to open them with PyAV/FFmpeg.
+"""Cameras, microphones and speakers on this PC, and how to open them (PyAV/FFmpeg; speakers
+through PortAudio, ``app.media.playback``).
 
 ``list_devices()`` never hangs: enumeration runs on a helper thread and whatever is known
 after ``timeout`` seconds is returned (a driver that blocks, as some dshow drivers do, costs
@@ -32,8 +33,8 @@ class Device:
 
     id: str
     name: str
-    kind: str  # "camera" | "microphone"
-    format: str  # FFmpeg input format: dshow, avfoundation, v4l2, pulse, alsa
+    kind: str  # "camera" | "microphone" | "speaker"
+    format: str  # FFmpeg input format (dshow, avfoundation, v4l2, pulse, alsa); speakers: portaudio
 
 
 def _ffmpeg_listing(fmt: str, target: str) -> list[str]:
@@ -106,19 +107,28 @@ def _linux() -> list[Device]:
     return out
 
 
+def _speakers() -> list[Device]:
+    from app.media.playback import list_speakers
+
+    return [Device(s.id, s.name, "speaker", "portaudio") for s in list_speakers()]
+
+
 def _enumerate() -> list[Device]:
     if sys.platform == "win32":
-        return _windows()
-    if sys.platform == "darwin":
-        return _macos()
-    return _linux()
+        found = _windows()
+    elif sys.platform == "darwin":
+        found = _macos()
+    else:
+        found = _linux()
+    return found + _speakers()
 
 
 _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="yiqiao-devices")
 
 
 def list_devices(timeout: float = 3.0) -> dict[str, list[Device]]:
-    """``{"cameras": [...], "microphones": [...]}``; empty lists when enumeration is slow
+    """``{"cameras": [...], "microphones": [...], "speakers": [...]}``; empty lists when
+    enumeration is slow
     or fails (never raises, never waits longer than ``timeout``)."""
     future = _pool.submit(_enumerate)
     try:
@@ -130,10 +140,11 @@ def list_devices(timeout: float = 3.0) -> dict[str, list[Device]]:
         log.exception("listing capture devices failed")
         devices = []
     return {"cameras": [d for d in devices if d.kind == "camera"],
-            "microphones": [d for d in devices if d.kind == "microphone"]}
+            "microphones": [d for d in devices if d.kind == "microphone"],
+            "speakers": [d for d in devices if d.kind == "speaker"]}
 
 
 def find_device(kind: str, device_id: str, devices: dict[str, list[Device]]) -> Device | None:
     """The remembered device if it is still plugged in."""
-    key = "cameras" if kind == "camera" else "microphones"
+    key = {"camera": "cameras", "microphone": "microphones", "speaker": "speakers"}[kind]
     return next((d for d in devices[key] if d.id == device_id), None)

@@ -33,10 +33,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from av import AudioFrame
 
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
+from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.quality import quality_bars
 from app.media.receive import TrackDrain
 from app.media.slots import LatestFrameSlot
@@ -80,13 +82,15 @@ class MediaConfig:
     audio_only: bool = False
     sdp_rewriter: Callable[[str], str] | None = None  # tests: route media via the emulator
     stats_every_s: float = 1.0
+    play_audio: bool = False  # the app: True (received audio to the speaker)
+    speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
 
 
 @dataclass
 class MediaEvent:
     """Something the call window should know; ``kind`` says which fields matter."""
 
-    kind: str  # state | stats | chat | remote_video | error
+    kind: str  # state | stats | chat | remote_video | speaker | error
     state: MediaState | None = None
     since: float | None = None  # monotonic time the state began (reconnecting … 7 s)
     stats: CallStats | None = None
@@ -165,12 +169,17 @@ class MediaSession:
         self.first_media_after: dict[int, float] = {}  # session -> seconds to first frame
         self._loss_free_since: float | None = None
         self._loss_in = 0.0  # smoothed loss of what we receive
+        self.speaker: SpeakerOutput | None = None
+        self.speaker_problem: str | None = None  # "no_speaker" when nothing can play
+        self._speaker_task: asyncio.Task[None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Begin: the offerer negotiates session 1; the answerer waits for its offer."""
         self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+        if self.config.play_audio:  # in parallel: negotiation need not wait for the driver
+            self._speaker_task = asyncio.get_running_loop().create_task(self._open_speaker())
         if self.offerer:
             await self._new_offer()
 
@@ -184,9 +193,25 @@ class MediaSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
         await self._drop_generation()
+        if self._speaker_task is not None:
+            with contextlib.suppress(Exception):
+                await self._speaker_task
+        if self.speaker is not None:
+            self.speaker.close()
+            self.speaker = None
         for source in (self.video_source, self.audio_source):
             if source is not None:
                 source.stop()
+
+    async def _open_speaker(self) -> None:
+        """Open the speaker off the loop (a driver may take a while); without one the call
+        goes on and the window says so."""
+        try:
+            self.speaker = await asyncio.to_thread(open_speaker, self.config.speaker_device)
+        except SpeakerUnavailable as exc:
+            log.info("no sound output: %s", exc)
+            self.speaker_problem = "no_speaker"
+            self.listener(MediaEvent("speaker", reason="no_speaker"))
 
     # ---- signaling ---------------------------------------------------------------------
 
@@ -320,6 +345,8 @@ class MediaSession:
             if self.state is not MediaState.connected and gen is self.generation:
                 self._ever_connected = True
                 self._set_state(MediaState.connected)
+            if self.speaker is not None and isinstance(frame, AudioFrame):
+                push_frame(self.speaker.buffer, frame)
             if self.on_remote_frame is not None:
                 self.on_remote_frame(frame, now)
 

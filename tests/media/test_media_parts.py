@@ -284,5 +284,5 @@ def test_device_listing_never_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(devices, "_enumerate", lambda: time.sleep(3) or [])
     t0 = time.monotonic()
-    assert devices.list_devices(timeout=0.3) == {"cameras": [], "microphones": []}
+    assert devices.list_devices(timeout=0.3) == {"cameras": [], "microphones": [], "speakers": []}
     assert time.monotonic() - t0 < 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from app.media.ladder import LADDER
 from app.media.stats import CallStats
 
 
@@ -48,6 +49,8 @@ class StatsPanel(QWidget):
         v["loss"].setText(f"{_pct(s.loss_out)} / {_pct(s.loss_in)}")
         v["rtt"].setText(_ms(s.rtt_s))
         v["jitter"].setText(_ms(s.jitter_s))
-        v["rung"].setText(s.rung or "–")
+        names = [r.name for r in LADDER]
+        step = f"{names.index(s.rung) + 1}/{len(names)} " if s.rung in names else ""
+        v["rung"].setText(f"{step}{s.rung}" if s.rung else "–")
         v["estimate"].setText(_kbps(s.estimate_bps or None))
         v["session"].setText(str(s.session))

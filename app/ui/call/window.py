@@ -44,6 +44,10 @@ class CallWidget(QWidget):
         self.status = QLabel()
         self.status.setObjectName("call_status")
         self.bars = NetworkBars()
+        self.speaker_note = QLabel(self.tr("No speaker found: the other side cannot be heard"))
+        self.speaker_note.setObjectName("speaker_note")
+        self.speaker_note.setStyleSheet("color:#b26a00;")
+        self.speaker_note.setVisible(False)
 
         self.mute = QPushButton(self.tr("Mute"))
         self.mute.setCheckable(True)
@@ -70,6 +74,7 @@ class CallWidget(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
+        top.addWidget(self.speaker_note)
         top.addWidget(self.bars)
         video_box = QWidget()
         video_layout = QVBoxLayout(video_box)
@@ -124,6 +129,8 @@ class CallWidget(QWidget):
                 self.chat.add_message(m.chat.author, m.chat.text, m.chat.sent_at)
             elif m.kind == "remote_video":
                 self.remote_paused = m.remote_video_paused
+            elif m.kind == "speaker":
+                self.speaker_note.setVisible(m.reason == "no_speaker")
         self._refresh_status()
 
     def _refresh_status(self) -> None:
