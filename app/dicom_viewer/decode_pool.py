@@ -25,16 +25,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
-from app.dicom_viewer.decoders import decode_frame
+from app.dicom_viewer.decoders import decode_frame, read_dataset
 from app.dicom_viewer.errors import DicomFileError
 
 WorkerFn = Callable[[str, int], np.ndarray]
 
 
+# The last multi-frame file this worker parsed, so that its other frames (often all of them,
+# e.g. an ultrasound cine loop) do not re-read and re-parse the whole file each time.
+_last_multiframe: tuple[tuple[str, int, int], Dataset] | None = None
+
+
 def decode_in_process(path: str, frame: int) -> np.ndarray:
     """Worker entry point: decode frame ``frame`` of ``path`` (raises DicomFileError)."""
-    return decode_frame(path, frame)
+    global _last_multiframe
+    try:
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size)
+        if _last_multiframe is not None and _last_multiframe[0] == key:
+            return decode_frame(path, frame, dataset=_last_multiframe[1])
+        ds = read_dataset(path)
+        multiframe = int(ds.get("NumberOfFrames", 1) or 1) > 1
+    except Exception:  # noqa: BLE001 - missing/unreadable: decode_frame names the problem
+        return decode_frame(path, frame)
+    if multiframe:
+        _last_multiframe = (key, ds)
+    return decode_frame(path, frame, dataset=ds)
 
 
 def _ready() -> int:
@@ -115,8 +133,12 @@ class ProcessDecodePool:
     def started(self) -> bool:
         return self._executor is not None
 
-    def shutdown(self) -> None:
-        """Stop the workers; pending frames are cancelled (running ones finish)."""
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the workers; pending frames are cancelled (running ones finish).
+
+        ``wait``: block until the workers have exited (scripts about to exit; the GUI does
+        not wait).
+        """
         with self._lock:
             self._closed = True
             executors = [e for e in (self._executor, self._quarantine) if e is not None]
@@ -127,7 +149,7 @@ class ProcessDecodePool:
         for job in suspects:
             job.outer.cancel()
         for executor in executors:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
 
     # ------------------------------------------------------------------ decoding
     def submit(self, path: str | Path, frame: int) -> concurrent.futures.Future:

@@ -118,9 +118,12 @@ def decode_frame(
     frame: int = 0,
     header: Dataset | None = None,
     location: PixelLocation | None = None,
+    dataset: Dataset | None = None,
 ) -> np.ndarray:
     """Decode frame ``frame`` (0-based) to stored values; colour comes back as RGB.
 
+    ``dataset``: the whole file already read with pixel data (``read_dataset``), so the
+    frames of a multi-frame file need not re-read it each time.
     Raises DicomFileError naming the file and the problem for anything undecodable.
     """
     path = Path(path)
@@ -131,8 +134,7 @@ def decode_frame(
             arr = _fast_native(header, location, path, frame)
             if arr is not None:
                 return arr
-        ds = pydicom.dcmread(path, force=True)
-        _ensure_transfer_syntax(ds)
+        ds = dataset if dataset is not None else read_dataset(path)
         if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
             raise DicomFileError(path, "no pixel data (not an image)")
         nframes = int(ds.get("NumberOfFrames", 1) or 1)
@@ -184,6 +186,13 @@ def _pixel_array(ds: Dataset, index: int | None, as_rgb: bool) -> np.ndarray:
             except Exception:  # noqa: BLE001 - fall back to pydicom's plugin order below
                 pass
     return pydicom.pixels.pixel_array(ds, index=index, as_rgb=as_rgb)
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """The whole file, pixel data included (raises what pydicom raises)."""
+    ds = pydicom.dcmread(path, force=True)
+    _ensure_transfer_syntax(ds)
+    return ds
 
 
 MAX_FRAME_BYTES = 1 << 30  # no real modality produces a single frame above 1 GiB
@@ -337,7 +346,7 @@ def _decode_in_worker_process(paths: list[Path]) -> dict[Path, np.ndarray | Base
             except BaseException as exc:  # noqa: BLE001 - reported in the row
                 out[p] = exc
     finally:
-        pool.shutdown()
+        pool.shutdown(wait=True)
     return out
 
 

@@ -88,10 +88,10 @@ class FrameSource:
         self._pinned[id(owner)] = {frame_key(r) for r in refs}
         self.cache.pin(set().union(*self._pinned.values()))
 
-    def shutdown(self) -> None:
-        """Stop the decode processes (if any)."""
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the decode processes (if any); ``wait`` for them to exit."""
         if self.processes is not None:
-            self.processes.shutdown()
+            self.processes.shutdown(wait)
 
 
 def priority_order(count: int, start: int) -> list[int]:

@@ -52,7 +52,7 @@ def wait_ready(pool: ProcessDecodePool) -> None:
 def pool():
     pool = CountingPool(workers=2)
     yield pool
-    pool.shutdown()
+    pool.shutdown(wait=True)
 
 
 def load_series(folder: Path):
@@ -109,7 +109,7 @@ def test_worker_processes_do_not_import_qt(j2k_dir):
     try:
         qt_loaded, decoders_loaded = pool.submit(next(j2k_dir.glob("*.dcm")), 0).result(60)
     finally:
-        pool.shutdown()
+        pool.shutdown(wait=True)
     assert decoders_loaded == 1 and qt_loaded == 0
 
 
@@ -170,7 +170,7 @@ def test_crashing_worker_names_the_file_and_the_pool_recovers(j2k_dir, tmp_path)
         assert pytest.raises(DicomFileError, pool.submit(crash, 0).result, 60)
         assert np.array_equal(pool.submit(files[1], 0).result(60), decode_frame(files[1], 0))
     finally:
-        pool.shutdown()
+        pool.shutdown(wait=True)
 
 
 def test_crash_during_preload_reports_the_file_and_loads_the_rest(j2k_dir, tmp_path):
@@ -189,7 +189,7 @@ def test_crash_during_preload_reports_the_file_and_loads_the_rest(j2k_dir, tmp_p
         assert run.finished.wait(90)
     finally:
         preloader.shutdown()
-        pool.shutdown()
+        pool.shutdown(wait=True)
     errors = [(i, e) for i, _a, e in rec.calls if e is not None]
     assert len(errors) == 1
     index, error = errors[0]
@@ -205,3 +205,19 @@ def test_corrupt_compressed_file_gives_file_and_problem_from_a_worker(j2k_dir, t
     with pytest.raises(DicomFileError) as info:
         pool.submit(bad, 0).result(60)
     assert info.value.path == str(bad) and info.value.problem
+
+
+@pytest.mark.parametrize("name", ["emri_small_jpeg_2k_lossless.dcm", "emri_small_RLE.dcm"])
+def test_every_frame_of_a_multiframe_file_in_any_order(pool, name, tmp_path):
+    from .conftest import sample
+
+    path = tmp_path / name
+    shutil.copy(sample(name), path)
+    frames = list(range(10))
+    order = frames[::-1] + frames[::3]  # backwards, then again: the worker reuses the parse
+    futures = [(i, pool.submit(path, i)) for i in order]
+    for i, fut in futures:
+        assert np.array_equal(fut.result(60), decode_frame(path, i)), i
+    # The file changes on disk (same name): the worker must not serve the old parse.
+    shutil.copy(sample("emri_small_jpeg_ls_lossless.dcm"), path)
+    assert np.array_equal(pool.submit(path, 4).result(60), decode_frame(path, 4))
