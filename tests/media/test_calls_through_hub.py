@@ -153,5 +153,21 @@ def test_test_call_echoes_my_own_video(clients) -> None:  # noqa: ANN001
     doctor.run(doctor.controller.test_call())
     doctor.wait_for(lambda: _media_connected(doctor), what="echo media")
     assert len(_stamped_frames(doctor)) >= 3  # our own pattern, decoded after the round trip
+
+    def audio_back() -> int:
+        gen = doctor.controller.media.generation
+        return sum(d.audio.frames for d in gen.drains) if gen else 0
+
+    doctor.wait_for(lambda: audio_back() > 10, what="our tone echoed back")
     doctor.run(doctor.controller.hangup())
     assert doctor.controller.phase is CallPhase.ended
+
+
+def test_echo_answers_with_loopback_candidates_only_to_a_loopback_caller() -> None:
+    from hub.signaling.echo import offers_only_loopback
+
+    loopback = "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
+    lan = "a=candidate:2 1 udp 2130706431 192.0.2.7 50001 typ host\r\n"
+    assert offers_only_loopback("v=0\r\n" + loopback)
+    assert not offers_only_loopback("v=0\r\n" + loopback + lan)
+    assert not offers_only_loopback("v=0\r\n")  # no candidates: gather normally
