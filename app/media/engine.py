@@ -428,7 +428,9 @@ class MediaSession:
             stats.rung = "stock"
         stats.send_fps = self._send_fps(gen, now)
         flowing = self.state is MediaState.connected
-        expects_video = self.remote_video_paused is None
+        # Bitrate only says something about the link while the far end sends video.
+        expects_video = self.remote_video_paused is None and any(
+            d.track.kind == "video" and d.video.frames for d in gen.drains)
         stats.bars = quality_bars(stats.loss_in, stats.rtt_s,
                                   stats.recv_bps if expects_video else None, flowing)
         self.stats = stats

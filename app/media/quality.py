@@ -1,8 +1,11 @@
 """Network-quality bars (0–4) for people, from loss, round-trip time and received bitrate.
 
 Each input gives a score; the worst one wins. Loss thresholds follow Jitsi's quality bars
-(≤2 % full, ≤4 %, ≤8 %, ≤12 %); RTT and bitrate thresholds match what a call on our ladder
-needs (audio alone fits in ~30 kbit/s, 320×240 video in ~150 kbit/s).
+(≤2 % full, ≤4 %, ≤8 %, ≤12 %); RTT thresholds are what conversation tolerates. The received
+bitrate is mostly what the far end *chooses* to send (a call starts at 160×120 and climbs, a
+static scene needs little), so it only marks a link too thin for the lowest video rungs
+(below ~100 kbit/s); it used to demand 280 kbit/s for full bars, and a perfect loopback call
+read 3 of 4.
 """
 
 from __future__ import annotations
@@ -26,5 +29,5 @@ def quality_bars(
     if rtt_s is not None:
         scores.append(_score(rtt_s, (2.0, 1.0, 0.6, 0.3), higher_is_better=False))
     if recv_bps is not None:
-        scores.append(_score(recv_bps, (20_000, 60_000, 140_000, 280_000), higher_is_better=True))
+        scores.append(_score(recv_bps, (15_000, 35_000, 60_000, 90_000), higher_is_better=True))
     return min(scores)

@@ -177,6 +177,8 @@ def test_quality_bars() -> None:
     assert quality_bars(0.05, 0.05, 500_000) == 2  # Jitsi: ≤6 % loss
     assert quality_bars(0.0, 1.5, 500_000) == 1
     assert quality_bars(0.0, 0.05, None, media_flowing=False) == 0
+    assert quality_bars(0.0, 0.002, 120_000) == 4  # loopback at the starting rung: full bars
+    assert quality_bars(0.0, 0.05, 40_000) <= 2  # too thin for video
 
 
 # ---- protocol ------------------------------------------------------------------------
