@@ -70,17 +70,18 @@ class ChunkSizer:
 class LinkHealth:
     """Whether upload chunks carry a per-chunk checksum, from what the link did lately.
 
-    Healthy link (no reset for ``quiet_s``): every chunk carries ``Upload-Checksum: sha256``,
-    so a chunk damaged on the way is refused alone. Resetting link: chunks go without one,
-    because the hub can only keep a checksummed chunk whole — a cut would throw away
-    everything of it that arrived, and on a link that drops every few seconds that is most
-    of the traffic. Integrity does not depend on it: the hub hashes the complete upload and
-    the blob becomes visible only under its verified SHA-256 (a mismatch restarts it). After
-    such a mismatch chunks are checksummed again for ``quiet_s`` whatever the link does, so
-    damage is found chunk by chunk.
+    Proven healthy link (carried on for ``quiet_s`` without a reset): every chunk carries
+    ``Upload-Checksum: sha256``, so a chunk damaged on the way is refused alone. Otherwise —
+    after a reset, and at start before the link has proven itself — chunks go without one,
+    because the hub can keep a checksummed chunk only whole: a cut throws away everything of it
+    that arrived, and on a link that drops every few seconds that is much of the traffic.
+    Integrity does not depend on it: the hub hashes the complete upload and the blob becomes
+    visible only under its verified SHA-256 (a mismatch restarts it). After such a mismatch
+    chunks are checksummed for ``quiet_s`` whatever the link does, to find damage chunk by chunk.
     """
 
     quiet_s: float = 600.0
+    _since: float = field(default_factory=time.monotonic)  # start, or the last reset
     _last_reset: float | None = None
     _damaged_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,24 +89,25 @@ class LinkHealth:
     def note_reset(self) -> None:
         """A connection broke while a request was under way."""
         with self._lock:
-            self._last_reset = monotonic()
+            self._last_reset = self._since = time.monotonic()
 
     def note_damaged(self) -> None:
         """The hub found a chunk or a finished upload not matching its checksum."""
         with self._lock:
-            self._damaged_at = monotonic()
+            self._damaged_at = time.monotonic()
 
     def resetting(self) -> bool:
         """A connection broke within the last ``quiet_s``."""
         with self._lock:
-            return self._last_reset is not None and monotonic() - self._last_reset < self.quiet_s
+            return self._last_reset is not None and time.monotonic() - self._last_reset < self.quiet_s
 
     def chunk_checksums(self) -> bool:
         """Whether the next chunk should carry ``Upload-Checksum``."""
         with self._lock:
-            if self._damaged_at is not None and monotonic() - self._damaged_at < self.quiet_s:
+            now = time.monotonic()
+            if self._damaged_at is not None and now - self._damaged_at < self.quiet_s:
                 return True
-        return not self.resetting()
+            return now - self._since >= self.quiet_s
 
 
 @dataclass

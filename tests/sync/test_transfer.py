@@ -35,13 +35,15 @@ def test_meter_ignores_empty_and_instant_transfers() -> None:
     assert 100 < meter.bytes_per_s < 300  # weighted towards the recent rate
 
 
-def test_checksums_off_while_the_link_resets_and_back_after_a_quiet_spell() -> None:
+def test_checksums_only_on_a_link_that_has_proven_itself() -> None:
     health = LinkHealth(quiet_s=0.2)
-    assert health.chunk_checksums() and not health.resetting()
+    assert not health.chunk_checksums() and not health.resetting(), "unproven at start"
+    time.sleep(0.25)
+    assert health.chunk_checksums(), "quiet for quiet_s: chunks carry checksums"
     health.note_reset()
     assert health.resetting() and not health.chunk_checksums()
     time.sleep(0.25)
-    assert health.chunk_checksums(), "quiet again: chunks carry checksums"
+    assert health.chunk_checksums() and not health.resetting(), "quiet again"
     health.note_reset()
     health.note_damaged()
     assert health.chunk_checksums(), "damage seen: checksum every chunk even on a resetting link"

@@ -81,10 +81,16 @@ def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(hub, link, t
 def test_cut_mid_chunk_on_healthy_link_loses_the_checksummed_chunk(hub, link, tmp_path: Path) -> None:
     """The other side of the trade-off: a checksummed chunk is kept whole or not at all, and
     after the cut the link counts as resetting, so the rest goes without checksums."""
+    import time
+
+    from app.sync.transfer import LinkHealth
+
     client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5)
     try:
         data = os.urandom(300_000)
         sha = client.blobs.add_bytes(data)
+        client.engine.health = LinkHealth(quiet_s=0.3)
+        time.sleep(0.35)  # the link has proven itself
         assert client.engine.health.chunk_checksums() is True
         link.cut_after(40_000, "up")  # inside the first 64 KiB chunk
         with pytest.raises(HubOffline):
