@@ -79,10 +79,15 @@ class ProcessDecodePool:
     Thread-safe. Nothing is started until the first ``submit`` or ``warm_up``.
     """
 
-    def __init__(self, workers: int | None = None, worker_fn: WorkerFn = decode_in_process
-                 ) -> None:
+    def __init__(self, workers: int | None = None, worker_fn: WorkerFn = decode_in_process,
+                 idle_timeout: float | None = 300.0) -> None:
         self.workers = workers or default_workers()
         self.worker_fn = worker_fn
+        # Workers idle this long are stopped (~45 MB each on a modest PC); the next compressed
+        # frame starts them again. None: keep them until shutdown().
+        self.idle_timeout = idle_timeout
+        self._outstanding = 0
+        self._activity = 0
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
@@ -105,6 +110,7 @@ class ProcessDecodePool:
             # once spawning and importing pydicom/numpy (~0.3–1 s) is behind us.
             futures = [self._executor.submit(_ready) for _ in range(self.workers)]
             self._ready_future = futures[0]
+            self._arm_idle_timer_locked()
         return self._executor
 
     def warm_up(self) -> None:
@@ -161,8 +167,37 @@ class ProcessDecodePool:
         job = _Job(str(path), frame, outer)
         with self._lock:
             self._submit_locked(job)
+            self._outstanding += 1
+            self._activity += 1
         outer.add_done_callback(lambda f: f.cancelled() and job.inner and job.inner.cancel())
+        outer.add_done_callback(self._job_done)
         return outer
+
+    # ------------------------------------------------------------------ idle stop
+    def _job_done(self, _f: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._arm_idle_timer_locked()
+
+    def _arm_idle_timer_locked(self) -> None:
+        if self.idle_timeout is None or self._closed:
+            return
+        timer = threading.Timer(self.idle_timeout, self._stop_if_idle, args=(self._activity,))
+        timer.daemon = True
+        timer.start()
+
+    def _stop_if_idle(self, activity: int) -> None:
+        """Stop the workers if nothing was submitted since the timer was armed."""
+        with self._lock:
+            if self._closed or self._outstanding or activity != self._activity \
+                    or self._suspects or self._quarantine_busy:
+                return
+            executors = [e for e in (self._executor, self._quarantine) if e is not None]
+            self._executor = self._quarantine = None
+            self._ready_future = None
+        for executor in executors:
+            executor.shutdown(wait=False)
 
     def _submit_locked(self, job: _Job) -> None:
         executor = self._pool()

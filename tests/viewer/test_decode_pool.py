@@ -221,3 +221,28 @@ def test_every_frame_of_a_multiframe_file_in_any_order(pool, name, tmp_path):
     # The file changes on disk (same name): the worker must not serve the old parse.
     shutil.copy(sample("emri_small_jpeg_ls_lossless.dcm"), path)
     assert np.array_equal(pool.submit(path, 4).result(60), decode_frame(path, 4))
+
+
+def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
+    import time
+
+    import psutil
+
+    path = next(j2k_dir.glob("*.dcm"))
+    before = {p.pid for p in psutil.Process().children()}
+    pool = ProcessDecodePool(workers=1, idle_timeout=0.5)
+    try:
+        expected = decode_frame(path, 0)
+        assert np.array_equal(pool.submit(path, 0).result(60), expected)
+        workers = [p for p in psutil.Process().children() if p.pid not in before
+                   and "resource_tracker" not in " ".join(p.cmdline())]
+        assert len(workers) == 1
+        _gone, alive = psutil.wait_procs(workers, timeout=20)
+        assert not alive  # stopped after half a second without work
+        deadline = time.monotonic() + 5
+        while pool.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pool.started and not pool.ready
+        assert np.array_equal(pool.submit(path, 0).result(60), expected)  # started again
+    finally:
+        pool.shutdown(wait=True)
