@@ -8,6 +8,7 @@ stored in images, so the viewer, ``export`` and an image's own shutter agree pix
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +136,23 @@ class Shutter:
                    tuple((int(r), int(c)) for r, c in d["polygon"]) if d.get("polygon")
                    else None,
                    int(d.get("value", 0)))
+
+
+def rectangle_from_points(p0: tuple[float, float], p1: tuple[float, float],
+                          image_size: tuple[int, int], value: int = 0) -> Shutter:
+    """The rectangular shutter whose opening covers every pixel the dragged rectangle touches.
+
+    Points are image coordinates in the PIXEL convention (pixel (0,0) spans [0,1)×[0,1));
+    ``image_size`` is (columns, rows). Raises ValueError if nothing of the image is inside.
+    """
+    cols, rows = image_size
+    x0, x1 = sorted((p0[0], p1[0]))
+    y0, y1 = sorted((p0[1], p1[1]))
+    left, right = max(1, math.floor(x0) + 1), min(cols, math.ceil(x1))
+    upper, lower = max(1, math.floor(y0) + 1), min(rows, math.ceil(y1))
+    if left > right or upper > lower:
+        raise ValueError("the shutter rectangle lies outside the image")
+    return Shutter(rectangle=(left, right, upper, lower), value=value)
 
 
 def _values(value: object) -> list:

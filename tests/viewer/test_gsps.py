@@ -255,3 +255,16 @@ def test_malformed_shutter_in_a_foreign_gsps_is_named(tmp_path, ct_120):
     ds.save_as(out)
     with pytest.raises(DicomFileError, match="invalid display shutter: incomplete circular"):
         read_gsps(out)
+
+
+def test_dragged_rectangle_becomes_the_covering_shutter():
+    from app.dicom_viewer.shutters import rectangle_from_points
+
+    # Pixel (0,0) spans [0,1): a drag from (9.5, 19.2) to (99.1, 89.0) touches columns
+    # 10..100 and rows 20..89 (1-based), whatever the drag direction.
+    for p0, p1 in (((9.5, 19.2), (99.1, 89.0)), ((99.1, 89.0), (9.5, 19.2))):
+        assert rectangle_from_points(p0, p1, (120, 100)).rectangle == (10, 100, 20, 89)
+    # Clipped to the image; entirely outside is refused.
+    assert rectangle_from_points((-5, -5), (500, 500), (120, 100)).rectangle == (1, 120, 1, 100)
+    with pytest.raises(ValueError):
+        rectangle_from_points((130, 10), (140, 20), (120, 100))

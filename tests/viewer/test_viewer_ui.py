@@ -367,3 +367,33 @@ def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer
     viewer.shutdown()
     gone, alive = psutil.wait_procs(workers, timeout=20)
     assert not alive
+
+
+def test_drawing_a_shutter_saving_it_and_removing_it(qtbot, viewer, phantom_dir, tmp_path):
+    import numpy as np
+
+    from app.dicom_viewer.gsps import read_gsps
+
+    vp = open_folder(qtbot, viewer, phantom_dir)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    before = vp._rgb.copy()
+    viewer.tool_actions["shutter"].trigger()
+    a, b = vp.to_view((64.0, 80.0)), vp.to_view((192.0, 176.0))
+    drag(qtbot, vp, a, b)
+    shutter = vp.overrides.shutter
+    assert shutter is not None and shutter.shapes == ["RECTANGULAR"]
+    left, right, upper, lower = shutter.rectangle
+    assert abs(left - 65) <= 1 and abs(right - 192) <= 1  # 1-based columns of the drag
+    assert abs(upper - 81) <= 1 and abs(lower - 176) <= 1
+    assert not viewer.annotations.items  # a shutter is not an annotation
+    # Outside the opening the view is black; inside it is the image as before.
+    inside, outside = vp.to_view((128.0, 128.0)), vp.to_view((40.0, 128.0))  # both in the body
+    at_in, at_out = (int(inside.y()), int(inside.x())), (int(outside.y()), int(outside.x()))
+    assert (vp._rgb[at_in] == before[at_in]).all()
+    assert before[at_out].any() and not vp._rgb[at_out].any()
+    # Saved with the GSPS, then removed from the view.
+    assert read_gsps(viewer.save_gsps(tmp_path / "pr.dcm")).shutter == shutter
+    clear = next(a for a in viewer.toolbar2.actions() if a.text() == viewer.tr("Remove shutter"))
+    clear.trigger()
+    assert vp.overrides.shutter is None
+    assert np.array_equal(vp._rgb, before)

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 PRESETS = [("CT brain", 40, 80), ("CT lung", -600, 1500), ("CT bone", 400, 1800),
            ("CT abdomen", 40, 400), ("CT mediastinum", 50, 350)]
 TOOLS = ["wl", "pan", "zoom", "select", "length", "angle", "ellipse", "rectangle", "freehand",
-         "arrow", "text", "calibration"]
+         "arrow", "text", "calibration", "shutter"]
 
 
 class ViewerWidget(QWidget):
@@ -146,6 +146,11 @@ class ViewerWidget(QWidget):
             self.toolbar2.addAction(act)
             self.tool_actions[key] = act
         self.tool_actions["wl"].setChecked(True)
+        self.tool_actions["shutter"].setToolTip(
+            self.tr("Drag a rectangle: only the image inside it stays visible (saved with GSPS)"))
+        clear = QAction(self.tr("Remove shutter"), self)
+        clear.triggered.connect(lambda: self.active and self.active.set_shutter(None))
+        self.toolbar2.addAction(clear)
         self.toolbar2.addSeparator()
         self.cine_action = QAction(self.tr("Cine"), self)
         self.cine_action.setCheckable(True)
@@ -213,7 +218,7 @@ class ViewerWidget(QWidget):
                 "angle": self.tr("Angle"), "ellipse": self.tr("Ellipse"),
                 "rectangle": self.tr("Rectangle"), "freehand": self.tr("Freehand"),
                 "arrow": self.tr("Arrow"), "text": self.tr("Text"),
-                "calibration": self.tr("Calibrate")}
+                "calibration": self.tr("Calibrate"), "shutter": self.tr("Shutter")}
 
     def _new_viewport(self) -> Viewport:
         vp = Viewport(self.source, self.annotations, self.author)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -39,6 +40,7 @@ from app.dicom_viewer.render import (
     render_checked,
     to_viewport,
 )
+from app.dicom_viewer.shutters import Shutter, rectangle_from_points
 from app.dicom_viewer.view_state import (
     ViewState,
     effective_zoom,
@@ -111,6 +113,11 @@ class Viewport(QWidget):
             self.state.frame_index = min(max(self.state.frame_index, 0), len(self.frames) - 1)
             self.refresh_frame()
         self.update()
+
+    def set_shutter(self, shutter: Shutter | None) -> None:
+        """Show the image through a display shutter (None: no shutter); saved with GSPS."""
+        self.overrides = replace(self.overrides, shutter=shutter)
+        self.render_view()
 
     def relocate(self) -> None:
         """Keep showing the same image after the series grew (import still running)."""
@@ -381,6 +388,9 @@ class Viewport(QWidget):
         if self.tool in TWO_POINT or self.tool == "freehand":
             self._draft = Annotation(self.tool, [point, point], self.author,
                                      ref.instance.sop_instance_uid, ref.frame)
+        elif self.tool == "shutter":  # dragged like a rectangle, becomes the display shutter
+            self._draft = Annotation("rectangle", [point, point], self.author,
+                                     ref.instance.sop_instance_uid, ref.frame)
         elif self.tool == "angle":
             if self._draft is not None and self._draft.kind == "angle":
                 self._draft.points[-1] = point
@@ -446,6 +456,12 @@ class Viewport(QWidget):
             return  # a click, not a drawing
         if draft.kind == "calibration":
             self.calibration_requested.emit(draft)
+            return
+        if self.tool == "shutter":
+            try:
+                self.set_shutter(rectangle_from_points(pts[0], pts[-1], self._image_size))
+            except ValueError:
+                pass  # dragged entirely outside the image: nothing to show through
             return
         if draft.kind == "arrow":
             text, ok = QInputDialog.getText(self, self.tr("Arrow label"), self.tr("Text:"))
