@@ -1679,228 +1679,243 @@
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
+      <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <source>Remove shutter</source>
+      <translation>移除遮光器</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="193" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="206" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="207" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="208" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="214" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="214" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="215" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="215" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
+      <source>Shutter</source>
+      <translation>遮光器</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="274" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="280" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="282" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="282" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="284" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="289" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="330" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="335" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="337" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="449" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="454" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="450" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="455" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="466" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="471" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="467" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="474" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="475" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="480" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="495" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="500" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="497" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="513" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="518" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="547" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="551" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="556" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="557" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="591" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1908,89 +1923,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="262" />
+      <location filename="../../app/ui/viewer/viewport.py" line="269" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="262" />
+      <location filename="../../app/ui/viewer/viewport.py" line="269" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="262" />
+      <location filename="../../app/ui/viewer/viewport.py" line="269" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="263" />
+      <location filename="../../app/ui/viewer/viewport.py" line="270" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="263" />
+      <location filename="../../app/ui/viewer/viewport.py" line="270" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="263" />
+      <location filename="../../app/ui/viewer/viewport.py" line="270" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="264" />
+      <location filename="../../app/ui/viewer/viewport.py" line="271" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="264" />
+      <location filename="../../app/ui/viewer/viewport.py" line="271" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="277" />
+      <location filename="../../app/ui/viewer/viewport.py" line="284" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="314" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="334" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="343" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="350" />
+      <location filename="../../app/ui/viewer/viewport.py" line="357" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="395" />
+      <location filename="../../app/ui/viewer/viewport.py" line="405" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="395" />
-      <location filename="../../app/ui/viewer/viewport.py" line="451" />
-      <location filename="../../app/ui/viewer/viewport.py" line="504" />
+      <location filename="../../app/ui/viewer/viewport.py" line="405" />
+      <location filename="../../app/ui/viewer/viewport.py" line="467" />
+      <location filename="../../app/ui/viewer/viewport.py" line="520" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="451" />
+      <location filename="../../app/ui/viewer/viewport.py" line="467" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="504" />
+      <location filename="../../app/ui/viewer/viewport.py" line="520" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
