@@ -7,6 +7,7 @@ time to pull 10,000 documents into a fresh profile on loopback.
 
     python bench/sync_rural.py            # full: 200 MB study, 2 Mbit/s, 300 ms RTT, 10 resets
     python bench/sync_rural.py --quick    # 40 slices (~21 MB raw), same link
+    python bench/sync_rural.py --quick --big-file-mb 8   # and one 8 MB file, same link and resets
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--streams", type=int, default=0, help="fixed upload streams (default: adaptive)")
     parser.add_argument("--engine-only", action="store_true", help="skip the baseline and the pull figure")
+    parser.add_argument("--big-file-mb", type=float, default=0,
+                        help="also compare on one file of this size (random bytes, as a video or large PDF)")
     args = parser.parse_args()
     slices = args.slices or (40 if args.quick else 381)
     use_memory_keyring()
@@ -162,45 +165,57 @@ def main() -> int:
         raw = sum(p.stat().st_size for p in study)
         print(f"study: {slices} CT slices 512x512, {raw / 1e6:.1f} MB raw DICOM; link {args.kbps:.0f} kbit/s, "
               f"RTT {args.rtt_ms:.0f} ms, {args.resets} resets")
-        hub = HubProcess(root / "hub").start()
-        try:
-            ours = run_engine(hub, args, root / "ours", study)
-            ratio = ours["sent"] / ours["need"]
-            print(f"engine:   recompressed (lossless) in {ours['prep']:.1f} s; hub needed {ours['need'] / 1e6:.2f} MB "
-                  f"= {ours['need'] / raw:.3f} of raw DICOM")
-            print(f"          wire (client->hub, all requests) {ours['sent'] / 1e6:.2f} MB = {ratio:.4f} x needed "
-                  f"= {ours['sent'] / raw:.3f} of raw DICOM; {ours['resets']} resets fired, "
-                  f"{ours['failures']} failed cycles; {ours['time']:.1f} s "
-                  f"({ours['need'] * 8 / ours['time'] / 1000:.0f} kbit/s goodput of {args.kbps:.0f})")
-            tally = ours["tally"]
-            dropped = ours["sent"] - ours["need"] - tally.header_bytes - tally.json_bytes
-            print(f"          overhead {(ours['sent'] - ours['need']) / 1e3:.0f} kB: {tally.requests} requests "
-                  f"({tally.requests / ours['blobs']:.2f} per file) with {tally.header_bytes / 1e3:.0f} kB of request "
-                  f"lines + headers, {tally.json_bytes / 1e3:.0f} kB JSON, ~{dropped / 1e3:.0f} kB received by the hub "
-                  f"but dropped (cut checksummed chunks)")
-            print(f"          requirement wire <= 1.02 x needed: {'MET' if ratio <= 1.02 else 'NOT MET'}")
-            if args.engine_only:
-                return 0
-            from app.sync.dicom_transfer import for_transfer
+        compare(args, root / "study-run", study, raw, "raw DICOM", with_pull=True)
+        if args.big_file_mb:
+            big = root / "big" / "recording.bin"
+            big.parent.mkdir()
+            big.write_bytes(random.Random(5).randbytes(int(args.big_file_mb * 1e6)))
+            print(f"one file: {big.stat().st_size / 1e6:.1f} MB (incompressible), same link and number of resets")
+            compare(args, root / "big-run", [big], big.stat().st_size, "the file", with_pull=False)
+    return 0
 
-            blobs = [for_transfer(p.read_bytes()).data for p in study]
-        finally:
-            hub.stop()
-        base_hub = HubProcess(root / "hub-baseline").start()
-        try:
-            base = run_baseline(base_hub, args, blobs)
-            print(f"baseline: whole-file re-upload on failure (same files, same link, same cuts): wire "
-                  f"{base['sent'] / 1e6:.2f} MB = {base['sent'] / base['need']:.4f} x needed = "
-                  f"{base['sent'] / raw:.3f} of raw DICOM; {base['failures']} failed files; {base['time']:.1f} s "
-                  f"({base['need'] * 8 / base['time'] / 1000:.0f} kbit/s goodput)")
-            print(f"          raw (uncompressed) would need {raw * 8 / (args.kbps * 1000):.0f} s at line rate")
+
+def compare(args, root: Path, files: list[Path], raw: int, raw_name: str, with_pull: bool) -> None:
+    """The engine, then the baseline on a fresh hub over the same link and cuts (and the pull)."""
+    hub = HubProcess(root / "hub").start()
+    try:
+        ours = run_engine(hub, args, root / "ours", files)
+    finally:
+        hub.stop()
+    ratio = ours["sent"] / ours["need"]
+    print(f"engine:   recompressed (lossless) in {ours['prep']:.1f} s; hub needed {ours['need'] / 1e6:.2f} MB "
+          f"= {ours['need'] / raw:.3f} of {raw_name}")
+    print(f"          wire (client->hub, all requests) {ours['sent'] / 1e6:.2f} MB = {ratio:.4f} x needed "
+          f"= {ours['sent'] / raw:.3f} of {raw_name}; {ours['resets']} resets fired, "
+          f"{ours['failures']} failed cycles; {ours['time']:.1f} s "
+          f"({ours['need'] * 8 / ours['time'] / 1000:.0f} kbit/s goodput of {args.kbps:.0f})")
+    tally = ours["tally"]
+    dropped = ours["sent"] - ours["need"] - tally.header_bytes - tally.json_bytes
+    print(f"          overhead {(ours['sent'] - ours['need']) / 1e3:.0f} kB: {tally.requests} requests "
+          f"({tally.requests / ours['blobs']:.2f} per file) with {tally.header_bytes / 1e3:.0f} kB of request "
+          f"lines + headers, {tally.json_bytes / 1e3:.0f} kB JSON, ~{dropped / 1e3:.0f} kB received by the hub "
+          f"but not kept (cut mid-request)")
+    print(f"          requirement wire <= 1.02 x needed: {'MET' if ratio <= 1.02 else 'NOT MET'}")
+    if args.engine_only:
+        return
+    from app.sync.dicom_transfer import for_transfer
+
+    blobs = [for_transfer(p.read_bytes()).data for p in files]
+    base_hub = HubProcess(root / "hub-baseline").start()
+    try:
+        base = run_baseline(base_hub, args, blobs)
+        print(f"baseline: whole-file re-upload on failure (same files, same link, same cuts): wire "
+              f"{base['sent'] / 1e6:.2f} MB = {base['sent'] / base['need']:.4f} x needed = "
+              f"{base['sent'] / raw:.3f} of {raw_name}; {base['failures']} failed files; {base['time']:.1f} s "
+              f"({base['need'] * 8 / base['time'] / 1000:.0f} kbit/s goodput)")
+        print(f"          uncompressed would need {raw * 8 / (args.kbps * 1000):.0f} s at line rate")
+        if with_pull:
             pulled = pull_benchmark(base_hub, root / "pull", args.docs)
             print(f"pull:     {pulled['count']} documents into a fresh profile on loopback in "
                   f"{pulled['pull_time']:.1f} s ({pulled['count'] / pulled['pull_time']:.0f} docs/s); "
                   f"pushing them took {pulled['push_time']:.1f} s")
-        finally:
-            base_hub.stop()
-    return 0
+    finally:
+        base_hub.stop()
 
 
 if __name__ == "__main__":
