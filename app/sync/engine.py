@@ -29,6 +29,9 @@ from app.sync.tus import RemoteBlob, TusUploader, UploadCancelled
 
 log = logging.getLogger(__name__)
 
+PROGRESS_RETRY_S = (0.05, 0.3)
+"""Wait before retrying a failed cycle that still moved data (seconds, uniform)."""
+
 
 class SyncEngine:
     """Background synchronisation of one user's cache with the hub."""
@@ -193,11 +196,14 @@ class SyncEngine:
                 wait = 3600.0  # until the user signs in again or presses "Sync now"
             except HubError as exc:
                 if self._moved != moved:
-                    # The link works but drops: retry soon instead of backing off further and
-                    # further (a long upload on a link that resets every minute never
-                    # finishes a whole cycle, so success alone would never reset the backoff).
+                    # The link works but drops: retry at once (a little jitter) instead of
+                    # backing off further and further — a long upload on a link that resets
+                    # every minute never finishes a whole cycle, so success alone would never
+                    # reset the backoff. Progress is finite, so this cannot spin.
                     self.backoff.reset()
-                wait = self.backoff.next_delay()
+                    wait = self.backoff.rng.uniform(*PROGRESS_RETRY_S)
+                else:
+                    wait = self.backoff.next_delay()
                 self._next_retry = time.monotonic() + wait
                 self._set(exc.state, str(exc))
                 log.info("sync failed (%s): %s; retry in %.1f s", exc.state, exc, wait)
@@ -283,12 +289,21 @@ class SyncEngine:
             if reply is None:
                 self._no_blob_status = True
                 return {}
+            grown = []
             for blob in reply.blobs:
                 known[blob.sha256] = RemoteBlob(blob.present, blob.upload_url, blob.offset)
                 if not blob.present and blob.upload_url is None:
                     self._absent.add(blob.sha256)
-                if blob.offset > (had.get(blob.sha256) or 0):
-                    self._moved += 1  # bytes of a cut request arrived: the link carries data
+                if blob.upload_url and blob.offset > (had.get(blob.sha256) or 0):
+                    grown.append((blob.upload_url, blob.offset, blob.sha256))
+            if grown:
+                # Bytes of cut requests arrived: the link carries data. Recorded at once, so
+                # the same bytes never count as progress twice (and the UI shows them).
+                self._moved += 1
+                with self.blobs.cache.transaction() as db:
+                    db.executemany(
+                        "UPDATE blobs SET upload_url = ?, uploaded_bytes = ? WHERE sha256 = ?", grown
+                    )
         return known
 
     def _stream_count(self) -> int:

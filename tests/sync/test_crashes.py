@@ -33,7 +33,7 @@ def test_client_killed_at_random_points_loses_nothing(hub, tmp_path: Path) -> No
     folder = tmp_path / "killed"
     marker = f"kill-{rng.random()}"
     # a slow link so kills land mid-upload and mid-push
-    emu = LinkEmulator("127.0.0.1", hub.port, LinkProfile(latency_ms=10, bandwidth_bps=8e6))
+    emu = LinkEmulator("127.0.0.1", hub.port, LinkProfile(latency_ms=10, bandwidth_bps=4e6))
     emu.start()
     cmd = [sys.executable, str(REPO / "tests" / "sync" / "kill_worker.py"), str(folder), f"http://127.0.0.1:{emu.port}", marker]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
