@@ -3,6 +3,7 @@ coming back, the stats panel fills in, hang-up returns to the idle view."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -41,9 +42,9 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     widget.stats_button.click()
     time.sleep(0.5)
     qtbot.wait(300)
-    shots = Path(__file__).resolve().parents[2] / "docs" / "img"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.grab().save(str(shots / "calls-test-call.png"))
+    if os.environ.get("YIQIAO_SCREENSHOTS"):  # refresh the docs picture only when asked
+        shots = Path(__file__).resolve().parents[2] / "docs" / "img"
+        page.grab().save(str(shots / "calls-test-call.png"))
     widget.hangup.click()
     qtbot.waitUntil(lambda: page.stack.currentIndex() == 0, timeout=10_000)
     assert page.service.controller.phase is CallPhase.ended
