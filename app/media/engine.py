@@ -169,6 +169,7 @@ class MediaSession:
         self.first_media_after: dict[int, float] = {}  # session -> seconds to first frame
         self._loss_free_since: float | None = None
         self._loss_in = 0.0  # smoothed loss of what we receive
+        self._clean_in_since: float | None = None
         self.speaker: SpeakerOutput | None = None
         self.speaker_problem: str | None = None  # "no_speaker" when nothing can play
         self._speaker_task: asyncio.Task[None] | None = None
@@ -414,7 +415,8 @@ class MediaSession:
         stats.remb_bps = self.control.fresh_remb()
         self._choose_audio_redundancy(now, stats.loss_out)
         if self.config.lowband and video is not None:
-            decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s)
+            decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s,
+                                          stats.send_video_bps)
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps
             loss_pct = int(round((stats.loss_out or 0) * 100))
@@ -437,10 +439,17 @@ class MediaSession:
         self.listener(MediaEvent("stats", stats=stats))
 
     def _video_delay(self, stats: CallStats) -> float:
-        """Hold video one NACK round trip while packets are lost (see receive.py)."""
+        """Hold video one NACK round trip (see receive.py) from the start of a call until
+        20 s have passed without loss: the first losses would otherwise freeze video before
+        the loss is even measured."""
         if stats.loss_in is not None:
             self._loss_in = 0.8 * self._loss_in + 0.2 * stats.loss_in
-        if self._loss_in < 0.003 or stats.rtt_s is None:
+            if self._loss_in >= 0.003:
+                self._clean_in_since = None
+            elif self._clean_in_since is None:
+                self._clean_in_since = stats.at
+        clean = self._clean_in_since is not None and stats.at - self._clean_in_since > 20.0
+        if clean or stats.rtt_s is None:
             return 0.0
         # A retransmission lands ~1 RTT after the original; ~150 ms more is not yet a freeze.
         return max(0.0, stats.rtt_s - 0.05)

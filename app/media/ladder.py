@@ -136,33 +136,42 @@ class LadderController:
         return AUDIO_ONLY
 
     def update(
-        self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None
+        self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None,
+        video_sent_bps: float | None = None,
     ) -> LadderDecision:
         """Fold in one second of feedback and decide."""
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
         no_queue = rtt_s is not None and self.min_rtt is not None and \
             rtt_s < 1.1 * self.min_rtt + 0.03
+        # The receiver's delay-based estimate below what we send: a queue is building.
+        overuse = bool(remb_bps and video_sent_bps and remb_bps < 0.9 * video_sent_bps)
+        grow = 1.10 if self.startup else 1.08
         if loss is not None:
             self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
             loss = self.loss
-            if loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
-                self.estimate *= 1.08
-            elif loss > 0.10:
+            if loss > 0.10:
                 self.estimate *= 1.0 - 0.5 * loss
+            elif overuse:
+                pass  # hold: REMB caps below
+            elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
+                self.estimate *= grow
             elif no_queue:
-                # 2–10 % loss while the round trip stays at its floor: random loss on a
-                # radio link, not congestion (which builds a queue first). Chrome would hold
-                # here for ever; we grow so a lossy but roomy link gets video back.
-                self.estimate *= 1.05
+                # 2–10 % loss while the round trip stays at its floor and the receiver sees
+                # no queue: random loss on a radio link, not congestion. Chrome would hold
+                # here for ever; we grow so a lossy but roomy link gets its video.
+                self.estimate *= grow - 0.03
         if remb_bps:
             # The best REMB of the last 3 s: a keyframe's burst makes aiortc's delay-based
             # estimator dip for a second; a real queue keeps it down.
             self._rembs = [(t, r) for t, r in self._rembs if now - t < 3.0] + [(now, remb_bps)]
-            remb_bps = max(r for _, r in self._rembs)
+            best = max(r for _, r in self._rembs)
             # aiortc's REMB comes from the video receiver only (its audio receiver has no
-            # estimator), and grows to at most 1.5× the video it receives: cap video, not audio.
-            self.estimate = min(self.estimate, remb_bps + self.audio_total_bps(self.estimate))
+            # estimator), and grows to at most 1.5× the video it receives: it caps video,
+            # not audio; with some headroom to probe while it reports no queue.
+            headroom = 1.0 if overuse else 1.25
+            self.estimate = min(self.estimate,
+                                best * headroom + self.audio_total_bps(self.estimate))
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
         audio_bps, video_budget = self.budget(self.estimate)

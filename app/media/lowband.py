@@ -24,8 +24,8 @@ loudly if the private slot disappears in a later version.
 - ``DeadlineVideoBuffer`` (receiving side): aiortc's video jitter buffer waits for a
   missing packet until 512 later packets have arrived: when a NACKed packet is lost again
   (likely at 3 % loss) video froze for ~30 s and then played 26 s late (bench, link b).
-  Ours gives a hole ``max_wait_s`` (enough for one NACK round trip), then drops what is
-  buffered and asks for a keyframe (PLI): a freeze of about a second instead.
+  Ours gives a hole ``max_wait_s`` (enough for one NACK round trip), then skips to the
+  next whole frame and asks for a keyframe (PLI): a freeze of about a second instead.
 - ``LowbandVp8Encoder``: bitrate set by the ladder (down to ~20 kbit/s), REMB only recorded
   (the ladder combines it with loss and RTT); the encoder is re-created only for a new
   resolution or a large, settled bitrate change, so keyframes stay rare.
@@ -64,7 +64,7 @@ _JITTER_SLOT = "_RTCRtpReceiver__jitter_buffer"
 class SendControl:
     """Shared between the ladder (asyncio thread) and the encoders (aiortc's executor)."""
 
-    video_bps: int = 150_000
+    video_bps: int = 30_000  # the starting rung's; the ladder sets it from the first second
     audio_bps: int = 24_000
     expected_loss_pct: int = 5
     audio_frame_ms: int = 40
@@ -170,7 +170,8 @@ class LowbandVp8Encoder(Vp8Encoder):
             return True
         change = (want - codec.bit_rate) / codec.bit_rate
         settled = time.monotonic() - self._opened_at > 3.0
-        return change < -0.35 or (abs(change) > 0.25 and settled)
+        # Down by a third at once (the link is full); smaller settled changes both ways.
+        return change < -0.35 or (abs(change) > 0.2 and settled)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, VideoFrame)
@@ -282,7 +283,8 @@ class DeadlineVideoBuffer(JitterBuffer):
         """Let the buffer hand every ready frame to ``receiver``'s decoder itself."""
         self._receiver = receiver
 
-    def _deliver_all(self, first: JitterFrame, packet: RtpPacket) -> bool:
+    def _deliver_all(self, first: JitterFrame, packet: RtpPacket,
+                     more: list[JitterFrame] | None = None) -> bool:
         """aiortc takes one frame per packet, so after a stall the backlog would drain at
         ~0.2 frames per packet and the delay would stay; hand all ready frames over now."""
         receiver = getattr(self, "_receiver", None)
@@ -293,11 +295,12 @@ class DeadlineVideoBuffer(JitterBuffer):
             return False
         mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
         queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-        frame: JitterFrame | None = first
-        while frame is not None:
+        for frame in [first, *(more or [])]:
             frame.timestamp = mapper.map(frame.timestamp)
             queue.put((codec, frame))
-            frame = self._remove_frame(packet.sequence_number)
+        while (frame := self._remove_frame(packet.sequence_number)) is not None:
+            frame.timestamp = mapper.map(frame.timestamp)
+            queue.put((codec, frame))
         return True
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
@@ -307,17 +310,74 @@ class DeadlineVideoBuffer(JitterBuffer):
             if frame is not None and self._deliver_all(frame, packet):
                 return pli, None
             return pli, frame
-        if self._packets[self._origin % self._capacity] is not None:
-            self._hole_since = None  # the oldest frame is just not complete yet
+        hole = self._first_hole(packet.sequence_number)
+        if hole is None:
+            self._hole_since = None  # the newest frame is just not complete yet
             return pli, frame
         now = time.monotonic()
         if self._hole_since is None:
             self._hole_since = now
         elif now - self._hole_since > self.max_wait_s:
-            # Give up on the lost packet: start afresh from the next packet, ask for a keyframe.
-            self._packets = [None] * self._capacity
-            self._origin = None
+            # Give up on the lost packet: pass on the whole frames in front of it, skip to
+            # the next whole frame behind it, ask for a keyframe.
             self._hole_since = None
             self.holes_skipped += 1
-            return True, None
+            ready = self._frames_before(hole)
+            self._skip_to_next_frame()
+            following = self._remove_frame(packet.sequence_number)
+            if following is not None:
+                ready.append(following)
+            if ready and self._deliver_all(ready[0], packet, ready[1:]):
+                return True, None
+            return True, ready[0] if ready else None
         return pli, frame
+
+    def _first_hole(self, newest: int) -> int | None:
+        """Offset from the origin of the first missing packet before ``newest``, if any."""
+        assert self._origin is not None
+        span = min(uint16_add(newest, -self._origin), self._capacity)
+        for i in range(span):
+            if self._packets[(self._origin + i) % self._capacity] is None:
+                return i
+        return None
+
+    def _frames_before(self, hole: int) -> list[JitterFrame]:
+        """The frames wholly in front of the hole (the last one only if its marker says it
+        ended), removed from the buffer."""
+        assert self._origin is not None
+        groups: list[list[RtpPacket]] = []
+        for i in range(hole):
+            p = self._packets[(self._origin + i) % self._capacity]
+            assert p is not None
+            if not groups or groups[-1][-1].timestamp != p.timestamp:
+                groups.append([])
+            groups[-1].append(p)
+        if groups and not groups[-1][-1].marker:
+            groups.pop()  # its end may be in the hole
+        used = sum(len(g) for g in groups)
+        frames = [JitterFrame(data=b"".join(x._data for x in g),  # type: ignore[attr-defined]
+                              timestamp=g[0].timestamp) for g in groups]
+        self.remove(used)
+        return frames
+
+    def _skip_to_next_frame(self) -> None:
+        """Drop the frame with the hole, keep the complete frames behind it.
+
+        Flushing everything instead (as this buffer first did) also threw away good frames,
+        and left no origin, so the lost packet's late retransmission became the new origin
+        with a hole behind it: another full deadline, another flush, seconds of freeze.
+        With the origin moved forward, late packets are rejected as too old."""
+        assert self._origin is not None
+        cap = self._capacity
+        prev: RtpPacket | None = None
+        last_present = 0
+        for i in range(1, cap):
+            p = self._packets[(self._origin + i) % cap]
+            if p is None:
+                prev = None
+                continue
+            if prev is not None and (prev.marker or prev.timestamp != p.timestamp):
+                self.remove(i)  # a frame starts here
+                return
+            prev, last_present = p, i
+        self.remove(last_present + 1)  # nothing whole yet: wait for the next frame to start

@@ -101,32 +101,47 @@ class TrackDrain:
         self.video = VideoMeter()
         self.audio = AudioMeter()
         self.playout = PlayoutClock()
+        self._last_due = 0.0
+        self._pending: set[asyncio.TimerHandle] = set()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 frame = await self.track.recv()
-                now = time.monotonic()
+                now = time.monotonic()  # the arrival time: the playout clock needs it unskewed
                 if isinstance(frame, VideoFrame):
-                    due = self.playout.due(frame.pts, now)
-                    if due > now:  # frames arrive in order: waiting here keeps them in turn
-                        await asyncio.sleep(due - now)
-                        now = time.monotonic()
-                    self.video.add(frame, now)
-                    if self.slot is not None:
-                        self.slot.offer_video(frame)
-                elif isinstance(frame, AudioFrame):
-                    self.audio.add(frame, now)
-                if self.on_frame is not None:
-                    self.on_frame(frame, now)
+                    due = max(self.playout.due(frame.pts, now), self._last_due)
+                    self._last_due = due  # never show frames out of order
+                    if due > now:  # asyncio's clock is time.monotonic()
+                        self._pending.add(loop.call_at(due, self._show, frame))
+                        continue
+                self._show(frame)
         except (MediaStreamError, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001 - a bad frame must not kill the call
             log.exception("receiving %s failed", self.track.kind)
 
+    def _show(self, frame: object) -> None:
+        now = time.monotonic()
+        self._pending = {h for h in self._pending if not h.cancelled() and h.when() > now}
+        try:
+            if isinstance(frame, VideoFrame):
+                self.video.add(frame, now)
+                if self.slot is not None:
+                    self.slot.offer_video(frame)
+            elif isinstance(frame, AudioFrame):
+                self.audio.add(frame, now)
+            if self.on_frame is not None:
+                self.on_frame(frame, now)
+        except Exception:  # noqa: BLE001 - a bad frame must not kill the call
+            log.exception("showing a %s frame failed", self.track.kind)
+
     async def stop(self) -> None:
-        """Stop reading."""
+        """Stop reading (frames still waiting for their turn are dropped)."""
+        for handle in self._pending:
+            handle.cancel()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task

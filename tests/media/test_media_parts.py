@@ -96,10 +96,12 @@ def test_a_call_starts_low_and_probes_up_on_a_lossy_but_roomy_link() -> None:
 
 def test_a_slow_link_is_never_asked_for_more_than_it_carries() -> None:
     ladder = LadderController()
+    sent = 30_000
     for t in range(60):  # link (c), 96 kbit/s: the receiver's REMB (video only) ~50 kbit/s
-        d = ladder.update(t, 50_000, 0.05, 0.6)
-        assert d.video_bps <= 50_000
-        assert d.estimate_bps <= 50_000 + ladder.audio_total_bps(d.estimate_bps)
+        d = ladder.update(t, 50_000, 0.05, 0.6, video_sent_bps=sent)
+        sent = d.video_bps  # the encoder meets its target
+        assert d.video_bps <= 50_000 * 1.25  # probing headroom at most
+        assert d.estimate_bps <= 50_000 * 1.25 + ladder.audio_total_bps(d.estimate_bps)
 
 
 def test_random_loss_without_queueing_lets_video_come_back() -> None:
@@ -288,3 +290,25 @@ def test_device_listing_never_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
     t0 = time.monotonic()
     assert devices.list_devices(timeout=0.3) == {"cameras": [], "microphones": [], "speakers": []}
     assert time.monotonic() - t0 < 1.0
+
+
+def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets() -> None:
+    from aiortc.rtp import RtpPacket
+
+    from app.media.lowband import DeadlineVideoBuffer
+
+    def pkt(seq: int, ts: int, marker: bool) -> RtpPacket:
+        p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=int(marker))
+        p._data = bytes([seq])  # type: ignore[attr-defined]
+        return p
+
+    buffer = DeadlineVideoBuffer(max_wait_s=0.0)
+    buffer.add(pkt(0, 0, True))
+    # Frame 1 (seq 1-2) loses seq 1; frame 2 (seq 3-4) and frame 3 (seq 5) arrive whole.
+    got = [f for p in (pkt(2, 10, True), pkt(3, 20, False), pkt(4, 20, True), pkt(5, 30, True),
+                       pkt(6, 40, True))
+           for f in [buffer.add(p)[1]] if f is not None]
+    assert [f.timestamp for f in got][:2] == [0, 20]  # frame 1 skipped, frame 2 kept whole
+    assert got[1].data == bytes([3, 4])
+    assert buffer.add(pkt(1, 10, False)) == (False, None)  # the late retransmission: refused
+    assert buffer.holes_skipped == 1
