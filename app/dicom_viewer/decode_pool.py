@@ -15,6 +15,7 @@ file that really crashes its decoder is reported ("file: problem") and no innoce
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 import threading
@@ -31,6 +32,11 @@ from app.dicom_viewer.decoders import decode_frame, read_dataset
 from app.dicom_viewer.errors import DicomFileError
 
 WorkerFn = Callable[[str, int], np.ndarray]
+log = logging.getLogger(__name__)
+
+
+class WorkersUnavailable(RuntimeError):
+    """The worker processes could not be started at all: decode in this process instead."""
 
 
 # The last multi-frame file this worker parsed, so that its other frames (often all of them,
@@ -80,9 +86,14 @@ class ProcessDecodePool:
     """
 
     def __init__(self, workers: int | None = None, worker_fn: WorkerFn = decode_in_process,
-                 idle_timeout: float | None = 300.0) -> None:
+                 idle_timeout: float | None = 300.0,
+                 initializer: Callable[[], None] | None = None) -> None:
         self.workers = workers or default_workers()
         self.worker_fn = worker_fn
+        self.initializer = initializer  # run in each worker at start (tests: a failing one)
+        # Why workers cannot start (e.g. blocked by security software), once that is known;
+        # submit() then fails fast with WorkersUnavailable and callers decode in-process.
+        self.unavailable: str | None = None
         # Workers idle this long are stopped (~45 MB each on a modest PC); the next compressed
         # frame starts them again. None: keep them until shutdown().
         self.idle_timeout = idle_timeout
@@ -104,14 +115,29 @@ class ProcessDecodePool:
         if self._closed:
             raise RuntimeError("decode pool shut down")
         if self._executor is None:
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=self._context)
+            self._executor = self._new_executor(self.workers)
             # One start-up task per worker: ``ready`` turns true once a worker answers, i.e.
             # once spawning and importing pydicom/numpy (~0.3–1 s) is behind us.
             futures = [self._executor.submit(_ready) for _ in range(self.workers)]
             self._ready_future = futures[0]
+            self._ready_future.add_done_callback(self._check_started)
             self._arm_idle_timer_locked()
         return self._executor
+
+    def _new_executor(self, workers: int) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(workers, mp_context=self._context,
+                                                      initializer=self.initializer)
+
+    def _check_started(self, ready: concurrent.futures.Future) -> None:
+        # The start-up tasks run before any frame, so their failure means that no worker
+        # could start, not that a file crashed one.
+        if ready.cancelled() or ready.exception() is None:
+            return
+        with self._lock:
+            if self.unavailable is None and not self._closed:
+                self.unavailable = f"{type(ready.exception()).__name__}: {ready.exception()}"
+                log.warning("decode worker processes cannot start (%s); decoding in-process",
+                            self.unavailable)
 
     def warm_up(self) -> None:
         """Start the worker processes now (they take a moment to import the decoders)."""
@@ -164,6 +190,9 @@ class ProcessDecodePool:
         Cancelling the Future withdraws the frame if no worker has taken it yet.
         """
         outer: concurrent.futures.Future = concurrent.futures.Future()
+        if self.unavailable is not None:
+            outer.set_exception(WorkersUnavailable(self.unavailable))
+            return outer
         job = _Job(str(path), frame, outer)
         with self._lock:
             self._submit_locked(job)
@@ -222,11 +251,17 @@ class ProcessDecodePool:
         exc = inner.exception()
         if isinstance(exc, BrokenProcessPool):
             self._replace_broken(executor)
+            # Futures are completed outside the lock: their callbacks take it.
             with self._lock:
-                if self._closed:
-                    job.outer.cancel()
-                    return
-                self._suspects.append(job)
+                closed, unavailable = self._closed, self.unavailable
+                if not closed and unavailable is None:
+                    self._suspects.append(job)
+            if closed:
+                job.outer.cancel()
+                return
+            if unavailable is not None:  # never started: no file is to blame
+                _settle(job.outer, WorkersUnavailable(unavailable))
+                return
             self._next_suspect()
             return
         _complete(job.outer, inner, job.path)
@@ -259,8 +294,7 @@ class ProcessDecodePool:
             job = self._suspects.popleft()
             self._quarantine_busy = True
             if self._quarantine is None:
-                self._quarantine = concurrent.futures.ProcessPoolExecutor(
-                    1, mp_context=self._context)
+                self._quarantine = self._new_executor(1)
             quarantine = self._quarantine
             job.inner = quarantine.submit(self.worker_fn, job.path, job.frame)
         job.inner.add_done_callback(lambda f: self._suspect_done(job, quarantine, f))
@@ -286,6 +320,13 @@ class ProcessDecodePool:
         with self._lock:
             self._quarantine_busy = False
         self._next_suspect()
+
+
+def _settle(outer: concurrent.futures.Future, exc: BaseException) -> None:
+    try:
+        outer.set_exception(exc)
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled by its owner in the meantime
 
 
 def _complete(outer: concurrent.futures.Future, inner: concurrent.futures.Future,

@@ -20,7 +20,7 @@ import numpy as np
 from pydicom.uid import UID
 
 from app.dicom_viewer.cache import FrameCache
-from app.dicom_viewer.decode_pool import ProcessDecodePool
+from app.dicom_viewer.decode_pool import ProcessDecodePool, WorkersUnavailable
 from app.dicom_viewer.decoders import check_frame_size, decode_frame
 from app.dicom_viewer.index import FrameRef, Series
 
@@ -239,8 +239,21 @@ class PreloadRun:
         self._report(index, arr, error)
 
     # ------------------------------------------------------------------ processes
+    def _fall_back_to_threads(self) -> None:
+        """The worker processes cannot start: decode the rest in threads, as before."""
+        with self._lock:
+            if self._processes is None:
+                return
+            self._processes = None
+        for _ in range(getattr(self.threads, "_max_workers", 2)):
+            self._submit_thread(self.thread_loop)
+
     def feed(self) -> None:
         """Keep a few frames queued in the process pool (few: cancelling stays quick)."""
+        if self._processes is None or self._processes.unavailable is not None:
+            self._fall_back_to_threads()
+            self._maybe_finished()
+            return
         while True:
             with self._lock:
                 if self._in_flight >= self.in_flight_limit:
@@ -283,6 +296,15 @@ class PreloadRun:
             if not fut.cancelled():
                 error = fut.exception()
                 arr = fut.result() if error is None else None
+            if isinstance(error, WorkersUnavailable):
+                with self._lock:  # not this frame's fault: back in the queue, for a thread
+                    if not self._stopped:
+                        self._pending.appendleft(index)
+                    self._in_flight -= 1
+                    self._busy -= 1
+                self._fall_back_to_threads()
+                self._maybe_finished()
+                return
         if fut is None or not fut.cancelled():
             self._report(index, arr, error)
         with self._lock:

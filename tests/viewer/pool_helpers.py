@@ -23,3 +23,8 @@ def modules_in_worker(path: str, frame: int) -> np.ndarray:
     """Decode as the real worker does, then report whether Qt got imported alongside."""
     decode_in_process(path, frame)
     return np.array([int("PySide6" in sys.modules), int("app.dicom_viewer.decoders" in sys.modules)])
+
+
+def fail_to_start() -> None:
+    """Worker initializer that fails, as when security software stops child processes."""
+    raise RuntimeError("child processes are not allowed here")

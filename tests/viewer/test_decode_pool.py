@@ -246,3 +246,31 @@ def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
         assert np.array_equal(pool.submit(path, 0).result(60), expected)  # started again
     finally:
         pool.shutdown(wait=True)
+
+
+def test_workers_that_cannot_start_fall_back_to_decoding_in_threads(j2k_dir):
+    from app.dicom_viewer.decode_pool import WorkersUnavailable
+
+    from .pool_helpers import fail_to_start
+
+    series = load_series(j2k_dir)
+    pool = ProcessDecodePool(workers=2, initializer=fail_to_start)
+    source = FrameSource(FrameCache(), pool)
+    preloader = SeriesPreloader(source)
+    try:
+        # A frame queued while the workers fail to start is not blamed on its file.
+        with pytest.raises(WorkersUnavailable):
+            pool.submit(series.frames[0].instance.path, 0).result(60)
+        assert pool.unavailable  # the reason, for the log
+        # Preloading then decodes every frame in threads, without errors.
+        for start in (0, 3):
+            source.cache.clear()
+            rec = Recorder()
+            assert preloader.start(series, start, rec).finished.wait(60)
+            assert sorted(i for i, _a, _e in rec.calls) == list(range(SLICES))
+            assert all(e is None for _i, _a, e in rec.calls), [e for *_, e in rec.calls if e]
+        assert np.array_equal(source.get(series.frames[1]),
+                              decode_frame(series.frames[1].instance.path, 0))
+    finally:
+        preloader.shutdown()
+        pool.shutdown(wait=True)
