@@ -118,8 +118,8 @@ class ProcessDecodePool:
             self._executor = self._new_executor(self.workers)
             # One start-up task per worker: ``ready`` turns true once a worker answers, i.e.
             # once spawning and importing pydicom/numpy (~0.3–1 s) is behind us.
-            futures = [self._executor.submit(_ready) for _ in range(self.workers)]
-            self._ready_future = futures[0]
+            self._ready_future = _first_success(
+                [self._executor.submit(_ready) for _ in range(self.workers)])
             self._ready_future.add_done_callback(self._check_started)
             self._arm_idle_timer_locked()
         return self._executor
@@ -129,8 +129,8 @@ class ProcessDecodePool:
                                                       initializer=self.initializer)
 
     def _check_started(self, ready: concurrent.futures.Future) -> None:
-        # The start-up tasks run before any frame, so their failure means that no worker
-        # could start, not that a file crashed one.
+        # Every start-up task failed: no worker ever answered, so no file is to blame (a
+        # worker that crashes on a file has answered its start-up task before).
         if ready.cancelled() or ready.exception() is None:
             return
         with self._lock:
@@ -320,6 +320,33 @@ class ProcessDecodePool:
         with self._lock:
             self._quarantine_busy = False
         self._next_suspect()
+
+
+def _first_success(futures: list[concurrent.futures.Future]) -> concurrent.futures.Future:
+    """A Future with the first result among ``futures``, or the last error if all fail.
+
+    (A slow-starting worker may still be importing its start-up task while another worker
+    already decodes — and crashes — so no single start-up task tells the whole story.)
+    """
+    combined: concurrent.futures.Future = concurrent.futures.Future()
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def done(f: concurrent.futures.Future) -> None:
+        with lock:
+            if combined.done():
+                return
+            if not f.cancelled() and f.exception() is None:
+                combined.set_result(f.result())
+                return
+            failed.append(f.exception() if not f.cancelled()
+                          else concurrent.futures.CancelledError())
+            if len(failed) == len(futures):
+                combined.set_exception(failed[-1])
+
+    for f in futures:
+        f.add_done_callback(done)
+    return combined
 
 
 def _settle(outer: concurrent.futures.Future, exc: BaseException) -> None:

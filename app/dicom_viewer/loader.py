@@ -109,9 +109,10 @@ class PreloadRun:
 
     def __init__(self, source: FrameSource, threads: concurrent.futures.Executor,
                  frames: list[FrameRef], order: list[int], on_frame: OnFrame | None,
-                 batch: int) -> None:
+                 batch: int, thread_count: int) -> None:
         self.source = source
         self.threads = threads
+        self.thread_count = thread_count
         self.frames = frames
         self.on_frame = on_frame
         self.batch = batch
@@ -192,8 +193,7 @@ class PreloadRun:
             return
         if self._processes is not None:
             self._processes.on_ready(self.feed)  # starts the workers; they take a moment
-        workers = getattr(self.threads, "_max_workers", 2)
-        for _ in range(workers):
+        for _ in range(self.thread_count):
             self._submit_thread(self.thread_loop)
         self._maybe_finished()
 
@@ -245,7 +245,7 @@ class PreloadRun:
             if self._processes is None:
                 return
             self._processes = None
-        for _ in range(getattr(self.threads, "_max_workers", 2)):
+        for _ in range(self.thread_count):
             self._submit_thread(self.thread_loop)
 
     def feed(self) -> None:
@@ -322,8 +322,9 @@ class SeriesPreloader:
                  workers: int | None = None) -> None:
         self.source = source
         self._own = executor is None
+        self.thread_count = workers or max(2, os.cpu_count() or 2)
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(
-            workers or max(2, os.cpu_count() or 2), thread_name_prefix="yiqiao-decode")
+            self.thread_count, thread_name_prefix="yiqiao-decode")
         self.batch = 4  # one pool task per native frame costs more than reading it
         self._lock = threading.Lock()
         self._run: PreloadRun | None = None
@@ -336,7 +337,8 @@ class SeriesPreloader:
         frames = series.frames
         start = min(max(start, 0), max(len(frames) - 1, 0))
         order = priority_order(len(frames), start) if frames else []
-        run = PreloadRun(self.source, self.executor, frames, order, on_frame, self.batch)
+        run = PreloadRun(self.source, self.executor, frames, order, on_frame, self.batch,
+                         self.thread_count)
         with self._lock:
             previous, self._run = self._run, run
         if previous is not None:
