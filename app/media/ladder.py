@@ -4,8 +4,10 @@ Inputs once a second: the receiver's REMB (delay-based, from aiortc's ``rate.py`
 fraction of our packets lost and the round-trip time (both from RTCP receiver reports).
 aiortc has no loss-based control, so this adds one, after Chrome's rule: under 2 % loss the
 estimate grows 8 %, 2–10 % holds, above 10 % it is cut by half the loss rate. The estimate
-never runs far above REMB (which in aiortc measures video only: audio is added on top), which
-catches queues building up before packets are lost. One
+is capped by REMB when the receiver reports a queue building (REMB below the video we send
+and not rising), which catches congestion before packets are lost; aiortc's REMB measures
+video only, so audio is added on top, and a REMB that reports no queue does not cap (it never
+exceeds 1.5× the video received, so it would hold an easy scene at a low rung). One
 departure from Chrome: 2–10 % loss with the RTT at its floor (no queue) is taken as random
 radio loss and the estimate grows 5 %/s instead of holding. Loss is smoothed over a couple
 of seconds (one noisy receiver report at 3 % random loss can read above 10 %).
@@ -144,8 +146,12 @@ class LadderController:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
         no_queue = rtt_s is not None and self.min_rtt is not None and \
             rtt_s < 1.1 * self.min_rtt + 0.03
-        # The receiver's delay-based estimate below what we send: a queue is building.
-        overuse = bool(remb_bps and video_sent_bps and remb_bps < 0.9 * video_sent_bps)
+        # The receiver's delay-based estimate below what we send and not rising: a queue is
+        # building. (aiortc's first REMB is just the throughput it measured so far: below
+        # what a climbing sender sends now, but not a sign of a queue.)
+        previous = self._rembs[-1][1] if self._rembs else None
+        overuse = bool(remb_bps and video_sent_bps and previous is not None
+                       and remb_bps < 0.9 * video_sent_bps and remb_bps <= previous)
         grow = 1.10 if self.startup else 1.08
         if loss is not None:
             self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
@@ -167,11 +173,12 @@ class LadderController:
             self._rembs = [(t, r) for t, r in self._rembs if now - t < 3.0] + [(now, remb_bps)]
             best = max(r for _, r in self._rembs)
             # aiortc's REMB comes from the video receiver only (its audio receiver has no
-            # estimator), and grows to at most 1.5× the video it receives: it caps video,
-            # not audio; with some headroom to probe while it reports no queue.
-            headroom = 1.0 if overuse else 1.25
-            self.estimate = min(self.estimate,
-                                best * headroom + self.audio_total_bps(self.estimate))
+            # estimator) and never exceeds 1.5× the video it receives, so while it reports no
+            # queue it only says "not probed yet" (an easy scene that the encoder undershoots
+            # kept a 2 Mbit/s link at 320×240): then loss and RTT decide alone. Below what we
+            # send it caps the video part of the estimate.
+            if overuse:
+                self.estimate = min(self.estimate, best + self.audio_total_bps(self.estimate))
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
         audio_bps, video_budget = self.budget(self.estimate)
