@@ -112,7 +112,11 @@ def run_baseline(hub: HubProcess, args, study_blobs: list[bytes]) -> dict:
         while True:
             try:
                 r = client.authed("POST", "/api/v1/blobs/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
-                r = client.authed("PATCH", r.headers["Location"], data=data, headers={
+                # Time to send the whole file at line rate on top of the 20 s: the reply only
+                # comes after the kernel has drained the file, and a shorter wait would give up
+                # on a healthy transfer and start again while the old bytes still flow.
+                wait = 20 + 2 * len(data) * 8 / (args.kbps * 1000)
+                r = client.authed("PATCH", r.headers["Location"], data=data, timeout=(15, wait), headers={
                     "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
                 if r.status_code == 204:
                     break
