@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_STREAM = "application/offset+octet-stream"
+MIN_DRAIN_RATE = 8_000.0  # bytes/s assumed at worst when allowing for a chunk to drain
 
 
 class UploadCancelled(Exception):
@@ -146,6 +147,13 @@ class TusUploader:
             self.health.note_reset()
             raise
 
+    def _with_drain(self, t: tuple[float, float], chunk: bytes) -> tuple[float, float]:
+        """The stall limit plus time for the chunk to leave: the OS takes megabytes into its
+        send buffer at once, so the reply can only come after they drained at the link's
+        pace; counting that as a stall would abort healthy transfers on slow links."""
+        rate = max(self.sizer.meter.bytes_per_s / 2, MIN_DRAIN_RATE)
+        return t[0], t[1] + len(chunk) / rate
+
     def _chunk(self, sha: str, offset: int) -> tuple[bytes, dict[str, str]]:
         """The next chunk from ``offset`` and its headers (checksum if the link is healthy)."""
         checksummed = self.health.chunk_checksums()
@@ -169,7 +177,7 @@ class TusUploader:
             chunk, chunk_headers = self._chunk(sha, 0)
             headers.update(chunk_headers)
         started = monotonic()
-        response = self._send("POST", f"{API}/blobs/uploads", chunk or None, headers, t)
+        response = self._send("POST", f"{API}/blobs/uploads", chunk or None, headers, self._with_drain(t, chunk))
         if response.status_code == 460:
             self.health.note_damaged()
             raise HubOffline("the first chunk arrived damaged (checksum mismatch); it will be resent")
@@ -206,7 +214,8 @@ class TusUploader:
         chunk, headers = self._chunk(sha, offset)
         started = monotonic()
         response = self._send(
-            "PATCH", _path(url), chunk, {**TUS, **headers, "Upload-Offset": str(offset)}, t
+            "PATCH", _path(url), chunk, {**TUS, **headers, "Upload-Offset": str(offset)},
+            self._with_drain(t, chunk),
         )
         if response.status_code == 204:
             self.sizer.meter.observe(len(chunk), monotonic() - started)

@@ -47,3 +47,16 @@ def test_checksums_only_on_a_link_that_has_proven_itself() -> None:
     health.note_reset()
     health.note_damaged()
     assert health.chunk_checksums(), "damage seen: checksum every chunk even on a resetting link"
+
+
+def test_reply_wait_allows_for_the_chunk_to_drain_at_the_measured_rate() -> None:
+    from app.sync.tus import MIN_DRAIN_RATE, TusUploader
+
+    sizer = ChunkSizer()
+    uploader = TusUploader(client=None, blobs=None, sizer=sizer, stall_s=30)  # type: ignore[arg-type]
+    chunk = b"x" * 400_000
+    connect, read = uploader._with_drain((15.0, 30.0), chunk)
+    assert connect == 15.0 and read == 30.0 + 400_000 / MIN_DRAIN_RATE  # rate unknown: assume slow
+    sizer.meter.observe(1_000_000, 1.0)  # 1 MB/s measured
+    assert uploader._with_drain((15.0, 30.0), chunk)[1] == 30.0 + 400_000 / 500_000  # half the rate
+    assert uploader._with_drain((15.0, 30.0), b"")[1] == 30.0
