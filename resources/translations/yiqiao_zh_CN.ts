@@ -455,107 +455,117 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="83" />
+      <location filename="../../app/ui/pages/consultations.py" line="88" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="84" />
+      <location filename="../../app/ui/pages/consultations.py" line="89" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="89" />
+      <location filename="../../app/ui/pages/consultations.py" line="94" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="91" />
+      <location filename="../../app/ui/pages/consultations.py" line="96" />
       <source>Submit</source>
       <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="93" />
+      <location filename="../../app/ui/pages/consultations.py" line="98" />
       <source>Attach files…</source>
       <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="95" />
+      <location filename="../../app/ui/pages/consultations.py" line="100" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="101" />
+      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <source>Video call</source>
+      <translation>视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <source>Call the other side of this consultation</source>
+      <translation>呼叫本次会诊的另一方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="101" />
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="101" />
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="101" />
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="112" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="112" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="112" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="112" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="143" />
+      <location filename="../../app/ui/pages/consultations.py" line="153" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="143" />
+      <location filename="../../app/ui/pages/consultations.py" line="153" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="143" />
+      <location filename="../../app/ui/pages/consultations.py" line="153" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="168" />
+      <location filename="../../app/ui/pages/consultations.py" line="193" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="180" />
+      <location filename="../../app/ui/pages/consultations.py" line="205" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="180" />
+      <location filename="../../app/ui/pages/consultations.py" line="205" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="203" />
+      <location filename="../../app/ui/pages/consultations.py" line="228" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>

@@ -36,3 +36,39 @@ def test_incoming_call_rings_while_on_the_consultations_page(qtbot, live_hub, cl
     qtbot.waitUntil(lambda: isinstance(page._ringing, IncomingCallDialog), timeout=10_000)
     assert controller.window.stack.currentWidget() is page  # brought forward to answer
     doctor.run(doctor.controller.hangup())
+
+
+def test_call_button_on_a_scheduled_consultation_rings_the_specialist(qtbot, live_hub, clients, request):  # noqa: F811
+    """The clinic doctor selects the scheduled consultation and calls; the cardiologist rings."""
+    from app.media.call import CallPhase
+    from app.ui.app import ClientController
+    from app.ui.sync.wiring import sync_session
+    from hub.demo import DEMO_PASSWORD
+
+    cardiologist = clients("specialist2")
+    context = AppContext(settings=load_settings(registry={}), hub_url=live_hub.url)
+    controller = ClientController(QApplication.instance(), context)
+    qtbot.addWidget(controller.window)
+    controller.window.show()
+    client = HubClient(live_hub.url)
+    tokens = client.login("doctor", DEMO_PASSWORD)
+    context.services["hub_client"] = client
+    context.user = tokens.user
+    context.changed("user")
+    page = controller.window.show_page("consultations")
+    qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
+    request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())
+    qtbot.waitUntil(lambda: any(p and p.get("name") == "李建国" for _c, p, _i in page.rows),
+                    timeout=30_000)
+    row = next(i for i, (_c, p, _i) in enumerate(page.rows) if p and p.get("name") == "李建国")
+    page.table.selectRow(row)
+    assert page.call_button.isEnabled()  # scheduled with the cardiologist
+    qtbot.waitUntil(lambda: "call" in controller.window._pages, timeout=30_000)
+    call_page = controller.window._pages["call"]
+    request.addfinalizer(call_page.service.stop)
+    qtbot.waitUntil(lambda: call_page.service.online, timeout=10_000)
+    page.call_button.click()
+    assert controller.window.stack.currentWidget() is call_page
+    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming,
+                          what="the cardiologist's phone rings")
+    call_page.service.cancel()

@@ -71,6 +71,11 @@ class ConsultationDialog(QDialog):
         }
 
 
+# A call needs someone on the other side: an accepted or scheduled consultation (or a call
+# that dropped and is being resumed).
+CALLABLE_STATUSES = ("accepted", "scheduled", "in_call")
+
+
 class ConsultationsPage(QWidget):
     """The consultation list: patient identity, status, reason, urgency, sync state."""
 
@@ -94,7 +99,12 @@ class ConsultationsPage(QWidget):
         self.attach_button.clicked.connect(self.attach)
         self.conflict_button = QPushButton(self.tr("Resolve conflict…"))
         self.conflict_button.clicked.connect(self.resolve)
-        for b in (self.new_button, self.submit_button, self.attach_button, self.conflict_button):
+        self.call_button = QPushButton(self.tr("Video call"))
+        self.call_button.setObjectName("call_button")
+        self.call_button.setToolTip(self.tr("Call the other side of this consultation"))
+        self.call_button.clicked.connect(self.start_call)
+        for b in (self.new_button, self.submit_button, self.attach_button, self.conflict_button,
+                  self.call_button):
             bar.addWidget(b)
         bar.addStretch(1)
         outer.addLayout(bar)
@@ -162,6 +172,21 @@ class ConsultationsPage(QWidget):
         self.submit_button.setEnabled(sel is not None and sel[0].fields.get("status") == "draft")
         self.attach_button.setEnabled(sel is not None)
         self.conflict_button.setEnabled(sel is not None and sel[0].conflict is not None)
+        self.call_button.setEnabled(
+            sel is not None and sel[0].fields.get("status") in CALLABLE_STATUSES
+        )
+
+    def start_call(self) -> None:
+        """Ring the other participants of the selected consultation and show the Call page."""
+        sel = self.selected()
+        if sel is None:
+            return
+        from app.ui.call.service import call_service  # the media stack: only when calling
+
+        call_service(self.context).call(str(sel[0].id))
+        window = self.window()
+        if hasattr(window, "show_page"):
+            window.show_page("call")
 
     def _write(self, fn: Any, *args: Any) -> None:
         def failed(exc: BaseException) -> None:
