@@ -416,7 +416,7 @@ class MediaSession:
         self._choose_audio_redundancy(now, stats.loss_out)
         if self.config.lowband and video is not None:
             decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s,
-                                          stats.send_video_bps)
+                                          stats.send_video_bps, stats.send_bps)
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps
             loss_pct = int(round((stats.loss_out or 0) * 100))

@@ -51,7 +51,7 @@ LADDER: tuple[Rung, ...] = (
     Rung("640x480@15", 640, 480, 15, 380, 900),
     Rung("320x240@15", 320, 240, 15, 130, 380),
     Rung("320x240@12", 320, 240, 12, 85, 200),
-    Rung("160x120@10", 160, 120, 10, 50, 110),
+    Rung("160x120@10", 160, 120, 10, 58, 110),
     Rung("160x120@5", 160, 120, 5, 22, 60),
     Rung("audio only", 0, 0, 0, 0, 0),
 )
@@ -100,7 +100,7 @@ class LadderController:
         startup_up_hold_s: float = 2.0,
     ) -> None:
         self.rung = start_rung
-        self.estimate = float(start_estimate_bps)
+        self.estimate = self.start_estimate = float(start_estimate_bps)
         self.max_estimate = max_estimate_bps
         self.audio_frame_ms = audio_frame_ms
         self.base_up_hold = up_hold_s
@@ -139,20 +139,23 @@ class LadderController:
 
     def update(
         self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None,
-        video_sent_bps: float | None = None,
+        video_sent_bps: float | None = None, sent_bps: float | None = None,
     ) -> LadderDecision:
         """Fold in one second of feedback and decide."""
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
         no_queue = rtt_s is not None and self.min_rtt is not None and \
             rtt_s < 1.1 * self.min_rtt + 0.03
+        queue_growing = rtt_s is not None and self.min_rtt is not None and \
+            rtt_s > 1.3 * self.min_rtt + 0.05
         # The receiver's delay-based estimate below what we send and not rising: a queue is
         # building. (aiortc's first REMB is just the throughput it measured so far: below
         # what a climbing sender sends now, but not a sign of a queue.)
         previous = self._rembs[-1][1] if self._rembs else None
         overuse = bool(remb_bps and video_sent_bps and previous is not None
                        and remb_bps < 0.9 * video_sent_bps and remb_bps <= previous)
-        grow = 1.10 if self.startup else 1.08
+        # Feedback on a long path comes late: probe more gently there.
+        grow = 1.10 if self.startup and (rtt_s or 0) < 0.4 else 1.06 if (rtt_s or 0) > 0.4 else 1.08
         if loss is not None:
             self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
             loss = self.loss
@@ -160,7 +163,7 @@ class LadderController:
                 self.estimate *= 1.0 - 0.5 * loss
             elif overuse:
                 pass  # hold: REMB caps below
-            elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0):
+            elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0) and not queue_growing:
                 self.estimate *= grow
             elif no_queue:
                 # 2–10 % loss while the round trip stays at its floor and the receiver sees
@@ -179,6 +182,13 @@ class LadderController:
             # send it caps the video part of the estimate.
             if overuse:
                 self.estimate = min(self.estimate, best + self.audio_total_bps(self.estimate))
+        if sent_bps and self.loss is not None and self.loss >= 0.02:
+            # Never more than a step above what actually went out (GCC bounds its loss-based
+            # estimate by the acknowledged rate the same way): growth is paced by sending,
+            # not by the clock, so a 96 kbit/s link is probed, not flooded. Only on a lossy
+            # link: on a clean one an easy scene undershoots and would never climb, and a
+            # queue there shows up as loss at once.
+            self.estimate = min(self.estimate, max(1.15 * sent_bps, self.start_estimate))
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
         audio_bps, video_budget = self.budget(self.estimate)
@@ -193,6 +203,11 @@ class LadderController:
                 self.rung = target
                 self._bad_count = 0
                 self.startup = False
+        elif target < self.rung and rtt_s is not None and not no_queue:
+            # Better on paper, but the round trip is above its floor: a queue is there, so
+            # more video would only fill it (the 96 kbit/s link flooded this way).
+            self._bad_count = 0
+            self._good_since = None
         elif target < self.rung:  # better
             self._bad_count = 0
             if self._good_since is None:

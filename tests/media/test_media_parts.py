@@ -59,7 +59,8 @@ def test_ladder_climbs_back_slowly_and_stops_flapping() -> None:
     changes, prev = 0, ladder.rung
     for i in range(200):
         good = i % 20 < 14
-        ladder.update(t, 2_000_000 if good else 150_000, 0.0 if good else 0.2, 0.1, 600_000)
+        ladder.update(t, 2_000_000 if good else 150_000, 0.0 if good else 0.2,
+                      0.05 if good else 0.1, 600_000)
         t += 1
         changes += ladder.rung != prev
         prev = ladder.rung
@@ -315,3 +316,19 @@ def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets
     assert got[1].data == bytes([3, 4])
     assert buffer.add(pkt(1, 10, False)) == (False, None)  # the late retransmission: refused
     assert buffer.holes_skipped == 1
+
+
+def test_retransmissions_are_bounded() -> None:
+    from app.media.lowband import RetransmitLimiter
+
+    limiter = RetransmitLimiter(SendControl(video_bps=100_000), share=0.3)
+    limiter._budget = 1e9  # plenty: test the per-packet rules first
+    assert limiter.allow(7)
+    assert not limiter.allow(7)  # asked again at once: the first copy is still on its way
+    limiter._tries[7] = (1, time.monotonic() - 1.0)
+    assert limiter.allow(7)
+    limiter._tries[7] = (2, time.monotonic() - 1.0)
+    assert not limiter.allow(7)  # twice is enough
+    limiter._budget, limiter._budget_at = 0.0, time.monotonic()
+    sent = sum(limiter.allow(seq) for seq in range(100, 200))  # a NACK storm
+    assert sent == 0  # nothing left in this second's 30 % of 100 kbit/s
