@@ -143,6 +143,7 @@ COVERAGE = {
     ("post", "/api/v1/blobs/uploads"): "upload:create", ("head", "/api/v1/blobs/uploads/{upload_id}"): "upload:head",
     ("patch", "/api/v1/blobs/uploads/{upload_id}"): "upload:patch",
     ("delete", "/api/v1/blobs/uploads/{upload_id}"): "(test_tus_termination_is_owner_only)",
+    ("post", "/api/v1/blobs/status"): "(test_blob_status_is_scoped)",
     ("get", "/api/v1/me"): "GET /api/v1/me", ("get", "/api/v1/facilities"): "GET /api/v1/facilities",
     ("get", "/api/v1/users"): "GET /api/v1/users", ("post", "/api/v1/auth/logout"): "POST /api/v1/auth/logout",
 }
@@ -195,6 +196,18 @@ def test_without_a_token_everything_but_the_public_endpoints_is_401(net, world):
         assert r.status_code == 401, endpoint
     assert c.get("/api/v1/sync/pull").status_code == 401
     assert c.get("/healthz").status_code == 200
+
+
+def test_blob_status_is_scoped(net, world):
+    """'present' only for blobs the caller may read; unfinished uploads only to their owner."""
+    for username, sees in SEES.items():
+        r = net.client(username).post("/api/v1/blobs/status", json={"sha256": [world.blob]})
+        assert r.status_code == 200, username
+        (status,) = r.json()["blobs"]
+        assert status["present"] == ("blob" in sees), username
+        assert status["upload_url"] is None or username == "doc_a", username
+    anonymous = httpx.Client(base_url=net.url)
+    assert anonymous.post("/api/v1/blobs/status", json={"sha256": [world.blob]}).status_code == 401
 
 
 def test_tus_termination_is_owner_only(net, world):
