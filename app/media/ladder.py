@@ -113,6 +113,7 @@ class LadderController:
         self.startup_up_hold = startup_up_hold_s
         self.loss: float | None = None  # smoothed
         self._rembs: list[tuple[float, float]] = []
+        self._last_video_bps = 0
         self.min_rtt: float | None = None
         self._bad_since: float | None = None
         self._bad_count = 0
@@ -188,7 +189,11 @@ class LadderController:
             # not by the clock, so a 96 kbit/s link is probed, not flooded. Only on a lossy
             # link: on a clean one an easy scene undershoots and would never climb, and a
             # queue there shows up as loss at once.
-            self.estimate = min(self.estimate, max(1.15 * sent_bps, self.start_estimate))
+            # What we asked the encoder for counts too: an easy scene at 160×120 undershoots
+            # its target and would otherwise pin a roomy lossy link (b) at that rung.
+            asked = self._last_video_bps * 0.9 + self.audio_total_bps(self.estimate)
+            self.estimate = min(self.estimate,
+                                max(1.15 * max(sent_bps, asked), self.start_estimate))
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
         audio_bps, video_budget = self.budget(self.estimate)
@@ -227,4 +232,5 @@ class LadderController:
             video_bps = 0
         else:
             video_bps = int(min(max(video_budget, rung.min_kbps * 1000), rung.max_kbps * 1000))
+        self._last_video_bps = video_bps
         return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate))
