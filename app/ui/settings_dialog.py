@@ -82,10 +82,12 @@ class SettingsDialog(QDialog):
         devices = self._tab(self.tr("Camera and microphone"))
         self.camera = QComboBox()
         self.microphone = QComboBox()
-        for combo in (self.camera, self.microphone):
+        self.speaker = QComboBox()
+        for combo in (self.camera, self.microphone, self.speaker):
             combo.addItem(self.tr("Default device"), "")
         self._add(devices, "camera_device", self.tr("C&amera:"), self.camera)
         self._add(devices, "microphone_device", self.tr("&Microphone:"), self.microphone)
+        self._add(devices, "speaker_device", self.tr("&Speaker:"), self.speaker)
         self.audio_only = QCheckBox(self.tr("Start calls with audio only (saves bandwidth)"))
         self._add(devices, "audio_only", self.tr("Calls:"), self.audio_only)
         self.camera_allowed = QCheckBox(self.tr("Camera may be used"))
@@ -157,11 +159,14 @@ class SettingsDialog(QDialog):
         for combo, kind, key in (
             (self.camera, "cameras", "camera_device"),
             (self.microphone, "microphones", "microphone_device"),
+            (self.speaker, "speakers", "speaker_device"),
         ):
             for device in found.get(kind, []):
+                # The media engine opens devices by id; people choose by name.
                 name = getattr(device, "name", str(device))
-                if combo.findData(name) < 0:
-                    combo.addItem(name, name)
+                ident = getattr(device, "id", name)
+                if combo.findData(ident) < 0:
+                    combo.addItem(name, ident)
             _select(combo, self.settings.get(key))
 
     # -- values -----------------------------------------------------------------------

@@ -1300,7 +1300,7 @@
     <name>SettingsDialog</name>
     <message>
       <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="202" />
+      <location filename="../../app/ui/settings_dialog.py" line="207" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
@@ -1395,62 +1395,67 @@
       <translation>摄像头和麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="86" />
+      <location filename="../../app/ui/settings_dialog.py" line="87" />
       <source>Default device</source>
       <translation>默认设备</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="87" />
+      <location filename="../../app/ui/settings_dialog.py" line="88" />
       <source>C&amp;amera:</source>
       <translation>摄像头(&amp;A)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="88" />
+      <location filename="../../app/ui/settings_dialog.py" line="89" />
       <source>&amp;Microphone:</source>
       <translation>麦克风(&amp;M)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="89" />
+      <location filename="../../app/ui/settings_dialog.py" line="90" />
+      <source>&amp;Speaker:</source>
+      <translation>扬声器(&amp;S)：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="91" />
       <source>Start calls with audio only (saves bandwidth)</source>
       <translation>通话时仅使用语音（节省带宽）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="90" />
+      <location filename="../../app/ui/settings_dialog.py" line="92" />
       <source>Calls:</source>
       <translation>通话：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="91" />
+      <location filename="../../app/ui/settings_dialog.py" line="93" />
       <source>Camera may be used</source>
       <translation>允许使用摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="92" />
+      <location filename="../../app/ui/settings_dialog.py" line="94" />
       <source>Camera use:</source>
       <translation>摄像头使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="93" />
+      <location filename="../../app/ui/settings_dialog.py" line="95" />
       <source>Microphone may be used</source>
       <translation>允许使用麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="95" />
+      <location filename="../../app/ui/settings_dialog.py" line="97" />
       <source>Microphone use:</source>
       <translation>麦克风使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="127" />
+      <location filename="../../app/ui/settings_dialog.py" line="129" />
       <source>Set by your IT department ({source}).</source>
       <translation>由信息科统一设置（{source}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="139" />
+      <location filename="../../app/ui/settings_dialog.py" line="141" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="139" />
+      <location filename="../../app/ui/settings_dialog.py" line="141" />
       <source>Certificates (*.pem *.crt *.cer)</source>
       <translation>证书 (*.pem *.crt *.cer)</translation>
     </message>

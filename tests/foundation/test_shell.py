@@ -232,3 +232,23 @@ def test_sign_in_against_the_real_demo_hub(qtbot, tmp_path):
         assert "refused" in dialog2.error.text()
     finally:
         hub.stop()
+
+
+def test_settings_offers_devices_by_name_and_stores_their_id(qtbot):
+    from app.media.devices import Device
+    from app.ui.settings_dialog import SettingsDialog
+
+    settings = load_settings(registry={})
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog._fill_devices({
+        "cameras": [Device("video=USB Camera", "USB Camera", "camera", "dshow")],
+        "microphones": [],
+        "speakers": [Device("3", "Speakers (Realtek)", "speaker", "portaudio")],
+    })
+    dialog.speaker.setCurrentIndex(dialog.speaker.findText("Speakers (Realtek)"))
+    dialog.camera.setCurrentIndex(dialog.camera.findText("USB Camera"))
+    dialog.accept()
+    again = load_settings(registry={})
+    assert again["speaker_device"] == "3"
+    assert again["camera_device"] == "video=USB Camera"
