@@ -166,19 +166,29 @@ def write_gsps(
     return gsps
 
 
+def _common(images: list[Dataset], label: str, description: str, graphic_annotations: list,
+            layer: hd.pr.GraphicLayer, author: str) -> dict:
+    """What every presentation state we write carries, grayscale or colour."""
+    from app import __version__
+
+    return dict(
+        referenced_images=images,
+        series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="YiQiao", manufacturer_model_name="YiQiao viewer",
+        software_versions=__version__, device_serial_number="0", content_label=label,
+        content_description=description or None,
+        graphic_annotations=graphic_annotations or None,
+        graphic_layers=[layer] if graphic_annotations else None,
+        content_creator_name=_person_name(author),
+    )
+
+
 def _build(gray: list[Dataset], label: str, description: str, graphic_annotations: list,
            layer: hd.pr.GraphicLayer, author: str, voi: list,
            presentation_lut: hd.PresentationLUTTransformation,
            first: Dataset) -> hd.pr.GrayscaleSoftcopyPresentationState:
     return hd.pr.GrayscaleSoftcopyPresentationState(
-        referenced_images=gray,
-        series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="YiQiao", manufacturer_model_name="YiQiao viewer",
-        software_versions="0.1", device_serial_number="0", content_label=label,
-        content_description=description or None,
-        graphic_annotations=graphic_annotations or None,
-        graphic_layers=[layer] if graphic_annotations else None,
-        content_creator_name=_person_name(author),
+        **_common(gray, label, description, graphic_annotations, layer, author),
         voi_lut_transformations=voi or None,
         presentation_lut_transformation=presentation_lut,
         specific_character_set="ISO_IR 192",
@@ -190,14 +200,7 @@ def _build_colour(images: list[Dataset], label: str, description: str,
                   graphic_annotations: list, layer: hd.pr.GraphicLayer,
                   author: str) -> hd.pr.ColorSoftcopyPresentationState:
     return hd.pr.ColorSoftcopyPresentationState(
-        referenced_images=images,
-        series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="YiQiao", manufacturer_model_name="YiQiao viewer",
-        software_versions="0.1", device_serial_number="0", content_label=label,
-        content_description=description or None,
-        graphic_annotations=graphic_annotations or None,
-        graphic_layers=[layer] if graphic_annotations else None,
-        content_creator_name=_person_name(author),
+        **_common(images, label, description, graphic_annotations, layer, author),
         specific_character_set="ISO_IR 192",
         icc_profile=_icc_profile(images),
     )

@@ -30,10 +30,10 @@ from app.protocol.sync import DocType
 from app.sync.errors import HubError
 from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
+from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
 from app.ui.sync.field_labels import status_text
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
-from app.ui.sync.wiring import sync_session
 
 
 class ConsultationDialog(QDialog):
@@ -76,7 +76,7 @@ class ConsultationDialog(QDialog):
 CALLABLE_STATUSES = ("accepted", "scheduled", "in_call")
 
 
-class ConsultationsPage(QWidget):
+class ConsultationsPage(FollowsSyncSession, QWidget):
     """The consultation list: patient identity, status, reason, urgency, sync state."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
@@ -119,19 +119,7 @@ class ConsultationsPage(QWidget):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         outer.addWidget(self.table, 1)
         self.stack.addWidget(body)
-        context.on_change(self._on_context)
-        self._on_context("sync")
-
-    def _session(self) -> Any:
-        return sync_session(self.context)
-
-    def _on_context(self, topic: str) -> None:
-        if topic not in ("sync", "records", "user"):
-            return
-        session = self._session()
-        self.stack.setCurrentIndex(1 if session is not None else 0)
-        if session is not None:
-            self.refresh()
+        self.follow_sync_session()
 
     def refresh(self) -> None:
         """Reload consultations (and their patients' identity) off the GUI thread."""

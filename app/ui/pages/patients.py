@@ -28,8 +28,8 @@ from app.context import AppContext
 from app.protocol.sync import DocType
 from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
+from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
-from app.ui.sync.wiring import sync_session
 
 
 class PatientDialog(QDialog):
@@ -108,7 +108,7 @@ class VitalsDialog(QDialog):
         return out
 
 
-class PatientsPage(QWidget):
+class PatientsPage(FollowsSyncSession, QWidget):
     """The patient list with identity columns and each patient's records."""
 
     COLUMNS = 5
@@ -169,21 +169,9 @@ class PatientsPage(QWidget):
         split.setSizes([500, 400])
         outer.addWidget(split, 1)
         self.stack.addWidget(body)
-        context.on_change(self._on_context)
-        self._on_context("sync")
+        self.follow_sync_session()
 
     # -- data ------------------------------------------------------------------------------
-    def _session(self) -> Any:
-        return sync_session(self.context)
-
-    def _on_context(self, topic: str) -> None:
-        if topic not in ("sync", "records", "user"):
-            return
-        session = self._session()
-        self.stack.setCurrentIndex(1 if session is not None else 0)
-        if session is not None:
-            self.refresh()
-
     def refresh(self) -> None:
         """Reload patients and their sync state off the GUI thread."""
         session = self._session()
