@@ -115,11 +115,13 @@ def run_one(mode: str, link: str, duration: float) -> dict:
             await asyncio.sleep(1.0)
             rungs[a.stats.rung] += 1
             if os.environ.get("CALL_LINKS_TRACE"):
-                st = a.stats
-                print(f"{time.monotonic() - t0:5.1f}s {st.rung:11} est={st.estimate_bps / 1000:.0f}k "
-                      f"remb={(st.remb_bps or 0) / 1000:.0f}k loss={st.loss_out} rtt={st.rtt_s} "
-                      f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
-                      f"a={st.send_audio_bps / 1000:.0f}k", file=sys.stderr, flush=True)
+                for name, s in (("A", a), ("B", b)):
+                    st = s.stats
+                    print(f"{time.monotonic() - t0:5.1f}s {name} {s.state.value[:5]} {st.rung:11} "
+                          f"est={st.estimate_bps / 1000:.0f}k remb={(st.remb_bps or 0) / 1000:.0f}k "
+                          f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
+                          f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
+                          f"a={st.send_audio_bps / 1000:.0f}k", file=sys.stderr, flush=True)
             if link == "d" and outage is None and time.monotonic() - t0 >= duration / 2 - OUTAGE_S / 2:
                 emu.outage(OUTAGE_S)
                 outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
@@ -135,6 +137,14 @@ def run_one(mode: str, link: str, duration: float) -> dict:
 
     b = None
     return asyncio.run(main())
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{1000 * x:.0f}ms"
 
 
 def _thread_cpu(proc, native_id: int) -> float:  # noqa: ANN001

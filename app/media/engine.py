@@ -35,6 +35,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
+from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
@@ -321,6 +322,7 @@ class MediaSession:
             # Media we do not send is still received: addTrack reused the offered
             # transceivers; kinds without a local source stay recvonly.
         if lowband:
+            use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
             install_encoders(senders[0], senders[1], self.control)
             for tx in pc.getTransceivers():
                 install_receive_buffers(tx.receiver, tx.kind)

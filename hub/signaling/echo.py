@@ -22,6 +22,7 @@ import re
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from app.media.ice_consent import use_patient_consent_checks
 from app.media.loopback import use_loopback_candidates
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.protocol.datachannel import DATACHANNEL_LABEL
@@ -60,6 +61,7 @@ class EchoPeer:
             install_receive_buffers(tx.receiver, tx.kind)
         senders = {track.kind: pc.addTrack(track) for track in received}
         install_encoders(senders.get("audio"), senders.get("video"), SendControl())
+        use_patient_consent_checks()  # a clinic on a > 0.5 s round trip keeps its test call
         # Candidates are gathered in setLocalDescription; the echo peers are the only aiortc
         # users in the hub process, so the process-wide choice is theirs to make.
         use_loopback_candidates(offers_only_loopback(offer_sdp))

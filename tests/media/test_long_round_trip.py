@@ -1,0 +1,57 @@
+"""A call over a long round trip keeps its peer connection (ICE consent checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aioice.ice
+import pytest
+
+from app.media.engine import MediaConfig, MediaSession, MediaState
+from app.media.loopback import use_loopback_candidates
+from app.media.memory_signaling import SignalingPair
+from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+from tests.linkemu.profile import LinkProfile
+from tests.linkemu.udp import UdpLinkEmulator
+
+
+def test_a_call_over_an_800_ms_round_trip_is_not_dropped_by_consent_checks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # aioice waits 0.5 s for each consent answer and closes after six misses: on this link
+    # every answer takes 0.8 s. Checks every 0.3 s instead of 5 s make "six misses" 5 s.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)
+    use_loopback_candidates()
+    audio_at: list[float] = []
+
+    def on_frame(frame: object, now: float) -> None:
+        if not hasattr(frame, "width"):
+            audio_at.append(now)
+
+    async def call() -> tuple[int, MediaState, float]:
+        with UdpLinkEmulator(LinkProfile(latency_ms=400, seed=1)) as emu:
+            config = MediaConfig(start_rung=4, sdp_rewriter=emu.rewrite_sdp)
+            pair = SignalingPair(delay_s=0.2)
+            a = MediaSession(offerer=True, send_signal=pair.sender("a"), config=config,
+                             video_source=SyntheticVideoTrack(160, 120, 5),
+                             audio_source=ToneAudioTrack())
+            b = MediaSession(offerer=False, send_signal=pair.sender("b"), config=config,
+                             video_source=SyntheticVideoTrack(160, 120, 5),
+                             audio_source=ToneAudioTrack(), on_remote_frame=on_frame)
+            pair.sessions.update(a=a, b=b)
+            await b.start()
+            await a.start()
+            deadline = time.monotonic() + 20
+            while not audio_at and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert audio_at, "no audio arrived"
+            await asyncio.sleep(9.0)  # unpatched aioice closes the connection after ~5 s
+            result = (a.session, b.state, time.monotonic() - audio_at[-1])
+            await a.close()
+            await b.close()
+            return result
+
+    session, state, silent_for = asyncio.run(call())
+    assert session == 1, "the peer connection had to be renegotiated"
+    assert state is MediaState.connected
+    assert silent_for < 1.0  # audio still arriving
