@@ -35,6 +35,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
+from app.media.arrival import ArrivalMeter, LinkFeedback, watch_arrivals
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
@@ -48,6 +49,7 @@ from app.protocol.datachannel import (
     DATACHANNEL_LABEL,
     ChatMessage,
     DataChannelError,
+    MediaFeedback,
     VideoPaused,
     VideoResumed,
     encode_message,
@@ -115,6 +117,7 @@ class _PeerGeneration:
         self.video_out: OutgoingVideoTrack | None = None
         self.audio_out: OutgoingAudioTrack | None = None
         self.stats_reader = StatsReader()
+        self.arrivals = ArrivalMeter()
 
     def last_media_at(self) -> float | None:
         times = [t for d in self.drains for t in (d.audio.last_at, d.video.last_at) if t]
@@ -152,6 +155,7 @@ class MediaSession:
         self.video_tap = video_tap
         self.control = SendControl()
         self.ladder = LadderController(start_rung=self.config.start_rung)
+        self._far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
         self.ladder.forced_audio_only = self.config.audio_only
         self.state = MediaState.connecting
         self.state_since = time.monotonic()
@@ -326,6 +330,7 @@ class MediaSession:
             install_encoders(senders[0], senders[1], self.control)
             for tx in pc.getTransceivers():
                 install_receive_buffers(tx.receiver, tx.kind)
+                watch_arrivals(tx.receiver, tx.kind, gen.arrivals)
         return gen
 
     def _add_tracks_as_offerer(self, pc: RTCPeerConnection, audio: MediaStreamTrack | None,
@@ -416,9 +421,17 @@ class MediaSession:
             stats.send_size = video.size if not video.paused else (0, 0)
         stats.remb_bps = self.control.fresh_remb()
         self._choose_audio_redundancy(now, stats.loss_out)
+        if self.config.lowband:
+            mine = gen.arrivals.feedback(now)
+            stats.queue_in_ms = mine.queue_ms
+            self._send_data(MediaFeedback(recv_bps=mine.recv_bps, queue_ms=mine.queue_ms))
+        feedback = None
+        if self._far_feedback is not None and now - self._far_feedback[0] < 3.0:
+            feedback = self._far_feedback[1]
+            stats.queue_out_ms = feedback.queue_ms
         if self.config.lowband and video is not None:
             decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s,
-                                          stats.send_video_bps, stats.send_bps)
+                                          stats.send_video_bps, stats.send_bps, feedback)
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps
             loss_pct = int(round((stats.loss_out or 0) * 100))
@@ -566,6 +579,9 @@ class MediaSession:
         elif isinstance(message, VideoResumed):
             self.remote_video_paused = None
             self.listener(MediaEvent("remote_video", remote_video_paused=None))
+        elif isinstance(message, MediaFeedback):
+            self._far_feedback = (time.monotonic(),
+                                  LinkFeedback(recv_bps=message.recv_bps, queue_ms=message.queue_ms))
 
     # ---- state -------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ class CallStats:
     rung: str = ""
     estimate_bps: float = 0.0
     remb_bps: float | None = None
+    queue_out_ms: float | None = None  # queue the far end sees on our path to it
+    queue_in_ms: float | None = None  # queue we see on the far end's path to us
     audio_packets_lost: int = 0
     audio_packets_received: int = 0
     bars: int = 0

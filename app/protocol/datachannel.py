@@ -2,7 +2,7 @@
 
 Envelope: ``{"v": 1, "type": "<family>.<name>", "id": "<uuid>", "sent_at": <unix s>, ...}``.
 Families: ``chat.*`` now; ``media.*`` for call-control hints (the sender paused video on
-the audio-only rung); ``annotation.*`` is reserved for co-viewing (a specialist's marks
+the audio-only rung) and the receiver's once-a-second link feedback; ``annotation.*`` is reserved for co-viewing (a specialist's marks
 on a DICOM image, sent live) and will be added here as new models in the same union, so old
 clients reject them with a clear error instead of misreading them. Data-channel messages
 must stay below 64 KiB (aiortc's limit), enforced by ``MAX_MESSAGE_BYTES``.
@@ -47,7 +47,16 @@ class VideoResumed(_Envelope):
     type: Literal["media.video_resumed"] = "media.video_resumed"
 
 
-DataMessage = Annotated[ChatMessage | VideoPaused | VideoResumed, Field(discriminator="type")]
+class MediaFeedback(_Envelope):
+    """Once a second from each receiver: what it got of the link (``app.media.arrival``)."""
+
+    type: Literal["media.feedback"] = "media.feedback"
+    recv_bps: int = Field(ge=0, le=100_000_000)
+    queue_ms: float | None = Field(default=None, ge=0, le=600_000)
+
+
+DataMessage = Annotated[ChatMessage | VideoPaused | VideoResumed | MediaFeedback,
+                        Field(discriminator="type")]
 _adapter: TypeAdapter[DataMessage] = TypeAdapter(DataMessage)
 
 

@@ -535,37 +535,37 @@
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="153" />
+      <location filename="../../app/ui/pages/consultations.py" line="141" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="153" />
+      <location filename="../../app/ui/pages/consultations.py" line="141" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="153" />
+      <location filename="../../app/ui/pages/consultations.py" line="141" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
+      <location filename="../../app/ui/pages/consultations.py" line="181" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="205" />
+      <location filename="../../app/ui/pages/consultations.py" line="193" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="205" />
+      <location filename="../../app/ui/pages/consultations.py" line="193" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="228" />
+      <location filename="../../app/ui/pages/consultations.py" line="216" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
@@ -1004,42 +1004,42 @@
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="239" />
+      <location filename="../../app/ui/pages/patients.py" line="227" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="257" />
+      <location filename="../../app/ui/pages/patients.py" line="245" />
       <source>Consultation</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="257" />
+      <location filename="../../app/ui/pages/patients.py" line="245" />
       <source>Note</source>
       <translation>记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="258" />
+      <location filename="../../app/ui/pages/patients.py" line="246" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="258" />
+      <location filename="../../app/ui/pages/patients.py" line="246" />
       <source>Attachment</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="259" />
+      <location filename="../../app/ui/pages/patients.py" line="247" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="259" />
+      <location filename="../../app/ui/pages/patients.py" line="247" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="271" />
+      <location filename="../../app/ui/pages/patients.py" line="259" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1463,52 +1463,57 @@
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <location filename="../../app/ui/call/stats_panel.py" line="35" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="31" />
+      <location filename="../../app/ui/call/stats_panel.py" line="35" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="32" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="33" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="34" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <source>Queue on the path (out / in)</source>
+      <translation>路径排队时延（发 / 收）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Connection number</source>
       <translation>连接序号</translation>
     </message>

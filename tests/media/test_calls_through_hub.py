@@ -46,6 +46,9 @@ def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # n
     doctor.wait_for(lambda: doctor.controller.media.generation.drains
                     and any(d.audio.frames > 20 for d in doctor.controller.media.generation.drains),
                     what="audio frames")
+    # Each end reports what it receives: the other's ladder sees the queue on its path.
+    doctor.wait_for(lambda: doctor.controller.media.stats.queue_out_ms is not None,
+                    what="the far end's link feedback")
     doctor.run(_send_chat(doctor, "请看第三张片子"))
     cardiologist.wait_for(lambda: any(e.kind == "media" and e.media.kind == "chat"
                                       and e.media.chat.text == "请看第三张片子"

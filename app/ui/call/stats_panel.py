@@ -20,6 +20,10 @@ def _ms(s: float | None) -> str:
     return "–" if s is None else f"{1000 * s:.0f} ms"
 
 
+def _s(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
 class StatsPanel(QWidget):
     """A form that ``show_stats`` refreshes once a second."""
 
@@ -31,7 +35,8 @@ class StatsPanel(QWidget):
             ("send", self.tr("Sending")), ("recv", self.tr("Receiving")),
             ("send_video", self.tr("Video sent")), ("recv_video", self.tr("Video received")),
             ("loss", self.tr("Packet loss (out / in)")), ("rtt", self.tr("Round-trip time")),
-            ("jitter", self.tr("Jitter")), ("rung", self.tr("Quality step")),
+            ("jitter", self.tr("Jitter")), ("queue", self.tr("Queue on the path (out / in)")),
+            ("rung", self.tr("Quality step")),
             ("estimate", self.tr("Bandwidth estimate")), ("session", self.tr("Connection number")),
         ]:
             value = QLabel("–")
@@ -49,6 +54,7 @@ class StatsPanel(QWidget):
         v["loss"].setText(f"{_pct(s.loss_out)} / {_pct(s.loss_in)}")
         v["rtt"].setText(_ms(s.rtt_s))
         v["jitter"].setText(_ms(s.jitter_s))
+        v["queue"].setText(f"{_ms(_s(s.queue_out_ms))} / {_ms(_s(s.queue_in_ms))}")
         names = [r.name for r in LADDER]
         step = f"{names.index(s.rung) + 1}/{len(names)} " if s.rung in names else ""
         v["rung"].setText(f"{step}{s.rung}" if s.rung else "–")
