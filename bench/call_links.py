@@ -107,6 +107,8 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         cpu0 = proc.cpu_times()
         emu_cpu0 = _thread_cpu(proc, emu._thread.native_id)
         t0 = time.monotonic()
+        global T0
+        T0 = t0
         await b.start()
         await a.start()
         outage = None
@@ -128,16 +130,32 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
+        video_path = _video_path_counts(a, b)
         emu_cpu = _thread_cpu(proc, emu._thread.native_id) - emu_cpu0
         cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system - emu_cpu) / wall / 2 * 100
         await a.close()
         await b.close()
         emu.close()
-        return _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu,
-                        rungs, emu.stats)
+        return {**_figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
+                           cpu, rungs, emu.stats), **video_path}
 
     b = None
     return asyncio.run(main())
+
+
+def _video_path_counts(a, b) -> dict:  # noqa: ANN001 - the current peer connections, A → B
+    """Keyframes A's encoder made and holes B's video buffer gave up on (low-band only)."""
+    out = {}
+    for tx in a.generation.pc.getTransceivers() if a.generation else []:
+        encoder = getattr(tx.sender, "_RTCRtpSender__encoder", None)
+        if hasattr(encoder, "keyframes"):
+            out["keyframes"] = encoder.keyframes
+            out["kf_log"] = [(k, round(t - T0, 1)) for k, t in encoder.keyframe_log]
+    for tx in b.generation.pc.getTransceivers() if b.generation else []:
+        buffer = getattr(tx.receiver, "_RTCRtpReceiver__jitter_buffer", None)
+        if hasattr(buffer, "holes_skipped"):
+            out["holes_skipped"] = buffer.holes_skipped
+    return out
 
 
 def _pct(x: float | None) -> str:
@@ -178,7 +196,7 @@ def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
         "share_ge_320x240": round(big / len(frames), 2) if frames else 0,
         "freezes": len(freezes), "freeze_s": round(sum(freezes), 1),
         "longest_freeze_s": round(max(freezes), 1) if freezes else 0,
-        "freeze_starts_s": [round(start - t0, 1) for g, start in gaps if g >= limit][:12],
+        "freeze_starts_s": [(round(start - t0, 1), round(g, 2)) for g, start in gaps if g >= limit],
         "latency_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
         "latency_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,
         "psnr_db": round(statistics.mean(psnrs), 1) if psnrs else None,

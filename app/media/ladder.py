@@ -128,6 +128,7 @@ class LadderController:
         self._last_up_at: float | None = None
         self._last_cut_at: float | None = None
         self._ceiling: tuple[float, float] | None = None  # (when, estimate) a queue last formed
+        self._last_queue_ms: float | None = None
 
     def audio_total_bps(self, estimate: float) -> float:
         """What audio takes on the wire at this estimate (payload, copy, headers)."""
@@ -162,8 +163,15 @@ class LadderController:
         if measured:
             assert feedback is not None and feedback.queue_ms is not None
             # Fresh every second and covering audio and video alike.
-            no_queue = feedback.queue_ms < QUEUE_CLEAR_MS
-            queue_growing = overuse = feedback.queue_ms > QUEUE_FULL_MS
+            queue = feedback.queue_ms
+            rising = self._last_queue_ms is not None and queue - self._last_queue_ms > 25.0
+            self._last_queue_ms = queue
+            no_queue = queue < QUEUE_CLEAR_MS
+            # Full, or filling fast: feedback is a second old when it arrives, and link b's
+            # queue went from 74 to 267 ms in that second.
+            queue_growing = overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and rising)
+            if not no_queue:
+                self.startup = False  # the fast first climb stops at the first queue
         else:
             no_queue = rtt_s is not None and self.min_rtt is not None and \
                 rtt_s < 1.1 * self.min_rtt + 0.03

@@ -48,7 +48,7 @@ from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
-from aiortc.utils import uint16_add
+from aiortc.utils import uint16_add, uint16_gt
 from av import AudioFrame, AudioResampler, VideoFrame
 from av.frame import Frame
 
@@ -156,6 +156,8 @@ class LowbandVp8Encoder(Vp8Encoder):
         self.control = control
         self._opened_at = 0.0
         self._keyframe_at = 0.0
+        self.keyframes = 0  # sent, asked for or with a new encoder (stats, benchmark)
+        self.keyframe_log: list = []
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
@@ -189,6 +191,8 @@ class LowbandVp8Encoder(Vp8Encoder):
             # keyframe is still on its way are answered by that one.
             frame.pict_type = av.video.frame.PictureType.I
             self._keyframe_at = now
+            self.keyframes += 1
+            self.keyframe_log.append(("pli", now))
         assert self.codec is not None
         data = b"".join(bytes(p) for p in self.codec.encode(frame))
         payloads = self._packetize(data, self.picture_id)
@@ -222,6 +226,8 @@ class LowbandVp8Encoder(Vp8Encoder):
                                                multiprocessing.cpu_count())
         self.codec = codec
         self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
+        self.keyframes += 1
+        self.keyframe_log.append((f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at))
 
 
 class RetransmitLimiter:
@@ -360,6 +366,27 @@ class DeadlineVideoBuffer(JitterBuffer):
         return True
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        try:
+            return self._add(packet)
+        finally:
+            self._forget_unwanted_packets()
+
+    def _forget_unwanted_packets(self) -> None:
+        """Stop asking for packets behind the origin (played, or skipped after the deadline).
+
+        aiortc's NACK generator keeps every missing packet of the last 128 and repeats the
+        whole list in each NACK; after a burst of loss the sender spent its retransmission
+        budget on packets this buffer had given up on, so fresh losses went unrepaired,
+        each became a skipped hole, and video froze for a second every second (bench b)."""
+        receiver = getattr(self, "_receiver", None)
+        nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+        if nacks is None or self._origin is None or not nacks.missing:
+            return
+        origin = self._origin
+        for seq in [s for s in nacks.missing if uint16_gt(origin, s)]:
+            nacks.missing.discard(seq)
+
+    def _add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli, frame = super().add(packet)
         if frame is not None or self._origin is None:
             self._hole_since = None

@@ -54,13 +54,30 @@ class VideoMeter:
 MAX_VIDEO_DELAY_S = 0.6
 
 
+LATE_PERCENTILE = 0.96
+
+
 class PlayoutClock:
     """When a frame with RTP time ``pts`` (90 kHz) should be shown: its earliest arrival
-    over the last 10 s (the path without queueing or retransmission) plus ``delay_s``."""
+    over the last 10 s (the path without queueing or retransmission) plus a delay.
+
+    The delay is ``delay_s`` (the session's one-round-trip rule) or, if larger, how late
+    the 96th-percentile frame of the last 10 s arrived: a retransmission also waits for the
+    loss to be noticed and for the queue, so on link b the frames it repaired came
+    80–230 ms after a one-round-trip delay and each counted as a freeze. Only while
+    ``delay_s`` is on (the session turns it off on a clean link)."""
 
     def __init__(self) -> None:
         self.delay_s = 0.0
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
+        self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
+
+    def observed_delay(self) -> float:
+        """How late the 96th-percentile frame of the last 10 s came (seconds)."""
+        if len(self._lateness) < 20:
+            return 0.0
+        ordered = sorted(late for _, late in self._lateness)
+        return ordered[int(LATE_PERCENTILE * (len(ordered) - 1))]
 
     def due(self, pts: int | None, now: float) -> float:
         """The monotonic time to show this frame (``now`` or later)."""
@@ -73,7 +90,11 @@ class PlayoutClock:
         while self._offsets and self._offsets[-1][1] >= offset:
             self._offsets.pop()  # monotonic deque: the front is the minimum
         self._offsets.append((now, offset))
-        return max(now, media + self._offsets[0][1] + min(self.delay_s, MAX_VIDEO_DELAY_S))
+        while self._lateness and now - self._lateness[0][0] > 10.0:
+            self._lateness.popleft()
+        self._lateness.append((now, offset - self._offsets[0][1]))
+        delay = min(max(self.delay_s, self.observed_delay() + 0.02), MAX_VIDEO_DELAY_S)
+        return max(now, media + self._offsets[0][1] + delay)
 
 
 class AudioMeter:

@@ -318,6 +318,33 @@ def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets
     assert buffer.holes_skipped == 1
 
 
+def test_packets_given_up_on_are_no_longer_asked_for() -> None:
+    from types import SimpleNamespace
+
+    from aiortc.rtcrtpreceiver import NackGenerator
+    from aiortc.rtp import RtpPacket
+
+    from app.media.lowband import DeadlineVideoBuffer
+
+    nacks = NackGenerator()  # aiortc's: its missing set is what every NACK asks for
+    receiver = SimpleNamespace(_RTCRtpReceiver__nack_generator=nacks)
+    buffer = DeadlineVideoBuffer(max_wait_s=0.0)
+    buffer.attach(receiver)  # type: ignore[arg-type]
+
+    def arrive(seq: int, ts: int) -> None:
+        p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=1)
+        p._data = bytes([seq])  # type: ignore[attr-defined]
+        nacks.add(p)  # as aiortc's receiver does before the jitter buffer
+        buffer.add(p)
+
+    arrive(0, 0)
+    for seq in (3, 4, 5):  # 1 and 2 lost (one frame each)
+        arrive(seq, seq * 10)
+    assert nacks.missing == set()  # skipped at the (zero) deadline: not asked for again
+    arrive(7, 70)  # a fresh loss (6) ahead of the origin is still asked for
+    assert nacks.missing == {6}
+
+
 def test_retransmissions_are_bounded() -> None:
     from app.media.lowband import RetransmitLimiter
 
@@ -332,3 +359,17 @@ def test_retransmissions_are_bounded() -> None:
     limiter._budget, limiter._budget_at = 0.0, time.monotonic()
     sent = sum(limiter.allow(seq) for seq in range(100, 200))  # a NACK storm
     assert sent == 0  # nothing left in this second's 30 % of 100 kbit/s
+
+
+def test_video_playout_waits_as_long_as_repaired_frames_take() -> None:
+    from app.media.receive import PlayoutClock
+
+    clock = PlayoutClock()
+    clock.delay_s = 0.1  # the session's one-round-trip rule, too short on this link
+    shown = []
+    for n in range(300):  # 20 s at 15 fps; every 12th frame waits 250 ms for a retransmission
+        arrival = 100.0 + n / 15 + (0.25 if n % 12 == 5 else 0.0)
+        shown.append(clock.due(n * 6000, arrival))
+    gaps = [b - a for a, b in zip(shown[60:], shown[61:], strict=False)]
+    assert max(gaps) < 0.1  # after a few seconds the repaired frames play in their turn
+    assert 0.25 <= clock.observed_delay() < 0.3
