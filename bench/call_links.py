@@ -151,6 +151,9 @@ def _video_path_counts(a, b) -> dict:  # noqa: ANN001 - the current peer connect
         if hasattr(encoder, "keyframes"):
             out["keyframes"] = encoder.keyframes
             out["kf_log"] = [(k, round(t - T0, 1)) for k, t in encoder.keyframe_log]
+        limiter = getattr(getattr(tx.sender, "_retransmit", None), "limiter", None)
+        if limiter is not None and tx.kind == "video":
+            out["retransmitted"], out["retransmit_refused"] = limiter.sent, limiter.refused
     for tx in b.generation.pc.getTransceivers() if b.generation else []:
         buffer = getattr(tx.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if hasattr(buffer, "holes_skipped"):

@@ -38,7 +38,13 @@ from av import AudioFrame
 from app.media.arrival import ArrivalMeter, LinkFeedback, watch_arrivals
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
-from app.media.lowband import SendControl, install_encoders, install_receive_buffers
+from app.media.lowband import (
+    SendControl,
+    hole_deadline_for,
+    install_encoders,
+    install_receive_buffers,
+    set_hole_deadline,
+)
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.quality import quality_bars
@@ -416,6 +422,10 @@ class MediaSession:
                 stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
                 if self.config.lowband:
                     drain.playout.delay_s = self._video_delay(stats)
+        if self.config.lowband:
+            for tx in gen.pc.getTransceivers():
+                if tx.kind == "video":
+                    set_hole_deadline(tx.receiver, hole_deadline_for(stats.rtt_s))
         video = gen.video_out
         if video is not None:
             stats.send_size = video.size if not video.paused else (0, 0)

@@ -212,7 +212,7 @@ class LadderController:
                 # 2–10 % loss while the round trip stays at its floor and the receiver sees
                 # no queue: random loss on a radio link, not congestion. Chrome would hold
                 # here for ever; we grow so a lossy but roomy link gets its video.
-                self.estimate *= grow - 0.03
+                self.estimate *= max(1.01, grow - 0.03)
         if remb_bps:
             # The best REMB of the last 3 s: a keyframe's burst makes aiortc's delay-based
             # estimator dip for a second; a real queue keeps it down.
