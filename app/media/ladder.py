@@ -157,6 +157,7 @@ class LadderController:
 
         ``feedback`` is the far end's own view (``media.feedback``, a peer running this
         code); without it REMB and RTT stand in for the queue."""
+        before = self.estimate
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
         measured = feedback is not None and feedback.queue_ms is not None
@@ -232,7 +233,17 @@ class LadderController:
                 self._ceiling = (now, self.estimate)
             self.estimate = min(self.estimate, 0.85 * feedback.recv_bps)
             self.startup = False
-        if sent_bps and self.loss is not None and self.loss >= 0.02:
+        if measured and feedback is not None:
+            # The far end watches the queue, so growth need not be paced by what we send;
+            # while the encoder fills what it is given, growth stays within reach of what
+            # arrived (GCC's 1.5 × acknowledged + 10 kbit/s). Only growth: the first second
+            # of a new connection has received little and must not pull the estimate down.
+            # An encoder that undershoots (an easy scene) is not held back by it.
+            filling = bool(video_sent_bps and video_sent_bps >= 0.8 * self._last_video_bps)
+            if filling and self.estimate > before:
+                self.estimate = max(before, min(self.estimate,
+                                                1.5 * feedback.recv_bps + 10_000))
+        elif sent_bps and self.loss is not None and self.loss >= 0.02:
             # Never more than a step above what actually went out (GCC bounds its loss-based
             # estimate by the acknowledged rate the same way): growth is paced by sending,
             # not by the clock, so a 96 kbit/s link is probed, not flooded. Only on a lossy
@@ -270,7 +281,9 @@ class LadderController:
                 self._good_since = now
             elif now - self._good_since >= (self.startup_up_hold if self.startup
                                             else self.up_hold):
-                self.rung -= 1
+                # During the first climb with the far end seeing no queue, straight to the
+                # rung the estimate allows; later one rung at a time.
+                self.rung = target if self.startup and measured else self.rung - 1
                 self._good_since = now
                 self._last_up_at = now
         else:

@@ -75,4 +75,4 @@ def test_remb_dips_are_ignored_while_the_far_end_sees_no_queue() -> None:
     for t in range(10):  # aiortc's REMB after each keyframe: far below what goes through
         d = ladder.update(t, 80_000 - t * 1000, 0.03, 0.3, video_sent_bps=180_000,
                           sent_bps=230_000, feedback=clear)
-    assert LADDER[d.rung].name == "320x240@15" and d.estimate_bps >= 250_000
+    assert d.rung <= 1 and d.estimate_bps >= 250_000  # not cut to REMB's 70–80 kbit/s
