@@ -3,9 +3,11 @@
 aiortc's only congestion feedback is REMB from its video receiver: it lags, dips at every
 keyframe and never sees the queue that audio and video share (link c flooded, link b was
 held a rung too low). The sender's RTT from RTCP receiver reports is a second or more
-stale. So each receiver measures, per packet, the one-way delay up to a constant (arrival
-time minus send time: the RTP timestamp for audio, which is sent as it is captured; the
-abs-send-time extension for video) and reports, once a second over the data channel
+stale. So each receiver measures the one-way delay up to a constant (arrival time minus
+send time: the abs-send-time extension aiortc stamps on video packets as they leave, taken
+from the first packet of each frame so a frame's own burst does not count; the RTP
+timestamp of audio when no video flows — it counts samples, so a capture glitch on the
+sending PC would read as a queue, which is why video comes first) and reports, once a second over the data channel
 (``media.feedback``), how far the recent delay sits above its floor — the queue — and the
 rate it received. The sender's ladder (``app.media.ladder``) stops growing when a queue
 forms and falls back to the received rate when it grows; clocks need not agree, only tick
@@ -84,6 +86,7 @@ class ArrivalMeter:
         self._audio = _DelayTrack()
         self._video = _DelayTrack()
         self._newest_seq: dict[int, int] = {}
+        self._video_frame: dict[int, int] = {}  # ssrc -> RTP timestamp of the frame seen last
 
     def add(self, kind: str, packet: RtpPacket, arrival: float, clock_rate: int = 48000) -> None:
         """One packet as it arrived (``arrival``: monotonic seconds)."""
@@ -97,7 +100,9 @@ class ArrivalMeter:
         if kind == "audio":
             sent = self._audio.unwrap(packet.timestamp, 1 << 32) / clock_rate
             self._audio.add(arrival, arrival - sent)
-        elif packet.extensions.abs_send_time is not None:
+        elif packet.extensions.abs_send_time is not None and \
+                self._video_frame.get(packet.ssrc) != packet.timestamp:
+            self._video_frame[packet.ssrc] = packet.timestamp
             sent = self._video.unwrap(packet.extensions.abs_send_time, ABS_SEND_TIME_WRAP)
             self._video.add(arrival, arrival - sent / (1 << 18))
 
@@ -107,11 +112,11 @@ class ArrivalMeter:
         while self._bytes and now - self._bytes[0][0] > RECENT_S:
             self._bytes.popleft()
         recv_bps = int(sum(n for _, n in self._bytes) * 8 / RECENT_S)
-        # Audio is sent as captured, in small packets: the cleanest view of the queue.
-        # Video's abs-send-time covers a call whose far end sends no audio.
-        queue = self._audio.queue_ms(now)
+        # Video's abs-send-time is the sender's clock; audio (sample counts) stands in on
+        # the audio-only rung.
+        queue = self._video.queue_ms(now)
         if queue is None:
-            queue = self._video.queue_ms(now)
+            queue = self._audio.queue_ms(now)
         return LinkFeedback(recv_bps=recv_bps, queue_ms=queue)
 
 

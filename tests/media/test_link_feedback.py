@@ -33,6 +33,30 @@ def test_the_meter_reads_the_queue_whatever_the_clocks_and_counts_bytes() -> Non
     assert full.queue_ms is not None and 350 < full.queue_ms < 450
 
 
+def _video(seq: int, frame: int, sent_s: float) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq % 65536, timestamp=frame * 6000)
+    packet.ssrc = 99
+    packet.payload = b"v" * 1000
+    packet.extensions.abs_send_time = int(sent_s * (1 << 18)) % (1 << 24)  # wraps at 64 s
+    return packet
+
+
+def test_video_send_times_rule_and_a_microphone_glitch_is_not_a_queue() -> None:
+    meter = ArrivalMeter()
+    seq = 0
+    for n in range(15 * 80):  # 80 s at 15 fps, 3 packets a frame; the 64 s wrap included
+        sent = 10.0 + n / 15
+        for k in range(3):  # a frame's packets leave together and drain at the link rate
+            meter.add("video", _video(seq, n, sent + 0.001 * k), sent + 0.1 + 0.03 * k)
+            seq += 1
+        # The sending PC's microphone lost 300 ms of samples at 40 s: audio timestamps lag.
+        if n % 3 == 0:
+            lag = 0.3 if sent > 40 else 0.0
+            meter.add("audio", _audio(n // 3, int((sent - lag) * 48000)), sent + 0.1)
+    feedback = meter.feedback(10.0 + 80 + 0.1)
+    assert feedback.queue_ms is not None and feedback.queue_ms < 5  # no queue, no glitch
+
+
 def test_a_retransmission_is_counted_but_not_taken_for_a_queue() -> None:
     meter = ArrivalMeter()
     for n in range(50):
