@@ -154,6 +154,21 @@ audit = sa.Table(
 
 _V1_TABLES = [t for t in metadata.sorted_tables if t.name != "schema_version"]
 
+# ---- added by migration 2 ------------------------------------------------------------------
+
+missed_calls = sa.Table(
+    "missed_calls", metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),  # whom it rang
+    sa.Column("call_id", sa.String(64), nullable=False),
+    sa.Column("consultation_id", sa.String(64), nullable=False),
+    sa.Column("caller_id", sa.String(64), nullable=False),
+    sa.Column("caller_name", sa.String(200), nullable=False),
+    sa.Column("caller_facility", sa.String(200), nullable=False, server_default=""),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("delivered_at", sa.Float, nullable=True),  # told to the user (kept as history)
+)
+
 
 def _migration_1(conn: Connection) -> None:
     """Initial schema, the sequence counter, and the append-only guard on audit."""
@@ -176,8 +191,14 @@ def _migration_1(conn: Connection) -> None:
             )
 
 
+def _migration_2(conn: Connection) -> None:
+    """Missed calls outlive a hub restart (they were kept in the signaling process)."""
+    missed_calls.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
+    (2, _migration_2),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 

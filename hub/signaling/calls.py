@@ -2,7 +2,7 @@
 
 Calls are short-lived and tied to live WebSockets, so they live in this process's memory
 (run signaling in one hub process, or pin WebSockets with sticky sessions). Missed calls
-are kept per user (bounded) and handed over in the next ``hello``.
+go to the database (``hub.signaling.missed``) and are handed over in the next ``hello``.
 
 Rules: only participants of the consultation may call or be rung; a user already in a call
 is busy; the first callee to accept gets the call, other rung devices are told it was
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -26,6 +25,7 @@ from pydantic import BaseModel
 
 from app.protocol.auth import Role, UserInfo
 from app.protocol.signaling import MissedCall, PartyInfo
+from hub.signaling.missed import MissedCallStore
 
 _ids = itertools.count(1)
 
@@ -96,14 +96,13 @@ def pick_callees(caller: UserInfo, participants: list[UserInfo], callee_id: str 
 class Switchboard:
     """Connections and calls of this hub process. Used only on the hub's event loop."""
 
-    def __init__(self, ring_timeout_s: float = 45.0, peer_gone_s: float = 90.0,
-                 missed_per_user: int = 50) -> None:
+    def __init__(self, missed: MissedCallStore, ring_timeout_s: float = 45.0,
+                 peer_gone_s: float = 90.0) -> None:
         self.ring_timeout_s = ring_timeout_s
         self.peer_gone_s = peer_gone_s
         self.connections: dict[str, list[Connection]] = {}
         self.calls: dict[str, Call] = {}
-        self.missed: dict[str, deque[MissedCall]] = {}
-        self._missed_max = missed_per_user
+        self.missed = missed
 
     # ---- connections -------------------------------------------------------------------
 
@@ -130,16 +129,16 @@ class Switchboard:
     def watchers_of(self, user_id: str) -> list[Connection]:
         return [c for cs in self.connections.values() for c in cs if user_id in c.presence_watchers]
 
-    def take_missed(self, user_id: str) -> list[MissedCall]:
-        return list(self.missed.pop(user_id, deque()))
+    async def take_missed(self, user_id: str) -> list[MissedCall]:
+        """Missed calls not yet told to ``user_id`` (from the database, off the loop)."""
+        return await asyncio.to_thread(self.missed.take, user_id)
 
-    def record_missed(self, call: Call) -> list[tuple[str, MissedCall]]:
-        out = []
-        for user in call.rung:
-            missed = MissedCall(call_id=call.call_id, consultation_id=call.consultation_id,
-                                caller=party(call.caller), at=call.started)
-            self.missed.setdefault(user.id, deque(maxlen=self._missed_max)).append(missed)
-            out.append((user.id, missed))
+    async def record_missed(self, call: Call) -> list[tuple[str, MissedCall]]:
+        """One missed call per person ``call`` rang, stored before anyone is told."""
+        out = [(user.id, MissedCall(call_id=call.call_id, consultation_id=call.consultation_id,
+                                    caller=party(call.caller), at=call.started))
+               for user in call.rung]
+        await asyncio.to_thread(self.missed.record, out)
         return out
 
     # ---- calls -------------------------------------------------------------------------

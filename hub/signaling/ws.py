@@ -21,6 +21,7 @@ from hub.access import consultation_participants, is_participant
 from hub.auth import user_from_token
 from hub.signaling.calls import Call, CallPhase, Connection, Switchboard, party, pick_callees
 from hub.signaling.echo import EchoPeer
+from hub.signaling.missed import MissedCallStore
 from hub.signaling.turn import IceConfig, ice_servers_for
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ CLOSE_UNAUTHORIZED = 4401
 def _state(ws: WebSocket) -> tuple[Switchboard, IceConfig]:
     app_state = ws.app.state
     if getattr(app_state, "switchboard", None) is None:
-        app_state.switchboard = Switchboard()
+        app_state.switchboard = Switchboard(MissedCallStore(app_state.hub.db))
     if getattr(app_state, "ice_config", None) is None:
         app_state.ice_config = IceConfig.from_env()
     return app_state.switchboard, app_state.ice_config
@@ -58,7 +59,7 @@ async def signaling_socket(ws: WebSocket) -> None:
     conn = Connection(user, ws)
     board.add(conn)
     await conn.send(sig.Hello(user_id=user.id, ice_servers=ice_servers_for(ice, user.id),
-                              missed_calls=board.take_missed(user.id)))
+                              missed_calls=await board.take_missed(user.id)))
     for watcher in board.watchers_of(user.id):
         await watcher.send(sig.Presence(user_id=user.id, online=True))
     handler = _Handler(ws, conn, board)
@@ -141,7 +142,7 @@ class _Handler:
         call = Call(m.call_id, m.consultation_id, self.user, self.conn, free)
         online = [u for u in free if self.board.online(u.id)]
         if not online:
-            self.board.record_missed(call)
+            await self.board.record_missed(call)
             await self.conn.send(sig.Unavailable(call_id=m.call_id))
             return
         self.board.calls[call.call_id] = call
@@ -158,7 +159,7 @@ class _Handler:
         if call.phase is not CallPhase.ringing:
             return
         self.board.end(call)
-        for uid, missed in self.board.record_missed(call):
+        for uid, missed in await self.board.record_missed(call):
             await self._send_user(uid, sig.Missed(call=missed))
             await self._send_user(uid, sig.Ended(call_id=call.call_id, reason="missed"))
         await call.caller_conn.send(sig.Ended(call_id=call.call_id, reason="no_answer"))
@@ -216,7 +217,7 @@ class _Handler:
                 await self._error("not_ringing", "only the caller can cancel a ringing call", call.call_id)
                 return
             self.board.end(call)
-            for uid, missed in self.board.record_missed(call):
+            for uid, missed in await self.board.record_missed(call):
                 await self._send_user(uid, sig.Cancelled(call_id=call.call_id))
                 await self._send_user(uid, sig.Missed(call=missed))
         elif isinstance(m, sig.Hangup):

@@ -46,9 +46,15 @@ class LiveHub:
         r.raise_for_status()
         return r.json()["access_token"]
 
+    def stop(self) -> None:
+        """Shut the hub down (as on SIGTERM)."""
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(10)
 
-@pytest.fixture(scope="module")
-def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+
+def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
+    """A hub on a free loopback port over ``data`` (demo data seeded unless ``seed`` is off:
+    a restart over the same folder)."""
     import uvicorn
 
     from hub.app import create_app
@@ -56,9 +62,9 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
     from hub.demo import seed_demo
 
     use_loopback_candidates()  # the echo peer (on the hub) and the clients: 127.0.0.1 only
-    data: Path = tmp_path_factory.mktemp("hub")
     app = create_app(HubConfig(data_dir=data))
-    seed_demo(app.state.hub)
+    if seed:
+        seed_demo(app.state.hub)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -69,9 +75,14 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield LiveHub(f"http://127.0.0.1:{port}", app, server, thread)
-    server.should_exit = True
-    thread.join(10)
+    return LiveHub(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+@pytest.fixture(scope="module")
+def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    hub = start_live_hub(tmp_path_factory.mktemp("hub"))
+    yield hub
+    hub.stop()
 
 
 @dataclass
