@@ -5,8 +5,10 @@ the device delivers. Video keeps only the newest frame (a stalled encoder never 
 camera's frames pile up); audio keeps a short bounded queue (``MAX_AUDIO_FRAMES``, oldest
 dropped) because audio must not skip in normal operation but must never grow without bound.
 ``open_sources`` chooses devices from the settings and honours IT policy
-(``camera_allowed``, ``microphone_allowed``): a forbidden or missing device becomes no track
-(or the synthetic source when ``synthetic_fallback`` is asked for).
+(``camera_allowed``, ``microphone_allowed``): a forbidden or missing camera becomes no track
+(or the test pattern when ``synthetic_fallback`` is asked for); a forbidden, missing or
+broken microphone sends silence. Each such case adds a note the call window puts in words.
+Microphones FFmpeg cannot open on Linux go through PortAudio (``app.media.microphone``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from app.media.devices import Device, find_device, list_devices
+from app.media.microphone import MicrophoneUnavailable, PortAudioMicrophone
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 
 log = logging.getLogger(__name__)
@@ -132,9 +135,17 @@ async def open_sources(settings: Any, synthetic_fallback: bool = True
     else:
         mic = find_device("microphone", settings.get("microphone_device", ""), devices) or next(
             iter(devices["microphones"]), None)
-        if mic is not None:
+        if mic is not None and mic.format == "portaudio":
+            try:
+                audio = PortAudioMicrophone(mic.id)
+            except MicrophoneUnavailable as exc:
+                log.warning("%s", exc)
+                notes.append("microphone_failed")
+                audio = ToneAudioTrack(level=0.0)  # silence keeps the far end's detector quiet
+        elif mic is not None:
             audio = CaptureTrack(mic)
-        elif synthetic_fallback:
-            notes.append("no_microphone_test_tone")
-            audio = ToneAudioTrack()
+        else:
+            # Silence, not a test tone: a tone would beep through the whole consultation.
+            notes.append("no_microphone")
+            audio = ToneAudioTrack(level=0.0)
     return video, audio, notes

@@ -34,7 +34,7 @@ class Device:
     id: str
     name: str
     kind: str  # "camera" | "microphone" | "speaker"
-    format: str  # FFmpeg input format (dshow, avfoundation, v4l2, pulse, alsa); speakers: portaudio
+    format: str  # FFmpeg input format (dshow, avfoundation, v4l2, pulse, alsa) or portaudio
 
 
 def _ffmpeg_listing(fmt: str, target: str) -> list[str]:
@@ -86,7 +86,15 @@ def _linux() -> list[Device]:
         except OSError:
             name = node
         out.append(Device(node, f"{name} ({node})", "camera", "v4l2"))
-    if shutil.which("pactl"):
+    import av
+
+    if "pulse" not in av.formats_available:
+        # PyAV's Linux wheel has neither PulseAudio input nor the system's ALSA
+        # configuration: PortAudio opens the microphone instead (app.media.microphone).
+        from app.media.microphone import list_microphones
+
+        out.extend(Device(name, name, "microphone", "portaudio") for name in list_microphones())
+    elif shutil.which("pactl"):
         try:
             text = subprocess.run(["pactl", "list", "short", "sources"], capture_output=True,
                                   text=True, timeout=2).stdout

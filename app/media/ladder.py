@@ -75,6 +75,7 @@ def audio_overhead_bps(frame_ms: int) -> int:
 
 
 QUEUE_CLEAR_MS = 30.0  # below: no queue on the path, room to grow
+QUEUE_STANDING_MS = 60.0  # below, a queue that is not growing still leaves room
 QUEUE_FULL_MS = 100.0  # above: we are filling a queue; fall back to the received rate
 
 CEILING_MEMORY_S = 30.0  # how long the estimate at which a queue formed slows the growth
@@ -165,19 +166,28 @@ class LadderController:
             assert feedback is not None and feedback.queue_ms is not None
             # Fresh every second and covering audio and video alike.
             queue = feedback.queue_ms
-            rising = self._last_queue_ms is not None and queue - self._last_queue_ms > 25.0
+            change = queue - self._last_queue_ms if self._last_queue_ms is not None else 0.0
             self._last_queue_ms = queue
-            no_queue = queue < QUEUE_CLEAR_MS
+            # Room to grow: no queue, or a small one that is not growing. A link used at
+            # ~80 % keeps a standing queue of 30–40 ms (bursts, retransmissions) that says
+            # nothing about running out: with "below 30 ms" alone link b never stepped up
+            # from 320x240@12 (GCC judges the delay's trend for the same reason).
+            no_queue = queue < QUEUE_CLEAR_MS or (queue < QUEUE_STANDING_MS and change < 10.0)
             # Full, or filling fast: feedback is a second old when it arrives, and link b's
             # queue went from 74 to 267 ms in that second.
-            queue_growing = overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and rising)
-            if not no_queue:
+            queue_growing = overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
+            if queue >= QUEUE_CLEAR_MS:
                 self.startup = False  # the fast first climb stops at the first queue
+            # Stepping up waits while the queue is above a standing one; a second of noise
+            # in 30–60 ms must not restart the wait (b sat at 320x240@12 with the estimate
+            # grown far past what 320x240@15 needs, then flooded the link with it).
+            crowded = queue >= QUEUE_STANDING_MS or overuse
         else:
             no_queue = rtt_s is not None and self.min_rtt is not None and \
                 rtt_s < 1.1 * self.min_rtt + 0.03
             queue_growing = rtt_s is not None and self.min_rtt is not None and \
                 rtt_s > 1.3 * self.min_rtt + 0.05
+            crowded = rtt_s is not None and not no_queue
             # The receiver's delay-based estimate below what we send and not rising: a queue
             # is building. (aiortc's first REMB is just the throughput it measured so far:
             # below what a climbing sender sends now, but not a sign of a queue.)
@@ -270,9 +280,9 @@ class LadderController:
                 self.rung = target
                 self._bad_count = 0
                 self.startup = False
-        elif target < self.rung and rtt_s is not None and not no_queue:
-            # Better on paper, but the round trip is above its floor: a queue is there, so
-            # more video would only fill it (the 96 kbit/s link flooded this way).
+        elif target < self.rung and crowded:
+            # Better on paper, but a queue is there, so more video would only fill it (the
+            # 96 kbit/s link flooded this way).
             self._bad_count = 0
             self._good_since = None
         elif target < self.rung:  # better

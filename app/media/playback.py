@@ -111,7 +111,8 @@ class Speaker:
     name: str
 
 
-def _sounddevice():  # noqa: ANN202 - the module, or an explanation
+def sounddevice_module():  # noqa: ANN201 - the module, or an explanation
+    """``sounddevice``, or ``SpeakerUnavailable`` saying why PortAudio cannot be used."""
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: PortAudio library missing
@@ -122,7 +123,7 @@ def _sounddevice():  # noqa: ANN202 - the module, or an explanation
 def list_speakers() -> list[Speaker]:
     """Output devices PortAudio knows (empty when there are none or PortAudio is missing)."""
     try:
-        sd = _sounddevice()
+        sd = sounddevice_module()
         devices = sd.query_devices()
     except Exception as exc:  # noqa: BLE001 - a broken driver must not break Settings
         log.info("no speakers listed: %s", exc)
@@ -154,7 +155,7 @@ def open_speaker(device_id: str = "", buffer: PlaybackBuffer | None = None) -> S
     """Open ``device_id`` (a ``Speaker.id``; empty or gone: the default output).
 
     Raises ``SpeakerUnavailable`` when there is no output device at all."""
-    sd = _sounddevice()
+    sd = sounddevice_module()
     buffer = buffer or PlaybackBuffer()
     names = [s.id for s in list_speakers()]
     if not names:

@@ -105,99 +105,124 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="47" />
+      <location filename="../../app/ui/call/window.py" line="152" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="52" />
-      <location filename="../../app/ui/call/window.py" line="166" />
+      <location filename="../../app/ui/call/window.py" line="55" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="170" />
+      <location filename="../../app/ui/call/window.py" line="58" />
+      <location filename="../../app/ui/call/window.py" line="194" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="58" />
+      <location filename="../../app/ui/call/window.py" line="61" />
       <source>Audio only</source>
       <translation>仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="60" />
+      <location filename="../../app/ui/call/window.py" line="63" />
       <source>Stop video to keep the voice clear on a weak link</source>
       <translation>网络较差时停止视频，保证语音清晰</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="62" />
+      <location filename="../../app/ui/call/window.py" line="65" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="64" />
+      <location filename="../../app/ui/call/window.py" line="67" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="139" />
+      <location filename="../../app/ui/call/window.py" line="143" />
+      <source>No camera found: the other side sees a test pattern</source>
+      <translation>未找到摄像头：对方看到的是测试图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="144" />
+      <source>Camera turned off by your IT department</source>
+      <translation>摄像头已被信息科关闭</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="145" />
+      <source>No microphone found: the other side cannot hear you</source>
+      <translation>未找到麦克风：对方听不到您的声音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="146" />
+      <source>The microphone could not be opened: the other side cannot hear you</source>
+      <translation>无法打开麦克风：对方听不到您的声音</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="148" />
+      <source>Microphone turned off by your IT department</source>
+      <translation>麦克风已被信息科关闭</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="163" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="141" />
+      <location filename="../../app/ui/call/window.py" line="165" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="143" />
+      <location filename="../../app/ui/call/window.py" line="167" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="145" />
+      <location filename="../../app/ui/call/window.py" line="169" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="147" />
+      <location filename="../../app/ui/call/window.py" line="171" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="156" />
+      <location filename="../../app/ui/call/window.py" line="180" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="157" />
+      <location filename="../../app/ui/call/window.py" line="181" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="158" />
+      <location filename="../../app/ui/call/window.py" line="182" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="160" />
+      <location filename="../../app/ui/call/window.py" line="184" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="166" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="170" />
+      <location filename="../../app/ui/call/window.py" line="194" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="183" />
+      <location filename="../../app/ui/call/window.py" line="207" />
       <source>Me</source>
       <translation>我</translation>
     </message>

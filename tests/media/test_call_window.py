@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.context import AppContext
 from app.media.call import CallPhase
+from app.media.devices import list_devices
 from app.media.playback import list_speakers
 from app.sync.hub_client import HubClient
 
@@ -35,8 +36,15 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     qtbot.waitUntil(lambda: widget.stats.values["recv_video"].text().startswith(("3", "1", "6")),
                     timeout=10_000)
     assert widget.status.text() in ("Connected", "已连接")
-    if not list_speakers():  # this machine (and CI) has no audio output: the window says so
-        qtbot.waitUntil(lambda: widget.speaker_note.isVisible(), timeout=5_000)
+    # This machine (and CI) has no camera, microphone or speaker: the window says so.
+    if not list_speakers():
+        qtbot.waitUntil(lambda: "speaker" in widget.device_note.text()
+                        or "扬声器" in widget.device_note.text(), timeout=5_000)
+    if not list_devices()["cameras"]:
+        assert any(("camera" in n or "摄像头" in n) and ("test pattern" in n or "测试图" in n)
+                   for n in widget.device_notes())
+    if not list_devices()["microphones"]:
+        assert any("microphone" in n or "麦克风" in n for n in widget.device_notes())
     assert re.match(r"[1-6]/6 \d+x\d+@\d+$", widget.stats.values["rung"].text())  # ladder step
     qtbot.waitUntil(lambda: widget.bars.bars >= 1, timeout=5_000)
     widget.stats_button.click()

@@ -44,10 +44,13 @@ class CallWidget(QWidget):
         self.status = QLabel()
         self.status.setObjectName("call_status")
         self.bars = NetworkBars()
-        self.speaker_note = QLabel(self.tr("No speaker found: the other side cannot be heard"))
-        self.speaker_note.setObjectName("speaker_note")
-        self.speaker_note.setStyleSheet("color:#b26a00;")
-        self.speaker_note.setVisible(False)
+        # What is wrong with this PC's camera, microphone or speaker, in words.
+        self.device_note = QLabel()
+        self.device_note.setObjectName("device_note")
+        self.device_note.setStyleSheet("color:#b26a00;")
+        self.device_note.setWordWrap(True)
+        self.device_note.setVisible(False)
+        self.no_speaker = False
 
         self.mute = QPushButton(self.tr("Mute"))
         self.mute.setCheckable(True)
@@ -74,7 +77,7 @@ class CallWidget(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
-        top.addWidget(self.speaker_note)
+        top.addWidget(self.device_note)
         top.addWidget(self.bars)
         video_box = QWidget()
         video_layout = QVBoxLayout(video_box)
@@ -130,8 +133,29 @@ class CallWidget(QWidget):
             elif m.kind == "remote_video":
                 self.remote_paused = m.remote_video_paused
             elif m.kind == "speaker":
-                self.speaker_note.setVisible(m.reason == "no_speaker")
+                self.no_speaker = m.reason == "no_speaker"
+        self._refresh_device_note()
         self._refresh_status()
+
+    def device_notes(self) -> list[str]:
+        """Sentences for what this PC's devices cannot do in this call."""
+        texts = {
+            "no_camera_test_pattern": self.tr("No camera found: the other side sees a test pattern"),
+            "camera_disabled_by_policy": self.tr("Camera turned off by your IT department"),
+            "no_microphone": self.tr("No microphone found: the other side cannot hear you"),
+            "microphone_failed": self.tr("The microphone could not be opened: the other side "
+                                         "cannot hear you"),
+            "microphone_disabled_by_policy": self.tr("Microphone turned off by your IT department"),
+        }
+        notes = [texts[n] for n in self.service.notes if n in texts]
+        if self.no_speaker:
+            notes.append(self.tr("No speaker found: the other side cannot be heard"))
+        return notes
+
+    def _refresh_device_note(self) -> None:
+        notes = self.device_notes()
+        self.device_note.setText("\n".join(notes))
+        self.device_note.setVisible(bool(notes))
 
     def _refresh_status(self) -> None:
         seconds = int(time.monotonic() - self.state_since)
