@@ -6,7 +6,8 @@ Each run is a fresh subprocess with two clients (synthetic 640×480@15 pattern +
 loopback, signaling in memory, media through the emulator. Measured at the receiving end of
 A→B: received fps and resolution, freezes (gap ≥ max(3× mean frame interval, mean +
 150 ms), the outage itself not counted), glass-to-glass latency from the stamped pattern,
-PSNR against the frame handed to the encoder, audio missing or concealed (ms), audio gaps
+PSNR against the frame handed to the encoder, audio received (s, decoded, not concealed),
+audio missing or concealed (ms), audio gaps
 (missing/concealed runs ≥ 60 ms) and the longest, overall and after recovery, time to media after the outage, CPU per client (process CPU minus the emulator
 thread, halved: the two clients are symmetric).
 
@@ -216,7 +217,7 @@ def _audio_figures(audio_rx, warm: float, outage) -> dict:  # noqa: ANN001
 
     An audio gap is a run of missing or concealed audio of at least ``GAP_MS`` (a single
     concealed 40 ms packet is not one); the outage itself is not counted."""
-    bad_ms = lost_after = longest = run = 0.0
+    bad_ms = lost_after = longest = run = heard_ms = 0.0
     gaps = 0
     prev: dict[int, int] = {}  # session -> expected next pts
 
@@ -236,6 +237,7 @@ def _audio_figures(audio_rx, warm: float, outage) -> dict:  # noqa: ANN001
         if skip:
             run = 0.0
             continue
+        heard_ms += 0.0 if concealed else samples / 48.0
         missing = max(0.0, (pts - expected) / 48.0)
         bad = missing + (samples / 48.0 if concealed else 0.0)
         bad_ms += bad
@@ -248,7 +250,8 @@ def _audio_figures(audio_rx, warm: float, outage) -> dict:  # noqa: ANN001
         else:
             close_run()
     close_run()
-    return {"audio_lost_ms": round(bad_ms), "audio_gaps": gaps,
+    return {"audio_received_s": round(heard_ms / 1000, 1),
+            "audio_lost_ms": round(bad_ms), "audio_gaps": gaps,
             "audio_longest_gap_ms": round(longest),
             "audio_lost_after_recovery_ms": round(lost_after) if outage else None}
 
@@ -278,7 +281,8 @@ def main() -> int:
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print()
     cols = ["link", "mode", "fps", "resolution", "share_ge_320x240", "freezes", "freeze_s",
-            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_lost_ms", "audio_gaps", "audio_longest_gap_ms",
+            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_received_s", "audio_lost_ms",
+            "audio_gaps", "audio_longest_gap_ms",
             "audio_lost_after_recovery_ms", "media_back_after_s", "cpu_per_client_pct"]
     print(" | ".join(cols))
     for r in results:
