@@ -25,7 +25,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.loopback import use_loopback_candidates
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
-from app.protocol.datachannel import DATACHANNEL_LABEL
+from app.protocol.datachannel import (
+    DATACHANNEL_LABEL,
+    DataChannelError,
+    MediaFeedback,
+    parse_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,14 @@ class EchoPeer:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            channel.send(message)  # chat comes back too: the data channel is checked as well
+            # Chat comes back too: the data channel is checked as well. Link feedback does
+            # not: the caller's view of our path back would pass for our view of its path.
+            try:
+                if isinstance(parse_message(message), MediaFeedback):
+                    return
+            except DataChannelError:
+                pass  # not ours to judge: echo it like anything else
+            channel.send(message)
 
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         for tx in pc.getTransceivers():
