@@ -158,7 +158,7 @@ def _video_path_counts(a, b) -> dict:  # noqa: ANN001 - the current peer connect
     for tx in b.generation.pc.getTransceivers() if b.generation else []:
         buffer = getattr(tx.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if hasattr(buffer, "holes_skipped"):
-            out["holes_skipped"] = buffer.holes_skipped
+            out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
     return out
 
 

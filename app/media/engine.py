@@ -40,10 +40,9 @@ from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
 from app.media.lowband import (
     SendControl,
-    hole_deadline_for,
     install_encoders,
     install_receive_buffers,
-    set_hole_deadline,
+    set_hole_timing,
 )
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
@@ -425,7 +424,7 @@ class MediaSession:
         if self.config.lowband:
             for tx in gen.pc.getTransceivers():
                 if tx.kind == "video":
-                    set_hole_deadline(tx.receiver, hole_deadline_for(stats.rtt_s))
+                    set_hole_timing(tx.receiver, stats.rtt_s)
         video = gen.video_out
         if video is not None:
             stats.send_size = video.size if not video.paused else (0, 0)

@@ -33,6 +33,7 @@ loudly if the private slot disappears in a later version.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import multiprocessing
 import threading
@@ -342,19 +343,21 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     setattr(receiver, _JITTER_SLOT, buffer)
 
 
-def hole_deadline_for(rtt_s: float | None) -> float:
-    """How long a video hole may wait for its retransmission: a lost frame is noticed one
-    frame later (200 ms at 5 fps), the NACK and the copy take a round trip, and one of
-    them may be lost once. On link c (650 ms round trip) a fixed second gave up on repairs
-    that were on their way."""
-    return max(1.0, 1.0 * (rtt_s or 0.0) + 0.4)
+def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
+    """(ask again after, give up after) for a video hole, in seconds.
+
+    A lost packet is noticed one frame later (up to 200 ms at 5 fps) and its copy takes a
+    round trip; if it has not come a round trip and a bit after the hole was seen, the NACK
+    or the copy was lost: ask once more, and wait for that answer before giving up."""
+    rtt = rtt_s or 0.0
+    return max(0.3, 1.2 * rtt + 0.1), max(1.0, 2.2 * rtt + 0.3)
 
 
-def set_hole_deadline(receiver: RTCRtpReceiver, seconds: float) -> None:
-    """Apply ``seconds`` to ``receiver``'s video buffer, if it is ours."""
+def set_hole_timing(receiver: RTCRtpReceiver, rtt_s: float | None) -> None:
+    """Apply ``hole_timing_for(rtt_s)`` to ``receiver``'s video buffer, if it is ours."""
     buffer = getattr(receiver, _JITTER_SLOT, None)
     if isinstance(buffer, DeadlineVideoBuffer):
-        buffer.max_wait_s = seconds
+        buffer.ask_again_after_s, buffer.max_wait_s = hole_timing_for(rtt_s)
 
 
 class DeadlineVideoBuffer(JitterBuffer):
@@ -363,8 +366,11 @@ class DeadlineVideoBuffer(JitterBuffer):
     def __init__(self, capacity: int = 512, max_wait_s: float = 1.0) -> None:
         super().__init__(capacity=capacity, is_video=True)
         self.max_wait_s = max_wait_s
+        self.ask_again_after_s = 0.5
         self._hole_since: float | None = None
+        self._asked_again = False
         self.holes_skipped = 0
+        self.asked_again = 0
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Let the buffer hand every ready frame to ``receiver``'s decoder itself."""
@@ -396,6 +402,20 @@ class DeadlineVideoBuffer(JitterBuffer):
         finally:
             self._forget_unwanted_packets()
 
+    def _ask_again(self, ssrc: int) -> None:
+        """NACK the packets still missing once more.
+
+        aiortc sends a NACK only when it notices a new loss, so a lost NACK or a lost
+        retransmission was never asked for again: the hole waited out its deadline (about
+        one freeze of a second per minute on link b, several on c)."""
+        receiver = getattr(self, "_receiver", None)
+        nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+        if receiver is None or nacks is None or not nacks.missing:
+            return
+        self.asked_again += 1
+        asyncio.get_running_loop().create_task(
+            receiver._send_rtcp_nack(ssrc, sorted(nacks.missing)))
+
     def _forget_unwanted_packets(self) -> None:
         """Stop asking for packets behind the origin (played, or skipped after the deadline).
 
@@ -424,8 +444,11 @@ class DeadlineVideoBuffer(JitterBuffer):
             return pli, frame
         now = time.monotonic()
         if self._hole_since is None:
-            self._hole_since = now
-        elif now - self._hole_since > self.max_wait_s:
+            self._hole_since, self._asked_again = now, False
+        elif not self._asked_again and now - self._hole_since > self.ask_again_after_s:
+            self._asked_again = True
+            self._ask_again(packet.ssrc)
+        if self._hole_since is not None and now - self._hole_since > self.max_wait_s:
             # Give up on the lost packet: pass on the whole frames in front of it, skip to
             # the next whole frame behind it, ask for a keyframe.
             self._hole_since = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import fractions
 import hashlib
@@ -373,3 +374,36 @@ def test_video_playout_waits_as_long_as_repaired_frames_take() -> None:
     gaps = [b - a for a, b in zip(shown[60:], shown[61:], strict=False)]
     assert max(gaps) < 0.1  # after a few seconds the repaired frames play in their turn
     assert 0.25 <= clock.observed_delay() < 0.3
+
+
+def test_a_packet_still_missing_is_asked_for_once_more() -> None:
+    from types import SimpleNamespace
+
+    from aiortc.rtcrtpreceiver import NackGenerator
+    from aiortc.rtp import RtpPacket
+
+    from app.media.lowband import DeadlineVideoBuffer
+
+    asked: list[tuple[int, list[int]]] = []
+
+    async def send_nack(ssrc: int, lost: list[int]) -> None:  # what aiortc's receiver sends
+        asked.append((ssrc, lost))
+
+    nacks = NackGenerator()
+    buffer = DeadlineVideoBuffer(max_wait_s=10.0)
+    buffer.attach(SimpleNamespace(_RTCRtpReceiver__nack_generator=nacks,  # type: ignore[arg-type]
+                                  _send_rtcp_nack=send_nack))
+    buffer.ask_again_after_s = 0.0
+
+    async def arrive_all() -> None:
+        for seq in (0, 2, 3, 4):  # 1 lost; its NACK (sent by aiortc) went unanswered
+            p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 10, marker=1)
+            p.ssrc = 77
+            p._data = bytes([seq])  # type: ignore[attr-defined]
+            nacks.add(p)
+            buffer.add(p)
+        await asyncio.sleep(0)
+
+    asyncio.run(arrive_all())
+    assert asked == [(77, [1])]  # once, not at every packet
+    assert buffer.holes_skipped == 0
