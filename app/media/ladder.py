@@ -1,23 +1,25 @@
 """The low-bandwidth ladder: which resolution, frame rate and bitrates to send right now.
 
-Inputs once a second: the receiver's REMB (delay-based, from aiortc's ``rate.py``), the
-fraction of our packets lost and the round-trip time (both from RTCP receiver reports).
-aiortc has no loss-based control, so this adds one, after Chrome's rule: under 2 % loss the
-estimate grows 8 %, 2–10 % holds, above 10 % it is cut by half the loss rate. The estimate
-is capped by REMB when the receiver reports a queue building (REMB below the video we send
-and not rising), which catches congestion before packets are lost; aiortc's REMB measures
-video only, so audio is added on top, and a REMB that reports no queue does not cap (it never
-exceeds 1.5× the video received, so it would hold an easy scene at a low rung). One
-departure from Chrome: 2–10 % loss with the RTT at its floor (no queue) is taken as random
-radio loss and the estimate grows 5 %/s instead of holding. Loss is smoothed over a couple
-of seconds (one noisy receiver report at 3 % random loss can read above 10 %).
+Inputs once a second: the far end's link feedback (``app.media.arrival``: the queue it sees
+on our path and the rate it received, sent over the data channel by a peer running this
+code), the fraction of our packets lost and the round-trip time (RTCP receiver reports), and
+the receiver's REMB (aiortc's delay-based estimate of video only).
+
+With feedback, the queue drives the estimate: it grows while the queue is short or steady,
+holds while one stands, and above ``QUEUE_FULL_MS`` (or when filling fast) falls back to
+0.85 × what arrived, remembering that point as a ceiling to creep towards afterwards.
+Without feedback (an older peer, the hub's echo) REMB below what we send and not rising
+caps it, and an RTT above its floor holds it. Loss follows Chrome's rule on loss smoothed
+over a couple of seconds: under 2 % grow, 2–10 % hold — or grow, if no queue is seen (random
+radio loss, link b) —, above 10 % cut by half the loss rate, once per round trip.
 
 Start low, probe up: a call starts at ``start_rung`` (160×120@5 in the product) with an
 estimate that fits it, so a 96 kbit/s link is never flooded by the first seconds of video;
-until the first step down, steps up need only ``startup_up_hold_s`` good seconds.
+until the first queue or step down, steps up need only ``startup_up_hold_s`` good seconds
+(and, with feedback, go straight to the rung the estimate allows).
 
-Audio always comes first: its budget (Opus bitrate plus packet overhead) is taken off the
-estimate before video is considered, and the last rung sends audio only.
+Audio always comes first: its budget (Opus bitrate, its redundancy copy and packet overhead)
+is taken off the estimate before video is considered, and the last rung sends audio only.
 
 Hysteresis against oscillation: stepping down needs two bad seconds in a row (one, if the
 budget is far below the rung); stepping up needs ``up_hold_s`` good seconds and goes one
