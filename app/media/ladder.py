@@ -85,6 +85,17 @@ CEILING_MEMORY_S = 30.0  # how long the estimate at which a queue formed slows t
 REDUNDANCY_FACTOR = 1.9  # payload with the previous packet's copy (bench/audio_loss.py)
 
 
+@dataclass(frozen=True)
+class _QueueView:
+    """What this second's signals say about a queue on our path."""
+
+    measured: bool  # from the far end's feedback (else RTT and REMB)
+    room: bool  # no queue, or a steady small one: the estimate may grow
+    growing: bool  # a queue is building
+    overuse: bool  # the path is full: bring the estimate down to what it carries
+    crowded: bool  # a queue stands: no step up now
+
+
 @dataclass
 class LadderDecision:
     """What the sender should do now."""
@@ -163,42 +174,69 @@ class LadderController:
         before = self.estimate
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
-        measured = feedback is not None and feedback.queue_ms is not None
-        if measured:
-            assert feedback is not None and feedback.queue_ms is not None
-            # Fresh every second and covering audio and video alike.
-            queue = feedback.queue_ms
-            change = queue - self._last_queue_ms if self._last_queue_ms is not None else 0.0
-            self._last_queue_ms = queue
-            # Room to grow: no queue, or a small one that is not growing. A link used at
-            # ~80 % keeps a standing queue of 30–40 ms (bursts, retransmissions) that says
-            # nothing about running out: with "below 30 ms" alone link b never stepped up
-            # from 320x240@12 (GCC judges the delay's trend for the same reason).
-            no_queue = queue < QUEUE_CLEAR_MS or (queue < QUEUE_STANDING_MS and change < 10.0)
-            # Full, or filling fast: feedback is a second old when it arrives, and link b's
-            # queue went from 74 to 267 ms in that second.
-            queue_growing = overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
-            if queue >= QUEUE_CLEAR_MS:
-                self.startup = False  # the fast first climb stops at the first queue
-            # Stepping up waits while the queue is above a standing one; a second of noise
-            # in 30–60 ms must not restart the wait (b sat at 320x240@12 with the estimate
-            # grown far past what 320x240@15 needs, then flooded the link with it).
-            crowded = queue >= QUEUE_STANDING_MS or overuse
+        if feedback is not None and feedback.queue_ms is not None:
+            view = self._queue_from_feedback(feedback.queue_ms)
         else:
-            no_queue = rtt_s is not None and self.min_rtt is not None and \
-                rtt_s < 1.1 * self.min_rtt + 0.03
-            queue_growing = rtt_s is not None and self.min_rtt is not None and \
-                rtt_s > 1.3 * self.min_rtt + 0.05
-            crowded = rtt_s is not None and not no_queue
-            # The receiver's delay-based estimate below what we send and not rising: a queue
-            # is building. (aiortc's first REMB is just the throughput it measured so far:
-            # below what a climbing sender sends now, but not a sign of a queue.)
-            previous = self._rembs[-1][1] if self._rembs else None
-            overuse = bool(remb_bps and video_sent_bps and previous is not None
-                           and remb_bps < 0.9 * video_sent_bps and remb_bps <= previous)
+            feedback = None
+            view = self._queue_from_rtcp(remb_bps, rtt_s, video_sent_bps)
+        self._apply_loss(now, loss, rtt_s, view)
+        self._apply_caps(now, before, remb_bps, view, feedback, video_sent_bps, sent_bps)
+        self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
+
+        audio_bps, video_budget = self.budget(self.estimate)
+        target = AUDIO_ONLY if self.forced_audio_only else self.target_rung(video_budget)
+        self._choose_rung(now, target, video_budget, view)
+        rung = LADDER[self.rung]
+        if rung.audio_only:
+            video_bps = 0
+        else:
+            video_bps = int(min(max(video_budget, rung.min_kbps * 1000), rung.max_kbps * 1000))
+        self._last_video_bps = video_bps
+        return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate))
+
+    # ---- the parts of one update ---------------------------------------------------------
+
+    def _queue_from_feedback(self, queue: float) -> _QueueView:
+        """The far end's queue reading: fresh every second, audio and video alike."""
+        change = queue - self._last_queue_ms if self._last_queue_ms is not None else 0.0
+        self._last_queue_ms = queue
+        # Room to grow: no queue, or a small one that is not growing. A link used at ~80 %
+        # keeps a standing queue of 30–40 ms (bursts, retransmissions) that says nothing
+        # about running out: with "below 30 ms" alone link b never stepped up from
+        # 320x240@12 (GCC judges the delay's trend for the same reason).
+        room = queue < QUEUE_CLEAR_MS or (queue < QUEUE_STANDING_MS and change < 10.0)
+        # Full, or filling fast: feedback is a second old when it arrives, and link b's
+        # queue went from 74 to 267 ms in that second.
+        overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
+        if queue >= QUEUE_CLEAR_MS:
+            self.startup = False  # the fast first climb stops at the first queue
+        # Stepping up waits while the queue is above a standing one; a second of noise in
+        # 30–60 ms must not restart the wait (b sat at 320x240@12 with the estimate grown
+        # far past what 320x240@15 needs, then flooded the link with it).
+        return _QueueView(measured=True, room=room, growing=overuse, overuse=overuse,
+                          crowded=queue >= QUEUE_STANDING_MS or overuse)
+
+    def _queue_from_rtcp(self, remb_bps: float | None, rtt_s: float | None,
+                         video_sent_bps: float | None) -> _QueueView:
+        """Without the far end's feedback: RTT against its floor, and REMB."""
+        room = rtt_s is not None and self.min_rtt is not None and \
+            rtt_s < 1.1 * self.min_rtt + 0.03
+        growing = rtt_s is not None and self.min_rtt is not None and \
+            rtt_s > 1.3 * self.min_rtt + 0.05
+        # The receiver's delay-based estimate below what we send and not rising: a queue is
+        # building. (aiortc's first REMB is just the throughput it measured so far: below
+        # what a climbing sender sends now, but not a sign of a queue.)
+        previous = self._rembs[-1][1] if self._rembs else None
+        overuse = bool(remb_bps and video_sent_bps and previous is not None
+                       and remb_bps < 0.9 * video_sent_bps and remb_bps <= previous)
+        return _QueueView(measured=False, room=room, growing=growing, overuse=overuse,
+                          crowded=rtt_s is not None and not room)
+
+    def _growth(self, now: float, rtt_s: float | None, view: _QueueView) -> float:
+        """How much the estimate may grow this second when the signals allow it."""
         # Feedback on a long path comes late: probe more gently there.
         grow = 1.10 if self.startup and (rtt_s or 0) < 0.4 else 1.06 if (rtt_s or 0) > 0.4 else 1.08
-        if self.startup and measured and no_queue:
+        if self.startup and view.measured and view.room:
             grow = 1.15  # the far end says no queue: the call's first seconds climb fast
         if self._ceiling is not None and now - self._ceiling[0] > CEILING_MEMORY_S:
             self._ceiling = None
@@ -206,46 +244,58 @@ class LadderController:
             # Near where a queue formed last time: creep (AIMD's additive part) instead of
             # growing by a tenth a second into the same queue every ten seconds.
             grow = min(grow, 1.02)
-        if loss is not None:
-            self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
-            loss = self.loss
-            if loss > 0.10:
-                # Once per round trip and a bit: the loss reported right after a cut was
-                # caused by the rate before it (the 600 ms link c was cut to audio only by
-                # one burst counted three times).
-                if self._last_cut_at is None or now - self._last_cut_at >= 0.5 + (rtt_s or 0.0):
-                    self.estimate *= 1.0 - 0.5 * loss
-                    self._last_cut_at = now
-            elif overuse:
-                pass  # hold: REMB caps below
-            elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0) and \
-                    (no_queue if measured else not queue_growing):
-                self.estimate *= grow
-            elif no_queue:
-                # 2–10 % loss while the round trip stays at its floor and the receiver sees
-                # no queue: random loss on a radio link, not congestion. Chrome would hold
-                # here for ever; we grow so a lossy but roomy link gets its video.
-                self.estimate *= max(1.01, grow - 0.03)
+        return grow
+
+    def _apply_loss(self, now: float, loss: float | None, rtt_s: float | None,
+                    view: _QueueView) -> None:
+        """Chrome's loss rule, with random loss on a queue-free path allowed to grow."""
+        if loss is None:
+            return
+        grow = self._growth(now, rtt_s, view)
+        self.loss = loss if self.loss is None else 0.5 * self.loss + 0.5 * loss
+        loss = self.loss
+        if loss > 0.10:
+            # Once per round trip and a bit: the loss reported right after a cut was caused
+            # by the rate before it (the 600 ms link c was cut to audio only by one burst
+            # counted three times).
+            if self._last_cut_at is None or now - self._last_cut_at >= 0.5 + (rtt_s or 0.0):
+                self.estimate *= 1.0 - 0.5 * loss
+                self._last_cut_at = now
+        elif view.overuse:
+            pass  # hold: the caps below bring it down
+        elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0) and \
+                (view.room if view.measured else not view.growing):
+            self.estimate *= grow
+        elif view.room:
+            # 2–10 % loss while no queue is seen: random loss on a radio link, not
+            # congestion. Chrome would hold here for ever; we grow so a lossy but roomy link
+            # gets its video.
+            self.estimate *= max(1.01, grow - 0.03)
+
+    def _apply_caps(self, now: float, before: float, remb_bps: float | None, view: _QueueView,
+                    feedback: LinkFeedback | None, video_sent_bps: float | None,
+                    sent_bps: float | None) -> None:
+        """Bring the estimate back to what the path showed it carries."""
         if remb_bps:
             # The best REMB of the last 3 s: a keyframe's burst makes aiortc's delay-based
             # estimator dip for a second; a real queue keeps it down.
             self._rembs = [(t, r) for t, r in self._rembs if now - t < 3.0] + [(now, remb_bps)]
             best = max(r for _, r in self._rembs)
             # aiortc's REMB comes from the video receiver only (its audio receiver has no
-            # estimator) and never exceeds 1.5× the video it receives, so while it reports no
-            # queue it only says "not probed yet" (an easy scene that the encoder undershoots
-            # kept a 2 Mbit/s link at 320×240): then loss and RTT decide alone. Below what we
-            # send it caps the video part of the estimate.
-            if overuse and not measured:
+            # estimator) and never exceeds 1.5× the video it receives, so while it reports
+            # no queue it only says "not probed yet" (an easy scene that the encoder
+            # undershoots kept a 2 Mbit/s link at 320×240). Below what we send it caps the
+            # video part of the estimate.
+            if view.overuse and feedback is None:
                 self.estimate = min(self.estimate, best + self.audio_total_bps(self.estimate))
-        if overuse and measured and feedback is not None and feedback.recv_bps:
-            # A queue above QUEUE_FULL_MS: what arrived is what the path carries; send less
-            # than that so the queue drains (GCC's 0.85 × acknowledged rate).
-            if self._ceiling is None or now - self._ceiling[0] > 2.0:
-                self._ceiling = (now, self.estimate)
-            self.estimate = min(self.estimate, 0.85 * feedback.recv_bps)
-            self.startup = False
-        if measured and feedback is not None:
+        if feedback is not None:
+            if view.overuse and feedback.recv_bps:
+                # A full queue: what arrived is what the path carries; send less than that
+                # so the queue drains (GCC's 0.85 × acknowledged rate).
+                if self._ceiling is None or now - self._ceiling[0] > 2.0:
+                    self._ceiling = (now, self.estimate)
+                self.estimate = min(self.estimate, 0.85 * feedback.recv_bps)
+                self.startup = False
             # The far end watches the queue, so growth need not be paced by what we send;
             # while the encoder fills what it is given, growth stays within reach of what
             # arrived (GCC's 1.5 × acknowledged + 10 kbit/s). Only growth: the first second
@@ -260,18 +310,16 @@ class LadderController:
             # estimate by the acknowledged rate the same way): growth is paced by sending,
             # not by the clock, so a 96 kbit/s link is probed, not flooded. Only on a lossy
             # link: on a clean one an easy scene undershoots and would never climb, and a
-            # queue there shows up as loss at once.
-            # What we asked the encoder for counts too: an easy scene at 160×120 undershoots
-            # its target and would otherwise pin a roomy lossy link (b) at that rung.
-            # (All of it: with the 10 % margin taken off, 1.15 × asked met the estimate at
-            # ~133 kbit/s and held link b at 160×120 for the first ten seconds.)
+            # queue there shows up as loss at once. What we asked the encoder for counts
+            # too (all of it: with the 10 % margin taken off, 1.15 × asked met the estimate
+            # at ~133 kbit/s and held link b at 160×120 for the first ten seconds).
             asked = self._last_video_bps + self.audio_total_bps(self.estimate)
             self.estimate = min(self.estimate,
                                 max(1.15 * max(sent_bps, asked), self.start_estimate))
-        self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
 
-        audio_bps, video_budget = self.budget(self.estimate)
-        target = AUDIO_ONLY if self.forced_audio_only else self.target_rung(video_budget)
+    def _choose_rung(self, now: float, target: int, video_budget: float,
+                     view: _QueueView) -> None:
+        """Move towards ``target`` with hysteresis (see the module docstring)."""
         if target > self.rung:  # worse
             self._good_since = None
             self._bad_count += 1
@@ -282,7 +330,7 @@ class LadderController:
                 self.rung = target
                 self._bad_count = 0
                 self.startup = False
-        elif target < self.rung and crowded:
+        elif target < self.rung and view.crowded:
             # Better on paper, but a queue is there, so more video would only fill it (the
             # 96 kbit/s link flooded this way).
             self._bad_count = 0
@@ -295,7 +343,7 @@ class LadderController:
                                             else self.up_hold):
                 # During the first climb with the far end seeing no queue, straight to the
                 # rung the estimate allows; later one rung at a time.
-                self.rung = target if self.startup and measured else self.rung - 1
+                self.rung = target if self.startup and view.measured else self.rung - 1
                 self._good_since = now
                 self._last_up_at = now
         else:
@@ -303,10 +351,3 @@ class LadderController:
             self._good_since = None
             if self._last_up_at is not None and now - self._last_up_at > 4 * self.probe_window:
                 self.up_hold = max(self.base_up_hold, self.up_hold / 2)
-        rung = LADDER[self.rung]
-        if rung.audio_only:
-            video_bps = 0
-        else:
-            video_bps = int(min(max(video_budget, rung.min_kbps * 1000), rung.max_kbps * 1000))
-        self._last_video_bps = video_bps
-        return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate))
