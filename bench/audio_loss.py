@@ -19,7 +19,6 @@ and gaps (a run of missing or concealed audio ≥ 60 ms, the call benchmark's de
 from __future__ import annotations
 
 import argparse
-import fractions
 import sys
 from pathlib import Path
 
@@ -27,13 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiortc.rtp import RtpPacket  # noqa: E402
-from av import AudioFrame  # noqa: E402
+from app.media.lowband import SendControl  # noqa: E402
+from tests.media.opus_packets import RATE, encode_packets, receive_packets  # noqa: E402
 
-from app.media.audio_receive import RecoveringAudioBuffer  # noqa: E402
-from app.media.lowband import LowbandOpusEncoder, SendControl  # noqa: E402
-
-RATE = 48_000
 GAP_MS = 60.0
 SCHEMES = {
     "none": dict(use_copy=False, use_fec=False, conceal=False),
@@ -58,28 +53,13 @@ def signals(seconds: float) -> dict[str, np.ndarray]:
 
 def encode(samples: np.ndarray, bps: int, redundancy: bool) -> list[tuple[int, bytes]]:
     """(RTP timestamp, payload) per packet, as the low-band sender makes them."""
-    control = SendControl(audio_bps=bps, expected_loss_pct=8, audio_redundancy=redundancy)
-    encoder = LowbandOpusEncoder(control)
-    out: list[tuple[int, bytes]] = []
-    for i in range(0, samples.size - 960 + 1, 960):
-        frame = AudioFrame.from_ndarray(samples[i:i + 960].reshape(1, -1), format="s16",
-                                        layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, i, fractions.Fraction(1, RATE)
-        payloads, ts = encoder.encode(frame)
-        out += [(ts, p) for p in payloads]
-    return out
+    return encode_packets(samples, SendControl(audio_bps=bps, expected_loss_pct=8,
+                                               audio_redundancy=redundancy))
 
 
 def play(packets: list[tuple[int, bytes]], lost: np.ndarray, scheme: dict) -> dict:
     """Feed the surviving packets; measure missing/concealed audio and gaps."""
-    frames: list[AudioFrame] = []
-    buffer = RecoveringAudioBuffer(frames.append, **scheme)
-    for seq, ((ts, payload), drop) in enumerate(zip(packets, lost, strict=True)):
-        if drop:
-            continue
-        packet = RtpPacket(payload_type=111, sequence_number=seq & 0xFFFF, timestamp=ts)
-        packet._data = payload  # type: ignore[attr-defined]
-        buffer.add(packet)
+    frames, buffer = receive_packets(packets, set(np.flatnonzero(lost).tolist()), **scheme)
     bad_ms, run, gaps, longest = 0.0, 0.0, 0, 0.0
     expected = 0
 

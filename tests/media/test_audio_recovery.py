@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
-import fractions
-
 import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
-from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous, previous_copy
-from app.media.lowband import LowbandOpusEncoder, SendControl
+from app.media.lowband import SendControl
 from app.media.opus_native import NativeOpusDecoder, load_libopus
+from tests.media.opus_packets import RATE, encode_packets, receive_packets
 
 pytestmark = pytest.mark.skipif(load_libopus() is None, reason="no libopus library")
-RATE = 48_000
 
 
 def _tone_packets(seconds: float, redundancy: bool, bps: int = 16_000) -> list[tuple[int, bytes]]:
-    encoder = LowbandOpusEncoder(SendControl(audio_bps=bps, audio_redundancy=redundancy))
     t = np.arange(int(RATE * seconds)) / RATE
     samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
-    out = []
-    for i in range(0, samples.size, 960):
-        frame = AudioFrame.from_ndarray(samples[i:i + 960].reshape(1, -1), format="s16",
-                                        layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, i, fractions.Fraction(1, RATE)
-        payloads, ts = encoder.encode(frame)
-        out += [(ts, p) for p in payloads]
-    return out
-
-
-def _receive(packets: list[tuple[int, bytes]], lost: set[int], **options: bool
-             ) -> tuple[list[AudioFrame], RecoveringAudioBuffer]:
-    frames: list[AudioFrame] = []
-    buffer = RecoveringAudioBuffer(frames.append, **options)
-    for seq, (ts, payload) in enumerate(packets):
-        if seq in lost:
-            continue
-        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=ts)
-        packet._data = payload  # type: ignore[attr-defined]
-        buffer.add(packet)
-    return frames, buffer
+    return encode_packets(samples, SendControl(audio_bps=bps, audio_redundancy=redundancy))
 
 
 def _timeline_holes_ms(frames: list[AudioFrame]) -> float:
@@ -69,12 +44,12 @@ def test_padded_packets_still_decode_in_a_stock_receiver() -> None:
 def test_every_single_loss_is_rebuilt_from_the_next_packets_copy() -> None:
     packets = _tone_packets(4.0, redundancy=True)
     lost = set(range(5, len(packets) - 1, 7))  # ~14 % loss, never two in a row
-    frames, buffer = _receive(packets, lost)
+    frames, buffer = receive_packets(packets, lost)
     assert buffer.counters.recovered_copy == len(lost)
     assert not [f for f in frames if f.opaque == "plc"]
     assert _timeline_holes_ms(frames) == 0
     # The rebuilt audio is the real thing, not a guess: it matches a lossless decode.
-    clean, _ = _receive(packets, set())
+    clean, _ = receive_packets(packets, set())
     by_pts = {f.pts: f.to_ndarray() for f in clean}
     for frame in frames:
         if frame.opaque == "copy":
@@ -85,20 +60,20 @@ def test_every_single_loss_is_rebuilt_from_the_next_packets_copy() -> None:
 
 def test_what_cannot_be_rebuilt_is_concealed_never_silence() -> None:
     packets = _tone_packets(2.0, redundancy=False)
-    frames, buffer = _receive(packets, {10, 11, 12})  # no copies: a 120 ms hole
+    frames, buffer = receive_packets(packets, {10, 11, 12})  # no copies: a 120 ms hole
     assert _timeline_holes_ms(frames) == 0  # filled
     concealed = [f for f in frames if f.opaque in ("plc", "fec")]
     assert sum(f.samples for f in concealed) == 3 * 1920
     energy = [float(np.abs(f.to_ndarray()).mean()) for f in concealed]
     assert energy[0] > 100  # a continuation of the tone, not silence
     # Without concealment the same loss is a hole (what FFmpeg's decoder gave).
-    frames, _ = _receive(packets, {10, 11, 12}, use_fec=False, conceal=False)
+    frames, _ = receive_packets(packets, {10, 11, 12}, use_fec=False, conceal=False)
     assert _timeline_holes_ms(frames) == pytest.approx(120)
 
 
 def test_an_outage_is_concealed_briefly_then_left_as_a_gap() -> None:
     packets = _tone_packets(3.0, redundancy=True)
-    frames, buffer = _receive(packets, set(range(20, 45)))  # 1 s gone
+    frames, buffer = receive_packets(packets, set(range(20, 45)))  # 1 s gone
     assert buffer.counters.concealed_ms <= 200
     assert _timeline_holes_ms(frames) > 700
 
