@@ -175,16 +175,15 @@ class HubClient:
             raise LoginRefused(_message(response) or "the hub no longer accepts this login")
         return response
 
+    def _post_model(self, path: str, model: BaseModel, timeout: Any = None) -> requests.Response:
+        """An authenticated POST of ``model`` as JSON (pydantic's encoder: UUIDs, dates)."""
+        return self.authed("POST", path, data=model.model_dump_json().encode(),
+                           headers={"Content-Type": "application/json"},
+                           timeout=timeout or self.timeout)
+
     def push(self, changes: list[Change], timeout: Any = None) -> PushResponse:
         """POST /sync/push; ``BatchTooLarge`` on 413 (halve and retry)."""
-        body = PushRequest(changes=changes).model_dump_json()
-        response = self.authed(
-            "POST",
-            f"{API}/sync/push",
-            data=body.encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=timeout or self.timeout,
-        )
+        response = self._post_model(f"{API}/sync/push", PushRequest(changes=changes), timeout)
         if response.status_code == 413:
             raise BatchTooLarge(_message(response))
         reply = _parse(PushResponse, self.json_or_raise(response))
@@ -211,14 +210,7 @@ class HubClient:
     def blob_status(self, shas: list[str], timeout: Any = None) -> BlobStatusResponse | None:
         """POST /blobs/status: which blobs the hub holds and how far our unfinished uploads
         of the others got. ``None`` when the hub does not offer it (ask blob by blob)."""
-        body = BlobStatusRequest(sha256=shas).model_dump_json()
-        response = self.authed(
-            "POST",
-            f"{API}/blobs/status",
-            data=body.encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=timeout or self.timeout,
-        )
+        response = self._post_model(f"{API}/blobs/status", BlobStatusRequest(sha256=shas), timeout)
         if response.status_code in (404, 405):
             return None
         reply = _parse(BlobStatusResponse, self.json_or_raise(response))
