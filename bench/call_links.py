@@ -108,8 +108,6 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         cpu0 = proc.cpu_times()
         emu_cpu0 = _thread_cpu(proc, emu._thread.native_id)
         t0 = time.monotonic()
-        global T0
-        T0 = t0
         await b.start()
         await a.start()
         outage = None
@@ -131,7 +129,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
-        video_path = _video_path_counts(a, b)
+        video_path = _video_path_counts(a, b, t0)
         emu_cpu = _thread_cpu(proc, emu._thread.native_id) - emu_cpu0
         cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system - emu_cpu) / wall / 2 * 100
         await a.close()
@@ -144,14 +142,14 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     return asyncio.run(main())
 
 
-def _video_path_counts(a, b) -> dict:  # noqa: ANN001 - the current peer connections, A → B
+def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current connections, A → B
     """Keyframes A's encoder made and holes B's video buffer gave up on (low-band only)."""
     out = {}
     for tx in a.generation.pc.getTransceivers() if a.generation else []:
         encoder = getattr(tx.sender, "_RTCRtpSender__encoder", None)
         if hasattr(encoder, "keyframes"):
             out["keyframes"] = encoder.keyframes
-            out["kf_log"] = [(k, round(t - T0, 1)) for k, t in encoder.keyframe_log]
+            out["kf_log"] = [(k, round(t - t0, 1)) for k, t in encoder.keyframe_log]
         limiter = getattr(getattr(tx.sender, "_retransmit", None), "limiter", None)
         if limiter is not None and tx.kind == "video":
             out["retransmitted"], out["retransmit_refused"] = limiter.sent, limiter.refused

@@ -38,6 +38,7 @@ import fractions
 import multiprocessing
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import av
@@ -158,7 +159,7 @@ class LowbandVp8Encoder(Vp8Encoder):
         self._opened_at = 0.0
         self._keyframe_at = 0.0
         self.keyframes = 0  # sent, asked for or with a new encoder (stats, benchmark)
-        self.keyframe_log: list = []
+        self.keyframe_log: deque[tuple[str, float]] = deque(maxlen=64)  # (why, when): latest
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
@@ -367,20 +368,22 @@ class DeadlineVideoBuffer(JitterBuffer):
         super().__init__(capacity=capacity, is_video=True)
         self.max_wait_s = max_wait_s
         self.ask_again_after_s = 0.5
+        self._receiver: RTCRtpReceiver | None = None
         self._hole_since: float | None = None
         self._asked_again = False
         self.holes_skipped = 0
         self.asked_again = 0
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
-        """Let the buffer hand every ready frame to ``receiver``'s decoder itself."""
+        """Let the buffer hand every ready frame to ``receiver``'s decoder itself and use
+        its NACK list."""
         self._receiver = receiver
 
     def _deliver_all(self, first: JitterFrame, packet: RtpPacket,
                      more: list[JitterFrame] | None = None) -> bool:
         """aiortc takes one frame per packet, so after a stall the backlog would drain at
         ~0.2 frames per packet and the delay would stay; hand all ready frames over now."""
-        receiver = getattr(self, "_receiver", None)
+        receiver = self._receiver
         if receiver is None or getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is None:
             return False
         codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)  # type: ignore[attr-defined]
@@ -408,13 +411,12 @@ class DeadlineVideoBuffer(JitterBuffer):
         aiortc sends a NACK only when it notices a new loss, so a lost NACK or a lost
         retransmission was never asked for again: the hole waited out its deadline (about
         one freeze of a second per minute on link b, several on c)."""
-        receiver = getattr(self, "_receiver", None)
-        nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
-        if receiver is None or nacks is None or not nacks.missing:
+        missing = self._nack_missing()
+        if not missing:
             return
         self.asked_again += 1
         asyncio.get_running_loop().create_task(
-            receiver._send_rtcp_nack(ssrc, sorted(nacks.missing)))
+            self._receiver._send_rtcp_nack(ssrc, sorted(missing)))  # type: ignore[union-attr]
 
     def _forget_unwanted_packets(self) -> None:
         """Stop asking for packets behind the origin (played, or skipped after the deadline).
@@ -423,13 +425,16 @@ class DeadlineVideoBuffer(JitterBuffer):
         whole list in each NACK; after a burst of loss the sender spent its retransmission
         budget on packets this buffer had given up on, so fresh losses went unrepaired,
         each became a skipped hole, and video froze for a second every second (bench b)."""
-        receiver = getattr(self, "_receiver", None)
-        nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
-        if nacks is None or self._origin is None or not nacks.missing:
+        missing = self._nack_missing()
+        if not missing or self._origin is None:
             return
         origin = self._origin
-        for seq in [s for s in nacks.missing if uint16_gt(origin, s)]:
-            nacks.missing.discard(seq)
+        missing.difference_update([s for s in missing if uint16_gt(origin, s)])
+
+    def _nack_missing(self) -> set[int] | None:
+        """The packets aiortc's NACKs ask for (None before ``attach`` or without NACKs)."""
+        nacks = getattr(self._receiver, "_RTCRtpReceiver__nack_generator", None)
+        return None if nacks is None else nacks.missing
 
     def _add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli, frame = super().add(packet)

@@ -22,7 +22,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from app.media.playback import RATE, SpeakerUnavailable, sounddevice_module
+from app.media.playback import RATE, sounddevice_module
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def list_microphones() -> list[str]:
     """Input device names PortAudio knows (empty without any or without PortAudio)."""
     try:
         devices = sounddevice_module().query_devices()
-    except (SpeakerUnavailable, Exception) as exc:  # noqa: BLE001 - never break Settings
+    except Exception as exc:  # noqa: BLE001 - PortAudio missing or a broken driver
         log.info("no microphones listed through PortAudio: %s", exc)
         return []
     return [str(d["name"]) for d in devices if d.get("max_input_channels", 0) > 0]
@@ -56,20 +56,19 @@ class PortAudioMicrophone(MediaStreamTrack):
         self._ready = asyncio.Event()
         self._samples = 0
         self.dropped = 0
-        try:
-            sd = sounddevice_module()
-            names = list_microphones()
-            if not names:
-                raise MicrophoneUnavailable("no audio input device")
-            self._stream = sd.InputStream(samplerate=RATE, channels=1, dtype="int16",
-                                          blocksize=BLOCK, device=device if device in names else None,
-                                          callback=self._on_block, latency="low")
-            self._stream.start()
-        except MicrophoneUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - PortAudioError, SpeakerUnavailable, drivers
-            raise MicrophoneUnavailable(f"cannot open the microphone: {exc}") from exc
+        names = list_microphones()
+        if not names:
+            raise MicrophoneUnavailable("no audio input device")
         self.name = device if device in names else "default"
+        self._stream = None
+        try:
+            self._stream = sounddevice_module().InputStream(
+                samplerate=RATE, channels=1, dtype="int16", blocksize=BLOCK,
+                device=device if device in names else None, callback=self._on_block,
+                latency="low")
+            self._stream.start()
+        except Exception as exc:  # noqa: BLE001 - PortAudioError and driver oddities
+            raise MicrophoneUnavailable(f"cannot open the microphone: {exc}") from exc
 
     def _on_block(self, indata, _frames, _time, _status) -> None:  # noqa: ANN001 - PortAudio thread
         block = indata[:, 0].copy()
@@ -96,7 +95,7 @@ class PortAudioMicrophone(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        stream, self._stream = getattr(self, "_stream", None), None
+        stream, self._stream = self._stream, None
         if stream is not None:
             try:
                 stream.stop()
