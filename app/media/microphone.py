@@ -22,7 +22,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from app.media.playback import RATE, sounddevice_module
+from app.media.playback import RATE, portaudio_device_names, sounddevice_module
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,7 @@ class MicrophoneUnavailable(RuntimeError):
 
 def list_microphones() -> list[str]:
     """Input device names PortAudio knows (empty without any or without PortAudio)."""
-    try:
-        devices = sounddevice_module().query_devices()
-    except Exception as exc:  # noqa: BLE001 - PortAudio missing or a broken driver
-        log.info("no microphones listed through PortAudio: %s", exc)
-        return []
-    return [str(d["name"]) for d in devices if d.get("max_input_channels", 0) > 0]
+    return portaudio_device_names("input")
 
 
 class PortAudioMicrophone(MediaStreamTrack):

@@ -120,16 +120,20 @@ def sounddevice_module():  # noqa: ANN201 - the module, or an explanation
     return sounddevice
 
 
+def portaudio_device_names(direction: str) -> list[str]:
+    """Names of PortAudio's ``"input"`` or ``"output"`` devices (empty when there are none
+    or PortAudio is missing: a broken driver must not break Settings or a call)."""
+    try:
+        devices = sounddevice_module().query_devices()
+    except Exception as exc:  # noqa: BLE001 - PortAudio missing or a broken driver
+        log.info("no PortAudio %s devices listed: %s", direction, exc)
+        return []
+    return [str(d["name"]) for d in devices if d.get(f"max_{direction}_channels", 0) > 0]
+
+
 def list_speakers() -> list[Speaker]:
     """Output devices PortAudio knows (empty when there are none or PortAudio is missing)."""
-    try:
-        sd = sounddevice_module()
-        devices = sd.query_devices()
-    except Exception as exc:  # noqa: BLE001 - a broken driver must not break Settings
-        log.info("no speakers listed: %s", exc)
-        return []
-    return [Speaker(str(d["name"]), str(d["name"])) for d in devices
-            if d.get("max_output_channels", 0) > 0]
+    return [Speaker(name, name) for name in portaudio_device_names("output")]
 
 
 class SpeakerOutput:
