@@ -76,3 +76,29 @@ def test_asyncio_loop_is_lazy_and_single():
     assert first.submit(asyncio.sleep(0, result=7)).result(2) == 7
     tasks.shutdown()
     assert not first.thread.is_alive()
+
+
+def test_a_worker_import_does_not_make_shiboken_read_its_source(tmp_path, monkeypatch) -> None:
+    import inspect
+    import sys
+
+    import app.ui  # noqa: F401 - installs the fix
+
+    read: list[object] = []
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: read.append(obj) or real(obj))
+    (tmp_path / "yq_worker_imported.py").write_text("VALUE = 7\n", "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    got: list[int] = []
+
+    def work() -> None:
+        import yq_worker_imported  # an import statement: shiboken's __import__ sees it
+
+        got.append(yq_worker_imported.VALUE)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(10)
+    sys.modules.pop("yq_worker_imported", None)
+    assert got == [7]
+    assert not [m for m in read if getattr(m, "__name__", "") == "yq_worker_imported"]
