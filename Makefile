@@ -29,6 +29,7 @@ run: venv translations
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: venv translations lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly

@@ -129,9 +129,7 @@ class SettingProblem:
 
     def describe(self) -> str:
         """One line for logs and the startup notice."""
-        return (
-            f"{self.source}: '{self.key}' {self.message}; using {self.used_instead!r} instead"
-        )
+        return f"{self.source}: '{self.key}' {self.message}; using {self.used_instead!r} instead"
 
 
 @dataclass
@@ -195,13 +193,19 @@ def read_policy_file(path: Path) -> tuple[dict[str, Any], list[SettingProblem]]:
         found = re.search(r"line (\d+)", str(exc))
         return {}, [
             SettingProblem(
-                str(path), "(file)", f"cannot be read: {exc}", "defaults", "unreadable",
+                str(path),
+                "(file)",
+                f"cannot be read: {exc}",
+                "defaults",
+                "unreadable",
                 line=int(found.group(1)) if found else None,
             )
         ]
     except OSError as exc:
         return {}, [
-            SettingProblem(str(path), "(file)", f"cannot be opened: {exc}", "defaults", "unreadable")
+            SettingProblem(
+                str(path), "(file)", f"cannot be opened: {exc}", "defaults", "unreadable"
+            )
         ]
     # Accept both flat keys and a [yiqiao] table, which IT tools sometimes produce.
     if isinstance(data.get("yiqiao"), dict):
@@ -272,9 +276,7 @@ def load_settings(
             spec = SPECS.get(key)
             if spec is None or not spec.policy:
                 settings.problems.append(
-                    SettingProblem(
-                        source, key, "is not a policy key", None, "unknown_key", value
-                    )
+                    SettingProblem(source, key, "is not a policy key", None, "unknown_key", value)
                 )
                 continue
             problem = spec.validate(value)

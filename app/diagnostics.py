@@ -13,8 +13,18 @@ from pathlib import Path
 from app import __version__, paths
 from app.config import Settings
 
-COMPONENTS = ("PySide6-Essentials", "aiortc", "av", "pydicom", "highdicom", "keyring",
-              "requests", "sqlcipher3", "numpy", "fastapi")
+COMPONENTS = (
+    "PySide6-Essentials",
+    "aiortc",
+    "av",
+    "pydicom",
+    "highdicom",
+    "keyring",
+    "requests",
+    "sqlcipher3",
+    "numpy",
+    "fastapi",
+)
 
 
 def component_versions() -> dict[str, str]:

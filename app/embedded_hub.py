@@ -46,7 +46,9 @@ class EmbeddedHub:
     process: subprocess.Popen
     data_dir: Path
     log_path: Path
-    credentials: dict[str, str] = field(default_factory=lambda: dict.fromkeys(DEMO_ACCOUNTS, DEMO_PASSWORD))
+    credentials: dict[str, str] = field(
+        default_factory=lambda: dict.fromkeys(DEMO_ACCOUNTS, DEMO_PASSWORD)
+    )
 
     def is_running(self) -> bool:
         return self.process.poll() is None
@@ -77,7 +79,9 @@ def _tail(path: Path, n: int = 2000) -> str:
         return ""
 
 
-def start_embedded_hub(data_dir: Path, timeout: float = 30.0, seed_demo: bool = True) -> EmbeddedHub:
+def start_embedded_hub(
+    data_dir: Path, timeout: float = 30.0, seed_demo: bool = True
+) -> EmbeddedHub:
     """Start the demo hub on 127.0.0.1 (free port) with data in ``data_dir``; wait until ready."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,31 +90,59 @@ def start_embedded_hub(data_dir: Path, timeout: float = 30.0, seed_demo: bool = 
     log_path = data_dir / "hub.log"
     env = dict(os.environ)
     if not getattr(sys, "frozen", False):
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    cmd = [*hub_command(), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0",
-           "--port-file", str(port_file), "--log-level", "warning",
-           "--exit-with-parent", str(os.getpid())]
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    cmd = [
+        *hub_command(),
+        "serve",
+        "--data",
+        str(data_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+        "--log-level",
+        "warning",
+        "--exit-with-parent",
+        str(os.getpid()),
+    ]
     if seed_demo:
         cmd.append("--seed-demo")
     flags = subprocess.CREATE_NO_WINDOW if sys.platform == "win32" else 0
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=env, stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, creationflags=flags)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=str(REPO_ROOT),
+            env=env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            creationflags=flags,
+        )
     deadline = time.monotonic() + timeout
     url = ""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise EmbeddedHubError(f"the demo hub exited with code {proc.returncode}:\n{_tail(log_path)}")
+            raise EmbeddedHubError(
+                f"the demo hub exited with code {proc.returncode}:\n{_tail(log_path)}"
+            )
         if not url and port_file.exists():
             url = f"http://127.0.0.1:{int(port_file.read_text())}"
         if url:
             try:
                 with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
                     if resp.status == 200:
-                        return EmbeddedHub(url=url, process=proc, data_dir=data_dir, log_path=log_path)
+                        return EmbeddedHub(
+                            url=url, process=proc, data_dir=data_dir, log_path=log_path
+                        )
             except OSError:
                 pass
         time.sleep(0.05)
     proc.kill()
     proc.wait(5)
-    raise EmbeddedHubError(f"the demo hub did not become ready within {timeout:.0f} s:\n{_tail(log_path)}")
+    raise EmbeddedHubError(
+        f"the demo hub did not become ready within {timeout:.0f} s:\n{_tail(log_path)}"
+    )

@@ -75,7 +75,12 @@ def check_policy(settings: Any) -> list[Check]:
     if settings.locked:
         for key in sorted(settings.locked):
             checks.append(
-                Check("Policy", key, PASS, f"{settings.values[key]!r} (locked by {settings.locked[key]})")
+                Check(
+                    "Policy",
+                    key,
+                    PASS,
+                    f"{settings.values[key]!r} (locked by {settings.locked[key]})",
+                )
             )
     else:
         checks.append(Check("Policy", "locked keys", PASS, "none: every setting is the user's"))
@@ -141,7 +146,11 @@ def check_devices(settings: Any) -> list[Check]:
         elif names:
             checks.append(Check("Devices", kind, PASS, "; ".join(names)))
         else:
-            checks.append(Check("Devices", kind, WARN, "none found (calls will be audio-only or receive-only)"))
+            checks.append(
+                Check(
+                    "Devices", kind, WARN, "none found (calls will be audio-only or receive-only)"
+                )
+            )
     return checks
 
 
@@ -172,8 +181,12 @@ def check_media_codecs() -> list[Check]:
         return sum(len(p) for p in encoder.encode(frame)[0])
 
     def audio() -> int:
-        encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2))
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="stereo")
+        encoder = get_encoder(
+            RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+        )
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1920), np.int16), format="s16", layout="stereo"
+        )
         frame.sample_rate, frame.pts, frame.time_base = 48000, 0, fractions.Fraction(1, 48000)
         return sum(len(p) for p in encoder.encode(frame)[0])
 
@@ -182,10 +195,19 @@ def check_media_codecs() -> list[Check]:
         try:
             size = encode()
         except Exception as exc:  # noqa: BLE001 - codec libraries fail in many ways
-            checks.append(Check("Media", name, FAIL, f"encoding failed: {type(exc).__name__}: {exc}"))
+            checks.append(
+                Check("Media", name, FAIL, f"encoding failed: {type(exc).__name__}: {exc}")
+            )
             continue
         state = PASS if size > 0 else FAIL
-        checks.append(Check("Media", name, state, f"one frame encoded to {size} bytes (aiortc {aiortc.__version__}, PyAV {av.__version__})"))
+        checks.append(
+            Check(
+                "Media",
+                name,
+                state,
+                f"one frame encoded to {size} bytes (aiortc {aiortc.__version__}, PyAV {av.__version__})",
+            )
+        )
     return checks
 
 
@@ -236,8 +258,17 @@ def check_sqlcipher_engine() -> list[Check]:
         finally:
             plain.close()
     if not encrypted:
-        return [Check("Encrypted cache", "SQLCipher", FAIL, "the probe database was readable without its key")]
-    return [Check("Encrypted cache", "SQLCipher", PASS, f"SQLCipher {version[0]}: encrypted round trip")]
+        return [
+            Check(
+                "Encrypted cache",
+                "SQLCipher",
+                FAIL,
+                "the probe database was readable without its key",
+            )
+        ]
+    return [
+        Check("Encrypted cache", "SQLCipher", PASS, f"SQLCipher {version[0]}: encrypted round trip")
+    ]
 
 
 def check_cache() -> list[Check]:
@@ -265,10 +296,16 @@ def check_cache() -> list[Check]:
             cache.close()
         except CacheOpenError as exc:
             return [Check("Encrypted cache", "cache", FAIL, str(exc))]
-    checks = [Check("Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})")]
+    checks = [
+        Check(
+            "Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})"
+        )
+    ]
     profiles = sorted((paths.user_data_dir() / "profiles").glob("*/cache.db"))
     if not profiles:
-        checks.append(Check("Encrypted cache", "user caches", SKIP, "none yet (nobody has signed in here)"))
+        checks.append(
+            Check("Encrypted cache", "user caches", SKIP, "none yet (nobody has signed in here)")
+        )
     for db in profiles:
         checks.append(_check_existing_cache(db))
     return checks
@@ -284,8 +321,13 @@ def _check_existing_cache(db: Path) -> Check:
     # The key name app.sync.cache.cache_key() uses; read only, so a missing key stays missing.
     secret = credentials.get_secret(f"cache-key:{profile}")
     if not secret:
-        return Check("Encrypted cache", name, FAIL, f"{db}: its key is not in the keyring (the keyring was reset?); "
-                     "YiQiao will set the file aside and download a fresh copy at sign-in")
+        return Check(
+            "Encrypted cache",
+            name,
+            FAIL,
+            f"{db}: its key is not in the keyring (the keyring was reset?); "
+            "YiQiao will set the file aside and download a fresh copy at sign-in",
+        )
     key = base64.b64decode(secret)
     conn = sqlcipher3.connect(str(db), timeout=10)
     try:
@@ -299,7 +341,12 @@ def _check_existing_cache(db: Path) -> Check:
     if result != "ok":
         return Check("Encrypted cache", name, FAIL, f"{db} is damaged: {result}")
     size = db.stat().st_size / 1e6
-    return Check("Encrypted cache", name, PASS, f"opens with its key, intact (schema v{version}, {size:.1f} MB)")
+    return Check(
+        "Encrypted cache",
+        name,
+        PASS,
+        f"opens with its key, intact (schema v{version}, {size:.1f} MB)",
+    )
 
 
 def check_hub(settings: Any) -> list[Check]:
@@ -313,16 +360,22 @@ def check_hub(settings: Any) -> list[Check]:
         try:
             ctx = ssl.create_default_context(cafile=ca_bundle)
             count = len(ctx.get_ca_certs())
-            checks.append(Check("Hub", "CA certificate", PASS, f"{ca_bundle}: {count} certificate(s)"))
+            checks.append(
+                Check("Hub", "CA certificate", PASS, f"{ca_bundle}: {count} certificate(s)")
+            )
         except (ssl.SSLError, OSError) as exc:
-            checks.append(Check("Hub", "CA certificate", FAIL, f"{ca_bundle} is not a usable PEM file: {exc}"))
+            checks.append(
+                Check("Hub", "CA certificate", FAIL, f"{ca_bundle} is not a usable PEM file: {exc}")
+            )
             return checks
     try:
         from app.sync.errors import HubError, TlsUntrusted
         from app.sync.hub_client import HubClient
     except ImportError as exc:
         return checks + [Check("Hub", "hub client", FAIL, f"not available in this build: {exc}")]
-    client = HubClient(url, ca_bundle=ca_bundle, proxy=settings.get("proxy", "system"), timeout=10.0)
+    client = HubClient(
+        url, ca_bundle=ca_bundle, proxy=settings.get("proxy", "system"), timeout=10.0
+    )
     trust = f"verified against {ca_bundle}" if ca_bundle else "verified against the system CA store"
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()
@@ -338,17 +391,29 @@ def check_hub(settings: Any) -> list[Check]:
             checks.append(Check("Hub", path, PASS, f"{url}{path}: 200 in {ms:.0f} ms"))
         else:
             checks.append(Check("Hub", path, FAIL, f"{url}{path}: HTTP {response.status_code}"))
-    if url.startswith("https://") and any(c.state == PASS for c in checks if c.name.startswith("/")):
+    if url.startswith("https://") and any(
+        c.state == PASS for c in checks if c.name.startswith("/")
+    ):
         checks.append(Check("Hub", "TLS trust", PASS, trust))
     elif url.startswith("http://"):
-        checks.append(Check("Hub", "TLS trust", WARN, "hub_url is plain http: traffic is not encrypted"))
+        checks.append(
+            Check("Hub", "TLS trust", WARN, "hub_url is plain http: traffic is not encrypted")
+        )
     return checks
 
 
 def _ca_env_hint() -> str:
     """Name CA-overriding environment variables: requests may prefer them to ca_bundle."""
-    found = [f"{v}={os.environ[v]}" for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)]
-    return f" (note: set in the environment, may override ca_bundle: {', '.join(found)})" if found else ""
+    found = [
+        f"{v}={os.environ[v]}"
+        for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+        if os.environ.get(v)
+    ]
+    return (
+        f" (note: set in the environment, may override ca_bundle: {', '.join(found)})"
+        if found
+        else ""
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -373,7 +438,11 @@ def run_checks(settings: Any) -> list[Check]:
         try:
             results.extend(step())
         except Exception as exc:  # noqa: BLE001 - the report must always be produced
-            results.append(Check(group, "check", FAIL, f"the check itself crashed: {type(exc).__name__}: {exc}"))
+            results.append(
+                Check(
+                    group, "check", FAIL, f"the check itself crashed: {type(exc).__name__}: {exc}"
+                )
+            )
     return results
 
 
@@ -398,7 +467,9 @@ def format_report(results: list[Check]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
-    parser = argparse.ArgumentParser(prog="YiQiao --self-check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="YiQiao --self-check", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument(
@@ -423,7 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     results = run_checks(settings)
     report = format_report(results)
-    text = json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False) if args.json else report
+    text = (
+        json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False)
+        if args.json
+        else report
+    )
     targets = [paths.user_log_dir() / REPORT_FILE_NAME] + ([args.output] if args.output else [])
     for target in targets:
         try:

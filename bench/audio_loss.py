@@ -53,8 +53,9 @@ def signals(seconds: float) -> dict[str, np.ndarray]:
 
 def encode(samples: np.ndarray, bps: int, redundancy: bool) -> list[tuple[int, bytes]]:
     """(RTP timestamp, payload) per packet, as the low-band sender makes them."""
-    return encode_packets(samples, SendControl(audio_bps=bps, expected_loss_pct=8,
-                                               audio_redundancy=redundancy))
+    return encode_packets(
+        samples, SendControl(audio_bps=bps, expected_loss_pct=8, audio_redundancy=redundancy)
+    )
 
 
 def play(packets: list[tuple[int, bytes]], lost: np.ndarray, scheme: dict) -> dict:
@@ -86,15 +87,18 @@ def play(packets: list[tuple[int, bytes]], lost: np.ndarray, scheme: dict) -> di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--bitrates", default="16000,24000")
     parser.add_argument("--losses", default="0.03,0.05")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    print("signal | Opus kbit/s | loss | scheme | wire kbit/s | missing+concealed ms | "
-          "gaps ≥60 ms | longest ms  (sum over seeds)")
+    print(
+        "signal | Opus kbit/s | loss | scheme | wire kbit/s | missing+concealed ms | "
+        "gaps ≥60 ms | longest ms  (sum over seeds)"
+    )
     for name, samples in signals(args.seconds).items():
         for bps in (int(b) for b in args.bitrates.split(",")):
             plain = encode(samples, bps, redundancy=False)
@@ -110,8 +114,11 @@ def main() -> int:
                         total["bad_ms"] += r["bad_ms"]
                         total["gaps"] += r["gaps"]
                         total["longest_ms"] = max(total["longest_ms"], r["longest_ms"])
-                    print(f"{name} | {bps // 1000} | {loss:.0%} | {scheme_name} | {wire:.1f} | "
-                          f"{total['bad_ms']} | {total['gaps']} | {total['longest_ms']}", flush=True)
+                    print(
+                        f"{name} | {bps // 1000} | {loss:.0%} | {scheme_name} | {wire:.1f} | "
+                        f"{total['bad_ms']} | {total['gaps']} | {total['longest_ms']}",
+                        flush=True,
+                    )
     return 0
 
 

@@ -60,7 +60,9 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     video_rx: list[tuple[float, int, int]] = []  # arrival, width, height
     latencies: list[float] = []
     psnrs: list[float] = []
-    audio_rx: list[tuple[float, int, int, int, bool]] = []  # arrival, session, pts, samples, concealed
+    audio_rx: list[
+        tuple[float, int, int, int, bool]
+    ] = []  # arrival, session, pts, samples, concealed
     lock = threading.Lock()
 
     def tap(frame) -> None:  # noqa: ANN001 - sender side: keep what the encoder got
@@ -86,8 +88,15 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         psnrs.append(psnr(rgb, ref))
         else:
             session = b.generation.session if b.generation else 0
-            audio_rx.append((now, session, frame.pts or 0, frame.samples,
-                             getattr(frame, "opaque", None) == "plc"))
+            audio_rx.append(
+                (
+                    now,
+                    session,
+                    frame.pts or 0,
+                    frame.samples,
+                    getattr(frame, "opaque", None) == "plc",
+                )
+            )
 
     lowband = mode == "lowband"
 
@@ -97,12 +106,22 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     async def main() -> dict:
         nonlocal b
         pair = SignalingPair(delay_s=LINKS[link]["latency_ms"] / 1000)
-        a = MediaSession(offerer=True, send_signal=pair.sender("a"),
-                         video_source=SyntheticVideoTrack(640, 480, 15), audio_source=ToneAudioTrack(),
-                         config=config(), video_tap=tap)
-        b = MediaSession(offerer=False, send_signal=pair.sender("b"),
-                         video_source=SyntheticVideoTrack(640, 480, 15), audio_source=ToneAudioTrack(),
-                         config=config(), on_remote_frame=on_b_frame)
+        a = MediaSession(
+            offerer=True,
+            send_signal=pair.sender("a"),
+            video_source=SyntheticVideoTrack(640, 480, 15),
+            audio_source=ToneAudioTrack(),
+            config=config(),
+            video_tap=tap,
+        )
+        b = MediaSession(
+            offerer=False,
+            send_signal=pair.sender("b"),
+            video_source=SyntheticVideoTrack(640, 480, 15),
+            audio_source=ToneAudioTrack(),
+            config=config(),
+            on_remote_frame=on_b_frame,
+        )
         pair.sessions.update(a=a, b=b)
         proc = psutil.Process()
         cpu0 = proc.cpu_times()
@@ -118,13 +137,21 @@ def run_one(mode: str, link: str, duration: float) -> dict:
             if os.environ.get("CALL_LINKS_TRACE"):
                 for name, s in (("A", a), ("B", b)):
                     st = s.stats
-                    print(f"{time.monotonic() - t0:5.1f}s {name} {s.state.value[:5]} {st.rung:11} "
-                          f"est={st.estimate_bps / 1000:.0f}k remb={(st.remb_bps or 0) / 1000:.0f}k "
-                          f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
-                          f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} "
-                          f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
-                          f"a={st.send_audio_bps / 1000:.0f}k", file=sys.stderr, flush=True)
-            if link == "d" and outage is None and time.monotonic() - t0 >= duration / 2 - OUTAGE_S / 2:
+                    print(
+                        f"{time.monotonic() - t0:5.1f}s {name} {s.state.value[:5]} {st.rung:11} "
+                        f"est={st.estimate_bps / 1000:.0f}k remb={(st.remb_bps or 0) / 1000:.0f}k "
+                        f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
+                        f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} "
+                        f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
+                        f"a={st.send_audio_bps / 1000:.0f}k",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            if (
+                link == "d"
+                and outage is None
+                and time.monotonic() - t0 >= duration / 2 - OUTAGE_S / 2
+            ):
                 emu.outage(OUTAGE_S)
                 outage = (time.monotonic(), time.monotonic() + OUTAGE_S)
         wall = time.monotonic() - t0
@@ -135,8 +162,23 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         await a.close()
         await b.close()
         emu.close()
-        return {**_figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
-                           cpu, rungs, emu.stats), **video_path}
+        return {
+            **_figures(
+                mode,
+                link,
+                t0,
+                wall,
+                video_rx,
+                latencies,
+                psnrs,
+                audio_rx,
+                outage,
+                cpu,
+                rungs,
+                emu.stats,
+            ),
+            **video_path,
+        }
 
     b = None
     return asyncio.run(main())
@@ -175,14 +217,20 @@ def _thread_cpu(proc, native_id: int) -> float:  # noqa: ANN001
     return 0.0
 
 
-def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu, rungs, emu_stats):  # noqa: ANN001, ANN202, PLR0913
+def _figures(
+    mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu, rungs, emu_stats
+):  # noqa: ANN001, ANN202, PLR0913
     warm = t0 + 5.0  # first 5 s: connection set-up and ramp
     frames = [f for f in video_rx if f[0] >= warm]
     times = [f[0] for f in frames]
     gaps = [(t2 - t1, t1) for t1, t2 in zip(times, times[1:], strict=False)]
     mean = statistics.mean(g for g, _ in gaps) if gaps else 0.0
     limit = max(3 * mean, mean + 0.150)
-    freezes = [g for g, start in gaps if g >= limit and not (outage and start <= outage[1] and start + g >= outage[0])]
+    freezes = [
+        g
+        for g, start in gaps
+        if g >= limit and not (outage and start <= outage[1] and start + g >= outage[0])
+    ]
     measured = wall - 5.0 - (outage[1] - outage[0] if outage else 0.0)
     sizes = Counter(f"{w}x{h}" for _, w, h in frames)
     big = sum(1 for _, w, h in frames if w >= 320 and h >= 240)
@@ -192,21 +240,27 @@ def _figures(mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage,
         after = [t for t in times if t > outage[1]]
         back = (after[0] - outage[1]) if after else None
     return {
-        "mode": mode, "link": link, "seconds": round(wall, 1),
+        "mode": mode,
+        "link": link,
+        "seconds": round(wall, 1),
         "fps": round(len(frames) / measured, 1) if measured > 0 else 0,
         "resolution": sizes.most_common(1)[0][0] if sizes else "-",
         "share_ge_320x240": round(big / len(frames), 2) if frames else 0,
-        "freezes": len(freezes), "freeze_s": round(sum(freezes), 1),
+        "freezes": len(freezes),
+        "freeze_s": round(sum(freezes), 1),
         "longest_freeze_s": round(max(freezes), 1) if freezes else 0,
         "freeze_starts_s": [(round(start - t0, 1), round(g, 2)) for g, start in gaps if g >= limit],
         "latency_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
-        "latency_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,
+        "latency_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))])
+        if latencies
+        else None,
         "psnr_db": round(statistics.mean(psnrs), 1) if psnrs else None,
         **audio,
         "media_back_after_s": round(back, 1) if back is not None else None,
         "cpu_per_client_pct": round(cpu, 1),
         "rungs": dict(rungs.most_common(3)),
-        "emu_drop_queue": emu_stats.dropped_queue, "emu_drop_loss": emu_stats.dropped_loss,
+        "emu_drop_queue": emu_stats.dropped_queue,
+        "emu_drop_loss": emu_stats.dropped_loss,
     }
 
 
@@ -248,14 +302,19 @@ def _audio_figures(audio_rx, warm: float, outage) -> dict:  # noqa: ANN001
         else:
             close_run()
     close_run()
-    return {"audio_received_s": round(heard_ms / 1000, 1),
-            "audio_lost_ms": round(bad_ms), "audio_gaps": gaps,
-            "audio_longest_gap_ms": round(longest),
-            "audio_lost_after_recovery_ms": round(lost_after) if outage else None}
+    return {
+        "audio_received_s": round(heard_ms / 1000, 1),
+        "audio_lost_ms": round(bad_ms),
+        "audio_gaps": gaps,
+        "audio_longest_gap_ms": round(longest),
+        "audio_lost_after_recovery_ms": round(lost_after) if outage else None,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--links", default="a,b,c,d")
     parser.add_argument("--modes", default="lowband,stock")
@@ -267,9 +326,20 @@ def main() -> int:
     results = []
     for link in args.links.split(","):
         for mode in args.modes.split(","):
-            proc = subprocess.run([sys.executable, __file__, "--run-one", mode, link, "--duration",
-                                   str(args.duration)], capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--run-one",
+                    mode,
+                    link,
+                    "--duration",
+                    str(args.duration),
+                ],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
             line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
             try:
                 result = json.loads(line)
@@ -278,10 +348,25 @@ def main() -> int:
             results.append(result)
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print()
-    cols = ["link", "mode", "fps", "resolution", "share_ge_320x240", "freezes", "freeze_s",
-            "latency_ms_median", "latency_ms_p95", "psnr_db", "audio_received_s", "audio_lost_ms",
-            "audio_gaps", "audio_longest_gap_ms",
-            "audio_lost_after_recovery_ms", "media_back_after_s", "cpu_per_client_pct"]
+    cols = [
+        "link",
+        "mode",
+        "fps",
+        "resolution",
+        "share_ge_320x240",
+        "freezes",
+        "freeze_s",
+        "latency_ms_median",
+        "latency_ms_p95",
+        "psnr_db",
+        "audio_received_s",
+        "audio_lost_ms",
+        "audio_gaps",
+        "audio_longest_gap_ms",
+        "audio_lost_after_recovery_ms",
+        "media_back_after_s",
+        "cpu_per_client_pct",
+    ]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))

@@ -45,21 +45,55 @@ def changes(n: int, facility: str) -> list[dict]:
     for i in range(n):
         if i % 10 == 0:
             pid = str(uuid.uuid4())
-            out.append({"change_id": str(uuid.uuid4()), "id": pid, "type": "patient",
-                        "fields": {"name": f"患者{i}", "sex": "F", "birth_date": "1960-01-01"}})
+            out.append(
+                {
+                    "change_id": str(uuid.uuid4()),
+                    "id": pid,
+                    "type": "patient",
+                    "fields": {"name": f"患者{i}", "sex": "F", "birth_date": "1960-01-01"},
+                }
+            )
         elif i % 2:
-            out.append({"change_id": str(uuid.uuid4()), "id": str(uuid.uuid4()), "type": "vitals",
-                        "patient_id": pid, "fields": {"pulse": 60 + i % 40, "bp_systolic": 120, "spo2": 97}})
+            out.append(
+                {
+                    "change_id": str(uuid.uuid4()),
+                    "id": str(uuid.uuid4()),
+                    "type": "vitals",
+                    "patient_id": pid,
+                    "fields": {"pulse": 60 + i % 40, "bp_systolic": 120, "spo2": 97},
+                }
+            )
         else:
-            out.append({"change_id": str(uuid.uuid4()), "id": str(uuid.uuid4()), "type": "note",
-                        "patient_id": pid, "fields": {"text": "复诊，血压控制可。" * 3}})
+            out.append(
+                {
+                    "change_id": str(uuid.uuid4()),
+                    "id": str(uuid.uuid4()),
+                    "type": "note",
+                    "patient_id": pid,
+                    "fields": {"text": "复诊，血压控制可。" * 3},
+                }
+            )
     return out
 
 
 def start_hub(data: Path, db_url: str) -> tuple[subprocess.Popen, str]:
     port_file = data / "port"
-    cmd = [sys.executable, "-m", "hub", "serve", "--data", str(data), "--port", "0", "--port-file", str(port_file),
-           "--log-level", "warning", "--max-blob-size", str(4 * 1024**3)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hub",
+        "serve",
+        "--data",
+        str(data),
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+        "--log-level",
+        "warning",
+        "--max-blob-size",
+        str(4 * 1024**3),
+    ]
     if db_url:
         cmd += ["--db", db_url]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -88,13 +122,17 @@ def bench_backend(label: str, db_url: str, n_docs: int, blob_mb: int) -> dict[st
     proc, url = start_hub(data, db_url)
     out: dict[str, float] = {}
     try:
-        token = httpx.post(url + "/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}).json()["access_token"]
+        token = httpx.post(
+            url + "/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
+        ).json()["access_token"]
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
         docs = changes(n_docs, "bench")
         t0 = time.perf_counter()
         for i in range(0, len(docs), BATCH):
-            r = c.post("/api/v1/sync/push", json={"changes": docs[i:i + BATCH]})
-            assert r.status_code == 200 and all(x["status"] == "applied" for x in r.json()["results"]), r.text[:300]
+            r = c.post("/api/v1/sync/push", json={"changes": docs[i : i + BATCH]})
+            assert r.status_code == 200 and all(
+                x["status"] == "applied" for x in r.json()["results"]
+            ), r.text[:300]
         out["push docs/s"] = len(docs) / (time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -112,25 +150,36 @@ def bench_backend(label: str, db_url: str, n_docs: int, blob_mb: int) -> dict[st
         with db.read() as conn:
             from hub.auth import load_user
 
-            uid = conn.execute(sa.text("SELECT id FROM users WHERE username='baseline'")).scalar_one()
+            uid = conn.execute(
+                sa.text("SELECT id FROM users WHERE username='baseline'")
+            ).scalar_one()
             user: UserInfo = load_user(conn, uid)
         base_docs = [Change.model_validate(d) for d in changes(n_docs, "bench")]
         t0 = time.perf_counter()
         for i in range(0, len(base_docs), BATCH):
-            records.push(db, user, base_docs[i:i + BATCH], "127.0.0.1")
+            records.push(db, user, base_docs[i : i + BATCH], "127.0.0.1")
         out["baseline push docs/s (in-process)"] = len(base_docs) / (time.perf_counter() - t0)
 
         size = blob_mb * 1024 * 1024
         payload = secrets.token_bytes(8 * 1024 * 1024)
         tus = {"Tus-Resumable": "1.0.0"}
         t0 = time.perf_counter()
-        loc = c.post("/api/v1/blobs/uploads", headers={**tus, "Upload-Length": str(size)}).headers["Location"]
+        loc = c.post("/api/v1/blobs/uploads", headers={**tus, "Upload-Length": str(size)}).headers[
+            "Location"
+        ]
         offset = 0
         while offset < size:
             chunk = payload[: min(len(payload), size - offset)]
-            r = c.patch(loc, content=chunk, headers={**tus, "Upload-Offset": str(offset),
-                                                     "Content-Type": "application/offset+octet-stream",
-                                                     "Upload-Checksum": "sha256 " + _b64(hashlib.sha256(chunk).digest())})
+            r = c.patch(
+                loc,
+                content=chunk,
+                headers={
+                    **tus,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Upload-Checksum": "sha256 " + _b64(hashlib.sha256(chunk).digest()),
+                },
+            )
             assert r.status_code == 204, r.text
             offset = int(r.headers["Upload-Offset"])
         sha = r.headers["X-Blob-Sha256"]
@@ -189,8 +238,10 @@ def main() -> None:
     ap.add_argument("--blob-mb", type=int, default=64)
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
-    print(f"hub throughput on loopback: {args.docs} documents (push batches of {BATCH}, pull pages of 1000), "
-          f"{args.blob_mb} MiB blob")
+    print(
+        f"hub throughput on loopback: {args.docs} documents (push batches of {BATCH}, pull pages of 1000), "
+        f"{args.blob_mb} MiB blob"
+    )
     results["SQLite"] = bench_backend("SQLite", "", args.docs, args.blob_mb)
     dsn = os.environ.get("YIQIAO_BENCH_PG_DSN") or os.environ.get("YIQIAO_TEST_PG_DSN")
     if dsn:

@@ -30,8 +30,12 @@ def one_run(cmd: list[str]) -> float:
         env["YIQIAO_POLICY_FILE"] = str(Path(home) / "policy.toml")
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [*cmd, "--probe-startup"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True,
+            [*cmd, "--probe-startup"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         assert proc.stdout is not None
         for line in proc.stdout:

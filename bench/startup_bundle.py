@@ -55,8 +55,12 @@ def source_files() -> list[Path]:
     """What a start from source reads: the interpreter's stdlib, the venv, our code."""
     import sysconfig
 
-    return [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"]),
-            ROOT / "app", ROOT / "resources"]
+    return [
+        Path(sysconfig.get_paths()["stdlib"]),
+        Path(sysconfig.get_paths()["purelib"]),
+        ROOT / "app",
+        ROOT / "resources",
+    ]
 
 
 def main() -> None:

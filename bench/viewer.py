@@ -162,8 +162,9 @@ def cpu_seconds() -> float:
     return total
 
 
-def preload_with_processes(series: Series
-                           ) -> dict[str, tuple[float, float, float, tuple[float, float]]]:
+def preload_with_processes(
+    series: Series,
+) -> dict[str, tuple[float, float, float, tuple[float, float]]]:
     """Every slice viewable with compressed frames decoded in a process pool: once with the
     pool started by this series (cold: worker start-up included), once more with the same
     pool already running (warm: the next series a person opens)."""
@@ -179,8 +180,13 @@ def preload_with_processes(series: Series
             first = threading.Event()
             errors: list[Exception] = []
 
-            def on_frame(index: int, _arr: np.ndarray | None, error: Exception | None,
-                         errors: list = errors, first: threading.Event = first) -> None:
+            def on_frame(
+                index: int,
+                _arr: np.ndarray | None,
+                error: Exception | None,
+                errors: list = errors,
+                first: threading.Event = first,
+            ) -> None:
                 if error is not None:
                     errors.append(error)
                 if index == 0:
@@ -191,8 +197,9 @@ def preload_with_processes(series: Series
             run = preloader.start(series, 0, on_frame)
             first.wait()
             ref = series.frames[0]  # rendered as in the threads-only row
-            img = render_checked(str(ref.instance.path), ref.instance.header, 0,
-                                 source.cached(ref), state)
+            img = render_checked(
+                str(ref.instance.path), ref.instance.header, 0, source.cached(ref), state
+            )
             to_viewport(img, state, VIEWPORT)
             t_first = time.perf_counter() - t0
             stalls = gui_stalls(run.finished)
@@ -210,8 +217,9 @@ def preload_with_processes(series: Series
     return rows
 
 
-def run_variant(name: str, files: list[Path], decoded_bytes: int,
-                compressed: bool = False) -> dict[str, float]:
+def run_variant(
+    name: str, files: list[Path], decoded_bytes: int, compressed: bool = False
+) -> dict[str, float]:
     gc.collect()
     floor = read_floor(files)  # warms the page cache
     floor = min(floor, read_floor(files))
@@ -262,8 +270,9 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int,
         preloader.start(series, 0, on_frame)
         first.wait()
         ref = series.frames[0]
-        img = render_checked(str(ref.instance.path), ref.instance.header, 0,
-                             source.cached(ref), state)
+        img = render_checked(
+            str(ref.instance.path), ref.instance.header, 0, source.cached(ref), state
+        )
         to_viewport(img, state, VIEWPORT)
         t_first = time.perf_counter() - t0
         all_done = threading.Event()
@@ -284,8 +293,13 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int,
             t = time.perf_counter()
             for i in range(len(frames)):
                 ref = frames[i]
-                img = render_checked(str(ref.instance.path), ref.instance.header, ref.frame,
-                                     source.cached(ref), state)
+                img = render_checked(
+                    str(ref.instance.path),
+                    ref.instance.header,
+                    ref.frame,
+                    source.cached(ref),
+                    state,
+                )
                 rgb = to_viewport(img, state, VIEWPORT)
                 if paint is not None:
                     paint(rgb)
@@ -303,32 +317,56 @@ def run_variant(name: str, files: list[Path], decoded_bytes: int,
     print(f"  naive pydicom loop           {naive * 1000:9.0f} ms  ({naive / floor:.1f}× floor)")
     print(f"  index headers                {t_index * 1000:9.0f} ms")
     print(f"  first image (series opened)  {t_first * 1000:9.1f} ms  (target ≤ 150 ms)")
-    print(f"  first image (folder chosen)  {timings['first_from_folder'] * 1000:9.1f} ms  "
-          "(import goes on behind it)")
+    print(
+        f"  first image (folder chosen)  {timings['first_from_folder'] * 1000:9.1f} ms  "
+        "(import goes on behind it)"
+    )
     label = "every slice viewable" + (" (threads only)" if compressed else "")
-    print(f"  {label:<29}{t_all * 1000:8.0f} ms  ({t_all / floor:.1f}× floor, "
-          f"{t_all / floor_keep:.1f}× floor kept, {t_all / naive:.2f}× naive loop; "
-          "target ≤ 3× floor uncompressed)")
-    print(f"    CPU used while decoding      {cpu_threads:9.2f} s  "
-          f"({cpu_threads / t_all:.2f} cores busy on average)")
-    print(f"    GUI-thread stalls meanwhile  {stalls[0]:9.1f} ms 99th percentile, "
-          f"{stalls[1]:.1f} ms max")
+    print(
+        f"  {label:<29}{t_all * 1000:8.0f} ms  ({t_all / floor:.1f}× floor, "
+        f"{t_all / floor_keep:.1f}× floor kept, {t_all / naive:.2f}× naive loop; "
+        "target ≤ 3× floor uncompressed)"
+    )
+    print(
+        f"    CPU used while decoding      {cpu_threads:9.2f} s  "
+        f"({cpu_threads / t_all:.2f} cores busy on average)"
+    )
+    print(
+        f"    GUI-thread stalls meanwhile  {stalls[0]:9.1f} ms 99th percentile, "
+        f"{stalls[1]:.1f} ms max"
+    )
     for label, (t_first_p, t_all_p, cpu, stalls_p) in pool_rows.items():
         print(f"  with process pool, {label}:")
         print(f"    first image (series opened) {t_first_p * 1000:8.1f} ms")
-        print(f"    every slice viewable        {t_all_p * 1000:8.0f} ms  "
-              f"({t_all_p / t_all:.2f}× threads only, {t_all_p / naive:.2f}× naive loop)")
-        print(f"    CPU used while decoding     {cpu:8.2f} s  "
-              f"({cpu / t_all_p:.2f} cores busy on average)")
-        print(f"    GUI-thread stalls meanwhile {stalls_p[0]:8.1f} ms 99th percentile, "
-              f"{stalls_p[1]:.1f} ms max")
+        print(
+            f"    every slice viewable        {t_all_p * 1000:8.0f} ms  "
+            f"({t_all_p / t_all:.2f}× threads only, {t_all_p / naive:.2f}× naive loop)"
+        )
+        print(
+            f"    CPU used while decoding     {cpu:8.2f} s  "
+            f"({cpu / t_all_p:.2f} cores busy on average)"
+        )
+        print(
+            f"    GUI-thread stalls meanwhile {stalls_p[0]:8.1f} ms 99th percentile, "
+            f"{stalls_p[1]:.1f} ms max"
+        )
     print(f"  scroll, W/L, 1024² (core)    {fps_core:9.0f} frames/s  (target ≥ 60)")
     print(f"  scroll, W/L, 1024² (+Qt)     {fps_qt:9.0f} frames/s")
-    print(f"  peak memory above baseline   {peak / 2**20:9.0f} MiB  "
-          f"({peak / decoded_bytes:.2f}× decoded volume; target ≤ 1.5×)")
+    print(
+        f"  peak memory above baseline   {peak / 2**20:9.0f} MiB  "
+        f"({peak / decoded_bytes:.2f}× decoded volume; target ≤ 1.5×)"
+    )
     lib.close()
-    return {"floor": floor, "floor_keep": floor_keep, **timings, "naive": naive, "first": t_first, "all": t_all, "fps": fps_core,
-            "peak": peak}
+    return {
+        "floor": floor,
+        "floor_keep": floor_keep,
+        **timings,
+        "naive": naive,
+        "first": t_first,
+        "all": t_all,
+        "fps": fps_core,
+        "peak": peak,
+    }
 
 
 def big_images(keep: Path) -> None:
@@ -345,8 +383,10 @@ def big_images(keep: Path) -> None:
         run = preloader.start(series, 0)
         p99, worst = gui_stalls(run.finished)
         elapsed = time.perf_counter() - t
-        print(f"  {label:<13} every image viewable {elapsed * 1000:6.0f} ms; GUI-thread stalls "
-              f"{p99:6.1f} ms 99th percentile, {worst:6.1f} ms max")
+        print(
+            f"  {label:<13} every image viewable {elapsed * 1000:6.0f} ms; GUI-thread stalls "
+            f"{p99:6.1f} ms 99th percentile, {worst:6.1f} ms max"
+        )
     lib.close()
 
 
@@ -398,8 +438,10 @@ def main() -> int:
     args = ap.parse_args()
     spec = PhantomSpec(size=args.size, slices=args.slices)
     decoded = args.size * args.size * 2 * args.slices
-    print(f"load average: {os.getloadavg()[0]:.1f}, cores: {os.cpu_count()}, RAM: {psutil.virtual_memory().total / 2**30:.1f} GiB, "
-          f"cache budget: {FrameCache().budget / 2**20:.0f} MiB")
+    print(
+        f"load average: {os.getloadavg()[0]:.1f}, cores: {os.cpu_count()}, RAM: {psutil.virtual_memory().total / 2**30:.1f} GiB, "
+        f"cache budget: {FrameCache().budget / 2**20:.0f} MiB"
+    )
     variants = [("uncompressed", ExplicitVRLittleEndian)]
     if not args.skip_j2k:
         variants.append(("JPEG 2000 lossless", JPEG2000Lossless))

@@ -69,10 +69,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tmp = Path(args.port_file + ".tmp")
         tmp.write_text(str(port))
         tmp.replace(args.port_file)
-    log.info("hub listening", extra={"fields": {"host": args.host, "port": port, "db": cfg.database_url.split("@")[-1]}})
+    log.info(
+        "hub listening",
+        extra={"fields": {"host": args.host, "port": port, "db": cfg.database_url.split("@")[-1]}},
+    )
     config = uvicorn.Config(
-        app, log_config=None, timeout_graceful_shutdown=30, proxy_headers=True,
-        forwarded_allow_ips=",".join(cfg.trusted_proxies), server_header=False, access_log=False,
+        app,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(cfg.trusted_proxies),
+        server_header=False,
+        access_log=False,
     )
     server = uvicorn.Server(config)
     if args.exit_with_parent:
@@ -140,14 +148,23 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 for r in conn.execute(sa.select(t.facilities).order_by(t.facilities.c.id)):
                     print(f"{r.id:24s} {r.kind:18s} {r.name}  quota={r.quota_bytes or 'default'}")
         elif args.admin_cmd == "user-add":
-            uid = accounts.add_user(db, args.username, args.name, args.role, args.facility, _password(args),
-                                    args.department)
+            uid = accounts.add_user(
+                db,
+                args.username,
+                args.name,
+                args.role,
+                args.facility,
+                _password(args),
+                args.department,
+            )
             print(f"user {args.username} created ({uid})")
         elif args.admin_cmd == "user-list":
             with db.read() as conn:
                 for r in conn.execute(sa.select(t.users).order_by(t.users.c.username)):
                     flag = "DISABLED" if r.disabled else ""
-                    print(f"{r.username:16s} {r.role:14s} {r.facility_id:20s} {r.department:8s} {r.display_name} {flag}")
+                    print(
+                        f"{r.username:16s} {r.role:14s} {r.facility_id:20s} {r.department:8s} {r.display_name} {flag}"
+                    )
         elif args.admin_cmd == "passwd":
             accounts.set_password(db, args.username, _password(args))
             print(f"password of {args.username} reset; their sessions ended")
@@ -156,16 +173,29 @@ def cmd_admin(args: argparse.Namespace) -> int:
             print(f"user {args.username} {args.admin_cmd}d")
         elif args.admin_cmd == "audit":
             with db.read() as conn:
-                rows = audit.query(conn, patient_id=args.patient, username=args.user, limit=args.limit)
+                rows = audit.query(
+                    conn, patient_id=args.patient, username=args.user, limit=args.limit
+                )
                 ids = {r.patient_id for r in rows if r.patient_id}
-                names = dict(conn.execute(sa.select(t.documents.c.id, t.documents.c.fields)
-                                          .where(t.documents.c.id.in_(ids))).all()) if ids else {}
+                names = (
+                    dict(
+                        conn.execute(
+                            sa.select(t.documents.c.id, t.documents.c.fields).where(
+                                t.documents.c.id.in_(ids)
+                            )
+                        ).all()
+                    )
+                    if ids
+                    else {}
+                )
             for r in rows:
                 when = dt.datetime.fromtimestamp(r.at).isoformat(timespec="seconds")
                 target = r.doc_id or r.sha256 or ""
                 name = (names.get(r.patient_id) or {}).get("name", "")
-                print(f"{when} {r.username:12s} {r.ip:15s} {r.action:10s} patient={r.patient_id or '-'} "
-                      f"{name} {target} {r.detail}".rstrip())
+                print(
+                    f"{when} {r.username:12s} {r.ip:15s} {r.action:10s} patient={r.patient_id or '-'} "
+                    f"{name} {target} {r.detail}".rstrip()
+                )
     except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -178,19 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data", required=True, help="folder for the SQLite file and blobs")
-        sp.add_argument("--db", default="", help="postgresql://user:pass@host/db (default: SQLite in --data)")
+        sp.add_argument(
+            "--db", default="", help="postgresql://user:pass@host/db (default: SQLite in --data)"
+        )
 
     s = sub.add_parser("serve", help="run the HTTP server")
     common(s)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8470)
-    s.add_argument("--port-file", default="", help="write the bound port here (useful with --port 0)")
+    s.add_argument(
+        "--port-file", default="", help="write the bound port here (useful with --port 0)"
+    )
     s.add_argument("--seed-demo", action="store_true", help="seed demo data first (idempotent)")
     s.add_argument("--max-blob-size", type=int, dest="max_blob_size")
-    s.add_argument("--facility-quota", type=int, dest="facility_quota", help="bytes per facility; 0 = unlimited")
+    s.add_argument(
+        "--facility-quota",
+        type=int,
+        dest="facility_quota",
+        help="bytes per facility; 0 = unlimited",
+    )
     s.add_argument("--log-level", default="info")
-    s.add_argument("--exit-with-parent", type=int, default=0, metavar="PID",
-                   help="shut down gracefully when process PID exits (the embedded demo hub)")
+    s.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=0,
+        metavar="PID",
+        help="shut down gracefully when process PID exits (the embedded demo hub)",
+    )
     s.set_defaults(fn=cmd_serve)
 
     d = sub.add_parser("demo", help="seed demo facilities, users, patients and consultations")
@@ -203,13 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     fa = asub.add_parser("facility-add")
     fa.add_argument("--id", required=True)
     fa.add_argument("--name", required=True)
-    fa.add_argument("--kind", required=True, help="township_clinic | county_hospital | provincial_center")
+    fa.add_argument(
+        "--kind", required=True, help="township_clinic | county_hospital | provincial_center"
+    )
     fa.add_argument("--quota", type=int, default=None, help="blob quota in bytes")
     asub.add_parser("facility-list")
     ua = asub.add_parser("user-add")
     ua.add_argument("--username", required=True)
     ua.add_argument("--name", required=True, help="display name")
-    ua.add_argument("--role", required=True, help="clinic_doctor | specialist | coordinator | admin")
+    ua.add_argument(
+        "--role", required=True, help="clinic_doctor | specialist | coordinator | admin"
+    )
     ua.add_argument("--facility", required=True)
     ua.add_argument("--department", default="")
     ua.add_argument("--password", default="", help="(else $YIQIAO_HUB_PASSWORD or a prompt)")

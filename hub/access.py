@@ -23,7 +23,9 @@ def my_consultations(user: UserInfo) -> sa.Select:
     c = t.consultations.c
     conds = [c.requesting_facility_id == user.facility_id, c.specialist_id == user.id]
     if user.department:
-        conds.append(sa.and_(c.target_facility_id == user.facility_id, c.department == user.department))
+        conds.append(
+            sa.and_(c.target_facility_id == user.facility_id, c.department == user.department)
+        )
     if user.role in (Role.coordinator, Role.admin):
         conds.append(c.target_facility_id == user.facility_id)
     return sa.select(c.id).where(sa.or_(*conds))
@@ -33,7 +35,9 @@ def visible_documents(user: UserInfo) -> sa.ColumnElement[bool]:
     """WHERE clause on ``documents`` for what ``user`` may read."""
     d = t.documents.c
     mine = my_consultations(user)
-    patients = sa.select(t.consultations.c.patient_id).where(t.consultations.c.id.in_(mine.scalar_subquery()))
+    patients = sa.select(t.consultations.c.patient_id).where(
+        t.consultations.c.id.in_(mine.scalar_subquery())
+    )
     return sa.or_(
         d.facility_id == user.facility_id,
         d.consultation_id.in_(mine),
@@ -43,33 +47,46 @@ def visible_documents(user: UserInfo) -> sa.ColumnElement[bool]:
 
 
 def can_read_document(conn: Connection, user: UserInfo, doc_id: str) -> bool:
-    return conn.execute(
-        sa.select(t.documents.c.id).where(t.documents.c.id == doc_id, visible_documents(user))
-    ).first() is not None
+    return (
+        conn.execute(
+            sa.select(t.documents.c.id).where(t.documents.c.id == doc_id, visible_documents(user))
+        ).first()
+        is not None
+    )
 
 
 def can_read_blob(conn: Connection, user: UserInfo, sha256: str) -> bool:
     """Own facility's uploads, or blobs named by an attachment the user can read."""
-    own = conn.execute(sa.select(t.blobs.c.sha256).where(
-        t.blobs.c.sha256 == sha256, t.blobs.c.facility_id == user.facility_id)).first()
+    own = conn.execute(
+        sa.select(t.blobs.c.sha256).where(
+            t.blobs.c.sha256 == sha256, t.blobs.c.facility_id == user.facility_id
+        )
+    ).first()
     if own is not None:
         return True
     ref = conn.execute(
         sa.select(t.blob_refs.c.doc_id)
         .join(t.documents, t.documents.c.id == t.blob_refs.c.doc_id)
-        .where(t.blob_refs.c.sha256 == sha256, t.documents.c.deleted == sa.false(), visible_documents(user))
+        .where(
+            t.blob_refs.c.sha256 == sha256,
+            t.documents.c.deleted == sa.false(),
+            visible_documents(user),
+        )
         .limit(1)
     ).first()
     return ref is not None
 
 
 def participates(conn: Connection, user: UserInfo, consultation_id: str) -> bool:
-    return conn.execute(
-        sa.select(t.consultations.c.id).where(
-            t.consultations.c.id == consultation_id,
-            t.consultations.c.id.in_(my_consultations(user)),
-        )
-    ).first() is not None
+    return (
+        conn.execute(
+            sa.select(t.consultations.c.id).where(
+                t.consultations.c.id == consultation_id,
+                t.consultations.c.id.in_(my_consultations(user)),
+            )
+        ).first()
+        is not None
+    )
 
 
 def is_participant(db: Database, user: UserInfo, consultation_id: str | uuid.UUID) -> bool:
@@ -92,7 +109,11 @@ def consultation_participants(db: Database, consultation_id: str | uuid.UUID) ->
     except ValueError:
         return []
     with db.read() as conn:
-        ids = conn.execute(sa.select(t.users.c.id).where(t.users.c.disabled == sa.false())).scalars().all()
+        ids = (
+            conn.execute(sa.select(t.users.c.id).where(t.users.c.disabled == sa.false()))
+            .scalars()
+            .all()
+        )
         out = []
         for uid in ids:
             user = load_user(conn, uid)

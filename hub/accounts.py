@@ -20,24 +20,45 @@ class AccountError(ValueError):
     """A bad admin request, with a sentence naming the problem."""
 
 
-def add_facility(db: Database, facility_id: str, name: str, kind: str, quota_bytes: int | None = None) -> None:
+def add_facility(
+    db: Database, facility_id: str, name: str, kind: str, quota_bytes: int | None = None
+) -> None:
     if not _ID.match(facility_id):
         raise AccountError("facility id: lowercase letters, digits, '-', '_' or '.', at most 64")
     try:
         kind = FacilityKind(kind).value
     except ValueError:
-        raise AccountError("kind must be one of " + ", ".join(k.value for k in FacilityKind)) from None
+        raise AccountError(
+            "kind must be one of " + ", ".join(k.value for k in FacilityKind)
+        ) from None
     if not name.strip():
         raise AccountError("facility name must not be empty")
     with db.write() as conn:
-        if conn.execute(sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)).first():
+        if conn.execute(
+            sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)
+        ).first():
             raise AccountError(f"facility {facility_id!r} already exists")
-        conn.execute(t.facilities.insert().values(id=facility_id, name=name.strip(), kind=kind,
-                                                  quota_bytes=quota_bytes, created_at=time.time()))
+        conn.execute(
+            t.facilities.insert().values(
+                id=facility_id,
+                name=name.strip(),
+                kind=kind,
+                quota_bytes=quota_bytes,
+                created_at=time.time(),
+            )
+        )
 
 
-def add_user(db: Database, username: str, display_name: str, role: str, facility_id: str,
-             password: str, department: str = "", password_hash: str | None = None) -> str:
+def add_user(
+    db: Database,
+    username: str,
+    display_name: str,
+    role: str,
+    facility_id: str,
+    password: str,
+    department: str = "",
+    password_hash: str | None = None,
+) -> str:
     """Create a user; returns the new user id. ``password_hash`` (an argon2 hash of
     ``password``, e.g. with cheaper parameters in tests) skips hashing here."""
     if not _ID.match(username):
@@ -51,14 +72,25 @@ def add_user(db: Database, username: str, display_name: str, role: str, facility
     password_hash = password_hash or hash_password(password)
     user_id = "u-" + secrets.token_hex(8)
     with db.write() as conn:
-        if not conn.execute(sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)).first():
+        if not conn.execute(
+            sa.select(t.facilities.c.id).where(t.facilities.c.id == facility_id)
+        ).first():
             raise AccountError(f"no facility {facility_id!r}; create it first")
         if conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).first():
             raise AccountError(f"user {username!r} already exists")
-        conn.execute(t.users.insert().values(
-            id=user_id, username=username, display_name=display_name.strip() or username, role=role,
-            facility_id=facility_id, department=department.strip(), password_hash=password_hash,
-            disabled=False, created_at=time.time()))
+        conn.execute(
+            t.users.insert().values(
+                id=user_id,
+                username=username,
+                display_name=display_name.strip() or username,
+                role=role,
+                facility_id=facility_id,
+                department=department.strip(),
+                password_hash=password_hash,
+                disabled=False,
+                created_at=time.time(),
+            )
+        )
     return user_id
 
 
@@ -71,7 +103,9 @@ def set_password(db: Database, username: str, password: str) -> None:
         uid = conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).scalar()
         if uid is None:
             raise AccountError(f"no user {username!r}")
-        conn.execute(t.users.update().where(t.users.c.id == uid).values(password_hash=password_hash))
+        conn.execute(
+            t.users.update().where(t.users.c.id == uid).values(password_hash=password_hash)
+        )
         revoke_user_sessions(conn, uid)
 
 

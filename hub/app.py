@@ -49,12 +49,24 @@ async def _body_problem(request: Request) -> tuple[int, str, str] | None:
         return None
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_JSON_BODY:
-        return 413, "body_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches"
+        return (
+            413,
+            "body_too_large",
+            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
+        )
     body = await request.body()
     if len(body) > MAX_JSON_BODY:
-        return 413, "body_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches"
+        return (
+            413,
+            "body_too_large",
+            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
+        )
     if _JSON_NUL.search(body):
-        return 422, "invalid_text", "the JSON body contains a NUL (U+0000) character in a string; remove it"
+        return (
+            422,
+            "invalid_text",
+            "the JSON body contains a NUL (U+0000) character in a string; remove it",
+        )
     return None
 
 
@@ -73,12 +85,20 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     app.state.hub = state
     install_error_handlers(app)
-    for router in (ops_api.router, auth_api.router, directory_api.router, sync_api.router, blobs_api.router):
+    for router in (
+        ops_api.router,
+        auth_api.router,
+        directory_api.router,
+        sync_api.router,
+        blobs_api.router,
+    ):
         app.include_router(router)
     app.include_router(signaling_router)
 
     @app.middleware("http")
-    async def protocol_and_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def protocol_and_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
         version = request.headers.get(PROTOCOL_HEADER)
@@ -87,7 +107,8 @@ def create_app(config: HubConfig) -> FastAPI:
             response: Response = error_response(*problem)
         elif version is not None and version.strip() != str(PROTOCOL_VERSION):
             response = error_response(
-                400, "unsupported_protocol",
+                400,
+                "unsupported_protocol",
                 f"this hub speaks protocol {PROTOCOL_VERSION}, the request says {version[:20]!r}; update the client",
             )
         else:
@@ -95,8 +116,15 @@ def create_app(config: HubConfig) -> FastAPI:
         response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         response.headers["X-Request-Id"] = rid
         user = getattr(request.state, "user", None)
-        log_request(request.method, request.url.path, response.status_code, started,
-                    request.client.host if request.client else "", user.username if user else "", rid)
+        log_request(
+            request.method,
+            request.url.path,
+            response.status_code,
+            started,
+            request.client.host if request.client else "",
+            user.username if user else "",
+            rid,
+        )
         return response
 
     state.ready = True

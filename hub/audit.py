@@ -17,13 +17,29 @@ from hub import db as t
 
 
 def record(
-    conn: Connection, user: UserInfo, ip: str, action: str, *, patient_id: str | None = None,
-    doc_id: str | None = None, sha256: str | None = None, detail: str = "",
+    conn: Connection,
+    user: UserInfo,
+    ip: str,
+    action: str,
+    *,
+    patient_id: str | None = None,
+    doc_id: str | None = None,
+    sha256: str | None = None,
+    detail: str = "",
 ) -> None:
-    conn.execute(t.audit.insert().values(
-        at=time.time(), user_id=user.id, username=user.username, ip=ip[:64], action=action,
-        patient_id=patient_id, doc_id=doc_id, sha256=sha256, detail=detail[:500],
-    ))
+    conn.execute(
+        t.audit.insert().values(
+            at=time.time(),
+            user_id=user.id,
+            username=user.username,
+            ip=ip[:64],
+            action=action,
+            patient_id=patient_id,
+            doc_id=doc_id,
+            sha256=sha256,
+            detail=detail[:500],
+        )
+    )
 
 
 def record_many(conn: Connection, rows: Iterable[dict]) -> None:
@@ -34,15 +50,29 @@ def record_many(conn: Connection, rows: Iterable[dict]) -> None:
 
 def entry(user: UserInfo, ip: str, action: str, **kw: str | None) -> dict:
     """A row for :func:`record_many`."""
-    row = {"at": time.time(), "user_id": user.id, "username": user.username, "ip": ip[:64],
-           "action": action, "patient_id": None, "doc_id": None, "sha256": None, "detail": ""}
+    row = {
+        "at": time.time(),
+        "user_id": user.id,
+        "username": user.username,
+        "ip": ip[:64],
+        "action": action,
+        "patient_id": None,
+        "doc_id": None,
+        "sha256": None,
+        "detail": "",
+    }
     row.update(kw)
     row["detail"] = (row["detail"] or "")[:500]
     return row
 
 
-def query(conn: Connection, *, patient_id: str | None = None, username: str | None = None,
-          limit: int = 200) -> list[sa.Row]:
+def query(
+    conn: Connection,
+    *,
+    patient_id: str | None = None,
+    username: str | None = None,
+    limit: int = 200,
+) -> list[sa.Row]:
     q = sa.select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
     if patient_id:
         q = q.where(t.audit.c.patient_id == patient_id)

@@ -52,16 +52,27 @@ def _token_hash(token: str) -> str:
 
 def _user_info(row: sa.Row) -> UserInfo:
     return UserInfo(
-        id=row.id, username=row.username, display_name=row.display_name, role=Role(row.role),
-        facility_id=row.facility_id, facility_name=row.facility_name, department=row.department,
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        facility_id=row.facility_id,
+        facility_name=row.facility_name,
+        department=row.department,
     )
 
 
 def _user_query() -> sa.Select:
     return sa.select(
-        t.users.c.id, t.users.c.username, t.users.c.display_name, t.users.c.role,
-        t.users.c.facility_id, t.users.c.department, t.users.c.disabled,
-        t.users.c.password_hash, t.facilities.c.name.label("facility_name"),
+        t.users.c.id,
+        t.users.c.username,
+        t.users.c.display_name,
+        t.users.c.role,
+        t.users.c.facility_id,
+        t.users.c.department,
+        t.users.c.disabled,
+        t.users.c.password_hash,
+        t.facilities.c.name.label("facility_name"),
     ).join(t.facilities, t.facilities.c.id == t.users.c.facility_id)
 
 
@@ -100,8 +111,10 @@ def _new_tokens(config: HubConfig) -> tuple[str, str, dict]:
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     now = time.time()
     values = {
-        "access_hash": _token_hash(access), "access_expires": now + config.access_token_ttl,
-        "refresh_hash": _token_hash(refresh), "refresh_expires": now + config.refresh_token_ttl,
+        "access_hash": _token_hash(access),
+        "access_expires": now + config.access_token_ttl,
+        "refresh_hash": _token_hash(refresh),
+        "refresh_expires": now + config.refresh_token_ttl,
     }
     return access, refresh, values
 
@@ -116,7 +129,8 @@ def _check_throttle(conn: Connection, keys: list[str]) -> None:
     wait = max((r.locked_until - now for r in rows), default=0)
     if wait > 0:
         raise HubError(
-            429, "too_many_attempts",
+            429,
+            "too_many_attempts",
             f"too many failed sign-in attempts; try again in {int(wait) + 1} s",
             headers={"Retry-After": str(int(wait) + 1)},
         )
@@ -129,17 +143,22 @@ def _record_failure(conn: Connection, keys: list[str], config: HubConfig) -> Non
         if row is None or now - row.window_start > config.login_window:
             count, start = 1, now
             conn.execute(t.login_failures.delete().where(t.login_failures.c.key == key))
-            conn.execute(t.login_failures.insert().values(key=key, count=1, window_start=now, locked_until=0))
+            conn.execute(
+                t.login_failures.insert().values(key=key, count=1, window_start=now, locked_until=0)
+            )
         else:
             count, start = row.count + 1, row.window_start
         locked = now + config.login_lockout if count >= config.login_max_failures else 0
         conn.execute(
-            t.login_failures.update().where(t.login_failures.c.key == key)
+            t.login_failures.update()
+            .where(t.login_failures.c.key == key)
             .values(count=count, window_start=start, locked_until=locked)
         )
 
 
-def login(db: Database, config: HubConfig, username: str, password: str, device: str, ip: str) -> TokenPair:
+def login(
+    db: Database, config: HubConfig, username: str, password: str, device: str, ip: str
+) -> TokenPair:
     """Check the password (throttled) and open a session."""
     keys = _throttle_keys(username, ip)
     with db.read() as conn:
@@ -152,39 +171,66 @@ def login(db: Database, config: HubConfig, username: str, password: str, device:
             _record_failure(conn, keys, config)
         raise HubError(401, "invalid_credentials", "wrong username or password")
     if row.disabled:
-        raise HubError(403, "account_disabled", "this account has been disabled by an administrator")
+        raise HubError(
+            403, "account_disabled", "this account has been disabled by an administrator"
+        )
     access, refresh, values = _new_tokens(config)
     with db.write() as conn:
         conn.execute(t.login_failures.delete().where(t.login_failures.c.key == keys[0]))
-        conn.execute(t.sessions.insert().values(
-            id=secrets.token_hex(16), user_id=row.id, device_name=device[:128], ip=ip[:64],
-            created_at=time.time(), revoked=False, **values,
-        ))
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=config.access_token_ttl,
-                     user=_user_info(row))
+        conn.execute(
+            t.sessions.insert().values(
+                id=secrets.token_hex(16),
+                user_id=row.id,
+                device_name=device[:128],
+                ip=ip[:64],
+                created_at=time.time(),
+                revoked=False,
+                **values,
+            )
+        )
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=config.access_token_ttl,
+        user=_user_info(row),
+    )
 
 
 def refresh(db: Database, config: HubConfig, refresh_token: str) -> TokenPair:
     """Rotate a session's tokens; the old refresh token stops working."""
     access, new_refresh, values = _new_tokens(config)
     with db.write() as conn:
-        sess = conn.execute(sa.select(t.sessions).where(
-            t.sessions.c.refresh_hash == _token_hash(refresh_token))).first()
+        sess = conn.execute(
+            sa.select(t.sessions).where(t.sessions.c.refresh_hash == _token_hash(refresh_token))
+        ).first()
         if sess is None or sess.revoked or sess.refresh_expires < time.time():
-            raise HubError(401, "invalid_refresh_token", "the refresh token is unknown, expired or revoked; sign in again")
+            raise HubError(
+                401,
+                "invalid_refresh_token",
+                "the refresh token is unknown, expired or revoked; sign in again",
+            )
         user = load_user(conn, sess.user_id)
         if user is None:
-            raise HubError(403, "account_disabled", "this account has been disabled by an administrator")
+            raise HubError(
+                403, "account_disabled", "this account has been disabled by an administrator"
+            )
         conn.execute(t.sessions.update().where(t.sessions.c.id == sess.id).values(**values))
-    return TokenPair(access_token=access, refresh_token=new_refresh,
-                     expires_in=config.access_token_ttl, user=user)
+    return TokenPair(
+        access_token=access,
+        refresh_token=new_refresh,
+        expires_in=config.access_token_ttl,
+        user=user,
+    )
 
 
 def logout(db: Database, access_token: str) -> None:
     """Revoke the session of this access token (its refresh token dies with it)."""
     with db.write() as conn:
-        conn.execute(t.sessions.update().where(
-            t.sessions.c.access_hash == _token_hash(access_token)).values(revoked=True))
+        conn.execute(
+            t.sessions.update()
+            .where(t.sessions.c.access_hash == _token_hash(access_token))
+            .values(revoked=True)
+        )
 
 
 def revoke_user_sessions(conn: Connection, user_id: str) -> None:
@@ -195,8 +241,12 @@ def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HubError(401, "not_authenticated", "sign in first: send 'Authorization: Bearer <access token>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise HubError(
+            401,
+            "not_authenticated",
+            "sign in first: send 'Authorization: Bearer <access token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return token.strip()
 
 
@@ -205,7 +255,11 @@ def current_user(request: Request) -> UserInfo:
     token = bearer_token(request)
     user = user_from_token(request.app.state.hub.db, token)
     if user is None:
-        raise HubError(401, "invalid_token", "the access token is unknown, expired or revoked; refresh or sign in again",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise HubError(
+            401,
+            "invalid_token",
+            "the access token is unknown, expired or revoked; refresh or sign in again",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     request.state.user = user
     return user

@@ -31,13 +31,25 @@ def parse_metadata(header: str | None) -> dict[str, str]:
             continue
         key, _, value = pair.partition(" ")
         if not key or len(key) > 100 or " " in value.strip():
-            raise HubError(400, "invalid_metadata", f"Upload-Metadata entry {pair[:40]!r} is not 'key base64value'")
+            raise HubError(
+                400,
+                "invalid_metadata",
+                f"Upload-Metadata entry {pair[:40]!r} is not 'key base64value'",
+            )
         try:
-            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
+            out[key] = (
+                base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
+            )
         except (binascii.Error, UnicodeDecodeError):
-            raise HubError(400, "invalid_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8") from None
+            raise HubError(
+                400, "invalid_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8"
+            ) from None
         if "\x00" in out[key] or "\x00" in key:
-            raise HubError(400, "invalid_metadata", f"Upload-Metadata value of {key!r} contains a NUL character")
+            raise HubError(
+                400,
+                "invalid_metadata",
+                f"Upload-Metadata value of {key!r} contains a NUL character",
+            )
     return out
 
 
@@ -47,7 +59,11 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
         return None
     algo, _, value = header.strip().partition(" ")
     if algo not in CHECKSUM_ALGORITHMS:
-        raise HubError(400, "unsupported_checksum", f"checksum algorithm {algo[:20]!r} not supported; use sha1 or sha256")
+        raise HubError(
+            400,
+            "unsupported_checksum",
+            f"checksum algorithm {algo[:20]!r} not supported; use sha1 or sha256",
+        )
     try:
         return algo, base64.b64decode(value.strip(), validate=True)
     except binascii.Error:
@@ -55,16 +71,23 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
 
 
 def _quota(conn: sa.Connection, state: HubState, facility_id: str) -> int:
-    q = conn.execute(sa.select(t.facilities.c.quota_bytes).where(t.facilities.c.id == facility_id)).scalar()
+    q = conn.execute(
+        sa.select(t.facilities.c.quota_bytes).where(t.facilities.c.id == facility_id)
+    ).scalar()
     return int(q) if q is not None else state.config.facility_quota
 
 
-def create_upload(state: HubState, user: UserInfo, length: int, meta: dict[str, str]) -> tuple[str, float]:
+def create_upload(
+    state: HubState, user: UserInfo, length: int, meta: dict[str, str]
+) -> tuple[str, float]:
     """Register an upload after size and quota checks. Returns (id, expires_at)."""
     cfg = state.config
     if length > cfg.max_blob_size:
-        raise HubError(413, "blob_too_large",
-                       f"upload of {length} bytes exceeds the hub's limit of {cfg.max_blob_size} bytes")
+        raise HubError(
+            413,
+            "blob_too_large",
+            f"upload of {length} bytes exceeds the hub's limit of {cfg.max_blob_size} bytes",
+        )
     sha = meta.get("sha256", "").lower()
     if sha and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         raise HubError(400, "invalid_metadata", "metadata sha256 must be 64 hex digits")
@@ -73,18 +96,38 @@ def create_upload(state: HubState, user: UserInfo, length: int, meta: dict[str, 
     with state.db.write() as conn:
         quota = _quota(conn, state, user.facility_id)
         if quota:
-            used = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(t.blobs.c.size), 0))
-                                .where(t.blobs.c.facility_id == user.facility_id)).scalar_one()
-            pending = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(t.uploads.c.length), 0)).where(
-                t.uploads.c.facility_id == user.facility_id, t.uploads.c.sha256.is_(None),
-                t.uploads.c.expires_at > now)).scalar_one()
+            used = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(t.blobs.c.size), 0)).where(
+                    t.blobs.c.facility_id == user.facility_id
+                )
+            ).scalar_one()
+            pending = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(t.uploads.c.length), 0)).where(
+                    t.uploads.c.facility_id == user.facility_id,
+                    t.uploads.c.sha256.is_(None),
+                    t.uploads.c.expires_at > now,
+                )
+            ).scalar_one()
             if int(used) + int(pending) + length > quota:
-                raise HubError(413, "quota_exceeded",
-                               f"your facility's storage quota of {quota} bytes would be exceeded "
-                               f"({int(used) + int(pending)} bytes in use or reserved); ask the hub administrator")
-        conn.execute(t.uploads.insert().values(
-            id=upload_id, user_id=user.id, facility_id=user.facility_id, length=length, offset=0,
-            meta=meta, created_at=now, expires_at=now + cfg.upload_expiry, sha256=None))
+                raise HubError(
+                    413,
+                    "quota_exceeded",
+                    f"your facility's storage quota of {quota} bytes would be exceeded "
+                    f"({int(used) + int(pending)} bytes in use or reserved); ask the hub administrator",
+                )
+        conn.execute(
+            t.uploads.insert().values(
+                id=upload_id,
+                user_id=user.id,
+                facility_id=user.facility_id,
+                length=length,
+                offset=0,
+                meta=meta,
+                created_at=now,
+                expires_at=now + cfg.upload_expiry,
+                sha256=None,
+            )
+        )
     state.blobs.create_upload(upload_id)
     return upload_id, now + cfg.upload_expiry
 
@@ -108,10 +151,17 @@ def blob_states(state: HubState, user: UserInfo, shas: list[str]) -> list[BlobSt
     now = time.time()
     wanted = {s.lower() for s in shas}
     with state.db.read() as conn:
-        held = set(conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(wanted))).scalars())
+        held = set(
+            conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(wanted))).scalars()
+        )
         readable = {s for s in held if access.can_read_blob(conn, user, s)}
-        rows = conn.execute(sa.select(t.uploads.c.id, t.uploads.c.offset, t.uploads.c.meta).where(
-            t.uploads.c.user_id == user.id, t.uploads.c.sha256.is_(None), t.uploads.c.expires_at > now)).all()
+        rows = conn.execute(
+            sa.select(t.uploads.c.id, t.uploads.c.offset, t.uploads.c.meta).where(
+                t.uploads.c.user_id == user.id,
+                t.uploads.c.sha256.is_(None),
+                t.uploads.c.expires_at > now,
+            )
+        ).all()
     best: dict[str, tuple[str, int]] = {}
     for row in rows:
         sha = str((row.meta or {}).get("sha256", "")).lower()
@@ -123,8 +173,14 @@ def blob_states(state: HubState, user: UserInfo, shas: list[str]) -> list[BlobSt
             out.append(BlobStatus(sha256=sha, present=True))
         elif sha in best:
             upload_id, offset = best[sha]
-            out.append(BlobStatus(sha256=sha, present=False, upload_url=f"/api/v1/blobs/uploads/{upload_id}",
-                                  offset=offset))
+            out.append(
+                BlobStatus(
+                    sha256=sha,
+                    present=False,
+                    upload_url=f"/api/v1/blobs/uploads/{upload_id}",
+                    offset=offset,
+                )
+            )
         else:
             out.append(BlobStatus(sha256=sha, present=False))
     return out
@@ -142,17 +198,31 @@ def finish_upload(state: HubState, user: UserInfo, row: sa.Row, ip: str) -> str:
     if expected and expected != sha:
         state.blobs.truncate(row.id, 0)
         set_offset(state, row.id, 0)
-        raise HubError(460, "checksum_mismatch",
-                       f"the uploaded bytes hash to {sha}, not the declared {expected}; upload again")
+        raise HubError(
+            460,
+            "checksum_mismatch",
+            f"the uploaded bytes hash to {sha}, not the declared {expected}; upload again",
+        )
     with state.db.write() as conn:
         exists = conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha)).first()
         state.blobs.commit(row.id, sha)
         if exists is None:
-            conn.execute(t.blobs.insert().values(
-                sha256=sha, size=row.length, media_type=row.meta.get("filetype", "")[:255] or "application/octet-stream",
-                facility_id=row.facility_id, uploaded_by=user.id, created_at=time.time()))
-        conn.execute(t.uploads.update().where(t.uploads.c.id == row.id).values(offset=row.length, sha256=sha))
-        audit.record(conn, user, ip, "write_blob", sha256=sha, detail=row.meta.get("filename", "")[:200])
+            conn.execute(
+                t.blobs.insert().values(
+                    sha256=sha,
+                    size=row.length,
+                    media_type=row.meta.get("filetype", "")[:255] or "application/octet-stream",
+                    facility_id=row.facility_id,
+                    uploaded_by=user.id,
+                    created_at=time.time(),
+                )
+            )
+        conn.execute(
+            t.uploads.update().where(t.uploads.c.id == row.id).values(offset=row.length, sha256=sha)
+        )
+        audit.record(
+            conn, user, ip, "write_blob", sha256=sha, detail=row.meta.get("filename", "")[:200]
+        )
     return sha
 
 
@@ -166,8 +236,15 @@ def purge_expired(state: HubState) -> int:
     """Delete unfinished uploads past their expiry (called at start-up and on creation)."""
     now = time.time()
     with state.db.write() as conn:
-        ids = conn.execute(sa.select(t.uploads.c.id).where(
-            t.uploads.c.sha256.is_(None), t.uploads.c.expires_at < now)).scalars().all()
+        ids = (
+            conn.execute(
+                sa.select(t.uploads.c.id).where(
+                    t.uploads.c.sha256.is_(None), t.uploads.c.expires_at < now
+                )
+            )
+            .scalars()
+            .all()
+        )
         if ids:
             conn.execute(t.uploads.delete().where(t.uploads.c.id.in_(ids)))
     for upload_id in ids:
@@ -180,9 +257,16 @@ def blob_for_reader(state: HubState, user: UserInfo, sha256: str, ip: str, recor
     with state.db.read() as conn:
         row = conn.execute(sa.select(t.blobs).where(t.blobs.c.sha256 == sha256)).first()
         allowed = row is not None and access.can_read_blob(conn, user, sha256)
-        patient = conn.execute(
-            sa.select(t.documents.c.patient_id).join(t.blob_refs, t.blob_refs.c.doc_id == t.documents.c.id)
-            .where(t.blob_refs.c.sha256 == sha256).limit(1)).scalar() if allowed else None
+        patient = (
+            conn.execute(
+                sa.select(t.documents.c.patient_id)
+                .join(t.blob_refs, t.blob_refs.c.doc_id == t.documents.c.id)
+                .where(t.blob_refs.c.sha256 == sha256)
+                .limit(1)
+            ).scalar()
+            if allowed
+            else None
+        )
     if not allowed:
         raise HubError(404, "not_found", f"no blob {sha256} in your scope")
     if record:
@@ -201,7 +285,14 @@ def ingest_bytes(state: HubState, user: UserInfo, data: bytes, media_type: str) 
     with state.db.write() as conn:
         state.blobs.commit(upload_id, sha)
         if conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha)).first() is None:
-            conn.execute(t.blobs.insert().values(sha256=sha, size=len(data), media_type=media_type,
-                                                 facility_id=user.facility_id, uploaded_by=user.id,
-                                                 created_at=time.time()))
+            conn.execute(
+                t.blobs.insert().values(
+                    sha256=sha,
+                    size=len(data),
+                    media_type=media_type,
+                    facility_id=user.facility_id,
+                    uploaded_by=user.id,
+                    created_at=time.time(),
+                )
+            )
     return sha

@@ -20,12 +20,14 @@ metadata = sa.MetaData()
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 schema_version = sa.Table(
-    "schema_version", metadata,
+    "schema_version",
+    metadata,
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("applied_at", sa.Float, nullable=False),
 )
 facilities = sa.Table(
-    "facilities", metadata,
+    "facilities",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
@@ -33,7 +35,8 @@ facilities = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 users = sa.Table(
-    "users", metadata,
+    "users",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("username", sa.String(128), nullable=False, unique=True),
     sa.Column("display_name", sa.String(200), nullable=False),
@@ -45,7 +48,8 @@ users = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 sessions = sa.Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("access_hash", sa.String(64), nullable=False, unique=True),
@@ -58,19 +62,22 @@ sessions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 login_failures = sa.Table(
-    "login_failures", metadata,
+    "login_failures",
+    metadata,
     sa.Column("key", sa.String(300), primary_key=True),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("window_start", sa.Float, nullable=False),
     sa.Column("locked_until", sa.Float, nullable=False),
 )
 counters = sa.Table(
-    "counters", metadata,
+    "counters",
+    metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 documents = sa.Table(
-    "documents", metadata,
+    "documents",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("type", sa.String(32), nullable=False),
     sa.Column("facility_id", sa.String(64), nullable=False, index=True),
@@ -86,7 +93,8 @@ documents = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 revisions = sa.Table(
-    "revisions", metadata,
+    "revisions",
+    metadata,
     sa.Column("doc_id", sa.String(36), primary_key=True),
     sa.Column("rev", sa.Integer, primary_key=True),
     sa.Column("fields", sa.JSON, nullable=False),
@@ -96,7 +104,8 @@ revisions = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
 )
 applied_changes = sa.Table(
-    "applied_changes", metadata,
+    "applied_changes",
+    metadata,
     sa.Column("change_id", sa.String(36), primary_key=True),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("doc_id", sa.String(36), nullable=False),
@@ -104,7 +113,8 @@ applied_changes = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
 )
 consultations = sa.Table(
-    "consultations", metadata,
+    "consultations",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("patient_id", sa.String(36), nullable=True, index=True),
     sa.Column("requesting_facility_id", sa.String(64), nullable=False, index=True),
@@ -113,12 +123,14 @@ consultations = sa.Table(
     sa.Column("specialist_id", sa.String(64), nullable=False, server_default="", index=True),
 )
 blob_refs = sa.Table(
-    "blob_refs", metadata,
+    "blob_refs",
+    metadata,
     sa.Column("doc_id", sa.String(36), primary_key=True),
     sa.Column("sha256", sa.String(64), primary_key=True, index=True),
 )
 blobs = sa.Table(
-    "blobs", metadata,
+    "blobs",
+    metadata,
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("media_type", sa.String(255), nullable=False),
@@ -127,7 +139,8 @@ blobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 uploads = sa.Table(
-    "uploads", metadata,
+    "uploads",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("facility_id", sa.String(64), nullable=False, index=True),
@@ -139,7 +152,8 @@ uploads = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=True),
 )
 audit = sa.Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     sa.Column("id", BigInt, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False, index=True),
     sa.Column("user_id", sa.String(64), nullable=False),
@@ -157,7 +171,8 @@ _V1_TABLES = [t for t in metadata.sorted_tables if t.name != "schema_version"]
 # ---- added by migration 2 ------------------------------------------------------------------
 
 missed_calls = sa.Table(
-    "missed_calls", metadata,
+    "missed_calls",
+    metadata,
     sa.Column("id", BigInt, primary_key=True, autoincrement=True),
     sa.Column("user_id", sa.String(64), nullable=False, index=True),  # whom it rang
     sa.Column("call_id", sa.String(64), nullable=False),
@@ -222,7 +237,9 @@ class Database:
             )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = sa.create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = sa.create_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
         # SQLite allows one writer: serialise writers in this process instead of failing
         # with "database is locked" (other processes wait on busy_timeout).
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -255,7 +272,9 @@ class Database:
                 if version in done:
                     continue
                 fn(conn)
-                conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
+                conn.execute(
+                    schema_version.insert().values(version=version, applied_at=time.time())
+                )
             return max([v for v, _ in MIGRATIONS] + list(done))
 
     def ping(self) -> None:
@@ -292,4 +311,6 @@ def allocate_seq(conn: Connection, n: int = 1) -> int:
 
 
 def current_seq(conn: Connection) -> int:
-    return int(conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one())
+    return int(
+        conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
+    )

@@ -35,7 +35,10 @@ class HubError(Exception):
 
 
 def error_response(
-    status: int, error: str, message: str, headers: dict[str, str] | None = None,
+    status: int,
+    error: str,
+    message: str,
+    headers: dict[str, str] | None = None,
     detail: list[dict] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(error=error, message=message, detail=detail).model_dump(exclude_none=True)
@@ -43,10 +46,20 @@ def error_response(
 
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
-    411: "length_required", 412: "precondition_failed", 413: "too_large",
-    415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "too_many_requests",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    429: "too_many_requests",
 }
 
 
@@ -81,8 +94,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.DataError)
     async def _data(req: Request, exc: sa_exc.DataError) -> JSONResponse:
         # A value the database cannot store (e.g. out of range); the transaction rolled back.
-        log.warning("database refused data on %s %s: %s", req.method, req.url.path, str(exc.orig)[:200])
-        return error_response(422, "invalid_data", f"the database cannot store a value of this request: {str(exc.orig)[:160]}")
+        log.warning(
+            "database refused data on %s %s: %s", req.method, req.url.path, str(exc.orig)[:200]
+        )
+        return error_response(
+            422,
+            "invalid_data",
+            f"the database cannot store a value of this request: {str(exc.orig)[:160]}",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:

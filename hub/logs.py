@@ -37,9 +37,23 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # we log requests ourselves
 
 
-def log_request(method: str, path: str, status: int, started: float, ip: str, user: str, rid: str) -> None:
+def log_request(
+    method: str, path: str, status: int, started: float, ip: str, user: str, rid: str
+) -> None:
     logging.getLogger("hub.request").info(
-        "%s %s %s", method, path, status,
-        extra={"fields": {"method": method, "path": path, "status": status, "ip": ip, "user": user,
-                          "ms": round((time.perf_counter() - started) * 1000, 1), "request_id": rid}},
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "fields": {
+                "method": method,
+                "path": path,
+                "status": status,
+                "ip": ip,
+                "user": user,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "request_id": rid,
+            }
+        },
     )

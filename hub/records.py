@@ -54,6 +54,8 @@ def _nesting(value: Any) -> int:
                 return deepest
             stack.extend((x, depth) for x in item)
     return deepest
+
+
 _DELETED_KEY = "(deleted)"  # pseudo-field: a delete colliding with an edit is a conflict too
 
 
@@ -88,11 +90,18 @@ def _ts(epoch: float) -> datetime:
 def to_document(row: Any) -> Document:
     """A ``documents`` row as the wire model."""
     return Document(
-        id=row.id, type=DocType(row.type), rev=row.rev, seq=row.seq,
-        fields={} if row.deleted else row.fields, deleted=row.deleted, facility_id=row.facility_id,
-        patient_id=row.patient_id, consultation_id=row.consultation_id,
+        id=row.id,
+        type=DocType(row.type),
+        rev=row.rev,
+        seq=row.seq,
+        fields={} if row.deleted else row.fields,
+        deleted=row.deleted,
+        facility_id=row.facility_id,
+        patient_id=row.patient_id,
+        consultation_id=row.consultation_id,
         conflict=ConflictInfo.model_validate(row.conflict) if row.conflict else None,
-        updated_at=_ts(row.updated_at), updated_by=row.updated_by,
+        updated_at=_ts(row.updated_at),
+        updated_by=row.updated_by,
     )
 
 
@@ -114,7 +123,9 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
     """New document: scope attributes fit its type and the author may write there."""
     if ch.type == DocType.patient:
         if ch.patient_id not in (None, ch.id) or ch.consultation_id is not None:
-            raise Rejected(RejectReason.invalid, "a patient document has no patient_id or consultation_id")
+            raise Rejected(
+                RejectReason.invalid, "a patient document has no patient_id or consultation_id"
+            )
         return
     if ch.patient_id is None:
         raise Rejected(RejectReason.invalid, f"a {ch.type} document needs patient_id")
@@ -124,8 +135,11 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
     if pid not in ctx.patient_ok:
         ctx.patient_ok[pid] = _patient_problem(conn, user, pid)
     problem = ctx.patient_ok[pid]
-    if problem is not None and (problem.reason != RejectReason.not_found or ch.type == DocType.consultation
-                                or ch.consultation_id is None):
+    if problem is not None and (
+        problem.reason != RejectReason.not_found
+        or ch.type == DocType.consultation
+        or ch.consultation_id is None
+    ):
         if problem.reason == RejectReason.not_found:
             raise Rejected(RejectReason.invalid, problem.message)
         raise problem
@@ -140,18 +154,24 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
 def _patient_problem(conn: Connection, user: UserInfo, pid: str) -> Rejected | None:
     patient = conn.execute(sa.select(t.documents.c.type).where(t.documents.c.id == pid)).first()
     if patient is None:
-        return Rejected(RejectReason.not_found, "patient_id names no patient on the hub; push the patient first")
+        return Rejected(
+            RejectReason.not_found, "patient_id names no patient on the hub; push the patient first"
+        )
     if patient.type != DocType.patient:
         return Rejected(RejectReason.invalid, "patient_id names a document that is not a patient")
     if not access.can_read_document(conn, user, pid):
-        return Rejected(RejectReason.forbidden, "the patient is outside your facility and consultations")
+        return Rejected(
+            RejectReason.forbidden, "the patient is outside your facility and consultations"
+        )
     return None
 
 
 def _consultation_problem(conn: Connection, user: UserInfo, cid: str, pid: str) -> Rejected | None:
     cons = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == cid)).first()
     if cons is None:
-        return Rejected(RejectReason.invalid, "consultation_id names no consultation on the hub; push it first")
+        return Rejected(
+            RejectReason.invalid, "consultation_id names no consultation on the hub; push it first"
+        )
     if cons.patient_id != pid:
         return Rejected(RejectReason.invalid, "patient_id differs from the consultation's patient")
     if not access.participates(conn, user, cid):
@@ -159,7 +179,9 @@ def _consultation_problem(conn: Connection, user: UserInfo, cid: str, pid: str) 
     return None
 
 
-def _check_fields(conn: Connection, user: UserInfo, doc_type: DocType, fields: dict, old: dict | None) -> None:
+def _check_fields(
+    conn: Connection, user: UserInfo, doc_type: DocType, fields: dict, old: dict | None
+) -> None:
     """Type-specific rules on the fields a revision would have."""
     if len(json.dumps(fields, ensure_ascii=False, default=str)) > MAX_FIELDS_BYTES:
         raise Rejected(RejectReason.too_large, f"fields exceed {MAX_FIELDS_BYTES} bytes")
@@ -168,16 +190,26 @@ def _check_fields(conn: Connection, user: UserInfo, doc_type: DocType, fields: d
     if doc_type == DocType.consultation:
         status = fields.get("status")
         if status not in {s.value for s in ConsultationStatus}:
-            raise Rejected(RejectReason.invalid, "consultation status must be one of " +
-                           ", ".join(s.value for s in ConsultationStatus))
+            raise Rejected(
+                RejectReason.invalid,
+                "consultation status must be one of "
+                + ", ".join(s.value for s in ConsultationStatus),
+            )
         old_status = (old or {}).get("status")
         if old is None and status not in (ConsultationStatus.draft, ConsultationStatus.submitted):
-            raise Rejected(RejectReason.invalid_transition, "a new consultation starts as draft or submitted")
+            raise Rejected(
+                RejectReason.invalid_transition, "a new consultation starts as draft or submitted"
+            )
         if old_status is not None and not can_transition(old_status, status):
-            raise Rejected(RejectReason.invalid_transition, f"a consultation cannot go from {old_status} to {status}")
+            raise Rejected(
+                RejectReason.invalid_transition,
+                f"a consultation cannot go from {old_status} to {status}",
+            )
         for key in CONSULTATION_PARTICIPANT_FIELDS:
             if not isinstance(fields.get(key, ""), str) or len(fields.get(key, "")) > 100:
-                raise Rejected(RejectReason.invalid, f"consultation field {key} must be text (≤ 100 chars)")
+                raise Rejected(
+                    RejectReason.invalid, f"consultation field {key} must be text (≤ 100 chars)"
+                )
     if doc_type == DocType.attachment:
         entries = fields.get(ATTACHMENT_BLOBS_FIELD, [])
         if not isinstance(entries, list):
@@ -186,26 +218,51 @@ def _check_fields(conn: Connection, user: UserInfo, doc_type: DocType, fields: d
             try:
                 blob = AttachmentBlob.model_validate(entry)
             except ValidationError as exc:
-                raise Rejected(RejectReason.invalid, f"attachment blob entry invalid: {exc.errors()[0]['msg']}") from None
-            if conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == blob.sha256)).first() is None:
-                raise Rejected(RejectReason.missing_blob, f"blob {blob.sha256} is not on the hub; upload it first")
+                raise Rejected(
+                    RejectReason.invalid, f"attachment blob entry invalid: {exc.errors()[0]['msg']}"
+                ) from None
+            if (
+                conn.execute(
+                    sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == blob.sha256)
+                ).first()
+                is None
+            ):
+                raise Rejected(
+                    RejectReason.missing_blob,
+                    f"blob {blob.sha256} is not on the hub; upload it first",
+                )
 
 
 # ---------------------------------------------------------------- side tables
 
 
-def _index(conn: Connection, doc_id: str, doc_type: str, facility_id: str, patient_id: str | None,
-           fields: dict, deleted: bool) -> bool:
+def _index(
+    conn: Connection,
+    doc_id: str,
+    doc_type: str,
+    facility_id: str,
+    patient_id: str | None,
+    fields: dict,
+    deleted: bool,
+) -> bool:
     """Keep consultations/blob_refs in step with a stored revision. Returns True when the set
     of participants of a consultation changed."""
     if doc_type == DocType.consultation:
-        values = {k: ("" if deleted else str(fields.get(k, "") or "")) for k in CONSULTATION_PARTICIPANT_FIELDS}
+        values = {
+            k: ("" if deleted else str(fields.get(k, "") or ""))
+            for k in CONSULTATION_PARTICIPANT_FIELDS
+        }
         old = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == doc_id)).first()
         if old is None:
-            conn.execute(t.consultations.insert().values(
-                id=doc_id, patient_id=patient_id, requesting_facility_id=facility_id, **values))
+            conn.execute(
+                t.consultations.insert().values(
+                    id=doc_id, patient_id=patient_id, requesting_facility_id=facility_id, **values
+                )
+            )
             return False
-        conn.execute(t.consultations.update().where(t.consultations.c.id == doc_id).values(**values))
+        conn.execute(
+            t.consultations.update().where(t.consultations.c.id == doc_id).values(**values)
+        )
         return any(getattr(old, k) != v for k, v in values.items())
     if doc_type == DocType.attachment:
         conn.execute(t.blob_refs.delete().where(t.blob_refs.c.doc_id == doc_id))
@@ -219,9 +276,21 @@ def _reannounce(conn: Connection, consultation_id: str, patient_id: str | None) 
     """Give a consultation's documents (and its patient) new seqs so that participants who
     just joined receive them on their next pull (their cursors are past the old seqs)."""
     d = t.documents.c
-    ids = conn.execute(sa.select(d.id).where(sa.or_(
-        d.consultation_id == consultation_id, d.id == consultation_id, d.id == (patient_id or "")
-    )).order_by(d.seq)).scalars().all()
+    ids = (
+        conn.execute(
+            sa.select(d.id)
+            .where(
+                sa.or_(
+                    d.consultation_id == consultation_id,
+                    d.id == consultation_id,
+                    d.id == (patient_id or ""),
+                )
+            )
+            .order_by(d.seq)
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return
     first = allocate_seq(conn, len(ids))
@@ -237,7 +306,9 @@ def _three_way(base: dict, theirs: dict, ours: dict) -> tuple[dict, list[str], b
     keys = set(base) | set(theirs) | set(ours)
     ours_changed = {k for k in keys if ours.get(k, _MISSING) != base.get(k, _MISSING)}
     theirs_changed = {k for k in keys if theirs.get(k, _MISSING) != base.get(k, _MISSING)}
-    overlap = sorted(k for k in ours_changed & theirs_changed if ours.get(k, _MISSING) != theirs.get(k, _MISSING))
+    overlap = sorted(
+        k for k in ours_changed & theirs_changed if ours.get(k, _MISSING) != theirs.get(k, _MISSING)
+    )
     merged = dict(theirs)
     for k in ours_changed - set(overlap):
         if k in ours:
@@ -247,7 +318,9 @@ def _three_way(base: dict, theirs: dict, ours: dict) -> tuple[dict, list[str], b
     return merged, overlap, bool(ours_changed)
 
 
-def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushContext) -> PushResult:
+def _apply(
+    conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushContext
+) -> PushResult:
     doc_id = str(ch.id)
     if _nesting(ch.fields) > MAX_NESTING:
         raise Rejected(RejectReason.invalid, f"fields are nested deeper than {MAX_NESTING} levels")
@@ -255,7 +328,10 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushC
     cur = conn.execute(sa.select(t.documents).where(d.id == doc_id).with_for_update()).first()
     if cur is None:
         if ch.base_rev != 0:
-            raise Rejected(RejectReason.not_found, "the hub has no such document (base_rev must be 0 for a new one)")
+            raise Rejected(
+                RejectReason.not_found,
+                "the hub has no such document (base_rev must be 0 for a new one)",
+            )
         facility = ch.facility_id or user.facility_id
         if facility != user.facility_id:
             raise Rejected(RejectReason.forbidden, "new documents belong to your own facility")
@@ -264,70 +340,156 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushC
         _check_fields(conn, user, ch.type, ch.fields, None)
         patient_id = doc_id if ch.type == DocType.patient else _opt(ch.patient_id)
         seq = ctx.seq(conn)
-        values = dict(id=doc_id, type=ch.type.value, facility_id=facility, patient_id=patient_id,
-                      consultation_id=_opt(ch.consultation_id), rev=1, seq=seq, fields=fields,
-                      deleted=ch.deleted, conflict=None, created_by=user.id, updated_by=user.id, updated_at=now)
+        values = dict(
+            id=doc_id,
+            type=ch.type.value,
+            facility_id=facility,
+            patient_id=patient_id,
+            consultation_id=_opt(ch.consultation_id),
+            rev=1,
+            seq=seq,
+            fields=fields,
+            deleted=ch.deleted,
+            conflict=None,
+            created_by=user.id,
+            updated_by=user.id,
+            updated_at=now,
+        )
         conn.execute(t.documents.insert(), values)
-        conn.execute(t.revisions.insert(), {"doc_id": doc_id, "rev": 1, "fields": ch.fields, "deleted": ch.deleted,
-                                            "user_id": user.id, "change_id": str(ch.change_id), "at": now})
+        conn.execute(
+            t.revisions.insert(),
+            {
+                "doc_id": doc_id,
+                "rev": 1,
+                "fields": ch.fields,
+                "deleted": ch.deleted,
+                "user_id": user.id,
+                "change_id": str(ch.change_id),
+                "at": now,
+            },
+        )
         _index(conn, doc_id, ch.type, facility, patient_id, fields, ch.deleted)
         if ch.type == DocType.patient:  # later documents of this patient in the batch may use it
             ctx.patient_ok.pop(doc_id, None)
         if ch.type == DocType.consultation:
             ctx.consultation_ok.clear()
-        return PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=1, seq=seq,
-                          document=to_document(_Row(values)))
+        return PushResult(
+            change_id=ch.change_id,
+            id=ch.id,
+            status=PushStatus.applied,
+            rev=1,
+            seq=seq,
+            document=to_document(_Row(values)),
+        )
 
     if cur.type != ch.type:
-        raise Rejected(RejectReason.type_mismatch, f"document {doc_id} is a {cur.type}, not a {ch.type}")
+        raise Rejected(
+            RejectReason.type_mismatch, f"document {doc_id} is a {cur.type}, not a {ch.type}"
+        )
     if not access.can_read_document(conn, user, doc_id):
-        raise Rejected(RejectReason.forbidden, "the document is outside your facility and consultations")
+        raise Rejected(
+            RejectReason.forbidden, "the document is outside your facility and consultations"
+        )
     expected_patient = doc_id if cur.type == DocType.patient else cur.patient_id
-    if ((ch.facility_id is not None and ch.facility_id != cur.facility_id)
-            or (ch.type != DocType.patient and _opt(ch.patient_id) != expected_patient)
-            or _opt(ch.consultation_id) != cur.consultation_id):
-        raise Rejected(RejectReason.scope_change, "facility, patient and consultation of a document cannot change")
+    if (
+        (ch.facility_id is not None and ch.facility_id != cur.facility_id)
+        or (ch.type != DocType.patient and _opt(ch.patient_id) != expected_patient)
+        or _opt(ch.consultation_id) != cur.consultation_id
+    ):
+        raise Rejected(
+            RejectReason.scope_change,
+            "facility, patient and consultation of a document cannot change",
+        )
     if ch.base_rev == 0:
-        raise Rejected(RejectReason.already_exists, "a document with this id exists; edit it with base_rev > 0")
+        raise Rejected(
+            RejectReason.already_exists, "a document with this id exists; edit it with base_rev > 0"
+        )
     if ch.base_rev > cur.rev:
-        raise Rejected(RejectReason.unknown_base_rev, f"base_rev {ch.base_rev} is newer than the hub's rev {cur.rev}")
+        raise Rejected(
+            RejectReason.unknown_base_rev,
+            f"base_rev {ch.base_rev} is newer than the hub's rev {cur.rev}",
+        )
 
-    base = conn.execute(sa.select(t.revisions).where(
-        t.revisions.c.doc_id == doc_id, t.revisions.c.rev == ch.base_rev)).one()
-    theirs_fields = dict(cur.fields) if not cur.deleted else dict(
-        conn.execute(sa.select(t.revisions.c.fields).where(
-            t.revisions.c.doc_id == doc_id, t.revisions.c.rev == cur.rev)).scalar_one())
+    base = conn.execute(
+        sa.select(t.revisions).where(
+            t.revisions.c.doc_id == doc_id, t.revisions.c.rev == ch.base_rev
+        )
+    ).one()
+    theirs_fields = (
+        dict(cur.fields)
+        if not cur.deleted
+        else dict(
+            conn.execute(
+                sa.select(t.revisions.c.fields).where(
+                    t.revisions.c.doc_id == doc_id, t.revisions.c.rev == cur.rev
+                )
+            ).scalar_one()
+        )
+    )
     base_view = {**base.fields, _DELETED_KEY: base.deleted}
     theirs_view = {**theirs_fields, _DELETED_KEY: cur.deleted}
     ours_view = {**(base.fields if ch.deleted else ch.fields), _DELETED_KEY: ch.deleted}
     merged, overlap, ours_changed = _three_way(base_view, theirs_view, ours_view)
     # Deleting a document someone else edited meanwhile (or editing one they deleted) is a
     # collision too: the hub keeps its state and records both versions.
-    theirs_edited = any(theirs_fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
-                        for k in set(theirs_fields) | set(base.fields))
-    ours_edited = not ch.deleted and any(ch.fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
-                                         for k in set(ch.fields) | set(base.fields))
-    if ((ch.deleted and not base.deleted and theirs_edited)
-            or (cur.deleted and not base.deleted and ours_edited)) and _DELETED_KEY not in overlap:
+    theirs_edited = any(
+        theirs_fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
+        for k in set(theirs_fields) | set(base.fields)
+    )
+    ours_edited = not ch.deleted and any(
+        ch.fields.get(k, _MISSING) != base.fields.get(k, _MISSING)
+        for k in set(ch.fields) | set(base.fields)
+    )
+    if (
+        (ch.deleted and not base.deleted and theirs_edited)
+        or (cur.deleted and not base.deleted and ours_edited)
+    ) and _DELETED_KEY not in overlap:
         overlap.append(_DELETED_KEY)
         merged[_DELETED_KEY] = cur.deleted
     deleted = bool(merged.pop(_DELETED_KEY, False))
     if not ours_changed and not (ch.resolves_conflict and cur.conflict):
         # Nothing new in this change (e.g. an edit made and undone): no new revision.
-        return PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=cur.rev,
-                          seq=cur.seq, document=to_document(cur))
+        return PushResult(
+            change_id=ch.change_id,
+            id=ch.id,
+            status=PushStatus.applied,
+            rev=cur.rev,
+            seq=cur.seq,
+            document=to_document(cur),
+        )
     _check_fields(conn, user, ch.type, merged, theirs_fields)
 
     conflict = cur.conflict
     if overlap:
         status = PushStatus.conflict
-        info = ConflictInfo.model_validate(cur.conflict) if cur.conflict else ConflictInfo(
-            fields=[], base_rev=ch.base_rev,
-            versions=[ConflictVersion(rev=cur.rev, fields=theirs_fields, deleted=cur.deleted,
-                                      user_id=cur.updated_by, at=_ts(cur.updated_at))])
+        info = (
+            ConflictInfo.model_validate(cur.conflict)
+            if cur.conflict
+            else ConflictInfo(
+                fields=[],
+                base_rev=ch.base_rev,
+                versions=[
+                    ConflictVersion(
+                        rev=cur.rev,
+                        fields=theirs_fields,
+                        deleted=cur.deleted,
+                        user_id=cur.updated_by,
+                        at=_ts(cur.updated_at),
+                    )
+                ],
+            )
+        )
         info.fields = sorted(set(info.fields) | set(overlap))
-        info.versions.append(ConflictVersion(rev=ch.base_rev, fields=ch.fields, deleted=ch.deleted,
-                                             user_id=user.id, change_id=ch.change_id, at=_ts(now)))
+        info.versions.append(
+            ConflictVersion(
+                rev=ch.base_rev,
+                fields=ch.fields,
+                deleted=ch.deleted,
+                user_id=user.id,
+                change_id=ch.change_id,
+                at=_ts(now),
+            )
+        )
         conflict = info.model_dump(mode="json")
     elif ch.resolves_conflict:
         status, conflict = PushStatus.applied if ch.base_rev == cur.rev else PushStatus.merged, None
@@ -336,19 +498,45 @@ def _apply(conn: Connection, user: UserInfo, ch: Change, now: float, ctx: _PushC
 
     rev = cur.rev + 1
     seq = ctx.seq(conn)
-    conn.execute(t.documents.update().where(d.id == doc_id).values(
-        rev=rev, seq=seq, fields={} if deleted else merged, deleted=deleted, conflict=conflict,
-        updated_by=user.id, updated_at=now))
-    conn.execute(t.revisions.insert(), {"doc_id": doc_id, "rev": rev, "fields": merged, "deleted": deleted,
-                                        "user_id": user.id, "change_id": str(ch.change_id), "at": now})
+    conn.execute(
+        t.documents.update()
+        .where(d.id == doc_id)
+        .values(
+            rev=rev,
+            seq=seq,
+            fields={} if deleted else merged,
+            deleted=deleted,
+            conflict=conflict,
+            updated_by=user.id,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        t.revisions.insert(),
+        {
+            "doc_id": doc_id,
+            "rev": rev,
+            "fields": merged,
+            "deleted": deleted,
+            "user_id": user.id,
+            "change_id": str(ch.change_id),
+            "at": now,
+        },
+    )
     if _index(conn, doc_id, cur.type, cur.facility_id, cur.patient_id, merged, deleted):
         _reannounce(conn, doc_id, cur.patient_id)
     if cur.type == DocType.consultation:
         ctx.consultation_ok.clear()
     row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
-    return PushResult(change_id=ch.change_id, id=ch.id, status=status, rev=rev, seq=row.seq,
-                      document=to_document(row),
-                      message=("conflicting edits to: " + ", ".join(overlap)) if overlap else "")
+    return PushResult(
+        change_id=ch.change_id,
+        id=ch.id,
+        status=status,
+        rev=rev,
+        seq=row.seq,
+        document=to_document(row),
+        message=("conflicting edits to: " + ", ".join(overlap)) if overlap else "",
+    )
 
 
 def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[PushResult]:
@@ -363,34 +551,63 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
         ctx = _PushContext(conn, len(changes))
         for ch in changes:
             if ch.change_id in seen:
-                results.append(PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
-                                          reason=RejectReason.duplicate_in_batch,
-                                          message="this change_id appears twice in the push"))
+                results.append(
+                    PushResult(
+                        change_id=ch.change_id,
+                        id=ch.id,
+                        status=PushStatus.rejected,
+                        reason=RejectReason.duplicate_in_batch,
+                        message="this change_id appears twice in the push",
+                    )
+                )
                 continue
             seen.add(ch.change_id)
-            prior = conn.execute(sa.select(t.applied_changes).where(
-                t.applied_changes.c.change_id == str(ch.change_id))).first()
+            prior = conn.execute(
+                sa.select(t.applied_changes).where(
+                    t.applied_changes.c.change_id == str(ch.change_id)
+                )
+            ).first()
             if prior is not None:
                 if prior.user_id != user.id or prior.doc_id != str(ch.id):
-                    results.append(PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
-                                              reason=RejectReason.invalid,
-                                              message="this change_id was already used for another change"))
+                    results.append(
+                        PushResult(
+                            change_id=ch.change_id,
+                            id=ch.id,
+                            status=PushStatus.rejected,
+                            reason=RejectReason.invalid,
+                            message="this change_id was already used for another change",
+                        )
+                    )
                 else:
                     results.append(PushResult.model_validate(prior.result))
                 continue
             try:
                 result = _apply(conn, user, ch, now, ctx)
-                conn.execute(t.applied_changes.insert(), {
-                    "change_id": str(ch.change_id), "user_id": user.id, "doc_id": str(ch.id),
-                    "result": result.model_dump(mode="json"), "at": now})
+                conn.execute(
+                    t.applied_changes.insert(),
+                    {
+                        "change_id": str(ch.change_id),
+                        "user_id": user.id,
+                        "doc_id": str(ch.id),
+                        "result": result.model_dump(mode="json"),
+                        "at": now,
+                    },
+                )
             except Rejected as rej:
-                result = PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.rejected,
-                                    reason=rej.reason, message=rej.message)
+                result = PushResult(
+                    change_id=ch.change_id,
+                    id=ch.id,
+                    status=PushStatus.rejected,
+                    reason=rej.reason,
+                    message=rej.message,
+                )
             results.append(result)
             if result.document is not None:
                 pid = result.document.patient_id
                 key = str(pid) if pid else None
-                row = audit_rows.setdefault(key, audit.entry(user, ip, "write", patient_id=key, detail=""))
+                row = audit_rows.setdefault(
+                    key, audit.entry(user, ip, "write", patient_id=key, detail="")
+                )
                 row["_n"] = row.get("_n", 0) + 1
                 row["doc_id"] = str(ch.id) if row["_n"] == 1 else None
         for row in audit_rows.values():
@@ -410,8 +627,10 @@ def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullR
         # counter lock until commit), so a later snapshot of documents is complete up to it.
         top = current_seq(conn)
         rows = conn.execute(
-            sa.select(t.documents).where(d.seq > since, d.seq <= top, access.visible_documents(user))
-            .order_by(d.seq).limit(limit + 1)
+            sa.select(t.documents)
+            .where(d.seq > since, d.seq <= top, access.visible_documents(user))
+            .order_by(d.seq)
+            .limit(limit + 1)
         ).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -424,16 +643,24 @@ def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullR
         patients[r.patient_id] = patients.get(r.patient_id, 0) + 1
     if patients:
         with db.write() as conn:
-            audit.record_many(conn, [audit.entry(user, ip, "read", patient_id=p, detail=f"pulled {n} document(s)")
-                                     for p, n in patients.items()])
+            audit.record_many(
+                conn,
+                [
+                    audit.entry(user, ip, "read", patient_id=p, detail=f"pulled {n} document(s)")
+                    for p, n in patients.items()
+                ],
+            )
     return PullResponse(changes=changes, next_cursor=next_cursor, has_more=has_more)
 
 
 def read_document(db: Database, user: UserInfo, doc_id: uuid.UUID, ip: str) -> Document | None:
     """One document if it exists and ``user`` may read it (None otherwise: 404 either way)."""
     with db.read() as conn:
-        row = conn.execute(sa.select(t.documents).where(
-            t.documents.c.id == str(doc_id), access.visible_documents(user))).first()
+        row = conn.execute(
+            sa.select(t.documents).where(
+                t.documents.c.id == str(doc_id), access.visible_documents(user)
+            )
+        ).first()
     if row is None:
         return None
     with db.write() as conn:
@@ -445,8 +672,15 @@ def reconcile(db: Database, user: UserInfo, digest: str, count: int) -> Reconcil
     d = t.documents.c
     with db.read() as conn:
         top = current_seq(conn)
-        pairs = conn.execute(sa.select(d.id, d.rev).where(
-            d.deleted == sa.false(), d.seq <= top, access.visible_documents(user))).all()
+        pairs = conn.execute(
+            sa.select(d.id, d.rev).where(
+                d.deleted == sa.false(), d.seq <= top, access.visible_documents(user)
+            )
+        ).all()
     hub_digest = scope_digest((p.id, p.rev) for p in pairs)
-    return ReconcileResponse(match=hub_digest == digest and count == len(pairs), hub_digest=hub_digest,
-                             hub_count=len(pairs), cursor=top)
+    return ReconcileResponse(
+        match=hub_digest == digest and count == len(pairs),
+        hub_digest=hub_digest,
+        hub_count=len(pairs),
+        cursor=top,
+    )

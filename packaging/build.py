@@ -98,10 +98,14 @@ def _build_locked(force: bool, quiet: bool) -> tuple[Path, float | None]:
     if not force and executable().is_file() and STAMP.is_file() and STAMP.read_text() == wanted:
         return executable(), None
     missing_qm = [
-        ts for ts in (ROOT / "resources" / "translations").glob("*.ts") if not ts.with_suffix(".qm").is_file()
+        ts
+        for ts in (ROOT / "resources" / "translations").glob("*.ts")
+        if not ts.with_suffix(".qm").is_file()
     ]
     if missing_qm:
-        raise SystemExit(f"compiled translations missing for {missing_qm}: run `make translations` first")
+        raise SystemExit(
+            f"compiled translations missing for {missing_qm}: run `make translations` first"
+        )
     started = time.perf_counter()
     cmd = [
         sys.executable,

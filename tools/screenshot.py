@@ -1,7 +1,7 @@
 """Take a screenshot of the running client (for the README and for looking at the UI).
 
-    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshot.py OUT.png [--lang zh_CN]
-        [--page consultations] [--login USER:PASSWORD] [--wait SECONDS]
+xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshot.py OUT.png [--lang zh_CN]
+    [--page consultations] [--login USER:PASSWORD] [--wait SECONDS]
 """
 
 from __future__ import annotations

@@ -36,9 +36,15 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def draw_overlays(rgb: np.ndarray, matrix: np.ndarray, annotations: list[Annotation],
-                  cal: Calibration, values: np.ndarray | None, unit: str,
-                  corners: CornerText | None) -> np.ndarray:
+def draw_overlays(
+    rgb: np.ndarray,
+    matrix: np.ndarray,
+    annotations: list[Annotation],
+    cal: Calibration,
+    values: np.ndarray | None,
+    unit: str,
+    corners: CornerText | None,
+) -> np.ndarray:
     """Return a copy of ``rgb`` with annotations (image→viewport ``matrix``) and text."""
     img = Image.fromarray(rgb)
     draw = ImageDraw.Draw(img)
@@ -61,20 +67,37 @@ def draw_overlays(rgb: np.ndarray, matrix: np.ndarray, annotations: list[Annotat
         h, w = rgb.shape[:2]
         pad = 6
         draw.multiline_text((pad, pad), "\n".join(corners.top_left), fill=WHITE, font=font)
-        draw.multiline_text((w - pad, pad), "\n".join(corners.top_right), fill=WHITE, font=font,
-                            anchor="ra", align="right")
-        draw.multiline_text((pad, h - pad), "\n".join(corners.bottom_left), fill=WHITE,
-                            font=font, anchor="ld")
+        draw.multiline_text(
+            (w - pad, pad),
+            "\n".join(corners.top_right),
+            fill=WHITE,
+            font=font,
+            anchor="ra",
+            align="right",
+        )
+        draw.multiline_text(
+            (pad, h - pad), "\n".join(corners.bottom_left), fill=WHITE, font=font, anchor="ld"
+        )
         bottom_right = list(corners.bottom_right)
         if not corners.calibrated:
             bottom_right.append("UNCALIBRATED")
-        draw.multiline_text((w - pad, h - pad), "\n".join(bottom_right), fill=WHITE, font=font,
-                            anchor="rd", align="right")
+        draw.multiline_text(
+            (w - pad, h - pad),
+            "\n".join(bottom_right),
+            fill=WHITE,
+            font=font,
+            anchor="rd",
+            align="right",
+        )
         if corners.lossy:
             draw.text((w // 2, pad), "LOSSY", fill=RED, font=font, anchor="ma")
         for side, label in corners.markers.items():
-            pos = {"left": (pad, h // 2), "right": (w - pad, h // 2), "top": (w // 2, pad + 24),
-                   "bottom": (w // 2, h - pad)}[side]
+            pos = {
+                "left": (pad, h // 2),
+                "right": (w - pad, h // 2),
+                "top": (w // 2, pad + 24),
+                "bottom": (w // 2, h - pad),
+            }[side]
             anchor = {"left": "lm", "right": "rm", "top": "ma", "bottom": "md"}[side]
             draw.text(pos, label, fill=WHITE, font=font, anchor=anchor)
     return np.asarray(img)

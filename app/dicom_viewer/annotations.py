@@ -45,10 +45,16 @@ class Annotation:
 
     @classmethod
     def from_dict(cls, d: dict) -> Annotation:
-        return cls(kind=str(d["kind"]), points=[tuple(p) for p in d["points"]],
-                   author=str(d.get("author", "")), sop_instance_uid=str(d.get("sop_instance_uid", "")),
-                   frame=int(d.get("frame", 0)), text=str(d.get("text", "")),
-                   id=str(d.get("id") or uuid.uuid4().hex), created=str(d.get("created", "")))
+        return cls(
+            kind=str(d["kind"]),
+            points=[tuple(p) for p in d["points"]],
+            author=str(d.get("author", "")),
+            sop_instance_uid=str(d.get("sop_instance_uid", "")),
+            frame=int(d.get("frame", 0)),
+            text=str(d.get("text", "")),
+            id=str(d.get("id") or uuid.uuid4().hex),
+            created=str(d.get("created", "")),
+        )
 
     def outline(self) -> list[tuple[float, float]]:
         """The polyline drawn for this annotation (closed shapes return closed outlines)."""
@@ -68,8 +74,9 @@ class Annotation:
         return out
 
 
-def describe(ann: Annotation, cal: Calibration, values: np.ndarray | None = None,
-             unit: str = "") -> str:
+def describe(
+    ann: Annotation, cal: Calibration, values: np.ndarray | None = None, unit: str = ""
+) -> str:
     """The measurement text shown next to an annotation (calibration stated when absent)."""
     lu = "mm" if cal.calibrated else "px"
     tail = "" if cal.calibrated else " (uncalibrated)"
@@ -87,8 +94,10 @@ def describe(ann: Annotation, cal: Calibration, values: np.ndarray | None = None
             stats = m.roi_stats(values, m.region_mask(ann.kind, ann.points, values.shape[:2]))
             if stats is not None:
                 u = f" {unit}" if unit else ""
-                text += (f"\nmean {stats.mean:.1f}{u} SD {stats.sd:.1f}"
-                         f"\nmin {stats.minimum:.0f} max {stats.maximum:.0f}")
+                text += (
+                    f"\nmean {stats.mean:.1f}{u} SD {stats.sd:.1f}"
+                    f"\nmin {stats.minimum:.0f} max {stats.maximum:.0f}"
+                )
         return text
     if ann.kind == "text":
         return ann.text
@@ -149,7 +158,9 @@ class AnnotationSet:
         return True
 
     def for_image(self, sop_instance_uid: str, frame: int) -> list[Annotation]:
-        return [a for a in self.items if a.sop_instance_uid == sop_instance_uid and a.frame == frame]
+        return [
+            a for a in self.items if a.sop_instance_uid == sop_instance_uid and a.frame == frame
+        ]
 
     def to_list(self) -> list[dict]:
         return [a.to_dict() for a in self.items]

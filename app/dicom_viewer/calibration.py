@@ -56,8 +56,9 @@ def calibration_for(ds: Dataset) -> Calibration:
         except (TypeError, ValueError):
             factor = 0.0
         if factor > 0:
-            return Calibration(imager[0] / factor, imager[1] / factor,
-                               "ImagerPixelSpacing / magnification factor")
+            return Calibration(
+                imager[0] / factor, imager[1] / factor, "ImagerPixelSpacing / magnification factor"
+            )
         try:
             sod = float(ds.get("DistanceSourceToPatient") or 0)
             sid = float(ds.get("DistanceSourceToDetector") or 0)
@@ -65,14 +66,16 @@ def calibration_for(ds: Dataset) -> Calibration:
             sod = sid = 0.0
         if sod > 0 and sid > 0:
             ratio = sod / sid
-            return Calibration(imager[0] * ratio, imager[1] * ratio,
-                               "ImagerPixelSpacing × SOD/SID")
+            return Calibration(imager[0] * ratio, imager[1] * ratio, "ImagerPixelSpacing × SOD/SID")
         return Calibration(imager[0], imager[1], "ImagerPixelSpacing (at detector)")
     regions = ds.get("SequenceOfUltrasoundRegions")
     if regions and len(regions) == 1:
         region = regions[0]
         # Physical units 3 = cm: spacing in mm is delta × 10.
-        if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:
+        if (
+            region.get("PhysicalUnitsXDirection") == 3
+            and region.get("PhysicalUnitsYDirection") == 3
+        ):
             dx, dy = float(region.PhysicalDeltaX), float(region.PhysicalDeltaY)
             if dx > 0 and dy > 0:
                 return Calibration(abs(dy) * 10, abs(dx) * 10, "ultrasound region")
@@ -82,8 +85,9 @@ def calibration_for(ds: Dataset) -> Calibration:
     return UNCALIBRATED
 
 
-def manual_calibration(pixel_length: float, known_mm: float,
-                       aspect: tuple[float, float] = (1.0, 1.0)) -> Calibration:
+def manual_calibration(
+    pixel_length: float, known_mm: float, aspect: tuple[float, float] = (1.0, 1.0)
+) -> Calibration:
     """Calibration from a line of ``pixel_length`` pixels the user says is ``known_mm`` long."""
     if pixel_length <= 0 or known_mm <= 0:
         raise ValueError("calibration needs a positive length in pixels and in millimetres")

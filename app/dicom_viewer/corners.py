@@ -52,8 +52,13 @@ def is_lossy(ds: Dataset) -> bool:
     if str(ds.get("LossyImageCompression", "") or "") == "01":
         return True
     ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
-    return ts in {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
-                  "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"}
+    return ts in {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.4.203",
+    }
 
 
 def _orientation_label(vec: np.ndarray) -> str:
@@ -65,8 +70,9 @@ def _orientation_label(vec: np.ndarray) -> str:
     return "".join(letters[:2])
 
 
-def orientation_markers(ds: Dataset, state: ViewState, image_size: tuple[int, int],
-                        viewport: tuple[int, int]) -> dict[str, str]:
+def orientation_markers(
+    ds: Dataset, state: ViewState, image_size: tuple[int, int], viewport: tuple[int, int]
+) -> dict[str, str]:
     """Patient directions at the viewport's left/right/top/bottom edges."""
     ori = ds.get("ImageOrientationPatient")
     if ori is None or len(ori) != 6:
@@ -75,30 +81,58 @@ def orientation_markers(ds: Dataset, state: ViewState, image_size: tuple[int, in
     col = np.array([float(v) for v in ori[3:]])  # direction of increasing row (y)
     inv = np.linalg.inv(image_to_viewport(state, image_size, viewport))
     out = {}
-    for name, (dx, dy) in {"right": (1, 0), "left": (-1, 0), "bottom": (0, 1), "top": (0, -1)}.items():
+    for name, (dx, dy) in {
+        "right": (1, 0),
+        "left": (-1, 0),
+        "bottom": (0, 1),
+        "top": (0, -1),
+    }.items():
         ix, iy, _ = inv @ np.array([dx, dy, 0.0])  # direction vector, translation-free
         out[name] = _orientation_label(row * ix + col * iy)
     return out
 
 
-LABELS = {"id": "ID", "series": "Se", "image": "Im", "width": "W", "level": "L",
-          "zoom": "Zoom", "location": "Loc", "thickness": "Thick"}
+LABELS = {
+    "id": "ID",
+    "series": "Se",
+    "image": "Im",
+    "width": "W",
+    "level": "L",
+    "zoom": "Zoom",
+    "location": "Loc",
+    "thickness": "Thick",
+}
 
 
-def corner_text(header: Dataset, frame: int, index: int, count: int, state: ViewState,
-                window: Window | None, zoom: float, image_size: tuple[int, int],
-                viewport: tuple[int, int], labels: dict[str, str] | None = None) -> CornerText:
+def corner_text(
+    header: Dataset,
+    frame: int,
+    index: int,
+    count: int,
+    state: ViewState,
+    window: Window | None,
+    zoom: float,
+    image_size: tuple[int, int],
+    viewport: tuple[int, int],
+    labels: dict[str, str] | None = None,
+) -> CornerText:
     """Everything written around the image for one viewport (``labels`` translate the
     field names; values are never translated)."""
     lb = {**LABELS, **(labels or {})}
     fh = frame_header(header, frame)
     ct = CornerText()
     name = display_name(fh.get("PatientName"))
-    ct.top_left = [name, f"{lb['id']}: {fh.get('PatientID', '')}",
-                   " ".join(x for x in (patient_age(fh), str(fh.get("PatientSex", "") or "")) if x)]
-    ct.top_right = [_fmt_date(fh.get("StudyDate")), str(fh.get("StudyDescription", "") or ""),
-                    f"{lb['series']}: {fh.get('SeriesNumber', '')} {fh.get('SeriesDescription', '') or ''}".strip(),
-                    f"{lb['image']}: {index + 1}/{count}"]
+    ct.top_left = [
+        name,
+        f"{lb['id']}: {fh.get('PatientID', '')}",
+        " ".join(x for x in (patient_age(fh), str(fh.get("PatientSex", "") or "")) if x),
+    ]
+    ct.top_right = [
+        _fmt_date(fh.get("StudyDate")),
+        str(fh.get("StudyDescription", "") or ""),
+        f"{lb['series']}: {fh.get('SeriesNumber', '')} {fh.get('SeriesDescription', '') or ''}".strip(),
+        f"{lb['image']}: {index + 1}/{count}",
+    ]
     if window is not None:
         ct.bottom_left.append(f"{lb['width']}: {window.width:g} {lb['level']}: {window.center:g}")
     ct.bottom_left.append(f"{lb['zoom']}: {zoom * 100:.0f}%")

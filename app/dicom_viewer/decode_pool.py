@@ -85,9 +85,13 @@ class ProcessDecodePool:
     Thread-safe. Nothing is started until the first ``submit`` or ``warm_up``.
     """
 
-    def __init__(self, workers: int | None = None, worker_fn: WorkerFn = decode_in_process,
-                 idle_timeout: float | None = 300.0,
-                 initializer: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        worker_fn: WorkerFn = decode_in_process,
+        idle_timeout: float | None = 300.0,
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
         self.workers = workers or default_workers()
         self.worker_fn = worker_fn
         self.initializer = initializer  # run in each worker at start (tests: a failing one)
@@ -119,14 +123,16 @@ class ProcessDecodePool:
             # One start-up task per worker: ``ready`` turns true once a worker answers, i.e.
             # once spawning and importing pydicom/numpy (~0.3–1 s) is behind us.
             self._ready_future = _first_success(
-                [self._executor.submit(_ready) for _ in range(self.workers)])
+                [self._executor.submit(_ready) for _ in range(self.workers)]
+            )
             self._ready_future.add_done_callback(self._check_started)
             self._arm_idle_timer_locked()
         return self._executor
 
     def _new_executor(self, workers: int) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(workers, mp_context=self._context,
-                                                      initializer=self.initializer)
+        return concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=self._context, initializer=self.initializer
+        )
 
     def _check_started(self, ready: concurrent.futures.Future) -> None:
         # Every start-up task failed: no worker ever answered, so no file is to blame (a
@@ -136,8 +142,10 @@ class ProcessDecodePool:
         with self._lock:
             if self.unavailable is None and not self._closed:
                 self.unavailable = f"{type(ready.exception()).__name__}: {ready.exception()}"
-                log.warning("decode worker processes cannot start (%s); decoding in-process",
-                            self.unavailable)
+                log.warning(
+                    "decode worker processes cannot start (%s); decoding in-process",
+                    self.unavailable,
+                )
 
     def warm_up(self) -> None:
         """Start the worker processes now (they take a moment to import the decoders)."""
@@ -219,8 +227,13 @@ class ProcessDecodePool:
     def _stop_if_idle(self, activity: int) -> None:
         """Stop the workers if nothing was submitted since the timer was armed."""
         with self._lock:
-            if self._closed or self._outstanding or activity != self._activity \
-                    or self._suspects or self._quarantine_busy:
+            if (
+                self._closed
+                or self._outstanding
+                or activity != self._activity
+                or self._suspects
+                or self._quarantine_busy
+            ):
                 return
             executors = [e for e in (self._executor, self._quarantine) if e is not None]
             self._executor = self._quarantine = None
@@ -241,8 +254,9 @@ class ProcessDecodePool:
         job.inner = inner
         inner.add_done_callback(lambda f: self._finished(job, executor, f))
 
-    def _finished(self, job: _Job, executor: concurrent.futures.Executor,
-                  inner: concurrent.futures.Future) -> None:
+    def _finished(
+        self, job: _Job, executor: concurrent.futures.Executor, inner: concurrent.futures.Future
+    ) -> None:
         if job.outer.done():
             return
         if inner.cancelled():
@@ -299,8 +313,9 @@ class ProcessDecodePool:
             job.inner = quarantine.submit(self.worker_fn, job.path, job.frame)
         job.inner.add_done_callback(lambda f: self._suspect_done(job, quarantine, f))
 
-    def _suspect_done(self, job: _Job, quarantine: concurrent.futures.Executor,
-                      inner: concurrent.futures.Future) -> None:
+    def _suspect_done(
+        self, job: _Job, quarantine: concurrent.futures.Executor, inner: concurrent.futures.Future
+    ) -> None:
         exc = None if inner.cancelled() else inner.exception()
         if isinstance(exc, BrokenProcessPool):
             with self._lock:
@@ -308,9 +323,12 @@ class ProcessDecodePool:
                     self._quarantine = None
             quarantine.shutdown(wait=False, cancel_futures=True)
             try:
-                job.outer.set_exception(DicomFileError(
-                    job.path, f"the decoder crashed on frame {job.frame + 1} "
-                              "(corrupt compressed data?)"))
+                job.outer.set_exception(
+                    DicomFileError(
+                        job.path,
+                        f"the decoder crashed on frame {job.frame + 1} (corrupt compressed data?)",
+                    )
+                )
             except concurrent.futures.InvalidStateError:
                 pass  # cancelled by its owner in the meantime
         elif inner.cancelled():
@@ -339,8 +357,9 @@ def _first_success(futures: list[concurrent.futures.Future]) -> concurrent.futur
             if not f.cancelled() and f.exception() is None:
                 combined.set_result(f.result())
                 return
-            failed.append(f.exception() if not f.cancelled()
-                          else concurrent.futures.CancelledError())
+            failed.append(
+                f.exception() if not f.cancelled() else concurrent.futures.CancelledError()
+            )
             if len(failed) == len(futures):
                 combined.set_exception(failed[-1])
 
@@ -356,8 +375,9 @@ def _settle(outer: concurrent.futures.Future, exc: BaseException) -> None:
         pass  # cancelled by its owner in the meantime
 
 
-def _complete(outer: concurrent.futures.Future, inner: concurrent.futures.Future,
-              path: str) -> None:
+def _complete(
+    outer: concurrent.futures.Future, inner: concurrent.futures.Future, path: str
+) -> None:
     """Pass a worker's result on; any unexpected failure still names the file."""
     exc = inner.exception()
     try:

@@ -43,8 +43,9 @@ def read_header(path: str | Path) -> tuple[Dataset, PixelLocation | None]:
                 fp.seek(0)
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
                 if "SOPClassUID" not in ds and "Rows" not in ds:
-                    raise DicomFileError(path, "not a DICOM file (no DICM preamble or "
-                                         "recognisable header)") from None
+                    raise DicomFileError(
+                        path, "not a DICOM file (no DICM preamble or recognisable header)"
+                    ) from None
             _ensure_transfer_syntax(ds)
             location = _pixel_location(ds, fp)
         # pydicom converts values lazily; convert everything now so a bad value is reported
@@ -135,14 +136,20 @@ def decode_frame(
             if arr is not None:
                 return arr
         ds = dataset if dataset is not None else read_dataset(path)
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if (
+            "PixelData" not in ds
+            and "FloatPixelData" not in ds
+            and "DoubleFloatPixelData" not in ds
+        ):
             raise DicomFileError(path, "no pixel data (not an image)")
         nframes = int(ds.get("NumberOfFrames", 1) or 1)
         if not 0 <= frame < nframes:
             raise DicomFileError(path, f"frame {frame + 1} out of range (1..{nframes})")
         photometric = str(ds.get("PhotometricInterpretation", "")).strip()
-        native_ybr = (photometric in ("YBR_FULL", "YBR_FULL_422")
-                      and not ds.file_meta.TransferSyntaxUID.is_compressed)
+        native_ybr = (
+            photometric in ("YBR_FULL", "YBR_FULL_422")
+            and not ds.file_meta.TransferSyntaxUID.is_compressed
+        )
         index = None if nframes == 1 else frame
         arr = _pixel_array(ds, index, as_rgb=not native_ybr)
         if nframes > 1 and arr.ndim == (4 if int(ds.get("SamplesPerPixel", 1)) > 1 else 3):
@@ -151,8 +158,10 @@ def decode_frame(
             arr = ybr_full_to_rgb(arr, int(ds.get("BitsStored", 8)))
         expected = (int(ds.Rows), int(ds.Columns))
         if arr.ndim < 2 or arr.shape[:2] != expected or arr.size == 0:
-            raise DicomFileError(path, f"decoded size {arr.shape} does not match "
-                                 f"Rows×Columns {expected[0]}×{expected[1]}")
+            raise DicomFileError(
+                path,
+                f"decoded size {arr.shape} does not match Rows×Columns {expected[0]}×{expected[1]}",
+            )
         return np.ascontiguousarray(arr)
     except (DicomFileError, KeyboardInterrupt, SystemExit):
         raise
@@ -181,8 +190,9 @@ def _pixel_array(ds: Dataset, index: int | None, as_rgb: bool) -> np.ndarray:
 
         if plugin in get_decoder(tsyntax).available_plugins:
             try:
-                return pydicom.pixels.pixel_array(ds, index=index, as_rgb=as_rgb,
-                                                  decoding_plugin=plugin)
+                return pydicom.pixels.pixel_array(
+                    ds, index=index, as_rgb=as_rgb, decoding_plugin=plugin
+                )
             except Exception:  # noqa: BLE001 - fall back to pydicom's plugin order below
                 pass
     return pydicom.pixels.pixel_array(ds, index=index, as_rgb=as_rgb)
@@ -207,8 +217,9 @@ def check_frame_size(path: Path, ds: Dataset) -> None:
     except (AttributeError, TypeError, ValueError) as exc:
         raise DicomFileError(path, f"invalid image size attributes: {exc}") from exc
     if rows <= 0 or cols <= 0 or spp not in (1, 3, 4) or bits not in (1, 8, 16, 32, 64):
-        raise DicomFileError(path, f"invalid image geometry {rows}×{cols}, {spp} samples, "
-                             f"{bits} bits allocated")
+        raise DicomFileError(
+            path, f"invalid image geometry {rows}×{cols}, {spp} samples, {bits} bits allocated"
+        )
     size = rows * cols * spp * max(bits, 8) // 8
     if size > MAX_FRAME_BYTES:
         raise DicomFileError(path, f"frame of {size / 2**30:.1f} GiB refused (broken header?)")
@@ -218,9 +229,14 @@ def ybr_full_to_rgb(ybr: np.ndarray, bits: int = 8) -> np.ndarray:
     """YBR_FULL → RGB with the PS3.3 C.7.6.3.1.2 coefficients, truncating like DCMTK."""
     y, cb, cr = (ybr[..., i].astype(np.float64) for i in range(3))
     m = float((1 << bits) - 1)
-    rgb = np.stack([y + 1.4020 * cr - 0.7010 * m,
-                    y - 0.3441 * cb - 0.7141 * cr + 0.5291 * m,
-                    y + 1.7720 * cb - 0.8859 * m], axis=-1)
+    rgb = np.stack(
+        [
+            y + 1.4020 * cr - 0.7010 * m,
+            y - 0.3441 * cb - 0.7141 * cr + 0.5291 * m,
+            y + 1.7720 * cb - 0.8859 * m,
+        ],
+        axis=-1,
+    )
     return np.clip(rgb, 0, m).astype(ybr.dtype)
 
 
@@ -232,8 +248,13 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     implicit, little = ds.original_encoding if ds.original_encoding else (True, True)
-    uid = (ImplicitVRLittleEndian if implicit else
-           ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    uid = (
+        ImplicitVRLittleEndian
+        if implicit
+        else ExplicitVRLittleEndian
+        if little
+        else ExplicitVRBigEndian
+    )
     if not hasattr(ds, "file_meta") or ds.file_meta is None:
         ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = uid
@@ -248,6 +269,7 @@ def _transfer_syntax_name(ds: Dataset | None) -> str:
 
 # --------------------------------------------------------------------------- self-check
 
+
 def samples_dir() -> Path:
     """The shipped samples (inside the frozen bundle too)."""
     from app.paths import resources_dir
@@ -257,11 +279,22 @@ def samples_dir() -> Path:
 
 # Every transfer syntax the installed plugins are meant to cover; each should have a sample.
 COVERED_SYNTAXES = (
-    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
-    "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203", "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+    "1.2.840.10008.1.2.5",
 )
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 # pylibjpeg-libjpeg would decode 12-bit JPEG but is GPLv3, so it is not shipped.
@@ -282,8 +315,7 @@ def self_check(folder_override: Path | None = None) -> list[tuple[str, bool, str
     results: list[tuple[str, bool, str]] = []
     seen: set[str] = set()
     samples = sorted(folder.glob("*.dcm"))
-    in_process = _decode_in_worker_process(
-        [p for p in samples if _is_encapsulated_file(p)])
+    in_process = _decode_in_worker_process([p for p in samples if _is_encapsulated_file(p)])
     for path in samples:
         try:
             header, loc = read_header(path)
@@ -313,8 +345,11 @@ def self_check(folder_override: Path | None = None) -> list[tuple[str, bool, str
             continue
         dec = get_decoder(uid)
         ok = bool(dec.available_plugins)
-        msg = ("no shipped sample; decoder plugin present: " + ", ".join(dec.available_plugins)
-               if ok else "no decoder plugin installed")
+        msg = (
+            "no shipped sample; decoder plugin present: " + ", ".join(dec.available_plugins)
+            if ok
+            else "no decoder plugin installed"
+        )
         results.append((UID(uid).name, ok, msg))
     if not results:
         results.append(("samples", False, f"no DICOM samples found in {folder}"))
@@ -359,6 +394,8 @@ def _twelve_bit_jpeg_note(sample: Path) -> str:
     except DicomFileError as exc:
         plugin_lines = [ln.strip() for ln in exc.problem.splitlines()[1:] if ln.strip()]
         reason = "; ".join(plugin_lines) or exc.problem
-        return ("12-bit JPEG Extended is NOT supported (needs the GPLv3 pylibjpeg-libjpeg "
-                f"plugin, not shipped): {sample.name}: {reason}")
+        return (
+            "12-bit JPEG Extended is NOT supported (needs the GPLv3 pylibjpeg-libjpeg "
+            f"plugin, not shipped): {sample.name}: {reason}"
+        )
     return f"12-bit JPEG Extended also decodes ({sample.name})"

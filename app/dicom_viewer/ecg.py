@@ -66,8 +66,12 @@ def load_ecg(path: str | Path, group: int = 0) -> EcgRecording:
         leads.append(Lead(_label(str(meaning)), data[:, i] * _UNIT_TO_MV.get(unit, 1e-3)))
     from app.dicom_viewer.index import display_name
 
-    return EcgRecording(leads, float(seq.SamplingFrequency), display_name(ds.get("PatientName")),
-                        str(ds.get("PatientID", "") or ""))
+    return EcgRecording(
+        leads,
+        float(seq.SamplingFrequency),
+        display_name(ds.get("PatientName")),
+        str(ds.get("PatientID", "") or ""),
+    )
 
 
 def render_ecg(rec: EcgRecording, px_per_mm: float = 4.0, rhythm_lead: str = "II") -> np.ndarray:
@@ -92,18 +96,44 @@ def render_ecg(rec: EcgRecording, px_per_mm: float = 4.0, rhythm_lead: str = "II
     for idx, lead in enumerate(ordered[:12]):
         col, row = idx // 3, idx % 3
         start = col * col_s
-        _trace(img, lead, rec.sampling_hz, start, col_s, x0_mm + start * PAPER_SPEED_MM_S,
-               5 + row_mm * row + row_mm / 2, px_per_mm)
+        _trace(
+            img,
+            lead,
+            rec.sampling_hz,
+            start,
+            col_s,
+            x0_mm + start * PAPER_SPEED_MM_S,
+            5 + row_mm * row + row_mm / 2,
+            px_per_mm,
+        )
     rhythm = rec.lead(rhythm_lead) or (rec.leads[0] if rec.leads else None)
     if rhythm is not None:
-        _trace(img, rhythm, rec.sampling_hz, 0, seconds, x0_mm, 5 + row_mm * 3 + row_mm / 2,
-               px_per_mm, label=f"{rhythm.label}")
+        _trace(
+            img,
+            rhythm,
+            rec.sampling_hz,
+            0,
+            seconds,
+            x0_mm,
+            5 + row_mm * 3 + row_mm / 2,
+            px_per_mm,
+            label=f"{rhythm.label}",
+        )
     _calibration_pulse(img, 2, 5 + row_mm * 3 + row_mm / 2, px_per_mm)
     return img
 
 
-def _trace(img: np.ndarray, lead: Lead, hz: float, start_s: float, dur_s: float, x_mm: float,
-           baseline_mm: float, px_per_mm: float, label: str | None = None) -> None:
+def _trace(
+    img: np.ndarray,
+    lead: Lead,
+    hz: float,
+    start_s: float,
+    dur_s: float,
+    x_mm: float,
+    baseline_mm: float,
+    px_per_mm: float,
+    label: str | None = None,
+) -> None:
     a, b = int(start_s * hz), int((start_s + dur_s) * hz)
     mv = lead.millivolts[a:b]
     if mv.size < 2:
@@ -113,14 +143,31 @@ def _trace(img: np.ndarray, lead: Lead, hz: float, start_s: float, dur_s: float,
     ys = (baseline_mm - mv * GAIN_MM_MV) * px_per_mm
     pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
     cv2.polylines(img, [pts], False, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, label or lead.label, (int(x_mm * px_per_mm) + 4,
-                int((baseline_mm - 10) * px_per_mm)), cv2.FONT_HERSHEY_SIMPLEX,
-                0.45 * px_per_mm / 4, (0, 0, 160), 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        label or lead.label,
+        (int(x_mm * px_per_mm) + 4, int((baseline_mm - 10) * px_per_mm)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45 * px_per_mm / 4,
+        (0, 0, 160),
+        1,
+        cv2.LINE_AA,
+    )
 
 
 def _calibration_pulse(img: np.ndarray, x_mm: float, baseline_mm: float, px_per_mm: float) -> None:
     """The 1 mV, 200 ms reference pulse (10 mm tall, 5 mm wide)."""
-    pts = np.array([[x_mm, baseline_mm], [x_mm + 1, baseline_mm], [x_mm + 1, baseline_mm - 10],
-                    [x_mm + 6, baseline_mm - 10], [x_mm + 6, baseline_mm],
-                    [x_mm + 7, baseline_mm]]) * px_per_mm
+    pts = (
+        np.array(
+            [
+                [x_mm, baseline_mm],
+                [x_mm + 1, baseline_mm],
+                [x_mm + 1, baseline_mm - 10],
+                [x_mm + 6, baseline_mm - 10],
+                [x_mm + 6, baseline_mm],
+                [x_mm + 7, baseline_mm],
+            ]
+        )
+        * px_per_mm
+    )
     cv2.polylines(img, [pts.round().astype(np.int32)], False, (0, 0, 0), 1, cv2.LINE_AA)

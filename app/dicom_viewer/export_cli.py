@@ -31,21 +31,24 @@ from app.dicom_viewer.view_state import ViewState, effective_zoom, fit_zoom, ima
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py export",
-                                description="Render a DICOM frame to PNG/JPEG as the viewer shows it.")
+    p = argparse.ArgumentParser(
+        prog="main.py export",
+        description="Render a DICOM frame to PNG/JPEG as the viewer shows it.",
+    )
     p.add_argument("input", type=Path, help="DICOM image file")
     p.add_argument("output", type=Path, help="output .png or .jpg")
     p.add_argument("--frame", type=int, default=1, help="frame number, 1-based (default 1)")
     p.add_argument("--window", type=str, default=None, help="CENTER,WIDTH in modality units")
     p.add_argument("--gsps", type=Path, default=None, help="presentation state to apply")
     p.add_argument("--size", type=str, default=None, help="viewport WIDTHxHEIGHT (default: image)")
-    p.add_argument("--no-overlays", action="store_true",
-                   help="pixels only: no annotations or corner text")
+    p.add_argument(
+        "--no-overlays", action="store_true", help="pixels only: no annotations or corner text"
+    )
     return p
 
 
 def parse_window(text: str) -> Window:
-    """"CENTER,WIDTH" → Window (width must be ≥ 1)."""
+    """ "CENTER,WIDTH" → Window (width must be ≥ 1)."""
     try:
         c, w = (float(v) for v in text.split(","))
     except ValueError:
@@ -55,8 +58,12 @@ def parse_window(text: str) -> Window:
     return Window(c, w)
 
 
-def apply_displayed_area(state: ViewState, area: tuple[int, int, int, int] | None,
-                         image_size: tuple[int, int], viewport: tuple[int, int]) -> ViewState:
+def apply_displayed_area(
+    state: ViewState,
+    area: tuple[int, int, int, int] | None,
+    image_size: tuple[int, int],
+    viewport: tuple[int, int],
+) -> ViewState:
     """Centre and zoom so that the GSPS displayed area (1-based TLHC/BRHC) fits the viewport."""
     if area is None:
         return state
@@ -70,9 +77,14 @@ def apply_displayed_area(state: ViewState, area: tuple[int, int, int, int] | Non
     return state
 
 
-def render_export(path: Path, frame: int = 0, window: Window | None = None,
-                  gsps: GspsContent | None = None, viewport: tuple[int, int] | None = None,
-                  overlays: bool = True) -> np.ndarray:
+def render_export(
+    path: Path,
+    frame: int = 0,
+    window: Window | None = None,
+    gsps: GspsContent | None = None,
+    viewport: tuple[int, int] | None = None,
+    overlays: bool = True,
+) -> np.ndarray:
     """The RGB array the viewer would show for this frame and presentation."""
     header, location = read_header(path)
     if "Rows" not in header:
@@ -87,9 +99,13 @@ def render_export(path: Path, frame: int = 0, window: Window | None = None,
         sop = str(header.SOPInstanceUID)
         if gsps.referenced_sop_uids and sop not in gsps.referenced_sop_uids:
             raise DicomFileError(path, "the presentation state does not reference this image")
-        state = ViewState(window=gsps.state.window, rotation=gsps.state.rotation,
-                          flip_h=gsps.state.flip_h, invert=gsps.state.invert and not gsps.inverse,
-                          frame_index=frame)
+        state = ViewState(
+            window=gsps.state.window,
+            rotation=gsps.state.rotation,
+            flip_h=gsps.state.flip_h,
+            invert=gsps.state.invert and not gsps.inverse,
+            frame_index=frame,
+        )
         if gsps.viewport is not None and (viewport is None or viewport == gsps.viewport):
             # Our own file: the exact zoom/centre the viewer had, in its viewport size.
             viewport = gsps.viewport
@@ -117,10 +133,12 @@ def render_export(path: Path, frame: int = 0, window: Window | None = None,
     unit = "HU" if str(fh.get("Modality", "")) == "CT" else ""
     zoom = effective_zoom(state, (w, h), viewport)
     shown_window = state.window or default_window(fh)
-    corners = corner_text(header, frame, frame, nframes, state, shown_window, zoom, (w, h),
-                          viewport)
-    return draw_overlays(rgb, image_to_viewport(state, (w, h), viewport), anns, cal, values,
-                         unit, corners)
+    corners = corner_text(
+        header, frame, frame, nframes, state, shown_window, zoom, (w, h), viewport
+    )
+    return draw_overlays(
+        rgb, image_to_viewport(state, (w, h), viewport), anns, cal, values, unit, corners
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -142,14 +160,16 @@ def main(argv: list[str]) -> int:
                 raise ValueError("--size must be between 16 and 16384 pixels each way")
             viewport = (vw, vh)
         gsps = read_gsps(args.gsps) if args.gsps else None
-        rgb = render_export(args.input, args.frame - 1, window, gsps, viewport,
-                            overlays=not args.no_overlays)
+        rgb = render_export(
+            args.input, args.frame - 1, window, gsps, viewport, overlays=not args.no_overlays
+        )
         suffix = args.output.suffix.lower()
         if suffix not in (".png", ".jpg", ".jpeg"):
             raise ValueError(f"output must end in .png, .jpg or .jpeg: {args.output}")
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rgb).save(args.output, quality=92) if suffix != ".png" else \
-            Image.fromarray(rgb).save(args.output)
+        Image.fromarray(rgb).save(args.output, quality=92) if suffix != ".png" else Image.fromarray(
+            rgb
+        ).save(args.output)
     except (DicomFileError, ValueError, OSError) as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return 2

@@ -14,8 +14,12 @@ from pydicom.dataset import Dataset
 # functional group macro → attributes it carries that the viewer uses
 _MACROS = {
     "PixelValueTransformationSequence": ("RescaleSlope", "RescaleIntercept", "RescaleType"),
-    "FrameVOILUTSequence": ("WindowCenter", "WindowWidth", "VOILUTFunction",
-                            "WindowCenterWidthExplanation"),
+    "FrameVOILUTSequence": (
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+        "WindowCenterWidthExplanation",
+    ),
     "PixelMeasuresSequence": ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"),
     "PlaneOrientationSequence": ("ImageOrientationPatient",),
     "PlanePositionSequence": ("ImagePositionPatient",),

@@ -59,20 +59,34 @@ def _annotation_objects(ann: Annotation, header: Dataset) -> tuple[list, list]:
     units = hd.pr.AnnotationUnitsValues.PIXEL
     outline = ann.outline()
     if ann.kind != "text" and len(outline) >= 2:
-        graphics.append(hd.pr.GraphicObject(hd.pr.GraphicTypeValues.POLYLINE,
-                                            np.array(outline, dtype=float), units,
-                                            tracking_id=ann.id, tracking_uid=hd.UID()))
+        graphics.append(
+            hd.pr.GraphicObject(
+                hd.pr.GraphicTypeValues.POLYLINE,
+                np.array(outline, dtype=float),
+                units,
+                tracking_id=ann.id,
+                tracking_uid=hd.UID(),
+            )
+        )
     if ann.kind == "arrow" and len(ann.points) >= 2:
         graphics.extend(_arrow_head(ann, units))
-    label = ann.text if ann.kind in ("text", "arrow") else describe(
-        ann, calibration_for(frame_header(header, ann.frame)))
+    label = (
+        ann.text
+        if ann.kind in ("text", "arrow")
+        else describe(ann, calibration_for(frame_header(header, ann.frame)))
+    )
     if ann.kind in CLOSED_KINDS and ann.text:
         label = f"{ann.text}\n{label}"
     if label:
         x, y = ann.points[-1] if ann.kind != "text" else ann.points[0]
-        texts.append(hd.pr.TextObject(label[:64] if ann.kind != "text" else label, units,
-                                      anchor_point=(float(x), float(y)),
-                                      anchor_point_visible=ann.kind != "text"))
+        texts.append(
+            hd.pr.TextObject(
+                label[:64] if ann.kind != "text" else label,
+                units,
+                anchor_point=(float(x), float(y)),
+                anchor_point_visible=ann.kind != "text",
+            )
+        )
     return graphics, texts
 
 
@@ -123,10 +137,15 @@ def write_gsps(
             graphics += g
             texts += t
         multi = int(header.get("NumberOfFrames", 1) or 1) > 1
-        graphic_annotations.append(hd.pr.GraphicAnnotation(
-            referenced_images=[header], graphic_layer=layer,
-            referenced_frame_number=frame + 1 if multi else None,
-            graphic_objects=graphics or None, text_objects=texts or None))
+        graphic_annotations.append(
+            hd.pr.GraphicAnnotation(
+                referenced_images=[header],
+                graphic_layer=layer,
+                referenced_frame_number=frame + 1 if multi else None,
+                graphic_objects=graphics or None,
+                text_objects=texts or None,
+            )
+        )
     window = state.window
     if window is None:
         from app.dicom_viewer.render import default_window
@@ -134,13 +153,19 @@ def write_gsps(
         window = default_window(frame_header(gray[0], 0))
     voi = []
     if window is not None:
-        function = window.function if window.function in ("LINEAR", "LINEAR_EXACT", "SIGMOID") \
+        function = (
+            window.function
+            if window.function in ("LINEAR", "LINEAR_EXACT", "SIGMOID")
             else "LINEAR"
-        voi = [hd.pr.SoftcopyVOILUTTransformation(window_center=window.center,
-                                                  window_width=window.width,
-                                                  voi_lut_function=function)]
+        )
+        voi = [
+            hd.pr.SoftcopyVOILUTTransformation(
+                window_center=window.center, window_width=window.width, voi_lut_function=function
+            )
+        ]
     presentation_lut = hd.PresentationLUTTransformation(
-        presentation_lut_shape="INVERSE" if state.invert else "IDENTITY")
+        presentation_lut_shape="INVERSE" if state.invert else "IDENTITY"
+    )
     first = gray[0]
     with warnings.catch_warnings():
         # highdicom warns about single-component person names; free-form authors are fine.
@@ -148,34 +173,62 @@ def write_gsps(
         if colour:
             gsps = _build_colour(gray, label, description, graphic_annotations, layer, author)
         else:
-            gsps = _build(gray, label, description, graphic_annotations, layer, author, voi,
-                          presentation_lut, first)
+            gsps = _build(
+                gray,
+                label,
+                description,
+                graphic_annotations,
+                layer,
+                author,
+                voi,
+                presentation_lut,
+                first,
+            )
     gsps.SpecificCharacterSet = "ISO_IR 192"
     _set_spatial(gsps, first, state, displayed_area)
     if shutter is not None:
         shutter.write_to(gsps, colour=colour)
     block = gsps.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(0x10, "UT", json.dumps({"state": state.to_dict(),
-                                         "annotations": [a.to_dict() for a in annotations],
-                                         "author": author,
-                                         "viewport": list(viewport) if viewport else None,
-                                         "shutter": shutter.to_dict() if shutter else None,
-                                         }))  # ASCII-escaped JSON
+    block.add_new(
+        0x10,
+        "UT",
+        json.dumps(
+            {
+                "state": state.to_dict(),
+                "annotations": [a.to_dict() for a in annotations],
+                "author": author,
+                "viewport": list(viewport) if viewport else None,
+                "shutter": shutter.to_dict() if shutter else None,
+            }
+        ),
+    )  # ASCII-escaped JSON
     gsps.PresentationCreationDate = datetime.now().strftime("%Y%m%d")
     gsps.save_as(str(out_path), enforce_file_format=True)
     return gsps
 
 
-def _common(images: list[Dataset], label: str, description: str, graphic_annotations: list,
-            layer: hd.pr.GraphicLayer, author: str) -> dict:
+def _common(
+    images: list[Dataset],
+    label: str,
+    description: str,
+    graphic_annotations: list,
+    layer: hd.pr.GraphicLayer,
+    author: str,
+) -> dict:
     """What every presentation state we write carries, grayscale or colour."""
     from app import __version__
 
     return dict(
         referenced_images=images,
-        series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="YiQiao", manufacturer_model_name="YiQiao viewer",
-        software_versions=__version__, device_serial_number="0", content_label=label,
+        series_instance_uid=hd.UID(),
+        series_number=9901,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="YiQiao",
+        manufacturer_model_name="YiQiao viewer",
+        software_versions=__version__,
+        device_serial_number="0",
+        content_label=label,
         content_description=description or None,
         graphic_annotations=graphic_annotations or None,
         graphic_layers=[layer] if graphic_annotations else None,
@@ -183,10 +236,17 @@ def _common(images: list[Dataset], label: str, description: str, graphic_annotat
     )
 
 
-def _build(gray: list[Dataset], label: str, description: str, graphic_annotations: list,
-           layer: hd.pr.GraphicLayer, author: str, voi: list,
-           presentation_lut: hd.PresentationLUTTransformation,
-           first: Dataset) -> hd.pr.GrayscaleSoftcopyPresentationState:
+def _build(
+    gray: list[Dataset],
+    label: str,
+    description: str,
+    graphic_annotations: list,
+    layer: hd.pr.GraphicLayer,
+    author: str,
+    voi: list,
+    presentation_lut: hd.PresentationLUTTransformation,
+    first: Dataset,
+) -> hd.pr.GrayscaleSoftcopyPresentationState:
     return hd.pr.GrayscaleSoftcopyPresentationState(
         **_common(gray, label, description, graphic_annotations, layer, author),
         voi_lut_transformations=voi or None,
@@ -196,9 +256,14 @@ def _build(gray: list[Dataset], label: str, description: str, graphic_annotation
     )
 
 
-def _build_colour(images: list[Dataset], label: str, description: str,
-                  graphic_annotations: list, layer: hd.pr.GraphicLayer,
-                  author: str) -> hd.pr.ColorSoftcopyPresentationState:
+def _build_colour(
+    images: list[Dataset],
+    label: str,
+    description: str,
+    graphic_annotations: list,
+    layer: hd.pr.GraphicLayer,
+    author: str,
+) -> hd.pr.ColorSoftcopyPresentationState:
     return hd.pr.ColorSoftcopyPresentationState(
         **_common(images, label, description, graphic_annotations, layer, author),
         specific_character_set="ISO_IR 192",
@@ -224,13 +289,16 @@ def _modality_lut(ds: Dataset) -> hd.ModalityLUTTransformation | None:
         return hd.ModalityLUTTransformation(
             rescale_intercept=float(ds.get("RescaleIntercept", 0) or 0),
             rescale_slope=float(ds.get("RescaleSlope", 1) or 1),
-            rescale_type=str(ds.get("RescaleType", "") or ("HU" if ds.get("Modality") == "CT"
-                                                          else "US")))
+            rescale_type=str(
+                ds.get("RescaleType", "") or ("HU" if ds.get("Modality") == "CT" else "US")
+            ),
+        )
     return None
 
 
-def _set_spatial(gsps: Dataset, image: Dataset, state: ViewState,
-                 area: tuple[int, int, int, int] | None) -> None:
+def _set_spatial(
+    gsps: Dataset, image: Dataset, state: ViewState, area: tuple[int, int, int, int] | None
+) -> None:
     cols, rows = int(image.Columns), int(image.Rows)
     item = gsps.DisplayedAreaSelectionSequence[0]
     if area is not None:
@@ -253,15 +321,19 @@ def read_gsps(path: str | Path) -> GspsContent:
         raise DicomFileError(path, f"unreadable presentation state: {exc}") from exc
     if str(ds.get("SOPClassUID", "")) not in (GSPS_CLASS, CSPS_CLASS):
         raise DicomFileError(path, "not a softcopy presentation state")
-    refs = [str(img.ReferencedSOPInstanceUID)
-            for series in ds.get("ReferencedSeriesSequence", [])
-            for img in series.get("ReferencedImageSequence", [])]
+    refs = [
+        str(img.ReferencedSOPInstanceUID)
+        for series in ds.get("ReferencedSeriesSequence", [])
+        for img in series.get("ReferencedImageSequence", [])
+    ]
     inverse = str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE"
     area = None
     das = ds.get("DisplayedAreaSelectionSequence")
     if das:
-        tl, br = das[0].get("DisplayedAreaTopLeftHandCorner"), das[0].get(
-            "DisplayedAreaBottomRightHandCorner")
+        tl, br = (
+            das[0].get("DisplayedAreaTopLeftHandCorner"),
+            das[0].get("DisplayedAreaBottomRightHandCorner"),
+        )
         if tl and br:
             area = (int(tl[0]), int(tl[1]), int(br[0]), int(br[1]))
     author = str(ds.get("ContentCreatorName", "") or "")
@@ -274,9 +346,17 @@ def read_gsps(path: str | Path) -> GspsContent:
         state = ViewState.from_dict(private["state"])
         anns = [Annotation.from_dict(d) for d in private.get("annotations", [])]
         vp = private.get("viewport")
-        return GspsContent(refs, state, anns, area, inverse, private.get("author", author),
-                           str(ds.get("ContentLabel", "")),
-                           (int(vp[0]), int(vp[1])) if vp else None, shutter)
+        return GspsContent(
+            refs,
+            state,
+            anns,
+            area,
+            inverse,
+            private.get("author", author),
+            str(ds.get("ContentLabel", "")),
+            (int(vp[0]), int(vp[1])) if vp else None,
+            shutter,
+        )
     window = None
     voi = ds.get("SoftcopyVOILUTSequence")
     if voi and "WindowCenter" in voi[0]:
@@ -284,10 +364,22 @@ def read_gsps(path: str | Path) -> GspsContent:
         c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
         w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
         window = Window(c, w, str(voi[0].get("VOILUTFunction", "LINEAR") or "LINEAR"))
-    state = ViewState(window=window, rotation=int(ds.get("ImageRotation", 0) or 0),
-                      flip_h=str(ds.get("ImageHorizontalFlip", "N")) == "Y", invert=inverse)
-    return GspsContent(refs, state, _standard_annotations(ds, author), area, inverse, author,
-                       str(ds.get("ContentLabel", "")), shutter=shutter)
+    state = ViewState(
+        window=window,
+        rotation=int(ds.get("ImageRotation", 0) or 0),
+        flip_h=str(ds.get("ImageHorizontalFlip", "N")) == "Y",
+        invert=inverse,
+    )
+    return GspsContent(
+        refs,
+        state,
+        _standard_annotations(ds, author),
+        area,
+        inverse,
+        author,
+        str(ds.get("ContentLabel", "")),
+        shutter=shutter,
+    )
 
 
 def _private_payload(ds: Dataset) -> dict | None:
@@ -323,23 +415,42 @@ def _standard_annotations(ds: Dataset, author: str) -> list[Annotation]:
             elif gtype == "ELLIPSE" and len(pts) == 4:
                 (ax, ay), (bx, by) = pts[0], pts[1]
                 (cx, cy), (dx, dy) = pts[2], pts[3]
-                out.append(Annotation("ellipse", [(min(ax, bx, cx, dx), min(ay, by, cy, dy)),
-                                                  (max(ax, bx, cx, dx), max(ay, by, cy, dy))],
-                                      author, sop, frame))
+                out.append(
+                    Annotation(
+                        "ellipse",
+                        [
+                            (min(ax, bx, cx, dx), min(ay, by, cy, dy)),
+                            (max(ax, bx, cx, dx), max(ay, by, cy, dy)),
+                        ],
+                        author,
+                        sop,
+                        frame,
+                    )
+                )
             elif gtype == "CIRCLE" and len(pts) == 2:
                 (cx, cy), (px, py) = pts
                 r = float(np.hypot(px - cx, py - cy))
-                out.append(Annotation("ellipse", [(cx - r, cy - r), (cx + r, cy + r)], author,
-                                      sop, frame))
+                out.append(
+                    Annotation("ellipse", [(cx - r, cy - r), (cx + r, cy + r)], author, sop, frame)
+                )
             elif len(pts) >= 2:
-                out.append(Annotation("freehand" if len(pts) > 2 else "length", pts, author, sop,
-                                      frame))
+                out.append(
+                    Annotation("freehand" if len(pts) > 2 else "length", pts, author, sop, frame)
+                )
         for to in ga.get("TextObjectSequence", []):
             anchor = to.get("AnchorPoint")
             box = to.get("BoundingBoxTopLeftHandCorner")
             point = anchor if anchor is not None else box
             if point is None:
                 continue
-            out.append(Annotation("text", [(float(point[0]), float(point[1]))], author, sop, frame,
-                                  text=str(to.get("UnformattedTextValue", ""))))
+            out.append(
+                Annotation(
+                    "text",
+                    [(float(point[0]), float(point[1]))],
+                    author,
+                    sop,
+                    frame,
+                    text=str(to.get("UnformattedTextValue", "")),
+                )
+            )
     return out

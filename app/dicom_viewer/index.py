@@ -61,7 +61,10 @@ class Instance:
     def sort_key(self) -> tuple[float, float]:
         """Order within a series: position along the slice normal, then instance number."""
         number = _float(self.header.get("InstanceNumber"), 0.0)
-        pos, ori = self.header.get("ImagePositionPatient"), self.header.get("ImageOrientationPatient")
+        pos, ori = (
+            self.header.get("ImagePositionPatient"),
+            self.header.get("ImageOrientationPatient"),
+        )
         if pos is not None and ori is not None and len(pos) == 3 and len(ori) == 6:
             normal = np.cross(np.array(ori[:3], float), np.array(ori[3:], float))
             return float(np.dot(normal, np.array(pos, float))), number
@@ -107,8 +110,9 @@ class Series:
         with self._lock:
             if self._frames is None:
                 ordered = sorted(self.instances, key=Instance.sort_key)
-                self._frames = [FrameRef(i, f) for i in ordered if i.is_image
-                                for f in range(i.frame_count)]
+                self._frames = [
+                    FrameRef(i, f) for i in ordered if i.is_image for f in range(i.frame_count)
+                ]
             return self._frames
 
     @property
@@ -184,21 +188,30 @@ class Library:
             patient = self.patients.get(key)
             if patient is None:
                 patient = self.patients[key] = Patient(
-                    key, pid, display_name(ds.get("PatientName")),
-                    str(ds.get("PatientBirthDate", "") or ""), str(ds.get("PatientSex", "") or ""))
+                    key,
+                    pid,
+                    display_name(ds.get("PatientName")),
+                    str(ds.get("PatientBirthDate", "") or ""),
+                    str(ds.get("PatientSex", "") or ""),
+                )
             study_uid = str(ds.get("StudyInstanceUID", "") or "unknown-study")
             study = patient.studies.get(study_uid)
             if study is None:
                 study = patient.studies[study_uid] = Study(
-                    study_uid, str(ds.get("StudyDate", "") or ""),
-                    str(ds.get("StudyDescription", "") or ""))
+                    study_uid,
+                    str(ds.get("StudyDate", "") or ""),
+                    str(ds.get("StudyDescription", "") or ""),
+                )
             series_uid = str(ds.get("SeriesInstanceUID", "") or f"{study_uid}-unknown-series")
             series = study.series.get(series_uid)
             if series is None:
                 series = study.series[series_uid] = Series(
-                    series_uid, str(ds.get("SeriesNumber", "") or ""),
-                    str(ds.get("SeriesDescription", "") or ""), str(ds.get("Modality", "") or ""),
-                    str(ds.get("FrameOfReferenceUID", "") or ""))
+                    series_uid,
+                    str(ds.get("SeriesNumber", "") or ""),
+                    str(ds.get("SeriesDescription", "") or ""),
+                    str(ds.get("Modality", "") or ""),
+                    str(ds.get("FrameOfReferenceUID", "") or ""),
+                )
             series.add(inst)
             if inst.sop_instance_uid:
                 self._by_sop[inst.sop_instance_uid] = inst
@@ -252,29 +265,37 @@ def dicomdir_files(dicomdir: Path) -> list[Path]:
 def _case_insensitive(root: Path, parts: list[str]) -> Path | None:
     current = root
     for part in parts:
-        matches = [p for p in current.iterdir() if p.name.lower() == part.lower()] \
-            if current.is_dir() else []
+        matches = (
+            [p for p in current.iterdir() if p.name.lower() == part.lower()]
+            if current.is_dir()
+            else []
+        )
         if not matches:
             return None
         current = matches[0]
     return current
 
 
-def expand_paths(paths: Iterable[str | Path], library: Library,
-                 skipped: list[SkippedFile]) -> list[Path]:
+def expand_paths(
+    paths: Iterable[str | Path], library: Library, skipped: list[SkippedFile]
+) -> list[Path]:
     """Files to read from the given files, folders, DICOMDIRs and zip archives."""
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(p for p in sorted(path.rglob("*")) if p.is_file()
-                       and p.name.upper() != "DICOMDIR")
+            out.extend(
+                p for p in sorted(path.rglob("*")) if p.is_file() and p.name.upper() != "DICOMDIR"
+            )
         elif path.name.upper() == "DICOMDIR":
             try:
                 out.extend(dicomdir_files(path))
             except Exception as exc:  # noqa: BLE001 - a broken DICOMDIR: fall back to the folder
-                skipped.append(SkippedFile(str(path), f"unreadable DICOMDIR ({exc}); "
-                                           "reading the folder instead"))
+                skipped.append(
+                    SkippedFile(
+                        str(path), f"unreadable DICOMDIR ({exc}); reading the folder instead"
+                    )
+                )
                 out.extend(expand_paths([path.parent], library, skipped))
         elif zipfile.is_zipfile(path):
             target = library.temp_dir()
@@ -329,8 +350,11 @@ def read_instance(path: Path, report: ImportReport) -> Instance | None:
         report.skipped.append(SkippedFile(str(path), exc.problem))
         return None
     sop_class = str(header.get("SOPClassUID", ""))
-    if sop_class == _DICOMDIR_CLASS or str(getattr(header.get("file_meta", None) or Dataset(),
-                                                   "MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
+    if (
+        sop_class == _DICOMDIR_CLASS
+        or str(getattr(header.get("file_meta", None) or Dataset(), "MediaStorageSOPClassUID", ""))
+        == _DICOMDIR_CLASS
+    ):
         return None
     if sop_class in _PRESENTATION_STATE_CLASSES:
         report.presentation_states.append(path)

@@ -43,8 +43,9 @@ def is_encapsulated(ref: FrameRef) -> bool:
 class FrameSource:
     """Decoded stored values of frames, cached; thread-safe."""
 
-    def __init__(self, cache: FrameCache | None = None,
-                 processes: ProcessDecodePool | None = None) -> None:
+    def __init__(
+        self, cache: FrameCache | None = None, processes: ProcessDecodePool | None = None
+    ) -> None:
         self.cache = cache or FrameCache()
         self.processes = processes
         self._pinned: dict[int, set] = {}
@@ -58,8 +59,9 @@ class FrameSource:
                 # In a process even for one frame: the GIL stays free for the GUI thread.
                 arr = self.decode_async(ref).result()
             else:
-                arr = decode_frame(ref.instance.path, ref.frame, ref.instance.header,
-                                   ref.instance.location)
+                arr = decode_frame(
+                    ref.instance.path, ref.frame, ref.instance.header, ref.instance.location
+                )
             self.cache.put(key, arr)
         return arr
 
@@ -107,9 +109,16 @@ def priority_order(count: int, start: int) -> list[int]:
 class PreloadRun:
     """One series being decoded in the background; ``finished`` is set when all is done."""
 
-    def __init__(self, source: FrameSource, threads: concurrent.futures.Executor,
-                 frames: list[FrameRef], order: list[int], on_frame: OnFrame | None,
-                 batch: int, thread_count: int) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        threads: concurrent.futures.Executor,
+        frames: list[FrameRef],
+        order: list[int],
+        on_frame: OnFrame | None,
+        batch: int,
+        thread_count: int,
+    ) -> None:
         self.source = source
         self.threads = threads
         self.thread_count = thread_count
@@ -124,8 +133,11 @@ class PreloadRun:
         self._busy = 0  # thread jobs and process futures under way
         self._futures: set[concurrent.futures.Future] = set()
         processes = source.processes
-        self._processes = processes if processes is not None and any(
-            is_encapsulated(frames[i]) for i in order) else None
+        self._processes = (
+            processes
+            if processes is not None and any(is_encapsulated(frames[i]) for i in order)
+            else None
+        )
         self.in_flight_limit = 2 * processes.workers if processes is not None else 0
         self._in_flight = 0
 
@@ -175,8 +187,11 @@ class PreloadRun:
         return index
 
     def _use_processes(self, index: int) -> bool:
-        return (self._processes is not None and self._processes.ready
-                and is_encapsulated(self.frames[index]))
+        return (
+            self._processes is not None
+            and self._processes.ready
+            and is_encapsulated(self.frames[index])
+        )
 
     # ------------------------------------------------------------------ threads
     def run_first(self) -> None:
@@ -288,8 +303,13 @@ class PreloadRun:
             self._busy -= 1
         self.feed()
 
-    def _process_done(self, index: int, fut: concurrent.futures.Future | None,
-                      arr: np.ndarray | None, error: Exception | None) -> None:
+    def _process_done(
+        self,
+        index: int,
+        fut: concurrent.futures.Future | None,
+        arr: np.ndarray | None,
+        error: Exception | None,
+    ) -> None:
         if fut is not None:
             with self._lock:
                 self._futures.discard(fut)
@@ -318,13 +338,18 @@ class PreloadRun:
 class SeriesPreloader:
     """Decode a series in the background, nearest-first, while it fits the cache budget."""
 
-    def __init__(self, source: FrameSource, executor: concurrent.futures.Executor | None = None,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        executor: concurrent.futures.Executor | None = None,
+        workers: int | None = None,
+    ) -> None:
         self.source = source
         self._own = executor is None
         self.thread_count = workers or max(2, os.cpu_count() or 2)
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(
-            self.thread_count, thread_name_prefix="yiqiao-decode")
+            self.thread_count, thread_name_prefix="yiqiao-decode"
+        )
         self.batch = 4  # one pool task per native frame costs more than reading it
         self._lock = threading.Lock()
         self._run: PreloadRun | None = None
@@ -337,8 +362,9 @@ class SeriesPreloader:
         frames = series.frames
         start = min(max(start, 0), max(len(frames) - 1, 0))
         order = priority_order(len(frames), start) if frames else []
-        run = PreloadRun(self.source, self.executor, frames, order, on_frame, self.batch,
-                         self.thread_count)
+        run = PreloadRun(
+            self.source, self.executor, frames, order, on_frame, self.batch, self.thread_count
+        )
         with self._lock:
             previous, self._run = self._run, run
         if previous is not None:

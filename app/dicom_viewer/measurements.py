@@ -101,5 +101,6 @@ def roi_stats(values: np.ndarray, mask: np.ndarray) -> RoiStats | None:
     sel = values[mask]
     if sel.size == 0:
         return None
-    return RoiStats(int(sel.size), float(sel.mean()), float(sel.std()), float(sel.min()),
-                    float(sel.max()))
+    return RoiStats(
+        int(sel.size), float(sel.mean()), float(sel.std()), float(sel.min()), float(sel.max())
+    )

@@ -55,13 +55,16 @@ def phantom_slice(spec: PhantomSpec) -> np.ndarray:
     hu[(xx - c) ** 2 + (yy - c) ** 2 <= (0.4 * n) ** 2] = WATER
     for (cx, cy, r), value in ((spec.soft_disk, SOFT), (spec.bone_disk, BONE)):
         hu[(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = value
-    for (mx, my) in spec.marker_pixels:
-        hu[my - 1:my + 2, mx - 1:mx + 2] = MARKER
+    for mx, my in spec.marker_pixels:
+        hu[my - 1 : my + 2, mx - 1 : mx + 2] = MARKER
     return hu
 
 
-def write_phantom(folder: str | Path, spec: PhantomSpec = PhantomSpec(),
-                  transfer_syntax: str = ExplicitVRLittleEndian) -> list[Path]:
+def write_phantom(
+    folder: str | Path,
+    spec: PhantomSpec = PhantomSpec(),
+    transfer_syntax: str = ExplicitVRLittleEndian,
+) -> list[Path]:
     """Write the series into ``folder``; returns the file paths in slice order."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +83,9 @@ def write_phantom(folder: str | Path, spec: PhantomSpec = PhantomSpec(),
     return paths
 
 
-def _slice_dataset(spec: PhantomSpec, study: str, series: str, frame_of_ref: str,
-                   index: int) -> Dataset:
+def _slice_dataset(
+    spec: PhantomSpec, study: str, series: str, frame_of_ref: str, index: int
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()

@@ -86,8 +86,9 @@ def file_voi_tables(ds: Dataset) -> list[VoiTable]:
         try:
             desc = item.LUTDescriptor
             data = _lut_data(item, int(desc[2]))
-            tables.append(VoiTable(int(desc[1]), int(desc[2]), data,
-                                   str(item.get("LUTExplanation", ""))))
+            tables.append(
+                VoiTable(int(desc[1]), int(desc[2]), data, str(item.get("LUTExplanation", "")))
+            )
         except (AttributeError, IndexError, ValueError):
             continue
     return tables
@@ -196,12 +197,21 @@ class GrayParams:
     invert: bool = False  # MONOCHROME1 xor INVERSE presentation LUT xor the user's invert
 
 
-def gray_params(ds: Dataset, window: Window | None = None, voi_table: VoiTable | None = None,
-                presentation_inverse: bool = False, user_invert: bool = False) -> GrayParams:
+def gray_params(
+    ds: Dataset,
+    window: Window | None = None,
+    voi_table: VoiTable | None = None,
+    presentation_inverse: bool = False,
+    user_invert: bool = False,
+) -> GrayParams:
     """Collect the pipeline parameters for an image, with optional window/table overrides."""
     mono1 = str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
-    return GrayParams(ModalityTransform.from_dataset(ds), window, voi_table,
-                      invert=mono1 ^ presentation_inverse ^ user_invert)
+    return GrayParams(
+        ModalityTransform.from_dataset(ds),
+        window,
+        voi_table,
+        invert=mono1 ^ presentation_inverse ^ user_invert,
+    )
 
 
 def _to_display(values: np.ndarray, params: GrayParams, data_for_auto: np.ndarray) -> np.ndarray:
@@ -276,8 +286,9 @@ def apply_palette(indices: np.ndarray, ds: Dataset) -> np.ndarray:
         raw = ds[f"{colour}PaletteColorLookupTableData"].value
         if isinstance(raw, bytes):
             order = "<" if ds.is_little_endian in (True, None) else ">"
-            data = np.frombuffer(raw, dtype=f"{order}u2" if bits > 8 or len(raw) == 2 * count
-                                 else "u1")
+            data = np.frombuffer(
+                raw, dtype=f"{order}u2" if bits > 8 or len(raw) == 2 * count else "u1"
+            )
         else:
             data = np.asarray(raw)
         data = data[:count].astype(np.uint16)
@@ -293,6 +304,7 @@ def _palette_bits(ds: Dataset) -> int:
 
 
 # --------------------------------------------------------------------------- overlays, shutters
+
 
 def overlay_masks(ds: Dataset, frame: int = 0) -> list[np.ndarray]:
     """Boolean masks (image-sized) of the 60xx graphic overlays present for ``frame``."""
@@ -316,7 +328,7 @@ def overlay_masks(ds: Dataset, frame: int = 0) -> list[np.ndarray]:
         y0, x0 = max(oy, 0), max(ox, 0)
         y1, x1 = min(oy + arr.shape[0], rows), min(ox + arr.shape[1], cols)
         if y1 > y0 and x1 > x0:
-            mask[y0:y1, x0:x1] = arr[y0 - oy:y1 - oy, x0 - ox:x1 - ox] != 0
+            mask[y0:y1, x0:x1] = arr[y0 - oy : y1 - oy, x0 - ox : x1 - ox] != 0
         masks.append(mask)
     return masks
 
@@ -337,11 +349,15 @@ def shutter_mask(ds: Dataset) -> np.ndarray | None:
     if not shapes:
         return None
     rows, cols = int(ds.Rows), int(ds.Columns)
-    yy, xx = np.mgrid[1:rows + 1, 1:cols + 1]
+    yy, xx = np.mgrid[1 : rows + 1, 1 : cols + 1]
     visible = np.ones((rows, cols), dtype=bool)
     if "RECTANGULAR" in shapes and "ShutterLeftVerticalEdge" in ds:
-        visible &= (xx >= int(ds.ShutterLeftVerticalEdge)) & (xx <= int(ds.ShutterRightVerticalEdge))
-        visible &= (yy >= int(ds.ShutterUpperHorizontalEdge)) & (yy <= int(ds.ShutterLowerHorizontalEdge))
+        visible &= (xx >= int(ds.ShutterLeftVerticalEdge)) & (
+            xx <= int(ds.ShutterRightVerticalEdge)
+        )
+        visible &= (yy >= int(ds.ShutterUpperHorizontalEdge)) & (
+            yy <= int(ds.ShutterLowerHorizontalEdge)
+        )
     if "CIRCULAR" in shapes and "CenterOfCircularShutter" in ds:
         cy, cx = (float(v) for v in ds.CenterOfCircularShutter)
         r = float(ds.RadiusOfCircularShutter)

@@ -34,9 +34,14 @@ def default_window(header: Dataset) -> P.Window | None:
     return wins[0] if wins else None
 
 
-def display_pixels(header: Dataset, frame: int, stored: np.ndarray, state: ViewState,
-                   overrides: PresentationOverrides | None = None,
-                   show_overlays: bool = True) -> np.ndarray:
+def display_pixels(
+    header: Dataset,
+    frame: int,
+    stored: np.ndarray,
+    state: ViewState,
+    overrides: PresentationOverrides | None = None,
+    show_overlays: bool = True,
+) -> np.ndarray:
     """Stored values → uint8 display image at image resolution (gray HxW or RGB HxWx3)."""
     fh = frame_header(header, frame)
     ov = overrides or PresentationOverrides()
@@ -50,8 +55,9 @@ def display_pixels(header: Dataset, frame: int, stored: np.ndarray, state: ViewS
             if window is None:
                 tables = P.file_voi_tables(fh)
                 table = tables[0] if tables else None
-        params = P.gray_params(fh, window, table, presentation_inverse=ov.inverse,
-                               user_invert=state.invert)
+        params = P.gray_params(
+            fh, window, table, presentation_inverse=ov.inverse, user_invert=state.invert
+        )
         img = P.render_gray(fh, stored, params)
     if show_overlays and img.ndim == 2:
         img = P.apply_overlays(img, P.overlay_masks(header, frame))
@@ -66,9 +72,15 @@ def display_pixels(header: Dataset, frame: int, stored: np.ndarray, state: ViewS
     return img
 
 
-def render_checked(path: str, header: Dataset, frame: int, stored: np.ndarray, state: ViewState,
-                   overrides: PresentationOverrides | None = None,
-                   show_overlays: bool = True) -> np.ndarray:
+def render_checked(
+    path: str,
+    header: Dataset,
+    frame: int,
+    stored: np.ndarray,
+    state: ViewState,
+    overrides: PresentationOverrides | None = None,
+    show_overlays: bool = True,
+) -> np.ndarray:
     """``display_pixels`` whose failures (inconsistent headers) name the file and problem."""
     try:
         return display_pixels(header, frame, stored, state, overrides, show_overlays)
@@ -76,8 +88,9 @@ def render_checked(path: str, header: Dataset, frame: int, stored: np.ndarray, s
         raise DicomFileError(path, f"cannot render frame {frame + 1}: {exc}") from exc
 
 
-def to_viewport(img: np.ndarray, state: ViewState, viewport: tuple[int, int],
-                smooth: bool = True) -> np.ndarray:
+def to_viewport(
+    img: np.ndarray, state: ViewState, viewport: tuple[int, int], smooth: bool = True
+) -> np.ndarray:
     """Zoom/pan/rotate/flip the display image into a viewport-sized RGB uint8 array."""
     h, w = img.shape[:2]
     matrix = image_to_viewport(state, (w, h), viewport)
@@ -86,12 +99,16 @@ def to_viewport(img: np.ndarray, state: ViewState, viewport: tuple[int, int],
     unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], float)
     m = (unshift @ matrix @ shift)[:2]
     zoom = abs(matrix[0, 0]) + abs(matrix[0, 1])
-    interp = cv2.INTER_LINEAR if smooth and zoom > 1.0 else (
-        cv2.INTER_AREA if smooth else cv2.INTER_NEAREST)
+    interp = (
+        cv2.INTER_LINEAR
+        if smooth and zoom > 1.0
+        else (cv2.INTER_AREA if smooth else cv2.INTER_NEAREST)
+    )
     if interp == cv2.INTER_AREA:
         interp = cv2.INTER_LINEAR  # warpAffine has no AREA; linear is adequate for minification
-    out = cv2.warpAffine(img, m, viewport, flags=interp, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=0)
+    out = cv2.warpAffine(
+        img, m, viewport, flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     if out.ndim == 2:
         out = cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
     return out

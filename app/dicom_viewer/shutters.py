@@ -18,11 +18,18 @@ from app.dicom_viewer import pipeline as P
 
 # a* = b* = 0 in the PCS encoding of Shutter Presentation Color CIELab Value.
 _LAB_NEUTRAL = 0x8080
-_SHUTTER_TAGS = ("ShutterShape", "ShutterLeftVerticalEdge", "ShutterRightVerticalEdge",
-                 "ShutterUpperHorizontalEdge", "ShutterLowerHorizontalEdge",
-                 "CenterOfCircularShutter", "RadiusOfCircularShutter",
-                 "VerticesOfThePolygonalShutter", "ShutterPresentationValue",
-                 "ShutterPresentationColorCIELabValue")
+_SHUTTER_TAGS = (
+    "ShutterShape",
+    "ShutterLeftVerticalEdge",
+    "ShutterRightVerticalEdge",
+    "ShutterUpperHorizontalEdge",
+    "ShutterLowerHorizontalEdge",
+    "CenterOfCircularShutter",
+    "RadiusOfCircularShutter",
+    "VerticesOfThePolygonalShutter",
+    "ShutterPresentationValue",
+    "ShutterPresentationColorCIELabValue",
+)
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,15 @@ class Shutter:
 
     @property
     def shapes(self) -> list[str]:
-        return [name for name, part in (("RECTANGULAR", self.rectangle),
-                                        ("CIRCULAR", self.circle),
-                                        ("POLYGONAL", self.polygon)) if part]
+        return [
+            name
+            for name, part in (
+                ("RECTANGULAR", self.rectangle),
+                ("CIRCULAR", self.circle),
+                ("POLYGONAL", self.polygon),
+            )
+            if part
+        ]
 
     # ------------------------------------------------------------------ DICOM attributes
     def write_to(self, ds: Dataset, colour: bool = False) -> None:
@@ -62,8 +75,12 @@ class Shutter:
                 del ds[tag]
         ds.ShutterShape = self.shapes
         if self.rectangle is not None:
-            (ds.ShutterLeftVerticalEdge, ds.ShutterRightVerticalEdge,
-             ds.ShutterUpperHorizontalEdge, ds.ShutterLowerHorizontalEdge) = self.rectangle
+            (
+                ds.ShutterLeftVerticalEdge,
+                ds.ShutterRightVerticalEdge,
+                ds.ShutterUpperHorizontalEdge,
+                ds.ShutterLowerHorizontalEdge,
+            ) = self.rectangle
         if self.circle is not None:
             ds.CenterOfCircularShutter = [self.circle[0], self.circle[1]]
             ds.RadiusOfCircularShutter = self.circle[2]
@@ -88,9 +105,15 @@ class Shutter:
         rectangle = circle = polygon = None
         try:
             if "RECTANGULAR" in shapes:
-                rectangle = tuple(int(ds[t].value) for t in (
-                    "ShutterLeftVerticalEdge", "ShutterRightVerticalEdge",
-                    "ShutterUpperHorizontalEdge", "ShutterLowerHorizontalEdge"))
+                rectangle = tuple(
+                    int(ds[t].value)
+                    for t in (
+                        "ShutterLeftVerticalEdge",
+                        "ShutterRightVerticalEdge",
+                        "ShutterUpperHorizontalEdge",
+                        "ShutterLowerHorizontalEdge",
+                    )
+                )
             if "CIRCULAR" in shapes:
                 centre = [int(v) for v in _values(ds.CenterOfCircularShutter)]
                 circle = (centre[0], centre[1], int(ds.RadiusOfCircularShutter))
@@ -100,8 +123,9 @@ class Shutter:
                     raise ValueError("odd number of polygonal shutter coordinates")
                 polygon = tuple(zip(flat[0::2], flat[1::2], strict=True))
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
-            raise ValueError(f"incomplete {'/'.join(sorted(shapes)).lower()} shutter "
-                             f"({exc})") from exc
+            raise ValueError(
+                f"incomplete {'/'.join(sorted(shapes)).lower()} shutter ({exc})"
+            ) from exc
         value = ds.get("ShutterPresentationValue")
         if value is None and "ShutterPresentationColorCIELabValue" in ds:
             value = int(_values(ds.ShutterPresentationColorCIELabValue)[0])
@@ -124,22 +148,26 @@ class Shutter:
 
     # ------------------------------------------------------------------ JSON (co-viewing)
     def to_dict(self) -> dict:
-        return {"rectangle": list(self.rectangle) if self.rectangle else None,
-                "circle": list(self.circle) if self.circle else None,
-                "polygon": [list(v) for v in self.polygon] if self.polygon else None,
-                "value": self.value}
+        return {
+            "rectangle": list(self.rectangle) if self.rectangle else None,
+            "circle": list(self.circle) if self.circle else None,
+            "polygon": [list(v) for v in self.polygon] if self.polygon else None,
+            "value": self.value,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Shutter:
-        return cls(tuple(int(v) for v in d["rectangle"]) if d.get("rectangle") else None,
-                   tuple(int(v) for v in d["circle"]) if d.get("circle") else None,
-                   tuple((int(r), int(c)) for r, c in d["polygon"]) if d.get("polygon")
-                   else None,
-                   int(d.get("value", 0)))
+        return cls(
+            tuple(int(v) for v in d["rectangle"]) if d.get("rectangle") else None,
+            tuple(int(v) for v in d["circle"]) if d.get("circle") else None,
+            tuple((int(r), int(c)) for r, c in d["polygon"]) if d.get("polygon") else None,
+            int(d.get("value", 0)),
+        )
 
 
-def rectangle_from_points(p0: tuple[float, float], p1: tuple[float, float],
-                          image_size: tuple[int, int], value: int = 0) -> Shutter:
+def rectangle_from_points(
+    p0: tuple[float, float], p1: tuple[float, float], image_size: tuple[int, int], value: int = 0
+) -> Shutter:
     """The rectangular shutter whose opening covers every pixel the dragged rectangle touches.
 
     Points are image coordinates in the PIXEL convention (pixel (0,0) spans [0,1)×[0,1));
@@ -158,7 +186,10 @@ def rectangle_from_points(p0: tuple[float, float], p1: tuple[float, float],
 def _values(value: object) -> list:
     if value is None:
         return []
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(
-            value, (str, bytes)):
+    if (
+        isinstance(value, (list, tuple))
+        or hasattr(value, "__iter__")
+        and not isinstance(value, (str, bytes))
+    ):
         return list(value)
     return [value]

@@ -22,16 +22,27 @@ class ViewState:
     frame_index: int = 0  # position in the series' frame list
 
     def to_dict(self) -> dict:
-        return {"window": self.window.to_dict() if self.window else None, "zoom": self.zoom,
-                "center": list(self.center) if self.center else None, "rotation": self.rotation,
-                "flip_h": self.flip_h, "invert": self.invert, "frame_index": self.frame_index}
+        return {
+            "window": self.window.to_dict() if self.window else None,
+            "zoom": self.zoom,
+            "center": list(self.center) if self.center else None,
+            "rotation": self.rotation,
+            "flip_h": self.flip_h,
+            "invert": self.invert,
+            "frame_index": self.frame_index,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> ViewState:
-        return cls(Window.from_dict(d["window"]) if d.get("window") else None,
-                   d.get("zoom"), tuple(d["center"]) if d.get("center") else None,
-                   int(d.get("rotation", 0)) % 360, bool(d.get("flip_h", False)),
-                   bool(d.get("invert", False)), int(d.get("frame_index", 0)))
+        return cls(
+            Window.from_dict(d["window"]) if d.get("window") else None,
+            d.get("zoom"),
+            tuple(d["center"]) if d.get("center") else None,
+            int(d.get("rotation", 0)) % 360,
+            bool(d.get("flip_h", False)),
+            bool(d.get("invert", False)),
+            int(d.get("frame_index", 0)),
+        )
 
 
 def fit_zoom(image_size: tuple[int, int], viewport: tuple[int, int], rotation: int = 0) -> float:
@@ -42,13 +53,15 @@ def fit_zoom(image_size: tuple[int, int], viewport: tuple[int, int], rotation: i
     return min(viewport[0] / max(w, 1), viewport[1] / max(h, 1))
 
 
-def effective_zoom(state: ViewState, image_size: tuple[int, int],
-                   viewport: tuple[int, int]) -> float:
+def effective_zoom(
+    state: ViewState, image_size: tuple[int, int], viewport: tuple[int, int]
+) -> float:
     return state.zoom if state.zoom else fit_zoom(image_size, viewport, state.rotation)
 
 
-def image_to_viewport(state: ViewState, image_size: tuple[int, int],
-                      viewport: tuple[int, int]) -> np.ndarray:
+def image_to_viewport(
+    state: ViewState, image_size: tuple[int, int], viewport: tuple[int, int]
+) -> np.ndarray:
     """3×3 affine matrix mapping image coordinates (x, y) to viewport coordinates."""
     w, h = image_size
     zoom = effective_zoom(state, image_size, viewport)
@@ -63,15 +76,20 @@ def image_to_viewport(state: ViewState, image_size: tuple[int, int],
     return to_view @ scale @ rot @ flip @ to_origin
 
 
-def viewport_to_image(state: ViewState, image_size: tuple[int, int],
-                      viewport: tuple[int, int], point: tuple[float, float]) -> tuple[float, float]:
+def viewport_to_image(
+    state: ViewState,
+    image_size: tuple[int, int],
+    viewport: tuple[int, int],
+    point: tuple[float, float],
+) -> tuple[float, float]:
     m = np.linalg.inv(image_to_viewport(state, image_size, viewport))
     x, y, _ = m @ np.array([point[0], point[1], 1.0])
     return float(x), float(y)
 
 
-def visible_image_rect(state: ViewState, image_size: tuple[int, int],
-                       viewport: tuple[int, int]) -> tuple[float, float, float, float]:
+def visible_image_rect(
+    state: ViewState, image_size: tuple[int, int], viewport: tuple[int, int]
+) -> tuple[float, float, float, float]:
     """Image-space bounding box (x0, y0, x1, y1) of what the viewport shows."""
     corners = [(0, 0), (viewport[0], 0), (0, viewport[1]), viewport]
     pts = [viewport_to_image(state, image_size, viewport, c) for c in corners]

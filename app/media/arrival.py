@@ -90,8 +90,9 @@ class ArrivalMeter:
 
     def add(self, kind: str, packet: RtpPacket, arrival: float, clock_rate: int = 48000) -> None:
         """One packet as it arrived (``arrival``: monotonic seconds)."""
-        self._bytes.append((arrival, len(packet.payload) + packet.padding_size
-                            + PACKET_OVERHEAD_BYTES))
+        self._bytes.append(
+            (arrival, len(packet.payload) + packet.padding_size + PACKET_OVERHEAD_BYTES)
+        )
         # Only first transmissions: a retransmitted packet carries its old send time.
         newest = self._newest_seq.get(packet.ssrc)
         if newest is not None and (packet.sequence_number - newest) % 65536 >= 32768:
@@ -100,8 +101,10 @@ class ArrivalMeter:
         if kind == "audio":
             sent = self._audio.unwrap(packet.timestamp, 1 << 32) / clock_rate
             self._audio.add(arrival, arrival - sent)
-        elif packet.extensions.abs_send_time is not None and \
-                self._video_frame.get(packet.ssrc) != packet.timestamp:
+        elif (
+            packet.extensions.abs_send_time is not None
+            and self._video_frame.get(packet.ssrc) != packet.timestamp
+        ):
             self._video_frame[packet.ssrc] = packet.timestamp
             sent = self._video.unwrap(packet.extensions.abs_send_time, ABS_SEND_TIME_WRAP)
             self._video.add(arrival, arrival - sent / (1 << 18))

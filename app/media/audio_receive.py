@@ -57,9 +57,15 @@ class RecoveringAudioBuffer:
 
     capacity = 16  # read by aiortc
 
-    def __init__(self, deliver: Callable[[AudioFrame], None] | None = None, *,
-                 use_copy: bool = True, use_fec: bool = True, conceal: bool = True,
-                 max_conceal_ms: float = 200.0) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[AudioFrame], None] | None = None,
+        *,
+        use_copy: bool = True,
+        use_fec: bool = True,
+        conceal: bool = True,
+        max_conceal_ms: float = 200.0,
+    ) -> None:
         self.decoder = NativeOpusDecoder(channels=1)
         self._deliver = deliver
         self._receiver: object | None = None

@@ -64,7 +64,7 @@ def attach_previous(packet: bytes, previous: bytes | None) -> bytes:
         return packet
     start, length = bounds
     tail = b"\x01" + previous + len(previous).to_bytes(2, "big") + MARKER
-    padded[start:start + length] = b"\x00" * (length - len(tail)) + tail
+    padded[start : start + length] = b"\x00" * (length - len(tail)) + tail
     # Leading zero bytes (if any) are Opus extension padding too; 0x01 ends the parse.
     if length > len(tail):
         padded[start] = 0x01
@@ -83,4 +83,4 @@ def previous_copy(packet: bytes) -> bytes | None:
     if size <= 0 or size > MAX_COPY or size + 4 > length:
         return None
     end = len(packet) - 4
-    return packet[end - size:end]
+    return packet[end - size : end]

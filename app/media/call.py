@@ -57,11 +57,16 @@ class CallEvent:
 class CallController:
     """The signed-in user's call switch. Use on the media loop only."""
 
-    def __init__(self, signaling: HubSignaling, sources: SourceFactory,
-                 listener: Callable[[CallEvent], None], author: str = "",
-                 media_config: MediaConfig | None = None,
-                 remote_slot: LatestFrameSlot | None = None,
-                 preview_slot: LatestFrameSlot | None = None) -> None:
+    def __init__(
+        self,
+        signaling: HubSignaling,
+        sources: SourceFactory,
+        listener: Callable[[CallEvent], None],
+        author: str = "",
+        media_config: MediaConfig | None = None,
+        remote_slot: LatestFrameSlot | None = None,
+        preview_slot: LatestFrameSlot | None = None,
+    ) -> None:
         self.signaling = signaling
         self.sources = sources
         self.listener = listener
@@ -83,9 +88,9 @@ class CallController:
         """Ring the other side of a consultation; returns the call id."""
         self._begin(CallPhase.calling, offerer=True)
         assert self.call_id is not None
-        sent = await self.signaling.send(sig.Invite(call_id=self.call_id,
-                                                    consultation_id=consultation_id,
-                                                    callee_id=callee_id))
+        sent = await self.signaling.send(
+            sig.Invite(call_id=self.call_id, consultation_id=consultation_id, callee_id=callee_id)
+        )
         if not sent:
             await self._ended("hub_unreachable")
         return self.call_id
@@ -151,9 +156,12 @@ class CallController:
         elif isinstance(m, sig.Signal) and self.media is not None:
             await self.media.handle_signal(m.kind, m.session, m.sdp)
         elif isinstance(m, (sig.Declined, sig.Busy, sig.Unavailable, sig.Cancelled, sig.Ended)):
-            reason = {sig.Declined: "declined", sig.Busy: "busy",
-                      sig.Unavailable: "unavailable", sig.Cancelled: "cancelled"}.get(
-                type(m), getattr(m, "reason", "hangup"))
+            reason = {
+                sig.Declined: "declined",
+                sig.Busy: "busy",
+                sig.Unavailable: "unavailable",
+                sig.Cancelled: "cancelled",
+            }.get(type(m), getattr(m, "reason", "hangup"))
             await self._ended(reason)
         elif isinstance(m, sig.Error):
             self.listener(CallEvent("error", call_id=self.call_id, reason=m.code))
@@ -176,18 +184,30 @@ class CallController:
         video, audio = await opened if inspect.isawaitable(opened) else opened
 
         async def send_signal(kind: str, session: int, sdp: str) -> None:
-            await self.signaling.send(sig.Signal(call_id=call_id, session=session, kind=kind, sdp=sdp))
+            await self.signaling.send(
+                sig.Signal(call_id=call_id, session=session, kind=kind, sdp=sdp)
+            )
 
         def on_media(event: MediaEvent) -> None:
             self.listener(CallEvent("media", call_id=call_id, media=event))
-            if event.kind == "state" and event.state is MediaState.ended and event.reason == "peer_lost":
+            if (
+                event.kind == "state"
+                and event.state is MediaState.ended
+                and event.reason == "peer_lost"
+            ):
                 asyncio.get_running_loop().create_task(self._peer_lost())
 
-        self.media = MediaSession(offerer=self.offerer, send_signal=send_signal,
-                                  video_source=video, audio_source=audio,
-                                  config=self.media_config, listener=on_media,
-                                  author=self.author, remote_slot=self.remote_slot,
-                                  preview_slot=self.preview_slot)
+        self.media = MediaSession(
+            offerer=self.offerer,
+            send_signal=send_signal,
+            video_source=video,
+            audio_source=audio,
+            config=self.media_config,
+            listener=on_media,
+            author=self.author,
+            remote_slot=self.remote_slot,
+            preview_slot=self.preview_slot,
+        )
         self._set_phase(CallPhase.active)
         await self.media.start()
 

@@ -43,13 +43,16 @@ class _DeviceReader:
         self.ready = asyncio.Event()
         self.error: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"capture-{device.kind}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"capture-{device.kind}", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            container = av.open(self.device.id, format=self.device.format, options=self.options,
-                                timeout=10)
+            container = av.open(
+                self.device.id, format=self.device.format, options=self.options, timeout=10
+            )
         except Exception as exc:  # noqa: BLE001 - reported to the user as "cannot open"
             self.error = f"cannot open {self.device.name}: {exc}"
             log.warning(self.error)
@@ -109,8 +112,9 @@ def camera_options() -> dict[str, str]:
     return opts
 
 
-async def open_sources(settings: Any, synthetic_fallback: bool = True
-                       ) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None, list[str]]:
+async def open_sources(
+    settings: Any, synthetic_fallback: bool = True
+) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None, list[str]]:
     """(video, audio, notes) for a call, from settings and policy. Await on the media loop
     (devices are listed on a worker thread). ``notes`` say why a device is not used.
     """
@@ -122,7 +126,8 @@ async def open_sources(settings: Any, synthetic_fallback: bool = True
         notes.append("camera_disabled_by_policy")
     elif not settings.get("audio_only", False):
         cam = find_device("camera", settings.get("camera_device", ""), devices) or next(
-            iter(devices["cameras"]), None)
+            iter(devices["cameras"]), None
+        )
         if cam is not None:
             video = CaptureTrack(cam, camera_options())
         elif synthetic_fallback:
@@ -134,7 +139,8 @@ async def open_sources(settings: Any, synthetic_fallback: bool = True
         audio = ToneAudioTrack(level=0.0)
     else:
         mic = find_device("microphone", settings.get("microphone_device", ""), devices) or next(
-            iter(devices["microphones"]), None)
+            iter(devices["microphones"]), None
+        )
         if mic is not None and mic.format == "portaudio":
             try:
                 audio = PortAudioMicrophone(mic.id)

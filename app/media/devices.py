@@ -56,8 +56,11 @@ def _windows() -> list[Device]:
         match = re.search(r'"([^"]+)"\s*\((video|audio)\)', line)
         if match:
             name, kind = match.groups()
-            out.append(Device(f"{kind}={name}", name, "camera" if kind == "video" else "microphone",
-                              "dshow"))
+            out.append(
+                Device(
+                    f"{kind}={name}", name, "camera" if kind == "video" else "microphone", "dshow"
+                )
+            )
     return out
 
 
@@ -96,8 +99,9 @@ def _linux() -> list[Device]:
         out.extend(Device(name, name, "microphone", "portaudio") for name in list_microphones())
     elif shutil.which("pactl"):
         try:
-            text = subprocess.run(["pactl", "list", "short", "sources"], capture_output=True,
-                                  text=True, timeout=2).stdout
+            text = subprocess.run(
+                ["pactl", "list", "short", "sources"], capture_output=True, text=True, timeout=2
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             text = ""
         for line in text.splitlines():
@@ -147,9 +151,11 @@ def list_devices(timeout: float = 3.0) -> dict[str, list[Device]]:
     except Exception:  # noqa: BLE001 - a broken driver must not break Settings
         log.exception("listing capture devices failed")
         devices = []
-    return {"cameras": [d for d in devices if d.kind == "camera"],
-            "microphones": [d for d in devices if d.kind == "microphone"],
-            "speakers": [d for d in devices if d.kind == "speaker"]}
+    return {
+        "cameras": [d for d in devices if d.kind == "camera"],
+        "microphones": [d for d in devices if d.kind == "microphone"],
+        "speakers": [d for d in devices if d.kind == "speaker"],
+    }
 
 
 def find_device(kind: str, device_id: str, devices: dict[str, list[Device]]) -> Device | None:

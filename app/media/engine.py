@@ -233,14 +233,23 @@ class MediaSession:
         async with self._lock:
             if kind == "offer" and not self.offerer and session >= self.session:
                 await self._answer(session, sdp)
-            elif kind == "answer" and self.offerer and self.generation is not None \
-                    and session == self.generation.session:
+            elif (
+                kind == "answer"
+                and self.offerer
+                and self.generation is not None
+                and session == self.generation.session
+            ):
                 pc = self.generation.pc
                 if pc.signalingState == "have-local-offer":
                     await pc.setRemoteDescription(
-                        RTCSessionDescription(self._rewrite(sdp), "answer"))
-            elif kind == "restart" and self.offerer and self.config.reconnect \
-                    and session >= self.session:
+                        RTCSessionDescription(self._rewrite(sdp), "answer")
+                    )
+            elif (
+                kind == "restart"
+                and self.offerer
+                and self.config.reconnect
+                and session >= self.session
+            ):
                 # The answerer lost media; negotiate unless we just did.
                 if time.monotonic() - self._last_attempt > 1.5:
                     await self._new_offer_locked()
@@ -276,12 +285,15 @@ class MediaSession:
             await asyncio.wait_for(gen.pc.close(), 5)
 
     def _configuration(self) -> RTCConfiguration:
-        servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-                   for s in self.config.ice_servers]
+        servers = [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in self.config.ice_servers
+        ]
         return RTCConfiguration(iceServers=servers)
 
-    async def _new_generation(self, session: int, remote_offer: str | None = None
-                              ) -> _PeerGeneration:
+    async def _new_generation(
+        self, session: int, remote_offer: str | None = None
+    ) -> _PeerGeneration:
         # The old connection must be closed first: its sender would otherwise keep reading
         # the same sources and steal half of their frames.
         await self._drop_generation()
@@ -326,8 +338,7 @@ class MediaSession:
             senders = self._add_tracks_as_offerer(pc, audio, video)
         else:
             await pc.setRemoteDescription(RTCSessionDescription(remote_offer, "offer"))
-            senders = (pc.addTrack(audio) if audio else None,
-                       pc.addTrack(video) if video else None)
+            senders = (pc.addTrack(audio) if audio else None, pc.addTrack(video) if video else None)
             # Media we do not send is still received: addTrack reused the offered
             # transceivers; kinds without a local source stay recvonly.
         if lowband:
@@ -338,16 +349,19 @@ class MediaSession:
                 watch_arrivals(tx.receiver, tx.kind, gen.arrivals)
         return gen
 
-    def _add_tracks_as_offerer(self, pc: RTCPeerConnection, audio: MediaStreamTrack | None,
-                               video: MediaStreamTrack | None
-                               ) -> tuple[RTCRtpSender | None, RTCRtpSender | None]:
+    def _add_tracks_as_offerer(
+        self, pc: RTCPeerConnection, audio: MediaStreamTrack | None, video: MediaStreamTrack | None
+    ) -> tuple[RTCRtpSender | None, RTCRtpSender | None]:
         result: list[RTCRtpSender | None] = []
         for kind, track, codec in (("audio", audio, "audio/opus"), ("video", video, "video/vp8")):
-            tx = pc.addTransceiver(track if track is not None else kind,
-                                   direction="sendrecv" if track is not None else "recvonly")
+            tx = pc.addTransceiver(
+                track if track is not None else kind,
+                direction="sendrecv" if track is not None else "recvonly",
+            )
             caps = RTCRtpSender.getCapabilities(kind).codecs
-            tx.setCodecPreferences([c for c in caps
-                                    if c.mimeType.lower() in (codec, f"{kind}/rtx")])
+            tx.setCodecPreferences(
+                [c for c in caps if c.mimeType.lower() in (codec, f"{kind}/rtx")]
+            )
             result.append(tx.sender if track is not None else None)
         return result[0], result[1]
 
@@ -397,7 +411,8 @@ class MediaSession:
                 return
             # Retry when the current attempt has produced nothing for a while.
             if now - self._last_attempt > self.config.retry_every_s and (
-                    self.state is MediaState.reconnecting or self.session > 0):
+                self.state is MediaState.reconnecting or self.session > 0
+            ):
                 await self._reconnect(now)
 
     async def _reconnect(self, now: float) -> None:
@@ -439,8 +454,15 @@ class MediaSession:
             feedback = self._far_feedback[1]
             stats.queue_out_ms = feedback.queue_ms
         if self.config.lowband and video is not None:
-            decision = self.ladder.update(now, stats.remb_bps, stats.loss_out, stats.rtt_s,
-                                          stats.send_video_bps, stats.send_bps, feedback)
+            decision = self.ladder.update(
+                now,
+                stats.remb_bps,
+                stats.loss_out,
+                stats.rtt_s,
+                stats.send_video_bps,
+                stats.send_bps,
+                feedback,
+            )
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps
             loss_pct = int(round((stats.loss_out or 0) * 100))
@@ -456,9 +478,11 @@ class MediaSession:
         flowing = self.state is MediaState.connected
         # Bitrate only says something about the link while the far end sends video.
         expects_video = self.remote_video_paused is None and any(
-            d.track.kind == "video" and d.video.frames for d in gen.drains)
-        stats.bars = quality_bars(stats.loss_in, stats.rtt_s,
-                                  stats.recv_bps if expects_video else None, flowing)
+            d.track.kind == "video" and d.video.frames for d in gen.drains
+        )
+        stats.bars = quality_bars(
+            stats.loss_in, stats.rtt_s, stats.recv_bps if expects_video else None, flowing
+        )
         self.stats = stats
         self.listener(MediaEvent("stats", stats=stats))
 
@@ -589,8 +613,10 @@ class MediaSession:
             self.remote_video_paused = None
             self.listener(MediaEvent("remote_video", remote_video_paused=None))
         elif isinstance(message, MediaFeedback):
-            self._far_feedback = (time.monotonic(),
-                                  LinkFeedback(recv_bps=message.recv_bps, queue_ms=message.queue_ms))
+            self._far_feedback = (
+                time.monotonic(),
+                LinkFeedback(recv_bps=message.recv_bps, queue_ms=message.queue_ms),
+            )
 
     # ---- state -------------------------------------------------------------------------
 

@@ -29,12 +29,19 @@ TokenProvider = Callable[[], Awaitable[str]]
 class HubSignaling:
     """A self-healing signaling connection."""
 
-    def __init__(self, hub_url: str, token: TokenProvider,
-                 on_message: Callable[[BaseModel], Awaitable[None] | None],
-                 on_connection: Callable[[bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        token: TokenProvider,
+        on_message: Callable[[BaseModel], Awaitable[None] | None],
+        on_connection: Callable[[bool], None] | None = None,
+    ) -> None:
         base = hub_url.rstrip("/")
-        self.url = ("wss://" + base[8:] if base.startswith("https://")
-                    else "ws://" + base.removeprefix("http://")) + "/api/v1/ws"
+        self.url = (
+            "wss://" + base[8:]
+            if base.startswith("https://")
+            else "ws://" + base.removeprefix("http://")
+        ) + "/api/v1/ws"
         self._token = token
         self._on_message = on_message
         self._on_connection = on_connection or (lambda up: None)
@@ -82,9 +89,14 @@ class HubSignaling:
         while True:
             try:
                 token = await self._token()
-                async with connect(self.url, additional_headers={"Authorization": f"Bearer {token}"},
-                                   open_timeout=10, ping_interval=15, ping_timeout=20,
-                                   max_size=1 << 20) as ws:
+                async with connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=10,
+                    ping_interval=15,
+                    ping_timeout=20,
+                    max_size=1 << 20,
+                ) as ws:
                     self._ws = ws
                     delay = 1.0
                     async for raw in ws:

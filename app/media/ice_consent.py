@@ -37,7 +37,8 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
             request = self.build_request(pair, nominate=False)
             try:
                 await pair.protocol.request(
-                    request, pair.remote_addr,
+                    request,
+                    pair.remote_addr,
                     integrity_key=self.remote_password.encode("utf8"),
                     retransmissions=CONSENT_RETRANSMISSIONS,
                 )

@@ -146,7 +146,9 @@ class LadderController:
 
     def audio_total_bps(self, estimate: float) -> float:
         """What audio takes on the wire at this estimate (payload, copy, headers)."""
-        payload = audio_bitrate_for(estimate) * (REDUNDANCY_FACTOR if self.audio_redundancy else 1.0)
+        payload = audio_bitrate_for(estimate) * (
+            REDUNDANCY_FACTOR if self.audio_redundancy else 1.0
+        )
         return payload + audio_overhead_bps(self.audio_frame_ms)
 
     def budget(self, estimate: float) -> tuple[int, int]:
@@ -163,8 +165,13 @@ class LadderController:
         return AUDIO_ONLY
 
     def update(
-        self, now: float, remb_bps: float | None, loss: float | None, rtt_s: float | None,
-        video_sent_bps: float | None = None, sent_bps: float | None = None,
+        self,
+        now: float,
+        remb_bps: float | None,
+        loss: float | None,
+        rtt_s: float | None,
+        video_sent_bps: float | None = None,
+        sent_bps: float | None = None,
         feedback: LinkFeedback | None = None,
     ) -> LadderDecision:
         """Fold in one second of feedback and decide.
@@ -213,24 +220,40 @@ class LadderController:
         # Stepping up waits while the queue is above a standing one; a second of noise in
         # 30–60 ms must not restart the wait (b sat at 320x240@12 with the estimate grown
         # far past what 320x240@15 needs, then flooded the link with it).
-        return _QueueView(measured=True, room=room, growing=overuse, overuse=overuse,
-                          crowded=queue >= QUEUE_STANDING_MS or overuse)
+        return _QueueView(
+            measured=True,
+            room=room,
+            growing=overuse,
+            overuse=overuse,
+            crowded=queue >= QUEUE_STANDING_MS or overuse,
+        )
 
-    def _queue_from_rtcp(self, remb_bps: float | None, rtt_s: float | None,
-                         video_sent_bps: float | None) -> _QueueView:
+    def _queue_from_rtcp(
+        self, remb_bps: float | None, rtt_s: float | None, video_sent_bps: float | None
+    ) -> _QueueView:
         """Without the far end's feedback: RTT against its floor, and REMB."""
-        room = rtt_s is not None and self.min_rtt is not None and \
-            rtt_s < 1.1 * self.min_rtt + 0.03
-        growing = rtt_s is not None and self.min_rtt is not None and \
-            rtt_s > 1.3 * self.min_rtt + 0.05
+        room = rtt_s is not None and self.min_rtt is not None and rtt_s < 1.1 * self.min_rtt + 0.03
+        growing = (
+            rtt_s is not None and self.min_rtt is not None and rtt_s > 1.3 * self.min_rtt + 0.05
+        )
         # The receiver's delay-based estimate below what we send and not rising: a queue is
         # building. (aiortc's first REMB is just the throughput it measured so far: below
         # what a climbing sender sends now, but not a sign of a queue.)
         previous = self._rembs[-1][1] if self._rembs else None
-        overuse = bool(remb_bps and video_sent_bps and previous is not None
-                       and remb_bps < 0.9 * video_sent_bps and remb_bps <= previous)
-        return _QueueView(measured=False, room=room, growing=growing, overuse=overuse,
-                          crowded=rtt_s is not None and not room)
+        overuse = bool(
+            remb_bps
+            and video_sent_bps
+            and previous is not None
+            and remb_bps < 0.9 * video_sent_bps
+            and remb_bps <= previous
+        )
+        return _QueueView(
+            measured=False,
+            room=room,
+            growing=growing,
+            overuse=overuse,
+            crowded=rtt_s is not None and not room,
+        )
 
     def _growth(self, now: float, rtt_s: float | None, view: _QueueView) -> float:
         """How much the estimate may grow this second when the signals allow it."""
@@ -246,8 +269,9 @@ class LadderController:
             grow = min(grow, 1.02)
         return grow
 
-    def _apply_loss(self, now: float, loss: float | None, rtt_s: float | None,
-                    view: _QueueView) -> None:
+    def _apply_loss(
+        self, now: float, loss: float | None, rtt_s: float | None, view: _QueueView
+    ) -> None:
         """Chrome's loss rule, with random loss on a queue-free path allowed to grow."""
         if loss is None:
             return
@@ -263,8 +287,11 @@ class LadderController:
                 self._last_cut_at = now
         elif view.overuse:
             pass  # hold: the caps below bring it down
-        elif loss < 0.02 and (rtt_s is None or rtt_s < 1.0) and \
-                (view.room if view.measured else not view.growing):
+        elif (
+            loss < 0.02
+            and (rtt_s is None or rtt_s < 1.0)
+            and (view.room if view.measured else not view.growing)
+        ):
             self.estimate *= grow
         elif view.room:
             # 2–10 % loss while no queue is seen: random loss on a radio link, not
@@ -272,9 +299,16 @@ class LadderController:
             # gets its video.
             self.estimate *= max(1.01, grow - 0.03)
 
-    def _apply_caps(self, now: float, before: float, remb_bps: float | None, view: _QueueView,
-                    feedback: LinkFeedback | None, video_sent_bps: float | None,
-                    sent_bps: float | None) -> None:
+    def _apply_caps(
+        self,
+        now: float,
+        before: float,
+        remb_bps: float | None,
+        view: _QueueView,
+        feedback: LinkFeedback | None,
+        video_sent_bps: float | None,
+        sent_bps: float | None,
+    ) -> None:
         """Bring the estimate back to what the path showed it carries."""
         if remb_bps:
             # The best REMB of the last 3 s: a keyframe's burst makes aiortc's delay-based
@@ -303,8 +337,7 @@ class LadderController:
             # An encoder that undershoots (an easy scene) is not held back by it.
             filling = bool(video_sent_bps and video_sent_bps >= 0.8 * self._last_video_bps)
             if filling and self.estimate > before:
-                self.estimate = max(before, min(self.estimate,
-                                                1.5 * feedback.recv_bps + 10_000))
+                self.estimate = max(before, min(self.estimate, 1.5 * feedback.recv_bps + 10_000))
         elif sent_bps and self.loss is not None and self.loss >= 0.02:
             # Never more than a step above what actually went out (GCC bounds its loss-based
             # estimate by the acknowledged rate the same way): growth is paced by sending,
@@ -314,11 +347,11 @@ class LadderController:
             # too (all of it: with the 10 % margin taken off, 1.15 × asked met the estimate
             # at ~133 kbit/s and held link b at 160×120 for the first ten seconds).
             asked = self._last_video_bps + self.audio_total_bps(self.estimate)
-            self.estimate = min(self.estimate,
-                                max(1.15 * max(sent_bps, asked), self.start_estimate))
+            self.estimate = min(
+                self.estimate, max(1.15 * max(sent_bps, asked), self.start_estimate)
+            )
 
-    def _choose_rung(self, now: float, target: int, video_budget: float,
-                     view: _QueueView) -> None:
+    def _choose_rung(self, now: float, target: int, video_budget: float, view: _QueueView) -> None:
         """Move towards ``target`` with hysteresis (see the module docstring)."""
         if target > self.rung:  # worse
             self._good_since = None
@@ -339,8 +372,7 @@ class LadderController:
             self._bad_count = 0
             if self._good_since is None:
                 self._good_since = now
-            elif now - self._good_since >= (self.startup_up_hold if self.startup
-                                            else self.up_hold):
+            elif now - self._good_since >= (self.startup_up_hold if self.startup else self.up_hold):
                 # During the first climb with the far end seeing no queue, straight to the
                 # rung the estimate allows; later one rung at a time.
                 self.rung = target if self.startup and view.measured else self.rung - 1

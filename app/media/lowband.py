@@ -96,8 +96,9 @@ class LowbandOpusEncoder(Encoder):
         self.codec: av.CodecContext | None = None
         self._settings: tuple[int, int] | None = None
         samples = SAMPLE_RATE * control.audio_frame_ms // 1000
-        self.resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE,
-                                        frame_size=samples)
+        self.resampler = AudioResampler(
+            format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=samples
+        )
         self.first_packet_pts: int | None = None
         self._next_pts = 0
         self._previous: bytes | None = None
@@ -224,12 +225,15 @@ class LowbandVp8Encoder(Vp8Encoder):
             "undershoot-pct": "100",
             "error-resilient": "1",  # decodable after a lost packet until the next keyframe
         }
-        codec.thread_count = number_of_threads(frame.width * frame.height,
-                                               multiprocessing.cpu_count())
+        codec.thread_count = number_of_threads(
+            frame.width * frame.height, multiprocessing.cpu_count()
+        )
         self.codec = codec
         self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
         self.keyframes += 1
-        self.keyframe_log.append((f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at))
+        self.keyframe_log.append(
+            (f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at)
+        )
 
 
 class RetransmitLimiter:
@@ -241,8 +245,9 @@ class RetransmitLimiter:
     retransmissions tripled the traffic (316 kbit/s sent, bench trace) and kept the link
     flooded for seconds."""
 
-    def __init__(self, control: SendControl, share: float = 0.3, max_tries: int = 2,
-                 min_gap_s: float = 0.25) -> None:
+    def __init__(
+        self, control: SendControl, share: float = 0.3, max_tries: int = 2, min_gap_s: float = 0.25
+    ) -> None:
         self.control, self.share = control, share
         self.max_tries, self.min_gap_s = max_tries, min_gap_s
         self._tries: dict[int, tuple[int, float]] = {}
@@ -286,14 +291,16 @@ class RetransmitLimiter:
         return limited
 
 
-def install_encoders(audio_sender: RTCRtpSender | None, video_sender: RTCRtpSender | None,
-                     control: SendControl) -> None:
+def install_encoders(
+    audio_sender: RTCRtpSender | None, video_sender: RTCRtpSender | None, control: SendControl
+) -> None:
     """Put the low-band encoders into fresh senders (before negotiation starts them), and
     bound the video sender's retransmissions (``RetransmitLimiter``)."""
     if video_sender is not None:
         # An instance attribute shadows the method aiortc calls as self._retransmit(seq).
         video_sender._retransmit = RetransmitLimiter(control).wrap(  # type: ignore[method-assign]
-            video_sender._retransmit)
+            video_sender._retransmit
+        )
     for sender, encoder in (
         (audio_sender, LowbandOpusEncoder(control) if audio_sender else None),
         (video_sender, LowbandVp8Encoder(control) if video_sender else None),
@@ -335,8 +342,11 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
         audio.attach(receiver)
         setattr(receiver, _JITTER_SLOT, audio)
         return
-    for slot in ("_RTCRtpReceiver__codecs", "_RTCRtpReceiver__timestamp_mapper",
-                 "_RTCRtpReceiver__decoder_queue"):
+    for slot in (
+        "_RTCRtpReceiver__codecs",
+        "_RTCRtpReceiver__timestamp_mapper",
+        "_RTCRtpReceiver__decoder_queue",
+    ):
         if not hasattr(receiver, slot):
             raise RuntimeError(f"aiortc changed: RTCRtpReceiver has no {slot}")
     buffer = DeadlineVideoBuffer()
@@ -379,8 +389,9 @@ class DeadlineVideoBuffer(JitterBuffer):
         its NACK list."""
         self._receiver = receiver
 
-    def _deliver_all(self, first: JitterFrame, packet: RtpPacket,
-                     more: list[JitterFrame] | None = None) -> bool:
+    def _deliver_all(
+        self, first: JitterFrame, packet: RtpPacket, more: list[JitterFrame] | None = None
+    ) -> bool:
         """aiortc takes one frame per packet, so after a stall the backlog would drain at
         ~0.2 frames per packet and the delay would stay; hand all ready frames over now."""
         receiver = self._receiver
@@ -416,7 +427,8 @@ class DeadlineVideoBuffer(JitterBuffer):
             return
         self.asked_again += 1
         asyncio.get_running_loop().create_task(
-            self._receiver._send_rtcp_nack(ssrc, sorted(missing)))  # type: ignore[union-attr]
+            self._receiver._send_rtcp_nack(ssrc, sorted(missing))
+        )  # type: ignore[union-attr]
 
     def _forget_unwanted_packets(self) -> None:
         """Stop asking for packets behind the origin (played, or skipped after the deadline).
@@ -491,8 +503,13 @@ class DeadlineVideoBuffer(JitterBuffer):
         if groups and not groups[-1][-1].marker:
             groups.pop()  # its end may be in the hole
         used = sum(len(g) for g in groups)
-        frames = [JitterFrame(data=b"".join(x._data for x in g),  # type: ignore[attr-defined]
-                              timestamp=g[0].timestamp) for g in groups]
+        frames = [
+            JitterFrame(
+                data=b"".join(x._data for x in g),  # type: ignore[attr-defined]
+                timestamp=g[0].timestamp,
+            )
+            for g in groups
+        ]
         self.remove(used)
         return frames
 

@@ -58,9 +58,14 @@ class PortAudioMicrophone(MediaStreamTrack):
         self._stream = None
         try:
             self._stream = sounddevice_module().InputStream(
-                samplerate=RATE, channels=1, dtype="int16", blocksize=BLOCK,
-                device=device if device in names else None, callback=self._on_block,
-                latency="low")
+                samplerate=RATE,
+                channels=1,
+                dtype="int16",
+                blocksize=BLOCK,
+                device=device if device in names else None,
+                callback=self._on_block,
+                latency="low",
+            )
             self._stream.start()
         except Exception as exc:  # noqa: BLE001 - PortAudioError and driver oddities
             raise MicrophoneUnavailable(f"cannot open the microphone: {exc}") from exc

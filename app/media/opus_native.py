@@ -54,8 +54,9 @@ def _candidates() -> list[str]:
     if bundle:
         roots += [Path(bundle) / "av.libs", Path(bundle) / "av" / ".dylibs", Path(bundle)]
     names = ["libopus*.so*", "libopus*.dll", "opus*.dll", "libopus*.dylib"]
-    found = [path for root in roots for name in names
-             for path in sorted(glob.glob(str(root / name)))]
+    found = [
+        path for root in roots for name in names for path in sorted(glob.glob(str(root / name)))
+    ]
     system = ctypes.util.find_library("opus")
     if system:
         found.append(system)
@@ -68,8 +69,14 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.opus_decoder_destroy.restype = None
     lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
     lib.opus_decode.restype = ctypes.c_int
-    lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32,
-                                ctypes.POINTER(ctypes.c_int16), ctypes.c_int, ctypes.c_int]
+    lib.opus_decode.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int32,
+        ctypes.POINTER(ctypes.c_int16),
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     lib.opus_packet_get_nb_samples.restype = ctypes.c_int
     lib.opus_packet_get_nb_samples.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
     lib.opus_packet_has_lbrr.restype = ctypes.c_int
@@ -133,8 +140,9 @@ class NativeOpusDecoder:
 
     def _run(self, data: bytes | None, samples: int, fec: bool) -> np.ndarray:
         samples = max(120, min(MAX_FRAME_SAMPLES, samples))
-        n = self._lib.opus_decode(self._state, data, len(data) if data else 0, self._pcm,
-                                  samples, 1 if fec else 0)
+        n = self._lib.opus_decode(
+            self._state, data, len(data) if data else 0, self._pcm, samples, 1 if fec else 0
+        )
         if n < 0:
             raise OpusError(f"opus_decode failed ({n})")
         pcm = np.frombuffer(self._pcm, dtype=np.int16, count=n * self.channels).copy()

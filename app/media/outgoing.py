@@ -24,9 +24,13 @@ class OutgoingVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, source: MediaStreamTrack, rung: Rung | None = None,
-                 preview: LatestFrameSlot | None = None,
-                 tap: Callable[[VideoFrame], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: MediaStreamTrack,
+        rung: Rung | None = None,
+        preview: LatestFrameSlot | None = None,
+        tap: Callable[[VideoFrame], None] | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.rung: Rung | None = rung  # None: send the source as it is (stock mode)
@@ -91,13 +95,16 @@ class OutgoingAudioTrack(MediaStreamTrack):
             return frame
         silent = AudioFrame.from_ndarray(
             np.zeros((1, frame.samples * len(frame.layout.channels)), np.int16)
-            if frame.format.is_packed else np.zeros((len(frame.layout.channels), frame.samples),
-                                                   np.int16),
+            if frame.format.is_packed
+            else np.zeros((len(frame.layout.channels), frame.samples), np.int16),
             format="s16" if frame.format.is_packed else "s16p",
             layout=frame.layout.name,
         )
         silent.sample_rate, silent.pts, silent.time_base = (
-            frame.sample_rate, frame.pts, frame.time_base)
+            frame.sample_rate,
+            frame.pts,
+            frame.time_base,
+        )
         return silent
 
 

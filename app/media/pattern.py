@@ -25,11 +25,7 @@ def _checksum(counter: int, t_ms: int) -> int:
 
 
 def _bits(counter: int, t_ms: int) -> list[int]:
-    value = (
-        ((counter & 0xFFFFFF) << 40)
-        | ((t_ms & 0xFFFFFFFF) << 8)
-        | _checksum(counter, t_ms)
-    )
+    value = ((counter & 0xFFFFFF) << 40) | ((t_ms & 0xFFFFFFFF) << 8) | _checksum(counter, t_ms)
     return [(value >> (63 - i)) & 1 for i in range(64)]
 
 
@@ -74,8 +70,15 @@ class PatternPainter:
             img[self._ys[r] : self._ys[r + 1], self._xs[c] : self._xs[c + 1]] = 255 if bit else 0
         scale = max(0.3, h / 480)
         stamp = time.strftime("%H:%M:%S", time.localtime()) + f".{t_ms % 1000:03d}"
-        cv2.putText(img, f"#{counter}  {stamp}", (4, h - max(6, int(12 * scale))),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, int(2 * scale)))
+        cv2.putText(
+            img,
+            f"#{counter}  {stamp}",
+            (4, h - max(6, int(12 * scale))),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            max(1, int(2 * scale)),
+        )
         return img
 
 

@@ -77,7 +77,7 @@ class PlaybackBuffer:
             while filled < count and self._chunks:
                 head = self._chunks[0]
                 take = min(count - filled, head.size)
-                out[filled:filled + take] = head[:take]
+                out[filled : filled + take] = head[:take]
                 filled += take
                 self._size -= take
                 if take == head.size:
@@ -170,8 +170,15 @@ def open_speaker(device_id: str = "", buffer: PlaybackBuffer | None = None) -> S
         outdata[:, 0] = buffer.pull(frames)
 
     try:
-        stream = sd.OutputStream(samplerate=RATE, channels=1, dtype="int16", device=device,
-                                 callback=callback, blocksize=960, latency="low")
+        stream = sd.OutputStream(
+            samplerate=RATE,
+            channels=1,
+            dtype="int16",
+            device=device,
+            callback=callback,
+            blocksize=960,
+            latency="low",
+        )
         stream.start()
     except Exception as exc:  # noqa: BLE001 - PortAudioError and driver oddities
         raise SpeakerUnavailable(f"cannot open the speaker: {exc}") from exc

@@ -114,8 +114,12 @@ class AudioMeter:
 class TrackDrain:
     """Reads one remote track until it ends; video goes to a slot, both to meters."""
 
-    def __init__(self, track: MediaStreamTrack, slot: LatestFrameSlot | None,
-                 on_frame: Callable[[object, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        slot: LatestFrameSlot | None,
+        on_frame: Callable[[object, float], None] | None = None,
+    ) -> None:
         self.track = track
         self.slot = slot
         self.on_frame = on_frame

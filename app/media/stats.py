@@ -85,8 +85,12 @@ class StatsReader:
             dt = now - self._prev_at
             out.send_bps = max(0.0, totals["bytes_sent"] - self._prev.get("bytes_sent", 0)) * 8 / dt
             out.recv_bps = max(0.0, totals["bytes_recv"] - self._prev.get("bytes_recv", 0)) * 8 / dt
-            out.send_audio_bps = max(0.0, totals["audio_sent"] - self._prev.get("audio_sent", 0)) * 8 / dt
-            out.send_video_bps = max(0.0, totals["video_sent"] - self._prev.get("video_sent", 0)) * 8 / dt
+            out.send_audio_bps = (
+                max(0.0, totals["audio_sent"] - self._prev.get("audio_sent", 0)) * 8 / dt
+            )
+            out.send_video_bps = (
+                max(0.0, totals["video_sent"] - self._prev.get("video_sent", 0)) * 8 / dt
+            )
         self._prev, self._prev_at = totals, now
         out.rtt_s = max(rtts) if rtts else None
         out.loss_out = self._loss_out(now, lost_out, sent_out, losses_out)

@@ -55,8 +55,9 @@ class MediaFeedback(_Envelope):
     queue_ms: float | None = Field(default=None, ge=0, le=600_000)
 
 
-DataMessage = Annotated[ChatMessage | VideoPaused | VideoResumed | MediaFeedback,
-                        Field(discriminator="type")]
+DataMessage = Annotated[
+    ChatMessage | VideoPaused | VideoResumed | MediaFeedback, Field(discriminator="type")
+]
 _adapter: TypeAdapter[DataMessage] = TypeAdapter(DataMessage)
 
 

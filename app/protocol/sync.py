@@ -149,15 +149,24 @@ class Change(BaseModel):
     """One document change pushed by a client (an outbox entry)."""
 
     model_config = ConfigDict(extra="forbid")
-    change_id: UUID = Field(description="client-generated id of this change; re-sending it is harmless")
+    change_id: UUID = Field(
+        description="client-generated id of this change; re-sending it is harmless"
+    )
     id: UUID = Field(description="client-generated document id")
     type: DocType
     base_rev: int = Field(
-        default=0, ge=0, le=2**31 - 1, description="revision this edit started from; 0 = new document"
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="revision this edit started from; 0 = new document",
     )
-    fields: dict[str, Any] = Field(default_factory=dict, description="the complete new field values")
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="the complete new field values"
+    )
     deleted: bool = False
-    facility_id: str | None = Field(default=None, max_length=64, description="owner; empty = author's facility")
+    facility_id: str | None = Field(
+        default=None, max_length=64, description="owner; empty = author's facility"
+    )
     patient_id: UUID | None = None
     consultation_id: UUID | None = None
     resolves_conflict: bool = Field(
@@ -232,7 +241,9 @@ class PushRequest(BaseModel):
     """POST /api/v1/sync/push: up to :data:`MAX_PUSH_BATCH` changes, applied in order."""
 
     model_config = ConfigDict(extra="forbid")
-    changes: list[Change] = Field(description=f"at most {MAX_PUSH_BATCH}; more → 413 batch_too_large")
+    changes: list[Change] = Field(
+        description=f"at most {MAX_PUSH_BATCH}; more → 413 batch_too_large"
+    )
 
 
 class PushResult(BaseModel):
@@ -241,7 +252,9 @@ class PushResult(BaseModel):
     change_id: UUID
     id: UUID
     status: PushStatus
-    rev: int | None = Field(default=None, description="hub revision after the change (not for rejected)")
+    rev: int | None = Field(
+        default=None, description="hub revision after the change (not for rejected)"
+    )
     seq: int | None = None
     reason: RejectReason | None = None
     message: str = ""
@@ -318,7 +331,9 @@ class BlobStatus(BaseModel):
     """What the hub has of one blob, for the caller."""
 
     sha256: str
-    present: bool = Field(description="the hub holds this blob and you may read it: skip the upload")
+    present: bool = Field(
+        description="the hub holds this blob and you may read it: skip the upload"
+    )
     upload_url: str | None = Field(
         default=None,
         description="your unfinished tus upload that declared this sha256 (the most advanced "

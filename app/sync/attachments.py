@@ -48,25 +48,51 @@ def attach_files(
             study_uid = study_uid or str(ds.get("StudyInstanceUID", ""))
             s = series.setdefault(
                 str(ds.get("SeriesInstanceUID", "")),
-                {"series_uid": str(ds.get("SeriesInstanceUID", "")), "modality": str(ds.get("Modality", "")), "instances": []},
+                {
+                    "series_uid": str(ds.get("SeriesInstanceUID", "")),
+                    "modality": str(ds.get("Modality", "")),
+                    "instances": [],
+                },
             )
-            s["instances"].append({
-                "sop_uid": str(ds.get("SOPInstanceUID", "")),
-                "number": int(ds.get("InstanceNumber", 0) or 0),
-                "sha256": sha,
-            })
-            entries.append({
-                "sha256": sha, "name": path.name, "media_type": "application/dicom",
-                "size": len(form.data), "kind": "dicom", "original_size": form.original_size,
-                "transfer_syntax": form.transfer_syntax,
-            })
+            s["instances"].append(
+                {
+                    "sop_uid": str(ds.get("SOPInstanceUID", "")),
+                    "number": int(ds.get("InstanceNumber", 0) or 0),
+                    "sha256": sha,
+                }
+            )
+            entries.append(
+                {
+                    "sha256": sha,
+                    "name": path.name,
+                    "media_type": "application/dicom",
+                    "size": len(form.data),
+                    "kind": "dicom",
+                    "original_size": form.original_size,
+                    "transfer_syntax": form.transfer_syntax,
+                }
+            )
         else:
             media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             sha = blobs.add_bytes(data, media)
-            entries.append({"sha256": sha, "name": path.name, "media_type": media, "size": len(data), "kind": kind})
+            entries.append(
+                {
+                    "sha256": sha,
+                    "name": path.name,
+                    "media_type": media,
+                    "size": len(data),
+                    "kind": kind,
+                }
+            )
     kind = kinds.pop() if len(kinds) == 1 else "file"
-    fields: dict[str, Any] = {"kind": kind, "title": title or (paths[0].name if paths else ""), "blobs": entries}
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "title": title or (paths[0].name if paths else ""),
+        "blobs": entries,
+    }
     if series:
         fields["study_uid"] = study_uid
         fields["series"] = list(series.values())
-    return store.create(DocType.attachment, fields, patient_id=patient_id, consultation_id=consultation_id)
+    return store.create(
+        DocType.attachment, fields, patient_id=patient_id, consultation_id=consultation_id
+    )

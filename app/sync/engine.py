@@ -281,9 +281,11 @@ class SyncEngine:
         ask = [sha for sha in order if sha not in self._absent]
         if self._no_blob_status:
             return {}
-        had = dict(self.blobs.cache.query(
-            "SELECT sha256, uploaded_bytes FROM blobs WHERE state = ?", (bs.UPLOAD_PENDING,)
-        ))
+        had = dict(
+            self.blobs.cache.query(
+                "SELECT sha256, uploaded_bytes FROM blobs WHERE state = ?", (bs.UPLOAD_PENDING,)
+            )
+        )
         for i in range(0, len(ask), MAX_BLOB_QUERY):
             reply = self.client.blob_status(ask[i : i + MAX_BLOB_QUERY], timeouts(self.stall_s))
             if reply is None:
@@ -302,7 +304,8 @@ class SyncEngine:
                 self._moved += 1
                 with self.blobs.cache.transaction() as db:
                     db.executemany(
-                        "UPDATE blobs SET upload_url = ?, uploaded_bytes = ? WHERE sha256 = ?", grown
+                        "UPDATE blobs SET upload_url = ?, uploaded_bytes = ? WHERE sha256 = ?",
+                        grown,
                     )
         return known
 
@@ -327,8 +330,13 @@ class SyncEngine:
 
         def worker() -> None:
             uploader = TusUploader(
-                self.client.clone(), self.blobs, self.sizer, self.stall_s, self._stop,
-                self._on_upload_progress, health=self.health,
+                self.client.clone(),
+                self.blobs,
+                self.sizer,
+                self.stall_s,
+                self._stop,
+                self._on_upload_progress,
+                health=self.health,
                 with_upload="creation-with-upload" in (self._tus_extensions or ()),
             )
             while not self._stop.is_set():
@@ -382,8 +390,10 @@ class SyncEngine:
         for blob in fields.get("blobs", []):
             if isinstance(blob, dict) and isinstance(blob.get("sha256"), str):
                 self.blobs.note_remote(
-                    blob["sha256"], int(blob.get("size") or 0),
-                    str(blob.get("media_type") or "application/octet-stream"), db,
+                    blob["sha256"],
+                    int(blob.get("size") or 0),
+                    str(blob.get("media_type") or "application/octet-stream"),
+                    db,
                 )
 
     def download_blobs(self) -> None:

@@ -95,8 +95,10 @@ class HubClient:
 
     def json_or_raise(self, response: requests.Response) -> Any:
         """Decode a JSON reply; 401/403 → LoginRefused, other 4xx → HubError with the message."""
-        if response.status_code in (401, 403) and response.request.url and "/auth/" in str(
-            response.request.url
+        if (
+            response.status_code in (401, 403)
+            and response.request.url
+            and "/auth/" in str(response.request.url)
         ):
             raise LoginRefused(_message(response))
         if response.status_code == 401:
@@ -177,9 +179,13 @@ class HubClient:
 
     def _post_model(self, path: str, model: BaseModel, timeout: Any = None) -> requests.Response:
         """An authenticated POST of ``model`` as JSON (pydantic's encoder: UUIDs, dates)."""
-        return self.authed("POST", path, data=model.model_dump_json().encode(),
-                           headers={"Content-Type": "application/json"},
-                           timeout=timeout or self.timeout)
+        return self.authed(
+            "POST",
+            path,
+            data=model.model_dump_json().encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout or self.timeout,
+        )
 
     def push(self, changes: list[Change], timeout: Any = None) -> PushResponse:
         """POST /sync/push; ``BatchTooLarge`` on 413 (halve and retry)."""
@@ -222,7 +228,9 @@ class HubClient:
         """The hub's tus extensions (``OPTIONS /blobs/uploads``), e.g. creation-with-upload;
         None when it could not say this time (a server error: ask again later)."""
         try:
-            response = self.request("OPTIONS", f"{API}/blobs/uploads", timeout=timeout or self.timeout)
+            response = self.request(
+                "OPTIONS", f"{API}/blobs/uploads", timeout=timeout or self.timeout
+            )
         except HubServerError:
             return None
         if response.status_code not in (200, 204):

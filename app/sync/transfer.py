@@ -31,8 +31,10 @@ class ThroughputMeter:
             return
         rate = nbytes / seconds
         with self._lock:
-            self.bytes_per_s = rate if not self.bytes_per_s else (
-                self.alpha * rate + (1 - self.alpha) * self.bytes_per_s
+            self.bytes_per_s = (
+                rate
+                if not self.bytes_per_s
+                else (self.alpha * rate + (1 - self.alpha) * self.bytes_per_s)
             )
 
 
@@ -60,7 +62,11 @@ class ChunkSizer:
         if checksummed:
             target, low, high = self.target_s, self.minimum, self.maximum
         else:
-            target, low, high = self.unverified_target_s, self.unverified_minimum, self.unverified_maximum
+            target, low, high = (
+                self.unverified_target_s,
+                self.unverified_minimum,
+                self.unverified_maximum,
+            )
         if not self.meter.bytes_per_s:
             return low
         return max(low, min(high, int(self.meter.bytes_per_s * target)))
@@ -99,7 +105,9 @@ class LinkHealth:
     def resetting(self) -> bool:
         """A connection broke within the last ``quiet_s``."""
         with self._lock:
-            return self._last_reset is not None and time.monotonic() - self._last_reset < self.quiet_s
+            return (
+                self._last_reset is not None and time.monotonic() - self._last_reset < self.quiet_s
+            )
 
     def chunk_checksums(self) -> bool:
         """Whether the next chunk should carry ``Upload-Checksum``."""

@@ -138,7 +138,11 @@ class TusUploader:
         self._done(sha, size)
 
     def _send(
-        self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
         t: tuple[float, float],
     ) -> requests.Response:
         try:
@@ -177,10 +181,14 @@ class TusUploader:
             chunk, chunk_headers = self._chunk(sha, 0)
             headers.update(chunk_headers)
         started = monotonic()
-        response = self._send("POST", f"{API}/blobs/uploads", chunk or None, headers, self._with_drain(t, chunk))
+        response = self._send(
+            "POST", f"{API}/blobs/uploads", chunk or None, headers, self._with_drain(t, chunk)
+        )
         if response.status_code == 460:
             self.health.note_damaged()
-            raise HubOffline("the first chunk arrived damaged (checksum mismatch); it will be resent")
+            raise HubOffline(
+                "the first chunk arrived damaged (checksum mismatch); it will be resent"
+            )
         if response.status_code != 201 or "Location" not in response.headers:
             self.client.json_or_raise(response)
             raise HubBadReply(f"the hub did not create the upload ({response.status_code})")
@@ -214,7 +222,10 @@ class TusUploader:
         chunk, headers = self._chunk(sha, offset)
         started = monotonic()
         response = self._send(
-            "PATCH", _path(url), chunk, {**TUS, **headers, "Upload-Offset": str(offset)},
+            "PATCH",
+            _path(url),
+            chunk,
+            {**TUS, **headers, "Upload-Offset": str(offset)},
             self._with_drain(t, chunk),
         )
         if response.status_code == 204:

@@ -108,7 +108,9 @@ class ClientController(QObject):
         elif isinstance(result, errors.HubOffline):
             self.window.set_hub_state(self.tr("Hub: offline — work continues locally"), False)
         else:
-            self.window.set_hub_state(self.tr("Hub: not ready ({where})").format(where=where), False)
+            self.window.set_hub_state(
+                self.tr("Hub: not ready ({where})").format(where=where), False
+            )
 
     # -- session ----------------------------------------------------------------------
     def show_login(self) -> None:
@@ -154,7 +156,8 @@ class ClientController(QObject):
     def _on_call_event(self, event: Any) -> None:
         # Bring the Call page forward when a call rings in or starts.
         if getattr(event, "kind", "") == "incoming" or getattr(event, "phase", None) in (
-            "calling", "active"  # CallPhase is a StrEnum
+            "calling",
+            "active",  # CallPhase is a StrEnum
         ):
             self.window.show_page("call")
 
@@ -228,8 +231,15 @@ class ClientController(QObject):
 
 
 WARM_MODULES = (
-    "numpy", "pydicom", "av", "aiortc", "app.dicom_viewer.loader", "app.dicom_viewer.render",
-    "app.media.call", "app.media.engine", "app.media.capture",
+    "numpy",
+    "pydicom",
+    "av",
+    "aiortc",
+    "app.dicom_viewer.loader",
+    "app.dicom_viewer.render",
+    "app.media.call",
+    "app.media.engine",
+    "app.media.capture",
 )
 
 

@@ -37,7 +37,9 @@ class NoticeBanner(QWidget):
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("noticeBanner")
-        self.setStyleSheet("#noticeBanner { background: #fff4ce; border-bottom: 1px solid #e0c060; }")
+        self.setStyleSheet(
+            "#noticeBanner { background: #fff4ce; border-bottom: 1px solid #e0c060; }"
+        )
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QHBoxLayout(self)
         self.label = QLabel(text)
@@ -260,9 +262,9 @@ class MainWindow(QMainWindow):
                 self.tr("Diagnostics saved to {path}").format(path=path), 8000
             ),
             on_error=lambda exc: QMessageBox.warning(
-                self, self.tr("Export diagnostics"), self.tr("Could not save: {error}").format(
-                    error=exc
-                )
+                self,
+                self.tr("Export diagnostics"),
+                self.tr("Could not save: {error}").format(error=exc),
             ),
         )
 

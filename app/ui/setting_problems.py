@@ -32,7 +32,8 @@ def describe(problem: SettingProblem) -> str:
     if problem.kind == "unreadable":
         if problem.line:
             return QCoreApplication.translate(
-                "SettingProblems", "{source}: the file cannot be read (line {line}); defaults are used."
+                "SettingProblems",
+                "{source}: the file cannot be read (line {line}); defaults are used.",
             ).format(source=problem.source, line=problem.line)
         return QCoreApplication.translate(
             "SettingProblems", "{source}: the file cannot be read; defaults are used."

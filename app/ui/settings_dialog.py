@@ -151,9 +151,11 @@ class SettingsDialog(QDialog):
             return
         from app.ui.bridge import run_in_worker
 
-        run_in_worker(_list_devices, on_done=self._fill_devices, on_error=lambda e: log.info(
-            "device listing failed: %s", e
-        ))
+        run_in_worker(
+            _list_devices,
+            on_done=self._fill_devices,
+            on_error=lambda e: log.info("device listing failed: %s", e),
+        )
 
     def _fill_devices(self, found: dict[str, list[Any]]) -> None:
         for combo, kind, key in (

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERRORS)
 bearer_scheme = HTTPBearer(auto_error=False, description="access token from /auth/login")
 
 
-def signed_in(request: Request, _c: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> UserInfo:
+def signed_in(
+    request: Request, _c: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+) -> UserInfo:
     """Dependency: the signed-in user (401 otherwise); declares bearer auth in OpenAPI."""
     return auth.current_user(request)
 
@@ -22,7 +24,9 @@ def signed_in(request: Request, _c: HTTPAuthorizationCredentials | None = Depend
 @router.post("/auth/login", response_model=TokenPair)
 def login(body: LoginRequest, request: Request, state: HubState = Depends(get_state)) -> TokenPair:
     """Password sign-in → short-lived access token + refresh token."""
-    return auth.login(state.db, state.config, body.username, body.password, body.device_name, client_ip(request))
+    return auth.login(
+        state.db, state.config, body.username, body.password, body.device_name, client_ip(request)
+    )
 
 
 @router.post("/auth/refresh", response_model=TokenPair)
@@ -32,7 +36,9 @@ def refresh(body: RefreshRequest, state: HubState = Depends(get_state)) -> Token
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
-def logout(request: Request, _user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)) -> Response:
+def logout(
+    request: Request, _user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)
+) -> Response:
     """Revoke this session (access and refresh token)."""
     auth.logout(state.db, auth.bearer_token(request))
     return Response(status_code=204)

@@ -33,8 +33,18 @@ SHA_PATH = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the blob, low
 ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="upload id from the Location header")
 
 _E = {"model": ErrorBody}
-TUS_ERRORS = {400: _E, 401: _E, 404: _E, 409: _E, 410: _E, 412: _E, 413: _E, 415: _E, 422: _E,
-              460: {"model": ErrorBody, "description": "checksum mismatch"}}
+TUS_ERRORS = {
+    400: _E,
+    401: _E,
+    404: _E,
+    409: _E,
+    410: _E,
+    412: _E,
+    413: _E,
+    415: _E,
+    422: _E,
+    460: {"model": ErrorBody, "description": "checksum mismatch"},
+}
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 _locks: dict[str, asyncio.Lock] = {}
@@ -46,8 +56,12 @@ def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def _require_tus(version: str | None) -> None:
     if version != TUS_VERSION:
-        raise HubError(412, "unsupported_tus_version", f"send 'Tus-Resumable: {TUS_VERSION}'",
-                       headers={"Tus-Version": TUS_VERSION})
+        raise HubError(
+            412,
+            "unsupported_tus_version",
+            f"send 'Tus-Resumable: {TUS_VERSION}'",
+            headers={"Tus-Version": TUS_VERSION},
+        )
 
 
 def _expires(ts: float) -> str:
@@ -57,10 +71,17 @@ def _expires(ts: float) -> str:
 @router.options("/uploads", status_code=204, response_class=Response)
 def tus_options(state: HubState = Depends(get_state)) -> Response:
     """tus discovery: version, extensions, max size, checksum algorithms."""
-    return Response(status_code=204, headers=_tus_headers({
-        "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
-        "Tus-Max-Size": str(state.config.max_blob_size),
-        "Tus-Checksum-Algorithm": ",".join(blobs.CHECKSUM_ALGORITHMS)}))
+    return Response(
+        status_code=204,
+        headers=_tus_headers(
+            {
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": EXTENSIONS,
+                "Tus-Max-Size": str(state.config.max_blob_size),
+                "Tus-Checksum-Algorithm": ",".join(blobs.CHECKSUM_ALGORITHMS),
+            }
+        ),
+    )
 
 
 def _is_offset_stream(content_type: str | None) -> bool:
@@ -86,8 +107,13 @@ async def tus_create(
     with_body = _is_offset_stream(content_type)
     checksum = blobs.parse_checksum(upload_checksum) if with_body else None
     await run_in_threadpool(blobs.purge_expired, state)
-    upload_id, expires = await run_in_threadpool(blobs.create_upload, state, user, upload_length, meta)
-    headers = {"Location": f"/api/v1/blobs/uploads/{upload_id}", "Upload-Expires": _expires(expires)}
+    upload_id, expires = await run_in_threadpool(
+        blobs.create_upload, state, user, upload_length, meta
+    )
+    headers = {
+        "Location": f"/api/v1/blobs/uploads/{upload_id}",
+        "Upload-Expires": _expires(expires),
+    }
     if with_body or upload_length == 0:
         headers.update(await _append(request, state, user, upload_id, 0, checksum))
     return Response(status_code=201, headers=_tus_headers(headers))
@@ -102,8 +128,11 @@ async def blob_status(
     """Which of these blobs the hub holds for you, and how far your unfinished uploads of the
     others got (one request instead of a HEAD per blob before uploading)."""
     found = await run_in_threadpool(blobs.blob_states, state, user, body.sha256)
-    busy = [lock for b in found if b.upload_url and (lock := _locks.get(b.upload_url.rsplit("/", 1)[1]))
-            and lock.locked()]
+    busy = [
+        lock
+        for b in found
+        if b.upload_url and (lock := _locks.get(b.upload_url.rsplit("/", 1)[1])) and lock.locked()
+    ]
     if busy:  # a chunk still being received (or its dropped connection not yet noticed)
         try:
             await asyncio.wait_for(_wait_all(busy), _BUSY_WAIT_S)
@@ -132,17 +161,31 @@ def tus_head(
     """How many bytes the hub holds of this upload (resume from Upload-Offset)."""
     _require_tus(tus_resumable)
     row = blobs.get_upload(state, user, upload_id)
-    headers = {"Upload-Offset": str(row.offset), "Upload-Length": str(row.length),
-               "Upload-Expires": _expires(row.expires_at)}
+    headers = {
+        "Upload-Offset": str(row.offset),
+        "Upload-Length": str(row.length),
+        "Upload-Expires": _expires(row.expires_at),
+    }
     if row.sha256:
         headers["X-Blob-Sha256"] = row.sha256
     return Response(status_code=200, headers=_tus_headers(headers))
 
 
 @router.patch(
-    "/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    "/uploads/{upload_id}",
+    status_code=204,
+    response_class=Response,
+    responses=TUS_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/offset+octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}
+                }
+            },
+        }
+    },
 )
 async def tus_patch(
     request: Request,
@@ -157,36 +200,63 @@ async def tus_patch(
     """Append a chunk at Upload-Offset (409 if that is not the hub's offset)."""
     _require_tus(tus_resumable)
     if not _is_offset_stream(content_type):
-        raise HubError(415, "wrong_content_type", "PATCH body must be 'Content-Type: application/offset+octet-stream'")
+        raise HubError(
+            415,
+            "wrong_content_type",
+            "PATCH body must be 'Content-Type: application/offset+octet-stream'",
+        )
     checksum = blobs.parse_checksum(upload_checksum)
-    return Response(status_code=204, headers=_tus_headers(
-        await _append(request, state, user, upload_id, upload_offset, checksum)))
+    return Response(
+        status_code=204,
+        headers=_tus_headers(
+            await _append(request, state, user, upload_id, upload_offset, checksum)
+        ),
+    )
 
 
-async def _append(request: Request, state: HubState, user: UserInfo, upload_id: str, upload_offset: int,
-                  checksum: tuple[str, bytes] | None) -> dict[str, str]:
+async def _append(
+    request: Request,
+    state: HubState,
+    user: UserInfo,
+    upload_id: str,
+    upload_offset: int,
+    checksum: tuple[str, bytes] | None,
+) -> dict[str, str]:
     """Receive the request body at ``upload_offset`` (one writer per upload); finish the blob
     when complete. Returns the tus headers of the reply."""
     lock = _locks.setdefault(upload_id, asyncio.Lock())
     async with lock:
         row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
         if row.sha256 is not None:
-            raise HubError(409, "upload_complete", "this upload is already complete",
-                           headers=_tus_headers({"Upload-Offset": str(row.offset)}))
+            raise HubError(
+                409,
+                "upload_complete",
+                "this upload is already complete",
+                headers=_tus_headers({"Upload-Offset": str(row.offset)}),
+            )
         if upload_offset != row.offset:
-            raise HubError(409, "offset_mismatch",
-                           f"Upload-Offset {upload_offset} does not match the hub's offset {row.offset}; send HEAD and resume",
-                           headers=_tus_headers({"Upload-Offset": str(row.offset)}))
+            raise HubError(
+                409,
+                "offset_mismatch",
+                f"Upload-Offset {upload_offset} does not match the hub's offset {row.offset}; send HEAD and resume",
+                headers=_tus_headers({"Upload-Offset": str(row.offset)}),
+            )
         offset = await _receive(request, state, row, checksum)
         headers = {"Upload-Offset": str(offset), "Upload-Expires": _expires(row.expires_at)}
         if offset == row.length:
             headers["X-Blob-Sha256"] = await run_in_threadpool(
-                blobs.finish_upload, state, user, row, client_ip(request))
+                blobs.finish_upload, state, user, row, client_ip(request)
+            )
     _locks.pop(upload_id, None)
     return headers
 
 
-async def _receive(request: Request, state: HubState, row, checksum: tuple[str, bytes] | None) -> int:  # noqa: ANN001
+async def _receive(
+    request: Request,
+    state: HubState,
+    row,  # noqa: ANN001
+    checksum: tuple[str, bytes] | None,
+) -> int:
     """Stream the body to the upload file. Bad chunks are cut off again (nothing partial stays
     but bytes of an interrupted chunk without checksum, which tus resumes from)."""
     start = row.offset
@@ -197,8 +267,11 @@ async def _receive(request: Request, state: HubState, row, checksum: tuple[str, 
         try:
             async for block in request.stream():
                 if start + received + len(block) > row.length:
-                    raise HubError(413, "chunk_too_long",
-                                   f"the chunk goes past Upload-Length {row.length}; nothing of it was kept")
+                    raise HubError(
+                        413,
+                        "chunk_too_long",
+                        f"the chunk goes past Upload-Length {row.length}; nothing of it was kept",
+                    )
                 f.write(block)
                 received += len(block)
                 if digest:
@@ -207,8 +280,11 @@ async def _receive(request: Request, state: HubState, row, checksum: tuple[str, 
             if checksum:  # an unverifiable partial chunk is worth nothing
                 received = 0
         if checksum and digest.digest() != checksum[1]:
-            raise HubError(460, "checksum_mismatch",
-                           f"the chunk's {checksum[0]} does not match Upload-Checksum; nothing of it was kept")
+            raise HubError(
+                460,
+                "checksum_mismatch",
+                f"the chunk's {checksum[0]} does not match Upload-Checksum; nothing of it was kept",
+            )
     except HubError:
         f.close()
         await run_in_threadpool(state.blobs.truncate, row.id, start)
@@ -220,7 +296,9 @@ async def _receive(request: Request, state: HubState, row, checksum: tuple[str, 
     return start + received
 
 
-@router.delete("/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS)
+@router.delete(
+    "/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS
+)
 def tus_delete(
     upload_id: str = ID_PATH,
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
@@ -247,21 +325,36 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not m.group(1):
         n = int(m.group(2))
         if n == 0:
-            raise HubError(416, "range_not_satisfiable", "empty suffix range",
-                           headers={"Content-Range": f"bytes */{size}"})
+            raise HubError(
+                416,
+                "range_not_satisfiable",
+                "empty suffix range",
+                headers={"Content-Range": f"bytes */{size}"},
+            )
         return max(0, size - n), size - 1
     start = int(m.group(1))
     end = int(m.group(2)) if m.group(2) else size - 1
     if start >= size or end < start:
-        raise HubError(416, "range_not_satisfiable", f"range {header[:60]} is outside 0..{size - 1}",
-                       headers={"Content-Range": f"bytes */{size}"})
+        raise HubError(
+            416,
+            "range_not_satisfiable",
+            f"range {header[:60]} is outside 0..{size - 1}",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
     return start, min(end, size - 1)
 
 
 @router.get(
-    "/{sha256}", response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial content"},
-               401: _E, 404: _E, 416: _E, 422: _E},
+    "/{sha256}",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "partial content"},
+        401: _E,
+        404: _E,
+        416: _E,
+        422: _E,
+    },
 )
 def download(
     request: Request,
@@ -274,7 +367,11 @@ def download(
     row = blobs.blob_for_reader(state, user, sha256, client_ip(request), record=True)
     size = state.blobs.size(sha256)
     rng = _parse_range(range_header, size)
-    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{sha256}"',
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
     if size == 0:
         return StreamingResponse(iter([b""]), media_type=row.media_type, headers=headers)
     start, end = rng if rng else (0, size - 1)
@@ -283,8 +380,12 @@ def download(
     if rng:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(state.blobs.open_range(sha256, start, end), status_code=status,
-                             media_type=row.media_type, headers=headers)
+    return StreamingResponse(
+        state.blobs.open_range(sha256, start, end),
+        status_code=status,
+        media_type=row.media_type,
+        headers=headers,
+    )
 
 
 @router.head("/{sha256}", response_class=Response, responses={401: _E, 404: _E, 422: _E})
@@ -296,4 +397,6 @@ def blob_exists(
 ) -> Response:
     """Whether the hub holds a blob you may read (skip uploading what is already there)."""
     row = blobs.blob_for_reader(state, user, sha256, client_ip(request), record=False)
-    return Response(status_code=200, headers={"Content-Length": str(row.size), "Accept-Ranges": "bytes"})
+    return Response(
+        status_code=200, headers={"Content-Length": str(row.size), "Accept-Ranges": "bytes"}
+    )

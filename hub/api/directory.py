@@ -32,7 +32,9 @@ class PersonInfo(BaseModel):
 
 
 @router.get("/facilities", response_model=list[FacilityInfo])
-def facilities(_user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)) -> list[FacilityInfo]:
+def facilities(
+    _user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)
+) -> list[FacilityInfo]:
     """Every facility of the network."""
     with state.db.read() as conn:
         rows = conn.execute(sa.select(t.facilities).order_by(t.facilities.c.name)).all()
@@ -54,5 +56,13 @@ def people(
         q = q.where(t.users.c.facility_id == facility_id)
     with state.db.read() as conn:
         rows = conn.execute(q).all()
-    return [PersonInfo(id=r.id, display_name=r.display_name, role=Role(r.role), facility_id=r.facility_id,
-                       department=r.department) for r in rows]
+    return [
+        PersonInfo(
+            id=r.id,
+            display_name=r.display_name,
+            role=Role(r.role),
+            facility_id=r.facility_id,
+            department=r.department,
+        )
+        for r in rows
+    ]

@@ -22,7 +22,9 @@ def readyz(state: HubState = Depends(get_state)) -> JSONResponse:
     try:
         state.db.ping()
     except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
-        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
+        )
     if not state.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ready"})

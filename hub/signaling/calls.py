@@ -81,8 +81,9 @@ def party(user: UserInfo) -> PartyInfo:
     return PartyInfo(id=user.id, display_name=user.display_name, facility_name=user.facility_name)
 
 
-def pick_callees(caller: UserInfo, participants: list[UserInfo], callee_id: str | None
-                 ) -> list[UserInfo]:
+def pick_callees(
+    caller: UserInfo, participants: list[UserInfo], callee_id: str | None
+) -> list[UserInfo]:
     """Whom to ring: the named participant, else the other side's doctors/specialists
     (people at another facility than the caller), else coordinators there."""
     others = [u for u in participants if u.id != caller.id]
@@ -96,8 +97,9 @@ def pick_callees(caller: UserInfo, participants: list[UserInfo], callee_id: str 
 class Switchboard:
     """Connections and calls of this hub process. Used only on the hub's event loop."""
 
-    def __init__(self, missed: MissedCallStore, ring_timeout_s: float = 45.0,
-                 peer_gone_s: float = 90.0) -> None:
+    def __init__(
+        self, missed: MissedCallStore, ring_timeout_s: float = 45.0, peer_gone_s: float = 90.0
+    ) -> None:
         self.ring_timeout_s = ring_timeout_s
         self.peer_gone_s = peer_gone_s
         self.connections: dict[str, list[Connection]] = {}
@@ -135,9 +137,18 @@ class Switchboard:
 
     async def record_missed(self, call: Call) -> list[tuple[str, MissedCall]]:
         """One missed call per person ``call`` rang, stored before anyone is told."""
-        out = [(user.id, MissedCall(call_id=call.call_id, consultation_id=call.consultation_id,
-                                    caller=party(call.caller), at=call.started))
-               for user in call.rung]
+        out = [
+            (
+                user.id,
+                MissedCall(
+                    call_id=call.call_id,
+                    consultation_id=call.consultation_id,
+                    caller=party(call.caller),
+                    at=call.started,
+                ),
+            )
+            for user in call.rung
+        ]
         await asyncio.to_thread(self.missed.record, out)
         return out
 

@@ -28,25 +28,50 @@ class MissedCallStore:
         if not entries:
             return
         with self.db.write() as conn:
-            conn.execute(missed_calls.insert(), [
-                {"user_id": uid, "call_id": m.call_id, "consultation_id": m.consultation_id,
-                 "caller_id": m.caller.id, "caller_name": m.caller.display_name,
-                 "caller_facility": m.caller.facility_name, "at": m.at}
-                for uid, m in entries])
+            conn.execute(
+                missed_calls.insert(),
+                [
+                    {
+                        "user_id": uid,
+                        "call_id": m.call_id,
+                        "consultation_id": m.consultation_id,
+                        "caller_id": m.caller.id,
+                        "caller_name": m.caller.display_name,
+                        "caller_facility": m.caller.facility_name,
+                        "at": m.at,
+                    }
+                    for uid, m in entries
+                ],
+            )
 
     def take(self, user_id: str) -> list[MissedCall]:
         """The user's undelivered missed calls, oldest first, now marked delivered."""
         with self.db.write() as conn:
-            rows = conn.execute(
-                sa.select(missed_calls)
+            rows = (
+                conn.execute(
+                    sa.select(missed_calls)
+                    .where(missed_calls.c.user_id == user_id, missed_calls.c.delivered_at.is_(None))
+                    .order_by(missed_calls.c.at.desc(), missed_calls.c.id.desc())
+                    .limit(UNDELIVERED_LIMIT)
+                )
+                .mappings()
+                .all()
+            )
+            conn.execute(
+                missed_calls.update()
                 .where(missed_calls.c.user_id == user_id, missed_calls.c.delivered_at.is_(None))
-                .order_by(missed_calls.c.at.desc(), missed_calls.c.id.desc())
-                .limit(UNDELIVERED_LIMIT)).mappings().all()
-            conn.execute(missed_calls.update()
-                         .where(missed_calls.c.user_id == user_id,
-                                missed_calls.c.delivered_at.is_(None))
-                         .values(delivered_at=time.time()))
-        return [MissedCall(call_id=r["call_id"], consultation_id=r["consultation_id"], at=r["at"],
-                           caller=PartyInfo(id=r["caller_id"], display_name=r["caller_name"],
-                                            facility_name=r["caller_facility"]))
-                for r in reversed(rows)]
+                .values(delivered_at=time.time())
+            )
+        return [
+            MissedCall(
+                call_id=r["call_id"],
+                consultation_id=r["consultation_id"],
+                at=r["at"],
+                caller=PartyInfo(
+                    id=r["caller_id"],
+                    display_name=r["caller_name"],
+                    facility_name=r["caller_facility"],
+                ),
+            )
+            for r in reversed(rows)
+        ]

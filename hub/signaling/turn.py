@@ -40,11 +40,17 @@ class IceConfig:
             return [u.strip() for u in os.environ.get(name, "").split(",") if u.strip()]
 
         ttl = os.environ.get("YIQIAO_TURN_TTL", "")
-        return cls(urls("YIQIAO_STUN_URLS"), urls("YIQIAO_TURN_URLS"),
-                   os.environ.get("YIQIAO_TURN_SECRET", ""), int(ttl) if ttl.isdigit() else 6 * 3600)
+        return cls(
+            urls("YIQIAO_STUN_URLS"),
+            urls("YIQIAO_TURN_URLS"),
+            os.environ.get("YIQIAO_TURN_SECRET", ""),
+            int(ttl) if ttl.isdigit() else 6 * 3600,
+        )
 
 
-def turn_credentials(secret: str, user_id: str, ttl: int, now: float | None = None) -> tuple[str, str]:
+def turn_credentials(
+    secret: str, user_id: str, ttl: int, now: float | None = None
+) -> tuple[str, str]:
     """(username, password) valid for ``ttl`` seconds, as coturn's use-auth-secret expects."""
     expiry = int((time.time() if now is None else now) + ttl)
     username = f"{expiry}:{user_id}"

@@ -52,14 +52,21 @@ async def signaling_socket(ws: WebSocket) -> None:
     token = _token(ws)
     user = await asyncio.to_thread(user_from_token, db, token) if token else None
     if user is None:
-        await ws.close(code=CLOSE_UNAUTHORIZED, reason="sign in first: missing or expired access token")
+        await ws.close(
+            code=CLOSE_UNAUTHORIZED, reason="sign in first: missing or expired access token"
+        )
         return
     await ws.accept()
     board, ice = _state(ws)
     conn = Connection(user, ws)
     board.add(conn)
-    await conn.send(sig.Hello(user_id=user.id, ice_servers=ice_servers_for(ice, user.id),
-                              missed_calls=await board.take_missed(user.id)))
+    await conn.send(
+        sig.Hello(
+            user_id=user.id,
+            ice_servers=ice_servers_for(ice, user.id),
+            missed_calls=await board.take_missed(user.id),
+        )
+    )
     for watcher in board.watchers_of(user.id):
         await watcher.send(sig.Presence(user_id=user.id, online=True))
     handler = _Handler(ws, conn, board)
@@ -102,7 +109,9 @@ class _Handler:
         else:
             call = self.board.calls.get(getattr(m, "call_id", ""))
             if call is None or self.user.id not in call.party_ids():
-                await self._error("unknown_call", "no such call, or it is not yours", getattr(m, "call_id", None))
+                await self._error(
+                    "unknown_call", "no such call, or it is not yours", getattr(m, "call_id", None)
+                )
                 return
             await self._in_call(call, m)
 
@@ -121,19 +130,27 @@ class _Handler:
             return
         allowed = await asyncio.to_thread(is_participant, self.db, self.user, m.consultation_id)
         if not allowed:
-            await self._error("not_participant",
-                              "you do not take part in this consultation, so you cannot call about it",
-                              m.call_id)
+            await self._error(
+                "not_participant",
+                "you do not take part in this consultation, so you cannot call about it",
+                m.call_id,
+            )
             return
         if self.board.busy(self.user.id):
             await self._error("already_in_call", "finish your current call first", m.call_id)
             return
-        participants = await asyncio.to_thread(consultation_participants, self.db, m.consultation_id)
+        participants = await asyncio.to_thread(
+            consultation_participants, self.db, m.consultation_id
+        )
         callees = pick_callees(self.user, participants, m.callee_id)
         if not callees:
-            await self._error("no_callee", "nobody else takes part in this consultation"
-                              if m.callee_id is None else "that person does not take part in this consultation",
-                              m.call_id)
+            await self._error(
+                "no_callee",
+                "nobody else takes part in this consultation"
+                if m.callee_id is None
+                else "that person does not take part in this consultation",
+                m.call_id,
+            )
             return
         free = [u for u in callees if not self.board.busy(u.id)]
         if not free:
@@ -147,10 +164,12 @@ class _Handler:
             return
         self.board.calls[call.call_id] = call
         loop = asyncio.get_running_loop()
-        call.ring_timer = loop.call_later(self.board.ring_timeout_s,
-                                          lambda: loop.create_task(self._ring_timeout(call)))
-        incoming = sig.Incoming(call_id=call.call_id, consultation_id=call.consultation_id,
-                                caller=party(self.user))
+        call.ring_timer = loop.call_later(
+            self.board.ring_timeout_s, lambda: loop.create_task(self._ring_timeout(call))
+        )
+        incoming = sig.Incoming(
+            call_id=call.call_id, consultation_id=call.consultation_id, caller=party(self.user)
+        )
         for u in online:
             await self._send_user(u.id, incoming)
         await self.conn.send(sig.Ringing(call_id=call.call_id, callee=party(online[0])))
@@ -181,8 +200,9 @@ class _Handler:
             if call.test:
                 if m.kind == "offer":
                     sdp = await call.echo.answer(m.session, m.sdp)
-                    await self.conn.send(sig.Signal(call_id=call.call_id, session=m.session,
-                                                    kind="answer", sdp=sdp))
+                    await self.conn.send(
+                        sig.Signal(call_id=call.call_id, session=m.session, kind="answer", sdp=sdp)
+                    )
                 return
             if call.phase is not CallPhase.active:
                 await self._error("not_active", "the call has not been accepted", call.call_id)
@@ -202,7 +222,9 @@ class _Handler:
                     await c.send(sig.Ended(call_id=call.call_id, reason="answered_elsewhere"))
             for u in call.rung:
                 if u.id != me:
-                    await self._send_user(u.id, sig.Ended(call_id=call.call_id, reason="answered_elsewhere"))
+                    await self._send_user(
+                        u.id, sig.Ended(call_id=call.call_id, reason="answered_elsewhere")
+                    )
         elif isinstance(m, sig.Decline):
             if call.phase is not CallPhase.ringing or me == call.caller.id:
                 await self._error("not_ringing", "this call is not ringing for you", call.call_id)
@@ -211,10 +233,14 @@ class _Handler:
             await self._send_user(me, sig.Ended(call_id=call.call_id, by=me, reason="declined"))
             if not call.rung:
                 self.board.end(call)
-                await call.caller_conn.send(sig.Declined(call_id=call.call_id, by=me, reason=m.reason))
+                await call.caller_conn.send(
+                    sig.Declined(call_id=call.call_id, by=me, reason=m.reason)
+                )
         elif isinstance(m, sig.Cancel):
             if me != call.caller.id or call.phase is not CallPhase.ringing:
-                await self._error("not_ringing", "only the caller can cancel a ringing call", call.call_id)
+                await self._error(
+                    "not_ringing", "only the caller can cancel a ringing call", call.call_id
+                )
                 return
             self.board.end(call)
             for uid, missed in await self.board.record_missed(call):
@@ -246,4 +272,7 @@ class _Handler:
                 loop = asyncio.get_running_loop()
                 call.gone_timers[me] = loop.call_later(
                     self.board.peer_gone_s,
-                    lambda c=call, lp=loop: lp.create_task(self._finish(c, by=me, reason="peer_gone")))
+                    lambda c=call, lp=loop: lp.create_task(
+                        self._finish(c, by=me, reason="peer_gone")
+                    ),
+                )

@@ -38,7 +38,12 @@ def test_incoming_call_rings_while_on_the_consultations_page(qtbot, live_hub, cl
     doctor.run(doctor.controller.hangup())
 
 
-def test_call_button_on_a_scheduled_consultation_rings_the_specialist(qtbot, live_hub, clients, request):  # noqa: F811
+def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
+    qtbot,
+    live_hub,  # noqa: F811
+    clients,  # noqa: F811
+    request,
+):
     """The clinic doctor selects the scheduled consultation and calls; the cardiologist rings."""
     from app.media.call import CallPhase
     from app.ui.app import ClientController
@@ -58,8 +63,9 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(qtbot, liv
     page = controller.window.show_page("consultations")
     qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
     request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())
-    qtbot.waitUntil(lambda: any(p and p.get("name") == "李建国" for _c, p, _i in page.rows),
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: any(p and p.get("name") == "李建国" for _c, p, _i in page.rows), timeout=30_000
+    )
     row = next(i for i, (_c, p, _i) in enumerate(page.rows) if p and p.get("name") == "李建国")
     page.table.selectRow(row)
     assert page.call_button.isEnabled()  # scheduled with the cardiologist
@@ -69,6 +75,8 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(qtbot, liv
     qtbot.waitUntil(lambda: call_page.service.online, timeout=10_000)
     page.call_button.click()
     assert controller.window.stack.currentWidget() is call_page
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming,
-                          what="the cardiologist's phone rings")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming,
+        what="the cardiologist's phone rings",
+    )
     call_page.service.cancel()

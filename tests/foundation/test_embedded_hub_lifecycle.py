@@ -25,8 +25,11 @@ time.sleep(600)
 
 def test_demo_hub_stops_when_the_client_is_killed(tmp_path):
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(tmp_path / "hub")], cwd=ROOT, stdout=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", PARENT, str(tmp_path / "hub")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         url, hub_pid = parent.stdout.readline().split()

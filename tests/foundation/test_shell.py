@@ -241,11 +241,13 @@ def test_settings_offers_devices_by_name_and_stores_their_id(qtbot):
     settings = load_settings(registry={})
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
-    dialog._fill_devices({
-        "cameras": [Device("video=USB Camera", "USB Camera", "camera", "dshow")],
-        "microphones": [],
-        "speakers": [Device("3", "Speakers (Realtek)", "speaker", "portaudio")],
-    })
+    dialog._fill_devices(
+        {
+            "cameras": [Device("video=USB Camera", "USB Camera", "camera", "dshow")],
+            "microphones": [],
+            "speakers": [Device("3", "Speakers (Realtek)", "speaker", "portaudio")],
+        }
+    )
     dialog.speaker.setCurrentIndex(dialog.speaker.findText("Speakers (Realtek)"))
     dialog.camera.setCurrentIndex(dialog.camera.findText("USB Camera"))
     dialog.accept()

@@ -20,9 +20,14 @@ def test_main_window_start_loads_no_heavy_module(tmp_path):
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
         "print('HEAVY', heavy)\n"
     )
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", YIQIAO_HOME=str(tmp_path),
-               YIQIAO_POLICY_FILE=str(tmp_path / "policy.toml"))
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        YIQIAO_HOME=str(tmp_path),
+        YIQIAO_POLICY_FILE=str(tmp_path / "policy.toml"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "WINDOW_SHOWN" in out.stdout, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout

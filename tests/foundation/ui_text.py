@@ -24,14 +24,39 @@ TS_FILE = Path(__file__).resolve().parents[2] / "resources/translations/yiqiao_z
 
 # Proper nouns, units and standard abbreviations that stay in Latin script in Chinese UIs.
 ALLOWED_WORDS = {
-    "yiqiao", "dicom", "gsps", "pyside6", "aiortc", "pyav", "pydicom", "python", "english",
-    "http", "https", "proxy", "system", "none", "webrtc", "kbit", "kbps", "mbit", "spo2", "jpeg",
-    "json", "zip", "demo", "opus", "lossy", "cine", "mmhg", "mmol", "bpm", "bluetooth",
+    "yiqiao",
+    "dicom",
+    "gsps",
+    "pyside6",
+    "aiortc",
+    "pyav",
+    "pydicom",
+    "python",
+    "english",
+    "http",
+    "https",
+    "proxy",
+    "system",
+    "none",
+    "webrtc",
+    "kbit",
+    "kbps",
+    "mbit",
+    "spo2",
+    "jpeg",
+    "json",
+    "zip",
+    "demo",
+    "opus",
+    "lossy",
+    "cine",
+    "mmhg",
+    "mmol",
+    "bpm",
+    "bluetooth",
 }
 # URLs, paths, file patterns, e-mail-like ids, and quoted identifiers/values (setting keys).
-_URL_OR_PATH = re.compile(
-    r"(\w+://\S+|[A-Za-z]:\\\S*|/[\w./-]+|\*\.\w+|\S+@\S+|'[^']*'|“[^”]*”)"
-)
+_URL_OR_PATH = re.compile(r"(\w+://\S+|[A-Za-z]:\\\S*|/[\w./-]+|\*\.\w+|\S+@\S+|'[^']*'|“[^”]*”)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
 
 

@@ -103,7 +103,11 @@ class LiveHub:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
 
     def login(self, username: str, password: str = PASSWORD) -> dict:
-        r = httpx.post(self.url + "/api/v1/auth/login", json={"username": username, "password": password}, timeout=30)
+        r = httpx.post(
+            self.url + "/api/v1/auth/login",
+            json={"username": username, "password": password},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         self.tokens[username] = body["access_token"]
@@ -122,8 +126,11 @@ def start_live_hub(config: HubConfig) -> LiveHub:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -157,7 +164,9 @@ def seed_network(hub: LiveHub) -> None:
     for fid, (name, kind) in NETWORK_FACILITIES.items():
         accounts.add_facility(db, fid, name, kind)
     for username, (role, fid, dept) in NETWORK_USERS.items():
-        accounts.add_user(db, username, username.title(), role, fid, PASSWORD, dept, password_hash=PASSWORD_HASH)
+        accounts.add_user(
+            db, username, username.title(), role, fid, PASSWORD, dept, password_hash=PASSWORD_HASH
+        )
         hub.login(username)
 
 
@@ -167,10 +176,16 @@ def make_hub(tmp: Path, backend: str, **cfg) -> LiveHub:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+def net(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveHub]:
     """A live hub with the test network seeded and everyone signed in (one per module+backend)."""
-    hub = make_hub(tmp_path_factory.mktemp("hub"), request.param, facility_quota=50 * 1024 * 1024,
-                   max_blob_size=20 * 1024 * 1024)
+    hub = make_hub(
+        tmp_path_factory.mktemp("hub"),
+        request.param,
+        facility_quota=50 * 1024 * 1024,
+        max_blob_size=20 * 1024 * 1024,
+    )
     try:
         seed_network(hub)
         yield hub
@@ -181,8 +196,15 @@ def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def sqlite_hub(tmp_path: Path) -> Iterator[LiveHub]:
     """A fresh live hub on SQLite with the network (for tests that change global state)."""
-    hub = start_live_hub(HubConfig(data_dir=tmp_path, facility_quota=200_000, max_blob_size=100_000,
-                                   login_max_failures=3, login_lockout=2))
+    hub = start_live_hub(
+        HubConfig(
+            data_dir=tmp_path,
+            facility_quota=200_000,
+            max_blob_size=100_000,
+            login_max_failures=3,
+            login_lockout=2,
+        )
+    )
     try:
         seed_network(hub)
         yield hub
@@ -196,7 +218,14 @@ def new_id() -> str:
 
 def change(doc_id: str, doc_type: str, fields: dict, base_rev: int = 0, **kw) -> dict:
     """A wire Change as JSON."""
-    return {"change_id": new_id(), "id": doc_id, "type": doc_type, "base_rev": base_rev, "fields": fields, **kw}
+    return {
+        "change_id": new_id(),
+        "id": doc_id,
+        "type": doc_type,
+        "base_rev": base_rev,
+        "fields": fields,
+        **kw,
+    }
 
 
 def push(client: httpx.Client, *changes: dict) -> list[dict]:

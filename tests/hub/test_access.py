@@ -36,29 +36,57 @@ class World:
 def world(net) -> World:
     doc = net.client("doc_a")
     data = open(get_testdata_file("MR_small.dcm"), "rb").read() + b"access-test"
-    loc = doc.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": str(len(data))}).headers["Location"]
-    r = doc.patch(loc, content=data, headers={**TUS, "Upload-Offset": "0",
-                                             "Content-Type": "application/offset+octet-stream"})
+    loc = doc.post(
+        "/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": str(len(data))}
+    ).headers["Location"]
+    r = doc.patch(
+        loc,
+        content=data,
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
     sha = r.headers["X-Blob-Sha256"]
     assert sha == hashlib.sha256(data).hexdigest()
-    pending = doc.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "100"}).headers["Location"]
+    pending = doc.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "100"}).headers[
+        "Location"
+    ]
     w = World(new_id(), new_id(), new_id(), new_id(), new_id(), sha, pending.rsplit("/", 1)[1])
     res = push(
         doc,
         change(w.patient, "patient", {"name": "王秀英"}),
-        change(w.consultation, "consultation", {"status": "submitted", "target_facility_id": "county",
-                                                 "department": "放射科", "specialist_id": net.users["radiologist"]},
-               patient_id=w.patient),
-        change(w.note, "note", {"text": "咳嗽"}, patient_id=w.patient, consultation_id=w.consultation),
+        change(
+            w.consultation,
+            "consultation",
+            {
+                "status": "submitted",
+                "target_facility_id": "county",
+                "department": "放射科",
+                "specialist_id": net.users["radiologist"],
+            },
+            patient_id=w.patient,
+        ),
+        change(
+            w.note, "note", {"text": "咳嗽"}, patient_id=w.patient, consultation_id=w.consultation
+        ),
         change(w.private_note, "note", {"text": "家庭情况"}, patient_id=w.patient),
-        change(w.attachment, "attachment", {"blobs": [{"sha256": sha, "name": "MR_small.dcm"}]},
-               patient_id=w.patient, consultation_id=w.consultation),
+        change(
+            w.attachment,
+            "attachment",
+            {"blobs": [{"sha256": sha, "name": "MR_small.dcm"}]},
+            patient_id=w.patient,
+            consultation_id=w.consultation,
+        ),
     )
     assert {r["status"] for r in res} == {"applied"}, res
     return w
 
 
-SHARED = {"patient", "consultation", "note", "attachment", "blob"}  # what consultation participants see
+SHARED = {
+    "patient",
+    "consultation",
+    "note",
+    "attachment",
+    "blob",
+}  # what consultation participants see
 EVERYTHING = SHARED | {"private_note"}
 SEES: dict[str, set[str]] = {
     "doc_a": EVERYTHING,  # the requesting clinic
@@ -74,7 +102,9 @@ assert set(SEES) == set(NETWORK_USERS)
 
 def _rev(net, doc_id: str) -> int:
     with net.state.db.read() as conn:
-        return conn.execute(sa.select(t.documents.c.rev).where(t.documents.c.id == doc_id)).scalar_one()
+        return conn.execute(
+            sa.select(t.documents.c.rev).where(t.documents.c.id == doc_id)
+        ).scalar_one()
 
 
 def _call(net, w: World, c: httpx.Client, endpoint: str) -> httpx.Response | str:
@@ -88,24 +118,60 @@ def _call(net, w: World, c: httpx.Client, endpoint: str) -> httpx.Response | str
     if endpoint == "pull":
         docs, _ = pull_all(c, 0)
         ids = {d["id"] for d in docs}
-        return {k for k in ("patient", "consultation", "note", "private_note", "attachment") if getattr(w, k) in ids}
+        return {
+            k
+            for k in ("patient", "consultation", "note", "private_note", "attachment")
+            if getattr(w, k) in ids
+        }
     if endpoint == "push:edit-note":
-        (r,) = push(c, change(w.note, "note", {"text": f"咳嗽 {new_id()[:4]}"}, base_rev=_rev(net, w.note),
-                              patient_id=w.patient, consultation_id=w.consultation))
+        (r,) = push(
+            c,
+            change(
+                w.note,
+                "note",
+                {"text": f"咳嗽 {new_id()[:4]}"},
+                base_rev=_rev(net, w.note),
+                patient_id=w.patient,
+                consultation_id=w.consultation,
+            ),
+        )
         return r["status"]
     if endpoint == "push:add-note":
-        (r,) = push(c, change(new_id(), "note", {"text": "会诊意见"}, patient_id=w.patient,
-                              consultation_id=w.consultation))
+        (r,) = push(
+            c,
+            change(
+                new_id(),
+                "note",
+                {"text": "会诊意见"},
+                patient_id=w.patient,
+                consultation_id=w.consultation,
+            ),
+        )
         return r["status"]
     if endpoint == "push:edit-private":
-        (r,) = push(c, change(w.private_note, "note", {"text": new_id()}, base_rev=_rev(net, w.private_note),
-                              patient_id=w.patient))
+        (r,) = push(
+            c,
+            change(
+                w.private_note,
+                "note",
+                {"text": new_id()},
+                base_rev=_rev(net, w.private_note),
+                patient_id=w.patient,
+            ),
+        )
         return r["status"]
     if endpoint == "upload:head":
         return c.head(f"/api/v1/blobs/uploads/{w.upload}", headers=TUS)
     if endpoint == "upload:patch":
-        return c.patch(f"/api/v1/blobs/uploads/{w.upload}", content=b"",
-                       headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        return c.patch(
+            f"/api/v1/blobs/uploads/{w.upload}",
+            content=b"",
+            headers={
+                **TUS,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
     if endpoint == "upload:create":
         return c.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "10"})
     if endpoint == "reconcile":
@@ -130,25 +196,50 @@ def _expected(username: str, endpoint: str) -> bool:
 
 
 ENDPOINTS = [
-    "read:patient", "read:consultation", "read:note", "read:private_note", "read:attachment",
-    "blob:get", "blob:head", "push:edit-note", "push:add-note", "push:edit-private",
-    "upload:create", "upload:head", "upload:patch", "reconcile",
-    "GET /api/v1/me", "GET /api/v1/facilities", "GET /api/v1/users", "POST /api/v1/auth/logout",
+    "read:patient",
+    "read:consultation",
+    "read:note",
+    "read:private_note",
+    "read:attachment",
+    "blob:get",
+    "blob:head",
+    "push:edit-note",
+    "push:add-note",
+    "push:edit-private",
+    "upload:create",
+    "upload:head",
+    "upload:patch",
+    "reconcile",
+    "GET /api/v1/me",
+    "GET /api/v1/facilities",
+    "GET /api/v1/users",
+    "POST /api/v1/auth/logout",
 ]
 # Each OpenAPI operation and the matrix entries that exercise it (kept complete by a test).
 COVERAGE = {
-    ("get", "/api/v1/documents/{doc_id}"): "read:note", ("get", "/api/v1/blobs/{sha256}"): "blob:get",
-    ("head", "/api/v1/blobs/{sha256}"): "blob:head", ("post", "/api/v1/sync/push"): "push:add-note",
-    ("get", "/api/v1/sync/pull"): "pull", ("post", "/api/v1/sync/reconcile"): "reconcile",
-    ("post", "/api/v1/blobs/uploads"): "upload:create", ("head", "/api/v1/blobs/uploads/{upload_id}"): "upload:head",
+    ("get", "/api/v1/documents/{doc_id}"): "read:note",
+    ("get", "/api/v1/blobs/{sha256}"): "blob:get",
+    ("head", "/api/v1/blobs/{sha256}"): "blob:head",
+    ("post", "/api/v1/sync/push"): "push:add-note",
+    ("get", "/api/v1/sync/pull"): "pull",
+    ("post", "/api/v1/sync/reconcile"): "reconcile",
+    ("post", "/api/v1/blobs/uploads"): "upload:create",
+    ("head", "/api/v1/blobs/uploads/{upload_id}"): "upload:head",
     ("patch", "/api/v1/blobs/uploads/{upload_id}"): "upload:patch",
     ("delete", "/api/v1/blobs/uploads/{upload_id}"): "(test_tus_termination_is_owner_only)",
     ("post", "/api/v1/blobs/status"): "(test_blob_status_is_scoped)",
-    ("get", "/api/v1/me"): "GET /api/v1/me", ("get", "/api/v1/facilities"): "GET /api/v1/facilities",
-    ("get", "/api/v1/users"): "GET /api/v1/users", ("post", "/api/v1/auth/logout"): "POST /api/v1/auth/logout",
+    ("get", "/api/v1/me"): "GET /api/v1/me",
+    ("get", "/api/v1/facilities"): "GET /api/v1/facilities",
+    ("get", "/api/v1/users"): "GET /api/v1/users",
+    ("post", "/api/v1/auth/logout"): "POST /api/v1/auth/logout",
 }
-PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"),
-          ("options", "/api/v1/blobs/uploads")}
+PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("options", "/api/v1/blobs/uploads"),
+}
 
 
 def test_matrix_covers_every_endpoint(net):
@@ -172,8 +263,10 @@ def test_access_matrix(net, world, username):
             if not allowed and got.request.method != "HEAD":
                 ok = ok and "error" in got.json()
         if not ok:
-            problems.append(f"{endpoint}: expected {'allow' if allowed else 'deny'}, got "
-                            f"{got if isinstance(got, str) else got.status_code}")
+            problems.append(
+                f"{endpoint}: expected {'allow' if allowed else 'deny'}, got "
+                f"{got if isinstance(got, str) else got.status_code}"
+            )
     pulled = _call(net, world, c, "pull")
     want = SEES[username] - {"blob"}
     if pulled != want:
@@ -215,4 +308,7 @@ def test_tus_termination_is_owner_only(net, world):
         if username != "doc_a":
             r = net.client(username).delete(f"/api/v1/blobs/uploads/{world.upload}", headers=TUS)
             assert r.status_code == 404, username
-    assert net.client("doc_a").delete(f"/api/v1/blobs/uploads/{world.upload}", headers=TUS).status_code == 204
+    assert (
+        net.client("doc_a").delete(f"/api/v1/blobs/uploads/{world.upload}", headers=TUS).status_code
+        == 204
+    )

@@ -40,9 +40,13 @@ def test_refresh_rotates_and_logout_revokes(net):
     assert r.status_code == 200
     new = r.json()
     # The old refresh token is spent; the old access token no longer works either.
-    again = httpx.post(net.url + "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    again = httpx.post(
+        net.url + "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
     assert again.status_code == 401 and again.json()["error"] == "invalid_refresh_token"
-    old_access = httpx.get(net.url + "/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    old_access = httpx.get(
+        net.url + "/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
+    )
     assert old_access.status_code == 401
     auth = {"Authorization": f"Bearer {new['access_token']}"}
     assert httpx.post(net.url + "/api/v1/auth/logout", headers=auth).status_code == 204
@@ -55,7 +59,10 @@ def test_refresh_rotates_and_logout_revokes(net):
 def test_repeated_failures_are_throttled_then_allowed_again(sqlite_hub):
     url = sqlite_hub.url + "/api/v1/auth/login"
     for _ in range(3):
-        assert httpx.post(url, json={"username": "doc_a", "password": "bad-password"}).status_code == 401
+        assert (
+            httpx.post(url, json={"username": "doc_a", "password": "bad-password"}).status_code
+            == 401
+        )
     r = httpx.post(url, json={"username": "doc_a", "password": PASSWORD})
     assert r.status_code == 429, "even the right password waits out the lockout"
     assert r.json()["error"] == "too_many_attempts" and int(r.headers["Retry-After"]) >= 1
@@ -68,7 +75,9 @@ def test_disabled_user_is_refused_at_once(sqlite_hub):
     assert httpx.get(sqlite_hub.url + "/api/v1/me", headers=auth).status_code == 200
     accounts.set_disabled(sqlite_hub.state.db, "doc_b", True)
     assert httpx.get(sqlite_hub.url + "/api/v1/me", headers=auth).status_code == 401
-    r = httpx.post(sqlite_hub.url + "/api/v1/auth/login", json={"username": "doc_b", "password": PASSWORD})
+    r = httpx.post(
+        sqlite_hub.url + "/api/v1/auth/login", json={"username": "doc_b", "password": PASSWORD}
+    )
     assert r.status_code == 403 and r.json()["error"] == "account_disabled"
     accounts.set_disabled(sqlite_hub.state.db, "doc_b", False)
     sqlite_hub.login("doc_b")

@@ -29,13 +29,18 @@ def _error(r, status: int, code: str) -> str:
 def test_nul_characters_are_refused_with_a_reason(net):
     c = net.client("doc_a")
     before = _count(net)
-    r = c.post("/api/v1/sync/push", json={"changes": [change(new_id(), "patient", {"name": "王\x00秀英"})]})
+    r = c.post(
+        "/api/v1/sync/push", json={"changes": [change(new_id(), "patient", {"name": "王\x00秀英"})]}
+    )
     assert "NUL" in _error(r, 422, "invalid_text")
     r = c.post("/api/v1/auth/login", json={"username": "doc\x00a", "password": "x"})
     _error(r, 422, "invalid_text")
     _error(c.get("/api/v1/users", params={"facility_id": "a\x00"}), 422, "invalid_text")
     meta = "filename " + base64.b64encode("片\x00.dcm".encode()).decode()
-    r = c.post("/api/v1/blobs/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3", "Upload-Metadata": meta})
+    r = c.post(
+        "/api/v1/blobs/uploads",
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3", "Upload-Metadata": meta},
+    )
     assert "NUL" in _error(r, 400, "invalid_metadata")
     assert _count(net) == before, "nothing was stored"
 
@@ -46,7 +51,10 @@ def test_malformed_pushes(net):
     before = _count(net)
     # Not JSON, wrong shapes, unknown fields, bad UUIDs, bad enums, out-of-range numbers.
     bodies = [
-        b"{", b"[]", b'{"changes": 5}', b'{"changes": [{"id": "nope"}]}',
+        b"{",
+        b"[]",
+        b'{"changes": 5}',
+        b'{"changes": [{"id": "nope"}]}',
         json.dumps({"changes": [{**change(new_id(), "patient", {}), "type": "xray"}]}).encode(),
         json.dumps({"changes": [{**change(new_id(), "patient", {}), "base_rev": -1}]}).encode(),
         json.dumps({"changes": [{**change(new_id(), "patient", {}), "base_rev": 2**70}]}).encode(),
@@ -57,10 +65,14 @@ def test_malformed_pushes(net):
         r = c.post("/api/v1/sync/push", content=body, headers={"Content-Type": "application/json"})
         assert 400 <= r.status_code < 500, (body, r.status_code)
         assert ErrorBody.model_validate(r.json()).message
-    deep = json.dumps({"changes": [change(new_id(), "note", {"x": "D"}, patient_id=pid)]}).replace('"D"', "[" * 200 + "]" * 200)
+    deep = json.dumps({"changes": [change(new_id(), "note", {"x": "D"}, patient_id=pid)]}).replace(
+        '"D"', "[" * 200 + "]" * 200
+    )
     r = c.post("/api/v1/sync/push", content=deep, headers={"Content-Type": "application/json"})
     assert r.status_code == 200 and r.json()["results"][0]["reason"] == "invalid"
-    too_many = [change(new_id(), "note", {"t": i}, patient_id=pid) for i in range(MAX_PUSH_BATCH + 1)]
+    too_many = [
+        change(new_id(), "note", {"t": i}, patient_id=pid) for i in range(MAX_PUSH_BATCH + 1)
+    ]
     r = c.post("/api/v1/sync/push", json={"changes": too_many})
     assert str(MAX_PUSH_BATCH) in _error(r, 413, "batch_too_large")
     big = {"changes": [change(new_id(), "note", {"t": "x" * (300 * 1024)}, patient_id=pid)]}

@@ -33,13 +33,22 @@ def _meta(**kw: str) -> str:
 
 
 def _create(c: httpx.Client, length: int, **meta: str) -> str:
-    r = c.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": _meta(**meta)})
+    r = c.post(
+        "/api/v1/blobs/uploads",
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": _meta(**meta)},
+    )
     assert r.status_code == 201, r.text
     return r.headers["Location"]
 
 
-def _patch(c: httpx.Client, loc: str, offset: int, data: bytes, checksum: str | None = None) -> httpx.Response:
-    headers = {**TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
+def _patch(
+    c: httpx.Client, loc: str, offset: int, data: bytes, checksum: str | None = None
+) -> httpx.Response:
+    headers = {
+        **TUS,
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
     if checksum:
         headers["Upload-Checksum"] = checksum
     return c.patch(loc, content=data, headers=headers)
@@ -50,10 +59,17 @@ def test_tuspy_uploads_dicom_with_checksums(net, uploader_class):
     path = get_testdata_file("waveform_ecg.dcm")
     data = Path(path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    tus = tus_client.TusClient(net.url + "/api/v1/blobs/uploads",
-                               headers={"Authorization": f"Bearer {net.tokens['doc_a']}"})
-    up = uploader_class(file_path=path, client=tus, chunk_size=64 * 1024, upload_checksum=True,
-                        metadata={"filename": "waveform_ecg.dcm", "filetype": "application/dicom"})
+    tus = tus_client.TusClient(
+        net.url + "/api/v1/blobs/uploads",
+        headers={"Authorization": f"Bearer {net.tokens['doc_a']}"},
+    )
+    up = uploader_class(
+        file_path=path,
+        client=tus,
+        chunk_size=64 * 1024,
+        upload_checksum=True,
+        metadata={"filename": "waveform_ecg.dcm", "filetype": "application/dicom"},
+    )
     up.upload()
     assert up.offset == len(data)
     c = net.client("doc_a")
@@ -66,7 +82,12 @@ def test_tus_protocol_details(net):
     c = net.client("doc_b")
     opts = c.options("/api/v1/blobs/uploads")
     assert opts.status_code == 204 and opts.headers["Tus-Version"] == "1.0.0"
-    assert set(opts.headers["Tus-Extension"].split(",")) >= {"creation", "checksum", "expiration", "termination"}
+    assert set(opts.headers["Tus-Extension"].split(",")) >= {
+        "creation",
+        "checksum",
+        "expiration",
+        "termination",
+    }
     assert set(opts.headers["Tus-Checksum-Algorithm"].split(",")) == {"sha1", "sha256"}
 
     data = os.urandom(300_000)
@@ -82,11 +103,19 @@ def test_tus_protocol_details(net):
     assert r.status_code == 460 and r.json()["error"] == "checksum_mismatch"
     assert c.head(loc, headers=TUS).headers["Upload-Offset"] == "0"
     # Good chunks with sha1 and sha256 checksums; the blob is not visible until complete.
-    r = _patch(c, loc, 0, data[:100_000], "sha1 " + base64.b64encode(hashlib.sha1(data[:100_000]).digest()).decode())
+    r = _patch(
+        c,
+        loc,
+        0,
+        data[:100_000],
+        "sha1 " + base64.b64encode(hashlib.sha1(data[:100_000]).digest()).decode(),
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "100000"
     assert c.get(f"/api/v1/blobs/{sha}").status_code == 404
     rest = data[100_000:]
-    r = _patch(c, loc, 100_000, rest, "sha256 " + base64.b64encode(hashlib.sha256(rest).digest()).decode())
+    r = _patch(
+        c, loc, 100_000, rest, "sha256 " + base64.b64encode(hashlib.sha256(rest).digest()).decode()
+    )
     assert r.status_code == 204 and r.headers["X-Blob-Sha256"] == sha
     assert c.get(f"/api/v1/blobs/{sha}").content == data
     # Missing Tus-Resumable → 412; unknown algorithm → 400.
@@ -138,16 +167,27 @@ def test_range_downloads(net):
 def test_size_limit_and_facility_quota(sqlite_hub):
     c = sqlite_hub.client("doc_a")
     r = c.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "100001"})
-    assert r.status_code == 413 and r.json()["error"] == "blob_too_large" and "100000" in r.json()["message"]
+    assert (
+        r.status_code == 413
+        and r.json()["error"] == "blob_too_large"
+        and "100000" in r.json()["message"]
+    )
     for _ in range(2):
         data = os.urandom(90_000)
         loc = _create(c, len(data))
         assert _patch(c, loc, 0, data).status_code == 204
     r = c.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "30000"})
-    assert r.status_code == 413 and r.json()["error"] == "quota_exceeded" and "quota" in r.json()["message"]
+    assert (
+        r.status_code == 413
+        and r.json()["error"] == "quota_exceeded"
+        and "quota" in r.json()["message"]
+    )
     # Another facility has its own quota.
     other = sqlite_hub.client("doc_b")
-    assert other.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "30000"}).status_code == 201
+    assert (
+        other.post("/api/v1/blobs/uploads", headers={**TUS, "Upload-Length": "30000"}).status_code
+        == 201
+    )
     # A chunk longer than declared is refused and not kept.
     loc = _create(other, 10)
     r = _patch(other, loc, 0, b"x" * 20)
@@ -177,10 +217,25 @@ def test_attachment_makes_blob_visible_to_consultation_participants(net):
     assert rad.get(f"/api/v1/blobs/{sha}").status_code == 404
     pid = make_patient(doc)
     cid = new_id()
-    push(doc, change(cid, "consultation", {"status": "submitted", "target_facility_id": "county",
-                                           "department": "放射科"}, patient_id=pid))
-    (res,) = push(doc, change(new_id(), "attachment", {"blobs": [{"sha256": sha, "name": "CT_small.dcm"}]},
-                              patient_id=pid, consultation_id=cid))
+    push(
+        doc,
+        change(
+            cid,
+            "consultation",
+            {"status": "submitted", "target_facility_id": "county", "department": "放射科"},
+            patient_id=pid,
+        ),
+    )
+    (res,) = push(
+        doc,
+        change(
+            new_id(),
+            "attachment",
+            {"blobs": [{"sha256": sha, "name": "CT_small.dcm"}]},
+            patient_id=pid,
+            consultation_id=cid,
+        ),
+    )
     assert res["status"] == "applied"
     assert rad.get(f"/api/v1/blobs/{sha}").content == data
     assert rad.head(f"/api/v1/blobs/{sha}").status_code == 200
@@ -196,14 +251,18 @@ def test_connection_dropped_mid_chunk_keeps_the_received_bytes(net):
     data = os.urandom(1_000_000)
     loc = _create(c, len(data))
     u = urlparse(net.url)
-    head = (f"PATCH {loc} HTTP/1.1\r\nHost: {u.hostname}\r\nAuthorization: Bearer {net.tokens['doc_a']}\r\n"
-            f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    head = (
+        f"PATCH {loc} HTTP/1.1\r\nHost: {u.hostname}\r\nAuthorization: Bearer {net.tokens['doc_a']}\r\n"
+        f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode()
     with socket.create_connection((u.hostname, u.port)) as s:
         s.sendall(head + data[:400_000])
         time.sleep(0.5)
     deadline = time.monotonic() + 10
-    while (offset := int(c.head(loc, headers=TUS).headers["Upload-Offset"])) == 0 and time.monotonic() < deadline:
+    while (
+        offset := int(c.head(loc, headers=TUS).headers["Upload-Offset"])
+    ) == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert 0 < offset <= 400_000
     r = _patch(c, loc, offset, data[offset:])

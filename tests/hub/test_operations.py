@@ -27,8 +27,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def hub_cli(data: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m hub <args>`` in a real child process."""
-    return subprocess.run([sys.executable, "-m", "hub", *args[:1], "--data", str(data), *args[1:]],
-                          cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args[:1], "--data", str(data), *args[1:]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def hub_main(capsys, data: Path, *args: str) -> subprocess.CompletedProcess:
@@ -41,17 +47,57 @@ def hub_main(capsys, data: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatch):
-    assert hub_cli(tmp_path, "admin", "facility-add", "--id", "hetou", "--name", "河头乡卫生院",
-                   "--kind", "township_clinic").returncode == 0
-    r = hub_main(capsys, tmp_path, "admin", "facility-add", "--id", "x", "--name", "X", "--kind", "hospital")
+    assert (
+        hub_cli(
+            tmp_path,
+            "admin",
+            "facility-add",
+            "--id",
+            "hetou",
+            "--name",
+            "河头乡卫生院",
+            "--kind",
+            "township_clinic",
+        ).returncode
+        == 0
+    )
+    r = hub_main(
+        capsys, tmp_path, "admin", "facility-add", "--id", "x", "--name", "X", "--kind", "hospital"
+    )
     assert r.returncode == 2 and "kind must be one of" in r.stderr
-    r = hub_cli(tmp_path, "admin", "user-add", "--username", "li", "--name", "李医生", "--role", "clinic_doctor",
-                "--facility", "hetou", env={"YIQIAO_HUB_PASSWORD": "first-pass-1"})
+    r = hub_cli(
+        tmp_path,
+        "admin",
+        "user-add",
+        "--username",
+        "li",
+        "--name",
+        "李医生",
+        "--role",
+        "clinic_doctor",
+        "--facility",
+        "hetou",
+        env={"YIQIAO_HUB_PASSWORD": "first-pass-1"},
+    )
     assert r.returncode == 0, r.stderr
     assert "河头乡卫生院" in hub_main(capsys, tmp_path, "admin", "facility-list").stdout
     assert "li" in hub_main(capsys, tmp_path, "admin", "user-list").stdout
-    r = hub_main(capsys, tmp_path, "admin", "user-add", "--username", "li", "--name", "x", "--role", "clinic_doctor",
-                "--facility", "hetou", "--password", "another-1")
+    r = hub_main(
+        capsys,
+        tmp_path,
+        "admin",
+        "user-add",
+        "--username",
+        "li",
+        "--name",
+        "x",
+        "--role",
+        "clinic_doctor",
+        "--facility",
+        "hetou",
+        "--password",
+        "another-1",
+    )
     assert r.returncode == 2 and "already exists" in r.stderr
 
     proc, url = _serve(tmp_path)
@@ -61,9 +107,19 @@ def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatc
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
         pid = make_patient(c, "王秀英")
         pull_all(c, 0)
-        assert hub_main(capsys, tmp_path, "admin", "passwd", "li", "--password", "second-pass-2").returncode == 0
+        assert (
+            hub_main(
+                capsys, tmp_path, "admin", "passwd", "li", "--password", "second-pass-2"
+            ).returncode
+            == 0
+        )
         assert c.get("/api/v1/me").status_code == 401, "a password reset ends sessions"
-        assert httpx.post(url + "/api/v1/auth/login", json={**login, "password": "second-pass-2"}).status_code == 200
+        assert (
+            httpx.post(
+                url + "/api/v1/auth/login", json={**login, "password": "second-pass-2"}
+            ).status_code
+            == 200
+        )
         assert hub_main(capsys, tmp_path, "admin", "disable", "li").returncode == 0
         r = httpx.post(url + "/api/v1/auth/login", json={**login, "password": "second-pass-2"})
         assert r.status_code == 403
@@ -78,9 +134,25 @@ def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatc
 def _serve(data: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     port_file = data / "port"
     port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--data", str(data), "--port", "0",
-                             "--port-file", str(port_file), *extra],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if port_file.exists():
@@ -106,20 +178,32 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
     proc, url = _serve(tmp_path, "--seed-demo")
     assert httpx.get(url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(url + "/readyz").json() == {"status": "ready"}
-    token = httpx.post(url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}).json()["access_token"]
+    token = httpx.post(
+        url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}
+    ).json()["access_token"]
     auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     data = os.urandom(400_000)
-    loc = httpx.post(url + "/api/v1/blobs/uploads", headers={**auth, "Upload-Length": str(len(data))}).headers["Location"]
+    loc = httpx.post(
+        url + "/api/v1/blobs/uploads", headers={**auth, "Upload-Length": str(len(data))}
+    ).headers["Location"]
     result: dict = {}
 
     def slow_body():
         for i in range(0, len(data), 40_000):
-            yield data[i:i + 40_000]
+            yield data[i : i + 40_000]
             time.sleep(0.1)
 
     def upload() -> None:
-        result["r"] = httpx.patch(url + loc, content=slow_body(), timeout=30, headers={
-            **auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        result["r"] = httpx.patch(
+            url + loc,
+            content=slow_body(),
+            timeout=30,
+            headers={
+                **auth,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
 
     th = threading.Thread(target=upload)
     th.start()
@@ -133,7 +217,9 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
     # Restarted, the blob is there and intact.
     proc, url = _serve(tmp_path)
     try:
-        token = httpx.post(url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}).json()["access_token"]
+        token = httpx.post(
+            url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}
+        ).json()["access_token"]
         got = httpx.get(f"{url}/api/v1/blobs/{sha}", headers={"Authorization": f"Bearer {token}"})
         assert got.content == data
     finally:
@@ -155,7 +241,9 @@ def test_migrations_from_empty_and_audit_is_append_only(tmp_path, backend):
             versions = conn.execute(sa.select(t.schema_version.c.version)).scalars().all()
         assert versions == [v for v, _ in MIGRATIONS]
         with db.write() as conn:
-            conn.execute(t.audit.insert().values(at=1.0, user_id="u", username="u", ip="::1", action="read"))
+            conn.execute(
+                t.audit.insert().values(at=1.0, user_id="u", username="u", ip="::1", action="read")
+            )
         for stmt in (t.audit.update().values(action="nothing"), t.audit.delete()):
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 with db.write() as conn:
@@ -172,9 +260,14 @@ def test_embedded_demo_hub(tmp_path):
     try:
         first = time.monotonic() - started
         assert hub.is_running() and hub.url.startswith("http://127.0.0.1:")
-        login = httpx.post(hub.url + "/api/v1/auth/login", json={"username": "doctor", "password": hub.credentials["doctor"]})
+        login = httpx.post(
+            hub.url + "/api/v1/auth/login",
+            json={"username": "doctor", "password": hub.credentials["doctor"]},
+        )
         assert login.status_code == 200 and login.json()["user"]["facility_name"] == "青山镇卫生院"
-        c = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        c = httpx.Client(
+            base_url=hub.url, headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+        )
         docs, _ = pull_all(c, 0)
         names = {d["fields"].get("name") for d in docs if d["type"] == "patient"}
         assert {"王秀英", "李建国", "张桂兰", "刘强"} <= names
@@ -192,7 +285,9 @@ def test_embedded_demo_hub(tmp_path):
         # the image is the sample's, but it carries the demo patient's identity
         assert seeded.PixelData == original.PixelData
         assert str(seeded.PatientName) == "王秀英" and seeded.PatientID == "QS20260012"
-        spec = httpx.post(hub.url + "/api/v1/auth/login", json={"username": "specialist", "password": "demo1234"})
+        spec = httpx.post(
+            hub.url + "/api/v1/auth/login", json={"username": "specialist", "password": "demo1234"}
+        )
         assert spec.json()["user"]["role"] == "specialist"
     finally:
         hub.stop()
@@ -202,7 +297,9 @@ def test_embedded_demo_hub(tmp_path):
     hub = start_embedded_hub(tmp_path / "demo")
     try:
         again = time.monotonic() - started
-        token = httpx.post(hub.url + "/api/v1/auth/login", json={"username": "doctor", "password": "demo1234"}).json()["access_token"]
+        token = httpx.post(
+            hub.url + "/api/v1/auth/login", json={"username": "doctor", "password": "demo1234"}
+        ).json()["access_token"]
         c = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {token}"})
         assert len(pull_all(c, 0)[0]) == len(docs)
     finally:

@@ -11,7 +11,9 @@ from tests.hub.conftest import change, make_consultation, make_patient, new_id, 
 
 def _cursor(client) -> int:
     """The hub's current cursor (what a client that is up to date would hold)."""
-    return client.post("/api/v1/sync/reconcile", json={"digest": "0" * 64, "count": 0}).json()["cursor"]
+    return client.post("/api/v1/sync/reconcile", json={"digest": "0" * 64, "count": 0}).json()[
+        "cursor"
+    ]
 
 
 def test_push_then_pull_round_trip(net):
@@ -44,11 +46,18 @@ def test_disjoint_edits_merge(net):
     c = net.client("doc_a")
     pid = new_id()
     push(c, change(pid, "patient", {"name": "王秀英", "phone": "1", "village": "石门村"}))
-    (a,) = push(c, change(pid, "patient", {"name": "王秀英", "phone": "2", "village": "石门村"}, base_rev=1))
-    (b,) = push(c, change(pid, "patient", {"name": "王秀英", "phone": "1", "village": "柳树湾"}, base_rev=1))
+    (a,) = push(
+        c, change(pid, "patient", {"name": "王秀英", "phone": "2", "village": "石门村"}, base_rev=1)
+    )
+    (b,) = push(
+        c, change(pid, "patient", {"name": "王秀英", "phone": "1", "village": "柳树湾"}, base_rev=1)
+    )
     assert a["status"] == "applied" and b["status"] == "merged"
     merged = PushResponse.model_validate({"results": [b]}).results[0].document
-    assert merged.fields == {"name": "王秀英", "phone": "2", "village": "柳树湾"} and merged.conflict is None
+    assert (
+        merged.fields == {"name": "王秀英", "phone": "2", "village": "柳树湾"}
+        and merged.conflict is None
+    )
 
 
 def test_overlapping_edits_keep_both_versions_until_resolved(net):
@@ -56,16 +65,28 @@ def test_overlapping_edits_keep_both_versions_until_resolved(net):
     pid = new_id()
     push(c, change(pid, "patient", {"name": "刘强", "allergies": "无"}))
     push(c, change(pid, "patient", {"name": "刘强", "allergies": "青霉素"}, base_rev=1))
-    (res,) = push(c, change(pid, "patient", {"name": "刘强", "allergies": "磺胺", "phone": "151"}, base_rev=1))
+    (res,) = push(
+        c, change(pid, "patient", {"name": "刘强", "allergies": "磺胺", "phone": "151"}, base_rev=1)
+    )
     assert res["status"] == "conflict" and "allergies" in res["message"]
     doc = Document.model_validate(c.get(f"/api/v1/documents/{pid}").json())
     assert doc.conflict is not None and doc.conflict.fields == ["allergies"]
     values = [v.fields["allergies"] for v in doc.conflict.versions]
     assert values == ["青霉素", "磺胺"], "both versions are kept in full"
-    assert doc.fields["allergies"] == "青霉素" and doc.fields["phone"] == "151", "non-overlapping edit merged"
+    assert doc.fields["allergies"] == "青霉素" and doc.fields["phone"] == "151", (
+        "non-overlapping edit merged"
+    )
     # A person chooses: a normal push naming the conflict resolved.
-    (fix,) = push(c, change(pid, "patient", {"name": "刘强", "allergies": "青霉素, 磺胺", "phone": "151"},
-                            base_rev=doc.rev, resolves_conflict=True))
+    (fix,) = push(
+        c,
+        change(
+            pid,
+            "patient",
+            {"name": "刘强", "allergies": "青霉素, 磺胺", "phone": "151"},
+            base_rev=doc.rev,
+            resolves_conflict=True,
+        ),
+    )
     assert fix["status"] == "applied" and fix["document"]["conflict"] is None
     assert fix["document"]["fields"]["allergies"] == "青霉素, 磺胺"
 
@@ -95,7 +116,9 @@ def test_pull_pages_by_cursor_without_gaps_or_repeats(net):
     pid = make_patient(c)
     ids = {pid}
     for i in range(0, 30, 10):
-        batch = [change(new_id(), "vitals", {"pulse": 60 + j}, patient_id=pid) for j in range(i, i + 10)]
+        batch = [
+            change(new_id(), "vitals", {"pulse": 60 + j}, patient_id=pid) for j in range(i, i + 10)
+        ]
         ids |= {b["id"] for b in batch}
         assert {r["status"] for r in push(c, *batch)} == {"applied"}
     docs, _ = pull_all(c, start, limit=7)
@@ -103,7 +126,9 @@ def test_pull_pages_by_cursor_without_gaps_or_repeats(net):
     assert len(got) == len(set(got)) and set(got) == ids
     seqs = [d["seq"] for d in docs]
     assert seqs == sorted(seqs)
-    page = PullResponse.model_validate(c.get("/api/v1/sync/pull", params={"since": start, "limit": 7}).json())
+    page = PullResponse.model_validate(
+        c.get("/api/v1/sync/pull", params={"since": start, "limit": 7}).json()
+    )
     assert page.has_more and len(page.changes) == 7 and page.next_cursor == page.changes[-1].seq
 
 
@@ -111,11 +136,15 @@ def test_reconcile_digest_matches_only_the_same_set(net):
     c = net.client("radiologist")
     docs, _ = pull_all(c, 0)
     held = [(d["id"], d["rev"]) for d in docs if not d["deleted"]]
-    ok = c.post("/api/v1/sync/reconcile", json={"digest": scope_digest(reversed(held)), "count": len(held)}).json()
+    ok = c.post(
+        "/api/v1/sync/reconcile", json={"digest": scope_digest(reversed(held)), "count": len(held)}
+    ).json()
     assert ok["match"] is True and ok["hub_count"] == len(held)
     if held:
         stale = [(held[0][0], held[0][1] + 1), *held[1:]]
-        bad = c.post("/api/v1/sync/reconcile", json={"digest": scope_digest(stale), "count": len(stale)}).json()
+        bad = c.post(
+            "/api/v1/sync/reconcile", json={"digest": scope_digest(stale), "count": len(stale)}
+        ).json()
         assert bad["match"] is False
 
 
@@ -123,13 +152,20 @@ def test_consultation_status_rules_and_rejections(net):
     c = net.client("doc_a")
     pid = make_patient(c)
     cid = make_consultation(c, pid)
-    (bad,) = push(c, change(cid, "consultation", {"status": "closed", "reason": "会诊"}, base_rev=1, patient_id=pid))
+    (bad,) = push(
+        c,
+        change(
+            cid, "consultation", {"status": "closed", "reason": "会诊"}, base_rev=1, patient_id=pid
+        ),
+    )
     assert bad["status"] == "rejected" and bad["reason"] == "invalid_transition"
     (bad,) = push(c, change(new_id(), "consultation", {"status": "nonsense"}, patient_id=pid))
     assert bad["reason"] == "invalid"
     (bad,) = push(c, change(new_id(), "note", {"text": "x"}))
     assert bad["reason"] == "invalid" and "patient_id" in bad["message"]
-    (bad,) = push(c, change(new_id(), "attachment", {"blobs": [{"sha256": "a" * 64}]}, patient_id=pid))
+    (bad,) = push(
+        c, change(new_id(), "attachment", {"blobs": [{"sha256": "a" * 64}]}, patient_id=pid)
+    )
     assert bad["reason"] == "missing_blob"
     (bad,) = push(c, change(pid, "note", {"text": "x"}, base_rev=1, patient_id=pid))
     assert bad["reason"] == "type_mismatch"
@@ -161,7 +197,9 @@ def test_new_specialist_receives_earlier_documents(net):
     (res,) = push(coord, change(cid, "consultation", fields, base_rev=cons["rev"], patient_id=pid))
     assert res["status"] == "applied"
     got = {d["id"] for d in pull_all(card, card_cursor)[0]}
-    assert {pid, cid, nid} <= got, "the cardiologist's next pull brings the patient, consultation and note"
+    assert {pid, cid, nid} <= got, (
+        "the cardiologist's next pull brings the patient, consultation and note"
+    )
 
 
 def test_concurrent_pushes_are_never_skipped_by_a_pull(net):
@@ -174,7 +212,9 @@ def test_concurrent_pushes_are_never_skipped_by_a_pull(net):
     def writer() -> None:
         with net.client("doc_a") as c:
             for _ in range(8):
-                batch = [change(new_id(), "vitals", {"pulse": 70}, patient_id=pid) for _ in range(5)]
+                batch = [
+                    change(new_id(), "vitals", {"pulse": 70}, patient_id=pid) for _ in range(5)
+                ]
                 push(c, *batch)
                 with lock:
                     written.extend(b["id"] for b in batch)

@@ -29,22 +29,46 @@ def demo_hub(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(demo_hub, tmp_path):
-    token = httpx.post(demo_hub.url + "/api/v1/auth/login",
-                       json={"username": "doctor", "password": DEMO_PASSWORD}).json()["access_token"]
+    token = httpx.post(
+        demo_hub.url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}
+    ).json()["access_token"]
     st = Path(sys.executable).with_name("st")
     cmd = [
-        str(st), "run", demo_hub.url + "/api/v1/openapi.json",
-        "-H", f"Authorization: Bearer {token}",
-        "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance",
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", "25", "--max-time", str(FUZZ_SECONDS), "--seed", "20261122", "-w", "2",
+        str(st),
+        "run",
+        demo_hub.url + "/api/v1/openapi.json",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error,response_schema_conformance,content_type_conformance",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "25",
+        "--max-time",
+        str(FUZZ_SECONDS),
+        "--seed",
+        "20261122",
+        "-w",
+        "2",
         # Logout would end the fuzzer's own session; PATCH bodies use tus's
         # application/offset+octet-stream, which schemathesis cannot serialise (tus tests cover it).
-        "--exclude-path", "/api/v1/auth/logout", "--exclude-method", "PATCH",
-        "--report", "junit", "--report-dir", str(tmp_path / "report"),
+        "--exclude-path",
+        "/api/v1/auth/logout",
+        "--exclude-method",
+        "PATCH",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path / "report"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=FUZZ_SECONDS + 120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     tail = proc.stdout[-6000:]
     assert proc.returncode == 0, f"schemathesis found problems:\n{tail}\n{proc.stderr[-2000:]}"
     assert "passed" in tail and "5xx" not in tail

@@ -49,8 +49,9 @@ class UdpLinkStats:
 class UdpLinkEmulator:
     """Relays UDP between endpoints through shaped links. Thread-safe public methods."""
 
-    def __init__(self, profile: LinkProfile | None = None, queue_ms: float = 400.0,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, profile: LinkProfile | None = None, queue_ms: float = 400.0, host: str = "127.0.0.1"
+    ) -> None:
         self.profile = profile or LinkProfile()
         self.queue_ms = queue_ms
         self.host = host

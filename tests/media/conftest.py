@@ -41,8 +41,11 @@ class LiveHub:
     def token(self, username: str) -> str:
         from hub.demo import DEMO_PASSWORD
 
-        r = httpx.post(f"{self.url}/api/v1/auth/login",
-                       json={"username": username, "password": DEMO_PASSWORD}, timeout=10)
+        r = httpx.post(
+            f"{self.url}/api/v1/auth/login",
+            json={"username": username, "password": DEMO_PASSWORD},
+            timeout=10,
+        )
         r.raise_for_status()
         return r.json()["access_token"]
 
@@ -69,7 +72,9 @@ def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -107,12 +112,18 @@ class Client:
             if predicate():
                 return
             time.sleep(0.05)
-        raise AssertionError(f"{self.username}: timed out waiting for {what}; events: "
-                             f"{[(e.kind, e.phase, e.reason) for e in self.events][-12:]}")
+        raise AssertionError(
+            f"{self.username}: timed out waiting for {what}; events: "
+            f"{[(e.kind, e.phase, e.reason) for e in self.events][-12:]}"
+        )
 
 
-def make_client(hub: LiveHub, username: str, config: MediaConfig | None = None,
-                size: tuple[int, int] = (160, 120)) -> Client:
+def make_client(
+    hub: LiveHub,
+    username: str,
+    config: MediaConfig | None = None,
+    size: tuple[int, int] = (160, 120),
+) -> Client:
     token = hub.token(username)
 
     async def provide() -> str:
@@ -130,8 +141,9 @@ def make_client(hub: LiveHub, username: str, config: MediaConfig | None = None,
         remote = LatestFrameSlot()
         signaling = HubSignaling(hub.url, provide, lambda m: controller.on_hub_message(m))
         cfg = config or MediaConfig(start_rung=3)
-        controller = CallController(signaling, sources, listener, author=username,
-                                    media_config=cfg, remote_slot=remote)
+        controller = CallController(
+            signaling, sources, listener, author=username, media_config=cfg, remote_slot=remote
+        )
         client = Client(username, controller, signaling, remote=remote)
         holder["c"] = client
         signaling.start()
@@ -152,6 +164,7 @@ def clients(live_hub: LiveHub) -> Iterator[callable]:
 
     yield factory
     for client in made:
+
         async def teardown(c: Client = client) -> None:
             await c.controller.hangup()
             if c.controller.media is not None:

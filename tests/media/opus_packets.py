@@ -21,16 +21,18 @@ def encode_packets(samples: np.ndarray, control: SendControl) -> list[tuple[int,
     encoder = LowbandOpusEncoder(control)
     out: list[tuple[int, bytes]] = []
     for i in range(0, samples.size - 960 + 1, 960):
-        frame = AudioFrame.from_ndarray(samples[i:i + 960].reshape(1, -1), format="s16",
-                                        layout="mono")
+        frame = AudioFrame.from_ndarray(
+            samples[i : i + 960].reshape(1, -1), format="s16", layout="mono"
+        )
         frame.sample_rate, frame.pts, frame.time_base = RATE, i, fractions.Fraction(1, RATE)
         payloads, ts = encoder.encode(frame)
         out += [(ts, p) for p in payloads]
     return out
 
 
-def receive_packets(packets: list[tuple[int, bytes]], lost: Container[int], **options: bool
-                    ) -> tuple[list[AudioFrame], RecoveringAudioBuffer]:
+def receive_packets(
+    packets: list[tuple[int, bytes]], lost: Container[int], **options: bool
+) -> tuple[list[AudioFrame], RecoveringAudioBuffer]:
     """Feed the packets not in ``lost`` (by index) to a ``RecoveringAudioBuffer``."""
     frames: list[AudioFrame] = []
     buffer = RecoveringAudioBuffer(frames.append, **options)

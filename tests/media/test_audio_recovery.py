@@ -55,7 +55,7 @@ def test_every_single_loss_is_rebuilt_from_the_next_packets_copy() -> None:
         if frame.opaque == "copy":
             ref = by_pts[frame.pts].astype(float)
             err = frame.to_ndarray().astype(float) - ref
-            assert 10 * np.log10((ref ** 2).sum() / max((err ** 2).sum(), 1.0)) > 10
+            assert 10 * np.log10((ref**2).sum() / max((err**2).sum(), 1.0)) > 10
 
 
 def test_what_cannot_be_rebuilt_is_concealed_never_silence() -> None:

@@ -21,8 +21,9 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
 
     client = HubClient(live_hub.url)
     tokens = client.login("doctor", DEMO_PASSWORD)
-    context = AppContext(settings=settings, hub_url=live_hub.url, user=tokens.user,
-                         services={"hub_client": client})
+    context = AppContext(
+        settings=settings, hub_url=live_hub.url, user=tokens.user, services={"hub_client": client}
+    )
     page = CallPage(context)
     qtbot.addWidget(page)
     request.addfinalizer(page.service.stop)
@@ -33,16 +34,21 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     widget = page.call_widget
     qtbot.waitUntil(lambda: page.stack.currentWidget() is widget, timeout=5_000)
     qtbot.waitUntil(lambda: widget.remote._image is not None, timeout=20_000)
-    qtbot.waitUntil(lambda: widget.stats.values["recv_video"].text().startswith(("3", "1", "6")),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: widget.stats.values["recv_video"].text().startswith(("3", "1", "6")), timeout=10_000
+    )
     assert widget.status.text() in ("Connected", "已连接")
     # This machine (and CI) has no camera, microphone or speaker: the window says so.
     if not list_speakers():
-        qtbot.waitUntil(lambda: "speaker" in widget.device_note.text()
-                        or "扬声器" in widget.device_note.text(), timeout=5_000)
+        qtbot.waitUntil(
+            lambda: "speaker" in widget.device_note.text() or "扬声器" in widget.device_note.text(),
+            timeout=5_000,
+        )
     if not list_devices()["cameras"]:
-        assert any(("camera" in n or "摄像头" in n) and ("test pattern" in n or "测试图" in n)
-                   for n in widget.device_notes())
+        assert any(
+            ("camera" in n or "摄像头" in n) and ("test pattern" in n or "测试图" in n)
+            for n in widget.device_notes()
+        )
     if not list_devices()["microphones"]:
         assert any("microphone" in n or "麦克风" in n for n in widget.device_notes())
     assert re.match(r"[1-6]/6 \d+x\d+@\d+$", widget.stats.values["rung"].text())  # ladder step
@@ -58,7 +64,9 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     assert page.service.controller.phase is CallPhase.ended
 
 
-def test_incoming_call_rings_in_the_page_and_can_be_answered(qtbot, live_hub, settings, clients, request) -> None:  # noqa: ANN001
+def test_incoming_call_rings_in_the_page_and_can_be_answered(
+    qtbot, live_hub, settings, clients, request
+) -> None:  # noqa: ANN001
     from app.ui.call.incoming import IncomingCallDialog
     from app.ui.pages.call import CallPage
     from hub.demo import DEMO_PASSWORD
@@ -66,8 +74,9 @@ def test_incoming_call_rings_in_the_page_and_can_be_answered(qtbot, live_hub, se
 
     client = HubClient(live_hub.url)
     tokens = client.login("specialist2", DEMO_PASSWORD)
-    context = AppContext(settings=settings, hub_url=live_hub.url, user=tokens.user,
-                         services={"hub_client": client})
+    context = AppContext(
+        settings=settings, hub_url=live_hub.url, user=tokens.user, services={"hub_client": client}
+    )
     page = CallPage(context)
     qtbot.addWidget(page)
     request.addfinalizer(page.service.stop)

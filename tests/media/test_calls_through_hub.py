@@ -34,7 +34,9 @@ def _stamped_frames(client, count: int = 3) -> list[int]:  # noqa: ANN001
 def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # noqa: ANN001
     doctor, cardiologist = clients("doctor"), clients("specialist2")
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing"
+    )
     incoming = next(e.incoming for e in cardiologist.events if e.kind == "incoming")
     assert incoming.caller.display_name == "陈志强"
     cardiologist.run(cardiologist.controller.accept())
@@ -43,16 +45,26 @@ def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # n
     counters = _stamped_frames(cardiologist)
     assert len(counters) >= 3 and counters == sorted(counters), counters
     assert len(_stamped_frames(doctor)) >= 3
-    doctor.wait_for(lambda: doctor.controller.media.generation.drains
-                    and any(d.audio.frames > 20 for d in doctor.controller.media.generation.drains),
-                    what="audio frames")
+    doctor.wait_for(
+        lambda: (
+            doctor.controller.media.generation.drains
+            and any(d.audio.frames > 20 for d in doctor.controller.media.generation.drains)
+        ),
+        what="audio frames",
+    )
     # Each end reports what it receives: the other's ladder sees the queue on its path.
-    doctor.wait_for(lambda: doctor.controller.media.stats.queue_out_ms is not None,
-                    what="the far end's link feedback")
+    doctor.wait_for(
+        lambda: doctor.controller.media.stats.queue_out_ms is not None,
+        what="the far end's link feedback",
+    )
     doctor.run(_send_chat(doctor, "请看第三张片子"))
-    cardiologist.wait_for(lambda: any(e.kind == "media" and e.media.kind == "chat"
-                                      and e.media.chat.text == "请看第三张片子"
-                                      for e in cardiologist.events), what="chat")
+    cardiologist.wait_for(
+        lambda: any(
+            e.kind == "media" and e.media.kind == "chat" and e.media.chat.text == "请看第三张片子"
+            for e in cardiologist.events
+        ),
+        what="chat",
+    )
     cardiologist.run(cardiologist.controller.hangup())
     doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="ended")
     assert doctor.controller.end_reason == "hangup"
@@ -66,7 +78,9 @@ async def _send_chat(client, text: str) -> None:  # noqa: ANN001
 def test_decline_tells_the_caller(clients) -> None:  # noqa: ANN001
     doctor, cardiologist = clients("doctor"), clients("specialist2")
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing"
+    )
     cardiologist.run(cardiologist.controller.decline())
     doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="declined")
     assert doctor.controller.end_reason == "declined"
@@ -76,20 +90,32 @@ def test_decline_tells_the_caller(clients) -> None:  # noqa: ANN001
 def test_cancel_while_ringing_leaves_a_missed_call(clients) -> None:  # noqa: ANN001
     doctor, cardiologist = clients("doctor"), clients("specialist2")
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing"
+    )
     doctor.run(doctor.controller.cancel())
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.ended, what="cancelled")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.ended, what="cancelled"
+    )
     assert cardiologist.controller.end_reason == "cancelled"
-    cardiologist.wait_for(lambda: any(e.kind == "missed" for e in cardiologist.events), what="missed")
+    cardiologist.wait_for(
+        lambda: any(e.kind == "missed" for e in cardiologist.events), what="missed"
+    )
     missed = next(e.missed for e in cardiologist.events if e.kind == "missed")
     assert missed.caller.display_name == "陈志强"
     assert missed.consultation_id == consultation_id(C_LI)
 
 
 def test_busy_when_the_callee_is_in_another_call(clients) -> None:  # noqa: ANN001
-    doctor, cardiologist, radiologist = clients("doctor"), clients("specialist2"), clients("specialist")
+    doctor, cardiologist, radiologist = (
+        clients("doctor"),
+        clients("specialist2"),
+        clients("specialist"),
+    )
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
-    cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing")
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming, what="ringing"
+    )
     cardiologist.run(cardiologist.controller.accept())
     radiologist.run(radiologist.controller.call(consultation_id(C_ZHANG)))
     radiologist.wait_for(lambda: radiologist.controller.phase is CallPhase.ended, what="busy")
@@ -128,19 +154,25 @@ def test_unauthenticated_socket_is_refused(live_hub) -> None:  # noqa: ANN001
 
 def test_media_reconnects_after_a_10_s_outage_and_the_call_stays(clients) -> None:  # noqa: ANN001
     with UdpLinkEmulator(LinkProfile(latency_ms=40)) as emu:
-        config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp, dead_after_s=3.0,
-                             retry_every_s=3.0)
+        config = MediaConfig(
+            start_rung=3, sdp_rewriter=emu.rewrite_sdp, dead_after_s=3.0, retry_every_s=3.0
+        )
         doctor, cardiologist = clients("doctor", config), clients("specialist2", config)
         doctor.run(doctor.controller.call(consultation_id(C_LI)))
-        cardiologist.wait_for(lambda: cardiologist.controller.phase is CallPhase.incoming, what="ring")
+        cardiologist.wait_for(
+            lambda: cardiologist.controller.phase is CallPhase.incoming, what="ring"
+        )
         cardiologist.run(cardiologist.controller.accept())
         for client in (doctor, cardiologist):
             client.wait_for(lambda c=client: _media_connected(c), what="media")
         first_session = doctor.controller.media.session
         emu.outage(10)
         for client in (doctor, cardiologist):
-            client.wait_for(lambda c=client: c.controller.media.state is MediaState.reconnecting,
-                            timeout=8, what="reconnecting")
+            client.wait_for(
+                lambda c=client: c.controller.media.state is MediaState.reconnecting,
+                timeout=8,
+                what="reconnecting",
+            )
         outage_end = time.monotonic() + max(0.0, emu._down_until - time.monotonic())
         for client in (doctor, cardiologist):
             client.wait_for(lambda c=client: _media_connected(c), timeout=25, what="media back")

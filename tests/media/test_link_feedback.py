@@ -67,8 +67,9 @@ def test_a_retransmission_is_counted_but_not_taken_for_a_queue() -> None:
     assert feedback.queue_ms is not None and feedback.queue_ms < 5
 
 
-def _link(ladder: LadderController, seconds: int, capacity: float, t0: float = 0.0,
-          loss: float = 0.03) -> tuple[list[int], list[float]]:
+def _link(
+    ladder: LadderController, seconds: int, capacity: float, t0: float = 0.0, loss: float = 0.03
+) -> tuple[list[int], list[float]]:
     """A bottleneck with a 400 ms drop-tail queue and random loss; the far end reports."""
     queue_s, rungs, queues = 0.0, [], []
     feedback: LinkFeedback | None = None
@@ -97,6 +98,13 @@ def test_remb_dips_are_ignored_while_the_far_end_sees_no_queue() -> None:
     ladder = LadderController(start_rung=1, start_estimate_bps=260_000)
     clear = LinkFeedback(recv_bps=200_000, queue_ms=5.0)
     for t in range(10):  # aiortc's REMB after each keyframe: far below what goes through
-        d = ladder.update(t, 80_000 - t * 1000, 0.03, 0.3, video_sent_bps=180_000,
-                          sent_bps=230_000, feedback=clear)
+        d = ladder.update(
+            t,
+            80_000 - t * 1000,
+            0.03,
+            0.3,
+            video_sent_bps=180_000,
+            sent_bps=230_000,
+            feedback=clear,
+        )
     assert d.rung <= 1 and d.estimate_bps >= 250_000  # not cut to REMB's 70–80 kbit/s

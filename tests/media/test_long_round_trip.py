@@ -17,7 +17,8 @@ from tests.linkemu.udp import UdpLinkEmulator
 
 
 def test_a_call_over_an_800_ms_round_trip_is_not_dropped_by_consent_checks(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # aioice waits 0.5 s for each consent answer and closes after six misses: on this link
     # every answer takes 0.8 s. Checks every 0.3 s instead of 5 s make "six misses" 5 s.
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)
@@ -32,12 +33,21 @@ def test_a_call_over_an_800_ms_round_trip_is_not_dropped_by_consent_checks(
         with UdpLinkEmulator(LinkProfile(latency_ms=400, seed=1)) as emu:
             config = MediaConfig(start_rung=4, sdp_rewriter=emu.rewrite_sdp)
             pair = SignalingPair(delay_s=0.2)
-            a = MediaSession(offerer=True, send_signal=pair.sender("a"), config=config,
-                             video_source=SyntheticVideoTrack(160, 120, 5),
-                             audio_source=ToneAudioTrack())
-            b = MediaSession(offerer=False, send_signal=pair.sender("b"), config=config,
-                             video_source=SyntheticVideoTrack(160, 120, 5),
-                             audio_source=ToneAudioTrack(), on_remote_frame=on_frame)
+            a = MediaSession(
+                offerer=True,
+                send_signal=pair.sender("a"),
+                config=config,
+                video_source=SyntheticVideoTrack(160, 120, 5),
+                audio_source=ToneAudioTrack(),
+            )
+            b = MediaSession(
+                offerer=False,
+                send_signal=pair.sender("b"),
+                config=config,
+                video_source=SyntheticVideoTrack(160, 120, 5),
+                audio_source=ToneAudioTrack(),
+                on_remote_frame=on_frame,
+            )
             pair.sessions.update(a=a, b=b)
             await b.start()
             await a.start()

@@ -33,8 +33,9 @@ from tests.linkemu.udp import UdpLinkEmulator
 def _run(ladder: LadderController, seconds: int, start: float, **feedback: float | None) -> float:
     t = start
     for _ in range(seconds):
-        ladder.update(t, feedback.get("remb"), feedback.get("loss"), feedback.get("rtt"),
-                      feedback.get("sent"))
+        ladder.update(
+            t, feedback.get("remb"), feedback.get("loss"), feedback.get("rtt"), feedback.get("sent")
+        )
         t += 1
     return t
 
@@ -60,8 +61,9 @@ def test_ladder_climbs_back_slowly_and_stops_flapping() -> None:
     changes, prev = 0, ladder.rung
     for i in range(200):
         good = i % 20 < 14
-        ladder.update(t, 2_000_000 if good else 150_000, 0.0 if good else 0.2,
-                      0.05 if good else 0.1, 600_000)
+        ladder.update(
+            t, 2_000_000 if good else 150_000, 0.0 if good else 0.2, 0.05 if good else 0.1, 600_000
+        )
         t += 1
         changes += ladder.rung != prev
         prev = ladder.rung
@@ -145,8 +147,9 @@ def test_opus_mono_low_bitrate_with_fec_decodes() -> None:
     samples = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
     sent, decoded = 0, 0
     for i in range(100):  # 2 s
-        frame = AudioFrame.from_ndarray(samples[i * 960:(i + 1) * 960].reshape(1, -1), format="s16",
-                                        layout="mono")
+        frame = AudioFrame.from_ndarray(
+            samples[i * 960 : (i + 1) * 960].reshape(1, -1), format="s16", layout="mono"
+        )
         frame.sample_rate, frame.pts = 48000, i * 960
         payloads, ts = encoder.encode(frame)
         for p in payloads:
@@ -192,11 +195,14 @@ def test_quality_bars() -> None:
 
 
 def test_signaling_messages_parse_and_errors_name_the_field() -> None:
-    m = sig.parse_client_message('{"v":1,"type":"call.signal","call_id":"x","session":2,'
-                                 '"kind":"offer","sdp":"v=0"}')
+    m = sig.parse_client_message(
+        '{"v":1,"type":"call.signal","call_id":"x","session":2,"kind":"offer","sdp":"v=0"}'
+    )
     assert isinstance(m, sig.Signal) and m.session == 2
     with pytest.raises(sig.SignalingError, match="session"):
-        sig.parse_client_message('{"v":1,"type":"call.signal","call_id":"x","session":0,"kind":"offer"}')
+        sig.parse_client_message(
+            '{"v":1,"type":"call.signal","call_id":"x","session":0,"kind":"offer"}'
+        )
     with pytest.raises(sig.SignalingError):
         sig.parse_client_message("not json")
     with pytest.raises(sig.SignalingError):
@@ -221,7 +227,9 @@ def test_turn_credentials_follow_coturn_use_auth_secret() -> None:
     expected = base64.b64encode(hmac.new(b"s3cret", user.encode(), hashlib.sha1).digest()).decode()
     assert password == expected
     servers = ice_servers_for(IceConfig(["stun:s:3478"], ["turn:t:3478"], "s3cret", 600), "u")
-    assert servers[1].username.endswith(":u") and int(servers[1].username.split(":")[0]) > time.time()
+    assert (
+        servers[1].username.endswith(":u") and int(servers[1].username.split(":")[0]) > time.time()
+    )
     assert ice_servers_for(IceConfig(turn_urls=["turn:t"]), "u") == []  # no secret: no TURN
 
 
@@ -229,7 +237,10 @@ def test_turn_credentials_follow_coturn_use_auth_secret() -> None:
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    a, b = (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+    )
     for s in (a, b):
         s.bind(("127.0.0.1", 0))
         s.settimeout(2)
@@ -310,9 +321,18 @@ def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets
     buffer = DeadlineVideoBuffer(max_wait_s=0.0)
     buffer.add(pkt(0, 0, True))
     # Frame 1 (seq 1-2) loses seq 1; frame 2 (seq 3-4) and frame 3 (seq 5) arrive whole.
-    got = [f for p in (pkt(2, 10, True), pkt(3, 20, False), pkt(4, 20, True), pkt(5, 30, True),
-                       pkt(6, 40, True))
-           for f in [buffer.add(p)[1]] if f is not None]
+    got = [
+        f
+        for p in (
+            pkt(2, 10, True),
+            pkt(3, 20, False),
+            pkt(4, 20, True),
+            pkt(5, 30, True),
+            pkt(6, 40, True),
+        )
+        for f in [buffer.add(p)[1]]
+        if f is not None
+    ]
     assert [f.timestamp for f in got][:2] == [0, 20]  # frame 1 skipped, frame 2 kept whole
     assert got[1].data == bytes([3, 4])
     assert buffer.add(pkt(1, 10, False)) == (False, None)  # the late retransmission: refused
@@ -391,8 +411,12 @@ def test_a_packet_still_missing_is_asked_for_once_more() -> None:
 
     nacks = NackGenerator()
     buffer = DeadlineVideoBuffer(max_wait_s=10.0)
-    buffer.attach(SimpleNamespace(_RTCRtpReceiver__nack_generator=nacks,  # type: ignore[arg-type]
-                                  _send_rtcp_nack=send_nack))
+    buffer.attach(
+        SimpleNamespace(
+            _RTCRtpReceiver__nack_generator=nacks,  # type: ignore[arg-type]
+            _send_rtcp_nack=send_nack,
+        )
+    )
     buffer.ask_again_after_s = 0.0
 
     async def arrive_all() -> None:

@@ -23,15 +23,18 @@ def test_the_microphone_delivers_what_the_device_captures(tmp_path: Path) -> Non
         pytest.skip(f"PortAudio missing: {exc}")
     t = np.arange(48000 * 3) / 48000
     (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tofile(tmp_path / "in.raw")
-    (tmp_path / ".asoundrc").write_text(textwrap.dedent(f"""
+    (tmp_path / ".asoundrc").write_text(
+        textwrap.dedent(f"""
         pcm.!default {{
           type file
           slave.pcm "null"
           file "/dev/null"
-          infile "{tmp_path / 'in.raw'}"
+          infile "{tmp_path / "in.raw"}"
           format "raw"
         }}
-    """), "utf-8")
+    """),
+        "utf-8",
+    )
     # PortAudio enumerates devices once, at import: a fresh process sees this ALSA setup.
     script = textwrap.dedent("""
         import asyncio, numpy as np
@@ -53,8 +56,14 @@ def test_the_microphone_delivers_what_the_device_captures(tmp_path: Path) -> Non
         asyncio.run(main())
     """)
     env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, timeout=60, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     words = result.stdout.split()
     assert words[0] == "peak" and 9000 < int(words[1]) < 10500  # the 0.3 full-scale tone
@@ -68,8 +77,9 @@ def test_a_forbidden_microphone_sends_silence_and_says_why() -> None:
     from app.media.capture import open_sources
 
     async def sources() -> tuple[object, list[str]]:
-        _video, audio, notes = await open_sources({"microphone_allowed": False,
-                                                   "camera_allowed": False})
+        _video, audio, notes = await open_sources(
+            {"microphone_allowed": False, "camera_allowed": False}
+        )
         frame = await audio.recv()
         return frame, notes
 

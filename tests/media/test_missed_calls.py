@@ -36,8 +36,10 @@ def test_a_call_missed_while_offline_is_told_after_a_hub_restart(tmp_path: Path)
     hub = start_live_hub(tmp_path, seed=False)  # the same data folder, a new process state
     try:
         cardiologist = make_client(hub, "specialist2")
-        cardiologist.wait_for(lambda: any(e.kind == "missed" for e in cardiologist.events),
-                              what="the missed call in hello")
+        cardiologist.wait_for(
+            lambda: any(e.kind == "missed" for e in cardiologist.events),
+            what="the missed call in hello",
+        )
         missed = [e.missed for e in cardiologist.events if e.kind == "missed"]
         assert len(missed) == 1 and missed[0].caller.display_name == "陈志强"
         assert missed[0].consultation_id == consultation_id(C_LI)

@@ -69,8 +69,14 @@ def test_playback_into_a_null_alsa_sink(tmp_path: Path) -> None:
         print("drained", buffer.buffered_ms, speaker.name)
     """)
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, timeout=60, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[:3] == ["drained", "0.0", "default"]
 
@@ -85,11 +91,20 @@ def test_without_a_speaker_the_call_goes_on_and_says_so() -> None:
             if event.kind == "speaker":
                 events.append(event.reason)
 
-        a = MediaSession(offerer=True, send_signal=pair.sender("a"), video_source=None,
-                         audio_source=ToneAudioTrack(), config=MediaConfig(play_audio=True),
-                         listener=listener)
-        b = MediaSession(offerer=False, send_signal=pair.sender("b"), video_source=None,
-                         audio_source=ToneAudioTrack())
+        a = MediaSession(
+            offerer=True,
+            send_signal=pair.sender("a"),
+            video_source=None,
+            audio_source=ToneAudioTrack(),
+            config=MediaConfig(play_audio=True),
+            listener=listener,
+        )
+        b = MediaSession(
+            offerer=False,
+            send_signal=pair.sender("b"),
+            video_source=None,
+            audio_source=ToneAudioTrack(),
+        )
         pair.sessions.update(a=a, b=b)
         await b.start()
         await a.start()

@@ -31,7 +31,9 @@ def bundle() -> Iterator[Path]:
         yield exe
 
 
-def bundle_env(home: Path, policy: Path, keyring: str | None = "keyring.backends.fail.Keyring") -> dict[str, str]:
+def bundle_env(
+    home: Path, policy: Path, keyring: str | None = "keyring.backends.fail.Keyring"
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -77,7 +79,9 @@ def test_self_check_in_ci_conditions(bundle: Path, tmp_path: Path) -> None:
     decoded = sorted(r.detail.split(":", 1)[0] for r in decoders if r.state == "PASS")
     assert decoded == samples, out
     # A syntax without a sample is not passed on a plugin's presence alone.
-    assert all(r.state == "WARN" and "not exercised" in r.detail for r in decoders if r.state != "PASS")
+    assert all(
+        r.state == "WARN" and "not exercised" in r.detail for r in decoders if r.state != "PASS"
+    )
 
     # Listing devices works in the bundle (none on a CI machine is a warning, not a failure).
     devices = {r.name: r for r in in_group(rows, "Devices")}
@@ -100,9 +104,23 @@ def bundled_hub(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = bundle_env(data / "home", data / "policy.toml", keyring=None)
     log = open(data / "hub.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [str(bundle), "hub", "serve", "--data", str(data), "--port", "0",
-         "--port-file", str(port_file), "--seed-demo", "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(bundle),
+            "hub",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--seed-demo",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -117,7 +135,9 @@ def bundled_hub(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log.close()
 
 
-def test_bundle_is_its_own_hub_and_checks_it(bundle: Path, bundled_hub: str, tmp_path: Path) -> None:
+def test_bundle_is_its_own_hub_and_checks_it(
+    bundle: Path, bundled_hub: str, tmp_path: Path
+) -> None:
     policy = write_policy(tmp_path / "policy.toml", hub_url=bundled_hub, language="zh_CN")
     env = bundle_env(tmp_path / "home", policy, keyring=None)
     code, rows, out = self_check(bundle, env, "--demo-keyring")
@@ -129,8 +149,12 @@ def test_bundle_is_its_own_hub_and_checks_it(bundle: Path, bundled_hub: str, tmp
     assert one(rows, "Encrypted cache", "cache").state == "PASS"
 
 
-def test_bundle_trusts_hub_through_hospital_ca(bundle: Path, tls_hub: str, tls_files, tmp_path: Path) -> None:
-    policy = write_policy(tmp_path / "policy.toml", hub_url=tls_hub, ca_bundle=str(tls_files.ca_cert))
+def test_bundle_trusts_hub_through_hospital_ca(
+    bundle: Path, tls_hub: str, tls_files, tmp_path: Path
+) -> None:
+    policy = write_policy(
+        tmp_path / "policy.toml", hub_url=tls_hub, ca_bundle=str(tls_files.ca_cert)
+    )
     _, rows, out = self_check(bundle, bundle_env(tmp_path / "home", policy))
     assert one(rows, "Hub", "/readyz").state == "PASS", out
     assert one(rows, "Hub", "TLS trust").state == "PASS", out
@@ -147,7 +171,9 @@ def test_bundle_shows_the_main_window(bundle: Path, tmp_path: Path, lang: str) -
     done = subprocess.run(
         [str(bundle), "--probe-startup", "--lang", lang],
         env=bundle_env(tmp_path / "home", tmp_path / "policy.toml"),
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "WINDOW_SHOWN" in done.stdout, done.stdout + done.stderr

@@ -41,7 +41,9 @@ def test_compressed_release_build_compiles(standin: Path, tmp_path: Path) -> Non
 
 
 def test_missing_payload_is_a_clear_error(tmp_path: Path) -> None:
-    result = build_installer(tmp_path / "nothing-here", tmp_path / "YiQiao-1.2.3-setup.exe", version="1.2.3")
+    result = build_installer(
+        tmp_path / "nothing-here", tmp_path / "YiQiao-1.2.3-setup.exe", version="1.2.3"
+    )
     assert result.returncode != 0
     assert "no files found" in result.stdout + result.stderr
     assert not (tmp_path / "YiQiao-1.2.3-setup.exe").exists()

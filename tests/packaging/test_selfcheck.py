@@ -59,7 +59,9 @@ def test_hub_trusted_through_hospital_ca(
     assert str(tls_files.ca_cert) in hub["TLS trust"].detail
 
 
-def test_hub_without_hospital_ca_is_reported_untrusted(capsys, policy_file: Path, tls_hub: str) -> None:
+def test_hub_without_hospital_ca_is_reported_untrusted(
+    capsys, policy_file: Path, tls_hub: str
+) -> None:
     write_policy(policy_file, hub_url=tls_hub)
     code, rows, _ = run(capsys)
     row = one(rows, "Hub", "TLS trust")
@@ -101,7 +103,9 @@ def test_keyring_and_cache_pass_with_a_working_keyring(capsys) -> None:
     assert cache.state == "PASS" and "schema v" in cache.detail
 
 
-def test_self_check_writes_nothing_into_the_profile_but_its_report(capsys, profile_dir: Path) -> None:
+def test_self_check_writes_nothing_into_the_profile_but_its_report(
+    capsys, profile_dir: Path
+) -> None:
     before = {p for p in profile_dir.rglob("*") if p.is_file()}
     _, _, out = run(capsys)
     after = {p for p in profile_dir.rglob("*") if p.is_file()}
@@ -120,7 +124,9 @@ def test_json_output(capsys, tmp_path: Path) -> None:
     assert {"group", "name", "state", "detail"} <= set(printed[0])
 
 
-def test_untrusted_hub_names_ca_overriding_environment(capsys, policy_file: Path, tls_hub: str, monkeypatch) -> None:
+def test_untrusted_hub_names_ca_overriding_environment(
+    capsys, policy_file: Path, tls_hub: str, monkeypatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     write_policy(policy_file, hub_url=tls_hub)

@@ -62,8 +62,20 @@ class HubProcess:
     def start(self) -> HubProcess:
         port_file = self.data / "port"
         port_file.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "hub", "serve", "--data", str(self.data),
-               "--port", str(self.port), "--port-file", str(port_file), "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hub",
+            "serve",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+            "--port-file",
+            str(port_file),
+            "--log-level",
+            "warning",
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 30
@@ -112,8 +124,15 @@ class Client:
 
 
 def make_client(
-    folder: Path, url: str, username: str = "doc1", *, stall_s: float = 5.0,
-    budget: int = 1 << 30, key: bytes = b"k" * 32, login: bool = True, **engine_kw: object,
+    folder: Path,
+    url: str,
+    username: str = "doc1",
+    *,
+    stall_s: float = 5.0,
+    budget: int = 1 << 30,
+    key: bytes = b"k" * 32,
+    login: bool = True,
+    **engine_kw: object,
 ) -> Client:
     """A client profile in ``folder`` signed in to ``url`` as ``username``."""
     cache = open_cache(folder / "cache.db", key)

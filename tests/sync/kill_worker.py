@@ -27,10 +27,20 @@ def main() -> int:
         if i % 15 == 0 and ("attachment", i) not in have:
             data = marker.encode() * 20_000 + str(i).encode()
             sha = client.blobs.add_bytes(data)
-            store.create(DocType.attachment, {"kind": "file", "marker": marker, "idx": i,
-                         "blobs": [{"sha256": sha, "size": len(data)}]}, patient_id=patient.id)
+            store.create(
+                DocType.attachment,
+                {
+                    "kind": "file",
+                    "marker": marker,
+                    "idx": i,
+                    "blobs": [{"sha256": sha, "size": len(data)}],
+                },
+                patient_id=patient.id,
+            )
         if ("note", i) not in have:
-            store.create(DocType.note, {"text": f"n{i}", "marker": marker, "idx": i}, patient_id=patient.id)
+            store.create(
+                DocType.note, {"text": f"n{i}", "marker": marker, "idx": i}, patient_id=patient.id
+            )
     while True:
         try:
             client.engine.run_once()

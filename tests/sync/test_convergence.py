@@ -26,7 +26,9 @@ op = st.one_of(
 @given(ops=st.lists(op, min_size=4, max_size=14))
 def test_replicas_converge_and_edits_survive(hub, ops) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        clients = [make_client(Path(tmp) / f"c{i}", hub.url, "doc1" if i < 2 else "doc2") for i in range(3)]
+        clients = [
+            make_client(Path(tmp) / f"c{i}", hub.url, "doc1" if i < 2 else "doc2") for i in range(3)
+        ]
         try:
             _run(clients, ops)
         finally:
@@ -48,8 +50,16 @@ def _run(clients, ops) -> None:
         if kind == "edit":
             value = f"{tag}-{step}-{who}"
             client.store.update(docs[doc_index], {field: value})
-            edits.append({"who": who, "doc": docs[doc_index], "field": field, "value": value,
-                          "step": step, "pushed_at": None})
+            edits.append(
+                {
+                    "who": who,
+                    "doc": docs[doc_index],
+                    "field": field,
+                    "value": value,
+                    "step": step,
+                    "pushed_at": None,
+                }
+            )
         else:
             sync_until_quiet(client)
             for e in edits:
@@ -77,9 +87,15 @@ def _run(clients, ops) -> None:
         # superseded: a later edit of the same field by its author, or by someone who had
         # pulled it before editing
         later = [
-            o for o in edits
-            if o is not e and o["doc"] == e["doc"] and o["field"] == e["field"] and o["step"] > e["step"]
-            and (o["who"] == e["who"] or (e["pushed_at"] is not None and _pulled_between(o, e, ops)))
+            o
+            for o in edits
+            if o is not e
+            and o["doc"] == e["doc"]
+            and o["field"] == e["field"]
+            and o["step"] > e["step"]
+            and (
+                o["who"] == e["who"] or (e["pushed_at"] is not None and _pulled_between(o, e, ops))
+            )
         ]
         if later:
             continue

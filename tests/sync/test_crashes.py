@@ -35,7 +35,13 @@ def test_client_killed_at_random_points_loses_nothing(hub, tmp_path: Path) -> No
     # a slow link so kills land mid-upload and mid-push
     emu = LinkEmulator("127.0.0.1", hub.port, LinkProfile(latency_ms=10, bandwidth_bps=4e6))
     emu.start()
-    cmd = [sys.executable, str(REPO / "tests" / "sync" / "kill_worker.py"), str(folder), f"http://127.0.0.1:{emu.port}", marker]
+    cmd = [
+        sys.executable,
+        str(REPO / "tests" / "sync" / "kill_worker.py"),
+        str(folder),
+        f"http://127.0.0.1:{emu.port}",
+        marker,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     kills = 0
     for _ in range(5):
@@ -71,16 +77,24 @@ def test_client_killed_at_random_points_loses_nothing(hub, tmp_path: Path) -> No
 def test_hub_restart_mid_upload(hub, tmp_path: Path) -> None:
     emu = LinkEmulator("127.0.0.1", hub.port, LinkProfile(bandwidth_bps=4e6))
     emu.start()
-    client = make_client(tmp_path / "c", f"http://127.0.0.1:{emu.port}", "doc1", stall_s=3, upload_streams=1)
+    client = make_client(
+        tmp_path / "c", f"http://127.0.0.1:{emu.port}", "doc1", stall_s=3, upload_streams=1
+    )
     try:
         p = client.store.create(DocType.patient, {"name": "重启测试"})
         data = os.urandom(1_500_000)
         sha = client.blobs.add_bytes(data)
-        att = client.store.create(DocType.attachment, {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]}, patient_id=p.id)
+        att = client.store.create(
+            DocType.attachment,
+            {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]},
+            patient_id=p.id,
+        )
         client.engine.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            row = client.blobs.cache.query("SELECT uploaded_bytes FROM blobs WHERE sha256 = ?", (sha,))
+            row = client.blobs.cache.query(
+                "SELECT uploaded_bytes FROM blobs WHERE sha256 = ?", (sha,)
+            )
             if row and row[0][0] > 300_000:
                 break
             time.sleep(0.05)
@@ -89,7 +103,9 @@ def test_hub_restart_mid_upload(hub, tmp_path: Path) -> None:
         hub.start()
         client.engine.sync_now()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (client.store.outbox_size() or client.engine.status().bytes_remaining):
+        while time.monotonic() < deadline and (
+            client.store.outbox_size() or client.engine.status().bytes_remaining
+        ):
             time.sleep(0.1)
             client.engine.sync_now()
         client.engine.stop()

@@ -53,7 +53,9 @@ def test_push_and_upload_survive_cuts_at_random_offsets(hub, link, tmp_path: Pat
             writer.store.update(patient.id, {"phone": str(trial)})
             expected_rev += 1
             # ... a new note, and every third trial an attachment with a fresh blob
-            note = writer.store.create(DocType.note, {"text": f"第{trial}次"}, patient_id=patient.id)
+            note = writer.store.create(
+                DocType.note, {"text": f"第{trial}次"}, patient_id=patient.id
+            )
             expected[note.id] = note.fields
             if trial % 3 == 0:
                 data = os.urandom(rng.randrange(1, 60_000))
@@ -90,12 +92,18 @@ def test_push_and_upload_survive_cuts_at_random_offsets(hub, link, tmp_path: Pat
 def test_pull_survives_cuts_at_random_offsets(hub, link, tmp_path: Path) -> None:
     rng = random.Random(7)
     author = make_client(tmp_path / "a", hub.url, "doc2")
-    reader = make_client(tmp_path / "r", f"http://127.0.0.1:{link.port}", "doc2", stall_s=3, pull_limit=7)
+    reader = make_client(
+        tmp_path / "r", f"http://127.0.0.1:{link.port}", "doc2", stall_s=3, pull_limit=7
+    )
     patient = author.store.create(DocType.patient, {"name": "拉取测试"})
     try:
         for trial in range(TRIALS):
             for i in range(rng.randrange(1, 12)):
-                author.store.create(DocType.note, {"text": f"{trial}-{i} " + "字" * rng.randrange(0, 400)}, patient_id=patient.id)
+                author.store.create(
+                    DocType.note,
+                    {"text": f"{trial}-{i} " + "字" * rng.randrange(0, 400)},
+                    patient_id=patient.id,
+                )
             if trial % 4 == 0:
                 author.store.update(patient.id, {"phone": str(trial)})
             sync_until_quiet(author)

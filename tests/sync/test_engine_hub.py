@@ -12,15 +12,28 @@ def test_records_and_attachment_reach_another_device(hub, tmp_path: Path) -> Non
     a = make_client(tmp_path / "a", hub.url, "doc1")
     b = make_client(tmp_path / "b", hub.url, "doc2")
     try:
-        p = a.store.create(DocType.patient, {"name": "王秀英", "sex": "F", "birth_date": "1958-03-02"})
-        c = a.store.create(DocType.consultation, {"status": "draft", "reason": "咳嗽两周"}, patient_id=p.id)
-        a.store.create(DocType.vitals, {"spo2": 93, "heart_rate": 88}, patient_id=p.id, consultation_id=c.id)
+        p = a.store.create(
+            DocType.patient, {"name": "王秀英", "sex": "F", "birth_date": "1958-03-02"}
+        )
+        c = a.store.create(
+            DocType.consultation, {"status": "draft", "reason": "咳嗽两周"}, patient_id=p.id
+        )
+        a.store.create(
+            DocType.vitals, {"spo2": 93, "heart_rate": 88}, patient_id=p.id, consultation_id=c.id
+        )
         photo = b"\x89PNG fake photo bytes" * 5000
         sha = a.blobs.add_bytes(photo, "image/png")
         a.store.create(
             DocType.attachment,
-            {"kind": "photo", "title": "皮疹", "blobs": [{"sha256": sha, "size": len(photo), "media_type": "image/png", "kind": "photo"}]},
-            patient_id=p.id, consultation_id=c.id,
+            {
+                "kind": "photo",
+                "title": "皮疹",
+                "blobs": [
+                    {"sha256": sha, "size": len(photo), "media_type": "image/png", "kind": "photo"}
+                ],
+            },
+            patient_id=p.id,
+            consultation_id=c.id,
         )
         sync_until_quiet(a)
         assert a.store.get(p.id).sync_state == "synced"

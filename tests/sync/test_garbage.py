@@ -35,8 +35,18 @@ class GarbageProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                r = requests.request(self.command, proxy.target + self.path, data=body, headers=headers, allow_redirects=False)
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
+                r = requests.request(
+                    self.command,
+                    proxy.target + self.path,
+                    data=body,
+                    headers=headers,
+                    allow_redirects=False,
+                )
                 content = r.content
                 fault = next((f for f in proxy.faults if self.path.startswith(f[0])), None)
                 status = r.status_code
@@ -54,18 +64,30 @@ class GarbageProxy:
                     elif kind in ("truncated", "wrong_length"):
                         self.send_response(status)
                         for k, v in r.headers.items():
-                            if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                            if k.lower() not in (
+                                "content-length",
+                                "transfer-encoding",
+                                "connection",
+                                "content-encoding",
+                            ):
                                 self.send_header(k, v)
                         self.send_header("Content-Length", str(len(content) + 100))
                         self.end_headers()
-                        self.wfile.write(content[: len(content) // 2] if kind == "truncated" else content)
+                        self.wfile.write(
+                            content[: len(content) // 2] if kind == "truncated" else content
+                        )
                         self.wfile.flush()
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
                         return
                 self.send_response(status)
                 for k, v in r.headers.items():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                    if k.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "content-encoding",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
@@ -95,7 +117,9 @@ class GarbageProxy:
         ("/api/v1/sync/pull", "bad_json", HubBadReply),
     ],
 )
-def test_garbage_reply_is_an_error_state_and_cache_stays_sound(hub, tmp_path: Path, path, kind, error) -> None:
+def test_garbage_reply_is_an_error_state_and_cache_stays_sound(
+    hub, tmp_path: Path, path, kind, error
+) -> None:
     proxy = GarbageProxy(hub.url)
     client = make_client(tmp_path / "c", proxy.url, "doc1", stall_s=3)
     try:
@@ -119,7 +143,11 @@ def test_wrong_blob_bytes_are_refused_then_refetched(hub, tmp_path: Path) -> Non
     data = os.urandom(50_000)
     sha = author.blobs.add_bytes(data)
     p = author.store.create(DocType.patient, {"name": "坏数据"})
-    author.store.create(DocType.attachment, {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]}, patient_id=p.id)
+    author.store.create(
+        DocType.attachment,
+        {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]},
+        patient_id=p.id,
+    )
     sync_until_quiet(author)
     author.close()
     proxy = GarbageProxy(hub.url)
@@ -148,9 +176,15 @@ def test_garbage_blob_status_reply_uploads_nothing_wrongly(hub, tmp_path: Path, 
         proxy.faults.append(("/api/v1/blobs/status", kind))
         with pytest.raises((HubBadReply, HubServerError)):
             client.engine.upload_blobs()
-        assert client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0] == "upload_pending"
+        assert (
+            client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0]
+            == "upload_pending"
+        )
         client.engine.upload_blobs()  # the fault is gone
-        assert client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0] == "uploaded"
+        assert (
+            client.blobs.cache.query("SELECT state FROM blobs WHERE sha256 = ?", (sha,))[0][0]
+            == "uploaded"
+        )
         assert client.hub.authed("GET", f"/api/v1/blobs/{sha}").content == data
     finally:
         client.close()

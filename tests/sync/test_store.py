@@ -21,8 +21,14 @@ def store(tmp_path: Path) -> RecordStore:
 
 def _hub_doc(change, rev: int, fields=None, seq: int = 1) -> Document:
     return Document(
-        id=change.id, type=change.type, rev=rev, seq=seq, fields=fields or change.fields,
-        facility_id="f1", patient_id=change.patient_id, updated_at=datetime.now(UTC),
+        id=change.id,
+        type=change.type,
+        rev=rev,
+        seq=seq,
+        fields=fields or change.fields,
+        facility_id="f1",
+        patient_id=change.patient_id,
+        updated_at=datetime.now(UTC),
         updated_by="u1",
     )
 
@@ -46,7 +52,14 @@ def test_unsent_edits_fold_sent_edits_freeze(store: RecordStore) -> None:
     store.update(p.id, {"phone": "456"})  # the first may already be on the hub: new change
     assert store.outbox_size() == 2
     assert store.take_batch(10, lambda s: True) == [first]  # one change per document at a time
-    store.apply_push_results([first], [PushResult(change_id=first.change_id, id=first.id, status=PushStatus.applied, rev=1, seq=1)])
+    store.apply_push_results(
+        [first],
+        [
+            PushResult(
+                change_id=first.change_id, id=first.id, status=PushStatus.applied, rev=1, seq=1
+            )
+        ],
+    )
     (second,) = store.take_batch(10, lambda s: True)
     assert second.base_rev == 1 and second.fields["phone"] == "456"
 
@@ -56,9 +69,26 @@ def test_merged_result_keeps_later_local_edit(store: RecordStore) -> None:
     (first,) = store.take_batch(10, lambda s: True)
     store.update(p.id, {"phone": "local"})
     merged = _hub_doc(first, rev=2, fields={"name": "A", "address": "from another clinic"})
-    store.apply_push_results([first], [PushResult(change_id=first.change_id, id=first.id, status=PushStatus.merged, rev=2, seq=2, document=merged)])
+    store.apply_push_results(
+        [first],
+        [
+            PushResult(
+                change_id=first.change_id,
+                id=first.id,
+                status=PushStatus.merged,
+                rev=2,
+                seq=2,
+                document=merged,
+            )
+        ],
+    )
     doc = store.get(p.id)
-    assert doc.fields == {**doc.fields, "name": "A", "address": "from another clinic", "phone": "local"}
+    assert doc.fields == {
+        **doc.fields,
+        "name": "A",
+        "address": "from another clinic",
+        "phone": "local",
+    }
     (second,) = store.take_batch(10, lambda s: True)
     assert second.base_rev == 2 and second.fields["phone"] == "local"
 
@@ -75,7 +105,18 @@ def test_pull_never_overwrites_pending_edit(store: RecordStore) -> None:
 def test_rejected_change_is_kept_and_shown(store: RecordStore) -> None:
     p = store.create(DocType.patient, {"name": "A"})
     (c,) = store.take_batch(10, lambda s: True)
-    store.apply_push_results([c], [PushResult(change_id=c.change_id, id=c.id, status=PushStatus.rejected, reason="forbidden", message="not your facility")])
+    store.apply_push_results(
+        [c],
+        [
+            PushResult(
+                change_id=c.change_id,
+                id=c.id,
+                status=PushStatus.rejected,
+                reason="forbidden",
+                message="not your facility",
+            )
+        ],
+    )
     doc = store.get(p.id)
     assert doc.sync_state == "error" and "not your facility" in doc.sync_error
     assert doc.fields["name"] == "A"
@@ -93,7 +134,9 @@ def test_consultation_lifecycle_enforced(store: RecordStore) -> None:
 def test_attachment_waits_for_its_blobs(store: RecordStore) -> None:
     p = store.create(DocType.patient, {"name": "A"})
     blob = {"sha256": "a" * 64, "size": 3, "kind": "photo"}
-    store.create(DocType.attachment, {"kind": "photo", "blobs": [blob]}, patient_id=p.id, doc_id=uuid.uuid4())
+    store.create(
+        DocType.attachment, {"kind": "photo", "blobs": [blob]}, patient_id=p.id, doc_id=uuid.uuid4()
+    )
     batch = store.take_batch(10, lambda s: False)
     assert [c.type for c in batch] == [DocType.patient]
     batch = store.take_batch(10, lambda s: True)

@@ -46,7 +46,9 @@ def _count_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return seen
 
 
-def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(hub, link, tmp_path: Path) -> None:
+def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(
+    hub, link, tmp_path: Path
+) -> None:
     client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5)
     try:
         data = os.urandom(1_500_000)
@@ -57,7 +59,9 @@ def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(hub, link, t
         with pytest.raises(HubOffline):
             client.engine.upload_blobs()
         delivered = link.stats.up_bytes
-        local_url = client.blobs.cache.query("SELECT upload_url FROM blobs WHERE sha256 = ?", (sha,))[0][0]
+        local_url = client.blobs.cache.query(
+            "SELECT upload_url FROM blobs WHERE sha256 = ?", (sha,)
+        )[0][0]
         assert local_url, "the creation request completed: the cut came during a PATCH"
         kept = _hub_status(hub.url, sha)
         assert not kept.present and kept.upload_url is not None
@@ -78,7 +82,9 @@ def test_cut_mid_chunk_on_resetting_link_resends_only_missing_bytes(hub, link, t
         client.close()
 
 
-def test_cut_mid_chunk_on_healthy_link_loses_the_checksummed_chunk(hub, link, tmp_path: Path) -> None:
+def test_cut_mid_chunk_on_healthy_link_loses_the_checksummed_chunk(
+    hub, link, tmp_path: Path
+) -> None:
     """The other side of the trade-off: a checksummed chunk is kept whole or not at all, and
     after the cut the link counts as resetting, so the rest goes without checksums."""
     import time
@@ -105,8 +111,9 @@ def test_cut_mid_chunk_on_healthy_link_loses_the_checksummed_chunk(hub, link, tm
 
 
 def test_small_blobs_take_one_request_each(hub, link, tmp_path: Path, monkeypatch) -> None:
-    client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5,
-                         upload_streams=1)
+    client = make_client(
+        tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5, upload_streams=1
+    )
     try:
         blobs = [os.urandom(20_000 + i) for i in range(5)]
         shas = [client.blobs.add_bytes(b) for b in blobs]
@@ -125,7 +132,9 @@ def test_small_blobs_take_one_request_each(hub, link, tmp_path: Path, monkeypatc
         client.close()
 
 
-def test_upload_whose_creation_reply_was_lost_is_found_and_resumed(hub, link, tmp_path: Path) -> None:
+def test_upload_whose_creation_reply_was_lost_is_found_and_resumed(
+    hub, link, tmp_path: Path
+) -> None:
     client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5)
     try:
         data = os.urandom(900_000)
@@ -155,7 +164,9 @@ def test_blob_status_answers_for_many_and_refuses_garbage(hub) -> None:
     assert bad.status_code == 422
 
 
-def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(hub, link, tmp_path: Path) -> None:
+def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
+    hub, link, tmp_path: Path
+) -> None:
     """Success of a whole cycle never comes on a link that drops more often than the upload
     takes, so progress (not success) must keep the backoff short."""
     import time
@@ -165,14 +176,18 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(hub, l
 
     backoff = Backoff(base_s=2.0, cap_s=60.0)
     backoff.attempt = 6  # as after many failures: the next wait would be 15–60 s
-    client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5,
-                         backoff=backoff)
+    client = make_client(
+        tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5, backoff=backoff
+    )
     try:
         data = os.urandom(1_200_000)
         sha = client.blobs.add_bytes(data)
         patient = client.store.create(DocType.patient, {"name": "断线重试"})
-        client.store.create(DocType.attachment, {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]},
-                            patient_id=patient.id)
+        client.store.create(
+            DocType.attachment,
+            {"kind": "file", "blobs": [{"sha256": sha, "size": len(data)}]},
+            patient_id=patient.id,
+        )
         client.engine.health.note_reset()
         link.cut_after(600_000, "up")
         started = time.monotonic()
@@ -180,7 +195,9 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(hub, l
         deadline = started + 15
         while client.store.outbox_size() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert client.store.outbox_size() == 0, "still waiting: the backoff grew although bytes moved"
+        assert client.store.outbox_size() == 0, (
+            "still waiting: the backoff grew although bytes moved"
+        )
         assert link.stats.resets == 1
         assert _hub_status(hub.url, sha).present
     finally:

@@ -17,7 +17,11 @@ from tests.sync.hub_harness import make_client, sync_until_quiet
 
 def _shot(widget, name: str, tmp_path: Path) -> None:
     """Screenshot into docs/img when YIQIAO_SCREENSHOTS=1 (else a temp dir): we look at it."""
-    folder = Path(__file__).resolve().parents[2] / "docs" / "img" if os.environ.get("YIQIAO_SCREENSHOTS") else tmp_path
+    folder = (
+        Path(__file__).resolve().parents[2] / "docs" / "img"
+        if os.environ.get("YIQIAO_SCREENSHOTS")
+        else tmp_path
+    )
     assert widget.grab().save(str(folder / name))
 
 
@@ -32,7 +36,10 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     from app.ui.pages.patients import PatientsPage
 
     client = make_client(tmp_path / "c", hub.url, "doc1")
-    client.store.create(DocType.patient, {"name": "张桂兰", "patient_number": "QS-0042", "sex": "F", "birth_date": "1950-01-01"})
+    client.store.create(
+        DocType.patient,
+        {"name": "张桂兰", "patient_number": "QS-0042", "sex": "F", "birth_date": "1950-01-01"},
+    )
     status_threads: list[threading.Thread] = []
     real_item_status = client.engine.item_status
 
@@ -46,7 +53,9 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     page.resize(1000, 500)
     qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
     row = [page.table.item(0, c).text() for c in range(5)]
-    assert row[0] == "张桂兰" and row[1] == "QS-0042" and row[2] == "Female" and row[3].endswith("y")
+    assert (
+        row[0] == "张桂兰" and row[1] == "QS-0042" and row[2] == "Female" and row[3].endswith("y")
+    )
     assert row[4] == "Waiting to sync"
     page.table.selectRow(0)
     assert "张桂兰 · ID QS-0042 · Female" in page.identity.text()
@@ -54,7 +63,9 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     page.add_note()
     qtbot.waitUntil(lambda: page.records.count() == 1, timeout=5000)
     assert len(client.store.list(DocType.note)) == 1
-    assert status_threads and threading.main_thread() not in status_threads, "sync state off the GUI thread"
+    assert status_threads and threading.main_thread() not in status_threads, (
+        "sync state off the GUI thread"
+    )
     _shot(page, "sync-patients.png", tmp_path)
     client.close()
 
@@ -65,8 +76,15 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
 
     a = make_client(tmp_path / "a", hub.url, "doc1")
     b = make_client(tmp_path / "b", hub.url, "doc2")
-    p = a.store.create(DocType.patient, {"name": "李建国", "patient_number": "QS-7", "sex": "M", "birth_date": "1961-06-01"})
-    c = a.store.create(DocType.consultation, {"status": "draft", "reason": "胸闷", "department": "心内科"}, patient_id=p.id)
+    p = a.store.create(
+        DocType.patient,
+        {"name": "李建国", "patient_number": "QS-7", "sex": "M", "birth_date": "1961-06-01"},
+    )
+    c = a.store.create(
+        DocType.consultation,
+        {"status": "draft", "reason": "胸闷", "department": "心内科"},
+        patient_id=p.id,
+    )
     sync_until_quiet(a)
     sync_until_quiet(b)
     a.store.update(c.id, {"reason": "胸闷三天，活动后加重", "department": "心内科"})
@@ -88,12 +106,18 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     dialog = ConflictDialog(doc, "李建国 · ID QS-7", names=names)
     qtbot.addWidget(dialog)
     dialog.resize(900, 400)
-    theirs = next(i for i, v in enumerate(dialog.versions) if v.fields.get("reason") == "胸闷三天，活动后加重")
-    headers = [dialog.table.horizontalHeaderItem(i).text() for i in range(dialog.table.columnCount())]
+    theirs = next(
+        i for i, v in enumerate(dialog.versions) if v.fields.get("reason") == "胸闷三天，活动后加重"
+    )
+    headers = [
+        dialog.table.horizontalHeaderItem(i).text() for i in range(dialog.table.columnCount())
+    ]
     assert any("DOC1" in h for h in headers) and any("DOC2" in h for h in headers), headers
     assert not any(v.user_id in h for v in dialog.versions for h in headers), "names, not user ids"
     labels = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
-    assert "Reason for consultation ⚠" in labels and "Department" in labels and "reason" not in labels
+    assert (
+        "Reason for consultation ⚠" in labels and "Department" in labels and "reason" not in labels
+    )
     status_row = dialog.keys.index("status")
     assert dialog.table.cellWidget(status_row, 1).text() == "Draft"
     dialog.choose("reason", theirs)
@@ -109,7 +133,12 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     def answer_dialog() -> None:
         modal = QApplication.activeModalWidget()
         if isinstance(modal, ConflictDialog):
-            seen.append([modal.table.horizontalHeaderItem(i).text() for i in range(modal.table.columnCount())])
+            seen.append(
+                [
+                    modal.table.horizontalHeaderItem(i).text()
+                    for i in range(modal.table.columnCount())
+                ]
+            )
             QTimer.singleShot(0, modal.reject)
         else:
             QTimer.singleShot(50, answer_dialog)
@@ -139,5 +168,12 @@ def test_status_words_tell_failures_apart(qtbot) -> None:
         texts[state], bad = widget.describe(SyncStatus(state=state))
         assert bad == (state != "idle")
     assert len(set(texts.values())) == 5
-    syncing, _ = widget.describe(SyncStatus(state="syncing", docs_remaining=3, bytes_remaining=5 * 1024 * 1024, throughput_bps=30_000))
+    syncing, _ = widget.describe(
+        SyncStatus(
+            state="syncing",
+            docs_remaining=3,
+            bytes_remaining=5 * 1024 * 1024,
+            throughput_bps=30_000,
+        )
+    )
     assert "3" in syncing and "5.0 MB" in syncing and "29.3 KB/s" in syncing

@@ -22,7 +22,9 @@ def decode_or_die(path: str, frame: int) -> np.ndarray:
 def modules_in_worker(path: str, frame: int) -> np.ndarray:
     """Decode as the real worker does, then report whether Qt got imported alongside."""
     decode_in_process(path, frame)
-    return np.array([int("PySide6" in sys.modules), int("app.dicom_viewer.decoders" in sys.modules)])
+    return np.array(
+        [int("PySide6" in sys.modules), int("app.dicom_viewer.decoders" in sys.modules)]
+    )
 
 
 def fail_to_start() -> None:

@@ -234,8 +234,11 @@ def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
     try:
         expected = decode_frame(path, 0)
         assert np.array_equal(pool.submit(path, 0).result(60), expected)
-        workers = [p for p in psutil.Process().children() if p.pid not in before
-                   and "resource_tracker" not in " ".join(p.cmdline())]
+        workers = [
+            p
+            for p in psutil.Process().children()
+            if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
+        ]
         assert len(workers) == 1
         _gone, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive  # stopped after half a second without work
@@ -269,8 +272,9 @@ def test_workers_that_cannot_start_fall_back_to_decoding_in_threads(j2k_dir):
             assert preloader.start(series, start, rec).finished.wait(60)
             assert sorted(i for i, _a, _e in rec.calls) == list(range(SLICES))
             assert all(e is None for _i, _a, e in rec.calls), [e for *_, e in rec.calls if e]
-        assert np.array_equal(source.get(series.frames[1]),
-                              decode_frame(series.frames[1].instance.path, 0))
+        assert np.array_equal(
+            source.get(series.frames[1]), decode_frame(series.frames[1].instance.path, 0)
+        )
     finally:
         preloader.shutdown()
         pool.shutdown(wait=True)

@@ -38,13 +38,16 @@ def test_export_with_overlays_and_frames(tmp_path):
     assert export_main([str(src), str(tmp_path / "x.png"), "--frame", "99"]) == 2
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["missing.dcm", "o.png"], "missing.dcm"),
-    (["{notdicom}", "o.png"], "not a DICOM file"),
-    (["{ct}", "o.png", "--window", "abc"], "CENTER,WIDTH"),
-    (["{ct}", "o.bmp"], ".png"),
-    (["{ct}", "o.png", "--gsps", "{ct}"], "not a softcopy presentation state"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["missing.dcm", "o.png"], "missing.dcm"),
+        (["{notdicom}", "o.png"], "not a DICOM file"),
+        (["{ct}", "o.png", "--window", "abc"], "CENTER,WIDTH"),
+        (["{ct}", "o.bmp"], ".png"),
+        (["{ct}", "o.png", "--gsps", "{ct}"], "not a softcopy presentation state"),
+    ],
+)
 def test_export_errors_name_the_problem(tmp_path, capsys, args, needle):
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"hello")

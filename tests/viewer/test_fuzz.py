@@ -21,9 +21,17 @@ from .conftest import sample
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-SEEDS = ["CT_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
-         "MR_small_jpeg_ls_lossless.dcm", "SC_rgb_small_odd_jpeg.dcm", "examples_palette.dcm",
-         "emri_small.dcm", "image_dfl.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm"]
+SEEDS = [
+    "CT_small.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "SC_rgb_small_odd_jpeg.dcm",
+    "examples_palette.dcm",
+    "emri_small.dcm",
+    "image_dfl.dcm",
+    "MR-SIEMENS-DICOM-WithOverlays.dcm",
+]
 _BYTES = {name: sample(name).read_bytes() for name in SEEDS}
 
 
@@ -42,9 +50,12 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 # Derandomized so CI is reproducible; FUZZ_EXAMPLES=5000 explores further locally.
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
-          derandomize="FUZZ_EXAMPLES" not in os.environ, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    derandomize="FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(case=mutated())
 def test_mutated_files_fail_cleanly(tmp_path, case):
     name, data = case

@@ -29,13 +29,15 @@ def _dcmpschk(path) -> tuple[int, list[str]]:
 
 
 def _annotations(sop: str, author: str, text: str) -> list[Annotation]:
-    return [Annotation("length", [(10, 10), (50, 60)], author, sop),
-            Annotation("angle", [(10, 100), (40, 90), (60, 120)], author, sop),
-            Annotation("ellipse", [(20, 20), (60, 50)], author, sop),
-            Annotation("rectangle", [(70, 70), (100, 110)], author, sop),
-            Annotation("freehand", [(5, 5), (30, 8), (25, 40)], author, sop),
-            Annotation("arrow", [(100, 10), (80, 30)], author, sop, text=text),
-            Annotation("text", [(90, 90)], author, sop, text=text)]
+    return [
+        Annotation("length", [(10, 10), (50, 60)], author, sop),
+        Annotation("angle", [(10, 100), (40, 90), (60, 120)], author, sop),
+        Annotation("ellipse", [(20, 20), (60, 50)], author, sop),
+        Annotation("rectangle", [(70, 70), (100, 110)], author, sop),
+        Annotation("freehand", [(5, 5), (30, 8), (25, 40)], author, sop),
+        Annotation("arrow", [(100, 10), (80, 30)], author, sop, text=text),
+        Annotation("text", [(90, 90)], author, sop, text=text),
+    ]
 
 
 @needs_pschk
@@ -43,16 +45,30 @@ def test_gsps_passes_dcmpschk_and_restores_view(tmp_path):
     from app.dicom_viewer.phantom import PhantomSpec, write_phantom
 
     # ASCII identity: DCMTK 3.6.7's dcmpschk lexer rejects any 8-bit text (see next test).
-    images = write_phantom(tmp_path / "ct", PhantomSpec(size=200, slices=3,
-                                                        patient_name="Zhang^San"))
+    images = write_phantom(
+        tmp_path / "ct", PhantomSpec(size=200, slices=3, patient_name="Zhang^San")
+    )
     headers = [read_header(p)[0] for p in images]
     before = [p.read_bytes() for p in images]
     sop = str(headers[1].SOPInstanceUID)
-    state = ViewState(window=Window(-600, 1500), zoom=2.5, center=(100.0, 120.0), rotation=90,
-                      flip_h=True, invert=False, frame_index=1)
+    state = ViewState(
+        window=Window(-600, 1500),
+        zoom=2.5,
+        center=(100.0, 120.0),
+        rotation=90,
+        flip_h=True,
+        invert=False,
+        frame_index=1,
+    )
     out = tmp_path / "pr.dcm"
-    write_gsps(out, headers, state, _annotations(sop, "Dr Li", "nodule"), "Dr Li",
-               displayed_area=(40, 60, 160, 180))
+    write_gsps(
+        out,
+        headers,
+        state,
+        _annotations(sop, "Dr Li", "nodule"),
+        "Dr Li",
+        displayed_area=(40, 60, 160, 180),
+    )
     code, errors = _dcmpschk(out)
     assert code == 0 and not errors, errors
     ds = pydicom.dcmread(out)
@@ -77,8 +93,13 @@ def test_chinese_text_survives_and_only_dcmtk_ascii_lexer_complains(tmp_path, ph
     path = sorted(phantom_dir.glob("*.dcm"))[0]
     header = read_header(path)[0]
     out = tmp_path / "pr_zh.dcm"
-    write_gsps(out, [header], ViewState(), _annotations(str(header.SOPInstanceUID), "李医生",
-                                                        "右肺结节"), "李医生")
+    write_gsps(
+        out,
+        [header],
+        ViewState(),
+        _annotations(str(header.SOPInstanceUID), "李医生", "右肺结节"),
+        "李医生",
+    )
     ds = pydicom.dcmread(out)
     assert ds.SpecificCharacterSet == "ISO_IR 192"
     texts = [t.UnformattedTextValue for t in ds.GraphicAnnotationSequence[0].TextObjectSequence]
@@ -105,8 +126,12 @@ def test_dcmp2pgm_renders_our_gsps_window(tmp_path, phantom_dir):
     header = read_header(path)[0]
     out = tmp_path / "pr.dcm"
     write_gsps(out, [header], ViewState(window=Window(200, 1000)), [], "Dr Li")
-    subprocess.run(["dcmp2pgm", "-p", str(out), str(path), str(tmp_path / "ref.pgm")],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["dcmp2pgm", "-p", str(out), str(path), str(tmp_path / "ref.pgm")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     ref = np.asarray(Image.open(tmp_path / "ref.pgm"))
     ours = render_export(path, 0, gsps=read_gsps(out), overlays=False)[..., 0]
     assert ref.shape == ours.shape
@@ -118,8 +143,13 @@ def test_foreign_gsps_standard_content_is_read(tmp_path, phantom_dir):
     header = read_header(path)[0]
     out = tmp_path / "pr.dcm"
     sop = str(header.SOPInstanceUID)
-    write_gsps(out, [header], ViewState(window=Window(10, 100)),
-               [Annotation("length", [(1, 2), (30, 40)], "x", sop)], "x")
+    write_gsps(
+        out,
+        [header],
+        ViewState(window=Window(10, 100)),
+        [Annotation("length", [(1, 2), (30, 40)], "x", sop)],
+        "x",
+    )
     ds = pydicom.dcmread(out)
     del ds[0x00710010]  # drop our private block: read as another viewer's file
     del ds[0x00711010]
@@ -144,9 +174,16 @@ def test_colour_images_get_a_colour_presentation_state(tmp_path):
     sop = str(header.SOPInstanceUID)
     out = tmp_path / "cs.dcm"
     state = ViewState(zoom=2.0, rotation=180)
-    write_gsps(out, [header], state, [Annotation("ellipse", [(100, 100), (200, 180)], "Dr Li", sop),
-                                      Annotation("text", [(50, 50)], "Dr Li", sop, text="cyst")],
-               "Dr Li")
+    write_gsps(
+        out,
+        [header],
+        state,
+        [
+            Annotation("ellipse", [(100, 100), (200, 180)], "Dr Li", sop),
+            Annotation("text", [(50, 50)], "Dr Li", sop, text="cyst"),
+        ],
+        "Dr Li",
+    )
     code, errors = _dcmpschk(out)
     assert code == 0 and not errors, errors
     ds = pydicom.dcmread(out)
@@ -160,8 +197,11 @@ SHUTTERS = {
     "rectangular": Shutter(rectangle=(10, 100, 20, 90)),
     "circular": Shutter(circle=(60, 55, 40), value=0xFFFF),
     "polygonal": Shutter(polygon=((10, 10), (20, 100), (110, 60), (60, 5)), value=30000),
-    "all three": Shutter(rectangle=(5, 110, 5, 100), circle=(60, 60, 50),
-                         polygon=((1, 1), (1, 120), (120, 120), (120, 1))),
+    "all three": Shutter(
+        rectangle=(5, 110, 5, 100),
+        circle=(60, 60, 50),
+        polygon=((1, 1), (1, 120), (120, 120), (120, 1)),
+    ),
 }
 
 
@@ -171,7 +211,7 @@ def _visible(shutter: Shutter, rows: int, cols: int) -> tuple[np.ndarray, np.nda
     standard does not say on which side of a slanted edge they fall)."""
     import cv2
 
-    r, c = np.mgrid[1:rows + 1, 1:cols + 1]
+    r, c = np.mgrid[1 : rows + 1, 1 : cols + 1]
     visible = np.ones((rows, cols), bool)
     certain = np.ones((rows, cols), bool)
     if shutter.rectangle:
@@ -179,11 +219,18 @@ def _visible(shutter: Shutter, rows: int, cols: int) -> tuple[np.ndarray, np.nda
         visible &= (c >= left) & (c <= right) & (r >= upper) & (r <= lower)
     if shutter.circle:
         cr, cc, radius = shutter.circle
-        visible &= (r - cr) ** 2 + (c - cc) ** 2 <= radius ** 2
+        visible &= (r - cr) ** 2 + (c - cc) ** 2 <= radius**2
     if shutter.polygon:
         contour = np.array([(col, row) for row, col in shutter.polygon], np.float32)
-        dist = np.array([[cv2.pointPolygonTest(contour, (float(x), float(y)), True)
-                          for x in range(1, cols + 1)] for y in range(1, rows + 1)])
+        dist = np.array(
+            [
+                [
+                    cv2.pointPolygonTest(contour, (float(x), float(y)), True)
+                    for x in range(1, cols + 1)
+                ]
+                for y in range(1, rows + 1)
+            ]
+        )
         visible &= dist > 0
         certain &= np.abs(dist) > 1
     return visible, certain

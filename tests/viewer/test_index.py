@@ -60,8 +60,9 @@ def test_dicomdir_and_zip(tmp_path):
 def test_cancel_stops_between_files(phantom_dir):
     lib = Library()
     calls = []
-    report = import_paths([phantom_dir], lib, progress=lambda d, t: calls.append(d),
-                          cancelled=lambda: len(calls) >= 3)
+    report = import_paths(
+        [phantom_dir], lib, progress=lambda d, t: calls.append(d), cancelled=lambda: len(calls) >= 3
+    )
     assert report.cancelled and report.added == 3
 
 
@@ -80,8 +81,9 @@ def test_files_without_preamble_are_read(tmp_path):
     assert report.added == 1
     assert "not an image" in report.skipped[0].reason
     frame = lib.all_series()[0][2].frames[0]
-    assert decode_frame(frame.instance.path, 0, frame.instance.header,
-                        frame.instance.location).shape == (128, 128)
+    assert decode_frame(
+        frame.instance.path, 0, frame.instance.header, frame.instance.location
+    ).shape == (128, 128)
 
 
 def test_chinese_names_from_gb18030_and_utf8():

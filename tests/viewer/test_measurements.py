@@ -33,9 +33,14 @@ def test_roi_mean_matches_phantom_hu(phantom_dir):
     values = modality_values(header, decode_frame(path, 0, header, loc))
     cx, cy, r = spec.soft_disk
     inner = r * 0.6
-    stats = m.roi_stats(values, m.region_mask("ellipse", [(cx - inner + .5, cy - inner + .5),
-                                                          (cx + inner + .5, cy + inner + .5)],
-                                              values.shape))
+    stats = m.roi_stats(
+        values,
+        m.region_mask(
+            "ellipse",
+            [(cx - inner + 0.5, cy - inner + 0.5), (cx + inner + 0.5, cy + inner + 0.5)],
+            values.shape,
+        ),
+    )
     assert stats is not None and stats.mean == pytest.approx(SOFT, abs=0.01) and stats.sd < 0.01
     ann = Annotation("ellipse", [(cx - inner, cy - inner), (cx + inner, cy + inner)], "dr", "x")
     text = describe(ann, calibration_for(header), values, "HU")
@@ -51,11 +56,17 @@ def _ds(**kw) -> Dataset:
 
 def test_calibration_rule_follows_weasis():
     assert calibration_for(_ds(PixelSpacing=[0.5, 0.4])).row_mm == 0.5
-    mag = calibration_for(_ds(ImagerPixelSpacing=[0.2, 0.2],
-                              EstimatedRadiographicMagnificationFactor=1.25))
+    mag = calibration_for(
+        _ds(ImagerPixelSpacing=[0.2, 0.2], EstimatedRadiographicMagnificationFactor=1.25)
+    )
     assert mag.row_mm == pytest.approx(0.16) and "magnification" in mag.source
-    geo = calibration_for(_ds(ImagerPixelSpacing=[0.2, 0.2], DistanceSourceToPatient=900,
-                              DistanceSourceToDetector=1000))
+    geo = calibration_for(
+        _ds(
+            ImagerPixelSpacing=[0.2, 0.2],
+            DistanceSourceToPatient=900,
+            DistanceSourceToDetector=1000,
+        )
+    )
     assert geo.col_mm == pytest.approx(0.18)
     assert calibration_for(_ds(NominalScannedPixelSpacing=[0.3, 0.3])).col_mm == 0.3
     none = calibration_for(_ds(Rows=10))

@@ -17,29 +17,53 @@ pytestmark = needs_dcmtk
 
 # Grayscale files DCMTK reads directly: (file, frame, dcm2pnm window args or None=file window).
 GRAY = [
-    ("CT_small.dcm", 0, None), ("MR_small.dcm", 0, None), ("MR_small_bigendian.dcm", 0, None),
-    ("MR_small_implicit.dcm", 0, None), ("MR_small_RLE.dcm", 0, None),
-    ("emri_small_big_endian.dcm", 2, None), ("image_dfl.dcm", 0, (128, 200)),
+    ("CT_small.dcm", 0, None),
+    ("MR_small.dcm", 0, None),
+    ("MR_small_bigendian.dcm", 0, None),
+    ("MR_small_implicit.dcm", 0, None),
+    ("MR_small_RLE.dcm", 0, None),
+    ("emri_small_big_endian.dcm", 2, None),
+    ("image_dfl.dcm", 0, (128, 200)),
     ("liver_1frame.dcm", 0, (0.5, 2)),  # 1-bit
-    ("693_UNCR.dcm", 0, None), ("MR2_UNCR.dcm", 0, None),  # non-integer rescale slope
-    ("RG1_UNCR.dcm", 0, None), ("RG3_UNCR.dcm", 0, None),  # MONOCHROME1
+    ("693_UNCR.dcm", 0, None),
+    ("MR2_UNCR.dcm", 0, None),  # non-integer rescale slope
+    ("RG1_UNCR.dcm", 0, None),
+    ("RG3_UNCR.dcm", 0, None),  # MONOCHROME1
     ("mlut_18.dcm", 0, (2000, 3000)),  # modality LUT table
     ("eCT_Supplemental.dcm", 1, None),  # enhanced CT, functional groups
     ("MR-SIEMENS-DICOM-WithOverlays.dcm", 0, None),  # 60xx overlay
-    ("examples_overlay.dcm", 0, (800, 1600)), ("rtdose_1frame.dcm", 0, (600000, 1200000)),
+    ("examples_overlay.dcm", 0, (800, 1600)),
+    ("rtdose_1frame.dcm", 0, (600000, 1200000)),
     ("JPEG2000_UNC.dcm", 0, None),
 ]
 # Compressed files (DCMTK here has no decoder for them) against DCMTK on their lossless twin.
 TWINS = [
-    ("MR_small_jp2klossless.dcm", "MR_small.dcm"), ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"),
+    ("MR_small_jp2klossless.dcm", "MR_small.dcm"),
+    ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"),
     ("emri_small_jpeg_2k_lossless.dcm", "emri_small.dcm"),
-    ("emri_small_jpeg_ls_lossless.dcm", "emri_small.dcm"), ("emri_small_RLE.dcm", "emri_small.dcm"),
-    ("MR2_J2KR.dcm", "MR2_UNCR.dcm"), ("RG1_J2KR.dcm", "RG1_UNCR.dcm"), ("693_J2KR.dcm", "693_UNCR.dcm"),
+    ("emri_small_jpeg_ls_lossless.dcm", "emri_small.dcm"),
+    ("emri_small_RLE.dcm", "emri_small.dcm"),
+    ("MR2_J2KR.dcm", "MR2_UNCR.dcm"),
+    ("RG1_J2KR.dcm", "RG1_UNCR.dcm"),
+    ("693_J2KR.dcm", "693_UNCR.dcm"),
 ]
-COLOR = ["SC_rgb.dcm", "SC_rgb_16bit.dcm", "SC_rgb_expb.dcm", "SC_rgb_rle.dcm",
-         "SC_rgb_rle_16bit.dcm", "SC_rgb_2frame.dcm", "US1_UNCR.dcm", "OBXXXX1A.dcm",
-         "OBXXXX1A_expb.dcm", "OBXXXX1A_rle.dcm", "examples_palette.dcm", "color-pl.dcm",
-         "SC_rgb_jpeg_dcmd.dcm", "SC_ybr_full_422_uncompressed.dcm", "ExplVR_BigEnd.dcm"]
+COLOR = [
+    "SC_rgb.dcm",
+    "SC_rgb_16bit.dcm",
+    "SC_rgb_expb.dcm",
+    "SC_rgb_rle.dcm",
+    "SC_rgb_rle_16bit.dcm",
+    "SC_rgb_2frame.dcm",
+    "US1_UNCR.dcm",
+    "OBXXXX1A.dcm",
+    "OBXXXX1A_expb.dcm",
+    "OBXXXX1A_rle.dcm",
+    "examples_palette.dcm",
+    "color-pl.dcm",
+    "SC_rgb_jpeg_dcmd.dcm",
+    "SC_ybr_full_422_uncompressed.dcm",
+    "ExplVR_BigEnd.dcm",
+]
 
 
 def ours(path, frame: int, window: P.Window | None) -> np.ndarray:
@@ -54,8 +78,9 @@ def window_args(path, frame: int, given) -> tuple[P.Window | None, list[str]]:
     if given is None and windows:
         win = windows[0]
     elif given is None:  # no stored window: one spanning the data's typical range
-        values = P.modality_values(frame_header(header, frame),
-                                   decoders.decode_frame(path, frame, header, loc))
+        values = P.modality_values(
+            frame_header(header, frame), decoders.decode_frame(path, frame, header, loc)
+        )
         win = P.Window(float(np.round(values.mean())), float(max(np.round(values.std() * 4), 2)))
     else:
         win = P.Window(float(given[0]), float(given[1]))
@@ -72,8 +97,11 @@ def test_grayscale_matches_dcm2pnm(name, frame, given, tmp_path):
 
 @pytest.mark.parametrize(("name", "twin"), TWINS, ids=[t[0] for t in TWINS])
 def test_compressed_matches_dcm2pnm_of_lossless_twin(name, twin, tmp_path):
-    win, args = window_args(sample(twin), 0, None) if "emri" not in name else (
-        P.Window(400, 800), ["+Ww", "400", "800"])
+    win, args = (
+        window_args(sample(twin), 0, None)
+        if "emri" not in name
+        else (P.Window(400, 800), ["+Ww", "400", "800"])
+    )
     ref = dcm2pnm(sample(twin), tmp_path / "ref.pgm", *args)
     np.testing.assert_array_equal(ours(sample(name), 0, win), ref)
 

@@ -38,16 +38,24 @@ def drag(qtbot, widget, start: QPointF, end: QPointF, button=Qt.MouseButton.Left
     a, b = start.toPoint(), end.toPoint()
     qtbot.mousePress(widget, button, pos=a)
     for t in (0.25, 0.5, 0.75, 1.0):
-        qtbot.mouseMove(widget, QPoint(round(a.x() + (b.x() - a.x()) * t),
-                                       round(a.y() + (b.y() - a.y()) * t)))
+        qtbot.mouseMove(
+            widget, QPoint(round(a.x() + (b.x() - a.x()) * t), round(a.y() + (b.y() - a.y()) * t))
+        )
     qtbot.mouseRelease(widget, button, pos=b)
 
 
 def wheel(widget, clicks: int):
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120 * clicks),
-                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                     Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, 120 * clicks),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, ev)
 
 
@@ -87,7 +95,12 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     # ellipse ROI inside the +60 HU disk: mean in HU
     viewer.set_tool("ellipse")
     cx, cy, r = SPEC.soft_disk
-    drag(qtbot, vp, vp.to_view((cx - r * 0.6, cy - r * 0.6)), vp.to_view((cx + r * 0.6, cy + r * 0.6)))
+    drag(
+        qtbot,
+        vp,
+        vp.to_view((cx - r * 0.6, cy - r * 0.6)),
+        vp.to_view((cx + r * 0.6, cy + r * 0.6)),
+    )
     roi = viewer.annotations.items[-1]
     assert roi.kind == "ellipse"
     assert f"mean {SOFT:.1f} HU" in vp.label_for(roi)
@@ -113,8 +126,9 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     from app.dicom_viewer.export_cli import main as export_main
 
     shown = vp.current.instance.path
-    assert export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(pr),
-                        "--no-overlays"]) == 0
+    assert (
+        export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(pr), "--no-overlays"]) == 0
+    )
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), vp._rgb)
 
     # a fresh viewer (another session) opens the folder and the GSPS: same view
@@ -205,12 +219,22 @@ def test_drag_and_drop_a_folder(qtbot, viewer, phantom_dir):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(phantom_dir))])
     pos = QPointF(50, 50)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(viewer, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(viewer.import_finished, timeout=20000):
         QApplication.sendEvent(viewer, drop)
     assert len(viewer.active.frames) == SPEC.slices
@@ -262,8 +286,9 @@ def test_manual_calibration_then_select_move_delete(qtbot, viewer, tmp_path, mon
     assert viewer.annotations.get(line.id) is not None
 
 
-def test_gsps_shutter_shown_kept_on_save_and_exported_identically(qtbot, viewer, phantom_dir,
-                                                                  tmp_path):
+def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
+    qtbot, viewer, phantom_dir, tmp_path
+):
     import numpy as np
     from PIL import Image
 
@@ -286,8 +311,8 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(qtbot, viewer,
     rgb = vp._rgb
     h, w = rgb.shape[:2]
     # Corners of the (fitted, rotated) image are shuttered white; the centre is the image.
-    centre = rgb[h // 2 - 5:h // 2 + 5, w // 2 - 5:w // 2 + 5]
-    assert (centre == before[h // 2 - 5:h // 2 + 5, w // 2 - 5:w // 2 + 5]).all()
+    centre = rgb[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5]
+    assert (centre == before[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5]).all()
     x0 = (w - h) // 2  # the square image fills the viewport's height
     assert (rgb[3, x0 + 3] == 255).all() and (rgb[h - 4, x0 + h - 4] == 255).all()
 
@@ -295,8 +320,10 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(qtbot, viewer,
     saved = viewer.save_gsps(tmp_path / "saved.dcm")
     assert read_gsps(saved).shutter == shutter
     shown = vp.current.instance.path
-    assert export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(saved),
-                        "--no-overlays"]) == 0
+    assert (
+        export_main([str(shown), str(tmp_path / "x.png"), "--gsps", str(saved), "--no-overlays"])
+        == 0
+    )
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), vp._rgb)
 
 
@@ -309,8 +336,14 @@ def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_p
     total = len(write_phantom(folder, PhantomSpec(size=16, slices=1500)))
     viewer.import_paths([folder])
     # The dialog appears once the import has run for a moment; the person presses Cancel.
-    qtbot.waitUntil(lambda: viewer._progress is not None and viewer._progress.isVisible()
-                    and viewer._progress.value() > 0, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            viewer._progress is not None
+            and viewer._progress.isVisible()
+            and viewer._progress.value() > 0
+        ),
+        timeout=20000,
+    )
     assert viewer._progress.maximum() == total
     button = viewer._progress.findChild(QPushButton)
     assert button is not None
@@ -323,15 +356,18 @@ def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_p
     indexed = sum(len(s.instances) for _p, _st, s in viewer.library.all_series())
     assert indexed == report.added
     assert viewer.tr("Import cancelled.") in viewer.skipped_label.text()
-    assert viewer.tr("%1 file(s) imported").replace("%1", str(report.added)) \
+    assert (
+        viewer.tr("%1 file(s) imported").replace("%1", str(report.added))
         in viewer.skipped_label.text()
+    )
     vp = viewer.active
     qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
     assert len(vp.frames) == report.added
 
 
 def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer(
-        qtbot, tmp_path_factory):
+    qtbot, tmp_path_factory
+):
     import threading
 
     import numpy as np
@@ -353,12 +389,16 @@ def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer
     ready = threading.Event()
     pool.on_ready(ready.set)  # opening a compressed series started the workers
     assert ready.wait(60)
-    workers = [p for p in psutil.Process().children() if p.pid not in before
-               and "resource_tracker" not in " ".join(p.cmdline())]  # multiprocessing's own
+    workers = [
+        p
+        for p in psutil.Process().children()
+        if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
+    ]  # multiprocessing's own
     assert len(workers) == pool.workers
     # Every slice is viewable and identical to a plain decode; scrolling shows them.
-    qtbot.waitUntil(lambda: all(viewer.source.cached(r) is not None for r in vp.frames),
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: all(viewer.source.cached(r) is not None for r in vp.frames), timeout=20000
+    )
     for ref in vp.frames:
         assert np.array_equal(viewer.source.cached(ref), decode_frame(ref.instance.path, 0))
     vp.set_frame(9)

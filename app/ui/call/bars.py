@@ -6,8 +6,13 @@ from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QWidget
 
-COLORS = {0: QColor(200, 40, 40), 1: QColor(220, 90, 30), 2: QColor(230, 170, 20),
-          3: QColor(120, 190, 60), 4: QColor(40, 170, 70)}
+COLORS = {
+    0: QColor(200, 40, 40),
+    1: QColor(220, 90, 30),
+    2: QColor(230, 170, 20),
+    3: QColor(120, 190, 60),
+    4: QColor(40, 170, 70),
+}
 
 
 class NetworkBars(QWidget):
@@ -23,8 +28,13 @@ class NetworkBars(QWidget):
 
     def set_bars(self, bars: int) -> None:
         self.bars = max(0, min(4, bars))
-        words = [self.tr("No connection"), self.tr("Very poor network"), self.tr("Poor network"),
-                 self.tr("Fair network"), self.tr("Good network")]
+        words = [
+            self.tr("No connection"),
+            self.tr("Very poor network"),
+            self.tr("Poor network"),
+            self.tr("Fair network"),
+            self.tr("Good network"),
+        ]
         self.setToolTip(words[self.bars])
         self.setAccessibleName(words[self.bars])
         self.update()

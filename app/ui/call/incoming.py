@@ -10,14 +10,17 @@ from app.protocol.signaling import Incoming
 class IncomingCallDialog(QDialog):
     """Accept (``accepted``) or decline (``rejected``)."""
 
-    def __init__(self, incoming: Incoming, consultation_title: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, incoming: Incoming, consultation_title: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Incoming call"))
         caller = incoming.caller
         who = QLabel(f"<b>{caller.display_name}</b>")
         where = QLabel(caller.facility_name)
-        about = QLabel(self.tr("Consultation: {0}").format(consultation_title or incoming.consultation_id[:8]))
+        about = QLabel(
+            self.tr("Consultation: {0}").format(consultation_title or incoming.consultation_id[:8])
+        )
         accept = QPushButton(self.tr("Accept"))
         accept.setObjectName("accept")
         decline = QPushButton(self.tr("Decline"))

@@ -72,14 +72,23 @@ class CallService(QObject):
             self.online = up
             call_on_gui(self.connection.emit, up)
 
-        self.signaling = HubSignaling(self.context.hub_url, token,
-                                      lambda m: self.controller.on_hub_message(m),
-                                      on_connection)
-        config = MediaConfig(audio_only=bool(settings.get("audio_only", False)), play_audio=True,
-                             speaker_device=str(settings.get("speaker_device", "") or ""))
-        self.controller = CallController(self.signaling, sources, listener, author=author,
-                                         media_config=config, remote_slot=self.remote_slot,
-                                         preview_slot=self.preview_slot)
+        self.signaling = HubSignaling(
+            self.context.hub_url, token, lambda m: self.controller.on_hub_message(m), on_connection
+        )
+        config = MediaConfig(
+            audio_only=bool(settings.get("audio_only", False)),
+            play_audio=True,
+            speaker_device=str(settings.get("speaker_device", "") or ""),
+        )
+        self.controller = CallController(
+            self.signaling,
+            sources,
+            listener,
+            author=author,
+            media_config=config,
+            remote_slot=self.remote_slot,
+            preview_slot=self.preview_slot,
+        )
         self.signaling.start()
 
     def stop(self) -> None:

@@ -32,12 +32,17 @@ class StatsPanel(QWidget):
         form = QFormLayout(self)
         self.values: dict[str, QLabel] = {}
         for key, label in [
-            ("send", self.tr("Sending")), ("recv", self.tr("Receiving")),
-            ("send_video", self.tr("Video sent")), ("recv_video", self.tr("Video received")),
-            ("loss", self.tr("Packet loss (out / in)")), ("rtt", self.tr("Round-trip time")),
-            ("jitter", self.tr("Jitter")), ("queue", self.tr("Queue on the path (out / in)")),
+            ("send", self.tr("Sending")),
+            ("recv", self.tr("Receiving")),
+            ("send_video", self.tr("Video sent")),
+            ("recv_video", self.tr("Video received")),
+            ("loss", self.tr("Packet loss (out / in)")),
+            ("rtt", self.tr("Round-trip time")),
+            ("jitter", self.tr("Jitter")),
+            ("queue", self.tr("Queue on the path (out / in)")),
             ("rung", self.tr("Quality step")),
-            ("estimate", self.tr("Bandwidth estimate")), ("session", self.tr("Connection number")),
+            ("estimate", self.tr("Bandwidth estimate")),
+            ("session", self.tr("Connection number")),
         ]:
             value = QLabel("–")
             value.setObjectName(f"stat_{key}")

@@ -17,8 +17,12 @@ from app.media.slots import LatestFrameSlot
 class VideoView(QWidget):
     """Shows a slot's frames, letter-boxed, with an optional caption over it."""
 
-    def __init__(self, slot: LatestFrameSlot | None = None, parent: QWidget | None = None,
-                 interval_ms: int = 33) -> None:
+    def __init__(
+        self,
+        slot: LatestFrameSlot | None = None,
+        parent: QWidget | None = None,
+        interval_ms: int = 33,
+    ) -> None:
         super().__init__(parent)
         self.slot = slot
         self._image: QImage | None = None
@@ -68,6 +72,9 @@ class VideoView(QWidget):
             painter.drawImage(QRect(x, y, scaled.width(), scaled.height()), self._image)
         if self.caption:
             painter.setPen(QColor(235, 235, 235))
-            painter.drawText(self.rect().adjusted(8, 8, -8, -8),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.caption)
+            painter.drawText(
+                self.rect().adjusted(8, 8, -8, -8),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.caption,
+            )
         painter.end()

@@ -140,11 +140,14 @@ class CallWidget(QWidget):
     def device_notes(self) -> list[str]:
         """Sentences for what this PC's devices cannot do in this call."""
         texts = {
-            "no_camera_test_pattern": self.tr("No camera found: the other side sees a test pattern"),
+            "no_camera_test_pattern": self.tr(
+                "No camera found: the other side sees a test pattern"
+            ),
             "camera_disabled_by_policy": self.tr("Camera turned off by your IT department"),
             "no_microphone": self.tr("No microphone found: the other side cannot hear you"),
-            "microphone_failed": self.tr("The microphone could not be opened: the other side "
-                                         "cannot hear you"),
+            "microphone_failed": self.tr(
+                "The microphone could not be opened: the other side cannot hear you"
+            ),
             "microphone_disabled_by_policy": self.tr("Microphone turned off by your IT department"),
         }
         notes = [texts[n] for n in self.service.notes if n in texts]
@@ -172,7 +175,9 @@ class CallWidget(QWidget):
         else:
             text = ""
         self.status.setText(text)
-        reconnecting = self.media_state is MediaState.reconnecting and self.phase is CallPhase.active
+        reconnecting = (
+            self.media_state is MediaState.reconnecting and self.phase is CallPhase.active
+        )
         self.status.setStyleSheet("color:#b26a00;font-weight:bold;" if reconnecting else "")
         if reconnecting:
             self.bars.set_bars(0)
@@ -181,8 +186,9 @@ class CallWidget(QWidget):
             "low_bandwidth": self.tr("Video paused: the network is too slow. Voice continues."),
             "audio_only": self.tr("The other side switched to audio only"),
         }
-        self.remote.set_caption(self.tr("Reconnecting…") if reconnecting
-                                else captions.get(self.remote_paused or "", ""))
+        self.remote.set_caption(
+            self.tr("Reconnecting…") if reconnecting else captions.get(self.remote_paused or "", "")
+        )
 
     # ---- user actions ------------------------------------------------------------------
 

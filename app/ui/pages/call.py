@@ -37,8 +37,11 @@ class CallPage(QWidget):
         self.connection = QLabel()
         self.connection.setObjectName("signaling_status")
         self.test_button = QPushButton(self.tr("Test call"))
-        self.test_button.setToolTip(self.tr(
-            "Call the hub's echo service: you see and hear yourself as the other side would."))
+        self.test_button.setToolTip(
+            self.tr(
+                "Call the hub's echo service: you see and hear yourself as the other side would."
+            )
+        )
         self.test_button.clicked.connect(self.service.test_call)
         self.missed = QListWidget()
         self.missed.setObjectName("missed_calls")
@@ -51,8 +54,12 @@ class CallPage(QWidget):
         row.addWidget(self.connection, 1)
         row.addWidget(self.test_button)
         idle_layout.addLayout(row)
-        intro = QLabel(self.tr("Start a video consultation from a scheduled consultation, or make "
-                               "a test call to check your camera, microphone and network."))
+        intro = QLabel(
+            self.tr(
+                "Start a video consultation from a scheduled consultation, or make "
+                "a test call to check your camera, microphone and network."
+            )
+        )
         intro.setWordWrap(True)
         idle_layout.addWidget(intro)
         idle_layout.addWidget(self.result)
@@ -68,8 +75,11 @@ class CallPage(QWidget):
         self._show_connection(self.service.online)
 
     def _show_connection(self, up: bool) -> None:
-        self.connection.setText(self.tr("Ready for calls") if up
-                                else self.tr("Not connected to the hub: calls are unavailable"))
+        self.connection.setText(
+            self.tr("Ready for calls")
+            if up
+            else self.tr("Not connected to the hub: calls are unavailable")
+        )
         self.test_button.setEnabled(up)
 
     def on_event(self, event: CallEvent) -> None:
@@ -90,8 +100,9 @@ class CallPage(QWidget):
             dialog.open()  # not exec(): the GUI keeps running while it rings
         elif event.kind == "missed" and event.missed is not None:
             when = time.strftime("%m-%d %H:%M", time.localtime(event.missed.at))
-            self.missed.addItem(f"{when}  {event.missed.caller.display_name}  "
-                                f"{event.missed.caller.facility_name}")
+            self.missed.addItem(
+                f"{when}  {event.missed.caller.display_name}  {event.missed.caller.facility_name}"
+            )
 
     def _answer(self) -> None:
         self._ringing = None

@@ -49,14 +49,20 @@ class ConsultationDialog(QDialog):
         self.reason = QPlainTextEdit()
         self.reason.setPlaceholderText(self.tr("Question for the specialist, history, findings"))
         self.urgency = QComboBox()
-        for code, text in (("routine", self.tr("Routine")), ("urgent", self.tr("Urgent")), ("emergency", self.tr("Emergency"))):
+        for code, text in (
+            ("routine", self.tr("Routine")),
+            ("urgent", self.tr("Urgent")),
+            ("emergency", self.tr("Emergency")),
+        ):
             self.urgency.addItem(text, code)
         self.department = QLineEdit()
         form.addRow(self.tr("Patient"), self.patient)
         form.addRow(self.tr("Reason"), self.reason)
         form.addRow(self.tr("Urgency"), self.urgency)
         form.addRow(self.tr("Department"), self.department)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -84,10 +90,14 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.context = context
         self.rows: list[tuple[Any, Any, Any]] = []  # (consultation, patient fields, item status)
         self.stack = QStackedLayout(self)
-        self.stack.addWidget(EmptyState(
-            self.tr("Consultations"),
-            self.tr("Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced."),
-        ))
+        self.stack.addWidget(
+            EmptyState(
+                self.tr("Consultations"),
+                self.tr(
+                    "Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced."
+                ),
+            )
+        )
         body = QWidget()
         outer = QVBoxLayout(body)
         bar = QHBoxLayout()
@@ -103,13 +113,26 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.call_button.setObjectName("call_button")
         self.call_button.setToolTip(self.tr("Call the other side of this consultation"))
         self.call_button.clicked.connect(self.start_call)
-        for b in (self.new_button, self.submit_button, self.attach_button, self.conflict_button,
-                  self.call_button):
+        for b in (
+            self.new_button,
+            self.submit_button,
+            self.attach_button,
+            self.conflict_button,
+            self.call_button,
+        ):
             bar.addWidget(b)
         bar.addStretch(1)
         outer.addLayout(bar)
-        headers = [self.tr("Patient"), self.tr("Patient ID"), self.tr("Sex"), self.tr("Age"),
-                   self.tr("Status"), self.tr("Reason"), self.tr("Urgency"), self.tr("Sync")]
+        headers = [
+            self.tr("Patient"),
+            self.tr("Patient ID"),
+            self.tr("Sex"),
+            self.tr("Age"),
+            self.tr("Status"),
+            self.tr("Reason"),
+            self.tr("Urgency"),
+            self.tr("Sync"),
+        ]
         self.table = QTableWidget(0, len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -138,12 +161,20 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
 
     def _loaded(self, rows: list[tuple[Any, Any, Any]]) -> None:
         self.rows = rows
-        urgency = {"routine": self.tr("Routine"), "urgent": self.tr("Urgent"), "emergency": self.tr("Emergency")}
+        urgency = {
+            "routine": self.tr("Routine"),
+            "urgent": self.tr("Urgent"),
+            "emergency": self.tr("Emergency"),
+        }
         self.table.setRowCount(len(rows))
         for r, (c, patient, item) in enumerate(rows):
-            cells = [*identity_parts(patient), status_text(c.fields.get("status", "")),
-                     c.fields.get("reason", "")[:60], urgency.get(c.fields.get("urgency", ""), ""),
-                     sync_text(item)]
+            cells = [
+                *identity_parts(patient),
+                status_text(c.fields.get("status", "")),
+                c.fields.get("reason", "")[:60],
+                urgency.get(c.fields.get("urgency", ""), ""),
+                sync_text(item),
+            ]
             for col, text in enumerate(cells):
                 self.table.setItem(r, col, QTableWidgetItem(text))
         self._update_buttons()
@@ -190,7 +221,9 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
 
         def open_dialog(patients: list[Any]) -> None:
             if not patients:
-                QMessageBox.information(self, self.tr("No patients"), self.tr("Register the patient first."))
+                QMessageBox.information(
+                    self, self.tr("No patients"), self.tr("Register the patient first.")
+                )
                 return
             dialog = ConsultationDialog(patients, self)
             if dialog.exec() == QDialog.DialogCode.Accepted:
@@ -216,8 +249,14 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Attach files"))
         if paths:
             consultation = sel[0]
-            self._write(attach_files, session.store, session.blobs, [Path(p) for p in paths],
-                        consultation.patient_id, consultation.id)
+            self._write(
+                attach_files,
+                session.store,
+                session.blobs,
+                [Path(p) for p in paths],
+                consultation.patient_id,
+                consultation.id,
+            )
 
     def resolve(self) -> None:
         """Open the side-by-side conflict dialog for the selected consultation."""
@@ -230,7 +269,9 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         def names() -> dict[str, str]:
             """Display names from the hub; offline, ids we cannot name show as unknown."""
             try:
-                known = session.engine.client.clone().display_names()  # own connection: the engine uses its own
+                known = (
+                    session.engine.client.clone().display_names()
+                )  # own connection: the engine uses its own
             except HubError:
                 known = {}
             if getattr(me, "id", "") and getattr(me, "display_name", ""):

@@ -42,7 +42,12 @@ class PatientDialog(QDialog):
         self.name = QLineEdit()
         self.number = QLineEdit()
         self.sex = QComboBox()
-        for code, text in (("F", self.tr("Female")), ("M", self.tr("Male")), ("O", self.tr("Other")), ("U", self.tr("Unknown"))):
+        for code, text in (
+            ("F", self.tr("Female")),
+            ("M", self.tr("Male")),
+            ("O", self.tr("Other")),
+            ("U", self.tr("Unknown")),
+        ):
             self.sex.addItem(text, code)
         self.birth = QLineEdit()
         self.birth.setPlaceholderText(self.tr("YYYY-MM-DD"))
@@ -52,7 +57,9 @@ class PatientDialog(QDialog):
         form.addRow(self.tr("Sex"), self.sex)
         form.addRow(self.tr("Date of birth"), self.birth)
         form.addRow(self.tr("Phone"), self.phone)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -90,7 +97,9 @@ class VitalsDialog(QDialog):
         for key in self.FIELDS:
             self.edits[key] = QLineEdit()
             form.addRow(labels[key], self.edits[key])
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -102,7 +111,9 @@ class VitalsDialog(QDialog):
             text = edit.text().strip()
             if text:
                 try:
-                    out[key] = float(text) if key in ("glucose", "temperature") else int(float(text))
+                    out[key] = (
+                        float(text) if key in ("glucose", "temperature") else int(float(text))
+                    )
                 except ValueError:
                     out[key] = text
         return out
@@ -117,12 +128,16 @@ class PatientsPage(FollowsSyncSession, QWidget):
         super().__init__(parent)
         self.context = context
         self.patients: list[Any] = []
-        self.sync_states: dict[str, Any] = {}  # patient id -> ItemStatus, computed off the GUI thread
+        self.sync_states: dict[
+            str, Any
+        ] = {}  # patient id -> ItemStatus, computed off the GUI thread
         self._generation = 0  # only the newest reload is shown (workers may finish out of order)
         self.stack = QStackedLayout(self)
         self.empty = EmptyState(
             self.tr("Patients"),
-            self.tr("Sign in to see and register patients. Registration works without a network connection."),
+            self.tr(
+                "Sign in to see and register patients. Registration works without a network connection."
+            ),
         )
         self.stack.addWidget(self.empty)
         body = QWidget()
@@ -139,7 +154,13 @@ class PatientsPage(FollowsSyncSession, QWidget):
         split = QSplitter()
         self.table = QTableWidget(0, self.COLUMNS)
         self.table.setHorizontalHeaderLabels(
-            [self.tr("Name"), self.tr("Patient ID"), self.tr("Sex"), self.tr("Age"), self.tr("Sync")]
+            [
+                self.tr("Name"),
+                self.tr("Patient ID"),
+                self.tr("Sex"),
+                self.tr("Age"),
+                self.tr("Sync"),
+            ]
         )
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
@@ -195,8 +216,10 @@ class PatientsPage(FollowsSyncSession, QWidget):
     def _fill(self) -> None:
         needle = self.search.text().strip().lower()
         shown = [
-            p for p in self.patients
-            if not needle or needle in p.fields.get("name", "").lower()
+            p
+            for p in self.patients
+            if not needle
+            or needle in p.fields.get("name", "").lower()
             or needle in p.fields.get("patient_number", "").lower()
         ]
         self.table.setRowCount(len(shown))
@@ -232,7 +255,10 @@ class PatientsPage(FollowsSyncSession, QWidget):
             return
 
         def load() -> list[tuple[Any, Any]]:
-            return [(d, session.engine.item_status(d)) for d in session.store.list(patient_id=patient.id)]
+            return [
+                (d, session.engine.item_status(d))
+                for d in session.store.list(patient_id=patient.id)
+            ]
 
         run_in_worker(load, on_done=lambda rows: self._show_records(patient.id, rows))
 
@@ -242,16 +268,26 @@ class PatientsPage(FollowsSyncSession, QWidget):
             return  # the selection moved on while this loaded
         self.records.clear()
         names = {
-            DocType.consultation: self.tr("Consultation"), DocType.note: self.tr("Note"),
-            DocType.vitals: self.tr("Vital signs"), DocType.attachment: self.tr("Attachment"),
-            DocType.report: self.tr("Report"), DocType.annotation_set: self.tr("Annotations"),
+            DocType.consultation: self.tr("Consultation"),
+            DocType.note: self.tr("Note"),
+            DocType.vitals: self.tr("Vital signs"),
+            DocType.attachment: self.tr("Attachment"),
+            DocType.report: self.tr("Report"),
+            DocType.annotation_set: self.tr("Annotations"),
         }
         for doc, state in rows:
             f = doc.fields
-            summary = f.get("reason") or f.get("text") or f.get("title") or ", ".join(
-                f"{k}={v}" for k, v in f.items() if v not in (None, "") and k != "measured_at"
+            summary = (
+                f.get("reason")
+                or f.get("text")
+                or f.get("title")
+                or ", ".join(
+                    f"{k}={v}" for k, v in f.items() if v not in (None, "") and k != "measured_at"
+                )
             )
-            self.records.addItem(f"{names.get(doc.type, doc.type.value)} · {summary[:80]} · {sync_text(state)}")
+            self.records.addItem(
+                f"{names.get(doc.type, doc.type.value)} · {summary[:80]} · {sync_text(state)}"
+            )
 
     # -- writes (local, instant; sync follows in the background) -------------------------
     def _write(self, fn: Any, *args: Any) -> None:

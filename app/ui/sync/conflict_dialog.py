@@ -41,7 +41,10 @@ class ConflictDialog(QDialog):
     fields); an id without a name is shown as "unknown user"."""
 
     def __init__(
-        self, doc: Any, identity: str = "", parent: QWidget | None = None,
+        self,
+        doc: Any,
+        identity: str = "",
+        parent: QWidget | None = None,
         names: dict[str, str] | None = None,
     ) -> None:
         super().__init__(parent)
@@ -55,10 +58,14 @@ class ConflictDialog(QDialog):
             who.setObjectName("patientIdentity")
             who.setStyleSheet("font-weight: bold;")
             layout.addWidget(who)
-        layout.addWidget(QLabel(self.tr(
-            "This record was changed in two places before they could sync. Nothing has been "
-            "lost: choose which value to keep for each field."
-        )))
+        layout.addWidget(
+            QLabel(
+                self.tr(
+                    "This record was changed in two places before they could sync. Nothing has been "
+                    "lost: choose which value to keep for each field."
+                )
+            )
+        )
         keys: list[str] = []
         for version in self.versions:
             for key in version.fields:
@@ -101,7 +108,9 @@ class ConflictDialog(QDialog):
             button.clicked.connect(lambda _=False, c=col: self.choose_all(c))
             shortcuts.addWidget(button)
         layout.addLayout(shortcuts)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText(self.tr("Keep my choices"))
         buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Decide later"))
         buttons.accepted.connect(self.accept)

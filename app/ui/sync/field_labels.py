@@ -73,7 +73,11 @@ def field_value(key: str, value: Any, names: dict[str, str] | None = None) -> st
     if key == "sex":
         return sex_text(value)
     if key == "urgency":
-        return {"routine": QCoreApplication.translate("RecordField", "Routine"), "urgent": QCoreApplication.translate("RecordField", "Urgent"), "emergency": QCoreApplication.translate("RecordField", "Emergency")}.get(value)
+        return {
+            "routine": QCoreApplication.translate("RecordField", "Routine"),
+            "urgent": QCoreApplication.translate("RecordField", "Urgent"),
+            "emergency": QCoreApplication.translate("RecordField", "Emergency"),
+        }.get(value)
     if key == "specialist_id" and names:
         return names.get(value)
     return None

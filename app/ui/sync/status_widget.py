@@ -87,7 +87,10 @@ class SyncStatusWidget(QWidget):
     def describe(self, s: SyncStatus) -> tuple[str, bool]:
         """The label text and whether it is a problem."""
         if s.state == "offline":
-            text, bad = self.tr("Offline — your changes are kept and will sync when the link returns"), True
+            text, bad = (
+                self.tr("Offline — your changes are kept and will sync when the link returns"),
+                True,
+            )
         elif s.state == "login_refused":
             text, bad = self.tr("The hub refused your login — please sign in again"), True
         elif s.state == "tls_untrusted":

@@ -63,8 +63,14 @@ def install_sync(context: AppContext, window: Any = None) -> None:
         user = context.user
         budget = int(context.settings.get("blob_cache_budget_mb", 2048))
         run_in_worker(
-            _open, user, context.hub_url, client, budget, context.user_data_dir(),
-            on_done=opened, on_error=failed,
+            _open,
+            user,
+            context.hub_url,
+            client,
+            budget,
+            context.user_data_dir(),
+            on_done=opened,
+            on_error=failed,
         )
 
     context.on_change(on_change)

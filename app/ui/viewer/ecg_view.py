@@ -29,6 +29,9 @@ class EcgView(QWidget):
         img = QImage(self._rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.image.setPixmap(QPixmap.fromImage(img))
         self.image.resize(w, h)
-        self.caption.setText(self.tr("%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads")
-                             .replace("%1", rec.patient_name).replace("%2", rec.patient_id)
-                             .replace("%3", str(len(rec.leads))))
+        self.caption.setText(
+            self.tr("%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads")
+            .replace("%1", rec.patient_name)
+            .replace("%2", rec.patient_id)
+            .replace("%3", str(len(rec.leads)))
+        )

@@ -49,11 +49,16 @@ class SeriesBrowser(QListWidget):
         """Add items for series not yet listed (keeps thumbnails of existing ones)."""
         for patient, study, series in library.all_series():
             count = len(series.frames) or len(series.waveforms)
-            label = "\n".join(x for x in (
-                f"{patient.name}  {patient.patient_id}",
-                f"{study.date} {study.description}".strip(),
-                f"{series.modality} #{series.number} {series.description}".strip(),
-                self.tr("%1 image(s)").replace("%1", str(count))) if x)
+            label = "\n".join(
+                x
+                for x in (
+                    f"{patient.name}  {patient.patient_id}",
+                    f"{study.date} {study.description}".strip(),
+                    f"{series.modality} #{series.number} {series.description}".strip(),
+                    self.tr("%1 image(s)").replace("%1", str(count)),
+                )
+                if x
+            )
             item = self._items.get(series.uid)
             if item is None:
                 item = QListWidgetItem(label)
@@ -61,9 +66,13 @@ class SeriesBrowser(QListWidget):
                 self.addItem(item)
                 self._items[series.uid] = item
                 if series.frames:
-                    bridge.run_in_worker(thumbnail, self.source, series,
-                                         on_done=lambda img, uid=series.uid: self._set_thumb(uid, img),
-                                         on_error=lambda _e: None)
+                    bridge.run_in_worker(
+                        thumbnail,
+                        self.source,
+                        series,
+                        on_done=lambda img, uid=series.uid: self._set_thumb(uid, img),
+                        on_error=lambda _e: None,
+                    )
             else:
                 item.setText(label)
 

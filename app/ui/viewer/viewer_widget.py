@@ -52,10 +52,28 @@ from app.ui.viewer.viewport import Viewport
 log = logging.getLogger(__name__)
 
 # (name, centre, width) in HU
-PRESETS = [("CT brain", 40, 80), ("CT lung", -600, 1500), ("CT bone", 400, 1800),
-           ("CT abdomen", 40, 400), ("CT mediastinum", 50, 350)]
-TOOLS = ["wl", "pan", "zoom", "select", "length", "angle", "ellipse", "rectangle", "freehand",
-         "arrow", "text", "calibration", "shutter"]
+PRESETS = [
+    ("CT brain", 40, 80),
+    ("CT lung", -600, 1500),
+    ("CT bone", 400, 1800),
+    ("CT abdomen", 40, 400),
+    ("CT mediastinum", 50, 350),
+]
+TOOLS = [
+    "wl",
+    "pan",
+    "zoom",
+    "select",
+    "length",
+    "angle",
+    "ellipse",
+    "rectangle",
+    "freehand",
+    "arrow",
+    "text",
+    "calibration",
+    "shutter",
+]
 
 
 class ViewerWidget(QWidget):
@@ -118,7 +136,8 @@ class ViewerWidget(QWidget):
         self.layout_box.addItems(["1×1", "1×2", "2×2"])
         self.layout_box.setToolTip(self.tr("Layout"))
         self.layout_box.currentIndexChanged.connect(
-            lambda i: self.set_layout(*[(1, 1), (1, 2), (2, 2)][i]))
+            lambda i: self.set_layout(*[(1, 1), (1, 2), (2, 2)][i])
+        )
         tb.addWidget(self.layout_box)
         self.preset_box = QComboBox()
         self.preset_box.addItem(self.tr("Window presets"))
@@ -147,7 +166,8 @@ class ViewerWidget(QWidget):
             self.tool_actions[key] = act
         self.tool_actions["wl"].setChecked(True)
         self.tool_actions["shutter"].setToolTip(
-            self.tr("Drag a rectangle: only the image inside it stays visible (saved with GSPS)"))
+            self.tr("Drag a rectangle: only the image inside it stays visible (saved with GSPS)")
+        )
         clear = QAction(self.tr("Remove shutter"), self)
         clear.triggered.connect(lambda: self.active and self.active.set_shutter(None))
         self.toolbar2.addAction(clear)
@@ -208,17 +228,30 @@ class ViewerWidget(QWidget):
         split.setStretchFactor(1, 1)
 
     def _preset_names(self) -> dict[str, str]:
-        return {"CT brain": self.tr("CT brain"), "CT lung": self.tr("CT lung"),
-                "CT bone": self.tr("CT bone"), "CT abdomen": self.tr("CT abdomen"),
-                "CT mediastinum": self.tr("CT mediastinum")}
+        return {
+            "CT brain": self.tr("CT brain"),
+            "CT lung": self.tr("CT lung"),
+            "CT bone": self.tr("CT bone"),
+            "CT abdomen": self.tr("CT abdomen"),
+            "CT mediastinum": self.tr("CT mediastinum"),
+        }
 
     def _tool_labels(self) -> dict[str, str]:
-        return {"wl": self.tr("W/L"), "pan": self.tr("Pan"), "zoom": self.tr("Zoom"),
-                "select": self.tr("Select"), "length": self.tr("Length"),
-                "angle": self.tr("Angle"), "ellipse": self.tr("Ellipse"),
-                "rectangle": self.tr("Rectangle"), "freehand": self.tr("Freehand"),
-                "arrow": self.tr("Arrow"), "text": self.tr("Text"),
-                "calibration": self.tr("Calibrate"), "shutter": self.tr("Shutter")}
+        return {
+            "wl": self.tr("W/L"),
+            "pan": self.tr("Pan"),
+            "zoom": self.tr("Zoom"),
+            "select": self.tr("Select"),
+            "length": self.tr("Length"),
+            "angle": self.tr("Angle"),
+            "ellipse": self.tr("Ellipse"),
+            "rectangle": self.tr("Rectangle"),
+            "freehand": self.tr("Freehand"),
+            "arrow": self.tr("Arrow"),
+            "text": self.tr("Text"),
+            "calibration": self.tr("Calibrate"),
+            "shutter": self.tr("Shutter"),
+        }
 
     def _new_viewport(self) -> Viewport:
         vp = Viewport(self.source, self.annotations, self.author)
@@ -271,8 +304,9 @@ class ViewerWidget(QWidget):
             self.import_paths(paths)
 
     def _choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, self.tr("Open DICOM files"), "",
-                                                self.tr("DICOM, DICOMDIR or zip (*)"))
+        files, _ = QFileDialog.getOpenFileNames(
+            self, self.tr("Open DICOM files"), "", self.tr("DICOM, DICOMDIR or zip (*)")
+        )
         if files:
             self.import_paths(files)
 
@@ -284,8 +318,9 @@ class ViewerWidget(QWidget):
     def import_paths(self, paths: list[str | Path]) -> None:
         """Index files/folders/DICOMDIR/zip on a worker with a cancellable progress bar."""
         self._cancel.clear()
-        self._progress = QProgressDialog(self.tr("Reading DICOM files…"), self.tr("Cancel"), 0, 0,
-                                         self)
+        self._progress = QProgressDialog(
+            self.tr("Reading DICOM files…"), self.tr("Cancel"), 0, 0, self
+        )
         self._progress.setWindowTitle(self.tr("Import"))
         self._progress.setMinimumDuration(400)
         self._progress.canceled.connect(self._cancel.set)
@@ -300,9 +335,16 @@ class ViewerWidget(QWidget):
                 first_seen.set()
                 bridge.call_on_gui(self._first_instance)
 
-        bridge.run_in_worker(import_paths, list(paths), self.library, progress,
-                             self._cancel.is_set, added,
-                             on_done=self._import_done, on_error=self._import_failed)
+        bridge.run_in_worker(
+            import_paths,
+            list(paths),
+            self.library,
+            progress,
+            self._cancel.is_set,
+            added,
+            on_done=self._import_done,
+            on_error=self._import_failed,
+        )
 
     def _import_progress(self, done: int, total: int) -> None:
         if self._progress is not None:
@@ -354,8 +396,9 @@ class ViewerWidget(QWidget):
         self.import_finished.emit(ImportReport())
 
     # ------------------------------------------------------------------ series display
-    def open_series(self, series: Series, viewport: Viewport | None = None,
-                    state: ViewState | None = None) -> None:
+    def open_series(
+        self, series: Series, viewport: Viewport | None = None, state: ViewState | None = None
+    ) -> None:
         """Show a series in the active (or given) viewport; ECG waveforms in the ECG view."""
         if not series.frames and series.waveforms:
             try:
@@ -374,9 +417,11 @@ class ViewerWidget(QWidget):
         """Decode the viewport's whole series in the background, nearest frames first."""
         if vp.series is None:
             return
-        self.preloader.start(vp.series, vp.state.frame_index,
-                             on_frame=lambda i, _a, e: e and bridge.call_on_gui(
-                                 self.show_problem, str(e)))
+        self.preloader.start(
+            vp.series,
+            vp.state.frame_index,
+            on_frame=lambda i, _a, e: e and bridge.call_on_gui(self.show_problem, str(e)),
+        )
 
     def _frame_changed(self, vp: Viewport, index: int) -> None:
         if vp is self.active:
@@ -451,9 +496,15 @@ class ViewerWidget(QWidget):
 
     # ------------------------------------------------------------------ calibration
     def _calibrate(self, vp: Viewport, line: Annotation) -> None:
-        mm, ok = QInputDialog.getDouble(self, self.tr("Calibrate"),
-                                        self.tr("Known length of the line in mm:"), 10.0, 0.01,
-                                        10000.0, 2)
+        mm, ok = QInputDialog.getDouble(
+            self,
+            self.tr("Calibrate"),
+            self.tr("Known length of the line in mm:"),
+            10.0,
+            0.01,
+            10000.0,
+            2,
+        )
         if ok:
             self.apply_calibration(vp, line, mm)
 
@@ -468,16 +519,21 @@ class ViewerWidget(QWidget):
 
     # ------------------------------------------------------------------ GSPS
     def _choose_gsps(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Open presentation state"), "",
-                                              self.tr("DICOM (*.dcm *)"))
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Open presentation state"), "", self.tr("DICOM (*.dcm *)")
+        )
         if path:
             self.open_gsps(path)
 
     def _choose_save_gsps(self) -> None:
         if self.active is None or self.active.series is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save annotations as GSPS"),
-                                              "annotations_PR.dcm", self.tr("DICOM (*.dcm)"))
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            self.tr("Save annotations as GSPS"),
+            "annotations_PR.dcm",
+            self.tr("DICOM (*.dcm)"),
+        )
         if path:
             self.save_gsps(path)
 
@@ -494,8 +550,16 @@ class ViewerWidget(QWidget):
             x0, y0, x1, y1 = visible_image_rect(vp.state, vp._image_size, (vp.width(), vp.height()))
             area = (int(round(x0)) + 1, int(round(y0)) + 1, int(round(x1)), int(round(y1)))
         try:
-            write_gsps(path, headers, vp.state, anns, self.author, displayed_area=area,
-                       viewport=(vp.width(), vp.height()), shutter=vp.overrides.shutter)
+            write_gsps(
+                path,
+                headers,
+                vp.state,
+                anns,
+                self.author,
+                displayed_area=area,
+                viewport=(vp.width(), vp.height()),
+                shutter=vp.overrides.shutter,
+            )
         except (ValueError, OSError) as exc:
             self.show_problem(self.tr("Could not save GSPS: %1").replace("%1", str(exc)))
             raise
@@ -515,8 +579,11 @@ class ViewerWidget(QWidget):
                 target = series
                 break
         if target is None:
-            self.show_problem(self.tr("%1: the images this presentation state refers to are not "
-                                      "loaded").replace("%1", str(path)))
+            self.show_problem(
+                self.tr("%1: the images this presentation state refers to are not loaded").replace(
+                    "%1", str(path)
+                )
+            )
             return None
         known = {a.id for a in self.annotations.items}
         for ann in content.annotations:
@@ -525,22 +592,25 @@ class ViewerWidget(QWidget):
         state = ViewState.from_dict(content.state.to_dict())
         vp = self.active or self.viewports[0]
         self.open_series(target, vp, state)
-        vp.overrides = PresentationOverrides(inverse=content.inverse and not state.invert,
-                                             shutter=content.shutter)
+        vp.overrides = PresentationOverrides(
+            inverse=content.inverse and not state.invert, shutter=content.shutter
+        )
         for ann in content.annotations:
             if ann.kind == "calibration" and ann.text:
                 try:
                     (x0, y0), (x1, y1) = ann.points[0], ann.points[-1]
                     vp.manual_calibrations[ann.sop_instance_uid] = manual_calibration(
-                        ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, float(ann.text))
+                        ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, float(ann.text)
+                    )
                 except ValueError:
                     pass
         if state.zoom is None and content.displayed_area is not None and vp._image_size[0]:
             x0, y0, x1, y1 = content.displayed_area
             if (x1 - x0 + 1, y1 - y0 + 1) != vp._image_size:
                 state.center = ((x0 - 1 + x1) / 2, (y0 - 1 + y1) / 2)
-                state.zoom = fit_zoom((x1 - x0 + 1, y1 - y0 + 1), (vp.width(), vp.height()),
-                                      state.rotation)
+                state.zoom = fit_zoom(
+                    (x1 - x0 + 1, y1 - y0 + 1), (vp.width(), vp.height()), state.rotation
+                )
         vp.render_view()
         self._sync_slider()
         return content
@@ -549,12 +619,14 @@ class ViewerWidget(QWidget):
     def _choose_export(self) -> None:
         if self.active is None or self.active.series is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export image"), "view.png",
-                                              self.tr("Images (*.png *.jpg)"))
+        path, _ = QFileDialog.getSaveFileName(
+            self, self.tr("Export image"), "view.png", self.tr("Images (*.png *.jpg)")
+        )
         if not path:
             return
-        choice = QMessageBox.question(self, self.tr("Export image"),
-                                      self.tr("Include annotations and patient text?"))
+        choice = QMessageBox.question(
+            self, self.tr("Export image"), self.tr("Include annotations and patient text?")
+        )
         self.export_image(path, overlays=choice == QMessageBox.StandardButton.Yes)
 
     def export_image(self, path: str | Path, overlays: bool = True) -> Path:
@@ -587,9 +659,13 @@ class ViewerWidget(QWidget):
                 anonymize_file(p, Path(folder) / f"IM{i + 1:05d}.dcm", anon)
             return len(paths)
 
-        bridge.run_in_worker(work, on_done=lambda n: self.status.setText(
-            self.tr("Anonymized copy written: %1 file(s)").replace("%1", str(n))),
-            on_error=lambda e: self.show_problem(str(e)))
+        bridge.run_in_worker(
+            work,
+            on_done=lambda n: self.status.setText(
+                self.tr("Anonymized copy written: %1 file(s)").replace("%1", str(n))
+            ),
+            on_error=lambda e: self.show_problem(str(e)),
+        )
 
     def shutdown(self) -> None:
         """Stop cine, background decoding (threads and worker processes) and the library."""

@@ -64,8 +64,13 @@ class Viewport(QWidget):
     problem = Signal(str)  # a message naming the file and the problem
     calibration_requested = Signal(object)  # the calibration line (Annotation)
 
-    def __init__(self, source: FrameSource, annotations: AnnotationSet, author: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        annotations: AnnotationSet,
+        author: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setMinimumSize(160, 160)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -159,9 +164,12 @@ class Viewport(QWidget):
             return
         key = (str(ref.instance.path), ref.frame)
         self._pending = key
-        bridge.run_in_worker(self.source.get, ref,
-                             on_done=lambda a, k=key: self._decoded(k, a),
-                             on_error=lambda e, k=key: self._failed(k, e))
+        bridge.run_in_worker(
+            self.source.get,
+            ref,
+            on_done=lambda a, k=key: self._decoded(k, a),
+            on_error=lambda e, k=key: self._failed(k, e),
+        )
 
     def _decoded(self, key: tuple[str, int], arr: np.ndarray) -> None:
         ref = self.current
@@ -185,8 +193,15 @@ class Viewport(QWidget):
         fh = self.header()
         if fh is None or is_color(fh):
             return None
-        return self.state.window or default_window(fh) or (
-            min_max_window(modality_values(fh, self._stored)) if self._stored is not None else None)
+        return (
+            self.state.window
+            or default_window(fh)
+            or (
+                min_max_window(modality_values(fh, self._stored))
+                if self._stored is not None
+                else None
+            )
+        )
 
     def _render(self) -> None:
         ref = self.current
@@ -194,8 +209,14 @@ class Viewport(QWidget):
             self.update()
             return
         try:
-            img = render_checked(str(ref.instance.path), ref.instance.header, ref.frame,
-                                 self._stored, self.state, self.overrides)
+            img = render_checked(
+                str(ref.instance.path),
+                ref.instance.header,
+                ref.frame,
+                self._stored,
+                self.state,
+                self.overrides,
+            )
         except DicomFileError as exc:
             self._qimage = None
             self.problem.emit(str(exc))
@@ -222,8 +243,9 @@ class Viewport(QWidget):
         return image_to_viewport(self.state, self._image_size, (self.width(), self.height()))
 
     def to_image(self, pos: QPointF) -> tuple[float, float]:
-        return viewport_to_image(self.state, self._image_size, (self.width(), self.height()),
-                                 (pos.x(), pos.y()))
+        return viewport_to_image(
+            self.state, self._image_size, (self.width(), self.height()), (pos.x(), pos.y())
+        )
 
     def to_view(self, p: tuple[float, float]) -> QPointF:
         x, y, _ = self.matrix() @ np.array([p[0], p[1], 1.0])
@@ -259,16 +281,32 @@ class Viewport(QWidget):
         if ref is None or not self._image_size[0]:
             return None
         zoom = effective_zoom(self.state, self._image_size, (self.width(), self.height()))
-        info = corner_text(ref.instance.header, ref.frame, self.state.frame_index, len(self.frames),
-                           self.state, self.shown_window(), zoom, self._image_size,
-                           (self.width(), self.height()), self._labels())
+        info = corner_text(
+            ref.instance.header,
+            ref.frame,
+            self.state.frame_index,
+            len(self.frames),
+            self.state,
+            self.shown_window(),
+            zoom,
+            self._image_size,
+            (self.width(), self.height()),
+            self._labels(),
+        )
         info.calibrated = self.calibration().calibrated
         return info
 
     def _labels(self) -> dict[str, str]:
-        return {"id": self.tr("ID"), "series": self.tr("Se"), "image": self.tr("Im"),
-                "width": self.tr("W"), "level": self.tr("L"), "zoom": self.tr("Zoom"),
-                "location": self.tr("Loc"), "thickness": self.tr("Thick")}
+        return {
+            "id": self.tr("ID"),
+            "series": self.tr("Se"),
+            "image": self.tr("Im"),
+            "width": self.tr("W"),
+            "level": self.tr("L"),
+            "zoom": self.tr("Zoom"),
+            "location": self.tr("Loc"),
+            "thickness": self.tr("Thick"),
+        }
 
     # ------------------------------------------------------------------ painting
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802
@@ -314,8 +352,13 @@ class Viewport(QWidget):
                 label = self.tr("calibration: %1 mm").replace("%1", ann.text or "?")
             if label and pts:
                 anchor = pts[0] if ann.kind in ("text", "arrow") else pts[-1]
-                _text(p, QRectF(anchor.x() + 6, anchor.y() + 4, 260, 80).toRect(),
-                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label, colour)
+                _text(
+                    p,
+                    QRectF(anchor.x() + 6, anchor.y() + 4, 260, 80).toRect(),
+                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                    label,
+                    colour,
+                )
 
     @staticmethod
     def _arrow_head(p: QPainter, tip: QPointF, tail: QPointF) -> None:
@@ -341,15 +384,26 @@ class Viewport(QWidget):
             bottom_right.append(self.tr("UNCALIBRATED: measurements in pixels"))
         elif self.calibration().source != "PixelSpacing":
             bottom_right.append(self.tr("Calibration: %1").replace("%1", self.calibration().source))
-        _text(p, r, flags.AlignRight | flags.AlignBottom, "\n".join(bottom_right),
-              QColor(255, 200, 80) if not info.calibrated else WHITE)
+        _text(
+            p,
+            r,
+            flags.AlignRight | flags.AlignBottom,
+            "\n".join(bottom_right),
+            QColor(255, 200, 80) if not info.calibrated else WHITE,
+        )
         for side, text in info.markers.items():
-            align = {"left": flags.AlignLeft | flags.AlignVCenter,
-                     "right": flags.AlignRight | flags.AlignVCenter,
-                     "top": flags.AlignHCenter | flags.AlignTop,
-                     "bottom": flags.AlignHCenter | flags.AlignBottom}[side]
-            _text(p, r.adjusted(0, 18 if side == "top" else 0, 0,
-                                -18 if side == "bottom" else 0), align, text)
+            align = {
+                "left": flags.AlignLeft | flags.AlignVCenter,
+                "right": flags.AlignRight | flags.AlignVCenter,
+                "top": flags.AlignHCenter | flags.AlignTop,
+                "bottom": flags.AlignHCenter | flags.AlignBottom,
+            }[side]
+            _text(
+                p,
+                r.adjusted(0, 18 if side == "top" else 0, 0, -18 if side == "bottom" else 0),
+                align,
+                text,
+            )
         if info.lossy:
             font.setBold(True)
             font.setPointSize(12)
@@ -377,8 +431,12 @@ class Viewport(QWidget):
             return
         pos = e.position()
         button = e.button()
-        self._drag = {"start": pos, "last": pos, "button": button, "state": ViewState.from_dict(
-            self.state.to_dict())}
+        self._drag = {
+            "start": pos,
+            "last": pos,
+            "button": button,
+            "state": ViewState.from_dict(self.state.to_dict()),
+        }
         if button == Qt.MouseButton.RightButton or button == Qt.MouseButton.MiddleButton:
             return
         if button != Qt.MouseButton.LeftButton:
@@ -386,11 +444,13 @@ class Viewport(QWidget):
         ref = self.current
         point = self.to_image(pos)
         if self.tool in TWO_POINT or self.tool == "freehand":
-            self._draft = Annotation(self.tool, [point, point], self.author,
-                                     ref.instance.sop_instance_uid, ref.frame)
+            self._draft = Annotation(
+                self.tool, [point, point], self.author, ref.instance.sop_instance_uid, ref.frame
+            )
         elif self.tool == "shutter":  # dragged like a rectangle, becomes the display shutter
-            self._draft = Annotation("rectangle", [point, point], self.author,
-                                     ref.instance.sop_instance_uid, ref.frame)
+            self._draft = Annotation(
+                "rectangle", [point, point], self.author, ref.instance.sop_instance_uid, ref.frame
+            )
         elif self.tool == "angle":
             if self._draft is not None and self._draft.kind == "angle":
                 self._draft.points[-1] = point
@@ -399,14 +459,22 @@ class Viewport(QWidget):
                 else:
                     self._draft.points.append(point)
             else:
-                self._draft = Annotation("angle", [point, point], self.author,
-                                         ref.instance.sop_instance_uid, ref.frame)
+                self._draft = Annotation(
+                    "angle", [point, point], self.author, ref.instance.sop_instance_uid, ref.frame
+                )
         elif self.tool == "text":
             text, ok = QInputDialog.getText(self, self.tr("Text annotation"), self.tr("Text:"))
             if ok and text.strip():
-                self.annotations.add(Annotation("text", [point], self.author,
-                                                ref.instance.sop_instance_uid, ref.frame,
-                                                text=text.strip()))
+                self.annotations.add(
+                    Annotation(
+                        "text",
+                        [point],
+                        self.author,
+                        ref.instance.sop_instance_uid,
+                        ref.frame,
+                        text=text.strip(),
+                    )
+                )
         elif self.tool == "select":
             self._select_at(pos)
         self.update()
@@ -418,11 +486,13 @@ class Viewport(QWidget):
         dx, dy = pos.x() - self._drag["last"].x(), pos.y() - self._drag["last"].y()
         self._drag["last"] = pos
         button = self._drag["button"]
-        if button == Qt.MouseButton.RightButton or (button == Qt.MouseButton.LeftButton
-                                                     and self.tool == "wl"):
+        if button == Qt.MouseButton.RightButton or (
+            button == Qt.MouseButton.LeftButton and self.tool == "wl"
+        ):
             self.adjust_window(dx, dy)
-        elif button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton
-                                                        and self.tool == "pan"):
+        elif button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self.tool == "pan"
+        ):
             self.pan_by(dx, dy)
         elif button == Qt.MouseButton.LeftButton and self.tool == "zoom":
             self.zoom_by(math.exp(-dy / 200.0))
@@ -451,8 +521,15 @@ class Viewport(QWidget):
         if draft is None:
             return
         pts = draft.points
-        if len(pts) < 2 or max(abs(pts[-1][0] - pts[0][0]), abs(pts[-1][1] - pts[0][1]),
-                               *(abs(p[0] - pts[0][0]) for p in pts)) < 0.5:
+        if (
+            len(pts) < 2
+            or max(
+                abs(pts[-1][0] - pts[0][0]),
+                abs(pts[-1][1] - pts[0][1]),
+                *(abs(p[0] - pts[0][0]) for p in pts),
+            )
+            < 0.5
+        ):
             return  # a click, not a drawing
         if draft.kind == "calibration":
             self.calibration_requested.emit(draft)
@@ -515,10 +592,15 @@ class Viewport(QWidget):
         if self.tool != "select" or self.selected_id is None:
             return
         ann = self.annotations.get(self.selected_id)
-        if ann is not None and ann.kind in ("text", "arrow") or ann is not None and \
-                ann.kind in CLOSED_KINDS:
-            text, ok = QInputDialog.getText(self, self.tr("Edit text"), self.tr("Text:"),
-                                            text=ann.text)
+        if (
+            ann is not None
+            and ann.kind in ("text", "arrow")
+            or ann is not None
+            and ann.kind in CLOSED_KINDS
+        ):
+            text, ok = QInputDialog.getText(
+                self, self.tr("Edit text"), self.tr("Text:"), text=ann.text
+            )
             if ok:
                 edited = ann.moved(0, 0)
                 edited.text = text.strip()
@@ -527,14 +609,20 @@ class Viewport(QWidget):
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
         steps = e.angleDelta().y() / 120.0
         if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_by(1.15 ** steps)
+            self.zoom_by(1.15**steps)
         else:
             self.scroll(-int(math.copysign(max(1, abs(round(steps))), steps)) if steps else 0)
 
     def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
         key = e.key()
-        moves = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1,
-                 Qt.Key.Key_PageUp: -10, Qt.Key.Key_PageDown: 10}
+        moves = {
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_Down: 1,
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_PageUp: -10,
+            Qt.Key.Key_PageDown: 10,
+        }
         if key in moves:
             self.scroll(moves[key])
         elif key == Qt.Key.Key_Home:
@@ -615,4 +703,3 @@ def _segment_distance(p: QPointF, a: QPointF, b: QPointF) -> float:
         return math.hypot(px - ax, py - ay)
     t = max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
     return math.hypot(px - ax - t * dx, py - ay - t * dy)
-
