@@ -13,6 +13,7 @@ beside it in ``hub_fields`` and the three-way merge happens at the hub on push).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from app.protocol.sync import (
 )
 from app.sync.cache import Cache
 from app.sync.records import RecordInvalid, check_transition, validate_fields
+
+log = logging.getLogger(__name__)
 
 CURSOR_KEY = "pull_cursor"
 
@@ -116,7 +119,7 @@ class RecordStore:
             try:
                 listener(ids)
             except Exception:  # noqa: BLE001 - a broken listener must not break sync
-                pass
+                log.exception("record change listener %r failed", listener)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, doc_id: str | uuid.UUID) -> LocalDoc | None:
