@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.protocol.problems import Problem
 from app.protocol.sync import (
     ATTACHMENT_BLOBS_FIELD,
     Change,
@@ -175,7 +176,11 @@ class RecordStore:
         doc_type = DocType(doc_type)
         clean = validate_fields(doc_type, fields)
         if doc_type != DocType.patient and patient_id is None:
-            raise RecordInvalid(f"a {doc_type.value} record must belong to a patient")
+            raise RecordInvalid(
+                f"a {doc_type.value} record must belong to a patient",
+                [Problem("", "needs_patient")],
+                doc_type.value,
+            )
         doc_id = str(doc_id or uuid.uuid4())
         pid = str(patient_id) if patient_id else None
         cid = str(consultation_id) if consultation_id else None
@@ -210,7 +215,9 @@ class RecordStore:
         """Record a person's resolution (the complete chosen fields) and queue it."""
         doc = self.get(doc_id)
         if doc is None or doc.conflict is None:
-            raise RecordInvalid("this record has no conflict to resolve")
+            raise RecordInvalid(
+                "this record has no conflict to resolve", [Problem("", "no_conflict")]
+            )
         return self._write(str(doc_id), fields, deleted=False, resolves=True, replace=True)
 
     def _write(
@@ -226,7 +233,7 @@ class RecordStore:
                 f"SELECT {_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,)
             ).fetchone()
             if row is None:
-                raise RecordInvalid(f"no record {doc_id}")
+                raise RecordInvalid(f"no record {doc_id}", [Problem("", "not_found")])
             doc = _doc(row)
             new_fields = dict(changes) if replace else {**doc.fields, **changes}
             if not deleted:
