@@ -315,15 +315,6 @@ class RecordStore:
         """Changes waiting for the hub."""
         return int(self.cache.query("SELECT count(*) FROM outbox")[0][0])
 
-    def blobs_needed(self) -> set[str]:
-        """Blobs named by attachments in the outbox."""
-        needed: set[str] = set()
-        for change in self.pending_changes():
-            if change.type == DocType.attachment and not change.deleted:
-                for blob in change.fields.get(ATTACHMENT_BLOBS_FIELD, []):
-                    needed.add(blob["sha256"])
-        return needed
-
     def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> builtins.list[Change]:
         """The next changes to push (first pending change per document, attachments only when
         their blobs are on the hub), marked as sent before they go out."""
@@ -514,10 +505,6 @@ class RecordStore:
                     on_attachment(db, doc.fields)
             self.cache.set_state(CURSOR_KEY, str(next_cursor), db)
         self._notify(touched)
-
-    def reset_cursor(self) -> None:
-        """Pull everything again from the start (after a digest mismatch)."""
-        self.cache.set_state(CURSOR_KEY, "0")
 
     def drop_unseen(self, seen: set[str]) -> int:
         """After a full pull: forget hub-known documents the hub no longer returns (out of scope
