@@ -634,62 +634,62 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="65" />
+      <location filename="../../app/ui/login_dialog.py" line="67" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="69" />
+      <location filename="../../app/ui/login_dialog.py" line="71" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="78" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="77" />
+      <location filename="../../app/ui/login_dialog.py" line="79" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="78" />
+      <location filename="../../app/ui/login_dialog.py" line="80" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="94" />
+      <location filename="../../app/ui/login_dialog.py" line="96" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="111" />
+      <location filename="../../app/ui/login_dialog.py" line="113" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="117" />
+      <location filename="../../app/ui/login_dialog.py" line="119" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="154" />
+      <location filename="../../app/ui/login_dialog.py" line="156" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="150" />
+      <location filename="../../app/ui/login_dialog.py" line="152" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="159" />
+      <location filename="../../app/ui/login_dialog.py" line="161" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="120" />
+      <location filename="../../app/ui/login_dialog.py" line="122" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
@@ -2435,8 +2435,59 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="357" />
+      <location filename="../../app/ui/wording.py" line="415" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="369" />
+      <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="375" />
+      <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="380" />
+      <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="387" />
+      <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
+      <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="393" />
+      <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
+      <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="399" />
+      <source> The hub refused {n} of them; IT can find them in the log.</source>
+      <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="404" />
+      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="410" />
+      <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="440" />
+      <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
+      <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="446" />
+      <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
+      <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
   </context>
 </TS>
