@@ -258,6 +258,9 @@ def hub_reason_text(code: str) -> str:
         "upload_complete": QCoreApplication.translate(
             "Wording", "This file is already complete on the hub."
         ),
+        "upload_busy": QCoreApplication.translate(
+            "Wording", "A file upload is still in progress; YiQiao will resume it."
+        ),
         "upload_expired": QCoreApplication.translate(
             "Wording", "An unfinished upload expired; YiQiao will start it again."
         ),
