@@ -13,12 +13,14 @@ beside it in ``hub_fields`` and the three-way merge happens at the hub on push).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.protocol.problems import Problem
 from app.protocol.sync import (
     ATTACHMENT_BLOBS_FIELD,
     Change,
@@ -31,6 +33,8 @@ from app.protocol.sync import (
 )
 from app.sync.cache import Cache
 from app.sync.records import RecordInvalid, check_transition, validate_fields
+
+log = logging.getLogger(__name__)
 
 CURSOR_KEY = "pull_cursor"
 
@@ -115,7 +119,7 @@ class RecordStore:
             try:
                 listener(ids)
             except Exception:  # noqa: BLE001 - a broken listener must not break sync
-                pass
+                log.exception("record change listener %r failed", listener)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, doc_id: str | uuid.UUID) -> LocalDoc | None:
@@ -172,7 +176,11 @@ class RecordStore:
         doc_type = DocType(doc_type)
         clean = validate_fields(doc_type, fields)
         if doc_type != DocType.patient and patient_id is None:
-            raise RecordInvalid(f"a {doc_type.value} record must belong to a patient")
+            raise RecordInvalid(
+                f"a {doc_type.value} record must belong to a patient",
+                [Problem("", "needs_patient")],
+                doc_type.value,
+            )
         doc_id = str(doc_id or uuid.uuid4())
         pid = str(patient_id) if patient_id else None
         cid = str(consultation_id) if consultation_id else None
@@ -207,7 +215,9 @@ class RecordStore:
         """Record a person's resolution (the complete chosen fields) and queue it."""
         doc = self.get(doc_id)
         if doc is None or doc.conflict is None:
-            raise RecordInvalid("this record has no conflict to resolve")
+            raise RecordInvalid(
+                "this record has no conflict to resolve", [Problem("", "no_conflict")]
+            )
         return self._write(str(doc_id), fields, deleted=False, resolves=True, replace=True)
 
     def _write(
@@ -223,7 +233,7 @@ class RecordStore:
                 f"SELECT {_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,)
             ).fetchone()
             if row is None:
-                raise RecordInvalid(f"no record {doc_id}")
+                raise RecordInvalid(f"no record {doc_id}", [Problem("", "not_found")])
             doc = _doc(row)
             new_fields = dict(changes) if replace else {**doc.fields, **changes}
             if not deleted:
