@@ -370,7 +370,9 @@ def read_gsps(path: str | Path) -> GspsContent:
     except (TypeError, ValueError):
         rotation = 0
     if rotation % 90:
-        warnings.warn(f"{path}: Image Rotation {rotation} is not a multiple of 90; ignored")
+        warnings.warn(
+            f"{path}: Image Rotation {rotation} is not a multiple of 90; ignored", stacklevel=2
+        )
         rotation = 0
     state = ViewState(
         window=window,
