@@ -12,6 +12,7 @@ beside it in ``hub_fields`` and the three-way merge happens at the hub on push).
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import uuid
@@ -107,14 +108,14 @@ class RecordStore:
         self.cache = cache
         self.user_id = user_id
         self.facility_id = facility_id
-        self._listeners: list[Callable[[list[str]], None]] = []
+        self._listeners: builtins.list[Callable[[builtins.list[str]], None]] = []
 
     # -- change notification (Qt-free; the UI bridges it to the GUI thread) --------------
     def on_change(self, listener: Callable[[list[str]], None]) -> None:
         """Call ``listener(doc_ids)`` after documents change (from any thread)."""
         self._listeners.append(listener)
 
-    def _notify(self, ids: list[str]) -> None:
+    def _notify(self, ids: builtins.list[str]) -> None:
         for listener in list(self._listeners):
             try:
                 listener(ids)
@@ -135,7 +136,7 @@ class RecordStore:
         patient_id: str | None = None,
         consultation_id: str | None = None,
         include_deleted: bool = False,
-    ) -> list[LocalDoc]:
+    ) -> builtins.list[LocalDoc]:
         """Documents filtered by type / patient / consultation, newest first."""
         where, args = [], []
         if doc_type is not None:
@@ -154,7 +155,7 @@ class RecordStore:
             sql += " WHERE " + " AND ".join(where)
         return [_doc(r) for r in self.cache.query(sql + " ORDER BY d.updated_at DESC", tuple(args))]
 
-    def conflicts(self) -> list[LocalDoc]:
+    def conflicts(self) -> builtins.list[LocalDoc]:
         """Documents waiting for a person to resolve a conflict."""
         rows = self.cache.query(f"SELECT {_COLUMNS} FROM documents d WHERE d.conflict IS NOT NULL")
         return [_doc(r) for r in rows]
@@ -303,7 +304,7 @@ class RecordStore:
         )
 
     # -- outbox (sync side) --------------------------------------------------------------------
-    def pending_changes(self) -> list[Change]:
+    def pending_changes(self) -> builtins.list[Change]:
         """Every change in the outbox, in order."""
         return [
             Change.model_validate_json(r[0])
@@ -314,19 +315,10 @@ class RecordStore:
         """Changes waiting for the hub."""
         return int(self.cache.query("SELECT count(*) FROM outbox")[0][0])
 
-    def blobs_needed(self) -> set[str]:
-        """Blobs named by attachments in the outbox."""
-        needed: set[str] = set()
-        for change in self.pending_changes():
-            if change.type == DocType.attachment and not change.deleted:
-                for blob in change.fields.get(ATTACHMENT_BLOBS_FIELD, []):
-                    needed.add(blob["sha256"])
-        return needed
-
-    def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> list[Change]:
+    def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> builtins.list[Change]:
         """The next changes to push (first pending change per document, attachments only when
         their blobs are on the hub), marked as sent before they go out."""
-        batch: list[Change] = []
+        batch: builtins.list[Change] = []
         seen: set[str] = set()
         with self.cache.transaction() as db:
             for seq, doc_id, raw in db.execute(
@@ -355,10 +347,12 @@ class RecordStore:
                     (message, str(change.change_id)),
                 )
 
-    def apply_push_results(self, changes: list[Change], results: list[PushResult]) -> None:
+    def apply_push_results(
+        self, changes: builtins.list[Change], results: builtins.list[PushResult]
+    ) -> None:
         """Record the hub's answers: adopt revisions, rebase later edits, keep rejections."""
         by_id = {str(c.change_id): c for c in changes}
-        touched: list[str] = []
+        touched: builtins.list[str] = []
         with self.cache.transaction() as db:
             for result in results:
                 sent = by_id.get(str(result.change_id))
@@ -406,7 +400,7 @@ class RecordStore:
                     "rev = ?, hub_rev = ?, hub_fields = ?, hub_deleted = ?, fields = ?, deleted = ?, "
                     "sync_error = NULL"
                 )
-                args: list[Any] = [
+                args: builtins.list[Any] = [
                     rev,
                     rev,
                     json.dumps(hub_fields),
@@ -442,7 +436,7 @@ class RecordStore:
             (f"{reason}: {result.message}".strip(": "), str(sent.id)),
         )
 
-    def rejected(self) -> list[tuple[str, str, str]]:
+    def rejected(self) -> builtins.list[tuple[str, str, str]]:
         """(document id, reason, message) of changes the hub refused."""
         return [
             tuple(r)
@@ -456,7 +450,7 @@ class RecordStore:
 
     def apply_pull(
         self,
-        docs: list[Document],
+        docs: builtins.list[Document],
         next_cursor: int,
         on_attachment: Callable[[Any, dict], None] | None = None,
     ) -> None:
@@ -511,10 +505,6 @@ class RecordStore:
                     on_attachment(db, doc.fields)
             self.cache.set_state(CURSOR_KEY, str(next_cursor), db)
         self._notify(touched)
-
-    def reset_cursor(self) -> None:
-        """Pull everything again from the start (after a digest mismatch)."""
-        self.cache.set_state(CURSOR_KEY, "0")
 
     def drop_unseen(self, seen: set[str]) -> int:
         """After a full pull: forget hub-known documents the hub no longer returns (out of scope
