@@ -11,7 +11,6 @@ Mounting another router (e.g. WebSocket signaling): ``hub/signaling/__init__.py`
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -28,46 +27,11 @@ from hub.api import sync as sync_api
 from hub.blobstore import FileBlobStore
 from hub.config import HubConfig
 from hub.db import Database
-from hub.errors import error_response, install_error_handlers
+from hub.edge import EdgeGuard
+from hub.errors import TUS_PATH, error_response, install_error_handlers
 from hub.logs import log_request
 from hub.signaling import router as signaling_router
-from hub.state import HubState
-
-# A JSON string escape for U+0000 that is not itself an escaped backslash.
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
-
-
-MAX_JSON_BODY = 32 * 1024 * 1024  # a full push batch of large documents fits easily
-
-
-async def _body_problem(request: Request) -> tuple[int, str, str] | None:
-    """Refuse what cannot be stored before any route runs: JSON bodies over MAX_JSON_BODY,
-    and NUL characters (PostgreSQL text refuses them; they never belong in clinical text)."""
-    if "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query:
-        return 422, "invalid_text", "the URL contains a NUL (U+0000) character"
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return None
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_JSON_BODY:
-        return (
-            413,
-            "body_too_large",
-            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
-        )
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        return (
-            413,
-            "body_too_large",
-            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
-        )
-    if _JSON_NUL.search(body):
-        return (
-            422,
-            "invalid_text",
-            "the JSON body contains a NUL (U+0000) character in a string; remove it",
-        )
-    return None
+from hub.state import HubState, is_https
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -85,6 +49,8 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     app.state.hub = state
     install_error_handlers(app)
+    # Added before the logging middleware, so it runs inside it: refusals are logged too.
+    app.add_middleware(EdgeGuard, idle_timeout=config.body_idle_timeout)
     for router in (
         ops_api.router,
         auth_api.router,
@@ -102,17 +68,18 @@ def create_app(config: HubConfig) -> FastAPI:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
         version = request.headers.get(PROTOCOL_HEADER)
-        problem = await _body_problem(request)
-        if problem:
-            response: Response = error_response(*problem)
-        elif version is not None and version.strip() != str(PROTOCOL_VERSION):
-            response = error_response(
+        if version is not None and version.strip() != str(PROTOCOL_VERSION):
+            response: Response = error_response(
                 400,
                 "unsupported_protocol",
                 f"this hub speaks protocol {PROTOCOL_VERSION}, the request says {version[:20]!r}; update the client",
             )
         else:
             response = await call_next(request)
+        if request.url.path.startswith(TUS_PATH):  # tus: every reply says its version
+            response.headers.setdefault("Tus-Resumable", "1.0.0")
+        if is_https(request):
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         response.headers["X-Request-Id"] = rid
         user = getattr(request.state, "user", None)

@@ -14,6 +14,7 @@ from app.protocol.auth import UserInfo
 from app.protocol.sync import BlobStatus
 from hub import access, audit
 from hub import db as t
+from hub.db import insert_ignore
 from hub.errors import HubError
 from hub.state import HubState
 
@@ -204,8 +205,12 @@ def finish_upload(state: HubState, user: UserInfo, row: sa.Row, ip: str) -> str:
             f"the uploaded bytes hash to {sha}, not the declared {expected}; upload again",
         )
     with state.db.write() as conn:
-        exists = conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha)).first()
+        exists = conn.execute(
+            sa.select(t.blobs.c.facility_id).where(t.blobs.c.sha256 == sha)
+        ).first()
         state.blobs.commit(row.id, sha)
+        if exists is not None and exists.facility_id != row.facility_id:
+            insert_ignore(conn, t.blob_holders, {"sha256": sha, "facility_id": row.facility_id})
         if exists is None:
             conn.execute(
                 t.blobs.insert().values(
@@ -268,6 +273,9 @@ def blob_for_reader(state: HubState, user: UserInfo, sha256: str, ip: str, recor
             else None
         )
     if not allowed:
+        if record:  # a probe for someone's images is worth recording
+            with state.db.write() as conn:
+                audit.record(conn, user, ip, "read_denied", sha256=sha256)
         raise HubError(404, "not_found", f"no blob {sha256} in your scope")
     if record:
         with state.db.write() as conn:
