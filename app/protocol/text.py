@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-MAX_DEPTH = 64  # deeper JSON is refused whole (see hub records' own MAX_NESTING)
-
 
 def bad_char(text: str) -> str | None:
     """A description of the first character of ``text`` the protocol refuses, or None."""
@@ -31,25 +29,26 @@ def find_bad_text(value: Any, where: str = "") -> tuple[str, str] | None:
     """(path, problem) of the first refused string, key or number inside a decoded JSON
     value, or None. Paths read like ``changes.0.fields.name``. Iterative: hostile nesting
     must not exhaust the stack."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
-        item, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return path, f"nested deeper than {MAX_DEPTH} levels"
+        item, path = stack.pop()
         if isinstance(item, str):
             problem = bad_char(item)
             if problem:
                 return path or "body", f"contains {problem}"
         elif isinstance(item, float):
             if not math.isfinite(item):
-                return path or "body", "is not a finite number (NaN and infinities cannot be stored)"
+                return (
+                    path or "body",
+                    "is not a finite number (NaN and infinities cannot be stored)",
+                )
         elif isinstance(item, dict):
             for key, sub in item.items():
                 sub_path = f"{path}.{key}" if path else str(key)
                 problem = bad_char(key)
                 if problem:
                     return (path or "body"), f"has a key that contains {problem}"
-                stack.append((sub, sub_path, depth + 1))
+                stack.append((sub, sub_path))
         elif isinstance(item, list):
-            stack.extend((sub, f"{path}.{i}" if path else str(i), depth + 1) for i, sub in enumerate(item))
+            stack.extend((sub, f"{path}.{i}" if path else str(i)) for i, sub in enumerate(item))
     return None

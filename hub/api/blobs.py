@@ -32,6 +32,8 @@ from hub.state import HubState, client_ip, get_state
 TUS_VERSION = "1.0.0"
 BLOB_MEDIA_TYPE = "application/octet-stream"
 EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
+
+
 class _HexConvertor(Convertor):
     """Path segments of exactly N lowercase hex digits: anything else (``/blobs/status``, a
     malformed id) does not match the route at all, so it is 404/405, never a 422."""

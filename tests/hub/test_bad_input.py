@@ -87,6 +87,6 @@ def test_bad_query_and_path_values(net):
     _error(c.get("/api/v1/sync/pull", params={"since": 2**70}), 422, "invalid_request")
     _error(c.get("/api/v1/sync/pull", params={"limit": 0}), 422, "invalid_request")
     _error(c.get("/api/v1/documents/not-a-uuid"), 422, "invalid_request")
-    _error(c.get("/api/v1/blobs/" + "z" * 64), 422, "invalid_request")
+    _error(c.get("/api/v1/blobs/" + "z" * 64), 404, "not_found")  # no such route
     _error(c.get("/api/v1/nowhere"), 404, "not_found")
     _error(c.put("/api/v1/sync/push", json={}), 405, "method_not_allowed")
