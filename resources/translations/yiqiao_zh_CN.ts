@@ -695,6 +695,56 @@
     </message>
   </context>
   <context>
+    <name>Main</name>
+    <message>
+      <location filename="../../main.py" line="30" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="32" />
+      <source>commands:
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        render a DICOM image as the viewer shows it into a PNG
+                        (see: export --help)
+  hub serve|admin|demo …
+                        run the hub server, manage its accounts or seed demo data
+                        (see: hub --help)</source>
+      <translation>子命令：
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        按阅片器显示的样子把 DICOM 图像导出为 PNG
+                        （详见 “export --help”）
+  hub serve|admin|demo …
+                        运行服务器、管理其账号或填入演示数据
+                        （详见 “hub --help”）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="44" />
+      <source>YiQiao remote consultation: the desktop client.</source>
+      <translation>医桥远程会诊：桌面客户端。</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="49" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="51" />
+      <source>show this help and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="56" />
+      <source>the language of the window (default: settings, else the system's)</source>
+      <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="61" />
+      <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
+      <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
+    </message>
+  </context>
+  <context>
     <name>MainWindow</name>
     <message>
       <location filename="../../app/ui/main_window.py" line="74" />
@@ -1238,6 +1288,423 @@
       <location filename="../../app/ui/sync/field_labels.py" line="79" />
       <source>Emergency</source>
       <translation>急诊</translation>
+    </message>
+  </context>
+  <context>
+    <name>SelfCheck</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="48" />
+      <source>PASS</source>
+      <translation>通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="49" />
+      <source>WARN</source>
+      <translation>警告</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="50" />
+      <source>SKIP</source>
+      <translation>跳过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="51" />
+      <source>FAIL</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="52" />
+      <source>Build</source>
+      <translation>版本</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="53" />
+      <source>System</source>
+      <translation>操作系统</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="54" />
+      <source>Policy</source>
+      <translation>策略</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="55" />
+      <source>policy file</source>
+      <translation>策略文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="56" />
+      <source>registry</source>
+      <translation>注册表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="57" />
+      <source>locked keys</source>
+      <translation>锁定的设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="58" />
+      <source>translations</source>
+      <translation>界面翻译</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="59" />
+      <source>DICOM decoders</source>
+      <translation>DICOM 解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="60" />
+      <source>decoders</source>
+      <translation>解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="61" />
+      <source>samples</source>
+      <translation>样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="62" />
+      <source>Devices</source>
+      <translation>设备</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="63" />
+      <source>device listing</source>
+      <translation>设备列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="64" />
+      <source>cameras</source>
+      <translation>摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="65" />
+      <source>microphones</source>
+      <translation>麦克风</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="66" />
+      <source>Media</source>
+      <translation>音视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="67" />
+      <source>codecs</source>
+      <translation>编解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="68" />
+      <source>VP8 video</source>
+      <translation>VP8 视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="69" />
+      <source>Opus audio</source>
+      <translation>Opus 音频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="70" />
+      <source>Keyring</source>
+      <translation>密钥库</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="71" />
+      <source>backend</source>
+      <translation>后端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="72" />
+      <source>Encrypted cache</source>
+      <translation>加密缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="73" />
+      <source>cache</source>
+      <translation>缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="74" />
+      <source>user caches</source>
+      <translation>用户缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="75" />
+      <source>Hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="76" />
+      <source>hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="77" />
+      <source>hub client</source>
+      <translation>服务器客户端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="78" />
+      <source>CA certificate</source>
+      <translation>CA 证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="79" />
+      <source>TLS trust</source>
+      <translation>TLS 信任</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="80" />
+      <source>check</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="88" />
+      <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
+      <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="92" />
+      <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
+      <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="136" />
+      <source>bundle at {path}</source>
+      <translation>安装包位于 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="138" />
+      <source>source, {path}</source>
+      <translation>源代码运行，{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="145" />
+      <source>{version} ({where})</source>
+      <translation>{version}（{where}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="162" />
+      <source>{path} (present)</source>
+      <translation>{path}（存在）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="164" />
+      <source>{path} (absent: no file policy)</source>
+      <translation>{path}（不存在：无文件策略）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="176" />
+      <source>{value} (locked by {source})</source>
+      <translation>{value}（由 {source} 锁定）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="187" />
+      <source>none: every setting is the user's</source>
+      <translation>无：所有设置均由用户决定</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="208" />
+      <source>missing {path} (run `make translations`)</source>
+      <translation>缺少 {path}（请运行 make translations）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="219" />
+      <source>PySide6 cannot be imported: {error}</source>
+      <translation>无法导入 PySide6：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="229" />
+      <source>Qt could not load {path}</source>
+      <translation>Qt 无法加载 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="237" />
+      <source>{name} loaded (Qt {version})</source>
+      <translation>已加载 {name}（Qt {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="254" />
+      <location filename="../../app/selfcheck.py" line="294" />
+      <location filename="../../app/selfcheck.py" line="355" />
+      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="680" />
+      <source>not available in this build: {error}</source>
+      <translation>此版本中不可用：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="264" />
+      <source>no DICOM samples shipped in {path}</source>
+      <translation>{path} 中没有随附的 DICOM 样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="276" />
+      <source>not exercised: {detail}</source>
+      <translation>未实际测试：{detail}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="305" />
+      <source>listing devices failed: {error}</source>
+      <translation>列出设备失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="316" />
+      <source>turned off by policy</source>
+      <translation>已被策略关闭</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="326" />
+      <source>none found (calls will be audio-only or receive-only)</source>
+      <translation>未找到（通话将只有音频或只接收）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="385" />
+      <source>encoding failed: {error}</source>
+      <translation>编码失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="397" />
+      <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
+      <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="419" />
+      <source>the keyring failed: {error}</source>
+      <translation>密钥库出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="434" />
+      <source>sqlcipher3 missing: {error}</source>
+      <translation>缺少 sqlcipher3：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="458" />
+      <source>round trip failed: {error}</source>
+      <translation>写入后读回失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="467" />
+      <source>no cipher in this SQLite build</source>
+      <translation>此 SQLite 版本不含加密功能</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="485" />
+      <source>the probe database was readable without its key</source>
+      <translation>测试数据库无需密钥即可读取</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="493" />
+      <source>SQLCipher {version}: encrypted round trip</source>
+      <translation>SQLCipher {version}：加密写入并读回成功</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="529" />
+      <source>no key can be kept: {error}</source>
+      <translation>无法保存密钥：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="545" />
+      <source>a new cache cannot be opened: {error}</source>
+      <translation>无法打开新缓存：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="555" />
+      <source>a new cache opens and migrates (schema v{version})</source>
+      <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="567" />
+      <source>none yet (nobody has signed in here)</source>
+      <translation>暂无（尚无人在本机登录）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="589" />
+      <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
+      <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="607" />
+      <source>{path} cannot be opened with its key: {error}</source>
+      <translation>{path} 无法用其密钥打开：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="618" />
+      <source>{path} is damaged: {error}</source>
+      <translation>{path} 已损坏：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="625" />
+      <source>opens with its key, intact (schema v{version}, {size} MB)</source>
+      <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="640" />
+      <source>no hub_url configured (the embedded demo hub is used)</source>
+      <translation>未配置 hub_url（使用内置演示服务器）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="654" />
+      <source>{path}: {count} certificate(s)</source>
+      <translation>{path}：{count} 个证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="665" />
+      <source>{path} is not a usable PEM file: {error}</source>
+      <translation>{path} 不是可用的 PEM 文件：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="687" />
+      <source>verified against {path}</source>
+      <translation>已用 {path} 验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="689" />
+      <source>verified against the system CA store</source>
+      <translation>已用系统 CA 证书库验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="707" />
+      <source>{url}: 200 in {ms} ms</source>
+      <translation>{url}：200，用时 {ms} 毫秒</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="718" />
+      <source>{url}: HTTP {status}</source>
+      <translation>{url}：HTTP {status}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="733" />
+      <source>hub_url is plain http: traffic is not encrypted</source>
+      <translation>hub_url 是明文 http：通信未加密</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="747" />
+      <source> (note: set in the environment, may override ca_bundle: {names})</source>
+      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="782" />
+      <source>the check itself crashed: {error}</source>
+      <translation>检查本身出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="794" />
+      <source>YiQiao self-check — {time}</source>
+      <translation>医桥自检 — {time}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="804" />
+      <source>FAILED</source>
+      <translation>未通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="804" />
+      <source>OK</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="806" />
+      <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
+      <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
   </context>
   <context>
@@ -1863,89 +2330,89 @@
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="375" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="382" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="377" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="384" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="379" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="386" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="501" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="508" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="509" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="533" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="540" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="542" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="566" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="573" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="590" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="635" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="635" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="648" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="655" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="665" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="672" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1953,89 +2420,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="301" />
+      <location filename="../../app/ui/viewer/viewport.py" line="331" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="302" />
+      <location filename="../../app/ui/viewer/viewport.py" line="332" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="303" />
+      <location filename="../../app/ui/viewer/viewport.py" line="333" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="304" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="305" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="322" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="352" />
+      <location filename="../../app/ui/viewer/viewport.py" line="382" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="384" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="386" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="411" />
+      <location filename="../../app/ui/viewer/viewport.py" line="436" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
