@@ -152,7 +152,10 @@ class StorageReceiver:
         if not self.node.admits(calling, address):
             log.warning("DICOM association from %s@%s refused by policy", calling, address)
             self.activity.rejected(calling, address, "not an allowed caller")
+            # As pynetdicom's own rejection does: kill() lets the DUL flush the A-ASSOCIATE-RJ
+            # before the socket closes (else the caller only sees a dropped connection).
             event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+            event.assoc.kill()
 
     def _on_accepted(self, event: Any) -> None:
         requestor = event.assoc.requestor
@@ -211,6 +214,7 @@ class StorageReceiver:
                 yield 0xFE00, None
                 return
             ds = Dataset()
+            ds.SpecificCharacterSet = "ISO_IR 192"  # names may be Chinese
             ds.QueryRetrieveLevel = level
             for k in identifier.dir():
                 if k in row:
