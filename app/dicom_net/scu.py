@@ -155,11 +155,18 @@ def send(
         wanted = syntaxes.setdefault(sop_class, [])
         if tsyntax not in wanted:
             wanted.append(tsyntax)
-    if len(syntaxes) > MAX_CONTEXTS:
-        raise DimseError(f"{len(syntaxes)} different SOP classes: at most {MAX_CONTEXTS} per send")
+    # One context per compressed syntax (each alone, so a PACS that prefers uncompressed
+    # cannot pick that in the same context) plus one uncompressed context per SOP class.
+    contexts = [
+        (sop_class, [t])
+        for sop_class, wanted in syntaxes.items()
+        for t in wanted
+        if UID(t).is_compressed
+    ] + [(c, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]) for c in syntaxes]
+    if len(contexts) > MAX_CONTEXTS:
+        raise DimseError(f"{len(contexts)} SOP class/syntax pairs: at most {MAX_CONTEXTS} per send")
     ae = _ae(calling)
-    for sop_class, wanted in syntaxes.items():
-        offered = list(dict.fromkeys([*wanted, ExplicitVRLittleEndian, ImplicitVRLittleEndian]))
+    for sop_class, offered in contexts:
         ae.add_requested_context(sop_class, offered)
     total = len(items)
     done = 0
