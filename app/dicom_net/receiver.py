@@ -66,6 +66,23 @@ class ReceiverError(RuntimeError):
     """The receiver could not start (the port is taken, the address is wrong, …)."""
 
 
+def probe_port(bind_address: str, port: int) -> str | None:
+    """None when ``bind_address:port`` can be listened on now, else why not."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in bind_address else socket.AF_INET) as s:
+            s.bind((bind_address, port))
+            s.listen(1)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} is in use by another program (or YiQiao is already running)"
+        if exc.errno == errno.EACCES:
+            return f"port {port} needs administrator rights on this system"
+        return f"cannot listen on {bind_address}:{port}: {exc.strerror or exc}"
+    return None
+
+
 class StorageReceiver:
     """Listen on ``node`` and store what arrives into ``inbox``."""
 
