@@ -156,7 +156,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         result = get(
             node,
             args.study_uid,
-            lambda data: inbox.add_instance(data, f"C-GET {node}"),
+            lambda data: None if inbox.add_instance(data, f"C-GET {node}") else None,
             args.series_uid or "",
             _calling(args),
         )

@@ -25,6 +25,13 @@ from pydicom.uid import (
 )
 from pynetdicom import AllStoragePresentationContexts, StoragePresentationContexts
 
+# Service UIDs (pynetdicom's sop_class module builds its names at run time; type checkers
+# cannot see them, so we name the few we use here).
+VERIFICATION = "1.2.840.10008.1.1"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
 UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 
 # Lossless first: when a sender offers several, the acceptor takes the first it supports.

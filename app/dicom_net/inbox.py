@@ -358,7 +358,25 @@ class Inbox:
             (profile,),
         )
         return [
-            StudyRow(*r[:9], r[9] or "", *r[10:14], r[14] or "", r[15] or "", r[16] or "")
+            StudyRow(
+                study_uid=r[0],
+                patient_id=r[1],
+                patient_name=r[2],
+                birth_date=r[3],
+                sex=r[4],
+                study_date=r[5],
+                description=r[6],
+                accession=r[7],
+                source=r[8],
+                modalities=r[9] or "",
+                series_count=r[10],
+                instance_count=r[11],
+                size=r[12],
+                last_received=r[13],
+                matched_doc_id=r[14] or "",
+                matched_label=r[15] or "",
+                matched_how=r[16] or "",
+            )
             for r in rows
         ]
 

@@ -9,6 +9,7 @@ picked by hand. The received DICOM objects are never rewritten.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from app.dicom_net.inbox import Inbox, StudyRow
@@ -73,7 +74,7 @@ def attach_study(
     rows = inbox.instances(study_uid)
     if study is None or not rows:
         raise LookupError(f"study {study_uid} is not in the DICOM inbox")
-    items = [(f"{row.sop_uid}.dcm", lambda sha=row.sha256: inbox.read(sha)) for row in rows]
+    items = [(f"{row.sop_uid}.dcm", partial(inbox.read, row.sha256)) for row in rows]
     title = " ".join(x for x in (study.study_date, study.modalities, study.description) if x)
     return attach_items(
         session.store,

@@ -24,14 +24,15 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    Verification,
-)
 
 from app.dicom_net.activity import ReceiveActivity
-from app.dicom_net.contexts import ACCEPTED_SYNTAXES, storage_sop_classes
+from app.dicom_net.contexts import (
+    ACCEPTED_SYNTAXES,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    VERIFICATION,
+    storage_sop_classes,
+)
 from app.dicom_net.inbox import Inbox, MalformedDataset
 from app.dicom_net.nodes import LocalNode
 
@@ -105,13 +106,13 @@ class StorageReceiver:
         ae.acse_timeout = 60
         ae.dimse_timeout = 300
         ae.maximum_associations = 16
-        ae.add_supported_context(Verification)
+        ae.add_supported_context(VERIFICATION)
         for sop_class in storage_sop_classes():
             # scu_role lets a C-GET requestor receive over this association too.
             ae.add_supported_context(sop_class, ACCEPTED_SYNTAXES, scu_role=True, scp_role=True)
-        ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
-        ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
-        handlers = [
+        ae.add_supported_context(STUDY_ROOT_FIND)
+        ae.add_supported_context(STUDY_ROOT_GET)
+        handlers: list[Any] = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_RELEASED, self._on_released),
@@ -130,6 +131,8 @@ class StorageReceiver:
             raise ReceiverError(
                 f"cannot listen on {self.node.bind_address}:{self.node.port}: {exc.strerror or exc}"
             ) from exc
+        if server is None:  # only a blocking server returns None
+            raise ReceiverError("the DICOM server did not start")
         with self._lock:
             self._server = server
         port = int(server.server_address[1])
@@ -142,7 +145,8 @@ class StorageReceiver:
     def port(self) -> int:
         """The bound port (0 when not running)."""
         with self._lock:
-            return int(self._server.server_address[1]) if self._server else 0
+            server = self._server
+        return int(server.server_address[1]) if server is not None else 0
 
     @property
     def running(self) -> bool:

@@ -18,14 +18,14 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    Verification,
-)
 
-from app.dicom_net.contexts import ACCEPTED_SYNTAXES
+from app.dicom_net.contexts import (
+    ACCEPTED_SYNTAXES,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    VERIFICATION,
+)
 from app.dicom_net.nodes import Node
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _association(ae: AE, node: Node, what: str, **kwargs: Any) -> Iterator[Any]:
 def echo(node: Node, calling: str = "YIQIAO") -> int:
     """C-ECHO; returns the status (0 = the PACS answers). Raises DimseError if unreachable."""
     ae = _ae(calling)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(VERIFICATION)
     with _association(ae, node, "C-ECHO") as assoc:
         status = assoc.send_c_echo()
         if not status:
@@ -300,13 +300,11 @@ def find(
 ) -> list[dict[str, str]]:
     """C-FIND (study root) at ``level``; each match as keyword → text."""
     ae = _ae(calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_requested_context(STUDY_ROOT_FIND)
     identifier = query_dataset(query, level)
     out: list[dict[str, str]] = []
     with _association(ae, node, "C-FIND") as assoc:
-        for status, found in assoc.send_c_find(
-            identifier, StudyRootQueryRetrieveInformationModelFind
-        ):
+        for status, found in assoc.send_c_find(identifier, STUDY_ROOT_FIND):
             if not status:
                 raise DimseError(f"{node}: C-FIND got no response (connection lost or timed out)")
             code = int(status.Status)
@@ -315,7 +313,7 @@ def find(
                     {e.keyword: value_text(e.value) for e in found if e.keyword and e.VR != "SQ"}
                 )
                 if len(out) >= limit:
-                    assoc.send_c_cancel(1, query_model=StudyRootQueryRetrieveInformationModelFind)
+                    assoc.send_c_cancel(1, query_model=STUDY_ROOT_FIND)
                     break
             elif code != 0x0000:
                 raise DimseError(f"{node}: C-FIND failed ({status_text(code)})")
@@ -380,13 +378,13 @@ def move(
     """C-MOVE a study (or one series) from ``node`` to ``destination_ae`` (usually our SCP,
     which the PACS must know by that AE title)."""
     ae = _ae(calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    ae.add_requested_context(STUDY_ROOT_MOVE)
     with _association(ae, node, "C-MOVE") as assoc:
         return _final(
             assoc.send_c_move(
                 _retrieve_identifier(study_uid, series_uid),
                 destination_ae,
-                StudyRootQueryRetrieveInformationModelMove,
+                STUDY_ROOT_MOVE,
             ),
             node,
             "C-MOVE",
@@ -406,7 +404,7 @@ def get(
     from app.dicom_net.contexts import common_storage_sop_classes
 
     ae = _ae(calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(STUDY_ROOT_GET)
     classes = (sop_classes or common_storage_sop_classes())[: MAX_CONTEXTS - 1]
     roles = []
     for sop_class in classes:
@@ -427,7 +425,7 @@ def get(
         return _final(
             assoc.send_c_get(
                 _retrieve_identifier(study_uid, series_uid),
-                StudyRootQueryRetrieveInformationModelGet,
+                STUDY_ROOT_GET,
             ),
             node,
             "C-GET",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def attach_files(
 def attach_items(
     store: RecordStore,
     blobs: BlobStore,
-    items: list[tuple[str, Callable[[], bytes]]],
+    items: Sequence[tuple[str, Callable[[], bytes]]],
     patient_id: str,
     consultation_id: str | None = None,
     title: str = "",
