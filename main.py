@@ -5,6 +5,7 @@
     python main.py --self-check         check decoders, devices, keyring, cache, hub; exit code
     python main.py export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
     python main.py hub serve|admin|demo ...   run the hub (lets the frozen bundle be its own hub)
+    python main.py dicom receive|echo|send|find|move|get|inbox ...   DICOM node without the GUI
     python main.py --help               all of the above, in the user's language
 
 Imports stay inside the branches so each sub-command loads only what it needs (start-up time).
@@ -35,6 +36,8 @@ def build_parser(translate: Callable[[str, str], str] = _identity) -> argparse.A
         "  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]\n"
         "                        render a DICOM image as the viewer shows it into a PNG\n"
         "                        (see: export --help)\n"
+        "  dicom receive|echo|send|find|move|get|inbox …\n"
+        "                        act as a DICOM node without the window (see: dicom --help)\n"
         "  hub serve|admin|demo …\n"
         "                        run the hub server, manage its accounts or seed demo data\n"
         "                        (see: hub --help)",
@@ -87,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.dicom_viewer.export_cli import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "dicom":
+        from app.dicom_net.cli import main as dicom_main
+
+        return dicom_main(argv[1:])
     if argv and argv[0] == "hub":
         from hub.__main__ import main as hub_main
 
