@@ -155,7 +155,7 @@ class CrashGuard:
 
     def _run(self) -> None:
         armed = 0.0
-        while not self._stop.wait(self.check_every_s if not self.sample_after_s else 0.05):
+        while not self._stop.wait(self._poll_s()):
             beat = self._last_beat
             late = time.monotonic() - beat
             # Backstop for a GUI thread that holds the GIL (this thread then cannot run):
@@ -171,6 +171,11 @@ class CrashGuard:
             if late >= self.stuck_after_s and self._dumped_for != beat:
                 self._dumped_for = beat
                 self._dump_hang(late)
+
+    def _poll_s(self) -> float:
+        if self.sample_after_s:  # catch stalls of that length while they last
+            return min(self.check_every_s, self.sample_after_s / 4)
+        return self.check_every_s
 
     def _gui_stack(self) -> str:
         frame = sys._current_frames().get(self._gui_ident or -1)

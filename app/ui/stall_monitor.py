@@ -9,12 +9,15 @@ scheduler's doing, a gap full of GUI CPU or with the thread inside our code is o
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 
 from PySide6.QtCore import QObject, QTimer
 
 from app.crash_guard import CrashGuard
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,8 +74,16 @@ class GuiStallMonitor(QObject):
         gap = now - self._last
         if gap > self.report_over_s:
             where = self.guard.take_sample(self._last) if self.guard is not None else ""
-            self.stalls.append(Stall(self._last, gap, cpu - self._last_cpu, where))
+            stall = Stall(self._last, gap, cpu - self._last_cpu, where)
+            self.stalls.append(stall)
             del self.stalls[:-200]
+            if gap >= 1.0:
+                log.warning(
+                    "GUI thread stalled %.2f s (%.2f s of its own CPU)%s",
+                    gap,
+                    stall.gui_cpu_s,
+                    f" in:\n{where}" if where else "",
+                )
         self.max_gap_s = max(self.max_gap_s, gap)
         self._last, self._last_cpu = now, cpu
         if self.guard is not None:

@@ -1,6 +1,39 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AbnormalExit</name>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="15" />
+      <source>YiQiao stopped responding last time and had to be closed.</source>
+      <translation>上次医桥（YiQiao）停止响应，只能被强制关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="19" />
+      <source>YiQiao closed unexpectedly last time.</source>
+      <translation>上次医桥（YiQiao）意外关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="21" />
+      <source>What happened was written to the log. Export diagnostics and send the file to your IT department so the problem can be found.</source>
+      <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <source>The last session ended abnormally</source>
+      <translation>上次运行异常结束</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <source>Export diagnostics…</source>
+      <translation>导出诊断信息…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
     <name>AboutDialog</name>
     <message>
       <location filename="../../app/ui/about_dialog.py" line="17" />
@@ -26,78 +59,78 @@
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="41" />
+      <location filename="../../app/ui/pages/call.py" line="42" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="54" />
+      <location filename="../../app/ui/pages/call.py" line="59" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="59" />
+      <location filename="../../app/ui/pages/call.py" line="66" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="71" />
+      <location filename="../../app/ui/pages/call.py" line="79" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="72" />
+      <location filename="../../app/ui/pages/call.py" line="81" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="108" />
+      <location filename="../../app/ui/pages/call.py" line="119" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="109" />
+      <location filename="../../app/ui/pages/call.py" line="120" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="110" />
+      <location filename="../../app/ui/pages/call.py" line="121" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="111" />
+      <location filename="../../app/ui/pages/call.py" line="122" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="112" />
+      <location filename="../../app/ui/pages/call.py" line="123" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="113" />
-      <location filename="../../app/ui/pages/call.py" line="114" />
+      <location filename="../../app/ui/pages/call.py" line="124" />
+      <location filename="../../app/ui/pages/call.py" line="125" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="115" />
+      <location filename="../../app/ui/pages/call.py" line="126" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="116" />
+      <location filename="../../app/ui/pages/call.py" line="127" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="117" />
+      <location filename="../../app/ui/pages/call.py" line="128" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="130" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -105,19 +138,19 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="152" />
+      <location filename="../../app/ui/call/window.py" line="155" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="58" />
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
@@ -142,87 +175,87 @@
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="143" />
+      <location filename="../../app/ui/call/window.py" line="144" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="144" />
+      <location filename="../../app/ui/call/window.py" line="146" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="145" />
+      <location filename="../../app/ui/call/window.py" line="147" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="146" />
+      <location filename="../../app/ui/call/window.py" line="149" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="148" />
+      <location filename="../../app/ui/call/window.py" line="151" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="163" />
+      <location filename="../../app/ui/call/window.py" line="166" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="165" />
+      <location filename="../../app/ui/call/window.py" line="168" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="167" />
+      <location filename="../../app/ui/call/window.py" line="170" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="169" />
+      <location filename="../../app/ui/call/window.py" line="172" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="171" />
+      <location filename="../../app/ui/call/window.py" line="174" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="180" />
+      <location filename="../../app/ui/call/window.py" line="185" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="181" />
+      <location filename="../../app/ui/call/window.py" line="186" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="182" />
+      <location filename="../../app/ui/call/window.py" line="187" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="184" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="207" />
+      <location filename="../../app/ui/call/window.py" line="213" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -243,102 +276,102 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="54" />
+      <location filename="../../app/ui/app.py" line="56" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="60" />
+      <location filename="../../app/ui/app.py" line="62" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="67" />
+      <location filename="../../app/ui/app.py" line="69" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="80" />
+      <location filename="../../app/ui/app.py" line="82" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="103" />
+      <location filename="../../app/ui/app.py" line="105" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="105" />
+      <location filename="../../app/ui/app.py" line="107" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="107" />
+      <location filename="../../app/ui/app.py" line="109" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="109" />
+      <location filename="../../app/ui/app.py" line="111" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="111" />
+      <location filename="../../app/ui/app.py" line="114" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="185" />
+      <location filename="../../app/ui/app.py" line="190" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="186" />
+      <location filename="../../app/ui/app.py" line="191" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="204" />
+      <location filename="../../app/ui/app.py" line="209" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="212" />
+      <location filename="../../app/ui/app.py" line="217" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="214" />
+      <location filename="../../app/ui/app.py" line="219" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="261" />
+      <location filename="../../app/ui/app.py" line="282" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="262" />
+      <location filename="../../app/ui/app.py" line="283" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="263" />
+      <location filename="../../app/ui/app.py" line="284" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="264" />
+      <location filename="../../app/ui/app.py" line="285" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="286" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="271" />
+      <location filename="../../app/ui/app.py" line="292" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -346,42 +379,42 @@
   <context>
     <name>ConflictDialog</name>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="49" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="52" />
       <source>Resolve conflicting edits</source>
       <translation>解决编辑冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="64" />
       <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
       <translation>此记录在同步之前被两处修改。所有内容均已保留：请为每个字段选择要保留的值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="68" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="75" />
       <source>Field</source>
       <translation>字段</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="70" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="77" />
       <source>unknown user</source>
       <translation>未知用户</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="72" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="79" />
       <source>Version on the hub ({user})</source>
       <translation>中心服务器上的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="74" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="81" />
       <source>Edited version ({user})</source>
       <translation>修改后的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="105" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="114" />
       <source>Keep my choices</source>
       <translation>按我的选择保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="106" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="115" />
       <source>Decide later</source>
       <translation>稍后决定</translation>
     </message>
@@ -399,37 +432,37 @@
       <translation>向专家提出的问题、病史、检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="53" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="54" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="55" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="55" />
+      <location filename="../../app/ui/pages/consultations.py" line="59" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
+      <location filename="../../app/ui/pages/consultations.py" line="60" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="57" />
+      <location filename="../../app/ui/pages/consultations.py" line="61" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="58" />
+      <location filename="../../app/ui/pages/consultations.py" line="62" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
@@ -480,117 +513,117 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="88" />
+      <location filename="../../app/ui/pages/consultations.py" line="95" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="89" />
+      <location filename="../../app/ui/pages/consultations.py" line="97" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="94" />
+      <location filename="../../app/ui/pages/consultations.py" line="104" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="96" />
+      <location filename="../../app/ui/pages/consultations.py" line="106" />
       <source>Submit</source>
       <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
+      <location filename="../../app/ui/pages/consultations.py" line="108" />
       <source>Attach files…</source>
       <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="100" />
+      <location filename="../../app/ui/pages/consultations.py" line="110" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="112" />
       <source>Video call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <location filename="../../app/ui/pages/consultations.py" line="114" />
       <source>Call the other side of this consultation</source>
       <translation>呼叫本次会诊的另一方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="127" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="128" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="129" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="130" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="132" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="133" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="134" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="165" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="166" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="167" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="181" />
+      <location filename="../../app/ui/pages/consultations.py" line="212" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
+      <location filename="../../app/ui/pages/consultations.py" line="225" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
+      <location filename="../../app/ui/pages/consultations.py" line="225" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="216" />
+      <location filename="../../app/ui/pages/consultations.py" line="249" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
@@ -598,7 +631,7 @@
   <context>
     <name>EcgView</name>
     <message>
-      <location filename="../../app/ui/viewer/ecg_view.py" line="32" />
+      <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
       <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
       <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
     </message>
@@ -606,27 +639,27 @@
   <context>
     <name>IncomingCallDialog</name>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="16" />
+      <location filename="../../app/ui/call/incoming.py" line="17" />
       <source>Incoming call</source>
       <translation>来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="20" />
+      <location filename="../../app/ui/call/incoming.py" line="22" />
       <source>Consultation: {0}</source>
       <translation>会诊：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="21" />
+      <location filename="../../app/ui/call/incoming.py" line="24" />
       <source>Accept</source>
       <translation>接听</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <location filename="../../app/ui/call/incoming.py" line="26" />
       <source>Decline</source>
       <translation>拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="32" />
+      <location filename="../../app/ui/call/incoming.py" line="35" />
       <source>is calling you</source>
       <translation>正在呼叫您</translation>
     </message>
@@ -712,114 +745,114 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="72" />
+      <location filename="../../app/ui/main_window.py" line="74" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="90" />
+      <location filename="../../app/ui/main_window.py" line="92" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="96" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="95" />
+      <location filename="../../app/ui/main_window.py" line="97" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="96" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="161" />
+      <location filename="../../app/ui/main_window.py" line="163" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="162" />
+      <location filename="../../app/ui/main_window.py" line="164" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="164" />
+      <location filename="../../app/ui/main_window.py" line="166" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="169" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="170" />
+      <location filename="../../app/ui/main_window.py" line="172" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="172" />
+      <location filename="../../app/ui/main_window.py" line="174" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="182" />
+      <location filename="../../app/ui/main_window.py" line="184" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="190" />
+      <location filename="../../app/ui/main_window.py" line="192" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="191" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="197" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="201" />
-      <location filename="../../app/ui/main_window.py" line="232" />
+      <location filename="../../app/ui/main_window.py" line="203" />
+      <location filename="../../app/ui/main_window.py" line="234" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="235" />
+      <location filename="../../app/ui/main_window.py" line="237" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="252" />
+      <location filename="../../app/ui/main_window.py" line="266" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
+      <location filename="../../app/ui/main_window.py" line="252" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="260" />
+      <location filename="../../app/ui/main_window.py" line="262" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -827,27 +860,27 @@
   <context>
     <name>NetworkBars</name>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="32" />
       <source>No connection</source>
       <translation>无连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="33" />
       <source>Very poor network</source>
       <translation>网络极差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="34" />
       <source>Poor network</source>
       <translation>网络较差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="35" />
       <source>Fair network</source>
       <translation>网络一般</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="36" />
       <source>Good network</source>
       <translation>网络良好</translation>
     </message>
@@ -855,7 +888,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="46" />
+      <location filename="../../app/ui/main_window.py" line="48" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -868,52 +901,52 @@
       <translation>新患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="46" />
       <source>Female</source>
       <translation>女</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="47" />
       <source>Male</source>
       <translation>男</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="48" />
       <source>Other</source>
       <translation>其他</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="49" />
       <source>Unknown</source>
       <translation>未知</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="48" />
+      <location filename="../../app/ui/pages/patients.py" line="53" />
       <source>YYYY-MM-DD</source>
       <translation>年-月-日（如 1960-05-01）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="50" />
+      <location filename="../../app/ui/pages/patients.py" line="55" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="51" />
+      <location filename="../../app/ui/pages/patients.py" line="56" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="52" />
+      <location filename="../../app/ui/pages/patients.py" line="57" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="53" />
+      <location filename="../../app/ui/pages/patients.py" line="58" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="54" />
+      <location filename="../../app/ui/pages/patients.py" line="59" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
@@ -969,102 +1002,102 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="124" />
+      <location filename="../../app/ui/pages/patients.py" line="137" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="125" />
+      <location filename="../../app/ui/pages/patients.py" line="139" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="132" />
+      <location filename="../../app/ui/pages/patients.py" line="147" />
       <source>Search by name or patient ID</source>
       <translation>按姓名或患者编号搜索</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="134" />
+      <location filename="../../app/ui/pages/patients.py" line="149" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="158" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="159" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="160" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="161" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="162" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
+      <location filename="../../app/ui/pages/patients.py" line="179" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="161" />
+      <location filename="../../app/ui/pages/patients.py" line="182" />
       <source>Clinical note</source>
       <translation>病程记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="162" />
+      <location filename="../../app/ui/pages/patients.py" line="183" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="227" />
+      <location filename="../../app/ui/pages/patients.py" line="250" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
+      <location filename="../../app/ui/pages/patients.py" line="271" />
       <source>Consultation</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
+      <location filename="../../app/ui/pages/patients.py" line="272" />
       <source>Note</source>
       <translation>记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
+      <location filename="../../app/ui/pages/patients.py" line="273" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
+      <location filename="../../app/ui/pages/patients.py" line="274" />
       <source>Attachment</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
+      <location filename="../../app/ui/pages/patients.py" line="275" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
+      <location filename="../../app/ui/pages/patients.py" line="276" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="259" />
+      <location filename="../../app/ui/pages/patients.py" line="295" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1072,7 +1105,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="58" />
+      <location filename="../../app/ui/main_window.py" line="60" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -1240,17 +1273,17 @@
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="77" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="78" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="79" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
@@ -1258,7 +1291,7 @@
   <context>
     <name>SeriesBrowser</name>
     <message>
-      <location filename="../../app/ui/viewer/series_browser.py" line="56" />
+      <location filename="../../app/ui/viewer/series_browser.py" line="58" />
       <source>%1 image(s)</source>
       <translation>%1 幅图像</translation>
     </message>
@@ -1306,17 +1339,17 @@
       <translation>{source}：文件无法读取（第 {line} 行），已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="37" />
+      <location filename="../../app/ui/setting_problems.py" line="38" />
       <source>{source}: the file cannot be read; defaults are used.</source>
       <translation>{source}：文件无法读取，已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="41" />
+      <location filename="../../app/ui/setting_problems.py" line="42" />
       <source>{source}: '{key}' is not a setting IT can set; it is ignored.</source>
       <translation>{source}：“{key}”不是信息科可设置的项目，已忽略。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="44" />
+      <location filename="../../app/ui/setting_problems.py" line="45" />
       <source>{source}: '{key}' = {value} is not valid (expected {expected}); using {used} instead.</source>
       <translation>{source}：“{key}” = {value} 无效（应为{expected}），已改用 {used}。</translation>
     </message>
@@ -1325,7 +1358,7 @@
     <name>SettingsDialog</name>
     <message>
       <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="207" />
+      <location filename="../../app/ui/settings_dialog.py" line="209" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
@@ -1493,52 +1526,52 @@
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Connection number</source>
       <translation>连接序号</translation>
     </message>
@@ -1590,52 +1623,52 @@
       <translation>正在同步…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="90" />
+      <location filename="../../app/ui/sync/status_widget.py" line="91" />
       <source>Offline — your changes are kept and will sync when the link returns</source>
       <translation>离线——您的修改已保存，网络恢复后将自动同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="92" />
+      <location filename="../../app/ui/sync/status_widget.py" line="95" />
       <source>The hub refused your login — please sign in again</source>
       <translation>中心服务器拒绝了您的登录——请重新登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="94" />
+      <location filename="../../app/ui/sync/status_widget.py" line="97" />
       <source>The hub's certificate is not trusted — contact IT</source>
       <translation>中心服务器的证书不受信任——请联系信息科</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="96" />
+      <location filename="../../app/ui/sync/status_widget.py" line="99" />
       <source>Hub server error — retrying automatically</source>
       <translation>中心服务器出错——正在自动重试</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="98" />
+      <location filename="../../app/ui/sync/status_widget.py" line="101" />
       <source>Syncing: {docs} records and {size} left</source>
       <translation>正在同步：剩余 {docs} 条记录、{size}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="102" />
+      <location filename="../../app/ui/sync/status_widget.py" line="105" />
       <source> at {rate}/s</source>
       <translation>，速度 {rate}/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="105" />
+      <location filename="../../app/ui/sync/status_widget.py" line="108" />
       <source>All records synced</source>
       <translation>所有记录已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="107" />
+      <location filename="../../app/ui/sync/status_widget.py" line="110" />
       <source> · last sync {time}</source>
       <translation> · 上次同步 {time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="111" />
+      <location filename="../../app/ui/sync/status_widget.py" line="114" />
       <source> · {n} conflicts to resolve</source>
       <translation> · {n} 个冲突待解决</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="114" />
+      <location filename="../../app/ui/sync/status_widget.py" line="117" />
       <source> · {n} records refused by the hub</source>
       <translation> · {n} 条记录被中心服务器拒绝</translation>
     </message>
@@ -1643,324 +1676,324 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="110" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="111" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="129" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="112" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="114" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="115" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="119" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="124" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="147" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="175" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="182" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="186" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="232" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="233" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="234" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="235" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="246" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="247" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="248" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="249" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="274" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="308" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="308" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="280" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="314" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="289" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="375" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="335" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="377" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="337" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="379" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="454" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="501" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="455" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="471" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="533" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="480" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="500" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="566" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="518" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="556" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="557" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="648" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="591" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="665" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1968,89 +2001,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="301" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="303" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="305" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="306" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="308" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="284" />
+      <location filename="../../app/ui/viewer/viewport.py" line="322" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="314" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="384" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="343" />
+      <location filename="../../app/ui/viewer/viewport.py" line="386" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="411" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
+      <location filename="../../app/ui/viewer/viewport.py" line="466" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="602" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
+      <location filename="../../app/ui/viewer/viewport.py" line="544" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="602" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -2058,37 +2091,37 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="78" />
+      <location filename="../../app/ui/pages/patients.py" line="85" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="82" />
+      <location filename="../../app/ui/pages/patients.py" line="89" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="83" />
+      <location filename="../../app/ui/pages/patients.py" line="90" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="84" />
+      <location filename="../../app/ui/pages/patients.py" line="91" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="85" />
+      <location filename="../../app/ui/pages/patients.py" line="92" />
       <source>SpO2 (%)</source>
       <translation>血氧饱和度 SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="86" />
+      <location filename="../../app/ui/pages/patients.py" line="93" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="87" />
+      <location filename="../../app/ui/pages/patients.py" line="94" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
