@@ -135,6 +135,7 @@ class Soak:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
+            self.check_reporting()
             if predicate():
                 return
             time.sleep(0.1)
