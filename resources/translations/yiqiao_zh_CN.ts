@@ -422,47 +422,47 @@
   <context>
     <name>ConsultationDialog</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <location filename="../../app/ui/pages/consultations.py" line="45" />
       <source>New consultation request</source>
       <translation>新建会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="50" />
+      <location filename="../../app/ui/pages/consultations.py" line="51" />
       <source>Question for the specialist, history, findings</source>
       <translation>向专家提出的问题、病史、检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="53" />
+      <location filename="../../app/ui/pages/consultations.py" line="54" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="54" />
+      <location filename="../../app/ui/pages/consultations.py" line="55" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="55" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="59" />
+      <location filename="../../app/ui/pages/consultations.py" line="60" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="60" />
+      <location filename="../../app/ui/pages/consultations.py" line="61" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="61" />
+      <location filename="../../app/ui/pages/consultations.py" line="62" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="62" />
+      <location filename="../../app/ui/pages/consultations.py" line="63" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
@@ -513,117 +513,117 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="95" />
+      <location filename="../../app/ui/pages/consultations.py" line="96" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="97" />
+      <location filename="../../app/ui/pages/consultations.py" line="98" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <location filename="../../app/ui/pages/consultations.py" line="105" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <location filename="../../app/ui/pages/consultations.py" line="107" />
       <source>Submit</source>
       <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="108" />
+      <location filename="../../app/ui/pages/consultations.py" line="109" />
       <source>Attach files…</source>
       <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="110" />
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="113" />
       <source>Video call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="114" />
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
       <source>Call the other side of this consultation</source>
       <translation>呼叫本次会诊的另一方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="127" />
+      <location filename="../../app/ui/pages/consultations.py" line="128" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="128" />
+      <location filename="../../app/ui/pages/consultations.py" line="129" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="129" />
+      <location filename="../../app/ui/pages/consultations.py" line="130" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="130" />
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="132" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="132" />
+      <location filename="../../app/ui/pages/consultations.py" line="133" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="133" />
+      <location filename="../../app/ui/pages/consultations.py" line="134" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="134" />
+      <location filename="../../app/ui/pages/consultations.py" line="135" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="165" />
+      <location filename="../../app/ui/pages/consultations.py" line="166" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="166" />
+      <location filename="../../app/ui/pages/consultations.py" line="167" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="167" />
+      <location filename="../../app/ui/pages/consultations.py" line="168" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="212" />
+      <location filename="../../app/ui/pages/consultations.py" line="213" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="225" />
+      <location filename="../../app/ui/pages/consultations.py" line="226" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="225" />
+      <location filename="../../app/ui/pages/consultations.py" line="226" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="249" />
+      <location filename="../../app/ui/pages/consultations.py" line="250" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
@@ -667,77 +667,62 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="64" />
+      <location filename="../../app/ui/login_dialog.py" line="65" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="68" />
+      <location filename="../../app/ui/login_dialog.py" line="69" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="75" />
+      <location filename="../../app/ui/login_dialog.py" line="76" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="77" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="77" />
+      <location filename="../../app/ui/login_dialog.py" line="78" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="93" />
+      <location filename="../../app/ui/login_dialog.py" line="94" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="110" />
+      <location filename="../../app/ui/login_dialog.py" line="111" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="116" />
+      <location filename="../../app/ui/login_dialog.py" line="117" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="148" />
+      <location filename="../../app/ui/login_dialog.py" line="154" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="151" />
-      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
-      <translation>服务器的安全证书不受信任。请联系信息科检查 CA 证书设置。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="155" />
-      <source>Cannot reach the hub. Check the network connection and try again.</source>
-      <translation>无法连接服务器。请检查网络连接后重试。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="158" />
+      <location filename="../../app/ui/login_dialog.py" line="150" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="162" />
-      <source>The hub had a problem: {reason}</source>
-      <translation>服务器出现问题：{reason}</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="163" />
+      <location filename="../../app/ui/login_dialog.py" line="159" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="119" />
+      <location filename="../../app/ui/login_dialog.py" line="120" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
@@ -896,57 +881,57 @@
   <context>
     <name>PatientDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="40" />
+      <location filename="../../app/ui/pages/patients.py" line="41" />
       <source>New patient</source>
       <translation>新患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="46" />
+      <location filename="../../app/ui/pages/patients.py" line="47" />
       <source>Female</source>
       <translation>女</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="47" />
+      <location filename="../../app/ui/pages/patients.py" line="48" />
       <source>Male</source>
       <translation>男</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="48" />
+      <location filename="../../app/ui/pages/patients.py" line="49" />
       <source>Other</source>
       <translation>其他</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="49" />
+      <location filename="../../app/ui/pages/patients.py" line="50" />
       <source>Unknown</source>
       <translation>未知</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="53" />
+      <location filename="../../app/ui/pages/patients.py" line="54" />
       <source>YYYY-MM-DD</source>
       <translation>年-月-日（如 1960-05-01）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="55" />
+      <location filename="../../app/ui/pages/patients.py" line="56" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="56" />
+      <location filename="../../app/ui/pages/patients.py" line="57" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="57" />
+      <location filename="../../app/ui/pages/patients.py" line="58" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="58" />
+      <location filename="../../app/ui/pages/patients.py" line="59" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="59" />
+      <location filename="../../app/ui/pages/patients.py" line="60" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
@@ -1002,102 +987,102 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="137" />
+      <location filename="../../app/ui/pages/patients.py" line="138" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="139" />
+      <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="147" />
+      <location filename="../../app/ui/pages/patients.py" line="148" />
       <source>Search by name or patient ID</source>
       <translation>按姓名或患者编号搜索</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="149" />
+      <location filename="../../app/ui/pages/patients.py" line="150" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
+      <location filename="../../app/ui/pages/patients.py" line="159" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="159" />
+      <location filename="../../app/ui/pages/patients.py" line="160" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="160" />
+      <location filename="../../app/ui/pages/patients.py" line="161" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="161" />
+      <location filename="../../app/ui/pages/patients.py" line="162" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="162" />
+      <location filename="../../app/ui/pages/patients.py" line="163" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="179" />
+      <location filename="../../app/ui/pages/patients.py" line="180" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <location filename="../../app/ui/pages/patients.py" line="183" />
       <source>Clinical note</source>
       <translation>病程记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="183" />
+      <location filename="../../app/ui/pages/patients.py" line="184" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="250" />
+      <location filename="../../app/ui/pages/patients.py" line="251" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="271" />
+      <location filename="../../app/ui/pages/patients.py" line="272" />
       <source>Consultation</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="272" />
+      <location filename="../../app/ui/pages/patients.py" line="273" />
       <source>Note</source>
       <translation>记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="273" />
+      <location filename="../../app/ui/pages/patients.py" line="274" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="274" />
+      <location filename="../../app/ui/pages/patients.py" line="275" />
       <source>Attachment</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="275" />
+      <location filename="../../app/ui/pages/patients.py" line="276" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="276" />
+      <location filename="../../app/ui/pages/patients.py" line="277" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="295" />
+      <location filename="../../app/ui/pages/patients.py" line="296" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -2091,39 +2076,400 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="85" />
+      <location filename="../../app/ui/pages/patients.py" line="86" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="89" />
+      <location filename="../../app/ui/pages/patients.py" line="90" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="90" />
+      <location filename="../../app/ui/pages/patients.py" line="91" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="91" />
+      <location filename="../../app/ui/pages/patients.py" line="92" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="92" />
+      <location filename="../../app/ui/pages/patients.py" line="93" />
       <source>SpO2 (%)</source>
       <translation>血氧饱和度 SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="93" />
+      <location filename="../../app/ui/pages/patients.py" line="94" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="94" />
+      <location filename="../../app/ui/pages/patients.py" line="95" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
+    </message>
+  </context>
+  <context>
+    <name>Wording</name>
+    <message>
+      <location filename="../../app/ui/wording.py" line="23" />
+      <source>This record</source>
+      <translation>本记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="42" />
+      <source>, </source>
+      <translation>、</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="49" />
+      <source>{label} must be filled in</source>
+      <translation>请填写{label}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="52" />
+      <source>{label} needs at least {min} characters</source>
+      <translation>{label}至少需要 {min} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="55" />
+      <source>{label} may have at most {max} characters</source>
+      <translation>{label}最多 {max} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="58" />
+      <source>{label} must be at least {min}</source>
+      <translation>{label}不能小于 {min}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="61" />
+      <source>{label} must be at most {max}</source>
+      <translation>{label}不能大于 {max}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="64" />
+      <source>{label} must be a number</source>
+      <translation>{label}应为数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="67" />
+      <source>{label} must be a whole number</source>
+      <translation>{label}应为整数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="70" />
+      <source>{label} must be yes or no</source>
+      <translation>{label}应为“是”或“否”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="73" />
+      <source>{label} must be written as year-month-day, e.g. 1965-03-15</source>
+      <translation>{label}格式应为 年-月-日，例如 1965-03-15</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="76" />
+      <source>{label} must be written as year-month-day hour:minute, e.g. 2026-03-15 14:30</source>
+      <translation>{label}格式应为 年-月-日 时:分，例如 2026-03-15 14:30</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="81" />
+      <source>{label} must be one of: {choices}</source>
+      <translation>{label}只能是以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="85" />
+      <source>{label}: choose one of the offered values</source>
+      <translation>{label}：请从给出的选项中选择</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="89" />
+      <source>{label} is not written in the expected form</source>
+      <translation>{label}的格式不正确</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="92" />
+      <source>{label} must be a list</source>
+      <translation>{label}应为列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="95" />
+      <source>{label} is not valid</source>
+      <translation>{label}无效</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="98" />
+      <source>A consultation cannot go from “{before}” to “{after}”</source>
+      <translation>会诊不能从“{before}”变为“{after}”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="104" />
+      <source>This record must belong to a patient</source>
+      <translation>本记录必须属于某位患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="107" />
+      <source>This record has no conflict to resolve</source>
+      <translation>本记录没有需要解决的冲突</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="110" />
+      <source>This record no longer exists on this computer</source>
+      <translation>本机上已没有这条记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="160" />
+      <source>Wrong username or password.</source>
+      <translation>用户名或密码错误。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="161" />
+      <source>This account has been disabled. Ask your hospital's IT.</source>
+      <translation>此账号已被停用，请联系本院信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="164" />
+      <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
+      <translation>登录失败次数过多，请等几分钟再试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="167" />
+      <location filename="../../app/ui/wording.py" line="170" />
+      <source>Your sign-in has expired. Please sign in again.</source>
+      <translation>登录已过期，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="173" />
+      <location filename="../../app/ui/wording.py" line="176" />
+      <source>You are not signed in. Please sign in again.</source>
+      <translation>您尚未登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="179" />
+      <source>The hub could not accept what was sent (a field is not valid).</source>
+      <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="182" />
+      <source>The hub could not store a value of this record.</source>
+      <translation>服务器无法保存这条记录中的某个值。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="185" />
+      <source>The text contains an invisible control character; remove it and retry.</source>
+      <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="188" />
+      <location filename="../../app/ui/wording.py" line="252" />
+      <location filename="../../app/ui/wording.py" line="255" />
+      <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
+      <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="191" />
+      <location filename="../../app/ui/wording.py" line="194" />
+      <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
+      <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="197" />
+      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="209" />
+      <source>The hub could not understand the request.</source>
+      <translation>服务器无法理解该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="200" />
+      <location filename="../../app/ui/wording.py" line="203" />
+      <source>The hub does not offer this function (check its version).</source>
+      <translation>服务器不提供此功能（请检查其版本）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="212" />
+      <source>The hub does not accept this kind of file.</source>
+      <translation>服务器不接受此类文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="215" />
+      <location filename="../../app/ui/wording.py" line="271" />
+      <source>The hub refused the request.</source>
+      <translation>服务器拒绝了该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="216" />
+      <source>You are not allowed to do this.</source>
+      <translation>您没有执行此操作的权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="217" />
+      <source>The hub does not have this (it may have been deleted).</source>
+      <translation>服务器上没有该内容（可能已被删除）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="220" />
+      <source>Someone else changed this at the same time; look again and retry.</source>
+      <translation>有人同时修改了此内容，请查看后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="223" />
+      <source>This is no longer available on the hub.</source>
+      <translation>服务器上已不再提供该内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="224" />
+      <source>This is too large for the hub.</source>
+      <translation>内容过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="225" />
+      <source>The hub is busy. YiQiao will try again shortly.</source>
+      <translation>服务器繁忙，医桥稍后会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="228" />
+      <source>This file is too large for the hub.</source>
+      <translation>文件过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="237" />
+      <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
+      <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="234" />
+      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="264" />
+      <source>A file upload was refused; YiQiao will send it again.</source>
+      <translation>文件上传被拒绝，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="243" />
+      <source>A file upload got out of step; YiQiao will resume it.</source>
+      <translation>文件上传进度不一致，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="246" />
+      <source>The hub has no room left for your files. Ask IT.</source>
+      <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="249" />
+      <source>A file download got out of step; YiQiao will retry.</source>
+      <translation>文件下载进度不一致，医桥会重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="258" />
+      <source>This file is already complete on the hub.</source>
+      <translation>该文件已完整保存在服务器上。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="261" />
+      <source>An unfinished upload expired; YiQiao will start it again.</source>
+      <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="267" />
+      <location filename="../../app/ui/wording.py" line="334" />
+      <source>The hub had an internal problem. YiQiao will try again.</source>
+      <translation>服务器内部出错，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="277" />
+      <source>You are not allowed to change this record.</source>
+      <translation>您无权修改这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="280" />
+      <source>The hub found this record not valid.</source>
+      <translation>服务器认为这条记录无效。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="281" />
+      <source>The consultation cannot move to this status.</source>
+      <translation>会诊不能变为此状态。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="284" />
+      <source>This record was edited from a version the hub does not know.</source>
+      <translation>这条记录是基于服务器不认识的版本修改的。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="287" />
+      <source>A different record with the same identity is already on the hub.</source>
+      <translation>服务器上已有另一条相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="290" />
+      <source>The hub no longer has this record.</source>
+      <translation>服务器上已没有这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="291" />
+      <source>A different kind of record with the same identity is on the hub.</source>
+      <translation>服务器上有另一类相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="294" />
+      <source>A record cannot be moved to another patient or hospital.</source>
+      <translation>记录不能转移到其他患者或医院。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="297" />
+      <source>A file of this record has not reached the hub yet.</source>
+      <translation>这条记录的某个文件尚未上传到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="300" />
+      <source>This record is too large for the hub.</source>
+      <translation>这条记录过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="301" />
+      <source>This change was sent twice at once.</source>
+      <translation>此修改被同时发送了两次。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="305" />
+      <source>The hub refused this record.</source>
+      <translation>服务器拒绝了这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="314" />
+      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
+      <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="320" />
+      <source>Cannot reach the hub. Check the network connection and try again.</source>
+      <translation>无法连接到服务器，请检查网络连接后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="326" />
+      <source>The hub refused the sign-in. Please sign in again.</source>
+      <translation>服务器拒绝登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="330" />
+      <source>The hub's reply could not be understood. YiQiao will try again.</source>
+      <translation>无法理解服务器的回复，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="350" />
+      <source>YiQiao may not write here. Check the folder's permissions.</source>
+      <translation>医桥无权写入此处，请检查文件夹权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="354" />
+      <source>A file could not be read or written (disk full or removed?).</source>
+      <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="357" />
+      <source>Something went wrong; the details are in the log.</source>
+      <translation>出现问题，详情见日志。</translation>
     </message>
   </context>
 </TS>

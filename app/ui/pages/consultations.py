@@ -34,6 +34,7 @@ from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
 from app.ui.sync.field_labels import status_text
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.wording import error_text
 
 
 class ConsultationDialog(QDialog):
@@ -209,7 +210,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
 
     def _write(self, fn: Any, *args: Any) -> None:
         def failed(exc: BaseException) -> None:
-            QMessageBox.warning(self, self.tr("Not saved"), str(exc))
+            QMessageBox.warning(self, self.tr("Not saved"), error_text(exc))
 
         run_in_worker(fn, *args, on_done=lambda _r: self.refresh(), on_error=failed)
 

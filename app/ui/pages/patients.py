@@ -30,6 +30,7 @@ from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.wording import error_text
 
 
 class PatientDialog(QDialog):
@@ -292,7 +293,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
     # -- writes (local, instant; sync follows in the background) -------------------------
     def _write(self, fn: Any, *args: Any) -> None:
         def failed(exc: BaseException) -> None:
-            QMessageBox.warning(self, self.tr("Not saved"), str(exc))
+            QMessageBox.warning(self, self.tr("Not saved"), error_text(exc))
 
         run_in_worker(fn, *args, on_done=lambda _r: self.refresh(), on_error=failed)
 
