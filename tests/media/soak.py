@@ -140,8 +140,14 @@ class Soak:
                 return
             time.sleep(0.1)
         self.check_alive()
+        logs = "\n".join(
+            f"--- {c.name} log (warnings) ---\n"
+            + "\n".join(line for line in c.log_text().splitlines() if " INFO " not in line)[-3000:]
+            for c in self.clients
+        )
         raise AssertionError(
             f"timed out waiting for {what}; caller {self.caller.last}; callee {self.callee.last}"
+            f"\n{logs}"
         )
 
     def wait_ready(self, timeout: float = 120.0) -> None:

@@ -94,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             QTimer.singleShot(0, lambda: call_page._ringing and call_page._ringing.accept())
         elif event.kind == "media" and event.media is not None and event.media.kind == "state":
             state["media"] = event.media.state.value
+        elif event.kind == "media" and event.media is not None and event.media.kind == "stats":
+            stats = event.media.stats
+            state["link"] = {
+                "rung": stats.rung,
+                "recv_fps": round(stats.recv_fps or 0, 1),
+                "send_fps": round(stats.send_fps or 0, 1),
+                "recv_size": list(stats.recv_size or ()),
+                "rtt_ms": round((stats.rtt_s or 0) * 1000),
+            }
 
     def hooked() -> bool:
         call_page = page()
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             rss_mb=round(_rss_mb(), 1),
             stalls=[s.as_dict() for s in monitor.take_stalls()],
             max_gap_ms=round(monitor.max_gap_s * 1000),
+            link=state.get("link", {}),
         )
 
     def on_line(line: str) -> None:
