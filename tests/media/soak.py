@@ -151,8 +151,12 @@ class Soak:
         )
 
     def wait_ready(self, timeout: float = 120.0) -> None:
+        """Both signed in, ready for calls, and the consultation's records synced."""
         for client in self.clients:
             self.wait(lambda c=client: _seen(c, "ready"), timeout, f"{client.name} ready")
+            self.wait(
+                lambda c=client: c.last.get("records", 0) > 0, timeout, f"{client.name} synced"
+            )
 
     def call(self, timeout: float = 60.0) -> None:
         """Place a call and wait until both see each other's video."""

@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import load_settings
     from app.context import AppContext
     from app.crash_guard import install_crash_guard
+    from app.credentials import use_memory_keyring
     from app.logging_setup import setup_logging
     from app.sync.hub_client import HubClient
     from app.ui.app import ClientController
     from app.ui.stall_monitor import GuiStallMonitor
     from hub.demo import DEMO_PASSWORD
 
+    use_memory_keyring()  # the local records (patient shown in the call) need a keyring
     log_file = setup_logging("INFO")
     guard = install_crash_guard(log_file)
     app = QApplication.instance() or QApplication([])
@@ -90,8 +92,21 @@ def main(argv: list[str] | None = None) -> int:
                 state["calls"] += 1
                 call_page.call_widget.stats_button.setChecked(True)
         elif event.kind == "incoming" and args.answer:
-            # Answer through the dialog the user would click (it exists once on_event ran).
-            QTimer.singleShot(0, lambda: call_page._ringing and call_page._ringing.accept())
+            # Answer through the dialog the user would click, once it shows the patient.
+            asked = time.monotonic()
+
+            def answer() -> None:
+                dialog = call_page._ringing
+                if dialog is None:
+                    return
+                if "…" in dialog.patient.text() and time.monotonic() - asked < 10:
+                    QTimer.singleShot(100, answer)
+                    return
+                state["incoming_patient"] = dialog.patient.text()
+                state["incoming_purpose"] = dialog.purpose.text()
+                dialog.accept()
+
+            QTimer.singleShot(0, answer)
         elif event.kind == "media" and event.media is not None and event.media.kind == "state":
             state["media"] = event.media.state.value
         elif event.kind == "media" and event.media is not None and event.media.kind == "stats":
@@ -123,9 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         chat.entry.returnPressed.emit()
         state["chat_sent"] += 1
 
+    def count_records() -> None:
+        from app.ui.bridge import run_in_worker
+        from app.ui.sync.wiring import sync_session
+
+        session = sync_session(context)
+        if session is not None:
+            run_in_worker(session.store.count, on_done=lambda n: state.update(records=n))
+
     def status() -> None:
         call_page = page()
         widget = call_page.call_widget if call_page is not None else None
+        count_records()
         emit(
             event="status",
             phase=state["phase"],
@@ -139,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             stalls=[s.as_dict() for s in monitor.take_stalls()],
             max_gap_ms=round(monitor.max_gap_s * 1000),
             link=state.get("link", {}),
+            records=state.get("records", 0),
+            patient=widget.patient.text() if widget else "",
+            remote_caption=widget.remote.caption if widget else "",
+            incoming_patient=state.get("incoming_patient", ""),
+            incoming_purpose=state.get("incoming_purpose", ""),
         )
 
     def on_line(line: str) -> None:
