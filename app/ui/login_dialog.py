@@ -43,6 +43,8 @@ def sign_in(context: AppContext, username: str, password: str):  # noqa: ANN201 
     tokens = client.login(username, password, device_name=platform.node())
     credentials.set_secret(token_key(username, context.hub_url), tokens.refresh_token)
     context.services["hub_client"] = client
+    # The session opening next keeps the cache keys wrapped by it and unlocks set-aside caches.
+    context.services["sign_in_password"] = credentials.OneTimeSecret(password)
     return tokens
 
 

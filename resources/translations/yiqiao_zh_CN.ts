@@ -720,62 +720,62 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="65" />
+      <location filename="../../app/ui/login_dialog.py" line="67" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="69" />
+      <location filename="../../app/ui/login_dialog.py" line="71" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="78" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="77" />
+      <location filename="../../app/ui/login_dialog.py" line="79" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="78" />
+      <location filename="../../app/ui/login_dialog.py" line="80" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="94" />
+      <location filename="../../app/ui/login_dialog.py" line="96" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="111" />
+      <location filename="../../app/ui/login_dialog.py" line="113" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="117" />
+      <location filename="../../app/ui/login_dialog.py" line="119" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="154" />
+      <location filename="../../app/ui/login_dialog.py" line="156" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="150" />
+      <location filename="../../app/ui/login_dialog.py" line="152" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="159" />
+      <location filename="../../app/ui/login_dialog.py" line="161" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="120" />
+      <location filename="../../app/ui/login_dialog.py" line="122" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
@@ -2346,7 +2346,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="215" />
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="274" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
@@ -2394,7 +2394,7 @@
     <message>
       <location filename="../../app/ui/wording.py" line="234" />
       <location filename="../../app/ui/wording.py" line="240" />
-      <location filename="../../app/ui/wording.py" line="264" />
+      <location filename="../../app/ui/wording.py" line="267" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
@@ -2420,109 +2420,165 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="261" />
+      <source>A file upload is still in progress; YiQiao will resume it.</source>
+      <translation>文件仍在上传中，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="264" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="267" />
-      <location filename="../../app/ui/wording.py" line="334" />
+      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="337" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="277" />
+      <location filename="../../app/ui/wording.py" line="280" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="281" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="284" />
+      <location filename="../../app/ui/wording.py" line="287" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="287" />
+      <location filename="../../app/ui/wording.py" line="290" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="293" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="291" />
+      <location filename="../../app/ui/wording.py" line="294" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="294" />
+      <location filename="../../app/ui/wording.py" line="297" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="297" />
+      <location filename="../../app/ui/wording.py" line="300" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="300" />
+      <location filename="../../app/ui/wording.py" line="303" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="301" />
+      <location filename="../../app/ui/wording.py" line="304" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="305" />
+      <location filename="../../app/ui/wording.py" line="308" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="314" />
+      <location filename="../../app/ui/wording.py" line="317" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="320" />
+      <location filename="../../app/ui/wording.py" line="323" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="329" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="330" />
+      <location filename="../../app/ui/wording.py" line="333" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="350" />
+      <location filename="../../app/ui/wording.py" line="353" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="354" />
+      <location filename="../../app/ui/wording.py" line="357" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="357" />
+      <location filename="../../app/ui/wording.py" line="360" />
+      <location filename="../../app/ui/wording.py" line="418" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="372" />
+      <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="378" />
+      <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="383" />
+      <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="390" />
+      <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
+      <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="396" />
+      <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
+      <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="402" />
+      <source> The hub refused {n} of them; IT can find them in the log.</source>
+      <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="407" />
+      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="413" />
+      <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="443" />
+      <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
+      <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="449" />
+      <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
+      <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
   </context>
 </TS>

@@ -232,3 +232,15 @@ def test_the_hub_sends_no_reason_the_client_cannot_word():
             found.add(m.group(1))
     assert {"invalid_credentials", "not_found", "unsupported_protocol"} <= found
     assert not found - set(HUB_ERROR_CODES), sorted(found - set(HUB_ERROR_CODES))
+
+
+def test_every_banner_about_local_records_reads_in_chinese(chinese):
+    from app.sync.cache import CacheKeyWrong
+    from app.sync.recovery import Notice
+    from app.ui.wording import NOTICE_CODES, notice_text, session_failure_text
+
+    texts = [(code, notice_text(Notice(code, params))) for code, params in NOTICE_CODES]
+    texts.append(("open failed", session_failure_text(CacheKeyWrong("english", path=None))))
+    bad = untranslated(texts)
+    assert not bad, "\n".join(bad)
+    assert len({t for _c, t in texts}) == len(texts)
