@@ -75,7 +75,7 @@ def _line(label: str, figures: dict[str, dict]) -> str:
     return " | ".join(parts) + f" | {_load()}"
 
 
-def soak_runs(runs: int, minutes: float, workdir: Path) -> bool:
+def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = None) -> bool:
     clean = True
     for n in range(runs):
         soak = Soak(workdir / f"run{n}")
@@ -83,6 +83,9 @@ def soak_runs(runs: int, minutes: float, workdir: Path) -> bool:
             soak.wait_ready()
             soak.call()
             figures = _hold_call(soak, minutes * 60)
+            if shots is not None and n == 0:
+                for client in soak.clients:
+                    client.send(f"screenshot {shots / f'call-{client.name}.png'}")
             soak.hangup()
         finally:
             soak.close()
@@ -143,13 +146,14 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--call-seconds", type=float, default=20.0)
     parser.add_argument("--parts", default="runs,memory,calls")
+    parser.add_argument("--screenshots", type=Path, help="save both windows after the first run")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="call-soak-"))
     print(f"call soak in {workdir}; {os.cpu_count()} CPUs; {_load()}", flush=True)
     ok = True
     if "runs" in parts:
-        ok &= soak_runs(args.runs, args.minutes, workdir)
+        ok &= soak_runs(args.runs, args.minutes, workdir, args.screenshots)
     if "memory" in parts:
         ok &= memory_run(args.memory_minutes, workdir)
     if "calls" in parts:

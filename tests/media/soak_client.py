@@ -4,7 +4,8 @@
 
 It builds the real application (``ClientController``: main window, sync, the Call page with
 its ``CallService``, preview and remote ``VideoView``s), signs in against the hub, and then
-obeys one-line commands on stdin: ``call <consultation id>``, ``hangup``, ``quit``. With
+obeys one-line commands on stdin: ``call <consultation id>``, ``hangup``, ``screenshot
+<png path>``, ``quit``. With
 ``--answer`` an incoming call is accepted through the incoming-call dialog. While a call is
 active the statistics panel is open and a chat line is sent every two seconds.
 
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             call_page.service.call(parts[1])
         elif parts[0] == "hangup" and call_page is not None:
             call_page.service.hangup()
+        elif parts[0] == "screenshot" and len(parts) > 1:
+            controller.window.grab().save(parts[1])
+            emit(event="screenshot", path=parts[1])
         elif parts[0] == "quit":
             app.quit()
 
