@@ -5,6 +5,7 @@
     python main.py --self-check         check decoders, devices, keyring, cache, hub; exit code
     python main.py export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
     python main.py hub serve|admin|demo ...   run the hub (lets the frozen bundle be its own hub)
+    python main.py dicom receive|echo|send|find|move|get|inbox ...   DICOM node without the GUI
 
 Imports stay inside the branches so each sub-command loads only what it needs (start-up time).
 """
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.dicom_viewer.export_cli import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "dicom":
+        from app.dicom_net.cli import main as dicom_main
+
+        return dicom_main(argv[1:])
     if argv and argv[0] == "hub":
         from hub.__main__ import main as hub_main
 

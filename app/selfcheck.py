@@ -402,6 +402,56 @@ def check_hub(settings: Any) -> list[Check]:
     return checks
 
 
+def check_dicom_network(settings: Any) -> list[Check]:
+    """Our DICOM port can be opened; the configured PACS answers C-ECHO; DICOMweb answers."""
+    try:
+        from app.dicom_net.nodes import NodeError, local_node, pacs_node
+        from app.dicom_net.receiver import probe_port
+        from app.dicom_net.scu import DimseError, echo
+    except ImportError as exc:
+        return [Check("DICOM network", "pynetdicom", FAIL, f"not available in this build: {exc}")]
+    checks: list[Check] = []
+    node = local_node(settings)
+    where = f"{node.ae_title} on {node.bind_address}:{node.port}"
+    problem = probe_port(node.bind_address, node.port)
+    if not node.enabled:
+        state, detail = SKIP, f"receiving is turned off (dicom_receive_enabled); {where}"
+        detail += ": " + (problem or "the port can be opened")
+    else:
+        state, detail = (
+            (FAIL, f"{where}: {problem}") if problem else (PASS, f"{where}: can be opened")
+        )
+    checks.append(Check("DICOM network", "receive port", state, detail))
+    try:
+        pacs = pacs_node(settings)
+    except NodeError as exc:
+        pacs, checks = None, checks + [Check("DICOM network", "PACS", FAIL, str(exc))]
+    if pacs is None and not any(c.name == "PACS" for c in checks):
+        checks.append(Check("DICOM network", "PACS C-ECHO", SKIP, "no dicom_pacs configured"))
+    elif pacs is not None:
+        started = time.monotonic()
+        try:
+            status = echo(pacs, node.ae_title)
+            ms = (time.monotonic() - started) * 1000
+            checks.append(
+                Check("DICOM network", "PACS C-ECHO", PASS if status == 0 else FAIL,
+                      f"{pacs}: status 0x{status:04X} in {ms:.0f} ms")
+            )  # fmt: skip
+        except DimseError as exc:
+            checks.append(Check("DICOM network", "PACS C-ECHO", FAIL, str(exc)))
+    url = settings.get("dicomweb_url", "")
+    if url:
+        from app.dicom_net.dicomweb import DicomWeb, DicomWebError
+        from app.dicom_net.scu import Query
+
+        try:
+            DicomWeb(url, timeout=10).search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
+            checks.append(Check("DICOM network", "DICOMweb", PASS, f"{url}: QIDO-RS answers"))
+        except DicomWebError as exc:
+            checks.append(Check("DICOM network", "DICOMweb", FAIL, str(exc)))
+    return checks
+
+
 def _ca_env_hint() -> str:
     """Name CA-overriding environment variables: requests may prefer them to ca_bundle."""
     found = [
@@ -432,6 +482,7 @@ def run_checks(settings: Any) -> list[Check]:
         ("Encrypted cache", check_sqlcipher_engine),
         ("Encrypted cache", check_cache),
         ("Hub", lambda: check_hub(settings)),
+        ("DICOM network", lambda: check_dicom_network(settings)),
     ]
     results: list[Check] = []
     for group, step in steps:
