@@ -13,10 +13,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import APP_NAME, APP_ORG, __version__, credentials, tasks
 from app.config import load_settings
 from app.context import AppContext
+from app.crash_guard import PreviousSession, install_crash_guard
 from app.logging_setup import set_level, setup_logging
 from app.ui.bridge import call_on_gui, run_in_worker
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
+from app.ui.stall_monitor import GuiStallMonitor
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +254,15 @@ class ClientController(QObject):
             ),
         )
 
+    def offer_diagnostics(self, previous: PreviousSession) -> Any:
+        """The last session crashed or hung: say so and offer Export diagnostics."""
+        from app.ui.abnormal_exit import offer_diagnostics
+
+        self.abnormal_exit_box = offer_diagnostics(
+            self.window, previous, self.window.export_diagnostics
+        )
+        return self.abnormal_exit_box
+
     def shutdown(self) -> None:
         """Stop background work and the embedded hub."""
         if self.embedded_hub is not None:
@@ -318,8 +329,11 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     """Create the application and run its event loop; returns the exit code."""
     started = time.perf_counter()
     settings = load_settings()
-    setup_logging(settings.get("log_level", "INFO"))
+    log_file = setup_logging(settings.get("log_level", "INFO"))
+    guard = install_crash_guard(log_file)  # faulthandler into the log, GUI watchdog, marker
     log.info("YiQiao %s starting", __version__)
+    if guard.previous is not None:
+        log.warning("the last session (pid %d) ended abnormally", guard.previous.pid)
     if QApplication.instance() is None:
         # 125 % / 150 % Windows scaling: pass fractional factors through instead of rounding.
         from PySide6.QtCore import Qt
@@ -336,6 +350,9 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     context = AppContext(settings=settings)
     controller = ClientController(app, context)
     controller.window.show()
+    monitor = GuiStallMonitor(guard, interval_ms=250, report_over_s=1.0, parent=controller)
+    monitor.start()
+    app.aboutToQuit.connect(guard.close_cleanly)
     if probe_startup:
         # bench/startup.py: report when the window is on screen, then leave.
         def report() -> None:
@@ -349,6 +366,8 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     QTimer.singleShot(1500, lambda: run_in_worker(warm_imports))
     QTimer.singleShot(0, lambda: _check_keyring(controller))
     QTimer.singleShot(0, controller.show_login)
+    if guard.previous is not None:
+        QTimer.singleShot(0, lambda: controller.offer_diagnostics(guard.previous))
     return app.exec()
 
 

@@ -1,6 +1,39 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AbnormalExit</name>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="15" />
+      <source>YiQiao stopped responding last time and had to be closed.</source>
+      <translation>上次医桥（YiQiao）停止响应，只能被强制关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="19" />
+      <source>YiQiao closed unexpectedly last time.</source>
+      <translation>上次医桥（YiQiao）意外关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="21" />
+      <source>What happened was written to the log. Export diagnostics and send the file to your IT department so the problem can be found.</source>
+      <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <source>The last session ended abnormally</source>
+      <translation>上次运行异常结束</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <source>Export diagnostics…</source>
+      <translation>导出诊断信息…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
     <name>AboutDialog</name>
     <message>
       <location filename="../../app/ui/about_dialog.py" line="17" />
@@ -21,208 +54,261 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="39" />
+      <location filename="../../app/ui/pages/call.py" line="40" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="42" />
+      <location filename="../../app/ui/pages/call.py" line="43" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="59" />
+      <location filename="../../app/ui/pages/call.py" line="60" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="66" />
+      <location filename="../../app/ui/pages/call.py" line="67" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="79" />
+      <location filename="../../app/ui/pages/call.py" line="81" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="81" />
+      <location filename="../../app/ui/pages/call.py" line="83" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="117" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="149" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="120" />
+      <location filename="../../app/ui/pages/call.py" line="150" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="121" />
+      <location filename="../../app/ui/pages/call.py" line="151" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="122" />
+      <location filename="../../app/ui/pages/call.py" line="152" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="123" />
+      <location filename="../../app/ui/pages/call.py" line="153" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="124" />
-      <location filename="../../app/ui/pages/call.py" line="125" />
+      <location filename="../../app/ui/pages/call.py" line="154" />
+      <location filename="../../app/ui/pages/call.py" line="155" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="126" />
+      <location filename="../../app/ui/pages/call.py" line="156" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="127" />
+      <location filename="../../app/ui/pages/call.py" line="157" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="128" />
+      <location filename="../../app/ui/pages/call.py" line="158" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="130" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
   </context>
   <context>
+    <name>CallSubject</name>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="18" />
+      <source>Patient: this consultation is not on this computer yet</source>
+      <translation>患者：本机尚未同步此会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="22" />
+      <source>Patient: record not synced yet</source>
+      <translation>患者：病历尚未同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="24" />
+      <source>{n} y</source>
+      <translation>{n} 岁</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="26" />
+      <source>age unknown</source>
+      <translation>年龄不详</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="28" />
+      <source>Patient: {name} · {sex} · {age}</source>
+      <translation>患者：{name} · {sex} · {age}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="36" />
+      <source>Purpose: not known on this computer</source>
+      <translation>会诊目的：本机暂无</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="37" />
+      <source>Purpose: {purpose}</source>
+      <translation>会诊目的：{purpose}</translation>
+    </message>
+  </context>
+  <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="155" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="196" />
+      <location filename="../../app/ui/call/window.py" line="78" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="58" />
-      <location filename="../../app/ui/call/window.py" line="200" />
+      <location filename="../../app/ui/call/window.py" line="61" />
+      <source>Open case</source>
+      <translation>打开病例</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="63" />
+      <source>Open this consultation's case; the call continues</source>
+      <translation>打开此会诊的病例，通话不中断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="81" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="61" />
+      <location filename="../../app/ui/call/window.py" line="84" />
       <source>Audio only</source>
       <translation>仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="63" />
+      <location filename="../../app/ui/call/window.py" line="86" />
       <source>Stop video to keep the voice clear on a weak link</source>
       <translation>网络较差时停止视频，保证语音清晰</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="65" />
+      <location filename="../../app/ui/call/window.py" line="88" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="67" />
+      <location filename="../../app/ui/call/window.py" line="90" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="144" />
+      <location filename="../../app/ui/call/window.py" line="185" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="146" />
+      <location filename="../../app/ui/call/window.py" line="187" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="147" />
+      <location filename="../../app/ui/call/window.py" line="188" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="149" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="151" />
+      <location filename="../../app/ui/call/window.py" line="192" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="166" />
+      <location filename="../../app/ui/call/window.py" line="207" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="168" />
+      <location filename="../../app/ui/call/window.py" line="209" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="170" />
+      <location filename="../../app/ui/call/window.py" line="211" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="172" />
+      <location filename="../../app/ui/call/window.py" line="213" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="174" />
+      <location filename="../../app/ui/call/window.py" line="215" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="185" />
+      <location filename="../../app/ui/call/window.py" line="226" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="186" />
+      <location filename="../../app/ui/call/window.py" line="227" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="187" />
+      <location filename="../../app/ui/call/window.py" line="228" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="231" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="196" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="200" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="213" />
+      <location filename="../../app/ui/call/window.py" line="254" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -243,104 +329,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="60" />
+      <location filename="../../app/ui/app.py" line="62" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="66" />
+      <location filename="../../app/ui/app.py" line="68" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="73" />
+      <location filename="../../app/ui/app.py" line="75" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="86" />
+      <location filename="../../app/ui/app.py" line="88" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="126" />
-      <location filename="../../app/ui/app.py" line="134" />
+      <location filename="../../app/ui/app.py" line="128" />
+      <location filename="../../app/ui/app.py" line="136" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="127" />
+      <location filename="../../app/ui/app.py" line="129" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="138" />
+      <location filename="../../app/ui/app.py" line="140" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="119" />
-      <location filename="../../app/ui/app.py" line="140" />
+      <location filename="../../app/ui/app.py" line="121" />
+      <location filename="../../app/ui/app.py" line="142" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="143" />
+      <location filename="../../app/ui/app.py" line="145" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="220" />
+      <location filename="../../app/ui/app.py" line="222" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="221" />
+      <location filename="../../app/ui/app.py" line="223" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="239" />
+      <location filename="../../app/ui/app.py" line="241" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="247" />
+      <location filename="../../app/ui/app.py" line="249" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="249" />
+      <location filename="../../app/ui/app.py" line="251" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="303" />
+      <location filename="../../app/ui/app.py" line="314" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="304" />
+      <location filename="../../app/ui/app.py" line="315" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="305" />
+      <location filename="../../app/ui/app.py" line="316" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="306" />
+      <location filename="../../app/ui/app.py" line="317" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="307" />
+      <location filename="../../app/ui/app.py" line="318" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="313" />
+      <location filename="../../app/ui/app.py" line="324" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -608,27 +694,27 @@
   <context>
     <name>IncomingCallDialog</name>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="17" />
+      <location filename="../../app/ui/call/incoming.py" line="18" />
       <source>Incoming call</source>
       <translation>来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="22" />
-      <source>Consultation: {0}</source>
-      <translation>会诊：{0}</translation>
+      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="24" />
+      <location filename="../../app/ui/call/incoming.py" line="33" />
       <source>Accept</source>
       <translation>接听</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="26" />
+      <location filename="../../app/ui/call/incoming.py" line="35" />
       <source>Decline</source>
       <translation>拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="35" />
+      <location filename="../../app/ui/call/incoming.py" line="44" />
       <source>is calling you</source>
       <translation>正在呼叫您</translation>
     </message>
