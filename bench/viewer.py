@@ -40,10 +40,10 @@ from app.dicom_viewer.cache import FrameCache  # noqa: E402
 from app.dicom_viewer.decode_pool import ProcessDecodePool  # noqa: E402
 from app.dicom_viewer.index import FrameRef, Library, Series, import_paths  # noqa: E402
 from app.dicom_viewer.loader import FrameSource, SeriesPreloader  # noqa: E402
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom  # noqa: E402
 from app.dicom_viewer.pipeline import Window  # noqa: E402
 from app.dicom_viewer.render import render_checked, to_viewport  # noqa: E402
 from app.dicom_viewer.view_state import ViewState  # noqa: E402
+from tests.support.ct_phantom import PhantomSpec, write_phantom  # noqa: E402
 
 VIEWPORT = (1024, 1024)
 

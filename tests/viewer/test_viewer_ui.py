@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.dicom_viewer.phantom import SOFT, PhantomSpec
 from app.ui.viewer.viewer_widget import ViewerWidget
+from tests.support.ct_phantom import SOFT, PhantomSpec
 
 from .conftest import sample
 
@@ -360,7 +360,7 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
 def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_path_factory):
     from PySide6.QtWidgets import QPushButton
 
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     folder = tmp_path_factory.mktemp("big_import")
     total = len(write_phantom(folder, PhantomSpec(size=16, slices=1500)))
@@ -405,7 +405,7 @@ def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer
     from pydicom.uid import JPEG2000Lossless
 
     from app.dicom_viewer.decoders import decode_frame
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     folder = tmp_path_factory.mktemp("j2k_ui")
     write_phantom(folder, PhantomSpec(size=128, slices=16), JPEG2000Lossless)
@@ -479,7 +479,7 @@ def test_a_file_that_kills_its_decoder_is_named_and_the_rest_opens(
 
     from app.dicom_viewer import decoders
     from app.dicom_viewer.decode_pool import ProcessDecodePool
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     from .pool_helpers import decode_or_die
 
