@@ -20,6 +20,8 @@ import numpy as np
 
 from app.dicom_viewer.calibration import Calibration
 from app.dicom_viewer.pipeline import Window, _voi_window
+from app.dicom_viewer.render import to_viewport
+from app.dicom_viewer.view_state import ViewState, image_to_viewport
 from app.dicom_viewer.volume import Volume, VolumeGeometry
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -352,3 +354,43 @@ def to_display(values: np.ndarray, window: Window, invert: bool = False) -> np.n
     return np.clip(_voi_window(values.astype(np.float64), window, low, high), 0, 255).astype(
         np.uint8
     )
+
+
+@dataclass
+class RenderedPlane:
+    """A plane rendered for a viewport: the RGB pixels, the plane image they come from and
+    the image→viewport matrix (for crosshair, measurements and clicks)."""
+
+    rgb: np.ndarray
+    image: PlaneImage
+    matrix: np.ndarray
+    state: ViewState
+
+
+def snapshot(state: MprState) -> MprState:
+    """A copy a worker can render from while the GUI goes on changing the original."""
+    return MprState(
+        state.geometry,
+        state.point.copy(),
+        {p: (u.copy(), v.copy()) for p, (u, v) in state.axes.items()},
+        state.slab_mm,
+        state.slab_mode,
+        state.window,
+    )
+
+
+def render_plane(
+    volume: Volume,
+    state: MprState,
+    plane: str,
+    viewport: tuple[int, int],
+    view: ViewState | None = None,
+) -> RenderedPlane:
+    """Reslice, window and fit one plane into a viewport (run on a worker)."""
+    image = reslice(volume, state, plane)
+    window = state.window or default_window(volume)
+    gray = to_display(image.values, window)
+    view = view or ViewState()
+    h, w = gray.shape
+    rgb = to_viewport(gray, view, viewport)
+    return RenderedPlane(rgb, image, image_to_viewport(view, (w, h), viewport), view)

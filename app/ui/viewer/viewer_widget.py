@@ -46,6 +46,7 @@ from app.dicom_viewer.render import PresentationOverrides, display_pixels, to_vi
 from app.dicom_viewer.view_state import ViewState, fit_zoom, visible_image_rect
 from app.ui import bridge
 from app.ui.viewer.ecg_view import EcgView
+from app.ui.viewer.mpr_view import MprView
 from app.ui.viewer.series_browser import SeriesBrowser
 from app.ui.viewer.viewport import Viewport
 
@@ -152,6 +153,8 @@ class ViewerWidget(QWidget):
         action(self.tr("Rotate"), lambda: self.active and self.active.rotate(90))
         action(self.tr("Flip"), lambda: self.active and self.active.flip())
         action(self.tr("Invert"), lambda: self.active and self.active.invert())
+        mpr = action(self.tr("MPR"), self.open_mpr)
+        mpr.setToolTip(self.tr("Axial, coronal and sagittal planes of the series (CT, MR)"))
         action(self.tr("Undo"), self.annotations.undo, "Ctrl+Z")
         action(self.tr("Redo"), self.annotations.redo, "Ctrl+Y")
         group = QActionGroup(self)
@@ -210,8 +213,12 @@ class ViewerWidget(QWidget):
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
         self.ecg_view = EcgView()
+        self.mpr_view = MprView()
+        self.mpr_view.closed.connect(lambda: self.stack.setCurrentWidget(self.grid_host))
+        self.mpr_view.problem.connect(self.show_problem)
         self.stack.addWidget(self.grid_host)
         self.stack.addWidget(self.ecg_view)
+        self.stack.addWidget(self.mpr_view)
         right_layout.addWidget(self.stack, 1)
         bottom = QHBoxLayout()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -420,6 +427,15 @@ class ViewerWidget(QWidget):
         self.set_active(vp)
         self._preload(vp)
 
+    def open_mpr(self) -> None:
+        """Reformat the active viewport's series (the volume is built on a worker)."""
+        vp = self.active
+        if vp is None or vp.series is None:
+            self.show_problem(self.tr("Open a CT or MR series first"))
+            return
+        self.stack.setCurrentWidget(self.mpr_view)
+        self.mpr_view.open_series(vp.series, self.source)
+
     def _preload(self, vp: Viewport) -> None:
         """Decode the viewport's whole series in the background, nearest frames first."""
         if vp.series is None:
@@ -624,7 +640,9 @@ class ViewerWidget(QWidget):
 
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
-        if self.active is None or self.active.series is None:
+        if (self.active is None or self.active.series is None) and (
+            self.stack.currentWidget() is not self.mpr_view
+        ):
             return
         path, _ = QFileDialog.getSaveFileName(
             self, self.tr("Export image"), "view.png", self.tr("Images (*.png *.jpg)")
@@ -638,6 +656,9 @@ class ViewerWidget(QWidget):
 
     def export_image(self, path: str | Path, overlays: bool = True) -> Path:
         """PNG/JPEG of the active view, as shown (with overlays) or pixels only."""
+        if self.stack.currentWidget() is self.mpr_view:
+            self.mpr_view.export_image(str(path), overlays)
+            return Path(path)
         vp = self.active
         if overlays:
             vp.grab().save(str(path))
