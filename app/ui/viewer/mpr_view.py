@@ -498,15 +498,12 @@ class MprView(QWidget):
         u, v = self.state.axes[plane]
         return not (np.max(np.abs(u)) > 1 - 1e-9 and np.max(np.abs(v)) > 1 - 1e-9)
 
-    def export_image(self, path: str, overlays: bool = True) -> None:
-        """The active plane as shown (with crosshair and text), or its pixels only."""
+    def export_pixels(self, overlays: bool = True) -> QImage | np.ndarray:
+        """The active plane as shown (crosshair and text included) or its pixels only."""
         pane = self.active or self.panes["axial"]
         if overlays or pane.rendered is None:
-            pane.grab().save(path)
-        else:
-            from PIL import Image
-
-            Image.fromarray(pane.rendered.rgb).save(path)
+            return pane.grab().toImage()
+        return pane.rendered.rgb.copy()
 
     def pane_rect(self, plane: str) -> QRect:
         return self.panes[plane].geometry()

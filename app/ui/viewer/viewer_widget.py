@@ -46,6 +46,7 @@ from app.dicom_viewer.render import PresentationOverrides, display_pixels, to_vi
 from app.dicom_viewer.view_state import ViewState, fit_zoom, visible_image_rect
 from app.ui import bridge
 from app.ui.viewer.ecg_view import EcgView
+from app.ui.viewer.image_file import save_image
 from app.ui.viewer.mpr_view import MprView
 from app.ui.viewer.series_browser import SeriesBrowser
 from app.ui.viewer.viewport import Viewport
@@ -81,6 +82,7 @@ class ViewerWidget(QWidget):
     """Everything the Viewer page shows."""
 
     import_finished = Signal(object)  # ImportReport
+    file_written = Signal(object)  # Path of a saved GSPS or exported image
     frame_shown = Signal(int)
 
     def __init__(self, author: str = "", parent: QWidget | None = None) -> None:
@@ -560,34 +562,47 @@ class ViewerWidget(QWidget):
         if path:
             self.save_gsps(path)
 
-    def save_gsps(self, path: str | Path) -> Path:
-        """Write the active viewport's view and the series' annotations as a GSPS."""
+    def save_gsps(self, path: str | Path) -> None:
+        """Write the active viewport's view and the series' annotations as a GSPS, on a
+        worker (``file_written`` then carries the path, or ``problem`` the reason)."""
         vp = self.active
         if vp is None or vp.series is None:
             raise ValueError("no series shown")
         headers = [inst.header for inst in vp.series.instances if inst.is_image]
         sops = {inst.sop_instance_uid for inst in vp.series.instances}
+        # A snapshot of the list: edits replace annotations (never change them in place), so
+        # the user can go on drawing while the worker writes.
         anns = [a for a in self.annotations.items if a.sop_instance_uid in sops]
+        state = ViewState.from_dict(vp.state.to_dict())
         area = None
         if vp._image_size[0]:
             x0, y0, x1, y1 = visible_image_rect(vp.state, vp._image_size, (vp.width(), vp.height()))
             area = (int(round(x0)) + 1, int(round(y0)) + 1, int(round(x1)), int(round(y1)))
-        try:
-            write_gsps(
+        shutter, viewport = vp.overrides.shutter, (vp.width(), vp.height())
+
+        def write() -> object:
+            return write_gsps(
                 path,
                 headers,
-                vp.state,
+                state,
                 anns,
                 self.author,
                 displayed_area=area,
-                viewport=(vp.width(), vp.height()),
-                shutter=vp.overrides.shutter,
+                viewport=viewport,
+                shutter=shutter,
             )
-        except (ValueError, OSError) as exc:
-            self.show_problem(self.tr("Could not save GSPS: %1").replace("%1", str(exc)))
-            raise
+
+        bridge.run_in_worker(
+            write,
+            on_done=lambda _ds: self._written(Path(path)),
+            on_error=lambda e: self.show_problem(
+                self.tr("Could not save GSPS: %1").replace("%1", f"{path}: {e}")
+            ),
+        )
+
+    def _written(self, path: Path) -> None:
         self.status.setText(self.tr("Saved %1").replace("%1", str(path)))
-        return Path(path)
+        self.file_written.emit(path)
 
     def open_gsps(self, path: str | Path) -> GspsContent | None:
         """Apply a presentation state: show its series, restore the view and annotations."""
@@ -654,21 +669,32 @@ class ViewerWidget(QWidget):
         )
         self.export_image(path, overlays=choice == QMessageBox.StandardButton.Yes)
 
-    def export_image(self, path: str | Path, overlays: bool = True) -> Path:
-        """PNG/JPEG of the active view, as shown (with overlays) or pixels only."""
+    def export_image(self, path: str | Path, overlays: bool = True) -> None:
+        """PNG/JPEG of the active view, as shown (with overlays) or pixels only. The pixels
+        are taken here; encoding and writing the file happen on a worker (``file_written``)."""
         if self.stack.currentWidget() is self.mpr_view:
-            self.mpr_view.export_image(str(path), overlays)
-            return Path(path)
-        vp = self.active
-        if overlays:
-            vp.grab().save(str(path))
+            image = self.mpr_view.export_pixels(overlays)
         else:
-            from PIL import Image
-
-            ref = vp.current
-            img = display_pixels(ref.instance.header, ref.frame, vp._stored, vp.state, vp.overrides)
-            Image.fromarray(to_viewport(img, vp.state, (vp.width(), vp.height()))).save(path)
-        return Path(path)
+            vp = self.active
+            if vp is None or vp.current is None or vp._stored is None:
+                return
+            if overlays:
+                image = vp.grab().toImage()
+            else:
+                ref = vp.current
+                img = display_pixels(
+                    ref.instance.header, ref.frame, vp._stored, vp.state, vp.overrides
+                )
+                image = to_viewport(img, vp.state, (vp.width(), vp.height()))
+        bridge.run_in_worker(
+            save_image,
+            image,
+            Path(path),
+            on_done=lambda _r: self._written(Path(path)),
+            on_error=lambda e: self.show_problem(
+                self.tr("Could not export: %1").replace("%1", f"{path}: {e}")
+            ),
+        )
 
     def _choose_anonymize(self) -> None:
         if self.active is None or self.active.series is None:
