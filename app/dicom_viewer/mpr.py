@@ -7,7 +7,7 @@ known size, so measurements in any plane are calibrated. Planes aligned with the
 (the usual case) are cut straight out of the array; oblique ones are sampled trilinearly.
 
 Plane images use the viewer's pixel convention: pixel (i, j) covers [i, i+1) × [j, j+1), its
-centre at volume millimetres ``origin + i·pixel_mm·u + j·pixel_mm·v``.
+centre at volume millimetres ``origin + i·col_mm·u + j·row_mm·v``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from app.dicom_viewer.calibration import Calibration
 from app.dicom_viewer.pipeline import Window, _voi_window
-from app.dicom_viewer.render import to_viewport
-from app.dicom_viewer.view_state import ViewState, image_to_viewport
 from app.dicom_viewer.volume import Volume, VolumeGeometry
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -37,26 +36,34 @@ _PATIENT_AXES = {
 
 @dataclass
 class PlaneImage:
-    """One reformatted image and where its pixels are."""
+    """One reformatted image and where its pixels are. Planes along the voxel grid keep the
+    voxels' own spacing (no resampling: exact values, fast); oblique planes get square
+    pixels of the finest spacing. Either way measurements use ``calibration``."""
 
     values: np.ndarray  # (rows, columns) modality values
-    pixel_mm: float
+    col_mm: float  # pixel width (along u)
+    row_mm: float  # pixel height (along v)
     origin: np.ndarray  # volume mm of the centre of pixel (0, 0)
     u: np.ndarray  # volume-frame unit vector along image columns (x)
     v: np.ndarray  # volume-frame unit vector along image rows (y)
 
     @property
     def calibration(self) -> Calibration:
-        return Calibration(self.pixel_mm, self.pixel_mm, "reformatted plane")
+        return Calibration(self.row_mm, self.col_mm, "reformatted plane")
+
+    @property
+    def size_mm(self) -> tuple[float, float]:
+        h, w = self.values.shape[:2]
+        return w * self.col_mm, h * self.row_mm
 
     def to_image(self, point_mm: np.ndarray) -> tuple[float, float]:
         """Volume mm → image pixel coordinates (x, y) in the viewer's convention."""
         d = np.asarray(point_mm, float) - self.origin
-        return float(d @ self.u / self.pixel_mm + 0.5), float(d @ self.v / self.pixel_mm + 0.5)
+        return float(d @ self.u / self.col_mm + 0.5), float(d @ self.v / self.row_mm + 0.5)
 
     def to_volume(self, x: float, y: float) -> np.ndarray:
         """Image pixel coordinates → volume mm (on the plane)."""
-        return self.origin + (x - 0.5) * self.pixel_mm * self.u + (y - 0.5) * self.pixel_mm * self.v
+        return self.origin + (x - 0.5) * self.col_mm * self.u + (y - 0.5) * self.row_mm * self.v
 
 
 def _snap(direction: np.ndarray) -> np.ndarray:
@@ -103,7 +110,7 @@ class MprState:
         if not self.axes:
             self.reset_axes()
         if not np.any(self.point):
-            self.point = np.array(self.geometry.extent_mm) / 2.0
+            self.point = self._on_grid(np.array(self.geometry.extent_mm) / 2.0)
 
     def reset_axes(self) -> None:
         """Back to the three orthogonal planes."""
@@ -124,11 +131,16 @@ class MprState:
         self.point = self._inside(self.point + steps * self.step_mm(plane) * self.normal(plane))
 
     def move_to(self, point_mm: np.ndarray) -> None:
-        """Put the crosshair at a point (clicked in any view)."""
-        self.point = self._inside(np.asarray(point_mm, float))
+        """Put the crosshair at a point (clicked in any view), on the nearest voxel centre:
+        the planes through it then cut voxel layers exactly."""
+        self.point = self._on_grid(self._inside(np.asarray(point_mm, float)))
 
     def _inside(self, p: np.ndarray) -> np.ndarray:
         return np.clip(p, 0.0, np.array(self.geometry.extent_mm))
+
+    def _on_grid(self, p: np.ndarray) -> np.ndarray:
+        spacing = np.array(self.geometry.spacing)
+        return np.round(p / spacing) * spacing
 
     def rotate(self, plane: str, degrees: float) -> None:
         """Rotate the crosshair shown in ``plane``: the other two planes turn about its
@@ -194,35 +206,6 @@ def _reduce(stack: np.ndarray, axis: int, mode: str) -> np.ndarray:
     return stack.mean(axis=axis, dtype=np.float32)
 
 
-def _axis_samples(count: int, spacing: float, pix: float, positive: bool) -> np.ndarray:
-    """Voxel coordinates (float) of output samples every ``pix`` mm along one axis."""
-    length = (count - 1) * spacing
-    out = int(math.floor(length / pix + 1e-6)) + 1
-    mm = np.arange(out) * pix
-    if not positive:
-        mm = length - mm
-    return mm / spacing
-
-
-def _resample_axis(arr: np.ndarray, axis: int, coords: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``arr`` along ``axis`` at float voxel ``coords``."""
-    size = arr.shape[axis]
-    if len(coords) == size and np.allclose(coords, np.arange(size)):
-        return arr
-    if len(coords) == size and np.allclose(coords, np.arange(size)[::-1]):
-        return np.flip(arr, axis=axis)
-    lo = np.clip(np.floor(coords).astype(np.intp), 0, size - 1)
-    hi = np.minimum(lo + 1, size - 1)
-    w = (coords - lo).astype(np.float32)
-    shape = [1] * arr.ndim
-    shape[axis] = len(coords)
-    w = w.reshape(shape)
-    a = np.take(arr, lo, axis=axis).astype(np.float32)
-    b = np.take(arr, hi, axis=axis).astype(np.float32)
-    out = a + (b - a) * w
-    return out.astype(arr.dtype) if arr.dtype.kind == "i" else out
-
-
 def _reslice_aligned(
     volume: Volume,
     point: np.ndarray,
@@ -244,12 +227,12 @@ def _reslice_aligned(
     along = np.clip(along, 0, sizes[an] - 1)
     layers = []
     for pos in along:
-        lo = int(math.floor(pos))
+        lo = int(math.floor(pos + 1e-3))
         hi = min(lo + 1, sizes[an] - 1)
-        w = pos - lo
-        a = np.take(volume.voxels, lo, axis=array_axis[an])
-        if w > 1e-6 and hi != lo:
-            b = np.take(volume.voxels, hi, axis=array_axis[an])
+        w = max(pos - lo, 0.0)
+        a = _layer(volume.voxels, array_axis[an], lo)
+        if 1e-3 < w < 1 - 1e-3 and hi != lo:
+            b = _layer(volume.voxels, array_axis[an], hi)
             layer = a + (b.astype(np.float32) - a) * np.float32(w)
             layers.append(layer.astype(a.dtype) if a.dtype.kind == "i" else layer)
         else:
@@ -259,15 +242,24 @@ def _reslice_aligned(
     remaining = [ax for ax in (2, 1, 0) if ax != an]  # volume axes in array-axis order
     if remaining[0] != av:  # want rows = v, columns = u
         plane = plane.T
-    rows = _axis_samples(sizes[av], spacing[av], pix, v[av] > 0)
-    cols = _axis_samples(sizes[au], spacing[au], pix, u[au] > 0)
-    plane = _resample_axis(plane, 0, rows)
-    plane = _resample_axis(plane, 1, cols)
     origin = np.zeros(3)
     origin[an] = point[an]
-    origin[au] = cols[0] * spacing[au]
-    origin[av] = rows[0] * spacing[av]
-    return PlaneImage(np.ascontiguousarray(plane), pix, origin, u.copy(), v.copy())
+    if v[av] < 0:
+        plane = plane[::-1]
+        origin[av] = (sizes[av] - 1) * spacing[av]
+    if u[au] < 0:
+        plane = plane[:, ::-1]
+        origin[au] = (sizes[au] - 1) * spacing[au]
+    return PlaneImage(
+        np.ascontiguousarray(plane), spacing[au], spacing[av], origin, u.copy(), v.copy()
+    )
+
+
+def _layer(voxels: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """One voxel layer as a view (basic indexing: no gather, no copy)."""
+    key: list[slice | int] = [slice(None)] * 3
+    key[axis] = index
+    return voxels[tuple(key)]
 
 
 def _reslice_oblique(
@@ -297,7 +289,7 @@ def _reslice_oblique(
         ]
         layers.append(_trilinear(volume, pts))
     values = _reduce(np.stack(layers), 0, mode) if len(layers) > 1 else layers[0]
-    return PlaneImage(values, pix, origin, u.copy(), v.copy())
+    return PlaneImage(values, pix, pix, origin, u.copy(), v.copy())
 
 
 def _trilinear(volume: Volume, pts_mm: list[np.ndarray]) -> np.ndarray:
@@ -338,18 +330,18 @@ def default_window(volume: Volume) -> Window:
 
 @lru_cache(maxsize=8)
 def _int16_lut(center: float, width: float, function: str, invert: bool) -> np.ndarray:
+    """Indexed by the int16 value's bit pattern read as uint16 (no widening per pixel)."""
     domain = np.arange(-32768, 32768, dtype=np.float64)
     low, high = (255.0, 0.0) if invert else (0.0, 255.0)
-    return np.clip(_voi_window(domain, Window(center, width, function), low, high), 0, 255).astype(
-        np.uint8
-    )
+    lut = np.clip(_voi_window(domain, Window(center, width, function), low, high), 0, 255)
+    return np.roll(lut.astype(np.uint8), -32768)
 
 
 def to_display(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
     """Modality values → uint8 with the (shared) window, DCMTK's window arithmetic."""
     if values.dtype == np.int16:
         lut = _int16_lut(window.center, window.width, window.function, invert)
-        return np.take(lut, values.astype(np.int32) + 32768)
+        return np.take(lut, values.view(np.uint16))
     low, high = (255.0, 0.0) if invert else (0.0, 255.0)
     return np.clip(_voi_window(values.astype(np.float64), window, low, high), 0, 255).astype(
         np.uint8
@@ -361,10 +353,9 @@ class RenderedPlane:
     """A plane rendered for a viewport: the RGB pixels, the plane image they come from and
     the image→viewport matrix (for crosshair, measurements and clicks)."""
 
-    rgb: np.ndarray
+    rgb: np.ndarray  # uint8, grey (rows, columns): the widget shows it as Grayscale8
     image: PlaneImage
     matrix: np.ndarray
-    state: ViewState
 
 
 def snapshot(state: MprState) -> MprState:
@@ -379,18 +370,36 @@ def snapshot(state: MprState) -> MprState:
     )
 
 
+def plane_to_viewport(image: PlaneImage, viewport: tuple[int, int]) -> np.ndarray:
+    """3×3 matrix: image pixel coordinates → viewport, fitted and centred, true to scale
+    in both directions (a 2 mm slice step is drawn 2/0.75 times a 0.75 mm pixel)."""
+    h, w = image.values.shape[:2]
+    width_mm, height_mm = image.size_mm
+    zoom = min(viewport[0] / width_mm, viewport[1] / height_mm)  # viewport px per mm
+    sx, sy = zoom * image.col_mm, zoom * image.row_mm
+    return np.array(
+        [
+            [sx, 0.0, viewport[0] / 2.0 - sx * w / 2.0],
+            [0.0, sy, viewport[1] / 2.0 - sy * h / 2.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
 def render_plane(
-    volume: Volume,
-    state: MprState,
-    plane: str,
-    viewport: tuple[int, int],
-    view: ViewState | None = None,
+    volume: Volume, state: MprState, plane: str, viewport: tuple[int, int]
 ) -> RenderedPlane:
-    """Reslice, window and fit one plane into a viewport (run on a worker)."""
+    """Reslice, window and fit one plane into a viewport (run on a worker). The window is
+    applied to the plane's own pixels, then one affine warp scales them into the viewport."""
     image = reslice(volume, state, plane)
     window = state.window or default_window(volume)
     gray = to_display(image.values, window)
-    view = view or ViewState()
-    h, w = gray.shape
-    rgb = to_viewport(gray, view, viewport)
-    return RenderedPlane(rgb, image, image_to_viewport(view, (w, h), viewport), view)
+    matrix = plane_to_viewport(image, viewport)
+    # cv2 samples pixel centres at integer coordinates; our pixel (0, 0) is centred at 0.5.
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], float)
+    unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], float)
+    m = (unshift @ matrix @ shift)[:2]
+    out = cv2.warpAffine(
+        gray, m, viewport, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return RenderedPlane(out, image, matrix)

@@ -28,7 +28,13 @@ MIN_SLICES = 3
 
 
 class NotAVolume(ValueError):
-    """The series cannot be reformatted; the message says why, for the user."""
+    """The series cannot be reformatted. ``code`` and ``values`` let the GUI say why in the
+    user's language; the message is the English text (logs, tests)."""
+
+    def __init__(self, code: str, message: str, *values: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -86,31 +92,46 @@ def _vec(value: object, n: int) -> np.ndarray | None:
 def check_volume(frames: list[FrameRef]) -> VolumeGeometry:
     """The geometry of ``frames`` as a volume, or NotAVolume saying why not."""
     if len(frames) < MIN_SLICES:
-        raise NotAVolume(f"only {len(frames)} image(s): a volume needs at least {MIN_SLICES}")
+        raise NotAVolume(
+            "too_few",
+            f"only {len(frames)} image(s): a volume needs at least {MIN_SLICES}",
+            len(frames),
+            MIN_SLICES,
+        )
     headers = [frame_header(f.instance.header, f.frame) for f in frames]
     first = headers[0]
     if is_color(first):
-        raise NotAVolume("colour images are not reformatted")
+        raise NotAVolume("colour", "colour images are not reformatted")
     ori = _vec(first.get("ImageOrientationPatient"), 6)
     spacing = _vec(first.get("PixelSpacing"), 2)
     if ori is None:
-        raise NotAVolume("the images carry no orientation (Image Orientation (Patient))")
+        raise NotAVolume(
+            "no_orientation", "the images carry no orientation (Image Orientation (Patient))"
+        )
     if spacing is None or np.any(spacing <= 0):
-        raise NotAVolume("the images carry no pixel spacing")
+        raise NotAVolume("no_spacing", "the images carry no pixel spacing")
     size = (int(first.Rows), int(first.Columns))
     positions = []
     for i, h in enumerate(headers):
         pos = _vec(h.get("ImagePositionPatient"), 3)
         if pos is None:
-            raise NotAVolume(f"image {i + 1} has no position (Image Position (Patient))")
+            raise NotAVolume(
+                "no_position", f"image {i + 1} has no position (Image Position (Patient))", i + 1
+            )
         other = _vec(h.get("ImageOrientationPatient"), 6)
         if other is None or np.max(np.abs(other - ori)) > ORIENTATION_TOLERANCE:
-            raise NotAVolume(f"image {i + 1} is oriented differently from the first")
+            raise NotAVolume(
+                "orientation", f"image {i + 1} is oriented differently from the first", i + 1
+            )
         if (int(h.Rows), int(h.Columns)) != size:
-            raise NotAVolume(f"image {i + 1} has a different size from the first")
+            raise NotAVolume("size", f"image {i + 1} has a different size from the first", i + 1)
         sp = _vec(h.get("PixelSpacing"), 2)
         if sp is None or np.max(np.abs(sp - spacing)) > 1e-4 * max(spacing):
-            raise NotAVolume(f"image {i + 1} has a different pixel spacing from the first")
+            raise NotAVolume(
+                "pixel_spacing",
+                f"image {i + 1} has a different pixel spacing from the first",
+                i + 1,
+            )
         positions.append(pos)
     row_dir, col_dir = ori[:3] / np.linalg.norm(ori[:3]), ori[3:] / np.linalg.norm(ori[3:])
     normal = np.cross(row_dir, col_dir)
@@ -118,26 +139,33 @@ def check_volume(frames: list[FrameRef]) -> VolumeGeometry:
     along = (pos - pos[0]) @ normal
     order = np.argsort(along, kind="stable")
     if not np.array_equal(order, np.arange(len(order))):
-        raise NotAVolume("the slices are not in position order")
+        raise NotAVolume("order", "the slices are not in position order")
     steps = np.diff(along)
     if np.any(steps <= 1e-6):
-        raise NotAVolume("two slices share a position (duplicates or several stacks)")
+        raise NotAVolume("duplicate", "two slices share a position (duplicates or several stacks)")
     dz = float(np.median(steps))
     # In-plane drift of the positions: a gantry tilt shears the stack off the normal.
     drift = (pos - pos[0]) - np.outer(along, normal)
     shear = np.linalg.norm(drift[-1]) / max(along[-1], 1e-6)
     if shear > 0.01:
         angle = float(np.degrees(np.arctan(shear)))
-        raise NotAVolume(f"gantry tilt of about {angle:.1f}°: the slices are sheared")
+        raise NotAVolume(
+            "tilt", f"gantry tilt of about {angle:.1f}°: the slices are sheared", f"{angle:.1f}"
+        )
     if np.any(np.abs(steps - dz) > STEP_TOLERANCE * dz):
         big = steps.max()
         if big > 1.5 * dz:
             missing = int(np.sum(np.round(steps / dz) - 1))
             raise NotAVolume(
+                "missing",
                 f"{missing} slice(s) missing (a gap of {big:.2f} mm where slices are "
-                f"{dz:.2f} mm apart)"
+                f"{dz:.2f} mm apart)",
+                missing,
+                f"{big:.2f}",
+                f"{dz:.2f}",
             )
-        raise NotAVolume(f"slice spacing varies from {steps.min():.2f} to {steps.max():.2f} mm")
+        low, high = f"{steps.min():.2f}", f"{steps.max():.2f}"
+        raise NotAVolume("varying", f"slice spacing varies from {low} to {high} mm", low, high)
     return VolumeGeometry(
         origin=pos[0],
         row_dir=row_dir,
@@ -166,20 +194,28 @@ def build_volume(
     voxels = np.empty((k, rows, cols), np.int16 if integral else np.float32)
     for i, (ref, t) in enumerate(zip(frames, transforms, strict=True)):
         if cancelled is not None and cancelled():
-            raise NotAVolume("cancelled")
+            raise NotAVolume("cancelled", "cancelled")
         arr = stored(ref)
         if arr.shape != (rows, cols):
-            raise NotAVolume(f"image {i + 1} decoded to {arr.shape}, not {rows}×{cols}")
-        if integral:
-            # HU fit int16; computed in int32 so a stored uint16 does not wrap.
-            np.clip(
-                arr.astype(np.int32) * int(t.slope) + int(t.intercept),
-                -32768,
-                32767,
-                out=(tmp := np.empty((rows, cols), np.int32)),
+            raise NotAVolume(
+                "decoded_size", f"image {i + 1} decoded to {arr.shape}, not {rows}×{cols}", i + 1
             )
-            voxels[i] = tmp
+        if integral:
+            _to_int16(arr, int(t.slope), int(t.intercept), voxels[i])
         else:
             voxels[i] = t.apply(arr)
     modality = str(headers[0].get("Modality", "") or "")
     return Volume(voxels, geometry, modality, list(frames))
+
+
+def _to_int16(stored: np.ndarray, slope: int, intercept: int, out: np.ndarray) -> None:
+    """slope·stored + intercept into an int16 slice, without a wider temporary when the
+    values fit (a CT's 12-bit stored values with intercept -1024: one pass, in place)."""
+    if slope == 1 and stored.dtype.kind in "iu" and stored.dtype.itemsize == 2:
+        lo, hi = (int(stored.min()), int(stored.max())) if stored.size else (0, 0)
+        if -32768 <= lo + intercept and hi + intercept <= 32767 and hi < 32768:
+            np.add(stored.view(np.int16), np.int16(intercept), out=out)
+            return
+    wide = stored.astype(np.int32) * slope + intercept
+    np.clip(wide, -32768, 32767, out=wide)
+    out[...] = wide

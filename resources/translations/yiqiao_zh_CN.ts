@@ -810,6 +810,187 @@
     </message>
   </context>
   <context>
+    <name>MprView</name>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="278" />
+      <source>Back to the stack</source>
+      <translation>返回序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="283" />
+      <source>Crosshair</source>
+      <translation>十字线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="283" />
+      <source>Rotate planes</source>
+      <translation>旋转平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="283" />
+      <source>Length</source>
+      <translation>长度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
+      <source>Thin</source>
+      <translation>薄层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <source>MIP</source>
+      <translation>MIP 最大密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <source>MinIP</source>
+      <translation>MinIP 最小密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <source>Average</source>
+      <translation>平均</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="291" />
+      <source>Thick slab</source>
+      <translation>厚层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="297" />
+      <source> mm</source>
+      <translation> 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="298" />
+      <source>Slab thickness</source>
+      <translation>厚层厚度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <source>Reset planes</source>
+      <translation>复位平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="320" />
+      <source>Axial</source>
+      <translation>轴位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="321" />
+      <source>Coronal</source>
+      <translation>冠状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="322" />
+      <source>Sagittal</source>
+      <translation>矢状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="336" />
+      <source>Building the volume…</source>
+      <translation>正在建立容积…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="358" />
+      <source>This series cannot be reformatted: %1</source>
+      <translation>此序列无法进行多平面重建：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="362" />
+      <source>Reformatting failed: %1</source>
+      <translation>多平面重建失败：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="369" />
+      <source>only %1 image(s): a volume needs at least %2</source>
+      <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="370" />
+      <source>colour images are not reformatted</source>
+      <translation>彩色图像不做多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="371" />
+      <source>the images carry no orientation</source>
+      <translation>图像缺少方位信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <source>the images carry no pixel spacing</source>
+      <translation>图像缺少像素间距</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <source>image %1 has no position</source>
+      <translation>第 %1 幅图像缺少位置信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <source>image %1 is oriented differently from the first</source>
+      <translation>第 %1 幅图像的方位与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <source>image %1 has a different size from the first</source>
+      <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <source>image %1 has a different pixel spacing from the first</source>
+      <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <source>the slices are not in position order</source>
+      <translation>层面未按位置排序</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <source>two slices share a position (duplicates or several stacks)</source>
+      <translation>两个层面位置相同（重复或包含多组层面）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <source>gantry tilt of about %1°: the slices are sheared</source>
+      <translation>机架倾斜约 %1°：层面错位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
+      <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <source>slice spacing varies from %1 to %2 mm</source>
+      <translation>层间距不一致，从 %1 到 %2 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <source>cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <source>image %1 decoded to an unexpected size</source>
+      <translation>第 %1 幅图像解码后的尺寸不符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="511" />
+      <source>%1 (oblique)</source>
+      <translation>%1（斜位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="520" />
+      <source>Pixel %1 mm (reformatted)</source>
+      <translation>像素 %1 毫米（重建）</translation>
+    </message>
+  </context>
+  <context>
     <name>NetworkBars</name>
     <message>
       <location filename="../../app/ui/call/bars.py" line="32" />
@@ -1628,324 +1809,344 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="129" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="147" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
+      <source>MPR</source>
+      <translation>多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
+      <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="174" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="176" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="175" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="180" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="182" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="188" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="186" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="191" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="192" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="227" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="232" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="233" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="234" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="235" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="246" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="247" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="256" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="248" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="257" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="249" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="258" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="308" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="308" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="314" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="323" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="322" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="375" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="391" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="377" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="393" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="379" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="395" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="501" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="526" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="436" />
+      <source>Open a CT or MR series first</source>
+      <translation>请先打开一个 CT 或 MR 序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="527" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="533" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="558" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="560" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="599" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="566" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="604" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="621" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="668" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="668" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="648" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="695" />
+      <source>Could not export: %1</source>
+      <translation>无法导出：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="702" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="665" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="719" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1953,89 +2154,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="301" />
+      <location filename="../../app/ui/viewer/viewport.py" line="331" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="302" />
+      <location filename="../../app/ui/viewer/viewport.py" line="332" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="303" />
+      <location filename="../../app/ui/viewer/viewport.py" line="333" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="304" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="305" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="322" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="352" />
+      <location filename="../../app/ui/viewer/viewport.py" line="382" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="384" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="386" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="411" />
+      <location filename="../../app/ui/viewer/viewport.py" line="436" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>

@@ -68,8 +68,8 @@ def _near(img, point, radius) -> np.ndarray:  # noqa: ANN001
     """Pixels whose centre lies within ``radius`` mm of ``point``."""
     h, w = img.values.shape
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
-    pts = img.origin + (xs[..., None] - 0.5) * img.pixel_mm * img.u
-    pts = pts + (ys[..., None] - 0.5) * img.pixel_mm * img.v
+    pts = img.origin + (xs[..., None] - 0.5) * img.col_mm * img.u
+    pts = pts + (ys[..., None] - 0.5) * img.row_mm * img.v
     return np.linalg.norm(pts - point, axis=-1) <= radius
 
 
@@ -108,7 +108,8 @@ def test_coronal_shows_the_rod_where_it_crosses_and_sagittal_measures_its_length
     assert abs(hit[0] - middle[0]) <= DXY and abs(hit[2] - middle[2]) <= DZ
     # Sagittal plane x = 50 holds the whole rod: measure it as a user would, end to end.
     sag = reslice(volume, state, "sagittal")
-    assert sag.pixel_mm == pytest.approx(DXY)  # square pixels at the finest spacing
+    # the voxels' own spacing, no resampling: 0.8 mm across, 2 mm head to foot
+    assert (sag.col_mm, sag.row_mm) == (pytest.approx(DXY), pytest.approx(DZ))
     ys, xs = np.nonzero(sag.values > 750)
     pts = np.stack([xs, ys], 1).astype(float) + 0.5
     mean = pts.mean(0)
@@ -190,7 +191,8 @@ def test_rotating_the_crosshair_makes_an_oblique_plane_along_the_rod(volume):
     # The whole rod now lies in the (oblique) axial plane: its bright length is the rod's.
     mask = img.values > 0
     ys, xs = np.nonzero(mask)
-    extent = max(np.ptp(xs), np.ptp(ys)) * img.pixel_mm
+    assert img.col_mm == img.row_mm == pytest.approx(DXY)  # oblique: square, finest spacing
+    extent = max(np.ptp(xs), np.ptp(ys)) * img.col_mm
     assert extent == pytest.approx(ROD_LENGTH, abs=4 * DZ)
     # The crosshair lines in the sagittal view follow the rotation.
     lines = state.crosshair_lines("sagittal")

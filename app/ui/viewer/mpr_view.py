@@ -92,7 +92,10 @@ class MprPane(QWidget):
         rgb = np.ascontiguousarray(rendered.rgb)
         self._rgb = rgb  # QImage shares the buffer
         h, w = rgb.shape[:2]
-        self._qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        if rgb.ndim == 2:
+            self._qimage = QImage(rgb.data, w, h, w, QImage.Format.Format_Grayscale8)
+        else:
+            self._qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
         self.update()
 
     def to_view(self, point_mm: np.ndarray) -> QPointF:
@@ -355,11 +358,39 @@ class MprView(QWidget):
         if generation != self._generation:
             return
         if isinstance(error, NotAVolume):
-            text = self.tr("This series cannot be reformatted: %1").replace("%1", str(error))
+            text = self.tr("This series cannot be reformatted: %1").replace(
+                "%1", self.reason(error)
+            )
         else:
             text = self.tr("Reformatting failed: %1").replace("%1", str(error))
         self.message.setText(text)
         self.problem.emit(text)
+
+    def reason(self, error: NotAVolume) -> str:
+        """Why a series is no volume, in the user's language."""
+        texts = {
+            "too_few": self.tr("only %1 image(s): a volume needs at least %2"),
+            "colour": self.tr("colour images are not reformatted"),
+            "no_orientation": self.tr("the images carry no orientation"),
+            "no_spacing": self.tr("the images carry no pixel spacing"),
+            "no_position": self.tr("image %1 has no position"),
+            "orientation": self.tr("image %1 is oriented differently from the first"),
+            "size": self.tr("image %1 has a different size from the first"),
+            "pixel_spacing": self.tr("image %1 has a different pixel spacing from the first"),
+            "order": self.tr("the slices are not in position order"),
+            "duplicate": self.tr("two slices share a position (duplicates or several stacks)"),
+            "tilt": self.tr("gantry tilt of about %1°: the slices are sheared"),
+            "missing": self.tr("%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)"),
+            "varying": self.tr("slice spacing varies from %1 to %2 mm"),
+            "cancelled": self.tr("cancelled"),
+            "decoded_size": self.tr("image %1 decoded to an unexpected size"),
+        }
+        text = texts.get(error.code)
+        if text is None:
+            return str(error)
+        for i, value in enumerate(error.values, 1):
+            text = text.replace(f"%{i}", str(value))
+        return text
 
     # ------------------------------------------------------------------ rendering
     def request_all(self) -> None:
@@ -488,9 +519,13 @@ class MprView(QWidget):
         win = state.window
         if win is not None:
             ct.bottom_left = [f"{self.tr('W')}: {win.width:g} {self.tr('L')}: {win.center:g}"]
-        ct.bottom_right = [
-            self.tr("Pixel %1 mm (reformatted)").replace("%1", f"{rendered.image.pixel_mm:.2f}")
-        ]
+        image = rendered.image
+        size = (
+            f"{image.col_mm:.2f}"
+            if abs(image.col_mm - image.row_mm) < 1e-6
+            else f"{image.col_mm:.2f} × {image.row_mm:.2f}"
+        )
+        ct.bottom_right = [self.tr("Pixel %1 mm (reformatted)").replace("%1", size)]
         return ct
 
     def _is_oblique(self, plane: str) -> bool:
