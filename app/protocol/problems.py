@@ -21,7 +21,9 @@ word each one and a test can check none is missing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,7 +35,7 @@ class Problem:
 
     field: str
     code: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = _field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (e.g. for an ErrorBody's ``detail``)."""
@@ -102,7 +104,7 @@ def allowed_from_pattern(pattern: str) -> list[str] | None:
     return None
 
 
-def problem_from_error(error: dict[str, Any]) -> Problem:
+def problem_from_error(error: Mapping[str, Any]) -> Problem:
     """One pydantic error dict (``ValidationError.errors()`` item) as a Problem."""
     where = ".".join(str(p) for p in error.get("loc", ()))
     kind = str(error.get("type", ""))
@@ -188,6 +190,7 @@ HUB_ERROR_CODES: tuple[str, ...] = (
     "unsupported_tus_version",
     "upload_complete",
     "upload_expired",
+    "upload_busy",
     "wrong_content_type",
     # the hub itself
     "internal_error",

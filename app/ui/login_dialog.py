@@ -40,9 +40,14 @@ def sign_in(context: AppContext, username: str, password: str):  # noqa: ANN201 
         ca_bundle=context.settings.get("ca_bundle", ""),
         proxy=context.settings.get("proxy", "system"),
     )
+    link = context.services.get("hub_link")
+    if link is not None:
+        client.on_link = link.report  # sync and sign-in failures reach the status bar
     tokens = client.login(username, password, device_name=platform.node())
     credentials.set_secret(token_key(username, context.hub_url), tokens.refresh_token)
     context.services["hub_client"] = client
+    # The session opening next keeps the cache keys wrapped by it and unlocks set-aside caches.
+    context.services["sign_in_password"] = credentials.OneTimeSecret(password)
     return tokens
 
 

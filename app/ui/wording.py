@@ -258,6 +258,9 @@ def hub_reason_text(code: str) -> str:
         "upload_complete": QCoreApplication.translate(
             "Wording", "This file is already complete on the hub."
         ),
+        "upload_busy": QCoreApplication.translate(
+            "Wording", "A file upload is still in progress; YiQiao will resume it."
+        ),
         "upload_expired": QCoreApplication.translate(
             "Wording", "An unfinished upload expired; YiQiao will start it again."
         ),
@@ -357,3 +360,95 @@ def error_text(exc: BaseException) -> str:
     return QCoreApplication.translate(
         "Wording", "Something went wrong; the details are in the log."
     )
+
+
+def notice_text(notice: object) -> str:
+    """A ``app.sync.recovery.Notice`` about the local records, as a banner sentence."""
+    code = getattr(notice, "code", "")
+    p = dict(getattr(notice, "params", {}) or {})
+    kept = p.get("kept", "")
+    if code == "cache_set_aside":
+        if p.get("reason") == "damaged":
+            return QCoreApplication.translate(
+                "Wording",
+                "The local records file is damaged. It was kept as {kept}; a fresh copy is "
+                "being downloaded from the hub.",
+            ).format(kept=kept)
+        if p.get("reason") == "too_new":
+            return QCoreApplication.translate(
+                "Wording",
+                "The local records file was written by a newer version of YiQiao. It was kept "
+                "as {kept}; a fresh copy is being downloaded from the hub.",
+            ).format(kept=kept)
+        return QCoreApplication.translate(
+            "Wording",
+            "The local records file could not be opened with this computer's key (the "
+            "system keyring may have been reset). It was kept as {kept}; a fresh copy is "
+            "being downloaded from the hub.",
+        ).format(kept=kept)
+    if code == "recovering":
+        return QCoreApplication.translate(
+            "Wording",
+            "Unsent work from that file was unlocked with your password: {docs} changes and "
+            "{files} files are being sent to the hub now.",
+        ).format(docs=p.get("docs", 0), files=p.get("files", 0))
+    if code == "recovered":
+        text = QCoreApplication.translate(
+            "Wording",
+            "All unsent work from the unreadable records file has reached the hub "
+            "({docs} changes, {files} files).",
+        ).format(docs=p.get("docs", 0), files=p.get("files", 0))
+        if p.get("refused"):
+            text += QCoreApplication.translate(
+                "Wording", " The hub refused {n} of them; IT can find them in the log."
+            ).format(n=p["refused"])
+        return text
+    if code == "recovery_wrong_password":
+        return QCoreApplication.translate(
+            "Wording",
+            "Unsent work in {kept} is protected by an earlier password and could not be "
+            "opened with this one. The file is kept; ask IT for help.",
+        ).format(kept=kept)
+    if code == "recovery_no_key":
+        return QCoreApplication.translate(
+            "Wording",
+            "Unsent work in {kept} cannot be opened on this computer (it has no "
+            "password-protected copy of its key). The file is kept; ask IT for help.",
+        ).format(kept=kept)
+    return QCoreApplication.translate(
+        "Wording", "Something went wrong; the details are in the log."
+    )
+
+
+_KEPT_SAMPLE = "/home/doctor/.local/share/YiQiao/profiles/doc1/cache.db.unreadable-20260101-120000"
+
+NOTICE_CODES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("cache_set_aside", {"reason": "key_wrong", "kept": _KEPT_SAMPLE}),
+    ("cache_set_aside", {"reason": "damaged", "kept": _KEPT_SAMPLE}),
+    ("cache_set_aside", {"reason": "too_new", "kept": _KEPT_SAMPLE}),
+    ("recovering", {"docs": 3, "files": 1}),
+    ("recovered", {"docs": 3, "files": 1, "refused": 1}),
+    ("recovery_wrong_password", {"kept": _KEPT_SAMPLE}),
+    ("recovery_no_key", {"kept": _KEPT_SAMPLE}),
+)
+"""Every notice the sync session can raise, with sample params (the zh_CN walk uses them)."""
+
+
+def session_failure_text(exc: BaseException) -> str:
+    """Why the local records could not be opened at sign-in, in words."""
+    from app import credentials
+    from app.sync.cache import CacheOpenError
+
+    if isinstance(exc, credentials.KeyringUnavailable):
+        return QCoreApplication.translate(
+            "Wording",
+            "This computer has no secure credential store, so the local records cannot be "
+            "opened. Ask IT to enable the system keyring.",
+        )
+    if isinstance(exc, CacheOpenError):
+        return QCoreApplication.translate(
+            "Wording",
+            "The local records could not be opened, even afresh. The files are kept; ask IT "
+            "for help.",
+        )
+    return error_text(exc)
