@@ -38,9 +38,7 @@ def _probe(out: Path, scale: str, lang: str, profile: Path) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(
-    ("scale", "lang"), [("1.5", "zh_CN"), ("2", "zh_CN"), ("1", "en")]
-)
+@pytest.mark.parametrize(("scale", "lang"), [("1.5", "zh_CN"), ("2", "zh_CN"), ("1", "en")])
 def test_main_screens_hold_their_layout(tmp_path: Path, scale: str, lang: str) -> None:
     result = _probe(tmp_path / "shots", scale, lang, tmp_path / "profile")
     assert not result["problems"], "\n".join(result["problems"])
