@@ -18,17 +18,22 @@
       <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <source>{what} {advice}</source>
+      <translation>{what}{advice}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="40" />
       <source>The last session ended abnormally</source>
       <translation>上次运行异常结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
       <source>Export diagnostics…</source>
       <translation>导出诊断信息…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <location filename="../../app/ui/abnormal_exit.py" line="49" />
       <source>Close</source>
       <translation>关闭</translation>
     </message>
@@ -1949,89 +1954,89 @@
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="375" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="382" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="377" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="384" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="379" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="386" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="501" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="508" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="509" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="523" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="533" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="540" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="535" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="542" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="566" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="573" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="590" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="635" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="623" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="628" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="635" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="648" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="655" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="665" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="672" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -2039,89 +2044,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="301" />
+      <location filename="../../app/ui/viewer/viewport.py" line="331" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="302" />
+      <location filename="../../app/ui/viewer/viewport.py" line="332" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="303" />
+      <location filename="../../app/ui/viewer/viewport.py" line="333" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="304" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="305" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="322" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="352" />
+      <location filename="../../app/ui/viewer/viewport.py" line="382" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="384" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="386" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="411" />
+      <location filename="../../app/ui/viewer/viewport.py" line="436" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
