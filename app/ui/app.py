@@ -15,7 +15,7 @@ from app.config import load_settings
 from app.context import AppContext
 from app.crash_guard import PreviousSession, install_crash_guard
 from app.logging_setup import set_level, setup_logging
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import call_on_gui, run_in_worker
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
 from app.ui.stall_monitor import GuiStallMonitor
@@ -42,8 +42,14 @@ class ClientController(QObject):
         self.login_dialog: Any = None
         self._demo_hint = ""
         self._health_busy = False
+        from app.sync.link import HubLink
+
+        # Reachability from every hint (WebSocket, any request, probes); the label follows it.
+        self.link = HubLink()
+        context.services["hub_link"] = self.link
+        self.link.on_change(lambda state: call_on_gui(self._link_changed, state))
         self.health_timer = QTimer(self)
-        self.health_timer.setInterval(20_000)
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         self.health_timer.timeout.connect(self.check_hub)
         app.aboutToQuit.connect(self.shutdown)
 
@@ -94,17 +100,42 @@ class ClientController(QObject):
             self.context.hub_url,
             ca_bundle=self.context.settings.get("ca_bundle", ""),
             proxy=self.context.settings.get("proxy", "system"),
-            timeout=10,
+            timeout=4,
         )
+        client.on_link = lambda reached: self.link.report(reached, "probe")
         run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
+
+    def _link_changed(self, state: str) -> None:
+        """The hub came or went (a WebSocket close, a failed request, a probe)."""
+        from app.sync.link import ONLINE
+
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
+        if not self.context.hub_url:
+            return
+        if state == ONLINE:
+            self._show_connected()
+            session = self.context.services.get("sync")
+            if session is not None:
+                session.engine.sync_now()  # the outbox goes now, not after the backoff
+        else:
+            self.window.set_hub_state(self.tr("Hub: offline — work continues locally"), False)
+
+    def _websocket(self, up: bool) -> None:
+        self.link.websocket(up)
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
+
+    def _show_connected(self) -> None:
+        where = self.tr("local demo hub") if self.context.demo else self.context.hub_url
+        self.window.set_hub_state(self.tr("Hub: connected ({where})").format(where=where), True)
 
     def _hub_health(self, result: Any) -> None:
         from app.sync import errors
 
         self._health_busy = False
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         where = self.tr("local demo hub") if self.context.demo else self.context.hub_url
         if result is True:
-            self.window.set_hub_state(self.tr("Hub: connected ({where})").format(where=where), True)
+            self._show_connected()
         elif isinstance(result, errors.TlsUntrusted):
             self.window.set_hub_state(self.tr("Hub: certificate not trusted"), False)
         elif isinstance(result, errors.HubOffline):
@@ -154,6 +185,7 @@ class ClientController(QObject):
         if not getattr(self, "_calls_connected", False):
             self._calls_connected = True
             service.event.connect(self._on_call_event)
+            service.connection.connect(self._websocket)
 
     def _on_call_event(self, event: Any) -> None:
         # Bring the Call page forward when a call rings in or starts.
