@@ -11,11 +11,14 @@ Mounting another router (e.g. WebSocket signaling): ``hub/signaling/__init__.py`
 
 from __future__ import annotations
 
+import html
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.sync import PROTOCOL_HEADER
@@ -24,6 +27,7 @@ from hub.api import blobs as blobs_api
 from hub.api import directory as directory_api
 from hub.api import ops as ops_api
 from hub.api import sync as sync_api
+from hub.api.openapi import tighten
 from hub.blobstore import FileBlobStore
 from hub.config import HubConfig
 from hub.db import Database
@@ -32,6 +36,25 @@ from hub.errors import TUS_PATH, error_response, install_error_handlers
 from hub.logs import log_request
 from hub.signaling import router as signaling_router
 from hub.state import HubState, is_https
+
+
+def api_docs_html(openapi: dict) -> str:
+    """A plain HTML list of the operations of an OpenAPI document."""
+    rows = []
+    for path, ops in openapi.get("paths", {}).items():
+        for method, op in ops.items():
+            summary = html.escape(op.get("summary", ""))
+            doc = html.escape(op.get("description", ""))
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td><b>{summary}</b><br>{doc}</td></tr>"
+            )
+    return (
+        "<!doctype html><meta charset=utf-8><title>YiQiao hub API</title>"
+        "<h1>YiQiao hub API</h1><p>Machine-readable: "
+        '<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>'
+        "<table border=1 cellpadding=4>" + "".join(rows) + "</table>"
+    )
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -44,9 +67,30 @@ def create_app(config: HubConfig) -> FastAPI:
         version=str(PROTOCOL_VERSION),
         description="Accounts, records sync, resumable blob uploads (tus 1.0), audit.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: see api_docs below
         redoc_url=None,
     )
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            tighten(schema)
+            blobs_api.declare_tus(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/api/v1/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs() -> HTMLResponse:
+        """The API at a glance, with no script from anywhere (the JSON is the reference)."""
+        return HTMLResponse(api_docs_html(openapi()))
+
     app.state.hub = state
     install_error_handlers(app)
     # Added before the logging middleware, so it runs inside it: refusals are logged too.

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.protocol.auth import UserInfo
 from app.protocol.sync import BlobStatus
+from app.protocol.text import bad_char
 from hub import access, audit
 from hub import db as t
 from hub.db import insert_ignore
@@ -38,19 +39,16 @@ def parse_metadata(header: str | None) -> dict[str, str]:
                 f"Upload-Metadata entry {pair[:40]!r} is not 'key base64value'",
             )
         try:
-            out[key] = (
-                base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
-            )
-        except (binascii.Error, UnicodeDecodeError):
+            raw = base64.b64decode(value.strip(), validate=True) if value else b""
+        except binascii.Error:
             raise HubError(
-                400, "invalid_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8"
+                400, "invalid_metadata", f"Upload-Metadata value of {key[:40]!r} is not base64"
             ) from None
-        if "\x00" in out[key] or "\x00" in key:
-            raise HubError(
-                400,
-                "invalid_metadata",
-                f"Upload-Metadata value of {key!r} contains a NUL character",
-            )
+        # tus metadata values are any bytes; ours are a file name and type, kept for the
+        # audit. What is not storable text (not UTF-8, NUL, surrogates…) becomes U+FFFD.
+        out[key] = "".join(
+            "\ufffd" if bad_char(ch) else ch for ch in raw.decode("utf-8", errors="replace")
+        )
     return out
 
 

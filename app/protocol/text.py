@@ -1,5 +1,9 @@
 """What text the protocol carries: Unicode scalar values a database can store and a JSON
-encoder can write back — no lone surrogates, no NUL, no non-characters.
+encoder can write back — no lone surrogates, no NUL, no Basic-Multilingual-Plane
+non-characters (U+FDD0–U+FDEF, U+FFFE, U+FFFF: byte-order-mark confusion and internal
+sentinels). The plane-end non-characters (U+1FFFE …) are ordinary scalar values to every
+encoder and database here and pass, so that :data:`TEXT_PATTERN` (what the OpenAPI document
+declares) says exactly what is accepted.
 
 Both ends check with :func:`find_bad_text`: the hub refuses such a request with 422 naming
 the field (it must be able to serve back everything it accepts), and a client can refuse
@@ -11,6 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+TEXT_PATTERN = "^[^\\u0000\\ufdd0-\\ufdef\\ufffe\\uffff]*$"
+"""JSON-Schema pattern of the strings :func:`bad_char` accepts (lone surrogates, which a
+JSON Schema string cannot hold anyway, aside)."""
+
 
 def bad_char(text: str) -> str | None:
     """A description of the first character of ``text`` the protocol refuses, or None."""
@@ -20,7 +28,7 @@ def bad_char(text: str) -> str | None:
             return "a NUL (U+0000) character"
         if 0xD800 <= cp <= 0xDFFF:
             return f"a lone UTF-16 surrogate (U+{cp:04X})"
-        if 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE:
+        if 0xFDD0 <= cp <= 0xFDEF or cp in (0xFFFE, 0xFFFF):
             return f"a Unicode non-character (U+{cp:04X})"
     return None
 

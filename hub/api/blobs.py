@@ -31,6 +31,12 @@ from hub.state import HubState, client_ip, get_state
 
 TUS_VERSION = "1.0.0"
 BLOB_MEDIA_TYPE = "application/octet-stream"
+# Non-empty base64 (an empty value would arrive as a trailing space, which HTTP strips).
+_B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+CHECKSUM_PATTERN = rf"^(?:sha1|sha256) {_B64}$"
+_B64_OR_EMPTY = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_META_PAIR = rf"[A-Za-z0-9_.-]{{1,100}}(?: +{_B64_OR_EMPTY})?"
+METADATA_PATTERN = rf"^ *(?:{_META_PAIR}(?: *, *{_META_PAIR})*)? *$"
 EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 
 
@@ -78,11 +84,39 @@ TUS_ERRORS = {
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 
 
+def declare_tus(openapi: dict) -> None:
+    """Say in the OpenAPI document what tus requires: ``Tus-Resumable: 1.0.0`` on every
+    request but OPTIONS (the route answers 412 without it, as tus 1.0 says, so FastAPI must
+    not refuse it first) and on every reply."""
+    for path, ops in openapi.get("paths", {}).items():
+        if not path.startswith("/api/v1/blobs/uploads"):
+            continue
+        for method, op in ops.items():
+            if method == "options":
+                continue
+            for param in op.get("parameters", []):
+                if param.get("in") == "header" and param.get("name") == "Tus-Resumable":
+                    param["required"] = True
+                    param["schema"] = {"type": "string", "enum": [TUS_VERSION]}
+            for response in op.get("responses", {}).values():
+                response.setdefault("headers", {})["Tus-Resumable"] = {
+                    "required": True,
+                    "schema": {"type": "string", "enum": [TUS_VERSION]},
+                }
+
+
 def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **(extra or {})}
 
 
 def _require_tus(version: str | None) -> None:
+    if version is None:  # not a tus request at all (tus 1.0 gives 412 to other versions)
+        raise HubError(
+            400,
+            "missing_tus_version",
+            f"send 'Tus-Resumable: {TUS_VERSION}'",
+            headers={"Tus-Version": TUS_VERSION},
+        )
     if version != TUS_VERSION:
         raise HubError(
             412,
@@ -120,9 +154,13 @@ def _is_offset_stream(content_type: str | None) -> bool:
 async def tus_create(
     request: Request,
     upload_length: int = Header(..., ge=0, le=2**62, alias="Upload-Length"),
-    upload_metadata: str | None = Header(None, alias="Upload-Metadata", max_length=4096),
+    upload_metadata: str | None = Header(
+        None, alias="Upload-Metadata", max_length=4096, pattern=METADATA_PATTERN
+    ),
     content_type: str | None = Header(None, alias="Content-Type"),
-    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
+    upload_checksum: str | None = Header(
+        None, alias="Upload-Checksum", max_length=200, pattern=CHECKSUM_PATTERN
+    ),
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
     state: HubState = Depends(get_state),
@@ -211,7 +249,9 @@ async def tus_patch(
     upload_id: str = ID_PATH,
     upload_offset: int = Header(..., ge=0, le=2**62, alias="Upload-Offset"),
     content_type: str | None = Header(None, alias="Content-Type"),
-    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
+    upload_checksum: str | None = Header(
+        None, alias="Upload-Checksum", max_length=200, pattern=CHECKSUM_PATTERN
+    ),
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
     state: HubState = Depends(get_state),

@@ -104,8 +104,10 @@ def test_tus_replies_follow_tus_1_0(net):
         loc, content=b"abcd", headers={**TUS, "Content-Type": "application/offset+octet-stream"}
     )
     assert r.status_code == 400 and r.headers["Tus-Resumable"] == "1.0.0"
-    r = c.head(loc)  # no Tus-Resumable from the client
-    assert r.status_code == 412 and r.headers["Tus-Resumable"] == "1.0.0"
+    r = c.head(loc)  # no Tus-Resumable from the client: not a tus request
+    assert r.status_code == 400 and r.headers["Tus-Resumable"] == "1.0.0"
+    r = c.head(loc, headers={"Tus-Resumable": "0.2.2"})  # another tus version: 412
+    assert r.status_code == 412 and r.headers["Tus-Version"] == "1.0.0"
     # A malformed id is simply not there.
     r = c.head("/api/v1/blobs/uploads/not-an-id", headers=TUS)
     assert r.status_code == 404 and r.headers["Tus-Resumable"] == "1.0.0"

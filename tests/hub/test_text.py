@@ -21,7 +21,6 @@ from tests.hub.conftest import change, make_patient, new_id, pull_all
         ("\\u0000", "NUL"),
         ("\\uffff", "non-character"),
         ("\\ufdd0", "non-character"),
-        ("\\ud83f\\udffe", "non-character"),  # U+1FFFE, a plane-end non-character
     ],
 )
 def test_unservable_text_is_refused_naming_the_field(net, escape, problem):
