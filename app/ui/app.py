@@ -19,6 +19,7 @@ from app.ui.bridge import call_on_gui, run_in_worker
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
 from app.ui.stall_monitor import GuiStallMonitor
+from app.ui.wording import error_text
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ class ClientController(QObject):
     def _hub_failed(self, exc: BaseException) -> None:
         log.error("the embedded demo hub did not start: %s", exc)
         self.window.set_hub_state(
-            self.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
+            self.tr("Hub: the local demo hub did not start ({error})").format(
+                error=error_text(exc)
+            ),
             False,
         )
 

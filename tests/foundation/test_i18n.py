@@ -194,6 +194,13 @@ def test_every_hub_reason_reads_in_chinese(chinese):
 
     texts = [(code, hub_error_text(errors.HubError("english", code))) for code in HUB_ERROR_CODES]
     texts += [(r.value, reject_reason_text(r.value)) for r in RejectReason]
+    from app.sync.status import ItemStatus
+    from app.ui.sync.identity import sync_text
+
+    texts += [
+        (f"row {r.value}", sync_text(ItemStatus("error", reason=f"{r.value}: outside your scope")))
+        for r in RejectReason
+    ]
     texts += [
         (kind.__name__, hub_error_text(kind("english detail")))
         for kind in (
