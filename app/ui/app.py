@@ -49,6 +49,7 @@ class ClientController(QObject):
         self.link = HubLink()
         context.services["hub_link"] = self.link
         self.link.on_change(lambda state: call_on_gui(self._link_changed, state))
+        self._probe_client: Any = None
         self.health_timer = QTimer(self)
         self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         self.health_timer.timeout.connect(self.check_hub)
@@ -99,13 +100,18 @@ class ClientController(QObject):
         from app.sync.hub_client import HubClient
 
         self._health_busy = True
-        client = HubClient(
-            self.context.hub_url,
-            ca_bundle=self.context.settings.get("ca_bundle", ""),
-            proxy=self.context.settings.get("proxy", "system"),
-            timeout=4,
-        )
-        client.on_link = lambda reached: self.link.report(reached, "probe")
+        client = self._probe_client
+        if client is None or client.base_url != self.context.hub_url.rstrip("/"):
+            # One client kept between probes: its kept-alive connection makes a probe one
+            # round trip on a slow link instead of a new TLS handshake every time.
+            client = HubClient(
+                self.context.hub_url,
+                ca_bundle=self.context.settings.get("ca_bundle", ""),
+                proxy=self.context.settings.get("proxy", "system"),
+                timeout=4,
+            )
+            client.on_link = lambda reached: self.link.report(reached, "probe")
+            self._probe_client = client
         run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
 
     def _link_changed(self, state: str) -> None:
