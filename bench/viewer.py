@@ -456,9 +456,9 @@ def mpr(files: list[Path]) -> None:
     paint = qt_painter()
     load = os.getloadavg()[0]
     # "after the series is loaded": every slice decoded in the frame cache, as in the viewer.
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     volume = build_volume(series.frames, source.get)
-    t_volume = time.perf_counter() - t0
+    t_volume, c_volume = time.perf_counter() - t0, time.process_time() - c0
     state = MprState(volume.geometry)
     firsts = {}
     for plane in ("coronal", "sagittal"):
@@ -466,10 +466,14 @@ def mpr(files: list[Path]) -> None:
         if paint:
             paint(np.ascontiguousarray(r.rgb))
         firsts[plane] = time.perf_counter() - t0
+        firsts[plane + "_cpu"] = time.process_time() - c0
     print(
-        f"  MPR: volume {volume.voxels.shape} {volume.voxels.dtype} built in {t_volume * 1000:.0f} ms; "
-        f"first coronal {firsts['coronal'] * 1000:.0f} ms, first sagittal "
-        f"{firsts['sagittal'] * 1000:.0f} ms after the series was loaded (target ≤ 1000 ms)"
+        f"  MPR: volume {volume.voxels.shape} {volume.voxels.dtype} built in {t_volume * 1000:.0f} ms "
+        f"(CPU {c_volume * 1000:.0f} ms); first coronal {firsts['coronal'] * 1000:.0f} ms "
+        f"(CPU {firsts['coronal_cpu'] * 1000:.0f} ms), first sagittal "
+        f"{firsts['sagittal'] * 1000:.0f} ms (CPU {firsts['sagittal_cpu'] * 1000:.0f} ms) "
+        "after the series was loaded (target ≤ 1000 ms; CPU time is what the machine's load "
+        "does not inflate)"
     )
     window = Window(40, 400)
     state.window = window

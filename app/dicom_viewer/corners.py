@@ -239,10 +239,10 @@ def layout_corners(
     for top, bottom in (("top_left", "bottom_left"), ("top_right", "bottom_right")):
         while len(lines[top]) + len(lines[bottom]) > rows:
             candidates = [
-                (keep[name][i], name, i)
+                (rank, name, i)
                 for name in (top, bottom)
-                for i in range(len(lines[name]))
-                if keep[name][i] is not None and keep[name][i] > 0
+                for i, rank in enumerate(keep[name])
+                if rank is not None and rank > 0
             ]
             if not candidates:
                 break
