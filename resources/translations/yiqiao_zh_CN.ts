@@ -18,17 +18,22 @@
       <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <source>{what} {advice}</source>
+      <translation>{what}{advice}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="40" />
       <source>The last session ended abnormally</source>
       <translation>上次运行异常结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
       <source>Export diagnostics…</source>
       <translation>导出诊断信息…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <location filename="../../app/ui/abnormal_exit.py" line="49" />
       <source>Close</source>
       <translation>关闭</translation>
     </message>
