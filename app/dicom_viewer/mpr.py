@@ -4,7 +4,8 @@ oblique planes by rotating the crosshair, thick slabs (MIP / MinIP / average).
 Qt-free: ``MprState`` is the interaction state machine (crosshair point, plane axes, slab,
 window) the widgets drive; ``reslice`` turns it into a plane image with square pixels of a
 known size, so measurements in any plane are calibrated. Planes aligned with the voxel grid
-(the usual case) are cut straight out of the array; oblique ones are sampled trilinearly.
+(the usual case) are cut straight out of the array; planes turned about one voxel axis
+share one 2-D gather across its layers; the rest are sampled trilinearly.
 
 Plane images use the viewer's pixel convention: pixel (i, j) covers [i, i+1) × [j, j+1), its
 centre at volume millimetres ``origin + i·col_mm·u + j·row_mm·v``.
@@ -38,8 +39,9 @@ _PATIENT_AXES = {
 @dataclass
 class PlaneImage:
     """One reformatted image and where its pixels are. Planes along the voxel grid keep the
-    voxels' own spacing (no resampling: exact values, fast); oblique planes get square
-    pixels of the finest spacing. Either way measurements use ``calibration``."""
+    voxels' own spacing (no resampling: exact values, fast); oblique directions are sampled
+    at the finest spacing (or coarser, up to MAX_OBLIQUE pixels). Either way measurements
+    use ``calibration``."""
 
     values: np.ndarray  # (rows, columns) modality values
     col_mm: float  # pixel width (along u)
