@@ -33,6 +33,9 @@ class ClientController(QObject):
         from app.ui.sync.wiring import install_sync
 
         install_sync(context, self.window)
+        from app.ui.dicom_net.service import install_dicom_net
+
+        self.dicom_net = install_dicom_net(context, self.window)
         context.on_change(self._on_context_change)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)
@@ -222,6 +225,7 @@ class ClientController(QObject):
 
     def shutdown(self) -> None:
         """Stop background work and the embedded hub."""
+        self.dicom_net.shutdown()
         if self.embedded_hub is not None:
             try:
                 self.embedded_hub.stop()

@@ -54,6 +54,11 @@ ALLOWED_WORDS = {
     "mmol",
     "bpm",
     "bluetooth",
+    # DICOM networking terms hospital IT and radiology use untranslated.
+    "pacs",
+    "dicomweb",
+    "qido",
+    "wado",
 }
 # URLs, paths, file patterns, e-mail-like ids, and quoted identifiers/values (setting keys).
 _URL_OR_PATH = re.compile(r"(\w+://\S+|[A-Za-z]:\\\S*|/[\w./-]+|\*\.\w+|\S+@\S+|'[^']*'|“[^”]*”)")
