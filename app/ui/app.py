@@ -35,7 +35,8 @@ class ClientController(QObject):
         install_sync(context, self.window)
         from app.ui.dicom_net.service import install_dicom_net
 
-        self.dicom_net = install_dicom_net(context, self.window)
+        # Starts listening once the keyring is known good (the inbox's keys live there).
+        self.dicom_net = install_dicom_net(context, self.window, start=False)
         context.on_change(self._on_context_change)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)
@@ -337,8 +338,13 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def _check_keyring(controller: ClientController) -> None:
-    run_in_worker(
-        credentials.check_keyring,
-        on_done=lambda name: log.info("keyring backend: %s", name),
-        on_error=controller.keyring_unavailable,
-    )
+    def ok(name: str) -> None:
+        log.info("keyring backend: %s", name)
+        controller.dicom_net.start()
+
+    def unavailable(exc: BaseException) -> None:
+        controller.keyring_unavailable(exc)
+        if controller.context.ephemeral_secrets:  # demo: keys in memory, inbox in a temp dir
+            controller.dicom_net.start()
+
+    run_in_worker(credentials.check_keyring, on_done=ok, on_error=unavailable)

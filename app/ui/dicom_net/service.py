@@ -215,7 +215,9 @@ def dicom_service(context: AppContext) -> DicomNetService | None:
     return context.services.get("dicom_net")
 
 
-def install_dicom_net(context: AppContext, window: Any = None) -> DicomNetService:
+def install_dicom_net(
+    context: AppContext, window: Any = None, start: bool = True
+) -> DicomNetService:
     """Create the service, put its label in the status bar, start listening if enabled."""
     service = DicomNetService(context)
     context.services["dicom_net"] = service
@@ -230,5 +232,6 @@ def install_dicom_net(context: AppContext, window: Any = None) -> DicomNetServic
                 service.restart()
 
     context.on_change(on_change)
-    service.start()
+    if start:
+        service.start()
     return service
