@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.credentials import use_memory_keyring
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     use_memory_keyring()
     app = QApplication.instance() or QApplication([])

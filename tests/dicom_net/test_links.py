@@ -18,11 +18,11 @@ from app.dicom_net.links import (
     candidates,
     registry_patients,
 )
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom
 from app.protocol.sync import DocType
 from app.sync.blobstore import BlobStore
 from app.sync.cache import open_cache
 from app.sync.store import RecordStore
+from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 
 def _session(tmp_path: Path) -> SimpleNamespace:

@@ -18,8 +18,8 @@ from app.dicom_net.inbox import Inbox
 from app.dicom_net.receiver import StorageReceiver
 from app.dicom_net.scu import DimseError, Outgoing, Query, echo, find, get, move, send
 from app.dicom_viewer.anonymize import Anonymizer
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom
 from tests.dicom_net.conftest import Orthanc, wait_until
+from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 ROOT = Path(__file__).resolve().parents[2]
 

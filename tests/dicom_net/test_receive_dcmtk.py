@@ -23,9 +23,9 @@ from app.dicom_net.inbox import Inbox
 from app.dicom_net.nodes import LocalNode, Node
 from app.dicom_net.receiver import StorageReceiver
 from app.dicom_net.scu import Outgoing, send
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom
 from app.sync.blobstore import BlobStore
 from tests.dicom_net.conftest import need, wait_until
+from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 
 def _pixels(data: bytes | Path) -> np.ndarray:
