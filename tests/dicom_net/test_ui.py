@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QMainWindow
 
 from app.config import load_settings
 from app.context import AppContext
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom
 from app.protocol.sync import DocType
 from app.sync.blobstore import BlobStore
 from app.sync.cache import open_cache
@@ -20,6 +19,7 @@ from app.sync.store import RecordStore
 from tests.dicom_net.conftest import free_port, need
 from tests.foundation.test_i18n import chinese  # noqa: F401 - fixture
 from tests.foundation.ui_text import shown_texts, untranslated
+from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 
 def _context(policy_file: Path, tmp_path: Path, enabled: bool = True) -> AppContext:
