@@ -121,7 +121,9 @@ def test_dicom_pages_and_dialogs_read_in_chinese(
     from app.ui.settings_dialog import SettingsDialog
 
     context = _context(policy_file, tmp_path, enabled=False)
-    service = install_dicom_net(context)
+    owner = QMainWindow()
+    qtbot.addWidget(owner)
+    service = install_dicom_net(context, owner)
     widgets = [
         DicomNetworkPage(context),
         SendDialog(context.settings, [Outgoing("x", bytes)], "PH-1 · CT"),

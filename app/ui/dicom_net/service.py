@@ -216,10 +216,14 @@ def dicom_service(context: AppContext) -> DicomNetService | None:
 
 
 def install_dicom_net(
-    context: AppContext, window: Any = None, start: bool = True
+    context: AppContext, window: Any = None, start: bool = True, parent: QObject | None = None
 ) -> DicomNetService:
-    """Create the service, put its label in the status bar, start listening if enabled."""
-    service = DicomNetService(context)
+    """Create the service, put its label in the status bar, start listening if enabled.
+
+    The service is owned by ``parent`` (or the window) so Qt destroys it — and its timer — on
+    the GUI thread; a parentless QObject could be collected by Python on a worker thread.
+    """
+    service = DicomNetService(context, parent or window)
     context.services["dicom_net"] = service
     if window is not None:
         window.statusBar().addPermanentWidget(ReceiveStatusLabel(service))

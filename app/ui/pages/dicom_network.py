@@ -72,7 +72,9 @@ class DicomNetworkPage(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.service: DicomNetService = dicom_service(context) or install_dicom_net(context)
+        self.service: DicomNetService = dicom_service(context) or install_dicom_net(
+            context, parent=self
+        )
         self.studies: list[Any] = []
         layout = QVBoxLayout(self)
 
