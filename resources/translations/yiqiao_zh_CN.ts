@@ -18,17 +18,22 @@
       <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <source>{what} {advice}</source>
+      <translation>{what}{advice}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="40" />
       <source>The last session ended abnormally</source>
       <translation>上次运行异常结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
       <source>Export diagnostics…</source>
       <translation>导出诊断信息…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <location filename="../../app/ui/abnormal_exit.py" line="49" />
       <source>Close</source>
       <translation>关闭</translation>
     </message>
@@ -774,134 +779,134 @@
   <context>
     <name>DicomNetworkPage</name>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="80" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="82" />
       <source>Receive images from modalities and the PACS</source>
       <translation>接收设备和 PACS 发来的影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="84" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="86" />
       <source>Set by your IT department.</source>
       <translation>由信息科统一设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="93" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="95" />
       <source>Only studies not yet matched to a patient</source>
       <translation>只显示尚未关联患者的检查</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="101" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
       <source>Received</source>
       <translation>接收时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="101" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
       <source>Patient (as sent)</source>
       <translation>患者（影像中的）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="101" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
       <source>Study date</source>
       <translation>检查日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="102" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
       <source>Modality</source>
       <translation>设备类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="102" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
       <source>Images</source>
       <translation>图像数</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="102" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
       <source>From</source>
       <translation>来源</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="105" />
       <source>Registry patient</source>
       <translation>登记的患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="115" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="117" />
       <source>No studies received yet. Set the CT or DR console to send to this computer (AE title and port are shown above), or search the PACS.</source>
       <translation>尚未收到检查。请在 CT 或 DR 工作站上把本机设为发送目标（AE 名称和端口见上方），或检索 PACS。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="123" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="125" />
       <source>Match to patient…</source>
       <translation>关联患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
       <source>Attach to consultation…</source>
       <translation>附加到会诊…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
       <source>Send to PACS…</source>
       <translation>发送到 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
       <source>Search the PACS…</source>
       <translation>检索 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="157" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="159" />
       <source>Listening as AE title {ae} on port {port}.</source>
       <translation>正在接收：AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="161" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="163" />
       <source>Starting…</source>
       <translation>正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="165" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="167" />
       <source>Not receiving. AE title {ae}, port {port}.</source>
       <translation>未开启接收。AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="222" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="224" />
       <source>Not matched</source>
       <translation>未关联</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="270" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="272" />
       <source>{name} · ID {id}</source>
       <translation>{name} · 编号 {id}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="274" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="276" />
       <source>Match to patient</source>
       <translation>关联患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="275" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="277" />
       <source>Which registered patient is this study of? The received images are not changed; only the link is recorded.</source>
       <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="305" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="316" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="343" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="307" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="318" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="345" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="306" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="308" />
       <source>{name} has no consultation yet. Create one first.</source>
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="317" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="319" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="341" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="343" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
