@@ -689,6 +689,36 @@
     </message>
   </context>
   <context>
+    <name>DicomCaseHooks</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="45" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="54" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="75" />
+      <source>Attach received study</source>
+      <translation>附加收到的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="46" />
+      <source>No received study is waiting for this patient.</source>
+      <translation>没有待处理的、属于该患者的检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="55" />
+      <source>Which study belongs to {name}? The received images are not changed.</source>
+      <translation>哪个检查属于 {name}？收到的影像不会被修改。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="108" />
+      <source>Pull priors</source>
+      <translation>调取既往检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="112" />
+      <source>Pull priors for {name}</source>
+      <translation>调取 {name} 的既往检查</translation>
+    </message>
+  </context>
+  <context>
     <name>DicomNetWording</name>
     <message>
       <location filename="../../app/ui/dicom_net/wording.py" line="13" />

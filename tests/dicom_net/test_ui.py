@@ -136,3 +136,47 @@ def test_dicom_pages_and_dialogs_read_in_chinese(
         bad = untranslated(shown_texts(w))
         assert not bad, "\n".join(bad)
     service.shutdown()
+
+
+def test_case_hooks_attach_a_received_study_and_priors(
+    qtbot, policy_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.dicom_net.inbox import Inbox
+    from app.ui.dicom_net.case_hooks import attach_received_study, pull_priors
+    from app.ui.dicom_net.query_dialog import QueryDialog
+    from app.ui.dicom_net.service import install_dicom_net
+    from app.ui.pages.dicom_network import PickDialog
+
+    context = _context(policy_file, tmp_path, enabled=False)
+    session = context.services["sync"]
+    owner = QMainWindow()
+    qtbot.addWidget(owner)
+    service = install_dicom_net(context, owner)
+    patient = session.store.create(DocType.patient, {"name": "王秀英", "patient_number": "PH-5"})
+    consult = session.store.create(DocType.consultation, {"reason": "胸痛"}, patient_id=patient.id)
+    inbox = Inbox.open(context.user_data_dir() / "dicom-inbox")
+    uids = []
+    for name, pid in (("new", "EXT-77"), ("old", "PH-5")):
+        files = write_phantom(tmp_path / name, PhantomSpec(size=32, slices=2, patient_id=pid))
+        for f in files:
+            inbox.add_instance(f.read_bytes(), "CT_ROOM@10.0.0.2")
+        uids.append(str(pydicom.dcmread(files[0]).StudyInstanceUID))
+    service.inbox = inbox
+    done: list[str] = []
+
+    chosen: list[str] = []
+    monkeypatch.setattr(PickDialog, "exec", lambda self: chosen.append(self.list.count()) or 1)
+    attach_received_study(owner, context, session, patient.id, "王秀英", consult.id,
+                          lambda: done.append("received"))  # fmt: skip
+    qtbot.waitUntil(lambda: done == ["received"], timeout=60_000)
+    assert chosen == [2]  # the patient's own study is offered with the unmatched one
+
+    monkeypatch.setattr(QueryDialog, "exec", lambda self: self.on_retrieved(uids[1]) or 0)
+    pull_priors(owner, context, session, patient.id, "王秀英", "PH-5", consult.id,
+                lambda: done.append("prior"))  # fmt: skip
+    qtbot.waitUntil(lambda: done == ["received", "prior"], timeout=60_000)
+    docs = [d for d in session.store.list(DocType.attachment) if d.consultation_id == consult.id]
+    assert sorted(d.fields["purpose"] for d in docs) == ["prior", "received"]
+    assert {d.fields["study_uid"] for d in docs if d.fields["purpose"] == "prior"} == {uids[1]}
+    assert inbox.study(uids[1], session.profile).matched_doc_id == patient.id
+    service.shutdown()

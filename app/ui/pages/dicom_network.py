@@ -225,7 +225,7 @@ class DicomNetworkPage(QWidget):
             values = (
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_received)),
                 patient,
-                _date(s.study_date),
+                dicom_date(s.study_date),
                 s.modalities,
                 str(s.instance_count),
                 s.source,
@@ -358,7 +358,7 @@ class DicomNetworkPage(QWidget):
         def open_dialog(rows: list[Any]) -> None:
             items = [Outgoing(f"{r.number:04d} {r.sop_uid}", partial(inbox.read, r.sha256))
                      for r in rows]  # fmt: skip
-            title = " · ".join(x for x in (study.patient_id, _date(study.study_date),
+            title = " · ".join(x for x in (study.patient_id, dicom_date(study.study_date),
                                            study.modalities) if x)  # fmt: skip
             SendDialog(self.context.settings, items, title, self).exec()
 
@@ -381,5 +381,6 @@ def _load(inbox: Any, session: Any) -> list[Any]:
     return inbox.studies("")
 
 
-def _date(value: str) -> str:
+def dicom_date(value: str) -> str:
+    """YYYYMMDD → YYYY-MM-DD for display."""
     return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 else value
