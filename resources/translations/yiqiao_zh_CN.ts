@@ -865,78 +865,83 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <source>Open in viewer</source>
+      <translation>在阅片器中打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
       <source>Match to patient…</source>
       <translation>关联患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
       <source>Attach to consultation…</source>
       <translation>附加到会诊…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
       <source>Send to PACS…</source>
       <translation>发送到 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="133" />
       <source>Search the PACS…</source>
       <translation>检索 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="159" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="161" />
       <source>Listening as AE title {ae} on port {port}.</source>
       <translation>正在接收：AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="163" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="165" />
       <source>Starting…</source>
       <translation>正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="167" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="169" />
       <source>Not receiving. AE title {ae}, port {port}.</source>
       <translation>未开启接收。AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="224" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="226" />
       <source>Not matched</source>
       <translation>未关联</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="272" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="275" />
       <source>{name} · ID {id}</source>
       <translation>{name} · 编号 {id}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="276" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="279" />
       <source>Match to patient</source>
       <translation>关联患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="277" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="280" />
       <source>Which registered patient is this study of? The received images are not changed; only the link is recorded.</source>
       <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="307" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="318" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="345" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="310" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="321" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="308" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="311" />
       <source>{name} has no consultation yet. Create one first.</source>
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="319" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="322" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="343" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="346" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
