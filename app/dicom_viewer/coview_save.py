@@ -256,7 +256,9 @@ def write_measurement_report(
 
 
 def _person(author: str) -> str:
-    return author.replace("^", " ").strip() or "YiQiao user"
+    # A free-form user name is one component; the trailing caret says so (PS3.5 6.2.1.2).
+    name = author.strip() or "YiQiao user"
+    return name if "^" in name else name + "^"
 
 
 def read_measurement_report(path: Path) -> list[tuple[str, float, str]]:
