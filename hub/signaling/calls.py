@@ -31,7 +31,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket
 from pydantic import BaseModel
@@ -42,9 +42,11 @@ from app.protocol.auth import Role, UserInfo
 from app.protocol.signaling import MissedCall, PartyInfo
 from hub.db import Database
 from hub.signaling.bus import Bus, make_bus, purge_payloads
-from hub.signaling.echo import EchoPeer
 from hub.signaling.missed import MissedCallStore
 from hub.signaling.store import ACTIVE, RINGING, CallRecord, SignalStore
+
+if TYPE_CHECKING:  # aiortc loads only when a test call starts
+    from hub.signaling.echo import EchoPeer
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ class Switchboard:
         self.tick_s, self.heartbeat_s, self.session_check_s = tick_s, heartbeat_s, session_check_s
         self.clock = clock
         self.process_id = secrets.token_hex(8)
-        self.store = SignalStore(db, dead_after_s)
+        self.store = SignalStore(db, max(dead_after_s, 2 * heartbeat_s))
         self.missed = MissedCallStore(db)
         self.bus = bus or make_bus(db)
         self.local: dict[str, Connection] = {}
@@ -253,9 +255,11 @@ class Switchboard:
             elif call.phase == ACTIVE and me == call.caller.id and call.callee is not None:
                 await conn.send(sig.Accepted(call_id=call.call_id, by=call.callee.id))
 
-    async def connections_lost(self, lost: list[tuple[str, str]]) -> None:
-        """Sockets closed (here, or held by a dead process): test calls on them end; a real
-        call ends only if its participant stays gone ``peer_gone_s``."""
+    async def connections_lost(self, lost: list[tuple[str, str]], crashed: bool = False) -> None:
+        """Sockets closed (here, or held by a dead process when ``crashed``): test calls on
+        them end; a caller who closed their socket while ringing cancels; otherwise a call
+        ends only if its participant stays gone ``peer_gone_s`` (a crashed process's clients
+        reconnect to the others meanwhile)."""
         users = sorted({uid for _, uid in lost})
         if not users:
             return
@@ -270,7 +274,7 @@ class Switchboard:
                     continue
                 if uid in still:
                     continue
-                if call.phase == RINGING and uid == call.caller.id:
+                if call.phase == RINGING and uid == call.caller.id and not crashed:
                     if await run_in_threadpool(
                         self.store.end, call.call_id, "cancelled", self.clock()
                     ):
@@ -356,7 +360,7 @@ class Switchboard:
         for lost in (await run_in_threadpool(self.store.claim_dead_processes, now)).values():
             if lost:
                 log.info("signaling: took over %d sockets of a dead hub process", len(lost))
-                await self.connections_lost(lost)
+                await self.connections_lost(lost, crashed=True)
 
     async def close_ended_sessions(self) -> None:
         """Close sockets whose session ended (logout, disable, expiry) since they opened."""

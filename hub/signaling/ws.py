@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -26,7 +27,6 @@ from app.protocol import signaling as sig
 from hub.access import consultation_participants, is_participant
 from hub.auth import user_from_token
 from hub.signaling.calls import Connection, Switchboard, party, pick_callees
-from hub.signaling.echo import EchoPeer
 from hub.signaling.store import ACTIVE, RINGING, CallRecord
 from hub.signaling.turn import IceConfig, call_ice_servers, hello_ice_servers
 
@@ -38,11 +38,36 @@ TEST_CALLS_LIVE = 2  # per user at once (a reconnecting client may briefly hold 
 TEST_CALLS_PER_MINUTE = 10
 
 
+# Timer settings from the environment (seconds): how long a call rings, how long a call waits
+# for a participant whose sockets are all gone, how often a process beats and after how long
+# without a beat the others take its sockets over, how often idle sockets' sessions are checked.
+TIMER_ENV = {
+    "ring_timeout_s": "YIQIAO_RING_TIMEOUT",
+    "peer_gone_s": "YIQIAO_PEER_GONE",
+    "heartbeat_s": "YIQIAO_SIGNAL_HEARTBEAT",
+    "dead_after_s": "YIQIAO_SIGNAL_DEAD_AFTER",
+    "tick_s": "YIQIAO_SIGNAL_TICK",
+    "session_check_s": "YIQIAO_SESSION_CHECK",
+}
+
+
+def _timer_settings() -> dict[str, float]:
+    out = {}
+    for name, var in TIMER_ENV.items():
+        raw = os.environ.get(var, "").strip()
+        if raw:
+            try:
+                out[name] = float(raw)
+            except ValueError:
+                log.warning("ignoring %s=%r: not a number of seconds", var, raw)
+    return out
+
+
 def switchboard(app: Any) -> Switchboard:
     """This app's switchboard (made on first use)."""
     app_state = app.state
     if getattr(app_state, "switchboard", None) is None:
-        app_state.switchboard = Switchboard(app_state.hub.db)
+        app_state.switchboard = Switchboard(app_state.hub.db, **_timer_settings())
     return app_state.switchboard
 
 
@@ -235,6 +260,8 @@ class _Handler:
         if not await run_in_threadpool(self.store.create_call, call, None):
             await self._error("duplicate_call", "a call with this id exists", m.call_id)
             return
+        from hub.signaling.echo import EchoPeer  # aiortc: loaded on the first test call
+
         self.board.echoes[call.call_id] = EchoPeer()
         await self.conn.send(
             sig.Accepted(
