@@ -29,12 +29,13 @@ from tests.hub.conftest import fresh_pg_url, pg_skip_reason
 ROOT = Path(__file__).resolve().parents[2]
 SITE_CONF = ROOT / "deploy" / "nginx" / "yiqiao-hub.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
-# Short timers so a killed process is noticed in about a second, not six.
+# Short timers so a killed process is noticed in seconds (not so short that a process
+# stalled by a busy CI machine is taken for dead).
 FAST_TIMERS = {
-    "YIQIAO_SIGNAL_HEARTBEAT": "0.3",
-    "YIQIAO_SIGNAL_DEAD_AFTER": "1.2",
-    "YIQIAO_SIGNAL_TICK": "0.1",
-    "YIQIAO_SESSION_CHECK": "0.3",
+    "YIQIAO_SIGNAL_HEARTBEAT": "0.5",
+    "YIQIAO_SIGNAL_DEAD_AFTER": "4",
+    "YIQIAO_SIGNAL_TICK": "0.2",
+    "YIQIAO_SESSION_CHECK": "0.5",
 }
 
 
@@ -80,6 +81,7 @@ class Cluster:
     access_log: Path
     procs: list[HubProcess] = field(default_factory=list)
     engine: sa.Engine | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -133,6 +135,16 @@ class Cluster:
 
     def proc_by_pid(self, pid: int) -> HubProcess:
         return next(p for p in self.procs if p.proc.pid == pid)
+
+    def revive(self) -> None:
+        """Restart killed hub processes on their old ports (nginx's upstream list stays)."""
+        restarted = []
+        for i, p in enumerate(self.procs):
+            if not p.alive:
+                self.procs[i] = launch_hub_process(self, p.index, self.env, p.port)
+                restarted.append(self.procs[i])
+        for p in restarted:
+            wait_hub_ready(self, p)
 
     def kill(self, proc: HubProcess) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""
@@ -248,14 +260,16 @@ def start_nginx(tmp: Path, site: str) -> subprocess.Popen:
     )
 
 
-def launch_hub_process(cluster: Cluster, index: int, env: dict[str, str]) -> HubProcess:
+def launch_hub_process(
+    cluster: Cluster, index: int, env: dict[str, str], port: int = 0
+) -> HubProcess:
     port_file = cluster.data / f"port{index}"
     port_file.unlink(missing_ok=True)
     log = cluster.data / f"hub{index}.log"
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "hub", "serve", "--data", str(cluster.data),
-            "--db", cluster.db_url, "--host", "127.0.0.1", "--port", "0",
+            "--db", cluster.db_url, "--host", "127.0.0.1", "--port", str(port),
             "--port-file", str(port_file), "--log-level", "warning",
         ],
         cwd=ROOT,
@@ -263,7 +277,7 @@ def launch_hub_process(cluster: Cluster, index: int, env: dict[str, str]) -> Hub
         stdout=subprocess.DEVNULL,
         stderr=open(log, "wb"),  # noqa: SIM115
     )  # fmt: skip
-    return HubProcess(index, 0, proc, log)
+    return HubProcess(index, port, proc, log)
 
 
 def wait_hub_ready(cluster: Cluster, hub: HubProcess) -> None:
@@ -307,6 +321,7 @@ def start_cluster(tmp: Path, n: int = 3, extra_env: dict[str, str] | None = None
         ca_file=cert,
         access_log=logs / "access.log",
         engine=sa.create_engine(db_url),
+        env=env,
     )
     try:
         cluster.procs = [launch_hub_process(cluster, i, env) for i in range(n)]
@@ -348,15 +363,22 @@ def stop_cluster(cluster: Cluster) -> None:
         cluster.engine.dispose()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """Three hub processes on one PostgreSQL behind nginx (fresh for each test: some kill)."""
+@pytest.fixture(scope="module")
+def _cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reason = cluster_skip_reason()
     if reason:
         print(reason)
         pytest.skip(reason)
-    c = start_cluster(tmp_path)
+    c = start_cluster(tmp_path_factory.mktemp("cluster"))
     try:
         yield c
     finally:
         stop_cluster(c)
+
+
+@pytest.fixture
+def cluster(_cluster: Cluster) -> Cluster:
+    """Three hub processes on one PostgreSQL behind nginx, all running (a test that killed
+    one gets it restarted on its port for the next)."""
+    _cluster.revive()
+    return _cluster

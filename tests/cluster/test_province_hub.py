@@ -229,7 +229,10 @@ def test_a_process_killed_while_ringing_and_in_a_call(cluster, call_clients) -> 
     doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="hang-up")
     assert doctor.controller.end_reason == "hangup"
     with cluster.engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT phase, end_reason FROM sig_calls")).all()
+        rows = conn.execute(
+            sa.text("SELECT phase, end_reason FROM sig_calls WHERE call_id = :c"),
+            {"c": doctor.controller.call_id},
+        ).all()
     assert [tuple(r) for r in rows] == [("ended", "hangup")]  # one call record, ended once
 
 
