@@ -185,6 +185,30 @@ missed_calls = sa.Table(
 )
 
 
+# ---- added by migration 20 -----------------------------------------------------------------
+
+upload_locks = sa.Table(
+    "upload_locks",
+    metadata,
+    # One row while a request writes to an upload: the lease every hub process honours.
+    sa.Column("upload_id", sa.String(32), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# ---- added by migration 21 -----------------------------------------------------------------
+
+spent_refresh_tokens = sa.Table(
+    "spent_refresh_tokens",
+    metadata,
+    # Refresh tokens already exchanged: one coming back means a copy was stolen (or the
+    # reply was lost and replayed); either way the whole session ends.
+    sa.Column("refresh_hash", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), nullable=False, index=True),
+    sa.Column("spent_at", sa.Float, nullable=False),
+)
+
+
 # ---- added by migration 30 (signaling state shared by every hub process) -------------------
 
 sig_processes = sa.Table(
@@ -266,6 +290,16 @@ def _migration_2(conn: Connection) -> None:
     missed_calls.create(conn, checkfirst=True)
 
 
+def _migration_20(conn: Connection) -> None:
+    """Upload leases in the database, so one PATCH per upload holds across hub processes."""
+    upload_locks.create(conn, checkfirst=True)
+
+
+def _migration_21(conn: Connection) -> None:
+    """Spent refresh tokens, so a replay revokes its session."""
+    spent_refresh_tokens.create(conn, checkfirst=True)
+
+
 def _migration_30(conn: Connection) -> None:
     """Signaling state leaves the process: connections, calls, their timers, process
     heartbeats and oversized fan-out payloads, shared by every hub process."""
@@ -275,6 +309,8 @@ def _migration_30(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
+    (20, _migration_20),
+    (21, _migration_21),
     (30, _migration_30),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
@@ -376,3 +412,17 @@ def current_seq(conn: Connection) -> int:
     return int(
         conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
     )
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict) -> bool:
+    """INSERT unless a row with this primary key exists; True when this call inserted it.
+
+    On PostgreSQL a concurrent insert of the same key waits for the other transaction and
+    then reports the conflict, so exactly one of several racing callers gets True."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    pk = list(table.primary_key.columns)[0]
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(pk)
+    return conn.execute(stmt).first() is not None

@@ -13,12 +13,25 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from app.protocol.problems import Problem, describe_in_english, problems_from_validation
 from app.protocol.sync import AttachmentBlob, ConsultationStatus, DocType
 
 
 class RecordInvalid(ValueError):
-    """A local write with fields that make no sense (named in the message)."""
+    """A local write with fields that make no sense.
+
+    ``problems`` says what, machine-readably (the UI words them in the user's language);
+    the message is English for logs.
+    """
+
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, doc_type: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = list(problems or [])
+        self.doc_type = doc_type
 
 
 class _Fields(BaseModel):
@@ -40,7 +53,12 @@ class PatientFields(_Fields):
     @classmethod
     def _iso_date(cls, value: str) -> str:
         if value:
-            date.fromisoformat(value)
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "date_format", "must be a date written YYYY-MM-DD, e.g. 1965-03-15"
+                ) from None
         return value
 
 
@@ -119,7 +137,8 @@ def validate_fields(doc_type: DocType | str, fields: dict[str, Any]) -> dict[str
     try:
         return model.model_validate(fields).model_dump(mode="json")
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RecordInvalid(f"{DocType(doc_type).value} record is not valid — {problems}") from exc
+        problems = problems_from_validation(exc)
+        kind = DocType(doc_type).value
+        raise RecordInvalid(
+            f"{kind} record is not valid — {describe_in_english(problems)}", problems, kind
+        ) from exc

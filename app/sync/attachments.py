@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,34 @@ def attach_files(
     title: str = "",
 ) -> LocalDoc:
     """Store ``paths`` (never modified) and create one attachment record naming them."""
+    return attach_items(
+        store,
+        blobs,
+        [(path.name, path.read_bytes) for path in paths],
+        patient_id,
+        consultation_id,
+        title or (paths[0].name if paths else ""),
+    )
+
+
+def attach_items(
+    store: RecordStore,
+    blobs: BlobStore,
+    items: Sequence[tuple[str, Callable[[], bytes]]],
+    patient_id: str,
+    consultation_id: str | None = None,
+    title: str = "",
+    extra_fields: dict[str, Any] | None = None,
+) -> LocalDoc:
+    """Like ``attach_files`` for (name, loader) pairs: data that never sits in a plain file
+    (e.g. a study from the encrypted DICOM inbox). One item is in memory at a time."""
     entries: list[dict[str, Any]] = []
     series: dict[str, dict[str, Any]] = {}
     study_uid = ""
     kinds: set[str] = set()
-    for path in paths:
-        data = path.read_bytes()
-        kind = _kind(path, data)
+    for name, load in items:
+        data = load()
+        kind = _kind(Path(name), data)
         kinds.add(kind)
         if kind == "dicom":
             form = for_transfer(data)
@@ -64,7 +86,7 @@ def attach_files(
             entries.append(
                 {
                     "sha256": sha,
-                    "name": path.name,
+                    "name": name,
                     "media_type": "application/dicom",
                     "size": len(form.data),
                     "kind": "dicom",
@@ -73,12 +95,12 @@ def attach_files(
                 }
             )
         else:
-            media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            media = mimetypes.guess_type(name)[0] or "application/octet-stream"
             sha = blobs.add_bytes(data, media)
             entries.append(
                 {
                     "sha256": sha,
-                    "name": path.name,
+                    "name": name,
                     "media_type": media,
                     "size": len(data),
                     "kind": kind,
@@ -87,8 +109,9 @@ def attach_files(
     kind = kinds.pop() if len(kinds) == 1 else "file"
     fields: dict[str, Any] = {
         "kind": kind,
-        "title": title or (paths[0].name if paths else ""),
+        "title": title or (items[0][0] if items else ""),
         "blobs": entries,
+        **(extra_fields or {}),
     }
     if series:
         fields["study_uid"] = study_uid

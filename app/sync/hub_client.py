@@ -7,6 +7,7 @@ and turns every failure into one of the typed errors in ``app.sync.errors``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -66,6 +67,9 @@ class HubClient:
         self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         # Told about every new token pair (the engine stores them in the keyring).
         self.on_tokens: Any = None
+        # Told whether each request reached the hub (``HubLink.report``): the status bar
+        # learns of a lost hub from the first failed request, not from the next poll.
+        self.on_link: Any = None
 
     # -- low level ---------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -82,16 +86,28 @@ class HubClient:
         except requests.exceptions.SSLError as exc:
             raise TlsUntrusted(f"the hub's certificate is not trusted: {exc}") from exc
         except requests.exceptions.ProxyError as exc:
+            self._link(False)
             raise HubOffline(f"the proxy could not reach the hub: {exc}") from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            self._link(False)
             raise HubOffline(f"cannot reach the hub at {self.base_url}: {exc}") from exc
         except requests.exceptions.RequestException as exc:
             raise HubBadReply(f"the hub's reply was broken: {exc}") from exc
+        self._link(response.status_code not in (502, 503, 504))  # a proxy's "hub is gone"
         if response.status_code >= 500:
             raise HubServerError(
-                f"the hub had a server error ({response.status_code}): {_message(response)}"
+                f"the hub had a server error ({response.status_code}): {_message(response)}",
+                _code(response),
+                response.status_code,
             )
         return response
+
+    def _link(self, reached: bool) -> None:
+        if self.on_link is not None:
+            try:
+                self.on_link(reached)
+            except Exception:  # noqa: BLE001 - a status listener must not break a request
+                logging.getLogger(__name__).exception("link listener failed")
 
     def json_or_raise(self, response: requests.Response) -> Any:
         """Decode a JSON reply; 401/403 → LoginRefused, other 4xx → HubError with the message."""
@@ -100,11 +116,15 @@ class HubClient:
             and response.request.url
             and "/auth/" in str(response.request.url)
         ):
-            raise LoginRefused(_message(response))
+            raise LoginRefused(_message(response), _code(response), response.status_code)
         if response.status_code == 401:
-            raise LoginRefused(_message(response))
+            raise LoginRefused(_message(response), _code(response), response.status_code)
         if response.status_code >= 400:
-            raise HubError(f"{response.status_code}: {_message(response)}")
+            raise HubError(
+                f"{response.status_code}: {_message(response)}",
+                _code(response),
+                response.status_code,
+            )
         try:
             return response.json()
         except (ValueError, json.JSONDecodeError) as exc:
@@ -122,7 +142,7 @@ class HubClient:
         """Exchange the refresh token for a fresh pair."""
         token = refresh_token or (self.tokens.refresh_token if self.tokens else "")
         if not token:
-            raise LoginRefused("not signed in")
+            raise LoginRefused("not signed in", "not_authenticated")
         body = RefreshRequest(refresh_token=token)
         response = self.request(
             "POST", f"{API}/auth/refresh", json=body.model_dump(), headers={"Authorization": ""}
@@ -155,6 +175,7 @@ class HubClient:
         twin.session.trust_env = self.session.trust_env
         twin.session.proxies = dict(self.session.proxies)
         twin.tokens = self.tokens
+        twin.on_link = self.on_link
         twin._parent = self
         return twin
 
@@ -174,7 +195,11 @@ class HubClient:
             self._refresh_shared(used)
             response = self.request(method, path, **kwargs)
         if response.status_code == 401:
-            raise LoginRefused(_message(response) or "the hub no longer accepts this login")
+            raise LoginRefused(
+                _message(response) or "the hub no longer accepts this login",
+                _code(response) or "invalid_token",
+                401,
+            )
         return response
 
     def _post_model(self, path: str, model: BaseModel, timeout: Any = None) -> requests.Response:
@@ -191,7 +216,7 @@ class HubClient:
         """POST /sync/push; ``BatchTooLarge`` on 413 (halve and retry)."""
         response = self._post_model(f"{API}/sync/push", PushRequest(changes=changes), timeout)
         if response.status_code == 413:
-            raise BatchTooLarge(_message(response))
+            raise BatchTooLarge(_message(response), _code(response) or "batch_too_large", 413)
         reply = _parse(PushResponse, self.json_or_raise(response))
         if [str(r.change_id) for r in reply.results] != [str(c.change_id) for c in changes]:
             raise HubBadReply("the hub's push reply does not answer the changes sent")
@@ -267,6 +292,17 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise HubBadReply(f"the hub's reply has the wrong shape ({model.__name__}): {exc}") from exc
+
+
+def _code(response: requests.Response) -> str:
+    """The hub's machine-readable reason (``ErrorBody.error``), or "" when it sent none."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"][:64]
+    return ""
 
 
 def _message(response: requests.Response) -> str:

@@ -1,6 +1,44 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AbnormalExit</name>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="15" />
+      <source>YiQiao stopped responding last time and had to be closed.</source>
+      <translation>上次医桥（YiQiao）停止响应，只能被强制关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="19" />
+      <source>YiQiao closed unexpectedly last time.</source>
+      <translation>上次医桥（YiQiao）意外关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="21" />
+      <source>What happened was written to the log. Export diagnostics and send the file to your IT department so the problem can be found.</source>
+      <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <source>{what} {advice}</source>
+      <translation>{what}{advice}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="40" />
+      <source>The last session ended abnormally</source>
+      <translation>上次运行异常结束</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
+      <source>Export diagnostics…</source>
+      <translation>导出诊断信息…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="49" />
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
     <name>AboutDialog</name>
     <message>
       <location filename="../../app/ui/about_dialog.py" line="17" />
@@ -21,208 +59,261 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="39" />
+      <location filename="../../app/ui/pages/call.py" line="40" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="41" />
+      <location filename="../../app/ui/pages/call.py" line="43" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="54" />
+      <location filename="../../app/ui/pages/call.py" line="60" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="59" />
+      <location filename="../../app/ui/pages/call.py" line="67" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="71" />
+      <location filename="../../app/ui/pages/call.py" line="81" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="72" />
+      <location filename="../../app/ui/pages/call.py" line="83" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="108" />
+      <location filename="../../app/ui/pages/call.py" line="117" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="149" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="109" />
+      <location filename="../../app/ui/pages/call.py" line="150" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="110" />
+      <location filename="../../app/ui/pages/call.py" line="151" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="111" />
+      <location filename="../../app/ui/pages/call.py" line="152" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="112" />
+      <location filename="../../app/ui/pages/call.py" line="153" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="113" />
-      <location filename="../../app/ui/pages/call.py" line="114" />
+      <location filename="../../app/ui/pages/call.py" line="154" />
+      <location filename="../../app/ui/pages/call.py" line="155" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="115" />
+      <location filename="../../app/ui/pages/call.py" line="156" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="116" />
+      <location filename="../../app/ui/pages/call.py" line="157" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="117" />
+      <location filename="../../app/ui/pages/call.py" line="158" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
   </context>
   <context>
+    <name>CallSubject</name>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="18" />
+      <source>Patient: this consultation is not on this computer yet</source>
+      <translation>患者：本机尚未同步此会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="22" />
+      <source>Patient: record not synced yet</source>
+      <translation>患者：病历尚未同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="24" />
+      <source>{n} y</source>
+      <translation>{n} 岁</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="26" />
+      <source>age unknown</source>
+      <translation>年龄不详</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="28" />
+      <source>Patient: {name} · {sex} · {age}</source>
+      <translation>患者：{name} · {sex} · {age}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="36" />
+      <source>Purpose: not known on this computer</source>
+      <translation>会诊目的：本机暂无</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="37" />
+      <source>Purpose: {purpose}</source>
+      <translation>会诊目的：{purpose}</translation>
+    </message>
+  </context>
+  <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="152" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="78" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="58" />
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="61" />
+      <source>Open case</source>
+      <translation>打开病例</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="63" />
+      <source>Open this consultation's case; the call continues</source>
+      <translation>打开此会诊的病例，通话不中断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="81" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="61" />
+      <location filename="../../app/ui/call/window.py" line="84" />
       <source>Audio only</source>
       <translation>仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="63" />
+      <location filename="../../app/ui/call/window.py" line="86" />
       <source>Stop video to keep the voice clear on a weak link</source>
       <translation>网络较差时停止视频，保证语音清晰</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="65" />
+      <location filename="../../app/ui/call/window.py" line="88" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="67" />
+      <location filename="../../app/ui/call/window.py" line="90" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="143" />
+      <location filename="../../app/ui/call/window.py" line="185" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="144" />
+      <location filename="../../app/ui/call/window.py" line="187" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="145" />
+      <location filename="../../app/ui/call/window.py" line="188" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="146" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="148" />
+      <location filename="../../app/ui/call/window.py" line="192" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="163" />
+      <location filename="../../app/ui/call/window.py" line="207" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="165" />
+      <location filename="../../app/ui/call/window.py" line="209" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="167" />
+      <location filename="../../app/ui/call/window.py" line="211" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="169" />
+      <location filename="../../app/ui/call/window.py" line="213" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="171" />
+      <location filename="../../app/ui/call/window.py" line="215" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="180" />
+      <location filename="../../app/ui/call/window.py" line="226" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="181" />
+      <location filename="../../app/ui/call/window.py" line="227" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="182" />
+      <location filename="../../app/ui/call/window.py" line="228" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="184" />
+      <location filename="../../app/ui/call/window.py" line="231" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="207" />
+      <location filename="../../app/ui/call/window.py" line="254" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -243,102 +334,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="54" />
+      <location filename="../../app/ui/app.py" line="62" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="60" />
+      <location filename="../../app/ui/app.py" line="68" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="67" />
+      <location filename="../../app/ui/app.py" line="75" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="80" />
+      <location filename="../../app/ui/app.py" line="88" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="103" />
+      <location filename="../../app/ui/app.py" line="128" />
+      <location filename="../../app/ui/app.py" line="136" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="105" />
+      <location filename="../../app/ui/app.py" line="129" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="107" />
+      <location filename="../../app/ui/app.py" line="140" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="109" />
+      <location filename="../../app/ui/app.py" line="121" />
+      <location filename="../../app/ui/app.py" line="142" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="111" />
+      <location filename="../../app/ui/app.py" line="145" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="185" />
+      <location filename="../../app/ui/app.py" line="222" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="186" />
+      <location filename="../../app/ui/app.py" line="223" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="204" />
+      <location filename="../../app/ui/app.py" line="241" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="212" />
+      <location filename="../../app/ui/app.py" line="249" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="214" />
+      <location filename="../../app/ui/app.py" line="251" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="261" />
+      <location filename="../../app/ui/app.py" line="314" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="262" />
+      <location filename="../../app/ui/app.py" line="315" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="263" />
+      <location filename="../../app/ui/app.py" line="316" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="264" />
+      <location filename="../../app/ui/app.py" line="317" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="318" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="271" />
+      <location filename="../../app/ui/app.py" line="324" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -346,42 +439,42 @@
   <context>
     <name>ConflictDialog</name>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="49" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="52" />
       <source>Resolve conflicting edits</source>
       <translation>解决编辑冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="64" />
       <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
       <translation>此记录在同步之前被两处修改。所有内容均已保留：请为每个字段选择要保留的值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="68" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="75" />
       <source>Field</source>
       <translation>字段</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="70" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="77" />
       <source>unknown user</source>
       <translation>未知用户</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="72" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="79" />
       <source>Version on the hub ({user})</source>
       <translation>中心服务器上的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="74" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="81" />
       <source>Edited version ({user})</source>
       <translation>修改后的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="105" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="114" />
       <source>Keep my choices</source>
       <translation>按我的选择保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="106" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="115" />
       <source>Decide later</source>
       <translation>稍后决定</translation>
     </message>
@@ -389,47 +482,47 @@
   <context>
     <name>ConsultationDialog</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <location filename="../../app/ui/pages/consultations.py" line="45" />
       <source>New consultation request</source>
       <translation>新建会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="50" />
+      <location filename="../../app/ui/pages/consultations.py" line="51" />
       <source>Question for the specialist, history, findings</source>
       <translation>向专家提出的问题、病史、检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="54" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="55" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="55" />
+      <location filename="../../app/ui/pages/consultations.py" line="60" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
+      <location filename="../../app/ui/pages/consultations.py" line="61" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="57" />
+      <location filename="../../app/ui/pages/consultations.py" line="62" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="58" />
+      <location filename="../../app/ui/pages/consultations.py" line="63" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
@@ -480,117 +573,117 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="88" />
+      <location filename="../../app/ui/pages/consultations.py" line="96" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="89" />
+      <location filename="../../app/ui/pages/consultations.py" line="98" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="94" />
+      <location filename="../../app/ui/pages/consultations.py" line="105" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="96" />
+      <location filename="../../app/ui/pages/consultations.py" line="107" />
       <source>Submit</source>
       <translation>提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
+      <location filename="../../app/ui/pages/consultations.py" line="109" />
       <source>Attach files…</source>
       <translation>添加附件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="100" />
+      <location filename="../../app/ui/pages/consultations.py" line="111" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
+      <location filename="../../app/ui/pages/consultations.py" line="113" />
       <source>Video call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="104" />
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
       <source>Call the other side of this consultation</source>
       <translation>呼叫本次会诊的另一方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="128" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="129" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="130" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="132" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="133" />
       <source>Reason</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="134" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="135" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="166" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="167" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="168" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="181" />
+      <location filename="../../app/ui/pages/consultations.py" line="213" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
+      <location filename="../../app/ui/pages/consultations.py" line="226" />
       <source>No patients</source>
       <translation>没有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
+      <location filename="../../app/ui/pages/consultations.py" line="226" />
       <source>Register the patient first.</source>
       <translation>请先登记患者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="216" />
+      <location filename="../../app/ui/pages/consultations.py" line="250" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
@@ -598,7 +691,7 @@
   <context>
     <name>EcgView</name>
     <message>
-      <location filename="../../app/ui/viewer/ecg_view.py" line="32" />
+      <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
       <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
       <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
     </message>
@@ -606,27 +699,27 @@
   <context>
     <name>IncomingCallDialog</name>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="16" />
+      <location filename="../../app/ui/call/incoming.py" line="18" />
       <source>Incoming call</source>
       <translation>来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="20" />
-      <source>Consultation: {0}</source>
-      <translation>会诊：{0}</translation>
+      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="21" />
+      <location filename="../../app/ui/call/incoming.py" line="33" />
       <source>Accept</source>
       <translation>接听</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <location filename="../../app/ui/call/incoming.py" line="35" />
       <source>Decline</source>
       <translation>拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="32" />
+      <location filename="../../app/ui/call/incoming.py" line="44" />
       <source>is calling you</source>
       <translation>正在呼叫您</translation>
     </message>
@@ -634,220 +727,440 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="64" />
+      <location filename="../../app/ui/login_dialog.py" line="70" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="68" />
+      <location filename="../../app/ui/login_dialog.py" line="74" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="75" />
+      <location filename="../../app/ui/login_dialog.py" line="81" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="82" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="77" />
+      <location filename="../../app/ui/login_dialog.py" line="83" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="93" />
+      <location filename="../../app/ui/login_dialog.py" line="99" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="110" />
+      <location filename="../../app/ui/login_dialog.py" line="116" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="116" />
+      <location filename="../../app/ui/login_dialog.py" line="122" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="148" />
+      <location filename="../../app/ui/login_dialog.py" line="159" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="151" />
-      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
-      <translation>服务器的安全证书不受信任。请联系信息科检查 CA 证书设置。</translation>
-    </message>
-    <message>
       <location filename="../../app/ui/login_dialog.py" line="155" />
-      <source>Cannot reach the hub. Check the network connection and try again.</source>
-      <translation>无法连接服务器。请检查网络连接后重试。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="158" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="162" />
-      <source>The hub had a problem: {reason}</source>
-      <translation>服务器出现问题：{reason}</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="163" />
+      <location filename="../../app/ui/login_dialog.py" line="164" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="119" />
+      <location filename="../../app/ui/login_dialog.py" line="125" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
   </context>
   <context>
+    <name>Main</name>
+    <message>
+      <location filename="../../main.py" line="31" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="33" />
+      <source>commands:
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        render a DICOM image as the viewer shows it into a PNG
+                        (see: export --help)
+  dicom receive|echo|send|find|move|get|inbox …
+                        act as a DICOM node without the window (see: dicom --help)
+  hub serve|admin|demo …
+                        run the hub server, manage its accounts or seed demo data
+                        (see: hub --help)</source>
+      <translation>子命令：
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        按阅片器显示的样子把 DICOM 图像导出为 PNG
+                        （详见 “export --help”）
+  dicom receive|echo|send|find|move|get|inbox …
+                        不打开窗口，作为 DICOM 节点工作（详见 “dicom --help”）
+  hub serve|admin|demo …
+                        运行服务器、管理其账号或填入演示数据
+                        （详见 “hub --help”）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="47" />
+      <source>YiQiao remote consultation: the desktop client.</source>
+      <translation>医桥远程会诊：桌面客户端。</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="52" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="54" />
+      <source>show this help and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="59" />
+      <source>the language of the window (default: settings, else the system's)</source>
+      <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="64" />
+      <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
+      <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
+    </message>
+  </context>
+  <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="72" />
+      <location filename="../../app/ui/main_window.py" line="74" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="90" />
+      <location filename="../../app/ui/main_window.py" line="92" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="96" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="95" />
+      <location filename="../../app/ui/main_window.py" line="97" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="96" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="161" />
+      <location filename="../../app/ui/main_window.py" line="163" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="162" />
+      <location filename="../../app/ui/main_window.py" line="164" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="164" />
+      <location filename="../../app/ui/main_window.py" line="166" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="169" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="170" />
+      <location filename="../../app/ui/main_window.py" line="172" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="172" />
+      <location filename="../../app/ui/main_window.py" line="174" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="182" />
+      <location filename="../../app/ui/main_window.py" line="184" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="190" />
+      <location filename="../../app/ui/main_window.py" line="192" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="191" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="197" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="201" />
-      <location filename="../../app/ui/main_window.py" line="232" />
+      <location filename="../../app/ui/main_window.py" line="203" />
+      <location filename="../../app/ui/main_window.py" line="234" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="235" />
+      <location filename="../../app/ui/main_window.py" line="237" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="252" />
+      <location filename="../../app/ui/main_window.py" line="266" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
+      <location filename="../../app/ui/main_window.py" line="252" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="260" />
+      <location filename="../../app/ui/main_window.py" line="262" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
   </context>
   <context>
+    <name>MprView</name>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="281" />
+      <source>Back to the stack</source>
+      <translation>返回序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Crosshair</source>
+      <translation>十字线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Rotate planes</source>
+      <translation>旋转平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Length</source>
+      <translation>长度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <source>Thin</source>
+      <translation>薄层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>MIP</source>
+      <translation>MIP 最大密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>MinIP</source>
+      <translation>MinIP 最小密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>Average</source>
+      <translation>平均</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="294" />
+      <source>Thick slab</source>
+      <translation>厚层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="300" />
+      <source> mm</source>
+      <translation> 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <source>Slab thickness</source>
+      <translation>厚层厚度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
+      <source>Reset planes</source>
+      <translation>复位平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="323" />
+      <source>Axial</source>
+      <translation>轴位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <source>Coronal</source>
+      <translation>冠状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <source>Sagittal</source>
+      <translation>矢状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="339" />
+      <source>Building the volume…</source>
+      <translation>正在建立容积…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="361" />
+      <source>This series cannot be reformatted: %1</source>
+      <translation>此序列无法进行多平面重建：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="365" />
+      <source>Reformatting failed: %1</source>
+      <translation>多平面重建失败：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <source>only %1 image(s): a volume needs at least %2</source>
+      <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <source>colour images are not reformatted</source>
+      <translation>彩色图像不做多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <source>the images carry no orientation</source>
+      <translation>图像缺少方位信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <source>the images carry no pixel spacing</source>
+      <translation>图像缺少像素间距</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <source>image %1 has no position</source>
+      <translation>第 %1 幅图像缺少位置信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <source>image %1 is oriented differently from the first</source>
+      <translation>第 %1 幅图像的方位与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <source>image %1 has a different size from the first</source>
+      <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <source>image %1 has a different pixel spacing from the first</source>
+      <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <source>the slices are not in position order</source>
+      <translation>层面未按位置排序</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <source>two slices share a position (duplicates or several stacks)</source>
+      <translation>两个层面位置相同（重复或包含多组层面）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <source>gantry tilt of about %1°: the slices are sheared</source>
+      <translation>机架倾斜约 %1°：层面错位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
+      <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <source>slice spacing varies from %1 to %2 mm</source>
+      <translation>层间距不一致，从 %1 到 %2 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <source>cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <source>image %1 decoded to an unexpected size</source>
+      <translation>第 %1 幅图像解码后的尺寸不符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <source>%1 (oblique)</source>
+      <translation>%1（斜位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="528" />
+      <source>Pixel %1 mm (reformatted)</source>
+      <translation>像素 %1 毫米（重建）</translation>
+    </message>
+  </context>
+  <context>
     <name>NetworkBars</name>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="32" />
       <source>No connection</source>
       <translation>无连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="33" />
       <source>Very poor network</source>
       <translation>网络极差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="34" />
       <source>Poor network</source>
       <translation>网络较差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="35" />
       <source>Fair network</source>
       <translation>网络一般</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="36" />
       <source>Good network</source>
       <translation>网络良好</translation>
     </message>
@@ -855,7 +1168,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="46" />
+      <location filename="../../app/ui/main_window.py" line="48" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -863,57 +1176,57 @@
   <context>
     <name>PatientDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="40" />
+      <location filename="../../app/ui/pages/patients.py" line="41" />
       <source>New patient</source>
       <translation>新患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="47" />
       <source>Female</source>
       <translation>女</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="48" />
       <source>Male</source>
       <translation>男</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="49" />
       <source>Other</source>
       <translation>其他</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/pages/patients.py" line="50" />
       <source>Unknown</source>
       <translation>未知</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="48" />
+      <location filename="../../app/ui/pages/patients.py" line="54" />
       <source>YYYY-MM-DD</source>
       <translation>年-月-日（如 1960-05-01）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="50" />
+      <location filename="../../app/ui/pages/patients.py" line="56" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="51" />
+      <location filename="../../app/ui/pages/patients.py" line="57" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="52" />
+      <location filename="../../app/ui/pages/patients.py" line="58" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="53" />
+      <location filename="../../app/ui/pages/patients.py" line="59" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="54" />
+      <location filename="../../app/ui/pages/patients.py" line="60" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
@@ -969,102 +1282,102 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="124" />
+      <location filename="../../app/ui/pages/patients.py" line="138" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="125" />
+      <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="132" />
+      <location filename="../../app/ui/pages/patients.py" line="148" />
       <source>Search by name or patient ID</source>
       <translation>按姓名或患者编号搜索</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="134" />
+      <location filename="../../app/ui/pages/patients.py" line="150" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="159" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="160" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="161" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="162" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="163" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
+      <location filename="../../app/ui/pages/patients.py" line="180" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="161" />
+      <location filename="../../app/ui/pages/patients.py" line="183" />
       <source>Clinical note</source>
       <translation>病程记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="162" />
+      <location filename="../../app/ui/pages/patients.py" line="184" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="227" />
+      <location filename="../../app/ui/pages/patients.py" line="251" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
+      <location filename="../../app/ui/pages/patients.py" line="272" />
       <source>Consultation</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
+      <location filename="../../app/ui/pages/patients.py" line="273" />
       <source>Note</source>
       <translation>记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
+      <location filename="../../app/ui/pages/patients.py" line="274" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
+      <location filename="../../app/ui/pages/patients.py" line="275" />
       <source>Attachment</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
+      <location filename="../../app/ui/pages/patients.py" line="276" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
+      <location filename="../../app/ui/pages/patients.py" line="277" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="259" />
+      <location filename="../../app/ui/pages/patients.py" line="296" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1072,7 +1385,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="58" />
+      <location filename="../../app/ui/main_window.py" line="60" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -1240,25 +1553,442 @@
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="77" />
       <source>Routine</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="78" />
       <source>Urgent</source>
       <translation>紧急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="79" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
   </context>
   <context>
+    <name>SelfCheck</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="48" />
+      <source>PASS</source>
+      <translation>通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="49" />
+      <source>WARN</source>
+      <translation>警告</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="50" />
+      <source>SKIP</source>
+      <translation>跳过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="51" />
+      <source>FAIL</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="52" />
+      <source>Build</source>
+      <translation>版本</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="53" />
+      <source>System</source>
+      <translation>操作系统</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="54" />
+      <source>Policy</source>
+      <translation>策略</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="55" />
+      <source>policy file</source>
+      <translation>策略文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="56" />
+      <source>registry</source>
+      <translation>注册表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="57" />
+      <source>locked keys</source>
+      <translation>锁定的设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="58" />
+      <source>translations</source>
+      <translation>界面翻译</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="59" />
+      <source>DICOM decoders</source>
+      <translation>DICOM 解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="60" />
+      <source>decoders</source>
+      <translation>解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="61" />
+      <source>samples</source>
+      <translation>样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="62" />
+      <source>Devices</source>
+      <translation>设备</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="63" />
+      <source>device listing</source>
+      <translation>设备列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="64" />
+      <source>cameras</source>
+      <translation>摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="65" />
+      <source>microphones</source>
+      <translation>麦克风</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="66" />
+      <source>Media</source>
+      <translation>音视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="67" />
+      <source>codecs</source>
+      <translation>编解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="68" />
+      <source>VP8 video</source>
+      <translation>VP8 视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="69" />
+      <source>Opus audio</source>
+      <translation>Opus 音频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="70" />
+      <source>Keyring</source>
+      <translation>密钥库</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="71" />
+      <source>backend</source>
+      <translation>后端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="72" />
+      <source>Encrypted cache</source>
+      <translation>加密缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="73" />
+      <source>cache</source>
+      <translation>缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="74" />
+      <source>user caches</source>
+      <translation>用户缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="75" />
+      <source>Hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="76" />
+      <source>hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="77" />
+      <source>hub client</source>
+      <translation>服务器客户端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="78" />
+      <source>CA certificate</source>
+      <translation>CA 证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="79" />
+      <source>TLS trust</source>
+      <translation>TLS 信任</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="80" />
+      <source>check</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="88" />
+      <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
+      <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="92" />
+      <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
+      <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="136" />
+      <source>bundle at {path}</source>
+      <translation>安装包位于 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="138" />
+      <source>source, {path}</source>
+      <translation>源代码运行，{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="145" />
+      <source>{version} ({where})</source>
+      <translation>{version}（{where}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="162" />
+      <source>{path} (present)</source>
+      <translation>{path}（存在）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="164" />
+      <source>{path} (absent: no file policy)</source>
+      <translation>{path}（不存在：无文件策略）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="176" />
+      <source>{value} (locked by {source})</source>
+      <translation>{value}（由 {source} 锁定）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="187" />
+      <source>none: every setting is the user's</source>
+      <translation>无：所有设置均由用户决定</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="208" />
+      <source>missing {path} (run `make translations`)</source>
+      <translation>缺少 {path}（请运行 make translations）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="219" />
+      <source>PySide6 cannot be imported: {error}</source>
+      <translation>无法导入 PySide6：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="229" />
+      <source>Qt could not load {path}</source>
+      <translation>Qt 无法加载 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="237" />
+      <source>{name} loaded (Qt {version})</source>
+      <translation>已加载 {name}（Qt {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="254" />
+      <location filename="../../app/selfcheck.py" line="294" />
+      <location filename="../../app/selfcheck.py" line="355" />
+      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="680" />
+      <source>not available in this build: {error}</source>
+      <translation>此版本中不可用：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="264" />
+      <source>no DICOM samples shipped in {path}</source>
+      <translation>{path} 中没有随附的 DICOM 样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="276" />
+      <source>not exercised: {detail}</source>
+      <translation>未实际测试：{detail}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="305" />
+      <source>listing devices failed: {error}</source>
+      <translation>列出设备失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="316" />
+      <source>turned off by policy</source>
+      <translation>已被策略关闭</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="326" />
+      <source>none found (calls will be audio-only or receive-only)</source>
+      <translation>未找到（通话将只有音频或只接收）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="385" />
+      <source>encoding failed: {error}</source>
+      <translation>编码失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="397" />
+      <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
+      <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="419" />
+      <source>the keyring failed: {error}</source>
+      <translation>密钥库出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="434" />
+      <source>sqlcipher3 missing: {error}</source>
+      <translation>缺少 sqlcipher3：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="458" />
+      <source>round trip failed: {error}</source>
+      <translation>写入后读回失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="467" />
+      <source>no cipher in this SQLite build</source>
+      <translation>此 SQLite 版本不含加密功能</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="485" />
+      <source>the probe database was readable without its key</source>
+      <translation>测试数据库无需密钥即可读取</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="493" />
+      <source>SQLCipher {version}: encrypted round trip</source>
+      <translation>SQLCipher {version}：加密写入并读回成功</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="529" />
+      <source>no key can be kept: {error}</source>
+      <translation>无法保存密钥：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="545" />
+      <source>a new cache cannot be opened: {error}</source>
+      <translation>无法打开新缓存：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="555" />
+      <source>a new cache opens and migrates (schema v{version})</source>
+      <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="567" />
+      <source>none yet (nobody has signed in here)</source>
+      <translation>暂无（尚无人在本机登录）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="589" />
+      <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
+      <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="607" />
+      <source>{path} cannot be opened with its key: {error}</source>
+      <translation>{path} 无法用其密钥打开：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="618" />
+      <source>{path} is damaged: {error}</source>
+      <translation>{path} 已损坏：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="625" />
+      <source>opens with its key, intact (schema v{version}, {size} MB)</source>
+      <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="640" />
+      <source>no hub_url configured (the embedded demo hub is used)</source>
+      <translation>未配置 hub_url（使用内置演示服务器）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="654" />
+      <source>{path}: {count} certificate(s)</source>
+      <translation>{path}：{count} 个证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="665" />
+      <source>{path} is not a usable PEM file: {error}</source>
+      <translation>{path} 不是可用的 PEM 文件：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="687" />
+      <source>verified against {path}</source>
+      <translation>已用 {path} 验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="689" />
+      <source>verified against the system CA store</source>
+      <translation>已用系统 CA 证书库验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="707" />
+      <source>{url}: 200 in {ms} ms</source>
+      <translation>{url}：200，用时 {ms} 毫秒</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="718" />
+      <source>{url}: HTTP {status}</source>
+      <translation>{url}：HTTP {status}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="733" />
+      <source>hub_url is plain http: traffic is not encrypted</source>
+      <translation>hub_url 是明文 http：通信未加密</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="797" />
+      <source> (note: set in the environment, may override ca_bundle: {names})</source>
+      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="833" />
+      <source>the check itself crashed: {error}</source>
+      <translation>检查本身出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="845" />
+      <source>YiQiao self-check — {time}</source>
+      <translation>医桥自检 — {time}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="858" />
+      <source>FAILED</source>
+      <translation>未通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="858" />
+      <source>OK</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="860" />
+      <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
+      <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
+    </message>
+  </context>
+  <context>
     <name>SeriesBrowser</name>
     <message>
-      <location filename="../../app/ui/viewer/series_browser.py" line="56" />
+      <location filename="../../app/ui/viewer/series_browser.py" line="58" />
       <source>%1 image(s)</source>
       <translation>%1 幅图像</translation>
     </message>
@@ -1306,17 +2036,17 @@
       <translation>{source}：文件无法读取（第 {line} 行），已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="37" />
+      <location filename="../../app/ui/setting_problems.py" line="38" />
       <source>{source}: the file cannot be read; defaults are used.</source>
       <translation>{source}：文件无法读取，已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="41" />
+      <location filename="../../app/ui/setting_problems.py" line="42" />
       <source>{source}: '{key}' is not a setting IT can set; it is ignored.</source>
       <translation>{source}：“{key}”不是信息科可设置的项目，已忽略。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="44" />
+      <location filename="../../app/ui/setting_problems.py" line="45" />
       <source>{source}: '{key}' = {value} is not valid (expected {expected}); using {used} instead.</source>
       <translation>{source}：“{key}” = {value} 无效（应为{expected}），已改用 {used}。</translation>
     </message>
@@ -1325,7 +2055,7 @@
     <name>SettingsDialog</name>
     <message>
       <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="207" />
+      <location filename="../../app/ui/settings_dialog.py" line="209" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
@@ -1493,52 +2223,52 @@
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Connection number</source>
       <translation>连接序号</translation>
     </message>
@@ -1590,52 +2320,52 @@
       <translation>正在同步…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="90" />
+      <location filename="../../app/ui/sync/status_widget.py" line="91" />
       <source>Offline — your changes are kept and will sync when the link returns</source>
       <translation>离线——您的修改已保存，网络恢复后将自动同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="92" />
+      <location filename="../../app/ui/sync/status_widget.py" line="95" />
       <source>The hub refused your login — please sign in again</source>
       <translation>中心服务器拒绝了您的登录——请重新登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="94" />
+      <location filename="../../app/ui/sync/status_widget.py" line="97" />
       <source>The hub's certificate is not trusted — contact IT</source>
       <translation>中心服务器的证书不受信任——请联系信息科</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="96" />
+      <location filename="../../app/ui/sync/status_widget.py" line="99" />
       <source>Hub server error — retrying automatically</source>
       <translation>中心服务器出错——正在自动重试</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="98" />
+      <location filename="../../app/ui/sync/status_widget.py" line="101" />
       <source>Syncing: {docs} records and {size} left</source>
       <translation>正在同步：剩余 {docs} 条记录、{size}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="102" />
+      <location filename="../../app/ui/sync/status_widget.py" line="105" />
       <source> at {rate}/s</source>
       <translation>，速度 {rate}/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="105" />
+      <location filename="../../app/ui/sync/status_widget.py" line="108" />
       <source>All records synced</source>
       <translation>所有记录已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="107" />
+      <location filename="../../app/ui/sync/status_widget.py" line="110" />
       <source> · last sync {time}</source>
       <translation> · 上次同步 {time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="111" />
+      <location filename="../../app/ui/sync/status_widget.py" line="114" />
       <source> · {n} conflicts to resolve</source>
       <translation> · {n} 个冲突待解决</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="114" />
+      <location filename="../../app/ui/sync/status_widget.py" line="117" />
       <source> · {n} records refused by the hub</source>
       <translation> · {n} 条记录被中心服务器拒绝</translation>
     </message>
@@ -1643,324 +2373,344 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="110" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="111" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="112" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="114" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="115" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="119" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="124" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
+      <source>MPR</source>
+      <translation>多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
+      <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="174" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="176" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="180" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="188" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="191" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="192" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="227" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="256" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="257" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="258" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="274" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="280" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="323" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="289" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="391" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="335" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="393" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="337" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="395" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="454" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="526" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="455" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="436" />
+      <source>Open a CT or MR series first</source>
+      <translation>请先打开一个 CT 或 MR 序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="527" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="471" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="558" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="480" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="560" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="500" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="599" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="604" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="518" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="621" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="556" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="668" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="557" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="668" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="695" />
+      <source>Could not export: %1</source>
+      <translation>无法导出：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="702" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="591" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="719" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1968,89 +2718,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="331" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="332" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="333" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="284" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="314" />
+      <location filename="../../app/ui/viewer/viewport.py" line="382" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="343" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="436" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -2058,39 +2808,456 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="78" />
+      <location filename="../../app/ui/pages/patients.py" line="86" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="82" />
+      <location filename="../../app/ui/pages/patients.py" line="90" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="83" />
+      <location filename="../../app/ui/pages/patients.py" line="91" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="84" />
+      <location filename="../../app/ui/pages/patients.py" line="92" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="85" />
+      <location filename="../../app/ui/pages/patients.py" line="93" />
       <source>SpO2 (%)</source>
       <translation>血氧饱和度 SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="86" />
+      <location filename="../../app/ui/pages/patients.py" line="94" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="87" />
+      <location filename="../../app/ui/pages/patients.py" line="95" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
+    </message>
+  </context>
+  <context>
+    <name>Wording</name>
+    <message>
+      <location filename="../../app/ui/wording.py" line="23" />
+      <source>This record</source>
+      <translation>本记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="42" />
+      <source>, </source>
+      <translation>、</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="49" />
+      <source>{label} must be filled in</source>
+      <translation>请填写{label}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="52" />
+      <source>{label} needs at least {min} characters</source>
+      <translation>{label}至少需要 {min} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="55" />
+      <source>{label} may have at most {max} characters</source>
+      <translation>{label}最多 {max} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="58" />
+      <source>{label} must be at least {min}</source>
+      <translation>{label}不能小于 {min}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="61" />
+      <source>{label} must be at most {max}</source>
+      <translation>{label}不能大于 {max}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="64" />
+      <source>{label} must be a number</source>
+      <translation>{label}应为数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="67" />
+      <source>{label} must be a whole number</source>
+      <translation>{label}应为整数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="70" />
+      <source>{label} must be yes or no</source>
+      <translation>{label}应为“是”或“否”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="73" />
+      <source>{label} must be written as year-month-day, e.g. 1965-03-15</source>
+      <translation>{label}格式应为 年-月-日，例如 1965-03-15</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="76" />
+      <source>{label} must be written as year-month-day hour:minute, e.g. 2026-03-15 14:30</source>
+      <translation>{label}格式应为 年-月-日 时:分，例如 2026-03-15 14:30</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="81" />
+      <source>{label} must be one of: {choices}</source>
+      <translation>{label}只能是以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="85" />
+      <source>{label}: choose one of the offered values</source>
+      <translation>{label}：请从给出的选项中选择</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="89" />
+      <source>{label} is not written in the expected form</source>
+      <translation>{label}的格式不正确</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="92" />
+      <source>{label} must be a list</source>
+      <translation>{label}应为列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="95" />
+      <source>{label} is not valid</source>
+      <translation>{label}无效</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="98" />
+      <source>A consultation cannot go from “{before}” to “{after}”</source>
+      <translation>会诊不能从“{before}”变为“{after}”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="104" />
+      <source>This record must belong to a patient</source>
+      <translation>本记录必须属于某位患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="107" />
+      <source>This record has no conflict to resolve</source>
+      <translation>本记录没有需要解决的冲突</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="110" />
+      <source>This record no longer exists on this computer</source>
+      <translation>本机上已没有这条记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="160" />
+      <source>Wrong username or password.</source>
+      <translation>用户名或密码错误。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="161" />
+      <source>This account has been disabled. Ask your hospital's IT.</source>
+      <translation>此账号已被停用，请联系本院信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="164" />
+      <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
+      <translation>登录失败次数过多，请等几分钟再试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="167" />
+      <location filename="../../app/ui/wording.py" line="170" />
+      <source>Your sign-in has expired. Please sign in again.</source>
+      <translation>登录已过期，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="173" />
+      <location filename="../../app/ui/wording.py" line="176" />
+      <source>You are not signed in. Please sign in again.</source>
+      <translation>您尚未登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="179" />
+      <source>The hub could not accept what was sent (a field is not valid).</source>
+      <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="182" />
+      <source>The hub could not store a value of this record.</source>
+      <translation>服务器无法保存这条记录中的某个值。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="185" />
+      <source>The text contains an invisible control character; remove it and retry.</source>
+      <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="188" />
+      <location filename="../../app/ui/wording.py" line="252" />
+      <location filename="../../app/ui/wording.py" line="255" />
+      <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
+      <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="191" />
+      <location filename="../../app/ui/wording.py" line="194" />
+      <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
+      <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="197" />
+      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="209" />
+      <source>The hub could not understand the request.</source>
+      <translation>服务器无法理解该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="200" />
+      <location filename="../../app/ui/wording.py" line="203" />
+      <source>The hub does not offer this function (check its version).</source>
+      <translation>服务器不提供此功能（请检查其版本）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="212" />
+      <source>The hub does not accept this kind of file.</source>
+      <translation>服务器不接受此类文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="215" />
+      <location filename="../../app/ui/wording.py" line="274" />
+      <source>The hub refused the request.</source>
+      <translation>服务器拒绝了该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="216" />
+      <source>You are not allowed to do this.</source>
+      <translation>您没有执行此操作的权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="217" />
+      <source>The hub does not have this (it may have been deleted).</source>
+      <translation>服务器上没有该内容（可能已被删除）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="220" />
+      <source>Someone else changed this at the same time; look again and retry.</source>
+      <translation>有人同时修改了此内容，请查看后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="223" />
+      <source>This is no longer available on the hub.</source>
+      <translation>服务器上已不再提供该内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="224" />
+      <source>This is too large for the hub.</source>
+      <translation>内容过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="225" />
+      <source>The hub is busy. YiQiao will try again shortly.</source>
+      <translation>服务器繁忙，医桥稍后会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="228" />
+      <source>This file is too large for the hub.</source>
+      <translation>文件过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="237" />
+      <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
+      <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="234" />
+      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="267" />
+      <source>A file upload was refused; YiQiao will send it again.</source>
+      <translation>文件上传被拒绝，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="243" />
+      <source>A file upload got out of step; YiQiao will resume it.</source>
+      <translation>文件上传进度不一致，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="246" />
+      <source>The hub has no room left for your files. Ask IT.</source>
+      <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="249" />
+      <source>A file download got out of step; YiQiao will retry.</source>
+      <translation>文件下载进度不一致，医桥会重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="258" />
+      <source>This file is already complete on the hub.</source>
+      <translation>该文件已完整保存在服务器上。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="261" />
+      <source>A file upload is still in progress; YiQiao will resume it.</source>
+      <translation>文件仍在上传中，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="264" />
+      <source>An unfinished upload expired; YiQiao will start it again.</source>
+      <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="337" />
+      <source>The hub had an internal problem. YiQiao will try again.</source>
+      <translation>服务器内部出错，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="280" />
+      <source>You are not allowed to change this record.</source>
+      <translation>您无权修改这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="283" />
+      <source>The hub found this record not valid.</source>
+      <translation>服务器认为这条记录无效。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="284" />
+      <source>The consultation cannot move to this status.</source>
+      <translation>会诊不能变为此状态。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="287" />
+      <source>This record was edited from a version the hub does not know.</source>
+      <translation>这条记录是基于服务器不认识的版本修改的。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="290" />
+      <source>A different record with the same identity is already on the hub.</source>
+      <translation>服务器上已有另一条相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="293" />
+      <source>The hub no longer has this record.</source>
+      <translation>服务器上已没有这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="294" />
+      <source>A different kind of record with the same identity is on the hub.</source>
+      <translation>服务器上有另一类相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="297" />
+      <source>A record cannot be moved to another patient or hospital.</source>
+      <translation>记录不能转移到其他患者或医院。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="300" />
+      <source>A file of this record has not reached the hub yet.</source>
+      <translation>这条记录的某个文件尚未上传到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="303" />
+      <source>This record is too large for the hub.</source>
+      <translation>这条记录过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="304" />
+      <source>This change was sent twice at once.</source>
+      <translation>此修改被同时发送了两次。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="308" />
+      <source>The hub refused this record.</source>
+      <translation>服务器拒绝了这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="317" />
+      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
+      <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="323" />
+      <source>Cannot reach the hub. Check the network connection and try again.</source>
+      <translation>无法连接到服务器，请检查网络连接后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="329" />
+      <source>The hub refused the sign-in. Please sign in again.</source>
+      <translation>服务器拒绝登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="333" />
+      <source>The hub's reply could not be understood. YiQiao will try again.</source>
+      <translation>无法理解服务器的回复，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="353" />
+      <source>YiQiao may not write here. Check the folder's permissions.</source>
+      <translation>医桥无权写入此处，请检查文件夹权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="357" />
+      <source>A file could not be read or written (disk full or removed?).</source>
+      <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="360" />
+      <location filename="../../app/ui/wording.py" line="418" />
+      <source>Something went wrong; the details are in the log.</source>
+      <translation>出现问题，详情见日志。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="372" />
+      <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="378" />
+      <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="383" />
+      <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="390" />
+      <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
+      <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="396" />
+      <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
+      <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="402" />
+      <source> The hub refused {n} of them; IT can find them in the log.</source>
+      <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="407" />
+      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="413" />
+      <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="443" />
+      <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
+      <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="449" />
+      <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
+      <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
   </context>
 </TS>

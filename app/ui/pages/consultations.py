@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -34,6 +33,8 @@ from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
 from app.ui.sync.field_labels import status_text
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.table_layout import stretch_keeping_whole
+from app.ui.wording import error_text
 
 
 class ConsultationDialog(QDialog):
@@ -135,7 +136,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         ]
         self.table = QTableWidget(0, len(headers))
         self.table.setHorizontalHeaderLabels(headers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3))  # patient ID, age
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -209,7 +210,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
 
     def _write(self, fn: Any, *args: Any) -> None:
         def failed(exc: BaseException) -> None:
-            QMessageBox.warning(self, self.tr("Not saved"), str(exc))
+            QMessageBox.warning(self, self.tr("Not saved"), error_text(exc))
 
         run_in_worker(fn, *args, on_done=lambda _r: self.refresh(), on_error=failed)
 

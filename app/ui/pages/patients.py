@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -30,6 +29,8 @@ from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.table_layout import stretch_keeping_whole
+from app.ui.wording import error_text
 
 
 class PatientDialog(QDialog):
@@ -162,7 +163,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
                 self.tr("Sync"),
             ]
         )
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3))  # patient ID, age
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._show_selected)
@@ -292,7 +293,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
     # -- writes (local, instant; sync follows in the background) -------------------------
     def _write(self, fn: Any, *args: Any) -> None:
         def failed(exc: BaseException) -> None:
-            QMessageBox.warning(self, self.tr("Not saved"), str(exc))
+            QMessageBox.warning(self, self.tr("Not saved"), error_text(exc))
 
         run_in_worker(fn, *args, on_done=lambda _r: self.refresh(), on_error=failed)
 
