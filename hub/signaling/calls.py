@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import itertools
 import logging
 import secrets
@@ -150,6 +151,11 @@ class Switchboard:
                 await run_in_threadpool(self.store.register_process, self.process_id, self.clock())
                 await self.bus.start(self.deliver)
                 self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+                # aiortc takes a while to import: load the echo peer's module now, off the
+                # loop, instead of stalling every socket at the first test call.
+                self._preload = asyncio.get_running_loop().run_in_executor(
+                    None, importlib.import_module, "hub.signaling.echo"
+                )
                 self._started.set_result(None)
             except BaseException as exc:
                 self._started.set_exception(exc)
@@ -351,12 +357,20 @@ class Switchboard:
 
     async def _beat(self, now: float) -> None:
         if not await run_in_threadpool(self.store.heartbeat, self.process_id, now):
-            # Declared dead by a survivor (we stalled): our sockets were dropped from
-            # presence; make their clients reconnect, then start over.
-            log.warning("signaling: this process was declared dead; reconnecting its sockets")
-            for conn in list(self.local.values()):
-                await conn.close(1012, "hub process restarted its signaling: reconnect")
+            # A survivor took us for dead (we stalled past dead_after_s) and removed our
+            # sockets from presence: put them back; their gone timers are cleared again.
+            log.warning("signaling: this process was taken for dead; re-registering its sockets")
             await run_in_threadpool(self.store.register_process, self.process_id, now)
+            for conn in list(self.local.values()):
+                await run_in_threadpool(
+                    self.store.add_connection,
+                    conn.id,
+                    conn.user.id,
+                    self.process_id,
+                    conn.session_hash,
+                    now,
+                )
+            await self.presence_changed({c.user.id for c in self.local.values()})
         for lost in (await run_in_threadpool(self.store.claim_dead_processes, now)).values():
             if lost:
                 log.info("signaling: took over %d sockets of a dead hub process", len(lost))

@@ -151,6 +151,7 @@ class SignalStore:
         self, conn_id: str, user_id: str, process_id: str, session_hash: str, now: float
     ) -> None:
         with self.db.write() as conn:
+            conn.execute(sig_connections.delete().where(sig_connections.c.id == conn_id))
             conn.execute(
                 sig_connections.insert().values(
                     id=conn_id,

@@ -32,10 +32,11 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 # Short timers so a killed process is noticed in seconds (not so short that a process
 # stalled by a busy CI machine is taken for dead).
 FAST_TIMERS = {
-    "YIQIAO_SIGNAL_HEARTBEAT": "0.5",
-    "YIQIAO_SIGNAL_DEAD_AFTER": "4",
+    "YIQIAO_SIGNAL_HEARTBEAT": "1",
+    "YIQIAO_SIGNAL_DEAD_AFTER": "10",
     "YIQIAO_SIGNAL_TICK": "0.2",
     "YIQIAO_SESSION_CHECK": "0.5",
+    "YIQIAO_UPLOAD_LEASE": "3",  # a crashed process's upload lease lapses in 3 s
 }
 
 
@@ -350,13 +351,13 @@ def stop_cluster(cluster: Cluster) -> None:
     nginx = getattr(cluster, "nginx", None)
     if nginx is not None:
         nginx.terminate()
-        nginx.wait(10)
+        nginx.wait(30)
     for p in cluster.procs:
         if p.alive:
             p.proc.terminate()
     for p in cluster.procs:
         try:
-            p.proc.wait(20)
+            p.proc.wait(60)
         except subprocess.TimeoutExpired:
             p.proc.kill()
     if cluster.engine is not None:

@@ -8,6 +8,7 @@ import hashlib
 import os
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -295,3 +296,72 @@ def test_an_upload_resumes_on_another_process_after_a_crash(cluster) -> None:  #
             ).scalar()
             == 1
         )
+
+
+def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp_path) -> None:  # noqa: ANN001
+    """deploy/backup: dump + blob copy, restored into a new database and folder, then a hub
+    on the restored copy serves the same records and bytes."""
+    import subprocess
+    import sys
+
+    from tests.cluster.conftest import ROOT, Cluster, launch_hub_process, wait_hub_ready
+
+    token = cluster.token("doctor")
+    data = os.urandom(100_000)
+    with cluster.http(token) as c:
+        location = _tus_create(c, data, "xray.dcm")
+        r = c.patch(location, content=data, headers={**OCTETS, "Upload-Offset": "0"})
+        sha = r.headers["X-Blob-Sha256"]
+        pulled = c.get("/api/v1/sync/pull", params={"since": 0, "limit": 1000}).json()["changes"]
+    plain = cluster.db_url.replace("postgresql+psycopg://", "postgresql://")
+    target = plain.rsplit("/", 1)[0] + "/" + plain.rsplit("/", 1)[1] + "_restore"
+    with cluster.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        name = target.rsplit("/", 1)[1]
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    env = {
+        **os.environ,
+        "YIQIAO_HUB_DB": plain,
+        "YIQIAO_DATA": str(cluster.data),
+        "YIQIAO_BACKUP": str(tmp_path / "backup"),
+        "YIQIAO_PYTHON": sys.executable,
+    }
+    subprocess.run([str(ROOT / "deploy/backup/yiqiao-backup.sh")], env=env, check=True)
+    (dump,) = (tmp_path / "backup" / "db").glob("yiqiao-*.dump")
+    restored = tmp_path / "restored"
+    out = subprocess.run(
+        [str(ROOT / "deploy/backup/yiqiao-restore.sh"), str(dump)],
+        env={**env, "YIQIAO_HUB_DB": target, "YIQIAO_DATA": str(restored)},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert " 0 problems" in out.stdout
+    twin = Cluster(
+        url="", db_url=target, data=restored, ca_file=cluster.ca_file, access_log=Path("-")
+    )
+    hub = launch_hub_process(twin, 9, cluster.env)
+    try:
+        wait_hub_ready(twin, hub)
+        base = f"http://127.0.0.1:{hub.port}"
+        from hub.demo import DEMO_PASSWORD
+
+        login = httpx.post(
+            base + "/api/v1/auth/login",
+            json={"username": "doctor", "password": DEMO_PASSWORD},
+            timeout=60,
+        )
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        again = httpx.get(
+            base + "/api/v1/sync/pull", params={"since": 0, "limit": 1000}, headers=auth, timeout=60
+        )
+        assert {(d["id"], d["rev"]) for d in again.json()["changes"]} == {
+            (d["id"], d["rev"]) for d in pulled
+        }
+        assert httpx.get(f"{base}/api/v1/blobs/{sha}", headers=auth, timeout=60).content == data
+    finally:
+        hub.proc.terminate()
+        try:
+            hub.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            hub.proc.kill()
