@@ -116,6 +116,10 @@ class HubSignaling:
                 log.warning("hub refused signaling: %s", self.refused)
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 log.info("signaling connection failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. the token provider's refresh found
+                # the hub gone (HubOffline): that is one more failed attempt, not the end of
+                # reconnecting for the rest of the session.
+                log.info("signaling could not start a connection: %s", exc)
             finally:
                 if self._ws is not None:
                     self._ws = None
