@@ -2241,7 +2241,7 @@
       <location filename="../../app/selfcheck.py" line="294" />
       <location filename="../../app/selfcheck.py" line="355" />
       <location filename="../../app/selfcheck.py" line="516" />
-      <location filename="../../app/selfcheck.py" line="680" />
+      <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
@@ -2331,92 +2331,112 @@
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="589" />
+      <location filename="../../app/selfcheck.py" line="585" />
+      <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
+      <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="591" />
+      <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
+      <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="621" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="607" />
+      <location filename="../../app/selfcheck.py" line="639" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="618" />
+      <location filename="../../app/selfcheck.py" line="650" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="625" />
+      <location filename="../../app/selfcheck.py" line="657" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="640" />
+      <location filename="../../app/selfcheck.py" line="672" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="654" />
+      <location filename="../../app/selfcheck.py" line="686" />
       <source>{path}: {count} certificate(s)</source>
       <translation>{path}：{count} 个证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="665" />
+      <location filename="../../app/selfcheck.py" line="697" />
       <source>{path} is not a usable PEM file: {error}</source>
       <translation>{path} 不是可用的 PEM 文件：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="687" />
+      <location filename="../../app/selfcheck.py" line="719" />
       <source>verified against {path}</source>
       <translation>已用 {path} 验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="689" />
+      <location filename="../../app/selfcheck.py" line="721" />
       <source>verified against the system CA store</source>
       <translation>已用系统 CA 证书库验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="707" />
+      <location filename="../../app/selfcheck.py" line="739" />
       <source>{url}: 200 in {ms} ms</source>
       <translation>{url}：200，用时 {ms} 毫秒</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="718" />
+      <location filename="../../app/selfcheck.py" line="750" />
       <source>{url}: HTTP {status}</source>
       <translation>{url}：HTTP {status}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="733" />
+      <location filename="../../app/selfcheck.py" line="765" />
       <source>hub_url is plain http: traffic is not encrypted</source>
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="797" />
+      <location filename="../../app/selfcheck.py" line="829" />
       <source> (note: set in the environment, may override ca_bundle: {names})</source>
       <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="833" />
+      <location filename="../../app/selfcheck.py" line="865" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="845" />
+      <location filename="../../app/selfcheck.py" line="877" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="886" />
+      <source>set-aside cache of {profile}</source>
+      <translation>“{profile}” 的另存缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="887" />
+      <source>cache of {profile}</source>
+      <translation>“{profile}” 的缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="860" />
+      <location filename="../../app/selfcheck.py" line="898" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
