@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.ui.pages import PAGES
 from app.ui.setting_problems import describe as describe_problem
+from app.ui.wording import error_text
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,14 @@ class MainWindow(QMainWindow):
             "patients": self.tr("Patients"),
             "viewer": self.tr("Viewer"),
             "call": self.tr("Call"),
+            "dicom": self.tr("DICOM network"),
         }
         icons = {
             "consultations": QStyle.StandardPixmap.SP_FileDialogDetailedView,
             "patients": QStyle.StandardPixmap.SP_DirHomeIcon,
             "viewer": QStyle.StandardPixmap.SP_DesktopIcon,
             "call": QStyle.StandardPixmap.SP_MediaPlay,
+            "dicom": QStyle.StandardPixmap.SP_DriveNetIcon,
         }
         self.nav.setStyleSheet("QListWidget#navigation::item { padding: 8px 4px; }")
         font = self.nav.font()
@@ -264,7 +267,7 @@ class MainWindow(QMainWindow):
             on_error=lambda exc: QMessageBox.warning(
                 self,
                 self.tr("Export diagnostics"),
-                self.tr("Could not save: {error}").format(error=exc),
+                self.tr("Could not save: {error}").format(error=error_text(exc)),
             ),
         )
 

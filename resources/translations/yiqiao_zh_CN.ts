@@ -334,104 +334,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="62" />
+      <location filename="../../app/ui/app.py" line="68" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="68" />
+      <location filename="../../app/ui/app.py" line="74" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="75" />
+      <location filename="../../app/ui/app.py" line="81" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="88" />
+      <location filename="../../app/ui/app.py" line="94" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="128" />
-      <location filename="../../app/ui/app.py" line="136" />
+      <location filename="../../app/ui/app.py" line="141" />
+      <location filename="../../app/ui/app.py" line="149" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="129" />
+      <location filename="../../app/ui/app.py" line="142" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="140" />
+      <location filename="../../app/ui/app.py" line="153" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="121" />
-      <location filename="../../app/ui/app.py" line="142" />
+      <location filename="../../app/ui/app.py" line="134" />
+      <location filename="../../app/ui/app.py" line="155" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="158" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="222" />
+      <location filename="../../app/ui/app.py" line="235" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="223" />
+      <location filename="../../app/ui/app.py" line="236" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="241" />
+      <location filename="../../app/ui/app.py" line="254" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="249" />
+      <location filename="../../app/ui/app.py" line="262" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="251" />
+      <location filename="../../app/ui/app.py" line="264" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="314" />
+      <location filename="../../app/ui/app.py" line="328" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="315" />
+      <location filename="../../app/ui/app.py" line="329" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="316" />
+      <location filename="../../app/ui/app.py" line="330" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="317" />
+      <location filename="../../app/ui/app.py" line="331" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="318" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="324" />
+      <location filename="../../app/ui/app.py" line="338" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -689,6 +689,264 @@
     </message>
   </context>
   <context>
+    <name>DicomCaseHooks</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="45" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="54" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="75" />
+      <source>Attach received study</source>
+      <translation>附加收到的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="46" />
+      <source>No received study is waiting for this patient.</source>
+      <translation>没有待处理的、属于该患者的检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="55" />
+      <source>Which study belongs to {name}? The received images are not changed.</source>
+      <translation>哪个检查属于 {name}？收到的影像不会被修改。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="108" />
+      <source>Pull priors</source>
+      <translation>调取既往检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="112" />
+      <source>Pull priors for {name}</source>
+      <translation>调取 {name} 的既往检查</translation>
+    </message>
+  </context>
+  <context>
+    <name>DicomNetWording</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="13" />
+      <source>The PACS address is not valid (expected AE_TITLE@host:port).</source>
+      <translation>PACS 地址无效（应为 AE名称@地址:端口）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="17" />
+      <source>The PACS cannot be reached: check its address and port and the network.</source>
+      <translation>无法连接 PACS：请检查地址、端口和网络。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="22" />
+      <source>The PACS refused the connection: check that it knows our AE title.</source>
+      <translation>PACS 拒绝了连接：请确认 PACS 已登记本机的 AE 名称。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="26" />
+      <source>The PACS stopped answering (connection lost or timed out).</source>
+      <translation>PACS 没有响应（连接中断或超时）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="30" />
+      <source>The DICOMweb server refused the request (HTTP {status}).</source>
+      <translation>DICOMweb 服务器拒绝了请求（HTTP {status}）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="34" />
+      <source>The DICOMweb server's reply could not be read.</source>
+      <translation>无法读取 DICOMweb 服务器的回复。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="38" />
+      <source>Choose a study first.</source>
+      <translation>请先选择一个检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="40" />
+      <source>The DICOM receiver could not start.</source>
+      <translation>DICOM 接收服务无法启动。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="42" />
+      <source>The local DICOM store could not be used.</source>
+      <translation>无法使用本机的 DICOM 存储。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="46" />
+      <source>The DICOM operation failed.</source>
+      <translation>DICOM 操作失败。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="53" />
+      <source>Stored</source>
+      <translation>已保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="55" />
+      <source>Not sent</source>
+      <translation>未发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="57" />
+      <source>Stored with warning (0x{code:04X})</source>
+      <translation>已保存，有警告（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="61" />
+      <source>Refused: PACS out of resources (0x{code:04X})</source>
+      <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="65" />
+      <source>Refused: data does not match its class (0x{code:04X})</source>
+      <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="69" />
+      <source>Refused: PACS cannot read it (0x{code:04X})</source>
+      <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="72" />
+      <source>Failed (0x{code:04X})</source>
+      <translation>失败（0x{code:04X}）</translation>
+    </message>
+  </context>
+  <context>
+    <name>DicomNetworkPage</name>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="82" />
+      <source>Receive images from modalities and the PACS</source>
+      <translation>接收设备和 PACS 发来的影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="86" />
+      <source>Set by your IT department.</source>
+      <translation>由信息科统一设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="95" />
+      <source>Only studies not yet matched to a patient</source>
+      <translation>只显示尚未关联患者的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Received</source>
+      <translation>接收时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Patient (as sent)</source>
+      <translation>患者（影像中的）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Study date</source>
+      <translation>检查日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>Modality</source>
+      <translation>设备类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>Images</source>
+      <translation>图像数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>From</source>
+      <translation>来源</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="105" />
+      <source>Registry patient</source>
+      <translation>登记的患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="117" />
+      <source>No studies received yet. Set the CT or DR console to send to this computer (AE title and port are shown above), or search the PACS.</source>
+      <translation>尚未收到检查。请在 CT 或 DR 工作站上把本机设为发送目标（AE 名称和端口见上方），或检索 PACS。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <source>Open in viewer</source>
+      <translation>在阅片器中打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
+      <source>Match to patient…</source>
+      <translation>关联患者…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
+      <source>Attach to consultation…</source>
+      <translation>附加到会诊…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
+      <source>Send to PACS…</source>
+      <translation>发送到 PACS…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="133" />
+      <source>Search the PACS…</source>
+      <translation>检索 PACS…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="161" />
+      <source>Listening as AE title {ae} on port {port}.</source>
+      <translation>正在接收：AE 名称 “{ae}”，端口 {port}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="165" />
+      <source>Starting…</source>
+      <translation>正在启动…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="169" />
+      <source>Not receiving. AE title {ae}, port {port}.</source>
+      <translation>未开启接收。AE 名称 “{ae}”，端口 {port}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="226" />
+      <source>Not matched</source>
+      <translation>未关联</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="275" />
+      <source>{name} · ID {id}</source>
+      <translation>{name} · 编号 {id}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="279" />
+      <source>Match to patient</source>
+      <translation>关联患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="280" />
+      <source>Which registered patient is this study of? The received images are not changed; only the link is recorded.</source>
+      <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="310" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="321" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
+      <source>Attach to consultation</source>
+      <translation>附加到会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="311" />
+      <source>{name} has no consultation yet. Create one first.</source>
+      <translation>{name} 还没有会诊申请，请先新建。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="322" />
+      <source>Attach this study to which consultation of {name}?</source>
+      <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="346" />
+      <source>The study was attached to the consultation.</source>
+      <translation>检查已附加到会诊。</translation>
+    </message>
+  </context>
+  <context>
     <name>EcgView</name>
     <message>
       <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
@@ -844,114 +1102,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="74" />
+      <location filename="../../app/ui/main_window.py" line="75" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="92" />
+      <location filename="../../app/ui/main_window.py" line="93" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="96" />
+      <location filename="../../app/ui/main_window.py" line="97" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="100" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="163" />
+      <location filename="../../app/ui/main_window.py" line="101" />
+      <source>DICOM network</source>
+      <translation>DICOM 网络</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/main_window.py" line="166" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="164" />
+      <location filename="../../app/ui/main_window.py" line="167" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="166" />
+      <location filename="../../app/ui/main_window.py" line="169" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="169" />
+      <location filename="../../app/ui/main_window.py" line="172" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="172" />
+      <location filename="../../app/ui/main_window.py" line="175" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="174" />
+      <location filename="../../app/ui/main_window.py" line="177" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="187" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="192" />
+      <location filename="../../app/ui/main_window.py" line="195" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="193" />
+      <location filename="../../app/ui/main_window.py" line="196" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="199" />
+      <location filename="../../app/ui/main_window.py" line="202" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="203" />
-      <location filename="../../app/ui/main_window.py" line="234" />
+      <location filename="../../app/ui/main_window.py" line="206" />
+      <location filename="../../app/ui/main_window.py" line="237" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="237" />
+      <location filename="../../app/ui/main_window.py" line="240" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="252" />
-      <location filename="../../app/ui/main_window.py" line="266" />
+      <location filename="../../app/ui/main_window.py" line="255" />
+      <location filename="../../app/ui/main_window.py" line="269" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="252" />
+      <location filename="../../app/ui/main_window.py" line="255" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="262" />
+      <location filename="../../app/ui/main_window.py" line="265" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="267" />
+      <location filename="../../app/ui/main_window.py" line="270" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -1168,7 +1431,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="48" />
+      <location filename="../../app/ui/main_window.py" line="49" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -1385,9 +1648,182 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="60" />
+      <location filename="../../app/ui/main_window.py" line="61" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
+    </message>
+  </context>
+  <context>
+    <name>QueryDialog</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="46" />
+      <source>Search the PACS</source>
+      <translation>检索 PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="51" />
+      <source>DICOM (C-FIND)</source>
+      <translation>DICOM 查询</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="52" />
+      <source>DICOMweb (QIDO-RS)</source>
+      <translation>DICOMweb（QIDO-RS）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="55" />
+      <source>Search via</source>
+      <translation>检索方式</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="58" />
+      <source>start of the name; * and ? allowed</source>
+      <translation>姓名开头；可用 * 和 ?</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="65" />
+      <source>YYYYMMDD</source>
+      <translation>年月日，如 20240131</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="68" />
+      <source>to</source>
+      <translation>至</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="72" />
+      <source>Any</source>
+      <translation>不限</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="73" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="74" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="75" />
+      <source>Study date</source>
+      <translation>检查日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="76" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Modality</source>
+      <translation>设备类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="78" />
+      <source>Search</source>
+      <translation>检索</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Date</source>
+      <translation>日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
+      <source>Description</source>
+      <translation>描述</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="97" />
+      <source>C-MOVE to this computer</source>
+      <translation>由 PACS 推送到本机</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="98" />
+      <source>C-GET</source>
+      <translation>C-GET</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="99" />
+      <source>WADO-RS (DICOMweb)</source>
+      <translation>WADO-RS（DICOMweb）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="102" />
+      <source>Retrieve</source>
+      <translation>调取</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="105" />
+      <source>Retrieve with</source>
+      <translation>调取方式</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="134" />
+      <source>Searching…</source>
+      <translation>正在检索…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="150" />
+      <source>{n} studies found.</source>
+      <translation>找到 {n} 个检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="173" />
+      <source>{modality} series {number}: {n} images</source>
+      <translation>{modality} 序列 {number}：{n} 幅图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="189" />
+      <source>C-MOVE needs this computer's DICOM receiver: turn receiving on first.</source>
+      <translation>由 PACS 推送需要本机的 DICOM 接收服务：请先开启接收。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="194" />
+      <source>Retrieving…</source>
+      <translation>正在调取…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="209" />
+      <source>{n} images retrieved into the DICOM inbox.</source>
+      <translation>已调取 {n} 幅图像到 DICOM 收件箱。</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReceiveStatusLabel</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="172" />
+      <source>Receiving DICOM from {ae}: {n} images {patient}</source>
+      <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="178" />
+      <source>DICOM: {ae} on port {port}</source>
+      <translation>DICOM：“{ae}”，端口 {port}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="187" />
+      <source>last: {n} images from {ae}</source>
+      <translation>上次：“{ae}” 发来 {n} 幅</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="191" />
+      <source>(incomplete)</source>
+      <translation>（不完整）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="194" />
+      <source>DICOM receiver starting…</source>
+      <translation>DICOM 接收服务正在启动…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="196" />
+      <source>DICOM receiver not running</source>
+      <translation>DICOM 接收服务未运行</translation>
     </message>
   </context>
   <context>
@@ -1805,7 +2241,7 @@
       <location filename="../../app/selfcheck.py" line="294" />
       <location filename="../../app/selfcheck.py" line="355" />
       <location filename="../../app/selfcheck.py" line="516" />
-      <location filename="../../app/selfcheck.py" line="680" />
+      <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
@@ -1895,94 +2331,177 @@
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="589" />
+      <location filename="../../app/selfcheck.py" line="585" />
+      <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
+      <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="591" />
+      <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
+      <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="621" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="607" />
+      <location filename="../../app/selfcheck.py" line="639" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="618" />
+      <location filename="../../app/selfcheck.py" line="650" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="625" />
+      <location filename="../../app/selfcheck.py" line="657" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="640" />
+      <location filename="../../app/selfcheck.py" line="672" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="654" />
+      <location filename="../../app/selfcheck.py" line="686" />
       <source>{path}: {count} certificate(s)</source>
       <translation>{path}：{count} 个证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="665" />
+      <location filename="../../app/selfcheck.py" line="697" />
       <source>{path} is not a usable PEM file: {error}</source>
       <translation>{path} 不是可用的 PEM 文件：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="687" />
+      <location filename="../../app/selfcheck.py" line="719" />
       <source>verified against {path}</source>
       <translation>已用 {path} 验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="689" />
+      <location filename="../../app/selfcheck.py" line="721" />
       <source>verified against the system CA store</source>
       <translation>已用系统 CA 证书库验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="707" />
+      <location filename="../../app/selfcheck.py" line="739" />
       <source>{url}: 200 in {ms} ms</source>
       <translation>{url}：200，用时 {ms} 毫秒</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="718" />
+      <location filename="../../app/selfcheck.py" line="750" />
       <source>{url}: HTTP {status}</source>
       <translation>{url}：HTTP {status}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="733" />
+      <location filename="../../app/selfcheck.py" line="765" />
       <source>hub_url is plain http: traffic is not encrypted</source>
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="797" />
+      <location filename="../../app/selfcheck.py" line="829" />
       <source> (note: set in the environment, may override ca_bundle: {names})</source>
       <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="833" />
+      <location filename="../../app/selfcheck.py" line="865" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="845" />
+      <location filename="../../app/selfcheck.py" line="877" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="886" />
+      <source>set-aside cache of {profile}</source>
+      <translation>“{profile}” 的另存缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="887" />
+      <source>cache of {profile}</source>
+      <translation>“{profile}” 的缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="860" />
+      <location filename="../../app/selfcheck.py" line="898" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
+    </message>
+  </context>
+  <context>
+    <name>SendDialog</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="38" />
+      <source>Send to PACS</source>
+      <translation>发送到 PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="42" />
+      <source>Study</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="44" />
+      <source>AE_TITLE@host:port, e.g. PACS@10.1.2.3:104</source>
+      <translation>AE名称@地址:端口，如 PACS@10.1.2.3:104</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="47" />
+      <source>Set by your IT department.</source>
+      <translation>由信息科统一设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="48" />
+      <source>PACS</source>
+      <translation>PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="50" />
+      <source>Anonymise (remove patient identity; for teaching and second opinions)</source>
+      <translation>匿名化（去除患者身份信息；用于教学和第二意见）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="59" />
+      <source>Instance</source>
+      <translation>图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="59" />
+      <source>Result</source>
+      <translation>结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="69" />
+      <source>Send</source>
+      <translation>发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="93" />
+      <source>Sending…</source>
+      <translation>正在发送…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="123" />
+      <source>{ok} of {n} instances stored by the PACS.</source>
+      <translation>PACS 已保存 {n} 幅中的 {ok} 幅。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="126" />
+      <source>{n} failed: see the list.</source>
+      <translation>{n} 幅失败，见列表。</translation>
     </message>
   </context>
   <context>
@@ -2054,163 +2573,223 @@
   <context>
     <name>SettingsDialog</name>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="209" />
+      <location filename="../../app/ui/settings_dialog.py" line="37" />
+      <location filename="../../app/ui/settings_dialog.py" line="237" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="43" />
+      <location filename="../../app/ui/settings_dialog.py" line="44" />
       <source>General</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="46" />
+      <location filename="../../app/ui/settings_dialog.py" line="47" />
       <source>Follow the system</source>
       <translation>跟随系统</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="51" />
+      <location filename="../../app/ui/settings_dialog.py" line="52" />
       <source>&amp;Language:</source>
       <translation>语言(&amp;L)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="54" />
+      <location filename="../../app/ui/settings_dialog.py" line="55" />
       <source>Normal</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="55" />
+      <location filename="../../app/ui/settings_dialog.py" line="56" />
       <source>Detailed (for IT)</source>
       <translation>详细（供信息科使用）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="56" />
+      <location filename="../../app/ui/settings_dialog.py" line="57" />
       <source>Warnings only</source>
       <translation>仅警告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="57" />
+      <location filename="../../app/ui/settings_dialog.py" line="58" />
       <source>Errors only</source>
       <translation>仅错误</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="60" />
+      <location filename="../../app/ui/settings_dialog.py" line="61" />
       <source>Log &amp;detail:</source>
       <translation>日志详细程度(&amp;D)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="61" />
+      <location filename="../../app/ui/settings_dialog.py" line="62" />
       <source>Check for updates automatically</source>
       <translation>自动检查更新</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="62" />
+      <location filename="../../app/ui/settings_dialog.py" line="63" />
       <source>Updates:</source>
       <translation>更新：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="64" />
+      <location filename="../../app/ui/settings_dialog.py" line="65" />
       <source>Network</source>
       <translation>网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="66" />
+      <location filename="../../app/ui/settings_dialog.py" line="67" />
       <source>Empty: use the local demo hub</source>
       <translation>留空：使用本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="67" />
+      <location filename="../../app/ui/settings_dialog.py" line="68" />
       <source>&amp;Hub address:</source>
       <translation>服务器地址(&amp;H)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="69" />
+      <location filename="../../app/ui/settings_dialog.py" line="70" />
       <source>Browse…</source>
       <translation>浏览…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="77" />
+      <location filename="../../app/ui/settings_dialog.py" line="78" />
       <source>&amp;CA certificate:</source>
       <translation>CA 证书(&amp;C)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="79" />
+      <location filename="../../app/ui/settings_dialog.py" line="80" />
       <source>system, none, or http://proxy:3128</source>
       <translation>system（系统）、none（不使用）或 http://proxy:3128</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="80" />
+      <location filename="../../app/ui/settings_dialog.py" line="81" />
       <source>&amp;Proxy:</source>
       <translation>代理(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="82" />
+      <location filename="../../app/ui/settings_dialog.py" line="83" />
+      <source>DICOM network</source>
+      <translation>DICOM 网络</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="84" />
+      <source>Receive images sent to this computer</source>
+      <translation>接收发送到本机的影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="85" />
+      <source>Receiving:</source>
+      <translation>接收：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="88" />
+      <source>Our &amp;AE title:</source>
+      <translation>本机 &amp;AE 名称：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="91" />
+      <source>Our p&amp;ort:</source>
+      <translation>本机端&amp;口：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="93" />
+      <source>Listen on address:</source>
+      <translation>监听地址：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="96" />
+      <source>Empty: anyone; else AE titles or IP addresses, comma-separated</source>
+      <translation>留空：不限；否则填 AE 名称或 IP 地址，用逗号分隔</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="98" />
+      <source>Allowed senders:</source>
+      <translation>允许的发送方：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="100" />
+      <source>AE_TITLE@host:port, e.g. PACS@10.1.2.3:104</source>
+      <translation>AE名称@地址:端口，如 PACS@10.1.2.3:104</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="101" />
+      <source>&amp;PACS:</source>
+      <translation>&amp;PACS：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="103" />
+      <source>e.g. https://pacs.example/dicom-web</source>
+      <translation>如 https://pacs.example/dicom-web</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="104" />
+      <source>DICOM&amp;web:</source>
+      <translation>DICOM&amp;web：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="106" />
       <source>Camera and microphone</source>
       <translation>摄像头和麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="87" />
+      <location filename="../../app/ui/settings_dialog.py" line="111" />
       <source>Default device</source>
       <translation>默认设备</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="88" />
+      <location filename="../../app/ui/settings_dialog.py" line="112" />
       <source>C&amp;amera:</source>
       <translation>摄像头(&amp;A)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="89" />
+      <location filename="../../app/ui/settings_dialog.py" line="113" />
       <source>&amp;Microphone:</source>
       <translation>麦克风(&amp;M)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="90" />
+      <location filename="../../app/ui/settings_dialog.py" line="114" />
       <source>&amp;Speaker:</source>
       <translation>扬声器(&amp;S)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="91" />
+      <location filename="../../app/ui/settings_dialog.py" line="115" />
       <source>Start calls with audio only (saves bandwidth)</source>
       <translation>通话时仅使用语音（节省带宽）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="92" />
+      <location filename="../../app/ui/settings_dialog.py" line="116" />
       <source>Calls:</source>
       <translation>通话：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="93" />
+      <location filename="../../app/ui/settings_dialog.py" line="117" />
       <source>Camera may be used</source>
       <translation>允许使用摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="94" />
+      <location filename="../../app/ui/settings_dialog.py" line="118" />
       <source>Camera use:</source>
       <translation>摄像头使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="95" />
+      <location filename="../../app/ui/settings_dialog.py" line="119" />
       <source>Microphone may be used</source>
       <translation>允许使用麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="97" />
+      <location filename="../../app/ui/settings_dialog.py" line="121" />
       <source>Microphone use:</source>
       <translation>麦克风使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="129" />
+      <location filename="../../app/ui/settings_dialog.py" line="153" />
       <source>Set by your IT department ({source}).</source>
       <translation>由信息科统一设置（{source}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="141" />
+      <location filename="../../app/ui/settings_dialog.py" line="165" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="141" />
+      <location filename="../../app/ui/settings_dialog.py" line="165" />
       <source>Certificates (*.pem *.crt *.cer)</source>
       <translation>证书 (*.pem *.crt *.cer)</translation>
     </message>
@@ -2281,22 +2860,22 @@
       <translation>正在上传 {n}%</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="51" />
+      <location filename="../../app/ui/sync/identity.py" line="55" />
       <source>Error: {reason}</source>
       <translation>错误：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="53" />
+      <location filename="../../app/ui/sync/identity.py" line="59" />
       <source>Waiting to sync</source>
       <translation>等待同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="54" />
+      <location filename="../../app/ui/sync/identity.py" line="60" />
       <source>Synced</source>
       <translation>已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="55" />
+      <location filename="../../app/ui/sync/identity.py" line="61" />
       <source>Conflict — needs your choice</source>
       <translation>冲突——需要您选择</translation>
     </message>

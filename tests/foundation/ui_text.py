@@ -54,6 +54,11 @@ ALLOWED_WORDS = {
     "mmol",
     "bpm",
     "bluetooth",
+    # DICOM networking terms hospital IT and radiology use untranslated.
+    "pacs",
+    "dicomweb",
+    "qido",
+    "wado",
     "minip",  # minimum/maximum intensity projection, multiplanar reconstruction: radiology's
     "mip",  # own abbreviations, used untranslated in Chinese reading rooms too
     "mpr",
