@@ -19,8 +19,8 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app.dicom_viewer.annotations import Annotation
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
+from app.dicom_viewer.index import display_name
 from app.dicom_viewer.pipeline import Window, modality_values
 from app.dicom_viewer.view_state import ViewState
 from app.protocol.datachannel import CoviewView, SharedSeries
@@ -42,8 +42,8 @@ def refusal_text(exc: CoviewRefused) -> str:
             _tr(
                 "This series belongs to %1, not to this consultation's patient %2. It was not shared."
             )
-            .replace("%1", exc.params.get("series_patient", "?"))
-            .replace("%2", exc.params.get("patient", "?"))
+            .replace("%1", display_name(exc.params.get("series_patient", "?")))
+            .replace("%2", display_name(exc.params.get("patient", "?")))
         )
     return _tr("This series is not part of this consultation. It was not shared.")
 
@@ -258,7 +258,7 @@ class CoviewLink(QObject):
         series = s.series
         self.bar.patient.setText(
             _tr("Patient: %1 (ID %2)")
-            .replace("%1", series.patient_name.replace("^", " "))  # type: ignore[union-attr]
+            .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
             .replace("%2", series.patient_id)  # type: ignore[union-attr]
         )
         who = _tr("you") if s.presenting else s.presenter
