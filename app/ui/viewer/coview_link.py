@@ -31,21 +31,20 @@ from app.ui.viewer.viewport import Viewport
 log = logging.getLogger(__name__)
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("Coview", text)
-
-
 def refusal_text(exc: CoviewRefused) -> str:
     """The user's words for a refused share."""
     if exc.code == "other_patient":
         return (
-            _tr(
-                "This series belongs to %1, not to this consultation's patient %2. It was not shared."
+            QCoreApplication.translate(
+                "Coview",
+                "This series belongs to %1, not to this consultation's patient %2. It was not shared.",
             )
             .replace("%1", display_name(exc.params.get("series_patient", "?")))
             .replace("%2", display_name(exc.params.get("patient", "?")))
         )
-    return _tr("This series is not part of this consultation. It was not shared.")
+    return QCoreApplication.translate(
+        "Coview", "This series is not part of this consultation. It was not shared."
+    )
 
 
 class CoviewBar(QWidget):
@@ -67,11 +66,11 @@ class CoviewBar(QWidget):
         self.preview = QLabel()
         self.preview.setFixedHeight(64)
         self.preview.hide()
-        self.follow = QCheckBox(_tr("Follow the presenter"))
+        self.follow = QCheckBox(QCoreApplication.translate("Coview", "Follow the presenter"))
         self.follow.setStyleSheet("color:white;")
-        self.presenter = QPushButton(_tr("Ask to present"))
-        self.save = QPushButton(_tr("Save to consultation"))
-        self.stop = QPushButton(_tr("Stop sharing"))
+        self.presenter = QPushButton(QCoreApplication.translate("Coview", "Ask to present"))
+        self.save = QPushButton(QCoreApplication.translate("Coview", "Save to consultation"))
+        self.stop = QPushButton(QCoreApplication.translate("Coview", "Stop sharing"))
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 4, 8, 4)
         row.addWidget(self.patient)
@@ -187,7 +186,10 @@ class CoviewLink(QObject):
             self._show_preview()
         elif what == "refused":
             self.refused.emit(
-                _tr("The other side shared images of another patient; they were not shown.")
+                QCoreApplication.translate(
+                    "Coview",
+                    "The other side shared images of another patient; they were not shown.",
+                )
             )
         self._refresh_bar()
 
@@ -257,23 +259,31 @@ class CoviewLink(QObject):
             return
         series = s.series
         self.bar.patient.setText(
-            _tr("Patient: %1 (ID %2)")
+            QCoreApplication.translate("Coview", "Patient: %1 (ID %2)")
             .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
             .replace("%2", series.patient_id)  # type: ignore[union-attr]
         )
-        who = _tr("you") if s.presenting else s.presenter
-        status = _tr("Shared images · presenter: %1").replace("%1", who)
+        who = QCoreApplication.translate("Coview", "you") if s.presenting else s.presenter
+        status = QCoreApplication.translate("Coview", "Shared images · presenter: %1").replace(
+            "%1", who
+        )
         if s.lacking_series:
-            status += " · " + _tr("fetching the series, preview shown")
+            status += " · " + QCoreApplication.translate(
+                "Coview", "fetching the series, preview shown"
+            )
         if s.presenter_requested_by:
-            status += " · " + _tr("%1 asks to present").replace("%1", s.presenter_requested_by)
+            status += " · " + QCoreApplication.translate("Coview", "%1 asks to present").replace(
+                "%1", s.presenter_requested_by
+            )
         self.bar.status.setText(status)
         self.bar.follow.setVisible(not s.presenting)
         self.bar.follow.blockSignals(True)
         self.bar.follow.setChecked(s.follow)
         self.bar.follow.blockSignals(False)
         self.bar.presenter.setText(
-            _tr("Hand over presenting") if s.presenting else _tr("Ask to present")
+            QCoreApplication.translate("Coview", "Hand over presenting")
+            if s.presenting
+            else QCoreApplication.translate("Coview", "Ask to present")
         )
         self.bar.presenter.setEnabled(not s.presenting or bool(s.presenter_requested_by))
 
@@ -329,7 +339,10 @@ class CoviewLink(QObject):
             )
             files = [*saved.presentation_states, *([saved.report] if saved.report else [])]
             if attach is not None and files:
-                attach(files, _tr("Co-viewing annotations and measurements"))
+                attach(
+                    files,
+                    QCoreApplication.translate("Coview", "Co-viewing annotations and measurements"),
+                )
             return saved
 
         run_in_worker(
