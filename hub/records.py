@@ -148,8 +148,9 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
         key = (str(ch.consultation_id), pid)
         if key not in ctx.consultation_ok:
             ctx.consultation_ok[key] = _consultation_problem(conn, user, *key)
-        if ctx.consultation_ok[key] is not None:
-            raise ctx.consultation_ok[key]
+        problem = ctx.consultation_ok[key]
+        if problem is not None:
+            raise problem
 
 
 _NO_DOCUMENT = "the hub has no such document in your scope (base_rev must be 0 for a new one)"
