@@ -131,7 +131,7 @@ class CoviewSession:
     on_change: Callable[[str], None] = lambda what: None
     make_preview: Callable[[CoviewView], tuple[str, bytes] | None] = lambda view: None
     clock: Callable[[], float] = time.monotonic
-    min_interval_s: float = 0.05  # view/pointer updates are coalesced to at most 20/s
+    min_interval_s: float = 0.1  # view/pointer updates are coalesced to at most 10/s
     preview_settle_s: float = 0.3  # a preview once the presenter stops on an image
 
     share_id: str = ""
