@@ -421,10 +421,11 @@ class CoviewSession:
             self._on_view(sender, message.view)
         elif isinstance(message, Pointer):
             if sender == self.presenter:
+                sop = message.sop_instance_uid or (
+                    self.presenter_view.sop_instance_uid if self.presenter_view else ""
+                )
                 self.pointer = (
-                    None
-                    if message.x is None or message.y is None
-                    else (message.sop_instance_uid, message.x, message.y)
+                    None if message.x is None or message.y is None else (sop, message.x, message.y)
                 )
                 self.on_change("pointer")
         elif isinstance(message, PresenterChange):

@@ -148,7 +148,8 @@ class PresenterChange(_Coview):
 
 
 class Pointer(_Coview):
-    """The presenter's laser dot in image pixel coordinates; ``None`` hides it."""
+    """The presenter's laser dot in image pixel coordinates; ``None`` hides it. An empty
+    ``sop_instance_uid`` means the image of the presenter's last view."""
 
     type: Literal["coview.pointer"] = "coview.pointer"
     sop_instance_uid: _Uid = ""
@@ -245,7 +246,7 @@ def encode_message(message: BaseModel) -> str:
     """JSON text for the channel; refuses messages too large for the data channel."""
     if isinstance(message, _Coview):
         # Defaults (and the empty id) stay off the wire; ``v`` and ``type`` always travel.
-        data = message.model_dump(mode="json", exclude_defaults=True)
+        data = message.model_dump(mode="json", exclude_defaults=True, exclude={"id", "sent_at"})
         text = json.dumps(
             {"v": message.v, "type": message.type, **data},  # type: ignore[attr-defined]
             ensure_ascii=False,
