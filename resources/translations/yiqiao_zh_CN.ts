@@ -79,68 +79,78 @@
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="81" />
+      <location filename="../../app/ui/pages/call.py" line="83" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="83" />
+      <location filename="../../app/ui/pages/call.py" line="85" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="117" />
+      <location filename="../../app/ui/pages/call.py" line="119" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="149" />
+      <location filename="../../app/ui/pages/call.py" line="155" />
+      <source>Images can be shared in a consultation call whose patient is known here.</source>
+      <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="162" />
+      <source>Open a series of this consultation, then share it.</source>
+      <translation>请先打开本会诊的一个序列，再共享。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="197" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="150" />
+      <location filename="../../app/ui/pages/call.py" line="198" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="151" />
+      <location filename="../../app/ui/pages/call.py" line="199" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="152" />
+      <location filename="../../app/ui/pages/call.py" line="200" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="153" />
+      <location filename="../../app/ui/pages/call.py" line="201" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="154" />
-      <location filename="../../app/ui/pages/call.py" line="155" />
+      <location filename="../../app/ui/pages/call.py" line="202" />
+      <location filename="../../app/ui/pages/call.py" line="203" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="156" />
+      <location filename="../../app/ui/pages/call.py" line="204" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="157" />
+      <location filename="../../app/ui/pages/call.py" line="205" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="158" />
+      <location filename="../../app/ui/pages/call.py" line="206" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="160" />
+      <location filename="../../app/ui/pages/call.py" line="208" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -186,13 +196,13 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="203" />
+      <location filename="../../app/ui/call/window.py" line="204" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="78" />
-      <location filename="../../app/ui/call/window.py" line="244" />
+      <location filename="../../app/ui/call/window.py" line="245" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
@@ -208,7 +218,7 @@
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="81" />
-      <location filename="../../app/ui/call/window.py" line="248" />
+      <location filename="../../app/ui/call/window.py" line="249" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
@@ -243,87 +253,87 @@
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="192" />
+      <location filename="../../app/ui/call/window.py" line="193" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="195" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="195" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="197" />
+      <location filename="../../app/ui/call/window.py" line="198" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="199" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="214" />
+      <location filename="../../app/ui/call/window.py" line="215" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="216" />
+      <location filename="../../app/ui/call/window.py" line="217" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="218" />
+      <location filename="../../app/ui/call/window.py" line="219" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="220" />
+      <location filename="../../app/ui/call/window.py" line="221" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="222" />
+      <location filename="../../app/ui/call/window.py" line="223" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="233" />
+      <location filename="../../app/ui/call/window.py" line="234" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="234" />
+      <location filename="../../app/ui/call/window.py" line="235" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="235" />
+      <location filename="../../app/ui/call/window.py" line="236" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="238" />
+      <location filename="../../app/ui/call/window.py" line="239" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="244" />
+      <location filename="../../app/ui/call/window.py" line="245" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="248" />
+      <location filename="../../app/ui/call/window.py" line="249" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="261" />
+      <location filename="../../app/ui/call/window.py" line="262" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -701,73 +711,73 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="38" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="47" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="45" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="54" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="69" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="78" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="71" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="286" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="80" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="322" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="72" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="73" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="189" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="219" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="262" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="298" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="266" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="267" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="271" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="307" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="275" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="311" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="284" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="320" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="344" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="380" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
