@@ -65,6 +65,7 @@ class Stats:
         self.setup: list[float] = []
         self.accept: list[float] = []
         self.data_errors = 0
+        self.dropped = 0
 
     def add(self, name: str, seconds: float, ok: bool) -> None:
         self.lat[name].append(seconds)
@@ -212,6 +213,7 @@ class Sock:
     def __init__(self, ws) -> None:  # noqa: ANN001
         self.ws = ws
         self.frames: list[tuple[float, object]] = []
+        self.closed = False  # dropped (e.g. a ping unanswered by this starved client)
         self.task = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
@@ -220,6 +222,7 @@ class Sock:
                 self.frames.append((time.perf_counter(), sig.parse_server_message(raw)))
         except Exception:  # noqa: BLE001
             pass
+        self.closed = True
 
     async def wait(self, pred, timeout: float = 10.0):  # noqa: ANN001, ANN201
         deadline = time.perf_counter() + timeout
@@ -256,6 +259,10 @@ async def call_loop(a_url, b_url, tokens, cid, stats, stop_at, every) -> None:  
         rng = await caller.wait(lambda m, c=call_id: isinstance(m, sig.Ringing) and m.call_id == c)
         stats.received += bool(inc) + bool(rng)
         if inc is None:
+            refusal = [
+                m for _, m in caller.frames if isinstance(m, (sig.Error, sig.Unavailable, sig.Busy))
+            ]
+            print(f"call not rung: {refusal[-1:]}", file=sys.stderr)
             continue
         stats.setup.append(inc[0] - t0)
         t1 = time.perf_counter()
