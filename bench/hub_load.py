@@ -48,8 +48,8 @@ from tests.cluster.conftest import start_cluster, stop_cluster  # noqa: E402
 from tests.hub.conftest import PASSWORD, PASSWORD_HASH  # noqa: E402
 
 PROD_TIMERS = {  # the shipped defaults, not the tests' short ones
-    "YIQIAO_SIGNAL_HEARTBEAT": "2",
-    "YIQIAO_SIGNAL_DEAD_AFTER": "6",
+    "YIQIAO_SIGNAL_HEARTBEAT": "3",
+    "YIQIAO_SIGNAL_DEAD_AFTER": "20",
     "YIQIAO_SIGNAL_TICK": "0.5",
     "YIQIAO_SESSION_CHECK": "5",
     "YIQIAO_UPLOAD_LEASE": "30",

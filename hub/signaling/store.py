@@ -68,7 +68,7 @@ class CallRecord:
 class SignalStore:
     """Reads and conditional writes of the signaling tables."""
 
-    def __init__(self, db: Database, dead_after_s: float = 6.0) -> None:
+    def __init__(self, db: Database, dead_after_s: float = 20.0) -> None:
         self.db = db
         self.dead_after_s = dead_after_s
 
