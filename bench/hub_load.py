@@ -456,6 +456,7 @@ def main() -> int:
     p.add_argument(
         "--kill", action="store_true", help="also a run with one process SIGKILLed halfway"
     )
+    p.add_argument("--kill-only", action="store_true", help="only the run with a SIGKILL")
     args = p.parse_args()
     if not os.environ.get("YIQIAO_TEST_PG_DSN"):
         print("set YIQIAO_TEST_PG_DSN=postgresql://... (a database this may empty)")
