@@ -11,6 +11,7 @@ decoding, then the pool takes over the compressed frames.
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import os
 import threading
 from collections import deque
@@ -21,7 +22,7 @@ from pydicom.uid import UID
 
 from app.dicom_viewer.cache import FrameCache
 from app.dicom_viewer.decode_pool import ProcessDecodePool, WorkersUnavailable
-from app.dicom_viewer.decoders import check_frame_size, decode_frame
+from app.dicom_viewer.decoders import check_frame_size, decode_frame, read_dataset
 from app.dicom_viewer.index import FrameRef, Series
 
 OnFrame = Callable[[int, np.ndarray | None, Exception | None], None]
@@ -32,8 +33,9 @@ def frame_key(ref: FrameRef) -> tuple[str, int]:
 
 
 def is_encapsulated(ref: FrameRef) -> bool:
-    """True for compressed (encapsulated) pixel data, whose decoders hold the GIL."""
-    if ref.instance.location is not None:
+    """True for compressed (encapsulated) pixel data, whose decoders hold the GIL (and that
+    the worker processes can read: they open files, so in-memory instances stay here)."""
+    if ref.instance.location is not None or ref.instance.opener is not None:
         return False
     meta = getattr(ref.instance.header, "file_meta", None)
     tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
@@ -58,6 +60,9 @@ class FrameSource:
             if self.processes is not None and self.processes.ready and is_encapsulated(ref):
                 # In a process even for one frame: the GIL stays free for the GUI thread.
                 arr = self.decode_async(ref).result()
+            elif ref.instance.opener is not None:
+                data = read_dataset(io.BytesIO(ref.instance.opener()))
+                arr = decode_frame(ref.instance.path, ref.frame, ref.instance.header, dataset=data)
             else:
                 arr = decode_frame(
                     ref.instance.path, ref.frame, ref.instance.header, ref.instance.location
