@@ -86,6 +86,8 @@ class SyncEngine:
         self._next_retry: float | None = None
         last = store.cache.get_state("last_success")
         self._last_success = float(last) if last else None
+        # A local change goes out at once (not at the next periodic cycle) while online.
+        store.on_local_write(self._local_write)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,6 +111,14 @@ class SyncEngine:
         self.backoff.reset()
         self._last_reconcile = 0.0
         self._wake.set()
+
+    def poke(self) -> None:
+        """Run a cycle soon: the hub hinted that something changed for us (or we wrote)."""
+        self._wake.set()
+
+    def _local_write(self) -> None:
+        if self._next_retry is None:  # in a backoff the link is down: wait for the retry
+            self._wake.set()
 
     def request_blob(self, sha: str) -> None:
         """Download this blob soon (the viewer needs it)."""

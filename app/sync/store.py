@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.sync import (
-    ATTACHMENT_BLOBS_FIELD,
     Change,
     ConflictInfo,
     DocType,
     Document,
     PushResult,
     PushStatus,
+    referenced_blobs,
     scope_digest,
 )
 from app.sync.cache import Cache
@@ -104,11 +104,24 @@ class RecordStore:
         self.user_id = user_id
         self.facility_id = facility_id
         self._listeners: list[Callable[[list[str]], None]] = []
+        self._write_listeners: list[Callable[[], None]] = []
 
     # -- change notification (Qt-free; the UI bridges it to the GUI thread) --------------
     def on_change(self, listener: Callable[[list[str]], None]) -> None:
         """Call ``listener(doc_ids)`` after documents change (from any thread)."""
         self._listeners.append(listener)
+
+    def on_local_write(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after a local write queued a change (the engine pushes soon)."""
+        self._write_listeners.append(listener)
+
+    def _wrote(self, ids: list[str]) -> None:
+        self._notify(ids)
+        for listener in list(self._write_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a broken listener must not break a write
+                pass
 
     def _notify(self, ids: list[str]) -> None:
         for listener in list(self._listeners):
@@ -192,7 +205,7 @@ class RecordStore:
                 ),
             )
             self._enqueue(db, doc_id, doc_type, clean, 0, False, pid, cid, False)
-        self._notify([doc_id])
+        self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
 
     def update(self, doc_id: str | uuid.UUID, changes: dict[str, Any]) -> LocalDoc:
@@ -246,7 +259,7 @@ class RecordStore:
                 doc.consultation_id,
                 resolves,
             )
-        self._notify([doc_id])
+        self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
 
     def _enqueue(
@@ -265,9 +278,17 @@ class RecordStore:
             "SELECT seq, change, attempts FROM outbox WHERE doc_id = ? ORDER BY seq DESC LIMIT 1",
             (doc_id,),
         ).fetchone()
-        if last is not None and last[2] == 0:
+        folded = Change.model_validate_json(last[1]) if last is not None else None
+        if (
+            folded is not None
+            and last[2] == 0
+            and folded.fields.get("status") == fields.get("status")
+        ):
             # Not sent yet: fold this edit into it (its base_rev stays the one it started from).
-            change = Change.model_validate_json(last[1])
+            # A status step (submit, accept, …) stays a change of its own: the hub checks
+            # each step, and a request created offline must exist there as a draft before
+            # its attachments, which must be there before it is submitted.
+            change = folded
             change.fields = fields
             change.deleted = deleted
             change.resolves_conflict = change.resolves_conflict or resolves
@@ -308,9 +329,8 @@ class RecordStore:
         """Blobs named by attachments in the outbox."""
         needed: set[str] = set()
         for change in self.pending_changes():
-            if change.type == DocType.attachment and not change.deleted:
-                for blob in change.fields.get(ATTACHMENT_BLOBS_FIELD, []):
-                    needed.add(blob["sha256"])
+            if not change.deleted:
+                needed.update(b["sha256"] for b in referenced_blobs(change.type, change.fields))
         return needed
 
     def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> list[Change]:
@@ -326,8 +346,8 @@ class RecordStore:
                     continue
                 seen.add(doc_id)
                 change = Change.model_validate_json(raw)
-                if change.type == DocType.attachment and not change.deleted:
-                    blobs = change.fields.get(ATTACHMENT_BLOBS_FIELD, [])
+                if not change.deleted:
+                    blobs = referenced_blobs(change.type, change.fields)
                     if not all(blob_ready(b["sha256"]) for b in blobs):
                         continue  # blobs go before the documents that reference them
                 db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
@@ -497,8 +517,10 @@ class RecordStore:
                         *common,
                     ),
                 )
-                if on_attachment is not None and doc.type == DocType.attachment and not doc.deleted:
-                    on_attachment(db, doc.fields)
+                if on_attachment is not None and not doc.deleted:
+                    blobs = referenced_blobs(doc.type, doc.fields)
+                    if blobs:
+                        on_attachment(db, {"blobs": blobs})
             self.cache.set_state(CURSOR_KEY, str(next_cursor), db)
         self._notify(touched)
 
