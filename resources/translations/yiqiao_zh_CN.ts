@@ -26,78 +26,78 @@
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="41" />
+      <location filename="../../app/ui/pages/call.py" line="42" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="54" />
+      <location filename="../../app/ui/pages/call.py" line="59" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="59" />
+      <location filename="../../app/ui/pages/call.py" line="66" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="71" />
+      <location filename="../../app/ui/pages/call.py" line="79" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="72" />
+      <location filename="../../app/ui/pages/call.py" line="81" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="108" />
+      <location filename="../../app/ui/pages/call.py" line="119" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="109" />
+      <location filename="../../app/ui/pages/call.py" line="120" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="110" />
+      <location filename="../../app/ui/pages/call.py" line="121" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="111" />
+      <location filename="../../app/ui/pages/call.py" line="122" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="112" />
+      <location filename="../../app/ui/pages/call.py" line="123" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="113" />
-      <location filename="../../app/ui/pages/call.py" line="114" />
+      <location filename="../../app/ui/pages/call.py" line="124" />
+      <location filename="../../app/ui/pages/call.py" line="125" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="115" />
+      <location filename="../../app/ui/pages/call.py" line="126" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="116" />
+      <location filename="../../app/ui/pages/call.py" line="127" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="117" />
+      <location filename="../../app/ui/pages/call.py" line="128" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="130" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -105,19 +105,19 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="152" />
+      <location filename="../../app/ui/call/window.py" line="155" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="58" />
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
@@ -142,89 +142,293 @@
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="143" />
+      <location filename="../../app/ui/call/window.py" line="144" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="144" />
+      <location filename="../../app/ui/call/window.py" line="146" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="145" />
+      <location filename="../../app/ui/call/window.py" line="147" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="146" />
+      <location filename="../../app/ui/call/window.py" line="149" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="148" />
+      <location filename="../../app/ui/call/window.py" line="151" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="163" />
+      <location filename="../../app/ui/call/window.py" line="166" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="165" />
+      <location filename="../../app/ui/call/window.py" line="168" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="167" />
+      <location filename="../../app/ui/call/window.py" line="170" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="169" />
+      <location filename="../../app/ui/call/window.py" line="172" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="171" />
+      <location filename="../../app/ui/call/window.py" line="174" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="180" />
+      <location filename="../../app/ui/call/window.py" line="185" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="181" />
+      <location filename="../../app/ui/call/window.py" line="186" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="182" />
+      <location filename="../../app/ui/call/window.py" line="187" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="184" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="207" />
+      <location filename="../../app/ui/call/window.py" line="213" />
       <source>Me</source>
       <translation>我</translation>
+    </message>
+  </context>
+  <context>
+    <name>CaseView</name>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="120" />
+      <source>← Worklist</source>
+      <translation>← 工作列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="142" />
+      <source>Request</source>
+      <translation>申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <source>Kind</source>
+      <translation>类别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <source>Size</source>
+      <translation>大小</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <source>Downloaded</source>
+      <translation>已下载</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="156" />
+      <source>Open</source>
+      <translation>打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <source>Open images in the viewer</source>
+      <translation>在阅片器中打开影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <source>Attachments</source>
+      <translation>附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <source>Timeline</source>
+      <translation>时间线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="177" />
+      <source>Write report…</source>
+      <translation>撰写报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
+      <source>Amend signed report…</source>
+      <translation>更正已签署的报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
+      <source>Export PDF…</source>
+      <translation>导出 PDF…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="186" />
+      <source>Export for PACS (DICOM)…</source>
+      <translation>导出到 PACS（DICOM）…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="193" />
+      <location filename="../../app/ui/workflow/case_view.py" line="655" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="235" />
+      <source>This consultation is not on this computer (yet).</source>
+      <translation>这次会诊（还）不在本机上。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="267" />
+      <source>any specialist</source>
+      <translation>任一专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="276" />
+      <source>From: {0}</source>
+      <translation>申请方：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="278" />
+      <source>To: {0}</source>
+      <translation>会诊方：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="282" />
+      <source>Call time: {0}</source>
+      <translation>通话时间：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="286" />
+      <source>the clinic</source>
+      <translation>卫生院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="288" />
+      <source>the specialist</source>
+      <translation>专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="292" />
+      <source>Call time proposed by {who}: {time}</source>
+      <translation>{who}提议的通话时间：{time}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="298" />
+      <source>Declined: {0}</source>
+      <translation>已拒绝：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="346" />
+      <source>Signed by {name} ({who}) on {when}</source>
+      <translation>由{name}（{who}）于 {when} 签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="364" />
+      <source>on this computer</source>
+      <translation>已在本机</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="375" />
+      <source>signed the report</source>
+      <translation>签署了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="377" />
+      <source>signed an amendment</source>
+      <translation>签署了更正报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="394" />
+      <source>A report is being written.</source>
+      <translation>报告正在撰写中。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="396" />
+      <source>No report yet.</source>
+      <translation>尚无报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="416" />
+      <source>Reason (the other side sees it):</source>
+      <translation>原因（对方可见）：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="433" />
+      <source>Specialist:</source>
+      <translation>专家：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="491" />
+      <source>Still downloading; it opens once it is here.</source>
+      <translation>仍在下载，下载完成后打开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="547" />
+      <source>Downloading the images; the viewer opens when done.</source>
+      <translation>正在下载影像，完成后打开阅片器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="621" />
+      <source>Export report</source>
+      <translation>导出报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="621" />
+      <source>PDF documents (*.pdf)</source>
+      <translation>PDF 文档 (*.pdf)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="635" />
+      <source>Export for PACS</source>
+      <translation>导出到 PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="635" />
+      <source>DICOM files (*.dcm)</source>
+      <translation>DICOM 文件 (*.dcm)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="657" />
+      <source>Amendment {n}</source>
+      <translation>更正 {n}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="697" />
+      <source>Signed by {name} {title}, {facility}, on {when}</source>
+      <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
   </context>
   <context>
@@ -283,62 +487,62 @@
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="111" />
+      <location filename="../../app/ui/app.py" line="112" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="185" />
+      <location filename="../../app/ui/app.py" line="188" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="186" />
+      <location filename="../../app/ui/app.py" line="189" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="204" />
+      <location filename="../../app/ui/app.py" line="207" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="212" />
+      <location filename="../../app/ui/app.py" line="215" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="214" />
+      <location filename="../../app/ui/app.py" line="217" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="261" />
+      <location filename="../../app/ui/app.py" line="271" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="262" />
+      <location filename="../../app/ui/app.py" line="272" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="263" />
+      <location filename="../../app/ui/app.py" line="273" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="264" />
+      <location filename="../../app/ui/app.py" line="274" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="275" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="271" />
+      <location filename="../../app/ui/app.py" line="281" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -346,92 +550,44 @@
   <context>
     <name>ConflictDialog</name>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="49" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="52" />
       <source>Resolve conflicting edits</source>
       <translation>解决编辑冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="59" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="64" />
       <source>This record was changed in two places before they could sync. Nothing has been lost: choose which value to keep for each field.</source>
       <translation>此记录在同步之前被两处修改。所有内容均已保留：请为每个字段选择要保留的值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="68" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="75" />
       <source>Field</source>
       <translation>字段</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="70" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="77" />
       <source>unknown user</source>
       <translation>未知用户</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="72" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="79" />
       <source>Version on the hub ({user})</source>
       <translation>中心服务器上的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="74" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="81" />
       <source>Edited version ({user})</source>
       <translation>修改后的版本（{user}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="105" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="114" />
       <source>Keep my choices</source>
       <translation>按我的选择保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/conflict_dialog.py" line="106" />
+      <location filename="../../app/ui/sync/conflict_dialog.py" line="115" />
       <source>Decide later</source>
       <translation>稍后决定</translation>
-    </message>
-  </context>
-  <context>
-    <name>ConsultationDialog</name>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="44" />
-      <source>New consultation request</source>
-      <translation>新建会诊申请</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="50" />
-      <source>Question for the specialist, history, findings</source>
-      <translation>向专家提出的问题、病史、检查所见</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
-      <source>Routine</source>
-      <translation>常规</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
-      <source>Urgent</source>
-      <translation>紧急</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
-      <source>Emergency</source>
-      <translation>急诊</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="55" />
-      <source>Patient</source>
-      <translation>患者</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
-      <source>Reason</source>
-      <translation>会诊原因</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="57" />
-      <source>Urgency</source>
-      <translation>紧急程度</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="58" />
-      <source>Department</source>
-      <translation>科室</translation>
     </message>
   </context>
   <context>
@@ -474,131 +630,238 @@
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="23" />
       <source>Closed</source>
-      <translation>已关闭</translation>
+      <translation>已结案</translation>
     </message>
   </context>
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="88" />
+      <location filename="../../app/ui/pages/consultations.py" line="70" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="89" />
+      <location filename="../../app/ui/pages/consultations.py" line="72" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="94" />
+      <location filename="../../app/ui/pages/consultations.py" line="100" />
+      <source>Open and recent</source>
+      <translation>进行中和最近的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <source>Any urgency</source>
+      <translation>所有紧急程度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="120" />
+      <source>Any type</source>
+      <translation>所有类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="125" />
+      <location filename="../../app/ui/pages/consultations.py" line="235" />
+      <source>Any requesting facility</source>
+      <translation>所有申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="129" />
+      <source>Sort: urgency, then waiting time</source>
+      <translation>排序：紧急程度，其次等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="130" />
+      <source>Sort: waiting time</source>
+      <translation>排序：等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <source>Sort: status</source>
+      <translation>排序：状态</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="132" />
+      <source>Sort: requesting facility</source>
+      <translation>排序：申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="133" />
+      <source>Sort: type</source>
+      <translation>排序：类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="136" />
+      <source>Show finished</source>
+      <translation>显示已结束的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="149" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="96" />
-      <source>Submit</source>
-      <translation>提交</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="152" />
+      <source>Open case</source>
+      <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
-      <source>Attach files…</source>
-      <translation>添加附件…</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="258" />
+      <source>Our consultation requests</source>
+      <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="100" />
-      <source>Resolve conflict…</source>
-      <translation>解决冲突…</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="260" />
+      <source>Worklist: requests for me and my department</source>
+      <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="102" />
-      <source>Video call</source>
-      <translation>视频通话</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="268" />
+      <source>Waiting to sync</source>
+      <translation>等待同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="104" />
-      <source>Call the other side of this consultation</source>
-      <translation>呼叫本次会诊的另一方</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="269" />
+      <source>Synced</source>
+      <translation>已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="270" />
+      <source>Uploading</source>
+      <translation>上传中</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="271" />
+      <source>Refused by the hub</source>
+      <translation>被中心服务器拒绝</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="272" />
+      <source>Conflict</source>
+      <translation>冲突</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="351" />
+      <source>New request</source>
+      <translation>新建申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="352" />
+      <source>Choose or register the patient, then press “New consultation request”.</source>
+      <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="406" />
+      <source>Request submitted; it goes out with the next sync.</source>
+      <translation>申请已提交，将在下次同步时发出。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="159" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="160" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="161" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="162" />
+      <source>Type</source>
+      <translation>类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="164" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
-      <source>Reason</source>
-      <translation>会诊原因</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="163" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="112" />
+      <location filename="../../app/ui/pages/consultations.py" line="165" />
+      <source>From</source>
+      <translation>申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="166" />
+      <source>Who has it</source>
+      <translation>承接方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="167" />
+      <source>Waiting</source>
+      <translation>等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="168" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
+  </context>
+  <context>
+    <name>DocumentDialog</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
-      <source>Routine</source>
-      <translation>常规</translation>
+      <location filename="../../app/ui/workflow/document_view.py" line="29" />
+      <source>Opening…</source>
+      <translation>正在打开…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
-      <source>Urgent</source>
-      <translation>紧急</translation>
+      <location filename="../../app/ui/workflow/document_view.py" line="51" />
+      <source>{n} page(s)</source>
+      <translation>共 {n} 页</translation>
+    </message>
+  </context>
+  <context>
+    <name>DuplicateDialog</name>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="160" />
+      <source>Possible duplicate</source>
+      <translation>可能重复登记</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
-      <source>Emergency</source>
-      <translation>急诊</translation>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="164" />
+      <source>This patient may already be registered. Use the existing record so that their history stays in one place.</source>
+      <translation>该患者可能已经登记过。请使用已有记录，使病历保存在一处。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="181" />
-      <source>Not saved</source>
-      <translation>未保存</translation>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="173" />
+      <source>same resident ID number</source>
+      <translation>身份证号相同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
-      <source>No patients</source>
-      <translation>没有患者</translation>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="175" />
+      <source>same name and date of birth</source>
+      <translation>姓名和出生日期相同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="193" />
-      <source>Register the patient first.</source>
-      <translation>请先登记患者。</translation>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="181" />
+      <source>Use the existing patient</source>
+      <translation>使用已有患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="216" />
-      <source>Attach files</source>
-      <translation>添加附件</translation>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="184" />
+      <source>Save as a new patient</source>
+      <translation>登记为新患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="186" />
+      <source>Back to the form</source>
+      <translation>返回表单</translation>
     </message>
   </context>
   <context>
     <name>EcgView</name>
     <message>
-      <location filename="../../app/ui/viewer/ecg_view.py" line="32" />
+      <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
       <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
       <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
     </message>
@@ -606,27 +869,27 @@
   <context>
     <name>IncomingCallDialog</name>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="16" />
+      <location filename="../../app/ui/call/incoming.py" line="17" />
       <source>Incoming call</source>
       <translation>来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="20" />
+      <location filename="../../app/ui/call/incoming.py" line="22" />
       <source>Consultation: {0}</source>
       <translation>会诊：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="21" />
+      <location filename="../../app/ui/call/incoming.py" line="24" />
       <source>Accept</source>
-      <translation>接听</translation>
+      <translation>接受</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <location filename="../../app/ui/call/incoming.py" line="26" />
       <source>Decline</source>
       <translation>拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="32" />
+      <location filename="../../app/ui/call/incoming.py" line="35" />
       <source>is calling you</source>
       <translation>正在呼叫您</translation>
     </message>
@@ -712,114 +975,114 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="72" />
+      <location filename="../../app/ui/main_window.py" line="75" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="90" />
+      <location filename="../../app/ui/main_window.py" line="93" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="97" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="95" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="96" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="100" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="161" />
+      <location filename="../../app/ui/main_window.py" line="180" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="162" />
+      <location filename="../../app/ui/main_window.py" line="181" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="164" />
+      <location filename="../../app/ui/main_window.py" line="183" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="186" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="170" />
+      <location filename="../../app/ui/main_window.py" line="189" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="172" />
+      <location filename="../../app/ui/main_window.py" line="191" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="182" />
+      <location filename="../../app/ui/main_window.py" line="201" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="190" />
+      <location filename="../../app/ui/main_window.py" line="209" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="191" />
+      <location filename="../../app/ui/main_window.py" line="210" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="197" />
+      <location filename="../../app/ui/main_window.py" line="216" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="201" />
-      <location filename="../../app/ui/main_window.py" line="232" />
+      <location filename="../../app/ui/main_window.py" line="220" />
+      <location filename="../../app/ui/main_window.py" line="251" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="235" />
+      <location filename="../../app/ui/main_window.py" line="254" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="269" />
+      <location filename="../../app/ui/main_window.py" line="283" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="250" />
+      <location filename="../../app/ui/main_window.py" line="269" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="260" />
+      <location filename="../../app/ui/main_window.py" line="279" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="263" />
+      <location filename="../../app/ui/main_window.py" line="284" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -827,27 +1090,27 @@
   <context>
     <name>NetworkBars</name>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="32" />
       <source>No connection</source>
       <translation>无连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="33" />
       <source>Very poor network</source>
       <translation>网络极差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="26" />
+      <location filename="../../app/ui/call/bars.py" line="34" />
       <source>Poor network</source>
       <translation>网络较差</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="35" />
       <source>Fair network</source>
       <translation>网络一般</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/bars.py" line="27" />
+      <location filename="../../app/ui/call/bars.py" line="36" />
       <source>Good network</source>
       <translation>网络良好</translation>
     </message>
@@ -855,65 +1118,123 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="46" />
+      <location filename="../../app/ui/main_window.py" line="48" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
   </context>
   <context>
+    <name>PatientBanner</name>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="39" />
+      <source>Clinic no. {0}</source>
+      <translation>门诊号 {0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="41" />
+      <source>Resident ID {0}</source>
+      <translation>身份证 {0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="43" />
+      <source>Allergies: {0}</source>
+      <translation>过敏史：{0}</translation>
+    </message>
+  </context>
+  <context>
     <name>PatientDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="40" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="40" />
       <source>New patient</source>
       <translation>新患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="40" />
+      <source>Edit patient</source>
+      <translation>编辑患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="46" />
+      <source>Resident ID number</source>
+      <translation>居民身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="47" />
+      <source>18 characters; fills in birth date and sex</source>
+      <translation>18 位；自动填入出生日期和性别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="51" />
       <source>Female</source>
       <translation>女</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="52" />
       <source>Male</source>
       <translation>男</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="53" />
       <source>Other</source>
       <translation>其他</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="45" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="63" />
+      <source>Address</source>
+      <translation>地址</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="64" />
+      <source>Allergies</source>
+      <translation>过敏史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="65" />
+      <source>Chronic conditions</source>
+      <translation>慢性病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="66" />
+      <source>e.g. hypertension, type 2 diabetes</source>
+      <translation>例如：高血压、2 型糖尿病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="67" />
+      <source>Clinic patient number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="113" />
+      <source>From the ID number: born {date}, {sex}.</source>
+      <translation>根据身份证号：出生于 {date}，{sex}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="50" />
       <source>Unknown</source>
       <translation>未知</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="48" />
-      <source>YYYY-MM-DD</source>
-      <translation>年-月-日（如 1960-05-01）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="50" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="45" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="51" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="52" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="59" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="53" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="60" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="54" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="61" />
+      <source>year-month-day, e.g. 1956-03-15</source>
+      <translation>年-月-日，例如 1956-03-15</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="62" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
@@ -969,102 +1290,142 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="124" />
+      <location filename="../../app/ui/pages/patients.py" line="126" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="125" />
+      <location filename="../../app/ui/pages/patients.py" line="128" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="132" />
-      <source>Search by name or patient ID</source>
-      <translation>按姓名或患者编号搜索</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="134" />
+      <location filename="../../app/ui/pages/patients.py" line="142" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="151" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="153" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="157" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
+      <location filename="../../app/ui/pages/patients.py" line="210" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="161" />
+      <location filename="../../app/ui/pages/patients.py" line="198" />
       <source>Clinical note</source>
-      <translation>病程记录</translation>
+      <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="162" />
+      <location filename="../../app/ui/pages/patients.py" line="138" />
+      <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
+      <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="152" />
+      <source>Clinic number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="155" />
+      <source>Resident ID</source>
+      <translation>身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <source>Phone</source>
+      <translation>电话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="180" />
+      <source>Edit…</source>
+      <translation>编辑…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <source>New consultation request…</source>
+      <translation>新建会诊申请…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="199" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="227" />
+      <location filename="../../app/ui/pages/patients.py" line="204" />
+      <source>History</source>
+      <translation>病历记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="212" />
+      <source>Import home meter CSV…</source>
+      <translation>导入家用仪器 CSV…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="222" />
+      <source>Follow-up chart</source>
+      <translation>随访图表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="310" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
-      <source>Consultation</source>
-      <translation>会诊</translation>
+      <location filename="../../app/ui/pages/patients.py" line="320" />
+      <source>Allergies: {0}</source>
+      <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="245" />
-      <source>Note</source>
-      <translation>记录</translation>
+      <location filename="../../app/ui/pages/patients.py" line="323" />
+      <source>Chronic conditions: {0}</source>
+      <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
-      <source>Vital signs</source>
-      <translation>生命体征</translation>
+      <location filename="../../app/ui/pages/patients.py" line="429" />
+      <source>Import home meter CSV</source>
+      <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="246" />
-      <source>Attachment</source>
-      <translation>附件</translation>
+      <location filename="../../app/ui/pages/patients.py" line="429" />
+      <source>CSV files (*.csv)</source>
+      <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
-      <source>Report</source>
-      <translation>报告</translation>
+      <location filename="../../app/ui/pages/patients.py" line="444" />
+      <source>{n} measurement(s) imported.</source>
+      <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="247" />
-      <source>Annotations</source>
-      <translation>标注</translation>
+      <location filename="../../app/ui/pages/patients.py" line="446" />
+      <source>Rows not imported:</source>
+      <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="259" />
+      <location filename="../../app/ui/pages/patients.py" line="448" />
+      <source>line {line}: {problem}</source>
+      <translation>第 {line} 行：{problem}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="356" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1072,9 +1433,162 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="58" />
+      <location filename="../../app/ui/main_window.py" line="60" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
+    </message>
+  </context>
+  <context>
+    <name>Problem</name>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="23" />
+      <source>must be filled in.</source>
+      <translation>必须填写。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="24" />
+      <source>is too long (at most {max} characters).</source>
+      <translation>太长（最多 {max} 个字符）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="27" />
+      <source>is too short (at least {min} characters).</source>
+      <translation>太短（至少 {min} 个字符）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="30" />
+      <source>must be between {min} and {max}.</source>
+      <translation>应在 {min} 到 {max} 之间。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="31" />
+      <source>must be a number.</source>
+      <translation>必须是数字。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="32" />
+      <source>is not one of the allowed choices.</source>
+      <translation>不是允许的选项。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="35" />
+      <source>is not in the expected form.</source>
+      <translation>格式不正确。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="36" />
+      <source>must be a date written year-month-day, e.g. 1965-03-15.</source>
+      <translation>格式应为 年-月-日，例如 1965-03-15。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="39" />
+      <source>must be a date and time, e.g. 2026-03-15 14:30.</source>
+      <translation>应为日期和时间，例如 2026-03-15 14:30。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="42" />
+      <source>cannot be in the future.</source>
+      <translation>不能是将来的日期。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="43" />
+      <source>must have 18 characters (it has {length}).</source>
+      <translation>应为 18 位（现为 {length} 位）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="46" />
+      <source>must be 17 digits followed by a digit or X.</source>
+      <translation>应为 17 位数字加一位数字或 X。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="49" />
+      <source>has a wrong check character — please check the number for a typing slip.</source>
+      <translation>校验位不正确，请检查号码是否输错。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="52" />
+      <source>does not contain a real birth date (characters 7–14).</source>
+      <translation>第 7–14 位不是有效的出生日期。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="55" />
+      <source>does not match the birth date in the resident ID number ({from_id}).</source>
+      <translation>与身份证号中的出生日期（{from_id}）不一致。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="58" />
+      <source>does not match the sex in the resident ID number.</source>
+      <translation>与身份证号中的性别不一致。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="61" />
+      <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted.</source>
+      <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="66" />
+      <source>is not an ICD-10 code (for example I10 or E11.9).</source>
+      <translation>不是 ICD-10 编码（例如 I10 或 E11.9）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="69" />
+      <source>An amendment must say why the report is corrected.</source>
+      <translation>更正报告必须说明更正的原因。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="73" />
+      <source>is not valid.</source>
+      <translation>无效。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="84" />
+      <source>{field} {problem}</source>
+      <translation>{field}{problem}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="94" />
+      <source>This step belongs to the other side of the consultation (or to a coordinator): you cannot take it.</source>
+      <translation>这一步属于会诊的另一方（或协调员），您不能执行。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="99" />
+      <source>This step is not possible in the consultation's current state.</source>
+      <translation>会诊当前的状态下不能执行这一步。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="102" />
+      <source>A signed report cannot be changed. Write an amendment that says what is corrected.</source>
+      <translation>已签署的报告不能修改。请写一份更正，说明更正了什么。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="106" />
+      <source>The record no longer exists on the hub.</source>
+      <translation>该记录在中心服务器上已不存在。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="109" />
+      <source>An attached file has not reached the hub yet; it will be sent again.</source>
+      <translation>附件尚未到达中心服务器，将重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="112" />
+      <source>The record is too large to send.</source>
+      <translation>记录太大，无法发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="113" />
+      <source>Someone else changed this record at the same time.</source>
+      <translation>其他人同时修改了这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="118" />
+      <source>{field} must be filled in.</source>
+      <translation>{field}必须填写。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="121" />
+      <source>The change was refused.</source>
+      <translation>该修改被拒绝。</translation>
     </message>
   </context>
   <context>
@@ -1112,7 +1626,7 @@
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>Address</source>
-      <translation>住址</translation>
+      <translation>地址</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="37" />
@@ -1142,7 +1656,7 @@
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Specialist</source>
-      <translation>会诊专家</translation>
+      <translation>专家</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="43" />
@@ -1187,7 +1701,7 @@
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>SpO2 (%)</source>
-      <translation>血氧饱和度 SpO2（%）</translation>
+      <translation>SpO2（%）</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="52" />
@@ -1202,7 +1716,7 @@
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>Kind</source>
-      <translation>类型</translation>
+      <translation>类别</translation>
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="55" />
@@ -1240,25 +1754,418 @@
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="77" />
       <source>Routine</source>
-      <translation>常规</translation>
+      <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="78" />
       <source>Urgent</source>
-      <translation>紧急</translation>
+      <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="76" />
+      <location filename="../../app/ui/sync/field_labels.py" line="79" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
   </context>
   <context>
+    <name>RecordText</name>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="73" />
+      <source>Blood pressure {s}/{d} mmHg</source>
+      <translation>血压 {s}/{d} mmHg</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="78" />
+      <source>Heart rate {v} /min</source>
+      <translation>心率 {v} 次/分</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="79" />
+      <source>SpO2 {v} %</source>
+      <translation>SpO2 {v} %</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="80" />
+      <source>Blood glucose {v} mmol/L</source>
+      <translation>血糖 {v} mmol/L</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="81" />
+      <source>Temperature {v} °C</source>
+      <translation>体温 {v} °C</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="82" />
+      <source>Weight {v} kg</source>
+      <translation>体重 {v} kg</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="94" />
+      <source>Vital signs</source>
+      <translation>生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="96" />
+      <source>Vital signs (home meter)</source>
+      <translation>生命体征（家用仪器）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="98" />
+      <source>Follow-up visit</source>
+      <translation>随访</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="110" />
+      <source>Consultation request</source>
+      <translation>会诊申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="115" />
+      <source>Consultation report</source>
+      <translation>会诊报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="117" />
+      <source>Consultation report, amendment {n}</source>
+      <translation>会诊报告，更正 {n}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="132" />
+      <source>Signed by {name} on {when}</source>
+      <translation>{name} 于 {when} 签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="137" />
+      <source>Not signed yet</source>
+      <translation>尚未签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="141" />
+      <source>Clinical note</source>
+      <translation>临床记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="154" />
+      <source>Image annotations</source>
+      <translation>影像标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="156" />
+      <source>{n} annotation(s)</source>
+      <translation>{n} 个标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="160" />
+      <source>Registration</source>
+      <translation>登记</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="166" />
+      <source>Record</source>
+      <translation>记录</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReportEditor</name>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="43" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="45" />
+      <source>Amendment (version {n})</source>
+      <translation>更正（第 {n} 版）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="52" />
+      <source>What is corrected, and why</source>
+      <translation>更正了什么，为什么</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="80" />
+      <source>Hospital</source>
+      <translation>医院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="82" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="84" />
+      <source>Plan for managing the patient locally</source>
+      <translation>本地治疗方案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="95" />
+      <source>Signed by: {name} {title} · {facility}</source>
+      <translation>签署人：{name} {title} · {facility}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="110" />
+      <source>Save draft</source>
+      <translation>保存草稿</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="112" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="159" />
+      <source>Sign report</source>
+      <translation>签署报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="115" />
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="161" />
+      <source>After signing, the report cannot be changed; corrections are made as amendments. Sign now?</source>
+      <translation>签署后报告不能再修改，更正须以更正报告的形式提交。现在签署吗？</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReportExport</name>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="69" />
+      <source>Saved to {path}</source>
+      <translation>已保存到 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="77" />
+      <source>Export failed: {0}</source>
+      <translation>导出失败：{0}</translation>
+    </message>
+  </context>
+  <context>
+    <name>RequestFormWidget</name>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="89" />
+      <source>Consultation request</source>
+      <translation>会诊申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="100" />
+      <source>Type and consulting side</source>
+      <translation>会诊类型与会诊方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="115" />
+      <source>Chief physician</source>
+      <translation>主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="115" />
+      <source>Associate chief physician</source>
+      <translation>副主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="136" />
+      <source>Request</source>
+      <translation>申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="161" />
+      <source>Preliminary diagnosis</source>
+      <translation>初步诊断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="165" />
+      <source>Type a diagnosis or an ICD-10 code</source>
+      <translation>输入诊断名称或 ICD-10 编码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="177" />
+      <source>Attachments</source>
+      <translation>附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="186" />
+      <source>DICOM from the viewer</source>
+      <translation>阅片器中的 DICOM</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="187" />
+      <source>DICOM folder…</source>
+      <translation>DICOM 文件夹…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="188" />
+      <source>Photo…</source>
+      <translation>照片…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="189" />
+      <source>Camera snapshot</source>
+      <translation>摄像头拍照</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="190" />
+      <source>ECG…</source>
+      <translation>心电图…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="191" />
+      <source>PDF…</source>
+      <translation>PDF…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="206" />
+      <source>Informed consent (远程医疗服务知情同意书)</source>
+      <translation>知情同意（远程医疗服务知情同意书）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="210" />
+      <source>Explain the remote consultation to the patient. The patient (or a guardian or close relative) signs the consent form; attach a photo or scan of it.</source>
+      <translation>请向患者说明远程会诊服务。由患者（或其监护人、近亲属）签署知情同意书，并附上同意书的照片或扫描件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="219" />
+      <source>— choose —</source>
+      <translation>— 请选择 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="220" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="221" />
+      <source>Guardian</source>
+      <translation>监护人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="222" />
+      <source>Close relative</source>
+      <translation>近亲属</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="229" />
+      <source>e.g. daughter</source>
+      <translation>例如：女儿</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="235" />
+      <source>Attach signed form…</source>
+      <translation>添加签字的同意书…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="238" />
+      <source>No scan attached</source>
+      <translation>未添加扫描件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="259" />
+      <source>Close (draft is kept)</source>
+      <translation>关闭（保留草稿）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="261" />
+      <source>Submit request</source>
+      <translation>提交申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="329" />
+      <source>— choose a hospital —</source>
+      <translation>— 选择医院 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="335" />
+      <source>— no hospitals known yet: connect once to load the directory —</source>
+      <translation>— 尚无医院列表：请联网一次以加载目录 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="341" />
+      <source>— choose a department —</source>
+      <translation>— 选择科室 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="349" />
+      <source>Any specialist of the department</source>
+      <translation>该科室任一专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="396" />
+      <source>Editing…</source>
+      <translation>编辑中…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="442" />
+      <source>Draft saved at {time}</source>
+      <translation>草稿已于 {time} 保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="454" />
+      <source>Draft not saved</source>
+      <translation>草稿未保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="494" />
+      <source>DICOM folder</source>
+      <translation>DICOM 文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="499" />
+      <source>Pictures (*.jpg *.jpeg *.png)</source>
+      <translation>图片 (*.jpg *.jpeg *.png)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="500" />
+      <source>ECG files (*.dcm *.xml *.pdf *.jpg *.png)</source>
+      <translation>心电图文件 (*.dcm *.xml *.pdf *.jpg *.png)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="501" />
+      <source>PDF documents (*.pdf)</source>
+      <translation>PDF 文档 (*.pdf)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="503" />
+      <source>Attach files</source>
+      <translation>添加附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="511" />
+      <source>Adding {n} file(s)…</source>
+      <translation>正在添加 {n} 个文件…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="527" />
+      <source>{n} attachment(s) added.</source>
+      <translation>已添加 {n} 个附件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="541" />
+      <source>The viewer has no study open: open one there first, or pick a folder.</source>
+      <translation>阅片器中没有打开的检查：请先在阅片器中打开，或选择文件夹。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="549" />
+      <source>Taking a picture…</source>
+      <translation>正在拍照…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="573" />
+      <source>No camera picture: {0}</source>
+      <translation>未能拍照：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="582" />
+      <source>Signed consent form</source>
+      <translation>签字的知情同意书</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="584" />
+      <source>Pictures or PDF (*.jpg *.jpeg *.png *.pdf)</source>
+      <translation>图片或 PDF (*.jpg *.jpeg *.png *.pdf)</translation>
+    </message>
+  </context>
+  <context>
     <name>SeriesBrowser</name>
     <message>
-      <location filename="../../app/ui/viewer/series_browser.py" line="56" />
+      <location filename="../../app/ui/viewer/series_browser.py" line="58" />
       <source>%1 image(s)</source>
       <translation>%1 幅图像</translation>
     </message>
@@ -1306,17 +2213,17 @@
       <translation>{source}：文件无法读取（第 {line} 行），已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="37" />
+      <location filename="../../app/ui/setting_problems.py" line="38" />
       <source>{source}: the file cannot be read; defaults are used.</source>
       <translation>{source}：文件无法读取，已使用默认设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="41" />
+      <location filename="../../app/ui/setting_problems.py" line="42" />
       <source>{source}: '{key}' is not a setting IT can set; it is ignored.</source>
       <translation>{source}：“{key}”不是信息科可设置的项目，已忽略。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/setting_problems.py" line="44" />
+      <location filename="../../app/ui/setting_problems.py" line="45" />
       <source>{source}: '{key}' = {value} is not valid (expected {expected}); using {used} instead.</source>
       <translation>{source}：“{key}” = {value} 无效（应为{expected}），已改用 {used}。</translation>
     </message>
@@ -1325,7 +2232,7 @@
     <name>SettingsDialog</name>
     <message>
       <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="207" />
+      <location filename="../../app/ui/settings_dialog.py" line="209" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
@@ -1493,52 +2400,52 @@
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Connection number</source>
       <translation>连接序号</translation>
     </message>
@@ -1590,377 +2497,385 @@
       <translation>正在同步…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="90" />
+      <location filename="../../app/ui/sync/status_widget.py" line="91" />
       <source>Offline — your changes are kept and will sync when the link returns</source>
       <translation>离线——您的修改已保存，网络恢复后将自动同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="92" />
+      <location filename="../../app/ui/sync/status_widget.py" line="95" />
       <source>The hub refused your login — please sign in again</source>
       <translation>中心服务器拒绝了您的登录——请重新登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="94" />
+      <location filename="../../app/ui/sync/status_widget.py" line="97" />
       <source>The hub's certificate is not trusted — contact IT</source>
       <translation>中心服务器的证书不受信任——请联系信息科</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="96" />
+      <location filename="../../app/ui/sync/status_widget.py" line="99" />
       <source>Hub server error — retrying automatically</source>
       <translation>中心服务器出错——正在自动重试</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="98" />
+      <location filename="../../app/ui/sync/status_widget.py" line="101" />
       <source>Syncing: {docs} records and {size} left</source>
       <translation>正在同步：剩余 {docs} 条记录、{size}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="102" />
+      <location filename="../../app/ui/sync/status_widget.py" line="105" />
       <source> at {rate}/s</source>
       <translation>，速度 {rate}/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="105" />
+      <location filename="../../app/ui/sync/status_widget.py" line="108" />
       <source>All records synced</source>
       <translation>所有记录已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="107" />
+      <location filename="../../app/ui/sync/status_widget.py" line="110" />
       <source> · last sync {time}</source>
       <translation> · 上次同步 {time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="111" />
+      <location filename="../../app/ui/sync/status_widget.py" line="114" />
       <source> · {n} conflicts to resolve</source>
       <translation> · {n} 个冲突待解决</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/status_widget.py" line="114" />
+      <location filename="../../app/ui/sync/status_widget.py" line="117" />
       <source> · {n} records refused by the hub</source>
       <translation> · {n} 条记录被中心服务器拒绝</translation>
     </message>
   </context>
   <context>
+    <name>TimeDialog</name>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="81" />
+      <source>Call time</source>
+      <translation>通话时间</translation>
+    </message>
+  </context>
+  <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="110" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="111" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="112" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="113" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="114" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="115" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="119" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="139" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="124" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="128" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="151" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="173" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="177" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="188" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="234" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="211" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="235" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="212" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="237" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="213" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="238" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="216" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="246" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="217" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="247" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="248" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="218" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="249" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="219" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="274" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="310" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="275" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="310" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="280" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="316" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="287" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="289" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="388" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="335" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="390" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="337" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="392" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="221" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="454" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="516" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="455" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="517" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="471" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="538" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="472" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="538" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="479" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="480" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="500" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="579" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="502" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="518" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="598" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="556" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="638" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="638" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="557" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="591" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="680" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -1968,129 +2883,678 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="301" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="269" />
+      <location filename="../../app/ui/viewer/viewport.py" line="303" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="305" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="270" />
+      <location filename="../../app/ui/viewer/viewport.py" line="306" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="271" />
+      <location filename="../../app/ui/viewer/viewport.py" line="308" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="284" />
+      <location filename="../../app/ui/viewer/viewport.py" line="322" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="314" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="384" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="343" />
+      <location filename="../../app/ui/viewer/viewport.py" line="386" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="411" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
+      <location filename="../../app/ui/viewer/viewport.py" line="466" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="405" />
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="602" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="467" />
+      <location filename="../../app/ui/viewer/viewport.py" line="544" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="520" />
+      <location filename="../../app/ui/viewer/viewport.py" line="602" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
   </context>
   <context>
-    <name>VitalsDialog</name>
+    <name>VitalsChart</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="78" />
-      <source>Record vital signs</source>
-      <translation>记录生命体征</translation>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="26" />
+      <source>Blood pressure (mmHg)</source>
+      <translation>血压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="82" />
-      <source>Systolic BP (mmHg)</source>
-      <translation>收缩压（mmHg）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="83" />
-      <source>Diastolic BP (mmHg)</source>
-      <translation>舒张压（mmHg）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="84" />
-      <source>Heart rate (/min)</source>
-      <translation>心率（次/分）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="85" />
-      <source>SpO2 (%)</source>
-      <translation>血氧饱和度 SpO2（%）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="86" />
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="27" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="87" />
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="28" />
+      <source>SpO2 (%)</source>
+      <translation>SpO2（%）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="29" />
+      <source>Heart rate (/min)</source>
+      <translation>心率（次/分）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="30" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="42" />
+      <source>Follow-up chart</source>
+      <translation>随访图表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="66" />
+      <source>No measurements yet: record vital signs or import a meter's CSV file.</source>
+      <translation>暂无测量数据：请记录生命体征或导入仪器的 CSV 文件。</translation>
+    </message>
+  </context>
+  <context>
+    <name>VitalsDialog</name>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="61" />
+      <source>Record vital signs</source>
+      <translation>记录生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="65" />
+      <source>Systolic BP (mmHg)</source>
+      <translation>收缩压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="66" />
+      <source>Diastolic BP (mmHg)</source>
+      <translation>舒张压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="67" />
+      <source>Heart rate (/min)</source>
+      <translation>心率（次/分）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="68" />
+      <source>SpO2 (%)</source>
+      <translation>SpO2（%）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="69" />
+      <source>Blood glucose (mmol/L)</source>
+      <translation>血糖（mmol/L）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="70" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="71" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
+    </message>
+  </context>
+  <context>
+    <name>WorkflowField</name>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="18" />
+      <source>Resident ID number</source>
+      <translation>居民身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="19" />
+      <source>Allergies</source>
+      <translation>过敏史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="20" />
+      <source>Chronic conditions</source>
+      <translation>慢性病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="21" />
+      <source>Consultation type</source>
+      <translation>会诊类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="22" />
+      <source>Consulting hospital</source>
+      <translation>会诊医院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="23" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="24" />
+      <source>Specialist</source>
+      <translation>专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="25" />
+      <source>Title of the doctor invited</source>
+      <translation>邀请医生职称</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="26" />
+      <source>Urgency</source>
+      <translation>紧急程度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="27" />
+      <source>Time wanted</source>
+      <translation>期望时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="28" />
+      <source>Purpose of consultation</source>
+      <translation>会诊目的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="29" />
+      <source>Reason for consultation</source>
+      <translation>会诊原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="30" />
+      <source>Chief complaint</source>
+      <translation>主诉</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="31" />
+      <source>Present illness</source>
+      <translation>现病史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="32" />
+      <source>Past history</source>
+      <translation>既往史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="33" />
+      <source>Current medication</source>
+      <translation>当前用药</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="34" />
+      <source>Case summary</source>
+      <translation>病历摘要</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="35" />
+      <source>Current vital signs</source>
+      <translation>当前生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="36" />
+      <source>Diagnosis</source>
+      <translation>诊断名称</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="37" />
+      <source>ICD-10 code</source>
+      <translation>ICD-10 编码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="38" />
+      <source>Auxiliary examination results</source>
+      <translation>辅助检查结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="41" />
+      <source>Informed consent</source>
+      <translation>知情同意</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="42" />
+      <source>Consent given by</source>
+      <translation>知情同意人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="43" />
+      <source>Name of the person who signed</source>
+      <translation>签字人姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="44" />
+      <source>Relation to the patient</source>
+      <translation>与患者关系</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="45" />
+      <source>Signed at</source>
+      <translation>签署时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="46" />
+      <source>Scan of the signed form</source>
+      <translation>签字同意书扫描件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="47" />
+      <source>Proposed call time</source>
+      <translation>提议的通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="48" />
+      <source>Call time</source>
+      <translation>通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="49" />
+      <source>Reason for declining</source>
+      <translation>拒绝原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="50" />
+      <source>Reason for withdrawing</source>
+      <translation>撤回原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="51" />
+      <source>Findings</source>
+      <translation>检查所见</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="52" />
+      <source>Consultation opinion and advice</source>
+      <translation>会诊意见及建议</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="53" />
+      <source>Follow-up</source>
+      <translation>随访</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="54" />
+      <source>Referral</source>
+      <translation>转诊建议</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="55" />
+      <source>Reason for the amendment</source>
+      <translation>更正原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="56" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="57" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="58" />
+      <source>Date of birth</source>
+      <translation>出生日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="59" />
+      <source>Sex</source>
+      <translation>性别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="60" />
+      <source>Phone</source>
+      <translation>电话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="61" />
+      <source>Address</source>
+      <translation>地址</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="62" />
+      <source>Clinic patient number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="70" />
+      <source>Video consultation</source>
+      <translation>视频会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="71" />
+      <source>Imaging diagnosis (store-and-forward)</source>
+      <translation>远程影像诊断（存储转发）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="74" />
+      <source>ECG diagnosis (store-and-forward)</source>
+      <translation>远程心电诊断（存储转发）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="80" />
+      <source>Routine</source>
+      <translation>普通</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="81" />
+      <source>Urgent</source>
+      <translation>加急</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="82" />
+      <source>Emergency</source>
+      <translation>急诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="88" />
+      <source>Draft</source>
+      <translation>草稿</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="89" />
+      <source>Submitted</source>
+      <translation>已提交</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="90" />
+      <source>Accepted</source>
+      <translation>已接受</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="91" />
+      <source>Declined</source>
+      <translation>已拒绝</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="92" />
+      <source>Scheduled</source>
+      <translation>已预约</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="93" />
+      <source>In call</source>
+      <translation>通话中</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="94" />
+      <source>Reported</source>
+      <translation>已出报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="95" />
+      <source>Withdrawn</source>
+      <translation>已撤回</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="96" />
+      <source>Closed</source>
+      <translation>已结案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="103" />
+      <source>Submit request</source>
+      <translation>提交申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="104" />
+      <source>Withdraw…</source>
+      <translation>撤回…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="105" />
+      <source>Revise and resubmit</source>
+      <translation>修改后重新提交</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="106" />
+      <source>Accept</source>
+      <translation>接受</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="107" />
+      <source>Decline…</source>
+      <translation>拒绝…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="108" />
+      <source>Propose a call time…</source>
+      <translation>提议通话时间…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="109" />
+      <source>Confirm the proposed time</source>
+      <translation>确认提议的时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="110" />
+      <source>Start video call</source>
+      <translation>开始视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="111" />
+      <source>End call</source>
+      <translation>结束通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="112" />
+      <source>Write report…</source>
+      <translation>撰写报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="113" />
+      <source>Close case</source>
+      <translation>结案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="114" />
+      <source>Assign a specialist…</source>
+      <translation>指派专家…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="121" />
+      <source>request written</source>
+      <translation>填写了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="122" />
+      <source>submitted the request</source>
+      <translation>提交了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="123" />
+      <source>withdrew the request</source>
+      <translation>撤回了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="124" />
+      <source>reopened the request for revision</source>
+      <translation>重新打开申请进行修改</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="125" />
+      <source>accepted</source>
+      <translation>接受了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="126" />
+      <source>declined</source>
+      <translation>拒绝了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="127" />
+      <source>proposed a call time</source>
+      <translation>提议了通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="128" />
+      <source>confirmed the call time</source>
+      <translation>确认了通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="129" />
+      <source>started the video call</source>
+      <translation>开始了视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="130" />
+      <source>ended the video call</source>
+      <translation>结束了视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="131" />
+      <source>filed the report</source>
+      <translation>提交了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="132" />
+      <source>closed the case</source>
+      <translation>结案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="133" />
+      <source>assigned a specialist</source>
+      <translation>指派了专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="139" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="140" />
+      <source>Guardian</source>
+      <translation>监护人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="141" />
+      <source>Close relative</source>
+      <translation>近亲属</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="147" />
+      <source>No referral</source>
+      <translation>无需转诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="148" />
+      <source>Refer up</source>
+      <translation>上转</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="149" />
+      <source>Manage locally with a plan</source>
+      <translation>本地治疗（附方案）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="155" />
+      <source>DICOM study</source>
+      <translation>DICOM 检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="156" />
+      <source>Photo</source>
+      <translation>照片</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="157" />
+      <source>ECG</source>
+      <translation>心电图</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="158" />
+      <source>PDF document</source>
+      <translation>PDF 文档</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="159" />
+      <source>Signed consent form</source>
+      <translation>签字的知情同意书</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="160" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="161" />
+      <source>File</source>
+      <translation>文件</translation>
+    </message>
+  </context>
+  <context>
+    <name>Worklist</name>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <source>just now</source>
+      <translation>刚刚</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="46" />
+      <source>{n} min</source>
+      <translation>{n} 分钟</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="49" />
+      <source>{h} h {m} min</source>
+      <translation>{h} 小时 {m} 分</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <source>{d} days</source>
+      <translation>{d} 天</translation>
     </message>
   </context>
 </TS>

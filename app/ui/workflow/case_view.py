@@ -8,10 +8,11 @@ only what it may do.
 
 from __future__ import annotations
 
+import functools
 import html
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QDateTime, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDateTimeEdit,
     QDialog,
@@ -454,12 +455,11 @@ class CaseView(QWidget):
             self.changed.emit()
 
         run_in_worker(
-            take_action,
+            functools.partial(take_action, **params),
             self.session.store,
             self.consultation_id,
             action,
             self.context.user,
-            **params,
             on_done=done,
             on_error=lambda exc: self.message.setText(problems_text(exc)),
         )
@@ -649,9 +649,13 @@ def _size_text(size: int) -> str:
 
 def report_html(f: dict[str, Any], w: QWidget) -> str:
     """A signed report version as HTML (labels translated)."""
-    tr = w.tr
+
     version = int(f.get("version", 1) or 1)
-    head = tr("Report") if version == 1 else tr("Amendment {n}").format(n=version - 1)
+    head = (
+        QCoreApplication.translate("CaseView", "Report")
+        if version == 1
+        else QCoreApplication.translate("CaseView", "Amendment {n}").format(n=version - 1)
+    )
     out = [f"<h3>{html.escape(head)}</h3>"]
     if f.get("amendment_reason"):
         out.append(
@@ -690,7 +694,9 @@ def report_html(f: dict[str, Any], w: QWidget) -> str:
     out.append(
         "<p><i>"
         + html.escape(
-            tr("Signed by {name} {title}, {facility}, on {when}").format(
+            QCoreApplication.translate(
+                "CaseView", "Signed by {name} {title}, {facility}, on {when}"
+            ).format(
                 name=signer.get("name", ""),
                 title=signer.get("title", ""),
                 facility=signer.get("facility_name", ""),

@@ -13,10 +13,6 @@ from app.ui.bridge import run_in_worker
 from app.ui.workflow.wording import problems_text
 
 
-def _t(text: str) -> str:
-    return QCoreApplication.translate("ReportExport", text)
-
-
 def report_inputs(case: Any, directory: Any) -> dict[str, Any]:
     """What a report document shows, gathered from the case."""
     c = case.consultation
@@ -69,13 +65,19 @@ def _run(view: Any, fn: Any, inputs: dict[str, Any], path: str, on_done: Any) ->
 
     def done(result: str) -> None:
         view.message.setStyleSheet("color: #1b5e20; padding: 0 8px;")
-        view.message.setText(_t("Saved to {path}").format(path=result))
+        view.message.setText(
+            QCoreApplication.translate("ReportExport", "Saved to {path}").format(path=result)
+        )
         if on_done is not None:
             on_done(result)
 
     def failed(exc: BaseException) -> None:
         view.message.setStyleSheet("color: #b00020; padding: 0 8px;")
-        view.message.setText(_t("Export failed: {0}").format(problems_text(exc)))
+        view.message.setText(
+            QCoreApplication.translate("ReportExport", "Export failed: {0}").format(
+                problems_text(exc)
+            )
+        )
 
     run_in_worker(fn, inputs, language, path, on_done=done, on_error=failed)
 

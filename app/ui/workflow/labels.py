@@ -12,56 +12,54 @@ from PySide6.QtCore import QCoreApplication
 from app.ui.sync.field_labels import field_label as _base_label
 
 
-def _t(text: str) -> str:
-    return QCoreApplication.translate("WorkflowField", text)
-
-
 def field_label(key: str) -> str:
     """The translated label of a record field."""
     labels = {
-        "id_card": _t("Resident ID number"),
-        "allergies": _t("Allergies"),
-        "chronic_conditions": _t("Chronic conditions"),
-        "consultation_type": _t("Consultation type"),
-        "target_facility_id": _t("Consulting hospital"),
-        "department": _t("Department"),
-        "specialist_id": _t("Specialist"),
-        "invited_title": _t("Title of the doctor invited"),
-        "urgency": _t("Urgency"),
-        "requested_time": _t("Time wanted"),
-        "purpose": _t("Purpose of consultation"),
-        "reason": _t("Reason for consultation"),
-        "chief_complaint": _t("Chief complaint"),
-        "present_illness": _t("Present illness"),
-        "past_history": _t("Past history"),
-        "medication": _t("Current medication"),
-        "case_summary": _t("Case summary"),
-        "vitals": _t("Current vital signs"),
-        "diagnosis_name": _t("Diagnosis"),
-        "diagnosis_code": _t("ICD-10 code"),
-        "exam_results": _t("Auxiliary examination results"),
-        "consent": _t("Informed consent"),
-        "given_by": _t("Consent given by"),
-        "signer_name": _t("Name of the person who signed"),
-        "relation": _t("Relation to the patient"),
-        "signed_at": _t("Signed at"),
-        "scan": _t("Scan of the signed form"),
-        "proposed_time": _t("Proposed call time"),
-        "scheduled_at": _t("Call time"),
-        "decline_reason": _t("Reason for declining"),
-        "withdraw_reason": _t("Reason for withdrawing"),
-        "findings": _t("Findings"),
-        "opinion": _t("Consultation opinion and advice"),
-        "follow_up": _t("Follow-up"),
-        "referral": _t("Referral"),
-        "amendment_reason": _t("Reason for the amendment"),
-        "weight": _t("Weight (kg)"),
-        "name": _t("Name"),
-        "birth_date": _t("Date of birth"),
-        "sex": _t("Sex"),
-        "phone": _t("Phone"),
-        "address": _t("Address"),
-        "patient_number": _t("Clinic patient number"),
+        "id_card": QCoreApplication.translate("WorkflowField", "Resident ID number"),
+        "allergies": QCoreApplication.translate("WorkflowField", "Allergies"),
+        "chronic_conditions": QCoreApplication.translate("WorkflowField", "Chronic conditions"),
+        "consultation_type": QCoreApplication.translate("WorkflowField", "Consultation type"),
+        "target_facility_id": QCoreApplication.translate("WorkflowField", "Consulting hospital"),
+        "department": QCoreApplication.translate("WorkflowField", "Department"),
+        "specialist_id": QCoreApplication.translate("WorkflowField", "Specialist"),
+        "invited_title": QCoreApplication.translate("WorkflowField", "Title of the doctor invited"),
+        "urgency": QCoreApplication.translate("WorkflowField", "Urgency"),
+        "requested_time": QCoreApplication.translate("WorkflowField", "Time wanted"),
+        "purpose": QCoreApplication.translate("WorkflowField", "Purpose of consultation"),
+        "reason": QCoreApplication.translate("WorkflowField", "Reason for consultation"),
+        "chief_complaint": QCoreApplication.translate("WorkflowField", "Chief complaint"),
+        "present_illness": QCoreApplication.translate("WorkflowField", "Present illness"),
+        "past_history": QCoreApplication.translate("WorkflowField", "Past history"),
+        "medication": QCoreApplication.translate("WorkflowField", "Current medication"),
+        "case_summary": QCoreApplication.translate("WorkflowField", "Case summary"),
+        "vitals": QCoreApplication.translate("WorkflowField", "Current vital signs"),
+        "diagnosis_name": QCoreApplication.translate("WorkflowField", "Diagnosis"),
+        "diagnosis_code": QCoreApplication.translate("WorkflowField", "ICD-10 code"),
+        "exam_results": QCoreApplication.translate(
+            "WorkflowField", "Auxiliary examination results"
+        ),
+        "consent": QCoreApplication.translate("WorkflowField", "Informed consent"),
+        "given_by": QCoreApplication.translate("WorkflowField", "Consent given by"),
+        "signer_name": QCoreApplication.translate("WorkflowField", "Name of the person who signed"),
+        "relation": QCoreApplication.translate("WorkflowField", "Relation to the patient"),
+        "signed_at": QCoreApplication.translate("WorkflowField", "Signed at"),
+        "scan": QCoreApplication.translate("WorkflowField", "Scan of the signed form"),
+        "proposed_time": QCoreApplication.translate("WorkflowField", "Proposed call time"),
+        "scheduled_at": QCoreApplication.translate("WorkflowField", "Call time"),
+        "decline_reason": QCoreApplication.translate("WorkflowField", "Reason for declining"),
+        "withdraw_reason": QCoreApplication.translate("WorkflowField", "Reason for withdrawing"),
+        "findings": QCoreApplication.translate("WorkflowField", "Findings"),
+        "opinion": QCoreApplication.translate("WorkflowField", "Consultation opinion and advice"),
+        "follow_up": QCoreApplication.translate("WorkflowField", "Follow-up"),
+        "referral": QCoreApplication.translate("WorkflowField", "Referral"),
+        "amendment_reason": QCoreApplication.translate("WorkflowField", "Reason for the amendment"),
+        "weight": QCoreApplication.translate("WorkflowField", "Weight (kg)"),
+        "name": QCoreApplication.translate("WorkflowField", "Name"),
+        "birth_date": QCoreApplication.translate("WorkflowField", "Date of birth"),
+        "sex": QCoreApplication.translate("WorkflowField", "Sex"),
+        "phone": QCoreApplication.translate("WorkflowField", "Phone"),
+        "address": QCoreApplication.translate("WorkflowField", "Address"),
+        "patient_number": QCoreApplication.translate("WorkflowField", "Clinic patient number"),
     }
     return labels.get(key) or _base_label(key)
 
@@ -69,96 +67,98 @@ def field_label(key: str) -> str:
 def type_text(value: str) -> str:
     """会诊类型."""
     return {
-        "video": _t("Video consultation"),
-        "imaging": _t("Imaging diagnosis (store-and-forward)"),
-        "ecg": _t("ECG diagnosis (store-and-forward)"),
+        "video": QCoreApplication.translate("WorkflowField", "Video consultation"),
+        "imaging": QCoreApplication.translate(
+            "WorkflowField", "Imaging diagnosis (store-and-forward)"
+        ),
+        "ecg": QCoreApplication.translate("WorkflowField", "ECG diagnosis (store-and-forward)"),
     }.get(value, value)
 
 
 def urgency_text(value: str) -> str:
     return {
-        "routine": _t("Routine"),
-        "urgent": _t("Urgent"),
-        "emergency": _t("Emergency"),
+        "routine": QCoreApplication.translate("WorkflowField", "Routine"),
+        "urgent": QCoreApplication.translate("WorkflowField", "Urgent"),
+        "emergency": QCoreApplication.translate("WorkflowField", "Emergency"),
     }.get(value, value)
 
 
 def status_text(value: str) -> str:
     return {
-        "draft": _t("Draft"),
-        "submitted": _t("Submitted"),
-        "accepted": _t("Accepted"),
-        "declined": _t("Declined"),
-        "scheduled": _t("Scheduled"),
-        "in_call": _t("In call"),
-        "reported": _t("Reported"),
-        "withdrawn": _t("Withdrawn"),
-        "closed": _t("Closed"),
+        "draft": QCoreApplication.translate("WorkflowField", "Draft"),
+        "submitted": QCoreApplication.translate("WorkflowField", "Submitted"),
+        "accepted": QCoreApplication.translate("WorkflowField", "Accepted"),
+        "declined": QCoreApplication.translate("WorkflowField", "Declined"),
+        "scheduled": QCoreApplication.translate("WorkflowField", "Scheduled"),
+        "in_call": QCoreApplication.translate("WorkflowField", "In call"),
+        "reported": QCoreApplication.translate("WorkflowField", "Reported"),
+        "withdrawn": QCoreApplication.translate("WorkflowField", "Withdrawn"),
+        "closed": QCoreApplication.translate("WorkflowField", "Closed"),
     }.get(value, value)
 
 
 def action_text(action: str) -> str:
     """Button text of a lifecycle action."""
     return {
-        "submit": _t("Submit request"),
-        "withdraw": _t("Withdraw…"),
-        "revise": _t("Revise and resubmit"),
-        "accept": _t("Accept"),
-        "decline": _t("Decline…"),
-        "propose_time": _t("Propose a call time…"),
-        "confirm_time": _t("Confirm the proposed time"),
-        "start_call": _t("Start video call"),
-        "end_call": _t("End call"),
-        "report": _t("Write report…"),
-        "close": _t("Close case"),
-        "assign": _t("Assign a specialist…"),
+        "submit": QCoreApplication.translate("WorkflowField", "Submit request"),
+        "withdraw": QCoreApplication.translate("WorkflowField", "Withdraw…"),
+        "revise": QCoreApplication.translate("WorkflowField", "Revise and resubmit"),
+        "accept": QCoreApplication.translate("WorkflowField", "Accept"),
+        "decline": QCoreApplication.translate("WorkflowField", "Decline…"),
+        "propose_time": QCoreApplication.translate("WorkflowField", "Propose a call time…"),
+        "confirm_time": QCoreApplication.translate("WorkflowField", "Confirm the proposed time"),
+        "start_call": QCoreApplication.translate("WorkflowField", "Start video call"),
+        "end_call": QCoreApplication.translate("WorkflowField", "End call"),
+        "report": QCoreApplication.translate("WorkflowField", "Write report…"),
+        "close": QCoreApplication.translate("WorkflowField", "Close case"),
+        "assign": QCoreApplication.translate("WorkflowField", "Assign a specialist…"),
     }.get(action, action)
 
 
 def history_text(action: str) -> str:
     """Timeline wording of an action that happened."""
     return {
-        "create": _t("request written"),
-        "submit": _t("submitted the request"),
-        "withdraw": _t("withdrew the request"),
-        "revise": _t("reopened the request for revision"),
-        "accept": _t("accepted"),
-        "decline": _t("declined"),
-        "propose_time": _t("proposed a call time"),
-        "confirm_time": _t("confirmed the call time"),
-        "start_call": _t("started the video call"),
-        "end_call": _t("ended the video call"),
-        "report": _t("filed the report"),
-        "close": _t("closed the case"),
-        "assign": _t("assigned a specialist"),
+        "create": QCoreApplication.translate("WorkflowField", "request written"),
+        "submit": QCoreApplication.translate("WorkflowField", "submitted the request"),
+        "withdraw": QCoreApplication.translate("WorkflowField", "withdrew the request"),
+        "revise": QCoreApplication.translate("WorkflowField", "reopened the request for revision"),
+        "accept": QCoreApplication.translate("WorkflowField", "accepted"),
+        "decline": QCoreApplication.translate("WorkflowField", "declined"),
+        "propose_time": QCoreApplication.translate("WorkflowField", "proposed a call time"),
+        "confirm_time": QCoreApplication.translate("WorkflowField", "confirmed the call time"),
+        "start_call": QCoreApplication.translate("WorkflowField", "started the video call"),
+        "end_call": QCoreApplication.translate("WorkflowField", "ended the video call"),
+        "report": QCoreApplication.translate("WorkflowField", "filed the report"),
+        "close": QCoreApplication.translate("WorkflowField", "closed the case"),
+        "assign": QCoreApplication.translate("WorkflowField", "assigned a specialist"),
     }.get(action, action)
 
 
 def consent_by_text(value: str) -> str:
     return {
-        "patient": _t("Patient"),
-        "guardian": _t("Guardian"),
-        "relative": _t("Close relative"),
+        "patient": QCoreApplication.translate("WorkflowField", "Patient"),
+        "guardian": QCoreApplication.translate("WorkflowField", "Guardian"),
+        "relative": QCoreApplication.translate("WorkflowField", "Close relative"),
     }.get(value, value)
 
 
 def referral_text(kind: str) -> str:
     return {
-        "none": _t("No referral"),
-        "refer_up": _t("Refer up"),
-        "local": _t("Manage locally with a plan"),
+        "none": QCoreApplication.translate("WorkflowField", "No referral"),
+        "refer_up": QCoreApplication.translate("WorkflowField", "Refer up"),
+        "local": QCoreApplication.translate("WorkflowField", "Manage locally with a plan"),
     }.get(kind, kind)
 
 
 def attachment_kind_text(kind: str) -> str:
     return {
-        "dicom": _t("DICOM study"),
-        "photo": _t("Photo"),
-        "ecg": _t("ECG"),
-        "pdf": _t("PDF document"),
-        "consent": _t("Signed consent form"),
-        "report": _t("Report"),
-        "file": _t("File"),
+        "dicom": QCoreApplication.translate("WorkflowField", "DICOM study"),
+        "photo": QCoreApplication.translate("WorkflowField", "Photo"),
+        "ecg": QCoreApplication.translate("WorkflowField", "ECG"),
+        "pdf": QCoreApplication.translate("WorkflowField", "PDF document"),
+        "consent": QCoreApplication.translate("WorkflowField", "Signed consent form"),
+        "report": QCoreApplication.translate("WorkflowField", "Report"),
+        "file": QCoreApplication.translate("WorkflowField", "File"),
     }.get(kind, kind)
 
 

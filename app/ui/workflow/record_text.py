@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QDateTime, QLocale, Qt
+from PySide6.QtCore import QCoreApplication, QDateTime, QLocale, QTimeZone
 
 from app.ui.workflow.chart_model import parse_time
 from app.ui.workflow.labels import (
@@ -17,10 +17,6 @@ from app.ui.workflow.labels import (
     type_text,
     urgency_text,
 )
-
-
-def _t(text: str) -> str:
-    return QCoreApplication.translate("RecordText", text)
 
 
 @dataclass
@@ -52,7 +48,7 @@ def utc_date_text(value: Any) -> str:
     if at is None:
         return ""
     text = str(value)
-    qdt = QDateTime(at.date(), at.time(), Qt.TimeSpec.UTC)
+    qdt = QDateTime(at.date(), at.time(), QTimeZone.utc())
     if not ("+" in text[10:] or text.endswith("Z")):
         qdt = QDateTime(at.date(), at.time())
     return QLocale().toString(qdt.toLocalTime(), QLocale.FormatType.ShortFormat)
@@ -74,16 +70,16 @@ def vitals_lines(v: dict[str, Any]) -> list[str]:
     sys_, dia = v.get("bp_systolic"), v.get("bp_diastolic")
     if sys_ is not None or dia is not None:
         lines.append(
-            _t("Blood pressure {s}/{d} mmHg").format(
+            QCoreApplication.translate("RecordText", "Blood pressure {s}/{d} mmHg").format(
                 s=sys_ if sys_ is not None else "–", d=dia if dia is not None else "–"
             )
         )
     named = {
-        "heart_rate": _t("Heart rate {v} /min"),
-        "spo2": _t("SpO2 {v} %"),
-        "glucose": _t("Blood glucose {v} mmol/L"),
-        "temperature": _t("Temperature {v} °C"),
-        "weight": _t("Weight {v} kg"),
+        "heart_rate": QCoreApplication.translate("RecordText", "Heart rate {v} /min"),
+        "spo2": QCoreApplication.translate("RecordText", "SpO2 {v} %"),
+        "glucose": QCoreApplication.translate("RecordText", "Blood glucose {v} mmol/L"),
+        "temperature": QCoreApplication.translate("RecordText", "Temperature {v} °C"),
+        "weight": QCoreApplication.translate("RecordText", "Weight {v} kg"),
     }
     for key, pattern in named.items():
         if v.get(key) not in (None, ""):
@@ -95,11 +91,11 @@ def describe(doc_type: str, fields: dict[str, Any], updated_at: str = "") -> Rec
     """The record as a title, a date and readable lines."""
     f = fields
     if doc_type == "vitals":
-        title = _t("Vital signs")
+        title = QCoreApplication.translate("RecordText", "Vital signs")
         if f.get("source") == "meter_csv":
-            title = _t("Vital signs (home meter)")
+            title = QCoreApplication.translate("RecordText", "Vital signs (home meter)")
         elif f.get("source") == "visit":
-            title = _t("Follow-up visit")
+            title = QCoreApplication.translate("RecordText", "Follow-up visit")
         return RecordText(title, date_text(f.get("measured_at") or updated_at), vitals_lines(f))
     if doc_type == "consultation":
         lines = [
@@ -110,11 +106,17 @@ def describe(doc_type: str, fields: dict[str, Any], updated_at: str = "") -> Rec
         for key in ("purpose", "reason", "diagnosis_name"):
             if f.get(key):
                 lines.append(f"{field_label(key)}：{str(f[key])[:80]}")
-        return RecordText(_t("Consultation request"), date_text(updated_at), lines)
+        return RecordText(
+            QCoreApplication.translate("RecordText", "Consultation request"),
+            date_text(updated_at),
+            lines,
+        )
     if doc_type == "report":
-        title = _t("Consultation report")
+        title = QCoreApplication.translate("RecordText", "Consultation report")
         if int(f.get("version", 1) or 1) > 1:
-            title = _t("Consultation report, amendment {n}").format(n=int(f["version"]) - 1)
+            title = QCoreApplication.translate(
+                "RecordText", "Consultation report, amendment {n}"
+            ).format(n=int(f["version"]) - 1)
         lines = []
         diag = " ".join(x for x in (f.get("diagnosis_code", ""), f.get("diagnosis_name", "")) if x)
         if diag:
@@ -127,15 +129,19 @@ def describe(doc_type: str, fields: dict[str, Any], updated_at: str = "") -> Rec
         signer = f.get("signer") or {}
         if f.get("signed"):
             lines.append(
-                _t("Signed by {name} on {when}").format(
+                QCoreApplication.translate("RecordText", "Signed by {name} on {when}").format(
                     name=signer.get("name", ""), when=utc_date_text(f.get("signed_at"))
                 )
             )
         else:
-            lines.append(_t("Not signed yet"))
+            lines.append(QCoreApplication.translate("RecordText", "Not signed yet"))
         return RecordText(title, date_text(f.get("signed_at") or updated_at), lines)
     if doc_type == "note":
-        return RecordText(_t("Clinical note"), date_text(updated_at), [str(f.get("text", ""))])
+        return RecordText(
+            QCoreApplication.translate("RecordText", "Clinical note"),
+            date_text(updated_at),
+            [str(f.get("text", ""))],
+        )
     if doc_type == "attachment":
         return RecordText(
             attachment_kind_text(str(f.get("kind", "file"))),
@@ -145,9 +151,17 @@ def describe(doc_type: str, fields: dict[str, Any], updated_at: str = "") -> Rec
     if doc_type == "annotation_set":
         n = len(f.get("annotations") or [])
         return RecordText(
-            _t("Image annotations"), date_text(updated_at), [_t("{n} annotation(s)").format(n=n)]
+            QCoreApplication.translate("RecordText", "Image annotations"),
+            date_text(updated_at),
+            [QCoreApplication.translate("RecordText", "{n} annotation(s)").format(n=n)],
         )
     if doc_type == "patient":
-        return RecordText(_t("Registration"), date_text(updated_at), [str(f.get("name", ""))])
+        return RecordText(
+            QCoreApplication.translate("RecordText", "Registration"),
+            date_text(updated_at),
+            [str(f.get("name", ""))],
+        )
     lines = [f"{field_label(k)}：{v}" for k, v in f.items() if v not in (None, "", [], {})]
-    return RecordText(_t("Record"), date_text(updated_at), lines)
+    return RecordText(
+        QCoreApplication.translate("RecordText", "Record"), date_text(updated_at), lines
+    )
