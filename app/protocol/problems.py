@@ -144,6 +144,8 @@ def _params(err: dict[str, Any], code: str) -> dict[str, Any]:
         pass
     else:
         out = {k: v for k, v in ctx.items() if isinstance(v, str | int | float | bool | list)}
+    if "field" in ctx:  # a model-level problem naming its field (see records._fix_custom_fields)
+        out["field"] = ctx["field"]
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -177,7 +177,10 @@ class ConsultationFields(_Fields):
     diagnosis_name: str = Field(default="", max_length=500)
     diagnosis_code: str = Field(default="", max_length=16)
     exam_results: str = Field(default="", max_length=20000)
-    consent: ConsentFields | None = None
+    consent: dict[str, Any] | None = Field(
+        default=None,
+        description="ConsentFields; a draft may hold it partly filled, submitting needs it whole",
+    )
     # lifecycle (written through app.protocol.consultation.apply_action)
     proposed_time: str = Field(default="")
     proposed_by: str = Field(default="", pattern=r"^(|requester|target)$")
@@ -200,9 +203,11 @@ class ConsultationFields(_Fields):
 
     @model_validator(mode="after")
     def _consent_before_submit(self) -> ConsultationFields:
-        if self.status not in (ConsultationStatus.draft,) and self.consent is None:
-            if self.status == ConsultationStatus.submitted:
-                raise problem("consent_required", "informed consent is required before submitting")
+        if self.status == ConsultationStatus.submitted:
+            missing = consent_problems(self.consent)
+            if missing:
+                first = missing[0]
+                raise problem(first.code, "informed consent incomplete", field=first.field)
         return self
 
 

@@ -31,8 +31,10 @@ def attach_files(
     patient_id: str,
     consultation_id: str | None = None,
     title: str = "",
+    kind: str | None = None,
 ) -> LocalDoc:
-    """Store ``paths`` (never modified) and create one attachment record naming them."""
+    """Store ``paths`` (never modified) and create one attachment record naming them
+    (``kind`` forces photo/ecg/consent/…; otherwise it is guessed from the files)."""
     entries: list[dict[str, Any]] = []
     series: dict[str, dict[str, Any]] = {}
     study_uid = ""
@@ -84,9 +86,14 @@ def attach_files(
                     "kind": kind,
                 }
             )
-    kind = kinds.pop() if len(kinds) == 1 else "file"
+    guessed = kinds.pop() if len(kinds) == 1 else "file"
+    if kind and kind != "dicom":
+        for entry in entries:
+            if entry["kind"] != "dicom":
+                entry["kind"] = kind
     fields: dict[str, Any] = {
-        "kind": kind,
+        "kind": kind or guessed,
+        "name": paths[0].name if len(paths) == 1 else (title or ""),
         "title": title or (paths[0].name if paths else ""),
         "blobs": entries,
     }

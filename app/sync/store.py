@@ -204,7 +204,7 @@ class RecordStore:
                     self.user_id,
                 ),
             )
-            self._enqueue(db, doc_id, doc_type, clean, 0, False, pid, cid, False)
+            self._enqueue(db, doc_id, doc_type, clean, 0, False, pid, cid, False, self.facility_id)
         self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
 
@@ -258,6 +258,7 @@ class RecordStore:
                 doc.patient_id,
                 doc.consultation_id,
                 resolves,
+                doc.facility_id or self.facility_id,
             )
         self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
@@ -273,7 +274,10 @@ class RecordStore:
         patient_id: str | None,
         consultation_id: str | None,
         resolves: bool,
+        facility_id: str | None,
     ) -> None:
+        """Queue a change; ``facility_id`` is the document's owner (the writer's facility for a
+        new one, the document's own for an update — the hub never moves a document)."""
         last = db.execute(
             "SELECT seq, change, attempts FROM outbox WHERE doc_id = ? ORDER BY seq DESC LIMIT 1",
             (doc_id,),
@@ -303,7 +307,7 @@ class RecordStore:
             base_rev=base_rev,
             fields=fields,
             deleted=deleted,
-            facility_id=self.facility_id or None,
+            facility_id=facility_id or None,
             patient_id=uuid.UUID(patient_id) if patient_id else None,
             consultation_id=uuid.UUID(consultation_id) if consultation_id else None,
             resolves_conflict=resolves,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["app/sync", "app/media", "app/dicom_viewer", "app/protocol"]
+CORES = ["app/sync", "app/media", "app/dicom_viewer", "app/protocol", "app/consult"]
 
 
 def _imports(path: Path) -> set[str]:
