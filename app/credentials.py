@@ -111,3 +111,19 @@ def use_memory_keyring():  # noqa: ANN201 - a KeyringBackend subclass built lazi
     backend = _memory_keyring_class()()
     keyring.set_keyring(backend)  # type: ignore[arg-type]
     return backend
+
+
+class OneTimeSecret:
+    """A secret handed from one step to the next (the sign-in password to the session that
+    re-wraps the cache keys with it), readable once and never shown in a repr or log."""
+
+    def __init__(self, value: str) -> None:
+        self._value: str | None = value
+
+    def take(self) -> str | None:
+        """The secret, then forgotten."""
+        value, self._value = self._value, None
+        return value
+
+    def __repr__(self) -> str:
+        return "OneTimeSecret(<hidden>)"

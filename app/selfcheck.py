@@ -109,7 +109,7 @@ def check_translations() -> list[Check]:
 def check_decoders() -> list[Check]:
     """Decode a shipped sample of every transfer syntax (the viewer's own self-check)."""
     try:
-        from app.dicom_viewer.decoders import self_check
+        from app.dicom_viewer.self_check import self_check
     except ImportError as exc:
         return [Check("DICOM decoders", "decoders", FAIL, f"not available in this build: {exc}")]
     samples = paths.resources_dir() / "dicom_samples"

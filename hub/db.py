@@ -189,6 +189,18 @@ missed_calls = sa.Table(
 )
 
 
+# ---- added by migration 20 -----------------------------------------------------------------
+
+upload_locks = sa.Table(
+    "upload_locks",
+    metadata,
+    # One row while a request writes to an upload: the lease every hub process honours.
+    sa.Column("upload_id", sa.String(32), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+
 def _migration_1(conn: Connection) -> None:
     """Initial schema, the sequence counter, and the append-only guard on audit."""
     metadata.create_all(conn, tables=_V1_TABLES)
@@ -243,11 +255,17 @@ def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
+def _migration_20(conn: Connection) -> None:
+    """Upload leases in the database, so one PATCH per upload holds across hub processes."""
+    upload_locks.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
     (10, _migration_10),
     (11, _migration_11),
+    (20, _migration_20),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 
@@ -348,3 +366,17 @@ def current_seq(conn: Connection) -> int:
     return int(
         conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
     )
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict) -> bool:
+    """INSERT unless a row with this primary key exists; True when this call inserted it.
+
+    On PostgreSQL a concurrent insert of the same key waits for the other transaction and
+    then reports the conflict, so exactly one of several racing callers gets True."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    pk = list(table.primary_key.columns)[0]
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(pk)
+    return conn.execute(stmt).first() is not None

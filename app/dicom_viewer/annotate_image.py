@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.dicom_viewer.annotations import Annotation, describe
 from app.dicom_viewer.calibration import Calibration
-from app.dicom_viewer.corners import CornerText
+from app.dicom_viewer.corners import CornerText, layout_corners
 
 _FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -66,24 +66,23 @@ def draw_overlays(
     if corners is not None:
         h, w = rgb.shape[:2]
         pad = 6
-        draw.multiline_text((pad, pad), "\n".join(corners.top_left), fill=WHITE, font=font)
+        ascent, descent = font.getmetrics()
+        lines = layout_corners(corners, w, h, font.getlength, ascent + descent + 4, margin=pad)
+        draw.multiline_text((pad, pad), "\n".join(lines["top_left"]), fill=WHITE, font=font)
         draw.multiline_text(
             (w - pad, pad),
-            "\n".join(corners.top_right),
+            "\n".join(lines["top_right"]),
             fill=WHITE,
             font=font,
             anchor="ra",
             align="right",
         )
         draw.multiline_text(
-            (pad, h - pad), "\n".join(corners.bottom_left), fill=WHITE, font=font, anchor="ld"
+            (pad, h - pad), "\n".join(lines["bottom_left"]), fill=WHITE, font=font, anchor="ld"
         )
-        bottom_right = list(corners.bottom_right)
-        if not corners.calibrated:
-            bottom_right.append("UNCALIBRATED")
         draw.multiline_text(
             (w - pad, h - pad),
-            "\n".join(bottom_right),
+            "\n".join(lines["bottom_right"]),
             fill=WHITE,
             font=font,
             anchor="rd",

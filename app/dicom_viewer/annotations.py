@@ -79,7 +79,7 @@ def describe(
 ) -> str:
     """The measurement text shown next to an annotation (calibration stated when absent)."""
     lu = "mm" if cal.calibrated else "px"
-    tail = "" if cal.calibrated else " (uncalibrated)"
+    tail = f" ({cal.qualifier})" if cal.qualifier else ""
     if ann.kind in ("length", "calibration") and len(ann.points) >= 2:
         return f"{m.length(ann.points[0], ann.points[1], cal):.2f} {lu}{tail}"
     if ann.kind == "angle" and len(ann.points) >= 3:

@@ -8,6 +8,8 @@ else uncalibrated. A manual calibration set by the user overrides everything.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -25,6 +27,15 @@ class Calibration:
     def calibrated(self) -> bool:
         return bool(self.row_mm and self.col_mm)
 
+    @property
+    def qualifier(self) -> str:
+        """What a reader must know beside every number measured with this calibration:
+        "uncalibrated", "at detector" (projection radiograph, no magnification correction),
+        or "" when the spacing is that of the patient."""
+        if not self.calibrated:
+            return "uncalibrated"
+        return "at detector" if "at detector" in self.source else ""
+
     def to_dict(self) -> dict:
         return {"row_mm": self.row_mm, "col_mm": self.col_mm, "source": self.source}
 
@@ -34,6 +45,18 @@ class Calibration:
 
 
 UNCALIBRATED = Calibration(None, None, "uncalibrated")
+log = logging.getLogger(__name__)
+
+
+def _single(value: object) -> float | None:
+    """One non-zero finite number, or None (missing, multi-valued, not a number)."""
+    if hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+        return None  # a multi-valued element: which value would be meant?
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number and math.isfinite(number) else None
 
 
 def _pair(value: object) -> tuple[float, float] | None:
@@ -76,9 +99,12 @@ def calibration_for(ds: Dataset) -> Calibration:
             region.get("PhysicalUnitsXDirection") == 3
             and region.get("PhysicalUnitsYDirection") == 3
         ):
-            dx, dy = float(region.PhysicalDeltaX), float(region.PhysicalDeltaY)
-            if dx > 0 and dy > 0:
+            dx, dy = _single(region.get("PhysicalDeltaX")), _single(region.get("PhysicalDeltaY"))
+            if dx and dy:
                 return Calibration(abs(dy) * 10, abs(dx) * 10, "ultrasound region")
+            # Units without a usable delta: measurements stay in pixels, and say why.
+            log.warning("ultrasound region: Physical Delta X/Y missing or invalid; uncalibrated")
+            return Calibration(None, None, "uncalibrated (ultrasound region without spacing)")
     nominal = _pair(ds.get("NominalScannedPixelSpacing"))
     if nominal:
         return Calibration(nominal[0], nominal[1], "NominalScannedPixelSpacing")

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 from pydicom.dataset import Dataset
 
-from app.dicom_viewer.calibration import calibration_for
+from app.dicom_viewer.calibration import Calibration, calibration_for
 from app.dicom_viewer.frames import frame_header
 from app.dicom_viewer.index import display_name
 from app.dicom_viewer.pipeline import Window
@@ -25,6 +26,7 @@ class CornerText:
     lossy: bool = False
     calibrated: bool = True
     markers: dict[str, str] = field(default_factory=dict)  # left/right/top/bottom → e.g. "R"
+    calibration_note: str = ""  # "UNCALIBRATED" / "at detector" note, never dropped
 
 
 def _fmt_date(value: object) -> str:
@@ -144,7 +146,9 @@ def corner_text(
     if fh.get("SliceThickness") not in (None, ""):
         ct.bottom_right.append(f"{lb['thickness']}: {float(fh.SliceThickness):.2f} mm")
     ct.lossy = is_lossy(fh)
-    ct.calibrated = calibration_for(fh).calibrated
+    cal = calibration_for(fh)
+    ct.calibrated = cal.calibrated
+    ct.calibration_note = calibration_note(cal)
     ct.markers = orientation_markers(fh, state, image_size, viewport)
     return ct
 
@@ -156,3 +160,174 @@ def scale_bar_mm(zoom: float, mm_per_pixel: float, viewport_width: int) -> tuple
     fitting = [s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500) if s <= target]
     best = fitting[-1] if fitting else 1
     return float(best), float(best * px_per_mm)
+
+
+def calibration_note(cal: Calibration) -> str:
+    """The corner line that qualifies every measurement ("" when lengths are the patient's)."""
+    if not cal.calibrated:
+        return "UNCALIBRATED: measurements in pixels"
+    if cal.qualifier:
+        return f"Calibration: {cal.source}"
+    return ""
+
+
+# Which line of each corner goes first when space runs out (higher: dropped earlier).
+# Patient name and ID (top left) and the calibration note are never dropped.
+_DROP_ORDER = {
+    "top_left": (None, None, 2),  # name, ID, age/sex
+    "top_right": (2, 4, 3, 1),  # date, study description, series, image number
+    "bottom_left": (1, 2),  # window, zoom
+    "bottom_right": (2, 3),  # location, thickness
+}
+CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
+
+
+def layout_corners(
+    ct: CornerText,
+    width: float,
+    height: float,
+    measure: Callable[[str], float],
+    line_height: float,
+    margin: float = 6.0,
+    gap: float = 12.0,
+    extra_bottom_right: list[str] | None = None,
+) -> dict[str, list[str]]:
+    """The lines each corner can show in a ``width`` × ``height`` viewport without two
+    corners touching: long lines are shortened with "…" (the patient's name is wrapped
+    instead), and the least important lines are dropped when rows run out. ``measure``
+    gives a string's width in the same units as ``width`` (QFontMetrics, PIL font)."""
+    lines = {
+        "top_left": list(ct.top_left),
+        "top_right": list(ct.top_right),
+        "bottom_left": list(ct.bottom_left),
+        "bottom_right": list(ct.bottom_right) + list(extra_bottom_right or []),
+    }
+    keep = {name: [_keep_rank(name, i) for i in range(len(lines[name]))] for name in CORNERS}
+    if ct.calibration_note:
+        lines["bottom_right"].append(ct.calibration_note)
+        keep["bottom_right"].append(0)
+    avail = max(width - 2 * margin, 1.0)
+    for left, right in (("top_left", "top_right"), ("bottom_left", "bottom_right")):
+        lw = max((measure(t) for t in lines[left]), default=0.0)
+        rw = max((measure(t) for t in lines[right]), default=0.0)
+        if lw + gap + rw <= avail:
+            continue
+        # The left column holds the patient's identity: it gets what it needs up to 60 %.
+        # The ID is never broken across lines while the viewport can hold it whole.
+        whole = measure(lines[left][1]) if left == "top_left" and len(lines[left]) > 1 else 0.0
+        left_budget = min(lw, max(avail * 0.6, avail - gap - rw, min(whole, avail)))
+        right_budget = max(avail - gap - left_budget, 0.0)
+        if left == "top_left":
+            lines[left], keep[left] = _wrap_lines(lines[left], keep[left], left_budget, measure)
+        else:
+            lines[left] = [_elide(t, left_budget, measure) for t in lines[left]]
+        # The calibration note qualifies every number on screen: wrapped, never cut.
+        wrapped: list[str] = []
+        ranks: list[int | None] = []
+        for text, rank in zip(lines[right], keep[right], strict=True):
+            pieces = (
+                _wrap(text, right_budget, measure)
+                if text == ct.calibration_note
+                else [_elide(text, right_budget, measure)]
+            )
+            wrapped += pieces
+            ranks += [rank] * len(pieces)
+        lines[right], keep[right] = wrapped, ranks
+    # Rows: the left and the right column each hold a top and a bottom block, with a line's
+    # gap between them (and the side orientation marker in the middle).
+    rows = max(int((height - 2 * margin) // max(line_height, 1.0)) - 2, 1)
+    for top, bottom in (("top_left", "bottom_left"), ("top_right", "bottom_right")):
+        while len(lines[top]) + len(lines[bottom]) > rows:
+            candidates = [
+                (keep[name][i], name, i)
+                for name in (top, bottom)
+                for i in range(len(lines[name]))
+                if keep[name][i] is not None and keep[name][i] > 0
+            ]
+            if not candidates:
+                break
+            _rank, name, i = max(candidates)
+            del lines[name][i]
+            del keep[name][i]
+    for name in CORNERS:
+        lines[name] = [t for t in lines[name] if t]
+    return lines
+
+
+def _keep_rank(corner: str, index: int) -> int | None:
+    order = _DROP_ORDER[corner]
+    return order[index] if index < len(order) else 1
+
+
+def _elide(text: str, budget: float, measure: Callable[[str], float]) -> str:
+    """``text`` cut at the end with "…" to fit ``budget`` ("" when not even one letter fits)."""
+    if measure(text) <= budget:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if measure(text[:mid].rstrip() + "…") <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + "…" if lo else ""
+
+
+def _wrap_lines(
+    lines: list[str],
+    keep: list[int | None],
+    budget: float,
+    measure: Callable[[str], float],
+) -> tuple[list[str], list[int | None]]:
+    """Wrap each line to ``budget`` (identity is never cut off); a word longer than the
+    budget is broken between characters."""
+    out: list[str] = []
+    out_keep: list[int | None] = []
+    for text, rank in zip(lines, keep, strict=True):
+        for piece in _wrap(text, budget, measure):
+            out.append(piece)
+            out_keep.append(rank)
+    return out, out_keep
+
+
+def _wrap(text: str, budget: float, measure: Callable[[str], float]) -> list[str]:
+    if measure(text) <= budget or len(text) <= 1:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for token in _tokens(text):
+        trial = current + token
+        if measure(trial.strip()) <= budget or not current.strip():
+            current = trial
+            continue
+        pieces.append(current.strip())
+        current = token.lstrip()
+    if current.strip():
+        pieces.append(current.strip())
+    result: list[str] = []
+    for piece in pieces:  # a single token still too wide: break between characters
+        while measure(piece) > budget and len(piece) > 1:
+            cut = max((k for k in range(1, len(piece)) if measure(piece[:k]) <= budget), default=1)
+            result.append(piece[:cut])
+            piece = piece[cut:]
+        result.append(piece)
+    return result
+
+
+def _tokens(text: str) -> list[str]:
+    """Words with their leading space; ideographs one by one (they break anywhere)."""
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if ch == " " or ord(ch) > 0x2E80:
+            if word:
+                tokens.append(word)
+            word = ch
+            if ord(ch) > 0x2E80:
+                tokens.append(word)
+                word = ""
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    return tokens

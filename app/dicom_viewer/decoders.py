@@ -1,7 +1,8 @@
-"""Reading DICOM headers and decoding single frames, plus the packaged self-check.
+"""Reading DICOM headers and decoding single frames (the self-check is in self_check.py).
 
 Decoding goes through pydicom 3's plugin table, which here is served by permissively
-licensed plugins only (python-gdcm, pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls, Pillow);
+licensed plugins only (pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls, Pillow, and
+libjpeg-turbo 3 through imagecodecs); GDCM is never asked (see PLUGIN_CHAIN);
 the GPL pylibjpeg-libjpeg is never required. Native (uncompressed little-endian) frames take a
 fast path: the pixel offset recorded at indexing time is read straight into numpy.
 """
@@ -18,6 +19,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from app.dicom_viewer import jpeg_turbo
+from app.dicom_viewer.consistency import check_frame_stream, check_pixel_module
 from app.dicom_viewer.errors import DicomFileError
 
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
@@ -156,6 +159,10 @@ def decode_frame(
             photometric in ("YBR_FULL", "YBR_FULL_422")
             and not ds.file_meta.TransferSyntaxUID.is_compressed
         )
+        try:
+            _check_before_decoding(ds, frame, nframes)
+        except ValueError as exc:
+            raise DicomFileError(path, f"inconsistent image header: {exc}") from exc
         index = None if nframes == 1 else frame
         arr = _pixel_array(ds, index, as_rgb=not native_ybr)
         if nframes > 1 and arr.ndim == (4 if int(ds.get("SamplesPerPixel", 1)) > 1 else 3):
@@ -176,32 +183,85 @@ def decode_frame(
         raise DicomFileError(path, f"cannot decode pixel data{ts}: {exc}") from exc
 
 
-# pydicom tries plugins in a fixed order, GDCM first. For these syntaxes another installed
-# plugin is much faster (measured on 512×512 CT, 2026-11: JPEG 2000 6.5 ms with openjpeg vs
-# 10 ms with GDCM; JPEG-LS 0.6 ms with CharLS/pyjpegls vs 2.5 ms with GDCM). If the preferred
-# plugin fails, pydicom's own order is tried as before.
-_PREFERRED_PLUGIN = {
-    "1.2.840.10008.1.2.4.90": "pylibjpeg",
-    "1.2.840.10008.1.2.4.91": "pylibjpeg",
-    "1.2.840.10008.1.2.4.80": "pyjpegls",
-    "1.2.840.10008.1.2.4.81": "pyjpegls",
+# pydicom's own plugin order tries GDCM first, and GDCM aborts the process on some corrupt
+# streams (uncaught C++ exceptions). So each syntax gets an explicit chain of permissively
+# licensed plugins, fastest first (measured on 512×512 CT, 2026-11: JPEG 2000 6.5 ms with
+# openjpeg vs 10 ms with GDCM; JPEG-LS 0.6 ms with CharLS vs 2.5 ms with GDCM), and GDCM is
+# never asked. Whatever decodes, it runs in a decode worker process in the viewer
+# (loader.FrameSource), never in the GUI process.
+PLUGIN_CHAIN: dict[str, tuple[str, ...]] = {
+    "1.2.840.10008.1.2.4.50": ("pillow",),
+    "1.2.840.10008.1.2.4.51": ("pillow", jpeg_turbo.LABEL),
+    "1.2.840.10008.1.2.4.57": (jpeg_turbo.LABEL,),
+    "1.2.840.10008.1.2.4.70": (jpeg_turbo.LABEL,),
+    "1.2.840.10008.1.2.4.80": ("pyjpegls",),
+    "1.2.840.10008.1.2.4.81": ("pyjpegls",),
+    "1.2.840.10008.1.2.4.90": ("pylibjpeg", "pillow"),
+    "1.2.840.10008.1.2.4.91": ("pylibjpeg", "pillow"),
+    "1.2.840.10008.1.2.4.201": ("pylibjpeg",),
+    "1.2.840.10008.1.2.4.202": ("pylibjpeg",),
+    "1.2.840.10008.1.2.4.203": ("pylibjpeg",),
+    "1.2.840.10008.1.2.5": ("pylibjpeg", "pydicom"),
 }
+
+
+def _register_turbo() -> None:
+    """Offer libjpeg-turbo (imagecodecs) to pydicom for 12-bit and lossless JPEG."""
+    from pydicom.pixels import get_decoder
+
+    for uid in jpeg_turbo.DECODER_DEPENDENCIES:
+        decoder = get_decoder(uid)
+        if jpeg_turbo.LABEL not in decoder.available_plugins and jpeg_turbo.LABEL not in getattr(
+            decoder, "_unavailable", {}
+        ):
+            decoder.add_plugin(jpeg_turbo.LABEL, ("app.dicom_viewer.jpeg_turbo", "_decode_frame"))
+
+
+_register_turbo()
+
+
+def plugins_for(tsyntax: str) -> list[str]:
+    """The installed plugins that will be tried for ``tsyntax``, in order."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = set(get_decoder(tsyntax).available_plugins)
+    except (NotImplementedError, ValueError):
+        return []
+    return [p for p in PLUGIN_CHAIN.get(tsyntax, ()) if p in available]
 
 
 def _pixel_array(ds: Dataset, index: int | None, as_rgb: bool) -> np.ndarray:
     tsyntax = str(ds.file_meta.TransferSyntaxUID)
-    plugin = _PREFERRED_PLUGIN.get(tsyntax, "")
-    if plugin:
-        from pydicom.pixels import get_decoder
+    if not UID(tsyntax).is_encapsulated:
+        return pydicom.pixels.pixel_array(ds, index=index, as_rgb=as_rgb)
+    chain = plugins_for(tsyntax)
+    if not chain:
+        raise NotImplementedError(f"no decoder installed for {UID(tsyntax).name}")
+    errors = []
+    for plugin in chain:
+        try:
+            return pydicom.pixels.pixel_array(
+                ds, index=index, as_rgb=as_rgb, decoding_plugin=plugin
+            )
+        except Exception as exc:  # noqa: BLE001 - next plugin in the chain, then report all
+            errors.append(f"{plugin}: {exc}")
+    raise ValueError("; ".join(errors))
 
-        if plugin in get_decoder(tsyntax).available_plugins:
-            try:
-                return pydicom.pixels.pixel_array(
-                    ds, index=index, as_rgb=as_rgb, decoding_plugin=plugin
-                )
-            except Exception:  # noqa: BLE001 - fall back to pydicom's plugin order below
-                pass
-    return pydicom.pixels.pixel_array(ds, index=index, as_rgb=as_rgb)
+
+def _check_before_decoding(ds: Dataset, frame: int, nframes: int) -> None:
+    """Header and codestream consistency, before a native decoder sees the frame."""
+    tsyntax = str(ds.file_meta.TransferSyntaxUID)
+    if not UID(tsyntax).is_encapsulated:
+        return
+    from pydicom.encaps import get_frame
+
+    check_pixel_module(ds, tsyntax)
+    try:
+        data = get_frame(ds.PixelData, frame, number_of_frames=nframes)
+    except Exception as exc:  # noqa: BLE001 - broken fragments/offset table
+        raise ValueError(f"cannot find frame {frame + 1} in the compressed data: {exc}") from exc
+    check_frame_stream(tsyntax, data, ds)
 
 
 def read_dataset(path: str | Path) -> Dataset:
@@ -271,137 +331,3 @@ def _transfer_syntax_name(ds: Dataset | None) -> str:
         return f" ({UID(ds.file_meta.TransferSyntaxUID).name})" if ds is not None else ""
     except Exception:  # noqa: BLE001
         return ""
-
-
-# --------------------------------------------------------------------------- self-check
-
-
-def samples_dir() -> Path:
-    """The shipped samples (inside the frozen bundle too)."""
-    from app.paths import resources_dir
-
-    return resources_dir() / "dicom_samples"
-
-
-# Every transfer syntax the installed plugins are meant to cover; each should have a sample.
-COVERED_SYNTAXES = (
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.51",
-    "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70",
-    "1.2.840.10008.1.2.4.80",
-    "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.4.91",
-    "1.2.840.10008.1.2.4.201",
-    "1.2.840.10008.1.2.4.202",
-    "1.2.840.10008.1.2.4.203",
-    "1.2.840.10008.1.2.5",
-)
-JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
-# pylibjpeg-libjpeg would decode 12-bit JPEG but is GPLv3, so it is not shipped.
-TWELVE_BIT_JPEG_SAMPLE = Path("limits") / "JPGExtended_12bit.dcm"
-
-
-def self_check(folder_override: Path | None = None) -> list[tuple[str, bool, str]]:
-    """Decode every shipped sample (one or more per transfer syntax): (syntax, ok, message).
-
-    Compressed samples are decoded in a spawned worker process as well, the way the viewer
-    decodes compressed series, and must give the same pixels as in this process.
-    Syntaxes without a sample are listed with the decoder plugins present ("no shipped
-    sample; ..."). The 12-bit JPEG Extended limitation is tried on a real file and stated.
-    """
-    from pydicom.pixels import get_decoder
-
-    folder = folder_override or samples_dir()
-    results: list[tuple[str, bool, str]] = []
-    seen: set[str] = set()
-    samples = sorted(folder.glob("*.dcm"))
-    in_process = _decode_in_worker_process([p for p in samples if _is_encapsulated_file(p)])
-    for path in samples:
-        try:
-            header, loc = read_header(path)
-            tsyntax = str(header.file_meta.TransferSyntaxUID)
-            name = UID(tsyntax).name
-            arr = decode_frame(path, 0, header, loc)
-            expected = (int(header.Rows), int(header.Columns))
-            ok = arr.shape[:2] == expected and arr.size > 0
-            msg = f"{path.name}: {arr.shape} {arr.dtype}"
-            if path in in_process:
-                other = in_process[path]
-                if isinstance(other, BaseException):
-                    ok, msg = False, f"{msg}; in a worker process: {other}"
-                elif not np.array_equal(other, arr):
-                    ok, msg = False, f"{msg}; a worker process decoded different pixels"
-                else:
-                    msg += ", same in a worker process"
-            if tsyntax == JPEG_EXTENDED:
-                msg += "; " + _twelve_bit_jpeg_note(folder / TWELVE_BIT_JPEG_SAMPLE)
-            results.append((name, ok, msg))
-            seen.add(tsyntax)
-        except DicomFileError as exc:
-            results.append((path.name, False, str(exc)))
-    # Syntaxes without a shipped sample: at least say whether a decoder plugin is present.
-    for uid in COVERED_SYNTAXES:
-        if uid in seen or not UID(uid).is_compressed:
-            continue
-        dec = get_decoder(uid)
-        ok = bool(dec.available_plugins)
-        msg = (
-            "no shipped sample; decoder plugin present: " + ", ".join(dec.available_plugins)
-            if ok
-            else "no decoder plugin installed"
-        )
-        results.append((UID(uid).name, ok, msg))
-    if not results:
-        results.append(("samples", False, f"no DICOM samples found in {folder}"))
-    return results
-
-
-def _is_encapsulated_file(path: Path) -> bool:
-    try:
-        header, _loc = read_header(path)
-        return UID(str(header.file_meta.TransferSyntaxUID)).is_encapsulated
-    except DicomFileError:
-        return False
-
-
-def _decode_in_worker_process(paths: list[Path]) -> dict[Path, np.ndarray | BaseException]:
-    """Frame 1 of each file decoded by a spawned decode worker (also proves the frozen
-    bundle can start one)."""
-    if not paths:
-        return {}
-    from app.dicom_viewer.decode_pool import ProcessDecodePool
-
-    pool = ProcessDecodePool(workers=1)
-    out: dict[Path, np.ndarray | BaseException] = {}
-    try:
-        futures = {p: pool.submit(p, 0) for p in paths}
-        for p, fut in futures.items():
-            try:
-                out[p] = fut.result(timeout=60)
-            except BaseException as exc:  # noqa: BLE001 - reported in the row
-                out[p] = exc
-    finally:
-        pool.shutdown(wait=True)
-    return out
-
-
-def _twelve_bit_jpeg_note(sample: Path) -> str:
-    """Try the shipped 12-bit JPEG Extended file and say what happens."""
-    if not sample.exists():
-        return "12-bit JPEG Extended not tried (no sample)"
-    try:
-        decode_frame(sample, 0)
-    except DicomFileError as exc:
-        plugin_lines = [ln.strip() for ln in exc.problem.splitlines()[1:] if ln.strip()]
-        reason = "; ".join(plugin_lines) or exc.problem
-        return (
-            "12-bit JPEG Extended is NOT supported (needs the GPLv3 pylibjpeg-libjpeg "
-            f"plugin, not shipped): {sample.name}: {reason}"
-        )
-    return f"12-bit JPEG Extended also decodes ({sample.name})"

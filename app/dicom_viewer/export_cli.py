@@ -24,7 +24,7 @@ from app.dicom_viewer.pipeline import Window, modality_values
 from app.dicom_viewer.render import (
     PresentationOverrides,
     default_window,
-    display_pixels,
+    render_checked,
     to_viewport,
 )
 from app.dicom_viewer.view_state import ViewState, effective_zoom, fit_zoom, image_to_viewport
@@ -118,7 +118,7 @@ def render_export(
     if window is not None:
         state.window = window
     stored = decode_frame(path, frame, header, location)
-    img = display_pixels(header, frame, stored, state, overrides)
+    img = render_checked(str(path), header, frame, stored, state, overrides)
     h, w = img.shape[:2]
     if viewport is None:
         viewport = (h, w) if state.rotation % 180 else (w, h)
@@ -172,6 +172,9 @@ def main(argv: list[str]) -> int:
         ).save(args.output)
     except (DicomFileError, ValueError, OSError) as exc:
         print(f"export: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a malformed attribute is a message, not a traceback
+        print(f"export: error: {args.input}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})")
     return 0

@@ -28,7 +28,7 @@ from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.frames import frame_header
 from app.dicom_viewer.pipeline import Window
 from app.dicom_viewer.shutters import Shutter
-from app.dicom_viewer.view_state import ViewState
+from app.dicom_viewer.view_state import ViewState, standard_rotation
 
 PRIVATE_GROUP = 0x0071
 PRIVATE_CREATOR = "YIQIAO VIEWER 1"
@@ -309,7 +309,7 @@ def _set_spatial(
         item.DisplayedAreaBottomRightHandCorner = [max(x1, x0 + 1), max(y1, y0 + 1)]
     if "PixelOriginInterpretation" in item:
         del item.PixelOriginInterpretation  # only defined for tiled images
-    gsps.ImageRotation = int(state.rotation) % 360
+    gsps.ImageRotation = standard_rotation(int(state.rotation), state.flip_h)
     gsps.ImageHorizontalFlip = "Y" if state.flip_h else "N"
 
 
@@ -364,10 +364,20 @@ def read_gsps(path: str | Path) -> GspsContent:
         c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
         w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
         window = Window(c, w, str(voi[0].get("VOILUTFunction", "LINEAR") or "LINEAR"))
+    flip = str(ds.get("ImageHorizontalFlip", "N") or "N").strip().upper() == "Y"
+    try:
+        rotation = int(ds.get("ImageRotation", 0) or 0)
+    except (TypeError, ValueError):
+        rotation = 0
+    if rotation % 90:
+        warnings.warn(
+            f"{path}: Image Rotation {rotation} is not a multiple of 90; ignored", stacklevel=2
+        )
+        rotation = 0
     state = ViewState(
         window=window,
-        rotation=int(ds.get("ImageRotation", 0) or 0),
-        flip_h=str(ds.get("ImageHorizontalFlip", "N")) == "Y",
+        rotation=standard_rotation(rotation, flip),
+        flip_h=flip,
         invert=inverse,
     )
     return GspsContent(

@@ -3,9 +3,9 @@ the background in parallel, nearest frames first, so the first image appears at 
 
 Native frames are read by threads (numpy file reads release the GIL). Compressed frames go to
 worker processes when a ``ProcessDecodePool`` is given, because their decoders hold the GIL:
-two decode threads would only take turns. The first frame is always decoded at once in a
-thread (the pool's processes take a moment to start); until the pool is up, threads go on
-decoding, then the pool takes over the compressed frames.
+two decode threads would only take turns. Compressed frames are never decoded in this
+process when a pool is given (a corrupt one could abort it): the first one waits for the
+workers to start, which the viewer begins as soon as a compressed file is indexed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pydicom.uid import UID
 from app.dicom_viewer.cache import FrameCache
 from app.dicom_viewer.decode_pool import ProcessDecodePool, WorkersUnavailable
 from app.dicom_viewer.decoders import check_frame_size, decode_frame, read_dataset
+from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.index import FrameRef, Series
 
 OnFrame = Callable[[int, np.ndarray | None, Exception | None], None]
@@ -33,13 +34,25 @@ def frame_key(ref: FrameRef) -> tuple[str, int]:
 
 
 def is_encapsulated(ref: FrameRef) -> bool:
-    """True for compressed (encapsulated) pixel data, whose decoders hold the GIL (and that
-    the worker processes can read: they open files, so in-memory instances stay here)."""
-    if ref.instance.location is not None or ref.instance.opener is not None:
+    """True for compressed (encapsulated) pixel data, whose decoders hold the GIL."""
+    if ref.instance.location is not None:
         return False
     meta = getattr(ref.instance.header, "file_meta", None)
     tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
     return bool(tsyntax) and UID(tsyntax).is_encapsulated
+
+
+def decode_in_memory(ref: FrameRef) -> np.ndarray:
+    """Decode a frame of an in-memory instance (its bytes from ``opener``) in this process."""
+    assert ref.instance.opener is not None
+    data = read_dataset(io.BytesIO(ref.instance.opener()))
+    return decode_frame(ref.instance.path, ref.frame, ref.instance.header, dataset=data)
+
+
+def is_python_decodable(ref: FrameRef) -> bool:
+    """RLE has a pure numpy decoder in pydicom: safe to run in the GUI's process."""
+    meta = getattr(ref.instance.header, "file_meta", None)
+    return str(getattr(meta, "TransferSyntaxUID", "") or "") == "1.2.840.10008.1.2.5"
 
 
 class FrameSource:
@@ -53,22 +66,42 @@ class FrameSource:
         self._pinned: dict[int, set] = {}
 
     def get(self, ref: FrameRef) -> np.ndarray:
-        """Decode (or fetch from cache) one frame, blocking; raises DicomFileError."""
+        """Decode (or fetch from cache) one frame, blocking; raises DicomFileError.
+
+        With a process pool, compressed frames are decoded only in its worker processes
+        (started here if need be): their native decoders can abort a process on corrupt
+        data, and this is the GUI's process. Without a pool (headless tools, tests of good
+        files) everything is decoded here.
+        """
         key = frame_key(ref)
         arr = self.cache.get(key)
         if arr is None:
-            if self.processes is not None and self.processes.ready and is_encapsulated(ref):
-                # In a process even for one frame: the GIL stays free for the GUI thread.
-                arr = self.decode_async(ref).result()
+            if self.processes is not None and is_encapsulated(ref):
+                arr = self._decode_isolated(ref)
             elif ref.instance.opener is not None:
-                data = read_dataset(io.BytesIO(ref.instance.opener()))
-                arr = decode_frame(ref.instance.path, ref.frame, ref.instance.header, dataset=data)
+                arr = decode_in_memory(ref)
             else:
                 arr = decode_frame(
                     ref.instance.path, ref.frame, ref.instance.header, ref.instance.location
                 )
             self.cache.put(key, arr)
         return arr
+
+    def _decode_isolated(self, ref: FrameRef) -> np.ndarray:
+        try:
+            return self.decode_async(ref).result()
+        except WorkersUnavailable as exc:
+            # Security software may forbid child processes. Only decoders that are plain
+            # Python/numpy may then run here; the rest are refused with the reason.
+            if is_python_decodable(ref):
+                if ref.instance.opener is not None:
+                    return decode_in_memory(ref)
+                return decode_frame(ref.instance.path, ref.frame, ref.instance.header)
+            raise DicomFileError(
+                ref.instance.path,
+                "compressed image not decoded: the decoder worker processes cannot start "
+                f"on this computer ({exc}), and decoding here could take the viewer down",
+            ) from exc
 
     def decode_async(self, ref: FrameRef) -> concurrent.futures.Future:
         """Decode one frame in the process pool; the array is cached when it arrives.
@@ -78,7 +111,9 @@ class FrameSource:
         assert self.processes is not None
         check_frame_size(ref.instance.path, ref.instance.header)
         key = frame_key(ref)
-        fut = self.processes.submit(ref.instance.path, ref.frame)
+        # In-memory instances (a case's study from the encrypted store) travel as bytes.
+        data = ref.instance.opener() if ref.instance.opener is not None else None
+        fut = self.processes.submit(ref.instance.path, ref.frame, data)
 
         def store(f: concurrent.futures.Future) -> None:
             if not f.cancelled() and f.exception() is None:
@@ -192,11 +227,9 @@ class PreloadRun:
         return index
 
     def _use_processes(self, index: int) -> bool:
-        return (
-            self._processes is not None
-            and self._processes.ready
-            and is_encapsulated(self.frames[index])
-        )
+        # Compressed frames wait for the worker processes (fed once they are up): decoding
+        # them in a thread would run a native decoder in this process.
+        return self._processes is not None and is_encapsulated(self.frames[index])
 
     # ------------------------------------------------------------------ threads
     def run_first(self) -> None:

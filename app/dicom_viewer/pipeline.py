@@ -280,8 +280,15 @@ def apply_palette(indices: np.ndarray, ds: Dataset) -> np.ndarray:
 
         return apply_color_lut(indices, ds)
     channels = []
-    for colour in ("Red", "Green", "Blue"):
+    for colour, tag in (("Red", "0028,1101"), ("Green", "0028,1102"), ("Blue", "0028,1103")):
+        if f"{colour}PaletteColorLookupTableDescriptor" not in ds:
+            raise ValueError(
+                f"palette colour image without its {colour} Palette Color Lookup Table "
+                f"Descriptor ({tag})"
+            )
         desc = ds[f"{colour}PaletteColorLookupTableDescriptor"].value
+        if desc is None or len(desc) != 3:
+            raise ValueError(f"{colour} Palette Color Lookup Table Descriptor ({tag}) malformed")
         count, first, bits = int(desc[0]) or 65536, int(desc[1]), int(desc[2])
         raw = ds[f"{colour}PaletteColorLookupTableData"].value
         if isinstance(raw, bytes):

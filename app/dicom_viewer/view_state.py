@@ -16,7 +16,8 @@ class ViewState:
     window: Window | None = None  # None: the image's own window (or auto)
     zoom: float | None = None  # viewport pixels per image pixel; None = fit to viewport
     center: tuple[float, float] | None = None  # image point at the viewport centre; None = middle
-    rotation: int = 0  # clockwise degrees: 0, 90, 180, 270 (applied after flip)
+    rotation: int = 0  # clockwise degrees: 0, 90, 180, 270 (applied after flip; GSPS files
+    # hold the standard's order instead, see standard_rotation)
     flip_h: bool = False
     invert: bool = False
     frame_index: int = 0  # position in the series' frame list
@@ -43,6 +44,18 @@ class ViewState:
             bool(d.get("invert", False)),
             int(d.get("frame_index", 0)),
         )
+
+
+def standard_rotation(rotation: int, flip_h: bool) -> int:
+    """Our rotation ↔ the Image Rotation a presentation state carries (PS3.3 C.10.6).
+
+    We flip first and then rotate; the standard rotates first and then flips. Flipping
+    after a clockwise turn θ equals turning by -θ after the flip, so with a flip the angle
+    changes sign; without one it is the same. The mapping is its own inverse, so it serves
+    writing and reading alike.
+    """
+    rotation %= 360
+    return (360 - rotation) % 360 if flip_h else rotation
 
 
 def fit_zoom(image_size: tuple[int, int], viewport: tuple[int, int], rotation: int = 0) -> float:

@@ -1,174 +1,223 @@
-"""Machine-readable validation problems: which field, what is wrong (a stable code), details.
+"""What is wrong with a record or a request, as machine-readable problems (no wording here).
 
-Client and hub report invalid records as a list of :class:`FieldProblem` — never as a
-library's English sentence — so the UI can word each one in the user's language
-(field label + sentence for ``code`` filled with ``params``). ``field`` is a dotted path into
-the record's fields (``"consent.signed_at"``, ``"vitals.bp_systolic"``); ``""`` means the
-record as a whole.
+A :class:`Problem` names the field (dotted path, "" for the whole record), a stable ``code``
+and the ``params`` the sentence needs (limits, allowed values). Client and hub build them
+from a pydantic ``ValidationError`` with :func:`problems_from_validation`; the client words
+them in the user's language (``app.ui.wording``), logs keep the English.
 
-Codes (stable; add new ones, never rename):
+Codes (params):
+  required · too_short (min) · too_long (max) · too_low (min) · too_high (max) ·
+  not_a_number · not_whole_number · not_true_false · date_format · datetime_format ·
+  choice (allowed) · pattern · not_a_list · invalid · transition (before, after) ·
+  needs_patient · no_conflict · not_found
 
-===================  ==========================================  ======================
-code                 meaning                                     params
-===================  ==========================================  ======================
-required             must be filled in
-too_long             longer than allowed                         max
-too_short            shorter than allowed                        min
-out_of_range         number outside the plausible range          min, max
-not_a_number         expected a number
-invalid_choice       not one of the allowed values               allowed (list)
-invalid_format       wrong shape (pattern)
-invalid_date         not a real date (YYYY-MM-DD)
-invalid_datetime     not a date and time (ISO 8601)
-future_date          a date in the future where that is impossible
-id_card_length       resident ID is not 18 characters
-id_card_format       17 digits then a digit or X expected
-id_card_checksum     check digit wrong (typing slip)             expected
-id_card_birth_date   digits 7–14 are not a real birth date
-id_card_birth_mismatch  birth date differs from the ID's          from_id
-id_card_sex_mismatch    sex differs from the ID's                 from_id
-consent_required     informed consent missing before submitting
-icd10_format         not an ICD-10 code (e.g. I10, E11.9)
-amendment_reason_required  an amendment must say why
-invalid              anything else (message has the detail)
-===================  ==========================================  ======================
+A schema rule with its own meaning raises ``PydanticCustomError("<code>", "<English>", params)``
+from a validator; the code passes through unchanged (add its wording on the client).
+
+:data:`HUB_ERROR_CODES` lists every ``ErrorBody.error`` the hub may send, so the client can
+word each one and a test can check none is missing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-CODES = frozenset(
-    {
-        "required",
-        "too_long",
-        "too_short",
-        "out_of_range",
-        "not_a_number",
-        "invalid_choice",
-        "invalid_format",
-        "invalid_date",
-        "invalid_datetime",
-        "future_date",
-        "id_card_length",
-        "id_card_format",
-        "id_card_checksum",
-        "id_card_birth_date",
-        "id_card_birth_mismatch",
-        "id_card_sex_mismatch",
-        "consent_required",
-        "icd10_format",
-        "amendment_reason_required",
-        "invalid",
-    }
-)
-"""Every code this module documents (a UI wording module covers exactly these)."""
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one field (``field`` "" = the record as a whole)."""
+
+    field: str
+    code: str
+    params: dict[str, Any] = _field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (e.g. for an ErrorBody's ``detail``)."""
+        return {"field": self.field, "code": self.code, "params": dict(self.params)}
 
 
-class FieldProblem(BaseModel):
-    """One thing wrong with one field."""
-
-    field: str = Field(description="dotted path into the record's fields; '' = whole record")
-    code: str = Field(description="stable reason code (see app.protocol.problems)")
-    params: dict[str, Any] = Field(default_factory=dict)
-    message: str = Field(default="", description="English detail for logs, never for the UI")
-
-    def __str__(self) -> str:
-        return f"{self.field or '(record)'}: {self.code}" + (
-            f" {self.params}" if self.params else ""
-        )
-
-
-class RecordInvalid(ValueError):
-    """A record whose fields make no sense; ``problems`` says which fields and why."""
-
-    def __init__(self, message: str, problems: list[FieldProblem] | None = None) -> None:
-        super().__init__(message)
-        self.problems: list[FieldProblem] = list(problems or [])
-
-
-def problem(code: str, message: str = "", **params: Any) -> PydanticCustomError:
-    """Raise this inside a pydantic validator to get ``code`` (not English) out."""
-    return PydanticCustomError(code, message or code, params)
-
-
-_PYDANTIC_CODES = {
+# pydantic error type → our code; the limit params are renamed to min/max.
+_PYDANTIC_CODES: dict[str, str] = {
     "missing": "required",
     "string_too_long": "too_long",
     "too_long": "too_long",
-    "string_pattern_mismatch": "invalid_format",
-    "enum": "invalid_choice",
-    "literal_error": "invalid_choice",
-    "greater_than_equal": "out_of_range",
-    "less_than_equal": "out_of_range",
-    "greater_than": "out_of_range",
-    "less_than": "out_of_range",
+    "string_too_short": "too_short",
+    "too_short": "too_short",
+    "greater_than_equal": "too_low",
+    "greater_than": "too_low",
+    "less_than_equal": "too_high",
+    "less_than": "too_high",
     "int_parsing": "not_a_number",
     "int_type": "not_a_number",
-    "int_from_float": "not_a_number",
     "float_parsing": "not_a_number",
     "float_type": "not_a_number",
-    "finite_number": "not_a_number",
-    "date_from_datetime_parsing": "invalid_date",
-    "date_parsing": "invalid_date",
-    "datetime_parsing": "invalid_datetime",
-    "datetime_from_date_parsing": "invalid_datetime",
+    "decimal_parsing": "not_a_number",
+    "int_from_float": "not_whole_number",
+    "bool_parsing": "not_true_false",
+    "bool_type": "not_true_false",
+    "date_parsing": "date_format",
+    "date_from_datetime_parsing": "date_format",
+    "date_type": "date_format",
+    "datetime_parsing": "datetime_format",
+    "datetime_from_date_parsing": "datetime_format",
+    "datetime_type": "datetime_format",
+    "enum": "choice",
+    "literal_error": "choice",
+    "string_pattern_mismatch": "pattern",
+    "list_type": "not_a_list",
+    "string_type": "invalid",
+    "dict_type": "invalid",
+    "model_type": "invalid",
+    "uuid_parsing": "invalid",
+    "uuid_type": "invalid",
+    "value_error": "invalid",
+    "assertion_error": "invalid",
 }
 
+_LIMITS = {
+    "min_length": "min",
+    "max_length": "max",
+    "ge": "min",
+    "gt": "min",
+    "le": "max",
+    "lt": "max",
+}
 
-_CHOICES = re.compile(r"^\^\(\|?[\w]+(\|[\w]+)*\)\$$")
-
-
-def _params(err: dict[str, Any], code: str) -> dict[str, Any]:
-    ctx = dict(err.get("ctx") or {})
-    out: dict[str, Any] = {}
-    if code == "too_long":
-        out["max"] = ctx.get("max_length")
-    elif code == "too_short":
-        out["min"] = ctx.get("min_length")
-    elif code == "out_of_range":
-        for key, name in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
-            if key in ctx:
-                out[name] = ctx[key]
-    elif code == "invalid_choice" and "expected" in ctx:
-        out["allowed"] = [
-            s.strip(" '") for s in str(ctx["expected"]).replace(" or ", ",").split(",")
-        ]
-    elif code == "invalid_choice" and "pattern" in ctx:
-        out["allowed"] = [s for s in ctx["pattern"][2:-2].split("|") if s]
-    elif code in ("required", "not_a_number", "invalid_date", "invalid_datetime"):
-        pass
-    else:
-        out = {k: v for k, v in ctx.items() if isinstance(v, str | int | float | bool | list)}
-    if "field" in ctx:  # a model-level problem naming its field (see records._fix_custom_fields)
-        out["field"] = ctx["field"]
-    return {k: v for k, v in out.items() if v is not None}
+_CHOICES_PATTERN = re.compile(r"^\^\(([\w|]+)\)\$$")
+_CHAR_CLASS_PATTERN = re.compile(r"^\^\[(\w+)\]\$$")
 
 
-def problems_from(exc: ValidationError) -> list[FieldProblem]:
-    """Turn a pydantic error into field problems with stable codes."""
-    out: list[FieldProblem] = []
-    for err in exc.errors():
-        kind = err["type"]
-        if kind == "string_too_short":
-            code = "required" if (err.get("ctx") or {}).get("min_length") == 1 else "too_short"
-        else:
-            code = _PYDANTIC_CODES.get(kind, kind if kind in CODES else "invalid")
-            pattern = str((err.get("ctx") or {}).get("pattern", ""))
-            if code == "invalid_format" and _CHOICES.match(pattern):
-                code = "invalid_choice"
-        field = ".".join(str(p) for p in err.get("loc", ()))
-        out.append(
-            FieldProblem(field=field, code=code, params=_params(err, code), message=err["msg"])
-        )
-    return out
+def allowed_from_pattern(pattern: str) -> list[str] | None:
+    """The values a simple choice pattern accepts (``^(a|b)$`` or ``^[MF]$``), else None."""
+    m = _CHOICES_PATTERN.match(pattern)
+    if m:
+        return m.group(1).split("|")
+    m = _CHAR_CLASS_PATTERN.match(pattern)
+    if m:
+        return list(m.group(1))
+    return None
 
 
-def invalid(doc_type: str, problems: list[FieldProblem]) -> RecordInvalid:
-    """A :class:`RecordInvalid` with an English summary for logs."""
-    summary = "; ".join(str(p) for p in problems)
-    return RecordInvalid(f"{doc_type} record is not valid — {summary}", problems)
+def problem_from_error(error: Mapping[str, Any]) -> Problem:
+    """One pydantic error dict (``ValidationError.errors()`` item) as a Problem."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    kind = str(error.get("type", ""))
+    ctx = dict(error.get("ctx") or {})
+    code = _PYDANTIC_CODES.get(kind)
+    if code is None:
+        # A PydanticCustomError's type is our code (the client words unknown codes generically).
+        code = kind or "invalid"
+    ctx.pop("error", None)
+    params: dict[str, Any] = {}
+    for key, value in ctx.items():
+        if key in _LIMITS:
+            params[_LIMITS[key]] = value
+        elif key == "expected":
+            params["allowed"] = [
+                v.strip(" '\"") for v in re.split(r",| or ", str(value)) if v.strip(" '\"")
+            ]
+        elif key == "pattern":
+            allowed = allowed_from_pattern(str(value))
+            if allowed is not None:
+                code, params["allowed"] = "choice", allowed
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            params[key] = value
+    if code == "too_short" and params.get("min") == 1:
+        code = "required"
+        params = {}
+    return Problem(where, code, params)
+
+
+FieldProblem = Problem
+"""The same thing under the name the workflow modules use."""
+
+WORKFLOW_CODES: tuple[str, ...] = (
+    "id_card_length",  # resident ID is not 18 characters (length)
+    "id_card_format",  # 17 digits then a digit or X expected
+    "id_card_checksum",  # check digit wrong — a typing slip (expected)
+    "id_card_birth_date",  # digits 7–14 are not a real birth date
+    "id_card_birth_mismatch",  # birth date differs from the ID's (from_id)
+    "id_card_sex_mismatch",  # sex differs from the ID's (from_id: M or F)
+    "consent_required",  # informed consent missing or incomplete before submitting
+    "icd10_format",  # not an ICD-10 code (e.g. I10, E11.9)
+    "amendment_reason_required",  # a report amendment must say why
+)
+"""Custom codes of the consultation workflow's schemas (app.protocol.records); each needs a
+sentence in the client's wording module."""
+
+
+def problem(code: str, message: str = "", **params: Any) -> PydanticCustomError:
+    """Raise this inside a pydantic validator to get ``code`` (not English) out; a
+    ``field=`` param names the field of a model-level problem."""
+    return PydanticCustomError(code, message or code, params)
+
+
+def problems_from_validation(exc: ValidationError) -> list[Problem]:
+    """Every problem a pydantic ValidationError reports, in its order."""
+    return [problem_from_error(e) for e in exc.errors()]
+
+
+def describe_in_english(problems: list[Problem]) -> str:
+    """A plain English summary for logs and tracebacks (never shown in a translated UI)."""
+    return "; ".join(
+        f"{p.field or '(record)'}: {p.code}" + (f" {p.params}" if p.params else "")
+        for p in problems
+    )
+
+
+HUB_ERROR_CODES: tuple[str, ...] = (
+    # auth
+    "invalid_credentials",
+    "account_disabled",
+    "too_many_attempts",
+    "invalid_refresh_token",
+    "invalid_token",
+    "not_authenticated",
+    # request shape and protocol
+    "invalid_request",
+    "invalid_data",
+    "invalid_text",
+    "unsupported_protocol",
+    "body_too_large",
+    "batch_too_large",
+    "bad_request",
+    "method_not_allowed",
+    "not_acceptable",
+    "length_required",
+    "precondition_failed",
+    "unsupported_media_type",
+    "http_error",
+    # access and records
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "gone",
+    "too_large",
+    "too_many_requests",
+    # blobs (tus uploads)
+    "blob_too_large",
+    "checksum_mismatch",
+    "chunk_too_long",
+    "invalid_checksum",
+    "invalid_metadata",
+    "offset_mismatch",
+    "quota_exceeded",
+    "range_not_satisfiable",
+    "unsupported_checksum",
+    "unsupported_tus_version",
+    "upload_complete",
+    "upload_expired",
+    "upload_busy",
+    "wrong_content_type",
+    # the hub itself
+    "internal_error",
+)
+"""Every ``ErrorBody.error`` code the hub sends (a hub test checks the hub uses no other)."""

@@ -23,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.protocol import resident_id
 from app.protocol.consultation import ConsultationStatus, ConsultationType
-from app.protocol.problems import FieldProblem, RecordInvalid, invalid, problem, problems_from
+from app.protocol.problems import (
+    FieldProblem,
+    Problem,
+    describe_in_english,
+    problem,
+    problems_from_validation,
+)
 from app.protocol.sync import AttachmentBlob, DocType
 
 __all__ = [
@@ -50,6 +56,21 @@ WST500: dict[str, tuple[str, str]] = {
 }
 """Our field → (WS/T 500 data element name, identifier), for hospitals mapping our records."""
 
+class RecordInvalid(ValueError):
+    """A local write with fields that make no sense.
+
+    ``problems`` says what, machine-readably (the UI words them in the user's language);
+    the message is English for logs.
+    """
+
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, doc_type: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = list(problems or [])
+        self.doc_type = doc_type
+
+
 ICD10_PATTERN = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-Z]{1,4})?$")
 
 
@@ -58,7 +79,7 @@ def _date(value: str) -> str:
         try:
             date.fromisoformat(value)
         except ValueError:
-            raise problem("invalid_date", "not a date (YYYY-MM-DD)") from None
+            raise problem("date_format", "must be a date written YYYY-MM-DD") from None
     return value
 
 
@@ -67,7 +88,7 @@ def _datetime(value: str) -> str:
         try:
             datetime.fromisoformat(value)
         except ValueError:
-            raise problem("invalid_datetime", "not an ISO 8601 date-time") from None
+            raise problem("datetime_format", "not an ISO 8601 date-time") from None
     return value
 
 
@@ -109,7 +130,7 @@ class PatientFields(_Fields):
         try:
             rid = resident_id.parse(self.id_card)
         except ValueError as exc:
-            p: FieldProblem = exc.args[0]
+            p: Problem = exc.args[0]
             raise problem(p.code, p.code, **p.params) from None
         self.id_card = rid.number
         if self.birth_date and self.birth_date != rid.birth_date:
@@ -328,14 +349,11 @@ def _fix_custom_fields(problems: list[FieldProblem]) -> list[FieldProblem]:
     out = []
     for p in problems:
         if "field" in p.params:
-            p = p.model_copy(
-                update={
-                    "field": str(p.params["field"]),
-                    "params": {k: v for k, v in p.params.items() if k != "field"},
-                }
+            p = Problem(
+                str(p.params["field"]), p.code, {k: v for k, v in p.params.items() if k != "field"}
             )
         elif not p.field and p.code in implied:
-            p = p.model_copy(update={"field": implied[p.code]})
+            p = Problem(implied[p.code], p.code, dict(p.params))
         out.append(p)
     return out
 
@@ -345,7 +363,7 @@ def record_problems(doc_type: DocType | str, fields: dict[str, Any]) -> list[Fie
     try:
         FIELD_MODELS[DocType(doc_type)].model_validate(fields)
     except ValidationError as exc:
-        return _fix_custom_fields(problems_from(exc))
+        return _fix_custom_fields(problems_from_validation(exc))
     return []
 
 
@@ -356,7 +374,11 @@ def validate_fields(doc_type: DocType | str, fields: dict[str, Any]) -> dict[str
     try:
         return model.model_validate(fields).model_dump(mode="json", exclude_none=True)
     except ValidationError as exc:
-        raise invalid(DocType(doc_type).value, _fix_custom_fields(problems_from(exc))) from None
+        problems = _fix_custom_fields(problems_from_validation(exc))
+        kind = DocType(doc_type).value
+        raise RecordInvalid(
+            f"{kind} record is not valid — {describe_in_english(problems)}", problems, kind
+        ) from None
 
 
 def normalized(doc_type: DocType | str, fields: dict[str, Any] | None) -> dict[str, Any]:
@@ -371,13 +393,13 @@ def normalized(doc_type: DocType | str, fields: dict[str, Any] | None) -> dict[s
 def consent_problems(consent: Any) -> list[FieldProblem]:
     """What is missing from a consultation's ``consent`` (empty: complete)."""
     if not consent:
-        return [FieldProblem(field="consent", code="consent_required")]
+        return [Problem("consent", "consent_required")]
     try:
         ConsentFields.model_validate(consent)
     except ValidationError as exc:
         return [
-            p.model_copy(update={"field": f"consent.{p.field}" if p.field else "consent"})
-            for p in problems_from(exc)
+            Problem(f"consent.{p.field}" if p.field else "consent", p.code, dict(p.params))
+            for p in problems_from_validation(exc)
         ]
     return []
 

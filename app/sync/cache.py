@@ -187,11 +187,15 @@ def _only_comments(sql: str) -> bool:
 
 
 def set_aside(path: Path) -> Path:
-    """Rename an unusable cache (and its WAL, SHM and key check) out of the way; return the
-    new name of the main file. Nothing is deleted."""
+    """Rename an unusable cache (and its WAL, SHM, key check and password-wrapped keys) out of
+    the way; return the new name of the main file. Nothing is deleted."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = path.with_name(f"{path.name}.unreadable-{stamp}")
-    for suffix in ("", "-wal", "-shm", ".keycheck"):
+    n = 1
+    while target.exists():  # two in the same second: never overwrite a kept file
+        target = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+        n += 1
+    for suffix in ("", "-wal", "-shm", ".keycheck", ".keywrap"):
         source = path.with_name(path.name + suffix)
         if source.exists():
             source.rename(target.with_name(target.name + suffix))

@@ -435,14 +435,3 @@ class SyncEngine:
         self.pull(since=0, seen=seen)
         self.store.drop_unseen(seen)
         return False
-
-
-def conflict_sides(doc: LocalDoc) -> list[tuple[str, dict]]:
-    """The versions a person chooses between: (label, fields) — the hub's first."""
-    if doc.conflict is None:
-        return []
-    sides = []
-    for i, version in enumerate(doc.conflict.versions):
-        label = "hub" if i == 0 else f"pushed:{version.user_id}"
-        sides.append((label, dict(version.fields)))
-    return sides

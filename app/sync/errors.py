@@ -4,9 +4,19 @@ from __future__ import annotations
 
 
 class HubError(Exception):
-    """Base for every hub communication failure."""
+    """Base for every hub communication failure.
+
+    ``code`` is the hub's machine-readable reason (``ErrorBody.error``, one of
+    ``app.protocol.problems.HUB_ERROR_CODES``) when the hub sent one, else ""; ``status``
+    the HTTP status. The message is English for logs; the UI words ``code`` itself.
+    """
 
     state = "server_error"
+
+    def __init__(self, message: str = "", code: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 class HubOffline(HubError):

@@ -90,7 +90,9 @@ class HubClient:
             raise HubBadReply(f"the hub's reply was broken: {exc}") from exc
         if response.status_code >= 500:
             raise HubServerError(
-                f"the hub had a server error ({response.status_code}): {_message(response)}"
+                f"the hub had a server error ({response.status_code}): {_message(response)}",
+                _code(response),
+                response.status_code,
             )
         return response
 
@@ -101,11 +103,15 @@ class HubClient:
             and response.request.url
             and "/auth/" in str(response.request.url)
         ):
-            raise LoginRefused(_message(response))
+            raise LoginRefused(_message(response), _code(response), response.status_code)
         if response.status_code == 401:
-            raise LoginRefused(_message(response))
+            raise LoginRefused(_message(response), _code(response), response.status_code)
         if response.status_code >= 400:
-            raise HubError(f"{response.status_code}: {_message(response)}")
+            raise HubError(
+                f"{response.status_code}: {_message(response)}",
+                _code(response),
+                response.status_code,
+            )
         try:
             return response.json()
         except (ValueError, json.JSONDecodeError) as exc:
@@ -123,7 +129,7 @@ class HubClient:
         """Exchange the refresh token for a fresh pair."""
         token = refresh_token or (self.tokens.refresh_token if self.tokens else "")
         if not token:
-            raise LoginRefused("not signed in")
+            raise LoginRefused("not signed in", "not_authenticated")
         body = RefreshRequest(refresh_token=token)
         response = self.request(
             "POST", f"{API}/auth/refresh", json=body.model_dump(), headers={"Authorization": ""}
@@ -175,7 +181,11 @@ class HubClient:
             self._refresh_shared(used)
             response = self.request(method, path, **kwargs)
         if response.status_code == 401:
-            raise LoginRefused(_message(response) or "the hub no longer accepts this login")
+            raise LoginRefused(
+                _message(response) or "the hub no longer accepts this login",
+                _code(response) or "invalid_token",
+                401,
+            )
         return response
 
     def _post_model(self, path: str, model: BaseModel, timeout: Any = None) -> requests.Response:
@@ -192,7 +202,7 @@ class HubClient:
         """POST /sync/push; ``BatchTooLarge`` on 413 (halve and retry)."""
         response = self._post_model(f"{API}/sync/push", PushRequest(changes=changes), timeout)
         if response.status_code == 413:
-            raise BatchTooLarge(_message(response))
+            raise BatchTooLarge(_message(response), _code(response) or "batch_too_large", 413)
         reply = _parse(PushResponse, self.json_or_raise(response))
         if [str(r.change_id) for r in reply.results] != [str(c.change_id) for c in changes]:
             raise HubBadReply("the hub's push reply does not answer the changes sent")
@@ -272,6 +282,17 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise HubBadReply(f"the hub's reply has the wrong shape ({model.__name__}): {exc}") from exc
+
+
+def _code(response: requests.Response) -> str:
+    """The hub's machine-readable reason (``ErrorBody.error``), or "" when it sent none."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"][:64]
+    return ""
 
 
 def _message(response: requests.Response) -> str:

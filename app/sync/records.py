@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from app.protocol.problems import Problem
 from app.protocol.records import (  # noqa: F401 - re-exported: the schema lives in the protocol
     FIELD_MODELS,
     AnnotationSetFields,
@@ -28,7 +29,11 @@ def check_transition(old: dict[str, Any], new: dict[str, Any]) -> None:
     """Refuse a consultation status change the lifecycle does not allow."""
     before, after = old.get("status", "draft"), new.get("status", "draft")
     if not can_transition(before, after):
-        raise RecordInvalid(f"a consultation cannot go from '{before}' to '{after}'")
+        raise RecordInvalid(
+            f"a consultation cannot go from '{before}' to '{after}'",
+            [Problem("status", "transition", {"before": before, "after": after})],
+            "consultation",
+        )
 
 
 def age_years(birth_date: str, today: date | None = None) -> int | None:

@@ -12,13 +12,16 @@ beside it in ``hub_fields`` and the three-way merge happens at the hub on push).
 
 from __future__ import annotations
 
+import builtins
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.protocol.problems import Problem
 from app.protocol.sync import (
     Change,
     ConflictInfo,
@@ -31,6 +34,8 @@ from app.protocol.sync import (
 )
 from app.sync.cache import Cache
 from app.sync.records import RecordInvalid, check_transition, validate_fields
+
+log = logging.getLogger(__name__)
 
 CURSOR_KEY = "pull_cursor"
 
@@ -103,8 +108,8 @@ class RecordStore:
         self.cache = cache
         self.user_id = user_id
         self.facility_id = facility_id
-        self._listeners: list[Callable[[list[str]], None]] = []
-        self._write_listeners: list[Callable[[], None]] = []
+        self._listeners: builtins.list[Callable[[builtins.list[str]], None]] = []
+        self._write_listeners: builtins.list[Callable[[], None]] = []
 
     # -- change notification (Qt-free; the UI bridges it to the GUI thread) --------------
     def on_change(self, listener: Callable[[list[str]], None]) -> None:
@@ -115,7 +120,7 @@ class RecordStore:
         """Call ``listener()`` after a local write queued a change (the engine pushes soon)."""
         self._write_listeners.append(listener)
 
-    def _wrote(self, ids: list[str]) -> None:
+    def _wrote(self, ids: builtins.list[str]) -> None:
         self._notify(ids)
         for listener in list(self._write_listeners):
             try:
@@ -123,12 +128,12 @@ class RecordStore:
             except Exception:  # noqa: BLE001 - a broken listener must not break a write
                 pass
 
-    def _notify(self, ids: list[str]) -> None:
+    def _notify(self, ids: builtins.list[str]) -> None:
         for listener in list(self._listeners):
             try:
                 listener(ids)
             except Exception:  # noqa: BLE001 - a broken listener must not break sync
-                pass
+                log.exception("record change listener %r failed", listener)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, doc_id: str | uuid.UUID) -> LocalDoc | None:
@@ -144,7 +149,7 @@ class RecordStore:
         patient_id: str | None = None,
         consultation_id: str | None = None,
         include_deleted: bool = False,
-    ) -> list[LocalDoc]:
+    ) -> builtins.list[LocalDoc]:
         """Documents filtered by type / patient / consultation, newest first."""
         where, args = [], []
         if doc_type is not None:
@@ -163,7 +168,7 @@ class RecordStore:
             sql += " WHERE " + " AND ".join(where)
         return [_doc(r) for r in self.cache.query(sql + " ORDER BY d.updated_at DESC", tuple(args))]
 
-    def conflicts(self) -> list[LocalDoc]:
+    def conflicts(self) -> builtins.list[LocalDoc]:
         """Documents waiting for a person to resolve a conflict."""
         rows = self.cache.query(f"SELECT {_COLUMNS} FROM documents d WHERE d.conflict IS NOT NULL")
         return [_doc(r) for r in rows]
@@ -185,7 +190,11 @@ class RecordStore:
         doc_type = DocType(doc_type)
         clean = validate_fields(doc_type, fields)
         if doc_type != DocType.patient and patient_id is None:
-            raise RecordInvalid(f"a {doc_type.value} record must belong to a patient")
+            raise RecordInvalid(
+                f"a {doc_type.value} record must belong to a patient",
+                [Problem("", "needs_patient")],
+                doc_type.value,
+            )
         doc_id = str(doc_id or uuid.uuid4())
         pid = str(patient_id) if patient_id else None
         cid = str(consultation_id) if consultation_id else None
@@ -220,7 +229,9 @@ class RecordStore:
         """Record a person's resolution (the complete chosen fields) and queue it."""
         doc = self.get(doc_id)
         if doc is None or doc.conflict is None:
-            raise RecordInvalid("this record has no conflict to resolve")
+            raise RecordInvalid(
+                "this record has no conflict to resolve", [Problem("", "no_conflict")]
+            )
         return self._write(str(doc_id), fields, deleted=False, resolves=True, replace=True)
 
     def _write(
@@ -236,7 +247,7 @@ class RecordStore:
                 f"SELECT {_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,)
             ).fetchone()
             if row is None:
-                raise RecordInvalid(f"no record {doc_id}")
+                raise RecordInvalid(f"no record {doc_id}", [Problem("", "not_found")])
             doc = _doc(row)
             new_fields = dict(changes) if replace else {**doc.fields, **changes}
             if not deleted:
@@ -318,7 +329,7 @@ class RecordStore:
         )
 
     # -- outbox (sync side) --------------------------------------------------------------------
-    def pending_changes(self) -> list[Change]:
+    def pending_changes(self) -> builtins.list[Change]:
         """Every change in the outbox, in order."""
         return [
             Change.model_validate_json(r[0])
@@ -329,18 +340,10 @@ class RecordStore:
         """Changes waiting for the hub."""
         return int(self.cache.query("SELECT count(*) FROM outbox")[0][0])
 
-    def blobs_needed(self) -> set[str]:
-        """Blobs named by attachments in the outbox."""
-        needed: set[str] = set()
-        for change in self.pending_changes():
-            if not change.deleted:
-                needed.update(b["sha256"] for b in referenced_blobs(change.type, change.fields))
-        return needed
-
-    def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> list[Change]:
+    def take_batch(self, limit: int, blob_ready: Callable[[str], bool]) -> builtins.list[Change]:
         """The next changes to push (first pending change per document, attachments only when
         their blobs are on the hub), marked as sent before they go out."""
-        batch: list[Change] = []
+        batch: builtins.list[Change] = []
         seen: set[str] = set()
         with self.cache.transaction() as db:
             for seq, doc_id, raw in db.execute(
@@ -369,10 +372,12 @@ class RecordStore:
                     (message, str(change.change_id)),
                 )
 
-    def apply_push_results(self, changes: list[Change], results: list[PushResult]) -> None:
+    def apply_push_results(
+        self, changes: builtins.list[Change], results: builtins.list[PushResult]
+    ) -> None:
         """Record the hub's answers: adopt revisions, rebase later edits, keep rejections."""
         by_id = {str(c.change_id): c for c in changes}
-        touched: list[str] = []
+        touched: builtins.list[str] = []
         with self.cache.transaction() as db:
             for result in results:
                 sent = by_id.get(str(result.change_id))
@@ -420,7 +425,7 @@ class RecordStore:
                     "rev = ?, hub_rev = ?, hub_fields = ?, hub_deleted = ?, fields = ?, deleted = ?, "
                     "sync_error = NULL"
                 )
-                args: list[Any] = [
+                args: builtins.list[Any] = [
                     rev,
                     rev,
                     json.dumps(hub_fields),
@@ -456,7 +461,7 @@ class RecordStore:
             (f"{reason}: {result.message}".strip(": "), str(sent.id)),
         )
 
-    def rejected(self) -> list[tuple[str, str, str]]:
+    def rejected(self) -> builtins.list[tuple[str, str, str]]:
         """(document id, reason, message) of changes the hub refused."""
         return [
             tuple(r)
@@ -470,7 +475,7 @@ class RecordStore:
 
     def apply_pull(
         self,
-        docs: list[Document],
+        docs: builtins.list[Document],
         next_cursor: int,
         on_attachment: Callable[[Any, dict], None] | None = None,
     ) -> None:
@@ -527,10 +532,6 @@ class RecordStore:
                         on_attachment(db, {"blobs": blobs})
             self.cache.set_state(CURSOR_KEY, str(next_cursor), db)
         self._notify(touched)
-
-    def reset_cursor(self) -> None:
-        """Pull everything again from the start (after a digest mismatch)."""
-        self.cache.set_state(CURSOR_KEY, "0")
 
     def drop_unseen(self, seen: set[str]) -> int:
         """After a full pull: forget hub-known documents the hub no longer returns (out of scope

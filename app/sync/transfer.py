@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MIN_CHUNK = 64 * 1024
@@ -87,32 +88,34 @@ class LinkHealth:
     """
 
     quiet_s: float = 600.0
-    _since: float = field(default_factory=time.monotonic)  # start, or the last reset
+    clock: Callable[[], float] = time.monotonic
+    _since: float = field(init=False)  # start, or the last reset
     _last_reset: float | None = None
     _damaged_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self._since = self.clock()
+
     def note_reset(self) -> None:
         """A connection broke while a request was under way."""
         with self._lock:
-            self._last_reset = self._since = time.monotonic()
+            self._last_reset = self._since = self.clock()
 
     def note_damaged(self) -> None:
         """The hub found a chunk or a finished upload not matching its checksum."""
         with self._lock:
-            self._damaged_at = time.monotonic()
+            self._damaged_at = self.clock()
 
     def resetting(self) -> bool:
         """A connection broke within the last ``quiet_s``."""
         with self._lock:
-            return (
-                self._last_reset is not None and time.monotonic() - self._last_reset < self.quiet_s
-            )
+            return self._last_reset is not None and self.clock() - self._last_reset < self.quiet_s
 
     def chunk_checksums(self) -> bool:
         """Whether the next chunk should carry ``Upload-Checksum``."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if self._damaged_at is not None and now - self._damaged_at < self.quiet_s:
                 return True
             return now - self._since >= self.quiet_s

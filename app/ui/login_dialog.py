@@ -21,6 +21,7 @@ from app import credentials
 from app.context import AppContext
 from app.sync import errors
 from app.ui.bridge import run_in_worker
+from app.ui.wording import error_text, hub_error_text
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def sign_in(context: AppContext, username: str, password: str):  # noqa: ANN201 
     tokens = client.login(username, password, device_name=platform.node())
     credentials.set_secret(token_key(username, context.hub_url), tokens.refresh_token)
     context.services["hub_client"] = client
+    # The session opening next keeps the cache keys wrapped by it and unlocks set-aside caches.
+    context.services["sign_in_password"] = credentials.OneTimeSecret(password)
     return tokens
 
 
@@ -144,23 +147,18 @@ class LoginDialog(QDialog):
     def describe_error(self, exc: BaseException) -> str:
         """A sentence for the user; the technical detail goes to the log."""
         log.warning("sign-in failed: %s", exc)
-        if isinstance(exc, errors.LoginRefused):
-            return self.tr("The hub refused the sign-in: {reason}").format(reason=exc)
-        if isinstance(exc, errors.TlsUntrusted):
-            return self.tr(
-                "The hub's security certificate is not trusted. Ask IT to check the CA "
-                "certificate setting."
-            )
-        if isinstance(exc, errors.HubOffline):
-            return self.tr("Cannot reach the hub. Check the network connection and try again.")
         if isinstance(exc, credentials.KeyringUnavailable):
             return self.tr(
                 "Signed in, but this computer has no secure credential store to keep the "
                 "sign-in safely. Ask IT to enable the system keyring."
             )
+        if isinstance(exc, errors.LoginRefused):
+            return self.tr("The hub refused the sign-in: {reason}").format(
+                reason=hub_error_text(exc)
+            )
         if isinstance(exc, errors.HubError):
-            return self.tr("The hub had a problem: {reason}").format(reason=exc)
-        return self.tr("Sign-in failed: {reason}").format(reason=exc)
+            return hub_error_text(exc)
+        return self.tr("Sign-in failed: {reason}").format(reason=error_text(exc))
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)

@@ -10,7 +10,6 @@ unfinished upload of it got. The final SHA-256 is verified before the blob becom
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from email.utils import formatdate
@@ -22,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from app.protocol.auth import ErrorBody, UserInfo
 from app.protocol.sync import BlobStatusRequest, BlobStatusResponse
-from hub import blobs
+from hub import blobs, upload_lock
 from hub.api.auth import signed_in
 from hub.errors import HubError
 from hub.state import HubState, client_ip, get_state
@@ -47,7 +46,6 @@ TUS_ERRORS = {
 }
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
-_locks: dict[str, asyncio.Lock] = {}
 
 
 def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -128,16 +126,11 @@ async def blob_status(
     """Which of these blobs the hub holds for you, and how far your unfinished uploads of the
     others got (one request instead of a HEAD per blob before uploading)."""
     found = await run_in_threadpool(blobs.blob_states, state, user, body.sha256)
-    busy = [
-        lock
-        for b in found
-        if b.upload_url and (lock := _locks.get(b.upload_url.rsplit("/", 1)[1])) and lock.locked()
-    ]
-    if busy:  # a chunk still being received (or its dropped connection not yet noticed)
-        try:
-            await asyncio.wait_for(_wait_all(busy), _BUSY_WAIT_S)
-        except TimeoutError:
-            pass  # report what is stored now; a PATCH at a stale offset gets 409 with the right one
+    pending = [b.upload_url.rsplit("/", 1)[1] for b in found if b.upload_url]
+    if await run_in_threadpool(upload_lock.busy, state.db, pending):
+        # A chunk still being received (or its dropped connection not yet noticed): report
+        # where it ends; after the wait a PATCH at a stale offset gets 409 with the right one.
+        await upload_lock.wait_idle(state.db, pending, _BUSY_WAIT_S)
         found = await run_in_threadpool(blobs.blob_states, state, user, body.sha256)
     return BlobStatusResponse(blobs=found)
 
@@ -145,14 +138,8 @@ async def blob_status(
 _BUSY_WAIT_S = 5.0
 
 
-async def _wait_all(locks: list[asyncio.Lock]) -> None:
-    for lock in locks:
-        async with lock:
-            pass
-
-
 @router.head("/uploads/{upload_id}", response_class=Response, responses=TUS_ERRORS)
-def tus_head(
+async def tus_head(
     upload_id: str = ID_PATH,
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
@@ -160,7 +147,9 @@ def tus_head(
 ) -> Response:
     """How many bytes the hub holds of this upload (resume from Upload-Offset)."""
     _require_tus(tus_resumable)
-    row = blobs.get_upload(state, user, upload_id)
+    await run_in_threadpool(blobs.get_upload, state, user, upload_id)
+    await upload_lock.wait_idle(state.db, [upload_id], _BUSY_WAIT_S)
+    row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
     headers = {
         "Upload-Offset": str(row.offset),
         "Upload-Length": str(row.length),
@@ -224,31 +213,46 @@ async def _append(
 ) -> dict[str, str]:
     """Receive the request body at ``upload_offset`` (one writer per upload); finish the blob
     when complete. Returns the tus headers of the reply."""
-    lock = _locks.setdefault(upload_id, asyncio.Lock())
-    async with lock:
-        row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
-        if row.sha256 is not None:
-            raise HubError(
-                409,
-                "upload_complete",
-                "this upload is already complete",
-                headers=_tus_headers({"Upload-Offset": str(row.offset)}),
-            )
-        if upload_offset != row.offset:
-            raise HubError(
-                409,
-                "offset_mismatch",
-                f"Upload-Offset {upload_offset} does not match the hub's offset {row.offset}; send HEAD and resume",
-                headers=_tus_headers({"Upload-Offset": str(row.offset)}),
-            )
-        offset = await _receive(request, state, row, checksum)
-        headers = {"Upload-Offset": str(offset), "Upload-Expires": _expires(row.expires_at)}
-        if offset == row.length:
-            headers["X-Blob-Sha256"] = await run_in_threadpool(
-                blobs.finish_upload, state, user, row, client_ip(request)
-            )
-    _locks.pop(upload_id, None)
+    try:
+        async with upload_lock.hold(state.db, upload_id) as lease:
+            row = await run_in_threadpool(blobs.get_upload, state, user, upload_id)
+            if row.sha256 is not None:
+                raise HubError(
+                    409,
+                    "upload_complete",
+                    "this upload is already complete",
+                    headers=_tus_headers({"Upload-Offset": str(row.offset)}),
+                )
+            if upload_offset != row.offset:
+                raise HubError(
+                    409,
+                    "offset_mismatch",
+                    f"Upload-Offset {upload_offset} does not match the hub's offset {row.offset}; send HEAD and resume",
+                    headers=_tus_headers({"Upload-Offset": str(row.offset)}),
+                )
+            offset = await _receive(request, state, row, checksum, lease)
+            headers = {"Upload-Offset": str(offset), "Upload-Expires": _expires(row.expires_at)}
+            if offset == row.length:
+                headers["X-Blob-Sha256"] = await run_in_threadpool(
+                    blobs.finish_upload, state, user, row, client_ip(request)
+                )
+    except upload_lock.UploadBusy:
+        raise _busy() from None
     return headers
+
+
+def _busy() -> HubError:
+    return HubError(
+        409,
+        "upload_busy",
+        "another request is writing this upload (tus allows one at a time); "
+        "wait for it to end, then send HEAD and resume",
+        headers=_tus_headers(),
+    )
+
+
+class _LeaseLost(Exception):
+    pass
 
 
 async def _receive(
@@ -256,6 +260,7 @@ async def _receive(
     state: HubState,
     row,  # noqa: ANN001
     checksum: tuple[str, bytes] | None,
+    lease: upload_lock.Lease,
 ) -> int:
     """Stream the body to the upload file. Bad chunks are cut off again (nothing partial stays
     but bytes of an interrupted chunk without checksum, which tus resumes from)."""
@@ -266,6 +271,9 @@ async def _receive(
     try:
         try:
             async for block in request.stream():
+                if lease.lost:  # another request owns the upload now: touch nothing more
+                    f.close()
+                    raise _LeaseLost
                 if start + received + len(block) > row.length:
                     raise HubError(
                         413,
@@ -289,6 +297,8 @@ async def _receive(
         f.close()
         await run_in_threadpool(state.blobs.truncate, row.id, start)
         raise
+    except _LeaseLost:
+        raise _busy() from None
     f.flush()
     f.close()
     await run_in_threadpool(state.blobs.truncate, row.id, start + received)
@@ -299,7 +309,7 @@ async def _receive(
 @router.delete(
     "/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS
 )
-def tus_delete(
+async def tus_delete(
     upload_id: str = ID_PATH,
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
@@ -307,8 +317,12 @@ def tus_delete(
 ) -> Response:
     """tus termination: discard an unfinished upload."""
     _require_tus(tus_resumable)
-    blobs.get_upload(state, user, upload_id)
-    blobs.terminate(state, upload_id)
+    await run_in_threadpool(blobs.get_upload, state, user, upload_id)
+    try:
+        async with upload_lock.hold(state.db, upload_id):
+            await run_in_threadpool(blobs.terminate, state, upload_id)
+    except upload_lock.UploadBusy:
+        raise _busy() from None
     return Response(status_code=204, headers=_tus_headers())
 
 

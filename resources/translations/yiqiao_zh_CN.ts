@@ -897,77 +897,62 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="64" />
+      <location filename="../../app/ui/login_dialog.py" line="67" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="68" />
+      <location filename="../../app/ui/login_dialog.py" line="71" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="75" />
+      <location filename="../../app/ui/login_dialog.py" line="78" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="76" />
+      <location filename="../../app/ui/login_dialog.py" line="79" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="77" />
+      <location filename="../../app/ui/login_dialog.py" line="80" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="93" />
+      <location filename="../../app/ui/login_dialog.py" line="96" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="110" />
+      <location filename="../../app/ui/login_dialog.py" line="113" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="116" />
+      <location filename="../../app/ui/login_dialog.py" line="119" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="148" />
+      <location filename="../../app/ui/login_dialog.py" line="156" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="151" />
-      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
-      <translation>服务器的安全证书不受信任。请联系信息科检查 CA 证书设置。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="155" />
-      <source>Cannot reach the hub. Check the network connection and try again.</source>
-      <translation>无法连接服务器。请检查网络连接后重试。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="158" />
+      <location filename="../../app/ui/login_dialog.py" line="152" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="162" />
-      <source>The hub had a problem: {reason}</source>
-      <translation>服务器出现问题：{reason}</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/login_dialog.py" line="163" />
+      <location filename="../../app/ui/login_dialog.py" line="161" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="119" />
+      <location filename="../../app/ui/login_dialog.py" line="122" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
     </message>
@@ -2558,324 +2543,324 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="130" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="138" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="139" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="139" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="178" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="173" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="180" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="177" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="191" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="192" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="188" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="195" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="220" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="227" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="234" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="235" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="237" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="238" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="246" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="247" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="248" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="249" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="256" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="257" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="258" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="310" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="310" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="316" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="323" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="388" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="402" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="390" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="404" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="392" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="406" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="516" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="517" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="531" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="538" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="538" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="562" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="579" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="593" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="595" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="598" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="612" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="638" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="652" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="657" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="638" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="652" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="657" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="663" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="677" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="680" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -2883,89 +2868,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="301" />
+      <location filename="../../app/ui/viewer/viewport.py" line="331" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="302" />
+      <location filename="../../app/ui/viewer/viewport.py" line="332" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="303" />
+      <location filename="../../app/ui/viewer/viewport.py" line="333" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="304" />
+      <location filename="../../app/ui/viewer/viewport.py" line="334" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="305" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="322" />
+      <location filename="../../app/ui/viewer/viewport.py" line="352" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="352" />
+      <location filename="../../app/ui/viewer/viewport.py" line="382" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="384" />
+      <location filename="../../app/ui/viewer/viewport.py" line="302" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="386" />
+      <location filename="../../app/ui/viewer/viewport.py" line="304" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="411" />
+      <location filename="../../app/ui/viewer/viewport.py" line="436" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="466" />
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="544" />
+      <location filename="../../app/ui/viewer/viewport.py" line="569" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="602" />
+      <location filename="../../app/ui/viewer/viewport.py" line="627" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -3049,6 +3034,423 @@
       <location filename="../../app/ui/pages/patients.py" line="71" />
       <source>Weight (kg)</source>
       <translation>体重（kg）</translation>
+    </message>
+  </context>
+  <context>
+    <name>Wording</name>
+    <message>
+      <location filename="../../app/ui/wording.py" line="23" />
+      <source>This record</source>
+      <translation>本记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="42" />
+      <source>, </source>
+      <translation>、</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="49" />
+      <source>{label} must be filled in</source>
+      <translation>请填写{label}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="52" />
+      <source>{label} needs at least {min} characters</source>
+      <translation>{label}至少需要 {min} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="55" />
+      <source>{label} may have at most {max} characters</source>
+      <translation>{label}最多 {max} 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="58" />
+      <source>{label} must be at least {min}</source>
+      <translation>{label}不能小于 {min}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="61" />
+      <source>{label} must be at most {max}</source>
+      <translation>{label}不能大于 {max}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="64" />
+      <source>{label} must be a number</source>
+      <translation>{label}应为数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="67" />
+      <source>{label} must be a whole number</source>
+      <translation>{label}应为整数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="70" />
+      <source>{label} must be yes or no</source>
+      <translation>{label}应为“是”或“否”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="73" />
+      <source>{label} must be written as year-month-day, e.g. 1965-03-15</source>
+      <translation>{label}格式应为 年-月-日，例如 1965-03-15</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="76" />
+      <source>{label} must be written as year-month-day hour:minute, e.g. 2026-03-15 14:30</source>
+      <translation>{label}格式应为 年-月-日 时:分，例如 2026-03-15 14:30</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="81" />
+      <source>{label} must be one of: {choices}</source>
+      <translation>{label}只能是以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="85" />
+      <source>{label}: choose one of the offered values</source>
+      <translation>{label}：请从给出的选项中选择</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="89" />
+      <source>{label} is not written in the expected form</source>
+      <translation>{label}的格式不正确</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="92" />
+      <source>{label} must be a list</source>
+      <translation>{label}应为列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="95" />
+      <source>{label} is not valid</source>
+      <translation>{label}无效</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="98" />
+      <source>A consultation cannot go from “{before}” to “{after}”</source>
+      <translation>会诊不能从“{before}”变为“{after}”</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="104" />
+      <source>This record must belong to a patient</source>
+      <translation>本记录必须属于某位患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="107" />
+      <source>This record has no conflict to resolve</source>
+      <translation>本记录没有需要解决的冲突</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="110" />
+      <source>This record no longer exists on this computer</source>
+      <translation>本机上已没有这条记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="160" />
+      <source>Wrong username or password.</source>
+      <translation>用户名或密码错误。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="161" />
+      <source>This account has been disabled. Ask your hospital's IT.</source>
+      <translation>此账号已被停用，请联系本院信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="164" />
+      <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
+      <translation>登录失败次数过多，请等几分钟再试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="167" />
+      <location filename="../../app/ui/wording.py" line="170" />
+      <source>Your sign-in has expired. Please sign in again.</source>
+      <translation>登录已过期，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="173" />
+      <location filename="../../app/ui/wording.py" line="176" />
+      <source>You are not signed in. Please sign in again.</source>
+      <translation>您尚未登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="179" />
+      <source>The hub could not accept what was sent (a field is not valid).</source>
+      <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="182" />
+      <source>The hub could not store a value of this record.</source>
+      <translation>服务器无法保存这条记录中的某个值。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="185" />
+      <source>The text contains an invisible control character; remove it and retry.</source>
+      <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="188" />
+      <location filename="../../app/ui/wording.py" line="252" />
+      <location filename="../../app/ui/wording.py" line="255" />
+      <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
+      <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="191" />
+      <location filename="../../app/ui/wording.py" line="194" />
+      <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
+      <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="197" />
+      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="209" />
+      <source>The hub could not understand the request.</source>
+      <translation>服务器无法理解该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="200" />
+      <location filename="../../app/ui/wording.py" line="203" />
+      <source>The hub does not offer this function (check its version).</source>
+      <translation>服务器不提供此功能（请检查其版本）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="212" />
+      <source>The hub does not accept this kind of file.</source>
+      <translation>服务器不接受此类文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="215" />
+      <location filename="../../app/ui/wording.py" line="274" />
+      <source>The hub refused the request.</source>
+      <translation>服务器拒绝了该请求。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="216" />
+      <source>You are not allowed to do this.</source>
+      <translation>您没有执行此操作的权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="217" />
+      <source>The hub does not have this (it may have been deleted).</source>
+      <translation>服务器上没有该内容（可能已被删除）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="220" />
+      <source>Someone else changed this at the same time; look again and retry.</source>
+      <translation>有人同时修改了此内容，请查看后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="223" />
+      <source>This is no longer available on the hub.</source>
+      <translation>服务器上已不再提供该内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="224" />
+      <source>This is too large for the hub.</source>
+      <translation>内容过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="225" />
+      <source>The hub is busy. YiQiao will try again shortly.</source>
+      <translation>服务器繁忙，医桥稍后会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="228" />
+      <source>This file is too large for the hub.</source>
+      <translation>文件过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="237" />
+      <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
+      <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="234" />
+      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="267" />
+      <source>A file upload was refused; YiQiao will send it again.</source>
+      <translation>文件上传被拒绝，医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="243" />
+      <source>A file upload got out of step; YiQiao will resume it.</source>
+      <translation>文件上传进度不一致，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="246" />
+      <source>The hub has no room left for your files. Ask IT.</source>
+      <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="249" />
+      <source>A file download got out of step; YiQiao will retry.</source>
+      <translation>文件下载进度不一致，医桥会重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="258" />
+      <source>This file is already complete on the hub.</source>
+      <translation>该文件已完整保存在服务器上。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="261" />
+      <source>A file upload is still in progress; YiQiao will resume it.</source>
+      <translation>文件仍在上传中，医桥会继续上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="264" />
+      <source>An unfinished upload expired; YiQiao will start it again.</source>
+      <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="337" />
+      <source>The hub had an internal problem. YiQiao will try again.</source>
+      <translation>服务器内部出错，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="280" />
+      <source>You are not allowed to change this record.</source>
+      <translation>您无权修改这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="283" />
+      <source>The hub found this record not valid.</source>
+      <translation>服务器认为这条记录无效。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="284" />
+      <source>The consultation cannot move to this status.</source>
+      <translation>会诊不能变为此状态。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="287" />
+      <source>This record was edited from a version the hub does not know.</source>
+      <translation>这条记录是基于服务器不认识的版本修改的。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="290" />
+      <source>A different record with the same identity is already on the hub.</source>
+      <translation>服务器上已有另一条相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="293" />
+      <source>The hub no longer has this record.</source>
+      <translation>服务器上已没有这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="294" />
+      <source>A different kind of record with the same identity is on the hub.</source>
+      <translation>服务器上有另一类相同编号的记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="297" />
+      <source>A record cannot be moved to another patient or hospital.</source>
+      <translation>记录不能转移到其他患者或医院。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="300" />
+      <source>A file of this record has not reached the hub yet.</source>
+      <translation>这条记录的某个文件尚未上传到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="303" />
+      <source>This record is too large for the hub.</source>
+      <translation>这条记录过大，服务器无法接受。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="304" />
+      <source>This change was sent twice at once.</source>
+      <translation>此修改被同时发送了两次。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="308" />
+      <source>The hub refused this record.</source>
+      <translation>服务器拒绝了这条记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="317" />
+      <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
+      <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="323" />
+      <source>Cannot reach the hub. Check the network connection and try again.</source>
+      <translation>无法连接到服务器，请检查网络连接后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="329" />
+      <source>The hub refused the sign-in. Please sign in again.</source>
+      <translation>服务器拒绝登录，请重新登录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="333" />
+      <source>The hub's reply could not be understood. YiQiao will try again.</source>
+      <translation>无法理解服务器的回复，医桥会自动重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="353" />
+      <source>YiQiao may not write here. Check the folder's permissions.</source>
+      <translation>医桥无权写入此处，请检查文件夹权限。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="357" />
+      <source>A file could not be read or written (disk full or removed?).</source>
+      <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="360" />
+      <location filename="../../app/ui/wording.py" line="418" />
+      <source>Something went wrong; the details are in the log.</source>
+      <translation>出现问题，详情见日志。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="372" />
+      <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="378" />
+      <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="383" />
+      <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
+      <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="390" />
+      <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
+      <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="396" />
+      <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
+      <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="402" />
+      <source> The hub refused {n} of them; IT can find them in the log.</source>
+      <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="407" />
+      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="413" />
+      <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
+      <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="443" />
+      <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
+      <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="449" />
+      <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
+      <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
   </context>
   <context>

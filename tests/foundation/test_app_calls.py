@@ -6,25 +6,35 @@ from PySide6.QtWidgets import QApplication
 
 from app.config import load_settings
 from app.context import AppContext
-from app.sync.hub_client import HubClient
 from tests.media.conftest import C_LI, clients, consultation_id, live_hub  # noqa: F401 - fixtures
+
+
+def _sign_in(qtbot, controller, username: str) -> None:  # noqa: ANN001
+    """Sign in as a user does: the sign-in dialog from the window, name and password, the
+    button; then the controller's own sign-in handling runs."""
+    from hub.demo import DEMO_PASSWORD
+
+    controller.show_login()
+    dialog = controller.login_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=10_000)
+    dialog.username.setText(username)
+    dialog.password.setText(DEMO_PASSWORD)
+    dialog.sign_in_button.click()
+    qtbot.waitUntil(lambda: controller.context.user is not None, timeout=30_000)
+    assert controller.context.user.username == username
+    assert controller.context.services.get("hub_client") is not None
 
 
 def test_incoming_call_rings_while_on_the_consultations_page(qtbot, live_hub, clients, request):  # noqa: F811
     from app.ui.app import ClientController
     from app.ui.call.incoming import IncomingCallDialog
-    from hub.demo import DEMO_PASSWORD
 
     context = AppContext(settings=load_settings(registry={}), hub_url=live_hub.url)
     controller = ClientController(QApplication.instance(), context)
     qtbot.addWidget(controller.window)
     controller.window.show()
     assert controller.window.stack.currentIndex() == 0  # Consultations
-    client = HubClient(live_hub.url)
-    tokens = client.login("specialist2", DEMO_PASSWORD)
-    context.services["hub_client"] = client
-    context.user = tokens.user
-    context.changed("user")  # what a successful sign-in does
+    _sign_in(qtbot, controller, "specialist2")
     qtbot.waitUntil(lambda: "call" in controller.window._pages, timeout=30_000)
     page = controller.window._pages["call"]
     request.addfinalizer(page.service.stop)
@@ -48,18 +58,13 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
     from app.media.call import CallPhase
     from app.ui.app import ClientController
     from app.ui.sync.wiring import sync_session
-    from hub.demo import DEMO_PASSWORD
 
     cardiologist = clients("specialist2")
     context = AppContext(settings=load_settings(registry={}), hub_url=live_hub.url)
     controller = ClientController(QApplication.instance(), context)
     qtbot.addWidget(controller.window)
     controller.window.show()
-    client = HubClient(live_hub.url)
-    tokens = client.login("doctor", DEMO_PASSWORD)
-    context.services["hub_client"] = client
-    context.user = tokens.user
-    context.changed("user")
+    _sign_in(qtbot, controller, "doctor")
     page = controller.window.show_page("consultations")
     qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
     request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())

@@ -73,3 +73,174 @@ def test_qt_standard_buttons_are_translated(chinese, qtbot):
     qtbot.addWidget(box)
     assert box.button(QDialogButtonBox.StandardButton.Cancel).text() == "取消"
     assert QApplication.translate("MainWindow", "Patients") == "患者"
+
+
+# -- error paths: every validation rule, every hub reason, in Chinese ---------------------
+
+
+def _bad_values(info) -> list[object]:  # noqa: ANN001 - pydantic FieldInfo
+    """Values breaking each constraint pydantic declares on a field (plus a wrong type)."""
+    from annotated_types import Ge, Le, MaxLen, MinLen
+    from pydantic.fields import FieldInfo
+
+    assert isinstance(info, FieldInfo)
+    bad: list[object] = [{"not": "a value"}]
+    for rule in info.metadata:
+        if isinstance(rule, MinLen) and rule.min_length:
+            bad.append("")
+        elif isinstance(rule, MaxLen):
+            bad.append("x" * (rule.max_length + 1))
+        elif isinstance(rule, Ge):
+            bad.append(rule.ge - 1)
+        elif isinstance(rule, Le):
+            bad.append(rule.le + 1)
+        elif getattr(rule, "pattern", None):
+            bad.append("@@ not this @@")
+    return bad
+
+
+def _every_record_problem():
+    """(doc type, field, value, problems) for each rule of every record schema."""
+    from app.protocol.records import FIELD_MODELS, RecordInvalid, validate_fields
+
+    out = []
+    for doc_type, model in FIELD_MODELS.items():
+        required = {
+            name: ("x" if name != "kind" else "photo")
+            for name, info in model.model_fields.items()
+            if info.is_required()
+        }
+        for name, info in model.model_fields.items():
+            values = _bad_values(info)
+            if name == "birth_date":
+                values.append("1965/03/15")
+            if info.is_required():
+                values.append(None)
+            for value in values:
+                fields = {**required, name: value}
+                if value is None:
+                    del fields[name]
+                try:
+                    validate_fields(doc_type, fields)
+                except RecordInvalid as exc:
+                    out.append((doc_type, name, value, exc))
+    return out
+
+
+def test_every_validation_rule_reads_in_chinese(chinese):
+    from app.ui.wording import record_invalid_text
+
+    cases = _every_record_problem()
+    assert len(cases) > 60, "the walk should reach every rule of every record type"
+    bad = []
+    for doc_type, name, value, exc in cases:
+        text = record_invalid_text(exc)
+        assert exc.problems, (doc_type, name, value)
+        problems = untranslated([(f"{doc_type}.{name}={value!r:.30}", text)])
+        if problems or name in text:
+            bad.append(f"{doc_type}.{name}={value!r:.30}: {text!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_issues_examples_read_as_sentences(chinese):
+    from app.protocol.records import RecordInvalid, validate_fields
+    from app.ui.wording import record_invalid_text
+
+    with pytest.raises(RecordInvalid) as birth:
+        validate_fields("patient", {"name": "王芳", "birth_date": "1965/03/15"})
+    assert record_invalid_text(birth.value) == "出生日期格式应为 年-月-日，例如 1965-03-15"
+    with pytest.raises(RecordInvalid) as pressure:
+        validate_fields("vitals", {"bp_systolic": 1650})
+    assert record_invalid_text(pressure.value) == "收缩压（mmHg）不能大于 300"
+    install_translators("en")
+    assert record_invalid_text(birth.value) == (
+        "Date of birth must be written as year-month-day, e.g. 1965-03-15"
+    )
+
+
+def test_every_record_field_has_a_label(chinese):
+    """A new field in app/protocol/records.py needs a row in app/ui/sync/field_labels.py."""
+    from app.protocol.records import FIELD_MODELS
+    from app.ui.wording import label_for
+
+    missing = [
+        f"{doc_type.value}.{name}"
+        for doc_type, model in FIELD_MODELS.items()
+        for name in model.model_fields
+        if label_for(name) == name
+    ]
+    assert not missing, f"add labels for {missing} to app/ui/sync/field_labels.py"
+
+
+def test_every_problem_code_reads_in_chinese(chinese):
+    from app.protocol.problems import Problem
+    from app.ui.wording import PROBLEM_CODES, problem_text
+
+    params = {"min": 1, "max": 9, "allowed": ["routine", "urgent"], "before": "draft"}
+    texts = [
+        (code, problem_text(Problem("urgency", code, {**params, "after": "closed"})))
+        for code in PROBLEM_CODES
+    ]
+    bad = untranslated(texts)
+    assert not bad, "\n".join(bad)
+    assert len({t for _c, t in texts}) == len(texts), "each code has its own sentence"
+
+
+def test_every_hub_reason_reads_in_chinese(chinese):
+    from app.protocol.problems import HUB_ERROR_CODES
+    from app.protocol.sync import RejectReason
+    from app.sync import errors
+    from app.ui.wording import hub_error_text, reject_reason_text
+
+    texts = [(code, hub_error_text(errors.HubError("english", code))) for code in HUB_ERROR_CODES]
+    texts += [(r.value, reject_reason_text(r.value)) for r in RejectReason]
+    texts += [
+        (kind.__name__, hub_error_text(kind("english detail")))
+        for kind in (
+            errors.HubOffline,
+            errors.LoginRefused,
+            errors.TlsUntrusted,
+            errors.HubServerError,
+            errors.HubBadReply,
+            errors.BatchTooLarge,
+        )
+    ]
+    bad = untranslated(texts)
+    assert not bad, "\n".join(bad)
+    assert hub_error_text(errors.LoginRefused("x", "invalid_credentials")) == "用户名或密码错误。"
+
+
+def test_the_hub_sends_no_reason_the_client_cannot_word():
+    """Every ErrorBody code raised anywhere in hub/ is in HUB_ERROR_CODES (source walk)."""
+    import re
+    from pathlib import Path
+
+    from app.protocol.problems import HUB_ERROR_CODES
+
+    hub_dir = Path(__file__).resolve().parents[2] / "hub"
+    pattern = re.compile(
+        r"(?:HubError|error_response)\(\s*(?:status_code=)?\d{3},\s*\"([a-z_]+)\"|"
+        r"^\s*\d{3}: \"([a-z_]+)\",$|return \d{3}, \"([a-z_]+)\"|^\s*\d{3},\s*\n?\s*\"([a-z_]+)\",$",
+        re.M,
+    )
+    found = set()
+    for path in hub_dir.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for m in pattern.finditer(text):
+            found.add(next(g for g in m.groups() if g))
+        for m in re.finditer(r"HubError\(\s*\d{3},\s*\"([a-z_]+)\"", text, re.S):
+            found.add(m.group(1))
+    assert {"invalid_credentials", "not_found", "unsupported_protocol"} <= found
+    assert not found - set(HUB_ERROR_CODES), sorted(found - set(HUB_ERROR_CODES))
+
+
+def test_every_banner_about_local_records_reads_in_chinese(chinese):
+    from app.sync.cache import CacheKeyWrong
+    from app.sync.recovery import Notice
+    from app.ui.wording import NOTICE_CODES, notice_text, session_failure_text
+
+    texts = [(code, notice_text(Notice(code, params))) for code, params in NOTICE_CODES]
+    texts.append(("open failed", session_failure_text(CacheKeyWrong("english", path=None))))
+    bad = untranslated(texts)
+    assert not bad, "\n".join(bad)
+    assert len({t for _c, t in texts}) == len(texts)

@@ -1,4 +1,5 @@
-"""The Qt-free cores never import PySide6 (statically or at run time)."""
+"""The rooms of docs/ARCHITECTURE.md: the Qt-free cores never import PySide6 (statically or at
+run time); the hub reaches into the client only for the shared protocol and domain rules."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["app/sync", "app/media", "app/dicom_viewer", "app/protocol", "app/consult"]
+CORES = [
+    "app/sync",
+    "app/media",
+    "app/dicom_viewer",
+    "app/protocol",
+    "app/consult",
+    "app/dicom_net",
+]
+# What the hub may import from app/: the wire protocol and the consultation rules everywhere;
+# the media stack only where the hub itself is a call peer (the echo test call).
+HUB_MAY_IMPORT = ("app.protocol", "app.consult")
+HUB_MEDIA_PEERS = {"hub/signaling/echo.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -56,10 +68,16 @@ def test_importing_every_core_module_loads_no_qt():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_hub_never_imports_the_ui():
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in (ROOT / "hub").rglob("*.py")
-        if any(n.startswith(("app.ui", "PySide6")) for n in _imports(p))
-    ]
-    assert not offenders
+def test_hub_imports_only_protocol_and_rules_from_the_client():
+    offenders = []
+    for path in (ROOT / "hub").rglob("*.py"):
+        rel = str(path.relative_to(ROOT))
+        allowed = HUB_MAY_IMPORT + (("app.media",) if rel in HUB_MEDIA_PEERS else ())
+        for name in _imports(path):
+            if name.split(".")[0] in ("PySide6", "shiboken6"):
+                offenders.append(f"{rel}: {name}")
+            elif (name == "app" or name.startswith("app.")) and not name.startswith(allowed):
+                offenders.append(f"{rel}: {name}")
+    assert not offenders, "the hub imports from the client only what its rooms allow:\n" + (
+        "\n".join(sorted(offenders))
+    )

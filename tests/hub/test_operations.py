@@ -187,9 +187,12 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
         url + "/api/v1/blobs/uploads", headers={**auth, "Upload-Length": str(len(data))}
     ).headers["Location"]
     result: dict = {}
+    first_chunk_sent = threading.Event()
 
     def slow_body():
         for i in range(0, len(data), 40_000):
+            if i:
+                first_chunk_sent.set()  # the generator is asked for more once a chunk went
             yield data[i : i + 40_000]
             time.sleep(0.1)
 
@@ -207,7 +210,7 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
 
     th = threading.Thread(target=upload)
     th.start()
-    time.sleep(0.3)  # the PATCH is in flight
+    assert first_chunk_sent.wait(60), "the PATCH never started"
     proc.send_signal(signal.SIGTERM)
     th.join(30)
     _out, err = proc.communicate(timeout=40)

@@ -133,19 +133,24 @@ def test_pull_pages_by_cursor_without_gaps_or_repeats(net):
 
 
 def test_reconcile_digest_matches_only_the_same_set(net):
-    c = net.client("radiologist")
+    c = net.client("doc_a")
+    make_patient(c, "对账")
     docs, _ = pull_all(c, 0)
     held = [(d["id"], d["rev"]) for d in docs if not d["deleted"]]
+    assert held, "the reconciling user must hold documents, or the mismatch is never tried"
     ok = c.post(
         "/api/v1/sync/reconcile", json={"digest": scope_digest(reversed(held)), "count": len(held)}
     ).json()
     assert ok["match"] is True and ok["hub_count"] == len(held)
-    if held:
-        stale = [(held[0][0], held[0][1] + 1), *held[1:]]
-        bad = c.post(
-            "/api/v1/sync/reconcile", json={"digest": scope_digest(stale), "count": len(stale)}
-        ).json()
-        assert bad["match"] is False
+    stale = [(held[0][0], held[0][1] + 1), *held[1:]]
+    bad = c.post(
+        "/api/v1/sync/reconcile", json={"digest": scope_digest(stale), "count": len(stale)}
+    ).json()
+    assert bad["match"] is False
+    missing = c.post(
+        "/api/v1/sync/reconcile", json={"digest": scope_digest(held[1:]), "count": len(held) - 1}
+    ).json()
+    assert missing["match"] is False
 
 
 def test_consultation_status_rules_and_rejections(net):
@@ -234,4 +239,4 @@ def test_concurrent_pushes_are_never_skipped_by_a_pull(net):
         seen.extend(d["id"] for d in docs)
     vitals_seen = [s for s in seen if s in set(written)]
     assert len(written) == 160
-    assert sorted(set(vitals_seen)) == sorted(written), "no committed change was skipped"
+    assert sorted(vitals_seen) == sorted(written), "each committed change pulled exactly once"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.linkemu import Cut, LinkEmulator, LinkProfile
+from tests.support.wait import wait_until
 
 
 class _Sink(socketserver.BaseRequestHandler):
@@ -63,7 +64,7 @@ def test_latency_adds_round_trip(echo_server) -> None:
             sock.sendall(b"ping")
             assert _recv_exact(sock, 4) == b"ping"
             rtt = time.monotonic() - start
-    assert 0.11 <= rtt < 0.5
+    assert rtt >= 0.11, "the emulator added less than its latency"  # upper bounds: bench
 
 
 def test_bandwidth_cap_limits_throughput(echo_server) -> None:
@@ -76,7 +77,7 @@ def test_bandwidth_cap_limits_throughput(echo_server) -> None:
             assert _recv_exact(sock, len(payload)) == payload
             elapsed = time.monotonic() - start
         assert emu.stats.up_bytes == len(payload)
-    assert 0.18 <= elapsed < 2.0
+    assert elapsed >= 0.18, "faster than the bandwidth cap allows"
 
 
 def test_reset_at_exact_byte_offset(echo_server) -> None:
@@ -92,7 +93,11 @@ def test_reset_at_exact_byte_offset(echo_server) -> None:
             _recv_exact(sock, 10_000)
             sock.recv(1)  # a reset connection raises here at the latest
         sock.close()
-        time.sleep(0.1)
+        wait_until(
+            lambda: emu.stats.resets >= 1 and sum(map(len, echo_server.received)) >= 1234,
+            30,
+            "the cut to reach the server",
+        )
         assert sum(len(c) for c in echo_server.received) == 1234
         assert emu.stats.resets == 1
         # the link works again after the cut

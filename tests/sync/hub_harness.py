@@ -77,6 +77,8 @@ class HubProcess:
             "warning",
         ]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
+        if self.log.closed:  # restarted after stop()
+            self.log = open(self.data / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

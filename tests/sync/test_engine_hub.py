@@ -49,3 +49,76 @@ def test_records_and_attachment_reach_another_device(hub, tmp_path: Path) -> Non
     finally:
         a.close()
         b.close()
+
+
+def _vanished_from_hub(client, patient_id) -> str:  # noqa: ANN001
+    """A document the cache believes the hub holds but the hub no longer returns to this user
+    (as after a consultation left their scope): pulled in through the real store."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.protocol.sync import Document
+
+    doc_id = uuid.uuid4()
+    gone = Document(
+        id=doc_id,
+        type=DocType.note,
+        rev=3,
+        seq=10**9,
+        fields={"text": "out of scope now"},
+        facility_id="elsewhere",
+        patient_id=patient_id,
+        updated_at=datetime.now(UTC),
+        updated_by="someone",
+    )
+    client.store.apply_pull([gone], client.store.cursor())
+    return str(doc_id)
+
+
+def test_reconcile_mismatch_pulls_everything_and_drops_only_what_the_hub_no_longer_has(
+    hub, tmp_path: Path
+) -> None:
+    a = make_client(tmp_path / "a", hub.url, "doc1")
+    try:
+        kept = [a.store.create(DocType.patient, {"name": f"对账{i}"}).id for i in range(3)]
+        sync_until_quiet(a)
+        assert a.engine.reconcile() is True, "a cache that matches the hub"
+        stale = _vanished_from_hub(a, kept[0])
+        edited = _vanished_from_hub(a, kept[0])
+        a.store.update(edited, {"text": "written here, not yet sent"})
+
+        assert a.engine.reconcile() is False, "no digest check while changes wait to be sent"
+        assert a.store.get(stale) is not None and a.store.get(edited) is not None
+
+        a.store.delete(edited)  # the pending change goes (a local delete of it)
+        a.store.update(kept[1], {"phone": "13800000000"})
+        sync_until_quiet(a)
+        assert a.store.outbox_size() == 0
+        # now the digest differs (the stale row): a full pull, then the stale row goes
+        assert a.engine.reconcile() is False
+        assert a.store.get(stale) is None, "a row the hub no longer returns is dropped"
+        assert all(a.store.get(k) is not None for k in kept), "nothing the hub holds is lost"
+        assert a.store.get(kept[1]).fields["phone"] == "13800000000"
+        assert a.engine.reconcile() is True, "after the full pull the digests agree"
+    finally:
+        a.close()
+
+
+def test_full_pull_never_drops_a_document_with_an_unsent_change(hub, tmp_path: Path) -> None:
+    """The drop step of the reconcile path keeps anything still in the outbox, even a document
+    the hub does not return (the change may be what brings it back into scope)."""
+    a = make_client(tmp_path / "a", hub.url, "doc1")
+    try:
+        p = a.store.create(DocType.patient, {"name": "待发送"}).id
+        sync_until_quiet(a)
+        pending = _vanished_from_hub(a, p)
+        a.store.update(pending, {"text": "edited offline"})
+        seen: set[str] = set()
+        a.engine.pull(since=0, seen=seen)
+        assert pending not in seen and str(p) in seen
+        assert a.store.drop_unseen(seen) == 0
+        doc = a.store.get(pending)
+        assert doc is not None and doc.fields["text"] == "edited offline"
+        assert a.store.outbox_size() == 1
+    finally:
+        a.close()

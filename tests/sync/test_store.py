@@ -83,12 +83,7 @@ def test_merged_result_keeps_later_local_edit(store: RecordStore) -> None:
         ],
     )
     doc = store.get(p.id)
-    assert doc.fields == {
-        **doc.fields,
-        "name": "A",
-        "address": "from another clinic",
-        "phone": "local",
-    }
+    assert doc.fields == {"name": "A", "address": "from another clinic", "phone": "local"}
     (second,) = store.take_batch(10, lambda s: True)
     assert second.base_rev == 2 and second.fields["phone"] == "local"
 
@@ -156,3 +151,19 @@ def test_attachment_waits_for_its_blobs(store: RecordStore) -> None:
     assert [c.type for c in batch] == [DocType.patient]
     batch = store.take_batch(10, lambda s: True)
     assert {c.type for c in batch} == {DocType.patient, DocType.attachment}
+
+
+def test_a_failing_change_listener_is_logged_and_the_write_stands(
+    store: RecordStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[list[str]] = []
+
+    def broken(ids: list[str]) -> None:
+        raise RuntimeError("page gone")
+
+    store.on_change(broken)
+    store.on_change(heard.append)
+    with caplog.at_level("ERROR", logger="app.sync.store"):
+        p = store.create(DocType.patient, {"name": "监听"})
+    assert store.get(p.id) is not None and heard == [[str(p.id)]]
+    assert "page gone" in caplog.text

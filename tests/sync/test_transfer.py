@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from app.sync.transfer import MAX_CHUNK, MIN_CHUNK, ChunkSizer, LinkHealth, ThroughputMeter
+from tests.support.clock import ManualClock
 
 
 def test_chunks_take_about_the_target_time_at_the_measured_rate() -> None:
@@ -36,13 +35,16 @@ def test_meter_ignores_empty_and_instant_transfers() -> None:
 
 
 def test_checksums_only_on_a_link_that_has_proven_itself() -> None:
-    health = LinkHealth(quiet_s=0.2)
+    clock = ManualClock()
+    health = LinkHealth(quiet_s=600, clock=clock)
     assert not health.chunk_checksums() and not health.resetting(), "unproven at start"
-    time.sleep(0.25)
+    clock.advance(599)
+    assert not health.chunk_checksums(), "not yet quiet for quiet_s"
+    clock.advance(1)
     assert health.chunk_checksums(), "quiet for quiet_s: chunks carry checksums"
     health.note_reset()
     assert health.resetting() and not health.chunk_checksums()
-    time.sleep(0.25)
+    clock.advance(600)
     assert health.chunk_checksums() and not health.resetting(), "quiet again"
     health.note_reset()
     health.note_damaged()

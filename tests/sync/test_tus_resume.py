@@ -87,16 +87,16 @@ def test_cut_mid_chunk_on_healthy_link_loses_the_checksummed_chunk(
 ) -> None:
     """The other side of the trade-off: a checksummed chunk is kept whole or not at all, and
     after the cut the link counts as resetting, so the rest goes without checksums."""
-    import time
-
     from app.sync.transfer import LinkHealth
+    from tests.support.clock import ManualClock
 
     client = make_client(tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5)
     try:
         data = os.urandom(300_000)
         sha = client.blobs.add_bytes(data)
-        client.engine.health = LinkHealth(quiet_s=0.3)
-        time.sleep(0.35)  # the link has proven itself
+        clock = ManualClock()
+        client.engine.health = LinkHealth(quiet_s=600, clock=clock)
+        clock.advance(601)  # the link has proven itself
         assert client.engine.health.chunk_checksums() is True
         link.cut_after(40_000, "up")  # inside the first 64 KiB chunk
         with pytest.raises(HubOffline):
@@ -169,12 +169,18 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
 ) -> None:
     """Success of a whole cycle never comes on a link that drops more often than the upload
     takes, so progress (not success) must keep the backoff short."""
-    import time
-
     from app.protocol.sync import DocType
     from app.sync.transfer import Backoff
+    from tests.support.wait import wait_until
 
-    backoff = Backoff(base_s=2.0, cap_s=60.0)
+    class RecordingBackoff(Backoff):
+        def next_delay(self) -> float:
+            delay = super().next_delay()
+            backoff_waits.append(delay)
+            return delay
+
+    backoff_waits: list[float] = []
+    backoff = RecordingBackoff(base_s=2.0, cap_s=60.0)
     backoff.attempt = 6  # as after many failures: the next wait would be 15–60 s
     client = make_client(
         tmp_path / "c", f"http://127.0.0.1:{link.port}", "doc1", stall_s=5, backoff=backoff
@@ -190,14 +196,9 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
         )
         client.engine.health.note_reset()
         link.cut_after(600_000, "up")
-        started = time.monotonic()
         client.engine.start()
-        deadline = started + 15
-        while client.store.outbox_size() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert client.store.outbox_size() == 0, (
-            "still waiting: the backoff grew although bytes moved"
-        )
+        wait_until(lambda: client.store.outbox_size() == 0, 180, "the outbox to empty")
+        assert backoff_waits == [], "the cycle after the cut backed off although bytes moved"
         assert link.stats.resets == 1
         assert _hub_status(hub.url, sha).present
     finally:

@@ -251,7 +251,12 @@ def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
         pool.shutdown(wait=True)
 
 
-def test_workers_that_cannot_start_fall_back_to_decoding_in_threads(j2k_dir):
+def test_workers_that_cannot_start_never_decode_compressed_frames_here(j2k_dir, tmp_path):
+    """Security software may forbid child processes: compressed frames are then refused
+    (named, with the reason) instead of running a native decoder in the viewer's process;
+    RLE, which pydicom decodes in plain numpy, still shows."""
+    from pydicom.uid import RLELossless
+
     from app.dicom_viewer.decode_pool import WorkersUnavailable
 
     from .pool_helpers import fail_to_start
@@ -260,20 +265,26 @@ def test_workers_that_cannot_start_fall_back_to_decoding_in_threads(j2k_dir):
     pool = ProcessDecodePool(workers=2, initializer=fail_to_start)
     source = FrameSource(FrameCache(), pool)
     preloader = SeriesPreloader(source)
+    rle_dir = tmp_path / "rle"
+    write_phantom(rle_dir, PhantomSpec(size=64, slices=3), RLELossless)
+    rle = load_series(rle_dir)
     try:
         # A frame queued while the workers fail to start is not blamed on its file.
         with pytest.raises(WorkersUnavailable):
             pool.submit(series.frames[0].instance.path, 0).result(60)
         assert pool.unavailable  # the reason, for the log
-        # Preloading then decodes every frame in threads, without errors.
-        for start in (0, 3):
-            source.cache.clear()
-            rec = Recorder()
-            assert preloader.start(series, start, rec).finished.wait(60)
-            assert sorted(i for i, _a, _e in rec.calls) == list(range(SLICES))
-            assert all(e is None for _i, _a, e in rec.calls), [e for *_, e in rec.calls if e]
+        rec = Recorder()
+        assert preloader.start(series, 3, rec).finished.wait(60)
+        assert sorted(i for i, _a, _e in rec.calls) == list(range(SLICES))
+        for i, arr, error in rec.calls:
+            assert arr is None and isinstance(error, DicomFileError)
+            assert str(series.frames[i].instance.path) in str(error)
+            assert "cannot start" in str(error)
+        rec = Recorder()
+        assert preloader.start(rle, 0, rec).finished.wait(60)
+        assert all(e is None for _i, _a, e in rec.calls), [e for *_, e in rec.calls if e]
         assert np.array_equal(
-            source.get(series.frames[1]), decode_frame(series.frames[1].instance.path, 0)
+            source.get(rle.frames[1]), decode_frame(rle.frames[1].instance.path, 0)
         )
     finally:
         preloader.shutdown()

@@ -12,9 +12,9 @@ from pydicom.uid import UID
 
 from app.dicom_viewer.anonymize import Anonymizer, anonymize_file
 from app.dicom_viewer.cache import FrameCache
-from app.dicom_viewer.decoders import COVERED_SYNTAXES, self_check
 from app.dicom_viewer.ecg import GAIN_MM_MV, PAPER_SPEED_MM_S, load_ecg, render_ecg
 from app.dicom_viewer.export_cli import main as export_main
+from app.dicom_viewer.self_check import COVERED_SYNTAXES, self_check
 
 from .conftest import dcm2pnm, needs_dcmtk, sample
 
@@ -103,10 +103,34 @@ def test_self_check_decodes_every_shipped_sample():
     # Compressed samples are decoded by a spawned worker too, with the same pixels.
     compressed = [r for r in results if "jpeg" in r[0].lower() or "rle" in r[0].lower()]
     assert compressed and all("same in a worker process" in r[2] for r in compressed)
-    # The 12-bit JPEG Extended limit is stated, tried on a real file, with the reason.
+    # 12-bit JPEG Extended is tried on a real file, in a worker, and decodes (libjpeg-turbo).
     extended = next(r for r in results if r[0] == "JPEG Extended (Process 2 and 4)")
-    assert "12-bit JPEG Extended is NOT supported" in extended[2]
-    assert "JPGExtended_12bit.dcm" in extended[2] and "12-bit precision" in extended[2]
+    assert "12-bit JPEG Extended also decodes (JPGExtended_12bit.dcm" in extended[2]
+
+
+@needs_dcmtk
+@pytest.mark.parametrize(
+    "name",
+    ["limits/JPGExtended_12bit.dcm", "MR_small_jpeg_lossless_sv6.dcm", "SC_rgb_jpeg_gdcm.dcm"],
+)
+def test_twelve_bit_and_lossless_jpeg_decode_like_dcmtk(tmp_path, name):
+    """libjpeg-turbo 3 (imagecodecs, BSD) decodes what only GPL or GDCM decoded before:
+    stored values identical to DCMTK's dcmdjpeg."""
+    import subprocess
+
+    from app.dicom_viewer.decoders import decode_frame, plugins_for, read_header
+    from app.dicom_viewer.self_check import samples_dir
+
+    path = samples_dir() / name
+    header, loc = read_header(path)
+    assert "gdcm" not in plugins_for(str(header.file_meta.TransferSyntaxUID))
+    plain = tmp_path / "plain.dcm"
+    subprocess.run(["dcmdjpeg", str(path), str(plain)], check=True, timeout=60)
+    reference = pydicom.dcmread(plain).pixel_array
+    ours = decode_frame(path, 0, header, loc)
+    if ours.ndim == 3 and str(header.PhotometricInterpretation).startswith("YBR"):
+        pytest.skip("colour conversion compared elsewhere")
+    assert ours.shape == reference.shape and np.array_equal(ours, reference)
 
 
 def test_cache_evicts_lru_but_keeps_pinned():

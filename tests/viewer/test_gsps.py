@@ -73,7 +73,8 @@ def test_gsps_passes_dcmpschk_and_restores_view(tmp_path):
     assert code == 0 and not errors, errors
     ds = pydicom.dcmread(out)
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.1"
-    assert ds.ImageRotation == 90 and ds.ImageHorizontalFlip == "Y"
+    # our 90° after a flip is the standard's 270° before it (PS3.3 C.10.6 order)
+    assert ds.ImageRotation == 270 and ds.ImageHorizontalFlip == "Y"
     assert ds.SoftcopyVOILUTSequence[0].WindowCenter == -600
     objs = ds.GraphicAnnotationSequence[0].GraphicObjectSequence
     types = {o.GraphicType for o in objs}
@@ -315,3 +316,88 @@ def test_dragged_rectangle_becomes_the_covering_shutter():
     assert rectangle_from_points((-5, -5), (500, 500), (120, 100)).rectangle == (1, 120, 1, 100)
     with pytest.raises(ValueError):
         rectangle_from_points((130, 10), (140, 20), (120, 100))
+
+
+def _dcmp2pgm(pr, image, out) -> np.ndarray:
+    from PIL import Image
+
+    subprocess.run(
+        ["dcmp2pgm", "-p", str(pr), str(image), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return np.asarray(Image.open(out))
+
+
+def _drop_private(path) -> None:
+    """Keep only the standard content: read as another viewer would write it."""
+    ds = pydicom.dcmread(path)
+    del ds[0x00710010]
+    del ds[0x00711010]
+    ds.save_as(path)
+
+
+@needs_pschk
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_rotation_and_flip_render_like_dcmp2pgm(tmp_path, phantom_dir, rotation, flip):
+    """Every rotation/flip we save is shown by DCMTK as we show it, and read back the same."""
+    from app.dicom_viewer.export_cli import render_export
+
+    path = sorted(phantom_dir.glob("*.dcm"))[0]
+    header = read_header(path)[0]
+    state = ViewState(window=Window(200, 1000), rotation=rotation, flip_h=flip)
+    out = tmp_path / "pr.dcm"
+    write_gsps(out, [header], state, [], "Dr Li")
+    ref = _dcmp2pgm(out, path, tmp_path / "ref.pgm")
+    n = int(header.Rows)  # square phantom: the viewport is the image size whatever the turn
+    ours = render_export(path, 0, gsps=read_gsps(out), viewport=(n, n), overlays=False)
+    assert ref.shape == ours.shape[:2]
+    assert np.abs(ref.astype(int) - ours[..., 0]).max() <= 1
+    _drop_private(out)  # the standard attributes alone give the same view
+    content = read_gsps(out)
+    assert (content.state.rotation, content.state.flip_h) == (rotation, flip)
+    ours = render_export(path, 0, gsps=content, viewport=(n, n), overlays=False)
+    assert np.abs(ref.astype(int) - ours[..., 0]).max() <= 1
+
+
+@needs_pschk
+def test_highdicom_gsps_with_rotation_and_flip_opens_as_dcmp2pgm_shows_it(tmp_path):
+    """Another tool's presentation state (highdicom, standard order) opens untransposed."""
+    import highdicom as hd
+
+    from app.dicom_viewer.export_cli import render_export
+    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+
+    # Not square, so a transposed view could not even have the right shape.
+    path = write_phantom(tmp_path / "ct", PhantomSpec(size=160, slices=1))[0]
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns = 160, 120
+    ds.PixelData = np.frombuffer(ds.PixelData, np.uint16).reshape(160, 160)[:, 20:140].tobytes()
+    ds.save_as(path)
+    image = pydicom.dcmread(path)
+    gsps = hd.pr.GrayscaleSoftcopyPresentationState(
+        referenced_images=[image],
+        series_instance_uid=hd.UID(),
+        series_number=7,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="other",
+        manufacturer_model_name="other",
+        software_versions="1",
+        device_serial_number="1",
+        content_label="OTHER",
+        voi_lut_transformations=[
+            hd.pr.SoftcopyVOILUTTransformation(window_center=100, window_width=800)
+        ],
+    )
+    gsps.ImageRotation = 90
+    gsps.ImageHorizontalFlip = "Y"
+    pr = tmp_path / "other_pr.dcm"
+    gsps.save_as(pr)
+    ref = _dcmp2pgm(pr, path, tmp_path / "ref.pgm")
+    assert ref.shape == (120, 160)  # turned a quarter: wide
+    ours = render_export(path, 0, gsps=read_gsps(pr), overlays=False)
+    assert ours.shape[:2] == ref.shape
+    assert np.abs(ref.astype(int) - ours[..., 0]).max() <= 1

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.ui.bridge import call_on_gui, run_in_worker
+from app.ui.wording import notice_text, session_failure_text
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,19 @@ def install_sync(context: AppContext, window: Any = None) -> None:
         context.services["sync"] = session
         widget.set_engine(session.engine)
         session.store.on_change(lambda ids: call_on_gui(context.changed, "records"))
-        session.engine.start()
-        if session.notice and window is not None and hasattr(window, "show_notice"):
-            window.show_notice(session.notice)
+        session.start(on_notice=lambda notice: call_on_gui(show, notice))
+        for notice in session.notices:
+            show(notice)
         context.changed("sync")
+
+    def show(notice: Any) -> None:
+        if window is not None and hasattr(window, "show_notice"):
+            window.show_notice(notice_text(notice))
 
     def failed(exc: BaseException) -> None:
         log.error("could not open the local records: %s", exc)
         if window is not None and hasattr(window, "show_notice"):
-            window.show_notice(str(exc))
+            window.show_notice(session_failure_text(exc))
 
     def on_change(topic: str) -> None:
         if topic != "user":
@@ -62,6 +67,7 @@ def install_sync(context: AppContext, window: Any = None) -> None:
             return
         user = context.user
         budget = int(context.settings.get("blob_cache_budget_mb", 2048))
+        handoff = context.services.pop("sign_in_password", None)
         run_in_worker(
             _open,
             user,
@@ -69,6 +75,7 @@ def install_sync(context: AppContext, window: Any = None) -> None:
             client,
             budget,
             context.user_data_dir(),
+            handoff.take() if handoff is not None else None,
             on_done=opened,
             on_error=failed,
         )
@@ -76,7 +83,9 @@ def install_sync(context: AppContext, window: Any = None) -> None:
     context.on_change(on_change)
 
 
-def _open(user: Any, hub_url: str, client: Any, budget: int, data_dir: Any) -> Any:
+def _open(
+    user: Any, hub_url: str, client: Any, budget: int, data_dir: Any, password: str | None
+) -> Any:
     from app import credentials
     from app.sync.session import open_user_session
     from app.ui.login_dialog import token_key
@@ -86,5 +95,11 @@ def _open(user: Any, hub_url: str, client: Any, budget: int, data_dir: Any) -> A
         credentials.set_secret(token_key(user.username, hub_url), tokens.refresh_token)
 
     return open_user_session(
-        user, hub_url, client, budget, on_tokens=keep_tokens, data_dir=data_dir
+        user,
+        hub_url,
+        client,
+        budget,
+        on_tokens=keep_tokens,
+        data_dir=data_dir,
+        password=password,
     )

@@ -41,8 +41,15 @@ from app.dicom_viewer.decode_pool import ProcessDecodePool
 from app.dicom_viewer.ecg import load_ecg
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.gsps import GspsContent, read_gsps, write_gsps
-from app.dicom_viewer.index import ImportReport, Library, Series, import_buffers, import_paths
-from app.dicom_viewer.loader import FrameSource, SeriesPreloader
+from app.dicom_viewer.index import (
+    FrameRef,
+    ImportReport,
+    Library,
+    Series,
+    import_buffers,
+    import_paths,
+)
+from app.dicom_viewer.loader import FrameSource, SeriesPreloader, is_encapsulated
 from app.dicom_viewer.pipeline import Window
 from app.dicom_viewer.render import PresentationOverrides, display_pixels, to_viewport
 from app.dicom_viewer.view_state import ViewState, fit_zoom, visible_image_rect
@@ -331,8 +338,15 @@ class ViewerWidget(QWidget):
             bridge.call_on_gui(self._import_progress, done, total)
 
         first_seen = threading.Event()
+        warmed = threading.Event()
 
         def added(inst) -> None:  # noqa: ANN001 - Instance, on the import worker
+            if inst.is_image and inst.location is None and not warmed.is_set():
+                # Compressed frames are decoded only in the worker processes: start them
+                # now, while the import goes on, so the first image does not wait for them.
+                if is_encapsulated(FrameRef(inst, 0)):
+                    warmed.set()
+                    self.source.processes.warm_up()
             if inst.is_image and not first_seen.is_set():
                 first_seen.set()
                 bridge.call_on_gui(self._first_instance)

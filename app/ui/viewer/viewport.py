@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetricsF,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import QInputDialog, QWidget
 
 from app.dicom_viewer.annotations import CLOSED_KINDS, Annotation, AnnotationSet, describe
 from app.dicom_viewer.calibration import Calibration, calibration_for
-from app.dicom_viewer.corners import CornerText, corner_text, scale_bar_mm
+from app.dicom_viewer.corners import CornerText, corner_text, layout_corners, scale_bar_mm
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.frames import frame_header
 from app.dicom_viewer.index import FrameRef, Series
@@ -85,6 +86,8 @@ class Viewport(QWidget):
         self.active = False
         self.manual_calibrations: dict[str, Calibration] = {}
         self.smooth = True
+        # Larger corner text (Windows "make text bigger", 100–200 %): the layout adapts.
+        self.text_scale = 1.0
         self._qimage: QImage | None = None
         self._image_size = (0, 0)
         self._stored: np.ndarray | None = None
@@ -293,8 +296,35 @@ class Viewport(QWidget):
             (self.width(), self.height()),
             self._labels(),
         )
-        info.calibrated = self.calibration().calibrated
+        cal = self.calibration()
+        info.calibrated = cal.calibrated
+        if not cal.calibrated:
+            info.calibration_note = self.tr("UNCALIBRATED: measurements in pixels")
+        elif cal.qualifier or cal.source not in ("PixelSpacing", "manual"):
+            info.calibration_note = self.tr("Calibration: %1").replace("%1", cal.source)
+        else:
+            info.calibration_note = ""
         return info
+
+    def corner_lines(self, font: QFont | None = None) -> dict[str, list[str]]:
+        """The corner lines laid out for this viewport's size and font (none overlap)."""
+        info = self.corner_info()
+        if info is None:
+            return {}
+        metrics = QFontMetricsF(font or self._corner_font())
+        return layout_corners(
+            info,
+            self.width() - 12,
+            self.height() - 8,
+            metrics.horizontalAdvance,
+            metrics.lineSpacing(),
+            margin=0,
+        )
+
+    def _corner_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(9.0 * self.text_scale)
+        return font
 
     def _labels(self) -> dict[str, str]:
         return {
@@ -371,24 +401,19 @@ class Viewport(QWidget):
         info = self.corner_info()
         if info is None:
             return
-        font = QFont(self.font())
-        font.setPointSize(9)
+        font = self._corner_font()
         p.setFont(font)
         r = self.rect().adjusted(6, 4, -6, -4)
         flags = Qt.AlignmentFlag
-        _text(p, r, flags.AlignLeft | flags.AlignTop, "\n".join(info.top_left))
-        _text(p, r, flags.AlignRight | flags.AlignTop, "\n".join(info.top_right))
-        _text(p, r, flags.AlignLeft | flags.AlignBottom, "\n".join(info.bottom_left))
-        bottom_right = list(info.bottom_right)
-        if not info.calibrated:
-            bottom_right.append(self.tr("UNCALIBRATED: measurements in pixels"))
-        elif self.calibration().source != "PixelSpacing":
-            bottom_right.append(self.tr("Calibration: %1").replace("%1", self.calibration().source))
+        lines = self.corner_lines(font)
+        _text(p, r, flags.AlignLeft | flags.AlignTop, "\n".join(lines["top_left"]))
+        _text(p, r, flags.AlignRight | flags.AlignTop, "\n".join(lines["top_right"]))
+        _text(p, r, flags.AlignLeft | flags.AlignBottom, "\n".join(lines["bottom_left"]))
         _text(
             p,
             r,
             flags.AlignRight | flags.AlignBottom,
-            "\n".join(bottom_right),
+            "\n".join(lines["bottom_right"]),
             QColor(255, 200, 80) if not info.calibrated else WHITE,
         )
         for side, text in info.markers.items():

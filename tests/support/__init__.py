@@ -1,0 +1,1 @@
+"""Helpers shared by tests: a manual clock and condition waits with deadlines."""
