@@ -36,6 +36,7 @@ def _state(ws: WebSocket) -> tuple[Switchboard, IceConfig]:
         app_state.switchboard = Switchboard(MissedCallStore(app_state.hub.db))
     if getattr(app_state, "ice_config", None) is None:
         app_state.ice_config = IceConfig.from_env()
+    app_state.signaling_loop = asyncio.get_running_loop()  # for hub.signaling.hints
     return app_state.switchboard, app_state.ice_config
 
 
@@ -64,7 +65,10 @@ async def signaling_socket(ws: WebSocket) -> None:
         sig.Hello(
             user_id=user.id,
             ice_servers=ice_servers_for(ice, user.id),
-            missed_calls=await board.take_missed(user.id),
+            # a hints-only socket (?purpose=sync) leaves missed calls for the call socket
+            missed_calls=[]
+            if ws.query_params.get("purpose") == "sync"
+            else await board.take_missed(user.id),
         )
     )
     for watcher in board.watchers_of(user.id):

@@ -217,6 +217,7 @@ ENDPOINTS = [
     "GET /api/v1/me",
     "GET /api/v1/facilities",
     "GET /api/v1/users",
+    "GET /api/v1/directory",
     "POST /api/v1/auth/logout",
 ]
 # Each OpenAPI operation and the matrix entries that exercise it (kept complete by a test).
@@ -235,6 +236,7 @@ COVERAGE = {
     ("get", "/api/v1/me"): "GET /api/v1/me",
     ("get", "/api/v1/facilities"): "GET /api/v1/facilities",
     ("get", "/api/v1/users"): "GET /api/v1/users",
+    ("get", "/api/v1/directory"): "GET /api/v1/directory",
     ("post", "/api/v1/auth/logout"): "POST /api/v1/auth/logout",
 }
 PUBLIC = {
