@@ -629,6 +629,11 @@
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="23" />
+      <source>Withdrawn</source>
+      <translation>已撤回</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="24" />
       <source>Closed</source>
       <translation>已结案</translation>
     </message>
@@ -636,173 +641,163 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="70" />
+      <location filename="../../app/ui/pages/consultations.py" line="76" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="72" />
+      <location filename="../../app/ui/pages/consultations.py" line="78" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="100" />
+      <location filename="../../app/ui/pages/consultations.py" line="106" />
       <source>Open and recent</source>
       <translation>进行中和最近的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
+      <location filename="../../app/ui/pages/consultations.py" line="121" />
       <source>Any urgency</source>
       <translation>所有紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="120" />
+      <location filename="../../app/ui/pages/consultations.py" line="126" />
       <source>Any type</source>
       <translation>所有类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="125" />
-      <location filename="../../app/ui/pages/consultations.py" line="235" />
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="248" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="129" />
+      <location filename="../../app/ui/pages/consultations.py" line="135" />
       <source>Sort: urgency, then waiting time</source>
       <translation>排序：紧急程度，其次等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="130" />
+      <location filename="../../app/ui/pages/consultations.py" line="136" />
       <source>Sort: waiting time</source>
       <translation>排序：等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="137" />
       <source>Sort: status</source>
       <translation>排序：状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="132" />
+      <location filename="../../app/ui/pages/consultations.py" line="138" />
       <source>Sort: requesting facility</source>
       <translation>排序：申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="133" />
+      <location filename="../../app/ui/pages/consultations.py" line="139" />
       <source>Sort: type</source>
       <translation>排序：类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="136" />
+      <location filename="../../app/ui/pages/consultations.py" line="142" />
       <source>Show finished</source>
       <translation>显示已结束的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="149" />
+      <location filename="../../app/ui/pages/consultations.py" line="155" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="152" />
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
       <source>Open case</source>
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="258" />
+      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <source>Resolve conflict…</source>
+      <translation>解决冲突…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="170" />
+      <source>Patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="271" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="260" />
+      <location filename="../../app/ui/pages/consultations.py" line="273" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="268" />
-      <source>Waiting to sync</source>
-      <translation>等待同步</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="346" />
+      <source>Not saved</source>
+      <translation>未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="269" />
-      <source>Synced</source>
-      <translation>已同步</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="270" />
-      <source>Uploading</source>
-      <translation>上传中</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="271" />
-      <source>Refused by the hub</source>
-      <translation>被中心服务器拒绝</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="272" />
-      <source>Conflict</source>
-      <translation>冲突</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="351" />
+      <location filename="../../app/ui/pages/consultations.py" line="401" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="352" />
+      <location filename="../../app/ui/pages/consultations.py" line="402" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="406" />
+      <location filename="../../app/ui/pages/consultations.py" line="456" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="159" />
+      <location filename="../../app/ui/pages/consultations.py" line="169" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="160" />
+      <location filename="../../app/ui/pages/consultations.py" line="171" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <location filename="../../app/ui/pages/consultations.py" line="172" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="162" />
+      <location filename="../../app/ui/pages/consultations.py" line="173" />
       <source>Type</source>
       <translation>类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="164" />
+      <location filename="../../app/ui/pages/consultations.py" line="175" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="163" />
+      <location filename="../../app/ui/pages/consultations.py" line="174" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="165" />
+      <location filename="../../app/ui/pages/consultations.py" line="176" />
       <source>From</source>
       <translation>申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="166" />
+      <location filename="../../app/ui/pages/consultations.py" line="177" />
       <source>Who has it</source>
       <translation>承接方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="167" />
+      <location filename="../../app/ui/pages/consultations.py" line="178" />
       <source>Waiting</source>
       <translation>等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="168" />
+      <location filename="../../app/ui/pages/consultations.py" line="179" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
@@ -1426,330 +1421,195 @@
   <context>
     <name>Problem</name>
     <message>
-      <location filename="../../app/ui/workflow/wording.py" line="23" />
-      <source>must be filled in.</source>
-      <translation>必须填写。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="24" />
-      <source>is too long (at most {max} characters).</source>
-      <translation>太长（最多 {max} 个字符）。</translation>
-    </message>
-    <message>
       <location filename="../../app/ui/workflow/wording.py" line="27" />
-      <source>is too short (at least {min} characters).</source>
-      <translation>太短（至少 {min} 个字符）。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="30" />
-      <source>must be between {min} and {max}.</source>
-      <translation>应在 {min} 到 {max} 之间。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="31" />
-      <source>must be a number.</source>
-      <translation>必须是数字。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="32" />
-      <source>is not one of the allowed choices.</source>
-      <translation>不是允许的选项。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="35" />
-      <source>is not in the expected form.</source>
-      <translation>格式不正确。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="36" />
-      <source>must be a date written year-month-day, e.g. 1965-03-15.</source>
-      <translation>格式应为 年-月-日，例如 1965-03-15。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="39" />
-      <source>must be a date and time, e.g. 2026-03-15 14:30.</source>
-      <translation>应为日期和时间，例如 2026-03-15 14:30。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="42" />
-      <source>cannot be in the future.</source>
-      <translation>不能是将来的日期。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="43" />
-      <source>must have 18 characters (it has {length}).</source>
-      <translation>应为 18 位（现为 {length} 位）。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="46" />
-      <source>must be 17 digits followed by a digit or X.</source>
-      <translation>应为 17 位数字加一位数字或 X。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="49" />
-      <source>has a wrong check character — please check the number for a typing slip.</source>
-      <translation>校验位不正确，请检查号码是否输错。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="52" />
-      <source>does not contain a real birth date (characters 7–14).</source>
-      <translation>第 7–14 位不是有效的出生日期。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="55" />
-      <source>does not match the birth date in the resident ID number ({from_id}).</source>
-      <translation>与身份证号中的出生日期（{from_id}）不一致。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="58" />
-      <source>does not match the sex in the resident ID number.</source>
-      <translation>与身份证号中的性别不一致。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="61" />
-      <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted.</source>
-      <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="66" />
-      <source>is not an ICD-10 code (for example I10 or E11.9).</source>
-      <translation>不是 ICD-10 编码（例如 I10 或 E11.9）。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="69" />
-      <source>An amendment must say why the report is corrected.</source>
-      <translation>更正报告必须说明更正的原因。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="73" />
-      <source>is not valid.</source>
-      <translation>无效。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="84" />
-      <source>{field} {problem}</source>
-      <translation>{field}{problem}</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="94" />
       <source>This step belongs to the other side of the consultation (or to a coordinator): you cannot take it.</source>
       <translation>这一步属于会诊的另一方（或协调员），您不能执行。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/wording.py" line="99" />
+      <location filename="../../app/ui/workflow/wording.py" line="32" />
       <source>This step is not possible in the consultation's current state.</source>
       <translation>会诊当前的状态下不能执行这一步。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/wording.py" line="102" />
+      <location filename="../../app/ui/workflow/wording.py" line="35" />
       <source>A signed report cannot be changed. Write an amendment that says what is corrected.</source>
       <translation>已签署的报告不能修改。请写一份更正，说明更正了什么。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="106" />
-      <source>The record no longer exists on the hub.</source>
-      <translation>该记录在中心服务器上已不存在。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="109" />
-      <source>An attached file has not reached the hub yet; it will be sent again.</source>
-      <translation>附件尚未到达中心服务器，将重新发送。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="112" />
-      <source>The record is too large to send.</source>
-      <translation>记录太大，无法发送。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="113" />
-      <source>Someone else changed this record at the same time.</source>
-      <translation>其他人同时修改了这条记录。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="118" />
-      <source>{field} must be filled in.</source>
-      <translation>{field}必须填写。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/wording.py" line="121" />
-      <source>The change was refused.</source>
-      <translation>该修改被拒绝。</translation>
     </message>
   </context>
   <context>
     <name>RecordField</name>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="30" />
+      <location filename="../../app/ui/sync/field_labels.py" line="31" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="31" />
+      <location filename="../../app/ui/sync/field_labels.py" line="32" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>ID card number</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
       <source>Address</source>
       <translation>地址</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
       <source>Specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
       <source>Scheduled for</source>
       <translation>预约时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
       <source>Category</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
       <source>Measured at</source>
       <translation>测量时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
       <source>Title</source>
       <translation>标题</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
       <source>Files</source>
       <translation>文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
       <source>Study UID</source>
       <translation>检查 UID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
       <source>Series</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
       <source>Conclusion</source>
       <translation>结论</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
       <source>Signed</source>
       <translation>已签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <location filename="../../app/ui/sync/field_labels.py" line="62" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="77" />
+      <location filename="../../app/ui/sync/field_labels.py" line="80" />
       <source>Routine</source>
       <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="78" />
+      <location filename="../../app/ui/sync/field_labels.py" line="81" />
       <source>Urgent</source>
       <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="79" />
+      <location filename="../../app/ui/sync/field_labels.py" line="82" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
@@ -3144,311 +3004,356 @@
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="160" />
+      <location filename="../../app/ui/wording.py" line="120" />
+      <source>{label} must have 18 characters (it has {length})</source>
+      <translation>{label}应为 18 位（现为 {length} 位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="123" />
+      <source>{label} must be 17 digits followed by a digit or X</source>
+      <translation>{label}应为 17 位数字加一位数字或 X</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="126" />
+      <source>{label} has a wrong check character — please check the number for a typing slip</source>
+      <translation>{label}校验位不正确，请检查号码是否输错</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="130" />
+      <source>{label} does not contain a real birth date (characters 7–14)</source>
+      <translation>{label}第 7–14 位不是有效的出生日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="133" />
+      <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
+      <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="136" />
+      <source>{label} differs from the sex in the resident ID number</source>
+      <translation>{label}与身份证号中的性别不一致</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="139" />
+      <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
+      <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="144" />
+      <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
+      <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="147" />
+      <source>An amendment must say why the report is corrected</source>
+      <translation>更正报告必须说明更正的原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="206" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="161" />
+      <location filename="../../app/ui/wording.py" line="207" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="164" />
+      <location filename="../../app/ui/wording.py" line="210" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="167" />
-      <location filename="../../app/ui/wording.py" line="170" />
+      <location filename="../../app/ui/wording.py" line="213" />
+      <location filename="../../app/ui/wording.py" line="216" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="173" />
-      <location filename="../../app/ui/wording.py" line="176" />
+      <location filename="../../app/ui/wording.py" line="219" />
+      <location filename="../../app/ui/wording.py" line="222" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="179" />
+      <location filename="../../app/ui/wording.py" line="225" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="182" />
+      <location filename="../../app/ui/wording.py" line="228" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="185" />
+      <location filename="../../app/ui/wording.py" line="231" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="188" />
-      <location filename="../../app/ui/wording.py" line="252" />
-      <location filename="../../app/ui/wording.py" line="255" />
+      <location filename="../../app/ui/wording.py" line="234" />
+      <location filename="../../app/ui/wording.py" line="298" />
+      <location filename="../../app/ui/wording.py" line="301" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="191" />
-      <location filename="../../app/ui/wording.py" line="194" />
+      <location filename="../../app/ui/wording.py" line="237" />
+      <location filename="../../app/ui/wording.py" line="240" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="197" />
-      <location filename="../../app/ui/wording.py" line="206" />
-      <location filename="../../app/ui/wording.py" line="209" />
+      <location filename="../../app/ui/wording.py" line="243" />
+      <location filename="../../app/ui/wording.py" line="252" />
+      <location filename="../../app/ui/wording.py" line="255" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="200" />
-      <location filename="../../app/ui/wording.py" line="203" />
+      <location filename="../../app/ui/wording.py" line="246" />
+      <location filename="../../app/ui/wording.py" line="249" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="212" />
+      <location filename="../../app/ui/wording.py" line="258" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="215" />
-      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="261" />
+      <location filename="../../app/ui/wording.py" line="320" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="262" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="217" />
+      <location filename="../../app/ui/wording.py" line="263" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="220" />
+      <location filename="../../app/ui/wording.py" line="266" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="223" />
+      <location filename="../../app/ui/wording.py" line="269" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="224" />
+      <location filename="../../app/ui/wording.py" line="270" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="225" />
+      <location filename="../../app/ui/wording.py" line="271" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="228" />
+      <location filename="../../app/ui/wording.py" line="274" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="231" />
-      <location filename="../../app/ui/wording.py" line="237" />
+      <location filename="../../app/ui/wording.py" line="277" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="234" />
-      <location filename="../../app/ui/wording.py" line="240" />
-      <location filename="../../app/ui/wording.py" line="267" />
+      <location filename="../../app/ui/wording.py" line="280" />
+      <location filename="../../app/ui/wording.py" line="286" />
+      <location filename="../../app/ui/wording.py" line="313" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="243" />
+      <location filename="../../app/ui/wording.py" line="289" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="246" />
+      <location filename="../../app/ui/wording.py" line="292" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="249" />
+      <location filename="../../app/ui/wording.py" line="295" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="258" />
+      <location filename="../../app/ui/wording.py" line="304" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="261" />
+      <location filename="../../app/ui/wording.py" line="307" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="264" />
+      <location filename="../../app/ui/wording.py" line="310" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="270" />
-      <location filename="../../app/ui/wording.py" line="337" />
+      <location filename="../../app/ui/wording.py" line="316" />
+      <location filename="../../app/ui/wording.py" line="383" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
+      <location filename="../../app/ui/wording.py" line="326" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="329" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="284" />
+      <location filename="../../app/ui/wording.py" line="330" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="287" />
+      <location filename="../../app/ui/wording.py" line="333" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="293" />
+      <location filename="../../app/ui/wording.py" line="339" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="294" />
+      <location filename="../../app/ui/wording.py" line="340" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="297" />
+      <location filename="../../app/ui/wording.py" line="343" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="300" />
+      <location filename="../../app/ui/wording.py" line="346" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="303" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="304" />
+      <location filename="../../app/ui/wording.py" line="350" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="308" />
+      <location filename="../../app/ui/wording.py" line="354" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="317" />
+      <location filename="../../app/ui/wording.py" line="363" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="375" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="333" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="353" />
+      <location filename="../../app/ui/wording.py" line="399" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="357" />
+      <location filename="../../app/ui/wording.py" line="403" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="360" />
-      <location filename="../../app/ui/wording.py" line="418" />
+      <location filename="../../app/ui/wording.py" line="406" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="372" />
+      <location filename="../../app/ui/wording.py" line="418" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="378" />
+      <location filename="../../app/ui/wording.py" line="424" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="383" />
+      <location filename="../../app/ui/wording.py" line="429" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="390" />
+      <location filename="../../app/ui/wording.py" line="436" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="396" />
+      <location filename="../../app/ui/wording.py" line="442" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="402" />
+      <location filename="../../app/ui/wording.py" line="448" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="407" />
+      <location filename="../../app/ui/wording.py" line="453" />
       <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="413" />
+      <location filename="../../app/ui/wording.py" line="459" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="443" />
+      <location filename="../../app/ui/wording.py" line="489" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="449" />
+      <location filename="../../app/ui/wording.py" line="495" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
@@ -3456,482 +3361,447 @@
   <context>
     <name>WorkflowField</name>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="18" />
+      <location filename="../../app/ui/workflow/labels.py" line="17" />
       <source>Resident ID number</source>
       <translation>居民身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="19" />
+      <location filename="../../app/ui/workflow/labels.py" line="18" />
       <source>Allergies</source>
       <translation>过敏史</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="20" />
+      <location filename="../../app/ui/workflow/labels.py" line="19" />
       <source>Chronic conditions</source>
       <translation>慢性病</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="21" />
+      <location filename="../../app/ui/workflow/labels.py" line="20" />
       <source>Consultation type</source>
       <translation>会诊类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="22" />
+      <location filename="../../app/ui/workflow/labels.py" line="21" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="23" />
+      <location filename="../../app/ui/workflow/labels.py" line="22" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="24" />
+      <location filename="../../app/ui/workflow/labels.py" line="23" />
       <source>Specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="25" />
+      <location filename="../../app/ui/workflow/labels.py" line="24" />
       <source>Title of the doctor invited</source>
       <translation>邀请医生职称</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="26" />
+      <location filename="../../app/ui/workflow/labels.py" line="25" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="27" />
+      <location filename="../../app/ui/workflow/labels.py" line="26" />
       <source>Time wanted</source>
       <translation>期望时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="28" />
+      <location filename="../../app/ui/workflow/labels.py" line="27" />
       <source>Purpose of consultation</source>
       <translation>会诊目的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="29" />
+      <location filename="../../app/ui/workflow/labels.py" line="28" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="30" />
+      <location filename="../../app/ui/workflow/labels.py" line="29" />
       <source>Chief complaint</source>
       <translation>主诉</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="31" />
+      <location filename="../../app/ui/workflow/labels.py" line="30" />
       <source>Present illness</source>
       <translation>现病史</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="32" />
+      <location filename="../../app/ui/workflow/labels.py" line="31" />
       <source>Past history</source>
       <translation>既往史</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="33" />
+      <location filename="../../app/ui/workflow/labels.py" line="32" />
       <source>Current medication</source>
       <translation>当前用药</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="34" />
+      <location filename="../../app/ui/workflow/labels.py" line="33" />
       <source>Case summary</source>
       <translation>病历摘要</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="35" />
+      <location filename="../../app/ui/workflow/labels.py" line="34" />
       <source>Current vital signs</source>
       <translation>当前生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="36" />
+      <location filename="../../app/ui/workflow/labels.py" line="35" />
       <source>Diagnosis</source>
       <translation>诊断名称</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="37" />
+      <location filename="../../app/ui/workflow/labels.py" line="36" />
       <source>ICD-10 code</source>
       <translation>ICD-10 编码</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="38" />
+      <location filename="../../app/ui/workflow/labels.py" line="37" />
       <source>Auxiliary examination results</source>
       <translation>辅助检查结果</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="41" />
+      <location filename="../../app/ui/workflow/labels.py" line="40" />
       <source>Informed consent</source>
       <translation>知情同意</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="42" />
+      <location filename="../../app/ui/workflow/labels.py" line="41" />
       <source>Consent given by</source>
       <translation>知情同意人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="43" />
+      <location filename="../../app/ui/workflow/labels.py" line="42" />
       <source>Name of the person who signed</source>
       <translation>签字人姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="44" />
+      <location filename="../../app/ui/workflow/labels.py" line="43" />
       <source>Relation to the patient</source>
       <translation>与患者关系</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="45" />
+      <location filename="../../app/ui/workflow/labels.py" line="44" />
       <source>Signed at</source>
       <translation>签署时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="46" />
+      <location filename="../../app/ui/workflow/labels.py" line="45" />
       <source>Scan of the signed form</source>
       <translation>签字同意书扫描件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="47" />
+      <location filename="../../app/ui/workflow/labels.py" line="46" />
       <source>Proposed call time</source>
       <translation>提议的通话时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="48" />
+      <location filename="../../app/ui/workflow/labels.py" line="47" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="49" />
+      <location filename="../../app/ui/workflow/labels.py" line="48" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="50" />
+      <location filename="../../app/ui/workflow/labels.py" line="49" />
       <source>Reason for withdrawing</source>
       <translation>撤回原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="51" />
+      <location filename="../../app/ui/workflow/labels.py" line="50" />
       <source>Findings</source>
       <translation>检查所见</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="52" />
+      <location filename="../../app/ui/workflow/labels.py" line="51" />
       <source>Consultation opinion and advice</source>
       <translation>会诊意见及建议</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="53" />
+      <location filename="../../app/ui/workflow/labels.py" line="52" />
       <source>Follow-up</source>
       <translation>随访</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="54" />
+      <location filename="../../app/ui/workflow/labels.py" line="53" />
       <source>Referral</source>
       <translation>转诊建议</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="55" />
+      <location filename="../../app/ui/workflow/labels.py" line="54" />
       <source>Reason for the amendment</source>
       <translation>更正原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="56" />
+      <location filename="../../app/ui/workflow/labels.py" line="55" />
       <source>Weight (kg)</source>
       <translation>体重（kg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="57" />
-      <source>Name</source>
-      <translation>姓名</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="58" />
-      <source>Date of birth</source>
-      <translation>出生日期</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="59" />
-      <source>Sex</source>
-      <translation>性别</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="60" />
-      <source>Phone</source>
-      <translation>电话</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="61" />
-      <source>Address</source>
-      <translation>地址</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="62" />
+      <location filename="../../app/ui/workflow/labels.py" line="66" />
       <source>Clinic patient number</source>
       <translation>门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="70" />
+      <location filename="../../app/ui/workflow/labels.py" line="73" />
       <source>Video consultation</source>
       <translation>视频会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="71" />
+      <location filename="../../app/ui/workflow/labels.py" line="74" />
       <source>Imaging diagnosis (store-and-forward)</source>
       <translation>远程影像诊断（存储转发）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="74" />
+      <location filename="../../app/ui/workflow/labels.py" line="77" />
       <source>ECG diagnosis (store-and-forward)</source>
       <translation>远程心电诊断（存储转发）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="80" />
-      <source>Routine</source>
-      <translation>普通</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="56" />
+      <source>Pinyin initials</source>
+      <translation>拼音首字母</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="81" />
-      <source>Urgent</source>
-      <translation>加急</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="57" />
+      <source>Time proposed by</source>
+      <translation>时间提议方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="82" />
-      <source>Emergency</source>
-      <translation>急诊</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="58" />
+      <source>Accepted by</source>
+      <translation>接受人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="88" />
-      <source>Draft</source>
-      <translation>草稿</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="59" />
+      <source>Assigned by</source>
+      <translation>指派人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="89" />
-      <source>Submitted</source>
-      <translation>已提交</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="60" />
+      <source>Timeline</source>
+      <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="90" />
-      <source>Accepted</source>
-      <translation>已接受</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="61" />
+      <source>Source of the measurement</source>
+      <translation>测量来源</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="91" />
-      <source>Declined</source>
-      <translation>已拒绝</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="62" />
+      <source>Signed by</source>
+      <translation>签署人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="92" />
-      <source>Scheduled</source>
-      <translation>已预约</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="63" />
+      <source>Signature checksum</source>
+      <translation>签名校验值</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="93" />
-      <source>In call</source>
-      <translation>通话中</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="64" />
+      <source>Version</source>
+      <translation>版本</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="94" />
-      <source>Reported</source>
-      <translation>已出报告</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="95" />
-      <source>Withdrawn</source>
-      <translation>已撤回</translation>
+      <location filename="../../app/ui/workflow/labels.py" line="65" />
+      <source>Corrects report</source>
+      <translation>所更正的报告</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/labels.py" line="96" />
-      <source>Closed</source>
-      <translation>已结案</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="103" />
       <source>Submit request</source>
       <translation>提交申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="104" />
+      <location filename="../../app/ui/workflow/labels.py" line="97" />
       <source>Withdraw…</source>
       <translation>撤回…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="105" />
+      <location filename="../../app/ui/workflow/labels.py" line="98" />
       <source>Revise and resubmit</source>
       <translation>修改后重新提交</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="106" />
+      <location filename="../../app/ui/workflow/labels.py" line="99" />
       <source>Accept</source>
       <translation>接受</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="107" />
+      <location filename="../../app/ui/workflow/labels.py" line="100" />
       <source>Decline…</source>
       <translation>拒绝…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="108" />
+      <location filename="../../app/ui/workflow/labels.py" line="101" />
       <source>Propose a call time…</source>
       <translation>提议通话时间…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="109" />
+      <location filename="../../app/ui/workflow/labels.py" line="102" />
       <source>Confirm the proposed time</source>
       <translation>确认提议的时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="110" />
+      <location filename="../../app/ui/workflow/labels.py" line="103" />
       <source>Start video call</source>
       <translation>开始视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="111" />
+      <location filename="../../app/ui/workflow/labels.py" line="104" />
       <source>End call</source>
       <translation>结束通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="112" />
+      <location filename="../../app/ui/workflow/labels.py" line="105" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="113" />
+      <location filename="../../app/ui/workflow/labels.py" line="106" />
       <source>Close case</source>
       <translation>结案</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="114" />
+      <location filename="../../app/ui/workflow/labels.py" line="107" />
       <source>Assign a specialist…</source>
       <translation>指派专家…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="121" />
+      <location filename="../../app/ui/workflow/labels.py" line="114" />
       <source>request written</source>
       <translation>填写了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="122" />
+      <location filename="../../app/ui/workflow/labels.py" line="115" />
       <source>submitted the request</source>
       <translation>提交了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="123" />
+      <location filename="../../app/ui/workflow/labels.py" line="116" />
       <source>withdrew the request</source>
       <translation>撤回了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="124" />
+      <location filename="../../app/ui/workflow/labels.py" line="117" />
       <source>reopened the request for revision</source>
       <translation>重新打开申请进行修改</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="125" />
+      <location filename="../../app/ui/workflow/labels.py" line="118" />
       <source>accepted</source>
       <translation>接受了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="126" />
+      <location filename="../../app/ui/workflow/labels.py" line="119" />
       <source>declined</source>
       <translation>拒绝了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="127" />
+      <location filename="../../app/ui/workflow/labels.py" line="120" />
       <source>proposed a call time</source>
       <translation>提议了通话时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="128" />
+      <location filename="../../app/ui/workflow/labels.py" line="121" />
       <source>confirmed the call time</source>
       <translation>确认了通话时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="129" />
+      <location filename="../../app/ui/workflow/labels.py" line="122" />
       <source>started the video call</source>
       <translation>开始了视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="130" />
+      <location filename="../../app/ui/workflow/labels.py" line="123" />
       <source>ended the video call</source>
       <translation>结束了视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="131" />
+      <location filename="../../app/ui/workflow/labels.py" line="124" />
       <source>filed the report</source>
       <translation>提交了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="132" />
+      <location filename="../../app/ui/workflow/labels.py" line="125" />
       <source>closed the case</source>
       <translation>结案</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="133" />
+      <location filename="../../app/ui/workflow/labels.py" line="126" />
       <source>assigned a specialist</source>
       <translation>指派了专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="139" />
+      <location filename="../../app/ui/workflow/labels.py" line="132" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="140" />
+      <location filename="../../app/ui/workflow/labels.py" line="133" />
       <source>Guardian</source>
       <translation>监护人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="141" />
+      <location filename="../../app/ui/workflow/labels.py" line="134" />
       <source>Close relative</source>
       <translation>近亲属</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="147" />
+      <location filename="../../app/ui/workflow/labels.py" line="140" />
       <source>No referral</source>
       <translation>无需转诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="148" />
+      <location filename="../../app/ui/workflow/labels.py" line="141" />
       <source>Refer up</source>
       <translation>上转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="149" />
+      <location filename="../../app/ui/workflow/labels.py" line="142" />
       <source>Manage locally with a plan</source>
       <translation>本地治疗（附方案）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="155" />
+      <location filename="../../app/ui/workflow/labels.py" line="148" />
       <source>DICOM study</source>
       <translation>DICOM 检查</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="156" />
+      <location filename="../../app/ui/workflow/labels.py" line="149" />
       <source>Photo</source>
       <translation>照片</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="157" />
+      <location filename="../../app/ui/workflow/labels.py" line="150" />
       <source>ECG</source>
       <translation>心电图</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="158" />
+      <location filename="../../app/ui/workflow/labels.py" line="151" />
       <source>PDF document</source>
       <translation>PDF 文档</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="159" />
+      <location filename="../../app/ui/workflow/labels.py" line="152" />
       <source>Signed consent form</source>
       <translation>签字的知情同意书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="160" />
+      <location filename="../../app/ui/workflow/labels.py" line="153" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="161" />
+      <location filename="../../app/ui/workflow/labels.py" line="154" />
       <source>File</source>
       <translation>文件</translation>
     </message>
@@ -3939,22 +3809,22 @@
   <context>
     <name>Worklist</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="44" />
+      <location filename="../../app/ui/pages/consultations.py" line="48" />
       <source>just now</source>
       <translation>刚刚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="46" />
+      <location filename="../../app/ui/pages/consultations.py" line="50" />
       <source>{n} min</source>
       <translation>{n} 分钟</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="49" />
+      <location filename="../../app/ui/pages/consultations.py" line="53" />
       <source>{h} h {m} min</source>
       <translation>{h} 小时 {m} 分</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="52" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>{d} days</source>
       <translation>{d} 天</translation>
     </message>

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -23,12 +24,15 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.protocol.sync import DocType
+from app.sync.errors import HubError
 from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
-from app.ui.sync.identity import identity_parts
+from app.ui.sync.conflict_dialog import ConflictDialog
+from app.ui.sync.identity import identity_parts, identity_text, sync_text
 from app.ui.workflow.directory import Directory, load_directory
 from app.ui.workflow.labels import status_text, type_text, urgency_text
+from app.ui.workflow.wording import problems_text
 from app.ui.workflow.worklist_model import WorklistModel
 
 # Stack pages
@@ -64,6 +68,8 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.case_view: Any = None
         self._generation = 0
         self._directory_loaded_for: Any = None
+        self.docs: dict[str, Any] = {}
+        self.item_states: dict[str, Any] = {}
         self.stack = QStackedLayout(self)
         self.stack.addWidget(
             EmptyState(
@@ -152,11 +158,16 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.open_button = QPushButton(self.tr("Open case"))
         self.open_button.setObjectName("openCase")
         self.open_button.clicked.connect(self._open_selected)
+        self.conflict_button = QPushButton(self.tr("Resolve conflict…"))
+        self.conflict_button.clicked.connect(self.resolve)
+        self.conflict_button.setEnabled(False)
         bar.addWidget(self.new_button)
         bar.addWidget(self.open_button)
+        bar.addWidget(self.conflict_button)
         outer.addLayout(bar)
         headers = [
             self.tr("Patient"),
+            self.tr("Patient ID"),
             self.tr("Sex"),
             self.tr("Age"),
             self.tr("Type"),
@@ -175,6 +186,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.doubleClicked.connect(lambda _i: self._open_selected())
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         outer.addWidget(self.table, 1)
         return body
 
@@ -209,7 +221,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             patients = {
                 p.id: p.fields for p in session.store.list(DocType.patient, include_deleted=True)
             }
-            states = {d.id: session.engine.item_status(d).state for d in docs}
+            states = {d.id: session.engine.item_status(d) for d in docs}
             return docs, patients, states
 
         run_in_worker(load, on_done=lambda r: self._loaded(generation, *r))
@@ -217,18 +229,19 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             self.case_view.reload()
 
     def _directory_loaded(self, directory: Directory) -> None:
-        self.directory.facilities = directory.facilities
-        self.directory.people = directory.people
+        self.directory.response = directory.response
         self._fill()
 
     def _loaded(
-        self, generation: int, docs: list[Any], patients: dict[str, Any], states: dict[str, str]
+        self, generation: int, docs: list[Any], patients: dict[str, Any], states: dict[str, Any]
     ) -> None:
         if generation != self._generation:
             return
         session = self._session()
         own = session.store.facility_id if session is not None else ""
-        self.model.load(docs, patients, states, own)
+        self.docs = {d.id: d for d in docs}
+        self.item_states = states
+        self.model.load(docs, patients, {k: v.state for k, v in states.items()}, own)
         current = self.facility_filter.currentData()
         self.facility_filter.blockSignals(True)
         self.facility_filter.clear()
@@ -264,15 +277,8 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         now = self.model.now()
         d = self.directory
         self.table.setRowCount(len(rows))
-        sync_words = {
-            "pending": self.tr("Waiting to sync"),
-            "synced": self.tr("Synced"),
-            "uploading": self.tr("Uploading"),
-            "error": self.tr("Refused by the hub"),
-            "conflict": self.tr("Conflict"),
-        }
         for r, row in enumerate(rows):
-            name, _number, sex, age = identity_parts(row.patient)
+            name, number, sex, age = identity_parts(row.patient)
             f = row.fields
             holder = d.person_name(str(f.get("specialist_id", ""))) or " · ".join(
                 x
@@ -282,8 +288,10 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
                 )
                 if x
             )
+            item_state = self.item_states.get(row.id)
             cells = [
                 name,
+                number,
                 sex,
                 age,
                 type_text(row.kind),
@@ -292,14 +300,56 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
                 d.facility_name(row.requesting_facility_id) or "",
                 holder,
                 waiting_text(row.waiting_s(now)) if row.submitted_at else "",
-                sync_words.get(row.sync_state, row.sync_state),
+                sync_text(item_state) if item_state is not None else "",
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, row.id)
-                if col == 4 and row.urgency == "emergency":
+                if col == 5 and row.urgency == "emergency":
                     item.setForeground(Qt.GlobalColor.red)
                 self.table.setItem(r, col, item)
+
+    def _selection_changed(self) -> None:
+        doc = self.docs.get(self.selected_id() or "")
+        self.conflict_button.setEnabled(doc is not None and doc.conflict is not None)
+
+    def resolve(self) -> None:
+        """Open the side-by-side conflict dialog for the selected consultation."""
+        session = self._session()
+        doc = self.docs.get(self.selected_id() or "")
+        if session is None or doc is None or doc.conflict is None:
+            return
+        row = self.model.row(doc.id)
+        patient = row.patient if row is not None else None
+        me = self.context.user
+
+        def names() -> dict[str, str]:
+            """Display names from the hub; offline, ids we cannot name show as unknown."""
+            try:
+                known = session.engine.client.clone().display_names()  # its own connection
+            except HubError:
+                known = {}
+            if getattr(me, "id", "") and getattr(me, "display_name", ""):
+                known.setdefault(me.id, me.display_name)
+            return known
+
+        def open_dialog(known: dict[str, str]) -> None:
+            dialog = ConflictDialog(doc, identity_text(patient), self, names=known)
+            try:
+                if dialog.exec() == QDialog.DialogCode.Accepted:
+                    run_in_worker(
+                        session.store.resolve_conflict,
+                        doc.id,
+                        dialog.chosen_fields(),
+                        on_done=lambda _r: self.refresh(),
+                        on_error=lambda exc: QMessageBox.warning(
+                            self, self.tr("Not saved"), problems_text(exc)
+                        ),
+                    )
+            finally:
+                dialog.deleteLater()
+
+        run_in_worker(names, on_done=open_dialog)
 
     def selected_id(self) -> str | None:
         items = self.table.selectedItems()

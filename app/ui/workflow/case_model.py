@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.consult.workflow import side_for
 from app.protocol.consultation import Side, allowed_actions
 from app.protocol.sync import DocType
-from app.ui.workflow.actions import my_side
 
 PREFETCH_STATUSES = ("accepted", "scheduled", "in_call", "reported")
 
@@ -97,7 +97,7 @@ def load_case(session: Any, consultation_id: str, user: Any) -> Case | None:
     if doc is None:
         return None
     patient = store.get(doc.patient_id) if doc.patient_id else None
-    side = my_side(store, doc, user)
+    side = side_for(user, doc)
     case = Case(
         doc,
         patient.fields if patient is not None else None,

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.consult.workflow import take_action
 from app.ui.bridge import run_in_worker
-from app.ui.workflow.actions import take_action
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.case_model import Case, load_case, prefetch
 from app.ui.workflow.directory import Directory

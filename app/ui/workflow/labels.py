@@ -9,12 +9,11 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication
 
-from app.ui.sync.field_labels import field_label as _base_label
 
-
-def field_label(key: str) -> str:
-    """The translated label of a record field."""
-    labels = {
+def workflow_field_labels() -> dict[str, str]:
+    """Labels of the consultation workflow's record fields (merged into
+    :func:`app.ui.sync.field_labels.field_label`, the one table)."""
+    return {
         "id_card": QCoreApplication.translate("WorkflowField", "Resident ID number"),
         "allergies": QCoreApplication.translate("WorkflowField", "Allergies"),
         "chronic_conditions": QCoreApplication.translate("WorkflowField", "Chronic conditions"),
@@ -54,14 +53,18 @@ def field_label(key: str) -> str:
         "referral": QCoreApplication.translate("WorkflowField", "Referral"),
         "amendment_reason": QCoreApplication.translate("WorkflowField", "Reason for the amendment"),
         "weight": QCoreApplication.translate("WorkflowField", "Weight (kg)"),
-        "name": QCoreApplication.translate("WorkflowField", "Name"),
-        "birth_date": QCoreApplication.translate("WorkflowField", "Date of birth"),
-        "sex": QCoreApplication.translate("WorkflowField", "Sex"),
-        "phone": QCoreApplication.translate("WorkflowField", "Phone"),
-        "address": QCoreApplication.translate("WorkflowField", "Address"),
+        "name_initials": QCoreApplication.translate("WorkflowField", "Pinyin initials"),
+        "proposed_by": QCoreApplication.translate("WorkflowField", "Time proposed by"),
+        "accepted_by": QCoreApplication.translate("WorkflowField", "Accepted by"),
+        "assigned_by": QCoreApplication.translate("WorkflowField", "Assigned by"),
+        "history": QCoreApplication.translate("WorkflowField", "Timeline"),
+        "source": QCoreApplication.translate("WorkflowField", "Source of the measurement"),
+        "signer": QCoreApplication.translate("WorkflowField", "Signed by"),
+        "content_hash": QCoreApplication.translate("WorkflowField", "Signature checksum"),
+        "version": QCoreApplication.translate("WorkflowField", "Version"),
+        "amends": QCoreApplication.translate("WorkflowField", "Corrects report"),
         "patient_number": QCoreApplication.translate("WorkflowField", "Clinic patient number"),
     }
-    return labels.get(key) or _base_label(key)
 
 
 def type_text(value: str) -> str:
@@ -76,25 +79,15 @@ def type_text(value: str) -> str:
 
 
 def urgency_text(value: str) -> str:
-    return {
-        "routine": QCoreApplication.translate("WorkflowField", "Routine"),
-        "urgent": QCoreApplication.translate("WorkflowField", "Urgent"),
-        "emergency": QCoreApplication.translate("WorkflowField", "Emergency"),
-    }.get(value, value)
+    from app.ui.sync.field_labels import field_value
+
+    return field_value("urgency", value) or value
 
 
 def status_text(value: str) -> str:
-    return {
-        "draft": QCoreApplication.translate("WorkflowField", "Draft"),
-        "submitted": QCoreApplication.translate("WorkflowField", "Submitted"),
-        "accepted": QCoreApplication.translate("WorkflowField", "Accepted"),
-        "declined": QCoreApplication.translate("WorkflowField", "Declined"),
-        "scheduled": QCoreApplication.translate("WorkflowField", "Scheduled"),
-        "in_call": QCoreApplication.translate("WorkflowField", "In call"),
-        "reported": QCoreApplication.translate("WorkflowField", "Reported"),
-        "withdrawn": QCoreApplication.translate("WorkflowField", "Withdrawn"),
-        "closed": QCoreApplication.translate("WorkflowField", "Closed"),
-    }.get(value, value)
+    from app.ui.sync.field_labels import status_text as text
+
+    return text(value)
 
 
 def action_text(action: str) -> str:
@@ -160,6 +153,13 @@ def attachment_kind_text(kind: str) -> str:
         "report": QCoreApplication.translate("WorkflowField", "Report"),
         "file": QCoreApplication.translate("WorkflowField", "File"),
     }.get(kind, kind)
+
+
+def field_label(key: str) -> str:
+    """The translated label of a record field (the one table)."""
+    from app.ui.sync.field_labels import field_label as label
+
+    return label(key)
 
 
 def value_text(key: str, value: Any) -> str:

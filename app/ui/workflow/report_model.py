@@ -5,11 +5,10 @@ the store calls block, so run them on a worker."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.problems import FieldProblem
-from app.protocol.records import normalized, record_problems, report_content_hash
+from app.protocol.records import record_problems, report_content_hash
 from app.protocol.sync import DocType
 
 CONTENT_FIELDS = ("findings", "diagnosis_name", "diagnosis_code", "opinion", "follow_up")
@@ -52,15 +51,18 @@ class ReportForm:
     @classmethod
     def amendment_of(cls, signed: Any, reason: str = "") -> ReportForm:
         """A new version starting from a signed report's content."""
-        values = {k: signed.fields.get(k, "") for k in CONTENT_FIELDS}
-        values["referral"] = dict(signed.fields.get("referral") or {"kind": "none"})
+        from app.consult.reports import amend
+
+        fields = amend(signed.fields, str(signed.id), reason)
+        values = {k: fields.get(k, "") for k in CONTENT_FIELDS}
+        values["referral"] = dict(fields.get("referral") or {"kind": "none"})
         return cls(
             str(signed.consultation_id),
             str(signed.patient_id),
             None,
             values,
-            int(signed.fields.get("version", 1)) + 1,
-            str(signed.id),
+            int(fields["version"]),
+            str(fields["amends"]),
             reason,
         )
 
@@ -116,28 +118,12 @@ class ReportForm:
             raise ReportSealed("a signed report cannot be edited")
         return store.update(self.report_id, self.fields())
 
-    def sign(self, store: Any, user: Any, now: datetime | None = None) -> Any:
+    def sign(self, store: Any, user: Any, now: str | None = None) -> Any:
         """Save and sign: signer, time and the content's hash are sealed into the record."""
+        from app.consult.reports import sign
+
         self.save(store)
-        fields = self.fields()
-        fields["signer"] = signer_of(user)
-        fields["signed"] = True
-        fields["signed_at"] = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        fields["content_hash"] = "0" * 64  # placeholder: the hash covers the stored form
-        fields = normalized(DocType.report, fields)
-        fields["content_hash"] = report_content_hash(fields)
-        return store.update(self.report_id, fields)
-
-
-def signer_of(user: Any) -> dict[str, str]:
-    return {
-        "id": str(getattr(user, "id", "")),
-        "name": str(getattr(user, "display_name", "")),
-        "title": str(getattr(user, "title", "") or ""),
-        "facility_id": str(getattr(user, "facility_id", "")),
-        "facility_name": str(getattr(user, "facility_name", "")),
-        "department": str(getattr(user, "department", "") or ""),
-    }
+        return store.update(self.report_id, sign(self.fields(), user, now))
 
 
 def verify(doc: Any) -> bool:

@@ -615,7 +615,7 @@ class RequestFormWidget(QWidget):
         """Refuse with sentences while something is missing; else save and submit."""
         if self.show_problems():
             return
-        from app.ui.workflow.actions import take_action
+        from app.consult.workflow import take_action
 
         def go(_doc: Any) -> None:
             run_in_worker(

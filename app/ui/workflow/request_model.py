@@ -47,8 +47,6 @@ class RequestForm:
     @classmethod
     def from_draft(cls, doc: Any) -> RequestForm:
         keep = {k: v for k, v in doc.fields.items() if k in REQUEST_FIELDS + PARTICIPANT_FIELDS}
-        if not keep.get("consent") and doc.fields.get("consent_draft"):
-            keep["consent"] = doc.fields["consent_draft"]
         return cls(str(doc.patient_id), str(doc.id), keep, saved_once=True)
 
     def set(self, key: str, value: Any, now: float = 0.0) -> None:
@@ -83,13 +81,8 @@ class RequestForm:
         return self.dirty and now - self.last_edit >= AUTOSAVE_S
 
     def fields(self) -> dict[str, Any]:
-        """The draft's fields as stored. A consent still being filled in is kept beside the
-        request (``consent_draft``) until it is complete: the record's ``consent`` is always a
-        whole one."""
+        """The draft's fields as stored (a draft may hold a consent still being filled in)."""
         out = {k: v for k, v in self.values.items() if v not in (None, "")}
-        consent = out.pop("consent", None)
-        if consent:
-            out["consent" if not consent_problems(consent) else "consent_draft"] = consent
         out["status"] = "draft"
         return out
 
@@ -104,9 +97,9 @@ class RequestForm:
             doc = store.get(self.consultation_id)
             changes = {k: v for k, v in fields.items() if doc is None or doc.fields.get(k) != v}
             # A field emptied in the form is emptied in the record too.
-            for key in (*REQUEST_FIELDS, *PARTICIPANT_FIELDS, "consent_draft"):
+            for key in (*REQUEST_FIELDS, *PARTICIPANT_FIELDS):
                 if doc is not None and doc.fields.get(key) and key not in fields:
-                    changes[key] = None if key in ("vitals", "consent", "consent_draft") else ""
+                    changes[key] = None if key in ("vitals", "consent") else ""
             doc = store.update(self.consultation_id, changes) if changes else doc
         self.saved_once = True
         return doc
@@ -154,13 +147,8 @@ def attach(
         title = Path(paths[0]).name if len(paths) == 1 else dicom[0].parent.name
         docs.append(attach_files(store, blobs, dicom, patient_id, consultation_id, title))
     for n, f in enumerate(others, 1):
-        doc = attach_files(store, blobs, [f], patient_id, consultation_id, f.name)
-        fields = {"name": f.name}
-        if kind and kind != "dicom" and doc.fields.get("kind") != kind:
-            fields["kind"] = kind
-            fields["blobs"] = [{**b, "kind": kind} for b in doc.fields.get("blobs", [])]
-        doc = store.update(doc.id, fields)
-        docs.append(doc)
+        forced = kind if kind and kind != "dicom" else None
+        docs.append(attach_files(store, blobs, [f], patient_id, consultation_id, f.name, forced))
         if progress is not None:
             progress(n, len(others))
     return docs
