@@ -33,6 +33,9 @@ class ClientController(QObject):
         from app.ui.sync.wiring import install_sync
 
         install_sync(context, self.window)
+        from app.ui.workflow.notifier import install_notifications
+
+        install_notifications(context, self.window)
         context.on_change(self._on_context_change)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)

@@ -162,7 +162,12 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
     try:
         qtbot.waitUntil(lambda: cid in worklist.visible_ids(), timeout=DEADLINE_MS)
     except Exception:
-        print("clinic", clinic.engine.status(), clinic.store.get(cid).sync_error, clinic.store.rejected())
+        print(
+            "clinic",
+            clinic.engine.status(),
+            clinic.store.get(cid).sync_error,
+            clinic.store.rejected(),
+        )
         print("rad", rad.engine.status(), [d.fields.get("status") for d in rad.store.list()])
         raise
     row = worklist.model.row(cid)
@@ -209,9 +214,7 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
         raise
     assert "accept" not in clinic_case.action_buttons
     clinic_case.action_buttons["confirm_time"].click()
-    qtbot.waitUntil(
-        lambda: rad.store.get(cid).fields["status"] == "scheduled", timeout=DEADLINE_MS
-    )
+    qtbot.waitUntil(lambda: rad.store.get(cid).fields["status"] == "scheduled", timeout=DEADLINE_MS)
 
     # -- the radiologist writes and signs the report --------------------------------------
     qtbot.waitUntil(lambda: case.case.status == "scheduled", timeout=DEADLINE_MS)
@@ -223,14 +226,14 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
     editor.form.set("diagnosis_code", "R91")
     editor.boxes["opinion"].setPlainText("建议三个月后复查胸部CT。")
     editor.sign(confirm=False)
-    qtbot.waitUntil(
-        lambda: rad.store.get(cid).fields["status"] == "reported", timeout=DEADLINE_MS
-    )
+    qtbot.waitUntil(lambda: rad.store.get(cid).fields["status"] == "reported", timeout=DEADLINE_MS)
 
     # -- the clinic sees the report and exports it ---------------------------------------
     qtbot.waitUntil(
-        lambda: clinic.store.get(cid).fields["status"] == "reported"
-        and any(r.fields.get("signed") for r in clinic.store.list(DocType.report)),
+        lambda: (
+            clinic.store.get(cid).fields["status"] == "reported"
+            and any(r.fields.get("signed") for r in clinic.store.list(DocType.report))
+        ),
         timeout=DEADLINE_MS,
     )
     clinic_case = win.open_case(cid)

@@ -34,6 +34,7 @@ from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.wording import problem_text
 from app.ui.workflow.chart_model import build_panels
 from app.ui.workflow.patient_dialog import PatientDialog
 from app.ui.workflow.patient_search import PatientIndex
@@ -434,7 +435,12 @@ class PatientsPage(FollowsSyncSession, QWidget):
         def work() -> tuple[int, list[tuple[int, Any]]]:
             from app.consult.meter_csv import parse_meter_csv
 
-            rows, errors = parse_meter_csv(Path(path).read_bytes())
+            raw = Path(path).read_bytes()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("gb18030", errors="replace")  # older Chinese meter software
+            rows, errors = parse_meter_csv(text)
             for fields in rows:
                 session.store.create(DocType.vitals, fields, patient.id)
             return len(rows), errors
@@ -446,7 +452,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
                 lines.append(self.tr("Rows not imported:"))
                 lines += [
                     self.tr("line {line}: {problem}").format(
-                        line=line, problem=problems_text(_as_error(problem))
+                        line=line, problem=problem_text(problem)
                     )
                     for line, problem in errors[:30]
                 ]
@@ -467,12 +473,3 @@ class PatientsPage(FollowsSyncSession, QWidget):
             return
         self.note_edit.clear()
         self._write(session.store.create, DocType.note, {"text": text}, patient.id)
-
-
-def _as_error(problem: Any) -> BaseException:
-    """A CSV row's problem(s) as something :func:`problems_text` words."""
-    if isinstance(problem, BaseException):
-        return problem
-    err = ValueError(str(problem))
-    err.problems = problem if isinstance(problem, list) else [problem]  # type: ignore[attr-defined]
-    return err

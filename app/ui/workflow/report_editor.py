@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from app.ui.bridge import run_in_worker
 from app.ui.workflow.labels import field_label, referral_text
 from app.ui.workflow.report_model import ReportForm
-from app.ui.workflow.request_form import TextBox
+from app.ui.workflow.request_form import TextBox, install_icd10
 from app.ui.workflow.wording import problem_sentence, problems_text
 
 
@@ -61,6 +61,7 @@ class ReportEditor(QWidget):
         self.code = QLineEdit(str(form.values.get("diagnosis_code", "")))
         self.code.setObjectName("diagnosis_code")
         self.code.setMaximumWidth(120)
+        install_icd10(self, self.diagnosis, self.code, self.form.set)
         self.diagnosis.textEdited.connect(lambda t: self.form.set("diagnosis_name", t))
         self.code.textEdited.connect(lambda t: self.form.set("diagnosis_code", t.strip().upper()))
         diag = QHBoxLayout()

@@ -48,6 +48,31 @@ VITAL_KEYS = (
 )
 
 
+def install_icd10(parent: QWidget, name: QLineEdit, code: QLineEdit, edited: Any) -> None:
+    """ICD-10 completion on the diagnosis field (code, Chinese and English names; pinyin
+    initials through the code list's search), from the shipped curated list; free text
+    stays allowed. Picking one fills both fields and calls ``edited(field, value)``."""
+    from PySide6.QtCore import QLocale
+
+    from app.consult.icd10 import CODES
+
+    chinese = QLocale().name().lower().startswith("zh")
+    items = [f"{c.code} {c.name_zh if chinese else c.name_en}" for c in CODES]
+    completer = QCompleter(items, parent)
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    completer.setFilterMode(Qt.MatchFlag.MatchContains)
+    name.setCompleter(completer)
+
+    def picked(text: str) -> None:
+        c, _, n = text.partition(" ")
+        code.setText(c)
+        name.setText(n)
+        edited("diagnosis_code", c)
+        edited("diagnosis_name", n)
+
+    completer.activated.connect(picked)
+
+
 class TextBox(QPlainTextEdit):
     """A few lines of free text."""
 
@@ -301,26 +326,7 @@ class RequestFormWidget(QWidget):
 
     # -- filling -----------------------------------------------------------------------
     def _install_icd10(self, name: QLineEdit, code: QLineEdit) -> None:
-        """Completion from the shipped ICD-10 list (when the package has one)."""
-        try:
-            from app.consult.icd10 import all_entries  # type: ignore[import-not-found]
-        except ImportError:
-            return
-        entries = all_entries()
-        items = [f"{c} {n}" for c, n in entries]
-        completer = QCompleter(items, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        name.setCompleter(completer)
-
-        def picked(text: str) -> None:
-            c, _, n = text.partition(" ")
-            code.setText(c)
-            name.setText(n)
-            self._edit("diagnosis_code", c)
-            self._edit("diagnosis_name", n)
-
-        completer.activated.connect(picked)
+        install_icd10(self, name, code, self._edit)
 
     def _fill_hospitals(self) -> None:
         own = str(getattr(self.user, "facility_id", ""))
