@@ -56,6 +56,7 @@ WST500: dict[str, tuple[str, str]] = {
 }
 """Our field → (WS/T 500 data element name, identifier), for hospitals mapping our records."""
 
+
 class RecordInvalid(ValueError):
     """A local write with fields that make no sense.
 

@@ -41,9 +41,9 @@ def attach_files(
     kinds: set[str] = set()
     for path in paths:
         data = path.read_bytes()
-        kind = _kind(path, data)
-        kinds.add(kind)
-        if kind == "dicom":
+        found = _kind(path, data)
+        kinds.add(found)
+        if found == "dicom":
             form = for_transfer(data)
             sha = blobs.add_bytes(form.data, "application/dicom")
             ds = pydicom.dcmread(io.BytesIO(form.data), stop_before_pixels=True)
@@ -83,7 +83,7 @@ def attach_files(
                     "name": path.name,
                     "media_type": media,
                     "size": len(data),
-                    "kind": kind,
+                    "kind": found,
                 }
             )
     guessed = kinds.pop() if len(kinds) == 1 else "file"
