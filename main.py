@@ -5,6 +5,8 @@
     python main.py --self-check         check decoders, devices, keyring, cache, hub; exit code
     python main.py export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
     python main.py hub serve|admin|demo ...   run the hub (lets the frozen bundle be its own hub)
+    python main.py dicom receive|echo|send|find|move|get|inbox ...   DICOM node without the GUI
+    python main.py --help               all of the above, in the user's language
 
 Imports stay inside the branches so each sub-command loads only what it needs (start-up time).
 """
@@ -14,6 +16,71 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
+from collections.abc import Callable
+
+
+def _identity(_context: str, text: str) -> str:
+    return text
+
+
+def build_parser(translate: Callable[[str, str], str] = _identity) -> argparse.ArgumentParser:
+    """The command line, worded with ``translate`` (Qt's, once a language is installed)."""
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        def add_usage(self, usage, actions, groups, prefix=None):  # noqa: ANN001, ANN202
+            return super().add_usage(usage, actions, groups, translate("Main", "usage: "))
+
+    commands = translate(
+        "Main",
+        "commands:\n"
+        "  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]\n"
+        "                        render a DICOM image as the viewer shows it into a PNG\n"
+        "                        (see: export --help)\n"
+        "  dicom receive|echo|send|find|move|get|inbox …\n"
+        "                        act as a DICOM node without the window (see: dicom --help)\n"
+        "  hub serve|admin|demo …\n"
+        "                        run the hub server, manage its accounts or seed demo data\n"
+        "                        (see: hub --help)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="yiqiao",
+        description=translate("Main", "YiQiao remote consultation: the desktop client."),
+        epilog=commands,
+        formatter_class=Formatter,
+        add_help=False,
+    )
+    parser._optionals.title = translate("Main", "options")
+    parser.add_argument(
+        "-h", "--help", action="help", help=translate("Main", "show this help and exit")
+    )
+    parser.add_argument(
+        "--lang",
+        choices=["en", "zh_CN"],
+        help=translate("Main", "the language of the window (default: settings, else the system's)"),
+    )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help=translate(
+            "Main",
+            "check decoders, devices, keyring, encrypted cache and hub, write a report and "
+            "exit (non-zero on a failure; see: --self-check --help)",
+        ),
+    )
+    parser.add_argument("--probe-startup", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _translated_help_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser in the user's language (only for --help: it creates a Qt application)."""
+    from app.config import load_settings
+    from app.ui.i18n import use_cli_language
+
+    lang = argv[argv.index("--lang") + 1] if "--lang" in argv[:-1] else None
+    use_cli_language(lang or load_settings().get("language", "system"))
+    from PySide6.QtCore import QCoreApplication
+
+    return build_parser(QCoreApplication.translate)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.dicom_viewer.export_cli import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "dicom":
+        from app.dicom_net.cli import main as dicom_main
+
+        return dicom_main(argv[1:])
     if argv and argv[0] == "hub":
         from hub.__main__ import main as hub_main
 
@@ -31,10 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.selfcheck import main as self_check_main
 
         return self_check_main([a for a in argv if a != "--self-check"])
-
-    parser = argparse.ArgumentParser(prog="yiqiao", description="YiQiao remote consultation")
-    parser.add_argument("--lang", choices=["en", "zh_CN"], help="override the UI language")
-    parser.add_argument("--probe-startup", action="store_true", help=argparse.SUPPRESS)
+    wants_help = "-h" in argv or "--help" in argv
+    parser = _translated_help_parser(argv) if wants_help else build_parser()
     args = parser.parse_args(argv)
     from app.ui.app import run_gui
 

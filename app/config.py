@@ -53,6 +53,49 @@ def _is_existing_file_or_empty(value: Any) -> str | None:
     return None
 
 
+def _is_ae_title(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
+    if not 1 <= len(value.strip()) <= 16 or "\\" in value or not value.isascii():
+        return "must be 1 to 16 ASCII characters without a backslash"
+    if any(not ch.isprintable() for ch in value):
+        return "must not contain control characters"
+    return None
+
+
+def _is_port(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be a whole number"
+    if not 1 <= value <= 65535:
+        return "must be between 1 and 65535"
+    return None
+
+
+def _is_dicom_node_or_empty(value: Any) -> str | None:
+    # "AE@host:port", e.g. "PACS@10.1.2.3:104": one value IT can paste from the PACS sheet.
+    if not isinstance(value, str):
+        return "must be text"
+    if not value:
+        return None
+    ae, at, rest = value.partition("@")
+    host, colon, port = rest.rpartition(":")
+    if not at or not colon or not host or _is_ae_title(ae) or not port.isdigit():
+        return "must look like AE_TITLE@host:port, e.g. PACS@10.1.2.3:104"
+    return _is_port(int(port))
+
+
+def _is_caller_list(value: Any) -> str | None:
+    # Comma-separated AE titles and/or IP addresses; empty lets any caller in.
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str):
+        return "must be text: AE titles or IP addresses separated by commas"
+    for item in (v.strip() for v in value.split(",")):
+        if item and _is_ae_title(item):
+            return f"entry {item!r} is neither an AE title nor an IP address"
+    return None
+
+
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value not in choices:
@@ -109,6 +152,14 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("audio_only", False, _of_type(bool), expect="bool"),
         SettingSpec("last_username", "", _of_type(str)),
         SettingSpec("blob_cache_budget_mb", 2048, _of_type(int), expect="int"),
+        # DICOM networking (app/dicom_net): our own node, who may send to it, the PACS.
+        SettingSpec("dicom_receive_enabled", False, _of_type(bool), policy=True, expect="bool"),
+        SettingSpec("dicom_ae_title", "YIQIAO", _is_ae_title, policy=True),
+        SettingSpec("dicom_port", 11112, _is_port, policy=True, expect="int"),
+        SettingSpec("dicom_bind_address", "0.0.0.0", _of_type(str), policy=True),
+        SettingSpec("dicom_allowed_callers", "", _is_caller_list, policy=True),
+        SettingSpec("dicom_pacs", "", _is_dicom_node_or_empty, policy=True),
+        SettingSpec("dicomweb_url", "", _is_url, policy=True, expect="url"),
     ]
 }
 

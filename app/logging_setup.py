@@ -22,9 +22,7 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None) -> Path:
         if getattr(handler, "_yiqiao", False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.handlers.RotatingFileHandler(
-        log_file, maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8"
-    )
+    handler = _RotatingLog(log_file, maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8")
     handler._yiqiao = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
@@ -35,3 +33,15 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None) -> Path:
 def set_level(level: str) -> None:
     """Change the root level at run time (Settings dialog)."""
     logging.getLogger().setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+class _RotatingLog(logging.handlers.RotatingFileHandler):
+    """Rotates like its base, then points the crash guard's faulthandler at the new file."""
+
+    def doRollover(self) -> None:  # noqa: N802 - logging API
+        super().doRollover()
+        from app.crash_guard import crash_guard
+
+        guard = crash_guard()
+        if guard is not None and guard.log_file == Path(self.baseFilename):
+            guard.reopen_log()

@@ -33,6 +33,89 @@ PASS, WARN, SKIP, FAIL = "PASS", "WARN", "SKIP", "FAIL"
 REPORT_FILE_NAME = "self-check.log"
 
 
+def translate(context: str, text: str) -> str:
+    """``text`` in the report's language (``main`` installs the translators; ``--lang``)."""
+    try:
+        from PySide6.QtCore import QCoreApplication
+    except ImportError:  # a broken build still reports, in English
+        return text
+    return QCoreApplication.translate(context, text)
+
+
+def _labels() -> dict[str, str]:
+    """Group and check names as shown (the results keep the English ones as keys)."""
+    return {
+        PASS: translate("SelfCheck", "PASS"),
+        WARN: translate("SelfCheck", "WARN"),
+        SKIP: translate("SelfCheck", "SKIP"),
+        FAIL: translate("SelfCheck", "FAIL"),
+        "Build": translate("SelfCheck", "Build"),
+        "System": translate("SelfCheck", "System"),
+        "Policy": translate("SelfCheck", "Policy"),
+        "policy file": translate("SelfCheck", "policy file"),
+        "registry": translate("SelfCheck", "registry"),
+        "locked keys": translate("SelfCheck", "locked keys"),
+        "translations": translate("SelfCheck", "translations"),
+        "DICOM decoders": translate("SelfCheck", "DICOM decoders"),
+        "decoders": translate("SelfCheck", "decoders"),
+        "samples": translate("SelfCheck", "samples"),
+        "Devices": translate("SelfCheck", "Devices"),
+        "device listing": translate("SelfCheck", "device listing"),
+        "cameras": translate("SelfCheck", "cameras"),
+        "microphones": translate("SelfCheck", "microphones"),
+        "Media": translate("SelfCheck", "Media"),
+        "codecs": translate("SelfCheck", "codecs"),
+        "VP8 video": translate("SelfCheck", "VP8 video"),
+        "Opus audio": translate("SelfCheck", "Opus audio"),
+        "Keyring": translate("SelfCheck", "Keyring"),
+        "backend": translate("SelfCheck", "backend"),
+        "Encrypted cache": translate("SelfCheck", "Encrypted cache"),
+        "cache": translate("SelfCheck", "cache"),
+        "user caches": translate("SelfCheck", "user caches"),
+        "Hub": translate("SelfCheck", "Hub"),
+        "hub": translate("SelfCheck", "hub"),
+        "hub client": translate("SelfCheck", "hub client"),
+        "CA certificate": translate("SelfCheck", "CA certificate"),
+        "TLS trust": translate("SelfCheck", "TLS trust"),
+        "check": translate("SelfCheck", "check"),
+    }
+
+
+def _keyring_problem(exc: BaseException) -> str:
+    if _language == "en":
+        return str(exc)
+    if "plain file" in str(exc):
+        return translate(
+            "SelfCheck",
+            "the only credential store available writes secrets to a plain file; YiQiao refuses it",
+        )
+    return translate(
+        "SelfCheck",
+        "no secure credential store was found (Windows: Credential Manager; Linux: a "
+        "running, unlocked Secret Service such as GNOME Keyring or KWallet)",
+    )
+
+
+def _hub_problem(exc: BaseException) -> str:
+    """A hub failure: the English detail for an English report, else the worded reason."""
+    if _language == "en":
+        return str(exc)
+    from app.ui.wording import hub_error_text
+
+    return hub_error_text(exc)
+
+
+def _setting_problem(problem: Any) -> str:
+    if _language == "en":
+        return str(problem.describe())
+    from app.ui.setting_problems import describe
+
+    return describe(problem)
+
+
+_language = "en"
+
+
 @dataclass(frozen=True)
 class Check:
     """One line of the report: which group, what was checked, the state, and why."""
@@ -49,9 +132,18 @@ class Check:
 def check_build() -> list[Check]:
     """What is running: version, frozen or source, Python, OS (always PASS; for the record)."""
     frozen = getattr(sys, "frozen", False)
-    where = f"bundle at {Path(sys.executable).parent}" if frozen else f"source, {sys.executable}"
+    where = (
+        translate("SelfCheck", "bundle at {path}").format(path=Path(sys.executable).parent)
+        if frozen
+        else translate("SelfCheck", "source, {path}").format(path=sys.executable)
+    )
     return [
-        Check("Build", "YiQiao", PASS, f"{__version__} ({where})"),
+        Check(
+            "Build",
+            "YiQiao",
+            PASS,
+            translate("SelfCheck", "{version} ({where})").format(version=__version__, where=where),
+        ),
         Check("Build", "Python", PASS, sys.version.split()[0]),
         Check("Build", "System", PASS, platform.platform()),
     ]
@@ -67,7 +159,9 @@ def check_policy(settings: Any) -> list[Check]:
             "Policy",
             "policy file",
             PASS,
-            f"{policy_file} ({'present' if policy_file.is_file() else 'absent: no file policy'})",
+            translate("SelfCheck", "{path} (present)").format(path=policy_file)
+            if policy_file.is_file()
+            else translate("SelfCheck", "{path} (absent: no file policy)").format(path=policy_file),
         )
     ]
     if sys.platform == "win32":
@@ -79,15 +173,26 @@ def check_policy(settings: Any) -> list[Check]:
                     "Policy",
                     key,
                     PASS,
-                    f"{settings.values[key]!r} (locked by {settings.locked[key]})",
+                    translate("SelfCheck", "{value} (locked by {source})").format(
+                        value=repr(settings.values[key]), source=settings.locked[key]
+                    ),
                 )
             )
     else:
-        checks.append(Check("Policy", "locked keys", PASS, "none: every setting is the user's"))
+        checks.append(
+            Check(
+                "Policy",
+                "locked keys",
+                PASS,
+                translate("SelfCheck", "none: every setting is the user's"),
+            )
+        )
     for problem in settings.problems:
         # A wrong policy value is IT's to fix (FAIL); a broken user settings file is a warning.
         is_policy = problem.source == str(policy_file) or problem.source.startswith("HKLM")
-        checks.append(Check("Policy", problem.key, FAIL if is_policy else WARN, problem.describe()))
+        checks.append(
+            Check("Policy", problem.key, FAIL if is_policy else WARN, _setting_problem(problem))
+        )
     return checks
 
 
@@ -95,15 +200,45 @@ def check_translations() -> list[Check]:
     """The compiled Chinese UI translation is shipped and Qt can load it."""
     qm = paths.resources_dir() / "translations" / "yiqiao_zh_CN.qm"
     if not qm.is_file():
-        return [Check("Qt", "translations", FAIL, f"missing {qm} (run `make translations`)")]
+        return [
+            Check(
+                "Qt",
+                "translations",
+                FAIL,
+                translate("SelfCheck", "missing {path} (run `make translations`)").format(path=qm),
+            )
+        ]
     try:
         from PySide6.QtCore import QTranslator, qVersion
     except ImportError as exc:
-        return [Check("Qt", "translations", FAIL, f"PySide6 cannot be imported: {exc}")]
+        return [
+            Check(
+                "Qt",
+                "translations",
+                FAIL,
+                translate("SelfCheck", "PySide6 cannot be imported: {error}").format(error=exc),
+            )
+        ]
     translator = QTranslator()
     if not translator.load(str(qm)):
-        return [Check("Qt", "translations", FAIL, f"Qt could not load {qm}")]
-    return [Check("Qt", "translations", PASS, f"{qm.name} loaded (Qt {qVersion()})")]
+        return [
+            Check(
+                "Qt",
+                "translations",
+                FAIL,
+                translate("SelfCheck", "Qt could not load {path}").format(path=qm),
+            )
+        ]
+    return [
+        Check(
+            "Qt",
+            "translations",
+            PASS,
+            translate("SelfCheck", "{name} loaded (Qt {version})").format(
+                name=qm.name, version=qVersion()
+            ),
+        )
+    ]
 
 
 def check_decoders() -> list[Check]:
@@ -111,15 +246,36 @@ def check_decoders() -> list[Check]:
     try:
         from app.dicom_viewer.self_check import self_check
     except ImportError as exc:
-        return [Check("DICOM decoders", "decoders", FAIL, f"not available in this build: {exc}")]
+        return [
+            Check(
+                "DICOM decoders",
+                "decoders",
+                FAIL,
+                translate("SelfCheck", "not available in this build: {error}").format(error=exc),
+            )
+        ]
     samples = paths.resources_dir() / "dicom_samples"
     if not any(samples.glob("*.dcm")):
-        return [Check("DICOM decoders", "samples", FAIL, f"no DICOM samples shipped in {samples}")]
+        return [
+            Check(
+                "DICOM decoders",
+                "samples",
+                FAIL,
+                translate("SelfCheck", "no DICOM samples shipped in {path}").format(path=samples),
+            )
+        ]
     checks = []
     for name, ok, msg in self_check(samples):
         if ok and msg.startswith("no shipped sample"):
             # Only a decode proves a decoder works; a present plugin is worth a look, not a PASS.
-            checks.append(Check("DICOM decoders", name, WARN, f"not exercised: {msg}"))
+            checks.append(
+                Check(
+                    "DICOM decoders",
+                    name,
+                    WARN,
+                    translate("SelfCheck", "not exercised: {detail}").format(detail=msg),
+                )
+            )
         else:
             checks.append(Check("DICOM decoders", name, PASS if ok else FAIL, msg))
     return checks
@@ -130,11 +286,25 @@ def check_devices(settings: Any) -> list[Check]:
     try:
         from app.media.devices import list_devices
     except ImportError as exc:
-        return [Check("Devices", "device listing", FAIL, f"not available in this build: {exc}")]
+        return [
+            Check(
+                "Devices",
+                "device listing",
+                FAIL,
+                translate("SelfCheck", "not available in this build: {error}").format(error=exc),
+            )
+        ]
     try:
         found = list_devices()
     except Exception as exc:  # noqa: BLE001 - capture backends fail in many ways; report it
-        return [Check("Devices", "device listing", FAIL, f"listing devices failed: {exc}")]
+        return [
+            Check(
+                "Devices",
+                "device listing",
+                FAIL,
+                translate("SelfCheck", "listing devices failed: {error}").format(error=exc),
+            )
+        ]
     checks = []
     for kind, attr, allowed_key in (
         ("cameras", "cameras", "camera_allowed"),
@@ -142,13 +312,18 @@ def check_devices(settings: Any) -> list[Check]:
     ):
         names = [str(getattr(d, "name", d)) for d in _devices_of(found, attr)]
         if not settings.get(allowed_key, True):
-            checks.append(Check("Devices", kind, SKIP, "turned off by policy"))
+            checks.append(
+                Check("Devices", kind, SKIP, translate("SelfCheck", "turned off by policy"))
+            )
         elif names:
             checks.append(Check("Devices", kind, PASS, "; ".join(names)))
         else:
             checks.append(
                 Check(
-                    "Devices", kind, WARN, "none found (calls will be audio-only or receive-only)"
+                    "Devices",
+                    kind,
+                    WARN,
+                    translate("SelfCheck", "none found (calls will be audio-only or receive-only)"),
                 )
             )
     return checks
@@ -172,7 +347,14 @@ def check_media_codecs() -> list[Check]:
         from aiortc.codecs import get_encoder
         from aiortc.rtcrtpparameters import RTCRtpCodecParameters
     except ImportError as exc:
-        return [Check("Media", "codecs", FAIL, f"not available in this build: {exc}")]
+        return [
+            Check(
+                "Media",
+                "codecs",
+                FAIL,
+                translate("SelfCheck", "not available in this build: {error}").format(error=exc),
+            )
+        ]
 
     def video() -> int:
         encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000))
@@ -196,7 +378,14 @@ def check_media_codecs() -> list[Check]:
             size = encode()
         except Exception as exc:  # noqa: BLE001 - codec libraries fail in many ways
             checks.append(
-                Check("Media", name, FAIL, f"encoding failed: {type(exc).__name__}: {exc}")
+                Check(
+                    "Media",
+                    name,
+                    FAIL,
+                    translate("SelfCheck", "encoding failed: {error}").format(
+                        error=f"{type(exc).__name__}: {exc}"
+                    ),
+                )
             )
             continue
         state = PASS if size > 0 else FAIL
@@ -205,7 +394,9 @@ def check_media_codecs() -> list[Check]:
                 "Media",
                 name,
                 state,
-                f"one frame encoded to {size} bytes (aiortc {aiortc.__version__}, PyAV {av.__version__})",
+                translate(
+                    "SelfCheck", "one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})"
+                ).format(size=size, aiortc=aiortc.__version__, pyav=av.__version__),
             )
         )
     return checks
@@ -218,9 +409,16 @@ def check_keyring() -> list[Check]:
     try:
         return [Check("Keyring", "backend", PASS, check_keyring())]
     except KeyringUnavailable as exc:
-        return [Check("Keyring", "backend", FAIL, str(exc))]
+        return [Check("Keyring", "backend", FAIL, _keyring_problem(exc))]
     except Exception as exc:  # noqa: BLE001 - a broken backend raises its own errors
-        return [Check("Keyring", "backend", FAIL, f"the keyring failed: {exc}")]
+        return [
+            Check(
+                "Keyring",
+                "backend",
+                FAIL,
+                translate("SelfCheck", "the keyring failed: {error}").format(error=exc),
+            )
+        ]
 
 
 def check_sqlcipher_engine() -> list[Check]:
@@ -228,7 +426,14 @@ def check_sqlcipher_engine() -> list[Check]:
     try:
         import sqlcipher3
     except ImportError as exc:
-        return [Check("Encrypted cache", "SQLCipher", FAIL, f"sqlcipher3 missing: {exc}")]
+        return [
+            Check(
+                "Encrypted cache",
+                "SQLCipher",
+                FAIL,
+                translate("SelfCheck", "sqlcipher3 missing: {error}").format(error=exc),
+            )
+        ]
     key = os.urandom(32).hex()
     with tempfile.TemporaryDirectory(prefix="yiqiao-selfcheck-") as tmp:
         db = Path(tmp) / "probe.db"
@@ -245,9 +450,23 @@ def check_sqlcipher_engine() -> list[Check]:
             value = conn.execute("SELECT v FROM probe").fetchone()
             conn.close()
         except Exception as exc:  # noqa: BLE001 - sqlcipher3 raises its own DatabaseError
-            return [Check("Encrypted cache", "SQLCipher", FAIL, f"round trip failed: {exc}")]
+            return [
+                Check(
+                    "Encrypted cache",
+                    "SQLCipher",
+                    FAIL,
+                    translate("SelfCheck", "round trip failed: {error}").format(error=exc),
+                )
+            ]
         if not version or value != ("ok",):
-            return [Check("Encrypted cache", "SQLCipher", FAIL, "no cipher in this SQLite build")]
+            return [
+                Check(
+                    "Encrypted cache",
+                    "SQLCipher",
+                    FAIL,
+                    translate("SelfCheck", "no cipher in this SQLite build"),
+                )
+            ]
         # Plain SQLite must not be able to read it: proof the file is encrypted at rest.
         plain = sqlite3.connect(str(db))
         try:
@@ -263,11 +482,18 @@ def check_sqlcipher_engine() -> list[Check]:
                 "Encrypted cache",
                 "SQLCipher",
                 FAIL,
-                "the probe database was readable without its key",
+                translate("SelfCheck", "the probe database was readable without its key"),
             )
         ]
     return [
-        Check("Encrypted cache", "SQLCipher", PASS, f"SQLCipher {version[0]}: encrypted round trip")
+        Check(
+            "Encrypted cache",
+            "SQLCipher",
+            PASS,
+            translate("SelfCheck", "SQLCipher {version}: encrypted round trip").format(
+                version=version[0]
+            ),
+        )
     ]
 
 
@@ -282,29 +508,64 @@ def check_cache() -> list[Check]:
     try:
         from app.sync.cache import CacheOpenError, open_cache
     except ImportError as exc:
-        return [Check("Encrypted cache", "cache", FAIL, f"not available in this build: {exc}")]
+        return [
+            Check(
+                "Encrypted cache",
+                "cache",
+                FAIL,
+                translate("SelfCheck", "not available in this build: {error}").format(error=exc),
+            )
+        ]
     from app.credentials import KeyringUnavailable, check_keyring
 
     try:
         check_keyring()
     except KeyringUnavailable as exc:
-        return [Check("Encrypted cache", "cache", FAIL, f"no key can be kept: {exc}")]
+        return [
+            Check(
+                "Encrypted cache",
+                "cache",
+                FAIL,
+                translate("SelfCheck", "no key can be kept: {error}").format(
+                    error=_keyring_problem(exc)
+                ),
+            )
+        ]
     with tempfile.TemporaryDirectory(prefix="yiqiao-selfcheck-") as tmp:
         try:
             cache = open_cache(Path(tmp) / "cache.db", os.urandom(32))
             version = cache.version()
             cache.close()
         except CacheOpenError as exc:
-            return [Check("Encrypted cache", "cache", FAIL, str(exc))]
+            return [
+                Check(
+                    "Encrypted cache",
+                    "cache",
+                    FAIL,
+                    translate("SelfCheck", "a new cache cannot be opened: {error}").format(
+                        error=exc
+                    ),
+                )
+            ]
     checks = [
         Check(
-            "Encrypted cache", "cache", PASS, f"a new cache opens and migrates (schema v{version})"
+            "Encrypted cache",
+            "cache",
+            PASS,
+            translate("SelfCheck", "a new cache opens and migrates (schema v{version})").format(
+                version=version
+            ),
         )
     ]
     profiles = sorted((paths.user_data_dir() / "profiles").glob("*/cache.db"))
     if not profiles:
         checks.append(
-            Check("Encrypted cache", "user caches", SKIP, "none yet (nobody has signed in here)")
+            Check(
+                "Encrypted cache",
+                "user caches",
+                SKIP,
+                translate("SelfCheck", "none yet (nobody has signed in here)"),
+            )
         )
     for db in profiles:
         checks.append(_check_existing_cache(db))
@@ -325,8 +586,12 @@ def _check_existing_cache(db: Path) -> Check:
             "Encrypted cache",
             name,
             FAIL,
-            f"{db}: its key is not in the keyring (the keyring was reset?); "
-            "YiQiao will set the file aside and download a fresh copy at sign-in",
+            translate(
+                "SelfCheck",
+                "{path}: its key is not in the keyring (the keyring was reset?); YiQiao will "
+                "set the file aside at sign-in, download a fresh copy and send its unsent work "
+                "with the user's password",
+            ).format(path=db),
         )
     key = base64.b64decode(secret)
     conn = sqlcipher3.connect(str(db), timeout=10)
@@ -335,17 +600,31 @@ def _check_existing_cache(db: Path) -> Check:
         result = conn.execute("PRAGMA quick_check").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlcipher3.DatabaseError as exc:
-        return Check("Encrypted cache", name, FAIL, f"{db} cannot be opened with its key: {exc}")
+        return Check(
+            "Encrypted cache",
+            name,
+            FAIL,
+            translate("SelfCheck", "{path} cannot be opened with its key: {error}").format(
+                path=db, error=exc
+            ),
+        )
     finally:
         conn.close()
     if result != "ok":
-        return Check("Encrypted cache", name, FAIL, f"{db} is damaged: {result}")
+        return Check(
+            "Encrypted cache",
+            name,
+            FAIL,
+            translate("SelfCheck", "{path} is damaged: {error}").format(path=db, error=result),
+        )
     size = db.stat().st_size / 1e6
     return Check(
         "Encrypted cache",
         name,
         PASS,
-        f"opens with its key, intact (schema v{version}, {size:.1f} MB)",
+        translate("SelfCheck", "opens with its key, intact (schema v{version}, {size} MB)").format(
+            version=version, size=f"{size:.1f}"
+        ),
     )
 
 
@@ -353,7 +632,14 @@ def check_hub(settings: Any) -> list[Check]:
     """When a hub is configured: its CA file, TLS trust, /healthz and /readyz through the proxy."""
     url = settings.get("hub_url", "")
     if not url:
-        return [Check("Hub", "hub", SKIP, "no hub_url configured (the embedded demo hub is used)")]
+        return [
+            Check(
+                "Hub",
+                "hub",
+                SKIP,
+                translate("SelfCheck", "no hub_url configured (the embedded demo hub is used)"),
+            )
+        ]
     checks: list[Check] = []
     ca_bundle = settings.get("ca_bundle", "")
     if ca_bundle:
@@ -361,44 +647,142 @@ def check_hub(settings: Any) -> list[Check]:
             ctx = ssl.create_default_context(cafile=ca_bundle)
             count = len(ctx.get_ca_certs())
             checks.append(
-                Check("Hub", "CA certificate", PASS, f"{ca_bundle}: {count} certificate(s)")
+                Check(
+                    "Hub",
+                    "CA certificate",
+                    PASS,
+                    translate("SelfCheck", "{path}: {count} certificate(s)").format(
+                        path=ca_bundle, count=count
+                    ),
+                )
             )
         except (ssl.SSLError, OSError) as exc:
             checks.append(
-                Check("Hub", "CA certificate", FAIL, f"{ca_bundle} is not a usable PEM file: {exc}")
+                Check(
+                    "Hub",
+                    "CA certificate",
+                    FAIL,
+                    translate("SelfCheck", "{path} is not a usable PEM file: {error}").format(
+                        path=ca_bundle, error=exc
+                    ),
+                )
             )
             return checks
     try:
         from app.sync.errors import HubError, TlsUntrusted
         from app.sync.hub_client import HubClient
     except ImportError as exc:
-        return checks + [Check("Hub", "hub client", FAIL, f"not available in this build: {exc}")]
+        return checks + [
+            Check(
+                "Hub",
+                "hub client",
+                FAIL,
+                translate("SelfCheck", "not available in this build: {error}").format(error=exc),
+            )
+        ]
     client = HubClient(
         url, ca_bundle=ca_bundle, proxy=settings.get("proxy", "system"), timeout=10.0
     )
-    trust = f"verified against {ca_bundle}" if ca_bundle else "verified against the system CA store"
+    trust = (
+        translate("SelfCheck", "verified against {path}").format(path=ca_bundle)
+        if ca_bundle
+        else translate("SelfCheck", "verified against the system CA store")
+    )
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()
         try:
             response = client.request("GET", path)
         except TlsUntrusted as exc:
-            return checks + [Check("Hub", "TLS trust", FAIL, str(exc) + _ca_env_hint())]
+            return checks + [Check("Hub", "TLS trust", FAIL, _hub_problem(exc) + _ca_env_hint())]
         except HubError as exc:
-            checks.append(Check("Hub", path, FAIL, str(exc)))
+            checks.append(Check("Hub", path, FAIL, _hub_problem(exc)))
             continue
         ms = (time.monotonic() - started) * 1000
         if response.status_code == 200:
-            checks.append(Check("Hub", path, PASS, f"{url}{path}: 200 in {ms:.0f} ms"))
+            checks.append(
+                Check(
+                    "Hub",
+                    path,
+                    PASS,
+                    translate("SelfCheck", "{url}: 200 in {ms} ms").format(
+                        url=url + path, ms=f"{ms:.0f}"
+                    ),
+                )
+            )
         else:
-            checks.append(Check("Hub", path, FAIL, f"{url}{path}: HTTP {response.status_code}"))
+            checks.append(
+                Check(
+                    "Hub",
+                    path,
+                    FAIL,
+                    translate("SelfCheck", "{url}: HTTP {status}").format(
+                        url=url + path, status=response.status_code
+                    ),
+                )
+            )
     if url.startswith("https://") and any(
         c.state == PASS for c in checks if c.name.startswith("/")
     ):
         checks.append(Check("Hub", "TLS trust", PASS, trust))
     elif url.startswith("http://"):
         checks.append(
-            Check("Hub", "TLS trust", WARN, "hub_url is plain http: traffic is not encrypted")
+            Check(
+                "Hub",
+                "TLS trust",
+                WARN,
+                translate("SelfCheck", "hub_url is plain http: traffic is not encrypted"),
+            )
         )
+    return checks
+
+
+def check_dicom_network(settings: Any) -> list[Check]:
+    """Our DICOM port can be opened; the configured PACS answers C-ECHO; DICOMweb answers."""
+    try:
+        from app.dicom_net.nodes import NodeError, local_node, pacs_node
+        from app.dicom_net.receiver import probe_port
+        from app.dicom_net.scu import DimseError, echo
+    except ImportError as exc:
+        return [Check("DICOM network", "pynetdicom", FAIL, f"not available in this build: {exc}")]
+    checks: list[Check] = []
+    node = local_node(settings)
+    where = f"{node.ae_title} on {node.bind_address}:{node.port}"
+    problem = probe_port(node.bind_address, node.port)
+    if not node.enabled:
+        state, detail = SKIP, f"receiving is turned off (dicom_receive_enabled); {where}"
+        detail += ": " + (problem or "the port can be opened")
+    else:
+        state, detail = (
+            (FAIL, f"{where}: {problem}") if problem else (PASS, f"{where}: can be opened")
+        )
+    checks.append(Check("DICOM network", "receive port", state, detail))
+    try:
+        pacs = pacs_node(settings)
+    except NodeError as exc:
+        pacs, checks = None, checks + [Check("DICOM network", "PACS", FAIL, str(exc))]
+    if pacs is None and not any(c.name == "PACS" for c in checks):
+        checks.append(Check("DICOM network", "PACS C-ECHO", SKIP, "no dicom_pacs configured"))
+    elif pacs is not None:
+        started = time.monotonic()
+        try:
+            status = echo(pacs, node.ae_title)
+            ms = (time.monotonic() - started) * 1000
+            checks.append(
+                Check("DICOM network", "PACS C-ECHO", PASS if status == 0 else FAIL,
+                      f"{pacs}: status 0x{status:04X} in {ms:.0f} ms")
+            )  # fmt: skip
+        except DimseError as exc:
+            checks.append(Check("DICOM network", "PACS C-ECHO", FAIL, str(exc)))
+    url = settings.get("dicomweb_url", "")
+    if url:
+        from app.dicom_net.dicomweb import DicomWeb, DicomWebError
+        from app.dicom_net.scu import Query
+
+        try:
+            DicomWeb(url, timeout=10).search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
+            checks.append(Check("DICOM network", "DICOMweb", PASS, f"{url}: QIDO-RS answers"))
+        except DicomWebError as exc:
+            checks.append(Check("DICOM network", "DICOMweb", FAIL, str(exc)))
     return checks
 
 
@@ -410,7 +794,9 @@ def _ca_env_hint() -> str:
         if os.environ.get(v)
     ]
     return (
-        f" (note: set in the environment, may override ca_bundle: {', '.join(found)})"
+        translate(
+            "SelfCheck", " (note: set in the environment, may override ca_bundle: {names})"
+        ).format(names=", ".join(found))
         if found
         else ""
     )
@@ -432,6 +818,7 @@ def run_checks(settings: Any) -> list[Check]:
         ("Encrypted cache", check_sqlcipher_engine),
         ("Encrypted cache", check_cache),
         ("Hub", lambda: check_hub(settings)),
+        ("DICOM network", lambda: check_dicom_network(settings)),
     ]
     results: list[Check] = []
     for group, step in steps:
@@ -440,29 +827,60 @@ def run_checks(settings: Any) -> list[Check]:
         except Exception as exc:  # noqa: BLE001 - the report must always be produced
             results.append(
                 Check(
-                    group, "check", FAIL, f"the check itself crashed: {type(exc).__name__}: {exc}"
+                    group,
+                    "check",
+                    FAIL,
+                    translate("SelfCheck", "the check itself crashed: {error}").format(
+                        error=f"{type(exc).__name__}: {exc}"
+                    ),
                 )
             )
     return results
 
 
 def format_report(results: list[Check]) -> str:
-    """A plain-text report grouped by area, with a summary line at the end."""
-    lines = [f"YiQiao self-check — {time.strftime('%Y-%m-%d %H:%M:%S %z')}", ""]
+    """A plain-text report grouped by area, with a summary line at the end (in the language
+    ``main`` chose; the English one is what tools parse)."""
+    labels = _labels()
+    title = translate("SelfCheck", "YiQiao self-check — {time}")
+    lines = [title.format(time=time.strftime("%Y-%m-%d %H:%M:%S %z")), ""]
     group = None
     for r in results:
         if r.group != group:
             group = r.group
-            lines.append(f"[{group}]")
-        lines.append(f"  {r.state:<4}  {r.name}: {r.detail}")
+            lines.append(f"[{labels.get(group, group)}]")
+        name = labels.get(r.name)
+        if name is None:  # a setting key, device, decoder or URL path: shown as it is
+            name = f"“{r.name}”" if r.group == "Policy" and _language != "en" else r.name
+        lines.append(f"  {labels[r.state]:<4}  {name}: {r.detail}")
     counts = {s: sum(r.state == s for r in results) for s in (PASS, WARN, SKIP, FAIL)}
     lines.append("")
-    verdict = "FAILED" if counts[FAIL] else "OK"
+    verdict = translate("SelfCheck", "FAILED") if counts[FAIL] else translate("SelfCheck", "OK")
     lines.append(
-        f"Result: {verdict} ({counts[PASS]} passed, {counts[WARN]} warnings, "
-        f"{counts[SKIP]} skipped, {counts[FAIL]} failed)"
+        translate(
+            "SelfCheck",
+            "Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, "
+            "{failed} failed)",
+        ).format(
+            verdict=verdict,
+            passed=counts[PASS],
+            warnings=counts[WARN],
+            skipped=counts[SKIP],
+            failed=counts[FAIL],
+        )
     )
     return "\n".join(lines) + "\n"
+
+
+def use_language(language: str) -> str:
+    """Word the report in ``language`` ("system" follows the OS); returns the one used."""
+    global _language
+    try:
+        from app.ui.i18n import use_cli_language
+    except ImportError:
+        return "en"
+    _language = use_cli_language(language)
+    return _language
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,6 +889,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="YiQiao --self-check", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--lang",
+        choices=["system", "en", "zh_CN"],
+        help="language of the report (default: the language setting, else the system's)",
+    )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument(
         "--open",
@@ -492,6 +915,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import load_settings
 
     settings = load_settings()
+    use_language(args.lang or settings.get("language", "system"))
     results = run_checks(settings)
     report = format_report(results)
     text = (

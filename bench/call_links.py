@@ -186,9 +186,11 @@ def run_one(mode: str, link: str, duration: float) -> dict:
 
 def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current connections, A → B
     """Keyframes A's encoder made and holes B's video buffer gave up on (low-band only)."""
+    from app.media import aiortc_adapter as adapter
+
     out = {}
     for tx in a.generation.pc.getTransceivers() if a.generation else []:
-        encoder = getattr(tx.sender, "_RTCRtpSender__encoder", None)
+        encoder = adapter.encoder(tx.sender)
         if hasattr(encoder, "keyframes"):
             out["keyframes"] = encoder.keyframes
             out["kf_log"] = [(k, round(t - t0, 1)) for k, t in encoder.keyframe_log]
@@ -196,7 +198,7 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
         if limiter is not None and tx.kind == "video":
             out["retransmitted"], out["retransmit_refused"] = limiter.sent, limiter.refused
     for tx in b.generation.pc.getTransceivers() if b.generation else []:
-        buffer = getattr(tx.receiver, "_RTCRtpReceiver__jitter_buffer", None)
+        buffer = adapter.jitter_buffer(tx.receiver)
         if hasattr(buffer, "holes_skipped"):
             out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
     return out

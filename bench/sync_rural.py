@@ -29,7 +29,7 @@ from app.sync.hub_client import HubClient  # noqa: E402
 from app.sync.status import IDLE, SYNCING  # noqa: E402
 from app.sync.transfer import Backoff  # noqa: E402
 from tests.linkemu import Cut, LinkEmulator, LinkProfile  # noqa: E402
-from tests.sync.ct_phantom import write_ct_series  # noqa: E402
+from tests.support.ct_phantom import write_ct_series  # noqa: E402
 from tests.sync.hub_harness import PASSWORD, HubProcess, make_client  # noqa: E402
 
 SLICE_BYTES = 512 * 512 * 2

@@ -77,8 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app,
         log_config=None,
         timeout_graceful_shutdown=30,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(cfg.trusted_proxies),
+        # The app reads forwarded headers itself, from configured proxies only
+        # (hub.state.client_ip); uvicorn would rewrite the peer before the app could check.
+        proxy_headers=False,
         server_header=False,
         access_log=False,
     )

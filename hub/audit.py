@@ -42,6 +42,23 @@ def record(
     )
 
 
+def record_account(
+    conn: Connection, user_id: str, username: str, ip: str, action: str, detail: str = ""
+) -> None:
+    """An account event without a signed-in user (a failed or throttled sign-in, a replayed
+    refresh token): ``username`` as typed, ``user_id`` when known."""
+    conn.execute(
+        t.audit.insert().values(
+            at=time.time(),
+            user_id=user_id[:64],
+            username=username[:128],
+            ip=ip[:64],
+            action=action,
+            detail=detail[:500],
+        )
+    )
+
+
 def record_many(conn: Connection, rows: Iterable[dict]) -> None:
     rows = list(rows)
     if rows:

@@ -8,6 +8,7 @@ once on every hub process (the app processes hold no state of their own).
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 
@@ -18,9 +19,10 @@ from fastapi import Request
 from sqlalchemy.engine import Connection
 
 from app.protocol.auth import Role, TokenPair, UserInfo
+from hub import audit, throttle
 from hub import db as t
 from hub.config import HubConfig
-from hub.db import Database
+from hub.db import Database, insert_ignore
 from hub.errors import HubError
 
 _hasher = PasswordHasher()
@@ -111,7 +113,7 @@ def user_from_token(db: Database, token: str) -> UserInfo | None:
 
 def _new_tokens(config: HubConfig) -> tuple[str, str, dict]:
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-    now = time.time()
+    now = config.clock()
     values = {
         "access_hash": _token_hash(access),
         "access_expires": now + config.access_token_ttl,
@@ -121,75 +123,48 @@ def _new_tokens(config: HubConfig) -> tuple[str, str, dict]:
     return access, refresh, values
 
 
-def _throttle_keys(username: str, ip: str) -> list[str]:
-    return [f"user:{username.lower()}", f"ip:{ip}"]
-
-
-def _check_throttle(conn: Connection, keys: list[str]) -> None:
-    now = time.time()
-    rows = conn.execute(sa.select(t.login_failures).where(t.login_failures.c.key.in_(keys))).all()
-    wait = max((r.locked_until - now for r in rows), default=0)
-    if wait > 0:
-        raise HubError(
-            429,
-            "too_many_attempts",
-            f"too many failed sign-in attempts; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
-
-
-def _record_failure(conn: Connection, keys: list[str], config: HubConfig) -> None:
-    now = time.time()
-    for key in keys:
-        row = conn.execute(sa.select(t.login_failures).where(t.login_failures.c.key == key)).first()
-        if row is None or now - row.window_start > config.login_window:
-            count, start = 1, now
-            conn.execute(t.login_failures.delete().where(t.login_failures.c.key == key))
-            conn.execute(
-                t.login_failures.insert().values(key=key, count=1, window_start=now, locked_until=0)
-            )
-        else:
-            count, start = row.count + 1, row.window_start
-        locked = now + config.login_lockout if count >= config.login_max_failures else 0
-        conn.execute(
-            t.login_failures.update()
-            .where(t.login_failures.c.key == key)
-            .values(count=count, window_start=start, locked_until=locked)
-        )
-
-
 def login(
     db: Database, config: HubConfig, username: str, password: str, device: str, ip: str
 ) -> TokenPair:
-    """Check the password (throttled) and open a session."""
-    keys = _throttle_keys(username, ip)
+    """Check the password (throttled: hub/throttle.py) and open a session."""
+    keys = throttle.keys_for(config, username, ip)
+    wait = throttle.reserve(db, config, keys)
+    if wait > 0:
+        with db.write() as conn:
+            audit.record_account(conn, "", username, ip, "login_throttled", f"wait {wait:.0f} s")
+        raise HubError(
+            429,
+            "too_many_attempts",
+            f"too many sign-in attempts; try again in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     with db.read() as conn:
-        _check_throttle(conn, keys)
         row = conn.execute(_user_query().where(t.users.c.username == username)).first()
     # Hash verification is slow on purpose: do it outside any write transaction.
     ok = verify_password(row.password_hash if row else _dummy(), password) and row is not None
     if not ok:
         with db.write() as conn:
-            _record_failure(conn, keys, config)
+            audit.record_account(conn, row.id if row else "", username, ip, "login_failed")
         raise HubError(401, "invalid_credentials", "wrong username or password")
     if row.disabled:
         raise HubError(
             403, "account_disabled", "this account has been disabled by an administrator"
         )
+    throttle.succeeded(db, keys)
     access, refresh, values = _new_tokens(config)
     with db.write() as conn:
-        conn.execute(t.login_failures.delete().where(t.login_failures.c.key == keys[0]))
         conn.execute(
             t.sessions.insert().values(
                 id=secrets.token_hex(16),
                 user_id=row.id,
                 device_name=device[:128],
                 ip=ip[:64],
-                created_at=time.time(),
+                created_at=config.clock(),
                 revoked=False,
                 **values,
             )
         )
+        audit.record(conn, _user_info(row), ip, "login", detail=device[:128])
     return TokenPair(
         access_token=access,
         refresh_token=refresh,
@@ -198,34 +173,67 @@ def login(
     )
 
 
-def refresh(db: Database, config: HubConfig, refresh_token: str) -> TokenPair:
-    """Rotate a session's tokens; the old refresh token stops working."""
+def refresh(db: Database, config: HubConfig, refresh_token: str, ip: str = "") -> TokenPair:
+    """Rotate a session's tokens; the old refresh token stops working, and presenting a spent
+    one again ends the whole session (someone holds a copy). A session lives at most
+    ``config.session_max_life`` however often it is refreshed."""
     access, new_refresh, values = _new_tokens(config)
+    now = config.clock()
+    presented = _token_hash(refresh_token)
     with db.write() as conn:
         sess = conn.execute(
-            sa.select(t.sessions).where(t.sessions.c.refresh_hash == _token_hash(refresh_token))
+            sa.select(t.sessions).where(t.sessions.c.refresh_hash == presented)
         ).first()
-        if sess is None or sess.revoked or sess.refresh_expires < time.time():
-            raise HubError(
-                401,
-                "invalid_refresh_token",
-                "the refresh token is unknown, expired or revoked; sign in again",
+        replayed = None
+        if sess is None:
+            replayed = conn.execute(
+                sa.select(t.spent_refresh_tokens.c.session_id).where(
+                    t.spent_refresh_tokens.c.refresh_hash == presented
+                )
+            ).scalar()
+            if replayed is not None:
+                conn.execute(
+                    t.sessions.update().where(t.sessions.c.id == replayed).values(revoked=True)
+                )
+                owner = conn.execute(
+                    sa.select(t.sessions.c.user_id).where(t.sessions.c.id == replayed)
+                ).scalar()
+                audit.record_account(
+                    conn, owner or "", "", ip, "refresh_replayed", "session revoked"
+                )
+        ok = sess is not None and not sess.revoked and sess.refresh_expires >= now
+        user = load_user(conn, sess.user_id) if ok else None
+        if ok and user is not None:
+            values["refresh_expires"] = min(
+                values["refresh_expires"], sess.created_at + config.session_max_life
             )
-        user = load_user(conn, sess.user_id)
-        if user is None:
-            raise HubError(
-                403, "account_disabled", "this account has been disabled by an administrator"
+            values["access_expires"] = min(values["access_expires"], values["refresh_expires"])
+            conn.execute(t.sessions.update().where(t.sessions.c.id == sess.id).values(**values))
+            insert_ignore(
+                conn,
+                t.spent_refresh_tokens,
+                {"refresh_hash": presented, "session_id": sess.id, "spent_at": now},
             )
-        conn.execute(t.sessions.update().where(t.sessions.c.id == sess.id).values(**values))
+            audit.record(conn, user, ip, "refresh")
+    if not ok:
+        raise HubError(
+            401,
+            "invalid_refresh_token",
+            "the refresh token is unknown, expired or revoked; sign in again",
+        )
+    if user is None:
+        raise HubError(
+            403, "account_disabled", "this account has been disabled by an administrator"
+        )
     return TokenPair(
         access_token=access,
         refresh_token=new_refresh,
-        expires_in=config.access_token_ttl,
+        expires_in=int(min(config.access_token_ttl, max(0, values["access_expires"] - now))),
         user=user,
     )
 
 
-def logout(db: Database, access_token: str) -> None:
+def logout(db: Database, access_token: str, user: UserInfo | None = None, ip: str = "") -> None:
     """Revoke the session of this access token (its refresh token dies with it)."""
     with db.write() as conn:
         conn.execute(
@@ -233,6 +241,8 @@ def logout(db: Database, access_token: str) -> None:
             .where(t.sessions.c.access_hash == _token_hash(access_token))
             .values(revoked=True)
         )
+        if user is not None:
+            audit.record(conn, user, ip, "logout")
 
 
 def revoke_user_sessions(conn: Connection, user_id: str) -> None:

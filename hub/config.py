@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -13,16 +15,22 @@ class HubConfig:
     data_dir: Path
     db_url: str = ""  # empty → sqlite:///<data_dir>/hub.db
     access_token_ttl: int = 15 * 60  # seconds
-    refresh_token_ttl: int = 30 * 24 * 3600
-    # Login throttling: after ``login_max_failures`` failures for one username (or one
-    # address) within ``login_window`` seconds, further attempts get 429 for ``login_lockout``.
+    refresh_token_ttl: int = 30 * 24 * 3600  # unused refresh tokens expire after this
+    session_max_life: int = 90 * 24 * 3600  # refreshing never keeps a session longer
+    # Sign-in throttling (hub/throttle.py): ``login_max_failures`` attempts per username and
+    # ``login_max_failures_per_address`` per client address within ``login_window`` seconds
+    # go at once; after that each attempt waits 1, 2, 4 … up to ``login_max_delay`` seconds.
     login_max_failures: int = 5
+    login_max_failures_per_address: int = 50
     login_window: int = 15 * 60
-    login_lockout: int = 60
+    login_max_delay: int = 30
     max_blob_size: int = 2 * 1024**3  # bytes per upload (Tus-Max-Size)
     facility_quota: int = 50 * 1024**3  # bytes of blobs per facility (0 = unlimited)
     upload_expiry: int = 24 * 3600  # unfinished tus uploads are discarded after this
-    trusted_proxies: tuple[str, ...] = field(default_factory=lambda: ("127.0.0.1", "::1"))
+    # Addresses (or networks, "10.0.0.0/8") of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto the hub believes; from anyone else these headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    clock: Callable[[], float] = time.time  # wall clock of throttling and sessions (tests inject)
 
     @property
     def database_url(self) -> str:

@@ -200,6 +200,18 @@ upload_locks = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 
+# ---- added by migration 21 -----------------------------------------------------------------
+
+spent_refresh_tokens = sa.Table(
+    "spent_refresh_tokens",
+    metadata,
+    # Refresh tokens already exchanged: one coming back means a copy was stolen (or the
+    # reply was lost and replayed); either way the whole session ends.
+    sa.Column("refresh_hash", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), nullable=False, index=True),
+    sa.Column("spent_at", sa.Float, nullable=False),
+)
+
 
 def _migration_1(conn: Connection) -> None:
     """Initial schema, the sequence counter, and the append-only guard on audit."""
@@ -260,12 +272,18 @@ def _migration_20(conn: Connection) -> None:
     upload_locks.create(conn, checkfirst=True)
 
 
+def _migration_21(conn: Connection) -> None:
+    """Spent refresh tokens, so a replay revokes its session."""
+    spent_refresh_tokens.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
     (10, _migration_10),
     (11, _migration_11),
     (20, _migration_20),
+    (21, _migration_21),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 

@@ -125,10 +125,6 @@ class ArrivalMeter:
 
 def watch_arrivals(receiver: RTCRtpReceiver, kind: str, meter: ArrivalMeter) -> None:
     """Feed every RTP packet ``receiver`` gets to ``meter`` before aiortc handles it."""
-    handle = receiver._handle_rtp_packet
+    from app.media import aiortc_adapter as adapter  # here: the ladder imports this module
 
-    async def counted(packet: RtpPacket, arrival_time_ms: int) -> None:
-        meter.add(kind, packet, time.monotonic())
-        await handle(packet, arrival_time_ms=arrival_time_ms)
-
-    receiver._handle_rtp_packet = counted  # type: ignore[method-assign]
+    adapter.tap_rtp(receiver, lambda packet: meter.add(kind, packet, time.monotonic()))

@@ -30,6 +30,7 @@ from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 from av import AudioFrame
 
+from app.media import aiortc_adapter as adapter
 from app.media.audio_redundancy import previous_copy
 from app.media.opus_native import NativeOpusDecoder, OpusError, has_fec, packet_samples
 
@@ -92,13 +93,11 @@ class RecoveringAudioBuffer:
         if self._deliver is not None:
             self._deliver(frame)
             return
-        track = getattr(self._receiver, "_track", None)
-        if track is not None:
-            track._queue.put_nowait(frame)
+        adapter.deliver_to_track(self._receiver, frame)
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
         """aiortc's hook, once per received packet; nothing is left for aiortc to decode."""
-        data: bytes = packet._data  # type: ignore[attr-defined]
+        data = adapter.packet_bytes(packet)
         seq, ts = packet.sequence_number, packet.timestamp
         if self._last_seq is not None:
             ahead = uint16_add(seq, -self._last_seq)

@@ -1,9 +1,17 @@
-"""The media side of one call: peer connections, adaptation, reconnection, chat.
+"""The media side of one call: who does what, and the reconnection watchdog.
 
 ``MediaSession`` lives entirely on the asyncio thread (``app.tasks.async_loop()``): every
 aiortc object is created and used there (aiortc issues #563, #1116). It talks to the far end
 only through ``send_signal(kind, session, sdp)`` and ``handle_signal(...)``, so the same code
 runs over the hub's WebSocket, an in-memory pair in tests, or (later) towards an SFU.
+
+A call is three parts, each in its own module, joined here:
+
+- ``app.media.peer.PeerLifecycle``: the peer connection of the current session (tracks,
+  data channel, drains, the low-band pieces inside aiortc);
+- ``app.media.adaptation.CallAdaptation``: once a second, stats → ladder → what we send,
+  and the receive side's playout delay;
+- ``app.media.messaging.CallMessaging``: chat and ``media.*`` messages on the data channel.
 
 Reconnection (aiortc has no ICE restart, #211): when no media has arrived for
 ``dead_after_s`` the session goes to ``reconnecting`` and negotiates a brand-new peer
@@ -19,47 +27,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
+from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
-from app.media.arrival import ArrivalMeter, LinkFeedback, watch_arrivals
-from app.media.ice_consent import use_patient_consent_checks
-from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
-from app.media.lowband import (
-    SendControl,
-    install_encoders,
-    install_receive_buffers,
-    set_hole_timing,
-)
-from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
+from app.media.adaptation import CallAdaptation
+from app.media.ladder import LADDER, LadderController
+from app.media.lowband import SendControl
+from app.media.messaging import CallMessaging
+from app.media.peer import PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
-from app.media.quality import quality_bars
-from app.media.receive import TrackDrain
 from app.media.slots import LatestFrameSlot
-from app.media.stats import CallStats, StatsReader
-from app.protocol.datachannel import (
-    DATACHANNEL_LABEL,
-    ChatMessage,
-    DataChannelError,
-    MediaFeedback,
-    VideoPaused,
-    VideoResumed,
-    encode_message,
-    parse_message,
-)
+from app.media.stats import CallStats
+from app.protocol.datachannel import ChatMessage, VideoPaused
 from app.protocol.signaling import IceServer
 
 log = logging.getLogger(__name__)
@@ -110,25 +95,6 @@ class MediaEvent:
 Listener = Callable[[MediaEvent], None]
 
 
-class _PeerGeneration:
-    """One peer connection and what hangs off it."""
-
-    def __init__(self, session: int, pc: RTCPeerConnection) -> None:
-        self.session = session
-        self.pc = pc
-        self.started = time.monotonic()
-        self.drains: list[TrackDrain] = []
-        self.channel: Any = None
-        self.video_out: OutgoingVideoTrack | None = None
-        self.audio_out: OutgoingAudioTrack | None = None
-        self.stats_reader = StatsReader()
-        self.arrivals = ArrivalMeter()
-
-    def last_media_at(self) -> float | None:
-        times = [t for d in self.drains for t in (d.audio.last_at, d.video.last_at) if t]
-        return max(times) if times else None
-
-
 class MediaSession:
     """One call's media. Create and use on the media loop only."""
 
@@ -157,32 +123,66 @@ class MediaSession:
         self.remote_slot = remote_slot or LatestFrameSlot()
         self.preview_slot = preview_slot
         self.on_remote_frame = on_remote_frame
-        self.video_tap = video_tap
-        self.control = SendControl()
-        self.ladder = LadderController(start_rung=self.config.start_rung)
-        self._far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
-        self.ladder.forced_audio_only = self.config.audio_only
+        self.messaging = CallMessaging(
+            author,
+            on_chat=lambda m: self.listener(MediaEvent("chat", chat=m)),
+            on_remote_video=lambda reason: self.listener(
+                MediaEvent("remote_video", remote_video_paused=reason)
+            ),
+        )
+        self.adaptation = CallAdaptation(
+            lowband=self.config.lowband,
+            start_rung=self.config.start_rung,
+            audio_only=self.config.audio_only,
+            messaging=self.messaging,
+            pause_reason=self._pause_reason,
+        )
+        self.peers = PeerLifecycle(
+            lowband=self.config.lowband,
+            ice_servers=self.config.ice_servers,
+            video_source=video_source,
+            audio_source=audio_source,
+            remote_slot=self.remote_slot,
+            preview_slot=preview_slot,
+            control=self.adaptation.control,
+            video_tap=video_tap,
+        )
         self.state = MediaState.connecting
         self.state_since = time.monotonic()
         self.muted = False
         self.camera_on = video_source is not None
-        self.remote_video_paused: str | None = None
         self.stats = CallStats()
         self.session = 0
-        self.generation: _PeerGeneration | None = None
-        self.chat_log: deque[ChatMessage] = deque(maxlen=500)
-        self._unsent_chat: deque[ChatMessage] = deque(maxlen=50)
         self._last_attempt = 0.0
-        self._ever_connected = False
         self._lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self.first_media_after: dict[int, float] = {}  # session -> seconds to first frame
-        self._loss_free_since: float | None = None
-        self._loss_in = 0.0  # smoothed loss of what we receive
-        self._clean_in_since: float | None = None
         self.speaker: SpeakerOutput | None = None
         self.speaker_problem: str | None = None  # "no_speaker" when nothing can play
         self._speaker_task: asyncio.Task[None] | None = None
+
+    # ---- the parts, as the rest of the app and the tests see them -----------------------
+
+    @property
+    def generation(self) -> PeerGeneration | None:
+        """The current peer connection and what hangs off it."""
+        return self.peers.generation
+
+    @property
+    def control(self) -> SendControl:
+        return self.adaptation.control
+
+    @property
+    def ladder(self) -> LadderController:
+        return self.adaptation.ladder
+
+    @property
+    def chat_log(self) -> Any:
+        return self.messaging.chat_log
+
+    @property
+    def remote_video_paused(self) -> str | None:
+        return self.messaging.remote_video_paused
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -203,7 +203,7 @@ class MediaSession:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
-        await self._drop_generation()
+        await self.peers.drop()
         if self._speaker_task is not None:
             with contextlib.suppress(Exception):
                 await self._speaker_task
@@ -231,17 +231,12 @@ class MediaSession:
         if self.state is MediaState.ended:
             return
         async with self._lock:
+            gen = self.generation
             if kind == "offer" and not self.offerer and session >= self.session:
                 await self._answer(session, sdp)
-            elif (
-                kind == "answer"
-                and self.offerer
-                and self.generation is not None
-                and session == self.generation.session
-            ):
-                pc = self.generation.pc
-                if pc.signalingState == "have-local-offer":
-                    await pc.setRemoteDescription(
+            elif kind == "answer" and self.offerer and gen is not None and session == gen.session:
+                if gen.pc.signalingState == "have-local-offer":
+                    await gen.pc.setRemoteDescription(
                         RTCSessionDescription(self._rewrite(sdp), "answer")
                     )
             elif (
@@ -273,104 +268,34 @@ class MediaSession:
         await gen.pc.setLocalDescription(await gen.pc.createAnswer())
         await self._send_signal("answer", gen.session, gen.pc.localDescription.sdp)
 
-    # ---- peer connections --------------------------------------------------------------
-
-    async def _drop_generation(self) -> None:
-        gen, self.generation = self.generation, None
-        if gen is None:
-            return
-        for drain in gen.drains:
-            await drain.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(gen.pc.close(), 5)
-
-    def _configuration(self) -> RTCConfiguration:
-        servers = [
-            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-            for s in self.config.ice_servers
-        ]
-        return RTCConfiguration(iceServers=servers)
-
     async def _new_generation(
         self, session: int, remote_offer: str | None = None
-    ) -> _PeerGeneration:
-        # The old connection must be closed first: its sender would otherwise keep reading
-        # the same sources and steal half of their frames.
-        await self._drop_generation()
+    ) -> PeerGeneration:
         self.session = session
-        pc = RTCPeerConnection(self._configuration())
-        gen = _PeerGeneration(session, pc)
-        self.generation = gen
-        lowband = self.config.lowband
-        audio = OutgoingAudioTrack(self.audio_source) if self.audio_source else None
-        if audio is not None:
-            audio.muted = self.muted
-        video = None
-        if self.video_source is not None:
-            rung = LADDER[self.ladder.rung] if lowband else None
-            video = OutgoingVideoTrack(self.video_source, rung, self.preview_slot, self.video_tap)
-            video.camera_on = self.camera_on
-        gen.audio_out, gen.video_out = audio, video
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            slot = self.remote_slot if track.kind == "video" else None
-            gen.drains.append(TrackDrain(track, slot, self._frame_hook(gen)))
-
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            log.info("session %d: connection %s", gen.session, pc.connectionState)
-
-        channel = pc.createDataChannel(DATACHANNEL_LABEL, negotiated=True, id=0)
-        gen.channel = channel
-
-        @channel.on("message")
-        def on_message(raw: str | bytes) -> None:
-            self._on_data(raw)
-
-        @channel.on("open")
-        def on_open() -> None:
-            self._flush_chat(gen)
-            if video is not None and video.paused:
-                self._send_data(VideoPaused(reason=self._pause_reason()))
-
-        if remote_offer is None:
-            senders = self._add_tracks_as_offerer(pc, audio, video)
-        else:
-            await pc.setRemoteDescription(RTCSessionDescription(remote_offer, "offer"))
-            senders = (pc.addTrack(audio) if audio else None, pc.addTrack(video) if video else None)
-            # Media we do not send is still received: addTrack reused the offered
-            # transceivers; kinds without a local source stay recvonly.
-        if lowband:
-            use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
-            install_encoders(senders[0], senders[1], self.control)
-            for tx in pc.getTransceivers():
-                install_receive_buffers(tx.receiver, tx.kind)
-                watch_arrivals(tx.receiver, tx.kind, gen.arrivals)
+        gen = await self.peers.open(
+            session,
+            remote_offer=remote_offer,
+            rung=LADDER[self.ladder.rung],
+            muted=self.muted,
+            camera_on=self.camera_on,
+            frame_hook=self._frame_hook,
+            on_message=self.messaging.on_data,
+            on_open=self._on_channel_open,
+        )
+        self.messaging.attach(gen.channel)
         return gen
 
-    def _add_tracks_as_offerer(
-        self, pc: RTCPeerConnection, audio: MediaStreamTrack | None, video: MediaStreamTrack | None
-    ) -> tuple[RTCRtpSender | None, RTCRtpSender | None]:
-        result: list[RTCRtpSender | None] = []
-        for kind, track, codec in (("audio", audio, "audio/opus"), ("video", video, "video/vp8")):
-            tx = pc.addTransceiver(
-                track if track is not None else kind,
-                direction="sendrecv" if track is not None else "recvonly",
-            )
-            caps = RTCRtpSender.getCapabilities(kind).codecs
-            tx.setCodecPreferences(
-                [c for c in caps if c.mimeType.lower() in (codec, f"{kind}/rtx")]
-            )
-            result.append(tx.sender if track is not None else None)
-        return result[0], result[1]
+    def _on_channel_open(self, gen: PeerGeneration) -> None:
+        self.messaging.on_open(gen.channel)
+        video = gen.video_out
+        if video is not None and video.paused:
+            self.messaging.send(VideoPaused(reason=self._pause_reason()))
 
-    def _frame_hook(self, gen: _PeerGeneration) -> Callable[[object, float], None]:
+    def _frame_hook(self, gen: PeerGeneration) -> Callable[[object, float], None]:
         def hook(frame: object, now: float) -> None:
             if gen.session not in self.first_media_after:
                 self.first_media_after[gen.session] = now - gen.started
             if self.state is not MediaState.connected and gen is self.generation:
-                self._ever_connected = True
                 self._set_state(MediaState.connected)
             if self.speaker is not None and isinstance(frame, AudioFrame):
                 push_frame(self.speaker.buffer, frame)
@@ -379,7 +304,7 @@ class MediaSession:
 
         return hook
 
-    # ---- watchdog, stats and adaptation ------------------------------------------------
+    # ---- watchdog: reconnection and the once-a-second adaptation ------------------------
 
     async def _watch(self) -> None:
         next_stats = time.monotonic()
@@ -428,120 +353,15 @@ class MediaSession:
         gen = self.generation
         if gen is None:
             return
-        report = await gen.pc.getStats()
-        stats = CallStats(at=now, session=gen.session)
-        gen.stats_reader.read(report, now, stats)
-        for drain in gen.drains:
-            if drain.track.kind == "video":
-                stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
-                if self.config.lowband:
-                    drain.playout.delay_s = self._video_delay(stats)
-        if self.config.lowband:
-            for tx in gen.pc.getTransceivers():
-                if tx.kind == "video":
-                    set_hole_timing(tx.receiver, stats.rtt_s)
-        video = gen.video_out
-        if video is not None:
-            stats.send_size = video.size if not video.paused else (0, 0)
-        stats.remb_bps = self.control.fresh_remb()
-        self._choose_audio_redundancy(now, stats.loss_out)
-        if self.config.lowband:
-            mine = gen.arrivals.feedback(now)
-            stats.queue_in_ms = mine.queue_ms
-            self._send_data(MediaFeedback(recv_bps=mine.recv_bps, queue_ms=mine.queue_ms))
-        feedback = None
-        if self._far_feedback is not None and now - self._far_feedback[0] < 3.0:
-            feedback = self._far_feedback[1]
-            stats.queue_out_ms = feedback.queue_ms
-        if self.config.lowband and video is not None:
-            decision = self.ladder.update(
-                now,
-                stats.remb_bps,
-                stats.loss_out,
-                stats.rtt_s,
-                stats.send_video_bps,
-                stats.send_bps,
-                feedback,
-            )
-            self.control.video_bps = max(decision.video_bps, 20_000)
-            self.control.audio_bps = decision.audio_bps
-            loss_pct = int(round((stats.loss_out or 0) * 100))
-            self.control.expected_loss_pct = max(5, min(25, loss_pct + 3))
-            self._apply_rung(gen, decision.rung)
-            stats.estimate_bps = decision.estimate_bps
-            stats.rung = LADDER[decision.rung].name
-        elif video is None:
-            stats.rung = "audio only"
-        else:
-            stats.rung = "stock"
-        stats.send_fps = self._send_fps(gen, now)
-        flowing = self.state is MediaState.connected
-        # Bitrate only says something about the link while the far end sends video.
-        expects_video = self.remote_video_paused is None and any(
-            d.track.kind == "video" and d.video.frames for d in gen.drains
-        )
-        stats.bars = quality_bars(
-            stats.loss_in, stats.rtt_s, stats.recv_bps if expects_video else None, flowing
-        )
-        self.stats = stats
-        self.listener(MediaEvent("stats", stats=stats))
+        self.stats = await self.adaptation.step(gen, now, self.state is MediaState.connected)
+        self.listener(MediaEvent("stats", stats=self.stats))
 
-    def _video_delay(self, stats: CallStats) -> float:
-        """Hold video one NACK round trip (see receive.py) from the start of a call until
-        20 s have passed without loss: the first losses would otherwise freeze video before
-        the loss is even measured."""
-        if stats.loss_in is not None:
-            self._loss_in = 0.8 * self._loss_in + 0.2 * stats.loss_in
-            if self._loss_in >= 0.003:
-                self._clean_in_since = None
-            elif self._clean_in_since is None:
-                self._clean_in_since = stats.at
-        clean = self._clean_in_since is not None and stats.at - self._clean_in_since > 20.0
-        if clean or stats.rtt_s is None:
-            return 0.0
-        # A retransmission lands ~1 RTT after the original; ~150 ms more is not yet a freeze.
-        return max(0.0, stats.rtt_s - 0.05)
-
-    def _choose_audio_redundancy(self, now: float, loss: float | None) -> None:
-        """Copy each audio packet into the next one while the link loses packets; stop after
-        20 s without loss (a clean link saves ~15 kbit/s), resume at the first loss."""
-        if loss is None:
-            return
-        if loss >= 0.005:
-            self._loss_free_since = None
-        elif self._loss_free_since is None:
-            self._loss_free_since = now
-        on = self._loss_free_since is None or now - self._loss_free_since < 20.0
-        self.control.audio_redundancy = self.ladder.audio_redundancy = on
-
-    def _send_fps(self, gen: _PeerGeneration, now: float) -> float:
-        video = gen.video_out
-        if video is None:
-            return 0.0
-        prev = getattr(gen, "_fps_prev", None)
-        gen._fps_prev = (now, video.sent_frames)  # type: ignore[attr-defined]
-        if prev is None or now <= prev[0]:
-            return 0.0
-        return (video.sent_frames - prev[1]) / (now - prev[0])
-
-    def _apply_rung(self, gen: _PeerGeneration, rung_index: int) -> None:
-        video = gen.video_out
-        if video is None:
-            return
-        was_paused = video.paused
-        video.rung = LADDER[rung_index]
-        if video.paused != was_paused:
-            self._announce_video(video.paused)
+    # ---- user switches -----------------------------------------------------------------
 
     def _pause_reason(self) -> str:
         if not self.camera_on:
             return "camera_off"
         return "audio_only" if self.ladder.forced_audio_only else "low_bandwidth"
-
-    def _announce_video(self, paused: bool) -> None:
-        self._send_data(VideoPaused(reason=self._pause_reason()) if paused else VideoResumed())
-
-    # ---- user switches -----------------------------------------------------------------
 
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the microphone."""
@@ -559,64 +379,15 @@ class MediaSession:
             if self.preview_slot is not None and not self.camera_on:
                 self.preview_slot.clear()
             if video.paused != was:
-                self._announce_video(video.paused)
+                self.messaging.announce_video(video.paused, self._pause_reason())
 
     def set_audio_only(self, on: bool) -> None:
         """The user's switch: force the audio-only rung (or release it)."""
-        self.ladder.forced_audio_only = on
-        gen = self.generation
-        if gen is None or gen.video_out is None:
-            return
-        if on:
-            self.ladder.rung = AUDIO_ONLY
-        elif self.ladder.rung == AUDIO_ONLY:
-            self.ladder.rung = len(LADDER) - 2  # climb back from the lowest video rung
-        if self.config.lowband:
-            self._apply_rung(gen, self.ladder.rung)
-
-    # ---- data channel ------------------------------------------------------------------
+        self.adaptation.set_audio_only(self.generation, on)
 
     def send_chat(self, text: str) -> ChatMessage:
         """Send a chat line (kept and re-sent after a reconnection if the channel is down)."""
-        message = ChatMessage(author=self.author, text=text)
-        self.chat_log.append(message)
-        if not self._send_data(message):
-            self._unsent_chat.append(message)
-        return message
-
-    def _send_data(self, message: Any) -> bool:
-        gen = self.generation
-        if gen is None or gen.channel is None or gen.channel.readyState != "open":
-            return False
-        gen.channel.send(encode_message(message))
-        return True
-
-    def _flush_chat(self, gen: _PeerGeneration) -> None:
-        while self._unsent_chat and gen.channel.readyState == "open":
-            gen.channel.send(encode_message(self._unsent_chat.popleft()))
-
-    def _on_data(self, raw: str | bytes) -> None:
-        try:
-            message = parse_message(raw)
-        except DataChannelError as exc:
-            log.warning("ignored data-channel message: %s", exc)
-            return
-        if isinstance(message, ChatMessage):
-            if any(m.id == message.id for m in self.chat_log):
-                return  # re-sent after a reconnection
-            self.chat_log.append(message)
-            self.listener(MediaEvent("chat", chat=message))
-        elif isinstance(message, VideoPaused):
-            self.remote_video_paused = message.reason
-            self.listener(MediaEvent("remote_video", remote_video_paused=message.reason))
-        elif isinstance(message, VideoResumed):
-            self.remote_video_paused = None
-            self.listener(MediaEvent("remote_video", remote_video_paused=None))
-        elif isinstance(message, MediaFeedback):
-            self._far_feedback = (
-                time.monotonic(),
-                LinkFeedback(recv_bps=message.recv_bps, queue_ms=message.queue_ms),
-            )
+        return self.messaging.send_chat(text)
 
     # ---- state -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ retransmitted (0.5, 1, 2 s back-off: a reply within ~3.5 s counts), which keeps 
 rule — consent expires after ~30 s without any answer — and only stops a slow answer from
 being taken for none.
 
-Process-wide (it replaces ``aioice.Connection.query_consent``); the low-band media path
+Process-wide (aioice's consent loop, replaced through ``app.media.aiortc_adapter``); the low-band media path
 installs it, stock aiortc runs in the benchmark keep aioice's own.
 """
 
@@ -21,11 +21,11 @@ import random
 import aioice.ice
 from aioice import stun
 
+from app.media import aiortc_adapter as adapter
+
 log = logging.getLogger(__name__)
 
 CONSENT_RETRANSMISSIONS = 3  # tries at 0, 0.5, 1.5, 3.5 s; given up at 7.5 s
-
-_original = aioice.ice.Connection.query_consent
 
 
 async def _query_consent(self: aioice.ice.Connection) -> None:
@@ -33,7 +33,7 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
     failures = 0
     while True:
         await asyncio.sleep(aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
-        for pair in self._nominated.values():
+        for pair in adapter.nominated_pairs(self):
             request = self.build_request(pair, nominate=False)
             try:
                 await pair.protocol.request(
@@ -49,11 +49,10 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
             # without an answer, as RFC 7675 says, not after six checks.
             if failures >= 3:
                 log.info("ICE consent to send expired")
-                self._query_consent_task = None
-                await self.close()
+                await adapter.consent_expired(self)
                 return
 
 
 def use_patient_consent_checks(enabled: bool = True) -> None:
     """Install (or with ``enabled=False`` remove) the retransmitting consent check."""
-    aioice.ice.Connection.query_consent = _query_consent if enabled else _original  # type: ignore[method-assign]
+    adapter.patch_consent_checks(_query_consent if enabled else None)

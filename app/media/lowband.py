@@ -1,4 +1,4 @@
-"""aiortc's encoders re-tuned for 100–500 kbit/s links (the one place we reach into aiortc).
+"""aiortc's encoders and receive buffers re-tuned for 100–500 kbit/s links.
 
 Why here and like this: aiortc 1.16 hard-codes Opus at 96 kbit/s stereo without FEC
 (``codecs/opus.py``) and clamps VP8 to 250–1500 kbit/s (``codecs/vpx.py`` MIN_BITRATE),
@@ -8,8 +8,8 @@ re-creating the VP8 encoder (a keyframe) on every >10 % bitrate change. Together
 empty (``rtcrtpsender.py`` ``_next_encoded_frame``). ``install_encoders`` fills that slot
 with our encoders right after the transceivers are added, per peer connection, so stock
 and low-band calls can run side by side in one process (the benchmark compares them) and no
-global monkeypatching is needed. Checked against aiortc 1.16; ``install_encoders`` fails
-loudly if the private slot disappears in a later version.
+global monkeypatching is needed. Every private slot is reached through
+``app.media.aiortc_adapter``, which refuses to load on another aiortc than the pinned one.
 
 - ``LowbandOpusEncoder``: mono, 16–32 kbit/s, in-band FEC with the expected loss, 40 ms
   frames (halves the per-packet overhead that dominates at these rates), and each packet
@@ -54,12 +54,10 @@ from aiortc.utils import uint16_add, uint16_gt
 from av import AudioFrame, AudioResampler, VideoFrame
 from av.frame import Frame
 
+from app.media import aiortc_adapter as adapter
 from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
-
-_ENCODER_SLOT = "_RTCRtpSender__encoder"
-_JITTER_SLOT = "_RTCRtpReceiver__jitter_buffer"
 
 
 @dataclass
@@ -275,9 +273,10 @@ class RetransmitLimiter:
                 del self._tries[old]
         return True
 
-    def wrap(self, retransmit):  # noqa: ANN001, ANN201 - aiortc's bound coroutine method
+    def wrap(
+        self, retransmit: adapter.RetransmitFn, history: dict[int, RtpPacket]
+    ) -> adapter.RetransmitFn:
         """``RTCRtpSender._retransmit`` with the limits applied."""
-        history = getattr(getattr(retransmit, "__self__", None), "_RTCRtpSender__rtp_history", {})
 
         async def limited(sequence_number: int) -> None:
             packet = history.get(sequence_number % RTP_HISTORY_SIZE)
@@ -297,19 +296,13 @@ def install_encoders(
     """Put the low-band encoders into fresh senders (before negotiation starts them), and
     bound the video sender's retransmissions (``RetransmitLimiter``)."""
     if video_sender is not None:
-        # An instance attribute shadows the method aiortc calls as self._retransmit(seq).
-        video_sender._retransmit = RetransmitLimiter(control).wrap(  # type: ignore[method-assign]
-            video_sender._retransmit
-        )
+        adapter.wrap_retransmit(video_sender, RetransmitLimiter(control).wrap)
     for sender, encoder in (
         (audio_sender, LowbandOpusEncoder(control) if audio_sender else None),
         (video_sender, LowbandVp8Encoder(control) if video_sender else None),
     ):
-        if sender is None:
-            continue
-        if not hasattr(sender, _ENCODER_SLOT):
-            raise RuntimeError("aiortc changed: RTCRtpSender has no encoder slot to fill")
-        setattr(sender, _ENCODER_SLOT, encoder)
+        if sender is not None:
+            adapter.set_encoder(sender, encoder)
 
 
 class ArrivalOrderAudioBuffer:
@@ -327,31 +320,23 @@ class ArrivalOrderAudioBuffer:
             if ahead == 0 or ahead > 0x8000:
                 return False, None  # duplicate, or older than what was played: too late
         self._last = seq
-        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
+        return False, JitterFrame(data=adapter.packet_bytes(packet), timestamp=packet.timestamp)
 
 
 def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     """Replace aiortc's jitter buffer in a fresh receiver (audio or video)."""
-    if not hasattr(receiver, _JITTER_SLOT):
-        raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer slot")
     if kind == "audio":
         if load_libopus() is None:  # FFmpeg decodes then: no recovery, no concealment
-            setattr(receiver, _JITTER_SLOT, ArrivalOrderAudioBuffer())
+            adapter.set_jitter_buffer(receiver, ArrivalOrderAudioBuffer())
             return
         audio = RecoveringAudioBuffer()
         audio.attach(receiver)
-        setattr(receiver, _JITTER_SLOT, audio)
+        adapter.set_jitter_buffer(receiver, audio)
         return
-    for slot in (
-        "_RTCRtpReceiver__codecs",
-        "_RTCRtpReceiver__timestamp_mapper",
-        "_RTCRtpReceiver__decoder_queue",
-    ):
-        if not hasattr(receiver, slot):
-            raise RuntimeError(f"aiortc changed: RTCRtpReceiver has no {slot}")
+    adapter.check_decoder_input(receiver)
     buffer = DeadlineVideoBuffer()
     buffer.attach(receiver)
-    setattr(receiver, _JITTER_SLOT, buffer)
+    adapter.set_jitter_buffer(receiver, buffer)
 
 
 def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
@@ -366,7 +351,7 @@ def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
 
 def set_hole_timing(receiver: RTCRtpReceiver, rtt_s: float | None) -> None:
     """Apply ``hole_timing_for(rtt_s)`` to ``receiver``'s video buffer, if it is ours."""
-    buffer = getattr(receiver, _JITTER_SLOT, None)
+    buffer = adapter.jitter_buffer(receiver)
     if isinstance(buffer, DeadlineVideoBuffer):
         buffer.ask_again_after_s, buffer.max_wait_s = hole_timing_for(rtt_s)
 
@@ -394,14 +379,11 @@ class DeadlineVideoBuffer(JitterBuffer):
     ) -> bool:
         """aiortc takes one frame per packet, so after a stall the backlog would drain at
         ~0.2 frames per packet and the delay would stay; hand all ready frames over now."""
-        receiver = self._receiver
-        if receiver is None or getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is None:
+        decoder = adapter.decoder_input(self._receiver) if self._receiver else None
+        codec = decoder.codecs.get(packet.payload_type) if decoder else None
+        if decoder is None or codec is None:
             return False
-        codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)  # type: ignore[attr-defined]
-        if codec is None:
-            return False
-        mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
-        queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+        mapper, queue = decoder.timestamp_mapper, decoder.queue
         for frame in [first, *(more or [])]:
             frame.timestamp = mapper.map(frame.timestamp)
             queue.put((codec, frame))
@@ -426,9 +408,10 @@ class DeadlineVideoBuffer(JitterBuffer):
         if not missing:
             return
         self.asked_again += 1
+        assert self._receiver is not None
         asyncio.get_running_loop().create_task(
-            self._receiver._send_rtcp_nack(ssrc, sorted(missing))
-        )  # type: ignore[union-attr]
+            adapter.send_nack(self._receiver, ssrc, sorted(missing))  # type: ignore[arg-type]
+        )
 
     def _forget_unwanted_packets(self) -> None:
         """Stop asking for packets behind the origin (played, or skipped after the deadline).
@@ -445,8 +428,7 @@ class DeadlineVideoBuffer(JitterBuffer):
 
     def _nack_missing(self) -> set[int] | None:
         """The packets aiortc's NACKs ask for (None before ``attach`` or without NACKs)."""
-        nacks = getattr(self._receiver, "_RTCRtpReceiver__nack_generator", None)
-        return None if nacks is None else nacks.missing
+        return adapter.nack_missing(self._receiver)
 
     def _add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli, frame = super().add(packet)
@@ -505,7 +487,7 @@ class DeadlineVideoBuffer(JitterBuffer):
         used = sum(len(g) for g in groups)
         frames = [
             JitterFrame(
-                data=b"".join(x._data for x in g),  # type: ignore[attr-defined]
+                data=b"".join(adapter.packet_bytes(x) for x in g),
                 timestamp=g[0].timestamp,
             )
             for g in groups

@@ -15,6 +15,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
+from app.media.frames import FrameConverter
 from app.media.ladder import LADDER, Rung
 from app.media.slots import LatestFrameSlot
 
@@ -38,6 +39,7 @@ class OutgoingVideoTrack(MediaStreamTrack):
         self.preview = preview
         self.tap = tap  # benchmark hook: sees each frame exactly as handed to the encoder
         self._next_due = 0.0
+        self._converter = FrameConverter()  # this track's thread (the media loop) only
         self.sent_frames = 0
         self.size = (0, 0)
 
@@ -50,7 +52,7 @@ class OutgoingVideoTrack(MediaStreamTrack):
         while True:
             frame = await self.source.recv()
             if self.preview is not None and self.camera_on:
-                self.preview.offer_video(frame)
+                self.preview.offer_video(frame)  # converted now, before the encoder has it
             if self.paused:
                 continue
             rung = self.rung
@@ -61,8 +63,8 @@ class OutgoingVideoTrack(MediaStreamTrack):
                 interval = 1.0 / rung.fps
                 # Schedule from the ideal time, but never build up credit after a pause.
                 self._next_due = max(self._next_due + interval, now + interval * 0.5)
-                if (frame.width, frame.height) != (rung.width, rung.height):
-                    frame = _scaled(frame, rung.width, rung.height)
+                # A new frame for the encoder's thread, made by our own converter.
+                frame = self._converter.scaled(frame, rung.width, rung.height)
             self.size = (frame.width, frame.height)
             self.sent_frames += 1
             if self.tap is not None:
@@ -71,12 +73,6 @@ class OutgoingVideoTrack(MediaStreamTrack):
 
     # stop() is inherited: it ends this wrapper only. The source (camera) outlives a peer
     # connection, so a reconnection reuses it; MediaSession stops it at the end of the call.
-
-
-def _scaled(frame: VideoFrame, width: int, height: int) -> VideoFrame:
-    out = frame.reformat(width=width, height=height, format="yuv420p")
-    out.pts, out.time_base = frame.pts, frame.time_base
-    return out
 
 
 class OutgoingAudioTrack(MediaStreamTrack):

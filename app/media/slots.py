@@ -3,6 +3,12 @@
 The media path never queues frames for display: the producer overwrites one slot, the GUI
 (or a test) takes the newest frame when it is ready to paint. A slow GUI therefore shows
 fewer frames, never older ones (aiortc issues #64/#104: latency from unbounded queues).
+
+The producer converts the frame to RGB itself, with the slot's own converter, before the
+frame goes anywhere else; the GUI only ever gets numpy data. Handing the PyAV frame over
+and converting it on the GUI thread froze the app (see ``app.media.frames``). When nobody
+has taken a frame for ``idle_after_s`` (the window is closed, a benchmark), frames are
+counted but not converted.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from av import VideoFrame
+
+from app.media.frames import FrameConverter
 
 
 @dataclass
@@ -27,48 +35,45 @@ class DisplayFrame:
 class LatestFrameSlot:
     """One-frame slot; ``offer_*`` from the media thread, ``take_newer`` from the GUI."""
 
-    def __init__(self, max_width: int = 0) -> None:
+    def __init__(self, max_width: int = 0, idle_after_s: float = 2.0) -> None:
         self._lock = threading.Lock()
         self._frame: DisplayFrame | None = None
-        self._pending: VideoFrame | None = None
         self._seq = 0
+        self._converter = FrameConverter()  # used by the offering thread only
+        self._taken_at = time.monotonic()  # a new slot counts as watched
+        self.idle_after_s = idle_after_s
         self.max_width = max_width  # 0: keep full size (preview may be scaled down)
 
+    @property
+    def watched(self) -> bool:
+        """Someone took a frame recently (otherwise conversion is skipped)."""
+        return time.monotonic() - self._taken_at < self.idle_after_s
+
     def offer_video(self, frame: VideoFrame) -> None:
-        """Keep ``frame`` (converted lazily, only if someone takes it)."""
-        with self._lock:
-            self._pending = frame
-            self._seq += 1
+        """Keep ``frame`` as RGB (converted here, on the offering thread)."""
+        if not self.watched:
+            with self._lock:
+                self._seq += 1
+            return
+        self.offer_rgb(self._converter.rgb(frame, self.max_width))
 
     def offer_rgb(self, rgb: np.ndarray) -> None:
         """Keep an already converted RGB frame."""
         with self._lock:
             self._seq += 1
-            self._pending = None
             self._frame = DisplayFrame(rgb, self._seq, time.monotonic())
 
     def take_newer(self, than_seq: int) -> DisplayFrame | None:
-        """The newest frame if it is newer than ``than_seq``; converts at most one frame."""
+        """The newest converted frame if it is newer than ``than_seq`` (no conversion here)."""
+        self._taken_at = time.monotonic()
         with self._lock:
-            pending, seq = self._pending, self._seq
-            if seq <= than_seq:
-                return None
-            if pending is None:
-                return self._frame
-        width = pending.width
-        if self.max_width and width > self.max_width:
-            height = int(pending.height * self.max_width / width) // 2 * 2
-            rgb = pending.to_ndarray(format="rgb24", width=self.max_width, height=height)
-        else:
-            rgb = pending.to_ndarray(format="rgb24")
-        frame = DisplayFrame(rgb, seq, time.monotonic())
-        with self._lock:
-            if self._seq == seq:
-                self._frame, self._pending = frame, None
+            frame = self._frame
+        if frame is None or frame.seq <= than_seq:
+            return None
         return frame
 
     def clear(self) -> None:
         """Forget the last frame (video stopped)."""
         with self._lock:
-            self._frame, self._pending = None, None
+            self._frame = None
             self._seq += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,37 @@ def attach_files(
     kind: str | None = None,
 ) -> LocalDoc:
     """Store ``paths`` (never modified) and create one attachment record naming them
-    (``kind`` forces photo/ecg/consent/…; otherwise it is guessed from the files)."""
+    (``kind`` forces photo/ecg/consent/… for non-DICOM files; otherwise it is guessed)."""
+    return attach_items(
+        store,
+        blobs,
+        [(path.name, path.read_bytes) for path in paths],
+        patient_id,
+        consultation_id,
+        title or (paths[0].name if paths else ""),
+        kind=kind,
+    )
+
+
+def attach_items(
+    store: RecordStore,
+    blobs: BlobStore,
+    items: Sequence[tuple[str, Callable[[], bytes]]],
+    patient_id: str,
+    consultation_id: str | None = None,
+    title: str = "",
+    extra_fields: dict[str, Any] | None = None,
+    kind: str | None = None,
+) -> LocalDoc:
+    """Like ``attach_files`` for (name, loader) pairs: data that never sits in a plain file
+    (e.g. a study from the encrypted DICOM inbox). One item is in memory at a time."""
     entries: list[dict[str, Any]] = []
     series: dict[str, dict[str, Any]] = {}
     study_uid = ""
     kinds: set[str] = set()
-    for path in paths:
-        data = path.read_bytes()
-        found = _kind(path, data)
+    for name, load in items:
+        data = load()
+        found = _kind(Path(name), data)
         kinds.add(found)
         if found == "dicom":
             form = for_transfer(data)
@@ -66,7 +90,7 @@ def attach_files(
             entries.append(
                 {
                     "sha256": sha,
-                    "name": path.name,
+                    "name": name,
                     "media_type": "application/dicom",
                     "size": len(form.data),
                     "kind": "dicom",
@@ -75,27 +99,24 @@ def attach_files(
                 }
             )
         else:
-            media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            media = mimetypes.guess_type(name)[0] or "application/octet-stream"
             sha = blobs.add_bytes(data, media)
             entries.append(
                 {
                     "sha256": sha,
-                    "name": path.name,
+                    "name": name,
                     "media_type": media,
                     "size": len(data),
-                    "kind": found,
+                    "kind": kind if kind and kind != "dicom" else found,
                 }
             )
     guessed = kinds.pop() if len(kinds) == 1 else "file"
-    if kind and kind != "dicom":
-        for entry in entries:
-            if entry["kind"] != "dicom":
-                entry["kind"] = kind
     fields: dict[str, Any] = {
         "kind": kind or guessed,
-        "name": paths[0].name if len(paths) == 1 else (title or ""),
-        "title": title or (paths[0].name if paths else ""),
+        "name": items[0][0] if len(items) == 1 else "",
+        "title": title or (items[0][0] if items else ""),
         "blobs": entries,
+        **(extra_fields or {}),
     }
     if series:
         fields["study_uid"] = study_uid

@@ -7,6 +7,7 @@ and turns every failure into one of the typed errors in ``app.sync.errors``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -67,6 +68,9 @@ class HubClient:
         self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         # Told about every new token pair (the engine stores them in the keyring).
         self.on_tokens: Any = None
+        # Told whether each request reached the hub (``HubLink.report``): the status bar
+        # learns of a lost hub from the first failed request, not from the next poll.
+        self.on_link: Any = None
 
     # -- low level ---------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -83,11 +87,14 @@ class HubClient:
         except requests.exceptions.SSLError as exc:
             raise TlsUntrusted(f"the hub's certificate is not trusted: {exc}") from exc
         except requests.exceptions.ProxyError as exc:
+            self._link(False)
             raise HubOffline(f"the proxy could not reach the hub: {exc}") from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            self._link(False)
             raise HubOffline(f"cannot reach the hub at {self.base_url}: {exc}") from exc
         except requests.exceptions.RequestException as exc:
             raise HubBadReply(f"the hub's reply was broken: {exc}") from exc
+        self._link(response.status_code not in (502, 503, 504))  # a proxy's "hub is gone"
         if response.status_code >= 500:
             raise HubServerError(
                 f"the hub had a server error ({response.status_code}): {_message(response)}",
@@ -95,6 +102,13 @@ class HubClient:
                 response.status_code,
             )
         return response
+
+    def _link(self, reached: bool) -> None:
+        if self.on_link is not None:
+            try:
+                self.on_link(reached)
+            except Exception:  # noqa: BLE001 - a status listener must not break a request
+                logging.getLogger(__name__).exception("link listener failed")
 
     def json_or_raise(self, response: requests.Response) -> Any:
         """Decode a JSON reply; 401/403 → LoginRefused, other 4xx → HubError with the message."""
@@ -162,6 +176,7 @@ class HubClient:
         twin.session.trust_env = self.session.trust_env
         twin.session.proxies = dict(self.session.proxies)
         twin.tokens = self.tokens
+        twin.on_link = self.on_link
         twin._parent = self
         return twin
 

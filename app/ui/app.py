@@ -13,10 +13,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import APP_NAME, APP_ORG, __version__, credentials, tasks
 from app.config import load_settings
 from app.context import AppContext
+from app.crash_guard import PreviousSession, install_crash_guard
 from app.logging_setup import set_level, setup_logging
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import call_on_gui, run_in_worker
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
+from app.ui.stall_monitor import GuiStallMonitor
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,14 @@ class ClientController(QObject):
         self.login_dialog: Any = None
         self._demo_hint = ""
         self._health_busy = False
+        from app.sync.link import HubLink
+
+        # Reachability from every hint (WebSocket, any request, probes); the label follows it.
+        self.link = HubLink()
+        context.services["hub_link"] = self.link
+        self.link.on_change(lambda state: call_on_gui(self._link_changed, state))
         self.health_timer = QTimer(self)
-        self.health_timer.setInterval(20_000)
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         self.health_timer.timeout.connect(self.check_hub)
         app.aboutToQuit.connect(self.shutdown)
 
@@ -95,17 +103,42 @@ class ClientController(QObject):
             self.context.hub_url,
             ca_bundle=self.context.settings.get("ca_bundle", ""),
             proxy=self.context.settings.get("proxy", "system"),
-            timeout=10,
+            timeout=4,
         )
+        client.on_link = lambda reached: self.link.report(reached, "probe")
         run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
+
+    def _link_changed(self, state: str) -> None:
+        """The hub came or went (a WebSocket close, a failed request, a probe)."""
+        from app.sync.link import ONLINE
+
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
+        if not self.context.hub_url:
+            return
+        if state == ONLINE:
+            self._show_connected()
+            session = self.context.services.get("sync")
+            if session is not None:
+                session.engine.sync_now()  # the outbox goes now, not after the backoff
+        else:
+            self.window.set_hub_state(self.tr("Hub: offline — work continues locally"), False)
+
+    def _websocket(self, up: bool) -> None:
+        self.link.websocket(up)
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
+
+    def _show_connected(self) -> None:
+        where = self.tr("local demo hub") if self.context.demo else self.context.hub_url
+        self.window.set_hub_state(self.tr("Hub: connected ({where})").format(where=where), True)
 
     def _hub_health(self, result: Any) -> None:
         from app.sync import errors
 
         self._health_busy = False
+        self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         where = self.tr("local demo hub") if self.context.demo else self.context.hub_url
         if result is True:
-            self.window.set_hub_state(self.tr("Hub: connected ({where})").format(where=where), True)
+            self._show_connected()
         elif isinstance(result, errors.TlsUntrusted):
             self.window.set_hub_state(self.tr("Hub: certificate not trusted"), False)
         elif isinstance(result, errors.HubOffline):
@@ -155,6 +188,7 @@ class ClientController(QObject):
         if not getattr(self, "_calls_connected", False):
             self._calls_connected = True
             service.event.connect(self._on_call_event)
+            service.connection.connect(self._websocket)
 
     def _on_call_event(self, event: Any) -> None:
         # Bring the Call page forward when a call rings in or starts.
@@ -223,6 +257,15 @@ class ClientController(QObject):
             ),
         )
 
+    def offer_diagnostics(self, previous: PreviousSession) -> Any:
+        """The last session crashed or hung: say so and offer Export diagnostics."""
+        from app.ui.abnormal_exit import offer_diagnostics
+
+        self.abnormal_exit_box = offer_diagnostics(
+            self.window, previous, self.window.export_diagnostics
+        )
+        return self.abnormal_exit_box
+
     def shutdown(self) -> None:
         """Stop background work and the embedded hub."""
         if self.embedded_hub is not None:
@@ -289,8 +332,11 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     """Create the application and run its event loop; returns the exit code."""
     started = time.perf_counter()
     settings = load_settings()
-    setup_logging(settings.get("log_level", "INFO"))
+    log_file = setup_logging(settings.get("log_level", "INFO"))
+    guard = install_crash_guard(log_file)  # faulthandler into the log, GUI watchdog, marker
     log.info("YiQiao %s starting", __version__)
+    if guard.previous is not None:
+        log.warning("the last session (pid %d) ended abnormally", guard.previous.pid)
     if QApplication.instance() is None:
         # 125 % / 150 % Windows scaling: pass fractional factors through instead of rounding.
         from PySide6.QtCore import Qt
@@ -307,6 +353,9 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     context = AppContext(settings=settings)
     controller = ClientController(app, context)
     controller.window.show()
+    monitor = GuiStallMonitor(guard, interval_ms=250, report_over_s=1.0, parent=controller)
+    monitor.start()
+    app.aboutToQuit.connect(guard.close_cleanly)
     if probe_startup:
         # bench/startup.py: report when the window is on screen, then leave.
         def report() -> None:
@@ -320,6 +369,8 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     QTimer.singleShot(1500, lambda: run_in_worker(warm_imports))
     QTimer.singleShot(0, lambda: _check_keyring(controller))
     QTimer.singleShot(0, controller.show_login)
+    if guard.previous is not None:
+        QTimer.singleShot(0, lambda: controller.offer_diagnostics(guard.previous))
     return app.exec()
 
 

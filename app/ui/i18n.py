@@ -41,3 +41,19 @@ def install_translators(language: str) -> list[str]:
             _installed.append(translator)
             loaded.append(name)
     return loaded
+
+
+_cli_app: list[QCoreApplication] = []
+
+
+def use_cli_language(setting: str) -> str:
+    """For command-line output (``--help``, ``--self-check``): install the translators for
+    ``setting`` ("system" follows the OS), creating a windowless application object if there
+    is none. Never call it before the GUI's QApplication would be created."""
+    language = resolve_language(setting)
+    if QCoreApplication.instance() is None:
+        if language == "en":
+            return language  # the sources are English: nothing to install
+        _cli_app.append(QCoreApplication([]))
+    install_translators(language)
+    return language

@@ -40,6 +40,9 @@ def sign_in(context: AppContext, username: str, password: str):  # noqa: ANN201 
         ca_bundle=context.settings.get("ca_bundle", ""),
         proxy=context.settings.get("proxy", "system"),
     )
+    link = context.services.get("hub_link")
+    if link is not None:
+        client.on_link = link.report  # sync and sign-in failures reach the status bar
     tokens = client.login(username, password, device_name=platform.node())
     credentials.set_secret(token_key(username, context.hub_url), tokens.refresh_token)
     context.services["hub_client"] = client

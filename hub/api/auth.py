@@ -30,17 +30,20 @@ def login(body: LoginRequest, request: Request, state: HubState = Depends(get_st
 
 
 @router.post("/auth/refresh", response_model=TokenPair)
-def refresh(body: RefreshRequest, state: HubState = Depends(get_state)) -> TokenPair:
-    """Exchange a refresh token for new tokens (the old refresh token stops working)."""
-    return auth.refresh(state.db, state.config, body.refresh_token)
+def refresh(
+    body: RefreshRequest, request: Request, state: HubState = Depends(get_state)
+) -> TokenPair:
+    """Exchange a refresh token for new tokens (the old refresh token stops working;
+    presenting it again ends the session)."""
+    return auth.refresh(state.db, state.config, body.refresh_token, client_ip(request))
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
 def logout(
-    request: Request, _user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)
+    request: Request, user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)
 ) -> Response:
     """Revoke this session (access and refresh token)."""
-    auth.logout(state.db, auth.bearer_token(request))
+    auth.logout(state.db, auth.bearer_token(request), user, client_ip(request))
     return Response(status_code=204)
 
 

@@ -1,6 +1,39 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AbnormalExit</name>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="15" />
+      <source>YiQiao stopped responding last time and had to be closed.</source>
+      <translation>上次医桥（YiQiao）停止响应，只能被强制关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="19" />
+      <source>YiQiao closed unexpectedly last time.</source>
+      <translation>上次医桥（YiQiao）意外关闭。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="21" />
+      <source>What happened was written to the log. Export diagnostics and send the file to your IT department so the problem can be found.</source>
+      <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <source>The last session ended abnormally</source>
+      <translation>上次运行异常结束</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <source>Export diagnostics…</source>
+      <translation>导出诊断信息…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
     <name>AboutDialog</name>
     <message>
       <location filename="../../app/ui/about_dialog.py" line="17" />
@@ -21,208 +54,261 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="39" />
+      <location filename="../../app/ui/pages/call.py" line="40" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="42" />
+      <location filename="../../app/ui/pages/call.py" line="43" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="59" />
+      <location filename="../../app/ui/pages/call.py" line="60" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="66" />
+      <location filename="../../app/ui/pages/call.py" line="67" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="79" />
+      <location filename="../../app/ui/pages/call.py" line="81" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="81" />
+      <location filename="../../app/ui/pages/call.py" line="83" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="117" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="149" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="120" />
+      <location filename="../../app/ui/pages/call.py" line="150" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="121" />
+      <location filename="../../app/ui/pages/call.py" line="151" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="122" />
+      <location filename="../../app/ui/pages/call.py" line="152" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="123" />
+      <location filename="../../app/ui/pages/call.py" line="153" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="124" />
-      <location filename="../../app/ui/pages/call.py" line="125" />
+      <location filename="../../app/ui/pages/call.py" line="154" />
+      <location filename="../../app/ui/pages/call.py" line="155" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="126" />
+      <location filename="../../app/ui/pages/call.py" line="156" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="127" />
+      <location filename="../../app/ui/pages/call.py" line="157" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="128" />
+      <location filename="../../app/ui/pages/call.py" line="158" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="130" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
   </context>
   <context>
+    <name>CallSubject</name>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="18" />
+      <source>Patient: this consultation is not on this computer yet</source>
+      <translation>患者：本机尚未同步此会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="22" />
+      <source>Patient: record not synced yet</source>
+      <translation>患者：病历尚未同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="24" />
+      <source>{n} y</source>
+      <translation>{n} 岁</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="26" />
+      <source>age unknown</source>
+      <translation>年龄不详</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="28" />
+      <source>Patient: {name} · {sex} · {age}</source>
+      <translation>患者：{name} · {sex} · {age}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="36" />
+      <source>Purpose: not known on this computer</source>
+      <translation>会诊目的：本机暂无</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/subject.py" line="37" />
+      <source>Purpose: {purpose}</source>
+      <translation>会诊目的：{purpose}</translation>
+    </message>
+  </context>
+  <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="155" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="55" />
-      <location filename="../../app/ui/call/window.py" line="196" />
+      <location filename="../../app/ui/call/window.py" line="78" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="58" />
-      <location filename="../../app/ui/call/window.py" line="200" />
+      <location filename="../../app/ui/call/window.py" line="61" />
+      <source>Open case</source>
+      <translation>打开病例</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="63" />
+      <source>Open this consultation's case; the call continues</source>
+      <translation>打开此会诊的病例，通话不中断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="81" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="61" />
+      <location filename="../../app/ui/call/window.py" line="84" />
       <source>Audio only</source>
       <translation>仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="63" />
+      <location filename="../../app/ui/call/window.py" line="86" />
       <source>Stop video to keep the voice clear on a weak link</source>
       <translation>网络较差时停止视频，保证语音清晰</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="65" />
+      <location filename="../../app/ui/call/window.py" line="88" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="67" />
+      <location filename="../../app/ui/call/window.py" line="90" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="144" />
+      <location filename="../../app/ui/call/window.py" line="185" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="146" />
+      <location filename="../../app/ui/call/window.py" line="187" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="147" />
+      <location filename="../../app/ui/call/window.py" line="188" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="149" />
+      <location filename="../../app/ui/call/window.py" line="190" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="151" />
+      <location filename="../../app/ui/call/window.py" line="192" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="166" />
+      <location filename="../../app/ui/call/window.py" line="207" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="168" />
+      <location filename="../../app/ui/call/window.py" line="209" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="170" />
+      <location filename="../../app/ui/call/window.py" line="211" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="172" />
+      <location filename="../../app/ui/call/window.py" line="213" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="174" />
+      <location filename="../../app/ui/call/window.py" line="215" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="185" />
+      <location filename="../../app/ui/call/window.py" line="226" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="186" />
+      <location filename="../../app/ui/call/window.py" line="227" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="187" />
+      <location filename="../../app/ui/call/window.py" line="228" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="231" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="196" />
+      <location filename="../../app/ui/call/window.py" line="237" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="200" />
+      <location filename="../../app/ui/call/window.py" line="241" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="213" />
+      <location filename="../../app/ui/call/window.py" line="254" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -447,102 +533,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="54" />
+      <location filename="../../app/ui/app.py" line="65" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="60" />
+      <location filename="../../app/ui/app.py" line="71" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="67" />
+      <location filename="../../app/ui/app.py" line="78" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="80" />
+      <location filename="../../app/ui/app.py" line="91" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="103" />
+      <location filename="../../app/ui/app.py" line="131" />
+      <location filename="../../app/ui/app.py" line="139" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="105" />
+      <location filename="../../app/ui/app.py" line="132" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="107" />
+      <location filename="../../app/ui/app.py" line="143" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="109" />
+      <location filename="../../app/ui/app.py" line="124" />
+      <location filename="../../app/ui/app.py" line="145" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="112" />
+      <location filename="../../app/ui/app.py" line="148" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="188" />
+      <location filename="../../app/ui/app.py" line="225" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="189" />
+      <location filename="../../app/ui/app.py" line="226" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="207" />
+      <location filename="../../app/ui/app.py" line="244" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="215" />
+      <location filename="../../app/ui/app.py" line="252" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="217" />
+      <location filename="../../app/ui/app.py" line="254" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="271" />
+      <location filename="../../app/ui/app.py" line="317" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="272" />
+      <location filename="../../app/ui/app.py" line="318" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="273" />
+      <location filename="../../app/ui/app.py" line="319" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="274" />
+      <location filename="../../app/ui/app.py" line="320" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="275" />
+      <location filename="../../app/ui/app.py" line="321" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="281" />
+      <location filename="../../app/ui/app.py" line="327" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -712,16 +800,6 @@
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="161" />
-      <source>Resolve conflict…</source>
-      <translation>解决冲突…</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="170" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
       <location filename="../../app/ui/pages/consultations.py" line="271" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
@@ -730,11 +808,6 @@
       <location filename="../../app/ui/pages/consultations.py" line="273" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="346" />
-      <source>Not saved</source>
-      <translation>未保存</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="401" />
@@ -752,9 +825,19 @@
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
     <message>
+      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <source>Resolve conflict…</source>
+      <translation>解决冲突…</translation>
+    </message>
+    <message>
       <location filename="../../app/ui/pages/consultations.py" line="169" />
       <source>Patient</source>
       <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="170" />
+      <source>Patient ID</source>
+      <translation>患者编号</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="171" />
@@ -800,6 +883,11 @@
       <location filename="../../app/ui/pages/consultations.py" line="179" />
       <source>Sync</source>
       <translation>同步</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="346" />
+      <source>Not saved</source>
+      <translation>未保存</translation>
     </message>
   </context>
   <context>
@@ -864,27 +952,27 @@
   <context>
     <name>IncomingCallDialog</name>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="17" />
+      <location filename="../../app/ui/call/incoming.py" line="18" />
       <source>Incoming call</source>
       <translation>来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="22" />
-      <source>Consultation: {0}</source>
-      <translation>会诊：{0}</translation>
+      <location filename="../../app/ui/call/incoming.py" line="23" />
+      <source>Patient: looking up…</source>
+      <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="24" />
+      <location filename="../../app/ui/call/incoming.py" line="33" />
       <source>Accept</source>
       <translation>接受</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="26" />
+      <location filename="../../app/ui/call/incoming.py" line="35" />
       <source>Decline</source>
       <translation>拒绝</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/incoming.py" line="35" />
+      <location filename="../../app/ui/call/incoming.py" line="44" />
       <source>is calling you</source>
       <translation>正在呼叫您</translation>
     </message>
@@ -892,64 +980,118 @@
   <context>
     <name>LoginDialog</name>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="67" />
+      <location filename="../../app/ui/login_dialog.py" line="70" />
       <source>Sign in to YiQiao</source>
       <translation>登录医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="71" />
+      <location filename="../../app/ui/login_dialog.py" line="74" />
       <source>(starting the local demo hub…)</source>
       <translation>（正在启动本地演示服务器…）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="78" />
+      <location filename="../../app/ui/login_dialog.py" line="81" />
       <source>Hub:</source>
       <translation>服务器：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="79" />
+      <location filename="../../app/ui/login_dialog.py" line="82" />
       <source>&amp;Username:</source>
       <translation>用户名(&amp;U)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="80" />
+      <location filename="../../app/ui/login_dialog.py" line="83" />
       <source>&amp;Password:</source>
       <translation>密码(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="96" />
+      <location filename="../../app/ui/login_dialog.py" line="99" />
       <source>Sign in</source>
       <translation>登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="113" />
+      <location filename="../../app/ui/login_dialog.py" line="116" />
       <source>Enter your username and password.</source>
       <translation>请输入用户名和密码。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="119" />
+      <location filename="../../app/ui/login_dialog.py" line="122" />
       <source>Waiting for the hub to start…</source>
       <translation>正在等待服务器启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="156" />
+      <location filename="../../app/ui/login_dialog.py" line="159" />
       <source>The hub refused the sign-in: {reason}</source>
       <translation>服务器拒绝登录：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="152" />
+      <location filename="../../app/ui/login_dialog.py" line="155" />
       <source>Signed in, but this computer has no secure credential store to keep the sign-in safely. Ask IT to enable the system keyring.</source>
       <translation>已登录，但本机没有安全凭据存储，无法安全保存登录信息。请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="161" />
+      <location filename="../../app/ui/login_dialog.py" line="164" />
       <source>Sign-in failed: {reason}</source>
       <translation>登录失败：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/login_dialog.py" line="122" />
+      <location filename="../../app/ui/login_dialog.py" line="125" />
       <source>Signing in…</source>
       <translation>正在登录…</translation>
+    </message>
+  </context>
+  <context>
+    <name>Main</name>
+    <message>
+      <location filename="../../main.py" line="31" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="33" />
+      <source>commands:
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        render a DICOM image as the viewer shows it into a PNG
+                        (see: export --help)
+  dicom receive|echo|send|find|move|get|inbox …
+                        act as a DICOM node without the window (see: dicom --help)
+  hub serve|admin|demo …
+                        run the hub server, manage its accounts or seed demo data
+                        (see: hub --help)</source>
+      <translation>子命令：
+  export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
+                        按阅片器显示的样子把 DICOM 图像导出为 PNG
+                        （详见 “export --help”）
+  dicom receive|echo|send|find|move|get|inbox …
+                        不打开窗口，作为 DICOM 节点工作（详见 “dicom --help”）
+  hub serve|admin|demo …
+                        运行服务器、管理其账号或填入演示数据
+                        （详见 “hub --help”）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="47" />
+      <source>YiQiao remote consultation: the desktop client.</source>
+      <translation>医桥远程会诊：桌面客户端。</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="52" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="54" />
+      <source>show this help and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="59" />
+      <source>the language of the window (default: settings, else the system's)</source>
+      <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../main.py" line="64" />
+      <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
+      <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
     </message>
   </context>
   <context>
@@ -1068,6 +1210,187 @@
     </message>
   </context>
   <context>
+    <name>MprView</name>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="281" />
+      <source>Back to the stack</source>
+      <translation>返回序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Crosshair</source>
+      <translation>十字线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Rotate planes</source>
+      <translation>旋转平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <source>Length</source>
+      <translation>长度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <source>Thin</source>
+      <translation>薄层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>MIP</source>
+      <translation>MIP 最大密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>MinIP</source>
+      <translation>MinIP 最小密度投影</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <source>Average</source>
+      <translation>平均</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="294" />
+      <source>Thick slab</source>
+      <translation>厚层</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="300" />
+      <source> mm</source>
+      <translation> 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <source>Slab thickness</source>
+      <translation>厚层厚度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
+      <source>Reset planes</source>
+      <translation>复位平面</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="323" />
+      <source>Axial</source>
+      <translation>轴位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <source>Coronal</source>
+      <translation>冠状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <source>Sagittal</source>
+      <translation>矢状位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="339" />
+      <source>Building the volume…</source>
+      <translation>正在建立容积…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="361" />
+      <source>This series cannot be reformatted: %1</source>
+      <translation>此序列无法进行多平面重建：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="365" />
+      <source>Reformatting failed: %1</source>
+      <translation>多平面重建失败：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <source>only %1 image(s): a volume needs at least %2</source>
+      <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <source>colour images are not reformatted</source>
+      <translation>彩色图像不做多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <source>the images carry no orientation</source>
+      <translation>图像缺少方位信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <source>the images carry no pixel spacing</source>
+      <translation>图像缺少像素间距</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <source>image %1 has no position</source>
+      <translation>第 %1 幅图像缺少位置信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <source>image %1 is oriented differently from the first</source>
+      <translation>第 %1 幅图像的方位与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <source>image %1 has a different size from the first</source>
+      <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <source>image %1 has a different pixel spacing from the first</source>
+      <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <source>the slices are not in position order</source>
+      <translation>层面未按位置排序</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <source>two slices share a position (duplicates or several stacks)</source>
+      <translation>两个层面位置相同（重复或包含多组层面）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <source>gantry tilt of about %1°: the slices are sheared</source>
+      <translation>机架倾斜约 %1°：层面错位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
+      <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <source>slice spacing varies from %1 to %2 mm</source>
+      <translation>层间距不一致，从 %1 到 %2 毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <source>cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <source>image %1 decoded to an unexpected size</source>
+      <translation>第 %1 幅图像解码后的尺寸不符</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <source>%1 (oblique)</source>
+      <translation>%1（斜位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="528" />
+      <source>Pixel %1 mm (reformatted)</source>
+      <translation>像素 %1 毫米（重建）</translation>
+    </message>
+  </context>
+  <context>
     <name>NetworkBars</name>
     <message>
       <location filename="../../app/ui/call/bars.py" line="32" />
@@ -1101,6 +1424,85 @@
       <location filename="../../app/ui/main_window.py" line="48" />
       <source>Dismiss</source>
       <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
+    <name>Notifier</name>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="21" />
+      <source>The other side</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="23" />
+      <source>New request from {who}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="24" />
+      <source>{who} accepted the request</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="25" />
+      <source>{who} declined the request: {reason}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="26" />
+      <source>{who} proposed a call at {time}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="27" />
+      <source>{who} confirmed the call at {time}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="30" />
+      <source>{who} withdrew the request: {reason}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="31" />
+      <source>{who} assigned the request to you</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="32" />
+      <source>{who} started the video call</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="33" />
+      <source>{who} filed the report</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="34" />
+      <source>{who} signed the report</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="35" />
+      <source>The video call starts at {time}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="37" />
+      <source>The consultation changed</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="60" />
+      <location filename="../../app/ui/workflow/notifier.py" line="130" />
+      <source>YiQiao</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="78" />
+      <source>Notifications ({n})</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>
@@ -1270,142 +1672,142 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="126" />
+      <location filename="../../app/ui/pages/patients.py" line="127" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="128" />
+      <location filename="../../app/ui/pages/patients.py" line="129" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="142" />
+      <location filename="../../app/ui/pages/patients.py" line="143" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="151" />
+      <location filename="../../app/ui/pages/patients.py" line="152" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="153" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="154" />
+      <location filename="../../app/ui/pages/patients.py" line="155" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="157" />
+      <location filename="../../app/ui/pages/patients.py" line="158" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="210" />
+      <location filename="../../app/ui/pages/patients.py" line="211" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="198" />
+      <location filename="../../app/ui/pages/patients.py" line="199" />
       <source>Clinical note</source>
       <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="138" />
+      <location filename="../../app/ui/pages/patients.py" line="139" />
       <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
       <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="152" />
+      <location filename="../../app/ui/pages/patients.py" line="153" />
       <source>Clinic number</source>
       <translation>门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="155" />
+      <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Resident ID</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <location filename="../../app/ui/pages/patients.py" line="157" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="180" />
+      <location filename="../../app/ui/pages/patients.py" line="181" />
       <source>Edit…</source>
       <translation>编辑…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <location filename="../../app/ui/pages/patients.py" line="183" />
       <source>New consultation request…</source>
       <translation>新建会诊申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="199" />
+      <location filename="../../app/ui/pages/patients.py" line="200" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="204" />
+      <location filename="../../app/ui/pages/patients.py" line="205" />
       <source>History</source>
       <translation>病历记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="212" />
+      <location filename="../../app/ui/pages/patients.py" line="213" />
       <source>Import home meter CSV…</source>
       <translation>导入家用仪器 CSV…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="222" />
+      <location filename="../../app/ui/pages/patients.py" line="223" />
       <source>Follow-up chart</source>
       <translation>随访图表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="310" />
+      <location filename="../../app/ui/pages/patients.py" line="311" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="320" />
+      <location filename="../../app/ui/pages/patients.py" line="321" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="323" />
+      <location filename="../../app/ui/pages/patients.py" line="324" />
       <source>Chronic conditions: {0}</source>
       <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="429" />
+      <location filename="../../app/ui/pages/patients.py" line="430" />
       <source>Import home meter CSV</source>
       <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="429" />
+      <location filename="../../app/ui/pages/patients.py" line="430" />
       <source>CSV files (*.csv)</source>
       <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="444" />
+      <location filename="../../app/ui/pages/patients.py" line="450" />
       <source>{n} measurement(s) imported.</source>
       <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="446" />
+      <location filename="../../app/ui/pages/patients.py" line="452" />
       <source>Rows not imported:</source>
       <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="448" />
+      <location filename="../../app/ui/pages/patients.py" line="454" />
       <source>line {line}: {problem}</source>
       <translation>第 {line} 行：{problem}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="356" />
+      <location filename="../../app/ui/pages/patients.py" line="357" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1730,43 +2132,43 @@
       <translation>更正了什么，为什么</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="80" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="81" />
       <source>Hospital</source>
       <translation>医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="82" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="83" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="84" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="85" />
       <source>Plan for managing the patient locally</source>
       <translation>本地治疗方案</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="95" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="96" />
       <source>Signed by: {name} {title} · {facility}</source>
       <translation>签署人：{name} {title} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="110" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="111" />
       <source>Save draft</source>
       <translation>保存草稿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="112" />
-      <location filename="../../app/ui/workflow/report_editor.py" line="159" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="113" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="160" />
       <source>Sign report</source>
       <translation>签署报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="115" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="116" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/report_editor.py" line="161" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="162" />
       <source>After signing, the report cannot be changed; corrections are made as amendments. Sign now?</source>
       <translation>签署后报告不能再修改，更正须以更正报告的形式提交。现在签署吗？</translation>
     </message>
@@ -1787,224 +2189,641 @@
   <context>
     <name>RequestFormWidget</name>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="89" />
+      <location filename="../../app/ui/workflow/request_form.py" line="114" />
       <source>Consultation request</source>
       <translation>会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="100" />
+      <location filename="../../app/ui/workflow/request_form.py" line="125" />
       <source>Type and consulting side</source>
       <translation>会诊类型与会诊方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="115" />
+      <location filename="../../app/ui/workflow/request_form.py" line="140" />
       <source>Chief physician</source>
       <translation>主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="115" />
+      <location filename="../../app/ui/workflow/request_form.py" line="140" />
       <source>Associate chief physician</source>
       <translation>副主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="136" />
+      <location filename="../../app/ui/workflow/request_form.py" line="161" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="161" />
+      <location filename="../../app/ui/workflow/request_form.py" line="186" />
       <source>Preliminary diagnosis</source>
       <translation>初步诊断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="165" />
+      <location filename="../../app/ui/workflow/request_form.py" line="190" />
       <source>Type a diagnosis or an ICD-10 code</source>
       <translation>输入诊断名称或 ICD-10 编码</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="177" />
+      <location filename="../../app/ui/workflow/request_form.py" line="202" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="186" />
+      <location filename="../../app/ui/workflow/request_form.py" line="211" />
       <source>DICOM from the viewer</source>
       <translation>阅片器中的 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="187" />
+      <location filename="../../app/ui/workflow/request_form.py" line="212" />
       <source>DICOM folder…</source>
       <translation>DICOM 文件夹…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="188" />
+      <location filename="../../app/ui/workflow/request_form.py" line="213" />
       <source>Photo…</source>
       <translation>照片…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="189" />
+      <location filename="../../app/ui/workflow/request_form.py" line="214" />
       <source>Camera snapshot</source>
       <translation>摄像头拍照</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="190" />
+      <location filename="../../app/ui/workflow/request_form.py" line="215" />
       <source>ECG…</source>
       <translation>心电图…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="191" />
+      <location filename="../../app/ui/workflow/request_form.py" line="216" />
       <source>PDF…</source>
       <translation>PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="206" />
+      <location filename="../../app/ui/workflow/request_form.py" line="231" />
       <source>Informed consent (远程医疗服务知情同意书)</source>
       <translation>知情同意（远程医疗服务知情同意书）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="210" />
+      <location filename="../../app/ui/workflow/request_form.py" line="235" />
       <source>Explain the remote consultation to the patient. The patient (or a guardian or close relative) signs the consent form; attach a photo or scan of it.</source>
       <translation>请向患者说明远程会诊服务。由患者（或其监护人、近亲属）签署知情同意书，并附上同意书的照片或扫描件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="219" />
+      <location filename="../../app/ui/workflow/request_form.py" line="244" />
       <source>— choose —</source>
       <translation>— 请选择 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="220" />
+      <location filename="../../app/ui/workflow/request_form.py" line="245" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="221" />
+      <location filename="../../app/ui/workflow/request_form.py" line="246" />
       <source>Guardian</source>
       <translation>监护人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="222" />
+      <location filename="../../app/ui/workflow/request_form.py" line="247" />
       <source>Close relative</source>
       <translation>近亲属</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="229" />
+      <location filename="../../app/ui/workflow/request_form.py" line="254" />
       <source>e.g. daughter</source>
       <translation>例如：女儿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="235" />
+      <location filename="../../app/ui/workflow/request_form.py" line="260" />
       <source>Attach signed form…</source>
       <translation>添加签字的同意书…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="238" />
+      <location filename="../../app/ui/workflow/request_form.py" line="263" />
       <source>No scan attached</source>
       <translation>未添加扫描件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="259" />
+      <location filename="../../app/ui/workflow/request_form.py" line="284" />
       <source>Close (draft is kept)</source>
       <translation>关闭（保留草稿）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="261" />
+      <location filename="../../app/ui/workflow/request_form.py" line="286" />
       <source>Submit request</source>
       <translation>提交申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="329" />
+      <location filename="../../app/ui/workflow/request_form.py" line="335" />
       <source>— choose a hospital —</source>
       <translation>— 选择医院 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="335" />
+      <location filename="../../app/ui/workflow/request_form.py" line="341" />
       <source>— no hospitals known yet: connect once to load the directory —</source>
       <translation>— 尚无医院列表：请联网一次以加载目录 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="341" />
+      <location filename="../../app/ui/workflow/request_form.py" line="347" />
       <source>— choose a department —</source>
       <translation>— 选择科室 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="349" />
+      <location filename="../../app/ui/workflow/request_form.py" line="355" />
       <source>Any specialist of the department</source>
       <translation>该科室任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="396" />
+      <location filename="../../app/ui/workflow/request_form.py" line="402" />
       <source>Editing…</source>
       <translation>编辑中…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="442" />
+      <location filename="../../app/ui/workflow/request_form.py" line="448" />
       <source>Draft saved at {time}</source>
       <translation>草稿已于 {time} 保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="454" />
+      <location filename="../../app/ui/workflow/request_form.py" line="460" />
       <source>Draft not saved</source>
       <translation>草稿未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="494" />
+      <location filename="../../app/ui/workflow/request_form.py" line="500" />
       <source>DICOM folder</source>
       <translation>DICOM 文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="499" />
+      <location filename="../../app/ui/workflow/request_form.py" line="505" />
       <source>Pictures (*.jpg *.jpeg *.png)</source>
       <translation>图片 (*.jpg *.jpeg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="500" />
+      <location filename="../../app/ui/workflow/request_form.py" line="506" />
       <source>ECG files (*.dcm *.xml *.pdf *.jpg *.png)</source>
       <translation>心电图文件 (*.dcm *.xml *.pdf *.jpg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="501" />
+      <location filename="../../app/ui/workflow/request_form.py" line="507" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="503" />
+      <location filename="../../app/ui/workflow/request_form.py" line="509" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="511" />
+      <location filename="../../app/ui/workflow/request_form.py" line="517" />
       <source>Adding {n} file(s)…</source>
       <translation>正在添加 {n} 个文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="527" />
+      <location filename="../../app/ui/workflow/request_form.py" line="533" />
       <source>{n} attachment(s) added.</source>
       <translation>已添加 {n} 个附件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="541" />
+      <location filename="../../app/ui/workflow/request_form.py" line="547" />
       <source>The viewer has no study open: open one there first, or pick a folder.</source>
       <translation>阅片器中没有打开的检查：请先在阅片器中打开，或选择文件夹。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="549" />
+      <location filename="../../app/ui/workflow/request_form.py" line="555" />
       <source>Taking a picture…</source>
       <translation>正在拍照…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="573" />
+      <location filename="../../app/ui/workflow/request_form.py" line="579" />
       <source>No camera picture: {0}</source>
       <translation>未能拍照：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="582" />
+      <location filename="../../app/ui/workflow/request_form.py" line="588" />
       <source>Signed consent form</source>
       <translation>签字的知情同意书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="584" />
+      <location filename="../../app/ui/workflow/request_form.py" line="590" />
       <source>Pictures or PDF (*.jpg *.jpeg *.png *.pdf)</source>
       <translation>图片或 PDF (*.jpg *.jpeg *.png *.pdf)</translation>
+    </message>
+  </context>
+  <context>
+    <name>SelfCheck</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="48" />
+      <source>PASS</source>
+      <translation>通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="49" />
+      <source>WARN</source>
+      <translation>警告</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="50" />
+      <source>SKIP</source>
+      <translation>跳过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="51" />
+      <source>FAIL</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="52" />
+      <source>Build</source>
+      <translation>版本</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="53" />
+      <source>System</source>
+      <translation>操作系统</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="54" />
+      <source>Policy</source>
+      <translation>策略</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="55" />
+      <source>policy file</source>
+      <translation>策略文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="56" />
+      <source>registry</source>
+      <translation>注册表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="57" />
+      <source>locked keys</source>
+      <translation>锁定的设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="58" />
+      <source>translations</source>
+      <translation>界面翻译</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="59" />
+      <source>DICOM decoders</source>
+      <translation>DICOM 解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="60" />
+      <source>decoders</source>
+      <translation>解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="61" />
+      <source>samples</source>
+      <translation>样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="62" />
+      <source>Devices</source>
+      <translation>设备</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="63" />
+      <source>device listing</source>
+      <translation>设备列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="64" />
+      <source>cameras</source>
+      <translation>摄像头</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="65" />
+      <source>microphones</source>
+      <translation>麦克风</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="66" />
+      <source>Media</source>
+      <translation>音视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="67" />
+      <source>codecs</source>
+      <translation>编解码器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="68" />
+      <source>VP8 video</source>
+      <translation>VP8 视频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="69" />
+      <source>Opus audio</source>
+      <translation>Opus 音频</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="70" />
+      <source>Keyring</source>
+      <translation>密钥库</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="71" />
+      <source>backend</source>
+      <translation>后端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="72" />
+      <source>Encrypted cache</source>
+      <translation>加密缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="73" />
+      <source>cache</source>
+      <translation>缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="74" />
+      <source>user caches</source>
+      <translation>用户缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="75" />
+      <source>Hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="76" />
+      <source>hub</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="77" />
+      <source>hub client</source>
+      <translation>服务器客户端</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="78" />
+      <source>CA certificate</source>
+      <translation>CA 证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="79" />
+      <source>TLS trust</source>
+      <translation>TLS 信任</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="80" />
+      <source>check</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="88" />
+      <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
+      <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="92" />
+      <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
+      <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="136" />
+      <source>bundle at {path}</source>
+      <translation>安装包位于 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="138" />
+      <source>source, {path}</source>
+      <translation>源代码运行，{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="145" />
+      <source>{version} ({where})</source>
+      <translation>{version}（{where}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="162" />
+      <source>{path} (present)</source>
+      <translation>{path}（存在）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="164" />
+      <source>{path} (absent: no file policy)</source>
+      <translation>{path}（不存在：无文件策略）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="176" />
+      <source>{value} (locked by {source})</source>
+      <translation>{value}（由 {source} 锁定）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="187" />
+      <source>none: every setting is the user's</source>
+      <translation>无：所有设置均由用户决定</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="208" />
+      <source>missing {path} (run `make translations`)</source>
+      <translation>缺少 {path}（请运行 make translations）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="219" />
+      <source>PySide6 cannot be imported: {error}</source>
+      <translation>无法导入 PySide6：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="229" />
+      <source>Qt could not load {path}</source>
+      <translation>Qt 无法加载 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="237" />
+      <source>{name} loaded (Qt {version})</source>
+      <translation>已加载 {name}（Qt {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="254" />
+      <location filename="../../app/selfcheck.py" line="294" />
+      <location filename="../../app/selfcheck.py" line="355" />
+      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="680" />
+      <source>not available in this build: {error}</source>
+      <translation>此版本中不可用：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="264" />
+      <source>no DICOM samples shipped in {path}</source>
+      <translation>{path} 中没有随附的 DICOM 样例</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="276" />
+      <source>not exercised: {detail}</source>
+      <translation>未实际测试：{detail}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="305" />
+      <source>listing devices failed: {error}</source>
+      <translation>列出设备失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="316" />
+      <source>turned off by policy</source>
+      <translation>已被策略关闭</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="326" />
+      <source>none found (calls will be audio-only or receive-only)</source>
+      <translation>未找到（通话将只有音频或只接收）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="385" />
+      <source>encoding failed: {error}</source>
+      <translation>编码失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="397" />
+      <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
+      <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="419" />
+      <source>the keyring failed: {error}</source>
+      <translation>密钥库出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="434" />
+      <source>sqlcipher3 missing: {error}</source>
+      <translation>缺少 sqlcipher3：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="458" />
+      <source>round trip failed: {error}</source>
+      <translation>写入后读回失败：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="467" />
+      <source>no cipher in this SQLite build</source>
+      <translation>此 SQLite 版本不含加密功能</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="485" />
+      <source>the probe database was readable without its key</source>
+      <translation>测试数据库无需密钥即可读取</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="493" />
+      <source>SQLCipher {version}: encrypted round trip</source>
+      <translation>SQLCipher {version}：加密写入并读回成功</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="529" />
+      <source>no key can be kept: {error}</source>
+      <translation>无法保存密钥：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="545" />
+      <source>a new cache cannot be opened: {error}</source>
+      <translation>无法打开新缓存：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="555" />
+      <source>a new cache opens and migrates (schema v{version})</source>
+      <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="567" />
+      <source>none yet (nobody has signed in here)</source>
+      <translation>暂无（尚无人在本机登录）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="589" />
+      <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
+      <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="607" />
+      <source>{path} cannot be opened with its key: {error}</source>
+      <translation>{path} 无法用其密钥打开：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="618" />
+      <source>{path} is damaged: {error}</source>
+      <translation>{path} 已损坏：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="625" />
+      <source>opens with its key, intact (schema v{version}, {size} MB)</source>
+      <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="640" />
+      <source>no hub_url configured (the embedded demo hub is used)</source>
+      <translation>未配置 hub_url（使用内置演示服务器）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="654" />
+      <source>{path}: {count} certificate(s)</source>
+      <translation>{path}：{count} 个证书</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="665" />
+      <source>{path} is not a usable PEM file: {error}</source>
+      <translation>{path} 不是可用的 PEM 文件：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="687" />
+      <source>verified against {path}</source>
+      <translation>已用 {path} 验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="689" />
+      <source>verified against the system CA store</source>
+      <translation>已用系统 CA 证书库验证</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="707" />
+      <source>{url}: 200 in {ms} ms</source>
+      <translation>{url}：200，用时 {ms} 毫秒</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="718" />
+      <source>{url}: HTTP {status}</source>
+      <translation>{url}：HTTP {status}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="733" />
+      <source>hub_url is plain http: traffic is not encrypted</source>
+      <translation>hub_url 是明文 http：通信未加密</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="797" />
+      <source> (note: set in the environment, may override ca_bundle: {names})</source>
+      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="833" />
+      <source>the check itself crashed: {error}</source>
+      <translation>检查本身出错：{error}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="845" />
+      <source>YiQiao self-check — {time}</source>
+      <translation>医桥自检 — {time}</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="858" />
+      <source>FAILED</source>
+      <translation>未通过</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="858" />
+      <source>OK</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="860" />
+      <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
+      <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
   </context>
   <context>
@@ -2403,324 +3222,344 @@
   <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="137" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="138" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="139" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="152" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <source>MPR</source>
+      <translation>多平面重建</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
+      <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
+      <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="178" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="180" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="191" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="192" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="195" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="227" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="256" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="257" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="258" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="317" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="323" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="340" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="331" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="340" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="402" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="411" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="404" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="406" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="530" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="531" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="458" />
+      <source>Open a CT or MR series first</source>
+      <translation>请先打开一个 CT 或 MR 序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="570" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="570" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="562" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="580" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="564" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="582" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="593" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="621" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="595" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="626" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="612" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="652" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="657" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="685" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="690" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="652" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="685" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="657" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="690" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="677" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="717" />
+      <source>Could not export: %1</source>
+      <translation>无法导出：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="724" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="741" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -2856,42 +3695,42 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="61" />
+      <location filename="../../app/ui/pages/patients.py" line="62" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="65" />
+      <location filename="../../app/ui/pages/patients.py" line="66" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="66" />
+      <location filename="../../app/ui/pages/patients.py" line="67" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="67" />
+      <location filename="../../app/ui/pages/patients.py" line="68" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="68" />
+      <location filename="../../app/ui/pages/patients.py" line="69" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="69" />
+      <location filename="../../app/ui/pages/patients.py" line="70" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="70" />
+      <location filename="../../app/ui/pages/patients.py" line="71" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="71" />
+      <location filename="../../app/ui/pages/patients.py" line="72" />
       <source>Weight (kg)</source>
       <translation>体重（kg）</translation>
     </message>
@@ -3546,26 +4385,6 @@
       <translation>体重（kg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/labels.py" line="66" />
-      <source>Clinic patient number</source>
-      <translation>门诊号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="73" />
-      <source>Video consultation</source>
-      <translation>视频会诊</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="74" />
-      <source>Imaging diagnosis (store-and-forward)</source>
-      <translation>远程影像诊断（存储转发）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/workflow/labels.py" line="77" />
-      <source>ECG diagnosis (store-and-forward)</source>
-      <translation>远程心电诊断（存储转发）</translation>
-    </message>
-    <message>
       <location filename="../../app/ui/workflow/labels.py" line="56" />
       <source>Pinyin initials</source>
       <translation>拼音首字母</translation>
@@ -3614,6 +4433,26 @@
       <location filename="../../app/ui/workflow/labels.py" line="65" />
       <source>Corrects report</source>
       <translation>所更正的报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="66" />
+      <source>Clinic patient number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="73" />
+      <source>Video consultation</source>
+      <translation>视频会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="74" />
+      <source>Imaging diagnosis (store-and-forward)</source>
+      <translation>远程影像诊断（存储转发）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="77" />
+      <source>ECG diagnosis (store-and-forward)</source>
+      <translation>远程心电诊断（存储转发）</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/labels.py" line="96" />

@@ -244,3 +244,67 @@ def test_every_banner_about_local_records_reads_in_chinese(chinese):
     bad = untranslated(texts)
     assert not bad, "\n".join(bad)
     assert len({t for _c, t in texts}) == len(texts)
+
+
+def test_help_lists_every_command_in_chinese():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "main.py", "--lang", "zh_CN", "--help"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for command in ("--self-check", "export", "dicom receive", "hub serve", "--lang"):
+        assert command in text, text
+    # Commands, options and file placeholders are the words one types; the rest is Chinese.
+    prose = [
+        ("--help", line)
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith(("-", "export", "dicom", "hub", "用法"))
+    ]
+    bad = untranslated(prose)
+    assert not bad, "\n".join(bad)
+    english = subprocess.run(
+        [sys.executable, "main.py", "--lang", "en", "--help"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "--self-check" in english and "export IN.dcm" in english and "hub serve" in english
+
+
+def test_self_check_report_reads_in_chinese(chinese, policy_file):
+    from app import selfcheck
+
+    policy_file.write_text('hub_url = "http://127.0.0.1:9"\nlanguage = "fr"\n')
+    try:
+        assert selfcheck.use_language("zh_CN") == "zh_CN"
+        settings = load_settings(registry={})
+        results = (
+            selfcheck.check_policy(settings)
+            + selfcheck.check_translations()
+            + selfcheck.check_keyring()
+            + selfcheck.check_sqlcipher_engine()
+            + selfcheck.check_cache()
+            + selfcheck.check_hub(settings)
+        )
+        report = selfcheck.format_report(results)
+    finally:
+        selfcheck._language = "en"
+    assert "结果：未通过" in report, report  # the hub at port 9 is unreachable
+    technical = ("MemoryKeyring", "SQLCipher", "YiQiao/")  # class and library names
+    lines = [
+        ("self-check", line)
+        for line in report.splitlines()[1:]
+        if line.strip() and not any(t in line for t in technical)
+    ]
+    bad = untranslated(lines)
+    assert not bad, "\n".join(bad)

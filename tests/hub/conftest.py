@@ -81,6 +81,16 @@ def backend_url(backend: str, data_dir: Path) -> str:
     return fresh_pg_url()
 
 
+class FakeClock:
+    """A hub clock (``HubConfig.clock``) the test moves by hand instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @dataclass
 class LiveHub:
     """A hub app served by uvicorn on 127.0.0.1 in a background thread."""
@@ -128,7 +138,12 @@ def start_live_hub(config: HubConfig) -> LiveHub:
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+            proxy_headers=False,  # as `hub serve`: the app judges forwarded headers itself
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -202,7 +217,7 @@ def sqlite_hub(tmp_path: Path) -> Iterator[LiveHub]:
             facility_quota=200_000,
             max_blob_size=100_000,
             login_max_failures=3,
-            login_lockout=2,
+            login_max_delay=2,
         )
     )
     try:

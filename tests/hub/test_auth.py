@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from app.protocol.auth import ErrorBody, TokenPair
-from hub import accounts
-from tests.hub.conftest import PASSWORD
+from hub import accounts, audit
+from tests.hub.conftest import PASSWORD, FakeClock, make_hub, seed_network
 
 
 def test_login_returns_tokens_and_user(net):
@@ -39,11 +37,7 @@ def test_refresh_rotates_and_logout_revokes(net):
     r = httpx.post(net.url + "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert r.status_code == 200
     new = r.json()
-    # The old refresh token is spent; the old access token no longer works either.
-    again = httpx.post(
-        net.url + "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
-    )
-    assert again.status_code == 401 and again.json()["error"] == "invalid_refresh_token"
+    # The old access token no longer works.
     old_access = httpx.get(
         net.url + "/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
     )
@@ -56,18 +50,62 @@ def test_refresh_rotates_and_logout_revokes(net):
     net.login("doc_b")  # leave a working token for other tests
 
 
-def test_repeated_failures_are_throttled_then_allowed_again(sqlite_hub):
-    url = sqlite_hub.url + "/api/v1/auth/login"
-    for _ in range(3):
-        assert (
-            httpx.post(url, json={"username": "doc_a", "password": "bad-password"}).status_code
-            == 401
-        )
-    r = httpx.post(url, json={"username": "doc_a", "password": PASSWORD})
-    assert r.status_code == 429, "even the right password waits out the lockout"
-    assert r.json()["error"] == "too_many_attempts" and int(r.headers["Retry-After"]) >= 1
-    time.sleep(2.2)
-    assert httpx.post(url, json={"username": "doc_a", "password": PASSWORD}).status_code == 200
+def test_repeated_failures_are_throttled_then_allowed_again(tmp_path):
+    clock = FakeClock()
+    hub = make_hub(tmp_path, "sqlite", login_max_failures=3, login_max_delay=2, clock=clock)
+    try:
+        seed_network(hub)
+        url = hub.url + "/api/v1/auth/login"
+        for _ in range(3):
+            r = httpx.post(url, json={"username": "doc_a", "password": "bad-password"})
+            assert r.status_code == 401
+        r = httpx.post(url, json={"username": "doc_a", "password": PASSWORD})
+        assert r.status_code == 429, "even the right password waits out the delay"
+        assert r.json()["error"] == "too_many_attempts" and int(r.headers["Retry-After"]) >= 1
+        clock.now += int(r.headers["Retry-After"])
+        assert httpx.post(url, json={"username": "doc_a", "password": PASSWORD}).status_code == 200
+    finally:
+        hub.stop()
+
+
+def test_a_replayed_refresh_token_ends_the_whole_session(net):
+    first = net.login("doc_b")
+    r = httpx.post(net.url + "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200
+    second = r.json()
+    # Someone presents the spent token again (a stolen copy): refused, and the session the
+    # legitimate client went on with ends too.
+    r = httpx.post(net.url + "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_refresh_token"
+    auth = {"Authorization": f"Bearer {second['access_token']}"}
+    assert httpx.get(net.url + "/api/v1/me", headers=auth).status_code == 401
+    r = httpx.post(
+        net.url + "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert r.status_code == 401
+    with net.state.db.read() as conn:
+        actions = [a.action for a in audit.query(conn, limit=20) if a.action.startswith("refresh")]
+    assert "refresh_replayed" in actions
+    net.login("doc_b")
+
+
+def test_refreshing_never_keeps_a_session_past_its_maximum_life(tmp_path):
+    clock = FakeClock()
+    day = 24 * 3600
+    hub = make_hub(tmp_path, "sqlite", clock=clock, refresh_token_ttl=30 * day)
+    try:
+        seed_network(hub)
+        token, start = hub.login("doc_a")["refresh_token"], clock.now
+        for _ in range(20):  # refresh every 20 days, each within the 30-day window
+            clock.now += 20 * day
+            r = httpx.post(hub.url + "/api/v1/auth/refresh", json={"refresh_token": token})
+            if r.status_code != 200:
+                break
+            token = r.json()["refresh_token"]
+        assert r.status_code == 401, "the session ended"
+        assert clock.now - start <= hub.state.config.session_max_life + 20 * day
+    finally:
+        hub.stop()
 
 
 def test_disabled_user_is_refused_at_once(sqlite_hub):

@@ -431,3 +431,33 @@ def test_a_packet_still_missing_is_asked_for_once_more() -> None:
     asyncio.run(arrive_all())
     assert asked == [(77, [1])]  # once, not at every packet
     assert buffer.holes_skipped == 0
+
+
+def test_the_aiortc_adapter_refuses_another_aiortc_version() -> None:
+    import pytest
+
+    from app.media.aiortc_adapter import PINNED, AiortcVersionError, check_pinned_versions
+
+    check_pinned_versions(dict(PINNED))  # the pinned ones pass
+    with pytest.raises(AiortcVersionError, match=r"aiortc 1\.16\.0 internals.*1\.17\.0"):
+        check_pinned_versions({**PINNED, "aiortc": "1.17.0"})
+
+
+def test_only_the_adapter_touches_aiortc_private_members() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    private = re.compile(
+        r"_RTCRtp\w+__|\._data\b|_nominated|_handle_rtp_packet|_send_rtcp_nack"
+        r"|\._retransmit\b|get_host_addresses|Connection\.query_consent"
+    )
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("app", "hub", "bench")
+        for path in (root / folder).rglob("*.py")
+        if path.name != "aiortc_adapter.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line) and not line.lstrip().startswith(("#", '"', "``"))
+    ]
+    assert not offenders

@@ -21,7 +21,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list, str]
 
 def test_policy_in_force_is_listed_with_its_source(capsys, policy_file: Path) -> None:
     write_policy(policy_file, language="zh_CN", proxy="none")
-    code, rows, _ = run(capsys)
+    code, rows, _ = run(capsys, "--lang", "en")  # the policy's zh_CN would word it in Chinese
     assert one(rows, "Policy", "policy file").detail == f"{policy_file} (present)"
     assert one(rows, "Policy", "language").detail == f"'zh_CN' (locked by {policy_file})"
     assert one(rows, "Policy", "proxy").state == "PASS"

@@ -12,7 +12,7 @@ import pydicom
 from pydicom import examples
 
 from app.sync.dicom_transfer import for_transfer
-from tests.sync.ct_phantom import write_ct_series
+from tests.support.ct_phantom import write_ct_series
 
 
 def _bytes(ds: pydicom.Dataset) -> bytes:

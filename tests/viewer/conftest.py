@@ -41,7 +41,7 @@ def dcm2pnm(path: Path, out: Path, *args: str) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     folder = tmp_path_factory.mktemp("phantom")
     write_phantom(folder, PhantomSpec(size=256, slices=12))

@@ -18,7 +18,7 @@ from app.dicom_viewer.decoders import decode_frame
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.index import Library, import_paths
 from app.dicom_viewer.loader import FrameSource, SeriesPreloader, is_encapsulated
-from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 from .pool_helpers import decode_or_die, modules_in_worker
 

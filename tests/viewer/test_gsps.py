@@ -42,7 +42,7 @@ def _annotations(sop: str, author: str, text: str) -> list[Annotation]:
 
 @needs_pschk
 def test_gsps_passes_dcmpschk_and_restores_view(tmp_path):
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     # ASCII identity: DCMTK 3.6.7's dcmpschk lexer rejects any 8-bit text (see next test).
     images = write_phantom(
@@ -239,7 +239,7 @@ def _visible(shutter: Shutter, rows: int, cols: int) -> tuple[np.ndarray, np.nda
 
 @pytest.fixture(scope="module")
 def ct_120(tmp_path_factory):
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     folder = tmp_path_factory.mktemp("ct120")
     return write_phantom(folder, PhantomSpec(size=120, slices=1, patient_name="Zhang^San"))[0]
@@ -368,7 +368,7 @@ def test_highdicom_gsps_with_rotation_and_flip_opens_as_dcmp2pgm_shows_it(tmp_pa
     import highdicom as hd
 
     from app.dicom_viewer.export_cli import render_export
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     # Not square, so a transposed view could not even have the right shape.
     path = write_phantom(tmp_path / "ct", PhantomSpec(size=160, slices=1))[0]

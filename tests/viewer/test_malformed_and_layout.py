@@ -94,8 +94,8 @@ def test_corner_texts_never_overlap_on_a_small_image(qtbot, tmp_path):
     from app.dicom_viewer.annotations import AnnotationSet
     from app.dicom_viewer.index import Library, import_paths
     from app.dicom_viewer.loader import FrameSource
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
     from app.ui.viewer.viewport import Viewport
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     spec = PhantomSpec(size=360, slices=1, patient_name="Ouyang^Xiaoming Alexander=欧阳^晓明")
     path = write_phantom(tmp_path / "ct", spec)[0]

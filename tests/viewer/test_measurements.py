@@ -11,8 +11,8 @@ from app.dicom_viewer import measurements as m
 from app.dicom_viewer.annotations import Annotation, AnnotationSet, describe
 from app.dicom_viewer.calibration import calibration_for, manual_calibration
 from app.dicom_viewer.decoders import decode_frame, read_header
-from app.dicom_viewer.phantom import SOFT, PhantomSpec
 from app.dicom_viewer.pipeline import modality_values
+from tests.support.ct_phantom import SOFT, PhantomSpec
 
 
 def test_phantom_marker_distance_within_half_percent(phantom_dir):

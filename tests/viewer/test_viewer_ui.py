@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.dicom_viewer.phantom import SOFT, PhantomSpec
 from app.ui.viewer.viewer_widget import ViewerWidget
+from tests.support.ct_phantom import SOFT, PhantomSpec
 
 from .conftest import sample
 
@@ -58,6 +58,14 @@ def wheel(widget, clicks: int):
         False,
     )
     QApplication.sendEvent(widget, ev)
+
+
+def written(qtbot, viewer, write, path, *args):
+    """Run a save/export (done on a worker) and wait until the file is written."""
+    with qtbot.waitSignal(viewer.file_written, timeout=30000) as blocker:
+        write(path, *args)
+    assert blocker.args[0] == path
+    return path
 
 
 def painted(widget) -> np.ndarray:
@@ -135,7 +143,7 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     vp.rotate(90)
     vp.flip()
     saved_state = vp.state.to_dict()
-    pr = viewer.save_gsps(tmp_path / "pr.dcm")
+    pr = written(qtbot, viewer, viewer.save_gsps, tmp_path / "pr.dcm")
     viewer.grab().save(str(tmp_path / "viewer.png"))
 
     # the headless export renders exactly the pixels the viewport shows
@@ -270,8 +278,12 @@ def test_export_from_the_viewer_with_and_without_overlays(qtbot, viewer, phantom
 
     vp = open_folder(qtbot, viewer, phantom_dir)
     qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
-    bare = np.asarray(Image.open(viewer.export_image(tmp_path / "bare.png", overlays=False)))
-    full = np.asarray(Image.open(viewer.export_image(tmp_path / "full.png", overlays=True)))
+    bare = np.asarray(
+        Image.open(written(qtbot, viewer, viewer.export_image, tmp_path / "bare.png", False))
+    )
+    full = np.asarray(
+        Image.open(written(qtbot, viewer, viewer.export_image, tmp_path / "full.png", True))
+    )
     assert bare.shape[:2] == full.shape[:2] == (vp.height(), vp.width())
     assert (bare[..., :3] != full[..., :3]).any()  # the corner text is only in the second
     # the bare export has exactly the pixels Qt painted (away from the corner texts)
@@ -342,7 +354,7 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
     assert (rgb[3, x0 + 3] == 255).all() and (rgb[h - 4, x0 + h - 4] == 255).all()
 
     # Saving keeps the shutter, and the headless export reproduces the viewport exactly.
-    saved = viewer.save_gsps(tmp_path / "saved.dcm")
+    saved = written(qtbot, viewer, viewer.save_gsps, tmp_path / "saved.dcm")
     assert read_gsps(saved).shutter == shutter
     shown = vp.current.instance.path
     assert (
@@ -360,7 +372,7 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
 def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_path_factory):
     from PySide6.QtWidgets import QPushButton
 
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     folder = tmp_path_factory.mktemp("big_import")
     total = len(write_phantom(folder, PhantomSpec(size=16, slices=1500)))
@@ -405,7 +417,7 @@ def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer
     from pydicom.uid import JPEG2000Lossless
 
     from app.dicom_viewer.decoders import decode_frame
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     folder = tmp_path_factory.mktemp("j2k_ui")
     write_phantom(folder, PhantomSpec(size=128, slices=16), JPEG2000Lossless)
@@ -462,7 +474,9 @@ def test_drawing_a_shutter_saving_it_and_removing_it(qtbot, viewer, phantom_dir,
     assert (vp._rgb[at_in] == before[at_in]).all()
     assert before[at_out].any() and not vp._rgb[at_out].any()
     # Saved with the GSPS, then removed from the view.
-    assert read_gsps(viewer.save_gsps(tmp_path / "pr.dcm")).shutter == shutter
+    assert (
+        read_gsps(written(qtbot, viewer, viewer.save_gsps, tmp_path / "pr.dcm")).shutter == shutter
+    )
     clear = next(a for a in viewer.toolbar2.actions() if a.text() == viewer.tr("Remove shutter"))
     clear.trigger()
     assert vp.overrides.shutter is None
@@ -479,7 +493,7 @@ def test_a_file_that_kills_its_decoder_is_named_and_the_rest_opens(
 
     from app.dicom_viewer import decoders
     from app.dicom_viewer.decode_pool import ProcessDecodePool
-    from app.dicom_viewer.phantom import write_phantom
+    from tests.support.ct_phantom import write_phantom
 
     from .pool_helpers import decode_or_die
 
@@ -510,3 +524,50 @@ def test_a_file_that_kills_its_decoder_is_named_and_the_rest_opens(
         qtbot.waitUntil(lambda: vp._stored is not None, timeout=10000)
     finally:
         viewer.shutdown()
+
+
+def test_saving_a_large_gsps_never_stalls_the_gui(
+    qtbot, viewer, phantom_dir, tmp_path, monkeypatch
+):
+    """The GSPS is written on a worker: the GUI thread's longest gap while saving stays
+    well below the time the writing itself takes."""
+    import threading
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from app.dicom_viewer.annotations import Annotation
+    from app.ui.viewer import viewer_widget
+
+    vp = open_folder(qtbot, viewer, phantom_dir)
+    for ref in vp.frames:
+        sop = ref.instance.sop_instance_uid
+        for i in range(150):
+            viewer.annotations.items.append(
+                Annotation("length", [(10 + i % 50, 20), (60, 30 + i % 40)], "Dr Wang", sop)
+            )
+    writing: dict = {}
+    real = viewer_widget.write_gsps
+
+    def timed(*args, **kwargs):
+        writing["thread"] = threading.current_thread()
+        start = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            writing["seconds"] = time.perf_counter() - start
+
+    monkeypatch.setattr(viewer_widget, "write_gsps", timed)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    written(qtbot, viewer, viewer.save_gsps, tmp_path / "big.dcm")
+    timer.stop()
+    assert writing["thread"] is not threading.main_thread()
+    gap = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    print(
+        f"GSPS of {len(viewer.annotations.items)} annotations written in "
+        f"{writing['seconds']:.2f} s; longest GUI gap {gap * 1000:.0f} ms"
+    )
+    assert gap < writing["seconds"]

@@ -38,6 +38,8 @@ class CallService(QObject):
         self.signaling: HubSignaling | None = None
         self.online = False
         self.notes: list[str] = []
+        self.consultation_id = ""  # of the current or ringing call ("" for a test call)
+        self.event.connect(self._remember_consultation)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -116,10 +118,16 @@ class CallService(QObject):
         if asyncio.iscoroutine(result):
             run_async(result)
 
+    def _remember_consultation(self, event: CallEvent) -> None:
+        if event.kind == "incoming" and event.incoming is not None:
+            self.consultation_id = event.incoming.consultation_id
+
     def call(self, consultation_id: str, callee_id: str | None = None) -> None:
+        self.consultation_id = consultation_id
         self._do("call", consultation_id, callee_id)
 
     def test_call(self) -> None:
+        self.consultation_id = ""
         self._do("test_call")
 
     def accept(self) -> None:

@@ -27,6 +27,7 @@ class VideoView(QWidget):
         self.slot = slot
         self._image: QImage | None = None
         self._seq = 0
+        self.painted = 0  # frames taken from the slot (tests, soak)
         self.caption = ""
         self.setMinimumSize(160, 120)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -56,6 +57,7 @@ class VideoView(QWidget):
         if frame is None:
             return
         self._seq = frame.seq
+        self.painted += 1
         rgb = frame.rgb
         h, w = rgb.shape[:2]
         self._image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()

@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (
 
 from app.media.call import CallEvent, CallPhase
 from app.media.engine import MediaState
+from app.sync.call_subject import CallSubject
 from app.ui.call.bars import NetworkBars
 from app.ui.call.chat import ChatPanel
 from app.ui.call.service import CallService
 from app.ui.call.stats_panel import StatsPanel
+from app.ui.call.subject import patient_line, purpose_line
 from app.ui.call.video_view import VideoView
 
 
@@ -27,6 +29,7 @@ class CallWidget(QWidget):
     """Everything shown during a call; driven by ``CallService`` events."""
 
     closed = Signal()
+    open_case_requested = Signal(str)  # consultation id
 
     def __init__(self, service: CallService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +46,26 @@ class CallWidget(QWidget):
         self.preview.setFixedSize(176, 132)
         self.status = QLabel()
         self.status.setObjectName("call_status")
+        # Whose data this call is about, always in view (patient safety), and the way to
+        # the case from the call.
+        self.patient = QLabel()
+        self.patient.setObjectName("call_patient")
+        self.patient.setTextFormat(Qt.TextFormat.PlainText)
+        bold = self.patient.font()
+        bold.setBold(True)
+        self.patient.setFont(bold)
+        self.purpose = QLabel()
+        self.purpose.setObjectName("call_purpose")
+        self.purpose.setTextFormat(Qt.TextFormat.PlainText)
+        self.purpose.setWordWrap(True)
+        self.open_case = QPushButton(self.tr("Open case"))
+        self.open_case.setObjectName("open_case")
+        self.open_case.setToolTip(self.tr("Open this consultation's case; the call continues"))
+        self.open_case.clicked.connect(
+            lambda: self.open_case_requested.emit(self.subject_consultation)
+        )
+        self.subject_consultation = ""
+        self.set_subject(None, "")
         self.bars = NetworkBars()
         # What is wrong with this PC's camera, microphone or speaker, in words.
         self.device_note = QLabel()
@@ -75,6 +98,12 @@ class CallWidget(QWidget):
         self.stats.setVisible(False)
         self.stats_button.toggled.connect(self.stats.setVisible)
 
+        subject_row = QHBoxLayout()
+        subject_text = QVBoxLayout()
+        subject_text.addWidget(self.patient)
+        subject_text.addWidget(self.purpose)
+        subject_row.addLayout(subject_text, 1)
+        subject_row.addWidget(self.open_case, 0, Qt.AlignmentFlag.AlignTop)
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
         top.addWidget(self.device_note)
@@ -82,6 +111,7 @@ class CallWidget(QWidget):
         video_box = QWidget()
         video_layout = QVBoxLayout(video_box)
         video_layout.setContentsMargins(0, 0, 0, 0)
+        video_layout.addLayout(subject_row)
         video_layout.addLayout(top)
         video_layout.addWidget(self.remote, 1)
         controls = QHBoxLayout()
@@ -108,6 +138,17 @@ class CallWidget(QWidget):
         self._ticker.start(500)
         service.event.connect(self.on_event)
         self._refresh_status()
+
+    def set_subject(self, subject: CallSubject | None, consultation_id: str) -> None:
+        """Show the call's patient and purpose (a test call has none)."""
+        self.subject_consultation = consultation_id
+        has_case = bool(consultation_id)
+        self.patient.setVisible(has_case)
+        self.purpose.setVisible(has_case)
+        self.open_case.setVisible(has_case)
+        if has_case:
+            self.patient.setText(patient_line(subject))
+            self.purpose.setText(purpose_line(subject))
 
     # ---- events ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from app.context import AppContext
 from app.media.call import CallEvent, CallPhase
 from app.ui.call.incoming import IncomingCallDialog
 from app.ui.call.service import CallService, call_service
+from app.ui.call.subject import look_up_subject
 from app.ui.call.window import CallWidget
 
 
@@ -70,6 +71,7 @@ class CallPage(QWidget):
         self.stack = QStackedLayout(self)
         self.stack.addWidget(idle)
         self.stack.addWidget(self.call_widget)
+        self.call_widget.open_case_requested.connect(self.open_case)
         self.service.event.connect(self.on_event)
         self.service.connection.connect(self._show_connection)
         self._show_connection(self.service.online)
@@ -86,15 +88,18 @@ class CallPage(QWidget):
         """Switch views, ring, list missed calls."""
         if event.kind == "phase" and event.phase in (CallPhase.calling, CallPhase.active):
             self.stack.setCurrentWidget(self.call_widget)
+            self._show_subject(self.service.consultation_id)
         elif event.kind == "phase" and event.phase is CallPhase.ended:
             self.stack.setCurrentIndex(0)
             self.result.setText(self.end_text(event.reason))
+            self.call_widget.set_subject(None, "")
             if self._ringing is not None:  # the caller gave up, or another device answered
                 dialog, self._ringing = self._ringing, None
                 dialog.done(0)
         elif event.kind == "incoming" and event.incoming is not None:
             dialog = IncomingCallDialog(event.incoming, parent=self.window())
             self._ringing = dialog
+            look_up_subject(self.context, event.incoming.consultation_id, dialog.set_subject)
             dialog.accepted.connect(self._answer)
             dialog.rejected.connect(self._refuse)
             dialog.open()  # not exec(): the GUI keeps running while it rings
@@ -103,6 +108,31 @@ class CallPage(QWidget):
             self.missed.addItem(
                 f"{when}  {event.missed.caller.display_name}  {event.missed.caller.facility_name}"
             )
+
+    def _show_subject(self, consultation_id: str) -> None:
+        if consultation_id == self.call_widget.subject_consultation:
+            return
+        self.call_widget.set_subject(None, consultation_id)
+        if consultation_id:
+            self.call_widget.patient.setText(self.tr("Patient: looking up…"))
+
+            def show(subject: object) -> None:
+                if self.call_widget.subject_consultation == consultation_id:
+                    self.call_widget.set_subject(subject, consultation_id)  # type: ignore[arg-type]
+
+            look_up_subject(self.context, consultation_id, show)
+
+    def open_case(self, consultation_id: str) -> None:
+        """Open the consultation's case while the call goes on.
+
+        Hook for the workflow UI: its main window's ``open_case(consultation_id)`` shows
+        the case screen; until that exists the Consultations page is shown."""
+        window = self.window()
+        opener = getattr(window, "open_case", None)
+        if callable(opener):
+            opener(consultation_id)
+        elif hasattr(window, "show_page"):
+            window.show_page("consultations")
 
     def _answer(self) -> None:
         self._ringing = None

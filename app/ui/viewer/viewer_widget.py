@@ -55,6 +55,8 @@ from app.dicom_viewer.render import PresentationOverrides, display_pixels, to_vi
 from app.dicom_viewer.view_state import ViewState, fit_zoom, visible_image_rect
 from app.ui import bridge
 from app.ui.viewer.ecg_view import EcgView
+from app.ui.viewer.image_file import save_image
+from app.ui.viewer.mpr_view import MprView
 from app.ui.viewer.series_browser import SeriesBrowser
 from app.ui.viewer.viewport import Viewport
 
@@ -89,6 +91,7 @@ class ViewerWidget(QWidget):
     """Everything the Viewer page shows."""
 
     import_finished = Signal(object)  # ImportReport
+    file_written = Signal(object)  # Path of a saved GSPS or exported image
     frame_shown = Signal(int)
 
     def __init__(self, author: str = "", parent: QWidget | None = None) -> None:
@@ -161,6 +164,8 @@ class ViewerWidget(QWidget):
         action(self.tr("Rotate"), lambda: self.active and self.active.rotate(90))
         action(self.tr("Flip"), lambda: self.active and self.active.flip())
         action(self.tr("Invert"), lambda: self.active and self.active.invert())
+        mpr = action(self.tr("MPR"), self.open_mpr)
+        mpr.setToolTip(self.tr("Axial, coronal and sagittal planes of the series (CT, MR)"))
         action(self.tr("Undo"), self.annotations.undo, "Ctrl+Z")
         action(self.tr("Redo"), self.annotations.redo, "Ctrl+Y")
         group = QActionGroup(self)
@@ -219,8 +224,12 @@ class ViewerWidget(QWidget):
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
         self.ecg_view = EcgView()
+        self.mpr_view = MprView()
+        self.mpr_view.closed.connect(lambda: self.stack.setCurrentWidget(self.grid_host))
+        self.mpr_view.problem.connect(self.show_problem)
         self.stack.addWidget(self.grid_host)
         self.stack.addWidget(self.ecg_view)
+        self.stack.addWidget(self.mpr_view)
         right_layout.addWidget(self.stack, 1)
         bottom = QHBoxLayout()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -442,6 +451,15 @@ class ViewerWidget(QWidget):
         self.set_active(vp)
         self._preload(vp)
 
+    def open_mpr(self) -> None:
+        """Reformat the active viewport's series (the volume is built on a worker)."""
+        vp = self.active
+        if vp is None or vp.series is None:
+            self.show_problem(self.tr("Open a CT or MR series first"))
+            return
+        self.stack.setCurrentWidget(self.mpr_view)
+        self.mpr_view.open_series(vp.series, self.source)
+
     def _preload(self, vp: Viewport) -> None:
         """Decode the viewport's whole series in the background, nearest frames first."""
         if vp.series is None:
@@ -566,34 +584,47 @@ class ViewerWidget(QWidget):
         if path:
             self.save_gsps(path)
 
-    def save_gsps(self, path: str | Path) -> Path:
-        """Write the active viewport's view and the series' annotations as a GSPS."""
+    def save_gsps(self, path: str | Path) -> None:
+        """Write the active viewport's view and the series' annotations as a GSPS, on a
+        worker (``file_written`` then carries the path, or ``problem`` the reason)."""
         vp = self.active
         if vp is None or vp.series is None:
             raise ValueError("no series shown")
         headers = [inst.header for inst in vp.series.instances if inst.is_image]
         sops = {inst.sop_instance_uid for inst in vp.series.instances}
+        # A snapshot of the list: edits replace annotations (never change them in place), so
+        # the user can go on drawing while the worker writes.
         anns = [a for a in self.annotations.items if a.sop_instance_uid in sops]
+        state = ViewState.from_dict(vp.state.to_dict())
         area = None
         if vp._image_size[0]:
             x0, y0, x1, y1 = visible_image_rect(vp.state, vp._image_size, (vp.width(), vp.height()))
             area = (int(round(x0)) + 1, int(round(y0)) + 1, int(round(x1)), int(round(y1)))
-        try:
-            write_gsps(
+        shutter, viewport = vp.overrides.shutter, (vp.width(), vp.height())
+
+        def write() -> object:
+            return write_gsps(
                 path,
                 headers,
-                vp.state,
+                state,
                 anns,
                 self.author,
                 displayed_area=area,
-                viewport=(vp.width(), vp.height()),
-                shutter=vp.overrides.shutter,
+                viewport=viewport,
+                shutter=shutter,
             )
-        except (ValueError, OSError) as exc:
-            self.show_problem(self.tr("Could not save GSPS: %1").replace("%1", str(exc)))
-            raise
+
+        bridge.run_in_worker(
+            write,
+            on_done=lambda _ds: self._written(Path(path)),
+            on_error=lambda e: self.show_problem(
+                self.tr("Could not save GSPS: %1").replace("%1", f"{path}: {e}")
+            ),
+        )
+
+    def _written(self, path: Path) -> None:
         self.status.setText(self.tr("Saved %1").replace("%1", str(path)))
-        return Path(path)
+        self.file_written.emit(path)
 
     def open_gsps(self, path: str | Path) -> GspsContent | None:
         """Apply a presentation state: show its series, restore the view and annotations."""
@@ -646,7 +677,9 @@ class ViewerWidget(QWidget):
 
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
-        if self.active is None or self.active.series is None:
+        if (self.active is None or self.active.series is None) and (
+            self.stack.currentWidget() is not self.mpr_view
+        ):
             return
         path, _ = QFileDialog.getSaveFileName(
             self, self.tr("Export image"), "view.png", self.tr("Images (*.png *.jpg)")
@@ -658,18 +691,32 @@ class ViewerWidget(QWidget):
         )
         self.export_image(path, overlays=choice == QMessageBox.StandardButton.Yes)
 
-    def export_image(self, path: str | Path, overlays: bool = True) -> Path:
-        """PNG/JPEG of the active view, as shown (with overlays) or pixels only."""
-        vp = self.active
-        if overlays:
-            vp.grab().save(str(path))
+    def export_image(self, path: str | Path, overlays: bool = True) -> None:
+        """PNG/JPEG of the active view, as shown (with overlays) or pixels only. The pixels
+        are taken here; encoding and writing the file happen on a worker (``file_written``)."""
+        if self.stack.currentWidget() is self.mpr_view:
+            image = self.mpr_view.export_pixels(overlays)
         else:
-            from PIL import Image
-
-            ref = vp.current
-            img = display_pixels(ref.instance.header, ref.frame, vp._stored, vp.state, vp.overrides)
-            Image.fromarray(to_viewport(img, vp.state, (vp.width(), vp.height()))).save(path)
-        return Path(path)
+            vp = self.active
+            if vp is None or vp.current is None or vp._stored is None:
+                return
+            if overlays:
+                image = vp.grab().toImage()
+            else:
+                ref = vp.current
+                img = display_pixels(
+                    ref.instance.header, ref.frame, vp._stored, vp.state, vp.overrides
+                )
+                image = to_viewport(img, vp.state, (vp.width(), vp.height()))
+        bridge.run_in_worker(
+            save_image,
+            image,
+            Path(path),
+            on_done=lambda _r: self._written(Path(path)),
+            on_error=lambda e: self.show_problem(
+                self.tr("Could not export: %1").replace("%1", f"{path}: {e}")
+            ),
+        )
 
     def _choose_anonymize(self) -> None:
         if self.active is None or self.active.series is None:

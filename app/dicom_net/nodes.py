@@ -1,0 +1,90 @@
+"""Who is who on the DICOM network: our own node and the PACS, from settings or a string."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+
+class NodeError(ValueError):
+    """A DICOM node description that cannot be used (named in the message)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A DICOM application entity reachable at host:port."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+def parse_node(text: str) -> Node:
+    """``AE@host:port`` → Node (the format of the ``dicom_pacs`` setting)."""
+    ae, at, rest = text.strip().partition("@")
+    host, colon, port = rest.rpartition(":")
+    if not at or not colon or not ae or not host or not port.isdigit():
+        raise NodeError(f"{text!r} is not AE_TITLE@host:port (for example PACS@10.1.2.3:104)")
+    if len(ae) > 16:
+        raise NodeError(f"AE title {ae!r} is longer than 16 characters")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise NodeError(f"port {number} is outside 1–65535")
+    return Node(ae, host.strip("[]"), number)
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    """Our own Storage SCP: AE title, where it listens, and who may call it."""
+
+    ae_title: str = "YIQIAO"
+    port: int = 11112
+    bind_address: str = "0.0.0.0"
+    allowed_ae_titles: tuple[str, ...] = ()
+    allowed_addresses: tuple[str, ...] = ()
+    enabled: bool = False
+
+    def admits(self, calling_ae: str, address: str) -> bool:
+        """True when a caller may associate (empty lists admit everyone on that axis)."""
+        if self.allowed_ae_titles and calling_ae.strip() not in self.allowed_ae_titles:
+            return False
+        return not self.allowed_addresses or address in self.allowed_addresses
+
+
+def split_callers(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``dicom_allowed_callers`` setting → (AE titles, IP addresses)."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    titles: list[str] = []
+    addresses: list[str] = []
+    for raw in items:
+        item = str(raw).strip()
+        if not item:
+            continue
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            titles.append(item)
+    return tuple(titles), tuple(addresses)
+
+
+def local_node(settings: Any) -> LocalNode:
+    """Our node as the (policy-aware) settings describe it."""
+    titles, addresses = split_callers(settings.get("dicom_allowed_callers", ""))
+    return LocalNode(
+        ae_title=str(settings.get("dicom_ae_title", "YIQIAO")),
+        port=int(settings.get("dicom_port", 11112)),
+        bind_address=str(settings.get("dicom_bind_address", "0.0.0.0") or "0.0.0.0"),
+        allowed_ae_titles=titles,
+        allowed_addresses=addresses,
+        enabled=bool(settings.get("dicom_receive_enabled", False)),
+    )
+
+
+def pacs_node(settings: Any) -> Node | None:
+    """The configured PACS, or None when there is none."""
+    value = str(settings.get("dicom_pacs", "") or "")
+    return parse_node(value) if value else None

@@ -1,0 +1,208 @@
+"""The one place that touches aiortc's and aioice's private internals.
+
+The low-band layer replaces pieces aiortc offers no hook for: the encoders (a sender's
+``__encoder`` slot), the receive buffers (a receiver's ``__jitter_buffer`` and what its
+decoder thread reads), NACK handling (the receiver's NACK list, the sender's retransmission
+history and ``_retransmit``), the RTP tap for link feedback, and aioice's consent checks and
+host-address gathering. Each of those is reached through a function here, so the next
+aiortc upgrade is one file to read.
+
+They were written against exactly the versions in ``PINNED``; ``check_pinned_versions``
+runs when this module is imported (the first time the media stack loads) and raises
+``AiortcVersionError`` naming both versions on any other, instead of a call that quietly
+falls back to aiortc's behaviour or fails half-way through. ``aiortc.jitterbuffer
+.JitterBuffer``'s protected fields (``_origin``, ``_packets``, ``_capacity``,
+``_remove_frame``, ``remove``), which ``DeadlineVideoBuffer`` subclasses, are covered by
+the same pin and checked by ``check_contract``.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import aioice.ice
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+PINNED = {"aiortc": "1.16.0", "aioice": "0.13.0"}
+
+
+class AiortcVersionError(RuntimeError):
+    """An aiortc/aioice other than the one the low-band layer was written against."""
+
+
+def check_pinned_versions(installed: dict[str, str] | None = None) -> None:
+    """Raise ``AiortcVersionError`` unless the pinned versions are installed."""
+    for name, pinned in PINNED.items():
+        found = installed.get(name) if installed is not None else metadata.version(name)
+        if found != pinned:
+            raise AiortcVersionError(
+                f"YiQiao's call layer patches {name} {pinned} internals, but {name} {found} is "
+                f"installed; install {name}=={pinned} (requirements.lock) or port "
+                "app/media/aiortc_adapter.py to the new version"
+            )
+
+
+def check_contract() -> None:
+    """The protected members of aiortc's JitterBuffer that ``DeadlineVideoBuffer`` uses."""
+    buffer = JitterBuffer(capacity=16, is_video=True)
+    for name in ("_origin", "_packets", "_capacity", "_remove_frame", "remove"):
+        if not hasattr(buffer, name):
+            raise AiortcVersionError(f"aiortc's JitterBuffer has no {name}")
+
+
+check_pinned_versions()
+check_contract()
+
+_ENCODER = "_RTCRtpSender__encoder"
+_RTP_HISTORY = "_RTCRtpSender__rtp_history"
+_JITTER = "_RTCRtpReceiver__jitter_buffer"
+_CODECS = "_RTCRtpReceiver__codecs"
+_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_NACKS = "_RTCRtpReceiver__nack_generator"
+
+
+def _require(obj: object, name: str) -> None:
+    if not hasattr(obj, name):
+        raise AiortcVersionError(f"aiortc changed: {type(obj).__name__} has no {name}")
+
+
+# ---- senders ---------------------------------------------------------------------------
+
+
+def set_encoder(sender: RTCRtpSender, encoder: object) -> None:
+    """Use ``encoder`` instead of the one aiortc would create when the sender starts."""
+    _require(sender, _ENCODER)
+    setattr(sender, _ENCODER, encoder)
+
+
+def encoder(sender: RTCRtpSender) -> object | None:
+    """The sender's encoder (ours after ``set_encoder``; None before aiortc made one)."""
+    return getattr(sender, _ENCODER, None)
+
+
+RetransmitFn = Callable[[int], Awaitable[None]]
+
+
+def wrap_retransmit(
+    sender: RTCRtpSender, wrap: Callable[[RetransmitFn, dict[int, RtpPacket]], RetransmitFn]
+) -> None:
+    """Route the sender's NACK answers through ``wrap(original, rtp_history)``.
+
+    ``rtp_history`` maps ``seq % RTP_HISTORY_SIZE`` to the packet sent with it."""
+    _require(sender, _RTP_HISTORY)
+    history = getattr(sender, _RTP_HISTORY)
+    # An instance attribute shadows the method aiortc calls as self._retransmit(seq).
+    sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign]
+
+
+# ---- receivers -------------------------------------------------------------------------
+
+
+def set_jitter_buffer(receiver: RTCRtpReceiver, buffer: object) -> None:
+    """Replace the receiver's jitter buffer (before any packet arrived)."""
+    _require(receiver, _JITTER)
+    setattr(receiver, _JITTER, buffer)
+
+
+def jitter_buffer(receiver: RTCRtpReceiver) -> object | None:
+    """The receiver's jitter buffer (ours after ``set_jitter_buffer``)."""
+    return getattr(receiver, _JITTER, None)
+
+
+@dataclass
+class DecoderInput:
+    """What a receiver's decoder thread reads: frames go into ``queue`` as (codec, frame)."""
+
+    codecs: dict[int, Any]
+    timestamp_mapper: Any
+    queue: queue.Queue
+
+
+def check_decoder_input(receiver: RTCRtpReceiver) -> None:
+    """Fail now, not mid-call, if the receiver's decoder plumbing is not where we expect."""
+    for name in (_CODECS, _MAPPER, _DECODER_QUEUE):
+        _require(receiver, name)
+
+
+def decoder_input(receiver: RTCRtpReceiver) -> DecoderInput | None:
+    """The decoder's input, once its thread runs (None before)."""
+    if getattr(receiver, _DECODER_THREAD, None) is None:
+        return None
+    return DecoderInput(
+        getattr(receiver, _CODECS), getattr(receiver, _MAPPER), getattr(receiver, _DECODER_QUEUE)
+    )
+
+
+def nack_missing(receiver: RTCRtpReceiver | None) -> set[int] | None:
+    """The (mutable) set of packets aiortc's NACKs ask for; None without NACKs."""
+    nacks = getattr(receiver, _NACKS, None)
+    return None if nacks is None else nacks.missing
+
+
+def send_nack(receiver: RTCRtpReceiver, ssrc: int, sequence_numbers: list[int]) -> Awaitable[None]:
+    """Send a NACK for ``sequence_numbers`` of ``ssrc`` now."""
+    return receiver._send_rtcp_nack(ssrc, sequence_numbers)
+
+
+def tap_rtp(receiver: RTCRtpReceiver, seen: Callable[[RtpPacket], None]) -> None:
+    """Call ``seen(packet)`` for every RTP packet before aiortc handles it."""
+    handle = receiver._handle_rtp_packet
+
+    async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
+        seen(packet)
+        await handle(packet, arrival_time_ms=arrival_time_ms)
+
+    receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+
+
+def deliver_to_track(receiver: RTCRtpReceiver | None, frame: object) -> bool:
+    """Put a decoded frame straight into the receiver's remote track (False if none yet)."""
+    track = getattr(receiver, "_track", None)
+    if track is None:
+        return False
+    track._queue.put_nowait(frame)
+    return True
+
+
+def packet_bytes(packet: RtpPacket) -> bytes:
+    """The RTP payload as received (aiortc keeps it as ``_data`` after depacketizing)."""
+    return packet._data  # type: ignore[attr-defined]
+
+
+# ---- aioice ----------------------------------------------------------------------------
+
+_original_query_consent = aioice.ice.Connection.query_consent
+_original_host_addresses = aioice.ice.get_host_addresses
+
+
+def patch_consent_checks(query_consent: Callable[..., Awaitable[None]] | None) -> None:
+    """Replace aioice's consent-check loop process-wide (None: aioice's own)."""
+    aioice.ice.Connection.query_consent = query_consent or _original_query_consent  # type: ignore[method-assign]
+
+
+def nominated_pairs(connection: aioice.ice.Connection) -> list[Any]:
+    """The candidate pairs ICE nominated (one per component)."""
+    return list(connection._nominated.values())
+
+
+def consent_expired(connection: aioice.ice.Connection) -> Awaitable[None]:
+    """Forget the consent task (it is ending) and close the connection, as aioice does."""
+    connection._query_consent_task = None
+    return connection.close()
+
+
+def restrict_host_addresses(addresses: list[str] | None) -> None:
+    """Gather host candidates only on ``addresses`` (None: aioice's own choice)."""
+    if addresses is None:
+        aioice.ice.get_host_addresses = _original_host_addresses
+    else:
+        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)

@@ -1,0 +1,108 @@
+"""The call's data channel: chat (kept, re-sent after a reconnection, deduplicated) and the
+``media.*`` messages the two ends exchange (video paused/resumed, link feedback).
+
+Qt-free and aiortc-free: it sends through whatever channel the current peer connection has
+(``attach``) and reports what arrives through callbacks; ``MediaSession`` wires it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from app.media.arrival import LinkFeedback
+from app.protocol.datachannel import (
+    ChatMessage,
+    DataChannelError,
+    MediaFeedback,
+    VideoPaused,
+    VideoResumed,
+    encode_message,
+    parse_message,
+)
+
+log = logging.getLogger(__name__)
+
+
+class CallMessaging:
+    """Chat log and data-channel messages of one call (media loop only)."""
+
+    def __init__(
+        self,
+        author: str,
+        on_chat: Callable[[ChatMessage], None],
+        on_remote_video: Callable[[str | None], None],
+    ) -> None:
+        self.author = author
+        self.on_chat = on_chat
+        self.on_remote_video = on_remote_video  # reason the far end paused video, or None
+        self.chat_log: deque[ChatMessage] = deque(maxlen=500)
+        self._unsent_chat: deque[ChatMessage] = deque(maxlen=50)
+        self.channel: Any = None
+        self.remote_video_paused: str | None = None
+        self.far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
+
+    def attach(self, channel: Any) -> None:
+        """Use ``channel`` (the new peer connection's) from now on."""
+        self.channel = channel
+
+    def on_open(self, channel: Any) -> None:
+        """The channel opened: send the chat typed while there was none."""
+        while self._unsent_chat and channel.readyState == "open":
+            channel.send(encode_message(self._unsent_chat.popleft()))
+
+    def send_chat(self, text: str) -> ChatMessage:
+        """Send a chat line (kept and re-sent after a reconnection if the channel is down)."""
+        message = ChatMessage(author=self.author, text=text)
+        self.chat_log.append(message)
+        if not self.send(message):
+            self._unsent_chat.append(message)
+        return message
+
+    def send(self, message: Any) -> bool:
+        """Send now if the channel is open; False otherwise."""
+        channel = self.channel
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(encode_message(message))
+        return True
+
+    def send_feedback(self, recv_bps: int, queue_ms: float | None) -> None:
+        self.send(MediaFeedback(recv_bps=recv_bps, queue_ms=queue_ms))
+
+    def announce_video(self, paused: bool, reason: str) -> None:
+        """Tell the far end why our video stopped, or that it is back."""
+        self.send(VideoPaused(reason=reason) if paused else VideoResumed())
+
+    def fresh_feedback(self, now: float, max_age_s: float = 3.0) -> LinkFeedback | None:
+        """The far end's last link feedback if it is recent."""
+        if self.far_feedback is not None and now - self.far_feedback[0] < max_age_s:
+            return self.far_feedback[1]
+        return None
+
+    def on_data(self, raw: str | bytes) -> None:
+        """One message from the far end."""
+        try:
+            message = parse_message(raw)
+        except DataChannelError as exc:
+            log.warning("ignored data-channel message: %s", exc)
+            return
+        if isinstance(message, ChatMessage):
+            if any(m.id == message.id for m in self.chat_log):
+                return  # re-sent after a reconnection
+            self.chat_log.append(message)
+            self.on_chat(message)
+        elif isinstance(message, VideoPaused):
+            self.remote_video_paused = message.reason
+            self.on_remote_video(message.reason)
+        elif isinstance(message, VideoResumed):
+            self.remote_video_paused = None
+            self.on_remote_video(None)
+        elif isinstance(message, MediaFeedback):
+            self.far_feedback = (
+                time.monotonic(),
+                LinkFeedback(recv_bps=message.recv_bps, queue_ms=message.queue_ms),
+            )

@@ -1,0 +1,166 @@
+"""Two-client soak: the whole app twice (separate processes) in calls through a real hub.
+
+    .venv/bin/python bench/call_soak.py                      # everything, as the issue asks
+    .venv/bin/python bench/call_soak.py --runs 3 --minutes 1 --memory-minutes 5 --calls 5
+
+Three parts, each with preview, remote video, the statistics panel and chat active:
+
+1. ``--runs`` calls of ``--minutes`` each (default 20 × 5 min), the two apps restarted for
+   every run: GUI stalls over 200 ms on either GUI thread, by wall clock (the strict bar),
+   and how many of them the GUI thread spent on its own CPU (ours, not the scheduler's).
+2. One call of ``--memory-minutes`` (default 30): resident memory of each app after the
+   first minute and at the end (growth must stay under 50 MB per client).
+3. ``--calls`` consecutive calls (default 20, ``--call-seconds`` each) without restarting
+   either app: every one must connect with video both ways.
+
+The machine's load (``os.getloadavg``) is printed beside every figure: on a shared box a
+wall-clock stall is often another process's doing, which is why the CPU column exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.media.soak import Soak  # noqa: E402
+
+STALL_S = 0.2
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}/{fifteen:.1f}"
+
+
+def _hold_call(soak: Soak, seconds: float) -> dict[str, dict]:
+    """Keep the current call up for ``seconds``; per client: frames, stalls, memory."""
+    first = {c.name: dict(c.last) for c in soak.clients}
+    marks = {c.name: len(c.statuses) for c in soak.clients}
+    began = time.monotonic()
+    soak.wait(lambda: time.monotonic() - began > seconds, seconds + 60, "the call to run")
+    out = {}
+    for client in soak.clients:
+        last = client.last
+        stalls = [s for st in client.statuses[marks[client.name] :] for s in st["stalls"]]
+        over = [s for s in stalls if s["gap_s"] > STALL_S]
+        out[client.name] = {
+            "remote_fps": (last["remote_frames"] - first[client.name]["remote_frames"]) / seconds,
+            "preview_fps": (last["preview_frames"] - first[client.name]["preview_frames"])
+            / seconds,
+            "stalls_wall": len(over),
+            "longest_s": max((s["gap_s"] for s in stalls), default=0.0),
+            "stalls_ours": len([s for s in over if s["gui_cpu_s"] > STALL_S]),
+            "rss_start": first[client.name]["rss_mb"],
+            "rss_end": last["rss_mb"],
+            "chat": last["chat_lines"],
+            "connected": last["media"] == "connected",
+        }
+    return out
+
+
+def _line(label: str, figures: dict[str, dict]) -> str:
+    parts = [label]
+    for name, f in figures.items():
+        parts.append(
+            f"{name}: {f['remote_fps']:.1f} fps remote, {f['preview_fps']:.1f} preview, "
+            f"stalls>200ms {f['stalls_wall']} (ours {f['stalls_ours']}), "
+            f"longest {f['longest_s'] * 1000:.0f} ms, RSS {f['rss_start']:.0f}->{f['rss_end']:.0f} MB"
+        )
+    return " | ".join(parts) + f" | {_load()}"
+
+
+def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = None) -> bool:
+    clean = True
+    for n in range(runs):
+        soak = Soak(workdir / f"run{n}")
+        try:
+            soak.wait_ready()
+            soak.call()
+            figures = _hold_call(soak, minutes * 60)
+            if shots is not None and n == 0:
+                for client in soak.clients:
+                    client.send(f"screenshot {shots / f'call-{client.name}.png'}")
+            soak.hangup()
+        finally:
+            soak.close()
+        ok = all(f["stalls_wall"] == 0 and f["connected"] for f in figures.values())
+        clean &= ok
+        print(_line(f"run {n + 1}/{runs} {'clean' if ok else 'STALLED'}", figures), flush=True)
+    return clean
+
+
+def memory_run(minutes: float, workdir: Path) -> bool:
+    soak = Soak(workdir / "memory")
+    try:
+        soak.wait_ready()
+        soak.call()
+        warm = _hold_call(soak, 60)
+        figures = _hold_call(soak, max(0.0, minutes - 1) * 60)
+        soak.hangup()
+    finally:
+        soak.close()
+    ok = True
+    for name, f in figures.items():
+        growth = f["rss_end"] - warm[name]["rss_end"]
+        ok &= growth < 50
+        print(
+            f"memory {name}: {warm[name]['rss_end']:.0f} MB after 1 min, {f['rss_end']:.0f} MB "
+            f"after {minutes:.0f} min: growth {growth:+.0f} MB ({'ok' if growth < 50 else 'TOO MUCH'})",
+            flush=True,
+        )
+    print(_line("memory call", figures), flush=True)
+    return ok
+
+
+def consecutive_calls(calls: int, seconds: float, workdir: Path) -> bool:
+    soak = Soak(workdir / "consecutive")
+    ok = True
+    try:
+        soak.wait_ready()
+        rss0 = {c.name: c.last.get("rss_mb", 0.0) for c in soak.clients}
+        for n in range(calls):
+            soak.call()
+            figures = _hold_call(soak, seconds)
+            soak.hangup()
+            good = all(f["connected"] and f["remote_fps"] > 3 for f in figures.values())
+            ok &= good
+            print(_line(f"call {n + 1}/{calls} {'ok' if good else 'BAD'}", figures), flush=True)
+        growth = {c.name: c.last.get("rss_mb", 0.0) - rss0[c.name] for c in soak.clients}
+        print(f"after {calls} calls, memory growth: {growth}", flush=True)
+    finally:
+        soak.close()
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--memory-minutes", type=float, default=30.0)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--call-seconds", type=float, default=20.0)
+    parser.add_argument("--parts", default="runs,memory,calls")
+    parser.add_argument("--screenshots", type=Path, help="save both windows after the first run")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    workdir = Path(tempfile.mkdtemp(prefix="call-soak-"))
+    print(f"call soak in {workdir}; {os.cpu_count()} CPUs; {_load()}", flush=True)
+    ok = True
+    if "runs" in parts:
+        ok &= soak_runs(args.runs, args.minutes, workdir, args.screenshots)
+    if "memory" in parts:
+        ok &= memory_run(args.memory_minutes, workdir)
+    if "calls" in parts:
+        ok &= consecutive_calls(args.calls, args.call_seconds, workdir)
+    print("SOAK", "CLEAN" if ok else "NOT CLEAN", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
