@@ -52,7 +52,10 @@ class PatientIndex:
         for doc_id, fields in patients:
             initials, spellings = pinyin_keys(str(fields.get("name", "")))
             self.entries.append(_Entry(doc_id, fields, initials, spellings))
-        self.entries.sort(key=lambda e: str(e.fields.get("name", "")))
+        from pypinyin import lazy_pinyin
+
+        # Listed in pinyin order, as Chinese name lists are.
+        self.entries.sort(key=lambda e: "".join(lazy_pinyin(str(e.fields.get("name", "")))))
 
     def search(self, query: str) -> list[str]:
         """Ids of the patients matching ``query`` (all of them for an empty query), best first."""

@@ -94,6 +94,7 @@ class VitalsChart(QWidget):
                     band = QRectF(plot.left(), y_of(hi), plot.width(), y_of(lo) - y_of(hi))
                     painter.fillRect(band, QColor(46, 125, 50, 28))
             painter.setPen(QPen(QColor("#9e9e9e"), 1))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(plot)
             for v in (y0, y1):
                 painter.drawText(
