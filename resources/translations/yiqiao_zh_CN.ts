@@ -383,7 +383,7 @@
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="186" />
       <source>Export for PACS (DICOM)…</source>
-      <translation>导出到 PACS（DICOM）…</translation>
+      <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="193" />
@@ -499,7 +499,7 @@
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="635" />
       <source>Export for PACS</source>
-      <translation>导出到 PACS</translation>
+      <translation>导出为 DICOM</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="635" />

@@ -46,9 +46,9 @@ def _plain_dicom_files(root: Path) -> list[Path]:
 
 
 def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
-    from app.dicom_viewer.phantom import PhantomSpec, write_phantom
     from app.ui.main_window import MainWindow
     from app.ui.workflow.directory import load_directory
+    from tests.support.ct_phantom import PhantomSpec, write_phantom
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -46,7 +46,13 @@ def _request(clinic, user, tmp_path: Path, consent: bool = True) -> tuple[str, s
     store = clinic.store
     p = store.create(
         DocType.patient,
-        {"name": "赵春梅", "id_card": resident_id.make("530102", date(1960, 5, 1), 22)},
+        {
+            "name": "赵春梅",
+            "id_card": resident_id.make("530102", date(1960, 5, 1), 22),
+            "birth_date": "1960-05-01",
+            "sex": "F",
+            "patient_number": "QS-0107",
+        },
     )
     c = store.create(
         DocType.consultation,

@@ -230,7 +230,10 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
 
     def _directory_loaded(self, directory: Directory) -> None:
         self.directory.response = directory.response
+        self._fill_facility_filter()
         self._fill()
+        if self.case_view is not None and self.case_view.case is not None:
+            self.case_view.reload()  # hospital and specialist names
 
     def _loaded(
         self, generation: int, docs: list[Any], patients: dict[str, Any], states: dict[str, Any]
@@ -242,6 +245,10 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.docs = {d.id: d for d in docs}
         self.item_states = states
         self.model.load(docs, patients, {k: v.state for k, v in states.items()}, own)
+        self._fill_facility_filter()
+        self._fill()
+
+    def _fill_facility_filter(self) -> None:
         current = self.facility_filter.currentData()
         self.facility_filter.blockSignals(True)
         self.facility_filter.clear()
@@ -250,7 +257,6 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             self.facility_filter.addItem(self.directory.facility_name(fid) or fid, fid)
         self.facility_filter.setCurrentIndex(max(0, self.facility_filter.findData(current)))
         self.facility_filter.blockSignals(False)
-        self._fill()
 
     def _filters_changed(self, *_args: Any) -> None:
         f = self.model.filters

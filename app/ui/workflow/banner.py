@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -22,18 +23,15 @@ class PatientBanner(QWidget):
         )
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
-        self.name = QLabel()
-        self.name.setObjectName("bannerName")
-        self.name.setStyleSheet("font-size: 16px; font-weight: bold;")
-        self.details = QLabel()
-        self.details.setObjectName("bannerDetails")
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.name)
-        layout.addWidget(self.details, 1)
+        self.label = QLabel()
+        self.label.setObjectName("bannerText")
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.label, 1)
+        self._plain = ""
 
     def set_patient(self, fields: dict[str, Any] | None) -> None:
         name, number, sex, age = identity_parts(fields)
-        self.name.setText(name)
         parts = [p for p in (sex, age) if p]
         if number:
             parts.append(self.tr("Clinic no. {0}").format(number))
@@ -41,7 +39,12 @@ class PatientBanner(QWidget):
             parts.append(self.tr("Resident ID {0}").format(fields["id_card"]))
         if fields and fields.get("allergies"):
             parts.append(self.tr("Allergies: {0}").format(fields["allergies"]))
-        self.details.setText(" · ".join(parts))
+        details = " · ".join(parts)
+        self._plain = f"{name} {details}"
+        self.label.setText(
+            # Short tags only: the zh_CN walk reads label texts for English words.
+            f"<b><big>{html.escape(name)}</big></b> · {html.escape(details)}"
+        )
 
     def text(self) -> str:
-        return f"{self.name.text()} {self.details.text()}"
+        return self._plain

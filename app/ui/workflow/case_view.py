@@ -121,7 +121,6 @@ class CaseView(QWidget):
         self.back_button.clicked.connect(self.back)
         self.summary = QLabel()
         self.summary.setObjectName("caseSummary")
-        self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         top.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.summary, 1)
@@ -129,6 +128,7 @@ class CaseView(QWidget):
         self.actions_bar = QHBoxLayout()
         self.actions_bar.setContentsMargins(8, 0, 8, 0)
         outer.addLayout(self.actions_bar)
+        outer.addSpacing(6)
         self.action_buttons: dict[str, QPushButton] = {}
         self.message = QLabel()
         self.message.setObjectName("caseMessage")
@@ -261,7 +261,7 @@ class CaseView(QWidget):
         who = " · ".join(
             x
             for x in (
-                d.facility_name(f.get("target_facility_id", "")) or f.get("target_facility_id"),
+                d.facility_name(f.get("target_facility_id", "")),
                 f.get("department", ""),
                 d.person_name(f.get("specialist_id", ""))
                 or (self.tr("any specialist") if f.get("target_facility_id") else ""),
