@@ -69,6 +69,7 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
     page = controller.window.show_page("consultations")
     qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
     request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())
+
     def scheduled_row():  # noqa: ANN202
         return next(
             (
