@@ -316,203 +316,203 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="120" />
+      <location filename="../../app/ui/workflow/case_view.py" line="121" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="142" />
+      <location filename="../../app/ui/workflow/case_view.py" line="143" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <location filename="../../app/ui/workflow/case_view.py" line="149" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <location filename="../../app/ui/workflow/case_view.py" line="149" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <location filename="../../app/ui/workflow/case_view.py" line="149" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="148" />
+      <location filename="../../app/ui/workflow/case_view.py" line="149" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="156" />
+      <location filename="../../app/ui/workflow/case_view.py" line="157" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <location filename="../../app/ui/workflow/case_view.py" line="161" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <location filename="../../app/ui/workflow/case_view.py" line="171" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="177" />
+      <location filename="../../app/ui/workflow/case_view.py" line="178" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="180" />
+      <location filename="../../app/ui/workflow/case_view.py" line="181" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="183" />
+      <location filename="../../app/ui/workflow/case_view.py" line="184" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="186" />
+      <location filename="../../app/ui/workflow/case_view.py" line="187" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="193" />
-      <location filename="../../app/ui/workflow/case_view.py" line="655" />
+      <location filename="../../app/ui/workflow/case_view.py" line="194" />
+      <location filename="../../app/ui/workflow/case_view.py" line="662" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="235" />
+      <location filename="../../app/ui/workflow/case_view.py" line="242" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="267" />
+      <location filename="../../app/ui/workflow/case_view.py" line="274" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="276" />
+      <location filename="../../app/ui/workflow/case_view.py" line="283" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="278" />
+      <location filename="../../app/ui/workflow/case_view.py" line="285" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="282" />
+      <location filename="../../app/ui/workflow/case_view.py" line="289" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="286" />
+      <location filename="../../app/ui/workflow/case_view.py" line="293" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="288" />
+      <location filename="../../app/ui/workflow/case_view.py" line="295" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="292" />
+      <location filename="../../app/ui/workflow/case_view.py" line="299" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="298" />
+      <location filename="../../app/ui/workflow/case_view.py" line="305" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="346" />
+      <location filename="../../app/ui/workflow/case_view.py" line="353" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="364" />
+      <location filename="../../app/ui/workflow/case_view.py" line="371" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="375" />
+      <location filename="../../app/ui/workflow/case_view.py" line="382" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="377" />
+      <location filename="../../app/ui/workflow/case_view.py" line="384" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="394" />
+      <location filename="../../app/ui/workflow/case_view.py" line="401" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="396" />
+      <location filename="../../app/ui/workflow/case_view.py" line="403" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="416" />
+      <location filename="../../app/ui/workflow/case_view.py" line="423" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="433" />
+      <location filename="../../app/ui/workflow/case_view.py" line="440" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="491" />
+      <location filename="../../app/ui/workflow/case_view.py" line="498" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="547" />
+      <location filename="../../app/ui/workflow/case_view.py" line="554" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="621" />
+      <location filename="../../app/ui/workflow/case_view.py" line="628" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="621" />
+      <location filename="../../app/ui/workflow/case_view.py" line="628" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="635" />
+      <location filename="../../app/ui/workflow/case_view.py" line="642" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="635" />
+      <location filename="../../app/ui/workflow/case_view.py" line="642" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="657" />
+      <location filename="../../app/ui/workflow/case_view.py" line="664" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="697" />
+      <location filename="../../app/ui/workflow/case_view.py" line="704" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -755,7 +755,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="131" />
-      <location filename="../../app/ui/pages/consultations.py" line="248" />
+      <location filename="../../app/ui/pages/consultations.py" line="255" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
@@ -800,27 +800,27 @@
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="271" />
+      <location filename="../../app/ui/pages/consultations.py" line="277" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="273" />
+      <location filename="../../app/ui/pages/consultations.py" line="279" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="401" />
+      <location filename="../../app/ui/pages/consultations.py" line="407" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="402" />
+      <location filename="../../app/ui/pages/consultations.py" line="408" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="456" />
+      <location filename="../../app/ui/pages/consultations.py" line="462" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
@@ -885,7 +885,7 @@
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="346" />
+      <location filename="../../app/ui/pages/consultations.py" line="352" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1431,94 +1431,94 @@
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="21" />
       <source>The other side</source>
-      <translation type="unfinished" />
+      <translation>对方</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="23" />
       <source>New request from {who}</source>
-      <translation type="unfinished" />
+      <translation>{who}发来新的会诊申请</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="24" />
       <source>{who} accepted the request</source>
-      <translation type="unfinished" />
+      <translation>{who}接受了申请</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="25" />
       <source>{who} declined the request: {reason}</source>
-      <translation type="unfinished" />
+      <translation>{who}拒绝了申请：{reason}</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="26" />
       <source>{who} proposed a call at {time}</source>
-      <translation type="unfinished" />
+      <translation>{who}提议在 {time} 通话</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="27" />
       <source>{who} confirmed the call at {time}</source>
-      <translation type="unfinished" />
+      <translation>{who}确认在 {time} 通话</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="30" />
       <source>{who} withdrew the request: {reason}</source>
-      <translation type="unfinished" />
+      <translation>{who}撤回了申请：{reason}</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="31" />
       <source>{who} assigned the request to you</source>
-      <translation type="unfinished" />
+      <translation>{who}将申请指派给您</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="32" />
       <source>{who} started the video call</source>
-      <translation type="unfinished" />
+      <translation>{who}开始了视频通话</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="33" />
       <source>{who} filed the report</source>
-      <translation type="unfinished" />
+      <translation>{who}提交了报告</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="34" />
       <source>{who} signed the report</source>
-      <translation type="unfinished" />
+      <translation>{who}签署了报告</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="35" />
       <source>The video call starts at {time}</source>
-      <translation type="unfinished" />
+      <translation>视频通话将于 {time} 开始</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="37" />
       <source>The consultation changed</source>
-      <translation type="unfinished" />
+      <translation>会诊有更新</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="60" />
       <location filename="../../app/ui/workflow/notifier.py" line="130" />
       <source>YiQiao</source>
-      <translation type="unfinished" />
+      <translation>医桥</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="78" />
       <source>Notifications ({n})</source>
-      <translation type="unfinished" />
+      <translation>通知（{n}）</translation>
     </message>
   </context>
   <context>
     <name>PatientBanner</name>
     <message>
-      <location filename="../../app/ui/workflow/banner.py" line="39" />
+      <location filename="../../app/ui/workflow/banner.py" line="37" />
       <source>Clinic no. {0}</source>
       <translation>门诊号 {0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/banner.py" line="41" />
+      <location filename="../../app/ui/workflow/banner.py" line="39" />
       <source>Resident ID {0}</source>
       <translation>身份证 {0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/banner.py" line="43" />
+      <location filename="../../app/ui/workflow/banner.py" line="41" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
@@ -2176,12 +2176,17 @@
   <context>
     <name>ReportExport</name>
     <message>
-      <location filename="../../app/ui/workflow/export.py" line="69" />
+      <location filename="../../app/ui/workflow/export.py" line="79" />
+      <source>Remote consultation report</source>
+      <translation>远程会诊报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="94" />
       <source>Saved to {path}</source>
       <translation>已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/export.py" line="77" />
+      <location filename="../../app/ui/workflow/export.py" line="102" />
       <source>Export failed: {0}</source>
       <translation>导出失败：{0}</translation>
     </message>

@@ -111,6 +111,7 @@ class CaseView(QWidget):
         self.consultation_id = ""
         self.editor: ReportEditor | None = None
         self._loading = False
+        self._reload_again = False
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner()
@@ -207,9 +208,13 @@ class CaseView(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        if not self.consultation_id or self._loading:
+        if not self.consultation_id:
+            return
+        if self._loading:
+            self._reload_again = True  # a change arrived while loading: load once more after
             return
         self._loading = True
+        self._reload_again = False
         cid, session, user = self.consultation_id, self.session, self.context.user
 
         def load() -> Case | None:
@@ -222,6 +227,8 @@ class CaseView(QWidget):
             self._loading = False
             if cid == self.consultation_id:
                 self._show(case)
+            if self._reload_again:
+                self.reload()
 
         def failed(exc: BaseException) -> None:
             self._loading = False

@@ -42,9 +42,17 @@ def _language() -> str:
 
 
 def pdf_bytes(inputs: dict[str, Any], language: str) -> bytes:
-    from app.consult.report_export import report_pdf  # type: ignore[import-not-found]
+    """The report as PDF (Qt's PDF writer; QtGui only, fine on a worker)."""
+    from app.report.pdf import report_pdf
 
-    return report_pdf(inputs, language)
+    return report_pdf(
+        inputs["report"],
+        inputs["consultation"],
+        inputs["patient"],
+        inputs["requesting_facility"],
+        inputs["consulting_facility"],
+        language,
+    )
 
 
 def write_pdf(inputs: dict[str, Any], language: str, path: str) -> str:
@@ -53,9 +61,26 @@ def write_pdf(inputs: dict[str, Any], language: str, path: str) -> str:
 
 
 def write_dicom(inputs: dict[str, Any], language: str, path: str) -> str:
-    from app.consult.report_export import encapsulated_pdf  # type: ignore[import-not-found]
+    """The same PDF as a DICOM Encapsulated PDF instance tied to the patient and the study."""
+    from datetime import datetime
 
-    data = encapsulated_pdf(pdf_bytes(inputs, language), inputs)
+    from app.consult.report_dicom import encapsulated_pdf
+
+    report = inputs["report"]
+    signer = report.get("signer") or {}
+    try:
+        when = datetime.fromisoformat(str(report.get("signed_at", "")))
+    except ValueError:
+        when = None
+    data = encapsulated_pdf(
+        pdf_bytes(inputs, language),
+        inputs["patient"],
+        study_uid=(inputs["study_uids"] or [""])[0],
+        title=QCoreApplication.translate("ReportExport", "Remote consultation report"),
+        institution=inputs["consulting_facility"],
+        signer=str(signer.get("name", "")),
+        when=when,
+    )
     Path(path).write_bytes(data)
     return path
 
