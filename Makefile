@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TS := $(wildcard resources/translations/*.ts)
 QM := $(TS:.ts=.qm)
 
-.PHONY: run test lint venv translations ts-update package package-test clean bench
+.PHONY: run test lint venv translations ts-update package package-test clean bench qt-libs
 
 # The venv is rebuilt whenever the lock file changes; the lock pins every version.
 $(VENV)/.installed: requirements.lock
@@ -24,7 +24,12 @@ translations: $(QM)
 ts-update: venv
 	$(VENV)/bin/pyside6-lupdate $$(find app main.py -name '*.py' | sort) -no-obsolete -ts $(TS)
 
-run: venv translations
+# Qt's xcb plugin links system X11 libraries the wheels do not bring (ldd on the plugin):
+# installed with apt when root, else one line says exactly what to install.
+qt-libs: venv
+	@$(PY) tools/qt_system_libs.py --install
+
+run: venv translations qt-libs
 	$(PY) main.py
 
 lint: venv

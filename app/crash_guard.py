@@ -86,6 +86,7 @@ class CrashGuard:
         marker: Path | None = None,
         stuck_after_s: float = 5.0,
         check_every_s: float = 0.25,
+        fault_log: bool = True,
     ) -> None:
         self.log_file = log_file
         self.marker = marker or log_file.parent / MARKER_NAME
@@ -104,7 +105,8 @@ class CrashGuard:
         self._sample: tuple[float, str] | None = None  # (when, where the GUI thread was)
         self.sample_after_s = 0.0  # >0: sample the GUI stack when a beat is this late
         self._write_marker()
-        self.reopen_log()
+        if fault_log:  # process-wide: only the app's own guard (tests of the marker skip it)
+            self.reopen_log()
 
     # ---- faulthandler ------------------------------------------------------------------
 

@@ -64,6 +64,9 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         tuple[float, int, int, int, bool]
     ] = []  # arrival, session, pts, samples, concealed
     lock = threading.Lock()
+    mouth_to_ear: list[float] = []  # audio: capture of a tone step → decoded at B (s)
+    a_tone = ToneAudioTrack()
+    onset = OnsetDetector()
 
     def tap(frame) -> None:  # noqa: ANN001 - sender side: keep what the encoder got
         rgb = frame.to_ndarray(format="rgb24")
@@ -87,6 +90,13 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                     if ref is not None:
                         psnrs.append(psnr(rgb, ref))
         else:
+            if getattr(frame, "opaque", None) != "plc" and a_tone._start is not None:
+                at = onset.feed(frame.to_ndarray().reshape(-1), now)
+                if at is not None:
+                    # The tone steps up at every even second of its own clock.
+                    since = at - a_tone._start - 0.05
+                    if since > 0:
+                        mouth_to_ear.append(at - a_tone._start - 2 * int(since // 2))
             session = b.generation.session if b.generation else 0
             audio_rx.append(
                 (
@@ -110,7 +120,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
             offerer=True,
             send_signal=pair.sender("a"),
             video_source=SyntheticVideoTrack(640, 480, 15),
-            audio_source=ToneAudioTrack(),
+            audio_source=a_tone,
             config=config(),
             video_tap=tap,
         )
@@ -176,6 +186,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 cpu,
                 rungs,
                 emu.stats,
+                list(mouth_to_ear),
             ),
             **video_path,
         }
@@ -219,8 +230,43 @@ def _thread_cpu(proc, native_id: int) -> float:  # noqa: ANN001
     return 0.0
 
 
+class OnsetDetector:
+    """Finds the tone's step up (level ×3.3 at every even second) in received audio."""
+
+    def __init__(self) -> None:
+        self._level = 0.0
+        self._last_at = -10.0
+
+    def feed(self, pcm, now: float) -> float | None:  # noqa: ANN001 - int16 samples
+        """When the step's first sample arrived (monotonic), if this frame has it."""
+        import numpy as np
+
+        found = None
+        chunks = len(pcm) // 480
+        for i in range(chunks):  # 10 ms steps
+            level = float(np.sqrt(np.mean(pcm[i * 480 : (i + 1) * 480].astype(np.float64) ** 2)))
+            rising = self._level > 100 and level > 2.5 * self._level
+            if rising and now - self._last_at > 1.5:
+                found = now - (len(pcm) - i * 480) / 48_000
+                self._last_at = now
+            self._level = level
+        return found
+
+
 def _figures(
-    mode, link, t0, wall, video_rx, latencies, psnrs, audio_rx, outage, cpu, rungs, emu_stats
+    mode,
+    link,
+    t0,
+    wall,
+    video_rx,
+    latencies,
+    psnrs,
+    audio_rx,
+    outage,
+    cpu,
+    rungs,
+    emu_stats,
+    mouth_to_ear=(),
 ):  # noqa: ANN001, ANN202, PLR0913
     warm = t0 + 5.0  # first 5 s: connection set-up and ramp
     frames = [f for f in video_rx if f[0] >= warm]
@@ -257,6 +303,15 @@ def _figures(
         if latencies
         else None,
         "psnr_db": round(statistics.mean(psnrs), 1) if psnrs else None,
+        "audio_m2e_ms_median": round(1000 * statistics.median(mouth_to_ear))
+        if mouth_to_ear
+        else None,
+        # Lip sync: how much later video is shown than its audio is decoded (+: video late).
+        "av_offset_ms": round(
+            1000 * (statistics.median(latencies) - statistics.median(mouth_to_ear))
+        )
+        if mouth_to_ear and latencies
+        else None,
         **audio,
         "media_back_after_s": round(back, 1) if back is not None else None,
         "cpu_per_client_pct": round(cpu, 1),
@@ -361,6 +416,8 @@ def main() -> int:
         "latency_ms_median",
         "latency_ms_p95",
         "psnr_db",
+        "audio_m2e_ms_median",
+        "av_offset_ms",
         "audio_received_s",
         "audio_lost_ms",
         "audio_gaps",

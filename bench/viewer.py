@@ -456,9 +456,9 @@ def mpr(files: list[Path]) -> None:
     paint = qt_painter()
     load = os.getloadavg()[0]
     # "after the series is loaded": every slice decoded in the frame cache, as in the viewer.
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     volume = build_volume(series.frames, source.get)
-    t_volume = time.perf_counter() - t0
+    t_volume, c_volume = time.perf_counter() - t0, time.process_time() - c0
     state = MprState(volume.geometry)
     firsts = {}
     for plane in ("coronal", "sagittal"):
@@ -466,46 +466,57 @@ def mpr(files: list[Path]) -> None:
         if paint:
             paint(np.ascontiguousarray(r.rgb))
         firsts[plane] = time.perf_counter() - t0
+        firsts[plane + "_cpu"] = time.process_time() - c0
     print(
-        f"  MPR: volume {volume.voxels.shape} {volume.voxels.dtype} built in {t_volume * 1000:.0f} ms; "
-        f"first coronal {firsts['coronal'] * 1000:.0f} ms, first sagittal "
-        f"{firsts['sagittal'] * 1000:.0f} ms after the series was loaded (target ≤ 1000 ms)"
+        f"  MPR: volume {volume.voxels.shape} {volume.voxels.dtype} built in {t_volume * 1000:.0f} ms "
+        f"(CPU {c_volume * 1000:.0f} ms); first coronal {firsts['coronal'] * 1000:.0f} ms "
+        f"(CPU {firsts['coronal_cpu'] * 1000:.0f} ms), first sagittal "
+        f"{firsts['sagittal'] * 1000:.0f} ms (CPU {firsts['sagittal_cpu'] * 1000:.0f} ms) "
+        "after the series was loaded (target ≤ 1000 ms; CPU time is what the machine's load "
+        "does not inflate)"
     )
     window = Window(40, 400)
     state.window = window
     for plane in ("coronal", "sagittal", "axial"):
         steps = 120
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for i in range(steps):
             state.scroll(plane, 1 if (i // 60) % 2 == 0 else -1)
             r = render_plane(volume, snapshot(state), plane, VIEWPORT)
             if paint:
                 paint(np.ascontiguousarray(r.rgb))
         fps = steps / (time.perf_counter() - t)
-        print(f"  MPR scroll {plane:8s} at {VIEWPORT[0]}²: {fps:5.1f} frames/s (target ≥ 30)")
+        cpu_fps = steps / max(time.process_time() - c, 1e-9)
+        print(
+            f"  MPR scroll {plane:8s} at {VIEWPORT[0]}²: {fps:5.1f} frames/s ({cpu_fps:5.1f} per CPU second; target ≥ 30)"
+        )
     state.slab_mm, state.slab_mode = 10.0, "mip"
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _i in range(40):
         state.scroll("coronal", 1)
         render_plane(volume, snapshot(state), "coronal", VIEWPORT)
-    print(f"  MPR scroll coronal, 10 mm MIP slab: {40 / (time.perf_counter() - t):5.1f} frames/s")
+    print(
+        f"  MPR scroll coronal, 10 mm MIP slab: {40 / (time.perf_counter() - t):5.1f} frames/s ({40 / max(time.process_time() - c, 1e-9):5.1f} per CPU second)"
+    )
     state.slab_mm = 0.0
     state.rotate("axial", 30)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _i in range(20):
         state.scroll("coronal", 1)
         render_plane(volume, snapshot(state), "coronal", VIEWPORT)
-    print(f"  MPR scroll oblique coronal (30°): {20 / (time.perf_counter() - t):5.1f} frames/s")
+    print(
+        f"  MPR scroll oblique coronal (30°): {20 / (time.perf_counter() - t):5.1f} frames/s ({20 / max(time.process_time() - c, 1e-9):5.1f} per CPU second)"
+    )
     # Baseline: the stack's axial scroll through the same cached slices, same viewport.
     view = ViewState(window=window)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for ref in series.frames[:120]:
         img = render_checked(str(ref.instance.path), ref.instance.header, 0, source.get(ref), view)
         rgb = to_viewport(img, view, VIEWPORT)
         if paint:
             paint(rgb)
     print(
-        f"  baseline: stack scroll (axial, cached) {120 / (time.perf_counter() - t):5.1f} frames/s"
+        f"  baseline: stack scroll (axial, cached) {120 / (time.perf_counter() - t):5.1f} frames/s ({120 / max(time.process_time() - c, 1e-9):5.1f} per CPU second)"
     )
     print(f"  (load average during the MPR run: {load:.1f} → {os.getloadavg()[0]:.1f})")
     lib.close()

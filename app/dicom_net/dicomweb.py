@@ -20,7 +20,15 @@ from app.dicom_net.scu import Query, value_text
 
 
 class DicomWebError(RuntimeError):
-    """A DICOMweb request failed (the message names the server and the reason)."""
+    """A DICOMweb request failed (the message names the server and the reason).
+
+    ``kind``: unreachable, http (``status`` set), bad_reply.
+    """
+
+    def __init__(self, message: str, kind: str = "http", status: int = 0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
 
 
 def _rows(results: list[dict]) -> list[dict[str, str]]:
@@ -44,10 +52,14 @@ class DicomWeb:
         try:
             return fn()
         except requests.HTTPError as exc:
-            code = exc.response.status_code if exc.response is not None else "?"
-            raise DicomWebError(f"{self.url}: {what} failed with HTTP {code}") from exc
+            code = exc.response.status_code if exc.response is not None else 0
+            raise DicomWebError(
+                f"{self.url}: {what} failed with HTTP {code}", "http", code
+            ) from exc
         except requests.RequestException as exc:
-            raise DicomWebError(f"{self.url}: {what}: cannot reach the server ({exc})") from exc
+            raise DicomWebError(
+                f"{self.url}: {what}: cannot reach the server ({exc})", "unreachable"
+            ) from exc
         except ValueError as exc:  # a reply that is not DICOM JSON / multipart
             raise DicomWebError(
                 f"{self.url}: {what}: the server's reply is unusable ({exc})"

@@ -34,7 +34,14 @@ MAX_CONTEXTS = 128  # PS3.8: at most 128 presentation contexts per association
 
 
 class DimseError(RuntimeError):
-    """A DIMSE exchange with a peer failed (the message names the peer and the reason)."""
+    """A DIMSE exchange with a peer failed (the message names the peer and the reason).
+
+    ``kind`` lets the UI word it: unreachable, rejected, no_response, failed, bad_request.
+    """
+
+    def __init__(self, message: str, kind: str = "failed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,15 @@ def _association(ae: AE, node: Node, what: str, **kwargs: Any) -> Iterator[Any]:
     try:
         assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, **kwargs)
     except Exception as exc:  # noqa: BLE001 - bad host names raise from socket code
-        raise DimseError(f"{node}: cannot connect for {what}: {exc}") from exc
+        raise DimseError(f"{node}: cannot connect for {what}: {exc}", "unreachable") from exc
     if not assoc.is_established:
         if assoc.is_rejected:
-            raise DimseError(f"{node} rejected the association for {what} (check AE titles)")
-        raise DimseError(f"{node} did not answer ({what}); is the address and port right?")
+            raise DimseError(
+                f"{node} rejected the association for {what} (check AE titles)", "rejected"
+            )
+        raise DimseError(
+            f"{node} did not answer ({what}); is the address and port right?", "unreachable"
+        )
     try:
         yield assoc
     finally:
@@ -103,7 +114,9 @@ def echo(node: Node, calling: str = "YIQIAO") -> int:
     with _association(ae, node, "C-ECHO") as assoc:
         status = assoc.send_c_echo()
         if not status:
-            raise DimseError(f"{node}: no C-ECHO response (connection lost or timed out)")
+            raise DimseError(
+                f"{node}: no C-ECHO response (connection lost or timed out)", "no_response"
+            )
         return int(status.Status)
 
 
@@ -289,7 +302,7 @@ def query_dataset(query: Query, level: str) -> Dataset:
         ds.StudyInstanceUID = query.study_uid
     else:
         if not query.study_uid:
-            raise DimseError("a series query needs the study (StudyInstanceUID)")
+            raise DimseError("a series query needs the study (StudyInstanceUID)", "bad_request")
         ds.StudyInstanceUID = query.study_uid
         ds.Modality = query.modality
     return ds
@@ -306,7 +319,9 @@ def find(
     with _association(ae, node, "C-FIND") as assoc:
         for status, found in assoc.send_c_find(identifier, STUDY_ROOT_FIND):
             if not status:
-                raise DimseError(f"{node}: C-FIND got no response (connection lost or timed out)")
+                raise DimseError(
+                    f"{node}: C-FIND got no response (connection lost or timed out)", "no_response"
+                )
             code = int(status.Status)
             if code in (0xFF00, 0xFF01) and found is not None:
                 out.append(
@@ -353,10 +368,12 @@ def _final(responses: Iterable[tuple[Any, Any]], node: Node, what: str) -> Retri
     last = None
     for status, _identifier in responses:
         if not status:
-            raise DimseError(f"{node}: {what} got no response (connection lost or timed out)")
+            raise DimseError(
+                f"{node}: {what} got no response (connection lost or timed out)", "no_response"
+            )
         last = status
     if last is None:
-        raise DimseError(f"{node}: {what} got no response")
+        raise DimseError(f"{node}: {what} got no response", "no_response")
     code = int(last.Status)
     result = RetrieveResult(
         code,

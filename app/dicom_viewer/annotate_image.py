@@ -66,8 +66,8 @@ def draw_overlays(
     if corners is not None:
         h, w = rgb.shape[:2]
         pad = 6
-        ascent, descent = font.getmetrics()
-        lines = layout_corners(corners, w, h, font.getlength, ascent + descent + 4, margin=pad)
+        line_height = float(font.getbbox("Ag")[3]) + 4
+        lines = layout_corners(corners, w, h, font.getlength, line_height, margin=pad)
         draw.multiline_text((pad, pad), "\n".join(lines["top_left"]), fill=WHITE, font=font)
         draw.multiline_text(
             (w - pad, pad),

@@ -29,6 +29,17 @@ class CornerText:
     calibration_note: str = ""  # "UNCALIBRATED" / "at detector" note, never dropped
 
 
+def _number(value: object) -> float | None:
+    """A single finite number, or None."""
+    if value is None or (hasattr(value, "__len__") and not isinstance(value, str)):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
 def _fmt_date(value: object) -> str:
     s = str(value or "")
     return f"{s[:4]}-{s[4:6]}-{s[6:8]}" if len(s) == 8 and s.isdigit() else s
@@ -138,13 +149,16 @@ def corner_text(
     if window is not None:
         ct.bottom_left.append(f"{lb['width']}: {window.width:g} {lb['level']}: {window.center:g}")
     ct.bottom_left.append(f"{lb['zoom']}: {zoom * 100:.0f}%")
-    loc = fh.get("SliceLocation")
-    if loc is None and fh.get("ImagePositionPatient") is not None:
-        loc = fh.ImagePositionPatient[2]
+    # Malformed values (multi-valued, empty, text) are left out: the image still shows.
+    loc = _number(fh.get("SliceLocation"))
+    position = fh.get("ImagePositionPatient")
+    if loc is None and position is not None and len(position) == 3:
+        loc = _number(position[2])
     if loc is not None:
-        ct.bottom_right.append(f"{lb['location']}: {float(loc):.2f} mm")
-    if fh.get("SliceThickness") not in (None, ""):
-        ct.bottom_right.append(f"{lb['thickness']}: {float(fh.SliceThickness):.2f} mm")
+        ct.bottom_right.append(f"{lb['location']}: {loc:.2f} mm")
+    thickness = _number(fh.get("SliceThickness"))
+    if thickness is not None:
+        ct.bottom_right.append(f"{lb['thickness']}: {thickness:.2f} mm")
     ct.lossy = is_lossy(fh)
     cal = calibration_for(fh)
     ct.calibrated = cal.calibrated
@@ -239,10 +253,10 @@ def layout_corners(
     for top, bottom in (("top_left", "bottom_left"), ("top_right", "bottom_right")):
         while len(lines[top]) + len(lines[bottom]) > rows:
             candidates = [
-                (keep[name][i], name, i)
+                (rank, name, i)
                 for name in (top, bottom)
-                for i in range(len(lines[name]))
-                if keep[name][i] is not None and keep[name][i] > 0
+                for i, rank in enumerate(keep[name])
+                if rank is not None and rank > 0
             ]
             if not candidates:
                 break

@@ -370,9 +370,8 @@ def _first_success(futures: list[concurrent.futures.Future]) -> concurrent.futur
             if not f.cancelled() and f.exception() is None:
                 combined.set_result(f.result())
                 return
-            failed.append(
-                f.exception() if not f.cancelled() else concurrent.futures.CancelledError()
-            )
+            exc = None if f.cancelled() else f.exception()
+            failed.append(exc if exc is not None else concurrent.futures.CancelledError())
             if len(failed) == len(futures):
                 combined.set_exception(failed[-1])
 

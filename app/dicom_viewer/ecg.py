@@ -89,8 +89,8 @@ def render_ecg(rec: EcgRecording, px_per_mm: float = 4.0, rhythm_lead: str = "II
     for mm in range(int(height_mm) + 1):
         y = int(mm * px_per_mm)
         cv2.line(img, (0, y), (w - 1, y), (200, 120, 120) if mm % 5 == 0 else (245, 200, 200), 1)
-    ordered = [rec.lead(lbl) for lbl in STANDARD_ORDER]
-    ordered = [lead for lead in ordered if lead is not None] or rec.leads
+    found = [rec.lead(lbl) for lbl in STANDARD_ORDER]
+    ordered = [lead for lead in found if lead is not None] or rec.leads
     col_s = seconds / 4
     x0_mm = 10.0
     for idx, lead in enumerate(ordered[:12]):

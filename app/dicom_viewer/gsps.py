@@ -170,6 +170,7 @@ def write_gsps(
     with warnings.catch_warnings():
         # highdicom warns about single-component person names; free-form authors are fine.
         warnings.simplefilter("ignore", UserWarning)
+        gsps: Dataset
         if colour:
             gsps = _build_colour(gray, label, description, graphic_annotations, layer, author)
         else:

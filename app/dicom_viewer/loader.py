@@ -11,6 +11,7 @@ workers to start, which the viewer begins as soon as a compressed file is indexe
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import io
 import os
 import threading
@@ -26,7 +27,7 @@ from app.dicom_viewer.decoders import check_frame_size, decode_frame, read_datas
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.index import FrameRef, Series
 
-OnFrame = Callable[[int, np.ndarray | None, Exception | None], None]
+OnFrame = Callable[[int, np.ndarray | None, BaseException | None], None]
 
 
 def frame_key(ref: FrameRef) -> tuple[str, int]:
@@ -203,7 +204,7 @@ class PreloadRun:
         first = self.source.cached(self.frames[self.first_index])
         return first is None or self.source.cache.would_fit(first.nbytes)
 
-    def _report(self, index: int, arr: np.ndarray | None, error: Exception | None) -> None:
+    def _report(self, index: int, arr: np.ndarray | None, error: BaseException | None) -> None:
         if self.on_frame is not None and not self._stopped:
             self.on_frame(index, arr, error)
 
@@ -318,7 +319,7 @@ class PreloadRun:
                 self._busy += 1
             ref = self.frames[index]
             if not is_encapsulated(ref) or self._processes is None:
-                self._submit_thread(lambda i=index: self._thread_then_feed(i))
+                self._submit_thread(functools.partial(self._thread_then_feed, index))
                 continue
             cached = self.source.cached(ref)
             if cached is not None:
@@ -331,8 +332,11 @@ class PreloadRun:
                 continue
             with self._lock:
                 self._futures.add(fut)
-            fut.add_done_callback(lambda f, i=index: self._process_done(i, f, None, None))
+            fut.add_done_callback(functools.partial(self._done_in_process, index))
         self._maybe_finished()
+
+    def _done_in_process(self, index: int, fut: concurrent.futures.Future) -> None:
+        self._process_done(index, fut, None, None)
 
     def _thread_then_feed(self, index: int) -> None:
         self._decode_in_thread(index)
@@ -346,7 +350,7 @@ class PreloadRun:
         index: int,
         fut: concurrent.futures.Future | None,
         arr: np.ndarray | None,
-        error: Exception | None,
+        error: BaseException | None,
     ) -> None:
         if fut is not None:
             with self._lock:

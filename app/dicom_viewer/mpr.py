@@ -24,6 +24,7 @@ from app.dicom_viewer.pipeline import Window, _voi_window
 from app.dicom_viewer.volume import Volume, VolumeGeometry
 
 PLANES = ("axial", "coronal", "sagittal")
+MAX_OBLIQUE = 640
 SLAB_MODES = ("mip", "minip", "average")
 # Patient directions (LPS) of each plane's image columns (u) and rows (v), radiological
 # convention: patient's left on the viewer's right, head up, anterior up (axial).
@@ -277,6 +278,10 @@ def _reslice_oblique(
     corners = np.array([[x, y, z] for x in (0, ext[0]) for y in (0, ext[1]) for z in (0, ext[2])])
     du, dv = (corners - point) @ u, (corners - point) @ v
     a0, b0 = du.min(), dv.min()
+    # An oblique plane across a whole CT spans more pixels than any slice: keep it within
+    # MAX_OBLIQUE pixels a side so that rotating stays interactive (the pixel is then a
+    # little coarser than the finest voxel spacing; it is still square and calibrated).
+    pix = max(pix, float(max(du.max() - a0, dv.max() - b0)) / (MAX_OBLIQUE - 1))
     width = int(math.floor((du.max() - a0) / pix)) + 1
     height = int(math.floor((dv.max() - b0) / pix)) + 1
     origin = point + a0 * u + b0 * v
@@ -305,15 +310,19 @@ def _trilinear(volume: Volume, pts_mm: list[np.ndarray]) -> np.ndarray:
     z0 = np.clip(np.floor(z), 0, max(k - 2, 0)).astype(np.intp)
     fx, fy, fz = x - x0, y - y0, z - z0
     vox = volume.voxels
-    x1, y1, z1 = np.minimum(x0 + 1, c - 1), np.minimum(y0 + 1, r - 1), np.minimum(z0 + 1, k - 1)
+    flat = vox.reshape(-1)
+    # One flat index per sample and offsets to its 7 neighbours: 1-D gathers are much
+    # cheaper than 3-D fancy indexing. Clipping above keeps every neighbour inside.
+    base = (z0 * r + y0) * c + x0
+    dx_, dy_, dz_ = (1 if c > 1 else 0), (c if r > 1 else 0), (r * c if k > 1 else 0)
 
-    def at(zz: np.ndarray, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        return vox[zz, yy, xx].astype(np.float32)
+    def at(offset: int) -> np.ndarray:
+        return np.take(flat, base + offset).astype(np.float32)
 
-    c00 = at(z0, y0, x0) * (1 - fx) + at(z0, y0, x1) * fx
-    c01 = at(z0, y1, x0) * (1 - fx) + at(z0, y1, x1) * fx
-    c10 = at(z1, y0, x0) * (1 - fx) + at(z1, y0, x1) * fx
-    c11 = at(z1, y1, x0) * (1 - fx) + at(z1, y1, x1) * fx
+    c00 = at(0) * (1 - fx) + at(dx_) * fx
+    c01 = at(dy_) * (1 - fx) + at(dy_ + dx_) * fx
+    c10 = at(dz_) * (1 - fx) + at(dz_ + dx_) * fx
+    c11 = at(dz_ + dy_) * (1 - fx) + at(dz_ + dy_ + dx_) * fx
     out = (c00 * (1 - fy) + c01 * fy) * (1 - fz) + (c10 * (1 - fy) + c11 * fy) * fz
     out[~inside] = float(vox.min()) if vox.size else 0.0
     return out

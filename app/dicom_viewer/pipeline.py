@@ -325,7 +325,8 @@ def overlay_masks(ds: Dataset, frame: int = 0) -> list[np.ndarray]:
         except Exception:  # noqa: BLE001 - a broken overlay is skipped, the image still shows
             continue
         if arr.ndim == 3:
-            first = int(ds.get((group, 0x0051), 1) or 1) - 1
+            origin = ds.get((group, 0x0051))
+            first = int(origin.value if origin is not None and origin.value else 1) - 1
             if not 0 <= frame - first < arr.shape[0]:
                 continue
             arr = arr[frame - first]

@@ -102,10 +102,12 @@ class Shutter:
         unknown = shapes - {"RECTANGULAR", "CIRCULAR", "POLYGONAL"}
         if unknown:
             raise ValueError(f"unknown shutter shape {', '.join(sorted(unknown))}")
-        rectangle = circle = polygon = None
+        rectangle: tuple[int, int, int, int] | None = None
+        circle: tuple[int, int, int] | None = None
+        polygon: tuple[tuple[int, int], ...] | None = None
         try:
             if "RECTANGULAR" in shapes:
-                rectangle = tuple(
+                left, right, upper, lower = (
                     int(ds[t].value)
                     for t in (
                         "ShutterLeftVerticalEdge",
@@ -114,6 +116,7 @@ class Shutter:
                         "ShutterLowerHorizontalEdge",
                     )
                 )
+                rectangle = (left, right, upper, lower)
             if "CIRCULAR" in shapes:
                 centre = [int(v) for v in _values(ds.CenterOfCircularShutter)]
                 circle = (centre[0], centre[1], int(ds.RadiusOfCircularShutter))
@@ -137,7 +140,8 @@ class Shutter:
         ds = Dataset()
         self.write_to(ds)
         ds.Rows, ds.Columns = shape
-        return P.shutter_mask(ds)
+        mask = P.shutter_mask(ds)
+        return mask if mask is not None else np.zeros(shape, bool)
 
     @property
     def display_value(self) -> int:
@@ -157,9 +161,11 @@ class Shutter:
 
     @classmethod
     def from_dict(cls, d: dict) -> Shutter:
+        rect = [int(v) for v in d["rectangle"]] if d.get("rectangle") else None
+        circ = [int(v) for v in d["circle"]] if d.get("circle") else None
         return cls(
-            tuple(int(v) for v in d["rectangle"]) if d.get("rectangle") else None,
-            tuple(int(v) for v in d["circle"]) if d.get("circle") else None,
+            (rect[0], rect[1], rect[2], rect[3]) if rect else None,
+            (circ[0], circ[1], circ[2]) if circ else None,
             tuple((int(r), int(c)) for r, c in d["polygon"]) if d.get("polygon") else None,
             int(d.get("value", 0)),
         )

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.dicom_viewer.frames import frame_header
 from app.dicom_viewer.index import FrameRef
-from app.dicom_viewer.pipeline import ModalityTransform, is_color
+from app.dicom_viewer.pipeline import ModalityTransform, is_color, stored_range
 
 # Relative tolerance on slice steps (scanners round positions to 0.01 mm or so).
 STEP_TOLERANCE = 0.05
@@ -83,7 +83,7 @@ class Volume:
 
 def _vec(value: object, n: int) -> np.ndarray | None:
     try:
-        arr = np.array([float(v) for v in value], float)  # type: ignore[union-attr]
+        arr = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None
     return arr if arr.shape == (n,) and np.all(np.isfinite(arr)) else None
@@ -201,18 +201,21 @@ def build_volume(
                 "decoded_size", f"image {i + 1} decoded to {arr.shape}, not {rows}×{cols}", i + 1
             )
         if integral:
-            _to_int16(arr, int(t.slope), int(t.intercept), voxels[i])
+            _to_int16(arr, int(t.slope), int(t.intercept), voxels[i], stored_range(headers[i]))
         else:
             voxels[i] = t.apply(arr)
     modality = str(headers[0].get("Modality", "") or "")
     return Volume(voxels, geometry, modality, list(frames))
 
 
-def _to_int16(stored: np.ndarray, slope: int, intercept: int, out: np.ndarray) -> None:
+def _to_int16(
+    stored: np.ndarray, slope: int, intercept: int, out: np.ndarray, bounds: tuple[int, int]
+) -> None:
     """slope·stored + intercept into an int16 slice, without a wider temporary when the
-    values fit (a CT's 12-bit stored values with intercept -1024: one pass, in place)."""
+    values fit (a CT's 12-bit stored values with intercept -1024: one pass, in place).
+    ``bounds``: the stored values' range by the header (decoders mask to Bits Stored)."""
     if slope == 1 and stored.dtype.kind in "iu" and stored.dtype.itemsize == 2:
-        lo, hi = (int(stored.min()), int(stored.max())) if stored.size else (0, 0)
+        lo, hi = bounds
         if -32768 <= lo + intercept and hi + intercept <= 32767 and hi < 32768:
             np.add(stored.view(np.int16), np.int16(intercept), out=out)
             return

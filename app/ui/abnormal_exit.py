@@ -23,7 +23,10 @@ def abnormal_exit_text(previous: PreviousSession) -> str:
         "What happened was written to the log. Export diagnostics and send the file to "
         "your IT department so the problem can be found.",
     )
-    return f"{what} {advice}"
+    # Two sentences: a space between them in English, none in Chinese.
+    return QCoreApplication.translate("AbnormalExit", "{what} {advice}").format(
+        what=what, advice=advice
+    )
 
 
 def offer_diagnostics(window: QWidget, previous: PreviousSession, export: object) -> QMessageBox:

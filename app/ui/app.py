@@ -38,6 +38,10 @@ class ClientController(QObject):
         from app.ui.workflow.notifier import install_notifications
 
         install_notifications(context, self.window)
+        from app.ui.dicom_net.service import install_dicom_net
+
+        # Starts listening once the keyring is known good (the inbox's keys live there).
+        self.dicom_net = install_dicom_net(context, self.window, start=False)
         context.on_change(self._on_context_change)
         self.window.sign_in_requested.connect(self.show_login)
         self.window.sign_out_requested.connect(self.sign_out)
@@ -268,6 +272,7 @@ class ClientController(QObject):
 
     def shutdown(self) -> None:
         """Stop background work and the embedded hub."""
+        self.dicom_net.shutdown()
         if self.embedded_hub is not None:
             try:
                 self.embedded_hub.stop()
@@ -387,8 +392,13 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def _check_keyring(controller: ClientController) -> None:
-    run_in_worker(
-        credentials.check_keyring,
-        on_done=lambda name: log.info("keyring backend: %s", name),
-        on_error=controller.keyring_unavailable,
-    )
+    def ok(name: str) -> None:
+        log.info("keyring backend: %s", name)
+        controller.dicom_net.start()
+
+    def unavailable(exc: BaseException) -> None:
+        controller.keyring_unavailable(exc)
+        if controller.context.ephemeral_secrets:  # demo: keys in memory, inbox in a temp dir
+            controller.dicom_net.start()
+
+    run_in_worker(credentials.check_keyring, on_done=ok, on_error=unavailable)

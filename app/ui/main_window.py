@@ -98,12 +98,14 @@ class MainWindow(QMainWindow):
             "patients": self.tr("Patients"),
             "viewer": self.tr("Viewer"),
             "call": self.tr("Call"),
+            "dicom": self.tr("DICOM network"),
         }
         icons = {
             "consultations": QStyle.StandardPixmap.SP_FileDialogDetailedView,
             "patients": QStyle.StandardPixmap.SP_DirHomeIcon,
             "viewer": QStyle.StandardPixmap.SP_DesktopIcon,
             "call": QStyle.StandardPixmap.SP_MediaPlay,
+            "dicom": QStyle.StandardPixmap.SP_DriveNetIcon,
         }
         self.nav.setStyleSheet("QListWidget#navigation::item { padding: 8px 4px; }")
         font = self.nav.font()

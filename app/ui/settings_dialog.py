@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -78,6 +79,29 @@ class SettingsDialog(QDialog):
         self.proxy = QLineEdit()
         self.proxy.setPlaceholderText(self.tr("system, none, or http://proxy:3128"))
         self._add(network, "proxy", self.tr("&Proxy:"), self.proxy)
+
+        dicom = self._tab(self.tr("DICOM network"))
+        self.dicom_receive = QCheckBox(self.tr("Receive images sent to this computer"))
+        self._add(dicom, "dicom_receive_enabled", self.tr("Receiving:"), self.dicom_receive)
+        self.dicom_ae = QLineEdit()
+        self.dicom_ae.setMaxLength(16)
+        self._add(dicom, "dicom_ae_title", self.tr("Our &AE title:"), self.dicom_ae)
+        self.dicom_port = QSpinBox()
+        self.dicom_port.setRange(1, 65535)
+        self._add(dicom, "dicom_port", self.tr("Our p&ort:"), self.dicom_port)
+        self.dicom_bind = QLineEdit()
+        self._add(dicom, "dicom_bind_address", self.tr("Listen on address:"), self.dicom_bind)
+        self.dicom_callers = QLineEdit()
+        self.dicom_callers.setPlaceholderText(
+            self.tr("Empty: anyone; else AE titles or IP addresses, comma-separated")
+        )
+        self._add(dicom, "dicom_allowed_callers", self.tr("Allowed senders:"), self.dicom_callers)
+        self.dicom_pacs = QLineEdit()
+        self.dicom_pacs.setPlaceholderText(self.tr("AE_TITLE@host:port, e.g. PACS@10.1.2.3:104"))
+        self._add(dicom, "dicom_pacs", self.tr("&PACS:"), self.dicom_pacs)
+        self.dicomweb_url = QLineEdit()
+        self.dicomweb_url.setPlaceholderText(self.tr("e.g. https://pacs.example/dicom-web"))
+        self._add(dicom, "dicomweb_url", self.tr("DICOM&web:"), self.dicomweb_url)
 
         devices = self._tab(self.tr("Camera and microphone"))
         self.camera = QComboBox()
@@ -181,6 +205,8 @@ class SettingsDialog(QDialog):
                 _select(editor, value)
             elif isinstance(editor, QCheckBox):
                 editor.setChecked(bool(value))
+            elif isinstance(editor, QSpinBox):
+                editor.setValue(int(value))
             elif isinstance(editor, QLineEdit):
                 editor.setText(str(value))
 
@@ -194,6 +220,8 @@ class SettingsDialog(QDialog):
                 out[key] = editor.currentData()
             elif isinstance(editor, QCheckBox):
                 out[key] = editor.isChecked()
+            elif isinstance(editor, QSpinBox):
+                out[key] = editor.value()
             elif isinstance(editor, QLineEdit):
                 out[key] = editor.text().strip()
         return out

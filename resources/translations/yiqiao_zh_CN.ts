@@ -18,17 +18,22 @@
       <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="37" />
+      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <source>{what} {advice}</source>
+      <translation>{what}{advice}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/abnormal_exit.py" line="40" />
       <source>The last session ended abnormally</source>
       <translation>上次运行异常结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="41" />
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
       <source>Export diagnostics…</source>
       <translation>导出诊断信息…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="46" />
+      <location filename="../../app/ui/abnormal_exit.py" line="49" />
       <source>Close</source>
       <translation>关闭</translation>
     </message>
@@ -533,104 +538,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="65" />
+      <location filename="../../app/ui/app.py" line="69" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="71" />
+      <location filename="../../app/ui/app.py" line="75" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="78" />
+      <location filename="../../app/ui/app.py" line="82" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="91" />
+      <location filename="../../app/ui/app.py" line="95" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="131" />
-      <location filename="../../app/ui/app.py" line="139" />
+      <location filename="../../app/ui/app.py" line="135" />
+      <location filename="../../app/ui/app.py" line="143" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="132" />
+      <location filename="../../app/ui/app.py" line="136" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="143" />
+      <location filename="../../app/ui/app.py" line="147" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="124" />
-      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="128" />
+      <location filename="../../app/ui/app.py" line="149" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="148" />
+      <location filename="../../app/ui/app.py" line="152" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="225" />
+      <location filename="../../app/ui/app.py" line="229" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="226" />
+      <location filename="../../app/ui/app.py" line="230" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="244" />
+      <location filename="../../app/ui/app.py" line="248" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="252" />
+      <location filename="../../app/ui/app.py" line="256" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="254" />
+      <location filename="../../app/ui/app.py" line="258" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="317" />
+      <location filename="../../app/ui/app.py" line="322" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="318" />
+      <location filename="../../app/ui/app.py" line="323" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="319" />
+      <location filename="../../app/ui/app.py" line="324" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="320" />
+      <location filename="../../app/ui/app.py" line="325" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="321" />
+      <location filename="../../app/ui/app.py" line="326" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="327" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -729,165 +734,418 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="76" />
+      <location filename="../../app/ui/pages/consultations.py" line="79" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="78" />
+      <location filename="../../app/ui/pages/consultations.py" line="81" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <location filename="../../app/ui/pages/consultations.py" line="109" />
       <source>Open and recent</source>
       <translation>进行中和最近的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="121" />
+      <location filename="../../app/ui/pages/consultations.py" line="124" />
       <source>Any urgency</source>
       <translation>所有紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="126" />
+      <location filename="../../app/ui/pages/consultations.py" line="129" />
       <source>Any type</source>
       <translation>所有类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="131" />
-      <location filename="../../app/ui/pages/consultations.py" line="255" />
+      <location filename="../../app/ui/pages/consultations.py" line="134" />
+      <location filename="../../app/ui/pages/consultations.py" line="258" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="135" />
+      <location filename="../../app/ui/pages/consultations.py" line="138" />
       <source>Sort: urgency, then waiting time</source>
       <translation>排序：紧急程度，其次等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="136" />
+      <location filename="../../app/ui/pages/consultations.py" line="139" />
       <source>Sort: waiting time</source>
       <translation>排序：等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="137" />
+      <location filename="../../app/ui/pages/consultations.py" line="140" />
       <source>Sort: status</source>
       <translation>排序：状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="138" />
+      <location filename="../../app/ui/pages/consultations.py" line="141" />
       <source>Sort: requesting facility</source>
       <translation>排序：申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="139" />
+      <location filename="../../app/ui/pages/consultations.py" line="142" />
       <source>Sort: type</source>
       <translation>排序：类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="142" />
+      <location filename="../../app/ui/pages/consultations.py" line="145" />
       <source>Show finished</source>
       <translation>显示已结束的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="155" />
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <location filename="../../app/ui/pages/consultations.py" line="161" />
       <source>Open case</source>
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="277" />
+      <location filename="../../app/ui/pages/consultations.py" line="280" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="279" />
+      <location filename="../../app/ui/pages/consultations.py" line="282" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="407" />
+      <location filename="../../app/ui/pages/consultations.py" line="410" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="408" />
+      <location filename="../../app/ui/pages/consultations.py" line="411" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="462" />
+      <location filename="../../app/ui/pages/consultations.py" line="465" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <location filename="../../app/ui/pages/consultations.py" line="164" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="169" />
+      <location filename="../../app/ui/pages/consultations.py" line="172" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="170" />
+      <location filename="../../app/ui/pages/consultations.py" line="173" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="171" />
+      <location filename="../../app/ui/pages/consultations.py" line="174" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="172" />
+      <location filename="../../app/ui/pages/consultations.py" line="175" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="173" />
+      <location filename="../../app/ui/pages/consultations.py" line="176" />
       <source>Type</source>
       <translation>类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="175" />
+      <location filename="../../app/ui/pages/consultations.py" line="178" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="174" />
+      <location filename="../../app/ui/pages/consultations.py" line="177" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="176" />
+      <location filename="../../app/ui/pages/consultations.py" line="179" />
       <source>From</source>
       <translation>申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="177" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>Who has it</source>
       <translation>承接方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="178" />
+      <location filename="../../app/ui/pages/consultations.py" line="181" />
       <source>Waiting</source>
       <translation>等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="179" />
+      <location filename="../../app/ui/pages/consultations.py" line="182" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="352" />
+      <location filename="../../app/ui/pages/consultations.py" line="355" />
       <source>Not saved</source>
       <translation>未保存</translation>
+    </message>
+  </context>
+  <context>
+    <name>DicomCaseHooks</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="45" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="54" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="75" />
+      <source>Attach received study</source>
+      <translation>附加收到的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="46" />
+      <source>No received study is waiting for this patient.</source>
+      <translation>没有待处理的、属于该患者的检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="55" />
+      <source>Which study belongs to {name}? The received images are not changed.</source>
+      <translation>哪个检查属于 {name}？收到的影像不会被修改。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="108" />
+      <source>Pull priors</source>
+      <translation>调取既往检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="112" />
+      <source>Pull priors for {name}</source>
+      <translation>调取 {name} 的既往检查</translation>
+    </message>
+  </context>
+  <context>
+    <name>DicomNetWording</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="13" />
+      <source>The PACS address is not valid (expected AE_TITLE@host:port).</source>
+      <translation>PACS 地址无效（应为 AE名称@地址:端口）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="17" />
+      <source>The PACS cannot be reached: check its address and port and the network.</source>
+      <translation>无法连接 PACS：请检查地址、端口和网络。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="22" />
+      <source>The PACS refused the connection: check that it knows our AE title.</source>
+      <translation>PACS 拒绝了连接：请确认 PACS 已登记本机的 AE 名称。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="26" />
+      <source>The PACS stopped answering (connection lost or timed out).</source>
+      <translation>PACS 没有响应（连接中断或超时）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="30" />
+      <source>The DICOMweb server refused the request (HTTP {status}).</source>
+      <translation>DICOMweb 服务器拒绝了请求（HTTP {status}）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="34" />
+      <source>The DICOMweb server's reply could not be read.</source>
+      <translation>无法读取 DICOMweb 服务器的回复。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="38" />
+      <source>Choose a study first.</source>
+      <translation>请先选择一个检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="40" />
+      <source>The DICOM receiver could not start.</source>
+      <translation>DICOM 接收服务无法启动。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="42" />
+      <source>The local DICOM store could not be used.</source>
+      <translation>无法使用本机的 DICOM 存储。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="46" />
+      <source>The DICOM operation failed.</source>
+      <translation>DICOM 操作失败。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="53" />
+      <source>Stored</source>
+      <translation>已保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="55" />
+      <source>Not sent</source>
+      <translation>未发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="57" />
+      <source>Stored with warning (0x{code:04X})</source>
+      <translation>已保存，有警告（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="61" />
+      <source>Refused: PACS out of resources (0x{code:04X})</source>
+      <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="65" />
+      <source>Refused: data does not match its class (0x{code:04X})</source>
+      <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="69" />
+      <source>Refused: PACS cannot read it (0x{code:04X})</source>
+      <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/wording.py" line="72" />
+      <source>Failed (0x{code:04X})</source>
+      <translation>失败（0x{code:04X}）</translation>
+    </message>
+  </context>
+  <context>
+    <name>DicomNetworkPage</name>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="82" />
+      <source>Receive images from modalities and the PACS</source>
+      <translation>接收设备和 PACS 发来的影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="86" />
+      <source>Set by your IT department.</source>
+      <translation>由信息科统一设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="95" />
+      <source>Only studies not yet matched to a patient</source>
+      <translation>只显示尚未关联患者的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Received</source>
+      <translation>接收时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Patient (as sent)</source>
+      <translation>患者（影像中的）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="103" />
+      <source>Study date</source>
+      <translation>检查日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>Modality</source>
+      <translation>设备类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>Images</source>
+      <translation>图像数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="104" />
+      <source>From</source>
+      <translation>申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="105" />
+      <source>Registry patient</source>
+      <translation>登记的患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="117" />
+      <source>No studies received yet. Set the CT or DR console to send to this computer (AE title and port are shown above), or search the PACS.</source>
+      <translation>尚未收到检查。请在 CT 或 DR 工作站上把本机设为发送目标（AE 名称和端口见上方），或检索 PACS。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <source>Match to patient…</source>
+      <translation>关联患者…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
+      <source>Attach to consultation…</source>
+      <translation>附加到会诊…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
+      <source>Send to PACS…</source>
+      <translation>发送到 PACS…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
+      <source>Search the PACS…</source>
+      <translation>检索 PACS…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="159" />
+      <source>Listening as AE title {ae} on port {port}.</source>
+      <translation>正在接收：AE 名称 “{ae}”，端口 {port}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="163" />
+      <source>Starting…</source>
+      <translation>正在启动…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="167" />
+      <source>Not receiving. AE title {ae}, port {port}.</source>
+      <translation>未开启接收。AE 名称 “{ae}”，端口 {port}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="224" />
+      <source>Not matched</source>
+      <translation>未关联</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="272" />
+      <source>{name} · ID {id}</source>
+      <translation>{name} · 编号 {id}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="276" />
+      <source>Match to patient</source>
+      <translation>关联患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="277" />
+      <source>Which registered patient is this study of? The received images are not changed; only the link is recorded.</source>
+      <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="307" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="318" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="345" />
+      <source>Attach to consultation</source>
+      <translation>附加到会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="308" />
+      <source>{name} has no consultation yet. Create one first.</source>
+      <translation>{name} 还没有会诊申请，请先新建。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="319" />
+      <source>Attach this study to which consultation of {name}?</source>
+      <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="343" />
+      <source>The study was attached to the consultation.</source>
+      <translation>检查已附加到会诊。</translation>
     </message>
   </context>
   <context>
@@ -1127,84 +1385,89 @@
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="180" />
+      <location filename="../../app/ui/main_window.py" line="101" />
+      <source>DICOM network</source>
+      <translation>DICOM 网络</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/main_window.py" line="182" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="181" />
+      <location filename="../../app/ui/main_window.py" line="183" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="185" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="186" />
+      <location filename="../../app/ui/main_window.py" line="188" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="189" />
+      <location filename="../../app/ui/main_window.py" line="191" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="191" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="201" />
+      <location filename="../../app/ui/main_window.py" line="203" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="209" />
+      <location filename="../../app/ui/main_window.py" line="211" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="210" />
+      <location filename="../../app/ui/main_window.py" line="212" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="216" />
+      <location filename="../../app/ui/main_window.py" line="218" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="220" />
-      <location filename="../../app/ui/main_window.py" line="251" />
+      <location filename="../../app/ui/main_window.py" line="222" />
+      <location filename="../../app/ui/main_window.py" line="253" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="254" />
+      <location filename="../../app/ui/main_window.py" line="256" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="269" />
-      <location filename="../../app/ui/main_window.py" line="283" />
+      <location filename="../../app/ui/main_window.py" line="271" />
+      <location filename="../../app/ui/main_window.py" line="285" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="269" />
+      <location filename="../../app/ui/main_window.py" line="271" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="279" />
+      <location filename="../../app/ui/main_window.py" line="281" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="284" />
+      <location filename="../../app/ui/main_window.py" line="286" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -1672,142 +1935,142 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="127" />
+      <location filename="../../app/ui/pages/patients.py" line="128" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="129" />
+      <location filename="../../app/ui/pages/patients.py" line="130" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="143" />
+      <location filename="../../app/ui/pages/patients.py" line="144" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="152" />
+      <location filename="../../app/ui/pages/patients.py" line="153" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="154" />
+      <location filename="../../app/ui/pages/patients.py" line="155" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="155" />
+      <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
+      <location filename="../../app/ui/pages/patients.py" line="159" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="211" />
+      <location filename="../../app/ui/pages/patients.py" line="212" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="199" />
+      <location filename="../../app/ui/pages/patients.py" line="200" />
       <source>Clinical note</source>
       <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="139" />
+      <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
       <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="153" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Clinic number</source>
       <translation>门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <location filename="../../app/ui/pages/patients.py" line="157" />
       <source>Resident ID</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="157" />
+      <location filename="../../app/ui/pages/patients.py" line="158" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="181" />
+      <location filename="../../app/ui/pages/patients.py" line="182" />
       <source>Edit…</source>
       <translation>编辑…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="183" />
+      <location filename="../../app/ui/pages/patients.py" line="184" />
       <source>New consultation request…</source>
       <translation>新建会诊申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="200" />
+      <location filename="../../app/ui/pages/patients.py" line="201" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="205" />
+      <location filename="../../app/ui/pages/patients.py" line="206" />
       <source>History</source>
       <translation>病历记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="213" />
+      <location filename="../../app/ui/pages/patients.py" line="214" />
       <source>Import home meter CSV…</source>
       <translation>导入家用仪器 CSV…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="223" />
+      <location filename="../../app/ui/pages/patients.py" line="224" />
       <source>Follow-up chart</source>
       <translation>随访图表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="311" />
+      <location filename="../../app/ui/pages/patients.py" line="312" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="321" />
+      <location filename="../../app/ui/pages/patients.py" line="322" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="324" />
+      <location filename="../../app/ui/pages/patients.py" line="325" />
       <source>Chronic conditions: {0}</source>
       <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="430" />
+      <location filename="../../app/ui/pages/patients.py" line="431" />
       <source>Import home meter CSV</source>
       <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="430" />
+      <location filename="../../app/ui/pages/patients.py" line="431" />
       <source>CSV files (*.csv)</source>
       <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="450" />
+      <location filename="../../app/ui/pages/patients.py" line="451" />
       <source>{n} measurement(s) imported.</source>
       <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="452" />
+      <location filename="../../app/ui/pages/patients.py" line="453" />
       <source>Rows not imported:</source>
       <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="454" />
+      <location filename="../../app/ui/pages/patients.py" line="455" />
       <source>line {line}: {problem}</source>
       <translation>第 {line} 行：{problem}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="357" />
+      <location filename="../../app/ui/pages/patients.py" line="358" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1836,6 +2099,179 @@
       <location filename="../../app/ui/workflow/wording.py" line="35" />
       <source>A signed report cannot be changed. Write an amendment that says what is corrected.</source>
       <translation>已签署的报告不能修改。请写一份更正，说明更正了什么。</translation>
+    </message>
+  </context>
+  <context>
+    <name>QueryDialog</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="46" />
+      <source>Search the PACS</source>
+      <translation>检索 PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="51" />
+      <source>DICOM (C-FIND)</source>
+      <translation>DICOM 查询</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="52" />
+      <source>DICOMweb (QIDO-RS)</source>
+      <translation>DICOMweb（QIDO-RS）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="55" />
+      <source>Search via</source>
+      <translation>检索方式</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="58" />
+      <source>start of the name; * and ? allowed</source>
+      <translation>姓名开头；可用 * 和 ?</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="65" />
+      <source>YYYYMMDD</source>
+      <translation>年月日，如 20240131</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="68" />
+      <source>to</source>
+      <translation>至</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="72" />
+      <source>Any</source>
+      <translation>不限</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="73" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="74" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="75" />
+      <source>Study date</source>
+      <translation>检查日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="76" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Modality</source>
+      <translation>设备类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="78" />
+      <source>Search</source>
+      <translation>检索</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <source>Date</source>
+      <translation>日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
+      <source>Description</source>
+      <translation>描述</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="97" />
+      <source>C-MOVE to this computer</source>
+      <translation>由 PACS 推送到本机</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="98" />
+      <source>C-GET</source>
+      <translation>C-GET</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="99" />
+      <source>WADO-RS (DICOMweb)</source>
+      <translation>WADO-RS（DICOMweb）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="102" />
+      <source>Retrieve</source>
+      <translation>调取</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="105" />
+      <source>Retrieve with</source>
+      <translation>调取方式</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="134" />
+      <source>Searching…</source>
+      <translation>正在检索…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="150" />
+      <source>{n} studies found.</source>
+      <translation>找到 {n} 个检查。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="173" />
+      <source>{modality} series {number}: {n} images</source>
+      <translation>{modality} 序列 {number}：{n} 幅图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="189" />
+      <source>C-MOVE needs this computer's DICOM receiver: turn receiving on first.</source>
+      <translation>由 PACS 推送需要本机的 DICOM 接收服务：请先开启接收。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="194" />
+      <source>Retrieving…</source>
+      <translation>正在调取…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="209" />
+      <source>{n} images retrieved into the DICOM inbox.</source>
+      <translation>已调取 {n} 幅图像到 DICOM 收件箱。</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReceiveStatusLabel</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="172" />
+      <source>Receiving DICOM from {ae}: {n} images {patient}</source>
+      <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="178" />
+      <source>DICOM: {ae} on port {port}</source>
+      <translation>DICOM：“{ae}”，端口 {port}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="187" />
+      <source>last: {n} images from {ae}</source>
+      <translation>上次：“{ae}” 发来 {n} 幅</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="191" />
+      <source>(incomplete)</source>
+      <translation>（不完整）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="194" />
+      <source>DICOM receiver starting…</source>
+      <translation>DICOM 接收服务正在启动…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/service.py" line="196" />
+      <source>DICOM receiver not running</source>
+      <translation>DICOM 接收服务未运行</translation>
     </message>
   </context>
   <context>
@@ -2832,6 +3268,69 @@
     </message>
   </context>
   <context>
+    <name>SendDialog</name>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="38" />
+      <source>Send to PACS</source>
+      <translation>发送到 PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="42" />
+      <source>Study</source>
+      <translation>检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="44" />
+      <source>AE_TITLE@host:port, e.g. PACS@10.1.2.3:104</source>
+      <translation>AE名称@地址:端口，如 PACS@10.1.2.3:104</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="47" />
+      <source>Set by your IT department.</source>
+      <translation>由信息科统一设置。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="48" />
+      <source>PACS</source>
+      <translation>PACS</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="50" />
+      <source>Anonymise (remove patient identity; for teaching and second opinions)</source>
+      <translation>匿名化（去除患者身份信息；用于教学和第二意见）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="59" />
+      <source>Instance</source>
+      <translation>图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="59" />
+      <source>Result</source>
+      <translation>结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="69" />
+      <source>Send</source>
+      <translation>发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="93" />
+      <source>Sending…</source>
+      <translation>正在发送…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="123" />
+      <source>{ok} of {n} instances stored by the PACS.</source>
+      <translation>PACS 已保存 {n} 幅中的 {ok} 幅。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/dicom_net/send_dialog.py" line="126" />
+      <source>{n} failed: see the list.</source>
+      <translation>{n} 幅失败，见列表。</translation>
+    </message>
+  </context>
+  <context>
     <name>SeriesBrowser</name>
     <message>
       <location filename="../../app/ui/viewer/series_browser.py" line="58" />
@@ -2900,163 +3399,223 @@
   <context>
     <name>SettingsDialog</name>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="36" />
-      <location filename="../../app/ui/settings_dialog.py" line="209" />
+      <location filename="../../app/ui/settings_dialog.py" line="37" />
+      <location filename="../../app/ui/settings_dialog.py" line="237" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="43" />
+      <location filename="../../app/ui/settings_dialog.py" line="44" />
       <source>General</source>
       <translation>常规</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="46" />
+      <location filename="../../app/ui/settings_dialog.py" line="47" />
       <source>Follow the system</source>
       <translation>跟随系统</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="51" />
+      <location filename="../../app/ui/settings_dialog.py" line="52" />
       <source>&amp;Language:</source>
       <translation>语言(&amp;L)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="54" />
+      <location filename="../../app/ui/settings_dialog.py" line="55" />
       <source>Normal</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="55" />
+      <location filename="../../app/ui/settings_dialog.py" line="56" />
       <source>Detailed (for IT)</source>
       <translation>详细（供信息科使用）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="56" />
+      <location filename="../../app/ui/settings_dialog.py" line="57" />
       <source>Warnings only</source>
       <translation>仅警告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="57" />
+      <location filename="../../app/ui/settings_dialog.py" line="58" />
       <source>Errors only</source>
       <translation>仅错误</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="60" />
+      <location filename="../../app/ui/settings_dialog.py" line="61" />
       <source>Log &amp;detail:</source>
       <translation>日志详细程度(&amp;D)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="61" />
+      <location filename="../../app/ui/settings_dialog.py" line="62" />
       <source>Check for updates automatically</source>
       <translation>自动检查更新</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="62" />
+      <location filename="../../app/ui/settings_dialog.py" line="63" />
       <source>Updates:</source>
       <translation>更新：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="64" />
+      <location filename="../../app/ui/settings_dialog.py" line="65" />
       <source>Network</source>
       <translation>网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="66" />
+      <location filename="../../app/ui/settings_dialog.py" line="67" />
       <source>Empty: use the local demo hub</source>
       <translation>留空：使用本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="67" />
+      <location filename="../../app/ui/settings_dialog.py" line="68" />
       <source>&amp;Hub address:</source>
       <translation>服务器地址(&amp;H)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="69" />
+      <location filename="../../app/ui/settings_dialog.py" line="70" />
       <source>Browse…</source>
       <translation>浏览…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="77" />
+      <location filename="../../app/ui/settings_dialog.py" line="78" />
       <source>&amp;CA certificate:</source>
       <translation>CA 证书(&amp;C)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="79" />
+      <location filename="../../app/ui/settings_dialog.py" line="80" />
       <source>system, none, or http://proxy:3128</source>
       <translation>system（系统）、none（不使用）或 http://proxy:3128</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="80" />
+      <location filename="../../app/ui/settings_dialog.py" line="81" />
       <source>&amp;Proxy:</source>
       <translation>代理(&amp;P)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="82" />
+      <location filename="../../app/ui/settings_dialog.py" line="83" />
+      <source>DICOM network</source>
+      <translation>DICOM 网络</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="84" />
+      <source>Receive images sent to this computer</source>
+      <translation>接收发送到本机的影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="85" />
+      <source>Receiving:</source>
+      <translation>接收：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="88" />
+      <source>Our &amp;AE title:</source>
+      <translation>本机 &amp;AE 名称：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="91" />
+      <source>Our p&amp;ort:</source>
+      <translation>本机端&amp;口：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="93" />
+      <source>Listen on address:</source>
+      <translation>监听地址：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="96" />
+      <source>Empty: anyone; else AE titles or IP addresses, comma-separated</source>
+      <translation>留空：不限；否则填 AE 名称或 IP 地址，用逗号分隔</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="98" />
+      <source>Allowed senders:</source>
+      <translation>允许的发送方：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="100" />
+      <source>AE_TITLE@host:port, e.g. PACS@10.1.2.3:104</source>
+      <translation>AE名称@地址:端口，如 PACS@10.1.2.3:104</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="101" />
+      <source>&amp;PACS:</source>
+      <translation>&amp;PACS：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="103" />
+      <source>e.g. https://pacs.example/dicom-web</source>
+      <translation>如 https://pacs.example/dicom-web</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="104" />
+      <source>DICOM&amp;web:</source>
+      <translation>DICOM&amp;web：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/settings_dialog.py" line="106" />
       <source>Camera and microphone</source>
       <translation>摄像头和麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="87" />
+      <location filename="../../app/ui/settings_dialog.py" line="111" />
       <source>Default device</source>
       <translation>默认设备</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="88" />
+      <location filename="../../app/ui/settings_dialog.py" line="112" />
       <source>C&amp;amera:</source>
       <translation>摄像头(&amp;A)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="89" />
+      <location filename="../../app/ui/settings_dialog.py" line="113" />
       <source>&amp;Microphone:</source>
       <translation>麦克风(&amp;M)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="90" />
+      <location filename="../../app/ui/settings_dialog.py" line="114" />
       <source>&amp;Speaker:</source>
       <translation>扬声器(&amp;S)：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="91" />
+      <location filename="../../app/ui/settings_dialog.py" line="115" />
       <source>Start calls with audio only (saves bandwidth)</source>
       <translation>通话时仅使用语音（节省带宽）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="92" />
+      <location filename="../../app/ui/settings_dialog.py" line="116" />
       <source>Calls:</source>
       <translation>通话：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="93" />
+      <location filename="../../app/ui/settings_dialog.py" line="117" />
       <source>Camera may be used</source>
       <translation>允许使用摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="94" />
+      <location filename="../../app/ui/settings_dialog.py" line="118" />
       <source>Camera use:</source>
       <translation>摄像头使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="95" />
+      <location filename="../../app/ui/settings_dialog.py" line="119" />
       <source>Microphone may be used</source>
       <translation>允许使用麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="97" />
+      <location filename="../../app/ui/settings_dialog.py" line="121" />
       <source>Microphone use:</source>
       <translation>麦克风使用：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="129" />
+      <location filename="../../app/ui/settings_dialog.py" line="153" />
       <source>Set by your IT department ({source}).</source>
       <translation>由信息科统一设置（{source}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="141" />
+      <location filename="../../app/ui/settings_dialog.py" line="165" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/settings_dialog.py" line="141" />
+      <location filename="../../app/ui/settings_dialog.py" line="165" />
       <source>Certificates (*.pem *.crt *.cer)</source>
       <translation>证书 (*.pem *.crt *.cer)</translation>
     </message>
@@ -3700,42 +4259,42 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="62" />
+      <location filename="../../app/ui/pages/patients.py" line="63" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="66" />
+      <location filename="../../app/ui/pages/patients.py" line="67" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="67" />
+      <location filename="../../app/ui/pages/patients.py" line="68" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="68" />
+      <location filename="../../app/ui/pages/patients.py" line="69" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="69" />
+      <location filename="../../app/ui/pages/patients.py" line="70" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="70" />
+      <location filename="../../app/ui/pages/patients.py" line="71" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="71" />
+      <location filename="../../app/ui/pages/patients.py" line="72" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="72" />
+      <location filename="../../app/ui/pages/patients.py" line="73" />
       <source>Weight (kg)</source>
       <translation>体重（kg）</translation>
     </message>
@@ -4653,22 +5212,22 @@
   <context>
     <name>Worklist</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="48" />
+      <location filename="../../app/ui/pages/consultations.py" line="51" />
       <source>just now</source>
       <translation>刚刚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="50" />
+      <location filename="../../app/ui/pages/consultations.py" line="53" />
       <source>{n} min</source>
       <translation>{n} 分钟</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="53" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>{h} h {m} min</source>
       <translation>{h} 小时 {m} 分</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
+      <location filename="../../app/ui/pages/consultations.py" line="59" />
       <source>{d} days</source>
       <translation>{d} 天</translation>
     </message>

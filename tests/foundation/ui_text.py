@@ -54,6 +54,14 @@ ALLOWED_WORDS = {
     "mmol",
     "bpm",
     "bluetooth",
+    # DICOM networking terms hospital IT and radiology use untranslated.
+    "pacs",
+    "dicomweb",
+    "qido",
+    "wado",
+    "minip",  # minimum/maximum intensity projection, multiplanar reconstruction: radiology's
+    "mip",  # own abbreviations, used untranslated in Chinese reading rooms too
+    "mpr",
 }
 # URLs, paths, file patterns, e-mail-like ids, and quoted identifiers/values (setting keys).
 _URL_OR_PATH = re.compile(r"(\w+://\S+|[A-Za-z]:\\\S*|/[\w./-]+|\*\.\w+|\S+@\S+|'[^']*'|“[^”]*”)")

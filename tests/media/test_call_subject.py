@@ -65,3 +65,31 @@ def test_dialog_shows_the_patient_never_an_id(qtbot) -> None:
     assert "胸闷，请会诊" in dialog.purpose.text()
     dialog.set_subject(None)  # not synced here: said in words, still no id
     assert consultation_id[:8] not in texts() and dialog.patient.text()
+
+
+def test_open_case_from_the_call_uses_the_main_windows_open_case(qtbot, settings) -> None:
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from app.context import AppContext
+    from app.sync.call_subject import CallSubject
+    from app.ui.pages.call import CallPage
+
+    opened: list[str] = []
+
+    class Host(QWidget):  # stands in for the main window of the workflow UI
+        def open_case(self, consultation_id: str) -> None:
+            opened.append(consultation_id)
+
+    host = Host()
+    qtbot.addWidget(host)
+    page = CallPage(AppContext(settings=settings), host)
+    QVBoxLayout(host).addWidget(page)
+    widget = page.call_widget
+    widget.set_subject(None, "")  # a test call: no patient, no case
+    assert widget.open_case.isHidden()
+    subject = CallSubject("c-1", "李建国", "QS1", "M", "64", "胸闷，请会诊")
+    widget.set_subject(subject, "c-1")
+    assert not widget.open_case.isHidden()
+    assert "李建国" in widget.patient.text() and "胸闷" in widget.purpose.text()
+    widget.open_case.click()
+    assert opened == ["c-1"]

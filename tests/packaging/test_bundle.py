@@ -178,3 +178,37 @@ def test_bundle_shows_the_main_window(bundle: Path, tmp_path: Path, lang: str) -
     assert done.returncode == 0, done.stderr
     assert "WINDOW_SHOWN" in done.stdout, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_bundle_speaks_dicom(bundle: Path, tmp_path: Path) -> None:
+    """`YiQiao dicom echo|send` from the frozen bundle against DCMTK's storescp."""
+    import shutil
+
+    from tests.dicom_net.conftest import free_port, wait_until
+
+    if shutil.which("storescp") is None:
+        pytest.skip("DCMTK's storescp is not installed (apt-get install dcmtk)")
+    env = bundle_env(tmp_path / "home", tmp_path / "policy.toml")
+    received = tmp_path / "received"
+    received.mkdir()
+    port = free_port()
+    peer = subprocess.Popen(["storescp", "-aet", "PEER", "-od", str(received), str(port)])
+    try:
+        pacs = f"PEER@127.0.0.1:{port}"
+
+        def echo() -> subprocess.CompletedProcess:
+            return subprocess.run([str(bundle), "dicom", "echo", "--pacs", pacs], env=env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+
+        wait_until(lambda: echo().returncode == 0, what="storescp to answer the bundle's echo")
+        sample = sorted((ROOT / "resources" / "dicom_samples").glob("*.dcm"))[0]
+        sent = subprocess.run(
+            [str(bundle), "dicom", "send", "--pacs", pacs, str(sample)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert sent.returncode == 0 and "sent 1 of 1" in sent.stdout, sent.stdout + sent.stderr
+        assert "Traceback" not in sent.stderr
+        assert len(list(received.iterdir())) == 1
+    finally:
+        peer.terminate()
+        peer.wait()

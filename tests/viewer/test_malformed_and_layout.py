@@ -135,3 +135,15 @@ def test_corner_texts_never_overlap_on_a_small_image(qtbot, tmp_path):
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 assert not rects[a].intersects(rects[b]), (a, b, width, scale, lines)
+
+
+def test_malformed_slice_values_are_left_out_of_the_corners(tmp_path, capsys):
+    ds = pydicom.dcmread(sample("CT_small.dcm"))
+    ds.SliceThickness = [1.0, 2.0]  # multi-valued
+    ds.SliceLocation = ""
+    path = tmp_path / "ct.dcm"
+    ds.save_as(path)
+    header = read_header(path)[0]
+    ct = corner_text(header, 0, 0, 1, ViewState(), None, 1.0, (128, 128), (128, 128))
+    assert not any("Thick" in t for t in ct.bottom_right)
+    assert export_main([str(path), str(tmp_path / "ct.png")]) == 0, capsys.readouterr().err

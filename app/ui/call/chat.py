@@ -26,6 +26,18 @@ class ChatPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.entry, 1)
         row.addWidget(send)
+        # Wide enough for a short message in either language at any scaling: the splitter
+        # beside the video must not squeeze the field to "输入…" (font metrics are in logical
+        # pixels, so this follows the scale factor and the font).
+        metrics = self.entry.fontMetrics()
+        self.entry.setMinimumWidth(
+            max(
+                metrics.horizontalAdvance(self.entry.placeholderText()),
+                14 * metrics.averageCharWidth(),
+            )
+            + 16
+        )
+        self.setMinimumWidth(self.entry.minimumWidth() + send.sizeHint().width() + 8)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.messages, 1)

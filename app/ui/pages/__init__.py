@@ -11,4 +11,5 @@ PAGES: list[tuple[str, str, str]] = [
     ("patients", "app.ui.pages.patients", "PatientsPage"),
     ("viewer", "app.ui.pages.viewer", "ViewerPage"),
     ("call", "app.ui.pages.call", "CallPage"),
+    ("dicom", "app.ui.pages.dicom_network", "DicomNetworkPage"),
 ]

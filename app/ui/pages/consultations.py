@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -30,6 +29,7 @@ from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.table_layout import stretch_keeping_whole
 from app.ui.workflow.directory import Directory, load_directory
 from app.ui.workflow.labels import status_text, type_text, urgency_text
 from app.ui.workflow.wording import problems_text
@@ -181,7 +181,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.table = QTableWidget(0, len(headers))
         self.table.setObjectName("worklist")
         self.table.setHorizontalHeaderLabels(headers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3))  # patient ID, age
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

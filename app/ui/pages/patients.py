@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -34,6 +33,7 @@ from app.ui.bridge import run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
+from app.ui.table_layout import stretch_keeping_whole
 from app.ui.wording import problem_text
 from app.ui.workflow.chart_model import build_panels
 from app.ui.workflow.patient_dialog import PatientDialog
@@ -158,7 +158,8 @@ class PatientsPage(FollowsSyncSession, QWidget):
                 self.tr("Sync"),
             ]
         )
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # clinic number, age, resident ID
+        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3, 4))
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
