@@ -113,8 +113,10 @@ class FrameSource:
         check_frame_size(ref.instance.path, ref.instance.header)
         key = frame_key(ref)
         # In-memory instances (a case's study from the encrypted store) travel as bytes.
-        data = ref.instance.opener() if ref.instance.opener is not None else None
-        fut = self.processes.submit(ref.instance.path, ref.frame, data)
+        if ref.instance.opener is None:
+            fut = self.processes.submit(ref.instance.path, ref.frame)
+        else:
+            fut = self.processes.submit(ref.instance.path, ref.frame, ref.instance.opener())
 
         def store(f: concurrent.futures.Future) -> None:
             if not f.cancelled() and f.exception() is None:
