@@ -141,7 +141,7 @@ FieldProblem = Problem
 WORKFLOW_CODES: tuple[str, ...] = (
     "id_card_length",  # resident ID is not 18 characters (length)
     "id_card_format",  # 17 digits then a digit or X expected
-    "id_card_checksum",  # check digit wrong — a typing slip (expected)
+    "id_card_checksum",  # check digit wrong — a typing slip (check_character)
     "id_card_birth_date",  # digits 7–14 are not a real birth date
     "id_card_birth_mismatch",  # birth date differs from the ID's (from_id)
     "id_card_sex_mismatch",  # sex differs from the ID's (from_id: M or F)

@@ -56,7 +56,7 @@ def parse(raw: str, field: str = "id_card", today: date | None = None) -> Reside
     expected = check_character(number[:17])
     if number[17] != expected:
         raise ValueError(
-            FieldProblem(field=field, code="id_card_checksum", params={"expected": expected})
+            FieldProblem(field=field, code="id_card_checksum", params={"check_character": expected})
         )
     return ResidentId(
         number=number,

@@ -35,7 +35,7 @@ def test_resident_id_check_digit_and_what_it_encodes():
         resident_id.parse("110105194912310021")
     assert (bad.value.args[0].code, bad.value.args[0].params) == (
         "id_card_checksum",
-        {"expected": "X"},
+        {"check_character": "X"},
     )
     for raw, code in (
         ("1101051949123", "id_card_length"),
