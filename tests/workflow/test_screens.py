@@ -85,6 +85,8 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
     bad = untranslated(shown_texts(case)) if zh else []
     assert not bad, "\n".join(bad)
     case.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "accept" in case.action_buttons, timeout=DEADLINE_MS)
+    assert case.action_buttons["accept"].isVisible()
     shot(win, f"workflow-case-{suffix}.png", tmp_path)
 
     take_action(rad.store, cid, "accept", rad_user)

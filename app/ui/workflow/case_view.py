@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -123,11 +124,13 @@ class CaseView(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("caseSummary")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setMinimumHeight(self.fontMetrics().lineSpacing() * 3 + 4)
         top.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.summary, 1)
         outer.addLayout(top)
         self.actions_bar = QHBoxLayout()
         self.actions_bar.setContentsMargins(8, 0, 8, 0)
+        self.actions_bar.setAlignment(Qt.AlignmentFlag.AlignLeft)
         outer.addLayout(self.actions_bar)
         outer.addSpacing(6)
         self.action_buttons: dict[str, QPushButton] = {}
@@ -318,6 +321,8 @@ class CaseView(QWidget):
             b.setObjectName(f"action_{action}")
             b.clicked.connect(lambda _=False, a=action: self.on_action(a))
             self.actions_bar.addWidget(b)
+            b.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            b.show()  # added to a visible screen: not shown until told
             self.action_buttons[action] = b
         self.actions_bar.addStretch(1)
 
