@@ -321,203 +321,203 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="121" />
+      <location filename="../../app/ui/workflow/case_view.py" line="122" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="143" />
+      <location filename="../../app/ui/workflow/case_view.py" line="146" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="149" />
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="149" />
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="149" />
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="149" />
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="157" />
+      <location filename="../../app/ui/workflow/case_view.py" line="160" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="161" />
+      <location filename="../../app/ui/workflow/case_view.py" line="164" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="171" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="171" />
+      <location filename="../../app/ui/workflow/case_view.py" line="174" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="178" />
+      <location filename="../../app/ui/workflow/case_view.py" line="181" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="181" />
+      <location filename="../../app/ui/workflow/case_view.py" line="184" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="184" />
+      <location filename="../../app/ui/workflow/case_view.py" line="187" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="187" />
+      <location filename="../../app/ui/workflow/case_view.py" line="190" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="194" />
-      <location filename="../../app/ui/workflow/case_view.py" line="662" />
+      <location filename="../../app/ui/workflow/case_view.py" line="197" />
+      <location filename="../../app/ui/workflow/case_view.py" line="667" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="242" />
+      <location filename="../../app/ui/workflow/case_view.py" line="245" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="274" />
+      <location filename="../../app/ui/workflow/case_view.py" line="277" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="283" />
+      <location filename="../../app/ui/workflow/case_view.py" line="286" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="285" />
+      <location filename="../../app/ui/workflow/case_view.py" line="288" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="289" />
+      <location filename="../../app/ui/workflow/case_view.py" line="292" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="293" />
+      <location filename="../../app/ui/workflow/case_view.py" line="296" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="295" />
+      <location filename="../../app/ui/workflow/case_view.py" line="298" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="299" />
+      <location filename="../../app/ui/workflow/case_view.py" line="302" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="305" />
+      <location filename="../../app/ui/workflow/case_view.py" line="308" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="353" />
+      <location filename="../../app/ui/workflow/case_view.py" line="358" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="371" />
+      <location filename="../../app/ui/workflow/case_view.py" line="376" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="382" />
+      <location filename="../../app/ui/workflow/case_view.py" line="387" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="384" />
+      <location filename="../../app/ui/workflow/case_view.py" line="389" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="401" />
+      <location filename="../../app/ui/workflow/case_view.py" line="406" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="403" />
+      <location filename="../../app/ui/workflow/case_view.py" line="408" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="423" />
+      <location filename="../../app/ui/workflow/case_view.py" line="428" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="440" />
+      <location filename="../../app/ui/workflow/case_view.py" line="445" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="498" />
+      <location filename="../../app/ui/workflow/case_view.py" line="503" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="554" />
+      <location filename="../../app/ui/workflow/case_view.py" line="559" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="628" />
+      <location filename="../../app/ui/workflow/case_view.py" line="633" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="628" />
+      <location filename="../../app/ui/workflow/case_view.py" line="633" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="642" />
+      <location filename="../../app/ui/workflow/case_view.py" line="647" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="642" />
+      <location filename="../../app/ui/workflow/case_view.py" line="647" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="664" />
+      <location filename="../../app/ui/workflow/case_view.py" line="669" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="704" />
+      <location filename="../../app/ui/workflow/case_view.py" line="709" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -734,63 +734,63 @@
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="79" />
+      <location filename="../../app/ui/pages/consultations.py" line="76" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="81" />
+      <location filename="../../app/ui/pages/consultations.py" line="78" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="109" />
+      <location filename="../../app/ui/pages/consultations.py" line="106" />
       <source>Open and recent</source>
       <translation>进行中和最近的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="124" />
+      <location filename="../../app/ui/pages/consultations.py" line="121" />
       <source>Any urgency</source>
       <translation>所有紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="129" />
+      <location filename="../../app/ui/pages/consultations.py" line="126" />
       <source>Any type</source>
       <translation>所有类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="134" />
-      <location filename="../../app/ui/pages/consultations.py" line="258" />
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="261" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="138" />
+      <location filename="../../app/ui/pages/consultations.py" line="135" />
       <source>Sort: urgency, then waiting time</source>
       <translation>排序：紧急程度，其次等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="139" />
+      <location filename="../../app/ui/pages/consultations.py" line="136" />
       <source>Sort: waiting time</source>
       <translation>排序：等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="140" />
+      <location filename="../../app/ui/pages/consultations.py" line="137" />
       <source>Sort: status</source>
       <translation>排序：状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="141" />
+      <location filename="../../app/ui/pages/consultations.py" line="138" />
       <source>Sort: requesting facility</source>
       <translation>排序：申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="142" />
+      <location filename="../../app/ui/pages/consultations.py" line="139" />
       <source>Sort: type</source>
       <translation>排序：类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="145" />
+      <location filename="../../app/ui/pages/consultations.py" line="142" />
       <source>Show finished</source>
       <translation>显示已结束的</translation>
     </message>
@@ -805,27 +805,27 @@
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="280" />
+      <location filename="../../app/ui/pages/consultations.py" line="283" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="282" />
+      <location filename="../../app/ui/pages/consultations.py" line="285" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="410" />
+      <location filename="../../app/ui/pages/consultations.py" line="413" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="411" />
+      <location filename="../../app/ui/pages/consultations.py" line="414" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="465" />
+      <location filename="../../app/ui/pages/consultations.py" line="468" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
@@ -835,62 +835,62 @@
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="172" />
+      <location filename="../../app/ui/pages/consultations.py" line="175" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="173" />
+      <location filename="../../app/ui/pages/consultations.py" line="176" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="174" />
+      <location filename="../../app/ui/pages/consultations.py" line="177" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="175" />
+      <location filename="../../app/ui/pages/consultations.py" line="178" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="176" />
+      <location filename="../../app/ui/pages/consultations.py" line="179" />
       <source>Type</source>
       <translation>类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="178" />
+      <location filename="../../app/ui/pages/consultations.py" line="181" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="177" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="179" />
+      <location filename="../../app/ui/pages/consultations.py" line="182" />
       <source>From</source>
       <translation>申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="180" />
+      <location filename="../../app/ui/pages/consultations.py" line="183" />
       <source>Who has it</source>
       <translation>承接方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="181" />
+      <location filename="../../app/ui/pages/consultations.py" line="184" />
       <source>Waiting</source>
       <translation>等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="182" />
+      <location filename="../../app/ui/pages/consultations.py" line="185" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="355" />
+      <location filename="../../app/ui/pages/consultations.py" line="358" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1935,142 +1935,132 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="128" />
+      <location filename="../../app/ui/pages/patients.py" line="127" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="130" />
+      <location filename="../../app/ui/pages/patients.py" line="129" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="144" />
+      <location filename="../../app/ui/pages/patients.py" line="143" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="153" />
+      <location filename="../../app/ui/pages/patients.py" line="152" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="155" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <location filename="../../app/ui/pages/patients.py" line="155" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="159" />
+      <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="212" />
+      <location filename="../../app/ui/pages/patients.py" line="210" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="200" />
+      <location filename="../../app/ui/pages/patients.py" line="198" />
       <source>Clinical note</source>
       <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="139" />
       <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
       <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="154" />
+      <location filename="../../app/ui/pages/patients.py" line="153" />
       <source>Clinic number</source>
       <translation>门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="157" />
-      <source>Resident ID</source>
-      <translation>身份证号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="158" />
-      <source>Phone</source>
-      <translation>电话</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <location filename="../../app/ui/pages/patients.py" line="180" />
       <source>Edit…</source>
       <translation>编辑…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="184" />
+      <location filename="../../app/ui/pages/patients.py" line="182" />
       <source>New consultation request…</source>
       <translation>新建会诊申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="201" />
+      <location filename="../../app/ui/pages/patients.py" line="199" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="206" />
+      <location filename="../../app/ui/pages/patients.py" line="204" />
       <source>History</source>
       <translation>病历记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="214" />
+      <location filename="../../app/ui/pages/patients.py" line="212" />
       <source>Import home meter CSV…</source>
       <translation>导入家用仪器 CSV…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="224" />
+      <location filename="../../app/ui/pages/patients.py" line="222" />
       <source>Follow-up chart</source>
       <translation>随访图表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="312" />
+      <location filename="../../app/ui/pages/patients.py" line="306" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="322" />
+      <location filename="../../app/ui/pages/patients.py" line="316" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="325" />
+      <location filename="../../app/ui/pages/patients.py" line="319" />
       <source>Chronic conditions: {0}</source>
       <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="431" />
+      <location filename="../../app/ui/pages/patients.py" line="425" />
       <source>Import home meter CSV</source>
       <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="431" />
+      <location filename="../../app/ui/pages/patients.py" line="425" />
       <source>CSV files (*.csv)</source>
       <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="451" />
+      <location filename="../../app/ui/pages/patients.py" line="445" />
       <source>{n} measurement(s) imported.</source>
       <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="453" />
+      <location filename="../../app/ui/pages/patients.py" line="447" />
       <source>Rows not imported:</source>
       <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="455" />
+      <location filename="../../app/ui/pages/patients.py" line="449" />
       <source>line {line}: {problem}</source>
       <translation>第 {line} 行：{problem}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="358" />
+      <location filename="../../app/ui/pages/patients.py" line="352" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -3778,7 +3768,7 @@
   <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="81" />
+      <location filename="../../app/ui/workflow/case_view.py" line="82" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
@@ -4259,42 +4249,42 @@
   <context>
     <name>VitalsDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="63" />
+      <location filename="../../app/ui/pages/patients.py" line="62" />
       <source>Record vital signs</source>
       <translation>记录生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="67" />
+      <location filename="../../app/ui/pages/patients.py" line="66" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="68" />
+      <location filename="../../app/ui/pages/patients.py" line="67" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="69" />
+      <location filename="../../app/ui/pages/patients.py" line="68" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="70" />
+      <location filename="../../app/ui/pages/patients.py" line="69" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="71" />
+      <location filename="../../app/ui/pages/patients.py" line="70" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="72" />
+      <location filename="../../app/ui/pages/patients.py" line="71" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="73" />
+      <location filename="../../app/ui/pages/patients.py" line="72" />
       <source>Weight (kg)</source>
       <translation>体重（kg）</translation>
     </message>
@@ -5212,22 +5202,22 @@
   <context>
     <name>Worklist</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="51" />
+      <location filename="../../app/ui/pages/consultations.py" line="48" />
       <source>just now</source>
       <translation>刚刚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="53" />
+      <location filename="../../app/ui/pages/consultations.py" line="50" />
       <source>{n} min</source>
       <translation>{n} 分钟</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
+      <location filename="../../app/ui/pages/consultations.py" line="53" />
       <source>{h} h {m} min</source>
       <translation>{h} 小时 {m} 分</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="59" />
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
       <source>{d} days</source>
       <translation>{d} 天</translation>
     </message>

@@ -61,11 +61,11 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     qtbot.addWidget(page)
     page.resize(1000, 500)
     qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
-    row = [page.table.item(0, c).text() for c in range(7)]
+    row = [page.table.item(0, c).text() for c in range(5)]
     assert (
         row[0] == "张桂兰" and row[1] == "QS-0042" and row[2] == "Female" and row[3].endswith("y")
     )
-    assert row[6] == "Waiting to sync"
+    assert row[4] == "Waiting to sync"
     page.table.selectRow(0)
     assert "张桂兰 · ID QS-0042 · Female" in page.identity.text()
     page.note_edit.setText("血压偏高，建议复查")

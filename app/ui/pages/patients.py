@@ -113,7 +113,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
 
     request_consultation = Signal(str)  # patient id: "New consultation request" for them
 
-    COLUMNS = 7
+    COLUMNS = 5
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -153,13 +153,11 @@ class PatientsPage(FollowsSyncSession, QWidget):
                 self.tr("Clinic number"),
                 self.tr("Sex"),
                 self.tr("Age"),
-                self.tr("Resident ID"),
-                self.tr("Phone"),
                 self.tr("Sync"),
             ]
         )
         # clinic number, age, resident ID
-        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3, 4))
+        stretch_keeping_whole(self.table.horizontalHeader(), (0, 1, 3))
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -265,12 +263,8 @@ class PatientsPage(FollowsSyncSession, QWidget):
         self.table.setRowCount(len(shown))
         for row, p in enumerate(shown):
             state = self.sync_states.get(p.id)
-            cells = [
-                *identity_parts(p.fields),
-                str(p.fields.get("id_card", "")),
-                str(p.fields.get("phone", "")),
-                sync_text(state) if state is not None else "",
-            ]
+            # The resident ID and phone are in the detail's banner (and searchable here).
+            cells = [*identity_parts(p.fields), sync_text(state) if state is not None else ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, p.id)
