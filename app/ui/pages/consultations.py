@@ -148,6 +148,9 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             self.sort,
         ):
             w.currentIndexChanged.connect(self._filters_changed)
+            # long item texts must not widen the window past the screen (layout probe)
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)
             bar.addWidget(w)
         self.show_closed.toggled.connect(self._filters_changed)
         bar.addWidget(self.show_closed)
@@ -161,10 +164,13 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.conflict_button = QPushButton(self.tr("Resolve conflict…"))
         self.conflict_button.clicked.connect(self.resolve)
         self.conflict_button.setEnabled(False)
-        bar.addWidget(self.new_button)
-        bar.addWidget(self.open_button)
-        bar.addWidget(self.conflict_button)
         outer.addLayout(bar)
+        actions = QHBoxLayout()  # a row of its own: the filters take the width
+        actions.addWidget(self.new_button)
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.conflict_button)
+        actions.addStretch(1)
+        outer.addLayout(actions)
         headers = [
             self.tr("Patient"),
             self.tr("Patient ID"),
