@@ -361,163 +361,173 @@
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="171" />
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <source>Attach a received study…</source>
+      <translation>添加已接收的检查…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <source>Pull priors from the PACS…</source>
+      <translation>从影像归档系统调取既往检查…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="179" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="174" />
+      <location filename="../../app/ui/workflow/case_view.py" line="182" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="181" />
+      <location filename="../../app/ui/workflow/case_view.py" line="189" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="184" />
+      <location filename="../../app/ui/workflow/case_view.py" line="192" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="187" />
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="190" />
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="197" />
-      <location filename="../../app/ui/workflow/case_view.py" line="667" />
+      <location filename="../../app/ui/workflow/case_view.py" line="205" />
+      <location filename="../../app/ui/workflow/case_view.py" line="719" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="245" />
+      <location filename="../../app/ui/workflow/case_view.py" line="253" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="277" />
+      <location filename="../../app/ui/workflow/case_view.py" line="285" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="286" />
+      <location filename="../../app/ui/workflow/case_view.py" line="294" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="288" />
+      <location filename="../../app/ui/workflow/case_view.py" line="296" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="292" />
+      <location filename="../../app/ui/workflow/case_view.py" line="300" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="296" />
+      <location filename="../../app/ui/workflow/case_view.py" line="304" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="298" />
+      <location filename="../../app/ui/workflow/case_view.py" line="306" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="302" />
+      <location filename="../../app/ui/workflow/case_view.py" line="310" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="308" />
+      <location filename="../../app/ui/workflow/case_view.py" line="316" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="358" />
+      <location filename="../../app/ui/workflow/case_view.py" line="366" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="376" />
+      <location filename="../../app/ui/workflow/case_view.py" line="384" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="387" />
+      <location filename="../../app/ui/workflow/case_view.py" line="399" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="389" />
+      <location filename="../../app/ui/workflow/case_view.py" line="401" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="406" />
+      <location filename="../../app/ui/workflow/case_view.py" line="418" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="408" />
+      <location filename="../../app/ui/workflow/case_view.py" line="420" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="428" />
+      <location filename="../../app/ui/workflow/case_view.py" line="440" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="445" />
+      <location filename="../../app/ui/workflow/case_view.py" line="457" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="503" />
+      <location filename="../../app/ui/workflow/case_view.py" line="515" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="559" />
+      <location filename="../../app/ui/workflow/case_view.py" line="611" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="633" />
+      <location filename="../../app/ui/workflow/case_view.py" line="685" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="633" />
+      <location filename="../../app/ui/workflow/case_view.py" line="685" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="647" />
+      <location filename="../../app/ui/workflow/case_view.py" line="699" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="647" />
+      <location filename="../../app/ui/workflow/case_view.py" line="699" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="669" />
+      <location filename="../../app/ui/workflow/case_view.py" line="721" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="709" />
+      <location filename="../../app/ui/workflow/case_view.py" line="761" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>

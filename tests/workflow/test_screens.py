@@ -87,6 +87,7 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
     case.tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: "accept" in case.action_buttons, timeout=DEADLINE_MS)
     assert case.action_buttons["accept"].isVisible()
+    assert case.received_button.isHidden(), "studies are added by the clinic, not the specialist"
     shot(win, f"workflow-case-{suffix}.png", tmp_path)
 
     take_action(rad.store, cid, "accept", rad_user)
@@ -114,6 +115,7 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
     bad = untranslated(shown_texts(clinic_case)) if zh else []
     assert not bad, "\n".join(bad)
     assert "磨玻璃结节" in clinic_case.report_view.toPlainText()
+    assert not clinic_case.received_button.isHidden() and not clinic_case.priors_button.isHidden()
     shot(cwin, f"workflow-report-{suffix}.png", tmp_path)
     assert len(clinic.store.list(DocType.report, consultation_id=cid)) == 1
 

@@ -164,8 +164,16 @@ class CaseView(QWidget):
         self.images_button = QPushButton(self.tr("Open images in the viewer"))
         self.images_button.setObjectName("openImages")
         self.images_button.clicked.connect(self.open_images)
+        self.received_button = QPushButton(self.tr("Attach a received study…"))
+        self.received_button.setObjectName("attachReceived")
+        self.received_button.clicked.connect(self.attach_received)
+        self.priors_button = QPushButton(self.tr("Pull priors from the PACS…"))
+        self.priors_button.setObjectName("pullPriors")
+        self.priors_button.clicked.connect(self.pull_priors)
         arow.addWidget(self.open_button)
         arow.addWidget(self.images_button)
+        arow.addWidget(self.received_button)
+        arow.addWidget(self.priors_button)
         arow.addStretch(1)
         al.addLayout(arow)
         self.tabs.addTab(att, self.tr("Attachments"))
@@ -377,6 +385,10 @@ class CaseView(QWidget):
             self.attachments.setCellWidget(row, 3, bar)
         has_dicom = any(a.kind in ("dicom", "ecg") for a in case.attachments)
         self.images_button.setEnabled(has_dicom)
+        # The clinic adds studies from its modalities (DICOM network) while the request is open.
+        adds = case.side.value == "requester" and case.status not in ("closed", "withdrawn")
+        self.received_button.setVisible(adds)
+        self.priors_button.setVisible(adds)
 
     def _timeline(self, case: Case) -> None:
         self.timeline.clear()
@@ -528,6 +540,46 @@ class CaseView(QWidget):
         )
         dialog.show()
         self.document_dialog = dialog
+
+    def _patient_label(self) -> str:
+        from app.ui.sync.identity import identity_text
+
+        return identity_text(self.case.patient if self.case else None)
+
+    def attach_received(self) -> None:
+        """A study received from the clinic's modality (DICOM network inbox) → this case."""
+        if self.case is None:
+            return
+        from app.ui.dicom_net.case_hooks import attach_received_study
+
+        c = self.case.consultation
+        attach_received_study(
+            self,
+            self.context,
+            self.session,
+            str(c.patient_id),
+            self._patient_label(),
+            str(c.id),
+            on_done=self.reload,
+        )
+
+    def pull_priors(self) -> None:
+        """Earlier studies of this patient retrieved from the PACS → this case."""
+        if self.case is None:
+            return
+        from app.ui.dicom_net.case_hooks import pull_priors
+
+        c = self.case.consultation
+        pull_priors(
+            self,
+            self.context,
+            self.session,
+            str(c.patient_id),
+            self._patient_label(),
+            str((self.case.patient or {}).get("patient_number", "")),
+            str(c.id),
+            on_done=self.reload,
+        )
 
     def dicom_items(self) -> list[tuple[str, Any]]:
         """``(name, opener)`` for every DICOM blob of the case (read from the encrypted store
