@@ -569,7 +569,39 @@ def check_cache() -> list[Check]:
         )
     for db in profiles:
         checks.append(_check_existing_cache(db))
+        checks.extend(_check_set_aside(db.parent))
     return checks
+
+
+def _check_set_aside(folder: Path) -> list[Check]:
+    """Caches set aside (keyring key lost, damage) whose unsent work still waits to be sent:
+    it goes at the user's next sign-in with the password that wrapped their keys."""
+    from app.sync.keywrap import wrap_path
+    from app.sync.recovery import find_set_aside
+
+    out = []
+    for item in find_set_aside(folder):
+        if wrap_path(item.db_path).exists():
+            detail = translate(
+                "SelfCheck",
+                "{path}: kept; its unsent work is sent at the user's next sign-in with their "
+                "password, then the file is retired",
+            )
+        else:
+            detail = translate(
+                "SelfCheck",
+                "{path}: kept, but it has no password-protected copy of its key: it cannot be "
+                "opened on this computer",
+            )
+        out.append(
+            Check(
+                "Encrypted cache",
+                f"set-aside cache of {folder.name}",
+                WARN,
+                detail.format(path=item.db_path),
+            )
+        )
+    return out
 
 
 def _check_existing_cache(db: Path) -> Check:
@@ -850,6 +882,12 @@ def format_report(results: list[Check]) -> str:
             group = r.group
             lines.append(f"[{labels.get(group, group)}]")
         name = labels.get(r.name)
+        for prefix, worded in (
+            ("set-aside cache of ", translate("SelfCheck", "set-aside cache of {profile}")),
+            ("cache of ", translate("SelfCheck", "cache of {profile}")),
+        ):
+            if name is None and r.name.startswith(prefix):
+                name = worded.format(profile=r.name[len(prefix) :])
         if name is None:  # a setting key, device, decoder or URL path: shown as it is
             name = f"“{r.name}”" if r.group == "Policy" and _language != "en" else r.name
         lines.append(f"  {labels[r.state]:<4}  {name}: {r.detail}")

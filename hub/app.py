@@ -11,15 +11,18 @@ Mounting another router (e.g. WebSocket signaling): ``hub/signaling/__init__.py`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.sync import PROTOCOL_HEADER
+from hub import signaling
 from hub.api import auth as auth_api
 from hub.api import blobs as blobs_api
 from hub.api import directory as directory_api
@@ -75,7 +78,20 @@ def create_app(config: HubConfig) -> FastAPI:
     db = Database(config.database_url)
     db.migrate()
     state = HubState(config=config, db=db, blobs=FileBlobStore(config.blob_dir, config.upload_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Signaling joins the other hub processes (presence, shared call timers) at start
+        # and leaves cleanly at shutdown.
+        app.state.loop = asyncio.get_running_loop()  # for notify_users from worker threads
+        await signaling.start(app)
+        try:
+            yield
+        finally:
+            await signaling.stop(app)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="YiQiao hub",
         version=str(PROTOCOL_VERSION),
         description="Accounts, records sync, resumable blob uploads (tus 1.0), audit.",

@@ -170,7 +170,7 @@ audit = sa.Table(
     sa.Column("detail", sa.String(500), nullable=False, server_default=""),
 )
 
-_V1_TABLES = [t for t in metadata.sorted_tables if t.name != "schema_version"]
+_V1_TABLES = [t for t in metadata.sorted_tables if t.name != "schema_version"]  # (so far)
 
 # ---- added by migration 2 ------------------------------------------------------------------
 
@@ -211,6 +211,61 @@ spent_refresh_tokens = sa.Table(
     sa.Column("session_id", sa.String(64), nullable=False, index=True),
     sa.Column("spent_at", sa.Float, nullable=False),
 )
+
+
+# ---- added by migration 30 (signaling state shared by every hub process) -------------------
+
+sig_processes = sa.Table(
+    "sig_processes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False, server_default=""),
+    sa.Column("pid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+)
+sig_connections = sa.Table(
+    "sig_connections",
+    metadata,
+    sa.Column("id", sa.String(48), primary_key=True),  # "<process id>:<n>"
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("process_id", sa.String(32), nullable=False, index=True),
+    sa.Column("session_hash", sa.String(64), nullable=False, server_default=""),
+    sa.Column("connected_at", sa.Float, nullable=False),
+)
+sig_calls = sa.Table(
+    "sig_calls",
+    metadata,
+    sa.Column("call_id", sa.String(64), primary_key=True),
+    sa.Column("consultation_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("caller_id", sa.String(64), nullable=False, index=True),
+    sa.Column("caller", sa.JSON, nullable=False),  # UserInfo
+    sa.Column("caller_conn", sa.String(48), nullable=False, server_default=""),
+    sa.Column("rung", sa.JSON, nullable=False),  # [UserInfo]
+    sa.Column("phase", sa.String(16), nullable=False, index=True),
+    sa.Column("callee_id", sa.String(64), nullable=True, index=True),
+    sa.Column("callee", sa.JSON, nullable=True),
+    sa.Column("test", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("ring_deadline", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=False, server_default=""),
+)
+sig_gone = sa.Table(
+    "sig_gone",
+    metadata,
+    sa.Column("call_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("deadline", sa.Float, nullable=False, index=True),
+)
+sig_payloads = sa.Table(
+    "sig_payloads",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+_V30_TABLES = [sig_processes, sig_connections, sig_calls, sig_gone, sig_payloads]
 
 
 def _migration_1(conn: Connection) -> None:
@@ -277,6 +332,12 @@ def _migration_21(conn: Connection) -> None:
     spent_refresh_tokens.create(conn, checkfirst=True)
 
 
+def _migration_30(conn: Connection) -> None:
+    """Signaling state leaves the process: connections, calls, their timers, process
+    heartbeats and oversized fan-out payloads, shared by every hub process."""
+    metadata.create_all(conn, tables=_V30_TABLES)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
@@ -284,6 +345,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (11, _migration_11),
     (20, _migration_20),
     (21, _migration_21),
+    (30, _migration_30),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 

@@ -270,11 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``main.py dicom …``."""
     args = build_parser().parse_args(argv)
+    from app.credentials import KeyringUnavailable
     from app.dicom_net.dicomweb import DicomWebError
     from app.dicom_net.scu import DimseError
+    from app.sync.cache import CacheOpenError
 
     try:
         return int(args.fn(args))
+    except (KeyringUnavailable, CacheOpenError) as exc:
+        # receive/get/inbox keep instances encrypted; without the keyring there is no key.
+        print(f"error: the encrypted DICOM inbox cannot be opened: {exc}", file=sys.stderr)
+        return 1
     except NodeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -96,7 +97,26 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+# What the index stores (converted while parsing, so a bad value is the sender's error).
+_INDEXED = (
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "InstanceNumber",
+)
 
 
 class MalformedDataset(ValueError):
@@ -159,17 +179,30 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def parse_instance(data: bytes) -> Dataset:
-    """Read and check an encoded instance (file meta included); MalformedDataset if unusable."""
+    """Read and check an encoded instance (file meta included); MalformedDataset if unusable.
+
+    Only the header is parsed (pixels stay raw bytes: this runs for every received slice);
+    for uncompressed images the pixel data element must hold the whole image.
+    """
+    fp = io.BytesIO(data)
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        ds.walk(lambda _ds, _elem: None)  # convert values now: a bad one is reported here
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        pixel_at = fp.tell()
+        for keyword in _INDEXED:
+            _text(ds, keyword)  # convert now: a bad value is reported here, as the sender's
     except Exception as exc:  # noqa: BLE001 - any parse failure is the sender's problem
         raise MalformedDataset(f"cannot be parsed: {exc}") from exc
     for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"):
         if not _text(ds, keyword):
             raise MalformedDataset(f"has no {keyword}")
     tsyntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
-    if "PixelData" in ds and tsyntax in _NATIVE:
+    if tsyntax in _NATIVE_LE and data[pixel_at : pixel_at + 4] == b"\xe0\x7f\x10\x00":
+        explicit = tsyntax == "1.2.840.10008.1.2.1"
+        head = 12 if explicit else 8
+        if len(data) < pixel_at + head:
+            raise MalformedDataset("pixel data element is cut off")
+        declared = struct.unpack("<I", data[pixel_at + head - 4 : pixel_at + head])[0]
+        present = min(declared, len(data) - pixel_at - head)
         try:
             expected = (
                 int(ds.Rows)
@@ -181,10 +214,8 @@ def parse_instance(data: bytes) -> Dataset:
             ) // 8
         except (AttributeError, TypeError, ValueError) as exc:
             raise MalformedDataset(f"has pixel data but no usable image size: {exc}") from exc
-        if len(ds.PixelData) < expected:
-            raise MalformedDataset(
-                f"pixel data is {len(ds.PixelData)} bytes, the image needs {expected}"
-            )
+        if present < expected:
+            raise MalformedDataset(f"pixel data is {present} bytes, the image needs {expected}")
     return ds
 
 

@@ -205,19 +205,7 @@ PLUGIN_CHAIN: dict[str, tuple[str, ...]] = {
 }
 
 
-def _register_turbo() -> None:
-    """Offer libjpeg-turbo (imagecodecs) to pydicom for 12-bit and lossless JPEG."""
-    from pydicom.pixels import get_decoder
-
-    for uid in jpeg_turbo.DECODER_DEPENDENCIES:
-        decoder = get_decoder(uid)
-        if jpeg_turbo.LABEL not in decoder.available_plugins and jpeg_turbo.LABEL not in getattr(
-            decoder, "_unavailable", {}
-        ):
-            decoder.add_plugin(jpeg_turbo.LABEL, ("app.dicom_viewer.jpeg_turbo", "_decode_frame"))
-
-
-_register_turbo()
+jpeg_turbo.register()
 
 
 def plugins_for(tsyntax: str) -> list[str]:

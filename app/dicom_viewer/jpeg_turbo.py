@@ -47,3 +47,14 @@ def _decode_frame(src: bytes, runner: DecodeRunner) -> bytes:
     if runner.bits_allocated == 16 and arr.dtype.itemsize == 1:
         arr = arr.astype("<u2")
     return arr.tobytes()
+
+
+def register() -> None:
+    """Offer this plugin to pydicom's decoders for 12-bit and lossless JPEG (once)."""
+    from pydicom.pixels import get_decoder
+
+    for uid in DECODER_DEPENDENCIES:
+        try:
+            get_decoder(uid).add_plugin(LABEL, (__name__, "_decode_frame"))
+        except ValueError:
+            pass  # already registered (the module was imported before)

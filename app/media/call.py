@@ -13,7 +13,7 @@ import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -72,6 +72,7 @@ class CallController:
         self.listener = listener
         self.author = author
         self.media_config = media_config or MediaConfig()
+        self._call_ice: list[sig.IceServer] = []  # STUN/TURN the hub gave for this call
         self.remote_slot = remote_slot or LatestFrameSlot()
         self.preview_slot = preview_slot
         self.phase = CallPhase.idle
@@ -146,12 +147,14 @@ class CallController:
         if isinstance(m, sig.Incoming):
             if self.phase in (CallPhase.idle, CallPhase.ended):
                 self.call_id, self.incoming, self.is_test_call = m.call_id, m, False
+                self._call_ice = list(m.ice_servers)
                 self._set_phase(CallPhase.incoming)
                 self.listener(CallEvent("incoming", call_id=m.call_id, incoming=m))
             return
         if getattr(m, "call_id", None) != self.call_id or self.call_id is None:
             return
         if isinstance(m, sig.Accepted) and self.phase is CallPhase.calling:
+            self._call_ice = list(m.ice_servers)
             await self._start_media()
         elif isinstance(m, sig.Signal) and self.media is not None:
             await self.media.handle_signal(m.kind, m.session, m.sdp)
@@ -202,7 +205,10 @@ class CallController:
             send_signal=send_signal,
             video_source=video,
             audio_source=audio,
-            config=self.media_config,
+            # TURN credentials are minted per call by the hub (they expire with it).
+            config=replace(self.media_config, ice_servers=self._call_ice)
+            if self._call_ice
+            else self.media_config,
             listener=on_media,
             author=self.author,
             remote_slot=self.remote_slot,

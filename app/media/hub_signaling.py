@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 
 import websockets
@@ -35,6 +36,7 @@ class HubSignaling:
         token: TokenProvider,
         on_message: Callable[[BaseModel], Awaitable[None] | None],
         on_connection: Callable[[bool], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         base = hub_url.rstrip("/")
         self.url = (
@@ -45,6 +47,7 @@ class HubSignaling:
         self._token = token
         self._on_message = on_message
         self._on_connection = on_connection or (lambda up: None)
+        self._ssl = ssl_context  # e.g. trusting the hospital's CA (wss:// only)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self.hello: sig.Hello | None = None
@@ -96,6 +99,7 @@ class HubSignaling:
                     ping_interval=15,
                     ping_timeout=20,
                     max_size=1 << 20,
+                    **({"ssl": self._ssl} if self._ssl and self.url.startswith("wss:") else {}),
                 ) as ws:
                     self._ws = ws
                     delay = 1.0
@@ -112,6 +116,10 @@ class HubSignaling:
                 log.warning("hub refused signaling: %s", self.refused)
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 log.info("signaling connection failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. the token provider's refresh found
+                # the hub gone (HubOffline): that is one more failed attempt, not the end of
+                # reconnecting for the rest of the session.
+                log.info("signaling could not start a connection: %s", exc)
             finally:
                 if self._ws is not None:
                     self._ws = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.media.arrival import LinkFeedback
 from app.protocol.datachannel import (
+    COVIEW_TYPES,
     ChatMessage,
     DataChannelError,
     MediaFeedback,
@@ -44,6 +45,10 @@ class CallMessaging:
         self.channel: Any = None
         self.remote_video_paused: str | None = None
         self.far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
+        # Co-viewing (app.dicom_viewer.coview) listens here: its messages, and each time the
+        # channel (re)opens so it can re-send its whole state.
+        self.on_coview: Callable[[Any], None] | None = None
+        self.on_reopen: Callable[[], None] | None = None
 
     def attach(self, channel: Any) -> None:
         """Use ``channel`` (the new peer connection's) from now on."""
@@ -53,6 +58,8 @@ class CallMessaging:
         """The channel opened: send the chat typed while there was none."""
         while self._unsent_chat and channel.readyState == "open":
             channel.send(encode_message(self._unsent_chat.popleft()))
+        if self.on_reopen is not None:
+            self.on_reopen()
 
     def send_chat(self, text: str) -> ChatMessage:
         """Send a chat line (kept and re-sent after a reconnection if the channel is down)."""
@@ -89,6 +96,13 @@ class CallMessaging:
             message = parse_message(raw)
         except DataChannelError as exc:
             log.warning("ignored data-channel message: %s", exc)
+            return
+        if getattr(message, "type", "") in COVIEW_TYPES:
+            if self.on_coview is not None:
+                try:
+                    self.on_coview(message)
+                except Exception:  # a co-viewing bug must not take the call down
+                    log.exception("co-viewing message %s failed", getattr(message, "type", ""))
             return
         if isinstance(message, ChatMessage):
             if any(m.id == message.id for m in self.chat_log):

@@ -1,15 +1,21 @@
 """Messages on the call's data channel (peer to peer), versioned.
 
 Envelope: ``{"v": 1, "type": "<family>.<name>", "id": "<uuid>", "sent_at": <unix s>, ...}``.
-Families: ``chat.*`` now; ``media.*`` for call-control hints (the sender paused video on
-the audio-only rung) and the receiver's once-a-second link feedback; ``annotation.*`` is reserved for co-viewing (a specialist's marks
-on a DICOM image, sent live) and will be added here as new models in the same union, so old
-clients reject them with a clear error instead of misreading them. Data-channel messages
+Families: ``chat.*``; ``media.*`` for call-control hints (the sender paused video on
+the audio-only rung) and the receiver's once-a-second link feedback; ``coview.*`` and
+``annotation.*`` for co-viewing a DICOM series during a call (docs/coview.md): share
+start/stop with the series' and patient's identity, the presenter's view state, hand-over,
+laser pointer, a small preview image, annotations with author and colour, and a full-state
+resync after a reconnection. Every co-viewing message carries the sender's ``seq`` (per
+sender, increasing) so a receiver can drop stale view states. A message of another version
+or of an unknown type is refused by ``parse_message`` with a ``DataChannelError`` (the
+receiver logs it and goes on), so old clients never misread new messages. Data-channel messages
 must stay below 64 KiB (aiortc's limit), enforced by ``MAX_MESSAGE_BYTES``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Annotated, Literal
@@ -55,8 +61,174 @@ class MediaFeedback(_Envelope):
     queue_ms: float | None = Field(default=None, ge=0, le=600_000)
 
 
+_Uid = Annotated[str, Field(max_length=64)]
+_Name = Annotated[str, Field(max_length=128)]
+_Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class _Coview(_Envelope):
+    share_id: str = Field(max_length=64)
+    seq: int = Field(ge=0)
+    sender: _Name
+
+
+class SharedSeries(BaseModel):
+    """What is shared: the series and whose images they are (checked by the receiver)."""
+
+    model_config = ConfigDict(extra="forbid")
+    consultation_id: str = Field(max_length=64)
+    study_uid: _Uid
+    series_uid: _Uid
+    patient_id: str = Field(max_length=64)
+    patient_name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=200)
+    instances: int = Field(default=0, ge=0, le=100_000)
+
+
+class CoviewView(BaseModel):
+    """The presenter's view: which image, W/L, zoom/pan, rotation/flip, layout."""
+
+    model_config = ConfigDict(extra="forbid")
+    series_uid: _Uid
+    sop_instance_uid: _Uid = ""
+    frame_index: int = Field(default=0, ge=0, le=100_000)
+    window_center: float | None = None
+    window_width: float | None = Field(default=None, gt=0)
+    zoom: float | None = Field(default=None, gt=0, le=1000)
+    center: tuple[float, float] | None = None
+    rotation: Literal[0, 90, 180, 270] = 0
+    flip_h: bool = False
+    invert: bool = False
+    layout: tuple[int, int] = (1, 1)
+
+
+class CoviewAnnotation(BaseModel):
+    """One mark in image pixel coordinates (app.dicom_viewer.annotations.Annotation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(max_length=64)
+    kind: Literal["length", "angle", "ellipse", "rectangle", "freehand", "arrow", "text"]
+    points: list[tuple[float, float]] = Field(max_length=2000)
+    author: _Name
+    colour: _Colour
+    sop_instance_uid: _Uid
+    frame: int = Field(default=0, ge=0)
+    text: str = Field(default="", max_length=1000)
+
+
+class ShareStart(_Coview):
+    type: Literal["coview.share_start"] = "coview.share_start"
+    series: SharedSeries
+    presenter: _Name
+    epoch: int = Field(ge=0)
+    colour: _Colour  # the sender's annotation colour
+
+
+class ShareStop(_Coview):
+    type: Literal["coview.share_stop"] = "coview.share_stop"
+
+
+class ViewUpdate(_Coview):
+    type: Literal["coview.view"] = "coview.view"
+    view: CoviewView
+
+
+class PresenterChange(_Coview):
+    """``presenter`` is now presenting (sent by the one giving the role away, or a request
+    with ``request=True`` from the one who wants it)."""
+
+    type: Literal["coview.presenter"] = "coview.presenter"
+    presenter: _Name
+    epoch: int = Field(ge=0)  # hand-overs so far; the higher epoch wins after an outage
+    request: bool = False
+
+
+class Pointer(_Coview):
+    """The presenter's laser dot in image pixel coordinates; ``None`` hides it."""
+
+    type: Literal["coview.pointer"] = "coview.pointer"
+    sop_instance_uid: _Uid = ""
+    x: float | None = None
+    y: float | None = None
+
+
+class HaveSeries(_Coview):
+    """The receiver's answer to a share: whether it holds the series (else it wants previews
+    while the series is fetched with top priority)."""
+
+    type: Literal["coview.have"] = "coview.have"
+    series_uid: _Uid
+    have: bool
+
+
+class Preview(_Coview):
+    """A small image (JPEG/PNG, base64) of the current view for a side that lacks the series."""
+
+    type: Literal["coview.preview"] = "coview.preview"
+    sop_instance_uid: _Uid
+    mime: Literal["image/jpeg", "image/png"]
+    data_b64: str = Field(max_length=48_000)
+
+
+class AnnotationAdd(_Coview):
+    type: Literal["annotation.add"] = "annotation.add"
+    annotation: CoviewAnnotation
+
+
+class AnnotationUpdate(_Coview):
+    type: Literal["annotation.update"] = "annotation.update"
+    annotation: CoviewAnnotation
+
+
+class AnnotationDelete(_Coview):
+    type: Literal["annotation.delete"] = "annotation.delete"
+    annotation_id: str = Field(max_length=64)
+
+
+class CoviewState(_Coview):
+    """Everything, re-sent after a (re)connection so both sides agree again."""
+
+    type: Literal["coview.state"] = "coview.state"
+    series: SharedSeries | None
+    presenter: _Name
+    epoch: int = Field(ge=0)
+    colours: dict[str, _Colour] = Field(default_factory=dict, max_length=16)
+    view: CoviewView | None = None
+    annotations: list[CoviewAnnotation] = Field(default_factory=list, max_length=500)
+
+
+CoviewMessage = (
+    ShareStart
+    | ShareStop
+    | ViewUpdate
+    | PresenterChange
+    | Pointer
+    | HaveSeries
+    | Preview
+    | AnnotationAdd
+    | AnnotationUpdate
+    | AnnotationDelete
+    | CoviewState
+)
+COVIEW_TYPES = tuple(t.model_fields["type"].default for t in CoviewMessage.__args__)  # type: ignore[attr-defined]
+
 DataMessage = Annotated[
-    ChatMessage | VideoPaused | VideoResumed | MediaFeedback, Field(discriminator="type")
+    ChatMessage
+    | VideoPaused
+    | VideoResumed
+    | MediaFeedback
+    | ShareStart
+    | ShareStop
+    | ViewUpdate
+    | PresenterChange
+    | Pointer
+    | HaveSeries
+    | Preview
+    | AnnotationAdd
+    | AnnotationUpdate
+    | AnnotationDelete
+    | CoviewState,
+    Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[DataMessage] = TypeAdapter(DataMessage)
 
@@ -78,7 +250,16 @@ def parse_message(raw: str | bytes) -> BaseModel:
     if len(raw) > MAX_MESSAGE_BYTES * 4:
         raise DataChannelError("message too large")
     try:
-        return _adapter.validate_json(raw)
+        head = json.loads(raw)
+    except ValueError:
+        raise DataChannelError("data-channel message is not JSON") from None
+    if isinstance(head, dict) and head.get("v") != DATACHANNEL_VERSION:
+        raise DataChannelError(
+            f"data-channel message of version {head.get('v')!r} ({head.get('type')!r}); "
+            f"this client speaks version {DATACHANNEL_VERSION}"
+        )
+    try:
+        return _adapter.validate_python(head)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "message"

@@ -130,7 +130,7 @@ class Hello(_Msg):
 
     type: Literal["hello"] = "hello"
     user_id: str
-    ice_servers: list[IceServer] = Field(default_factory=list)
+    ice_servers: list[IceServer] = Field(default_factory=list)  # STUN only; TURN per call
     missed_calls: list[MissedCall] = Field(default_factory=list)
 
 
@@ -141,10 +141,13 @@ class Presence(_Msg):
 
 
 class Incoming(_Msg):
+    """A call rings for you; ``ice_servers`` (STUN/TURN, credentials for this call) to use."""
+
     type: Literal["call.incoming"] = "call.incoming"
     call_id: str
     consultation_id: str
     caller: PartyInfo
+    ice_servers: list[IceServer] = Field(default_factory=list)
 
 
 class Ringing(_Msg):
@@ -154,9 +157,12 @@ class Ringing(_Msg):
 
 
 class Accepted(_Msg):
+    """Your call was answered; ``ice_servers`` (credentials for this call) to use."""
+
     type: Literal["call.accepted"] = "call.accepted"
     call_id: str
     by: str
+    ice_servers: list[IceServer] = Field(default_factory=list)
 
 
 class Declined(_Msg):

@@ -2,7 +2,7 @@
 
 Hints: the signaling WebSocket opening or closing (a stopped hub closes it at once), the
 outcome of any request a ``HubClient`` makes (sync, sign-in, health probes), and the health
-probe the UI runs on :meth:`HubLink.probe_interval`: every 2 s while offline, so the hub's
+probe the UI runs on :meth:`HubLink.probe_interval`: every second while offline, so the hub's
 return is seen within a few seconds; every 4 s while online without a live WebSocket; every
 20 s while the WebSocket is up (its close is the faster signal then). Qt-free; thread-safe;
 listeners are called from whichever thread reported.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 
-OFFLINE_PROBE_S = 2.0
+OFFLINE_PROBE_S = 1.0
 ONLINE_PROBE_S = 4.0
 WATCHED_PROBE_S = 20.0
 

@@ -19,6 +19,7 @@ from app.ui.bridge import call_on_gui, run_in_worker
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
 from app.ui.stall_monitor import GuiStallMonitor
+from app.ui.wording import error_text
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ClientController(QObject):
         self.link = HubLink()
         context.services["hub_link"] = self.link
         self.link.on_change(lambda state: call_on_gui(self._link_changed, state))
+        self._probe_client: Any = None
         self.health_timer = QTimer(self)
         self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         self.health_timer.timeout.connect(self.check_hub)
@@ -92,7 +94,9 @@ class ClientController(QObject):
     def _hub_failed(self, exc: BaseException) -> None:
         log.error("the embedded demo hub did not start: %s", exc)
         self.window.set_hub_state(
-            self.tr("Hub: the local demo hub did not start ({error})").format(error=exc),
+            self.tr("Hub: the local demo hub did not start ({error})").format(
+                error=error_text(exc)
+            ),
             False,
         )
 
@@ -103,13 +107,18 @@ class ClientController(QObject):
         from app.sync.hub_client import HubClient
 
         self._health_busy = True
-        client = HubClient(
-            self.context.hub_url,
-            ca_bundle=self.context.settings.get("ca_bundle", ""),
-            proxy=self.context.settings.get("proxy", "system"),
-            timeout=4,
-        )
-        client.on_link = lambda reached: self.link.report(reached, "probe")
+        client = self._probe_client
+        if client is None or client.base_url != self.context.hub_url.rstrip("/"):
+            # One client kept between probes: its kept-alive connection makes a probe one
+            # round trip on a slow link instead of a new TLS handshake every time.
+            client = HubClient(
+                self.context.hub_url,
+                ca_bundle=self.context.settings.get("ca_bundle", ""),
+                proxy=self.context.settings.get("proxy", "system"),
+                timeout=4,
+            )
+            client.on_link = lambda reached: self.link.report(reached, "probe")
+            self._probe_client = client
         run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
 
     def _link_changed(self, state: str) -> None:

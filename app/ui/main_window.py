@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.ui.pages import PAGES
 from app.ui.setting_problems import describe as describe_problem
+from app.ui.wording import error_text
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ class MainWindow(QMainWindow):
             on_error=lambda exc: QMessageBox.warning(
                 self,
                 self.tr("Export diagnostics"),
-                self.tr("Could not save: {error}").format(error=exc),
+                self.tr("Could not save: {error}").format(error=error_text(exc)),
             ),
         )
 

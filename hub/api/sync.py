@@ -42,7 +42,7 @@ def push(
             f"{len(body.changes)} changes in one push; the hub takes at most {MAX_PUSH_BATCH}",
         )
     results = records.push(state.db, user, body.changes, client_ip(request))
-    hints.publish_after_push(request.app.state, user, results)
+    hints.publish_after_push(request.app, user, results)
     return PushResponse(results=results)
 
 

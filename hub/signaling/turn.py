@@ -8,7 +8,12 @@ a leaked credential dies on its own.
 Configured by the hospital through the environment of the hub process:
 ``YIQIAO_STUN_URLS`` and ``YIQIAO_TURN_URLS`` (comma-separated, e.g.
 ``turn:turn.example.org:3478?transport=udp``), ``YIQIAO_TURN_SECRET``,
-``YIQIAO_TURN_TTL`` (seconds, default 6 h).
+``YIQIAO_TURN_TTL`` (seconds, default 2 h).
+
+TURN credentials are handed out per call (in ``call.incoming`` and ``call.accepted``), not
+in the ``hello`` of every signed-in socket, and live ``turn_ttl`` from the call's start:
+coturn checks the expiry when the relay is allocated and when it is refreshed, so set it to
+the longest call you expect. ``hello`` carries the STUN servers only.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ class IceConfig:
     stun_urls: list[str] = field(default_factory=list)
     turn_urls: list[str] = field(default_factory=list)
     turn_secret: str = ""
-    turn_ttl: int = 6 * 3600
+    turn_ttl: int = 2 * 3600
 
     @classmethod
     def from_env(cls) -> IceConfig:
@@ -44,7 +49,7 @@ class IceConfig:
             urls("YIQIAO_STUN_URLS"),
             urls("YIQIAO_TURN_URLS"),
             os.environ.get("YIQIAO_TURN_SECRET", ""),
-            int(ttl) if ttl.isdigit() else 6 * 3600,
+            int(ttl) if ttl.isdigit() else 2 * 3600,
         )
 
 
@@ -67,3 +72,13 @@ def ice_servers_for(config: IceConfig, user_id: str) -> list[IceServer]:
         username, password = turn_credentials(config.turn_secret, user_id, config.turn_ttl)
         servers.append(IceServer(urls=config.turn_urls, username=username, credential=password))
     return servers
+
+
+def hello_ice_servers(config: IceConfig) -> list[IceServer]:
+    """What every socket hears at once: STUN only (no credential outlives its call)."""
+    return [IceServer(urls=config.stun_urls)] if config.stun_urls else []
+
+
+def call_ice_servers(config: IceConfig, user_id: str) -> list[IceServer]:
+    """STUN and TURN for one call of ``user_id``, the TURN credential minted now."""
+    return ice_servers_for(config, user_id)

@@ -548,104 +548,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="69" />
+      <location filename="../../app/ui/app.py" line="71" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="75" />
+      <location filename="../../app/ui/app.py" line="77" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="82" />
+      <location filename="../../app/ui/app.py" line="84" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="95" />
+      <location filename="../../app/ui/app.py" line="97" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="135" />
-      <location filename="../../app/ui/app.py" line="143" />
+      <location filename="../../app/ui/app.py" line="144" />
+      <location filename="../../app/ui/app.py" line="152" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="136" />
+      <location filename="../../app/ui/app.py" line="145" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="147" />
+      <location filename="../../app/ui/app.py" line="156" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="128" />
-      <location filename="../../app/ui/app.py" line="149" />
+      <location filename="../../app/ui/app.py" line="137" />
+      <location filename="../../app/ui/app.py" line="158" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="152" />
+      <location filename="../../app/ui/app.py" line="161" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="229" />
+      <location filename="../../app/ui/app.py" line="238" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="230" />
+      <location filename="../../app/ui/app.py" line="239" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="248" />
+      <location filename="../../app/ui/app.py" line="257" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="256" />
+      <location filename="../../app/ui/app.py" line="265" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="258" />
+      <location filename="../../app/ui/app.py" line="267" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="322" />
+      <location filename="../../app/ui/app.py" line="331" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="323" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="324" />
+      <location filename="../../app/ui/app.py" line="333" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="325" />
+      <location filename="../../app/ui/app.py" line="334" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="326" />
+      <location filename="../../app/ui/app.py" line="335" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="332" />
+      <location filename="../../app/ui/app.py" line="341" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -1082,78 +1082,83 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <source>Open in viewer</source>
+      <translation>在阅片器中打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
       <source>Match to patient…</source>
       <translation>关联患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="127" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
       <source>Attach to consultation…</source>
       <translation>附加到会诊…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="129" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
       <source>Send to PACS…</source>
       <translation>发送到 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="131" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="133" />
       <source>Search the PACS…</source>
       <translation>检索 PACS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="159" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="161" />
       <source>Listening as AE title {ae} on port {port}.</source>
       <translation>正在接收：AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="163" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="165" />
       <source>Starting…</source>
       <translation>正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="167" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="169" />
       <source>Not receiving. AE title {ae}, port {port}.</source>
       <translation>未开启接收。AE 名称 “{ae}”，端口 {port}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="224" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="226" />
       <source>Not matched</source>
       <translation>未关联</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="272" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="275" />
       <source>{name} · ID {id}</source>
       <translation>{name} · 编号 {id}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="276" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="279" />
       <source>Match to patient</source>
       <translation>关联患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="277" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="280" />
       <source>Which registered patient is this study of? The received images are not changed; only the link is recorded.</source>
       <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="307" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="318" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="345" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="310" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="321" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="308" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="311" />
       <source>{name} has no consultation yet. Create one first.</source>
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="319" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="322" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="343" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="346" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
@@ -1365,119 +1370,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="75" />
+      <location filename="../../app/ui/main_window.py" line="76" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="93" />
+      <location filename="../../app/ui/main_window.py" line="94" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="100" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="101" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="102" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="182" />
+      <location filename="../../app/ui/main_window.py" line="183" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="184" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="185" />
+      <location filename="../../app/ui/main_window.py" line="186" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="188" />
+      <location filename="../../app/ui/main_window.py" line="189" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="191" />
+      <location filename="../../app/ui/main_window.py" line="192" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="193" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="203" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="211" />
+      <location filename="../../app/ui/main_window.py" line="212" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="212" />
+      <location filename="../../app/ui/main_window.py" line="213" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="218" />
+      <location filename="../../app/ui/main_window.py" line="219" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="222" />
-      <location filename="../../app/ui/main_window.py" line="253" />
+      <location filename="../../app/ui/main_window.py" line="223" />
+      <location filename="../../app/ui/main_window.py" line="254" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="256" />
+      <location filename="../../app/ui/main_window.py" line="257" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="271" />
-      <location filename="../../app/ui/main_window.py" line="285" />
+      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="286" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="271" />
+      <location filename="../../app/ui/main_window.py" line="272" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="281" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="286" />
+      <location filename="../../app/ui/main_window.py" line="287" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -1694,7 +1699,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="48" />
+      <location filename="../../app/ui/main_window.py" line="49" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2078,7 +2083,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="60" />
+      <location filename="../../app/ui/main_window.py" line="61" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -3087,7 +3092,7 @@
       <location filename="../../app/selfcheck.py" line="294" />
       <location filename="../../app/selfcheck.py" line="355" />
       <location filename="../../app/selfcheck.py" line="516" />
-      <location filename="../../app/selfcheck.py" line="680" />
+      <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
@@ -3177,92 +3182,112 @@
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="589" />
+      <location filename="../../app/selfcheck.py" line="585" />
+      <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
+      <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="591" />
+      <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
+      <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="621" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="607" />
+      <location filename="../../app/selfcheck.py" line="639" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="618" />
+      <location filename="../../app/selfcheck.py" line="650" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="625" />
+      <location filename="../../app/selfcheck.py" line="657" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="640" />
+      <location filename="../../app/selfcheck.py" line="672" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="654" />
+      <location filename="../../app/selfcheck.py" line="686" />
       <source>{path}: {count} certificate(s)</source>
       <translation>{path}：{count} 个证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="665" />
+      <location filename="../../app/selfcheck.py" line="697" />
       <source>{path} is not a usable PEM file: {error}</source>
       <translation>{path} 不是可用的 PEM 文件：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="687" />
+      <location filename="../../app/selfcheck.py" line="719" />
       <source>verified against {path}</source>
       <translation>已用 {path} 验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="689" />
+      <location filename="../../app/selfcheck.py" line="721" />
       <source>verified against the system CA store</source>
       <translation>已用系统 CA 证书库验证</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="707" />
+      <location filename="../../app/selfcheck.py" line="739" />
       <source>{url}: 200 in {ms} ms</source>
       <translation>{url}：200，用时 {ms} 毫秒</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="718" />
+      <location filename="../../app/selfcheck.py" line="750" />
       <source>{url}: HTTP {status}</source>
       <translation>{url}：HTTP {status}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="733" />
+      <location filename="../../app/selfcheck.py" line="765" />
       <source>hub_url is plain http: traffic is not encrypted</source>
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="797" />
+      <location filename="../../app/selfcheck.py" line="829" />
       <source> (note: set in the environment, may override ca_bundle: {names})</source>
       <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="833" />
+      <location filename="../../app/selfcheck.py" line="865" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="845" />
+      <location filename="../../app/selfcheck.py" line="877" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="886" />
+      <source>set-aside cache of {profile}</source>
+      <translation>“{profile}” 的另存缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="887" />
+      <source>cache of {profile}</source>
+      <translation>“{profile}” 的缓存</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="858" />
+      <location filename="../../app/selfcheck.py" line="896" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="860" />
+      <location filename="../../app/selfcheck.py" line="898" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
@@ -3686,22 +3711,22 @@
       <translation>正在上传 {n}%</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="51" />
+      <location filename="../../app/ui/sync/identity.py" line="55" />
       <source>Error: {reason}</source>
       <translation>错误：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="53" />
+      <location filename="../../app/ui/sync/identity.py" line="59" />
       <source>Waiting to sync</source>
       <translation>等待同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="54" />
+      <location filename="../../app/ui/sync/identity.py" line="60" />
       <source>Synced</source>
       <translation>已同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/identity.py" line="55" />
+      <location filename="../../app/ui/sync/identity.py" line="61" />
       <source>Conflict — needs your choice</source>
       <translation>冲突——需要您选择</translation>
     </message>

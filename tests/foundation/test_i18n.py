@@ -194,6 +194,13 @@ def test_every_hub_reason_reads_in_chinese(chinese):
 
     texts = [(code, hub_error_text(errors.HubError("english", code))) for code in HUB_ERROR_CODES]
     texts += [(r.value, reject_reason_text(r.value)) for r in RejectReason]
+    from app.sync.status import ItemStatus
+    from app.ui.sync.identity import sync_text
+
+    texts += [
+        (f"row {r.value}", sync_text(ItemStatus("error", reason=f"{r.value}: outside your scope")))
+        for r in RejectReason
+    ]
     texts += [
         (kind.__name__, hub_error_text(kind("english detail")))
         for kind in (
@@ -285,6 +292,14 @@ def test_self_check_report_reads_in_chinese(chinese, policy_file):
     from app import selfcheck
 
     policy_file.write_text('hub_url = "http://127.0.0.1:9"\nlanguage = "fr"\n')
+    from app import paths
+    from app.sync.cache import cache_key, open_cache
+
+    folder = paths.user_data_dir() / "profiles" / "doc1-0123456789"
+    folder.mkdir(parents=True)
+    open_cache(folder / "cache.db", cache_key("doc1-0123456789")).close()
+    (folder / "cache.db.unreadable-20260101-120000").write_bytes(b"kept")
+    (folder / "cache.db.unreadable-20260101-120000.keywrap").write_text("{}")
     try:
         assert selfcheck.use_language("zh_CN") == "zh_CN"
         settings = load_settings(registry={})
@@ -300,6 +315,7 @@ def test_self_check_report_reads_in_chinese(chinese, policy_file):
     finally:
         selfcheck._language = "en"
     assert "结果：未通过" in report, report  # the hub at port 9 is unreachable
+    assert "用户下次用密码登录时会发送其中尚未发送的内容" in report, report
     technical = ("MemoryKeyring", "SQLCipher", "YiQiao/")  # class and library names
     lines = [
         ("self-check", line)

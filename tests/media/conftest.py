@@ -139,7 +139,12 @@ def make_client(
             return SyntheticVideoTrack(*size, fps=10), ToneAudioTrack()
 
         remote = LatestFrameSlot()
-        signaling = HubSignaling(hub.url, provide, lambda m: controller.on_hub_message(m))
+        signaling = HubSignaling(
+            hub.url,
+            provide,
+            lambda m: controller.on_hub_message(m),
+            ssl_context=getattr(hub, "ssl_context", None),
+        )
         cfg = config or MediaConfig(start_rung=3)
         controller = CallController(
             signaling, sources, listener, author=username, media_config=cfg, remote_slot=remote

@@ -209,6 +209,11 @@ def test_bundle_speaks_dicom(bundle: Path, tmp_path: Path) -> None:
         assert sent.returncode == 0 and "sent 1 of 1" in sent.stdout, sent.stdout + sent.stderr
         assert "Traceback" not in sent.stderr
         assert len(list(received.iterdir())) == 1
+        # No keyring in CI: the encrypted inbox says so instead of a traceback.
+        inbox = subprocess.run([str(bundle), "dicom", "inbox"], env=env, capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert inbox.returncode == 1 and "cannot be opened" in inbox.stderr, inbox.stderr
+        assert "Traceback" not in inbox.stderr
     finally:
         peer.terminate()
         peer.wait()

@@ -1,5 +1,5 @@
 """The status bar follows the hub: gone as soon as the WebSocket closes or a request fails,
-back within a couple of probe intervals (2 s while offline) once the hub returns."""
+back within a couple of probe intervals (1 s while offline) once the hub returns."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_link_state_and_probe_schedule_with_an_injected_clock() -> None:
     link = HubLink(clock=lambda: now[0])
     heard: list[str] = []
     link.on_change(heard.append)
-    assert link.state == UNKNOWN and link.probe_interval() == 2.0
+    assert link.state == UNKNOWN and link.probe_interval() == 1.0
     link.report(True, "probe")
     assert link.probe_interval() == 4.0, "no WebSocket: probe often enough to notice in 5 s"
     link.websocket(True)
@@ -25,7 +25,7 @@ def test_link_state_and_probe_schedule_with_an_injected_clock() -> None:
     now[0] = 130.0
     link.websocket(False)
     assert (link.state, link.reason, link.changed_at) == (OFFLINE, "websocket", 130.0)
-    assert link.probe_interval() == 2.0
+    assert link.probe_interval() == 1.0
     link.report(False, "request")  # no change, nobody told twice
     link.report(True, "probe")
     assert heard == [ONLINE, OFFLINE, ONLINE]
@@ -66,7 +66,7 @@ def test_status_bar_follows_a_real_hub_stopped_and_restarted(qtbot, stoppable_hu
     qtbot.waitUntil(lambda: "offline" in label.text(), timeout=30_000)
     # Noticed by an event (the WebSocket closing or a request failing), not by the 20 s poll.
     assert controller.link.reason in ("websocket", "request"), controller.link.reason
-    assert controller.health_timer.interval() == 2_000
+    assert controller.health_timer.interval() == 1_000
 
     stoppable_hub.start()
     qtbot.waitUntil(lambda: "connected" in label.text(), timeout=30_000)

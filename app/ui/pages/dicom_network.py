@@ -122,6 +122,8 @@ class DicomNetworkPage(QWidget):
         layout.addWidget(self.empty)
 
         buttons = QHBoxLayout()
+        self.view_button = QPushButton(self.tr("Open in viewer"))
+        self.view_button.clicked.connect(self.open_in_viewer)
         self.match_button = QPushButton(self.tr("Match to patient…"))
         self.match_button.clicked.connect(self.match)
         self.attach_button = QPushButton(self.tr("Attach to consultation…"))
@@ -130,7 +132,7 @@ class DicomNetworkPage(QWidget):
         self.send_button.clicked.connect(self.send)
         self.query_button = QPushButton(self.tr("Search the PACS…"))
         self.query_button.clicked.connect(self.query)
-        for b in (self.match_button, self.attach_button, self.send_button):
+        for b in (self.view_button, self.match_button, self.attach_button, self.send_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.query_button)
@@ -258,6 +260,7 @@ class DicomNetworkPage(QWidget):
             study is not None and signed_in and bool(study.matched_doc_id)
         )
         self.send_button.setEnabled(study is not None)
+        self.view_button.setEnabled(study is not None)
 
     # -- actions --------------------------------------------------------------------------
     def match(self) -> None:
@@ -344,6 +347,23 @@ class DicomNetworkPage(QWidget):
             on_error=lambda exc: QMessageBox.warning(
                 self, self.tr("Attach to consultation"), net_error_text(exc)),
         )  # fmt: skip
+
+    def open_in_viewer(self) -> None:
+        """Show the selected study in the viewer, decrypted in memory only (never to disk)."""
+        study, inbox, window = self.selected(), self.service.inbox, self.window()
+        if study is None or inbox is None or not hasattr(window, "page"):
+            return
+        from functools import partial
+
+        def show(rows: list[Any]) -> None:
+            viewer = getattr(window.page("viewer"), "viewer", None)
+            if viewer is None or not hasattr(viewer, "import_buffers"):
+                return
+            viewer.import_buffers([(f"{r.sop_uid}.dcm", partial(inbox.read, r.sha256))
+                                   for r in rows])  # fmt: skip
+            window.show_page("viewer")
+
+        run_in_worker(inbox.instances, study.study_uid, on_done=show)
 
     def send(self) -> None:
         """Open the send dialog for the selected study."""

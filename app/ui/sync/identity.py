@@ -48,7 +48,13 @@ def sync_text(item: Any) -> str:
     if item.state == "uploading":
         return QCoreApplication.translate("SyncItem", "Uploading {n}%").format(n=item.percent)
     if item.state == "error":
-        return QCoreApplication.translate("SyncItem", "Error: {reason}").format(reason=item.reason)
+        # The store keeps "<RejectReason>: <hub's English message>"; the code is worded.
+        from app.ui.wording import reject_reason_text
+
+        code = str(item.reason).split(":", 1)[0].strip()
+        return QCoreApplication.translate("SyncItem", "Error: {reason}").format(
+            reason=reject_reason_text(code)
+        )
     return {
         "pending": QCoreApplication.translate("SyncItem", "Waiting to sync"),
         "synced": QCoreApplication.translate("SyncItem", "Synced"),

@@ -1,0 +1,385 @@
+"""A province hub on loopback: PostgreSQL, three ``python -m hub serve`` processes on one
+database and one blob folder, Debian's nginx in front with TLS (deploy/nginx/yiqiao-hub.conf,
+a self-signed certificate made here).
+
+Skipped with the reason printed where PostgreSQL (``YIQIAO_TEST_PG_DSN``), nginx or openssl
+is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.hub.conftest import fresh_pg_url, pg_skip_reason
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE_CONF = ROOT / "deploy" / "nginx" / "yiqiao-hub.conf"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+# Short timers so a killed process is noticed in seconds (not so short that a process
+# stalled by a busy CI machine is taken for dead).
+FAST_TIMERS = {
+    "YIQIAO_SIGNAL_HEARTBEAT": "1",
+    "YIQIAO_SIGNAL_DEAD_AFTER": "10",
+    "YIQIAO_SIGNAL_TICK": "0.2",
+    "YIQIAO_SESSION_CHECK": "0.5",
+    "YIQIAO_UPLOAD_LEASE": "3",  # a crashed process's upload lease lapses in 3 s
+}
+
+
+def cluster_skip_reason() -> str | None:
+    reason = pg_skip_reason()
+    if reason:
+        return reason
+    if not NGINX:
+        return "cluster tests skipped: nginx is not installed (apt-get install nginx; .ci/run does)"
+    if not shutil.which("openssl"):
+        return "cluster tests skipped: openssl is not installed"
+    return None
+
+
+def wait_until(predicate, timeout: float = 20.0, what: str = "") -> None:  # noqa: ANN001
+    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class HubProcess:
+    index: int
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@dataclass
+class Cluster:
+    url: str  # https://127.0.0.1:<nginx port>
+    db_url: str
+    data: Path
+    ca_file: Path
+    access_log: Path
+    procs: list[HubProcess] = field(default_factory=list)
+    engine: sa.Engine | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, verify=self.ssl_context, headers=headers, timeout=30)
+
+    def token(self, username: str) -> str:
+        from hub.demo import DEMO_PASSWORD
+
+        with self.http() as c:
+            r = c.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+    def user_id(self, username: str) -> str:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}
+            ).scalar_one()
+
+    def process_of(self, username: str) -> list[int]:
+        """OS pids of the hub processes holding ``username``'s signaling sockets."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT p.pid FROM sig_connections c JOIN sig_processes p "
+                        "ON p.id = c.process_id JOIN users u ON u.id = c.user_id "
+                        "WHERE u.username = :u ORDER BY c.connected_at"
+                    ),
+                    {"u": username},
+                ).scalars()
+            )
+
+    def socket(self, username: str, token: str | None = None) -> SignalingSocket:
+        """A raw signaling WebSocket through nginx, hello already read."""
+        from websockets.sync.client import connect
+
+        ws = connect(
+            self.url.replace("https://", "wss://") + "/api/v1/ws",
+            ssl=self.ssl_context,
+            additional_headers={"Authorization": f"Bearer {token or self.token(username)}"},
+            open_timeout=10,
+        )
+        sock = SignalingSocket(ws)
+        sock.hello = sock.expect(__import__("app.protocol.signaling").protocol.signaling.Hello)
+        return sock
+
+    def proc_by_pid(self, pid: int) -> HubProcess:
+        return next(p for p in self.procs if p.proc.pid == pid)
+
+    def revive(self) -> None:
+        """Restart killed hub processes on their old ports (nginx's upstream list stays)."""
+        restarted = []
+        for i, p in enumerate(self.procs):
+            if not p.alive:
+                self.procs[i] = launch_hub_process(self, p.index, self.env, p.port)
+                restarted.append(self.procs[i])
+        for p in restarted:
+            wait_hub_ready(self, p)
+
+    def kill(self, proc: HubProcess) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a crash."""
+        proc.proc.send_signal(signal.SIGKILL)
+        proc.proc.wait(10)
+
+    def upstreams(self, method: str, path_prefix: str) -> list[str]:
+        """The hub ports nginx sent matching requests to (from its access log)."""
+        out = []
+        for line in self.access_log.read_text().splitlines():
+            if f'"{method} {path_prefix}' in line:
+                m = re.search(r"upstream=(\S+)", line)
+                if m:
+                    out.append(m.group(1).split(",")[-1].strip())
+        return out
+
+
+class SignalingSocket:
+    """A synchronous signaling client for protocol-level checks."""
+
+    def __init__(self, ws) -> None:  # noqa: ANN001
+        self.ws = ws
+        self.hello = None
+
+    def send(self, message) -> None:  # noqa: ANN001
+        self.ws.send(message.model_dump_json())
+
+    def expect(self, kind: type, timeout: float = 10.0):  # noqa: ANN201
+        """The next frame of type ``kind`` (others are skipped); fails after ``timeout``."""
+        from app.protocol import signaling as sig
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {kind.__name__} frame within {timeout:.0f} s")
+            message = sig.parse_server_message(self.ws.recv(timeout=left))
+            if isinstance(message, kind):
+                return message
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def __enter__(self) -> SignalingSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    cert, key = tmp / "hub.crt", tmp / "hub.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render_site(ports: list[int], listen_port: int, cert: Path, key: Path, logs: Path) -> str:
+    """deploy/nginx/yiqiao-hub.conf with this test's addresses; everything else verbatim."""
+    text = SITE_CONF.read_text()
+    servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in ports)
+    text, n = re.subn(
+        r"(?m)^    server 127\.0\.0\.1:\d+ .*;\n(?:    server 127.*\n)*", servers + "\n", text
+    )
+    assert n == 1, "upstream block not found in the shipped nginx config"
+    text = re.sub(r"(?m)^\s*listen \[::\]:\d+.*\n", "", text)
+    text = re.sub(r"listen 80;", f"listen 127.0.0.1:{_free_port()};", text)
+    text = re.sub(r"listen 443 ssl http2;", f"listen 127.0.0.1:{listen_port} ssl http2;", text)
+    text = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", text)
+    text = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", text)
+    text = re.sub(r"access_log \S+ ", f"access_log {logs / 'access.log'} ", text)
+    text = re.sub(r"error_log  \S+ ", f"error_log {logs / 'error.log'} ", text)
+    return text
+
+
+def start_nginx(tmp: Path, site: str) -> subprocess.Popen:
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / d).mkdir(exist_ok=True)
+    (tmp / "site.conf").write_text(site)
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    (tmp / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/main-error.log;\n"
+        "daemon off;\nevents { worker_connections 4096; }\nhttp {\n"
+        "  include /etc/nginx/mime.types;\n"
+        f"  client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n"
+        f"  fastcgi_temp_path {tmp}/fastcgi;\n  uwsgi_temp_path {tmp}/uwsgi;\n"
+        f"  scgi_temp_path {tmp}/scgi;\n  access_log off;\n"
+        f"  include {tmp}/site.conf;\n}}\n"
+    )
+    check = subprocess.run(
+        [NGINX, "-t", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, f"nginx -t refused the shipped config:\n{check.stderr}"
+    return subprocess.Popen(
+        [NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "nginx.stderr", "wb"),  # noqa: SIM115
+    )
+
+
+def launch_hub_process(
+    cluster: Cluster, index: int, env: dict[str, str], port: int = 0
+) -> HubProcess:
+    port_file = cluster.data / f"port{index}"
+    port_file.unlink(missing_ok=True)
+    log = cluster.data / f"hub{index}.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "hub", "serve", "--data", str(cluster.data),
+            "--db", cluster.db_url, "--host", "127.0.0.1", "--port", str(port),
+            "--port-file", str(port_file), "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    return HubProcess(index, port, proc, log)
+
+
+def wait_hub_ready(cluster: Cluster, hub: HubProcess) -> None:
+    """Wait for the port file and /readyz (generous: imports take long on a busy machine)."""
+    index, proc, log = hub.index, hub.proc, hub.log
+    port_file = cluster.data / f"port{index}"
+    wait_until(lambda: port_file.exists() or proc.poll() is not None, 120, f"hub {index} to bind")
+    assert proc.poll() is None, f"hub {index} exited: {log.read_text()[-2000:]}"
+    port = hub.port = int(port_file.read_text())
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 60, f"hub {index} to be ready")
+
+
+def start_cluster(tmp: Path, n: int = 3, extra_env: dict[str, str] | None = None) -> Cluster:
+    db_url = fresh_pg_url()
+    data = tmp / "data"
+    data.mkdir()
+    env = {**os.environ, **FAST_TIMERS, **(extra_env or {})}
+    env.pop("YIQIAO_TEST_PG_DSN", None)
+    subprocess.run(
+        [sys.executable, "-m", "hub", "demo", "--data", str(data), "--db", db_url],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    cert, key = _self_signed(tmp)
+    logs = tmp / "logs"
+    logs.mkdir()
+    listen = _free_port()
+    cluster = Cluster(
+        url=f"https://127.0.0.1:{listen}",
+        db_url=db_url,
+        data=data,
+        ca_file=cert,
+        access_log=logs / "access.log",
+        engine=sa.create_engine(db_url),
+        env=env,
+    )
+    try:
+        cluster.procs = [launch_hub_process(cluster, i, env) for i in range(n)]
+        for p in cluster.procs:
+            wait_hub_ready(cluster, p)
+        site = render_site([p.port for p in cluster.procs], listen, cert, key, logs)
+        nginx_dir = tmp / "nginx"
+        nginx_dir.mkdir()
+        cluster.nginx = start_nginx(nginx_dir, site)  # type: ignore[attr-defined]
+
+        def up() -> bool:
+            try:
+                with cluster.http() as c:
+                    return c.get("/readyz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, 20, "nginx to answer over TLS")
+    except BaseException:
+        stop_cluster(cluster)
+        raise
+    return cluster
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    nginx = getattr(cluster, "nginx", None)
+    if nginx is not None:
+        nginx.terminate()
+        nginx.wait(30)
+    for p in cluster.procs:
+        if p.alive:
+            p.proc.terminate()
+    for p in cluster.procs:
+        try:
+            p.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+    if cluster.engine is not None:
+        cluster.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def _cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    reason = cluster_skip_reason()
+    if reason:
+        print(reason)
+        pytest.skip(reason)
+    c = start_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield c
+    finally:
+        stop_cluster(c)
+
+
+@pytest.fixture
+def cluster(_cluster: Cluster) -> Cluster:
+    """Three hub processes on one PostgreSQL behind nginx, all running (a test that killed
+    one gets it restarted on its port for the next)."""
+    _cluster.revive()
+    return _cluster
