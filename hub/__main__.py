@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import ipaddress
 import logging
 import os
 import signal
@@ -42,10 +43,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from hub.app import create_app
     from hub.logs import setup_logging
+    from hub.server import uvicorn_config
 
     setup_logging(args.log_level.upper())
     log = logging.getLogger("hub")
+    problem = _exposure_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     cfg = _config(args)
+    if args.trusted_proxy:
+        cfg.trusted_proxies = tuple(args.trusted_proxy)
+    elif args.behind_proxy:
+        cfg.trusted_proxies = ("127.0.0.1", "::1")
     app = create_app(cfg)
     if args.seed_demo:
         from hub.demo import seed_demo
@@ -73,16 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "hub listening",
         extra={"fields": {"host": args.host, "port": port, "db": cfg.database_url.split("@")[-1]}},
     )
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-        # The app reads forwarded headers itself, from configured proxies only
-        # (hub.state.client_ip); uvicorn would rewrite the peer before the app could check.
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-    )
+    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    config = uvicorn_config(app, cfg, timeout_graceful_shutdown=30, **tls)
     server = uvicorn.Server(config)
     if args.exit_with_parent:
         from hub.parent_watch import watch_parent
@@ -104,6 +106,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.state.hub.db.dispose()
     log.info("hub stopped")
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposure_problem(args: argparse.Namespace) -> str:
+    """Why this serve command must not start ('' if it may): patient data never travels as
+    plain HTTP beyond this machine."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return "--tls-cert and --tls-key go together"
+    for path in (args.tls_cert, args.tls_key):
+        if path and not Path(path).is_file():
+            return f"TLS file {path} does not exist"
+    if _is_loopback(args.host) or args.tls_cert or args.behind_proxy:
+        return ""
+    return (
+        f"refusing to serve plain HTTP on {args.host}: patient data would cross the network "
+        "unencrypted. Either serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS reverse "
+        "proxy in front (deploy/, see docs/deployment.md) and say so with --behind-proxy "
+        "[--trusted-proxy ADDRESS]"
+    )
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -230,6 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="bytes per facility; 0 = unlimited",
     )
     s.add_argument("--log-level", default="info")
+    s.add_argument("--tls-cert", default="", help="serve HTTPS with this PEM certificate (chain)")
+    s.add_argument("--tls-key", default="", help="the certificate's PEM private key")
+    s.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe "
+        "X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)",
+    )
+    s.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="address or network of a reverse proxy whose forwarded headers are believed "
+        "(repeatable; nobody's by default)",
+    )
     s.add_argument(
         "--exit-with-parent",
         type=int,

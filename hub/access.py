@@ -72,6 +72,13 @@ def can_read_blob(conn: Connection, user: UserInfo, sha256: str) -> bool:
     ).first()
     if own is not None:
         return True
+    held = conn.execute(
+        sa.select(t.blob_holders.c.sha256).where(
+            t.blob_holders.c.sha256 == sha256, t.blob_holders.c.facility_id == user.facility_id
+        )
+    ).first()
+    if held is not None:
+        return True
     ref = conn.execute(
         sa.select(t.blob_refs.c.doc_id)
         .join(t.documents, t.documents.c.id == t.blob_refs.c.doc_id)

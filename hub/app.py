@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import html
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.sync import PROTOCOL_HEADER
@@ -28,49 +30,34 @@ from hub.api import blobs as blobs_api
 from hub.api import directory as directory_api
 from hub.api import ops as ops_api
 from hub.api import sync as sync_api
+from hub.api.openapi import tighten
 from hub.blobstore import FileBlobStore
 from hub.config import HubConfig
 from hub.db import Database
-from hub.errors import error_response, install_error_handlers
+from hub.edge import EdgeGuard
+from hub.errors import TUS_PATH, error_response, install_error_handlers
 from hub.logs import log_request
 from hub.signaling import router as signaling_router
-from hub.state import HubState
-
-# A JSON string escape for U+0000 that is not itself an escaped backslash.
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+from hub.state import HubState, is_https
 
 
-MAX_JSON_BODY = 32 * 1024 * 1024  # a full push batch of large documents fits easily
-
-
-async def _body_problem(request: Request) -> tuple[int, str, str] | None:
-    """Refuse what cannot be stored before any route runs: JSON bodies over MAX_JSON_BODY,
-    and NUL characters (PostgreSQL text refuses them; they never belong in clinical text)."""
-    if "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query:
-        return 422, "invalid_text", "the URL contains a NUL (U+0000) character"
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return None
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_JSON_BODY:
-        return (
-            413,
-            "body_too_large",
-            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
-        )
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        return (
-            413,
-            "body_too_large",
-            f"JSON bodies are limited to {MAX_JSON_BODY} bytes; send smaller batches",
-        )
-    if _JSON_NUL.search(body):
-        return (
-            422,
-            "invalid_text",
-            "the JSON body contains a NUL (U+0000) character in a string; remove it",
-        )
-    return None
+def api_docs_html(openapi: dict) -> str:
+    """A plain HTML list of the operations of an OpenAPI document."""
+    rows = []
+    for path, ops in openapi.get("paths", {}).items():
+        for method, op in ops.items():
+            summary = html.escape(op.get("summary", ""))
+            doc = html.escape(op.get("description", ""))
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td><b>{summary}</b><br>{doc}</td></tr>"
+            )
+    return (
+        "<!doctype html><meta charset=utf-8><title>YiQiao hub API</title>"
+        "<h1>YiQiao hub API</h1><p>Machine-readable: "
+        '<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>'
+        "<table border=1 cellpadding=4>" + "".join(rows) + "</table>"
+    )
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -96,11 +83,34 @@ def create_app(config: HubConfig) -> FastAPI:
         version=str(PROTOCOL_VERSION),
         description="Accounts, records sync, resumable blob uploads (tus 1.0), audit.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: see api_docs below
         redoc_url=None,
     )
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            tighten(schema)
+            blobs_api.declare_tus(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/api/v1/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs() -> HTMLResponse:
+        """The API at a glance, with no script from anywhere (the JSON is the reference)."""
+        return HTMLResponse(api_docs_html(openapi()))
+
     app.state.hub = state
     install_error_handlers(app)
+    # Added before the logging middleware, so it runs inside it: refusals are logged too.
+    app.add_middleware(EdgeGuard, idle_timeout=config.body_idle_timeout)
     for router in (
         ops_api.router,
         auth_api.router,
@@ -118,17 +128,18 @@ def create_app(config: HubConfig) -> FastAPI:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
         version = request.headers.get(PROTOCOL_HEADER)
-        problem = await _body_problem(request)
-        if problem:
-            response: Response = error_response(*problem)
-        elif version is not None and version.strip() != str(PROTOCOL_VERSION):
-            response = error_response(
+        if version is not None and version.strip() != str(PROTOCOL_VERSION):
+            response: Response = error_response(
                 400,
                 "unsupported_protocol",
                 f"this hub speaks protocol {PROTOCOL_VERSION}, the request says {version[:20]!r}; update the client",
             )
         else:
             response = await call_next(request)
+        if request.url.path.startswith(TUS_PATH):  # tus: every reply says its version
+            response.headers.setdefault("Tus-Resumable", "1.0.0")
+        if is_https(request):
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         response.headers["X-Request-Id"] = rid
         user = getattr(request.state, "user", None)

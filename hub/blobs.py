@@ -12,8 +12,10 @@ import sqlalchemy as sa
 
 from app.protocol.auth import UserInfo
 from app.protocol.sync import BlobStatus
+from app.protocol.text import bad_char
 from hub import access, audit
 from hub import db as t
+from hub.db import insert_ignore
 from hub.errors import HubError
 from hub.state import HubState
 
@@ -37,19 +39,16 @@ def parse_metadata(header: str | None) -> dict[str, str]:
                 f"Upload-Metadata entry {pair[:40]!r} is not 'key base64value'",
             )
         try:
-            out[key] = (
-                base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
-            )
-        except (binascii.Error, UnicodeDecodeError):
+            raw = base64.b64decode(value.strip(), validate=True) if value else b""
+        except binascii.Error:
             raise HubError(
-                400, "invalid_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8"
+                400, "invalid_metadata", f"Upload-Metadata value of {key[:40]!r} is not base64"
             ) from None
-        if "\x00" in out[key] or "\x00" in key:
-            raise HubError(
-                400,
-                "invalid_metadata",
-                f"Upload-Metadata value of {key!r} contains a NUL character",
-            )
+        # tus metadata values are any bytes; ours are a file name and type, kept for the
+        # audit. What is not storable text (not UTF-8, NUL, surrogates…) becomes U+FFFD.
+        out[key] = "".join(
+            "\ufffd" if bad_char(ch) else ch for ch in raw.decode("utf-8", errors="replace")
+        )
     return out
 
 
@@ -204,8 +203,12 @@ def finish_upload(state: HubState, user: UserInfo, row: sa.Row, ip: str) -> str:
             f"the uploaded bytes hash to {sha}, not the declared {expected}; upload again",
         )
     with state.db.write() as conn:
-        exists = conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha)).first()
+        exists = conn.execute(
+            sa.select(t.blobs.c.facility_id).where(t.blobs.c.sha256 == sha)
+        ).first()
         state.blobs.commit(row.id, sha)
+        if exists is not None and exists.facility_id != row.facility_id:
+            insert_ignore(conn, t.blob_holders, {"sha256": sha, "facility_id": row.facility_id})
         if exists is None:
             conn.execute(
                 t.blobs.insert().values(
@@ -268,6 +271,9 @@ def blob_for_reader(state: HubState, user: UserInfo, sha256: str, ip: str, recor
             else None
         )
     if not allowed:
+        if record:  # a probe for someone's images is worth recording
+            with state.db.write() as conn:
+                audit.record(conn, user, ip, "read_denied", sha256=sha256)
         raise HubError(404, "not_found", f"no blob {sha256} in your scope")
     if record:
         with state.db.write() as conn:

@@ -30,6 +30,8 @@ class HubConfig:
     # Addresses (or networks, "10.0.0.0/8") of reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto the hub believes; from anyone else these headers are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    header_timeout: float = 10.0  # a request's headers must arrive within this (slowloris)
+    body_idle_timeout: float = 60.0  # a body may pause this long between reads
     clock: Callable[[], float] = time.time  # wall clock of throttling and sessions (tests inject)
 
     @property

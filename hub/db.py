@@ -212,6 +212,17 @@ spent_refresh_tokens = sa.Table(
     sa.Column("spent_at", sa.Float, nullable=False),
 )
 
+# ---- added by migration 22 -----------------------------------------------------------------
+
+blob_holders = sa.Table(
+    "blob_holders",
+    metadata,
+    # Facilities that uploaded a blob's bytes after another one did (content addressing
+    # stores it once): having sent the bytes, they may read and reference it too.
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("facility_id", sa.String(64), primary_key=True),
+)
+
 
 # ---- added by migration 30 (signaling state shared by every hub process) -------------------
 
@@ -332,6 +343,11 @@ def _migration_21(conn: Connection) -> None:
     spent_refresh_tokens.create(conn, checkfirst=True)
 
 
+def _migration_22(conn: Connection) -> None:
+    """Every facility that uploaded a blob's bytes holds it (not only the first)."""
+    blob_holders.create(conn, checkfirst=True)
+
+
 def _migration_30(conn: Connection) -> None:
     """Signaling state leaves the process: connections, calls, their timers, process
     heartbeats and oversized fan-out payloads, shared by every hub process."""
@@ -345,6 +361,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (11, _migration_11),
     (20, _migration_20),
     (21, _migration_21),
+    (22, _migration_22),
     (30, _migration_30),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""

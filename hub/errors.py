@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.protocol.auth import ErrorBody
 
 log = logging.getLogger("hub.errors")
+TUS_PATH = "/api/v1/blobs/uploads"
+TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
 
 
 class HubError(Exception):
@@ -79,10 +81,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.error, exc.message, exc.headers, exc.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
         detail = _clean_detail(exc.errors())
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"]) or "request"
+        if req.url.path.startswith(TUS_PATH) and first["loc"][:1] == ["header"]:
+            # tus 1.0: a missing or malformed Upload-Length / Upload-Offset is 400.
+            return error_response(
+                400, "invalid_header", f"{where}: {first['msg']}", TUS_HEADERS, detail=detail
+            )
         return error_response(422, "invalid_request", f"{where}: {first['msg']}", detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
@@ -94,13 +101,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.DataError)
     async def _data(req: Request, exc: sa_exc.DataError) -> JSONResponse:
         # A value the database cannot store (e.g. out of range); the transaction rolled back.
+        # The database's own words stay in the log: they quote the data and name the schema.
         log.warning(
             "database refused data on %s %s: %s", req.method, req.url.path, str(exc.orig)[:200]
         )
         return error_response(
             422,
             "invalid_data",
-            f"the database cannot store a value of this request: {str(exc.orig)[:160]}",
+            "the database cannot store a value of this request (a number out of range?)",
         )
 
     @app.exception_handler(Exception)

@@ -37,6 +37,7 @@ from app.protocol.sync import (
 from hub import access, audit, write_rules
 from hub import db as t
 from hub.db import Database, allocate_seq, current_seq
+from hub.errors import HubError
 
 _MISSING = object()
 MAX_NESTING = 32  # lists/dicts inside fields; deeper structures are not clinical data
@@ -165,31 +166,30 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
             raise ctx.consultation_ok[key]
 
 
+_NO_DOCUMENT = "the hub has no such document in your scope (base_rev must be 0 for a new one)"
+_NO_PATIENT = "patient_id names no patient in your scope; push the patient first"
+_NO_CONSULTATION = "consultation_id names no consultation you take part in; push it first"
+
+
 def _patient_problem(conn: Connection, user: UserInfo, pid: str) -> Rejected | None:
+    # Absent, not a patient, or outside the author's scope: one answer, so a push cannot
+    # probe which ids exist or what they are.
     patient = conn.execute(sa.select(t.documents.c.type).where(t.documents.c.id == pid)).first()
-    if patient is None:
-        return Rejected(
-            RejectReason.not_found, "patient_id names no patient on the hub; push the patient first"
-        )
-    if patient.type != DocType.patient:
-        return Rejected(RejectReason.invalid, "patient_id names a document that is not a patient")
-    if not access.can_read_document(conn, user, pid):
-        return Rejected(
-            RejectReason.forbidden, "the patient is outside your facility and consultations"
-        )
+    if (
+        patient is None
+        or patient.type != DocType.patient
+        or not access.can_read_document(conn, user, pid)
+    ):
+        return Rejected(RejectReason.not_found, _NO_PATIENT)
     return None
 
 
 def _consultation_problem(conn: Connection, user: UserInfo, cid: str, pid: str) -> Rejected | None:
     cons = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == cid)).first()
-    if cons is None:
-        return Rejected(
-            RejectReason.invalid, "consultation_id names no consultation on the hub; push it first"
-        )
+    if cons is None or not access.participates(conn, user, cid):
+        return Rejected(RejectReason.not_found, _NO_CONSULTATION)
     if cons.patient_id != pid:
         return Rejected(RejectReason.invalid, "patient_id differs from the consultation's patient")
-    if not access.participates(conn, user, cid):
-        return Rejected(RejectReason.forbidden, "you do not take part in this consultation")
     return None
 
 
@@ -210,15 +210,12 @@ def _check_fields(
                 raise Rejected(
                     RejectReason.invalid, f"attachment blob entry invalid: {exc.errors()[0]['msg']}"
                 ) from None
-            if (
-                conn.execute(
-                    sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == blob.sha256)
-                ).first()
-                is None
-            ):
+            # Only blobs the author can already read: a hash alone is no key to another
+            # facility's images, and "not yours" reads exactly like "not there".
+            if not access.can_read_blob(conn, user, blob.sha256):
                 raise Rejected(
                     RejectReason.missing_blob,
-                    f"blob {blob.sha256} is not on the hub; upload it first",
+                    f"blob {blob.sha256} is not among your uploads or your scope; upload it first",
                 )
 
 
@@ -330,10 +327,7 @@ def _apply(
     cur = conn.execute(sa.select(t.documents).where(d.id == doc_id).with_for_update()).first()
     if cur is None:
         if ch.base_rev != 0:
-            raise Rejected(
-                RejectReason.not_found,
-                "the hub has no such document (base_rev must be 0 for a new one)",
-            )
+            raise Rejected(RejectReason.not_found, _NO_DOCUMENT)
         facility = ch.facility_id or user.facility_id
         if facility != user.facility_id:
             raise Rejected(RejectReason.forbidden, "new documents belong to your own facility")
@@ -389,13 +383,15 @@ def _apply(
             document=to_document(_Row(values)),
         )
 
+    if not access.can_read_document(conn, user, doc_id):
+        # Another facility's document reads like no document at all (its existence and type
+        # are not the author's to learn); a new document needs a fresh id.
+        if ch.base_rev == 0:
+            raise Rejected(RejectReason.invalid, "this id cannot be used; use a new random id")
+        raise Rejected(RejectReason.not_found, _NO_DOCUMENT)
     if cur.type != ch.type:
         raise Rejected(
             RejectReason.type_mismatch, f"document {doc_id} is a {cur.type}, not a {ch.type}"
-        )
-    if not access.can_read_document(conn, user, doc_id):
-        raise Rejected(
-            RejectReason.forbidden, "the document is outside your facility and consultations"
         )
     expected_patient = doc_id if cur.type == DocType.patient else cur.patient_id
     if (
@@ -645,7 +641,13 @@ def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullR
         ).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    changes = [to_document(r) for r in rows]
+    changes, damaged = [], []
+    for r in rows:
+        doc = _servable(r)
+        if doc is None:
+            damaged.append(r)
+        else:
+            changes.append(doc)
     # Without more rows the whole range up to ``top`` has been seen (invisible documents
     # included), so the cursor can jump there and the next pull skips them.
     next_cursor = rows[-1].seq if has_more else top
@@ -659,7 +661,8 @@ def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullR
                 [
                     audit.entry(user, ip, "read", patient_id=p, detail=f"pulled {n} document(s)")
                     for p, n in patients.items()
-                ],
+                ]
+                + [_damaged_entry(user, ip, r) for r in damaged],
             )
     return PullResponse(changes=changes, next_cursor=next_cursor, has_more=has_more)
 
@@ -673,10 +676,44 @@ def read_document(db: Database, user: UserInfo, doc_id: uuid.UUID, ip: str) -> D
             )
         ).first()
     if row is None:
+        with db.write() as conn:  # a probe for patient data is worth recording too
+            audit.record(conn, user, ip, "read_denied", doc_id=str(doc_id))
         return None
+    doc = _servable(row)
     with db.write() as conn:
-        audit.record(conn, user, ip, "read", patient_id=row.patient_id, doc_id=row.id)
-    return to_document(row)
+        if doc is None:
+            conn.execute(t.audit.insert(), [_damaged_entry(user, ip, row)])
+        else:
+            audit.record(conn, user, ip, "read", patient_id=row.patient_id, doc_id=row.id)
+    if doc is None:
+        raise HubError(
+            500,
+            "document_damaged",
+            f"document {row.id} is damaged on the hub and cannot be sent; the audit log names it",
+        )
+    return doc
+
+
+def _servable(row: Any) -> Document | None:
+    """The row as a Document if it can be sent (JSON-encoded as UTF-8), else None: one row
+    stored before text was checked strictly must not stop everyone's pull."""
+    try:
+        doc = to_document(row)
+        doc.model_dump_json()
+    except (ValueError, UnicodeError, TypeError):
+        return None
+    return doc
+
+
+def _damaged_entry(user: UserInfo, ip: str, row: Any) -> dict:
+    return audit.entry(
+        user,
+        ip,
+        "unservable",
+        patient_id=row.patient_id,
+        doc_id=row.id,
+        detail="stored document cannot be encoded; left out of the reply",
+    )
 
 
 def reconcile(db: Database, user: UserInfo, digest: str, count: int) -> ReconcileResponse:

@@ -50,8 +50,8 @@ from app.protocol.datachannel import (
 
 log = logging.getLogger(__name__)
 
-# One colour per person, distinguishable on grey images and for the common colour blindness.
-PALETTE = ("#ffb000", "#00b4ff", "#ff4fa0", "#7ddc1f", "#b48cff", "#ff7a2f")
+# One colour per person, distinct on grey images and from the viewer's cyan "selected" colour.
+PALETTE = ("#ffb000", "#ff4fa0", "#7ddc1f", "#b48cff", "#ff7a2f", "#f0f0f0")
 PREVIEW_MAX_BYTES = 30_000
 
 

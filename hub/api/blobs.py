@@ -10,13 +10,16 @@ unfinished upload of it got. The final SHA-256 is verified before the blob becom
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
 from app.protocol.auth import ErrorBody, UserInfo
@@ -27,7 +30,40 @@ from hub.errors import HubError
 from hub.state import HubState, client_ip, get_state
 
 TUS_VERSION = "1.0.0"
+BLOB_MEDIA_TYPE = "application/octet-stream"
+# Non-empty base64 (an empty value would arrive as a trailing space, which HTTP strips).
+_B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+CHECKSUM_PATTERN = rf"^(?:sha1|sha256) {_B64}$"
+_B64_OR_EMPTY = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_META_PAIR = rf"[A-Za-z0-9_.-]{{1,100}}(?: +{_B64_OR_EMPTY})?"
+METADATA_PATTERN = rf"^ *(?:{_META_PAIR}(?: *, *{_META_PAIR})*)? *$"
 EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
+
+
+class _HexConvertor(Convertor):
+    """Path segments of exactly N lowercase hex digits: anything else (``/blobs/status``, a
+    malformed id) does not match the route at all, so it is 404/405, never a 422."""
+
+    length = 0
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _Sha256Convertor(_HexConvertor):
+    regex = "[0-9a-f]{64}"
+
+
+class _UploadIdConvertor(_HexConvertor):
+    regex = "[0-9a-f]{32}"
+
+
+register_url_convertor("sha256hex", _Sha256Convertor())
+register_url_convertor("uploadid", _UploadIdConvertor())
+
 SHA_PATH = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the blob, lowercase hex")
 ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="upload id from the Location header")
 
@@ -48,11 +84,39 @@ TUS_ERRORS = {
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 
 
+def declare_tus(openapi: dict) -> None:
+    """Say in the OpenAPI document what tus requires: ``Tus-Resumable: 1.0.0`` on every
+    request but OPTIONS (the route answers 412 without it, as tus 1.0 says, so FastAPI must
+    not refuse it first) and on every reply."""
+    for path, ops in openapi.get("paths", {}).items():
+        if not path.startswith("/api/v1/blobs/uploads"):
+            continue
+        for method, op in ops.items():
+            if method == "options":
+                continue
+            for param in op.get("parameters", []):
+                if param.get("in") == "header" and param.get("name") == "Tus-Resumable":
+                    param["required"] = True
+                    param["schema"] = {"type": "string", "enum": [TUS_VERSION]}
+            for response in op.get("responses", {}).values():
+                response.setdefault("headers", {})["Tus-Resumable"] = {
+                    "required": True,
+                    "schema": {"type": "string", "enum": [TUS_VERSION]},
+                }
+
+
 def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **(extra or {})}
 
 
 def _require_tus(version: str | None) -> None:
+    if version is None:  # not a tus request at all (tus 1.0 gives 412 to other versions)
+        raise HubError(
+            400,
+            "missing_tus_version",
+            f"send 'Tus-Resumable: {TUS_VERSION}'",
+            headers={"Tus-Version": TUS_VERSION},
+        )
     if version != TUS_VERSION:
         raise HubError(
             412,
@@ -90,9 +154,13 @@ def _is_offset_stream(content_type: str | None) -> bool:
 async def tus_create(
     request: Request,
     upload_length: int = Header(..., ge=0, le=2**62, alias="Upload-Length"),
-    upload_metadata: str | None = Header(None, alias="Upload-Metadata", max_length=4096),
+    upload_metadata: str | None = Header(
+        None, alias="Upload-Metadata", max_length=4096, pattern=METADATA_PATTERN
+    ),
     content_type: str | None = Header(None, alias="Content-Type"),
-    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
+    upload_checksum: str | None = Header(
+        None, alias="Upload-Checksum", max_length=200, pattern=CHECKSUM_PATTERN
+    ),
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
     state: HubState = Depends(get_state),
@@ -138,7 +206,7 @@ async def blob_status(
 _BUSY_WAIT_S = 5.0
 
 
-@router.head("/uploads/{upload_id}", response_class=Response, responses=TUS_ERRORS)
+@router.head("/uploads/{upload_id:uploadid}", response_class=Response, responses=TUS_ERRORS)
 async def tus_head(
     upload_id: str = ID_PATH,
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
@@ -161,7 +229,7 @@ async def tus_head(
 
 
 @router.patch(
-    "/uploads/{upload_id}",
+    "/uploads/{upload_id:uploadid}",
     status_code=204,
     response_class=Response,
     responses=TUS_ERRORS,
@@ -181,7 +249,9 @@ async def tus_patch(
     upload_id: str = ID_PATH,
     upload_offset: int = Header(..., ge=0, le=2**62, alias="Upload-Offset"),
     content_type: str | None = Header(None, alias="Content-Type"),
-    upload_checksum: str | None = Header(None, alias="Upload-Checksum", max_length=200),
+    upload_checksum: str | None = Header(
+        None, alias="Upload-Checksum", max_length=200, pattern=CHECKSUM_PATTERN
+    ),
     tus_resumable: str | None = Header(None, alias="Tus-Resumable"),
     user: UserInfo = Depends(signed_in),
     state: HubState = Depends(get_state),
@@ -255,6 +325,20 @@ class _LeaseLost(Exception):
     pass
 
 
+async def _stream(request: Request, idle: float) -> AsyncIterator[bytes]:
+    """The request body; a client silent for ``idle`` seconds counts as gone (what arrived
+    is kept, as after a dropped connection), so a stalled upload cannot hold its lease."""
+    blocks = request.stream().__aiter__()
+    while True:
+        try:
+            block = await asyncio.wait_for(blocks.__anext__(), idle)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ClientDisconnect() from None
+        yield block
+
+
 async def _receive(
     request: Request,
     state: HubState,
@@ -270,7 +354,7 @@ async def _receive(
     f = state.blobs.append(row.id, start)
     try:
         try:
-            async for block in request.stream():
+            async for block in _stream(request, state.config.body_idle_timeout):
                 if lease.lost:  # another request owns the upload now: touch nothing more
                     f.close()
                     raise _LeaseLost
@@ -307,7 +391,7 @@ async def _receive(
 
 
 @router.delete(
-    "/uploads/{upload_id}", status_code=204, response_class=Response, responses=TUS_ERRORS
+    "/uploads/{upload_id:uploadid}", status_code=204, response_class=Response, responses=TUS_ERRORS
 )
 async def tus_delete(
     upload_id: str = ID_PATH,
@@ -359,7 +443,7 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 @router.get(
-    "/{sha256}",
+    "/{sha256:sha256hex}",
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}},
@@ -378,16 +462,20 @@ def download(
     state: HubState = Depends(get_state),
 ) -> StreamingResponse:
     """Download a blob you may read; supports a single HTTP Range (206)."""
-    row = blobs.blob_for_reader(state, user, sha256, client_ip(request), record=True)
+    blobs.blob_for_reader(state, user, sha256, client_ip(request), record=True)
     size = state.blobs.size(sha256)
     rng = _parse_range(range_header, size)
+    # Never the uploader's content type: a text/html "image" must not render in a browser.
+    # What the file is travels in the attachment document (AttachmentBlob.media_type).
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{sha256}"',
         "Cache-Control": "private, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="{sha256}"',
     }
     if size == 0:
-        return StreamingResponse(iter([b""]), media_type=row.media_type, headers=headers)
+        return StreamingResponse(iter([b""]), media_type=BLOB_MEDIA_TYPE, headers=headers)
     start, end = rng if rng else (0, size - 1)
     headers["Content-Length"] = str(end - start + 1)
     status = 200
@@ -397,12 +485,12 @@ def download(
     return StreamingResponse(
         state.blobs.open_range(sha256, start, end),
         status_code=status,
-        media_type=row.media_type,
+        media_type=BLOB_MEDIA_TYPE,
         headers=headers,
     )
 
 
-@router.head("/{sha256}", response_class=Response, responses={401: _E, 404: _E, 422: _E})
+@router.head("/{sha256:sha256hex}", response_class=Response, responses={401: _E, 404: _E, 422: _E})
 def blob_exists(
     request: Request,
     sha256: str = SHA_PATH,

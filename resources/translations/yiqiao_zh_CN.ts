@@ -186,13 +186,13 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="196" />
+      <location filename="../../app/ui/call/window.py" line="203" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="78" />
-      <location filename="../../app/ui/call/window.py" line="237" />
+      <location filename="../../app/ui/call/window.py" line="244" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
@@ -208,7 +208,7 @@
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="81" />
-      <location filename="../../app/ui/call/window.py" line="241" />
+      <location filename="../../app/ui/call/window.py" line="248" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
@@ -224,96 +224,106 @@
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="88" />
+      <source>Share images</source>
+      <translation>共享影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="91" />
+      <source>Show a series of this consultation to the other side, with live annotations</source>
+      <translation>向对方展示本会诊的一个序列，双方可实时标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/window.py" line="94" />
       <source>Statistics</source>
       <translation>统计信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="90" />
+      <location filename="../../app/ui/call/window.py" line="96" />
       <source>Hang up</source>
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="185" />
+      <location filename="../../app/ui/call/window.py" line="192" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="187" />
+      <location filename="../../app/ui/call/window.py" line="194" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="188" />
+      <location filename="../../app/ui/call/window.py" line="195" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="190" />
+      <location filename="../../app/ui/call/window.py" line="197" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="192" />
+      <location filename="../../app/ui/call/window.py" line="199" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="207" />
+      <location filename="../../app/ui/call/window.py" line="214" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="209" />
+      <location filename="../../app/ui/call/window.py" line="216" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="211" />
+      <location filename="../../app/ui/call/window.py" line="218" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="213" />
+      <location filename="../../app/ui/call/window.py" line="220" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="215" />
+      <location filename="../../app/ui/call/window.py" line="222" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="226" />
+      <location filename="../../app/ui/call/window.py" line="233" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="227" />
+      <location filename="../../app/ui/call/window.py" line="234" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="228" />
+      <location filename="../../app/ui/call/window.py" line="235" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="231" />
+      <location filename="../../app/ui/call/window.py" line="238" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="237" />
+      <location filename="../../app/ui/call/window.py" line="244" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="241" />
+      <location filename="../../app/ui/call/window.py" line="248" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="254" />
+      <location filename="../../app/ui/call/window.py" line="261" />
       <source>Me</source>
       <translation>我</translation>
     </message>
@@ -903,6 +913,80 @@
       <location filename="../../app/ui/pages/consultations.py" line="358" />
       <source>Not saved</source>
       <translation>未保存</translation>
+    </message>
+  </context>
+  <context>
+    <name>Coview</name>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="38" />
+      <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
+      <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="45" />
+      <source>This series is not part of this consultation. It was not shared.</source>
+      <translation>该序列不属于本会诊，未共享。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="69" />
+      <source>Follow the presenter</source>
+      <translation>跟随主讲人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="71" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="286" />
+      <source>Ask to present</source>
+      <translation>申请主讲</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="72" />
+      <source>Save to consultation</source>
+      <translation>保存到会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="73" />
+      <source>Stop sharing</source>
+      <translation>停止共享</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="189" />
+      <source>The other side shared images of another patient; they were not shown.</source>
+      <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="262" />
+      <source>Patient: %1 (ID %2)</source>
+      <translation>患者：%1（ID %2）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="266" />
+      <source>you</source>
+      <translation>您</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="267" />
+      <source>Shared images · presenter: %1</source>
+      <translation>共享影像 · 主讲人：%1</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="271" />
+      <source>fetching the series, preview shown</source>
+      <translation>正在获取序列，先显示预览</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="275" />
+      <source>%1 asks to present</source>
+      <translation>%1 申请主讲</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="284" />
+      <source>Hand over presenting</source>
+      <translation>移交主讲</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="344" />
+      <source>Co-viewing annotations and measurements</source>
+      <translation>共同阅片的标注与测量</translation>
     </message>
   </context>
   <context>
@@ -4026,129 +4110,129 @@
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="326" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="340" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="340" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="343" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="411" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="412" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="548" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="458" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="570" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="570" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="580" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="582" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="621" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="626" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="643" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="644" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="685" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="690" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="685" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="690" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="717" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="718" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="724" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="725" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="741" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="742" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -4156,89 +4240,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="331" />
+      <location filename="../../app/ui/viewer/viewport.py" line="335" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="332" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="333" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="334" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <location filename="../../app/ui/viewer/viewport.py" line="339" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="340" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="337" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="338" />
+      <location filename="../../app/ui/viewer/viewport.py" line="342" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="352" />
+      <location filename="../../app/ui/viewer/viewport.py" line="357" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="382" />
+      <location filename="../../app/ui/viewer/viewport.py" line="388" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="302" />
+      <location filename="../../app/ui/viewer/viewport.py" line="306" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="304" />
+      <location filename="../../app/ui/viewer/viewport.py" line="308" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="436" />
+      <location filename="../../app/ui/viewer/viewport.py" line="454" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="491" />
+      <location filename="../../app/ui/viewer/viewport.py" line="509" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="491" />
-      <location filename="../../app/ui/viewer/viewport.py" line="569" />
-      <location filename="../../app/ui/viewer/viewport.py" line="627" />
+      <location filename="../../app/ui/viewer/viewport.py" line="509" />
+      <location filename="../../app/ui/viewer/viewport.py" line="587" />
+      <location filename="../../app/ui/viewer/viewport.py" line="645" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="569" />
+      <location filename="../../app/ui/viewer/viewport.py" line="587" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="627" />
+      <location filename="../../app/ui/viewer/viewport.py" line="645" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>

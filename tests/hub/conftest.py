@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from hub import accounts
 from hub.app import create_app
 from hub.config import HubConfig
+from hub.server import uvicorn_config
 
 PG_ENV = "YIQIAO_TEST_PG_DSN"
 PASSWORD = "correct-horse-9"
@@ -136,15 +137,9 @@ def start_live_hub(config: HubConfig) -> LiveHub:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
+    # The same uvicorn configuration as `hub serve` (header deadline, no proxy rewriting).
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-            proxy_headers=False,  # as `hub serve`: the app judges forwarded headers itself
-        )
+        uvicorn_config(app, config, lifespan="off", timeout_graceful_shutdown=5)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -18,6 +18,7 @@ from app.media.capture import open_sources
 from app.media.engine import MediaConfig
 from app.media.hub_signaling import HubSignaling
 from app.media.slots import LatestFrameSlot
+from app.tasks import async_loop
 from app.ui.bridge import call_on_gui, run_async
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class CallService(QObject):
 
     event = Signal(object)  # every CallEvent
     connection = Signal(bool)  # signaling connected / lost
+    share_requested = Signal()  # the call window's "Share images": open the case's series
 
     def __init__(self, context: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -39,7 +41,9 @@ class CallService(QObject):
         self.online = False
         self.notes: list[str] = []
         self.consultation_id = ""  # of the current or ringing call ("" for a test call)
+        self.coview: Any = None  # the CoviewSession riding this call (GUI thread)
         self.event.connect(self._remember_consultation)
+        self.event.connect(self._attach_coview)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -149,6 +153,36 @@ class CallService(QObject):
                 getattr(media, name)(*args)
 
         run_async(apply())
+
+    # ---- co-viewing: the session lives on the GUI thread, its messages on the media loop --
+
+    def use_coview(self, session: Any) -> None:
+        """Carry ``session``'s messages over this call's data channel (see docs/coview.md)."""
+        self.coview = session
+        session.send = self._send_coview
+        self._attach_coview(None)
+
+    def _attach_coview(self, _event: CallEvent | None) -> None:
+        session = self.coview
+        if session is None:
+            return
+
+        async def attach() -> None:
+            media = self.controller.media if self.controller else None
+            if media is None or media.messaging.on_coview is not None:
+                return
+            media.messaging.on_coview = lambda m: call_on_gui(session.receive, m)
+            media.messaging.on_reopen = lambda: call_on_gui(session.resync)
+
+        run_async(attach())
+
+    def _send_coview(self, message: Any) -> bool:
+        media = self.controller.media if self.controller else None
+        channel = media.messaging.channel if media is not None else None
+        if channel is None or channel.readyState != "open":
+            return False  # resync() re-sends everything once the channel is back
+        async_loop().loop.call_soon_threadsafe(media.messaging.send, message)
+        return True
 
     def send_chat(self, text: str) -> None:
         self._media("send_chat", text)

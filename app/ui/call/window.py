@@ -85,6 +85,12 @@ class CallWidget(QWidget):
         self.audio_only.setCheckable(True)
         self.audio_only.setToolTip(self.tr("Stop video to keep the voice clear on a weak link"))
         self.audio_only.toggled.connect(self.service.set_audio_only)
+        self.share = QPushButton(self.tr("Share images"))
+        self.share.setObjectName("share_images")
+        self.share.setToolTip(
+            self.tr("Show a series of this consultation to the other side, with live annotations")
+        )
+        self.share.clicked.connect(self.service.share_requested.emit)
         self.stats_button = QPushButton(self.tr("Statistics"))
         self.stats_button.setCheckable(True)
         self.hangup = QPushButton(self.tr("Hang up"))
@@ -117,7 +123,8 @@ class CallWidget(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(self.preview)
         controls.addStretch(1)
-        for button in (self.mute, self.camera, self.audio_only, self.stats_button, self.hangup):
+        buttons = (self.mute, self.camera, self.audio_only, self.share, self.stats_button)
+        for button in (*buttons, self.hangup):
             controls.addWidget(button, 0, Qt.AlignmentFlag.AlignBottom)
         video_layout.addLayout(controls)
         side = QWidget()

@@ -283,6 +283,7 @@ class ViewerWidget(QWidget):
     def set_layout(self, rows: int, cols: int) -> None:
         """Arrange rows × cols viewports, keeping the series already shown."""
         needed = rows * cols
+        self.layout_shape = (rows, cols)
         while len(self.viewports) < needed:
             self.viewports.append(self._new_viewport())
         for vp in self.viewports:

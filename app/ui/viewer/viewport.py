@@ -99,6 +99,10 @@ class Viewport(QWidget):
         self._label_cache: dict[tuple, str] = {}
         self._values_cache: tuple[tuple, np.ndarray] | None = None
         self.annotations.listeners.append(self.update)
+        # Co-viewing (app/ui/viewer/coview_link.py): a colour per author, and the
+        # presenter's laser dot (sop, x, y in image pixels) drawn over the image.
+        self.author_colours: dict[str, str] = {}
+        self.laser: tuple[str, float, float] | None = None
 
     # ------------------------------------------------------------------ series and frames
     @property
@@ -346,6 +350,7 @@ class Viewport(QWidget):
             p.drawImage(0, 0, self._qimage)
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._paint_annotations(p)
+            self._paint_laser(p)
             self._paint_corners(p)
         elif self.series is not None:
             p.setPen(WHITE)
@@ -366,7 +371,8 @@ class Viewport(QWidget):
         font.setPointSize(9)
         p.setFont(font)
         for ann in items:
-            colour = SELECTED if ann.id == self.selected_id else YELLOW
+            own = self.author_colours.get(ann.author)
+            colour = SELECTED if ann.id == self.selected_id else QColor(own) if own else YELLOW
             p.setPen(QPen(colour, 1.5))
             pts = [self.to_view(q) for q in ann.outline()]
             if len(pts) >= 2:
@@ -389,6 +395,18 @@ class Viewport(QWidget):
                     label,
                     colour,
                 )
+
+    def _paint_laser(self, p: QPainter) -> None:
+        ref = self.current
+        if self.laser is None or ref is None or ref.instance.sop_instance_uid != self.laser[0]:
+            return
+        c = self.to_view((self.laser[1], self.laser[2]))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(255, 40, 40, 90))
+        p.drawEllipse(c, 11.0, 11.0)
+        p.setBrush(QColor(255, 30, 30))
+        p.drawEllipse(c, 4.5, 4.5)
+        p.setBrush(Qt.BrushStyle.NoBrush)
 
     @staticmethod
     def _arrow_head(p: QPainter, tip: QPointF, tail: QPointF) -> None:
