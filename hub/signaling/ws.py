@@ -105,7 +105,10 @@ async def signaling_socket(ws: WebSocket) -> None:
         sig.Hello(
             user_id=user.id,
             ice_servers=hello_ice_servers(ice),
-            missed_calls=await run_in_threadpool(board.missed.take, user.id),
+            # a hints-only socket (?purpose=sync) leaves missed calls for the call socket
+            missed_calls=[]
+            if ws.query_params.get("purpose") == "sync"
+            else await run_in_threadpool(board.missed.take, user.id),
         )
     )
     await board.catch_up(conn)
