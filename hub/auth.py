@@ -61,6 +61,7 @@ def _user_info(row: sa.Row) -> UserInfo:
         facility_id=row.facility_id,
         facility_name=row.facility_name,
         department=row.department,
+        title=row.title,
     )
 
 
@@ -72,6 +73,7 @@ def _user_query() -> sa.Select:
         t.users.c.role,
         t.users.c.facility_id,
         t.users.c.department,
+        t.users.c.title,
         t.users.c.disabled,
         t.users.c.password_hash,
         t.facilities.c.name.label("facility_name"),

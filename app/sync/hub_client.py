@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
+from app.protocol.directory import DirectoryResponse
 from app.protocol.sync import (
     PROTOCOL_HEADER,
     BlobStatusRequest,
@@ -276,6 +277,10 @@ class HubClient:
             for p in data
             if isinstance(p, dict) and p.get("id") and p.get("display_name")
         }
+
+    def directory(self) -> DirectoryResponse:
+        """Facilities → departments → specialists (``GET /directory``)."""
+        return _parse(DirectoryResponse, self.json_or_raise(self.authed("GET", f"{API}/directory")))
 
     def health(self) -> bool:
         """True when the hub answers /readyz."""
