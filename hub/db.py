@@ -470,10 +470,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict) -> bool:
 
     On PostgreSQL a concurrent insert of the same key waits for the other transaction and
     then reports the conflict, so exactly one of several racing callers gets True."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     pk = list(table.primary_key.columns)[0]
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(pk)
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(pk)
     return conn.execute(stmt).first() is not None

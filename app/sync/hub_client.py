@@ -65,6 +65,8 @@ class HubClient:
             self.session.proxies = {"http": proxy, "https": proxy}
         # "system": requests reads HTTP(S)_PROXY / NO_PROXY and, on Windows, the registry.
         self.tokens: TokenPair | None = None
+        # the client whose tokens a clone shares (refreshes go through it)
+        self._parent: HubClient | None = None
         self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         # Told about every new token pair (the engine stores them in the keyring).
         self.on_tokens: Any = None
