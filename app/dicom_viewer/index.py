@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,9 +373,3 @@ def read_instance(path: Path, report: ImportReport) -> Instance | None:
             report.skipped.append(SkippedFile(str(path), f"invalid image size: {exc}"))
             return None
     return inst
-
-
-def iter_frames(library: Library) -> Iterator[FrameRef]:
-    """Every frame of every series (tests and the self-check use this)."""
-    for _p, _st, series in library.all_series():
-        yield from series.frames

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -276,7 +276,3 @@ class MainWindow(QMainWindow):
         from app.ui.about_dialog import AboutDialog
 
         AboutDialog(self).exec()
-
-    def flash(self, text: str, ms: int = 5000) -> None:
-        """A transient message in the status bar."""
-        QTimer.singleShot(0, lambda: self.statusBar().showMessage(text, ms))

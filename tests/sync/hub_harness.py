@@ -12,12 +12,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.backoff import Backoff
 from app.sync.blobstore import BlobStore
 from app.sync.cache import open_cache
 from app.sync.engine import SyncEngine
 from app.sync.hub_client import HubClient
 from app.sync.store import RecordStore
-from app.sync.transfer import Backoff
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-1"
