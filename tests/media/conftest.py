@@ -69,7 +69,11 @@ class _LogLines(logging.Handler):
 
 def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     """A hub on a free loopback port over ``data`` (demo data seeded unless ``seed`` is off:
-    a restart over the same folder)."""
+    a restart over the same folder).
+
+    In-process, not ``tests.support.hub_launcher``: the echo peer must use loopback ICE
+    candidates (set for this process), and the fixtures wait on the hub's switchboard.
+    """
     import uvicorn
 
     from hub.app import create_app
