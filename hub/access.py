@@ -96,6 +96,31 @@ def participates(conn: Connection, user: UserInfo, consultation_id: str) -> bool
     )
 
 
+def presence_visible(db: Database, user: UserInfo, user_ids: list[str]) -> set[str]:
+    """Of ``user_ids``, those whose presence ``user`` may learn: themselves, and people who
+    take part in a consultation with them. Anyone else reads as offline (no oracle)."""
+    from hub.auth import load_user
+
+    out = {uid for uid in user_ids if uid == user.id}
+    mine = my_consultations(user)
+    with db.read() as conn:
+        for uid in set(user_ids) - out:
+            other = load_user(conn, uid) if len(uid) <= 64 else None
+            if other is None:
+                continue
+            shared = conn.execute(
+                sa.select(t.consultations.c.id)
+                .where(
+                    t.consultations.c.id.in_(mine.scalar_subquery()),
+                    t.consultations.c.id.in_(my_consultations(other).scalar_subquery()),
+                )
+                .limit(1)
+            ).first()
+            if shared is not None:
+                out.add(uid)
+    return out
+
+
 def is_participant(db: Database, user: UserInfo, consultation_id: str | uuid.UUID) -> bool:
     """Whether ``user`` takes part in consultation ``consultation_id`` (stable API, e.g. for
     WebSocket signaling: ``is_participant(websocket.app.state.hub.db, user, cid)``)."""

@@ -131,7 +131,7 @@ class CoviewSession:
     on_change: Callable[[str], None] = lambda what: None
     make_preview: Callable[[CoviewView], tuple[str, bytes] | None] = lambda view: None
     clock: Callable[[], float] = time.monotonic
-    min_interval_s: float = 0.05  # view/pointer updates are coalesced to at most 20/s
+    min_interval_s: float = 0.1  # view/pointer updates are coalesced to at most 10/s
     preview_settle_s: float = 0.3  # a preview once the presenter stops on an image
 
     share_id: str = ""
@@ -421,10 +421,11 @@ class CoviewSession:
             self._on_view(sender, message.view)
         elif isinstance(message, Pointer):
             if sender == self.presenter:
+                sop = message.sop_instance_uid or (
+                    self.presenter_view.sop_instance_uid if self.presenter_view else ""
+                )
                 self.pointer = (
-                    None
-                    if message.x is None or message.y is None
-                    else (message.sop_instance_uid, message.x, message.y)
+                    None if message.x is None or message.y is None else (sop, message.x, message.y)
                 )
                 self.on_change("pointer")
         elif isinstance(message, PresenterChange):

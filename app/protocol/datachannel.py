@@ -67,6 +67,10 @@ _Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
 class _Coview(_Envelope):
+    # ``seq`` orders and deduplicates co-viewing messages, so they carry no random id; with
+    # defaults (id, sent_at, unchanged view fields) left out on the wire by
+    # ``encode_message``, a view update is ~280 bytes.
+    id: str = Field(default="", max_length=64)
     share_id: str = Field(max_length=64)
     seq: int = Field(ge=0)
     sender: _Name
@@ -144,7 +148,8 @@ class PresenterChange(_Coview):
 
 
 class Pointer(_Coview):
-    """The presenter's laser dot in image pixel coordinates; ``None`` hides it."""
+    """The presenter's laser dot in image pixel coordinates; ``None`` hides it. An empty
+    ``sop_instance_uid`` means the image of the presenter's last view."""
 
     type: Literal["coview.pointer"] = "coview.pointer"
     sop_instance_uid: _Uid = ""
@@ -239,7 +244,16 @@ class DataChannelError(ValueError):
 
 def encode_message(message: BaseModel) -> str:
     """JSON text for the channel; refuses messages too large for the data channel."""
-    text = message.model_dump_json()
+    if isinstance(message, _Coview):
+        # Defaults (and the empty id) stay off the wire; ``v`` and ``type`` always travel.
+        data = message.model_dump(mode="json", exclude_defaults=True, exclude={"id", "sent_at"})
+        text = json.dumps(
+            {"v": message.v, "type": message.type, **data},  # type: ignore[attr-defined]
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+    else:
+        text = message.model_dump_json()
     if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
         raise DataChannelError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
     return text

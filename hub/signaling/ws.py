@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app.protocol import signaling as sig
+from hub import access
 from hub.access import consultation_participants, is_participant
 from hub.auth import user_from_token
 from hub.signaling.calls import Connection, Switchboard, party, pick_callees
@@ -143,8 +144,12 @@ class _Handler:
         if isinstance(m, sig.Ping):
             await self.conn.send(sig.Pong())
         elif isinstance(m, sig.PresenceQuery):
-            self.conn.presence_watchers.update(m.user_ids)
-            online = await self.board.online(list(m.user_ids))
+            # Only people the asker shares a consultation with; others read as offline.
+            visible = await run_in_threadpool(
+                access.presence_visible, self.db, self.user, list(m.user_ids)
+            )
+            self.conn.presence_watchers.update(visible)
+            online = await self.board.online(sorted(visible))
             for uid in m.user_ids:
                 await self.conn.send(sig.Presence(user_id=uid, online=uid in online))
         elif isinstance(m, sig.Invite):

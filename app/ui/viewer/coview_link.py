@@ -303,7 +303,7 @@ class CoviewLink(QObject):
     def share(self, series: SharedSeries) -> bool:
         """Share ``series`` (we present); False with ``refused`` emitted when not allowed."""
         try:
-            self.session.start_share(series, uuid.uuid4().hex)
+            self.session.start_share(series, uuid.uuid4().hex[:12])
         except CoviewRefused as exc:
             self.refused.emit(refusal_text(exc))
             return False
