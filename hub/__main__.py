@@ -186,6 +186,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 args.facility,
                 _password(args),
                 args.department,
+                title=args.title,
             )
             print(f"user {args.username} created ({uid})")
         elif args.admin_cmd == "user-list":
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ua.add_argument("--facility", required=True)
     ua.add_argument("--department", default="")
+    ua.add_argument("--title", default="", help="professional title (职称), e.g. 主任医师")
     ua.add_argument("--password", default="", help="(else $YIQIAO_HUB_PASSWORD or a prompt)")
     asub.add_parser("user-list")
     pw = asub.add_parser("passwd", help="reset a password")

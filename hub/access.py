@@ -1,8 +1,10 @@
 """Who may see what: a user's facility, plus the consultations they take part in.
 
-A user takes part in consultation C when they belong to its requesting facility, are its
-assigned specialist, belong to its target facility's department named on it, or are a
-coordinator at its target facility (coordinators assign specialists). A participant sees
+A user takes part in consultation C when they belong to its requesting facility, or — once
+C has been submitted (a draft is the clinic's alone) — are its assigned specialist, a
+specialist of its target facility's department named on it, or a coordinator at its target
+facility (coordinators assign specialists). What each side may *write* is
+``hub.write_rules``. A participant sees
 C's documents, its patient's patient document, and blobs referenced by visible attachments.
 """
 
@@ -21,14 +23,20 @@ from hub.db import Database
 def my_consultations(user: UserInfo) -> sa.Select:
     """SELECT of ids of the consultations ``user`` takes part in."""
     c = t.consultations.c
-    conds = [c.requesting_facility_id == user.facility_id, c.specialist_id == user.id]
-    if user.department:
-        conds.append(
+    # The consulting side sees a request only once it is sent: a draft is the clinic's own.
+    others = [c.specialist_id == user.id]
+    if user.department and user.role == Role.specialist:
+        others.append(
             sa.and_(c.target_facility_id == user.facility_id, c.department == user.department)
         )
     if user.role in (Role.coordinator, Role.admin):
-        conds.append(c.target_facility_id == user.facility_id)
-    return sa.select(c.id).where(sa.or_(*conds))
+        others.append(c.target_facility_id == user.facility_id)
+    return sa.select(c.id).where(
+        sa.or_(
+            c.requesting_facility_id == user.facility_id,
+            sa.and_(c.status != "draft", sa.or_(*others)),
+        )
+    )
 
 
 def visible_documents(user: UserInfo) -> sa.ColumnElement[bool]:

@@ -58,6 +58,7 @@ def add_user(
     password: str,
     department: str = "",
     password_hash: str | None = None,
+    title: str = "",
 ) -> str:
     """Create a user; returns the new user id. ``password_hash`` (an argon2 hash of
     ``password``, e.g. with cheaper parameters in tests) skips hashing here."""
@@ -86,6 +87,7 @@ def add_user(
                 role=role,
                 facility_id=facility_id,
                 department=department.strip(),
+                title=title.strip()[:100],
                 password_hash=password_hash,
                 disabled=False,
                 created_at=time.time(),

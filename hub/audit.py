@@ -79,7 +79,7 @@ def entry(user: UserInfo, ip: str, action: str, **kw: str | None) -> dict:
         "detail": "",
     }
     row.update(kw)
-    row["detail"] = (row["detail"] or "")[:500]
+    row["detail"] = str(row["detail"] or "")[:500]
     return row
 
 

@@ -61,6 +61,7 @@ def _user_info(row: sa.Row) -> UserInfo:
         facility_id=row.facility_id,
         facility_name=row.facility_name,
         department=row.department,
+        title=row.title,
     )
 
 
@@ -72,6 +73,7 @@ def _user_query() -> sa.Select:
         t.users.c.role,
         t.users.c.facility_id,
         t.users.c.department,
+        t.users.c.title,
         t.users.c.disabled,
         t.users.c.password_hash,
         t.facilities.c.name.label("facility_name"),
@@ -140,7 +142,7 @@ def login(
         row = conn.execute(_user_query().where(t.users.c.username == username)).first()
     # Hash verification is slow on purpose: do it outside any write transaction.
     ok = verify_password(row.password_hash if row else _dummy(), password) and row is not None
-    if not ok:
+    if not ok or row is None:
         with db.write() as conn:
             audit.record_account(conn, row.id if row else "", username, ip, "login_failed")
         raise HubError(401, "invalid_credentials", "wrong username or password")
@@ -200,8 +202,8 @@ def refresh(db: Database, config: HubConfig, refresh_token: str, ip: str = "") -
                     conn, owner or "", "", ip, "refresh_replayed", "session revoked"
                 )
         ok = sess is not None and not sess.revoked and sess.refresh_expires >= now
-        user = load_user(conn, sess.user_id) if ok else None
-        if ok and user is not None:
+        user = load_user(conn, sess.user_id) if ok and sess is not None else None
+        if ok and sess is not None and user is not None:
             values["refresh_expires"] = min(
                 values["refresh_expires"], sess.created_at + config.session_max_life
             )

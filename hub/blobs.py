@@ -270,7 +270,7 @@ def blob_for_reader(state: HubState, user: UserInfo, sha256: str, ip: str, recor
             if allowed
             else None
         )
-    if not allowed:
+    if not allowed or row is None:
         if record:  # a probe for someone's images is worth recording
             with state.db.write() as conn:
                 audit.record(conn, user, ip, "read_denied", sha256=sha256)

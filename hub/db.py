@@ -46,6 +46,8 @@ users = sa.Table(
     sa.Column("department", sa.String(100), nullable=False, server_default=""),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False),
+    # added by migration 11 (created directly on a fresh database)
+    sa.Column("title", sa.String(100), nullable=False, server_default=""),
 )
 sessions = sa.Table(
     "sessions",
@@ -121,6 +123,8 @@ consultations = sa.Table(
     sa.Column("target_facility_id", sa.String(64), nullable=False, server_default="", index=True),
     sa.Column("department", sa.String(100), nullable=False, server_default=""),
     sa.Column("specialist_id", sa.String(64), nullable=False, server_default="", index=True),
+    # added by migration 10 (created directly on a fresh database)
+    sa.Column("status", sa.String(16), nullable=False, server_default="draft"),
 )
 blob_refs = sa.Table(
     "blob_refs",
@@ -301,6 +305,34 @@ def _migration_2(conn: Connection) -> None:
     missed_calls.create(conn, checkfirst=True)
 
 
+def _migration_10(conn: Connection) -> None:
+    """Consultation workflow: the status is indexed beside the participants (drafts are
+    visible to the requesting clinic only; routing needs it without reading JSON)."""
+    _add_column(conn, "consultations", "status", "VARCHAR(16) NOT NULL DEFAULT 'draft'")
+    rows = conn.execute(
+        sa.select(documents.c.id, documents.c.fields, documents.c.deleted).where(
+            documents.c.type == "consultation"
+        )
+    ).all()
+    for row in rows:
+        status = "closed" if row.deleted else str((row.fields or {}).get("status") or "draft")
+        conn.execute(
+            consultations.update().where(consultations.c.id == row.id).values(status=status[:16])
+        )
+
+
+def _migration_11(conn: Connection) -> None:
+    """Directory: a specialist's professional title (职称) shown when picking one."""
+    _add_column(conn, "users", "title", "VARCHAR(100) NOT NULL DEFAULT ''")
+
+
+def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
+    """ALTER TABLE … ADD COLUMN unless migration 1 already created it (the declared tables
+    carry later columns, so a fresh database gets them at once)."""
+    if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+
 def _migration_20(conn: Connection) -> None:
     """Upload leases in the database, so one PATCH per upload holds across hub processes."""
     upload_locks.create(conn, checkfirst=True)
@@ -325,6 +357,8 @@ def _migration_30(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
+    (10, _migration_10),
+    (11, _migration_11),
     (20, _migration_20),
     (21, _migration_21),
     (22, _migration_22),
@@ -436,10 +470,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict) -> bool:
 
     On PostgreSQL a concurrent insert of the same key waits for the other transaction and
     then reports the conflict, so exactly one of several racing callers gets True."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     pk = list(table.primary_key.columns)[0]
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(pk)
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(pk)
     return conn.execute(stmt).first() is not None

@@ -8,12 +8,15 @@ nothing when the demo clinic already exists.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from app.protocol import resident_id
 from app.protocol.auth import UserInfo
-from app.protocol.records import validate_fields
+from app.protocol.consultation import apply_action, participants_of, side_of
+from app.protocol.records import sign_report, validate_fields
 from app.protocol.sync import Change, DocType, PushStatus
 from hub import accounts, auth, blobs, records
 from hub import db as t
@@ -31,7 +34,10 @@ DEMO_USERS: dict[str, tuple[str, str, str, str]] = {
     "specialist2": ("刘敏", "specialist", COUNTY_ID, "心内科"),
     "coordinator": ("赵芳", "coordinator", COUNTY_ID, "医务科"),
     "admin": ("系统管理员", "admin", COUNTY_ID, ""),
+    "specialist3": ("孙建明", "specialist", PROVINCE_ID, "影像科"),
 }
+DEMO_TITLES = {"specialist": "主任医师", "specialist2": "副主任医师", "specialist3": "主任医师"}
+"""Professional titles (职称) shown in the directory and on signed reports."""
 """Demo accounts; every one signs in with :data:`DEMO_PASSWORD`."""
 
 _NS = uuid.UUID("6d1f3c1e-4a8b-4c59-9d7e-0f5a2b9c1e77")
@@ -72,7 +78,8 @@ class _Writer:
         merged = {**self.fields.get(doc_id, {}), **fields}
         # The shared field schema keeps the seed honest: a field the client would not
         # understand (e.g. "pulse" for "heart_rate") fails here, not on a doctor's screen.
-        validate_fields(doc_type, merged)
+        # Stored normalised, as a client stores them.
+        merged = validate_fields(doc_type, merged)
         change = Change(
             change_id=uuid.uuid4(),
             id=doc_id,
@@ -129,7 +136,15 @@ def seed_demo(state: HubState) -> bool:
     shared_hash = auth.hash_password(DEMO_PASSWORD)  # one argon2 run, not five: faster first start
     for username, (display, role, facility, dept) in DEMO_USERS.items():
         accounts.add_user(
-            db, username, display, role, facility, DEMO_PASSWORD, dept, password_hash=shared_hash
+            db,
+            username,
+            display,
+            role,
+            facility,
+            DEMO_PASSWORD,
+            dept,
+            password_hash=shared_hash,
+            title=DEMO_TITLES.get(username, ""),
         )
     doctor, radiologist, cardiologist = (
         _user(state, "doctor"),
@@ -163,10 +178,36 @@ def seed_demo(state: HubState) -> bool:
             user,
             name,
             DocType.attachment,
-            {"kind": files[0][1], "title": title, "blobs": entries},
+            {"kind": files[0][1], "name": files[0][0], "title": title, "blobs": entries},
             patient,
             cons,
         )
+
+    def consent(user: UserInfo, signer_name: str, given_by: str = "patient") -> dict:
+        scan = _consent_scan()
+        sha = blobs.ingest_bytes(state, user, scan, "image/png")
+        return {
+            "given_by": given_by,
+            "signer_name": signer_name,
+            "relation": "" if given_by == "patient" else "女儿",
+            "signed_at": "2026-11-20T09:10:00+08:00",
+            "scan": {
+                "sha256": sha,
+                "name": "知情同意书.png",
+                "media_type": "image/png",
+                "size": len(scan),
+                "kind": "consent",
+            },
+        }
+
+    def act(user: UserInfo, name: str, patient: str, action: str, **params: str) -> None:
+        doc_id = _id(name)
+        fields = w.fields[doc_id]
+        side = side_of(user, participants_of(fields, CLINIC_ID))
+        new = apply_action(
+            fields, action, side, user.id, user.display_name, now=_DEMO_TIME, **params
+        )
+        w.put(user, name, DocType.consultation, new, patient)
 
     patients = {
         "p-wang": {
@@ -176,7 +217,8 @@ def seed_demo(state: HubState) -> bool:
             "birth_date": "1956-03-14",
             "phone": "138****2261",
             "address": "青山镇石门村",
-            "id_card": "5329**********1228",
+            "id_card": resident_id.make("532901", date(1956, 3, 14), 122),
+            "chronic_conditions": "高血压",
         },
         "p-li": {
             "name": "李建国",
@@ -185,7 +227,8 @@ def seed_demo(state: HubState) -> bool:
             "birth_date": "1962-11-02",
             "phone": "139****7710",
             "address": "青山镇柳树湾村",
-            "id_card": "5329**********0415",
+            "id_card": resident_id.make("532901", date(1962, 11, 2), 41),
+            "chronic_conditions": "高血压，2型糖尿病",
         },
         "p-zhang": {
             "name": "张桂兰",
@@ -194,7 +237,7 @@ def seed_demo(state: HubState) -> bool:
             "birth_date": "1948-07-21",
             "phone": "",
             "address": "青山镇上寨村",
-            "id_card": "5329**********2046",
+            "id_card": resident_id.make("532901", date(1948, 7, 21), 204),
         },
         "p-liu": {
             "name": "刘强",
@@ -203,20 +246,32 @@ def seed_demo(state: HubState) -> bool:
             "birth_date": "1985-01-30",
             "phone": "151****0932",
             "address": "青山镇新街",
-            "id_card": "5329**********3317",
+            "id_card": resident_id.make("532901", date(1985, 1, 30), 331),
         },
     }
     for key, fields in patients.items():
         w.put(doctor, key, DocType.patient, fields)
 
-    # 王秀英: chest CT waiting for the radiologist.
+    # 王秀英: chest CT waiting for the radiologist (imaging diagnosis, store-and-forward).
     w.put(
         doctor,
         "c-wang",
         DocType.consultation,
         {
-            "status": "submitted",
+            "status": "draft",
+            "consultation_type": "imaging",
+            "purpose": "明确右肺结节性质",
             "reason": "咳嗽两月，胸部CT见右肺结节，请放射科会诊",
+            "chief_complaint": "咳嗽两月",
+            "present_illness": "两月前无明显诱因出现咳嗽，少痰，无发热、咯血。",
+            "past_history": "高血压10年；吸烟史30年，已戒5年。",
+            "medication": "氨氯地平 5 mg 每日一次",
+            "allergies": "青霉素过敏",
+            "case_summary": "老年女性，咳嗽两月，胸部CT示右肺上叶结节。",
+            "exam_results": "胸部CT：右肺上叶约8 mm结节。",
+            "diagnosis_name": "肺结节",
+            "diagnosis_code": "R91",
+            "vitals": {"bp_systolic": 142, "bp_diastolic": 88, "heart_rate": 78, "spo2": 96},
             "target_facility_id": COUNTY_ID,
             "department": "放射科",
             "specialist_id": radiologist.id,
@@ -232,11 +287,21 @@ def seed_demo(state: HubState) -> bool:
         [("CT_small.dcm", "dicom", "application/dicom")],
         "胸部CT",
     )
+    w.put(doctor, "c-wang", DocType.consultation, {"consent": consent(doctor, "王秀英")}, "p-wang")
+    act(doctor, "c-wang", "p-wang", "submit")
     w.put(
         doctor,
         "v-wang",
         DocType.vitals,
-        {"bp_systolic": 142, "bp_diastolic": 88, "heart_rate": 78, "temperature": 36.7, "spo2": 96},
+        {
+            "measured_at": "2026-11-20T08:40:00+08:00",
+            "bp_systolic": 142,
+            "bp_diastolic": 88,
+            "heart_rate": 78,
+            "temperature": 36.7,
+            "spo2": 96,
+            "source": "visit",
+        },
         "p-wang",
         "c-wang",
     )
@@ -255,12 +320,20 @@ def seed_demo(state: HubState) -> bool:
         "c-li",
         DocType.consultation,
         {
-            "status": "submitted",
+            "status": "draft",
+            "consultation_type": "video",
+            "purpose": "评估胸闷原因，指导用药",
             "reason": "活动后胸闷一周，心电图请心内科会诊",
+            "chief_complaint": "活动后胸闷一周",
+            "case_summary": "中年男性，高血压、糖尿病史，活动后胸闷一周。",
+            "exam_results": "心电图：窦性心律，V4-V6 ST段压低0.1 mV。",
+            "diagnosis_name": "胸痛",
+            "diagnosis_code": "R07.4",
             "target_facility_id": COUNTY_ID,
             "department": "心内科",
             "specialist_id": cardiologist.id,
             "urgency": "urgent",
+            "consent": consent(doctor, "李建国"),
         },
         "p-li",
     )
@@ -272,35 +345,37 @@ def seed_demo(state: HubState) -> bool:
         [("waveform_ecg.dcm", "ecg", "application/dicom")],
         "十二导联心电图",
     )
+    act(doctor, "c-li", "p-li", "submit")
     w.put(
         doctor,
         "v-li",
         DocType.vitals,
-        {"bp_systolic": 158, "bp_diastolic": 96, "heart_rate": 92, "spo2": 95},
+        {"bp_systolic": 158, "bp_diastolic": 96, "heart_rate": 92, "spo2": 95, "source": "visit"},
         "p-li",
         "c-li",
     )
-    w.put(cardiologist, "c-li", DocType.consultation, {"status": "accepted"}, "p-li")
-    w.put(
-        cardiologist,
-        "c-li",
-        DocType.consultation,
-        {"status": "scheduled", "scheduled_at": "2026-11-24T09:30:00+08:00"},
-        "p-li",
-    )
+    act(cardiologist, "c-li", "p-li", "accept")
+    act(cardiologist, "c-li", "p-li", "propose_time", time="2026-11-24T09:30:00+08:00")
+    act(doctor, "c-li", "p-li", "confirm_time")
 
-    # 张桂兰: MR reviewed, report written.
+    # 张桂兰: MR reviewed, report signed.
     w.put(
         doctor,
         "c-zhang",
         DocType.consultation,
         {
-            "status": "submitted",
+            "status": "draft",
+            "consultation_type": "video",
+            "purpose": "明确头晕及肢体乏力原因",
             "reason": "头晕伴左侧肢体乏力，头颅MR请会诊",
+            "chief_complaint": "头晕伴左侧肢体乏力3天",
+            "diagnosis_name": "脑梗死？",
+            "diagnosis_code": "I63.9",
             "target_facility_id": COUNTY_ID,
             "department": "放射科",
             "specialist_id": radiologist.id,
             "urgency": "urgent",
+            "consent": consent(doctor, "李红", "relative"),
         },
         "p-zhang",
     )
@@ -312,29 +387,52 @@ def seed_demo(state: HubState) -> bool:
         [("MR_small.dcm", "dicom", "application/dicom")],
         "头颅MR",
     )
-    for status in ("accepted", "scheduled", "in_call", "reported"):
-        w.put(radiologist, "c-zhang", DocType.consultation, {"status": status}, "p-zhang")
+    act(doctor, "c-zhang", "p-zhang", "submit")
+    act(radiologist, "c-zhang", "p-zhang", "accept")
+    act(radiologist, "c-zhang", "p-zhang", "propose_time", time="2026-11-21T15:00:00+08:00")
+    act(doctor, "c-zhang", "p-zhang", "confirm_time")
+    act(radiologist, "c-zhang", "p-zhang", "start_call")
     w.put(
         radiologist,
         "r-zhang",
         DocType.report,
-        {
-            "text": "右侧基底节区小片状异常信号。",
-            "conclusion": "考虑腔隙性脑梗死，建议转诊神经内科。",
-            "signed": True,
-            "signed_by": radiologist.display_name,
-        },
+        sign_report(
+            {
+                "findings": "右侧基底节区小片状长T1长T2信号，DWI呈高信号。",
+                "diagnosis_name": "腔隙性脑梗死",
+                "diagnosis_code": "I63.8",
+                "opinion": "考虑右侧基底节区腔隙性脑梗死（急性期）。建议抗血小板治疗，控制血压。",
+                "follow_up": "两周后复诊，复查血压、血脂。",
+                "referral": {
+                    "kind": "refer_up",
+                    "facility_id": COUNTY_ID,
+                    "facility_name": "东川县人民医院",
+                    "department": "神经内科",
+                },
+            },
+            {
+                "id": radiologist.id,
+                "name": radiologist.display_name,
+                "title": radiologist.title,
+                "facility_id": radiologist.facility_id,
+                "facility_name": radiologist.facility_name,
+                "department": radiologist.department,
+            },
+            "2026-11-21T15:40:00+08:00",
+        ),
         "p-zhang",
         "c-zhang",
     )
+    act(radiologist, "c-zhang", "p-zhang", "report")
 
-    # 刘强: a draft the clinic has not sent yet.
+    # 刘强: a draft the clinic has not sent yet (the county hospital cannot see it).
     w.put(
         doctor,
         "c-liu",
         DocType.consultation,
         {
             "status": "draft",
+            "consultation_type": "imaging",
             "reason": "腰痛三周",
             "target_facility_id": COUNTY_ID,
             "department": "放射科",
@@ -342,3 +440,27 @@ def seed_demo(state: HubState) -> bool:
         "p-liu",
     )
     return True
+
+
+_DEMO_TIME = "2026-11-20T10:00:00+08:00"
+
+
+def _consent_scan() -> bytes:
+    """A small grey PNG standing in for the photographed consent form."""
+    import struct
+    import zlib
+
+    width, height = 120, 160
+    raw = b"".join(b"\x00" + bytes([235]) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -82,7 +82,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = _clean_detail(exc.errors())
+        detail = _clean_detail(list(exc.errors()))
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"]) or "request"
         if req.url.path.startswith(TUS_PATH) and first["loc"][:1] == ["header"]:

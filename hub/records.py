@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +14,8 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from app.protocol.auth import Role, UserInfo
+from app.protocol.auth import UserInfo
+from app.protocol.problems import FieldProblem
 from app.protocol.sync import (
     ATTACHMENT_BLOBS_FIELD,
     CONSULTATION_PARTICIPANT_FIELDS,
@@ -29,10 +32,9 @@ from app.protocol.sync import (
     PushStatus,
     ReconcileResponse,
     RejectReason,
-    can_transition,
     scope_digest,
 )
-from hub import access, audit
+from hub import access, audit, write_rules
 from hub import db as t
 from hub.db import Database, allocate_seq, current_seq
 from hub.errors import HubError
@@ -78,10 +80,22 @@ class _PushContext:
 
 
 class Rejected(Exception):
-    def __init__(self, reason: RejectReason, message: str) -> None:
+    def __init__(
+        self, reason: RejectReason, message: str, problems: list[FieldProblem] | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.problems = problems or []
+
+
+@contextmanager
+def _write_rules() -> Iterator[None]:
+    """hub.write_rules refusals as push rejections (with their field problems)."""
+    try:
+        yield
+    except write_rules.WriteRefused as exc:
+        raise Rejected(exc.reason, exc.message, exc.problems) from None
 
 
 def _ts(epoch: float) -> datetime:
@@ -148,8 +162,9 @@ def _check_scoping(conn: Connection, user: UserInfo, ch: Change, ctx: _PushConte
         key = (str(ch.consultation_id), pid)
         if key not in ctx.consultation_ok:
             ctx.consultation_ok[key] = _consultation_problem(conn, user, *key)
-        if ctx.consultation_ok[key] is not None:
-            raise ctx.consultation_ok[key]
+        problem = ctx.consultation_ok[key]
+        if problem is not None:
+            raise problem
 
 
 _NO_DOCUMENT = "the hub has no such document in your scope (base_rev must be 0 for a new one)"
@@ -185,31 +200,6 @@ def _check_fields(
     """Type-specific rules on the fields a revision would have."""
     if len(json.dumps(fields, ensure_ascii=False, default=str)) > MAX_FIELDS_BYTES:
         raise Rejected(RejectReason.too_large, f"fields exceed {MAX_FIELDS_BYTES} bytes")
-    if doc_type == DocType.report and user.role not in (Role.specialist,):
-        raise Rejected(RejectReason.forbidden, "only specialists write reports")
-    if doc_type == DocType.consultation:
-        status = fields.get("status")
-        if status not in {s.value for s in ConsultationStatus}:
-            raise Rejected(
-                RejectReason.invalid,
-                "consultation status must be one of "
-                + ", ".join(s.value for s in ConsultationStatus),
-            )
-        old_status = (old or {}).get("status")
-        if old is None and status not in (ConsultationStatus.draft, ConsultationStatus.submitted):
-            raise Rejected(
-                RejectReason.invalid_transition, "a new consultation starts as draft or submitted"
-            )
-        if old_status is not None and not can_transition(old_status, status):
-            raise Rejected(
-                RejectReason.invalid_transition,
-                f"a consultation cannot go from {old_status} to {status}",
-            )
-        for key in CONSULTATION_PARTICIPANT_FIELDS:
-            if not isinstance(fields.get(key, ""), str) or len(fields.get(key, "")) > 100:
-                raise Rejected(
-                    RejectReason.invalid, f"consultation field {key} must be text (≤ 100 chars)"
-                )
     if doc_type == DocType.attachment:
         entries = fields.get(ATTACHMENT_BLOBS_FIELD, [])
         if not isinstance(entries, list):
@@ -249,6 +239,16 @@ def _index(
             k: ("" if deleted else str(fields.get(k, "") or ""))
             for k in CONSULTATION_PARTICIPANT_FIELDS
         }
+        values["status"] = (
+            ConsultationStatus.closed.value
+            if deleted
+            else str(fields.get("status") or ConsultationStatus.draft.value)
+        )
+        # The consent scan is a blob of the consultation itself: participants may read it.
+        conn.execute(t.blob_refs.delete().where(t.blob_refs.c.doc_id == doc_id))
+        scan = ((fields.get("consent") or {}).get("scan") or {}) if not deleted else {}
+        if isinstance(scan, dict) and isinstance(scan.get("sha256"), str):
+            conn.execute(t.blob_refs.insert(), [{"doc_id": doc_id, "sha256": scan["sha256"]}])
         old = conn.execute(sa.select(t.consultations).where(t.consultations.c.id == doc_id)).first()
         if old is None:
             conn.execute(
@@ -260,7 +260,10 @@ def _index(
         conn.execute(
             t.consultations.update().where(t.consultations.c.id == doc_id).values(**values)
         )
-        return any(getattr(old, k) != v for k, v in values.items())
+        left_draft = old.status == ConsultationStatus.draft and values["status"] != old.status
+        return left_draft or any(
+            getattr(old, k) != values[k] for k in CONSULTATION_PARTICIPANT_FIELDS
+        )
     if doc_type == DocType.attachment:
         conn.execute(t.blob_refs.delete().where(t.blob_refs.c.doc_id == doc_id))
         shas = {} if deleted else {e["sha256"] for e in fields.get(ATTACHMENT_BLOBS_FIELD, [])}
@@ -332,6 +335,11 @@ def _apply(
         _check_scoping(conn, user, ch, ctx)
         fields = {} if ch.deleted else ch.fields
         _check_fields(conn, user, ch.type, ch.fields, None)
+        with _write_rules():
+            write_rules.check_fields(ch.type, ch.fields, ch.deleted)
+            write_rules.check_new(
+                conn, user, ch.type, _opt(ch.patient_id), _opt(ch.consultation_id), ch.fields
+            )
         patient_id = doc_id if ch.type == DocType.patient else _opt(ch.patient_id)
         seq = ctx.seq(conn)
         values = dict(
@@ -454,6 +462,9 @@ def _apply(
             document=to_document(cur),
         )
     _check_fields(conn, user, ch.type, merged, theirs_fields)
+    with _write_rules():
+        write_rules.check_fields(ch.type, merged, deleted)
+        write_rules.check_update(conn, user, cur, theirs_fields, merged, deleted)
 
     conflict = cur.conflict
     if overlap:
@@ -596,6 +607,7 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
                     status=PushStatus.rejected,
                     reason=rej.reason,
                     message=rej.message,
+                    problems=rej.problems,
                 )
             results.append(result)
             if result.document is not None:

@@ -53,7 +53,7 @@ def _reserve_one(conn: Connection, config: HubConfig, key: Key, now: float) -> f
         {"key": key.name, "count": 0, "window_start": now, "locked_until": 0},
     )
     row = conn.execute(sa.select(t.login_failures).where(f.key == key.name).with_for_update()).one()
-    count, start = row.count, row.window_start
+    count, start = int(row._mapping["count"]), float(row.window_start)
     if now - start > config.login_window:
         count, start = 0, now
     if count >= key.free and now < row.locked_until:

@@ -15,6 +15,7 @@ file that really crashes its decoder is reported ("file: problem") and no innoce
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import logging
 import multiprocessing
 import os
@@ -44,9 +45,14 @@ class WorkersUnavailable(RuntimeError):
 _last_multiframe: tuple[tuple[str, int, int], Dataset] | None = None
 
 
-def decode_in_process(path: str, frame: int) -> np.ndarray:
-    """Worker entry point: decode frame ``frame`` of ``path`` (raises DicomFileError)."""
+def decode_in_process(path: str, frame: int, data: bytes | None = None) -> np.ndarray:
+    """Worker entry point: decode frame ``frame`` of ``path`` (raises DicomFileError).
+
+    ``data``: the file's bytes when it lives only in memory (``path`` then just names it).
+    """
     global _last_multiframe
+    if data is not None:
+        return decode_frame(path, frame, dataset=read_dataset(io.BytesIO(data)))
     try:
         st = os.stat(path)
         key = (path, st.st_mtime_ns, st.st_size)
@@ -77,6 +83,11 @@ class _Job:
     frame: int
     outer: concurrent.futures.Future
     inner: concurrent.futures.Future | None = None
+    data: bytes | None = None  # an in-memory file's bytes (sent to the worker)
+
+    def args(self) -> tuple:
+        """The worker function's arguments."""
+        return (self.path, self.frame) if self.data is None else (self.path, self.frame, self.data)
 
 
 class ProcessDecodePool:
@@ -192,7 +203,9 @@ class ProcessDecodePool:
             executor.shutdown(wait=wait, cancel_futures=True)
 
     # ------------------------------------------------------------------ decoding
-    def submit(self, path: str | Path, frame: int) -> concurrent.futures.Future:
+    def submit(
+        self, path: str | Path, frame: int, data: bytes | None = None
+    ) -> concurrent.futures.Future:
         """Queue one frame. The Future gives the array, or raises DicomFileError.
 
         Cancelling the Future withdraws the frame if no worker has taken it yet.
@@ -201,7 +214,7 @@ class ProcessDecodePool:
         if self.unavailable is not None:
             outer.set_exception(WorkersUnavailable(self.unavailable))
             return outer
-        job = _Job(str(path), frame, outer)
+        job = _Job(str(path), frame, outer, data=data)
         with self._lock:
             self._submit_locked(job)
             self._outstanding += 1
@@ -244,13 +257,13 @@ class ProcessDecodePool:
     def _submit_locked(self, job: _Job) -> None:
         executor = self._pool()
         try:
-            inner = executor.submit(self.worker_fn, job.path, job.frame)
+            inner = executor.submit(self.worker_fn, *job.args())
         except BrokenProcessPool:
             # A worker died and its futures' callbacks have not replaced the pool yet.
             self._drop_locked(executor)
             executor.shutdown(wait=False, cancel_futures=True)
             executor = self._pool()
-            inner = executor.submit(self.worker_fn, job.path, job.frame)
+            inner = executor.submit(self.worker_fn, *job.args())
         job.inner = inner
         inner.add_done_callback(lambda f: self._finished(job, executor, f))
 
@@ -310,7 +323,7 @@ class ProcessDecodePool:
             if self._quarantine is None:
                 self._quarantine = self._new_executor(1)
             quarantine = self._quarantine
-            job.inner = quarantine.submit(self.worker_fn, job.path, job.frame)
+            job.inner = quarantine.submit(self.worker_fn, *job.args())
         job.inner.add_done_callback(lambda f: self._suspect_done(job, quarantine, f))
 
     def _suspect_done(

@@ -9,6 +9,7 @@ fast path: the pixel offset recorded at indexing time is read straight into nump
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,16 @@ class PixelLocation:
     length: int
 
 
-def read_header(path: str | Path) -> tuple[Dataset, PixelLocation | None]:
-    """Read everything before the pixel data; also return where native pixel data starts."""
+def read_header(
+    path: str | Path, data: bytes | None = None
+) -> tuple[Dataset, PixelLocation | None]:
+    """Read everything before the pixel data; also return where native pixel data starts.
+
+    ``data``: the file's bytes already in memory (``path`` then only names it in messages).
+    """
     path = Path(path)
     try:
-        with open(path, "rb") as fp:
+        with io.BytesIO(data) if data is not None else open(path, "rb") as fp:
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True)
             except pydicom.errors.InvalidDicomError:

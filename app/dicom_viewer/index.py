@@ -34,6 +34,10 @@ class Instance:
     path: Path
     header: Dataset
     location: PixelLocation | None
+    # In-memory source: returns the file's bytes (e.g. decrypted from the encrypted blob
+    # store on each call), so nothing decrypted is ever written to disk. ``path`` then only
+    # names the instance (unique per blob) for caches and messages.
+    opener: Callable[[], bytes] | None = None
 
     @property
     def sop_instance_uid(self) -> str:
@@ -342,10 +346,13 @@ def import_paths(
     return report
 
 
-def read_instance(path: Path, report: ImportReport) -> Instance | None:
-    """Read one file's header into an Instance, or record why it was skipped."""
+def read_instance(path: Path, report: ImportReport, data: bytes | None = None) -> Instance | None:
+    """Read one file's header (or ``data``, its bytes) into an Instance, or record why it was
+    skipped."""
     try:
-        header, location = read_header(path)
+        header, location = read_header(path, data)
+        if data is not None:
+            location = None  # the fast native path reads files
     except DicomFileError as exc:
         report.skipped.append(SkippedFile(str(path), exc.problem))
         return None
@@ -373,3 +380,31 @@ def read_instance(path: Path, report: ImportReport) -> Instance | None:
             report.skipped.append(SkippedFile(str(path), f"invalid image size: {exc}"))
             return None
     return inst
+
+
+def import_buffers(
+    items: Iterable[tuple[str, Callable[[], bytes]]],
+    library: Library,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Index in-memory DICOM: ``(name, opener)`` pairs, ``opener()`` returning the bytes.
+
+    The header is read from the bytes now; pixels are decoded later through ``opener``.
+    """
+    report = ImportReport()
+    items = list(items)
+    for done, (name, opener) in enumerate(items, 1):
+        path = Path("memory") / name
+        try:
+            data = opener()
+        except Exception as exc:  # noqa: BLE001 - a missing/corrupt blob is named, not raised
+            report.skipped.append(SkippedFile(str(path), f"cannot be read: {exc}"))
+            continue
+        inst = read_instance(path, report, data)
+        if inst is not None:
+            inst.opener = opener
+            if library.add(inst):
+                report.added += 1
+        if progress is not None:
+            progress(done, len(items))
+    return report

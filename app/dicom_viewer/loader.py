@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import io
 import os
 import threading
 from collections import deque
@@ -22,7 +23,7 @@ from pydicom.uid import UID
 
 from app.dicom_viewer.cache import FrameCache
 from app.dicom_viewer.decode_pool import ProcessDecodePool, WorkersUnavailable
-from app.dicom_viewer.decoders import check_frame_size, decode_frame
+from app.dicom_viewer.decoders import check_frame_size, decode_frame, read_dataset
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.index import FrameRef, Series
 
@@ -40,6 +41,13 @@ def is_encapsulated(ref: FrameRef) -> bool:
     meta = getattr(ref.instance.header, "file_meta", None)
     tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
     return bool(tsyntax) and UID(tsyntax).is_encapsulated
+
+
+def decode_in_memory(ref: FrameRef) -> np.ndarray:
+    """Decode a frame of an in-memory instance (its bytes from ``opener``) in this process."""
+    assert ref.instance.opener is not None
+    data = read_dataset(io.BytesIO(ref.instance.opener()))
+    return decode_frame(ref.instance.path, ref.frame, ref.instance.header, dataset=data)
 
 
 def is_python_decodable(ref: FrameRef) -> bool:
@@ -71,6 +79,8 @@ class FrameSource:
         if arr is None:
             if self.processes is not None and is_encapsulated(ref):
                 arr = self._decode_isolated(ref)
+            elif ref.instance.opener is not None:
+                arr = decode_in_memory(ref)
             else:
                 arr = decode_frame(
                     ref.instance.path, ref.frame, ref.instance.header, ref.instance.location
@@ -85,6 +95,8 @@ class FrameSource:
             # Security software may forbid child processes. Only decoders that are plain
             # Python/numpy may then run here; the rest are refused with the reason.
             if is_python_decodable(ref):
+                if ref.instance.opener is not None:
+                    return decode_in_memory(ref)
                 return decode_frame(ref.instance.path, ref.frame, ref.instance.header)
             raise DicomFileError(
                 ref.instance.path,
@@ -100,7 +112,11 @@ class FrameSource:
         assert self.processes is not None
         check_frame_size(ref.instance.path, ref.instance.header)
         key = frame_key(ref)
-        fut = self.processes.submit(ref.instance.path, ref.frame)
+        # In-memory instances (a case's study from the encrypted store) travel as bytes.
+        if ref.instance.opener is None:
+            fut = self.processes.submit(ref.instance.path, ref.frame)
+        else:
+            fut = self.processes.submit(ref.instance.path, ref.frame, ref.instance.opener())
 
         def store(f: concurrent.futures.Future) -> None:
             if not f.cancelled() and f.exception() is None:

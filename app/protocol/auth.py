@@ -43,6 +43,7 @@ class UserInfo(BaseModel):
     facility_id: str
     facility_name: str
     department: str = ""
+    title: str = Field(default="", description="professional title (职称), e.g. 主任医师")
 
 
 class TokenPair(BaseModel):

@@ -27,6 +27,7 @@ from dataclasses import field as _field
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,30 @@ def problem_from_error(error: Mapping[str, Any]) -> Problem:
         code = "required"
         params = {}
     return Problem(where, code, params)
+
+
+FieldProblem = Problem
+"""The same thing under the name the workflow modules use."""
+
+WORKFLOW_CODES: tuple[str, ...] = (
+    "id_card_length",  # resident ID is not 18 characters (length)
+    "id_card_format",  # 17 digits then a digit or X expected
+    "id_card_checksum",  # check digit wrong — a typing slip (check_character)
+    "id_card_birth_date",  # digits 7–14 are not a real birth date
+    "id_card_birth_mismatch",  # birth date differs from the ID's (from_id)
+    "id_card_sex_mismatch",  # sex differs from the ID's (from_id: M or F)
+    "consent_required",  # informed consent missing or incomplete before submitting
+    "icd10_format",  # not an ICD-10 code (e.g. I10, E11.9)
+    "amendment_reason_required",  # a report amendment must say why
+)
+"""Custom codes of the consultation workflow's schemas (app.protocol.records); each needs a
+sentence in the client's wording module."""
+
+
+def problem(code: str, message: str = "", **params: Any) -> PydanticCustomError:
+    """Raise this inside a pydantic validator to get ``code`` (not English) out; a
+    ``field=`` param names the field of a model-level problem."""
+    return PydanticCustomError(code, message or code, params)
 
 
 def problems_from_validation(exc: ValidationError) -> list[Problem]:

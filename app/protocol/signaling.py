@@ -12,6 +12,10 @@ the hub → either side ``call.hangup``. An unanswered call becomes a missed-cal
 
 A media path is identified by ``session`` (1, 2, ...): each reconnection negotiates a new
 peer connection with a higher session number, so late answers for an old one are ignored.
+Besides calls the hub sends ``sync.hint`` when records a user can see changed, so clients
+pull at once instead of at their next periodic cycle. A client that opens the socket only for
+hints connects with ``?purpose=sync`` (its hello then leaves missed calls for the call socket).
+
 The ``peer`` field names the far end; for a future SFU (Janus) the far end becomes the
 SFU and the same messages carry its SDP.
 """
@@ -212,6 +216,14 @@ class Pong(_Msg):
     type: Literal["pong"] = "pong"
 
 
+class SyncHint(_Msg):
+    """Records you can see changed on the hub: pull now (carries no data; the periodic pull
+    stays the fallback when a hint is lost). ``seq`` is the hub's sequence after the change."""
+
+    type: Literal["sync.hint"] = "sync.hint"
+    seq: int = Field(default=0, ge=0)
+
+
 ClientMessage = Annotated[
     Invite | TestCallStart | Accept | Decline | Cancel | Hangup | Signal | PresenceQuery | Ping,
     Field(discriminator="type"),
@@ -230,7 +242,8 @@ ServerMessage = Annotated[
     | Missed
     | Signal
     | Error
-    | Pong,
+    | Pong
+    | SyncHint,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

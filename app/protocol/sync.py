@@ -40,6 +40,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.protocol import PROTOCOL_VERSION
+from app.protocol.consultation import (
+    CONSULTATION_TRANSITIONS,
+    ConsultationStatus,
+    can_transition,
+)
+from app.protocol.problems import FieldProblem
 
 PROTOCOL_HEADER = "X-YiQiao-Protocol"
 """HTTP header naming the protocol version of a request/response (value: ``str(PROTOCOL_VERSION)``)."""
@@ -67,49 +73,7 @@ class DocType(StrEnum):
     attachment = "attachment"
 
 
-class ConsultationStatus(StrEnum):
-    """Lifecycle of a consultation request (``fields["status"]`` of a consultation)."""
-
-    draft = "draft"
-    submitted = "submitted"
-    accepted = "accepted"
-    declined = "declined"
-    scheduled = "scheduled"
-    in_call = "in_call"
-    reported = "reported"
-    closed = "closed"
-
-
-CONSULTATION_TRANSITIONS: dict[ConsultationStatus, frozenset[ConsultationStatus]] = {
-    ConsultationStatus.draft: frozenset({ConsultationStatus.submitted}),
-    ConsultationStatus.submitted: frozenset(
-        {ConsultationStatus.accepted, ConsultationStatus.declined, ConsultationStatus.draft}
-    ),
-    ConsultationStatus.accepted: frozenset(
-        {ConsultationStatus.scheduled, ConsultationStatus.in_call, ConsultationStatus.reported}
-    ),
-    ConsultationStatus.declined: frozenset({ConsultationStatus.closed, ConsultationStatus.draft}),
-    ConsultationStatus.scheduled: frozenset(
-        {ConsultationStatus.in_call, ConsultationStatus.reported}
-    ),
-    # A dropped call goes back to scheduled; a report may follow the call.
-    ConsultationStatus.in_call: frozenset(
-        {ConsultationStatus.scheduled, ConsultationStatus.reported}
-    ),
-    ConsultationStatus.reported: frozenset({ConsultationStatus.closed}),
-    ConsultationStatus.closed: frozenset(),
-}
-"""Allowed status changes (staying in the same status is always allowed)."""
-
-
-def can_transition(old: str, new: str) -> bool:
-    """Whether a consultation may move from status ``old`` to ``new``."""
-    if old == new:
-        return True
-    try:
-        return ConsultationStatus(new) in CONSULTATION_TRANSITIONS[ConsultationStatus(old)]
-    except ValueError:
-        return False
+# The lifecycle (statuses, actions, sides) is app.protocol.consultation; re-exported here.
 
 
 # Which scoping attributes each document type needs. The hub rejects a change that lacks one
@@ -128,6 +92,24 @@ CONSULTATION_PARTICIPANT_FIELDS = ("target_facility_id", "department", "speciali
 
 ATTACHMENT_BLOBS_FIELD = "blobs"
 """Attachment manifests list blobs in ``fields["blobs"]``: see :class:`AttachmentBlob`."""
+
+
+def referenced_blobs(doc_type: DocType | str, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """Blob entries a document names: an attachment's manifest, a consultation's consent
+    scan. The client uploads them before pushing the document; the hub lets the document's
+    readers download them."""
+    if doc_type == DocType.attachment:
+        entries = fields.get(ATTACHMENT_BLOBS_FIELD, [])
+    elif doc_type == DocType.consultation:
+        scan = (
+            (fields.get("consent") or {}).get("scan")
+            if isinstance(fields.get("consent"), dict)
+            else None
+        )
+        entries = [scan] if scan else []
+    else:
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("sha256"), str)]
 
 
 class AttachmentBlob(BaseModel):
@@ -235,6 +217,7 @@ class RejectReason(StrEnum):
     missing_blob = "missing_blob"  # attachment names a blob the hub does not hold
     too_large = "too_large"  # fields bigger than MAX_FIELDS_BYTES
     duplicate_in_batch = "duplicate_in_batch"  # the same change_id twice in one push
+    immutable = "immutable"  # a signed report (or other sealed record) cannot change
 
 
 class PushRequest(BaseModel):
@@ -258,6 +241,10 @@ class PushResult(BaseModel):
     seq: int | None = None
     reason: RejectReason | None = None
     message: str = ""
+    problems: list[FieldProblem] = Field(
+        default_factory=list,
+        description="for rejected invalid fields: which field, a stable code, parameters",
+    )
     document: Document | None = Field(
         default=None, description="the hub's document after the change; adopt it (merged/conflict)"
     )
@@ -353,6 +340,8 @@ __all__ = [
     "PROTOCOL_HEADER",
     "DocType",
     "ConsultationStatus",
+    "CONSULTATION_TRANSITIONS",
+    "FieldProblem",
     "Change",
     "Document",
     "ConflictInfo",
@@ -371,5 +360,6 @@ __all__ = [
     "BlobStatusResponse",
     "MAX_BLOB_QUERY",
     "scope_digest",
+    "referenced_blobs",
     "can_transition",
 ]

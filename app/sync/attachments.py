@@ -32,8 +32,10 @@ def attach_files(
     patient_id: str,
     consultation_id: str | None = None,
     title: str = "",
+    kind: str | None = None,
 ) -> LocalDoc:
-    """Store ``paths`` (never modified) and create one attachment record naming them."""
+    """Store ``paths`` (never modified) and create one attachment record naming them
+    (``kind`` forces photo/ecg/consent/… for non-DICOM files; otherwise it is guessed)."""
     return attach_items(
         store,
         blobs,
@@ -41,6 +43,7 @@ def attach_files(
         patient_id,
         consultation_id,
         title or (paths[0].name if paths else ""),
+        kind=kind,
     )
 
 
@@ -52,6 +55,7 @@ def attach_items(
     consultation_id: str | None = None,
     title: str = "",
     extra_fields: dict[str, Any] | None = None,
+    kind: str | None = None,
 ) -> LocalDoc:
     """Like ``attach_files`` for (name, loader) pairs: data that never sits in a plain file
     (e.g. a study from the encrypted DICOM inbox). One item is in memory at a time."""
@@ -61,9 +65,9 @@ def attach_items(
     kinds: set[str] = set()
     for name, load in items:
         data = load()
-        kind = _kind(Path(name), data)
-        kinds.add(kind)
-        if kind == "dicom":
+        found = _kind(Path(name), data)
+        kinds.add(found)
+        if found == "dicom":
             form = for_transfer(data)
             sha = blobs.add_bytes(form.data, "application/dicom")
             ds = pydicom.dcmread(io.BytesIO(form.data), stop_before_pixels=True)
@@ -103,12 +107,13 @@ def attach_items(
                     "name": name,
                     "media_type": media,
                     "size": len(data),
-                    "kind": kind,
+                    "kind": kind if kind and kind != "dicom" else found,
                 }
             )
-    kind = kinds.pop() if len(kinds) == 1 else "file"
+    guessed = kinds.pop() if len(kinds) == 1 else "file"
     fields: dict[str, Any] = {
-        "kind": kind,
+        "kind": kind or guessed,
+        "name": items[0][0] if len(items) == 1 else "",
         "title": title or (items[0][0] if items else ""),
         "blobs": entries,
         **(extra_fields or {}),

@@ -17,7 +17,13 @@ import time
 from collections.abc import Callable
 
 from app.backoff import Backoff
-from app.protocol.sync import MAX_BLOB_QUERY, MAX_PULL_LIMIT, MAX_PUSH_BATCH, DocType
+from app.protocol.sync import (
+    MAX_BLOB_QUERY,
+    MAX_PULL_LIMIT,
+    MAX_PUSH_BATCH,
+    DocType,
+    referenced_blobs,
+)
 from app.sync import blobstore as bs
 from app.sync.blobstore import BlobCorrupt, BlobStore
 from app.sync.downloads import download_blob
@@ -29,6 +35,9 @@ from app.sync.transfer import ChunkSizer, LinkHealth, ThroughputMeter, timeouts
 from app.sync.tus import RemoteBlob, TusUploader, UploadCancelled
 
 log = logging.getLogger(__name__)
+
+PREFETCH_CASES = 4
+"""How many upcoming cases' attachments are downloaded ahead (see _next_consultation_blobs)."""
 
 PROGRESS_RETRY_S = (0.05, 0.3)
 """Wait before retrying a failed cycle that still moved data (seconds, uniform)."""
@@ -87,6 +96,8 @@ class SyncEngine:
         self._next_retry: float | None = None
         last = store.cache.get_state("last_success")
         self._last_success = float(last) if last else None
+        # A local change goes out at once (not at the next periodic cycle) while online.
+        store.on_local_write(self._local_write)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,6 +121,14 @@ class SyncEngine:
         self.backoff.reset()
         self._last_reconcile = 0.0
         self._wake.set()
+
+    def poke(self) -> None:
+        """Run a cycle soon: the hub hinted that something changed for us (or we wrote)."""
+        self._wake.set()
+
+    def _local_write(self) -> None:
+        if self._next_retry is None:  # in a backoff the link is down: wait for the retry
+            self._wake.set()
 
     def request_blob(self, sha: str) -> None:
         """Download this blob soon (the viewer needs it)."""
@@ -262,17 +281,23 @@ class SyncEngine:
         return [s for s in pending if s in first] + [s for s in pending if s not in first]
 
     def _next_consultation_blobs(self) -> list[str]:
-        """Blobs of attachments of the soonest scheduled consultation(s)."""
-        scheduled = [
-            c
-            for c in self.store.list(DocType.consultation)
-            if c.fields.get("status") == "scheduled"
+        """Blobs of the cases someone will open soon: the soonest scheduled consultations,
+        then accepted ones (a store-and-forward read happens without a call), and a call in
+        progress — so the specialist opens the case with its images already here."""
+        rank = {"in_call": 0, "scheduled": 1, "accepted": 2}
+        active = [
+            c for c in self.store.list(DocType.consultation) if c.fields.get("status") in rank
         ]
-        scheduled.sort(key=lambda c: c.fields.get("scheduled_at") or "9999")
+        active.sort(
+            key=lambda c: (rank[c.fields["status"]], c.fields.get("scheduled_at") or "9999")
+        )
         shas: list[str] = []
-        for consultation in scheduled[:2]:
+        for consultation in active[:PREFETCH_CASES]:
             for att in self.store.list(DocType.attachment, consultation_id=consultation.id):
-                shas += [b["sha256"] for b in att.fields.get("blobs", [])]
+                shas += [b["sha256"] for b in referenced_blobs(DocType.attachment, att.fields)]
+            shas += [
+                b["sha256"] for b in referenced_blobs(DocType.consultation, consultation.fields)
+            ]
         return shas
 
     def _remote_blobs(self, order: list[str]) -> dict[str, RemoteBlob]:

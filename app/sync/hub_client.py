@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
+from app.protocol.directory import DirectoryResponse
 from app.protocol.sync import (
     PROTOCOL_HEADER,
     BlobStatusRequest,
@@ -64,6 +65,8 @@ class HubClient:
             self.session.proxies = {"http": proxy, "https": proxy}
         # "system": requests reads HTTP(S)_PROXY / NO_PROXY and, on Windows, the registry.
         self.tokens: TokenPair | None = None
+        # the client whose tokens a clone shares (refreshes go through it)
+        self._parent: HubClient | None = None
         self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         # Told about every new token pair (the engine stores them in the keyring).
         self.on_tokens: Any = None
@@ -274,6 +277,10 @@ class HubClient:
             for p in data
             if isinstance(p, dict) and p.get("id") and p.get("display_name")
         }
+
+    def directory(self) -> DirectoryResponse:
+        """Facilities → departments → specialists (``GET /directory``)."""
+        return _parse(DirectoryResponse, self.json_or_raise(self.authed("GET", f"{API}/directory")))
 
     def health(self) -> bool:
         """True when the hub answers /readyz."""

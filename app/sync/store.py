@@ -23,13 +23,13 @@ from typing import Any
 
 from app.protocol.problems import Problem
 from app.protocol.sync import (
-    ATTACHMENT_BLOBS_FIELD,
     Change,
     ConflictInfo,
     DocType,
     Document,
     PushResult,
     PushStatus,
+    referenced_blobs,
     scope_digest,
 )
 from app.sync.cache import Cache
@@ -109,11 +109,24 @@ class RecordStore:
         self.user_id = user_id
         self.facility_id = facility_id
         self._listeners: builtins.list[Callable[[builtins.list[str]], None]] = []
+        self._write_listeners: builtins.list[Callable[[], None]] = []
 
     # -- change notification (Qt-free; the UI bridges it to the GUI thread) --------------
     def on_change(self, listener: Callable[[list[str]], None]) -> None:
         """Call ``listener(doc_ids)`` after documents change (from any thread)."""
         self._listeners.append(listener)
+
+    def on_local_write(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after a local write queued a change (the engine pushes soon)."""
+        self._write_listeners.append(listener)
+
+    def _wrote(self, ids: builtins.list[str]) -> None:
+        self._notify(ids)
+        for listener in list(self._write_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a broken listener must not break a write
+                pass
 
     def _notify(self, ids: builtins.list[str]) -> None:
         for listener in list(self._listeners):
@@ -200,8 +213,8 @@ class RecordStore:
                     self.user_id,
                 ),
             )
-            self._enqueue(db, doc_id, doc_type, clean, 0, False, pid, cid, False)
-        self._notify([doc_id])
+            self._enqueue(db, doc_id, doc_type, clean, 0, False, pid, cid, False, self.facility_id)
+        self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
 
     def update(self, doc_id: str | uuid.UUID, changes: dict[str, Any]) -> LocalDoc:
@@ -256,8 +269,9 @@ class RecordStore:
                 doc.patient_id,
                 doc.consultation_id,
                 resolves,
+                doc.facility_id or self.facility_id,
             )
-        self._notify([doc_id])
+        self._wrote([doc_id])
         return self.get(doc_id)  # type: ignore[return-value]
 
     def _enqueue(
@@ -271,14 +285,25 @@ class RecordStore:
         patient_id: str | None,
         consultation_id: str | None,
         resolves: bool,
+        facility_id: str | None,
     ) -> None:
+        """Queue a change; ``facility_id`` is the document's owner (the writer's facility for a
+        new one, the document's own for an update — the hub never moves a document)."""
         last = db.execute(
             "SELECT seq, change, attempts FROM outbox WHERE doc_id = ? ORDER BY seq DESC LIMIT 1",
             (doc_id,),
         ).fetchone()
-        if last is not None and last[2] == 0:
+        folded = Change.model_validate_json(last[1]) if last is not None else None
+        if (
+            folded is not None
+            and last[2] == 0
+            and folded.fields.get("status") == fields.get("status")
+        ):
             # Not sent yet: fold this edit into it (its base_rev stays the one it started from).
-            change = Change.model_validate_json(last[1])
+            # A status step (submit, accept, …) stays a change of its own: the hub checks
+            # each step, and a request created offline must exist there as a draft before
+            # its attachments, which must be there before it is submitted.
+            change = folded
             change.fields = fields
             change.deleted = deleted
             change.resolves_conflict = change.resolves_conflict or resolves
@@ -293,7 +318,7 @@ class RecordStore:
             base_rev=base_rev,
             fields=fields,
             deleted=deleted,
-            facility_id=self.facility_id or None,
+            facility_id=facility_id or None,
             patient_id=uuid.UUID(patient_id) if patient_id else None,
             consultation_id=uuid.UUID(consultation_id) if consultation_id else None,
             resolves_conflict=resolves,
@@ -328,8 +353,8 @@ class RecordStore:
                     continue
                 seen.add(doc_id)
                 change = Change.model_validate_json(raw)
-                if change.type == DocType.attachment and not change.deleted:
-                    blobs = change.fields.get(ATTACHMENT_BLOBS_FIELD, [])
+                if not change.deleted:
+                    blobs = referenced_blobs(change.type, change.fields)
                     if not all(blob_ready(b["sha256"]) for b in blobs):
                         continue  # blobs go before the documents that reference them
                 db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
@@ -501,8 +526,10 @@ class RecordStore:
                         *common,
                     ),
                 )
-                if on_attachment is not None and doc.type == DocType.attachment and not doc.deleted:
-                    on_attachment(db, doc.fields)
+                if on_attachment is not None and not doc.deleted:
+                    blobs = referenced_blobs(doc.type, doc.fields)
+                    if blobs:
+                        on_attachment(db, {"blobs": blobs})
             self.cache.set_state(CURSOR_KEY, str(next_cursor), db)
         self._notify(touched)
 

@@ -36,6 +36,9 @@ class ClientController(QObject):
         from app.ui.sync.wiring import install_sync
 
         install_sync(context, self.window)
+        from app.ui.workflow.notifier import install_notifications
+
+        install_notifications(context, self.window)
         from app.ui.dicom_net.service import install_dicom_net
 
         # Starts listening once the keyring is known good (the inbox's keys live there).

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
     """Navigation on the left, the current page on the right, hub/sync/user below."""
 
     sign_in_requested = Signal()
+    case_opened = Signal(str)  # consultation id shown on the case screen
     sign_out_requested = Signal()
     settings_requested = Signal()
 
@@ -160,6 +161,22 @@ class MainWindow(QMainWindow):
             self.stack.insertWidget(row, widget)
             self._pages[key] = widget
         return self._pages[key]
+
+    # -- the consultation workflow ------------------------------------------------------
+    def open_case(self, consultation_id: str) -> QWidget:
+        """Show a consultation's case screen (from the worklist, a notification, the call
+        window or the incoming-call dialog); returns the case view."""
+        view = self.show_page("consultations").open_case(consultation_id)
+        self.case_opened.emit(consultation_id)
+        return view
+
+    def new_request(self, patient_id: str) -> None:
+        """Open the request form for a patient."""
+        self.show_page("consultations").new_request(patient_id)
+
+    def continue_request(self, consultation_id: str) -> None:
+        """Open a draft request in the form."""
+        self.show_page("consultations").continue_request(consultation_id)
 
     # -- menus ------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -276,3 +293,7 @@ class MainWindow(QMainWindow):
         from app.ui.about_dialog import AboutDialog
 
         AboutDialog(self).exec()
+
+    def flash(self, text: str, ms: int = 5000) -> None:
+        """A transient message in the status bar."""
+        QTimer.singleShot(0, lambda: self.statusBar().showMessage(text, ms))

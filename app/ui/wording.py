@@ -110,6 +110,43 @@ def _sentences() -> dict[str, Callable[[str, str, dict[str, Any]], str]]:
         "not_found": lambda _label, _f, _p: QCoreApplication.translate(
             "Wording", "This record no longer exists on this computer"
         ),
+        **_workflow_sentences(),
+    }
+
+
+def _workflow_sentences() -> dict[str, Callable[[str, str, dict[str, Any]], str]]:
+    """The consultation workflow's own codes (``problems.WORKFLOW_CODES``)."""
+    return {
+        "id_card_length": lambda label, _f, p: QCoreApplication.translate(
+            "Wording", "{label} must have 18 characters (it has {length})"
+        ).format(label=label, length=p.get("length", "?")),
+        "id_card_format": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} must be 17 digits followed by a digit or X"
+        ).format(label=label),
+        "id_card_checksum": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording",
+            "{label} has a wrong check character — please check the number for a typing slip",
+        ).format(label=label),
+        "id_card_birth_date": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} does not contain a real birth date (characters 7–14)"
+        ).format(label=label),
+        "id_card_birth_mismatch": lambda label, _f, p: QCoreApplication.translate(
+            "Wording", "{label} differs from the birth date in the resident ID number ({from_id})"
+        ).format(label=label, from_id=p.get("from_id", "")),
+        "id_card_sex_mismatch": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} differs from the sex in the resident ID number"
+        ).format(label=label),
+        "consent_required": lambda _label, _f, _p: QCoreApplication.translate(
+            "Wording",
+            "The patient's written informed consent (who, when and a photo or scan of the "
+            "signed form) is needed before the request can be submitted",
+        ),
+        "icd10_format": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} is not an ICD-10 code (for example I10 or E11.9)"
+        ).format(label=label),
+        "amendment_reason_required": lambda _label, _f, _p: QCoreApplication.translate(
+            "Wording", "An amendment must say why the report is corrected"
+        ),
     }
 
 
@@ -132,6 +169,15 @@ PROBLEM_CODES: tuple[str, ...] = (
     "needs_patient",
     "no_conflict",
     "not_found",
+    "id_card_length",
+    "id_card_format",
+    "id_card_checksum",
+    "id_card_birth_date",
+    "id_card_birth_mismatch",
+    "id_card_sex_mismatch",
+    "consent_required",
+    "icd10_format",
+    "amendment_reason_required",
 )
 """Every problem code this module words (others get the generic "is not valid")."""
 

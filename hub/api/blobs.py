@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from email.utils import formatdate
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -68,7 +69,7 @@ SHA_PATH = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the blob, low
 ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="upload id from the Location header")
 
 _E = {"model": ErrorBody}
-TUS_ERRORS = {
+TUS_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _E,
     401: _E,
     404: _E,
@@ -371,7 +372,7 @@ async def _receive(
         except ClientDisconnect:
             if checksum:  # an unverifiable partial chunk is worth nothing
                 received = 0
-        if checksum and digest.digest() != checksum[1]:
+        if checksum and digest is not None and digest.digest() != checksum[1]:
             raise HubError(
                 460,
                 "checksum_mismatch",

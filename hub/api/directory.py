@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from app.protocol.auth import FacilityKind, Role, UserInfo
+from app.protocol.directory import Department, DirectoryResponse, FacilityEntry, Specialist
 from hub import db as t
 from hub.api import ERRORS
 from hub.api.auth import signed_in
@@ -66,3 +67,29 @@ def people(
         )
         for r in rows
     ]
+
+
+@router.get("/directory", response_model=DirectoryResponse)
+def directory(
+    _user: UserInfo = Depends(signed_in), state: HubState = Depends(get_state)
+) -> DirectoryResponse:
+    """Facilities → departments → specialists (with titles): whom a request can go to."""
+    with state.db.read() as conn:
+        facilities = conn.execute(sa.select(t.facilities).order_by(t.facilities.c.name)).all()
+        people = conn.execute(
+            sa.select(t.users)
+            .where(t.users.c.disabled == sa.false(), t.users.c.role == Role.specialist.value)
+            .order_by(t.users.c.department, t.users.c.display_name)
+        ).all()
+    out = []
+    for f in facilities:
+        departments: dict[str, Department] = {}
+        for p in people:
+            if p.facility_id != f.id or not p.department:
+                continue
+            dept = departments.setdefault(p.department, Department(name=p.department))
+            dept.specialists.append(Specialist(id=p.id, display_name=p.display_name, title=p.title))
+        out.append(
+            FacilityEntry(id=f.id, name=f.name, kind=f.kind, departments=list(departments.values()))
+        )
+    return DirectoryResponse(facilities=out)

@@ -21,6 +21,7 @@ from hub import records
 from hub.api import ERRORS
 from hub.api.auth import signed_in
 from hub.errors import HubError
+from hub.signaling import hints
 from hub.state import HubState, client_ip, get_state
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], responses=ERRORS)
@@ -40,7 +41,9 @@ def push(
             "batch_too_large",
             f"{len(body.changes)} changes in one push; the hub takes at most {MAX_PUSH_BATCH}",
         )
-    return PushResponse(results=records.push(state.db, user, body.changes, client_ip(request)))
+    results = records.push(state.db, user, body.changes, client_ip(request))
+    hints.publish_after_push(request.app, user, results)
+    return PushResponse(results=results)
 
 
 @router.get("/sync/pull", response_model=PullResponse)

@@ -47,10 +47,11 @@ def notify_users(app: Any, user_ids: list[str] | set[str], message: BaseModel) -
         await board.ensure_started()
         await board.send_users(list(user_ids), message)
 
-    def report(task: asyncio.Future) -> None:
+    def report(task: Any) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.warning("notify_users failed: %s", task.exception())
 
+    loop: Any
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

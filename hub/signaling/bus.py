@@ -75,7 +75,7 @@ class PgBus:
         self._dsn = _libpq_dsn(db)
         self._handler: Handler | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._pub = None  # psycopg.AsyncConnection
+        self._pub: Any = None  # psycopg.AsyncConnection
         self._pub_lock = asyncio.Lock()
         self._listening = asyncio.Event()
         self.published = 0

@@ -52,8 +52,8 @@ TIMER_ENV = {
 }
 
 
-def _timer_settings() -> dict[str, float]:
-    out = {}
+def _timer_settings() -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name, var in TIMER_ENV.items():
         raw = os.environ.get(var, "").strip()
         if raw:
@@ -105,7 +105,10 @@ async def signaling_socket(ws: WebSocket) -> None:
         sig.Hello(
             user_id=user.id,
             ice_servers=hello_ice_servers(ice),
-            missed_calls=await run_in_threadpool(board.missed.take, user.id),
+            # a hints-only socket (?purpose=sync) leaves missed calls for the call socket
+            missed_calls=[]
+            if ws.query_params.get("purpose") == "sync"
+            else await run_in_threadpool(board.missed.take, user.id),
         )
     )
     await board.catch_up(conn)
@@ -297,7 +300,10 @@ class _Handler:
             if call.phase != ACTIVE:
                 await self._error("not_active", "the call has not been accepted", call.call_id)
                 return
-            peer = call.callee.id if me == call.caller.id else call.caller.id
+            callee = call.callee
+            if callee is None:  # an active call always has one; never fail the socket over it
+                return
+            peer = callee.id if me == call.caller.id else call.caller.id
             await board.send_users([peer], m)
         elif isinstance(m, sig.Accept):
             if call.phase != RINGING or me == call.caller.id:

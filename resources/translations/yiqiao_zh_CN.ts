@@ -79,68 +79,78 @@
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="81" />
+      <location filename="../../app/ui/pages/call.py" line="83" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="83" />
+      <location filename="../../app/ui/pages/call.py" line="85" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="117" />
+      <location filename="../../app/ui/pages/call.py" line="119" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="149" />
+      <location filename="../../app/ui/pages/call.py" line="155" />
+      <source>Images can be shared in a consultation call whose patient is known here.</source>
+      <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="162" />
+      <source>Open a series of this consultation, then share it.</source>
+      <translation>请先打开本会诊的一个序列，再共享。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/call.py" line="197" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="150" />
+      <location filename="../../app/ui/pages/call.py" line="198" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="151" />
+      <location filename="../../app/ui/pages/call.py" line="199" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="152" />
+      <location filename="../../app/ui/pages/call.py" line="200" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="153" />
+      <location filename="../../app/ui/pages/call.py" line="201" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="154" />
-      <location filename="../../app/ui/pages/call.py" line="155" />
+      <location filename="../../app/ui/pages/call.py" line="202" />
+      <location filename="../../app/ui/pages/call.py" line="203" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="156" />
+      <location filename="../../app/ui/pages/call.py" line="204" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="157" />
+      <location filename="../../app/ui/pages/call.py" line="205" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="158" />
+      <location filename="../../app/ui/pages/call.py" line="206" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="160" />
+      <location filename="../../app/ui/pages/call.py" line="208" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -186,13 +196,13 @@
   <context>
     <name>CallWidget</name>
     <message>
-      <location filename="../../app/ui/call/window.py" line="203" />
+      <location filename="../../app/ui/call/window.py" line="204" />
       <source>No speaker found: the other side cannot be heard</source>
       <translation>未找到扬声器：无法听到对方声音</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="78" />
-      <location filename="../../app/ui/call/window.py" line="244" />
+      <location filename="../../app/ui/call/window.py" line="245" />
       <source>Mute</source>
       <translation>静音</translation>
     </message>
@@ -208,7 +218,7 @@
     </message>
     <message>
       <location filename="../../app/ui/call/window.py" line="81" />
-      <location filename="../../app/ui/call/window.py" line="248" />
+      <location filename="../../app/ui/call/window.py" line="249" />
       <source>Camera off</source>
       <translation>关闭摄像头</translation>
     </message>
@@ -243,89 +253,303 @@
       <translation>挂断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="192" />
+      <location filename="../../app/ui/call/window.py" line="193" />
       <source>No camera found: the other side sees a test pattern</source>
       <translation>未找到摄像头：对方看到的是测试图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="194" />
+      <location filename="../../app/ui/call/window.py" line="195" />
       <source>Camera turned off by your IT department</source>
       <translation>摄像头已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="195" />
+      <location filename="../../app/ui/call/window.py" line="196" />
       <source>No microphone found: the other side cannot hear you</source>
       <translation>未找到麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="197" />
+      <location filename="../../app/ui/call/window.py" line="198" />
       <source>The microphone could not be opened: the other side cannot hear you</source>
       <translation>无法打开麦克风：对方听不到您的声音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="199" />
+      <location filename="../../app/ui/call/window.py" line="200" />
       <source>Microphone turned off by your IT department</source>
       <translation>麦克风已被信息科关闭</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="214" />
+      <location filename="../../app/ui/call/window.py" line="215" />
       <source>Calling…</source>
       <translation>正在呼叫…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="216" />
+      <location filename="../../app/ui/call/window.py" line="217" />
       <source>Connection lost, reconnecting… {0} s</source>
       <translation>连接中断，正在重新连接… {0} 秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="218" />
+      <location filename="../../app/ui/call/window.py" line="219" />
       <source>Connected</source>
       <translation>已连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="220" />
+      <location filename="../../app/ui/call/window.py" line="221" />
       <source>Connecting…</source>
       <translation>正在连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="222" />
+      <location filename="../../app/ui/call/window.py" line="223" />
       <source>Call ended</source>
       <translation>通话已结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="233" />
+      <location filename="../../app/ui/call/window.py" line="234" />
       <source>The other side turned their camera off</source>
       <translation>对方已关闭摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="234" />
+      <location filename="../../app/ui/call/window.py" line="235" />
       <source>Video paused: the network is too slow. Voice continues.</source>
       <translation>网络太慢，视频已暂停，语音继续。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="235" />
+      <location filename="../../app/ui/call/window.py" line="236" />
       <source>The other side switched to audio only</source>
       <translation>对方已切换为仅语音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="238" />
+      <location filename="../../app/ui/call/window.py" line="239" />
       <source>Reconnecting…</source>
       <translation>正在重新连接…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="244" />
+      <location filename="../../app/ui/call/window.py" line="245" />
       <source>Unmute</source>
       <translation>取消静音</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="248" />
+      <location filename="../../app/ui/call/window.py" line="249" />
       <source>Camera on</source>
       <translation>打开摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/window.py" line="261" />
+      <location filename="../../app/ui/call/window.py" line="262" />
       <source>Me</source>
       <translation>我</translation>
+    </message>
+  </context>
+  <context>
+    <name>CaseView</name>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="122" />
+      <source>← Worklist</source>
+      <translation>← 工作列表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="146" />
+      <source>Request</source>
+      <translation>申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <source>Kind</source>
+      <translation>类别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <source>Name</source>
+      <translation>姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <source>Size</source>
+      <translation>大小</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <source>Downloaded</source>
+      <translation>已下载</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <source>Open</source>
+      <translation>打开</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="164" />
+      <source>Open images in the viewer</source>
+      <translation>在阅片器中打开影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <source>Attach a received study…</source>
+      <translation>添加已接收的检查…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <source>Pull priors from the PACS…</source>
+      <translation>从影像归档系统调取既往检查…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="179" />
+      <source>Attachments</source>
+      <translation>附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="182" />
+      <source>Timeline</source>
+      <translation>时间线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="189" />
+      <source>Write report…</source>
+      <translation>撰写报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="192" />
+      <source>Amend signed report…</source>
+      <translation>更正已签署的报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
+      <source>Export PDF…</source>
+      <translation>导出 PDF…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
+      <source>Export for PACS (DICOM)…</source>
+      <translation>导出为 DICOM（供影像归档系统）…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="205" />
+      <location filename="../../app/ui/workflow/case_view.py" line="719" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="253" />
+      <source>This consultation is not on this computer (yet).</source>
+      <translation>这次会诊（还）不在本机上。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="285" />
+      <source>any specialist</source>
+      <translation>任一专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="294" />
+      <source>From: {0}</source>
+      <translation>申请方：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="296" />
+      <source>To: {0}</source>
+      <translation>会诊方：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="300" />
+      <source>Call time: {0}</source>
+      <translation>通话时间：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="304" />
+      <source>the clinic</source>
+      <translation>卫生院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="306" />
+      <source>the specialist</source>
+      <translation>专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="310" />
+      <source>Call time proposed by {who}: {time}</source>
+      <translation>{who}提议的通话时间：{time}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="316" />
+      <source>Declined: {0}</source>
+      <translation>已拒绝：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="366" />
+      <source>Signed by {name} ({who}) on {when}</source>
+      <translation>由{name}（{who}）于 {when} 签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="384" />
+      <source>on this computer</source>
+      <translation>已在本机</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="399" />
+      <source>signed the report</source>
+      <translation>签署了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="401" />
+      <source>signed an amendment</source>
+      <translation>签署了更正报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="418" />
+      <source>A report is being written.</source>
+      <translation>报告正在撰写中。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="420" />
+      <source>No report yet.</source>
+      <translation>尚无报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="440" />
+      <source>Reason (the other side sees it):</source>
+      <translation>原因（对方可见）：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="457" />
+      <source>Specialist:</source>
+      <translation>专家：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="515" />
+      <source>Still downloading; it opens once it is here.</source>
+      <translation>仍在下载，下载完成后打开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="611" />
+      <source>Downloading the images; the viewer opens when done.</source>
+      <translation>正在下载影像，完成后打开阅片器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <source>Export report</source>
+      <translation>导出报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <source>PDF documents (*.pdf)</source>
+      <translation>PDF 文档 (*.pdf)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <source>Export for PACS</source>
+      <translation>导出为 DICOM</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <source>DICOM files (*.dcm)</source>
+      <translation>DICOM 文件 (*.dcm)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="721" />
+      <source>Amendment {n}</source>
+      <translation>更正 {n}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="761" />
+      <source>Signed by {name} {title}, {facility}, on {when}</source>
+      <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
   </context>
   <context>
@@ -344,104 +568,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="68" />
+      <location filename="../../app/ui/app.py" line="71" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="74" />
+      <location filename="../../app/ui/app.py" line="77" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="81" />
+      <location filename="../../app/ui/app.py" line="84" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="94" />
+      <location filename="../../app/ui/app.py" line="97" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="141" />
-      <location filename="../../app/ui/app.py" line="149" />
+      <location filename="../../app/ui/app.py" line="144" />
+      <location filename="../../app/ui/app.py" line="152" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="142" />
+      <location filename="../../app/ui/app.py" line="145" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="153" />
+      <location filename="../../app/ui/app.py" line="156" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="134" />
-      <location filename="../../app/ui/app.py" line="155" />
+      <location filename="../../app/ui/app.py" line="137" />
+      <location filename="../../app/ui/app.py" line="158" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="158" />
+      <location filename="../../app/ui/app.py" line="161" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="235" />
+      <location filename="../../app/ui/app.py" line="238" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="236" />
+      <location filename="../../app/ui/app.py" line="239" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="254" />
+      <location filename="../../app/ui/app.py" line="257" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="262" />
+      <location filename="../../app/ui/app.py" line="265" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="264" />
+      <location filename="../../app/ui/app.py" line="267" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="328" />
+      <location filename="../../app/ui/app.py" line="331" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="329" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="330" />
+      <location filename="../../app/ui/app.py" line="333" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="331" />
+      <location filename="../../app/ui/app.py" line="334" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="332" />
+      <location filename="../../app/ui/app.py" line="335" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="338" />
+      <location filename="../../app/ui/app.py" line="341" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -490,54 +714,6 @@
     </message>
   </context>
   <context>
-    <name>ConsultationDialog</name>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="45" />
-      <source>New consultation request</source>
-      <translation>新建会诊申请</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="51" />
-      <source>Question for the specialist, history, findings</source>
-      <translation>向专家提出的问题、病史、检查所见</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="54" />
-      <source>Routine</source>
-      <translation>常规</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="55" />
-      <source>Urgent</source>
-      <translation>紧急</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="56" />
-      <source>Emergency</source>
-      <translation>急诊</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="60" />
-      <source>Patient</source>
-      <translation>患者</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="61" />
-      <source>Reason</source>
-      <translation>会诊原因</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="62" />
-      <source>Urgency</source>
-      <translation>紧急程度</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="63" />
-      <source>Department</source>
-      <translation>科室</translation>
-    </message>
-  </context>
-  <context>
     <name>ConsultationStatus</name>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="16" />
@@ -576,198 +752,249 @@
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="23" />
+      <source>Withdrawn</source>
+      <translation>已撤回</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="24" />
       <source>Closed</source>
-      <translation>已关闭</translation>
+      <translation>已结案</translation>
     </message>
   </context>
   <context>
     <name>ConsultationsPage</name>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="96" />
+      <location filename="../../app/ui/pages/consultations.py" line="76" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="98" />
+      <location filename="../../app/ui/pages/consultations.py" line="78" />
       <source>Consultation requests, the specialist worklist and reports appear here once you are signed in and the records have synced.</source>
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="105" />
+      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <source>Open and recent</source>
+      <translation>进行中和最近的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="121" />
+      <source>Any urgency</source>
+      <translation>所有紧急程度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="126" />
+      <source>Any type</source>
+      <translation>所有类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="261" />
+      <source>Any requesting facility</source>
+      <translation>所有申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="135" />
+      <source>Sort: urgency, then waiting time</source>
+      <translation>排序：紧急程度，其次等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="136" />
+      <source>Sort: waiting time</source>
+      <translation>排序：等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="137" />
+      <source>Sort: status</source>
+      <translation>排序：状态</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="138" />
+      <source>Sort: requesting facility</source>
+      <translation>排序：申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="139" />
+      <source>Sort: type</source>
+      <translation>排序：类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="142" />
+      <source>Show finished</source>
+      <translation>显示已结束的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="158" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="107" />
-      <source>Submit</source>
-      <translation>提交</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <source>Open case</source>
+      <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="109" />
-      <source>Attach files…</source>
-      <translation>添加附件…</translation>
+      <location filename="../../app/ui/pages/consultations.py" line="283" />
+      <source>Our consultation requests</source>
+      <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="111" />
+      <location filename="../../app/ui/pages/consultations.py" line="285" />
+      <source>Worklist: requests for me and my department</source>
+      <translation>工作列表：发给我和本科室的申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="413" />
+      <source>New request</source>
+      <translation>新建申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="414" />
+      <source>Choose or register the patient, then press “New consultation request”.</source>
+      <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="468" />
+      <source>Request submitted; it goes out with the next sync.</source>
+      <translation>申请已提交，将在下次同步时发出。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="164" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="113" />
-      <source>Video call</source>
-      <translation>视频通话</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="115" />
-      <source>Call the other side of this consultation</source>
-      <translation>呼叫本次会诊的另一方</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="128" />
+      <location filename="../../app/ui/pages/consultations.py" line="175" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="129" />
+      <location filename="../../app/ui/pages/consultations.py" line="176" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="130" />
+      <location filename="../../app/ui/pages/consultations.py" line="177" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="131" />
+      <location filename="../../app/ui/pages/consultations.py" line="178" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="132" />
+      <location filename="../../app/ui/pages/consultations.py" line="179" />
+      <source>Type</source>
+      <translation>类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="181" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="133" />
-      <source>Reason</source>
-      <translation>会诊原因</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="134" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="135" />
+      <location filename="../../app/ui/pages/consultations.py" line="182" />
+      <source>From</source>
+      <translation>申请机构</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="183" />
+      <source>Who has it</source>
+      <translation>承接方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="184" />
+      <source>Waiting</source>
+      <translation>等待时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="185" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="166" />
-      <source>Routine</source>
-      <translation>常规</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="167" />
-      <source>Urgent</source>
-      <translation>紧急</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="168" />
-      <source>Emergency</source>
-      <translation>急诊</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="213" />
+      <location filename="../../app/ui/pages/consultations.py" line="358" />
       <source>Not saved</source>
       <translation>未保存</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="226" />
-      <source>No patients</source>
-      <translation>没有患者</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="226" />
-      <source>Register the patient first.</source>
-      <translation>请先登记患者。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/consultations.py" line="250" />
-      <source>Attach files</source>
-      <translation>添加附件</translation>
     </message>
   </context>
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="38" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="47" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="45" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="54" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="69" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="78" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="71" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="286" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="80" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="322" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="72" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="73" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="189" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="219" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="262" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="298" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="266" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="267" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="271" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="307" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="275" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="311" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="284" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="320" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="344" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="380" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -935,7 +1162,7 @@
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="104" />
       <source>From</source>
-      <translation>来源</translation>
+      <translation>申请机构</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="105" />
@@ -1031,6 +1258,57 @@
     </message>
   </context>
   <context>
+    <name>DocumentDialog</name>
+    <message>
+      <location filename="../../app/ui/workflow/document_view.py" line="29" />
+      <source>Opening…</source>
+      <translation>正在打开…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/document_view.py" line="51" />
+      <source>{n} page(s)</source>
+      <translation>共 {n} 页</translation>
+    </message>
+  </context>
+  <context>
+    <name>DuplicateDialog</name>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="160" />
+      <source>Possible duplicate</source>
+      <translation>可能重复登记</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="164" />
+      <source>This patient may already be registered. Use the existing record so that their history stays in one place.</source>
+      <translation>该患者可能已经登记过。请使用已有记录，使病历保存在一处。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="173" />
+      <source>same resident ID number</source>
+      <translation>身份证号相同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="175" />
+      <source>same name and date of birth</source>
+      <translation>姓名和出生日期相同</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="181" />
+      <source>Use the existing patient</source>
+      <translation>使用已有患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="184" />
+      <source>Save as a new patient</source>
+      <translation>登记为新患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="186" />
+      <source>Back to the form</source>
+      <translation>返回表单</translation>
+    </message>
+  </context>
+  <context>
     <name>EcgView</name>
     <message>
       <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
@@ -1053,7 +1331,7 @@
     <message>
       <location filename="../../app/ui/call/incoming.py" line="33" />
       <source>Accept</source>
-      <translation>接听</translation>
+      <translation>接受</translation>
     </message>
     <message>
       <location filename="../../app/ui/call/incoming.py" line="35" />
@@ -1186,119 +1464,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="75" />
+      <location filename="../../app/ui/main_window.py" line="76" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="93" />
+      <location filename="../../app/ui/main_window.py" line="94" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="97" />
+      <location filename="../../app/ui/main_window.py" line="98" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="99" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="100" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="101" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="102" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="166" />
+      <location filename="../../app/ui/main_window.py" line="183" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="167" />
+      <location filename="../../app/ui/main_window.py" line="184" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="169" />
+      <location filename="../../app/ui/main_window.py" line="186" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="172" />
+      <location filename="../../app/ui/main_window.py" line="189" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="175" />
+      <location filename="../../app/ui/main_window.py" line="192" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="177" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="187" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="195" />
+      <location filename="../../app/ui/main_window.py" line="212" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="196" />
+      <location filename="../../app/ui/main_window.py" line="213" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="202" />
+      <location filename="../../app/ui/main_window.py" line="219" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="206" />
-      <location filename="../../app/ui/main_window.py" line="237" />
+      <location filename="../../app/ui/main_window.py" line="223" />
+      <location filename="../../app/ui/main_window.py" line="254" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="240" />
+      <location filename="../../app/ui/main_window.py" line="257" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="255" />
-      <location filename="../../app/ui/main_window.py" line="269" />
+      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="286" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="255" />
+      <location filename="../../app/ui/main_window.py" line="272" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="265" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="270" />
+      <location filename="../../app/ui/main_window.py" line="287" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -1521,59 +1799,196 @@
     </message>
   </context>
   <context>
+    <name>Notifier</name>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="21" />
+      <source>The other side</source>
+      <translation>对方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="23" />
+      <source>New request from {who}</source>
+      <translation>{who}发来新的会诊申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="24" />
+      <source>{who} accepted the request</source>
+      <translation>{who}接受了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="25" />
+      <source>{who} declined the request: {reason}</source>
+      <translation>{who}拒绝了申请：{reason}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="26" />
+      <source>{who} proposed a call at {time}</source>
+      <translation>{who}提议在 {time} 通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="27" />
+      <source>{who} confirmed the call at {time}</source>
+      <translation>{who}确认在 {time} 通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="30" />
+      <source>{who} withdrew the request: {reason}</source>
+      <translation>{who}撤回了申请：{reason}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="31" />
+      <source>{who} assigned the request to you</source>
+      <translation>{who}将申请指派给您</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="32" />
+      <source>{who} started the video call</source>
+      <translation>{who}开始了视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="33" />
+      <source>{who} filed the report</source>
+      <translation>{who}提交了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="34" />
+      <source>{who} signed the report</source>
+      <translation>{who}签署了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="35" />
+      <source>The video call starts at {time}</source>
+      <translation>视频通话将于 {time} 开始</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="37" />
+      <source>The consultation changed</source>
+      <translation>会诊有更新</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="60" />
+      <location filename="../../app/ui/workflow/notifier.py" line="130" />
+      <source>YiQiao</source>
+      <translation>医桥</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/notifier.py" line="78" />
+      <source>Notifications ({n})</source>
+      <translation>通知（{n}）</translation>
+    </message>
+  </context>
+  <context>
+    <name>PatientBanner</name>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="37" />
+      <source>Clinic no. {0}</source>
+      <translation>门诊号 {0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="39" />
+      <source>Resident ID {0}</source>
+      <translation>身份证 {0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/banner.py" line="41" />
+      <source>Allergies: {0}</source>
+      <translation>过敏史：{0}</translation>
+    </message>
+  </context>
+  <context>
     <name>PatientDialog</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="41" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="40" />
       <source>New patient</source>
       <translation>新患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="47" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="40" />
+      <source>Edit patient</source>
+      <translation>编辑患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="46" />
+      <source>Resident ID number</source>
+      <translation>居民身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="47" />
+      <source>18 characters; fills in birth date and sex</source>
+      <translation>18 位；自动填入出生日期和性别</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="51" />
       <source>Female</source>
       <translation>女</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="48" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="52" />
       <source>Male</source>
       <translation>男</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="49" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="53" />
       <source>Other</source>
       <translation>其他</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="50" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="63" />
+      <source>Address</source>
+      <translation>地址</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="64" />
+      <source>Allergies</source>
+      <translation>过敏史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="65" />
+      <source>Chronic conditions</source>
+      <translation>慢性病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="66" />
+      <source>e.g. hypertension, type 2 diabetes</source>
+      <translation>例如：高血压、2 型糖尿病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="67" />
+      <source>Clinic patient number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="113" />
+      <source>From the ID number: born {date}, {sex}.</source>
+      <translation>根据身份证号：出生于 {date}，{sex}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="50" />
       <source>Unknown</source>
       <translation>未知</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="54" />
-      <source>YYYY-MM-DD</source>
-      <translation>年-月-日（如 1960-05-01）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="56" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="45" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="57" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="58" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="59" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="59" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="60" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="60" />
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="61" />
+      <source>year-month-day, e.g. 1956-03-15</source>
+      <translation>年-月-日，例如 1956-03-15</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/patient_dialog.py" line="62" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
@@ -1629,102 +2044,132 @@
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="138" />
+      <location filename="../../app/ui/pages/patients.py" line="127" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="140" />
+      <location filename="../../app/ui/pages/patients.py" line="129" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="148" />
-      <source>Search by name or patient ID</source>
-      <translation>按姓名或患者编号搜索</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="150" />
+      <location filename="../../app/ui/pages/patients.py" line="143" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="159" />
+      <location filename="../../app/ui/pages/patients.py" line="152" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="160" />
-      <source>Patient ID</source>
-      <translation>患者编号</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="161" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="162" />
+      <location filename="../../app/ui/pages/patients.py" line="155" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="163" />
+      <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="180" />
+      <location filename="../../app/ui/pages/patients.py" line="210" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="183" />
+      <location filename="../../app/ui/pages/patients.py" line="198" />
       <source>Clinical note</source>
-      <translation>病程记录</translation>
+      <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="184" />
+      <location filename="../../app/ui/pages/patients.py" line="139" />
+      <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
+      <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="153" />
+      <source>Clinic number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="180" />
+      <source>Edit…</source>
+      <translation>编辑…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <source>New consultation request…</source>
+      <translation>新建会诊申请…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="199" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="251" />
+      <location filename="../../app/ui/pages/patients.py" line="204" />
+      <source>History</source>
+      <translation>病历记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="212" />
+      <source>Import home meter CSV…</source>
+      <translation>导入家用仪器 CSV…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="222" />
+      <source>Follow-up chart</source>
+      <translation>随访图表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="306" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="272" />
-      <source>Consultation</source>
-      <translation>会诊</translation>
+      <location filename="../../app/ui/pages/patients.py" line="316" />
+      <source>Allergies: {0}</source>
+      <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="273" />
-      <source>Note</source>
-      <translation>记录</translation>
+      <location filename="../../app/ui/pages/patients.py" line="319" />
+      <source>Chronic conditions: {0}</source>
+      <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="274" />
-      <source>Vital signs</source>
-      <translation>生命体征</translation>
+      <location filename="../../app/ui/pages/patients.py" line="425" />
+      <source>Import home meter CSV</source>
+      <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="275" />
-      <source>Attachment</source>
-      <translation>附件</translation>
+      <location filename="../../app/ui/pages/patients.py" line="425" />
+      <source>CSV files (*.csv)</source>
+      <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="276" />
-      <source>Report</source>
-      <translation>报告</translation>
+      <location filename="../../app/ui/pages/patients.py" line="445" />
+      <source>{n} measurement(s) imported.</source>
+      <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="277" />
-      <source>Annotations</source>
-      <translation>标注</translation>
+      <location filename="../../app/ui/pages/patients.py" line="447" />
+      <source>Rows not imported:</source>
+      <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="296" />
+      <location filename="../../app/ui/pages/patients.py" line="449" />
+      <source>line {line}: {problem}</source>
+      <translation>第 {line} 行：{problem}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="352" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1735,6 +2180,24 @@
       <location filename="../../app/ui/main_window.py" line="61" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
+    </message>
+  </context>
+  <context>
+    <name>Problem</name>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="27" />
+      <source>This step belongs to the other side of the consultation (or to a coordinator): you cannot take it.</source>
+      <translation>这一步属于会诊的另一方（或协调员），您不能执行。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="32" />
+      <source>This step is not possible in the consultation's current state.</source>
+      <translation>会诊当前的状态下不能执行这一步。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/wording.py" line="35" />
+      <source>A signed report cannot be changed. Write an amendment that says what is corrected.</source>
+      <translation>已签署的报告不能修改。请写一份更正，说明更正了什么。</translation>
     </message>
   </context>
   <context>
@@ -1913,179 +2376,577 @@
   <context>
     <name>RecordField</name>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="30" />
+      <location filename="../../app/ui/sync/field_labels.py" line="31" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="31" />
+      <location filename="../../app/ui/sync/field_labels.py" line="32" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>ID card number</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
       <source>Address</source>
-      <translation>住址</translation>
+      <translation>地址</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
       <source>Specialist</source>
-      <translation>会诊专家</translation>
+      <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
       <source>Scheduled for</source>
       <translation>预约时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
       <source>Category</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
       <source>Measured at</source>
       <translation>测量时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
       <source>SpO2 (%)</source>
-      <translation>血氧饱和度 SpO2（%）</translation>
+      <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
       <source>Kind</source>
-      <translation>类型</translation>
+      <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
       <source>Title</source>
       <translation>标题</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
       <source>Files</source>
       <translation>文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
       <source>Study UID</source>
       <translation>检查 UID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
       <source>Series</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
       <source>Conclusion</source>
       <translation>结论</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
       <source>Signed</source>
       <translation>已签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <location filename="../../app/ui/sync/field_labels.py" line="62" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="77" />
+      <location filename="../../app/ui/sync/field_labels.py" line="80" />
       <source>Routine</source>
-      <translation>常规</translation>
+      <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="78" />
+      <location filename="../../app/ui/sync/field_labels.py" line="81" />
       <source>Urgent</source>
-      <translation>紧急</translation>
+      <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="79" />
+      <location filename="../../app/ui/sync/field_labels.py" line="82" />
       <source>Emergency</source>
       <translation>急诊</translation>
+    </message>
+  </context>
+  <context>
+    <name>RecordText</name>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="73" />
+      <source>Blood pressure {s}/{d} mmHg</source>
+      <translation>血压 {s}/{d} mmHg</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="78" />
+      <source>Heart rate {v} /min</source>
+      <translation>心率 {v} 次/分</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="79" />
+      <source>SpO2 {v} %</source>
+      <translation>SpO2 {v} %</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="80" />
+      <source>Blood glucose {v} mmol/L</source>
+      <translation>血糖 {v} mmol/L</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="81" />
+      <source>Temperature {v} °C</source>
+      <translation>体温 {v} °C</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="82" />
+      <source>Weight {v} kg</source>
+      <translation>体重 {v} kg</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="94" />
+      <source>Vital signs</source>
+      <translation>生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="96" />
+      <source>Vital signs (home meter)</source>
+      <translation>生命体征（家用仪器）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="98" />
+      <source>Follow-up visit</source>
+      <translation>随访</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="110" />
+      <source>Consultation request</source>
+      <translation>会诊申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="115" />
+      <source>Consultation report</source>
+      <translation>会诊报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="117" />
+      <source>Consultation report, amendment {n}</source>
+      <translation>会诊报告，更正 {n}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="132" />
+      <source>Signed by {name} on {when}</source>
+      <translation>{name} 于 {when} 签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="137" />
+      <source>Not signed yet</source>
+      <translation>尚未签署</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="141" />
+      <source>Clinical note</source>
+      <translation>临床记录</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="154" />
+      <source>Image annotations</source>
+      <translation>影像标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="156" />
+      <source>{n} annotation(s)</source>
+      <translation>{n} 个标注</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="160" />
+      <source>Registration</source>
+      <translation>登记</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/record_text.py" line="166" />
+      <source>Record</source>
+      <translation>记录</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReportEditor</name>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="43" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="45" />
+      <source>Amendment (version {n})</source>
+      <translation>更正（第 {n} 版）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="52" />
+      <source>What is corrected, and why</source>
+      <translation>更正了什么，为什么</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="81" />
+      <source>Hospital</source>
+      <translation>医院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="83" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="85" />
+      <source>Plan for managing the patient locally</source>
+      <translation>本地治疗方案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="96" />
+      <source>Signed by: {name} {title} · {facility}</source>
+      <translation>签署人：{name} {title} · {facility}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="111" />
+      <source>Save draft</source>
+      <translation>保存草稿</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="113" />
+      <location filename="../../app/ui/workflow/report_editor.py" line="160" />
+      <source>Sign report</source>
+      <translation>签署报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="116" />
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/report_editor.py" line="162" />
+      <source>After signing, the report cannot be changed; corrections are made as amendments. Sign now?</source>
+      <translation>签署后报告不能再修改，更正须以更正报告的形式提交。现在签署吗？</translation>
+    </message>
+  </context>
+  <context>
+    <name>ReportExport</name>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="79" />
+      <source>Remote consultation report</source>
+      <translation>远程会诊报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="94" />
+      <source>Saved to {path}</source>
+      <translation>已保存到 {path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/export.py" line="102" />
+      <source>Export failed: {0}</source>
+      <translation>导出失败：{0}</translation>
+    </message>
+  </context>
+  <context>
+    <name>RequestFormWidget</name>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="114" />
+      <source>Consultation request</source>
+      <translation>会诊申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="125" />
+      <source>Type and consulting side</source>
+      <translation>会诊类型与会诊方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="140" />
+      <source>Chief physician</source>
+      <translation>主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="140" />
+      <source>Associate chief physician</source>
+      <translation>副主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="161" />
+      <source>Request</source>
+      <translation>申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="186" />
+      <source>Preliminary diagnosis</source>
+      <translation>初步诊断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="190" />
+      <source>Type a diagnosis or an ICD-10 code</source>
+      <translation>输入诊断名称或 ICD-10 编码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="202" />
+      <source>Attachments</source>
+      <translation>附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="211" />
+      <source>DICOM from the viewer</source>
+      <translation>阅片器中的 DICOM</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="212" />
+      <source>DICOM folder…</source>
+      <translation>DICOM 文件夹…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="213" />
+      <source>Photo…</source>
+      <translation>照片…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="214" />
+      <source>Camera snapshot</source>
+      <translation>摄像头拍照</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="215" />
+      <source>ECG…</source>
+      <translation>心电图…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="216" />
+      <source>PDF…</source>
+      <translation>PDF…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="231" />
+      <source>Informed consent (远程医疗服务知情同意书)</source>
+      <translation>知情同意（远程医疗服务知情同意书）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="235" />
+      <source>Explain the remote consultation to the patient. The patient (or a guardian or close relative) signs the consent form; attach a photo or scan of it.</source>
+      <translation>请向患者说明远程会诊服务。由患者（或其监护人、近亲属）签署知情同意书，并附上同意书的照片或扫描件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="244" />
+      <source>— choose —</source>
+      <translation>— 请选择 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="245" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="246" />
+      <source>Guardian</source>
+      <translation>监护人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="247" />
+      <source>Close relative</source>
+      <translation>近亲属</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="254" />
+      <source>e.g. daughter</source>
+      <translation>例如：女儿</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="260" />
+      <source>Attach signed form…</source>
+      <translation>添加签字的同意书…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="263" />
+      <source>No scan attached</source>
+      <translation>未添加扫描件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="284" />
+      <source>Close (draft is kept)</source>
+      <translation>关闭（保留草稿）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="286" />
+      <source>Submit request</source>
+      <translation>提交申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="335" />
+      <source>— choose a hospital —</source>
+      <translation>— 选择医院 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="341" />
+      <source>— no hospitals known yet: connect once to load the directory —</source>
+      <translation>— 尚无医院列表：请联网一次以加载目录 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="347" />
+      <source>— choose a department —</source>
+      <translation>— 选择科室 —</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="355" />
+      <source>Any specialist of the department</source>
+      <translation>该科室任一专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="402" />
+      <source>Editing…</source>
+      <translation>编辑中…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="448" />
+      <source>Draft saved at {time}</source>
+      <translation>草稿已于 {time} 保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="460" />
+      <source>Draft not saved</source>
+      <translation>草稿未保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="500" />
+      <source>DICOM folder</source>
+      <translation>DICOM 文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="505" />
+      <source>Pictures (*.jpg *.jpeg *.png)</source>
+      <translation>图片 (*.jpg *.jpeg *.png)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="506" />
+      <source>ECG files (*.dcm *.xml *.pdf *.jpg *.png)</source>
+      <translation>心电图文件 (*.dcm *.xml *.pdf *.jpg *.png)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="507" />
+      <source>PDF documents (*.pdf)</source>
+      <translation>PDF 文档 (*.pdf)</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="509" />
+      <source>Attach files</source>
+      <translation>添加附件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="517" />
+      <source>Adding {n} file(s)…</source>
+      <translation>正在添加 {n} 个文件…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="533" />
+      <source>{n} attachment(s) added.</source>
+      <translation>已添加 {n} 个附件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="547" />
+      <source>The viewer has no study open: open one there first, or pick a folder.</source>
+      <translation>阅片器中没有打开的检查：请先在阅片器中打开，或选择文件夹。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="555" />
+      <source>Taking a picture…</source>
+      <translation>正在拍照…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="579" />
+      <source>No camera picture: {0}</source>
+      <translation>未能拍照：{0}</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="588" />
+      <source>Signed consent form</source>
+      <translation>签字的知情同意书</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/request_form.py" line="590" />
+      <source>Pictures or PDF (*.jpg *.jpeg *.png *.pdf)</source>
+      <translation>图片或 PDF (*.jpg *.jpeg *.png *.pdf)</translation>
     </message>
   </context>
   <context>
@@ -3034,346 +3895,354 @@
     </message>
   </context>
   <context>
+    <name>TimeDialog</name>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="82" />
+      <source>Call time</source>
+      <translation>通话时间</translation>
+    </message>
+  </context>
+  <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="131" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="132" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="133" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="134" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="135" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="136" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="153" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="154" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="157" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="158" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
       <source>MPR</source>
       <translation>多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
       <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
       <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="161" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="174" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="176" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="180" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="187" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="188" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="191" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="192" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="227" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="241" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="242" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="243" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="244" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="245" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="256" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="257" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="258" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="318" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="318" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="324" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="332" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="334" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="343" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="392" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="412" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="394" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="396" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="527" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="437" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="528" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="559" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="561" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="600" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="605" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="644" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="664" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="669" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="664" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="669" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="696" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="718" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="703" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="725" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="720" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="742" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -3469,41 +4338,84 @@
     </message>
   </context>
   <context>
-    <name>VitalsDialog</name>
+    <name>VitalsChart</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="86" />
-      <source>Record vital signs</source>
-      <translation>记录生命体征</translation>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="26" />
+      <source>Blood pressure (mmHg)</source>
+      <translation>血压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="90" />
-      <source>Systolic BP (mmHg)</source>
-      <translation>收缩压（mmHg）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="91" />
-      <source>Diastolic BP (mmHg)</source>
-      <translation>舒张压（mmHg）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="92" />
-      <source>Heart rate (/min)</source>
-      <translation>心率（次/分）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="93" />
-      <source>SpO2 (%)</source>
-      <translation>血氧饱和度 SpO2（%）</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/patients.py" line="94" />
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="27" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="95" />
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="28" />
+      <source>SpO2 (%)</source>
+      <translation>SpO2（%）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="29" />
+      <source>Heart rate (/min)</source>
+      <translation>心率（次/分）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="30" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="42" />
+      <source>Follow-up chart</source>
+      <translation>随访图表</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/vitals_chart.py" line="66" />
+      <source>No measurements yet: record vital signs or import a meter's CSV file.</source>
+      <translation>暂无测量数据：请记录生命体征或导入仪器的 CSV 文件。</translation>
+    </message>
+  </context>
+  <context>
+    <name>VitalsDialog</name>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="62" />
+      <source>Record vital signs</source>
+      <translation>记录生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="66" />
+      <source>Systolic BP (mmHg)</source>
+      <translation>收缩压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="67" />
+      <source>Diastolic BP (mmHg)</source>
+      <translation>舒张压（mmHg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="68" />
+      <source>Heart rate (/min)</source>
+      <translation>心率（次/分）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="69" />
+      <source>SpO2 (%)</source>
+      <translation>SpO2（%）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="70" />
+      <source>Blood glucose (mmol/L)</source>
+      <translation>血糖（mmol/L）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="71" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/patients.py" line="72" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
     </message>
   </context>
   <context>
@@ -3614,313 +4526,829 @@
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="160" />
+      <location filename="../../app/ui/wording.py" line="120" />
+      <source>{label} must have 18 characters (it has {length})</source>
+      <translation>{label}应为 18 位（现为 {length} 位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="123" />
+      <source>{label} must be 17 digits followed by a digit or X</source>
+      <translation>{label}应为 17 位数字加一位数字或 X</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="126" />
+      <source>{label} has a wrong check character — please check the number for a typing slip</source>
+      <translation>{label}校验位不正确，请检查号码是否输错</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="130" />
+      <source>{label} does not contain a real birth date (characters 7–14)</source>
+      <translation>{label}第 7–14 位不是有效的出生日期</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="133" />
+      <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
+      <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="136" />
+      <source>{label} differs from the sex in the resident ID number</source>
+      <translation>{label}与身份证号中的性别不一致</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="139" />
+      <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
+      <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="144" />
+      <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
+      <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="147" />
+      <source>An amendment must say why the report is corrected</source>
+      <translation>更正报告必须说明更正的原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="206" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="161" />
+      <location filename="../../app/ui/wording.py" line="207" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="164" />
+      <location filename="../../app/ui/wording.py" line="210" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="167" />
-      <location filename="../../app/ui/wording.py" line="170" />
+      <location filename="../../app/ui/wording.py" line="213" />
+      <location filename="../../app/ui/wording.py" line="216" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="173" />
-      <location filename="../../app/ui/wording.py" line="176" />
+      <location filename="../../app/ui/wording.py" line="219" />
+      <location filename="../../app/ui/wording.py" line="222" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="179" />
+      <location filename="../../app/ui/wording.py" line="225" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="182" />
+      <location filename="../../app/ui/wording.py" line="228" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="185" />
+      <location filename="../../app/ui/wording.py" line="231" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="188" />
-      <location filename="../../app/ui/wording.py" line="252" />
-      <location filename="../../app/ui/wording.py" line="255" />
+      <location filename="../../app/ui/wording.py" line="234" />
+      <location filename="../../app/ui/wording.py" line="298" />
+      <location filename="../../app/ui/wording.py" line="301" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="191" />
-      <location filename="../../app/ui/wording.py" line="194" />
+      <location filename="../../app/ui/wording.py" line="237" />
+      <location filename="../../app/ui/wording.py" line="240" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="197" />
-      <location filename="../../app/ui/wording.py" line="206" />
-      <location filename="../../app/ui/wording.py" line="209" />
+      <location filename="../../app/ui/wording.py" line="243" />
+      <location filename="../../app/ui/wording.py" line="252" />
+      <location filename="../../app/ui/wording.py" line="255" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="200" />
-      <location filename="../../app/ui/wording.py" line="203" />
+      <location filename="../../app/ui/wording.py" line="246" />
+      <location filename="../../app/ui/wording.py" line="249" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="212" />
+      <location filename="../../app/ui/wording.py" line="258" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="215" />
-      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="261" />
+      <location filename="../../app/ui/wording.py" line="320" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="262" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="217" />
+      <location filename="../../app/ui/wording.py" line="263" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="220" />
+      <location filename="../../app/ui/wording.py" line="266" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="223" />
+      <location filename="../../app/ui/wording.py" line="269" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="224" />
+      <location filename="../../app/ui/wording.py" line="270" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="225" />
+      <location filename="../../app/ui/wording.py" line="271" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="228" />
+      <location filename="../../app/ui/wording.py" line="274" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="231" />
-      <location filename="../../app/ui/wording.py" line="237" />
+      <location filename="../../app/ui/wording.py" line="277" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="234" />
-      <location filename="../../app/ui/wording.py" line="240" />
-      <location filename="../../app/ui/wording.py" line="267" />
+      <location filename="../../app/ui/wording.py" line="280" />
+      <location filename="../../app/ui/wording.py" line="286" />
+      <location filename="../../app/ui/wording.py" line="313" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="243" />
+      <location filename="../../app/ui/wording.py" line="289" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="246" />
+      <location filename="../../app/ui/wording.py" line="292" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="249" />
+      <location filename="../../app/ui/wording.py" line="295" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="258" />
+      <location filename="../../app/ui/wording.py" line="304" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="261" />
+      <location filename="../../app/ui/wording.py" line="307" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="264" />
+      <location filename="../../app/ui/wording.py" line="310" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="270" />
-      <location filename="../../app/ui/wording.py" line="337" />
+      <location filename="../../app/ui/wording.py" line="316" />
+      <location filename="../../app/ui/wording.py" line="383" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
+      <location filename="../../app/ui/wording.py" line="326" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="329" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="284" />
+      <location filename="../../app/ui/wording.py" line="330" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="287" />
+      <location filename="../../app/ui/wording.py" line="333" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="293" />
+      <location filename="../../app/ui/wording.py" line="339" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="294" />
+      <location filename="../../app/ui/wording.py" line="340" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="297" />
+      <location filename="../../app/ui/wording.py" line="343" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="300" />
+      <location filename="../../app/ui/wording.py" line="346" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="303" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="304" />
+      <location filename="../../app/ui/wording.py" line="350" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="308" />
+      <location filename="../../app/ui/wording.py" line="354" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="317" />
+      <location filename="../../app/ui/wording.py" line="363" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="375" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="333" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="353" />
+      <location filename="../../app/ui/wording.py" line="399" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="357" />
+      <location filename="../../app/ui/wording.py" line="403" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="360" />
-      <location filename="../../app/ui/wording.py" line="418" />
+      <location filename="../../app/ui/wording.py" line="406" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="372" />
+      <location filename="../../app/ui/wording.py" line="418" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="378" />
+      <location filename="../../app/ui/wording.py" line="424" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="383" />
+      <location filename="../../app/ui/wording.py" line="429" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="390" />
+      <location filename="../../app/ui/wording.py" line="436" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="396" />
+      <location filename="../../app/ui/wording.py" line="442" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="402" />
+      <location filename="../../app/ui/wording.py" line="448" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="407" />
+      <location filename="../../app/ui/wording.py" line="453" />
       <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="413" />
+      <location filename="../../app/ui/wording.py" line="459" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="443" />
+      <location filename="../../app/ui/wording.py" line="489" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="449" />
+      <location filename="../../app/ui/wording.py" line="495" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
+    </message>
+  </context>
+  <context>
+    <name>WorkflowField</name>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="17" />
+      <source>Resident ID number</source>
+      <translation>居民身份证号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="18" />
+      <source>Allergies</source>
+      <translation>过敏史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="19" />
+      <source>Chronic conditions</source>
+      <translation>慢性病</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="20" />
+      <source>Consultation type</source>
+      <translation>会诊类型</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="21" />
+      <source>Consulting hospital</source>
+      <translation>会诊医院</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="22" />
+      <source>Department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="23" />
+      <source>Specialist</source>
+      <translation>专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="24" />
+      <source>Title of the doctor invited</source>
+      <translation>邀请医生职称</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="25" />
+      <source>Urgency</source>
+      <translation>紧急程度</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="26" />
+      <source>Time wanted</source>
+      <translation>期望时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="27" />
+      <source>Purpose of consultation</source>
+      <translation>会诊目的</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="28" />
+      <source>Reason for consultation</source>
+      <translation>会诊原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="29" />
+      <source>Chief complaint</source>
+      <translation>主诉</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="30" />
+      <source>Present illness</source>
+      <translation>现病史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="31" />
+      <source>Past history</source>
+      <translation>既往史</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="32" />
+      <source>Current medication</source>
+      <translation>当前用药</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="33" />
+      <source>Case summary</source>
+      <translation>病历摘要</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="34" />
+      <source>Current vital signs</source>
+      <translation>当前生命体征</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="35" />
+      <source>Diagnosis</source>
+      <translation>诊断名称</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="36" />
+      <source>ICD-10 code</source>
+      <translation>ICD-10 编码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="37" />
+      <source>Auxiliary examination results</source>
+      <translation>辅助检查结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="40" />
+      <source>Informed consent</source>
+      <translation>知情同意</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="41" />
+      <source>Consent given by</source>
+      <translation>知情同意人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="42" />
+      <source>Name of the person who signed</source>
+      <translation>签字人姓名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="43" />
+      <source>Relation to the patient</source>
+      <translation>与患者关系</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="44" />
+      <source>Signed at</source>
+      <translation>签署时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="45" />
+      <source>Scan of the signed form</source>
+      <translation>签字同意书扫描件</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="46" />
+      <source>Proposed call time</source>
+      <translation>提议的通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="47" />
+      <source>Call time</source>
+      <translation>通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="48" />
+      <source>Reason for declining</source>
+      <translation>拒绝原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="49" />
+      <source>Reason for withdrawing</source>
+      <translation>撤回原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="50" />
+      <source>Findings</source>
+      <translation>检查所见</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="51" />
+      <source>Consultation opinion and advice</source>
+      <translation>会诊意见及建议</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="52" />
+      <source>Follow-up</source>
+      <translation>随访</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="53" />
+      <source>Referral</source>
+      <translation>转诊建议</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="54" />
+      <source>Reason for the amendment</source>
+      <translation>更正原因</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="55" />
+      <source>Weight (kg)</source>
+      <translation>体重（kg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="56" />
+      <source>Pinyin initials</source>
+      <translation>拼音首字母</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="57" />
+      <source>Time proposed by</source>
+      <translation>时间提议方</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="58" />
+      <source>Accepted by</source>
+      <translation>接受人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="59" />
+      <source>Assigned by</source>
+      <translation>指派人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="60" />
+      <source>Timeline</source>
+      <translation>时间线</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="61" />
+      <source>Source of the measurement</source>
+      <translation>测量来源</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="62" />
+      <source>Signed by</source>
+      <translation>签署人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="63" />
+      <source>Signature checksum</source>
+      <translation>签名校验值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="64" />
+      <source>Version</source>
+      <translation>版本</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="65" />
+      <source>Corrects report</source>
+      <translation>所更正的报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="66" />
+      <source>Clinic patient number</source>
+      <translation>门诊号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="73" />
+      <source>Video consultation</source>
+      <translation>视频会诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="74" />
+      <source>Imaging diagnosis (store-and-forward)</source>
+      <translation>远程影像诊断（存储转发）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="77" />
+      <source>ECG diagnosis (store-and-forward)</source>
+      <translation>远程心电诊断（存储转发）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="96" />
+      <source>Submit request</source>
+      <translation>提交申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="97" />
+      <source>Withdraw…</source>
+      <translation>撤回…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="98" />
+      <source>Revise and resubmit</source>
+      <translation>修改后重新提交</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="99" />
+      <source>Accept</source>
+      <translation>接受</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="100" />
+      <source>Decline…</source>
+      <translation>拒绝…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="101" />
+      <source>Propose a call time…</source>
+      <translation>提议通话时间…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="102" />
+      <source>Confirm the proposed time</source>
+      <translation>确认提议的时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="103" />
+      <source>Start video call</source>
+      <translation>开始视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="104" />
+      <source>End call</source>
+      <translation>结束通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="105" />
+      <source>Write report…</source>
+      <translation>撰写报告…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="106" />
+      <source>Close case</source>
+      <translation>结案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="107" />
+      <source>Assign a specialist…</source>
+      <translation>指派专家…</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="114" />
+      <source>request written</source>
+      <translation>填写了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="115" />
+      <source>submitted the request</source>
+      <translation>提交了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="116" />
+      <source>withdrew the request</source>
+      <translation>撤回了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="117" />
+      <source>reopened the request for revision</source>
+      <translation>重新打开申请进行修改</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="118" />
+      <source>accepted</source>
+      <translation>接受了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="119" />
+      <source>declined</source>
+      <translation>拒绝了申请</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="120" />
+      <source>proposed a call time</source>
+      <translation>提议了通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="121" />
+      <source>confirmed the call time</source>
+      <translation>确认了通话时间</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="122" />
+      <source>started the video call</source>
+      <translation>开始了视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="123" />
+      <source>ended the video call</source>
+      <translation>结束了视频通话</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="124" />
+      <source>filed the report</source>
+      <translation>提交了报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="125" />
+      <source>closed the case</source>
+      <translation>结案</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="126" />
+      <source>assigned a specialist</source>
+      <translation>指派了专家</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="132" />
+      <source>Patient</source>
+      <translation>患者</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="133" />
+      <source>Guardian</source>
+      <translation>监护人</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="134" />
+      <source>Close relative</source>
+      <translation>近亲属</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="140" />
+      <source>No referral</source>
+      <translation>无需转诊</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="141" />
+      <source>Refer up</source>
+      <translation>上转</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="142" />
+      <source>Manage locally with a plan</source>
+      <translation>本地治疗（附方案）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="148" />
+      <source>DICOM study</source>
+      <translation>DICOM 检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="149" />
+      <source>Photo</source>
+      <translation>照片</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="150" />
+      <source>ECG</source>
+      <translation>心电图</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="151" />
+      <source>PDF document</source>
+      <translation>PDF 文档</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="152" />
+      <source>Signed consent form</source>
+      <translation>签字的知情同意书</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="153" />
+      <source>Report</source>
+      <translation>报告</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/labels.py" line="154" />
+      <source>File</source>
+      <translation>文件</translation>
+    </message>
+  </context>
+  <context>
+    <name>Worklist</name>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="48" />
+      <source>just now</source>
+      <translation>刚刚</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="50" />
+      <source>{n} min</source>
+      <translation>{n} 分钟</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="53" />
+      <source>{h} h {m} min</source>
+      <translation>{h} 小时 {m} 分</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/consultations.py" line="56" />
+      <source>{d} days</source>
+      <translation>{d} 天</translation>
     </message>
   </context>
 </TS>

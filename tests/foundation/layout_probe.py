@@ -120,9 +120,9 @@ def _session(folder: Path):  # noqa: ANN202 - (SyncSession, UserInfo)
     blobs = BlobStore(folder / "blobs", os.urandom(32), cache, 1 << 30)
     store = RecordStore(cache, user.id, user.facility_id)
     people = [
-        ("欧阳秀英", "QS-2026-000123", "F", "1950-03-15", "110101195003150026"),
+        ("欧阳秀英", "QS-2026-000123", "F", "1950-03-15", "110101195003150021"),
         ("张桂兰", "QS-2026-000042", "F", "1965-11-02", "110101196511020041"),
-        ("李建国", "QS-2026-001907", "M", "1972-07-30", "110101197207300018"),
+        ("李建国", "QS-2026-001907", "M", "1972-07-30", "110101197207300019"),
     ]
     for name, number, sex, born, card in people:
         patient = store.create(
@@ -141,6 +141,12 @@ def _session(folder: Path):  # noqa: ANN202 - (SyncSession, UserInfo)
                 "status": "submitted",
                 "reason": "胸痛三天，心电图ST段改变，请心内科会诊",
                 "urgency": "urgent",
+                "consent": {
+                    "given_by": "patient",
+                    "signer_name": name,
+                    "signed_at": "2026-11-20T09:00:00+08:00",
+                    "scan": {"sha256": "c" * 64, "name": "consent.jpg"},
+                },
             },
             patient_id=patient.id,
         )

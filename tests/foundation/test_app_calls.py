@@ -54,7 +54,8 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
     clients,  # noqa: F811
     request,
 ):
-    """The clinic doctor selects the scheduled consultation and calls; the cardiologist rings."""
+    """The clinic doctor opens the scheduled consultation's case and calls; the cardiologist
+    rings."""
     from app.media.call import CallPhase
     from app.ui.app import ClientController
     from app.ui.sync.wiring import sync_session
@@ -68,17 +69,28 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
     page = controller.window.show_page("consultations")
     qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
     request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())
+
+    def scheduled_row():  # noqa: ANN202
+        return next(
+            (
+                r
+                for r in page.model.rows
+                if r.patient and r.patient.get("name") == "李建国" and r.status == "scheduled"
+            ),
+            None,
+        )
+
+    qtbot.waitUntil(lambda: scheduled_row() is not None, timeout=30_000)
+    case = controller.window.open_case(scheduled_row().id)
+    # Scheduled with the cardiologist: the case offers the call (from the shared table).
     qtbot.waitUntil(
-        lambda: any(p and p.get("name") == "李建国" for _c, p, _i in page.rows), timeout=30_000
+        lambda: case.case is not None and "start_call" in case.action_buttons, timeout=20_000
     )
-    row = next(i for i, (_c, p, _i) in enumerate(page.rows) if p and p.get("name") == "李建国")
-    page.table.selectRow(row)
-    assert page.call_button.isEnabled()  # scheduled with the cardiologist
     qtbot.waitUntil(lambda: "call" in controller.window._pages, timeout=30_000)
     call_page = controller.window._pages["call"]
     request.addfinalizer(call_page.service.stop)
     qtbot.waitUntil(lambda: call_page.service.online, timeout=10_000)
-    page.call_button.click()
+    case.action_buttons["start_call"].click()
     assert controller.window.stack.currentWidget() is call_page
     cardiologist.wait_for(
         lambda: cardiologist.controller.phase is CallPhase.incoming,

@@ -268,9 +268,47 @@ def make_patient(client: httpx.Client, name: str = "王秀英") -> str:
     return pid
 
 
+def upload_blob(client: httpx.Client, data: bytes) -> str:
+    """Upload ``data`` by tus as the client's user; returns its SHA-256."""
+    tus = {"Tus-Resumable": "1.0.0"}
+    loc = client.post(
+        "/api/v1/blobs/uploads", headers={**tus, "Upload-Length": str(len(data))}
+    ).headers["Location"]
+    r = client.patch(
+        loc,
+        content=data,
+        headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
+    assert r.status_code == 204, r.text
+    return r.headers["X-Blob-Sha256"]
+
+
+def consent(client: httpx.Client) -> dict:
+    """Complete informed consent (a scan uploaded by ``client``'s user) for a request."""
+    data = b"%PDF-1.4 signed consent form " + client.headers["Authorization"][-12:].encode()
+    sha = upload_blob(client, data)
+    return {
+        "given_by": "patient",
+        "signer_name": "王秀英",
+        "signed_at": "2026-11-20T09:00:00+08:00",
+        "scan": {"sha256": sha, "name": "consent.pdf", "media_type": "application/pdf"},
+    }
+
+
 def make_consultation(client: httpx.Client, patient_id: str, **fields) -> str:
+    """A submitted consultation (with consent) unless ``status`` says otherwise."""
     cid = new_id()
-    body = {"status": "submitted", "reason": "会诊", **fields}
+    body = {
+        "status": "submitted",
+        "reason": "会诊",
+        "purpose": "明确诊断",
+        "consultation_type": "video",
+        "target_facility_id": "county",
+        "department": "放射科",
+        **fields,
+    }
+    if body["status"] != "draft" and "consent" not in body:
+        body["consent"] = consent(client)
     (res,) = push(client, change(cid, "consultation", body, patient_id=patient_id))
     assert res["status"] == "applied", res
     return cid

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydicom.data import get_testdata_file
 
 from hub import db as t
-from tests.hub.conftest import NETWORK_USERS, change, new_id, pull_all, push
+from tests.hub.conftest import NETWORK_USERS, change, consent, new_id, pull_all, push
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -61,6 +61,8 @@ def world(net) -> World:
                 "target_facility_id": "county",
                 "department": "放射科",
                 "specialist_id": net.users["radiologist"],
+                "purpose": "明确诊断",
+                "consent": consent(doc),
             },
             patient_id=w.patient,
         ),
@@ -186,7 +188,9 @@ def _expected(username: str, endpoint: str) -> bool:
         return endpoint[5:] in sees
     if endpoint.startswith("blob:"):
         return "blob" in sees
-    if endpoint in ("push:edit-note", "push:add-note"):
+    if endpoint == "push:edit-note":
+        return "private_note" in sees  # a record is edited only by the facility that wrote it
+    if endpoint == "push:add-note":
         return "note" in sees
     if endpoint == "push:edit-private":
         return "private_note" in sees
@@ -213,6 +217,7 @@ ENDPOINTS = [
     "GET /api/v1/me",
     "GET /api/v1/facilities",
     "GET /api/v1/users",
+    "GET /api/v1/directory",
     "POST /api/v1/auth/logout",
 ]
 # Each OpenAPI operation and the matrix entries that exercise it (kept complete by a test).
@@ -231,6 +236,7 @@ COVERAGE = {
     ("get", "/api/v1/me"): "GET /api/v1/me",
     ("get", "/api/v1/facilities"): "GET /api/v1/facilities",
     ("get", "/api/v1/users"): "GET /api/v1/users",
+    ("get", "/api/v1/directory"): "GET /api/v1/directory",
     ("post", "/api/v1/auth/logout"): "POST /api/v1/auth/logout",
 }
 PUBLIC = {

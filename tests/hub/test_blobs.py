@@ -17,7 +17,7 @@ from tusclient import client as tus_client
 from tusclient.uploader import Uploader
 
 from hub import db as t
-from tests.hub.conftest import change, make_patient, new_id, push
+from tests.hub.conftest import change, consent, make_patient, new_id, push
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -224,7 +224,13 @@ def test_attachment_makes_blob_visible_to_consultation_participants(net):
         change(
             cid,
             "consultation",
-            {"status": "submitted", "target_facility_id": "county", "department": "放射科"},
+            {
+                "status": "submitted",
+                "target_facility_id": "county",
+                "department": "放射科",
+                "purpose": "明确诊断",
+                "consent": consent(doc),
+            },
             patient_id=pid,
         ),
     )

@@ -93,3 +93,33 @@ def test_test_calls_are_limited_per_user(hub: LiveHub) -> None:
             refused += 1
     assert accepted == 2 and refused == 28
     ws.close()
+
+
+def test_turn_credentials_come_with_the_call_not_with_hello(hub: LiveHub) -> None:
+    from hub.signaling.turn import IceConfig
+    from tests.hub.conftest import make_consultation, make_patient
+
+    hub.app.state.ice_config = IceConfig(["stun:s:3478"], ["turn:t:3478"], "s3cret", 600)
+    doc = hub.client("doc_a")
+    cid = make_consultation(
+        doc,
+        make_patient(doc),
+        target_facility_id="county",
+        department="放射科",
+        specialist_id=hub.users["radiologist"],
+    )
+    caller = connect(
+        hub.url.replace("http://", "ws://") + "/api/v1/ws",
+        additional_headers={"Authorization": f"Bearer {hub.tokens['doc_a']}"},
+        open_timeout=20,
+    )
+    hello = sig.parse_server_message(caller.recv(timeout=20))
+    assert [s.urls for s in hello.ice_servers] == [["stun:s:3478"]]  # no TURN credential
+    callee = _socket(hub, hub.tokens["radiologist"])
+    caller.send(sig.Invite(call_id=uuid.uuid4().hex, consultation_id=cid).model_dump_json())
+    while not isinstance(m := sig.parse_server_message(callee.recv(timeout=60)), sig.Incoming):
+        pass
+    turn = [s for s in m.ice_servers if s.username]
+    assert turn and 0 < int(turn[0].username.split(":")[0]) - time.time() <= 600
+    caller.close()
+    callee.close()

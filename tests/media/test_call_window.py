@@ -63,6 +63,10 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     if os.environ.get("YIQIAO_SCREENSHOTS"):  # refresh the docs picture only when asked
         shots = Path(__file__).resolve().parents[2] / "docs" / "img"
         page.grab().save(str(shots / "calls-test-call.png"))
+    # A test call has no consultation: "Share images" explains instead of sharing.
+    widget.share.click()
+    last = widget.chat.messages.item(widget.chat.messages.count() - 1).text()
+    assert "shared" in last or "共享" in last
     widget.hangup.click()
     qtbot.waitUntil(lambda: page.stack.currentIndex() == 0, timeout=10_000)
     assert page.service.controller.phase is CallPhase.ended

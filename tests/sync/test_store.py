@@ -123,7 +123,22 @@ def test_consultation_lifecycle_enforced(store: RecordStore) -> None:
     c = store.create(DocType.consultation, {"status": "draft", "reason": "胸痛"}, patient_id=p.id)
     with pytest.raises(RecordInvalid, match="cannot go from 'draft' to 'closed'"):
         store.update(c.id, {"status": "closed"})
-    assert store.update(c.id, {"status": "submitted"}).fields["status"] == "submitted"
+    with pytest.raises(RecordInvalid) as refused:
+        store.update(c.id, {"status": "submitted"})
+    assert [(p.field, p.code) for p in refused.value.problems] == [("consent", "consent_required")]
+    assert store.get(c.id).fields["status"] == "draft", "nothing changed"
+    consent = {
+        "given_by": "guardian",
+        "signer_name": "李红",
+        "signed_at": "2026-11-20T09:00:00+08:00",
+        "scan": {"sha256": "c" * 64, "name": "consent.jpg", "media_type": "image/jpeg"},
+    }
+    done = store.update(c.id, {"status": "submitted", "consent": consent})
+    assert done.fields["status"] == "submitted"
+    # the submit waits for the consent scan's upload, as attachments wait for theirs
+    first = store.take_batch(10, lambda s: False)
+    assert [ch.type for ch in first] == [DocType.patient, DocType.consultation]
+    assert first[1].fields["status"] == "draft", "the draft goes first, the submit on its own"
 
 
 def test_attachment_waits_for_its_blobs(store: RecordStore) -> None:

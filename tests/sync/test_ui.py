@@ -27,7 +27,16 @@ def _shot(widget, name: str, tmp_path: Path) -> None:
 
 def _context(client) -> AppContext:
     ctx = AppContext(settings=load_settings(registry={}))
-    ctx.user = object()
+    from types import SimpleNamespace
+
+    # The signed-in clinic doctor the profile belongs to (their side decides what they see).
+    ctx.user = SimpleNamespace(
+        id=client.store.user_id,
+        role="clinic_doctor",
+        facility_id=client.store.facility_id,
+        display_name="",
+        department="",
+    )
     ctx.services["sync"] = SyncSession("p", Path("."), client.store, client.blobs, client.engine)
     return ctx
 
@@ -98,10 +107,10 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
 
     page = ConsultationsPage(_context(b))
     qtbot.addWidget(page)
-    qtbot.waitUntil(lambda: any(r[0].id == c.id for r in page.rows), timeout=5000)
-    row = next(i for i, r in enumerate(page.rows) if r[0].id == c.id)
+    qtbot.waitUntil(lambda: c.id in page.visible_ids(), timeout=5000)
+    row = page.visible_ids().index(c.id)
     assert page.table.item(row, 0).text() == "李建国" and page.table.item(row, 1).text() == "QS-7"
-    assert page.table.item(row, 7).text() == "Conflict — needs your choice"
+    assert page.table.item(row, 10).text() == "Conflict — needs your choice"
     names = b.hub.display_names()
     dialog = ConflictDialog(doc, "李建国 · ID QS-7", names=names)
     qtbot.addWidget(dialog)

@@ -61,7 +61,7 @@ def _series(viewer: ViewerWidget) -> SharedSeries:
     )
 
 
-def test_presenter_scrolls_and_measures_and_the_other_viewer_follows(qtbot, two_viewers):
+def test_presenter_scrolls_and_measures_and_the_other_viewer_follows(qtbot, two_viewers, tmp_path):
     li, wang = two_viewers
     ds = li.active.series.instances[0].header
     a, b = _join(two_viewers, PatientIdentity(str(ds.PatientID), str(ds.PatientName)))
@@ -75,6 +75,7 @@ def test_presenter_scrolls_and_measures_and_the_other_viewer_follows(qtbot, two_
     qtbot.waitUntil(lambda: vp_b.state.frame_index == vp_a.state.frame_index != 0, timeout=5000)
     qtbot.waitUntil(lambda: vp_b.state.window == vp_a.state.window, timeout=5000)
     assert vp_b.current.instance.sop_instance_uid == vp_a.current.instance.sop_instance_uid
+    assert wang.slider.value() == li.slider.value()
 
     li.set_tool("length")
     drag(qtbot, vp_a, QPointF(200, 200), QPointF(300, 260))
@@ -103,14 +104,11 @@ def test_presenter_scrolls_and_measures_and_the_other_viewer_follows(qtbot, two_
     a.session.move_pointer(vp_a.current.instance.sop_instance_uid, 128, 128)
     a.session.flush()
     qtbot.waitUntil(lambda: vp_b.laser is not None, timeout=5000)
-    li.grab().save(str(qtbot_tmp(qtbot) / "presenter.png"))
+    wang.grab().save(str(tmp_path / "follower.png"))  # docs/img/coview.png comes from here
 
-
-def qtbot_tmp(qtbot):  # noqa: ANN001, ANN201
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.gettempdir())
+    # a small preview for a side that lacks the series
+    mime, data = a._make_preview(a.session.view)
+    assert mime == "image/jpeg" and 500 < len(data) < 30_000
 
 
 def test_a_series_of_another_patient_is_refused_with_a_clear_message(qtbot, two_viewers):

@@ -149,6 +149,7 @@ class CallWidget(QWidget):
     def set_subject(self, subject: CallSubject | None, consultation_id: str) -> None:
         """Show the call's patient and purpose (a test call has none)."""
         self.subject_consultation = consultation_id
+        self.subject = subject
         has_case = bool(consultation_id)
         self.patient.setVisible(has_case)
         self.purpose.setVisible(has_case)

@@ -72,6 +72,8 @@ class CallPage(QWidget):
         self.stack.addWidget(idle)
         self.stack.addWidget(self.call_widget)
         self.call_widget.open_case_requested.connect(self.open_case)
+        self.service.share_requested.connect(self.share_images)
+        self.coview_link = None  # app.ui.viewer.coview_link.CoviewLink of the current call
         self.service.event.connect(self.on_event)
         self.service.connection.connect(self._show_connection)
         self._show_connection(self.service.online)
@@ -133,6 +135,52 @@ class CallPage(QWidget):
             opener(consultation_id)
         elif hasattr(window, "show_page"):
             window.show_page("consultations")
+
+    def share_images(self) -> None:
+        """Share the series open in the Viewer with the other side (co-viewing).
+
+        Until the case screen lists the consultation's series, the series shown in the
+        Viewer page's active viewport is shared; the consultation's patient (from the call
+        subject) must match the series' patient or sharing is refused with a message."""
+        from app.dicom_viewer.coview import PatientIdentity
+        from app.protocol.datachannel import SharedSeries
+        from app.ui.viewer.coview_link import start_coview
+
+        window = self.window()
+        consultation_id = self.service.consultation_id
+        subject = getattr(self.call_widget, "subject", None)
+        if not hasattr(window, "page") or not consultation_id or subject is None:
+            self.call_widget.chat.add_message(
+                "YiQiao",
+                self.tr("Images can be shared in a consultation call whose patient is known here."),
+            )
+            return
+        viewer = window.page("viewer").viewer
+        vp = viewer.active
+        if vp is None or vp.series is None or not vp.series.instances:
+            window.show_page("viewer")
+            viewer.show_problem(self.tr("Open a series of this consultation, then share it."))
+            return
+        if self.coview_link is None or self.coview_link.viewer is not viewer:
+            me = self.service.controller.author if self.service.controller else ""
+            patient = PatientIdentity(subject.patient_number, subject.patient_name)
+            self.coview_link = start_coview(
+                viewer, self.service, me or viewer.author, patient, consultation_id
+            )
+            self.coview_link.refused.connect(viewer.show_problem)
+        ds = vp.series.instances[0].header
+        window.show_page("viewer")
+        self.coview_link.share(
+            SharedSeries(
+                consultation_id=consultation_id,
+                study_uid=str(ds.get("StudyInstanceUID", "")),
+                series_uid=vp.series.uid,
+                patient_id=str(ds.get("PatientID", "")),
+                patient_name=str(ds.get("PatientName", "")),
+                description=vp.series.description[:200],
+                instances=len(vp.series.instances),
+            )
+        )
 
     def _answer(self) -> None:
         self._ringing = None

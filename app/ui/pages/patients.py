@@ -1,13 +1,16 @@
-"""Patients: register patients offline, see their identity, records and sync state."""
+"""Patients: the clinic's registry (search by name, pinyin initials, resident ID, phone or
+clinic number), each patient's readable history, and the chronic-disease follow-up chart."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QStackedLayout,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,56 +34,28 @@ from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
 from app.ui.table_layout import stretch_keeping_whole
-from app.ui.wording import error_text
-
-
-class PatientDialog(QDialog):
-    """Register a patient (works offline)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(self.tr("New patient"))
-        form = QFormLayout(self)
-        self.name = QLineEdit()
-        self.number = QLineEdit()
-        self.sex = QComboBox()
-        for code, text in (
-            ("F", self.tr("Female")),
-            ("M", self.tr("Male")),
-            ("O", self.tr("Other")),
-            ("U", self.tr("Unknown")),
-        ):
-            self.sex.addItem(text, code)
-        self.birth = QLineEdit()
-        self.birth.setPlaceholderText(self.tr("YYYY-MM-DD"))
-        self.phone = QLineEdit()
-        form.addRow(self.tr("Name"), self.name)
-        form.addRow(self.tr("Patient ID"), self.number)
-        form.addRow(self.tr("Sex"), self.sex)
-        form.addRow(self.tr("Date of birth"), self.birth)
-        form.addRow(self.tr("Phone"), self.phone)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def fields(self) -> dict[str, Any]:
-        """The entered values."""
-        return {
-            "name": self.name.text().strip(),
-            "patient_number": self.number.text().strip(),
-            "sex": self.sex.currentData(),
-            "birth_date": self.birth.text().strip(),
-            "phone": self.phone.text().strip(),
-        }
+from app.ui.wording import problem_text
+from app.ui.workflow.chart_model import build_panels
+from app.ui.workflow.patient_dialog import PatientDialog
+from app.ui.workflow.patient_search import PatientIndex
+from app.ui.workflow.record_text import describe
+from app.ui.workflow.registry_model import PatientForm
+from app.ui.workflow.vitals_chart import VitalsChart
+from app.ui.workflow.wording import problems_text
 
 
 class VitalsDialog(QDialog):
-    """Record vital signs for a patient."""
+    """Record a follow-up visit's vital signs for a patient."""
 
-    FIELDS = ("bp_systolic", "bp_diastolic", "heart_rate", "spo2", "glucose", "temperature")
+    FIELDS = (
+        "bp_systolic",
+        "bp_diastolic",
+        "heart_rate",
+        "spo2",
+        "glucose",
+        "temperature",
+        "weight",
+    )
 
     def __init__(self, identity: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,10 +69,12 @@ class VitalsDialog(QDialog):
             "spo2": self.tr("SpO2 (%)"),
             "glucose": self.tr("Blood glucose (mmol/L)"),
             "temperature": self.tr("Temperature (°C)"),
+            "weight": self.tr("Weight (kg)"),
         }
         self.edits: dict[str, QLineEdit] = {}
         for key in self.FIELDS:
             self.edits[key] = QLineEdit()
+            self.edits[key].setObjectName(key)
             form.addRow(labels[key], self.edits[key])
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -107,13 +85,23 @@ class VitalsDialog(QDialog):
 
     def fields(self) -> dict[str, Any]:
         """Numbers entered (blank fields left out; bad numbers are caught by validation)."""
-        out: dict[str, Any] = {}
+        from datetime import datetime
+
+        out: dict[str, Any] = {
+            "measured_at": datetime.now().isoformat(timespec="minutes"),
+            "source": "visit",
+        }
         for key, edit in self.edits.items():
-            text = edit.text().strip()
+            text = edit.text().strip().replace(",", ".")
             if text:
                 try:
+                    number = float(text)
                     out[key] = (
-                        float(text) if key in ("glucose", "temperature") else int(float(text))
+                        number
+                        if key in ("glucose", "temperature", "weight")
+                        else int(number)
+                        if number.is_integer()
+                        else text
                     )
                 except ValueError:
                     out[key] = text
@@ -121,17 +109,18 @@ class VitalsDialog(QDialog):
 
 
 class PatientsPage(FollowsSyncSession, QWidget):
-    """The patient list with identity columns and each patient's records."""
+    """The registry (left) and the selected patient's history and follow-up (right)."""
+
+    request_consultation = Signal(str)  # patient id: "New consultation request" for them
 
     COLUMNS = 5
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.patients: list[Any] = []
-        self.sync_states: dict[
-            str, Any
-        ] = {}  # patient id -> ItemStatus, computed off the GUI thread
+        self.patients: dict[str, Any] = {}
+        self.index = PatientIndex()
+        self.sync_states: dict[str, Any] = {}
         self._generation = 0  # only the newest reload is shown (workers may finish out of order)
         self.stack = QStackedLayout(self)
         self.empty = EmptyState(
@@ -145,7 +134,11 @@ class PatientsPage(FollowsSyncSession, QWidget):
         outer = QVBoxLayout(body)
         bar = QHBoxLayout()
         self.search = QLineEdit()
-        self.search.setPlaceholderText(self.tr("Search by name or patient ID"))
+        self.search.setObjectName("patientSearch")
+        self.search.setPlaceholderText(
+            self.tr("Search: name, pinyin initials, resident ID, phone or clinic number")
+        )
+        self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._fill)
         self.new_button = QPushButton(self.tr("New patient…"))
         self.new_button.clicked.connect(self.new_patient)
@@ -157,80 +150,128 @@ class PatientsPage(FollowsSyncSession, QWidget):
         self.table.setHorizontalHeaderLabels(
             [
                 self.tr("Name"),
-                self.tr("Patient ID"),
+                self.tr("Clinic number"),
                 self.tr("Sex"),
                 self.tr("Age"),
                 self.tr("Sync"),
             ]
         )
-        stretch_keeping_whole(self.table.horizontalHeader(), (1, 3))  # patient ID, age
+        # clinic number, age, resident ID
+        stretch_keeping_whole(self.table.horizontalHeader(), (0, 1, 3))
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._show_selected)
+        self.table.doubleClicked.connect(lambda _i: self.edit_patient())
         split.addWidget(self.table)
+
         detail = QWidget()
         dl = QVBoxLayout(detail)
         self.identity = QLabel()
         self.identity.setObjectName("patientIdentity")
         self.identity.setStyleSheet("font-weight: bold; font-size: 14px;")
+        self.identity.setWordWrap(True)
         dl.addWidget(self.identity)
-        self.records = QListWidget()
-        dl.addWidget(self.records, 1)
+        self.background = QLabel()
+        self.background.setObjectName("patientBackground")
+        self.background.setWordWrap(True)
+        dl.addWidget(self.background)
         actions = QHBoxLayout()
-        self.vitals_button = QPushButton(self.tr("Record vital signs…"))
-        self.vitals_button.clicked.connect(self.record_vitals)
+        self.edit_button = QPushButton(self.tr("Edit…"))
+        self.edit_button.clicked.connect(self.edit_patient)
+        self.request_button = QPushButton(self.tr("New consultation request…"))
+        self.request_button.setObjectName("newRequest")
+        self.request_button.clicked.connect(self._request_for_selected)
+        actions.addWidget(self.edit_button)
+        actions.addWidget(self.request_button)
+        actions.addStretch(1)
+        dl.addLayout(actions)
+        self.tabs = QTabWidget()
+        history = QWidget()
+        hl = QVBoxLayout(history)
+        self.records = QListWidget()
+        self.records.setObjectName("history")
+        self.records.setWordWrap(True)
+        hl.addWidget(self.records, 1)
+        note_row = QHBoxLayout()
         self.note_edit = QLineEdit()
         self.note_edit.setPlaceholderText(self.tr("Clinical note"))
         self.note_button = QPushButton(self.tr("Add note"))
         self.note_button.clicked.connect(self.add_note)
-        actions.addWidget(self.vitals_button)
-        actions.addWidget(self.note_edit, 1)
-        actions.addWidget(self.note_button)
-        dl.addLayout(actions)
+        note_row.addWidget(self.note_edit, 1)
+        note_row.addWidget(self.note_button)
+        hl.addLayout(note_row)
+        self.tabs.addTab(history, self.tr("History"))
+        follow = QWidget()
+        fl = QVBoxLayout(follow)
+        self.chart = VitalsChart()
+        fl.addWidget(self.chart, 1)
+        frow = QHBoxLayout()
+        self.vitals_button = QPushButton(self.tr("Record vital signs…"))
+        self.vitals_button.clicked.connect(self.record_vitals)
+        self.import_button = QPushButton(self.tr("Import home meter CSV…"))
+        self.import_button.clicked.connect(self.import_csv)
+        frow.addWidget(self.vitals_button)
+        frow.addWidget(self.import_button)
+        frow.addStretch(1)
+        fl.addLayout(frow)
+        self.import_result = QLabel()
+        self.import_result.setObjectName("importResult")
+        self.import_result.setWordWrap(True)
+        fl.addWidget(self.import_result)
+        self.tabs.addTab(follow, self.tr("Follow-up chart"))
+        dl.addWidget(self.tabs, 1)
         split.addWidget(detail)
-        split.setSizes([500, 400])
+        split.setSizes([560, 520])
         outer.addWidget(split, 1)
         self.stack.addWidget(body)
         self.follow_sync_session()
 
+    def _is_clinic(self) -> bool:
+        role = str(getattr(self.context.user, "role", "clinic_doctor") or "clinic_doctor")
+        return role in ("clinic_doctor", "admin")
+
     # -- data ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Reload patients and their sync state off the GUI thread."""
+        """Reload patients, their search index and sync state off the GUI thread."""
         session = self._session()
         if session is None:
             return
         self._generation += 1
         generation = self._generation
 
-        def load() -> list[tuple[Any, Any]]:
-            return [(p, session.engine.item_status(p)) for p in session.store.list(DocType.patient)]
+        def load() -> tuple[dict[str, Any], PatientIndex, dict[str, Any]]:
+            docs = session.store.list(DocType.patient)
+            index = PatientIndex((p.id, p.fields) for p in docs)
+            states = {p.id: session.engine.item_status(p) for p in docs}
+            return {p.id: p for p in docs}, index, states
 
-        run_in_worker(load, on_done=lambda rows: self._loaded(generation, rows))
+        run_in_worker(load, on_done=lambda r: self._loaded(generation, *r))
 
-    def _loaded(self, generation: int, rows: list[tuple[Any, Any]]) -> None:
+    def _loaded(
+        self, generation: int, patients: dict[str, Any], index: PatientIndex, states: dict
+    ) -> None:
         if generation != self._generation:
             return
-        self.patients = sorted((p for p, _ in rows), key=lambda p: p.fields.get("name", ""))
-        self.sync_states = {p.id: state for p, state in rows}
+        self.patients, self.index, self.sync_states = patients, index, states
         self._fill()
 
     def _fill(self) -> None:
-        needle = self.search.text().strip().lower()
-        shown = [
-            p
-            for p in self.patients
-            if not needle
-            or needle in p.fields.get("name", "").lower()
-            or needle in p.fields.get("patient_number", "").lower()
-        ]
+        selected = self.selected()
+        shown = [self.patients[i] for i in self.index.search(self.search.text())]
+        self.table.blockSignals(True)
         self.table.setRowCount(len(shown))
         for row, p in enumerate(shown):
             state = self.sync_states.get(p.id)
+            # The resident ID and phone are in the detail's banner (and searchable here).
             cells = [*identity_parts(p.fields), sync_text(state) if state is not None else ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setData(256, p.id)
+                item.setData(Qt.ItemDataRole.UserRole, p.id)
                 self.table.setItem(row, col, item)
+            if selected is not None and p.id == selected.id:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
         self._show_selected()
 
     def selected(self) -> Any:
@@ -238,80 +279,186 @@ class PatientsPage(FollowsSyncSession, QWidget):
         items = self.table.selectedItems()
         if not items:
             return None
-        doc_id = items[0].data(256)
-        return next((p for p in self.patients if p.id == doc_id), None)
+        return self.patients.get(items[0].data(Qt.ItemDataRole.UserRole))
+
+    def select_patient(self, patient_id: str) -> None:
+        """Select a patient by id (after registering, or from elsewhere)."""
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == patient_id:
+                self.table.selectRow(row)
+                return
 
     def _show_selected(self) -> None:
         patient = self.selected()
         enabled = patient is not None
-        for w in (self.vitals_button, self.note_button, self.note_edit):
+        for w in (
+            self.vitals_button,
+            self.note_button,
+            self.note_edit,
+            self.import_button,
+            self.edit_button,
+        ):
             w.setEnabled(enabled)
+        self.request_button.setEnabled(enabled and self._is_clinic())
+        self.new_button.setEnabled(self._is_clinic())
         self.records.clear()
         if patient is None:
             self.identity.setText(self.tr("Select a patient"))
+            self.background.clear()
+            self.chart.set_panels([])
             return
-        self.identity.setText(identity_text(patient.fields))
+        self.identity.setText(
+            identity_text(patient.fields)
+            + (f" · {patient.fields['id_card']}" if patient.fields.get("id_card") else "")
+        )
+        bits = []
+        if patient.fields.get("allergies"):
+            bits.append(self.tr("Allergies: {0}").format(patient.fields["allergies"]))
+        if patient.fields.get("chronic_conditions"):
+            bits.append(
+                self.tr("Chronic conditions: {0}").format(patient.fields["chronic_conditions"])
+            )
+        self.background.setText("\n".join(bits))
         session = self._session()
         if session is None:
             return
 
-        def load() -> list[tuple[Any, Any]]:
-            return [
-                (d, session.engine.item_status(d))
-                for d in session.store.list(patient_id=patient.id)
-            ]
+        def load() -> list[Any]:
+            return session.store.list(patient_id=patient.id)
 
-        run_in_worker(load, on_done=lambda rows: self._show_records(patient.id, rows))
+        run_in_worker(load, on_done=lambda docs: self._show_records(patient.id, docs))
 
-    def _show_records(self, patient_id: str, rows: list[tuple[Any, Any]]) -> None:
+    def _show_records(self, patient_id: str, docs: list[Any]) -> None:
         current = self.selected()
         if current is None or current.id != patient_id:
             return  # the selection moved on while this loaded
         self.records.clear()
-        names = {
-            DocType.consultation: self.tr("Consultation"),
-            DocType.note: self.tr("Note"),
-            DocType.vitals: self.tr("Vital signs"),
-            DocType.attachment: self.tr("Attachment"),
-            DocType.report: self.tr("Report"),
-            DocType.annotation_set: self.tr("Annotations"),
-        }
-        for doc, state in rows:
-            f = doc.fields
-            summary = (
-                f.get("reason")
-                or f.get("text")
-                or f.get("title")
-                or ", ".join(
-                    f"{k}={v}" for k, v in f.items() if v not in (None, "") and k != "measured_at"
-                )
-            )
-            self.records.addItem(
-                f"{names.get(doc.type, doc.type.value)} · {summary[:80]} · {sync_text(state)}"
-            )
+        samples = []
+        for doc in docs:
+            if doc.type == DocType.patient:
+                continue
+            self.records.addItem(describe(doc.type.value, doc.fields, doc.updated_at).one_line())
+            if doc.type == DocType.vitals:
+                when = doc.fields.get("measured_at") or doc.updated_at
+                samples.append((when, doc.fields, doc.fields.get("source") or "vitals"))
+            elif doc.type == DocType.consultation and doc.fields.get("vitals"):
+                v = doc.fields["vitals"]
+                samples.append((v.get("measured_at") or doc.updated_at, v, "consultation"))
+        self.chart.set_panels(build_panels(samples))
 
     # -- writes (local, instant; sync follows in the background) -------------------------
-    def _write(self, fn: Any, *args: Any) -> None:
+    def _write(self, fn: Any, *args: Any, then: Any = None) -> None:
         def failed(exc: BaseException) -> None:
-            QMessageBox.warning(self, self.tr("Not saved"), error_text(exc))
+            QMessageBox.warning(self, self.tr("Not saved"), problems_text(exc))
 
-        run_in_worker(fn, *args, on_done=lambda _r: self.refresh(), on_error=failed)
+        def done(result: Any) -> None:
+            self.refresh()
+            if then is not None:
+                then(result)
 
-    def new_patient(self) -> None:
-        """Open the registration form."""
+        run_in_worker(fn, *args, on_done=done, on_error=failed)
+
+    def new_patient(self) -> PatientDialog | None:
+        """Open the registration form (returns it; it saves when accepted)."""
+        return self._open_form(PatientForm())
+
+    def edit_patient(self) -> PatientDialog | None:
+        patient = self.selected()
+        if patient is None:
+            return None
+        return self._open_form(PatientForm(values=dict(patient.fields), doc_id=patient.id))
+
+    def _open_form(self, form: PatientForm) -> PatientDialog | None:
         session = self._session()
-        dialog = PatientDialog(self)
-        if session is not None and dialog.exec() == QDialog.DialogCode.Accepted:
-            self._write(session.store.create, DocType.patient, dialog.fields())
+        if session is None:
+            return None
+        existing = [(p.id, p.fields) for p in self.patients.values()]
+        dialog = PatientDialog(existing, form, self)
+        dialog.accepted.connect(lambda: self._form_done(dialog))
+        dialog.open()
+        return dialog
+
+    def _form_done(self, dialog: PatientDialog) -> None:
+        session = self._session()
+        if session is None:
+            return
+        if dialog.chosen_existing:
+            self.search.clear()
+            self.select_patient(dialog.chosen_existing)
+            return
+        form = dialog.form
+        if form.doc_id:
+            self._write(session.store.update, form.doc_id, form.fields())
+        else:
+            self._write(
+                session.store.create,
+                DocType.patient,
+                form.fields(),
+                then=lambda doc: self.select_patient(doc.id),
+            )
+
+    def _request_for_selected(self) -> None:
+        patient = self.selected()
+        if patient is not None:
+            self.request_consultation.emit(patient.id)
+            window = self.window()
+            if hasattr(window, "new_request"):
+                window.new_request(patient.id)
 
     def record_vitals(self) -> None:
-        """Record vital signs for the selected patient."""
+        """Record a follow-up visit's vital signs for the selected patient."""
         session, patient = self._session(), self.selected()
         if session is None or patient is None:
             return
         dialog = VitalsDialog(identity_text(patient.fields), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self._write(session.store.create, DocType.vitals, dialog.fields(), patient.id)
+
+    def import_csv(self, path: str | None = None) -> None:
+        """Import a home meter's CSV export: good rows become vitals, bad rows are listed by
+        line number."""
+        session, patient = self._session(), self.selected()
+        if session is None or patient is None:
+            return
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(
+                self, self.tr("Import home meter CSV"), "", self.tr("CSV files (*.csv)")
+            )
+        if not path:
+            return
+
+        def work() -> tuple[int, list[tuple[int, Any]]]:
+            from app.consult.meter_csv import parse_meter_csv
+
+            raw = Path(path).read_bytes()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("gb18030", errors="replace")  # older Chinese meter software
+            rows, errors = parse_meter_csv(text)
+            for fields in rows:
+                session.store.create(DocType.vitals, fields, patient.id)
+            return len(rows), errors
+
+        def done(result: tuple[int, list[tuple[int, Any]]]) -> None:
+            count, errors = result
+            lines = [self.tr("{n} measurement(s) imported.").format(n=count)]
+            if errors:
+                lines.append(self.tr("Rows not imported:"))
+                lines += [
+                    self.tr("line {line}: {problem}").format(
+                        line=line, problem=problem_text(problem)
+                    )
+                    for line, problem in errors[:30]
+                ]
+            self.import_result.setText("\n".join(lines))
+            self.refresh()
+
+        run_in_worker(
+            work,
+            on_done=done,
+            on_error=lambda exc: self.import_result.setText(problems_text(exc)),
+        )
 
     def add_note(self) -> None:
         """Add a clinical note to the selected patient."""

@@ -20,6 +20,7 @@ def status_text(status: str) -> str:
         "scheduled": QCoreApplication.translate("ConsultationStatus", "Scheduled"),
         "in_call": QCoreApplication.translate("ConsultationStatus", "In call"),
         "reported": QCoreApplication.translate("ConsultationStatus", "Reported"),
+        "withdrawn": QCoreApplication.translate("ConsultationStatus", "Withdrawn"),
         "closed": QCoreApplication.translate("ConsultationStatus", "Closed"),
     }.get(status, status)
 
@@ -60,7 +61,9 @@ def field_label(key: str) -> str:
         "signed": QCoreApplication.translate("RecordField", "Signed"),
         "annotations": QCoreApplication.translate("RecordField", "Annotations"),
     }
-    return labels.get(key, key)
+    from app.ui.workflow.labels import workflow_field_labels  # consultation workflow fields
+
+    return workflow_field_labels().get(key) or labels.get(key, key)
 
 
 def field_value(key: str, value: Any, names: dict[str, str] | None = None) -> str | None:

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QBuffer,
+    QCoreApplication,
+    QEvent,
+    QIODevice,
+    QObject,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -93,6 +102,7 @@ class CoviewLink(QObject):
         self.attach = attach  # (paths, title) -> None: files into the consultation
         self._applying = False
         session.on_change = self._changed
+        session.make_preview = self._make_preview
         self.bar = CoviewBar()
         viewer.layout().insertWidget(0, self.bar)
         self.bar.follow.setChecked(True)
@@ -131,6 +141,26 @@ class CoviewLink(QObject):
             invert=st.invert,
             layout=getattr(self.viewer, "layout_shape", (1, 1)),
         )
+
+    def _make_preview(self, view: CoviewView) -> tuple[str, bytes] | None:
+        """A JPEG of what our active viewport shows, ~256 px, a few KB."""
+        vp = self.viewer.active
+        if vp is None or vp.current is None:
+            return None
+        image = (
+            vp.grab()
+            .toImage()
+            .scaled(
+                256,
+                256,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "JPEG", 60)
+        return "image/jpeg", bytes(buffer.data())
 
     def _tick(self) -> None:
         if self.session.active and not self._applying:
@@ -219,9 +249,15 @@ class CoviewLink(QObject):
                 else None
             )
             vp.state = ViewState(
-                window, view.zoom, view.center, view.rotation, view.flip_h, view.invert, index
+                window,
+                view.zoom,
+                view.center,
+                view.rotation,
+                view.flip_h,
+                view.invert,
+                vp.state.frame_index,
             )
-            vp.set_frame(index)
+            vp.set_frame(index)  # emits frame_changed: the slider and linked viewports follow
             vp.render_view()
             vp.update()
         finally:

@@ -7,8 +7,10 @@ to their results on the GUI thread.
 from __future__ import annotations
 
 import getpass
+import io
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
@@ -39,7 +41,14 @@ from app.dicom_viewer.decode_pool import ProcessDecodePool
 from app.dicom_viewer.ecg import load_ecg
 from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.gsps import GspsContent, read_gsps, write_gsps
-from app.dicom_viewer.index import FrameRef, ImportReport, Library, Series, import_paths
+from app.dicom_viewer.index import (
+    FrameRef,
+    ImportReport,
+    Library,
+    Series,
+    import_buffers,
+    import_paths,
+)
 from app.dicom_viewer.loader import FrameSource, SeriesPreloader, is_encapsulated
 from app.dicom_viewer.pipeline import Window
 from app.dicom_viewer.render import PresentationOverrides, display_pixels, to_viewport
@@ -363,6 +372,17 @@ class ViewerWidget(QWidget):
             on_error=self._import_failed,
         )
 
+    def import_buffers(self, items: list[tuple[str, Callable[[], bytes]]]) -> None:
+        """Index in-memory DICOM (``(name, opener)``; e.g. a case's attachments read from the
+        encrypted blob store) on a worker: nothing decrypted is written to disk."""
+        bridge.run_in_worker(
+            import_buffers,
+            list(items),
+            self.library,
+            on_done=self._import_done,
+            on_error=self._import_failed,
+        )
+
     def _import_progress(self, done: int, total: int) -> None:
         if self._progress is not None:
             self._progress.setMaximum(total)
@@ -419,7 +439,9 @@ class ViewerWidget(QWidget):
         """Show a series in the active (or given) viewport; ECG waveforms in the ECG view."""
         if not series.frames and series.waveforms:
             try:
-                self.ecg_view.show_recording(load_ecg(series.waveforms[0].path))
+                wave = series.waveforms[0]
+                source = io.BytesIO(wave.opener()) if wave.opener is not None else wave.path
+                self.ecg_view.show_recording(load_ecg(source))
                 self.stack.setCurrentWidget(self.ecg_view)
             except DicomFileError as exc:
                 self.show_problem(str(exc))
