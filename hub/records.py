@@ -550,6 +550,7 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
     """Apply changes in order, each on its own savepoint; one result per change."""
     results: list[PushResult] = []
     audit_rows: dict[str | None, dict] = {}
+    rejected_rows: list[dict] = []  # a refused write may be a probe: worth recording
     seen: set[uuid.UUID] = set()
     now = time.time()
     with db.write() as conn:
@@ -609,6 +610,15 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
                     message=rej.message,
                     problems=rej.problems,
                 )
+                rejected_rows.append(
+                    audit.entry(
+                        user,
+                        ip,
+                        "write_rejected",
+                        doc_id=str(ch.id),
+                        detail=f"{ch.type}: {rej.reason}: {rej.message}",
+                    )
+                )
             results.append(result)
             if result.document is not None:
                 pid = result.document.patient_id
@@ -620,7 +630,7 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
                 row["doc_id"] = str(ch.id) if row["_n"] == 1 else None
         for row in audit_rows.values():
             row["detail"] = f"pushed {row.pop('_n')} change(s)"
-        audit.record_many(conn, audit_rows.values())
+        audit.record_many(conn, [*audit_rows.values(), *rejected_rows])
     return results
 
 

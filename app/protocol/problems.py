@@ -219,5 +219,11 @@ HUB_ERROR_CODES: tuple[str, ...] = (
     "wrong_content_type",
     # the hub itself
     "internal_error",
+    # the hub's edge (malformed or slow requests) and damaged stored records
+    "ambiguous_length",
+    "invalid_header",
+    "missing_tus_version",
+    "request_timeout",
+    "document_damaged",
 )
 """Every ``ErrorBody.error`` code the hub sends (a hub test checks the hub uses no other)."""

@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.consultation import (
@@ -127,6 +127,20 @@ class AttachmentBlob(BaseModel):
     kind: str = Field(default="file", description="dicom | photo | ecg | pdf | file")
 
 
+def _no_bool_or_text(value: Any) -> Any:
+    """JSON ``true`` is not the number 1, and ``"1"`` is not a number: a request field
+    declared as an integer takes integers only (what the OpenAPI document says)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+WireInt = Annotated[int, BeforeValidator(_no_bool_or_text)]
+"""An integer of a request body: no coercion from booleans or strings."""
+WireBool = Annotated[bool, Field(strict=True)]
+"""A boolean of a request body: ``true``/``false`` only."""
+
+
 class Change(BaseModel):
     """One document change pushed by a client (an outbox entry)."""
 
@@ -136,7 +150,7 @@ class Change(BaseModel):
     )
     id: UUID = Field(description="client-generated document id")
     type: DocType
-    base_rev: int = Field(
+    base_rev: WireInt = Field(
         default=0,
         ge=0,
         le=2**31 - 1,
@@ -145,13 +159,13 @@ class Change(BaseModel):
     fields: dict[str, Any] = Field(
         default_factory=dict, description="the complete new field values"
     )
-    deleted: bool = False
+    deleted: WireBool = False
     facility_id: str | None = Field(
         default=None, max_length=64, description="owner; empty = author's facility"
     )
     patient_id: UUID | None = None
     consultation_id: UUID | None = None
-    resolves_conflict: bool = Field(
+    resolves_conflict: WireBool = Field(
         default=False, description="this change is a person's resolution of the document's conflict"
     )
 
@@ -272,7 +286,7 @@ class ReconcileRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-    count: int = Field(ge=0, le=2**31 - 1)
+    count: WireInt = Field(ge=0, le=2**31 - 1)
 
 
 class ReconcileResponse(BaseModel):

@@ -28,6 +28,7 @@ from app.sync.cache import (
     set_aside,
 )
 from app.sync.engine import SyncEngine
+from app.sync.hints import HintListener
 from app.sync.hub_client import HubClient
 from app.sync.keywrap import KdfCost, keep_wrapped
 from app.sync.recovery import (
@@ -54,11 +55,14 @@ class SyncSession:
     engine: SyncEngine
     notices: list[Notice] = field(default_factory=list)
     recoveries: list[Recovery] = field(default_factory=list)
+    hints: HintListener | None = None  # the hub's sync.hint → pull at once
 
     def start(self, on_notice: Callable[[Notice], None] | None = None) -> None:
         """Start syncing, and sending what set-aside caches still owe the hub.
         ``on_notice`` hears (from a worker thread) when such a cache has been emptied."""
         self.engine.start()
+        if self.hints is not None:
+            self.hints.start()
         for recovery in self.recoveries:
             recovery.on_finished = on_notice
             recovery.start()
@@ -67,6 +71,8 @@ class SyncSession:
         """Stop syncing and close the cache (on sign-out or exit)."""
         for recovery in self.recoveries:
             recovery.stop()
+        if self.hints is not None:
+            self.hints.stop()
         self.engine.stop()
         self.store.cache.close()
 
@@ -127,7 +133,10 @@ def open_user_session(
     recoveries = (
         _recoveries(folder, password, user, client, just_set_aside, notices) if password else []
     )
-    return SyncSession(profile, folder, store, blobs, engine, notices, recoveries)
+    hints = HintListener(
+        hub_url, lambda: client.tokens.access_token if client.tokens else "", engine
+    )
+    return SyncSession(profile, folder, store, blobs, engine, notices, recoveries, hints)
 
 
 def _recoveries(

@@ -316,6 +316,22 @@ def hub_reason_text(code: str) -> str:
         "internal_error": QCoreApplication.translate(
             "Wording", "The hub had an internal problem. YiQiao will try again."
         ),
+        "ambiguous_length": QCoreApplication.translate(
+            "Wording",
+            "The request reached the hub garbled (a proxy in between?). YiQiao will retry.",
+        ),
+        "invalid_header": QCoreApplication.translate(
+            "Wording", "The request reached the hub with a damaged header. YiQiao will retry."
+        ),
+        "missing_tus_version": QCoreApplication.translate(
+            "Wording", "A file upload was refused by the hub; YiQiao will send it again."
+        ),
+        "request_timeout": QCoreApplication.translate(
+            "Wording", "The network was too slow for the hub to wait. YiQiao will try again."
+        ),
+        "document_damaged": QCoreApplication.translate(
+            "Wording", "This record is damaged on the hub. Ask IT to check the hub."
+        ),
     }
     return table.get(code, QCoreApplication.translate("Wording", "The hub refused the request."))
 

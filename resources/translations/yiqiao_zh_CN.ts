@@ -388,7 +388,7 @@
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="170" />
       <source>Pull priors from the PACS…</source>
-      <translation>从影像归档系统调取既往检查…</translation>
+      <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="179" />
@@ -902,7 +902,7 @@
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="182" />
       <source>From</source>
-      <translation>申请机构</translation>
+      <translation>来源</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="183" />
@@ -1004,7 +1004,7 @@
     <message>
       <location filename="../../app/ui/dicom_net/case_hooks.py" line="45" />
       <location filename="../../app/ui/dicom_net/case_hooks.py" line="54" />
-      <location filename="../../app/ui/dicom_net/case_hooks.py" line="75" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="76" />
       <source>Attach received study</source>
       <translation>附加收到的检查</translation>
     </message>
@@ -1019,12 +1019,12 @@
       <translation>哪个检查属于 {name}？收到的影像不会被修改。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/case_hooks.py" line="108" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="105" />
       <source>Pull priors</source>
       <translation>调取既往检查</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/case_hooks.py" line="112" />
+      <location filename="../../app/ui/dicom_net/case_hooks.py" line="122" />
       <source>Pull priors for {name}</source>
       <translation>调取 {name} 的既往检查</translation>
     </message>
@@ -1162,7 +1162,7 @@
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="104" />
       <source>From</source>
-      <translation>申请机构</translation>
+      <translation>来源</translation>
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="105" />
@@ -1235,24 +1235,24 @@
       <translation>这个检查属于哪位登记的患者？收到的影像不会被修改，只记录关联关系。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="310" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="321" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="312" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="323" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="353" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="311" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="313" />
       <source>{name} has no consultation yet. Create one first.</source>
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="322" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="324" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="346" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
@@ -4645,7 +4645,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="261" />
-      <location filename="../../app/ui/wording.py" line="320" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
@@ -4729,153 +4729,178 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="316" />
-      <location filename="../../app/ui/wording.py" line="383" />
+      <location filename="../../app/ui/wording.py" line="399" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
+      <location filename="../../app/ui/wording.py" line="319" />
+      <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
+      <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="323" />
+      <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
+      <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
+    </message>
+    <message>
       <location filename="../../app/ui/wording.py" line="326" />
+      <source>A file upload was refused by the hub; YiQiao will send it again.</source>
+      <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="329" />
+      <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
+      <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="332" />
+      <source>This record is damaged on the hub. Ask IT to check the hub.</source>
+      <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="342" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="345" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="330" />
+      <location filename="../../app/ui/wording.py" line="346" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="333" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="352" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="339" />
+      <location filename="../../app/ui/wording.py" line="355" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="340" />
+      <location filename="../../app/ui/wording.py" line="356" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="343" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="346" />
+      <location filename="../../app/ui/wording.py" line="362" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="365" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="350" />
+      <location filename="../../app/ui/wording.py" line="366" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="354" />
+      <location filename="../../app/ui/wording.py" line="370" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="363" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="369" />
+      <location filename="../../app/ui/wording.py" line="385" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="375" />
+      <location filename="../../app/ui/wording.py" line="391" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="395" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="399" />
+      <location filename="../../app/ui/wording.py" line="415" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="403" />
+      <location filename="../../app/ui/wording.py" line="419" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="406" />
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="422" />
+      <location filename="../../app/ui/wording.py" line="480" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="418" />
+      <location filename="../../app/ui/wording.py" line="434" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="424" />
+      <location filename="../../app/ui/wording.py" line="440" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="429" />
+      <location filename="../../app/ui/wording.py" line="445" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="436" />
+      <location filename="../../app/ui/wording.py" line="452" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="442" />
+      <location filename="../../app/ui/wording.py" line="458" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="448" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="453" />
+      <location filename="../../app/ui/wording.py" line="469" />
       <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="459" />
+      <location filename="../../app/ui/wording.py" line="475" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="489" />
+      <location filename="../../app/ui/wording.py" line="505" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="495" />
+      <location filename="../../app/ui/wording.py" line="511" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

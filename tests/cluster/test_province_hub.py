@@ -317,8 +317,13 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
     target = plain.rsplit("/", 1)[0] + "/" + plain.rsplit("/", 1)[1] + "_restore"
     with cluster.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         name = target.rsplit("/", 1)[1]
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.ProgrammingError as exc:  # no CREATEDB (.ci/run grants it)
+            reason = f"restore test skipped: cannot create a database ({str(exc)[:100]})"
+            print(reason)
+            pytest.skip(reason)
     env = {
         **os.environ,
         "YIQIAO_HUB_DB": plain,

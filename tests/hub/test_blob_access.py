@@ -7,6 +7,7 @@ import base64
 import hashlib
 import os
 
+from hub import audit
 from tests.hub.conftest import change, make_patient, new_id, push
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -90,6 +91,10 @@ def test_push_answers_not_yours_like_not_there(net):
     answers = [push(b, change(new_id(), "note", {"t": 1}, patient_id=p))[0] for p in (pid, missing)]
     assert answers[0]["reason"] == answers[1]["reason"]
     assert answers[0]["message"] == answers[1]["message"]
+    # The refused writes are in the audit trail (a probe is worth recording).
+    with net.state.db.read() as conn:
+        rows = audit.query(conn, username="doc_b", limit=50)
+    assert {r.doc_id for r in rows if r.action == "write_rejected"} >= {pid, missing}
 
 
 def test_tus_replies_follow_tus_1_0(net):

@@ -9,6 +9,7 @@ import socket
 import time
 from urllib.parse import urlparse
 
+import httpx
 import sqlalchemy as sa
 
 from app.protocol.auth import ErrorBody
@@ -142,3 +143,23 @@ def test_every_accepted_document_can_still_be_pulled(net):
     make_patient(c, "张三")
     docs, _ = pull_all(c)
     assert docs
+
+
+def test_api_docs_page_loads_no_script_from_anywhere(net):
+    r = httpx.get(net.url + "/api/v1/docs")
+    assert r.status_code == 200 and "/api/v1/sync/push" in r.text
+    assert "<script" not in r.text.lower() and "cdn" not in r.text.lower()
+
+
+def test_probes_for_patient_data_are_audited(net):
+    c = net.client("doc_b")
+    probe, blob = new_id(), "ab" * 32
+    assert c.get(f"/api/v1/documents/{probe}").status_code == 404
+    assert c.get(f"/api/v1/blobs/{blob}").status_code == 404
+    with net.state.db.read() as conn:
+        rows = conn.execute(
+            sa.select(t.audit.c.doc_id, t.audit.c.sha256).where(
+                t.audit.c.action == "read_denied", t.audit.c.username == "doc_b"
+            )
+        ).all()
+    assert (probe, None) in [tuple(r) for r in rows] and (None, blob) in [tuple(r) for r in rows]

@@ -70,9 +70,14 @@ def attach_received_study(
                 return attach_study(inbox, session, study.study_uid, patient_doc_id,
                                     consultation_id, PURPOSE_RECEIVED)  # fmt: skip
 
-            run_in_worker(work, on_done=lambda _d: on_done and on_done(),
-                          on_error=lambda e: QMessageBox.warning(
-                              parent, QCoreApplication.translate("DicomCaseHooks", "Attach received study"), net_error_text(e)))  # fmt: skip
+            def failed(exc: BaseException) -> None:
+                QMessageBox.warning(
+                    parent,
+                    QCoreApplication.translate("DicomCaseHooks", "Attach received study"),
+                    net_error_text(exc),
+                )
+
+            run_in_worker(work, on_done=lambda _d: on_done and on_done(), on_error=failed)
 
         run_in_worker(studies, on_done=pick)
 
@@ -95,17 +100,22 @@ def pull_priors(
 
     service = _service(context, parent)
 
+    def failed(exc: BaseException) -> None:
+        QMessageBox.warning(
+            parent, QCoreApplication.translate("DicomCaseHooks", "Pull priors"), net_error_text(exc)
+        )
+
     def retrieved(study_uid: str) -> None:
         inbox = service.inbox
+        if inbox is None:
+            return
 
         def work() -> Any:
             inbox.set_match(study_uid, session.profile, patient_doc_id, patient_label, "prior")
             return attach_study(inbox, session, study_uid, patient_doc_id, consultation_id,
                                 PURPOSE_PRIOR)  # fmt: skip
 
-        run_in_worker(work, on_done=lambda _d: on_done and on_done(),
-                      on_error=lambda e: QMessageBox.warning(
-                          parent, QCoreApplication.translate("DicomCaseHooks", "Pull priors"), net_error_text(e)))  # fmt: skip
+        run_in_worker(work, on_done=lambda _d: on_done and on_done(), on_error=failed)
 
     dialog = QueryDialog(service, patient_number, retrieved, parent)
     dialog.setWindowTitle(

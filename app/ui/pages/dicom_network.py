@@ -195,11 +195,11 @@ class DicomNetworkPage(QWidget):
             return
         self._loading = True
         session = sync_session(self.context)
-        self.service.with_inbox(
-            lambda inbox: run_in_worker(
-                _load, inbox, session, on_done=self._loaded, on_error=self._load_failed
-            )
-        )
+
+        def load(inbox: Any) -> None:
+            run_in_worker(_load, inbox, session, on_done=self._loaded, on_error=self._load_failed)
+
+        self.service.with_inbox(load)
 
     def _loaded(self, studies: list[Any]) -> None:
         self._loading = False
@@ -286,6 +286,8 @@ class DicomNetworkPage(QWidget):
                 return
             p = dialog.chosen()
             inbox = self.service.inbox
+            if inbox is None:
+                return
             run_in_worker(inbox.set_match, study.study_uid, session.profile, p.doc_id, p.name,
                           "manual", on_done=lambda _r: self.refresh())  # fmt: skip
 
@@ -344,13 +346,16 @@ class DicomNetworkPage(QWidget):
             attach_study, inbox, session, study_uid, patient_doc_id, consultation_id, purpose,
             on_done=lambda _doc: self.state_label.setText(
                 self.tr("The study was attached to the consultation.")),
-            on_error=lambda exc: QMessageBox.warning(
-                self, self.tr("Attach to consultation"), net_error_text(exc)),
+            on_error=self._attach_failed,
         )  # fmt: skip
+
+    def _attach_failed(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, self.tr("Attach to consultation"), net_error_text(exc))
 
     def open_in_viewer(self) -> None:
         """Show the selected study in the viewer, decrypted in memory only (never to disk)."""
-        study, inbox, window = self.selected(), self.service.inbox, self.window()
+        study, inbox = self.selected(), self.service.inbox
+        window: Any = self.window()
         if study is None or inbox is None or not hasattr(window, "page"):
             return
         from functools import partial
