@@ -35,6 +35,7 @@ run: venv translations qt-libs
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/typecheck.py
 
 test: venv translations lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly

@@ -48,11 +48,11 @@ def run_one(mode: str, link: str, duration: float) -> dict:
 
     from app.media.engine import MediaConfig, MediaSession
     from app.media.loopback import use_loopback_candidates
-    from app.media.memory_signaling import SignalingPair
     from app.media.pattern import now_ms, psnr, read_stamp
     from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
     emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]))

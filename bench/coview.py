@@ -92,10 +92,10 @@ def message_bytes(seconds: float = 10.0) -> dict[str, float]:
 async def call_phases(seconds: float) -> list[dict[str, object]]:
     from app.media.engine import MediaConfig, MediaSession, MediaState
     from app.media.loopback import use_loopback_candidates
-    from app.media.memory_signaling import SignalingPair
     from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
     audio_at: list[float] = []

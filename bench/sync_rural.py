@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.backoff import Backoff  # noqa: E402
 from app.credentials import use_memory_keyring  # noqa: E402
 from app.protocol.sync import DocType  # noqa: E402
 from app.sync.attachments import attach_files  # noqa: E402
 from app.sync.errors import HubError  # noqa: E402
 from app.sync.hub_client import HubClient  # noqa: E402
 from app.sync.status import IDLE, SYNCING  # noqa: E402
-from app.sync.transfer import Backoff  # noqa: E402
 from tests.linkemu import Cut, LinkEmulator, LinkProfile  # noqa: E402
 from tests.support.ct_phantom import write_ct_series  # noqa: E402
 from tests.sync.hub_harness import PASSWORD, HubProcess, make_client  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWANCE = Path(__file__).with_name("typecheck_allowance.json")
-STRICT = ("app/protocol", "app/sync", "app/dicom_viewer", "hub")
+STRICT = ("app/protocol", "app/sync", "app/dicom_viewer", "app/consult", "app/dicom_net", "hub")
 TARGETS = ["app", "hub", "main.py"]
 _LINE = re.compile(r"^(?P<path>[^:]+\.py):\d+: error: ")
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+ENCAPSULATED_PDF = UID("1.2.840.10008.5.1.4.1.1.104.1")
 
 
 def _dicom_date(value: str) -> str:

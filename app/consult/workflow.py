@@ -28,7 +28,7 @@ def side_for(user: Any, consultation: LocalDoc) -> Side:
     """Which side ``user`` (UserInfo) is on for this consultation. A consultation belongs to
     the requesting clinic (its ``facility_id``; a local draft not yet synced is the
     writer's own)."""
-    requesting = consultation.facility_id or getattr(user, "facility_id", "")
+    requesting = str(consultation.facility_id or getattr(user, "facility_id", "") or "")
     return side_of(user, participants_of(consultation.fields, requesting))
 
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -265,7 +266,7 @@ def read_measurement_report(path: Path) -> list[tuple[str, float, str]]:
     """(concept meaning, value, unit code) of every measurement in a TID 1500 report."""
     sr = hd.sr.srread(str(path))
     out: list[tuple[str, float, str]] = []
-    content = sr.content
+    content: Any = sr.content  # highdicom's ContentSequence of a TID 1500 report
     groups = list(content.get_planar_roi_measurement_groups()) + list(
         content.get_image_measurement_groups()
     )

@@ -13,6 +13,7 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -252,7 +253,7 @@ def _check_before_decoding(ds: Dataset, frame: int, nframes: int) -> None:
     check_frame_stream(tsyntax, data, ds)
 
 
-def read_dataset(path: str | Path) -> Dataset:
+def read_dataset(path: str | Path | BinaryIO) -> Dataset:
     """The whole file, pixel data included (raises what pydicom raises)."""
     ds = pydicom.dcmread(path, force=True)
     _ensure_transfer_syntax(ds)

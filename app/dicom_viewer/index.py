@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -408,9 +408,3 @@ def import_buffers(
         if progress is not None:
             progress(done, len(items))
     return report
-
-
-def iter_frames(library: Library) -> Iterator[FrameRef]:
-    """Every frame of every series (tests and the self-check use this)."""
-    for _p, _st, series in library.all_series():
-        yield from series.frames

@@ -126,11 +126,6 @@ class ModalityTransform:
             slope, intercept = 1.0, 0.0
         return cls(slope=slope, intercept=intercept)
 
-    @property
-    def is_identity(self) -> bool:
-        """True when stored values already are modality values."""
-        return self.table is None and self.slope == 1.0 and self.intercept == 0.0
-
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Stored values → modality values (float64)."""
         if self.table is not None:

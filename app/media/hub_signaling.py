@@ -20,6 +20,7 @@ import websockets
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.backoff import Backoff
 from app.protocol import signaling as sig
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ class HubSignaling:
         return self.hello
 
     async def _run(self) -> None:
-        delay = 1.0
+        # Without jitter: one client per user, and a doctor waits for the hub to come back.
+        backoff = Backoff(base_s=1.0, cap_s=15.0, jitter=False)
         while True:
             try:
                 token = await self._token()
@@ -102,7 +104,7 @@ class HubSignaling:
                     **({"ssl": self._ssl} if self._ssl and self.url.startswith("wss:") else {}),
                 ) as ws:
                     self._ws = ws
-                    delay = 1.0
+                    backoff.reset()
                     async for raw in ws:
                         await self._dispatch(raw)
             except asyncio.CancelledError:
@@ -125,8 +127,7 @@ class HubSignaling:
                     self._ws = None
                     self.connected.clear()
                     self._on_connection(False)
-            await asyncio.sleep(delay)
-            delay = min(15.0, delay * 2)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _dispatch(self, raw: str | bytes) -> None:
         try:

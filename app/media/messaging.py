@@ -45,6 +45,7 @@ class CallMessaging:
         self.channel: Any = None
         self.remote_video_paused: str | None = None
         self.far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
+        self.feedback_sent = 0  # link feedback messages that went out (diagnostics, tests)
         # Co-viewing (app.dicom_viewer.coview) listens here: its messages, and each time the
         # channel (re)opens so it can re-send its whole state.
         self.on_coview: Callable[[Any], None] | None = None
@@ -78,7 +79,8 @@ class CallMessaging:
         return True
 
     def send_feedback(self, recv_bps: int, queue_ms: float | None) -> None:
-        self.send(MediaFeedback(recv_bps=recv_bps, queue_ms=queue_ms))
+        if self.send(MediaFeedback(recv_bps=recv_bps, queue_ms=queue_ms)):
+            self.feedback_sent += 1
 
     def announce_video(self, paused: bool, reason: str) -> None:
         """Tell the far end why our video stopped, or that it is back."""

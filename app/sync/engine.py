@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from app.backoff import Backoff
 from app.protocol.sync import (
     MAX_BLOB_QUERY,
     MAX_PULL_LIMIT,
@@ -30,7 +31,7 @@ from app.sync.errors import BatchTooLarge, HubError, LoginRefused
 from app.sync.hub_client import HubClient
 from app.sync.status import IDLE, SERVER_ERROR, SYNCING, ItemStatus, SyncStatus
 from app.sync.store import LocalDoc, RecordStore
-from app.sync.transfer import Backoff, ChunkSizer, LinkHealth, ThroughputMeter, timeouts
+from app.sync.transfer import ChunkSizer, LinkHealth, ThroughputMeter, timeouts
 from app.sync.tus import RemoteBlob, TusUploader, UploadCancelled
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.backoff import Backoff
 from app.sync import blobstore as bs
 from app.sync.blobstore import BlobStore
 from app.sync.cache import Cache
@@ -27,7 +28,6 @@ from app.sync.engine import SyncEngine
 from app.sync.errors import HubError, LoginRefused
 from app.sync.keywrap import WRAP_SUFFIX, KeyWrapUnreadable, unwrap_keys, wrap_path
 from app.sync.store import RecordStore
-from app.sync.transfer import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ this is the read timeout, which applies to every blocking socket operation, send
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -119,26 +118,6 @@ class LinkHealth:
             if self._damaged_at is not None and now - self._damaged_at < self.quiet_s:
                 return True
             return now - self._since >= self.quiet_s
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: wait uniform(0, min(cap, base·2ⁿ))."""
-
-    base_s: float = 1.0
-    cap_s: float = 60.0
-    attempt: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def next_delay(self) -> float:
-        """The wait before the next retry (and count the attempt)."""
-        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
-        self.attempt = min(self.attempt + 1, 30)
-        return self.rng.uniform(ceiling / 4, ceiling)
-
-    def reset(self) -> None:
-        """After a success."""
-        self.attempt = 0
 
 
 def timeouts(stall_s: float, connect_s: float = 15.0) -> tuple[float, float]:

@@ -94,7 +94,11 @@ class FakeClock:
 
 @dataclass
 class LiveHub:
-    """A hub app served by uvicorn on 127.0.0.1 in a background thread."""
+    """A hub app served by uvicorn on 127.0.0.1 in a background thread.
+
+    In-process, not ``tests.support.hub_launcher``: these tests inject a clock through
+    ``HubConfig`` and reach into ``app.state`` (the hub's database, its switchboard).
+    """
 
     url: str
     app: object

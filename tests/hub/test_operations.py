@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from app.embedded_hub import DEMO_PASSWORD, start_embedded_hub
 from hub import db as t
 from hub.db import MIGRATIONS, Database
 from tests.hub.conftest import BACKENDS, backend_url, make_patient, pull_all
+from tests.support.hub_launcher import HubLauncher
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,8 @@ def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatc
     )
     assert r.returncode == 2 and "already exists" in r.stderr
 
-    proc, url = _serve(tmp_path)
+    hub = _serve(tmp_path)
+    url = hub.url
     try:
         login = {"username": "li", "password": "first-pass-1"}
         token = httpx.post(url + "/api/v1/auth/login", json=login).json()["access_token"]
@@ -124,58 +125,20 @@ def test_admin_cli_manages_accounts_and_lists_audit(tmp_path, capsys, monkeypatc
         r = httpx.post(url + "/api/v1/auth/login", json={**login, "password": "second-pass-2"})
         assert r.status_code == 403
     finally:
-        _stop(proc)
+        hub.stop()
     audit = hub_cli(tmp_path, "admin", "audit", "--patient", pid).stdout.splitlines()
     actions = [line.split()[3] for line in audit]
     assert "write" in actions and "read" in actions and all(pid in line for line in audit)
     assert "127.0.0.1" in audit[0] and "王秀英" in audit[0], "the audit names the patient"
 
 
-def _serve(data: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port_file = data / "port"
-    port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub",
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            *extra,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if port_file.exists():
-            url = f"http://127.0.0.1:{port_file.read_text()}"
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    return proc, url
-            except httpx.TransportError:
-                pass
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("hub did not start")
-
-
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=40)
-    return out, err
+def _serve(data: Path, *extra: str) -> HubLauncher:
+    return HubLauncher(data, *extra).start()
 
 
 def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
-    proc, url = _serve(tmp_path, "--seed-demo")
+    hub = _serve(tmp_path, "--seed-demo")
+    url = hub.url
     assert httpx.get(url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(url + "/readyz").json() == {"status": "ready"}
     token = httpx.post(
@@ -211,14 +174,15 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
     th = threading.Thread(target=upload)
     th.start()
     assert first_chunk_sent.wait(60), "the PATCH never started"
-    proc.send_signal(signal.SIGTERM)
+    hub.terminate()
     th.join(30)
-    _out, err = proc.communicate(timeout=40)
-    assert proc.returncode == 0
+    _out, err = hub.wait(40)
+    assert hub.returncode == 0
     assert result["r"].status_code == 204, "the in-flight write finished before the hub exited"
     sha = result["r"].headers["X-Blob-Sha256"]
     # Restarted, the blob is there and intact.
-    proc, url = _serve(tmp_path)
+    hub = _serve(tmp_path)
+    url = hub.url
     try:
         token = httpx.post(
             url + "/api/v1/auth/login", json={"username": "doctor", "password": DEMO_PASSWORD}
@@ -226,7 +190,7 @@ def test_probes_json_logs_and_graceful_shutdown_finishes_an_upload(tmp_path):
         got = httpx.get(f"{url}/api/v1/blobs/{sha}", headers={"Authorization": f"Bearer {token}"})
         assert got.content == data
     finally:
-        _out2, err2 = _stop(proc)
+        hub.stop()
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     reqs = [x for x in lines if x.get("logger") == "hub.request"]
     assert reqs and {"method", "path", "status", "ms", "ip", "user", "request_id"} <= set(reqs[0])

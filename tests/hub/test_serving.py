@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.hub.conftest import make_hub
+from tests.support.hub_launcher import HubLauncher
 
 
 def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
@@ -87,39 +88,15 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_hub_serves_tls_itself_with_hsts(tmp_path):
     cert, key = _self_signed(tmp_path)
-    port_file = tmp_path / "port"
-    proc = _serve(
-        tmp_path,
-        "--host",
-        "127.0.0.1",
-        "--tls-cert",
-        str(cert),
-        "--tls-key",
-        str(key),
-        "--port-file",
-        str(port_file),
-    )
+    hub = HubLauncher(tmp_path / "data", tls_cert=cert, tls_key=key, ca_cert=cert).start()
     try:
-        deadline = time.monotonic() + 90
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "hub did not start"
-            time.sleep(0.05)
-        url = f"https://127.0.0.1:{int(port_file.read_text())}"
-        r = None
-        while r is None:
-            try:
-                r = httpx.get(url + "/healthz", verify=str(cert), timeout=10)
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "hub did not answer"
-                time.sleep(0.05)
+        r = httpx.get(hub.url + "/healthz", verify=str(cert), timeout=10)
         assert r.status_code == 200
         assert r.headers["strict-transport-security"].startswith("max-age=")
         with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port gets nothing useful
-            httpx.get(url.replace("https", "http") + "/healthz", timeout=10).raise_for_status()
+            httpx.get(hub.url.replace("https", "http") + "/healthz", timeout=10).raise_for_status()
     finally:
-        proc.terminate()
-        proc.wait(30)
+        hub.stop()
 
 
 def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import socket
 import threading
 import time
@@ -20,6 +20,7 @@ from app.media.loopback import use_loopback_candidates
 from app.media.slots import LatestFrameSlot
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from app.tasks import async_loop
+from tests.support.wait import wait_until
 
 C_LI = "c-li"  # doctor (clinic) ↔ specialist2 (cardiology); "specialist" is not a participant
 C_ZHANG = "c-zhang"  # doctor ↔ specialist (radiology)
@@ -55,9 +56,24 @@ class LiveHub:
         self.thread.join(10)
 
 
+class _LogLines(logging.Handler):
+    """Keeps the hub's log lines while it starts, to show them if it never does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
 def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     """A hub on a free loopback port over ``data`` (demo data seeded unless ``seed`` is off:
-    a restart over the same folder)."""
+    a restart over the same folder).
+
+    In-process, not ``tests.support.hub_launcher``: the echo peer must use loopback ICE
+    candidates (set for this process), and the fixtures wait on the hub's switchboard.
+    """
     import uvicorn
 
     from hub.app import create_app
@@ -75,11 +91,22 @@ def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio")
     )
+    startup_log = _LogLines()
+    logging.getLogger().addHandler(startup_log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    deadline = time.monotonic() + 60
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                raise AssertionError(
+                    f"the hub over {data} did not start (thread alive: {thread.is_alive()}); "
+                    "its log:\n" + "\n".join(startup_log.lines)
+                )
+            time.sleep(0.05)
+    finally:
+        logging.getLogger().removeHandler(startup_log)
     return LiveHub(f"http://127.0.0.1:{port}", app, server, thread)
 
 
@@ -177,5 +204,12 @@ def clients(live_hub: LiveHub) -> Iterator[callable]:
             await c.signaling.stop()
 
         async_loop().submit(teardown()).result(20)
-    # Give the hub a moment to notice the sockets closing before the next test.
-    asyncio.run(asyncio.sleep(0.2))
+    # The next test starts once the hub has let go of these sockets (presence, calls).
+    wait_until(
+        lambda: (
+            not getattr(getattr(live_hub.app, "state", None), "switchboard", None)
+            or not live_hub.app.state.switchboard.local
+        ),  # type: ignore[attr-defined]
+        timeout=30,
+        what="the hub to drop the test's sockets",
+    )

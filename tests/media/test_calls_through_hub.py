@@ -127,8 +127,15 @@ def test_a_caller_who_is_not_a_participant_is_refused(clients) -> None:  # noqa:
     radiologist.run(radiologist.controller.call(consultation_id(C_LI)))
     radiologist.wait_for(lambda: radiologist.controller.phase is CallPhase.ended, what="refusal")
     assert radiologist.controller.end_reason == "not_participant"
-    time.sleep(0.3)
-    assert not any(e.kind == "incoming" for e in cardiologist.events)
+    # The hub handled the refused call before this one, and writes to the cardiologist's
+    # socket in order: once the doctor's call rings, a ring from the refused call would be in.
+    doctor = clients("doctor")
+    doctor.run(doctor.controller.call(consultation_id(C_LI)))
+    cardiologist.wait_for(
+        lambda: cardiologist.controller.phase is CallPhase.incoming, what="the doctor's call"
+    )
+    callers = [e.incoming.caller.display_name for e in cardiologist.events if e.kind == "incoming"]
+    assert callers == ["陈志强"]  # only the doctor's call rang
 
 
 def test_unauthenticated_socket_is_refused(live_hub) -> None:  # noqa: ANN001
@@ -173,14 +180,13 @@ def test_media_reconnects_after_a_10_s_outage_and_the_call_stays(clients) -> Non
                 timeout=8,
                 what="reconnecting",
             )
-        outage_end = time.monotonic() + max(0.0, emu._down_until - time.monotonic())
+        # How soon media is back after the link returns is a timing: bench/, not here.
+        doctor.wait_for(lambda: not emu.down, timeout=30, what="the link back")
         for client in (doctor, cardiologist):
-            client.wait_for(lambda c=client: _media_connected(c), timeout=25, what="media back")
-        back_after = time.monotonic() - outage_end
+            client.wait_for(lambda c=client: _media_connected(c), timeout=30, what="media back")
         assert doctor.controller.phase is CallPhase.active  # the call never ended
         assert doctor.controller.media.session > first_session  # a new peer connection
         assert len(_stamped_frames(cardiologist)) >= 2  # video flows again
-        assert back_after < 10, f"media back {back_after:.1f} s after the link returned"
 
 
 def test_test_call_echoes_my_own_video(clients) -> None:  # noqa: ANN001
@@ -195,7 +201,10 @@ def test_test_call_echoes_my_own_video(clients) -> None:  # noqa: ANN001
 
     doctor.wait_for(lambda: audio_back() > 10, what="our tone echoed back")
     # Our own link feedback is not reflected: it would pass for the echo's view of our path.
-    time.sleep(2.5)
+    # Two sent a second apart: the first would have come back long before the third leaves.
+    messaging = doctor.controller.media.messaging
+    doctor.wait_for(lambda: messaging.feedback_sent >= 3, timeout=30, what="our feedback sent")
+    assert messaging.far_feedback is None
     assert doctor.controller.media.stats.queue_out_ms is None
     doctor.run(doctor.controller.hangup())
     assert doctor.controller.phase is CallPhase.ended

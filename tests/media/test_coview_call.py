@@ -11,11 +11,11 @@ from app.dicom_viewer.annotations import Annotation
 from app.dicom_viewer.coview import CoviewSession, PatientIdentity
 from app.media.engine import MediaConfig, MediaSession, MediaState
 from app.media.loopback import use_loopback_candidates
-from app.media.memory_signaling import SignalingPair
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from app.protocol.datachannel import CoviewView, SharedSeries
 from tests.linkemu.profile import LinkProfile
 from tests.linkemu.udp import UdpLinkEmulator
+from tests.support.memory_signaling import SignalingPair
 
 PATIENT = PatientIdentity("P-0001", "王^小明")
 SERIES = SharedSeries(

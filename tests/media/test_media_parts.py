@@ -8,6 +8,7 @@ import fractions
 import hashlib
 import hmac
 import socket
+import threading
 import time
 
 import numpy as np
@@ -26,6 +27,7 @@ from app.protocol import datachannel as dc
 from app.protocol import signaling as sig
 from tests.linkemu.profile import LinkProfile
 from tests.linkemu.udp import UdpLinkEmulator
+from tests.support.wait import wait_until
 
 # ---- ladder --------------------------------------------------------------------------
 
@@ -265,14 +267,21 @@ def test_udp_emulator_relays_both_ways_with_delay_loss_and_outage() -> None:
         assert src == emu.relay_for(a.getsockname())  # b sees a's relay, and can answer it
         b.sendto(b"back", src)
         assert a.recvfrom(100)[0] == b"back"
+
+        def handled() -> int:
+            stats = emu.stats
+            return stats.forwarded + stats.dropped_loss + stats.dropped_queue
+
+        before = handled()
         for _ in range(300):
             a.sendto(b"x", to_b)
-        time.sleep(0.3)
+        wait_until(lambda: handled() >= before + 300, timeout=20, what="300 datagrams handled")
         assert 30 <= emu.stats.dropped_loss <= 100  # ~20 %
-        emu.outage(0.5)
+        emu.outage(30)  # longer than any wait below: the datagram must meet the outage
         a.sendto(b"lost", to_b)
-        time.sleep(0.1)
+        wait_until(lambda: emu.stats.dropped_outage >= 1, timeout=20, what="the outage drop")
         assert emu.stats.dropped_outage == 1
+        assert handled() == before + 300  # dropped by the outage, not by loss or the queue
     a.close()
     b.close()
 
@@ -302,10 +311,20 @@ def test_sdp_candidates_are_rewritten_to_relays() -> None:
 def test_device_listing_never_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
     from app.media import devices
 
-    monkeypatch.setattr(devices, "_enumerate", lambda: time.sleep(3) or [])
-    t0 = time.monotonic()
-    assert devices.list_devices(timeout=0.3) == {"cameras": [], "microphones": [], "speakers": []}
-    assert time.monotonic() - t0 < 1.0
+    release, finished = threading.Event(), threading.Event()
+
+    def stuck_driver() -> list:
+        release.wait(60)
+        finished.set()
+        return []
+
+    monkeypatch.setattr(devices, "_enumerate", stuck_driver)
+    try:
+        empty = {"cameras": [], "microphones": [], "speakers": []}
+        assert devices.list_devices(timeout=0.3) == empty
+        assert not finished.is_set()  # it answered while the driver was still stuck
+    finally:
+        release.set()
 
 
 def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets() -> None:

@@ -16,9 +16,9 @@ import pytest
 from av import AudioFrame
 
 from app.media.engine import MediaConfig, MediaSession
-from app.media.memory_signaling import SignalingPair
 from app.media.playback import PlaybackBuffer, list_speakers, push_frame
 from app.media.sources import ToneAudioTrack
+from tests.support.memory_signaling import SignalingPair
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""A real hub (hub.app.create_app under uvicorn) served over TLS on loopback, with its own CA.
+"""A real hub (``hub serve`` in its own process) served over TLS on loopback, with its own CA.
 
 The self-check tests need a hub whose certificate is trusted only through the hospital CA
 file, exactly as at a hospital with a private CA.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.hub_launcher import HubLauncher
 
 
 @dataclass(frozen=True)
@@ -90,31 +90,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_tls_hub(data_dir: Path, tls: TlsFiles) -> Iterator[str]:
-    """Serve the real hub over HTTPS on 127.0.0.1; yield its base URL."""
-    import uvicorn
-
-    from hub.app import create_app
-    from hub.config import HubConfig
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(HubConfig(data_dir=data_dir)),
-        host="127.0.0.1",
-        port=port,
+    """Serve the real hub (``hub serve --tls-cert``) over HTTPS on 127.0.0.1; yield its URL."""
+    hub = HubLauncher(
+        data_dir,
         log_level="warning",
-        ssl_certfile=str(tls.server_cert),
-        ssl_keyfile=str(tls.server_key),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="tls-hub", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test hub did not start")
-        time.sleep(0.05)
+        tls_cert=tls.server_cert,
+        tls_key=tls.server_key,
+        ca_cert=tls.ca_cert,
+    ).start()
     try:
-        yield f"https://127.0.0.1:{port}"
+        yield hub.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        hub.stop()

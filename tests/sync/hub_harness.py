@@ -3,21 +3,17 @@ benchmark; plus a helper that builds a client profile (cache, blobs, store, engi
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.backoff import Backoff
 from app.sync.blobstore import BlobStore
 from app.sync.cache import open_cache
 from app.sync.engine import SyncEngine
 from app.sync.hub_client import HubClient
 from app.sync.store import RecordStore
-from app.sync.transfer import Backoff
+from tests.support.hub_launcher import HubLauncher
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-1"
@@ -43,72 +39,15 @@ def seed_accounts(data: Path) -> None:
     db.engine.dispose()
 
 
-class HubProcess:
-    """``python -m hub serve`` on 127.0.0.1 (restartable on the same port)."""
+class HubProcess(HubLauncher):
+    """The shared launcher over a folder seeded with this harness's accounts (restartable on
+    the same port)."""
 
     def __init__(self, data: Path) -> None:
-        self.data = data
         data.mkdir(parents=True, exist_ok=True)
         if not (data / "hub.db").exists():
             seed_accounts(data)
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
-        self.log = open(data / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> HubProcess:
-        port_file = self.data / "port"
-        port_file.unlink(missing_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "hub",
-            "serve",
-            "--data",
-            str(self.data),
-            "--port",
-            str(self.port),
-            "--port-file",
-            str(port_file),
-            "--log-level",
-            "warning",
-        ]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        if self.log.closed:  # restarted after stop()
-            self.log = open(self.data / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=self.log, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited: {(self.data / 'hub.log').read_text()[-2000:]}")
-            if port_file.exists():
-                self.port = int(port_file.read_text())
-                try:
-                    with urllib.request.urlopen(self.url + "/readyz", timeout=2) as r:
-                        if r.status == 200:
-                            return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise RuntimeError("hub did not become ready")
-
-    def kill(self) -> None:
-        """Hard stop (SIGKILL): a crash mid-request."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
+        super().__init__(data, log_level="warning")
 
 
 @dataclass

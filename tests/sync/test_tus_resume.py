@@ -169,8 +169,8 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
 ) -> None:
     """Success of a whole cycle never comes on a link that drops more often than the upload
     takes, so progress (not success) must keep the backoff short."""
+    from app.backoff import Backoff
     from app.protocol.sync import DocType
-    from app.sync.transfer import Backoff
     from tests.support.wait import wait_until
 
     class RecordingBackoff(Backoff):

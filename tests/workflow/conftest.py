@@ -59,6 +59,7 @@ def workflow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowH
 
 def sign_in(folder: Path, url: str, username: str, start: bool = True) -> tuple[Any, Any]:
     """A signed-in client profile: (AppContext with the sync session, user)."""
+    from app.backoff import Backoff
     from app.config import load_settings
     from app.context import AppContext
     from app.sync.blobstore import BlobStore
@@ -67,7 +68,6 @@ def sign_in(folder: Path, url: str, username: str, start: bool = True) -> tuple[
     from app.sync.hub_client import HubClient
     from app.sync.session import SyncSession
     from app.sync.store import RecordStore
-    from app.sync.transfer import Backoff
 
     folder.mkdir(parents=True, exist_ok=True)
     client = HubClient(url, timeout=5)

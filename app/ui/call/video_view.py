@@ -35,10 +35,6 @@ class VideoView(QWidget):
         self._timer.timeout.connect(self.poll)
         self._timer.start(interval_ms)
 
-    def set_slot(self, slot: LatestFrameSlot | None) -> None:
-        self.slot, self._seq, self._image = slot, 0, None
-        self.update()
-
     def set_caption(self, text: str) -> None:
         """Text drawn over the picture (e.g. why there is no video)."""
         if text != self.caption:

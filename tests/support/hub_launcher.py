@@ -1,0 +1,139 @@
+"""The real hub as a child process on loopback: ``python -m hub serve --port 0 --port-file …``.
+
+One launcher for the tests that need the hub as it runs in production (its own process,
+signals, restarts over the same data folder). It waits on ``/readyz`` with a generous
+deadline, never a fixed sleep, and a hub that exits or never gets ready fails naming its log.
+Its stdout and stderr go to ``hub.out`` and ``hub.log`` in the data folder; ``stop()`` and
+``wait()`` return what this run wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class HubLauncher:
+    """One hub process over ``data``; ``start()`` again after a stop serves the same port."""
+
+    def __init__(
+        self,
+        data: Path,
+        *extra: str,
+        log_level: str | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        ca_cert: Path | None = None,
+    ) -> None:
+        self.data = data
+        self.extra = list(extra)
+        self.log_level = log_level
+        self.tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+        self.ca_cert = ca_cert
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._marks = (0, 0)  # where this run's output starts in hub.out / hub.log
+        data.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def command(self) -> list[str]:
+        port_file = self.data / "port"
+        cmd = [sys.executable, "-m", "hub", "serve", "--data", str(self.data)]
+        cmd += ["--port", str(self.port), "--port-file", str(port_file)]
+        if self.log_level:
+            cmd += ["--log-level", self.log_level]
+        if self.tls:
+            cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        return cmd + self.extra
+
+    def start(self, timeout: float = 60.0) -> HubLauncher:
+        """Start and return once ``/readyz`` answers 200."""
+        port_file = self.data / "port"
+        port_file.unlink(missing_ok=True)
+        out_path, err_path = self.data / "hub.out", self.data / "hub.log"
+        self._marks = tuple(p.stat().st_size if p.exists() else 0 for p in (out_path, err_path))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open(out_path, "ab") as out, open(err_path, "ab") as err:
+            self.proc = subprocess.Popen(self.command(), cwd=REPO, stdout=out, stderr=err, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the hub exited ({self.proc.returncode}):\n{self.log()}")
+            if port_file.exists() and self._ready(int(port_file.read_text())):
+                return self
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"the hub was not ready after {timeout:.0f} s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def _ready(self, port: int) -> bool:
+        self.port = port
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(cafile=str(self.ca_cert) if self.ca_cert else None)
+            if self.ca_cert is None:
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=5, context=context) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def output(self) -> tuple[str, str]:
+        """(stdout, stderr) of the current or last run."""
+        texts = []
+        for path, mark in zip(
+            (self.data / "hub.out", self.data / "hub.log"), self._marks, strict=True
+        ):
+            with open(path, "rb") as f:
+                f.seek(mark)
+                texts.append(f.read().decode("utf-8", "replace"))
+        return texts[0], texts[1]
+
+    def log(self) -> str:
+        return self.output()[1][-4000:]
+
+    def terminate(self) -> None:
+        """SIGTERM (a graceful shutdown) without waiting for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 40.0) -> tuple[str, str]:
+        """Wait for the process to end; (stdout, stderr) of this run."""
+        if self.proc is not None:
+            self.proc.wait(timeout)
+        return self.output()
+
+    def kill(self) -> None:
+        """Hard stop (SIGKILL): a crash mid-request."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 40.0) -> tuple[str, str]:
+        """Graceful stop (SIGTERM, SIGKILL if it hangs); (stdout, stderr) of this run."""
+        self.terminate()
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.output()
+
+    def restart(self) -> HubLauncher:
+        self.stop()
+        return self.start()
