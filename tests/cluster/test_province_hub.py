@@ -178,7 +178,9 @@ def test_concurrent_patches_through_two_processes_one_is_refused(cluster) -> Non
     t = threading.Thread(target=send_a)
     t.start()
     assert first_started.wait(10)
-    time.sleep(0.3)  # let process 1 read the first half (the lock is taken before reading)
+    # process 1 holds the upload's lease (taken before it reads the body) before the rival goes
+    upload_id = location.rstrip("/").rsplit("/", 1)[-1]
+    wait_until(lambda: _lease_held(cluster, upload_id), 30, "process 1 to take the upload")
     with httpx.Client(base_url=f"http://127.0.0.1:{p2.port}", timeout=30) as c:
         results["b"] = c.patch(
             location,
@@ -194,6 +196,16 @@ def test_concurrent_patches_through_two_processes_one_is_refused(cluster) -> Non
     ]
     assert sha == hashlib.sha256(a).hexdigest()
     assert _blob(cluster, token, sha) == a
+
+
+def _lease_held(cluster, upload_id: str) -> bool:  # noqa: ANN001
+    with cluster.engine.connect() as conn:
+        return (
+            conn.execute(
+                sa.text("SELECT 1 FROM upload_locks WHERE upload_id = :u"), {"u": upload_id}
+            ).first()
+            is not None
+        )
 
 
 def test_a_process_killed_while_ringing_and_in_a_call(cluster, call_clients) -> None:  # noqa: ANN001
@@ -271,7 +283,8 @@ def test_an_upload_resumes_on_another_process_after_a_crash(cluster) -> None:  #
 
     threading.Thread(target=send, daemon=True).start()
     assert sent.wait(10)
-    time.sleep(0.3)
+    upload_id = location.rstrip("/").rsplit("/", 1)[-1]
+    wait_until(lambda: _lease_held(cluster, upload_id), 30, "the victim to be writing the upload")
     cluster.kill(victim)
     # The client resumes through nginx: HEAD says how far the hub got, the rest follows.
     with cluster.http(token) as c:
