@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.protocol.auth import UserInfo
+from hub import audit
 from hub.db import Database, sessions, sig_calls, sig_connections, sig_gone, sig_processes, users
 
 RINGING, ACTIVE, ENDED = "ringing", "active", "ended"
@@ -224,6 +225,14 @@ class SignalStore:
                         ring_deadline=ring_deadline,
                     )
                 )
+                audit.record(
+                    conn,
+                    call.caller,
+                    "",
+                    "call_started",
+                    doc_id=call.consultation_id or None,
+                    detail=f"{'test call' if call.test else 'call'} {call.call_id}",
+                )
         except sa.exc.IntegrityError:
             return False
         return True
@@ -282,6 +291,8 @@ class SignalStore:
                     ring_deadline=None,
                 )
             ).rowcount
+            if n == 1:
+                audit.record(conn, callee, "", "call_accepted", detail=f"call {call_id}")
         return n == 1
 
     def set_rung(self, call_id: str, rung: list[UserInfo]) -> bool:
@@ -307,6 +318,7 @@ class SignalStore:
             ).rowcount
             if n:
                 conn.execute(sig_gone.delete().where(sig_gone.c.call_id == call_id))
+                audit.record_account(conn, "", "", "", "call_ended", f"call {call_id}: {reason}")
         return n == 1
 
     def due_ring_timeouts(self, now: float) -> list[str]:

@@ -31,7 +31,7 @@ def _stamped_frames(client, count: int = 3) -> list[int]:  # noqa: ANN001
     return seen
 
 
-def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # noqa: ANN001
+def test_call_rings_connects_media_and_chat_then_hangs_up(clients, live_hub) -> None:  # noqa: ANN001
     doctor, cardiologist = clients("doctor"), clients("specialist2")
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
     cardiologist.wait_for(
@@ -69,6 +69,25 @@ def test_call_rings_connects_media_and_chat_then_hangs_up(clients) -> None:  # n
     doctor.wait_for(lambda: doctor.controller.phase is CallPhase.ended, what="ended")
     assert doctor.controller.end_reason == "hangup"
     assert cardiologist.controller.end_reason == "hangup_by_me"
+    # the hub's audit trail holds the call: who rang about which consultation, who took it, end
+    trail = _audit_of_call(live_hub, incoming.call_id)
+    assert [a for a, _u, _d in trail] == ["call_started", "call_accepted", "call_ended"]
+    assert trail[0][1] == "doctor" and trail[0][2] == consultation_id(C_LI)
+    assert trail[1][1] == "specialist2"
+
+
+def _audit_of_call(live_hub, call_id: str) -> list[tuple[str, str, str | None]]:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    from hub import db as t
+
+    with live_hub.app.state.hub.db.read() as conn:
+        rows = conn.execute(
+            sa.select(t.audit.c.action, t.audit.c.username, t.audit.c.doc_id)
+            .where(t.audit.c.detail.contains(call_id))
+            .order_by(t.audit.c.id)
+        ).all()
+    return [(r.action, r.username, r.doc_id) for r in rows]
 
 
 async def _send_chat(client, text: str) -> None:  # noqa: ANN001
