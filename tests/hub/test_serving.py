@@ -148,3 +148,56 @@ def test_a_client_trickling_its_headers_is_disconnected(tmp_path):
         for s in socks:
             s.close()
         hub.stop()
+
+
+def _stalled_request(hub, head: bytes, first_bytes: bytes) -> bytes:  # noqa: ANN001
+    """Send the head and part of the body, then nothing: what the hub answers (or b"")."""
+    u = urlparse(hub.url)
+    with socket.create_connection((u.hostname, u.port)) as s:
+        s.sendall(head + first_bytes)
+        s.settimeout(60)  # bounds a hang only; the hub answers after its own idle limit
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+
+def test_a_body_that_stalls_is_answered_408_and_the_hub_serves_on(tmp_path):
+    from tests.hub.conftest import seed_network
+
+    hub = make_hub(tmp_path, "sqlite", body_idle_timeout=0.5)
+    try:
+        seed_network(hub)
+        token = hub.tokens["doc_a"].encode()
+        # a JSON push whose body stops after 10 of its 1,000 bytes
+        head = (
+            b"POST /api/v1/sync/push HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token + b"\r\nX-YiQiao-Protocol: 1\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+        reply = _stalled_request(hub, head, b'{"changes"')
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        # a tus PATCH that stops mid-chunk is ended after the idle limit too
+        client = hub.client("doc_a")
+        created = client.post(
+            "/api/v1/blobs/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1000"}
+        )
+        assert created.status_code == 201, created.text
+        path = urlparse(created.headers["Location"]).path.encode()
+        head = (
+            b"PATCH " + path + b" HTTP/1.1\r\nHost: hub\r\nTus-Resumable: 1.0.0\r\n"
+            b"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+            b"Authorization: Bearer " + token + b"\r\nContent-Length: 1000\r\n\r\n"
+        )
+        reply = _stalled_request(hub, head, b"x" * 100)
+        # unchecksummed: what arrived before the stall is kept, and the client resumes from it
+        assert reply.startswith(b"HTTP/1.1 204"), reply[:200]
+        offset = client.head(path.decode(), headers={"Tus-Resumable": "1.0.0"})
+        assert offset.status_code == 200
+        assert offset.headers["Upload-Offset"] == "100"
+        assert httpx.get(hub.url + "/healthz").status_code == 200
+    finally:
+        hub.stop()
