@@ -35,6 +35,7 @@ def test_incoming_call_rings_while_on_the_consultations_page(qtbot, live_hub, cl
     controller.window.show()
     assert controller.window.stack.currentIndex() == 0  # Consultations
     _sign_in(qtbot, controller, "specialist2")
+    request.addfinalizer(controller.sign_out)  # as a user leaves: the hub drops its sockets
     qtbot.waitUntil(lambda: "call" in controller.window._pages, timeout=30_000)
     page = controller.window._pages["call"]
     request.addfinalizer(page.service.stop)
@@ -66,6 +67,7 @@ def test_call_button_on_a_scheduled_consultation_rings_the_specialist(
     qtbot.addWidget(controller.window)
     controller.window.show()
     _sign_in(qtbot, controller, "doctor")
+    request.addfinalizer(controller.sign_out)  # as a user leaves: the hub drops its sockets
     page = controller.window.show_page("consultations")
     qtbot.waitUntil(lambda: sync_session(context) is not None, timeout=20_000)
     request.addfinalizer(lambda: sync_session(context) and sync_session(context).close())
