@@ -63,7 +63,7 @@ def test_two_clients_talk_for_30_s_without_a_stall_or_crash(tmp_path: Path) -> N
         for status in (caller, callee):
             assert "李建国" in status["patient"] and "Male" in status["patient"], status
         assert "李建国" in callee["incoming_patient"], callee
-        assert "心内科会诊" in callee["incoming_purpose"], callee
+        assert "评估胸闷原因" in callee["incoming_purpose"], callee  # the demo's 会诊目的
         # Each side's chat shows its own lines and the other's.
         assert caller["chat_lines"] >= caller["chat_sent"] + callee["chat_sent"] - 2
         assert callee["chat_lines"] >= caller["chat_sent"] + callee["chat_sent"] - 2
