@@ -140,7 +140,8 @@ def test_bundle_is_its_own_hub_and_checks_it(
 ) -> None:
     policy = write_policy(tmp_path / "policy.toml", hub_url=bundled_hub, language="zh_CN")
     env = bundle_env(tmp_path / "home", policy, keyring=None)
-    code, rows, out = self_check(bundle, env, "--demo-keyring")
+    # the policy's language is Chinese; the report is read back in English (--lang wins)
+    code, rows, out = self_check(bundle, env, "--demo-keyring", "--lang", "en")
     for probe in ("/healthz", "/readyz"):
         assert one(rows, "Hub", probe).state == "PASS", out
     assert one(rows, "Hub", "TLS trust").state == "WARN"  # plain http is called out

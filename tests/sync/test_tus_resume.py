@@ -175,11 +175,10 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
 
     class RecordingBackoff(Backoff):
         def next_delay(self) -> float:
-            delay = super().next_delay()
-            backoff_waits.append(delay)
-            return delay
+            grown_by.append(self.attempt)  # how many failures the wait was sized for
+            return super().next_delay()
 
-    backoff_waits: list[float] = []
+    grown_by: list[int] = []
     backoff = RecordingBackoff(base_s=2.0, cap_s=60.0)
     backoff.attempt = 6  # as after many failures: the next wait would be 15–60 s
     client = make_client(
@@ -198,7 +197,9 @@ def test_link_that_keeps_dropping_is_retried_soon_while_it_makes_progress(
         link.cut_after(600_000, "up")
         client.engine.start()
         wait_until(lambda: client.store.outbox_size() == 0, 180, "the outbox to empty")
-        assert backoff_waits == [], "the cycle after the cut backed off although bytes moved"
+        # a cycle may still fail without moving bytes (and back off briefly), but never with
+        # the long wait the earlier failures had grown: progress reset it
+        assert all(n <= 2 for n in grown_by), f"backed off although bytes moved: {grown_by}"
         assert link.stats.resets == 1
         assert _hub_status(hub.url, sha).present
     finally:
