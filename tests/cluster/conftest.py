@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.hub.conftest import fresh_pg_url, pg_skip_reason
+from tests.support.wait import wait_until  # noqa: F401 - the cluster tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_CONF = ROOT / "deploy" / "nginx" / "yiqiao-hub.conf"
@@ -49,16 +50,6 @@ def cluster_skip_reason() -> str | None:
     if not shutil.which("openssl"):
         return "cluster tests skipped: openssl is not installed"
     return None
-
-
-def wait_until(predicate, timeout: float = 20.0, what: str = "") -> None:  # noqa: ANN001
-    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass

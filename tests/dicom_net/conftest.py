@@ -19,18 +19,14 @@ import requests
 from app.dicom_net.inbox import Inbox
 from app.dicom_net.nodes import LocalNode, Node
 from app.dicom_net.receiver import StorageReceiver
+from tests.support.wait import wait_until as support_wait_until
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 def wait_until(condition: Callable[[], object], deadline: float = 60.0, what: str = "") -> None:
     """Poll ``condition`` until true (generous deadline: the machine is shared)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or condition}")
+    support_wait_until(condition, deadline, what)
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from hub.config import HubConfig
 from tests.hub.conftest import BACKENDS, LiveHub, backend_url, seed_network, start_live_hub
+from tests.support.wait import wait_until
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_STREAM = {"Content-Type": "application/offset+octet-stream"}
@@ -33,13 +33,6 @@ def two_hubs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[L
     finally:
         a.stop()
         b.stop()
-
-
-def _wait_for(cond, what: str, within: float = 20.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + within
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_second_concurrent_patch_is_refused_and_nothing_mixes(two_hubs):
@@ -69,7 +62,7 @@ def test_second_concurrent_patch_is_refused_and_nothing_mixes(two_hubs):
     sender = threading.Thread(target=send_first)
     sender.start()
     try:
-        _wait_for(lambda: upload_file.stat().st_size > 0, "the first chunk to start arriving")
+        wait_until(lambda: upload_file.stat().st_size > 0, 30, "the first chunk to start arriving")
         # The same upload through the other hub process, while the first is mid-body.
         r = cb.patch(
             loc,
