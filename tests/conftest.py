@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,21 @@ def memory_keyring() -> Iterator[object]:
 
     backend = use_memory_keyring()
     yield backend
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_collector(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Once Qt is up, cycles are collected on the GUI thread, as in the app (app/ui/gui_gc.py).
+
+    Without it a worker thread (viewer import, decode) may collect an earlier test's widget.
+    """
+    if "qapp" in request.fixturenames or "qtbot" in request.fixturenames:
+        from app.ui.gui_gc import install_gui_thread_collector
+
+        install_gui_thread_collector(request.getfixturevalue("qapp"))
+    yield
+    if not gc.isenabled():
+        gc.collect()  # on the main (GUI) thread, between tests
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from app.context import AppContext
 from app.crash_guard import PreviousSession, install_crash_guard
 from app.logging_setup import set_level, setup_logging
 from app.ui.bridge import call_on_gui, run_in_worker
+from app.ui.gui_gc import install_gui_thread_collector
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
 from app.ui.stall_monitor import GuiStallMonitor
@@ -363,6 +364,7 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_ORG)
     app.setApplicationVersion(__version__)
+    install_gui_thread_collector(app)  # cycles holding Qt objects die on the GUI thread
     install_translators(resolve_language(language or settings.get("language", "system")))
     context = AppContext(settings=settings)
     controller = ClientController(app, context)

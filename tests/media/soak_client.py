@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.logging_setup import setup_logging
     from app.sync.hub_client import HubClient
     from app.ui.app import ClientController
+    from app.ui.gui_gc import install_gui_thread_collector
     from app.ui.stall_monitor import GuiStallMonitor
     from hub.demo import DEMO_PASSWORD
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     log_file = setup_logging("INFO")
     guard = install_crash_guard(log_file)
     app = QApplication.instance() or QApplication([])
+    install_gui_thread_collector(app)
     monitor = GuiStallMonitor(guard, report_over_s=0.1)
     monitor.start()
     context = AppContext(settings=load_settings(registry={}), hub_url=args.hub)
