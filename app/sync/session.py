@@ -134,7 +134,10 @@ def open_user_session(
         _recoveries(folder, password, user, client, just_set_aside, notices) if password else []
     )
     hints = HintListener(
-        hub_url, lambda: client.tokens.access_token if client.tokens else "", engine
+        hub_url,
+        lambda: client.tokens.access_token if client.tokens else "",
+        engine,
+        ssl_context=client.ssl_context,
     )
     return SyncSession(profile, folder, store, blobs, engine, notices, recoveries, hints)
 
