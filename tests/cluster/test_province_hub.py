@@ -383,3 +383,56 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
             hub.proc.wait(60)
         except subprocess.TimeoutExpired:
             hub.proc.kill()
+
+
+def _hold_listener_down(cluster: Cluster, hub_pid: int, stop: threading.Event, kills: list[int]):  # noqa: ANN202
+    """Terminate hub ``hub_pid``'s LISTEN backend as often as it reconnects, until ``stop``."""
+
+    def run() -> None:
+        with cluster.engine.connect() as conn:
+            while not stop.is_set():
+                kills.append(
+                    conn.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :a"
+                        ),
+                        {"a": f"yiqiao-listen:{hub_pid}"},
+                    ).scalar_one()
+                )
+                conn.commit()
+                stop.wait(0.01)
+
+    thread = threading.Thread(target=run, name="listen-killer", daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_ring_sent_while_a_listener_was_down_still_rings(cluster) -> None:  # noqa: ANN001
+    """NOTIFY is not queued for a listener that is not connected: the callee's process catches
+    up from the event log when its LISTEN connection is back, so the ring and the accept
+    both arrive."""
+    from app.protocol import signaling as sig
+
+    with cluster.socket("doctor") as doctor, cluster.socket("specialist2") as cardiologist:
+        _, callee_pid = _on_different_processes(cluster, "doctor", "specialist2")
+        stop, kills = threading.Event(), []
+        killer = _hold_listener_down(cluster, callee_pid, stop, kills)
+        try:
+            wait_until(lambda: sum(kills) >= 1, 10, "the callee process's LISTEN backend killed")
+            call_id = "relisten-" + os.urandom(4).hex()
+            doctor.send(sig.Invite(call_id=call_id, consultation_id=consultation_id(C_LI)))
+            doctor.expect(sig.Ringing)  # the ring is published (to nobody listening there)
+            before = sum(kills)
+            wait_until(lambda: sum(kills) > before, 10, "the listener killed again after the ring")
+        finally:
+            stop.set()
+            killer.join(10)
+        incoming = cardiologist.expect(sig.Incoming, timeout=30)
+        assert incoming.call_id == call_id
+        cardiologist.send(sig.Accept(call_id=call_id))
+        assert doctor.expect(sig.Accepted).call_id == call_id
+        doctor.send(sig.Hangup(call_id=call_id))
+        assert cardiologist.expect(sig.Ended).call_id == call_id
+    log = cluster.proc_by_pid(callee_pid).log.read_text()
+    assert "listener reconnected" in log
