@@ -718,7 +718,7 @@ def check_hub(settings: Any) -> list[Check]:
     trust = (
         translate("SelfCheck", "verified against {path}").format(path=ca_bundle)
         if ca_bundle
-        else translate("SelfCheck", "verified against the system CA store")
+        else translate("SelfCheck", "verified against the public CAs shipped with YiQiao")
     )
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()

@@ -2,7 +2,8 @@
 the signaling and sync-hint WebSockets, DICOMweb and the self-check.
 
 The policy's ``ca_bundle`` (the hospital's CA file) is the only trust anchor when set; without
-it the system's CA store is. Certificates and host names are always verified: nothing here
+it the public CA list shipped with YiQiao (certifi) is, as docs/deployment.md says — the
+Windows certificate store is not consulted, so every machine trusts the same. Certificates and host names are always verified: nothing here
 can turn verification off, and for ``requests`` the environment (``REQUESTS_CA_BUNDLE``,
 ``CURL_CA_BUNDLE``) and a per-request ``verify=`` no longer change whom we trust, so a call
 and a sync to the same hub are verified the same way.
@@ -17,6 +18,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.certs import where as shipped_cas
 
 
 class TlsConfigError(ValueError):
@@ -28,10 +30,10 @@ _LOCK = threading.Lock()
 
 
 def client_ssl_context(ca_bundle: str = "") -> ssl.SSLContext:
-    """A verifying client context trusting only ``ca_bundle`` (or the system store if "").
+    """A verifying client context trusting only ``ca_bundle`` (or certifi's list if "").
 
     One context per file version is shared: contexts are safe to use from several threads
-    and building one re-reads the whole system store."""
+    and building one parses a whole CA file."""
     key = ("", 0, 0)
     if ca_bundle:
         try:
@@ -45,7 +47,7 @@ def client_ssl_context(ca_bundle: str = "") -> ssl.SSLContext:
         context = _CACHE.get(key)
         if context is None:
             try:
-                context = ssl.create_default_context(cafile=ca_bundle or None)
+                context = ssl.create_default_context(cafile=ca_bundle or shipped_cas())
             except (ssl.SSLError, OSError, ValueError) as exc:
                 raise TlsConfigError(
                     f"the CA certificate file {ca_bundle} is not a usable PEM file: {exc}"

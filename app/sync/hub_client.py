@@ -56,7 +56,7 @@ class HubClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         # One TLS trust for all our connections (app/tls.py): the policy's hospital CA, else
-        # the system store; the signaling WebSockets use this same ``ssl_context``.
+        # the shipped public CAs; the signaling WebSockets use this same ``ssl_context``.
         try:
             self.ssl_context = client_ssl_context(ca_bundle)
         except TlsConfigError as exc:
