@@ -86,8 +86,7 @@ def main() -> int:
         clients = []
         try:
             clients = [
-                make_client(hub, u, MediaConfig(start_rung=1), (width, height))
-                for u in USERS[:n]
+                make_client(hub, u, MediaConfig(start_rung=1), (width, height)) for u in USERS[:n]
             ]
             idle_hub, idle_me, idle_load = window(pids, args.seconds)
             for c in clients:
