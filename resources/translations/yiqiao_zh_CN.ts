@@ -57,6 +57,126 @@
     </message>
   </context>
   <context>
+    <name>Argparse</name>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="26" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="27" />
+      <source>positional arguments</source>
+      <translation>位置参数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="28" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="29" />
+      <source>show this help message and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="30" />
+      <source>subcommands</source>
+      <translation>子命令</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="31" />
+      <source>argument %(argument_name)s: %(message)s</source>
+      <translation>参数 %(argument_name)s：%(message)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="32" />
+      <source>unknown parser %(parser_name)r (choices: %(choices)s)</source>
+      <translation>未知的子命令 %(parser_name)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="33" />
+      <source>can't open '%(filename)s': %(error)s</source>
+      <translation>无法打开“%(filename)s”：%(error)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="34" />
+      <source>unrecognized arguments: %s</source>
+      <translation>无法识别的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="35" />
+      <source>not allowed with argument %s</source>
+      <translation>不能与参数 %s 同时使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="36" />
+      <source>ignored explicit argument %r</source>
+      <translation>多余的参数值 %r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="37" />
+      <source>the following arguments are required: %s</source>
+      <translation>缺少必需的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="38" />
+      <source>one of the arguments %s is required</source>
+      <translation>必须给出参数 %s 之一</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="39" />
+      <source>expected one argument</source>
+      <translation>需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="40" />
+      <source>expected at most one argument</source>
+      <translation>最多需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="41" />
+      <source>expected at least one argument</source>
+      <translation>至少需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="42" />
+      <source>expected %s argument</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="43" />
+      <source>expected %s arguments</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="44" />
+      <source>ambiguous option: %(option)s could match %(matches)s</source>
+      <translation>选项不明确：%(option)s 可匹配 %(matches)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="45" />
+      <source>unexpected option string: %s</source>
+      <translation>意外的选项：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="46" />
+      <source>invalid %(type)s value: %(value)r</source>
+      <translation>无效的值（应为 %(type)s）：%(value)r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="47" />
+      <source>invalid choice: %(value)r (choose from %(choices)s)</source>
+      <translation>无效的选择：%(value)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="48" />
+      <source>%(prog)s: error: %(message)s
+</source>
+      <translation>%(prog)s：错误：%(message)s
+</translation>
+    </message>
+  </context>
+  <context>
     <name>CallPage</name>
     <message>
       <location filename="../../app/ui/pages/call.py" line="40" />
@@ -568,104 +688,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="71" />
+      <location filename="../../app/ui/app.py" line="72" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="77" />
+      <location filename="../../app/ui/app.py" line="78" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="84" />
+      <location filename="../../app/ui/app.py" line="85" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="97" />
+      <location filename="../../app/ui/app.py" line="98" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="144" />
-      <location filename="../../app/ui/app.py" line="152" />
+      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="153" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="146" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="156" />
+      <location filename="../../app/ui/app.py" line="157" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="137" />
-      <location filename="../../app/ui/app.py" line="158" />
+      <location filename="../../app/ui/app.py" line="138" />
+      <location filename="../../app/ui/app.py" line="159" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="161" />
+      <location filename="../../app/ui/app.py" line="162" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="238" />
+      <location filename="../../app/ui/app.py" line="239" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="239" />
+      <location filename="../../app/ui/app.py" line="240" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="257" />
+      <location filename="../../app/ui/app.py" line="258" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="266" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="267" />
+      <location filename="../../app/ui/app.py" line="268" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="331" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="332" />
+      <location filename="../../app/ui/app.py" line="333" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="333" />
+      <location filename="../../app/ui/app.py" line="334" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="334" />
+      <location filename="../../app/ui/app.py" line="335" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="335" />
+      <location filename="../../app/ui/app.py" line="336" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="341" />
+      <location filename="../../app/ui/app.py" line="342" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -1030,89 +1150,293 @@
     </message>
   </context>
   <context>
+    <name>DicomCli</name>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="83" />
+      <source>C-ECHO {node}: the PACS answers (status 0x{status:04X})</source>
+      <translation>C-ECHO {node}：PACS 有应答（状态 0x{status:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="85" />
+      <source>C-ECHO {node}: refused with status 0x{status:04X}</source>
+      <translation>C-ECHO {node}：被拒绝，状态 0x{status:04X}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="114" />
+      <source>sent {sent} of {total} to {node}</source>
+      <translation>已发送 {sent}/{total} 个到 {node}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="162" />
+      <source>{count} studies found at {node}</source>
+      <translation>在 {node} 找到 {count} 个检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="164" />
+      <source>{count} series found at {node}</source>
+      <translation>在 {node} 找到 {count} 个序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="177" />
+      <source>C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings</source>
+      <translation>C-MOVE 到 {dest}：完成 {done}，失败 {failed}，警告 {warnings}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="201" />
+      <source>C-GET into the inbox: {done} done, {failed} failed</source>
+      <translation>C-GET 到收件箱：完成 {done}，失败 {failed}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="224" />
+      <source>stored {sop} ({patient_id} {name})</source>
+      <translation>已保存 {sop}（{patient_id} {name}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="238" />
+      <source>listening on {address}:{port} as {ae}; Ctrl-C to stop</source>
+      <translation>正在 {address}:{port} 以 {ae} 身份接收；按 Ctrl-C 停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="250" />
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="262" />
+      <source>{count} instances</source>
+      <translation>{count} 个图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="274" />
+      <source>YiQiao as a DICOM node (receive, echo, send, find, move, get)</source>
+      <translation>医桥作为 DICOM 节点（接收、连通测试、发送、查询、移动、获取）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="277" />
+      <source>examples:</source>
+      <translation>示例：</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="285" />
+      <source>AE@host:port (default: the dicom_pacs setting)</source>
+      <translation>AE@主机:端口（默认：设置中的 dicom_pacs）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="289" />
+      <source>our AE title (default: the dicom_ae_title setting)</source>
+      <translation>本机 AE 名称（默认：设置中的 dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="294" />
+      <source>patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <source>patient name (prefix; * and ? allowed)</source>
+      <translation>患者姓名（前缀；可用 * 和 ?）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="299" />
+      <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
+      <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="301" />
+      <source>modality, e.g. CT</source>
+      <translation>检查类型，例如 CT</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="302" />
+      <location filename="../../app/dicom_net/cli.py" line="333" />
+      <source>study instance UID</source>
+      <translation>检查实例 UID</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="303" />
+      <source>accession number</source>
+      <translation>检查申请号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="305" />
+      <source>C-ECHO the PACS</source>
+      <translation>测试与 PACS 的连通（C-ECHO）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="309" />
+      <source>C-STORE files or folders to the PACS</source>
+      <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <source>DICOM files or folders</source>
+      <translation>DICOM 文件或文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="315" />
+      <source>send an anonymized copy (PS3.15 basic profile)</source>
+      <translation>发送匿名化副本（PS3.15 基本规则）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="318" />
+      <source>C-FIND studies or series</source>
+      <translation>查询检查或序列（C-FIND）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="323" />
+      <source>look for studies or for series</source>
+      <translation>查询检查还是序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="328" />
+      <source>C-MOVE a study to an AE (default: ours)</source>
+      <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="329" />
+      <source>C-GET a study into the inbox</source>
+      <translation>把检查取到收件箱（C-GET）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="335" />
+      <source>only this series</source>
+      <translation>仅此序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="339" />
+      <source>destination AE title (default: dicom_ae_title)</source>
+      <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="342" />
+      <source>run the Storage SCP until stopped</source>
+      <translation>运行 DICOM 接收服务，直到停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="344" />
+      <source>0 picks a free port (default: dicom_port)</source>
+      <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="346" />
+      <source>our AE title (default: dicom_ae_title)</source>
+      <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="349" />
+      <source>address to listen on (default: dicom_bind_address)</source>
+      <translation>监听地址（默认：dicom_bind_address）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="352" />
+      <source>list received studies</source>
+      <translation>列出已接收的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="359" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="378" />
+      <source>the encrypted DICOM inbox cannot be opened.</source>
+      <translation>无法打开加密的 DICOM 收件箱。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="384" />
+      <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
+      <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="390" />
+      <source>{path}: no such file or folder</source>
+      <translation>{path}：文件或文件夹不存在</translation>
+    </message>
+  </context>
+  <context>
     <name>DicomNetWording</name>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="13" />
+      <location filename="../../app/dicom_net/wording.py" line="18" />
       <source>The PACS address is not valid (expected AE_TITLE@host:port).</source>
       <translation>PACS 地址无效（应为 AE名称@地址:端口）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="17" />
+      <location filename="../../app/dicom_net/wording.py" line="22" />
       <source>The PACS cannot be reached: check its address and port and the network.</source>
       <translation>无法连接 PACS：请检查地址、端口和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="22" />
+      <location filename="../../app/dicom_net/wording.py" line="27" />
       <source>The PACS refused the connection: check that it knows our AE title.</source>
       <translation>PACS 拒绝了连接：请确认 PACS 已登记本机的 AE 名称。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="26" />
+      <location filename="../../app/dicom_net/wording.py" line="31" />
       <source>The PACS stopped answering (connection lost or timed out).</source>
       <translation>PACS 没有响应（连接中断或超时）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="30" />
+      <location filename="../../app/dicom_net/wording.py" line="35" />
       <source>The DICOMweb server refused the request (HTTP {status}).</source>
       <translation>DICOMweb 服务器拒绝了请求（HTTP {status}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="34" />
+      <location filename="../../app/dicom_net/wording.py" line="39" />
       <source>The DICOMweb server's reply could not be read.</source>
       <translation>无法读取 DICOMweb 服务器的回复。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="38" />
+      <location filename="../../app/dicom_net/wording.py" line="41" />
       <source>Choose a study first.</source>
       <translation>请先选择一个检查。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="40" />
+      <location filename="../../app/dicom_net/wording.py" line="43" />
       <source>The DICOM receiver could not start.</source>
       <translation>DICOM 接收服务无法启动。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="42" />
+      <location filename="../../app/dicom_net/wording.py" line="45" />
       <source>The local DICOM store could not be used.</source>
       <translation>无法使用本机的 DICOM 存储。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="46" />
+      <location filename="../../app/dicom_net/wording.py" line="47" />
       <source>The DICOM operation failed.</source>
       <translation>DICOM 操作失败。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="53" />
+      <location filename="../../app/dicom_net/wording.py" line="54" />
       <source>Stored</source>
       <translation>已保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="55" />
+      <location filename="../../app/dicom_net/wording.py" line="56" />
       <source>Not sent</source>
       <translation>未发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="57" />
+      <location filename="../../app/dicom_net/wording.py" line="58" />
       <source>Stored with warning (0x{code:04X})</source>
       <translation>已保存，有警告（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="61" />
+      <location filename="../../app/dicom_net/wording.py" line="62" />
       <source>Refused: PACS out of resources (0x{code:04X})</source>
       <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="65" />
+      <location filename="../../app/dicom_net/wording.py" line="66" />
       <source>Refused: data does not match its class (0x{code:04X})</source>
       <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="69" />
+      <location filename="../../app/dicom_net/wording.py" line="70" />
       <source>Refused: PACS cannot read it (0x{code:04X})</source>
       <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="72" />
+      <location filename="../../app/dicom_net/wording.py" line="73" />
       <source>Failed (0x{code:04X})</source>
       <translation>失败（0x{code:04X}）</translation>
     </message>
@@ -1317,6 +1641,419 @@
     </message>
   </context>
   <context>
+    <name>ExportCli</name>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="41" />
+      <source>Render a DICOM frame to PNG/JPEG as the viewer shows it.</source>
+      <translation>把一帧 DICOM 图像按阅片器的显示效果导出为 PNG/JPEG。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="45" />
+      <source>DICOM image file</source>
+      <translation>DICOM 图像文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="46" />
+      <source>output .png or .jpg</source>
+      <translation>输出文件（.png 或 .jpg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="51" />
+      <source>frame number, 1-based (default 1)</source>
+      <translation>帧号，从 1 开始（默认 1）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="57" />
+      <source>CENTER,WIDTH in modality units</source>
+      <translation>窗位,窗宽（CENTER,WIDTH，模态单位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="63" />
+      <source>presentation state to apply</source>
+      <translation>要应用的显示状态（GSPS）文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="69" />
+      <source>viewport WIDTHxHEIGHT (default: image)</source>
+      <translation>视口大小 宽x高（WIDTHxHEIGHT，默认：图像大小）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="74" />
+      <source>pixels only: no annotations or corner text</source>
+      <translation>只输出像素：不画标注和四角信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="89" />
+      <source>--window expects CENTER,WIDTH, got {text}</source>
+      <translation>--window 应为 窗位,窗宽（CENTER,WIDTH），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="95" />
+      <source>--window width must be a number ≥ 1, got {text}</source>
+      <translation>--window 的窗宽应为 ≥ 1 的数字，实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="201" />
+      <source>--size expects WIDTHxHEIGHT, got {text}</source>
+      <translation>--size 应为 宽x高（WIDTHxHEIGHT），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="207" />
+      <source>--size must be between 16 and 16384 pixels each way</source>
+      <translation>--size 的宽和高都应在 16 到 16384 像素之间</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="213" />
+      <source>the output file must end in .png, .jpg or .jpeg: {path}</source>
+      <translation>输出文件的扩展名应为 .png、.jpg 或 .jpeg：{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="232" />
+      <location filename="../../app/dicom_viewer/export_cli.py" line="242" />
+      <source>the DICOM file could not be read or shown.</source>
+      <translation>无法读取或显示该 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="237" />
+      <source>a file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="247" />
+      <source>wrote {path} ({width}x{height})</source>
+      <translation>已写入 {path}（{width}x{height}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="256" />
+      <source>export: error: {message}</source>
+      <translation>导出：错误：{message}</translation>
+    </message>
+  </context>
+  <context>
+    <name>HubCli</name>
+    <message>
+      <location filename="../../hub/__main__.py" line="131" />
+      <source>--tls-cert and --tls-key go together</source>
+      <translation>--tls-cert 和 --tls-key 必须同时给出</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="134" />
+      <source>TLS file {path} does not exist</source>
+      <translation>TLS 文件 {path} 不存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="137" />
+      <source>refusing to serve plain HTTP on {host}: patient data would cross the network unencrypted. Either serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS reverse proxy in front (deploy/, see docs/deployment.md) and say so with --behind-proxy [--trusted-proxy ADDRESS]</source>
+      <translation>拒绝在 {host} 上提供未加密的 HTTP 服务：患者数据将以明文经过网络。请启用 TLS（--tls-cert 文件 --tls-key 文件），或在前面放置 TLS 反向代理（deploy/，见 docs/deployment.md）并加上 --behind-proxy [--trusted-proxy 地址]</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="147" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="161" />
+      <source>seeded demo data</source>
+      <translation>已写入演示数据</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="163" />
+      <source>demo data already present</source>
+      <translation>演示数据已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="176" />
+      <source>new password: </source>
+      <translation>新密码：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="177" />
+      <source>repeat: </source>
+      <translation>再输入一次：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="178" />
+      <source>passwords differ</source>
+      <translation>两次输入的密码不一致</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="194" />
+      <source>facility {id} created</source>
+      <translation>已创建机构 {id}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="211" />
+      <source>user {name} created ({id})</source>
+      <translation>已创建用户 {name}（{id}）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="223" />
+      <source>password of {name} reset; their sessions ended</source>
+      <translation>已重置 {name} 的密码；其登录会话已结束</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="230" />
+      <source>user {name} disabled</source>
+      <translation>已停用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="232" />
+      <source>user {name} enabled</source>
+      <translation>已启用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="270" />
+      <source>YiQiao hub server</source>
+      <translation>医桥中心服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="279" />
+      <source>folder for the SQLite file and blobs</source>
+      <translation>存放 SQLite 数据库和文件的文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="284" />
+      <source>postgresql://user:pass@host/db (default: SQLite in --data)</source>
+      <translation>postgresql://用户:密码@主机/数据库（默认：--data 中的 SQLite）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="287" />
+      <source>run the HTTP server</source>
+      <translation>运行 HTTP 服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="289" />
+      <source>address to listen on</source>
+      <translation>监听地址</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="290" />
+      <source>port to listen on</source>
+      <translation>监听端口</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="294" />
+      <source>write the bound port here (useful with --port 0)</source>
+      <translation>把实际监听的端口写入此文件（配合 --port 0 使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="299" />
+      <source>seed demo data first (idempotent)</source>
+      <translation>先写入演示数据（可重复执行）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="305" />
+      <source>largest file accepted, in bytes</source>
+      <translation>可接受的最大文件（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="311" />
+      <source>bytes per facility; 0 = unlimited</source>
+      <translation>每个机构的存储配额（字节）；0 表示不限</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="314" />
+      <source>debug, info, warning or error</source>
+      <translation>日志级别：debug、info、warning 或 error</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="319" />
+      <source>serve HTTPS with this PEM certificate (chain)</source>
+      <translation>用此 PEM 证书（链）提供 HTTPS 服务</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="322" />
+      <source>the certificate's PEM private key</source>
+      <translation>证书的 PEM 私钥</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="327" />
+      <source>a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)</source>
+      <translation>本服务器前面有 TLS 反向代理：允许非本机的 --host，并信任来自本机（或 --trusted-proxy）的 X-Forwarded-For/-Proto</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="338" />
+      <source>address or network of a reverse proxy whose forwarded headers are believed (repeatable; nobody's by default)</source>
+      <translation>可信反向代理的地址或网段，信任其转发头（可重复；默认不信任任何代理）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="349" />
+      <source>shut down gracefully when process PID exits (the embedded demo hub)</source>
+      <translation>进程 PID 退出时平稳关闭（内置演示服务器使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="357" />
+      <source>seed demo facilities, users, patients and consultations</source>
+      <translation>写入演示用的机构、用户、患者和会诊</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="362" />
+      <source>facilities, users, passwords, audit</source>
+      <translation>管理机构、用户、密码和审计记录</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="365" />
+      <source>create a facility</source>
+      <translation>创建机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="366" />
+      <location filename="../../hub/__main__.py" line="385" />
+      <source>facility id</source>
+      <translation>机构编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="367" />
+      <source>facility name</source>
+      <translation>机构名称</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="371" />
+      <source>township_clinic | county_hospital | provincial_center</source>
+      <translation>机构类型：township_clinic（乡镇卫生院）| county_hospital（县医院）| provincial_center（省级中心）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="374" />
+      <source>blob quota in bytes</source>
+      <translation>文件存储配额（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="376" />
+      <source>list facilities</source>
+      <translation>列出机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="377" />
+      <source>create a user</source>
+      <translation>创建用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="378" />
+      <location filename="../../hub/__main__.py" line="397" />
+      <location filename="../../hub/__main__.py" line="408" />
+      <source>sign-in name</source>
+      <translation>登录名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="379" />
+      <source>display name</source>
+      <translation>显示姓名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="383" />
+      <source>clinic_doctor | specialist | coordinator | admin</source>
+      <translation>角色：clinic_doctor（基层医生）| specialist（专家）| coordinator（协调员）| admin（管理员）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="386" />
+      <source>department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="388" />
+      <source>professional title (职称), e.g. 主任医师</source>
+      <translation>职称，例如 主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="393" />
+      <location filename="../../hub/__main__.py" line="401" />
+      <source>(else $YIQIAO_HUB_PASSWORD or a prompt)</source>
+      <translation>（否则取 $YIQIAO_HUB_PASSWORD，或提示输入）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="395" />
+      <source>list users</source>
+      <translation>列出用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="396" />
+      <source>reset a password</source>
+      <translation>重置密码</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="404" />
+      <source>disable a user (ends their sessions)</source>
+      <translation>停用用户（结束其登录会话）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="405" />
+      <source>enable a user again</source>
+      <translation>重新启用用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="410" />
+      <source>list the audit trail, newest first</source>
+      <translation>列出审计记录，最新的在前</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="411" />
+      <source>only this patient id</source>
+      <translation>仅此患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="412" />
+      <source>only this user name</source>
+      <translation>仅此用户名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="414" />
+      <source>at most this many entries</source>
+      <translation>最多显示条数</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="38" />
+      <source>facility id: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>机构编号只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="46" />
+      <source>kind must be one of {choices}</source>
+      <translation>机构类型应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="50" />
+      <source>facility name must not be empty</source>
+      <translation>机构名称不能为空</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="56" />
+      <source>facility {id} already exists</source>
+      <translation>机构 {id} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="84" />
+      <source>username: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>用户名只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="92" />
+      <source>role must be one of {choices}</source>
+      <translation>角色应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="96" />
+      <location filename="../../hub/accounts.py" line="131" />
+      <source>password must have at least 8 characters</source>
+      <translation>密码至少需要 8 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="104" />
+      <source>no facility {id}; create it first</source>
+      <translation>机构 {id} 不存在；请先创建</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="109" />
+      <source>user {name} already exists</source>
+      <translation>用户 {name} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="136" />
+      <location filename="../../hub/accounts.py" line="148" />
+      <source>no user {name}</source>
+      <translation>用户 {name} 不存在</translation>
+    </message>
+  </context>
+  <context>
     <name>IncomingCallDialog</name>
     <message>
       <location filename="../../app/ui/call/incoming.py" line="18" />
@@ -1410,12 +2147,12 @@
   <context>
     <name>Main</name>
     <message>
-      <location filename="../../main.py" line="31" />
+      <location filename="../../main.py" line="32" />
       <source>usage: </source>
       <translation>用法：</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="33" />
+      <location filename="../../main.py" line="34" />
       <source>commands:
   export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
                         render a DICOM image as the viewer shows it into a PNG
@@ -1436,27 +2173,27 @@
                         （详见 “hub --help”）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="47" />
+      <location filename="../../main.py" line="48" />
       <source>YiQiao remote consultation: the desktop client.</source>
       <translation>医桥远程会诊：桌面客户端。</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="52" />
+      <location filename="../../main.py" line="53" />
       <source>options</source>
       <translation>选项</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="54" />
+      <location filename="../../main.py" line="55" />
       <source>show this help and exit</source>
       <translation>显示本帮助并退出</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="59" />
+      <location filename="../../main.py" line="60" />
       <source>the language of the window (default: settings, else the system's)</source>
       <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="64" />
+      <location filename="../../main.py" line="65" />
       <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
       <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
     </message>
