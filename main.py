@@ -19,7 +19,6 @@ import multiprocessing
 import sys
 from collections.abc import Callable
 
-
 _COMMANDS = ("export", "dicom", "hub")
 
 
