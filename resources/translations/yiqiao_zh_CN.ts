@@ -2147,12 +2147,12 @@
   <context>
     <name>Main</name>
     <message>
-      <location filename="../../main.py" line="32" />
+      <location filename="../../main.py" line="34" />
       <source>usage: </source>
       <translation>用法：</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="34" />
+      <location filename="../../main.py" line="36" />
       <source>commands:
   export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
                         render a DICOM image as the viewer shows it into a PNG
@@ -2173,27 +2173,27 @@
                         （详见 “hub --help”）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="48" />
+      <location filename="../../main.py" line="50" />
       <source>YiQiao remote consultation: the desktop client.</source>
       <translation>医桥远程会诊：桌面客户端。</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="53" />
+      <location filename="../../main.py" line="55" />
       <source>options</source>
       <translation>选项</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="55" />
+      <location filename="../../main.py" line="57" />
       <source>show this help and exit</source>
       <translation>显示本帮助并退出</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="60" />
+      <location filename="../../main.py" line="62" />
       <source>the language of the window (default: settings, else the system's)</source>
       <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="65" />
+      <location filename="../../main.py" line="67" />
       <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
       <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
     </message>
@@ -3119,171 +3119,181 @@
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <source>Username</source>
+      <translation>用户名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <source>Password</source>
+      <translation>密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
       <source>ID card number</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
       <source>Address</source>
       <translation>地址</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
       <source>Specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
       <source>Scheduled for</source>
       <translation>预约时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
       <source>Category</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
       <source>Measured at</source>
       <translation>测量时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
       <source>Title</source>
       <translation>标题</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
       <source>Files</source>
       <translation>文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
       <source>Study UID</source>
       <translation>检查 UID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
       <source>Series</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <location filename="../../app/ui/sync/field_labels.py" line="62" />
       <source>Conclusion</source>
       <translation>结论</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <location filename="../../app/ui/sync/field_labels.py" line="63" />
       <source>Signed</source>
       <translation>已签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="62" />
+      <location filename="../../app/ui/sync/field_labels.py" line="64" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="80" />
+      <location filename="../../app/ui/sync/field_labels.py" line="82" />
       <source>Routine</source>
       <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="81" />
+      <location filename="../../app/ui/sync/field_labels.py" line="83" />
       <source>Urgent</source>
       <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="82" />
+      <location filename="../../app/ui/sync/field_labels.py" line="84" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
@@ -5249,395 +5259,415 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="104" />
+      <source>{label} contains characters that cannot be stored (e.g. invisible control characters); please retype it</source>
+      <translation>{label}含有无法保存的字符（例如看不见的控制字符），请重新输入</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="109" />
+      <source>{label} must be an ordinary number</source>
+      <translation>{label}应为普通数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="112" />
       <source>This record must belong to a patient</source>
       <translation>本记录必须属于某位患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="107" />
+      <location filename="../../app/ui/wording.py" line="115" />
       <source>This record has no conflict to resolve</source>
       <translation>本记录没有需要解决的冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="110" />
+      <location filename="../../app/ui/wording.py" line="118" />
       <source>This record no longer exists on this computer</source>
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="120" />
+      <location filename="../../app/ui/wording.py" line="128" />
       <source>{label} must have 18 characters (it has {length})</source>
       <translation>{label}应为 18 位（现为 {length} 位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="123" />
+      <location filename="../../app/ui/wording.py" line="131" />
       <source>{label} must be 17 digits followed by a digit or X</source>
       <translation>{label}应为 17 位数字加一位数字或 X</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="126" />
+      <location filename="../../app/ui/wording.py" line="134" />
       <source>{label} has a wrong check character — please check the number for a typing slip</source>
       <translation>{label}校验位不正确，请检查号码是否输错</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="130" />
+      <location filename="../../app/ui/wording.py" line="138" />
       <source>{label} does not contain a real birth date (characters 7–14)</source>
       <translation>{label}第 7–14 位不是有效的出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="133" />
+      <location filename="../../app/ui/wording.py" line="141" />
       <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
       <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="136" />
+      <location filename="../../app/ui/wording.py" line="144" />
       <source>{label} differs from the sex in the resident ID number</source>
       <translation>{label}与身份证号中的性别不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="139" />
+      <location filename="../../app/ui/wording.py" line="147" />
       <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
       <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="144" />
+      <location filename="../../app/ui/wording.py" line="152" />
       <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
       <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="147" />
+      <location filename="../../app/ui/wording.py" line="155" />
       <source>An amendment must say why the report is corrected</source>
       <translation>更正报告必须说明更正的原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="216" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="207" />
+      <location filename="../../app/ui/wording.py" line="217" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="210" />
+      <location filename="../../app/ui/wording.py" line="220" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="213" />
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="223" />
+      <location filename="../../app/ui/wording.py" line="226" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="219" />
-      <location filename="../../app/ui/wording.py" line="222" />
+      <location filename="../../app/ui/wording.py" line="229" />
+      <location filename="../../app/ui/wording.py" line="232" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="225" />
+      <location filename="../../app/ui/wording.py" line="235" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="228" />
+      <location filename="../../app/ui/wording.py" line="238" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="241" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="234" />
-      <location filename="../../app/ui/wording.py" line="298" />
-      <location filename="../../app/ui/wording.py" line="301" />
+      <location filename="../../app/ui/wording.py" line="244" />
+      <source>A number is not an ordinary number (NaN or infinity); correct it and retry.</source>
+      <translation>有一个数值不是普通数字（NaN 或无穷大），请改正后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="247" />
+      <location filename="../../app/ui/wording.py" line="311" />
+      <location filename="../../app/ui/wording.py" line="314" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="237" />
-      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="250" />
+      <location filename="../../app/ui/wording.py" line="253" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="243" />
-      <location filename="../../app/ui/wording.py" line="252" />
-      <location filename="../../app/ui/wording.py" line="255" />
+      <location filename="../../app/ui/wording.py" line="256" />
+      <location filename="../../app/ui/wording.py" line="265" />
+      <location filename="../../app/ui/wording.py" line="268" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="246" />
-      <location filename="../../app/ui/wording.py" line="249" />
+      <location filename="../../app/ui/wording.py" line="259" />
+      <location filename="../../app/ui/wording.py" line="262" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="258" />
+      <location filename="../../app/ui/wording.py" line="271" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="261" />
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="262" />
+      <location filename="../../app/ui/wording.py" line="275" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="263" />
+      <location filename="../../app/ui/wording.py" line="276" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="266" />
+      <location filename="../../app/ui/wording.py" line="279" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="269" />
+      <location filename="../../app/ui/wording.py" line="282" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="287" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="277" />
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="296" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
-      <location filename="../../app/ui/wording.py" line="286" />
-      <location filename="../../app/ui/wording.py" line="313" />
+      <location filename="../../app/ui/wording.py" line="293" />
+      <location filename="../../app/ui/wording.py" line="299" />
+      <location filename="../../app/ui/wording.py" line="326" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="289" />
+      <location filename="../../app/ui/wording.py" line="302" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="292" />
+      <location filename="../../app/ui/wording.py" line="305" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="295" />
+      <location filename="../../app/ui/wording.py" line="308" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="304" />
+      <location filename="../../app/ui/wording.py" line="317" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="307" />
+      <location filename="../../app/ui/wording.py" line="320" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="310" />
+      <location filename="../../app/ui/wording.py" line="323" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="316" />
-      <location filename="../../app/ui/wording.py" line="399" />
+      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="415" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="319" />
+      <location filename="../../app/ui/wording.py" line="332" />
       <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
       <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
       <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="339" />
       <source>A file upload was refused by the hub; YiQiao will send it again.</source>
       <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="342" />
       <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
       <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="332" />
+      <location filename="../../app/ui/wording.py" line="345" />
       <source>This record is damaged on the hub. Ask IT to check the hub.</source>
       <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="342" />
+      <location filename="../../app/ui/wording.py" line="355" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="345" />
+      <location filename="../../app/ui/wording.py" line="358" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="346" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="362" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="352" />
+      <location filename="../../app/ui/wording.py" line="365" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="355" />
+      <location filename="../../app/ui/wording.py" line="368" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="356" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="359" />
+      <location filename="../../app/ui/wording.py" line="372" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="362" />
+      <location filename="../../app/ui/wording.py" line="375" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="365" />
+      <location filename="../../app/ui/wording.py" line="378" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="366" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="370" />
+      <location filename="../../app/ui/wording.py" line="383" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="392" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="385" />
+      <location filename="../../app/ui/wording.py" line="398" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="391" />
+      <location filename="../../app/ui/wording.py" line="407" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="395" />
+      <location filename="../../app/ui/wording.py" line="411" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="415" />
+      <location filename="../../app/ui/wording.py" line="424" />
+      <source>The hub did not accept what was entered:</source>
+      <translation>服务器未接受所填写的内容：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="445" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="419" />
+      <location filename="../../app/ui/wording.py" line="449" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="422" />
-      <location filename="../../app/ui/wording.py" line="480" />
+      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="510" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="434" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="440" />
+      <location filename="../../app/ui/wording.py" line="470" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="445" />
+      <location filename="../../app/ui/wording.py" line="475" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="482" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="458" />
+      <location filename="../../app/ui/wording.py" line="488" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="494" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="469" />
+      <location filename="../../app/ui/wording.py" line="499" />
       <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="475" />
+      <location filename="../../app/ui/wording.py" line="505" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="535" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="511" />
+      <location filename="../../app/ui/wording.py" line="541" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
