@@ -324,10 +324,17 @@ def _problems(response: requests.Response) -> list[Problem]:
     raw = data.get("problems") if isinstance(data, dict) else None
     out = []
     for item in raw[:50] if isinstance(raw, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("code"), str):
-            field = item.get("field") if isinstance(item.get("field"), str) else ""
-            params = item.get("params") if isinstance(item.get("params"), dict) else {}
-            out.append(Problem(field[:200], item["code"][:64], params))
+        if not isinstance(item, dict):
+            continue
+        code, field, params = item.get("code"), item.get("field"), item.get("params")
+        if isinstance(code, str):
+            out.append(
+                Problem(
+                    field[:200] if isinstance(field, str) else "",
+                    code[:64],
+                    params if isinstance(params, dict) else {},
+                )
+            )
     return out
 
 
