@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.certs import where as shipped_cas
+from requests.utils import DEFAULT_CA_BUNDLE_PATH as SHIPPED_CAS  # certifi's list
 
 
 class TlsConfigError(ValueError):
@@ -47,7 +47,7 @@ def client_ssl_context(ca_bundle: str = "") -> ssl.SSLContext:
         context = _CACHE.get(key)
         if context is None:
             try:
-                context = ssl.create_default_context(cafile=ca_bundle or shipped_cas())
+                context = ssl.create_default_context(cafile=ca_bundle or SHIPPED_CAS)
             except (ssl.SSLError, OSError, ValueError) as exc:
                 raise TlsConfigError(
                     f"the CA certificate file {ca_bundle} is not a usable PEM file: {exc}"
@@ -77,7 +77,7 @@ class TrustAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: Any, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> Any:
         # Whatever ``verify`` says (False, an environment bundle): verified, with our context.
         host, pool = super().build_connection_pool_key_attributes(request, True, cert)
         pool["ssl_context"] = self.context

@@ -92,6 +92,7 @@ class HintListener:
         delay = 1.0
         while True:
             try:
+                tls: dict[str, Any] = {"ssl": self._ssl} if self.url.startswith("wss:") else {}
                 async with connect(
                     self.url,
                     additional_headers={"Authorization": f"Bearer {self._token()}"},
@@ -99,7 +100,7 @@ class HintListener:
                     ping_interval=15,
                     ping_timeout=20,
                     max_size=1 << 20,
-                    **({"ssl": self._ssl} if self.url.startswith("wss:") else {}),
+                    **tls,
                 ) as ws:
                     delay = 1.0
                     async for raw in ws:

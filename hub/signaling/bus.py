@@ -101,6 +101,9 @@ class PgBus:
     async def _connect(self, role: str, **options: str):  # noqa: ANN202
         import psycopg
 
+        extra: dict[str, Any] = (
+            {"options": " ".join(f"-c {k}={v}" for k, v in options.items())} if options else {}
+        )
         # Keepalives: a silently dead link to the database is noticed in about 25 s, and the
         # listener reconnects and catches up instead of hearing nothing for ever.
         return await psycopg.AsyncConnection.connect(
@@ -112,7 +115,7 @@ class PgBus:
             keepalives_idle=10,
             keepalives_interval=5,
             keepalives_count=3,
-            **({"options": " ".join(f"-c {k}={v}" for k, v in options.items())} if options else {}),
+            **extra,
         )
 
     async def _listen(self) -> None:

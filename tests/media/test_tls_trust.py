@@ -72,7 +72,10 @@ def test_with_the_hospital_ca_sync_and_signaling_connect(qtbot, tls_hub) -> None
 
 
 def test_without_the_ca_every_connection_is_refused(
-    qtbot, tls_hub, monkeypatch, tmp_path: Path  # noqa: ANN001
+    qtbot,
+    tls_hub,
+    monkeypatch,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     from hub.demo import DEMO_PASSWORD
 
