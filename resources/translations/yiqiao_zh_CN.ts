@@ -1633,6 +1633,53 @@
     </message>
   </context>
   <context>
+    <name>EarlierPasswordDialog</name>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="36" />
+      <source>Open kept work with an earlier password</source>
+      <translation>用以前的密码打开保留的工作</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="40" />
+      <source>This computer lost the key to your local records, and your password has been changed since. Work that had not reached the hub was kept, locked with the password you used before the change.
+
+Enter that earlier password to send the work to the hub. If it does not open, nothing is deleted: you can try again at any time. The hub and IT cannot open these files without that password.</source>
+      <translation>本机丢失了本地记录的密钥，而且此后您的密码已经更改。尚未发送到服务器的工作已保留下来，用更改前的密码加密。
+
+请输入以前的密码，把这些工作发送到服务器。如果打不开，不会删除任何内容，您可以随时再试。没有该密码，服务器和信息科也无法打开这些文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="50" />
+      <source>Kept:</source>
+      <translation>保留的文件：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="56" />
+      <source>Earlier password</source>
+      <translation>以前的密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="65" />
+      <source>Unlock and send</source>
+      <translation>解锁并发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="67" />
+      <source>Later</source>
+      <translation>以后再说</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="77" />
+      <source>Enter the earlier password.</source>
+      <translation>请输入以前的密码。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="91" />
+      <source>This password does not open the kept work. Nothing was changed; try another password you used before.</source>
+      <translation>此密码打不开保留的工作。没有做任何更改；请试试您以前用过的其他密码。</translation>
+    </message>
+  </context>
+  <context>
     <name>EcgView</name>
     <message>
       <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
@@ -2201,119 +2248,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="76" />
+      <location filename="../../app/ui/main_window.py" line="86" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="104" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="108" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="109" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="110" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="111" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="102" />
+      <location filename="../../app/ui/main_window.py" line="112" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="186" />
+      <location filename="../../app/ui/main_window.py" line="196" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="189" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="192" />
+      <location filename="../../app/ui/main_window.py" line="202" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="194" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="204" />
+      <location filename="../../app/ui/main_window.py" line="214" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="212" />
+      <location filename="../../app/ui/main_window.py" line="222" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="213" />
+      <location filename="../../app/ui/main_window.py" line="223" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="219" />
+      <location filename="../../app/ui/main_window.py" line="229" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="223" />
-      <location filename="../../app/ui/main_window.py" line="254" />
+      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="264" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="257" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
-      <location filename="../../app/ui/main_window.py" line="286" />
+      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="296" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="292" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="287" />
+      <location filename="../../app/ui/main_window.py" line="297" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -2530,7 +2577,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="49" />
+      <location filename="../../app/ui/main_window.py" line="50" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2914,7 +2961,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="61" />
+      <location filename="../../app/ui/main_window.py" line="71" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -4642,6 +4689,14 @@
     </message>
   </context>
   <context>
+    <name>SyncWiring</name>
+    <message>
+      <location filename="../../app/ui/sync/wiring.py" line="60" />
+      <source>Enter earlier password…</source>
+      <translation>输入以前的密码…</translation>
+    </message>
+  </context>
+  <context>
     <name>TimeDialog</name>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="82" />
@@ -5174,6 +5229,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="42" />
+      <location filename="../../app/ui/wording.py" line="544" />
       <source>, </source>
       <translation>、</translation>
     </message>
@@ -5617,7 +5673,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="452" />
-      <location filename="../../app/ui/wording.py" line="510" />
+      <location filename="../../app/ui/wording.py" line="526" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
@@ -5653,21 +5709,51 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="499" />
-      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
-      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+      <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
+      <translation>{kept} 中尚未发送的工作用以前的密码加密（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="507" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="535" />
+      <location filename="../../app/ui/wording.py" line="513" />
+      <source>This computer had lost the key to your attached files; it was restored from the copy protected by your password. Nothing was lost.</source>
+      <translation>本机曾丢失附件文件的密钥，已从受您密码保护的副本中恢复。没有丢失任何内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="521" />
+      <source>{files} attached files kept after the key was lost were opened with your password; they are being sent to the hub now.</source>
+      <translation>密钥丢失后保留的 {files} 个附件文件已用您的密码打开，正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="534" />
+      <source>This computer has lost the key to the attached files stored here (the system keyring may have been reset). Nothing was deleted: the files were kept in {kept}.</source>
+      <translation>本机丢失了本地附件文件的密钥（系统密钥库可能被重置）。没有删除任何内容：这些文件保留在 {kept}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="540" />
+      <source>{n} of them are on the hub and will be downloaded again when opened.</source>
+      <translation>其中 {n} 个已在服务器上，打开时会重新下载。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="546" />
+      <source> and {n} more</source>
+      <translation> 等另外 {n} 个</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="549" />
+      <source>Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
+      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="581" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="541" />
+      <location filename="../../app/ui/wording.py" line="587" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

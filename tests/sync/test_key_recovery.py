@@ -222,3 +222,60 @@ def test_sign_in_hands_the_password_to_the_session_and_banners_are_chinese(
         if session is not None:
             session.close()
         install_translators("en")
+
+
+def test_keyring_lost_and_password_changed_the_earlier_password_sends_the_work(
+    hub, tmp_path: Path
+) -> None:
+    """Both ways to the key are gone at sign-in: the keyring lost it and the password was
+    changed since the key file was written. The kept file waits (nothing deleted, a wrong
+    password changes nothing) until the earlier password is entered; then it all goes."""
+    from app.sync.recovery import Notice
+
+    data = tmp_path / "data"
+    client, user = _sign_in(hub.url)
+    first = open_user_session(
+        user, hub.url, client, data_dir=data, password=PASSWORD, kdf_cost=CHEAP
+    )
+    patient = first.store.create(DocType.patient, {"name": "赵桂兰", "patient_number": "QS-9"}).id
+    sha = first.blobs.add_bytes(PHOTO + b"2", "image/png")
+    photo = first.store.create(
+        DocType.attachment,
+        {"kind": "photo", "title": "足部照片", "blobs": [{"sha256": sha, "size": len(PHOTO) + 1}]},
+        patient_id=patient,
+    ).id
+    owed = first.store.outbox_size()
+    first.close()
+    profile = profile_name(user.username, hub.url)
+    credentials.delete_secret(f"cache-key:{profile}")
+    credentials.delete_secret(f"blob-key:{profile}")
+    folder = data / "profiles" / profile
+
+    # Signed in with the new password: it does not open the key file written under the old.
+    client, user = _sign_in(hub.url)
+    later = open_user_session(
+        user, hub.url, client, data_dir=data, password="the-new-password", kdf_cost=CHEAP
+    )
+    assert [n.code for n in later.notices] == ["cache_set_aside", "recovery_wrong_password"]
+    assert later.needs_earlier_password()
+    (kept,) = find_set_aside(folder)
+    assert kept.db_path.exists() and kept.blobs_dir.exists() and wrap_path(kept.db_path).exists()
+
+    assert later.unlock_with_earlier_password("not-it-either") == [
+        Notice("recovery_wrong_password", {"kept": str(kept.db_path)})
+    ]
+    assert kept.db_path.exists() and later.recoveries == []
+
+    finished: list[Notice] = []
+    notices = later.unlock_with_earlier_password(PASSWORD, on_notice=finished.append)
+    assert [(n.code, n.params) for n in notices] == [("recovering", {"docs": owed, "files": 1})]
+    wait_until(lambda: finished, 60, "the recovery to finish")
+    assert finished[0].code == "recovered" and finished[0].params["refused"] == 0
+    assert not later.needs_earlier_password()
+    assert not kept.db_path.exists() and (folder / f"cache.db.recovered-{kept.stamp}").exists()
+    hub_docs = _hub_docs(hub.url)
+    assert {str(patient), str(photo)} <= set(hub_docs)
+    assert hub_docs[str(patient)].fields["name"] == "赵桂兰"
+    status = client.blob_status([sha])
+    assert status is not None and status.blobs[0].present
+    later.close()
