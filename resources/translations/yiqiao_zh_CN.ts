@@ -5710,7 +5710,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     <message>
       <location filename="../../app/ui/wording.py" line="499" />
       <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
-      <translation>{kept} 中尚未发送的工作用以前的密码加密（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。</translation>
+      <translation>有尚未发送的工作用以前的密码加密保存着（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。文件：{kept}</translation>
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="507" />

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from app import credentials
 from app.protocol.sync import DocType
@@ -279,3 +280,78 @@ def test_keyring_lost_and_password_changed_the_earlier_password_sends_the_work(
     status = client.blob_status([sha])
     assert status is not None and status.blobs[0].present
     later.close()
+
+
+def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path) -> None:
+    """Through the real sign-in, wiring, banner and dialog in zh_CN: the key file was written
+    under an earlier password and the keyring lost the keys; the banner explains and offers
+    the earlier password; a wrong one says so and changes nothing; the right one sends."""
+    from app.config import load_settings
+    from app.context import AppContext
+    from app.ui.i18n import install_translators
+    from app.ui.login_dialog import sign_in
+    from app.ui.main_window import MainWindow, NoticeBanner
+    from app.ui.sync.earlier_password_dialog import EarlierPasswordDialog
+    from app.ui.sync.wiring import install_sync
+    from tests.foundation.ui_text import untranslated
+    from tests.workflow.shots import shot
+
+    data = tmp_path / "data"
+    client, user = _sign_in(hub.url)
+    old = open_user_session(
+        user, hub.url, client, data_dir=data, password="the-old-password", kdf_cost=CHEAP
+    )
+    old.store.create(DocType.patient, {"name": "孙玉兰", "patient_number": "QS-12"})
+    old.close()
+    credentials.delete_secret(f"cache-key:{old.profile}")
+    credentials.delete_secret(f"blob-key:{old.profile}")
+
+    install_translators("zh_CN")
+    try:
+        context = AppContext(settings=load_settings(registry={}))
+        context.hub_url = hub.url
+        context.data_dir = data
+        window = MainWindow(context)
+        qtbot.addWidget(window)
+        window.resize(1100, 700)
+        window.show()
+        install_sync(context, window)
+        tokens = sign_in(context, "doc1", PASSWORD)
+        context.user = tokens.user
+        context.changed("user")
+        qtbot.waitUntil(lambda: context.services.get("sync") is not None, timeout=60000)
+
+        def banners() -> list[NoticeBanner]:
+            return [b for b in window.findChildren(NoticeBanner) if b.isVisible()]
+
+        offer = [b for b in banners() if "以前的密码" in b.label.text()]
+        assert offer, [b.label.text() for b in banners()]
+        shot(window, "earlier-password-banner-zh_CN.png", tmp_path)
+        button = next(
+            w for w in offer[0].findChildren(QPushButton) if w.text() == "输入以前的密码…"
+        )
+        button.click()
+        dialog = window.findChild(EarlierPasswordDialog)
+        assert dialog is not None and dialog.isVisible()
+        dialog.password.setText("not-the-old-one")
+        dialog.unlock_button.click()
+        qtbot.waitUntil(lambda: dialog.problem.isVisible(), timeout=30000)
+        assert "打不开" in dialog.problem.text()
+        shot(dialog, "earlier-password-dialog-zh_CN.png", tmp_path)
+        texts = [("dialog", w.text()) for w in dialog.findChildren(QLabel) if w.text()]
+        texts += [("banner", b.label.text()) for b in banners()]
+        assert not untranslated(texts), untranslated(texts)
+
+        dialog.password.setText("the-old-password")
+        dialog.unlock_button.click()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
+        qtbot.waitUntil(
+            lambda: any("已全部送达服务器" in b.label.text() for b in banners()), timeout=60000
+        )
+        assert not any("以前的密码" in b.label.text() for b in banners())
+        assert "孙玉兰" in {d.fields.get("name") for d in _hub_docs(hub.url).values()}
+    finally:
+        session = context.services.get("sync")
+        if session is not None:
+            session.close()
+        install_translators("en")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -35,6 +36,8 @@ class EarlierPasswordDialog(QDialog):
         self._on_notices = on_notices
         self.setWindowTitle(self.tr("Open kept work with an earlier password"))
         layout = QVBoxLayout(self)
+        # Word-wrapped labels: the dialog grows to their wrapped height (and with the problem).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         explain = QLabel(
             self.tr(
                 "This computer lost the key to your local records, and your password has "
@@ -68,7 +71,7 @@ class EarlierPasswordDialog(QDialog):
         self.buttons.accepted.connect(self.try_unlock)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.setMinimumWidth(480)
+        self.setMinimumWidth(520)
 
     def try_unlock(self) -> None:
         """Try the typed password off the GUI thread."""
@@ -107,3 +110,4 @@ class EarlierPasswordDialog(QDialog):
     def _show_problem(self, text: str) -> None:
         self.problem.setText(text)
         self.problem.show()
+        self.adjustSize()
