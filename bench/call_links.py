@@ -13,6 +13,10 @@ thread, halved: the two clients are symmetric).
 
     .venv/bin/python bench/call_links.py                 # 4 links × 2 modes × 60 s
     .venv/bin/python bench/call_links.py --duration 20 --links b,d --modes lowband
+    .venv/bin/python bench/call_links.py --peer chromium --duration 30   # + two Chromium peers
+
+The ``chrome_*`` columns are Chrome's own getStats (freezeCount, jitterBufferDelay); only the
+Chromium rows have them. ``audio_concealed_pct``: concealed or missing audio over all audio.
 """
 
 from __future__ import annotations
@@ -374,25 +378,32 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--links", default="a,b,c,d")
-    parser.add_argument("--modes", default="lowband,stock")
+    parser.add_argument(
+        "--modes", default="lowband,stock", help="lowband, stock and/or chromium (the real peer)"
+    )
+    parser.add_argument(
+        "--peer",
+        choices=["chromium"],
+        help="add the real peer: two headless Chromium peers (bench/call_links_chromium.py)",
+    )
     parser.add_argument("--run-one", nargs=2, metavar=("MODE", "LINK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
         print(json.dumps(run_one(args.run_one[0], args.run_one[1], args.duration)), flush=True)
         return 0
+    modes = args.modes.split(",")
+    if args.peer and args.peer not in modes:
+        modes.append(args.peer)
     results = []
+    load0 = os.getloadavg()
     for link in args.links.split(","):
-        for mode in args.modes.split(","):
+        for mode in modes:
+            if mode == "chromium":
+                command = [str(Path(__file__).with_name("call_links_chromium.py")), link]
+            else:
+                command = [__file__, "--run-one", mode, link]
             proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--run-one",
-                    mode,
-                    link,
-                    "--duration",
-                    str(args.duration),
-                ],
+                [sys.executable, *command, "--duration", str(args.duration)],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -402,6 +413,12 @@ def main() -> int:
                 result = json.loads(line)
             except ValueError:
                 result = {"mode": mode, "link": link, "error": proc.stderr[-500:]}
+            result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+            if result.get("audio_concealed_pct") is None and "audio_lost_ms" in result:
+                heard = 1000 * result.get("audio_received_s", 0) + result["audio_lost_ms"]
+                result["audio_concealed_pct"] = (
+                    round(100 * result["audio_lost_ms"] / heard, 2) if heard else None
+                )
             results.append(result)
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print()
@@ -420,12 +437,21 @@ def main() -> int:
         "av_offset_ms",
         "audio_received_s",
         "audio_lost_ms",
+        "audio_concealed_pct",
         "audio_gaps",
         "audio_longest_gap_ms",
         "audio_lost_after_recovery_ms",
         "media_back_after_s",
         "cpu_per_client_pct",
+        "chrome_freezes",
+        "chrome_freeze_s",
+        "video_jitter_buffer_ms",
+        "audio_jitter_buffer_ms",
+        "load_avg_1m",
     ]
+    print(
+        f"{args.duration:.0f} s per run; load average before {load0[0]:.2f}, after {os.getloadavg()[0]:.2f}"
+    )
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))
