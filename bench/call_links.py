@@ -161,7 +161,9 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
                         f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} "
                         f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
-                        f"a={st.send_audio_bps / 1000:.0f}k",
+                        f"a={st.send_audio_bps / 1000:.0f}k "
+                        f"skew={_ms(s.generation and s.generation.lipsync.skew_s)} "
+                        f"adelay={_ms(s.generation and s.generation.lipsync.audio_delay_s)}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -200,6 +202,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 emu.stats,
                 list(mouth_to_ear),
             ),
+            "m2e_raw": [round(x, 3) for x in mouth_to_ear][:20],
             **video_path,
         }
 
@@ -246,7 +249,7 @@ class OnsetDetector:
     """Finds the tone's step up (level ×3.3 at every even second) in received audio."""
 
     def __init__(self) -> None:
-        self._level = 0.0
+        self._levels = [0.0, 0.0]  # the two 10 ms chunks before
         self._last_at = -10.0
 
     def feed(self, pcm, now: float) -> float | None:  # noqa: ANN001 - int16 samples
@@ -257,11 +260,14 @@ class OnsetDetector:
         chunks = len(pcm) // 480
         for i in range(chunks):  # 10 ms steps
             level = float(np.sqrt(np.mean(pcm[i * 480 : (i + 1) * 480].astype(np.float64) ** 2)))
-            rising = self._level > 100 and level > 2.5 * self._level
+            # Against the chunk two back: the step can fall anywhere inside a chunk, which
+            # then sits between the levels and neither neighbour rises 2.5× from it.
+            before = self._levels[0]
+            rising = before > 100 and level > 2.5 * before
             if rising and now - self._last_at > 1.5:
-                found = now - (len(pcm) - i * 480) / 48_000
+                found = now - (len(pcm) - i * 480 + 240) / 48_000
                 self._last_at = now
-            self._level = level
+            self._levels = [self._levels[1], level]
         return found
 
 

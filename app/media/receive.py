@@ -54,6 +54,7 @@ class VideoMeter:
 
 
 MAX_VIDEO_DELAY_S = 0.6
+ORDER_STEP_S = 1e-6  # held frames: each due strictly after the previous one
 
 
 LATE_PERCENTILE = 0.96
@@ -142,17 +143,20 @@ class TrackDrain:
                 frame = await self.track.recv()
                 now = time.monotonic()  # the arrival time: the playout clock needs it unskewed
                 if isinstance(frame, VideoFrame):
-                    due = max(self.playout.due(frame.pts, now), self._last_due)
-                    self._last_due = due  # never show frames out of order
+                    # Never out of order: asyncio's timer heap does not keep equal times
+                    # in insertion order, so each due time is strictly after the last.
+                    due = max(self.playout.due(frame.pts, now), self._last_due + ORDER_STEP_S)
+                    self._last_due = due
                     if due > now:  # asyncio's clock is time.monotonic()
                         self._pending.add(loop.call_at(due, self._show, frame))
                         continue
-                elif self.sync is not None and self.sync.audio_delay_s > 0:
+                elif self.sync is not None:
                     # Held back so the voice does not run ahead of the picture (lip sync).
-                    due = max(now + self.sync.audio_delay_s, self._last_audio_due)
-                    self._last_audio_due = due
-                    self._pending.add(loop.call_at(due, self._show, frame))
-                    continue
+                    due = max(now + self.sync.audio_delay_s, self._last_audio_due + ORDER_STEP_S)
+                    if due > now:
+                        self._last_audio_due = due
+                        self._pending.add(loop.call_at(due, self._show, frame))
+                        continue
                 self._show(frame)
         except (MediaStreamError, asyncio.CancelledError):
             pass
