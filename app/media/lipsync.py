@@ -31,10 +31,10 @@ from dataclasses import dataclass
 NTP_FRACTION = 1 << 32
 RTP_WRAP = 1 << 32
 WINDOW = (-0.125, 0.045)  # BT.1359: video − audio, seconds
-TARGET_S = 0.015
-KEEP = (-0.060, 0.035)  # no correction while the skew stays in here
-SAMPLES_S = 2.0  # median over this much of each stream
-SETTLE_S = 1.0  # after a change, wait for frames handed out under the new delay
+TARGET_S = 0.010
+KEEP = (-0.100, 0.040)  # no correction while the skew stays in here
+SAMPLES_S = 3.0  # median over this much of each stream
+SETTLE_S = 2.0  # after a change, wait for frames handed out under the new delay
 MAX_AUDIO_DELAY_S = 0.6
 
 
@@ -111,7 +111,7 @@ class LipSync:
         if now < self._hold_until or KEEP[0] <= self.skew_s <= KEEP[1]:
             return
         if now - self._streams["audio"].offsets[0][0] < SETTLE_S:
-            return  # a second of audio under the current delay before judging it
+            return  # audio under the current delay for a while before judging it
         wanted = min(max(0.0, self.audio_delay_s + self.skew_s - TARGET_S), self.max_audio_delay_s)
         if abs(wanted - self.audio_delay_s) < 0.005:
             return
