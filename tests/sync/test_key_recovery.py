@@ -324,11 +324,13 @@ def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path)
         def banners() -> list[NoticeBanner]:
             return [b for b in window.findChildren(NoticeBanner) if b.isVisible()]
 
-        offer = [b for b in banners() if "以前的密码" in b.label.text()]
-        assert offer, [b.label.text() for b in banners()]
+        def offer() -> list[NoticeBanner]:
+            return [b for b in banners() if "以前的密码" in b.label.text()]
+
+        qtbot.waitUntil(lambda: bool(offer()), timeout=30000)  # banners show on the next turn
         shot(window, "earlier-password-banner-zh_CN.png", tmp_path)
         button = next(
-            w for w in offer[0].findChildren(QPushButton) if w.text() == "输入以前的密码…"
+            w for w in offer()[0].findChildren(QPushButton) if w.text() == "输入以前的密码…"
         )
         button.click()
         dialog = window.findChild(EarlierPasswordDialog)
