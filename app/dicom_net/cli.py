@@ -180,6 +180,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         bind_address=args.bind or node.bind_address,
     )
     inbox = Inbox.open()
+    inbox.recover()
     inbox.on_added(
         lambda s: print(f"stored {s.sop_uid} ({s.patient_id} {s.patient_name})", flush=True)
     )

@@ -35,6 +35,7 @@ from app.dicom_net.contexts import (
 )
 from app.dicom_net.inbox import Inbox, MalformedDataset
 from app.dicom_net.nodes import LocalNode
+from app.dicom_net.pynetdicom_tuning import tune_association
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class StorageReceiver:
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_RELEASED, self._on_released),
             (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_OPEN, tune_association),
             (evt.EVT_CONN_CLOSE, self._on_closed),
             (evt.EVT_C_ECHO, lambda _event: STATUS_SUCCESS),
             (evt.EVT_C_STORE, self._on_store),

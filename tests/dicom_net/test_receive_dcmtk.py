@@ -194,16 +194,16 @@ def test_full_disk_answers_out_of_resources_and_keeps_earlier_instances(
     receiver: StorageReceiver, inbox: Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=5, patient_id="FULL"))
-    real_add = BlobStore.add_bytes
+    real_write = BlobStore.write_bytes
     calls = {"n": 0}
 
-    def filling_disk(self: BlobStore, data: bytes, media_type: str = "") -> str:
+    def filling_disk(self: BlobStore, data: bytes) -> str:
         calls["n"] += 1
         if calls["n"] > 3:  # the disk fills up after three instances
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_add(self, data, media_type)
+        return real_write(self, data)
 
-    monkeypatch.setattr(BlobStore, "add_bytes", filling_disk)
+    monkeypatch.setattr(BlobStore, "write_bytes", filling_disk)
     node = Node("YIQIAO", "127.0.0.1", receiver.port)
     results = send(node, [Outgoing(str(p), p.read_bytes) for p in files])
     assert [r.status for r in results] == [0, 0, 0, 0xA700, 0xA700]
