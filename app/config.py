@@ -160,6 +160,8 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("dicom_allowed_callers", "", _is_caller_list, policy=True),
         SettingSpec("dicom_pacs", "", _is_dicom_node_or_empty, policy=True),
         SettingSpec("dicomweb_url", "", _is_url, policy=True, expect="url"),
+        # Which side of a consultation may query that PACS for priors (app.dicom_net.nodes).
+        _choice("dicom_query_sides", "both", ("both", "target", "requester", "none"), policy=True),
     ]
 }
 

@@ -88,3 +88,16 @@ def pacs_node(settings: Any) -> Node | None:
     """The configured PACS, or None when there is none."""
     value = str(settings.get("dicom_pacs", "") or "")
     return parse_node(value) if value else None
+
+
+# ``dicom_query_sides``: which side of a consultation may search and retrieve priors from this
+# computer's PACS ("target" is the consulted specialist's side, "requester" the clinic's).
+QUERY_SIDES = {"both": ("requester", "target"), "target": ("target",), "requester": ("requester",)}
+
+
+def may_pull_priors(settings: Any, side: str) -> bool:
+    """Whether the case screen offers "pull priors" on ``side``: a PACS (DIMSE or DICOMweb) is
+    configured here and IT's ``dicom_query_sides`` lets that side of a consultation query it."""
+    if not (settings.get("dicom_pacs", "") or settings.get("dicomweb_url", "")):
+        return False
+    return side in QUERY_SIDES.get(str(settings.get("dicom_query_sides", "both")), ())

@@ -60,6 +60,8 @@ class _PipeActivity:
 def _child_main(node: LocalNode, folder: str, keys: tuple[bytes, bytes], conn: Any) -> None:
     """The receiver process: open the inbox, listen, serve until told to stop or orphaned."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="dicom-receiver %(message)s")
+    # pynetdicom logs every request at INFO: costly at hundreds per second, and no news.
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     from app.dicom_net.inbox import Inbox
     from app.dicom_net.receiver import StorageReceiver
 
