@@ -354,6 +354,6 @@ def load_settings(
         values[key] = value
         settings._user[key] = value
 
-    for problem in settings.problems:
-        log.warning("settings problem: %s", problem.describe())
+    for found in settings.problems:
+        log.warning("settings problem: %s", found.describe())
     return settings

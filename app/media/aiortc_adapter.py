@@ -19,7 +19,7 @@ the same pin and checked by ``check_contract``.
 from __future__ import annotations
 
 import queue
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -89,7 +89,9 @@ def encoder(sender: RTCRtpSender) -> object | None:
     return getattr(sender, _ENCODER, None)
 
 
-RetransmitFn = Callable[[int], Awaitable[None]]
+# aiortc awaits it directly, aioice wraps query_consent() in create_task: coroutines, not
+# just awaitables.
+RetransmitFn = Callable[[int], Coroutine[Any, Any, None]]
 
 
 def wrap_retransmit(
@@ -100,8 +102,10 @@ def wrap_retransmit(
     ``rtp_history`` maps ``seq % RTP_HISTORY_SIZE`` to the packet sent with it."""
     _require(sender, _RTP_HISTORY)
     history = getattr(sender, _RTP_HISTORY)
-    # An instance attribute shadows the method aiortc calls as self._retransmit(seq).
-    sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign]
+    # An instance attribute shadows the method aiortc calls as self._retransmit(seq); mypy
+    # types the slot as the unbound method (self, seq), hence "assignment" besides
+    # "method-assign" for a callable that takes only seq.
+    sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign,assignment]
 
 
 # ---- receivers -------------------------------------------------------------------------
@@ -148,7 +152,9 @@ def nack_missing(receiver: RTCRtpReceiver | None) -> set[int] | None:
     return None if nacks is None else nacks.missing
 
 
-def send_nack(receiver: RTCRtpReceiver, ssrc: int, sequence_numbers: list[int]) -> Awaitable[None]:
+def send_nack(
+    receiver: RTCRtpReceiver, ssrc: int, sequence_numbers: list[int]
+) -> Coroutine[Any, Any, None]:
     """Send a NACK for ``sequence_numbers`` of ``ssrc`` now."""
     return receiver._send_rtcp_nack(ssrc, sequence_numbers)
 
@@ -184,7 +190,9 @@ _original_query_consent = aioice.ice.Connection.query_consent
 _original_host_addresses = aioice.ice.get_host_addresses
 
 
-def patch_consent_checks(query_consent: Callable[..., Awaitable[None]] | None) -> None:
+def patch_consent_checks(
+    query_consent: Callable[..., Coroutine[Any, Any, None]] | None,
+) -> None:
     """Replace aioice's consent-check loop process-wide (None: aioice's own)."""
     aioice.ice.Connection.query_consent = query_consent or _original_query_consent  # type: ignore[method-assign]
 
