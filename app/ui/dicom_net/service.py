@@ -178,10 +178,10 @@ class DicomNetService(QObject):
 
     # -- polling ------------------------------------------------------------------------
     def _poll(self) -> None:
-        receiver = self.receiver
-        if receiver is not None and getattr(receiver, "failure", ""):
+        failure: str = getattr(self.receiver, "failure", "") or ""
+        if failure:  # the receiver process died: say so (a settings change restarts it)
             self.receiver = None
-            self.state, self.error, self.port = "error", receiver.failure, 0
+            self.state, self.error, self.port = "error", failure, 0
             self.state_changed.emit()
         snap = self.activity.snapshot()
         if snap.generation == self.snapshot.generation:
