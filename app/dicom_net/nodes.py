@@ -47,6 +47,13 @@ class LocalNode:
     allowed_ae_titles: tuple[str, ...] = ()
     allowed_addresses: tuple[str, ...] = ()
     enabled: bool = False
+    # C-MOVE destinations (AE title → where it listens); a move to any other AE is refused.
+    move_destinations: tuple[Node, ...] = ()
+
+    def move_destination(self, ae_title: str) -> Node | None:
+        """The known node a C-MOVE may send to, or None."""
+        wanted = ae_title.strip()
+        return next((n for n in self.move_destinations if n.ae_title == wanted), None)
 
     def admits(self, calling_ae: str, address: str) -> bool:
         """True when a caller may associate (empty lists admit everyone on that axis)."""
@@ -81,6 +88,11 @@ def local_node(settings: Any) -> LocalNode:
         allowed_ae_titles=titles,
         allowed_addresses=addresses,
         enabled=bool(settings.get("dicom_receive_enabled", False)),
+        move_destinations=tuple(
+            parse_node(item)
+            for item in str(settings.get("dicom_move_destinations", "") or "").split(",")
+            if item.strip()
+        ),
     )
 
 
