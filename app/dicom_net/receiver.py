@@ -23,6 +23,7 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import AE, build_context, evt
 
 from app.dicom_net.activity import ReceiveActivity
@@ -285,9 +286,10 @@ class StorageReceiver:
         # One context per SOP class and stored syntax, plus uncompressed to fall back on.
         pairs = sorted({(r.sop_class, r.transfer_syntax) for r in rows})
         contexts = []
+        fallback: list[str | UID] = list(UNCOMPRESSED)
         for sop_class, syntax in pairs[:64]:
             contexts.append(build_context(sop_class, [syntax]))
-            contexts.append(build_context(sop_class, UNCOMPRESSED))
+            contexts.append(build_context(sop_class, fallback))
         yield dest.host, dest.port, {"contexts": contexts, "ae_title": dest.ae_title}
         yield len(rows)
         for inst in rows:
