@@ -169,6 +169,14 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("dicom_bind_address", "0.0.0.0", _of_type(str), policy=True),
         SettingSpec("dicom_allowed_callers", "", _is_caller_list, policy=True),
         SettingSpec("dicom_pacs", "", _is_dicom_node_or_empty, policy=True),
+        # DICOM TLS (app/dicom_net/tls.py): our certificate and key (PEM) make the receiver
+        # speak TLS; with a client CA, senders must show a certificate it signed.
+        SettingSpec("dicom_tls_cert", "", _is_existing_file_or_empty, policy=True, expect="file"),
+        SettingSpec("dicom_tls_key", "", _is_existing_file_or_empty, policy=True, expect="file"),
+        SettingSpec(
+            "dicom_tls_client_ca", "", _is_existing_file_or_empty, policy=True, expect="file"
+        ),
+        SettingSpec("dicom_pacs_tls", False, _of_type(bool), policy=True, expect="bool"),
         # Where our C-MOVE SCP may send what another node asks it to move.
         SettingSpec("dicom_move_destinations", "", _is_node_list, policy=True),
         SettingSpec("dicomweb_url", "", _is_url, policy=True, expect="url"),

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node
+from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node, with_tls
 
 Translate = Callable[[str, str], str]
 
@@ -44,7 +44,8 @@ class _NoPacs(Exception):
 
 def _pacs(args: argparse.Namespace) -> Node:
     if args.pacs:
-        return parse_node(args.pacs)
+        node = parse_node(args.pacs)
+        return with_tls(node, _settings()) if args.tls else node
     node = pacs_node(_settings())
     if node is None:
         raise _NoPacs("no PACS given: use --pacs AE@host:port or set dicom_pacs in settings")
@@ -288,6 +289,14 @@ def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParse
         p.add_argument(
             "--calling",
             help=translate("DicomCli", "our AE title (default: the dicom_ae_title setting)"),
+        )
+        p.add_argument(
+            "--tls",
+            action="store_true",
+            help=translate(
+                "DicomCli",
+                "DICOM TLS to --pacs (CA: ca_bundle; our certificate: dicom_tls_cert/key)",
+            ),
         )
         return p
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -18,6 +18,10 @@ class Node:
     ae_title: str
     host: str
     port: int
+    tls: bool = False  # DICOM TLS (see app.dicom_net.tls)
+    ca_file: str = ""  # verifies the node's certificate ("" = the system's CAs)
+    cert_file: str = ""  # our certificate and key, for nodes that require one
+    key_file: str = ""
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -49,6 +53,10 @@ class LocalNode:
     enabled: bool = False
     # C-MOVE destinations (AE title → where it listens); a move to any other AE is refused.
     move_destinations: tuple[Node, ...] = ()
+    # DICOM TLS: with a certificate and key the receiver speaks TLS only.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
 
     def move_destination(self, ae_title: str) -> Node | None:
         """The known node a C-MOVE may send to, or None."""
@@ -93,13 +101,31 @@ def local_node(settings: Any) -> LocalNode:
             for item in str(settings.get("dicom_move_destinations", "") or "").split(",")
             if item.strip()
         ),
+        tls_cert=str(settings.get("dicom_tls_cert", "") or ""),
+        tls_key=str(settings.get("dicom_tls_key", "") or ""),
+        tls_client_ca=str(settings.get("dicom_tls_client_ca", "") or ""),
     )
 
 
 def pacs_node(settings: Any) -> Node | None:
     """The configured PACS, or None when there is none."""
     value = str(settings.get("dicom_pacs", "") or "")
-    return parse_node(value) if value else None
+    if not value:
+        return None
+    node = parse_node(value)
+    return with_tls(node, settings) if settings.get("dicom_pacs_tls", False) else node
+
+
+def with_tls(node: Node, settings: Any) -> Node:
+    """``node`` reached over DICOM TLS: verified with the policy's CA bundle (else the system's),
+    showing our certificate when one is configured."""
+    return replace(
+        node,
+        tls=True,
+        ca_file=str(settings.get("ca_bundle", "") or ""),
+        cert_file=str(settings.get("dicom_tls_cert", "") or ""),
+        key_file=str(settings.get("dicom_tls_key", "") or ""),
+    )
 
 
 # ``dicom_query_sides``: which side of a consultation may search and retrieve priors from this

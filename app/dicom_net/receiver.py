@@ -130,9 +130,22 @@ class StorageReceiver:
             (evt.EVT_C_GET, self._on_get),
             (evt.EVT_C_MOVE, self._on_move),
         ]
+        ssl_context = None
+        if self.node.tls_cert or self.node.tls_key:
+            from app.dicom_net.tls import TlsConfigError, server_context
+
+            try:
+                ssl_context = server_context(
+                    self.node.tls_cert, self.node.tls_key, self.node.tls_client_ca
+                )
+            except TlsConfigError as exc:
+                raise ReceiverError(f"DICOM TLS: {exc}") from exc
         try:
             server = ae.start_server(
-                (self.node.bind_address, self.node.port), block=False, evt_handlers=handlers
+                (self.node.bind_address, self.node.port),
+                block=False,
+                evt_handlers=handlers,
+                ssl_context=ssl_context,
             )
         except OSError as exc:
             raise ReceiverError(
