@@ -294,8 +294,7 @@ def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParse
             "--tls",
             action="store_true",
             help=translate(
-                "DicomCli",
-                "DICOM TLS to --pacs (CA: ca_bundle; our certificate: dicom_tls_cert/key)",
+                "DicomCli", "DICOM TLS to --pacs, with the certificates from the settings"
             ),
         )
         return p

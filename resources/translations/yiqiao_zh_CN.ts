@@ -1228,132 +1228,132 @@
     </message>
     <message>
       <location filename="../../app/dicom_net/cli.py" line="296" />
-      <source>DICOM TLS to --pacs (CA: ca_bundle; our certificate: dicom_tls_cert/key)</source>
-      <translation>以 DICOM TLS 连接 --pacs（根证书：ca_bundle；本机证书：dicom_tls_cert/key）</translation>
+      <source>DICOM TLS to --pacs, with the certificates from the settings</source>
+      <translation>以 DICOM TLS 连接 --pacs，证书取自设置</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="304" />
+      <location filename="../../app/dicom_net/cli.py" line="303" />
       <source>patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="306" />
+      <location filename="../../app/dicom_net/cli.py" line="305" />
       <source>patient name (prefix; * and ? allowed)</source>
       <translation>患者姓名（前缀；可用 * 和 ?）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="309" />
+      <location filename="../../app/dicom_net/cli.py" line="308" />
       <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
       <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="310" />
       <source>modality, e.g. CT</source>
       <translation>检查类型，例如 CT</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="312" />
-      <location filename="../../app/dicom_net/cli.py" line="343" />
+      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="342" />
       <source>study instance UID</source>
       <translation>检查实例 UID</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="313" />
+      <location filename="../../app/dicom_net/cli.py" line="312" />
       <source>accession number</source>
       <translation>检查申请号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="315" />
+      <location filename="../../app/dicom_net/cli.py" line="314" />
       <source>C-ECHO the PACS</source>
       <translation>测试与 PACS 的连通（C-ECHO）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="319" />
+      <location filename="../../app/dicom_net/cli.py" line="318" />
       <source>C-STORE files or folders to the PACS</source>
       <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="321" />
+      <location filename="../../app/dicom_net/cli.py" line="320" />
       <source>DICOM files or folders</source>
       <translation>DICOM 文件或文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="325" />
+      <location filename="../../app/dicom_net/cli.py" line="324" />
       <source>send an anonymized copy (PS3.15 basic profile)</source>
       <translation>发送匿名化副本（PS3.15 基本规则）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="328" />
+      <location filename="../../app/dicom_net/cli.py" line="327" />
       <source>C-FIND studies or series</source>
       <translation>查询检查或序列（C-FIND）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="333" />
+      <location filename="../../app/dicom_net/cli.py" line="332" />
       <source>look for studies or for series</source>
       <translation>查询检查还是序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="338" />
+      <location filename="../../app/dicom_net/cli.py" line="337" />
       <source>C-MOVE a study to an AE (default: ours)</source>
       <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="339" />
+      <location filename="../../app/dicom_net/cli.py" line="338" />
       <source>C-GET a study into the inbox</source>
       <translation>把检查取到收件箱（C-GET）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="345" />
+      <location filename="../../app/dicom_net/cli.py" line="344" />
       <source>only this series</source>
       <translation>仅此序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="349" />
+      <location filename="../../app/dicom_net/cli.py" line="348" />
       <source>destination AE title (default: dicom_ae_title)</source>
       <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="352" />
+      <location filename="../../app/dicom_net/cli.py" line="351" />
       <source>run the Storage SCP until stopped</source>
       <translation>运行 DICOM 接收服务，直到停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="354" />
+      <location filename="../../app/dicom_net/cli.py" line="353" />
       <source>0 picks a free port (default: dicom_port)</source>
       <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="356" />
+      <location filename="../../app/dicom_net/cli.py" line="355" />
       <source>our AE title (default: dicom_ae_title)</source>
       <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="359" />
+      <location filename="../../app/dicom_net/cli.py" line="358" />
       <source>address to listen on (default: dicom_bind_address)</source>
       <translation>监听地址（默认：dicom_bind_address）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="362" />
+      <location filename="../../app/dicom_net/cli.py" line="361" />
       <source>list received studies</source>
       <translation>列出已接收的检查</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="369" />
+      <location filename="../../app/dicom_net/cli.py" line="368" />
       <source>error: {message}</source>
       <translation>错误：{message}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="388" />
+      <location filename="../../app/dicom_net/cli.py" line="387" />
       <source>the encrypted DICOM inbox cannot be opened.</source>
       <translation>无法打开加密的 DICOM 收件箱。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="394" />
+      <location filename="../../app/dicom_net/cli.py" line="393" />
       <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
       <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="400" />
+      <location filename="../../app/dicom_net/cli.py" line="399" />
       <source>{path}: no such file or folder</source>
       <translation>{path}：文件或文件夹不存在</translation>
     </message>
