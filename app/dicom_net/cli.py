@@ -44,8 +44,8 @@ class _NoPacs(Exception):
 
 def _pacs(args: argparse.Namespace) -> Node:
     if args.pacs:
-        node = parse_node(args.pacs)
-        return with_tls(node, _settings()) if args.tls else node
+        given = parse_node(args.pacs)
+        return with_tls(given, _settings()) if args.tls else given
     node = pacs_node(_settings())
     if node is None:
         raise _NoPacs("no PACS given: use --pacs AE@host:port or set dicom_pacs in settings")
