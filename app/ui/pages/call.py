@@ -8,6 +8,7 @@ through ``CallService`` whatever page is open (the dialog is parented to this pa
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,6 +26,10 @@ from app.ui.call.incoming import IncomingCallDialog
 from app.ui.call.service import CallService, call_service
 from app.ui.call.subject import look_up_subject
 from app.ui.call.window import CallWidget
+from app.ui.main_window import main_window_of
+
+if TYPE_CHECKING:
+    from app.ui.viewer.coview_link import CoviewLink
 
 
 class CallPage(QWidget):
@@ -73,8 +78,8 @@ class CallPage(QWidget):
         self.stack.addWidget(self.call_widget)
         self.call_widget.open_case_requested.connect(self.open_case)
         self.service.share_requested.connect(self.share_images)
-        self.coview_link = None  # app.ui.viewer.coview_link.CoviewLink of the current call
-        self.service.event.connect(self.on_event)
+        self.coview_link: CoviewLink | None = None  # co-viewing of the current call
+        self.service.call_event.connect(self.on_event)
         self.service.connection.connect(self._show_connection)
         self._show_connection(self.service.online)
 
@@ -146,16 +151,16 @@ class CallPage(QWidget):
         from app.protocol.datachannel import SharedSeries
         from app.ui.viewer.coview_link import start_coview
 
-        window = self.window()
+        window = main_window_of(self)
         consultation_id = self.service.consultation_id
         subject = getattr(self.call_widget, "subject", None)
-        if not hasattr(window, "page") or not consultation_id or subject is None:
+        if window is None or not consultation_id or subject is None:
             self.call_widget.chat.add_message(
                 "YiQiao",
                 self.tr("Images can be shared in a consultation call whose patient is known here."),
             )
             return
-        viewer = window.page("viewer").viewer
+        viewer = window.viewer_page(show=False).viewer
         vp = viewer.active
         if vp is None or vp.series is None or not vp.series.instances:
             window.show_page("viewer")

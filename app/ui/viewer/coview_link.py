@@ -411,7 +411,7 @@ def start_coview(
     session = CoviewSession(me, patient, consultation_id, lambda m: False, has_series=have)
     link = CoviewLink(viewer, session, attach)
     service.use_coview(session)
-    service.event.connect(lambda event: _maybe_save_on_hangup(link, event))
+    service.call_event.connect(lambda event: _maybe_save_on_hangup(link, event))
     return link
 
 

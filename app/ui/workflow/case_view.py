@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.consult.workflow import take_action
 from app.ui.bridge import run_in_worker
+from app.ui.main_window import main_window_of
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.case_model import Case, load_case, prefetch
 from app.ui.workflow.directory import Directory
@@ -317,8 +318,8 @@ class CaseView(QWidget):
         self.summary.setText("<br>".join(lines))
 
     def _actions(self, case: Case) -> None:
-        while self.actions_bar.count():
-            w = self.actions_bar.takeAt(0).widget()
+        while (item := self.actions_bar.takeAt(0)) is not None:
+            w = item.widget()
             if w is not None:
                 w.deleteLater()
         self.action_buttons = {}
@@ -611,14 +612,10 @@ class CaseView(QWidget):
             self.message.setText(self.tr("Downloading the images; the viewer opens when done."))
             self.progress_timer.start()
             return
-        window = self.window()
-        if not hasattr(window, "page"):
+        window = main_window_of(self)
+        if window is None:
             return
-        page = window.page("viewer")
-        if hasattr(page, "show_case_images"):
-            page.show_case_images(self.case.patient, self.dicom_items())
-        else:
-            page.viewer.import_buffers(self.dicom_items())
+        window.viewer_page(show=False).show_case_images(self.case.patient, self.dicom_items())
         window.show_page("viewer")
 
     # -- report ------------------------------------------------------------------------
