@@ -25,8 +25,15 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtGui import QMouseEvent, QPixmap
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
 
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
 from app.dicom_viewer.index import display_name
@@ -104,7 +111,9 @@ class CoviewLink(QObject):
         session.on_change = self._changed
         session.make_preview = self._make_preview
         self.bar = CoviewBar()
-        viewer.layout().insertWidget(0, self.bar)
+        layout = viewer.layout()
+        assert isinstance(layout, QBoxLayout)  # ViewerWidget stacks its parts vertically
+        layout.insertWidget(0, self.bar)
         self.bar.follow.setChecked(True)
         self.bar.follow.toggled.connect(self._follow_toggled)
         self.bar.presenter.clicked.connect(self._presenter_clicked)
@@ -159,13 +168,13 @@ class CoviewLink(QObject):
         )
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "JPEG", 60)
-        return "image/jpeg", bytes(buffer.data())
+        image.save(buffer, b"JPEG", 60)
+        return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
         if self.session.active and not self._applying:
-            view = self.current_view()
-            if view is not None and view.series_uid == self.session.series.series_uid:  # type: ignore[union-attr]
+            view, series = self.current_view(), self.session.series
+            if view is not None and series is not None and view.series_uid == series.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
@@ -183,19 +192,20 @@ class CoviewLink(QObject):
                 list(shared[ann_id].points) != list(ann.points) or shared[ann_id].text != ann.text
             ):
                 self.session.update_annotation(ann)
-        for ann_id, ann in list(shared.items()):
-            if ann_id not in here and ann.author == me:
+        for ann_id, mark in list(shared.items()):
+            if ann_id not in here and mark.author == me:
                 self.session.delete_annotation(ann_id)
         self._show_annotations()  # someone else's mark cannot be removed here: put it back
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
             isinstance(obj, Viewport)
+            and isinstance(event, QMouseEvent)
             and event.type() == QEvent.Type.MouseMove
             and self.session.presenting
             and obj.current is not None
         ):
-            x, y = obj.to_image(event.position())  # type: ignore[attr-defined]
+            x, y = obj.to_image(event.position())
             self.session.move_pointer(obj.current.instance.sop_instance_uid, x, y)
         elif isinstance(obj, Viewport) and event.type() == QEvent.Type.Leave:
             self.session.move_pointer("", None, None)
@@ -294,10 +304,12 @@ class CoviewLink(QObject):
         if not s.active:
             return
         series = s.series
+        if series is None:
+            return  # an active session always has its series
         self.bar.patient.setText(
             QCoreApplication.translate("Coview", "Patient: %1 (ID %2)")
-            .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
-            .replace("%2", series.patient_id)  # type: ignore[union-attr]
+            .replace("%1", display_name(series.patient_name))
+            .replace("%2", series.patient_id)
         )
         who = QCoreApplication.translate("Coview", "you") if s.presenting else s.presenter
         status = QCoreApplication.translate("Coview", "Shared images · presenter: %1").replace(
