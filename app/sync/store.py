@@ -126,7 +126,7 @@ class RecordStore:
             try:
                 listener()
             except Exception:  # noqa: BLE001 - a broken listener must not break a write
-                pass
+                log.exception("local write listener %r failed", listener)
 
     def _notify(self, ids: builtins.list[str]) -> None:
         for listener in list(self._listeners):
