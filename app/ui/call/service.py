@@ -203,6 +203,8 @@ class CallService(QObject):
 
 def call_service(context: AppContext) -> CallService:
     """The one ``CallService`` of this session (created and started on first use)."""
-    service = context.service("calls", lambda: CallService(context))
+    service = context.services.get("calls")
+    if service is None:
+        service = context.services["calls"] = CallService(context)
     service.start()
     return service

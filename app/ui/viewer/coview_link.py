@@ -168,7 +168,8 @@ class CoviewLink(QObject):
         )
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, b"JPEG", 60)
+        # PySide6's stub types the format as bytes; the binding takes only str.
+        image.save(buffer, "JPEG", 60)  # type: ignore[call-overload]
         return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
