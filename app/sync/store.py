@@ -466,7 +466,7 @@ class RecordStore:
         return [
             tuple(r)
             for r in self.cache.query("SELECT doc_id, reason, message FROM rejected ORDER BY at")
-        ]  # type: ignore[misc]
+        ]
 
     # -- pull ------------------------------------------------------------------------------------
     def cursor(self) -> int:
