@@ -189,7 +189,10 @@ def open_user_session(
     if password:
         notices.extend(_restore_blobs(folder, password, blobs))
     hints = HintListener(
-        hub_url, lambda: client.tokens.access_token if client.tokens else "", engine
+        hub_url,
+        lambda: client.tokens.access_token if client.tokens else "",
+        engine,
+        ssl_context=client.ssl_context,
     )
     return SyncSession(profile, folder, store, blobs, engine, notices, recoveries, hints)
 

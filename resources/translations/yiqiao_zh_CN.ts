@@ -3757,361 +3757,361 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>SelfCheck</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="48" />
+      <location filename="../../app/selfcheck.py" line="47" />
       <source>PASS</source>
       <translation>通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="49" />
+      <location filename="../../app/selfcheck.py" line="48" />
       <source>WARN</source>
       <translation>警告</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="50" />
+      <location filename="../../app/selfcheck.py" line="49" />
       <source>SKIP</source>
       <translation>跳过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="51" />
+      <location filename="../../app/selfcheck.py" line="50" />
       <source>FAIL</source>
       <translation>失败</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="52" />
+      <location filename="../../app/selfcheck.py" line="51" />
       <source>Build</source>
       <translation>版本</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="53" />
+      <location filename="../../app/selfcheck.py" line="52" />
       <source>System</source>
       <translation>操作系统</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="54" />
+      <location filename="../../app/selfcheck.py" line="53" />
       <source>Policy</source>
       <translation>策略</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="55" />
+      <location filename="../../app/selfcheck.py" line="54" />
       <source>policy file</source>
       <translation>策略文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="56" />
+      <location filename="../../app/selfcheck.py" line="55" />
       <source>registry</source>
       <translation>注册表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="57" />
+      <location filename="../../app/selfcheck.py" line="56" />
       <source>locked keys</source>
       <translation>锁定的设置</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="58" />
+      <location filename="../../app/selfcheck.py" line="57" />
       <source>translations</source>
       <translation>界面翻译</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="59" />
+      <location filename="../../app/selfcheck.py" line="58" />
       <source>DICOM decoders</source>
       <translation>DICOM 解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="60" />
+      <location filename="../../app/selfcheck.py" line="59" />
       <source>decoders</source>
       <translation>解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="61" />
+      <location filename="../../app/selfcheck.py" line="60" />
       <source>samples</source>
       <translation>样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="62" />
+      <location filename="../../app/selfcheck.py" line="61" />
       <source>Devices</source>
       <translation>设备</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="63" />
+      <location filename="../../app/selfcheck.py" line="62" />
       <source>device listing</source>
       <translation>设备列表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="64" />
+      <location filename="../../app/selfcheck.py" line="63" />
       <source>cameras</source>
       <translation>摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="65" />
+      <location filename="../../app/selfcheck.py" line="64" />
       <source>microphones</source>
       <translation>麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="66" />
+      <location filename="../../app/selfcheck.py" line="65" />
       <source>Media</source>
       <translation>音视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="67" />
+      <location filename="../../app/selfcheck.py" line="66" />
       <source>codecs</source>
       <translation>编解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="68" />
+      <location filename="../../app/selfcheck.py" line="67" />
       <source>VP8 video</source>
       <translation>VP8 视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="69" />
+      <location filename="../../app/selfcheck.py" line="68" />
       <source>Opus audio</source>
       <translation>Opus 音频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="70" />
+      <location filename="../../app/selfcheck.py" line="69" />
       <source>Keyring</source>
       <translation>密钥库</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="71" />
+      <location filename="../../app/selfcheck.py" line="70" />
       <source>backend</source>
       <translation>后端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="72" />
+      <location filename="../../app/selfcheck.py" line="71" />
       <source>Encrypted cache</source>
       <translation>加密缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="73" />
+      <location filename="../../app/selfcheck.py" line="72" />
       <source>cache</source>
       <translation>缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="74" />
+      <location filename="../../app/selfcheck.py" line="73" />
       <source>user caches</source>
       <translation>用户缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="75" />
+      <location filename="../../app/selfcheck.py" line="74" />
       <source>Hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="76" />
+      <location filename="../../app/selfcheck.py" line="75" />
       <source>hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="77" />
+      <location filename="../../app/selfcheck.py" line="76" />
       <source>hub client</source>
       <translation>服务器客户端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="78" />
+      <location filename="../../app/selfcheck.py" line="77" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="79" />
+      <location filename="../../app/selfcheck.py" line="78" />
       <source>TLS trust</source>
       <translation>TLS 信任</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="80" />
+      <location filename="../../app/selfcheck.py" line="79" />
       <source>check</source>
       <translation>检查</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="88" />
+      <location filename="../../app/selfcheck.py" line="87" />
       <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
       <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="92" />
+      <location filename="../../app/selfcheck.py" line="91" />
       <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
       <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="136" />
+      <location filename="../../app/selfcheck.py" line="135" />
       <source>bundle at {path}</source>
       <translation>安装包位于 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="138" />
+      <location filename="../../app/selfcheck.py" line="137" />
       <source>source, {path}</source>
       <translation>源代码运行，{path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="145" />
+      <location filename="../../app/selfcheck.py" line="144" />
       <source>{version} ({where})</source>
       <translation>{version}（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="162" />
+      <location filename="../../app/selfcheck.py" line="161" />
       <source>{path} (present)</source>
       <translation>{path}（存在）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="164" />
+      <location filename="../../app/selfcheck.py" line="163" />
       <source>{path} (absent: no file policy)</source>
       <translation>{path}（不存在：无文件策略）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="176" />
+      <location filename="../../app/selfcheck.py" line="175" />
       <source>{value} (locked by {source})</source>
       <translation>{value}（由 {source} 锁定）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="187" />
+      <location filename="../../app/selfcheck.py" line="186" />
       <source>none: every setting is the user's</source>
       <translation>无：所有设置均由用户决定</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="208" />
+      <location filename="../../app/selfcheck.py" line="207" />
       <source>missing {path} (run `make translations`)</source>
       <translation>缺少 {path}（请运行 make translations）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="219" />
+      <location filename="../../app/selfcheck.py" line="218" />
       <source>PySide6 cannot be imported: {error}</source>
       <translation>无法导入 PySide6：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="229" />
+      <location filename="../../app/selfcheck.py" line="228" />
       <source>Qt could not load {path}</source>
       <translation>Qt 无法加载 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="237" />
+      <location filename="../../app/selfcheck.py" line="236" />
       <source>{name} loaded (Qt {version})</source>
       <translation>已加载 {name}（Qt {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="254" />
-      <location filename="../../app/selfcheck.py" line="294" />
-      <location filename="../../app/selfcheck.py" line="355" />
-      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="253" />
+      <location filename="../../app/selfcheck.py" line="293" />
+      <location filename="../../app/selfcheck.py" line="354" />
+      <location filename="../../app/selfcheck.py" line="515" />
       <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="264" />
+      <location filename="../../app/selfcheck.py" line="263" />
       <source>no DICOM samples shipped in {path}</source>
       <translation>{path} 中没有随附的 DICOM 样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="276" />
+      <location filename="../../app/selfcheck.py" line="275" />
       <source>not exercised: {detail}</source>
       <translation>未实际测试：{detail}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="305" />
+      <location filename="../../app/selfcheck.py" line="304" />
       <source>listing devices failed: {error}</source>
       <translation>列出设备失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="316" />
+      <location filename="../../app/selfcheck.py" line="315" />
       <source>turned off by policy</source>
       <translation>已被策略关闭</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="326" />
+      <location filename="../../app/selfcheck.py" line="325" />
       <source>none found (calls will be audio-only or receive-only)</source>
       <translation>未找到（通话将只有音频或只接收）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="385" />
+      <location filename="../../app/selfcheck.py" line="384" />
       <source>encoding failed: {error}</source>
       <translation>编码失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="397" />
+      <location filename="../../app/selfcheck.py" line="396" />
       <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
       <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="419" />
+      <location filename="../../app/selfcheck.py" line="418" />
       <source>the keyring failed: {error}</source>
       <translation>密钥库出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="434" />
+      <location filename="../../app/selfcheck.py" line="433" />
       <source>sqlcipher3 missing: {error}</source>
       <translation>缺少 sqlcipher3：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="458" />
+      <location filename="../../app/selfcheck.py" line="457" />
       <source>round trip failed: {error}</source>
       <translation>写入后读回失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="467" />
+      <location filename="../../app/selfcheck.py" line="466" />
       <source>no cipher in this SQLite build</source>
       <translation>此 SQLite 版本不含加密功能</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="485" />
+      <location filename="../../app/selfcheck.py" line="484" />
       <source>the probe database was readable without its key</source>
       <translation>测试数据库无需密钥即可读取</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="493" />
+      <location filename="../../app/selfcheck.py" line="492" />
       <source>SQLCipher {version}: encrypted round trip</source>
       <translation>SQLCipher {version}：加密写入并读回成功</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="529" />
+      <location filename="../../app/selfcheck.py" line="528" />
       <source>no key can be kept: {error}</source>
       <translation>无法保存密钥：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="545" />
+      <location filename="../../app/selfcheck.py" line="544" />
       <source>a new cache cannot be opened: {error}</source>
       <translation>无法打开新缓存：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="555" />
+      <location filename="../../app/selfcheck.py" line="554" />
       <source>a new cache opens and migrates (schema v{version})</source>
       <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="567" />
+      <location filename="../../app/selfcheck.py" line="566" />
       <source>none yet (nobody has signed in here)</source>
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="585" />
+      <location filename="../../app/selfcheck.py" line="584" />
       <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
       <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="591" />
+      <location filename="../../app/selfcheck.py" line="590" />
       <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
       <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="621" />
+      <location filename="../../app/selfcheck.py" line="620" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="639" />
+      <location filename="../../app/selfcheck.py" line="638" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="650" />
+      <location filename="../../app/selfcheck.py" line="649" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="657" />
+      <location filename="../../app/selfcheck.py" line="656" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="672" />
+      <location filename="../../app/selfcheck.py" line="671" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
@@ -4132,8 +4132,8 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="721" />
-      <source>verified against the system CA store</source>
-      <translation>已用系统 CA 证书库验证</translation>
+      <source>verified against the public CAs shipped with YiQiao</source>
+      <translation>已用医桥自带的公共 CA 证书列表验证</translation>
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="739" />
@@ -4151,42 +4151,37 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="829" />
-      <source> (note: set in the environment, may override ca_bundle: {names})</source>
-      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
-    </message>
-    <message>
-      <location filename="../../app/selfcheck.py" line="865" />
+      <location filename="../../app/selfcheck.py" line="851" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="877" />
+      <location filename="../../app/selfcheck.py" line="863" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="886" />
+      <location filename="../../app/selfcheck.py" line="872" />
       <source>set-aside cache of {profile}</source>
       <translation>“{profile}” 的另存缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="887" />
+      <location filename="../../app/selfcheck.py" line="873" />
       <source>cache of {profile}</source>
       <translation>“{profile}” 的缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="898" />
+      <location filename="../../app/selfcheck.py" line="884" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
@@ -4194,32 +4189,32 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>SelfCheckCli</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="938" />
+      <location filename="../../app/selfcheck.py" line="924" />
       <source>Check that this install can do its job and write a report for IT.</source>
       <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="943" />
+      <location filename="../../app/selfcheck.py" line="929" />
       <source>print the results as JSON</source>
       <translation>以 JSON 格式输出结果</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="948" />
+      <location filename="../../app/selfcheck.py" line="934" />
       <source>language of the report (default: the language setting, else the system's)</source>
       <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="956" />
+      <location filename="../../app/selfcheck.py" line="942" />
       <source>also write the report to this file</source>
       <translation>同时把报告写入此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="961" />
+      <location filename="../../app/selfcheck.py" line="947" />
       <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
       <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="970" />
+      <location filename="../../app/selfcheck.py" line="956" />
       <source>use an in-memory keyring (testing only: nothing is stored)</source>
       <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
     </message>
