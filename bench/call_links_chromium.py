@@ -240,7 +240,11 @@ def run_one(link: str, duration: float) -> dict:
 
     binary = chromium_binary()
     if binary is None:
-        return {"mode": "chromium", "link": link, "error": "chromium is not installed (apt-get install chromium)"}
+        return {
+            "mode": "chromium",
+            "link": link,
+            "error": "chromium is not installed (apt-get install chromium)",
+        }
 
     async def main(url: str) -> dict:
         emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]), host=host_address())
