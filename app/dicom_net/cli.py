@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node
+from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node, with_tls
 
 Translate = Callable[[str, str], str]
 
@@ -44,7 +44,8 @@ class _NoPacs(Exception):
 
 def _pacs(args: argparse.Namespace) -> Node:
     if args.pacs:
-        return parse_node(args.pacs)
+        given = parse_node(args.pacs)
+        return with_tls(given, _settings()) if args.tls else given
     node = pacs_node(_settings())
     if node is None:
         raise _NoPacs("no PACS given: use --pacs AE@host:port or set dicom_pacs in settings")
@@ -221,6 +222,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
     )
     translate = args.translate
     inbox = Inbox.open()
+    inbox.recover()
     stored = translate("DicomCli", "stored {sop} ({patient_id} {name})")
     inbox.on_added(
         lambda s: print(
@@ -287,6 +289,13 @@ def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParse
         p.add_argument(
             "--calling",
             help=translate("DicomCli", "our AE title (default: the dicom_ae_title setting)"),
+        )
+        p.add_argument(
+            "--tls",
+            action="store_true",
+            help=translate(
+                "DicomCli", "DICOM TLS to --pacs, with the certificates from the settings"
+            ),
         )
         return p
 

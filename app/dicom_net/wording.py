@@ -39,6 +39,11 @@ def net_error_text(exc: BaseException, translate: Translate) -> str:
         head = translate("DicomNetWording", "The DICOMweb server's reply could not be read.")
     elif kind == "bad_request":
         head = translate("DicomNetWording", "Choose a study first.")
+    elif kind == "tls":
+        head = translate(
+            "DicomNetWording",
+            "The DICOM TLS settings cannot be used: check the certificate, key and CA files.",
+        )
     elif name == "ReceiverError":
         head = translate("DicomNetWording", "The DICOM receiver could not start.")
     elif isinstance(exc, OSError):

@@ -461,213 +461,213 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="122" />
+      <location filename="../../app/ui/workflow/case_view.py" line="123" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="146" />
+      <location filename="../../app/ui/workflow/case_view.py" line="147" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <location filename="../../app/ui/workflow/case_view.py" line="161" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="164" />
+      <location filename="../../app/ui/workflow/case_view.py" line="165" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <location filename="../../app/ui/workflow/case_view.py" line="171" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="179" />
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="182" />
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="189" />
+      <location filename="../../app/ui/workflow/case_view.py" line="190" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="192" />
+      <location filename="../../app/ui/workflow/case_view.py" line="193" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="195" />
+      <location filename="../../app/ui/workflow/case_view.py" line="196" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="198" />
+      <location filename="../../app/ui/workflow/case_view.py" line="199" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="205" />
-      <location filename="../../app/ui/workflow/case_view.py" line="719" />
+      <location filename="../../app/ui/workflow/case_view.py" line="206" />
+      <location filename="../../app/ui/workflow/case_view.py" line="723" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="253" />
+      <location filename="../../app/ui/workflow/case_view.py" line="254" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="285" />
+      <location filename="../../app/ui/workflow/case_view.py" line="286" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="294" />
+      <location filename="../../app/ui/workflow/case_view.py" line="295" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="296" />
+      <location filename="../../app/ui/workflow/case_view.py" line="297" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="300" />
+      <location filename="../../app/ui/workflow/case_view.py" line="301" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="304" />
+      <location filename="../../app/ui/workflow/case_view.py" line="305" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="306" />
+      <location filename="../../app/ui/workflow/case_view.py" line="307" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="310" />
+      <location filename="../../app/ui/workflow/case_view.py" line="311" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="316" />
+      <location filename="../../app/ui/workflow/case_view.py" line="317" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="366" />
+      <location filename="../../app/ui/workflow/case_view.py" line="367" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="384" />
+      <location filename="../../app/ui/workflow/case_view.py" line="385" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="399" />
+      <location filename="../../app/ui/workflow/case_view.py" line="403" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="401" />
+      <location filename="../../app/ui/workflow/case_view.py" line="405" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="418" />
+      <location filename="../../app/ui/workflow/case_view.py" line="422" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="420" />
+      <location filename="../../app/ui/workflow/case_view.py" line="424" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="440" />
+      <location filename="../../app/ui/workflow/case_view.py" line="444" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="457" />
+      <location filename="../../app/ui/workflow/case_view.py" line="461" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="515" />
+      <location filename="../../app/ui/workflow/case_view.py" line="519" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="611" />
+      <location filename="../../app/ui/workflow/case_view.py" line="615" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="689" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="689" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="703" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="703" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="721" />
+      <location filename="../../app/ui/workflow/case_view.py" line="725" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="761" />
+      <location filename="../../app/ui/workflow/case_view.py" line="765" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -1152,203 +1152,208 @@
   <context>
     <name>DicomCli</name>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="83" />
+      <location filename="../../app/dicom_net/cli.py" line="84" />
       <source>C-ECHO {node}: the PACS answers (status 0x{status:04X})</source>
       <translation>C-ECHO {node}：PACS 有应答（状态 0x{status:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="85" />
+      <location filename="../../app/dicom_net/cli.py" line="86" />
       <source>C-ECHO {node}: refused with status 0x{status:04X}</source>
       <translation>C-ECHO {node}：被拒绝，状态 0x{status:04X}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="114" />
+      <location filename="../../app/dicom_net/cli.py" line="115" />
       <source>sent {sent} of {total} to {node}</source>
       <translation>已发送 {sent}/{total} 个到 {node}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="162" />
+      <location filename="../../app/dicom_net/cli.py" line="163" />
       <source>{count} studies found at {node}</source>
       <translation>在 {node} 找到 {count} 个检查</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="164" />
+      <location filename="../../app/dicom_net/cli.py" line="165" />
       <source>{count} series found at {node}</source>
       <translation>在 {node} 找到 {count} 个序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="177" />
+      <location filename="../../app/dicom_net/cli.py" line="178" />
       <source>C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings</source>
       <translation>C-MOVE 到 {dest}：完成 {done}，失败 {failed}，警告 {warnings}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="201" />
+      <location filename="../../app/dicom_net/cli.py" line="202" />
       <source>C-GET into the inbox: {done} done, {failed} failed</source>
       <translation>C-GET 到收件箱：完成 {done}，失败 {failed}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="224" />
+      <location filename="../../app/dicom_net/cli.py" line="226" />
       <source>stored {sop} ({patient_id} {name})</source>
       <translation>已保存 {sop}（{patient_id} {name}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="238" />
+      <location filename="../../app/dicom_net/cli.py" line="240" />
       <source>listening on {address}:{port} as {ae}; Ctrl-C to stop</source>
       <translation>正在 {address}:{port} 以 {ae} 身份接收；按 Ctrl-C 停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="250" />
+      <location filename="../../app/dicom_net/cli.py" line="252" />
       <source>stopped</source>
       <translation>已停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="262" />
+      <location filename="../../app/dicom_net/cli.py" line="264" />
       <source>{count} instances</source>
       <translation>{count} 个图像</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="274" />
+      <location filename="../../app/dicom_net/cli.py" line="276" />
       <source>YiQiao as a DICOM node (receive, echo, send, find, move, get)</source>
       <translation>医桥作为 DICOM 节点（接收、连通测试、发送、查询、移动、获取）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="277" />
+      <location filename="../../app/dicom_net/cli.py" line="279" />
       <source>examples:</source>
       <translation>示例：</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="285" />
+      <location filename="../../app/dicom_net/cli.py" line="287" />
       <source>AE@host:port (default: the dicom_pacs setting)</source>
       <translation>AE@主机:端口（默认：设置中的 dicom_pacs）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="289" />
+      <location filename="../../app/dicom_net/cli.py" line="291" />
       <source>our AE title (default: the dicom_ae_title setting)</source>
       <translation>本机 AE 名称（默认：设置中的 dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="294" />
+      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <source>DICOM TLS to --pacs, with the certificates from the settings</source>
+      <translation>以 DICOM TLS 连接 --pacs，证书取自设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="303" />
       <source>patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <location filename="../../app/dicom_net/cli.py" line="305" />
       <source>patient name (prefix; * and ? allowed)</source>
       <translation>患者姓名（前缀；可用 * 和 ?）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="299" />
+      <location filename="../../app/dicom_net/cli.py" line="308" />
       <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
       <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="301" />
+      <location filename="../../app/dicom_net/cli.py" line="310" />
       <source>modality, e.g. CT</source>
       <translation>检查类型，例如 CT</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="302" />
-      <location filename="../../app/dicom_net/cli.py" line="333" />
+      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="342" />
       <source>study instance UID</source>
       <translation>检查实例 UID</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="303" />
+      <location filename="../../app/dicom_net/cli.py" line="312" />
       <source>accession number</source>
       <translation>检查申请号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="305" />
+      <location filename="../../app/dicom_net/cli.py" line="314" />
       <source>C-ECHO the PACS</source>
       <translation>测试与 PACS 的连通（C-ECHO）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="309" />
+      <location filename="../../app/dicom_net/cli.py" line="318" />
       <source>C-STORE files or folders to the PACS</source>
       <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="320" />
       <source>DICOM files or folders</source>
       <translation>DICOM 文件或文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="315" />
+      <location filename="../../app/dicom_net/cli.py" line="324" />
       <source>send an anonymized copy (PS3.15 basic profile)</source>
       <translation>发送匿名化副本（PS3.15 基本规则）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="318" />
+      <location filename="../../app/dicom_net/cli.py" line="327" />
       <source>C-FIND studies or series</source>
       <translation>查询检查或序列（C-FIND）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="323" />
+      <location filename="../../app/dicom_net/cli.py" line="332" />
       <source>look for studies or for series</source>
       <translation>查询检查还是序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="328" />
+      <location filename="../../app/dicom_net/cli.py" line="337" />
       <source>C-MOVE a study to an AE (default: ours)</source>
       <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="329" />
+      <location filename="../../app/dicom_net/cli.py" line="338" />
       <source>C-GET a study into the inbox</source>
       <translation>把检查取到收件箱（C-GET）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="335" />
+      <location filename="../../app/dicom_net/cli.py" line="344" />
       <source>only this series</source>
       <translation>仅此序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="339" />
+      <location filename="../../app/dicom_net/cli.py" line="348" />
       <source>destination AE title (default: dicom_ae_title)</source>
       <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="342" />
+      <location filename="../../app/dicom_net/cli.py" line="351" />
       <source>run the Storage SCP until stopped</source>
       <translation>运行 DICOM 接收服务，直到停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="344" />
+      <location filename="../../app/dicom_net/cli.py" line="353" />
       <source>0 picks a free port (default: dicom_port)</source>
       <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="346" />
+      <location filename="../../app/dicom_net/cli.py" line="355" />
       <source>our AE title (default: dicom_ae_title)</source>
       <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="349" />
+      <location filename="../../app/dicom_net/cli.py" line="358" />
       <source>address to listen on (default: dicom_bind_address)</source>
       <translation>监听地址（默认：dicom_bind_address）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="352" />
+      <location filename="../../app/dicom_net/cli.py" line="361" />
       <source>list received studies</source>
       <translation>列出已接收的检查</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="359" />
+      <location filename="../../app/dicom_net/cli.py" line="368" />
       <source>error: {message}</source>
       <translation>错误：{message}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="378" />
+      <location filename="../../app/dicom_net/cli.py" line="387" />
       <source>the encrypted DICOM inbox cannot be opened.</source>
       <translation>无法打开加密的 DICOM 收件箱。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="384" />
+      <location filename="../../app/dicom_net/cli.py" line="393" />
       <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
       <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="390" />
+      <location filename="../../app/dicom_net/cli.py" line="399" />
       <source>{path}: no such file or folder</source>
       <translation>{path}：文件或文件夹不存在</translation>
     </message>
@@ -1392,51 +1397,56 @@
     </message>
     <message>
       <location filename="../../app/dicom_net/wording.py" line="43" />
+      <source>The DICOM TLS settings cannot be used: check the certificate, key and CA files.</source>
+      <translation>DICOM TLS 设置无法使用：请检查证书、私钥和根证书文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/wording.py" line="48" />
       <source>The DICOM receiver could not start.</source>
       <translation>DICOM 接收服务无法启动。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="45" />
+      <location filename="../../app/dicom_net/wording.py" line="50" />
       <source>The local DICOM store could not be used.</source>
       <translation>无法使用本机的 DICOM 存储。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="47" />
+      <location filename="../../app/dicom_net/wording.py" line="52" />
       <source>The DICOM operation failed.</source>
       <translation>DICOM 操作失败。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="54" />
+      <location filename="../../app/dicom_net/wording.py" line="59" />
       <source>Stored</source>
       <translation>已保存</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="56" />
+      <location filename="../../app/dicom_net/wording.py" line="61" />
       <source>Not sent</source>
       <translation>未发送</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="58" />
+      <location filename="../../app/dicom_net/wording.py" line="63" />
       <source>Stored with warning (0x{code:04X})</source>
       <translation>已保存，有警告（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="62" />
+      <location filename="../../app/dicom_net/wording.py" line="67" />
       <source>Refused: PACS out of resources (0x{code:04X})</source>
       <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="66" />
+      <location filename="../../app/dicom_net/wording.py" line="71" />
       <source>Refused: data does not match its class (0x{code:04X})</source>
       <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="70" />
+      <location filename="../../app/dicom_net/wording.py" line="75" />
       <source>Refused: PACS cannot read it (0x{code:04X})</source>
       <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/wording.py" line="73" />
+      <location filename="../../app/dicom_net/wording.py" line="78" />
       <source>Failed (0x{code:04X})</source>
       <translation>失败（0x{code:04X}）</translation>
     </message>
@@ -1500,6 +1510,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="389" />
       <source>Open in viewer</source>
       <translation>在阅片器中打开</translation>
     </message>
@@ -3080,32 +3091,32 @@
   <context>
     <name>ReceiveStatusLabel</name>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="172" />
+      <location filename="../../app/ui/dicom_net/service.py" line="214" />
       <source>Receiving DICOM from {ae}: {n} images {patient}</source>
       <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="178" />
+      <location filename="../../app/ui/dicom_net/service.py" line="220" />
       <source>DICOM: {ae} on port {port}</source>
       <translation>DICOM：“{ae}”，端口 {port}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="187" />
+      <location filename="../../app/ui/dicom_net/service.py" line="229" />
       <source>last: {n} images from {ae}</source>
       <translation>上次：“{ae}” 发来 {n} 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="191" />
+      <location filename="../../app/ui/dicom_net/service.py" line="233" />
       <source>(incomplete)</source>
       <translation>（不完整）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="194" />
+      <location filename="../../app/ui/dicom_net/service.py" line="236" />
       <source>DICOM receiver starting…</source>
       <translation>DICOM 接收服务正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="196" />
+      <location filename="../../app/ui/dicom_net/service.py" line="238" />
       <source>DICOM receiver not running</source>
       <translation>DICOM 接收服务未运行</translation>
     </message>
@@ -4654,7 +4665,7 @@
   <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="82" />
+      <location filename="../../app/ui/workflow/case_view.py" line="83" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
