@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sqlite3
-import ssl
 import sys
 import tempfile
 import time
@@ -675,9 +674,10 @@ def check_hub(settings: Any) -> list[Check]:
     checks: list[Check] = []
     ca_bundle = settings.get("ca_bundle", "")
     if ca_bundle:
+        from app.tls import TlsConfigError, client_ssl_context
+
         try:
-            ctx = ssl.create_default_context(cafile=ca_bundle)
-            count = len(ctx.get_ca_certs())
+            count = len(client_ssl_context(ca_bundle).get_ca_certs())
             checks.append(
                 Check(
                     "Hub",
@@ -688,7 +688,7 @@ def check_hub(settings: Any) -> list[Check]:
                     ),
                 )
             )
-        except (ssl.SSLError, OSError) as exc:
+        except TlsConfigError as exc:
             checks.append(
                 Check(
                     "Hub",
@@ -718,14 +718,14 @@ def check_hub(settings: Any) -> list[Check]:
     trust = (
         translate("SelfCheck", "verified against {path}").format(path=ca_bundle)
         if ca_bundle
-        else translate("SelfCheck", "verified against the system CA store")
+        else translate("SelfCheck", "verified against the public CAs shipped with YiQiao")
     )
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()
         try:
             response = client.request("GET", path)
         except TlsUntrusted as exc:
-            return checks + [Check("Hub", "TLS trust", FAIL, _hub_problem(exc) + _ca_env_hint())]
+            return checks + [Check("Hub", "TLS trust", FAIL, _hub_problem(exc))]
         except HubError as exc:
             checks.append(Check("Hub", path, FAIL, _hub_problem(exc)))
             continue
@@ -809,29 +809,15 @@ def check_dicom_network(settings: Any) -> list[Check]:
     if url:
         from app.dicom_net.dicomweb import DicomWeb, DicomWebError
         from app.dicom_net.scu import Query
+        from app.tls import TlsConfigError, trusting_session
 
         try:
-            DicomWeb(url, timeout=10).search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
+            web = DicomWeb(url, session=trusting_session(settings.get("ca_bundle", "")), timeout=10)
+            web.search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
             checks.append(Check("DICOM network", "DICOMweb", PASS, f"{url}: QIDO-RS answers"))
-        except DicomWebError as exc:
+        except (DicomWebError, TlsConfigError) as exc:
             checks.append(Check("DICOM network", "DICOMweb", FAIL, str(exc)))
     return checks
-
-
-def _ca_env_hint() -> str:
-    """Name CA-overriding environment variables: requests may prefer them to ca_bundle."""
-    found = [
-        f"{v}={os.environ[v]}"
-        for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-        if os.environ.get(v)
-    ]
-    return (
-        translate(
-            "SelfCheck", " (note: set in the environment, may override ca_bundle: {names})"
-        ).format(names=", ".join(found))
-        if found
-        else ""
-    )
 
 
 # --------------------------------------------------------------------------- report
