@@ -198,37 +198,42 @@ def _page_server():
         server.server_close()
 
 
-def _delta(end: dict, start: dict, key: str) -> float:
-    return float(end.get(key, 0) or 0) - float(start.get(key, 0) or 0)
+def _delta(spans: list[tuple[dict, dict]], section: str, key: str) -> float:
+    """How much getStats counter ``section``/``key`` grew over the measured spans."""
+    total = 0.0
+    for start, end in spans:
+        a, b = start.get(section, {}), end.get(section, {})
+        total += float(b.get(key, 0) or 0) - float(a.get(key, 0) or 0)
+    return total
 
 
-def _chrome_figures(start: dict, end: dict, measured_s: float) -> dict:
-    """getStats differences between the end of warm-up and the end of the run (receiver B)."""
-    v0, v1 = start.get("inbound-rtp:video", {}), end.get("inbound-rtp:video", {})
-    a0, a1 = start.get("inbound-rtp:audio", {}), end.get("inbound-rtp:audio", {})
-    samples = _delta(a1, a0, "totalSamplesReceived")
-    concealed = _delta(a1, a0, "concealedSamples")
+def _chrome_figures(spans: list[tuple[dict, dict]], measured_s: float) -> dict:
+    """getStats growth over the measured spans (after warm-up; the outage left out), at B."""
+    v, a = "inbound-rtp:video", "inbound-rtp:audio"
+    samples = _delta(spans, a, "totalSamplesReceived")
+    concealed = _delta(spans, a, "concealedSamples")
     vjb_n, ajb_n = (
-        _delta(v1, v0, "jitterBufferEmittedCount"),
-        _delta(a1, a0, "jitterBufferEmittedCount"),
+        _delta(spans, v, "jitterBufferEmittedCount"),
+        _delta(spans, a, "jitterBufferEmittedCount"),
     )
+    last = spans[-1][1].get(v, {})
     return {
-        "chrome_fps": round(_delta(v1, v0, "framesDecoded") / measured_s, 1) if measured_s else 0,
-        "chrome_frame": f"{v1.get('frameWidth', '-')}x{v1.get('frameHeight', '-')}",
-        "chrome_freezes": int(_delta(v1, v0, "freezeCount")),
-        "chrome_freeze_s": round(_delta(v1, v0, "totalFreezesDuration"), 1),
-        "video_jitter_buffer_ms": round(1000 * _delta(v1, v0, "jitterBufferDelay") / vjb_n)
+        "chrome_fps": round(_delta(spans, v, "framesDecoded") / measured_s, 1) if measured_s else 0,
+        "chrome_frame": f"{last.get('frameWidth', '-')}x{last.get('frameHeight', '-')}",
+        "chrome_freezes": int(_delta(spans, v, "freezeCount")),
+        "chrome_freeze_s": round(_delta(spans, v, "totalFreezesDuration"), 1),
+        "video_jitter_buffer_ms": round(1000 * _delta(spans, v, "jitterBufferDelay") / vjb_n)
         if vjb_n
         else None,
-        "audio_jitter_buffer_ms": round(1000 * _delta(a1, a0, "jitterBufferDelay") / ajb_n)
+        "audio_jitter_buffer_ms": round(1000 * _delta(spans, a, "jitterBufferDelay") / ajb_n)
         if ajb_n
         else None,
         "audio_concealed_pct": round(100 * concealed / samples, 2) if samples else None,
-        "audio_concealment_events": int(_delta(a1, a0, "concealmentEvents")),
+        "audio_concealment_events": int(_delta(spans, a, "concealmentEvents")),
         "audio_received_s": round((samples - concealed) / 48_000, 1),
         "audio_lost_ms": round(concealed / 48),
-        "video_nacks_sent": int(_delta(v1, v0, "nackCount")),
-        "video_fec_received": int(_delta(v1, v0, "fecPacketsReceived")),
+        "video_nacks_sent": int(_delta(spans, v, "nackCount")),
+        "video_fec_received": int(_delta(spans, v, "fecPacketsReceived")),
     }
 
 
@@ -240,7 +245,11 @@ def run_one(link: str, duration: float) -> dict:
 
     binary = chromium_binary()
     if binary is None:
-        return {"mode": "chromium", "link": link, "error": "chromium is not installed"}
+        return {
+            "mode": "chromium",
+            "link": link,
+            "error": "chromium is not installed (apt-get install chromium)",
+        }
 
     async def main(url: str) -> dict:
         emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]), host=host_address())
@@ -258,18 +267,22 @@ def run_one(link: str, duration: float) -> dict:
             await pa.eval(
                 f"peer.accept({json.dumps(emu.rewrite_sdp(keep_udp_candidates(answer)))})"
             )
-            outage, warm_stats = None, None
+            outage = None
+            marks: list[dict] = []  # stats at: warm-up end, [outage start, outage end]
             while time.time() - t0 < duration:
                 await asyncio.sleep(0.5)
-                if warm_stats is None and time.time() - t0 >= 5.0:
-                    warm_stats = await pb.eval("peer.stats()")
+                if not marks and time.time() - t0 >= 5.0:
+                    marks.append(await pb.eval("peer.stats()"))
                 if (
                     link == "d"
                     and outage is None
                     and time.time() - t0 >= duration / 2 - OUTAGE_S / 2
                 ):
+                    marks.append(await pb.eval("peer.stats()"))
                     emu.outage(OUTAGE_S)
                     outage = (time.time(), time.time() + OUTAGE_S)
+                if outage and len(marks) == 2 and time.time() >= outage[1]:
+                    marks.append(await pb.eval("peer.stats()"))
             wall = time.time() - t0
             cpu = (a.cpu_s() + b.cpu_s() - cpu0) / wall / 2 * 100
             end_stats = await pb.eval("peer.stats()")
@@ -307,7 +320,9 @@ def run_one(link: str, duration: float) -> dict:
             m2e,
         )
         measured = wall - 5.0 - (OUTAGE_S if outage else 0.0)
-        figures.update(_chrome_figures(warm_stats or {}, end_stats, measured))
+        marks = (marks or [{}]) + [end_stats]
+        spans = [(marks[i], marks[i + 1]) for i in range(0, len(marks) - 1, 2)]
+        figures.update(_chrome_figures(spans, measured))
         figures["rtt_ms"] = (
             round(1000 * pair["currentRoundTripTime"]) if "currentRoundTripTime" in pair else None
         )

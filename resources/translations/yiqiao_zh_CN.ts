@@ -4575,59 +4575,69 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="41" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="42" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="43" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <source>Lip sync (video after audio)</source>
+      <translation>音画同步（视频晚于声音）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <location filename="../../app/ui/call/stats_panel.py" line="46" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="45" />
+      <location filename="../../app/ui/call/stats_panel.py" line="47" />
       <source>Connection number</source>
       <translation>连接序号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <source>{skew} (audio held {held})</source>
+      <translation>{skew}（声音延后 {held}）</translation>
     </message>
   </context>
   <context>
