@@ -78,6 +78,11 @@ class RecoveringAudioBuffer:
         self._next_ts: int | None = None  # RTP timestamp right after the last decoded audio
         self._origin_ts: int | None = None
 
+    @property
+    def rtp_origin(self) -> int | None:
+        """The RTP timestamp of pts 0 (None before the first packet)."""
+        return self._origin_ts
+
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Deliver decoded frames straight into ``receiver``'s remote track."""
         self._receiver = receiver

@@ -55,6 +55,13 @@ def blob_key(profile: str) -> bytes:
     return credentials.get_or_create_key(f"blob-key:{profile}")
 
 
+def put_back_blob_key(profile: str, key: bytes) -> None:
+    """Return a blob key recovered from the password-wrapped copy to the keyring."""
+    import base64
+
+    credentials.set_secret(f"blob-key:{profile}", base64.b64encode(key).decode("ascii"))
+
+
 def _keycheck(key: bytes) -> str:
     # A plaintext sidecar holding an HMAC of a constant lets us tell "wrong key" from
     # "damaged file" (SQLCipher reports both as "file is not a database").
@@ -128,6 +135,10 @@ class Cache:
             )
         for number in range(version + 1, len(self._migrations) + 1):
             with self.transaction() as db:
+                # Another process (the DICOM receiver, a second YiQiao) may have migrated
+                # between our read and this write lock.
+                if self.version() >= number:
+                    continue
                 for statement in _split(self._migrations[number - 1]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
 from app.protocol.directory import DirectoryResponse
+from app.protocol.problems import Problem
 from app.protocol.sync import (
     PROTOCOL_HEADER,
     BlobStatusRequest,
@@ -37,6 +38,7 @@ from app.sync.errors import (
     LoginRefused,
     TlsUntrusted,
 )
+from app.tls import TlsConfigError, TrustAdapter, client_ssl_context
 
 API = "/api/v1"
 _REFRESH_LOCK = threading.Lock()
@@ -54,9 +56,15 @@ class HubClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # One TLS trust for all our connections (app/tls.py): the policy's hospital CA, else
+        # the shipped public CAs; the signaling WebSockets use this same ``ssl_context``.
+        try:
+            self.ssl_context = client_ssl_context(ca_bundle)
+        except TlsConfigError as exc:
+            raise TlsUntrusted(str(exc)) from exc
+        self.ca_bundle = ca_bundle
         self.session = requests.Session()
-        # requests verifies TLS by default against certifi; the policy may name the hospital CA.
-        self.session.verify = ca_bundle or True
+        self.session.mount("https://", TrustAdapter(self.ssl_context))
         if proxy == "none":
             self.session.trust_env = False
             self.session.proxies = {}
@@ -81,9 +89,6 @@ class HubClient:
         if self.tokens is not None and "Authorization" not in headers:
             headers["Authorization"] = f"Bearer {self.tokens.access_token}"
         kwargs.setdefault("timeout", self.timeout)
-        # Per request, or requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment
-        # override the policy's hospital CA whenever it reads the environment (proxy "system").
-        kwargs.setdefault("verify", self.session.verify)
         try:
             response = self.session.request(method, self.base_url + path, headers=headers, **kwargs)
         except requests.exceptions.SSLError as exc:
@@ -127,6 +132,7 @@ class HubClient:
                 f"{response.status_code}: {_message(response)}",
                 _code(response),
                 response.status_code,
+                _problems(response),
             )
         try:
             return response.json()
@@ -173,8 +179,7 @@ class HubClient:
     def clone(self) -> HubClient:
         """Another connection to the same hub sharing this client's login (for parallel
         transfers: a ``requests.Session`` must not be shared between threads)."""
-        twin = HubClient(self.base_url, timeout=self.timeout)
-        twin.session.verify = self.session.verify
+        twin = HubClient(self.base_url, ca_bundle=self.ca_bundle, timeout=self.timeout)
         twin.session.trust_env = self.session.trust_env
         twin.session.proxies = dict(self.session.proxies)
         twin.tokens = self.tokens
@@ -310,6 +315,30 @@ def _code(response: requests.Response) -> str:
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return data["error"][:64]
     return ""
+
+
+def _problems(response: requests.Response) -> list[Problem]:
+    """The hub's per-field problems of a refusal (``ErrorBody.problems``); malformed ones are
+    left out (a garbage reply must not raise here)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    raw = data.get("problems") if isinstance(data, dict) else None
+    out = []
+    for item in raw[:50] if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        code, field, params = item.get("code"), item.get("field"), item.get("params")
+        if isinstance(code, str):
+            out.append(
+                Problem(
+                    field[:200] if isinstance(field, str) else "",
+                    code[:64],
+                    params if isinstance(params, dict) else {},
+                )
+            )
+    return out
 
 
 def _message(response: requests.Response) -> str:

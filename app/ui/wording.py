@@ -101,6 +101,14 @@ def _sentences() -> dict[str, Callable[[str, str, dict[str, Any]], str]]:
             before=field_value("status", str(p.get("before", ""))) or p.get("before", ""),
             after=field_value("status", str(p.get("after", ""))) or p.get("after", ""),
         ),
+        "bad_text": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording",
+            "{label} contains characters that cannot be stored (e.g. invisible control "
+            "characters); please retype it",
+        ).format(label=label),
+        "not_finite": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} must be an ordinary number"
+        ).format(label=label),
         "needs_patient": lambda _label, _f, _p: QCoreApplication.translate(
             "Wording", "This record must belong to a patient"
         ),
@@ -165,6 +173,8 @@ PROBLEM_CODES: tuple[str, ...] = (
     "pattern",
     "not_a_list",
     "invalid",
+    "bad_text",
+    "not_finite",
     "transition",
     "needs_patient",
     "no_conflict",
@@ -230,6 +240,9 @@ def hub_reason_text(code: str) -> str:
         ),
         "invalid_text": QCoreApplication.translate(
             "Wording", "The text contains an invisible control character; remove it and retry."
+        ),
+        "invalid_number": QCoreApplication.translate(
+            "Wording", "A number is not an ordinary number (NaN or infinity); correct it and retry."
         ),
         "unsupported_protocol": QCoreApplication.translate(
             "Wording", "This version of YiQiao does not match the hub. Ask IT to update YiQiao."
@@ -385,6 +398,9 @@ def hub_error_text(exc: BaseException) -> str:
         return QCoreApplication.translate(
             "Wording", "Cannot reach the hub. Check the network connection and try again."
         )
+    problems = getattr(exc, "problems", None)
+    if problems:
+        return hub_problems_text(problems)
     if code in HUB_ERROR_CODES:
         return hub_reason_text(code)
     if isinstance(exc, errors.LoginRefused):
@@ -400,6 +416,20 @@ def hub_error_text(exc: BaseException) -> str:
             "Wording", "The hub had an internal problem. YiQiao will try again."
         )
     return hub_reason_text(code)
+
+
+def hub_problems_text(problems: Iterable[Problem]) -> str:
+    """The hub's per-field refusal (a 422's ``ErrorBody.problems``), one sentence per field.
+    A field the user never types (ids, revisions) is named as "this record"."""
+    lines = [QCoreApplication.translate("Wording", "The hub did not accept what was entered:")]
+    for p in problems:
+        field = p.field if _has_label(p.field) else ""
+        lines.append(problem_text(Problem(field, p.code, dict(p.params))))
+    return "\n".join(lines)
+
+
+def _has_label(path: str) -> bool:
+    return bool(path) and label_for(path) != path
 
 
 def error_text(exc: BaseException) -> str:
@@ -468,8 +498,10 @@ def notice_text(notice: object) -> str:
     if code == "recovery_wrong_password":
         return QCoreApplication.translate(
             "Wording",
-            "Unsent work in {kept} is protected by an earlier password and could not be "
-            "opened with this one. The file is kept; ask IT for help.",
+            "Unsent work in {kept} is locked with an earlier password (the computer's key "
+            "was lost and your password has been changed since). Nothing has been deleted: "
+            "choose “Enter earlier password…” to send it to the hub. If nobody remembers "
+            "that password, keep the file; it can be opened whenever it is remembered.",
         ).format(kept=kept)
     if code == "recovery_no_key":
         return QCoreApplication.translate(
@@ -477,9 +509,50 @@ def notice_text(notice: object) -> str:
             "Unsent work in {kept} cannot be opened on this computer (it has no "
             "password-protected copy of its key). The file is kept; ask IT for help.",
         ).format(kept=kept)
+    if code == "blob_key_restored":
+        return QCoreApplication.translate(
+            "Wording",
+            "This computer had lost the key to your attached files; it was restored from the "
+            "copy protected by your password. Nothing was lost.",
+        )
+    if code == "blob_key_lost":
+        return blob_key_lost_text(p)
+    if code == "blob_files_restored":
+        return QCoreApplication.translate(
+            "Wording",
+            "{files} attached files kept after the key was lost were opened with your "
+            "password; they are being sent to the hub now.",
+        ).format(files=p.get("files", 0))
     return QCoreApplication.translate(
         "Wording", "Something went wrong; the details are in the log."
     )
+
+
+def blob_key_lost_text(p: dict[str, Any]) -> str:
+    """The blob key was lost: what happened, which files wait, what the user can do."""
+    waiting = [str(t) for t in p.get("waiting") or []]
+    text = QCoreApplication.translate(
+        "Wording",
+        "This computer has lost the key to the attached files stored here (the system "
+        "keyring may have been reset). Nothing was deleted: the files were kept in {kept}.",
+    ).format(kept=p.get("kept", ""))
+    if p.get("on_hub"):
+        text += " " + QCoreApplication.translate(
+            "Wording", "{n} of them are on the hub and will be downloaded again when opened."
+        ).format(n=p["on_hub"])
+    if waiting:
+        shown = QCoreApplication.translate("Wording", ", ").join(waiting[:10])
+        if len(waiting) > 10:
+            shown += QCoreApplication.translate("Wording", " and {n} more").format(
+                n=len(waiting) - 10
+            )
+        text += " " + QCoreApplication.translate(
+            "Wording",
+            "Not yet sent to the hub, and waiting for your password: {files}. Sign in with "
+            "your password (or choose “Enter earlier password…” if it has been changed) to "
+            "send them.",
+        ).format(files=shown)
+    return text
 
 
 _KEPT_SAMPLE = "/home/doctor/.local/share/YiQiao/profiles/doc1/cache.db.unreadable-20260101-120000"
@@ -492,6 +565,9 @@ NOTICE_CODES: tuple[tuple[str, dict[str, object]], ...] = (
     ("recovered", {"docs": 3, "files": 1, "refused": 1}),
     ("recovery_wrong_password", {"kept": _KEPT_SAMPLE}),
     ("recovery_no_key", {"kept": _KEPT_SAMPLE}),
+    ("blob_key_restored", {}),
+    ("blob_key_lost", {"kept": _KEPT_SAMPLE, "waiting": ["心电图照片", "胸片"], "on_hub": 2}),
+    ("blob_files_restored", {"files": 2}),
 )
 """Every notice the sync session can raise, with sample params (the zh_CN walk uses them)."""
 

@@ -57,6 +57,126 @@
     </message>
   </context>
   <context>
+    <name>Argparse</name>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="26" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="27" />
+      <source>positional arguments</source>
+      <translation>位置参数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="28" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="29" />
+      <source>show this help message and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="30" />
+      <source>subcommands</source>
+      <translation>子命令</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="31" />
+      <source>argument %(argument_name)s: %(message)s</source>
+      <translation>参数 %(argument_name)s：%(message)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="32" />
+      <source>unknown parser %(parser_name)r (choices: %(choices)s)</source>
+      <translation>未知的子命令 %(parser_name)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="33" />
+      <source>can't open '%(filename)s': %(error)s</source>
+      <translation>无法打开“%(filename)s”：%(error)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="34" />
+      <source>unrecognized arguments: %s</source>
+      <translation>无法识别的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="35" />
+      <source>not allowed with argument %s</source>
+      <translation>不能与参数 %s 同时使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="36" />
+      <source>ignored explicit argument %r</source>
+      <translation>多余的参数值 %r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="37" />
+      <source>the following arguments are required: %s</source>
+      <translation>缺少必需的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="38" />
+      <source>one of the arguments %s is required</source>
+      <translation>必须给出参数 %s 之一</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="39" />
+      <source>expected one argument</source>
+      <translation>需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="40" />
+      <source>expected at most one argument</source>
+      <translation>最多需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="41" />
+      <source>expected at least one argument</source>
+      <translation>至少需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="42" />
+      <source>expected %s argument</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="43" />
+      <source>expected %s arguments</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="44" />
+      <source>ambiguous option: %(option)s could match %(matches)s</source>
+      <translation>选项不明确：%(option)s 可匹配 %(matches)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="45" />
+      <source>unexpected option string: %s</source>
+      <translation>意外的选项：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="46" />
+      <source>invalid %(type)s value: %(value)r</source>
+      <translation>无效的值（应为 %(type)s）：%(value)r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="47" />
+      <source>invalid choice: %(value)r (choose from %(choices)s)</source>
+      <translation>无效的选择：%(value)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="48" />
+      <source>%(prog)s: error: %(message)s
+</source>
+      <translation>%(prog)s：错误：%(message)s
+</translation>
+    </message>
+  </context>
+  <context>
     <name>CallPage</name>
     <message>
       <location filename="../../app/ui/pages/call.py" line="40" />
@@ -341,213 +461,213 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="122" />
+      <location filename="../../app/ui/workflow/case_view.py" line="123" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="146" />
+      <location filename="../../app/ui/workflow/case_view.py" line="147" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="153" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <location filename="../../app/ui/workflow/case_view.py" line="161" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="164" />
+      <location filename="../../app/ui/workflow/case_view.py" line="165" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <location filename="../../app/ui/workflow/case_view.py" line="171" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="179" />
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="182" />
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="189" />
+      <location filename="../../app/ui/workflow/case_view.py" line="190" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="192" />
+      <location filename="../../app/ui/workflow/case_view.py" line="193" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="195" />
+      <location filename="../../app/ui/workflow/case_view.py" line="196" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="198" />
+      <location filename="../../app/ui/workflow/case_view.py" line="199" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="205" />
-      <location filename="../../app/ui/workflow/case_view.py" line="719" />
+      <location filename="../../app/ui/workflow/case_view.py" line="206" />
+      <location filename="../../app/ui/workflow/case_view.py" line="723" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="253" />
+      <location filename="../../app/ui/workflow/case_view.py" line="254" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="285" />
+      <location filename="../../app/ui/workflow/case_view.py" line="286" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="294" />
+      <location filename="../../app/ui/workflow/case_view.py" line="295" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="296" />
+      <location filename="../../app/ui/workflow/case_view.py" line="297" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="300" />
+      <location filename="../../app/ui/workflow/case_view.py" line="301" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="304" />
+      <location filename="../../app/ui/workflow/case_view.py" line="305" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="306" />
+      <location filename="../../app/ui/workflow/case_view.py" line="307" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="310" />
+      <location filename="../../app/ui/workflow/case_view.py" line="311" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="316" />
+      <location filename="../../app/ui/workflow/case_view.py" line="317" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="366" />
+      <location filename="../../app/ui/workflow/case_view.py" line="367" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="384" />
+      <location filename="../../app/ui/workflow/case_view.py" line="385" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="399" />
+      <location filename="../../app/ui/workflow/case_view.py" line="403" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="401" />
+      <location filename="../../app/ui/workflow/case_view.py" line="405" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="418" />
+      <location filename="../../app/ui/workflow/case_view.py" line="422" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="420" />
+      <location filename="../../app/ui/workflow/case_view.py" line="424" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="440" />
+      <location filename="../../app/ui/workflow/case_view.py" line="444" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="457" />
+      <location filename="../../app/ui/workflow/case_view.py" line="461" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="515" />
+      <location filename="../../app/ui/workflow/case_view.py" line="519" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="611" />
+      <location filename="../../app/ui/workflow/case_view.py" line="615" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="689" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="689" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="703" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="703" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="721" />
+      <location filename="../../app/ui/workflow/case_view.py" line="725" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="761" />
+      <location filename="../../app/ui/workflow/case_view.py" line="765" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -568,104 +688,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="71" />
+      <location filename="../../app/ui/app.py" line="72" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="77" />
+      <location filename="../../app/ui/app.py" line="78" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="84" />
+      <location filename="../../app/ui/app.py" line="85" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="97" />
+      <location filename="../../app/ui/app.py" line="98" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="144" />
-      <location filename="../../app/ui/app.py" line="152" />
+      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="153" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="146" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="156" />
+      <location filename="../../app/ui/app.py" line="157" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="137" />
-      <location filename="../../app/ui/app.py" line="158" />
+      <location filename="../../app/ui/app.py" line="138" />
+      <location filename="../../app/ui/app.py" line="159" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="161" />
+      <location filename="../../app/ui/app.py" line="162" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="238" />
+      <location filename="../../app/ui/app.py" line="239" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="239" />
+      <location filename="../../app/ui/app.py" line="240" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="257" />
+      <location filename="../../app/ui/app.py" line="258" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="266" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="267" />
+      <location filename="../../app/ui/app.py" line="268" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="331" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="332" />
+      <location filename="../../app/ui/app.py" line="333" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="333" />
+      <location filename="../../app/ui/app.py" line="334" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="334" />
+      <location filename="../../app/ui/app.py" line="335" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="335" />
+      <location filename="../../app/ui/app.py" line="336" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="341" />
+      <location filename="../../app/ui/app.py" line="342" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -928,73 +1048,73 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="47" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="48" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="54" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="55" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="78" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="79" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="80" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="322" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="323" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="83" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="219" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="220" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="298" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="299" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="304" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="307" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="308" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="311" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="312" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="320" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="321" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="380" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -1030,89 +1150,303 @@
     </message>
   </context>
   <context>
+    <name>DicomCli</name>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="84" />
+      <source>C-ECHO {node}: the PACS answers (status 0x{status:04X})</source>
+      <translation>C-ECHO {node}：PACS 有应答（状态 0x{status:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="86" />
+      <source>C-ECHO {node}: refused with status 0x{status:04X}</source>
+      <translation>C-ECHO {node}：被拒绝，状态 0x{status:04X}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="115" />
+      <source>sent {sent} of {total} to {node}</source>
+      <translation>已发送 {sent}/{total} 个到 {node}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="163" />
+      <source>{count} studies found at {node}</source>
+      <translation>在 {node} 找到 {count} 个检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="165" />
+      <source>{count} series found at {node}</source>
+      <translation>在 {node} 找到 {count} 个序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="178" />
+      <source>C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings</source>
+      <translation>C-MOVE 到 {dest}：完成 {done}，失败 {failed}，警告 {warnings}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="202" />
+      <source>C-GET into the inbox: {done} done, {failed} failed</source>
+      <translation>C-GET 到收件箱：完成 {done}，失败 {failed}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="226" />
+      <source>stored {sop} ({patient_id} {name})</source>
+      <translation>已保存 {sop}（{patient_id} {name}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="240" />
+      <source>listening on {address}:{port} as {ae}; Ctrl-C to stop</source>
+      <translation>正在 {address}:{port} 以 {ae} 身份接收；按 Ctrl-C 停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="252" />
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="264" />
+      <source>{count} instances</source>
+      <translation>{count} 个图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="276" />
+      <source>YiQiao as a DICOM node (receive, echo, send, find, move, get)</source>
+      <translation>医桥作为 DICOM 节点（接收、连通测试、发送、查询、移动、获取）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="279" />
+      <source>examples:</source>
+      <translation>示例：</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="287" />
+      <source>AE@host:port (default: the dicom_pacs setting)</source>
+      <translation>AE@主机:端口（默认：设置中的 dicom_pacs）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="291" />
+      <source>our AE title (default: the dicom_ae_title setting)</source>
+      <translation>本机 AE 名称（默认：设置中的 dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <source>DICOM TLS to --pacs, with the certificates from the settings</source>
+      <translation>以 DICOM TLS 连接 --pacs，证书取自设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="303" />
+      <source>patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="305" />
+      <source>patient name (prefix; * and ? allowed)</source>
+      <translation>患者姓名（前缀；可用 * 和 ?）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="308" />
+      <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
+      <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="310" />
+      <source>modality, e.g. CT</source>
+      <translation>检查类型，例如 CT</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="342" />
+      <source>study instance UID</source>
+      <translation>检查实例 UID</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="312" />
+      <source>accession number</source>
+      <translation>检查申请号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="314" />
+      <source>C-ECHO the PACS</source>
+      <translation>测试与 PACS 的连通（C-ECHO）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="318" />
+      <source>C-STORE files or folders to the PACS</source>
+      <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="320" />
+      <source>DICOM files or folders</source>
+      <translation>DICOM 文件或文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="324" />
+      <source>send an anonymized copy (PS3.15 basic profile)</source>
+      <translation>发送匿名化副本（PS3.15 基本规则）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="327" />
+      <source>C-FIND studies or series</source>
+      <translation>查询检查或序列（C-FIND）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="332" />
+      <source>look for studies or for series</source>
+      <translation>查询检查还是序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="337" />
+      <source>C-MOVE a study to an AE (default: ours)</source>
+      <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="338" />
+      <source>C-GET a study into the inbox</source>
+      <translation>把检查取到收件箱（C-GET）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="344" />
+      <source>only this series</source>
+      <translation>仅此序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="348" />
+      <source>destination AE title (default: dicom_ae_title)</source>
+      <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="351" />
+      <source>run the Storage SCP until stopped</source>
+      <translation>运行 DICOM 接收服务，直到停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="353" />
+      <source>0 picks a free port (default: dicom_port)</source>
+      <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="355" />
+      <source>our AE title (default: dicom_ae_title)</source>
+      <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="358" />
+      <source>address to listen on (default: dicom_bind_address)</source>
+      <translation>监听地址（默认：dicom_bind_address）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="361" />
+      <source>list received studies</source>
+      <translation>列出已接收的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="368" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="387" />
+      <source>the encrypted DICOM inbox cannot be opened.</source>
+      <translation>无法打开加密的 DICOM 收件箱。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="393" />
+      <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
+      <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="399" />
+      <source>{path}: no such file or folder</source>
+      <translation>{path}：文件或文件夹不存在</translation>
+    </message>
+  </context>
+  <context>
     <name>DicomNetWording</name>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="13" />
+      <location filename="../../app/dicom_net/wording.py" line="18" />
       <source>The PACS address is not valid (expected AE_TITLE@host:port).</source>
       <translation>PACS 地址无效（应为 AE名称@地址:端口）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="17" />
+      <location filename="../../app/dicom_net/wording.py" line="22" />
       <source>The PACS cannot be reached: check its address and port and the network.</source>
       <translation>无法连接 PACS：请检查地址、端口和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="22" />
+      <location filename="../../app/dicom_net/wording.py" line="27" />
       <source>The PACS refused the connection: check that it knows our AE title.</source>
       <translation>PACS 拒绝了连接：请确认 PACS 已登记本机的 AE 名称。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="26" />
+      <location filename="../../app/dicom_net/wording.py" line="31" />
       <source>The PACS stopped answering (connection lost or timed out).</source>
       <translation>PACS 没有响应（连接中断或超时）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="30" />
+      <location filename="../../app/dicom_net/wording.py" line="35" />
       <source>The DICOMweb server refused the request (HTTP {status}).</source>
       <translation>DICOMweb 服务器拒绝了请求（HTTP {status}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="34" />
+      <location filename="../../app/dicom_net/wording.py" line="39" />
       <source>The DICOMweb server's reply could not be read.</source>
       <translation>无法读取 DICOMweb 服务器的回复。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="38" />
+      <location filename="../../app/dicom_net/wording.py" line="41" />
       <source>Choose a study first.</source>
       <translation>请先选择一个检查。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="40" />
+      <location filename="../../app/dicom_net/wording.py" line="43" />
+      <source>The DICOM TLS settings cannot be used: check the certificate, key and CA files.</source>
+      <translation>DICOM TLS 设置无法使用：请检查证书、私钥和根证书文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/wording.py" line="48" />
       <source>The DICOM receiver could not start.</source>
       <translation>DICOM 接收服务无法启动。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="42" />
+      <location filename="../../app/dicom_net/wording.py" line="50" />
       <source>The local DICOM store could not be used.</source>
       <translation>无法使用本机的 DICOM 存储。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="46" />
+      <location filename="../../app/dicom_net/wording.py" line="52" />
       <source>The DICOM operation failed.</source>
       <translation>DICOM 操作失败。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="53" />
+      <location filename="../../app/dicom_net/wording.py" line="59" />
       <source>Stored</source>
       <translation>已保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="55" />
+      <location filename="../../app/dicom_net/wording.py" line="61" />
       <source>Not sent</source>
       <translation>未发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="57" />
+      <location filename="../../app/dicom_net/wording.py" line="63" />
       <source>Stored with warning (0x{code:04X})</source>
       <translation>已保存，有警告（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="61" />
+      <location filename="../../app/dicom_net/wording.py" line="67" />
       <source>Refused: PACS out of resources (0x{code:04X})</source>
       <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="65" />
+      <location filename="../../app/dicom_net/wording.py" line="71" />
       <source>Refused: data does not match its class (0x{code:04X})</source>
       <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="69" />
+      <location filename="../../app/dicom_net/wording.py" line="75" />
       <source>Refused: PACS cannot read it (0x{code:04X})</source>
       <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="72" />
+      <location filename="../../app/dicom_net/wording.py" line="78" />
       <source>Failed (0x{code:04X})</source>
       <translation>失败（0x{code:04X}）</translation>
     </message>
@@ -1176,6 +1510,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="389" />
       <source>Open in viewer</source>
       <translation>在阅片器中打开</translation>
     </message>
@@ -1309,11 +1644,471 @@
     </message>
   </context>
   <context>
+    <name>EarlierPasswordDialog</name>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="37" />
+      <source>Open kept work with an earlier password</source>
+      <translation>用以前的密码打开保留的工作</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="43" />
+      <source>This computer lost the key to your local records, and your password has been changed since. Work that had not reached the hub was kept, locked with the password you used before the change.
+
+Enter that earlier password to send the work to the hub. If it does not open, nothing is deleted: you can try again at any time. The hub and IT cannot open these files without that password.</source>
+      <translation>本机丢失了本地记录的密钥，而且此后您的密码已经更改。尚未发送到服务器的工作已保留下来，用更改前的密码加密。
+
+请输入以前的密码，把这些工作发送到服务器。如果打不开，不会删除任何内容，您可以随时再试。没有该密码，服务器和信息科也无法打开这些文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="53" />
+      <source>Kept:</source>
+      <translation>保留的文件：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="59" />
+      <source>Earlier password</source>
+      <translation>以前的密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="68" />
+      <source>Unlock and send</source>
+      <translation>解锁并发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="70" />
+      <source>Later</source>
+      <translation>以后再说</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="80" />
+      <source>Enter the earlier password.</source>
+      <translation>请输入以前的密码。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="94" />
+      <source>This password does not open the kept work. Nothing was changed; try another password you used before.</source>
+      <translation>此密码打不开保留的工作。没有做任何更改；请试试您以前用过的其他密码。</translation>
+    </message>
+  </context>
+  <context>
     <name>EcgView</name>
     <message>
       <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
       <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
       <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
+    </message>
+  </context>
+  <context>
+    <name>ExportCli</name>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="41" />
+      <source>Render a DICOM frame to PNG/JPEG as the viewer shows it.</source>
+      <translation>把一帧 DICOM 图像按阅片器的显示效果导出为 PNG/JPEG。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="45" />
+      <source>DICOM image file</source>
+      <translation>DICOM 图像文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="46" />
+      <source>output .png or .jpg</source>
+      <translation>输出文件（.png 或 .jpg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="51" />
+      <source>frame number, 1-based (default 1)</source>
+      <translation>帧号，从 1 开始（默认 1）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="57" />
+      <source>CENTER,WIDTH in modality units</source>
+      <translation>窗位,窗宽（CENTER,WIDTH，模态单位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="63" />
+      <source>presentation state to apply</source>
+      <translation>要应用的显示状态（GSPS）文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="69" />
+      <source>viewport WIDTHxHEIGHT (default: image)</source>
+      <translation>视口大小 宽x高（WIDTHxHEIGHT，默认：图像大小）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="74" />
+      <source>pixels only: no annotations or corner text</source>
+      <translation>只输出像素：不画标注和四角信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="89" />
+      <source>--window expects CENTER,WIDTH, got {text}</source>
+      <translation>--window 应为 窗位,窗宽（CENTER,WIDTH），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="95" />
+      <source>--window width must be a number ≥ 1, got {text}</source>
+      <translation>--window 的窗宽应为 ≥ 1 的数字，实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="201" />
+      <source>--size expects WIDTHxHEIGHT, got {text}</source>
+      <translation>--size 应为 宽x高（WIDTHxHEIGHT），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="207" />
+      <source>--size must be between 16 and 16384 pixels each way</source>
+      <translation>--size 的宽和高都应在 16 到 16384 像素之间</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="213" />
+      <source>the output file must end in .png, .jpg or .jpeg: {path}</source>
+      <translation>输出文件的扩展名应为 .png、.jpg 或 .jpeg：{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="232" />
+      <location filename="../../app/dicom_viewer/export_cli.py" line="242" />
+      <source>the DICOM file could not be read or shown.</source>
+      <translation>无法读取或显示该 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="237" />
+      <source>a file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="247" />
+      <source>wrote {path} ({width}x{height})</source>
+      <translation>已写入 {path}（{width}x{height}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="256" />
+      <source>export: error: {message}</source>
+      <translation>导出：错误：{message}</translation>
+    </message>
+  </context>
+  <context>
+    <name>HubCli</name>
+    <message>
+      <location filename="../../hub/__main__.py" line="131" />
+      <source>--tls-cert and --tls-key go together</source>
+      <translation>--tls-cert 和 --tls-key 必须同时给出</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="134" />
+      <source>TLS file {path} does not exist</source>
+      <translation>TLS 文件 {path} 不存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="137" />
+      <source>refusing to serve plain HTTP on {host}: patient data would cross the network unencrypted. Either serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS reverse proxy in front (deploy/, see docs/deployment.md) and say so with --behind-proxy [--trusted-proxy ADDRESS]</source>
+      <translation>拒绝在 {host} 上提供未加密的 HTTP 服务：患者数据将以明文经过网络。请启用 TLS（--tls-cert 文件 --tls-key 文件），或在前面放置 TLS 反向代理（deploy/，见 docs/deployment.md）并加上 --behind-proxy [--trusted-proxy 地址]</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="147" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="161" />
+      <source>seeded demo data</source>
+      <translation>已写入演示数据</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="163" />
+      <source>demo data already present</source>
+      <translation>演示数据已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="176" />
+      <source>new password: </source>
+      <translation>新密码：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="177" />
+      <source>repeat: </source>
+      <translation>再输入一次：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="178" />
+      <source>passwords differ</source>
+      <translation>两次输入的密码不一致</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="194" />
+      <source>facility {id} created</source>
+      <translation>已创建机构 {id}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="211" />
+      <source>user {name} created ({id})</source>
+      <translation>已创建用户 {name}（{id}）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="223" />
+      <source>password of {name} reset; their sessions ended</source>
+      <translation>已重置 {name} 的密码；其登录会话已结束</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="230" />
+      <source>user {name} disabled</source>
+      <translation>已停用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="232" />
+      <source>user {name} enabled</source>
+      <translation>已启用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="270" />
+      <source>YiQiao hub server</source>
+      <translation>医桥中心服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="279" />
+      <source>folder for the SQLite file and blobs</source>
+      <translation>存放 SQLite 数据库和文件的文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="284" />
+      <source>postgresql://user:pass@host/db (default: SQLite in --data)</source>
+      <translation>postgresql://用户:密码@主机/数据库（默认：--data 中的 SQLite）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="287" />
+      <source>run the HTTP server</source>
+      <translation>运行 HTTP 服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="289" />
+      <source>address to listen on</source>
+      <translation>监听地址</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="290" />
+      <source>port to listen on</source>
+      <translation>监听端口</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="294" />
+      <source>write the bound port here (useful with --port 0)</source>
+      <translation>把实际监听的端口写入此文件（配合 --port 0 使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="299" />
+      <source>seed demo data first (idempotent)</source>
+      <translation>先写入演示数据（可重复执行）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="305" />
+      <source>largest file accepted, in bytes</source>
+      <translation>可接受的最大文件（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="311" />
+      <source>bytes per facility; 0 = unlimited</source>
+      <translation>每个机构的存储配额（字节）；0 表示不限</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="314" />
+      <source>debug, info, warning or error</source>
+      <translation>日志级别：debug、info、warning 或 error</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="319" />
+      <source>serve HTTPS with this PEM certificate (chain)</source>
+      <translation>用此 PEM 证书（链）提供 HTTPS 服务</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="322" />
+      <source>the certificate's PEM private key</source>
+      <translation>证书的 PEM 私钥</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="327" />
+      <source>a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)</source>
+      <translation>本服务器前面有 TLS 反向代理：允许非本机的 --host，并信任来自本机（或 --trusted-proxy）的 X-Forwarded-For/-Proto</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="338" />
+      <source>address or network of a reverse proxy whose forwarded headers are believed (repeatable; nobody's by default)</source>
+      <translation>可信反向代理的地址或网段，信任其转发头（可重复；默认不信任任何代理）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="349" />
+      <source>shut down gracefully when process PID exits (the embedded demo hub)</source>
+      <translation>进程 PID 退出时平稳关闭（内置演示服务器使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="357" />
+      <source>seed demo facilities, users, patients and consultations</source>
+      <translation>写入演示用的机构、用户、患者和会诊</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="362" />
+      <source>facilities, users, passwords, audit</source>
+      <translation>管理机构、用户、密码和审计记录</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="365" />
+      <source>create a facility</source>
+      <translation>创建机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="366" />
+      <location filename="../../hub/__main__.py" line="385" />
+      <source>facility id</source>
+      <translation>机构编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="367" />
+      <source>facility name</source>
+      <translation>机构名称</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="371" />
+      <source>township_clinic | county_hospital | provincial_center</source>
+      <translation>机构类型：township_clinic（乡镇卫生院）| county_hospital（县医院）| provincial_center（省级中心）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="374" />
+      <source>blob quota in bytes</source>
+      <translation>文件存储配额（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="376" />
+      <source>list facilities</source>
+      <translation>列出机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="377" />
+      <source>create a user</source>
+      <translation>创建用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="378" />
+      <location filename="../../hub/__main__.py" line="397" />
+      <location filename="../../hub/__main__.py" line="408" />
+      <source>sign-in name</source>
+      <translation>登录名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="379" />
+      <source>display name</source>
+      <translation>显示姓名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="383" />
+      <source>clinic_doctor | specialist | coordinator | admin</source>
+      <translation>角色：clinic_doctor（基层医生）| specialist（专家）| coordinator（协调员）| admin（管理员）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="386" />
+      <source>department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="388" />
+      <source>professional title (职称), e.g. 主任医师</source>
+      <translation>职称，例如 主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="393" />
+      <location filename="../../hub/__main__.py" line="401" />
+      <source>(else $YIQIAO_HUB_PASSWORD or a prompt)</source>
+      <translation>（否则取 $YIQIAO_HUB_PASSWORD，或提示输入）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="395" />
+      <source>list users</source>
+      <translation>列出用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="396" />
+      <source>reset a password</source>
+      <translation>重置密码</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="404" />
+      <source>disable a user (ends their sessions)</source>
+      <translation>停用用户（结束其登录会话）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="405" />
+      <source>enable a user again</source>
+      <translation>重新启用用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="410" />
+      <source>list the audit trail, newest first</source>
+      <translation>列出审计记录，最新的在前</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="411" />
+      <source>only this patient id</source>
+      <translation>仅此患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="412" />
+      <source>only this user name</source>
+      <translation>仅此用户名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="414" />
+      <source>at most this many entries</source>
+      <translation>最多显示条数</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="38" />
+      <source>facility id: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>机构编号只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="46" />
+      <source>kind must be one of {choices}</source>
+      <translation>机构类型应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="50" />
+      <source>facility name must not be empty</source>
+      <translation>机构名称不能为空</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="56" />
+      <source>facility {id} already exists</source>
+      <translation>机构 {id} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="84" />
+      <source>username: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>用户名只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="92" />
+      <source>role must be one of {choices}</source>
+      <translation>角色应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="96" />
+      <location filename="../../hub/accounts.py" line="131" />
+      <source>password must have at least 8 characters</source>
+      <translation>密码至少需要 8 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="104" />
+      <source>no facility {id}; create it first</source>
+      <translation>机构 {id} 不存在；请先创建</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="109" />
+      <source>user {name} already exists</source>
+      <translation>用户 {name} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="136" />
+      <location filename="../../hub/accounts.py" line="148" />
+      <source>no user {name}</source>
+      <translation>用户 {name} 不存在</translation>
     </message>
   </context>
   <context>
@@ -1410,12 +2205,12 @@
   <context>
     <name>Main</name>
     <message>
-      <location filename="../../main.py" line="31" />
+      <location filename="../../main.py" line="34" />
       <source>usage: </source>
       <translation>用法：</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="33" />
+      <location filename="../../main.py" line="36" />
       <source>commands:
   export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
                         render a DICOM image as the viewer shows it into a PNG
@@ -1436,27 +2231,27 @@
                         （详见 “hub --help”）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="47" />
+      <location filename="../../main.py" line="50" />
       <source>YiQiao remote consultation: the desktop client.</source>
       <translation>医桥远程会诊：桌面客户端。</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="52" />
+      <location filename="../../main.py" line="55" />
       <source>options</source>
       <translation>选项</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="54" />
+      <location filename="../../main.py" line="57" />
       <source>show this help and exit</source>
       <translation>显示本帮助并退出</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="59" />
+      <location filename="../../main.py" line="62" />
       <source>the language of the window (default: settings, else the system's)</source>
       <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="64" />
+      <location filename="../../main.py" line="67" />
       <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
       <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
     </message>
@@ -1464,119 +2259,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="76" />
+      <location filename="../../app/ui/main_window.py" line="86" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="104" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="108" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="109" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="110" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="111" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="102" />
+      <location filename="../../app/ui/main_window.py" line="112" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="186" />
+      <location filename="../../app/ui/main_window.py" line="196" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="189" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="192" />
+      <location filename="../../app/ui/main_window.py" line="202" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="194" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="204" />
+      <location filename="../../app/ui/main_window.py" line="214" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="212" />
+      <location filename="../../app/ui/main_window.py" line="222" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="213" />
+      <location filename="../../app/ui/main_window.py" line="223" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="219" />
+      <location filename="../../app/ui/main_window.py" line="229" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="223" />
-      <location filename="../../app/ui/main_window.py" line="254" />
+      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="264" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="257" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
-      <location filename="../../app/ui/main_window.py" line="286" />
+      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="296" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="292" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="287" />
+      <location filename="../../app/ui/main_window.py" line="297" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -1584,180 +2379,180 @@
   <context>
     <name>MprView</name>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="281" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="282" />
       <source>Back to the stack</source>
       <translation>返回序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Crosshair</source>
       <translation>十字线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Rotate planes</source>
       <translation>旋转平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
       <source>Thin</source>
       <translation>薄层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MIP</source>
       <translation>MIP 最大密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MinIP</source>
       <translation>MinIP 最小密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>Average</source>
       <translation>平均</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="294" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
       <source>Thick slab</source>
       <translation>厚层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="300" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
       <source> mm</source>
       <translation> 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="302" />
       <source>Slab thickness</source>
       <translation>厚层厚度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="305" />
       <source>Reset planes</source>
       <translation>复位平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="323" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
       <source>Axial</source>
       <translation>轴位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
       <source>Coronal</source>
       <translation>冠状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="326" />
       <source>Sagittal</source>
       <translation>矢状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="339" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="340" />
       <source>Building the volume…</source>
       <translation>正在建立容积…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="361" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="362" />
       <source>This series cannot be reformatted: %1</source>
       <translation>此序列无法进行多平面重建：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="365" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="366" />
       <source>Reformatting failed: %1</source>
       <translation>多平面重建失败：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
       <source>only %1 image(s): a volume needs at least %2</source>
       <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
       <source>colour images are not reformatted</source>
       <translation>彩色图像不做多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
       <source>the images carry no orientation</source>
       <translation>图像缺少方位信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
       <source>the images carry no pixel spacing</source>
       <translation>图像缺少像素间距</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
       <source>image %1 has no position</source>
       <translation>第 %1 幅图像缺少位置信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
       <source>image %1 is oriented differently from the first</source>
       <translation>第 %1 幅图像的方位与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
       <source>image %1 has a different size from the first</source>
       <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
       <source>image %1 has a different pixel spacing from the first</source>
       <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
       <source>the slices are not in position order</source>
       <translation>层面未按位置排序</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
       <source>two slices share a position (duplicates or several stacks)</source>
       <translation>两个层面位置相同（重复或包含多组层面）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
       <source>gantry tilt of about %1°: the slices are sheared</source>
       <translation>机架倾斜约 %1°：层面错位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
       <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
       <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
       <source>slice spacing varies from %1 to %2 mm</source>
       <translation>层间距不一致，从 %1 到 %2 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
       <source>cancelled</source>
       <translation>已取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="387" />
       <source>image %1 decoded to an unexpected size</source>
       <translation>第 %1 幅图像解码后的尺寸不符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="515" />
       <source>%1 (oblique)</source>
       <translation>%1（斜位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="528" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="529" />
       <source>Pixel %1 mm (reformatted)</source>
       <translation>像素 %1 毫米（重建）</translation>
     </message>
@@ -1793,7 +2588,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="49" />
+      <location filename="../../app/ui/main_window.py" line="50" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2177,7 +2972,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="61" />
+      <location filename="../../app/ui/main_window.py" line="71" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -2343,32 +3138,32 @@
   <context>
     <name>ReceiveStatusLabel</name>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="172" />
+      <location filename="../../app/ui/dicom_net/service.py" line="214" />
       <source>Receiving DICOM from {ae}: {n} images {patient}</source>
       <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="178" />
+      <location filename="../../app/ui/dicom_net/service.py" line="220" />
       <source>DICOM: {ae} on port {port}</source>
       <translation>DICOM：“{ae}”，端口 {port}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="187" />
+      <location filename="../../app/ui/dicom_net/service.py" line="229" />
       <source>last: {n} images from {ae}</source>
       <translation>上次：“{ae}” 发来 {n} 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="191" />
+      <location filename="../../app/ui/dicom_net/service.py" line="233" />
       <source>(incomplete)</source>
       <translation>（不完整）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="194" />
+      <location filename="../../app/ui/dicom_net/service.py" line="236" />
       <source>DICOM receiver starting…</source>
       <translation>DICOM 接收服务正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="196" />
+      <location filename="../../app/ui/dicom_net/service.py" line="238" />
       <source>DICOM receiver not running</source>
       <translation>DICOM 接收服务未运行</translation>
     </message>
@@ -2382,171 +3177,181 @@
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <source>Username</source>
+      <translation>用户名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <source>Password</source>
+      <translation>密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
       <source>ID card number</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
       <source>Address</source>
       <translation>地址</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
       <source>Specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
       <source>Scheduled for</source>
       <translation>预约时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
       <source>Category</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
       <source>Measured at</source>
       <translation>测量时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
       <source>Title</source>
       <translation>标题</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
       <source>Files</source>
       <translation>文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
       <source>Study UID</source>
       <translation>检查 UID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
       <source>Series</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <location filename="../../app/ui/sync/field_labels.py" line="62" />
       <source>Conclusion</source>
       <translation>结论</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <location filename="../../app/ui/sync/field_labels.py" line="63" />
       <source>Signed</source>
       <translation>已签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="62" />
+      <location filename="../../app/ui/sync/field_labels.py" line="64" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="80" />
+      <location filename="../../app/ui/sync/field_labels.py" line="82" />
       <source>Routine</source>
       <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="81" />
+      <location filename="../../app/ui/sync/field_labels.py" line="83" />
       <source>Urgent</source>
       <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="82" />
+      <location filename="../../app/ui/sync/field_labels.py" line="84" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
@@ -2952,361 +3757,361 @@
   <context>
     <name>SelfCheck</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="48" />
+      <location filename="../../app/selfcheck.py" line="47" />
       <source>PASS</source>
       <translation>通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="49" />
+      <location filename="../../app/selfcheck.py" line="48" />
       <source>WARN</source>
       <translation>警告</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="50" />
+      <location filename="../../app/selfcheck.py" line="49" />
       <source>SKIP</source>
       <translation>跳过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="51" />
+      <location filename="../../app/selfcheck.py" line="50" />
       <source>FAIL</source>
       <translation>失败</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="52" />
+      <location filename="../../app/selfcheck.py" line="51" />
       <source>Build</source>
       <translation>版本</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="53" />
+      <location filename="../../app/selfcheck.py" line="52" />
       <source>System</source>
       <translation>操作系统</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="54" />
+      <location filename="../../app/selfcheck.py" line="53" />
       <source>Policy</source>
       <translation>策略</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="55" />
+      <location filename="../../app/selfcheck.py" line="54" />
       <source>policy file</source>
       <translation>策略文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="56" />
+      <location filename="../../app/selfcheck.py" line="55" />
       <source>registry</source>
       <translation>注册表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="57" />
+      <location filename="../../app/selfcheck.py" line="56" />
       <source>locked keys</source>
       <translation>锁定的设置</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="58" />
+      <location filename="../../app/selfcheck.py" line="57" />
       <source>translations</source>
       <translation>界面翻译</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="59" />
+      <location filename="../../app/selfcheck.py" line="58" />
       <source>DICOM decoders</source>
       <translation>DICOM 解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="60" />
+      <location filename="../../app/selfcheck.py" line="59" />
       <source>decoders</source>
       <translation>解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="61" />
+      <location filename="../../app/selfcheck.py" line="60" />
       <source>samples</source>
       <translation>样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="62" />
+      <location filename="../../app/selfcheck.py" line="61" />
       <source>Devices</source>
       <translation>设备</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="63" />
+      <location filename="../../app/selfcheck.py" line="62" />
       <source>device listing</source>
       <translation>设备列表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="64" />
+      <location filename="../../app/selfcheck.py" line="63" />
       <source>cameras</source>
       <translation>摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="65" />
+      <location filename="../../app/selfcheck.py" line="64" />
       <source>microphones</source>
       <translation>麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="66" />
+      <location filename="../../app/selfcheck.py" line="65" />
       <source>Media</source>
       <translation>音视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="67" />
+      <location filename="../../app/selfcheck.py" line="66" />
       <source>codecs</source>
       <translation>编解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="68" />
+      <location filename="../../app/selfcheck.py" line="67" />
       <source>VP8 video</source>
       <translation>VP8 视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="69" />
+      <location filename="../../app/selfcheck.py" line="68" />
       <source>Opus audio</source>
       <translation>Opus 音频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="70" />
+      <location filename="../../app/selfcheck.py" line="69" />
       <source>Keyring</source>
       <translation>密钥库</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="71" />
+      <location filename="../../app/selfcheck.py" line="70" />
       <source>backend</source>
       <translation>后端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="72" />
+      <location filename="../../app/selfcheck.py" line="71" />
       <source>Encrypted cache</source>
       <translation>加密缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="73" />
+      <location filename="../../app/selfcheck.py" line="72" />
       <source>cache</source>
       <translation>缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="74" />
+      <location filename="../../app/selfcheck.py" line="73" />
       <source>user caches</source>
       <translation>用户缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="75" />
+      <location filename="../../app/selfcheck.py" line="74" />
       <source>Hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="76" />
+      <location filename="../../app/selfcheck.py" line="75" />
       <source>hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="77" />
+      <location filename="../../app/selfcheck.py" line="76" />
       <source>hub client</source>
       <translation>服务器客户端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="78" />
+      <location filename="../../app/selfcheck.py" line="77" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="79" />
+      <location filename="../../app/selfcheck.py" line="78" />
       <source>TLS trust</source>
       <translation>TLS 信任</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="80" />
+      <location filename="../../app/selfcheck.py" line="79" />
       <source>check</source>
       <translation>检查</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="88" />
+      <location filename="../../app/selfcheck.py" line="87" />
       <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
       <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="92" />
+      <location filename="../../app/selfcheck.py" line="91" />
       <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
       <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="136" />
+      <location filename="../../app/selfcheck.py" line="135" />
       <source>bundle at {path}</source>
       <translation>安装包位于 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="138" />
+      <location filename="../../app/selfcheck.py" line="137" />
       <source>source, {path}</source>
       <translation>源代码运行，{path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="145" />
+      <location filename="../../app/selfcheck.py" line="144" />
       <source>{version} ({where})</source>
       <translation>{version}（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="162" />
+      <location filename="../../app/selfcheck.py" line="161" />
       <source>{path} (present)</source>
       <translation>{path}（存在）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="164" />
+      <location filename="../../app/selfcheck.py" line="163" />
       <source>{path} (absent: no file policy)</source>
       <translation>{path}（不存在：无文件策略）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="176" />
+      <location filename="../../app/selfcheck.py" line="175" />
       <source>{value} (locked by {source})</source>
       <translation>{value}（由 {source} 锁定）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="187" />
+      <location filename="../../app/selfcheck.py" line="186" />
       <source>none: every setting is the user's</source>
       <translation>无：所有设置均由用户决定</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="208" />
+      <location filename="../../app/selfcheck.py" line="207" />
       <source>missing {path} (run `make translations`)</source>
       <translation>缺少 {path}（请运行 make translations）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="219" />
+      <location filename="../../app/selfcheck.py" line="218" />
       <source>PySide6 cannot be imported: {error}</source>
       <translation>无法导入 PySide6：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="229" />
+      <location filename="../../app/selfcheck.py" line="228" />
       <source>Qt could not load {path}</source>
       <translation>Qt 无法加载 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="237" />
+      <location filename="../../app/selfcheck.py" line="236" />
       <source>{name} loaded (Qt {version})</source>
       <translation>已加载 {name}（Qt {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="254" />
-      <location filename="../../app/selfcheck.py" line="294" />
-      <location filename="../../app/selfcheck.py" line="355" />
-      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="253" />
+      <location filename="../../app/selfcheck.py" line="293" />
+      <location filename="../../app/selfcheck.py" line="354" />
+      <location filename="../../app/selfcheck.py" line="515" />
       <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="264" />
+      <location filename="../../app/selfcheck.py" line="263" />
       <source>no DICOM samples shipped in {path}</source>
       <translation>{path} 中没有随附的 DICOM 样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="276" />
+      <location filename="../../app/selfcheck.py" line="275" />
       <source>not exercised: {detail}</source>
       <translation>未实际测试：{detail}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="305" />
+      <location filename="../../app/selfcheck.py" line="304" />
       <source>listing devices failed: {error}</source>
       <translation>列出设备失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="316" />
+      <location filename="../../app/selfcheck.py" line="315" />
       <source>turned off by policy</source>
       <translation>已被策略关闭</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="326" />
+      <location filename="../../app/selfcheck.py" line="325" />
       <source>none found (calls will be audio-only or receive-only)</source>
       <translation>未找到（通话将只有音频或只接收）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="385" />
+      <location filename="../../app/selfcheck.py" line="384" />
       <source>encoding failed: {error}</source>
       <translation>编码失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="397" />
+      <location filename="../../app/selfcheck.py" line="396" />
       <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
       <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="419" />
+      <location filename="../../app/selfcheck.py" line="418" />
       <source>the keyring failed: {error}</source>
       <translation>密钥库出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="434" />
+      <location filename="../../app/selfcheck.py" line="433" />
       <source>sqlcipher3 missing: {error}</source>
       <translation>缺少 sqlcipher3：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="458" />
+      <location filename="../../app/selfcheck.py" line="457" />
       <source>round trip failed: {error}</source>
       <translation>写入后读回失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="467" />
+      <location filename="../../app/selfcheck.py" line="466" />
       <source>no cipher in this SQLite build</source>
       <translation>此 SQLite 版本不含加密功能</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="485" />
+      <location filename="../../app/selfcheck.py" line="484" />
       <source>the probe database was readable without its key</source>
       <translation>测试数据库无需密钥即可读取</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="493" />
+      <location filename="../../app/selfcheck.py" line="492" />
       <source>SQLCipher {version}: encrypted round trip</source>
       <translation>SQLCipher {version}：加密写入并读回成功</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="529" />
+      <location filename="../../app/selfcheck.py" line="528" />
       <source>no key can be kept: {error}</source>
       <translation>无法保存密钥：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="545" />
+      <location filename="../../app/selfcheck.py" line="544" />
       <source>a new cache cannot be opened: {error}</source>
       <translation>无法打开新缓存：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="555" />
+      <location filename="../../app/selfcheck.py" line="554" />
       <source>a new cache opens and migrates (schema v{version})</source>
       <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="567" />
+      <location filename="../../app/selfcheck.py" line="566" />
       <source>none yet (nobody has signed in here)</source>
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="585" />
+      <location filename="../../app/selfcheck.py" line="584" />
       <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
       <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="591" />
+      <location filename="../../app/selfcheck.py" line="590" />
       <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
       <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="621" />
+      <location filename="../../app/selfcheck.py" line="620" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="639" />
+      <location filename="../../app/selfcheck.py" line="638" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="650" />
+      <location filename="../../app/selfcheck.py" line="649" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="657" />
+      <location filename="../../app/selfcheck.py" line="656" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="672" />
+      <location filename="../../app/selfcheck.py" line="671" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
@@ -3327,8 +4132,8 @@
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="721" />
-      <source>verified against the system CA store</source>
-      <translation>已用系统 CA 证书库验证</translation>
+      <source>verified against the public CAs shipped with YiQiao</source>
+      <translation>已用医桥自带的公共 CA 证书列表验证</translation>
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="739" />
@@ -3346,44 +4151,72 @@
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="829" />
-      <source> (note: set in the environment, may override ca_bundle: {names})</source>
-      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
-    </message>
-    <message>
-      <location filename="../../app/selfcheck.py" line="865" />
+      <location filename="../../app/selfcheck.py" line="851" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="877" />
+      <location filename="../../app/selfcheck.py" line="863" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="886" />
+      <location filename="../../app/selfcheck.py" line="872" />
       <source>set-aside cache of {profile}</source>
       <translation>“{profile}” 的另存缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="887" />
+      <location filename="../../app/selfcheck.py" line="873" />
       <source>cache of {profile}</source>
       <translation>“{profile}” 的缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="898" />
+      <location filename="../../app/selfcheck.py" line="884" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
+    </message>
+  </context>
+  <context>
+    <name>SelfCheckCli</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="924" />
+      <source>Check that this install can do its job and write a report for IT.</source>
+      <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="929" />
+      <source>print the results as JSON</source>
+      <translation>以 JSON 格式输出结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="934" />
+      <source>language of the report (default: the language setting, else the system's)</source>
+      <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="942" />
+      <source>also write the report to this file</source>
+      <translation>同时把报告写入此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="947" />
+      <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
+      <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="956" />
+      <source>use an in-memory keyring (testing only: nothing is stored)</source>
+      <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
     </message>
   </context>
   <context>
@@ -3742,59 +4575,69 @@
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="41" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="42" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="43" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <source>Lip sync (video after audio)</source>
+      <translation>音画同步（视频晚于声音）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <location filename="../../app/ui/call/stats_panel.py" line="46" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="45" />
+      <location filename="../../app/ui/call/stats_panel.py" line="47" />
       <source>Connection number</source>
       <translation>连接序号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <source>{skew} (audio held {held})</source>
+      <translation>{skew}（声音延后 {held}）</translation>
     </message>
   </context>
   <context>
@@ -3895,354 +4738,445 @@
     </message>
   </context>
   <context>
+    <name>SyncWiring</name>
+    <message>
+      <location filename="../../app/ui/sync/wiring.py" line="60" />
+      <source>Enter earlier password…</source>
+      <translation>输入以前的密码…</translation>
+    </message>
+  </context>
+  <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="82" />
+      <location filename="../../app/ui/workflow/case_view.py" line="83" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
   </context>
   <context>
+    <name>ViewerProblem</name>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="21" />
+      <source>{file}: the file is missing.</source>
+      <translation>{file}：文件不存在。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="25" />
+      <source>{file} is not a readable DICOM file.</source>
+      <translation>{file} 不是可读取的 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="29" />
+      <source>{file} holds no image (it may be a report or other object).</source>
+      <translation>{file} 中没有图像（可能是报告或其他对象）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="35" />
+      <source>The image data of {file} is incomplete (the file is cut off).</source>
+      <translation>{file} 的图像数据不完整（文件被截断）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="41" />
+      <source>The image in {file} could not be decoded (damaged or unusual compression).</source>
+      <translation>无法解码 {file} 中的图像（数据损坏或压缩方式特殊）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="48" />
+      <source>The compressed image in {file} cannot be decoded on this computer: the decoder processes could not start.</source>
+      <translation>本机无法解码 {file} 中的压缩图像：解码进程无法启动。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="56" />
+      <source>{file}: that frame does not exist or is too large to show.</source>
+      <translation>{file}：该帧不存在或过大，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="62" />
+      <source>{file} describes its image inconsistently and cannot be shown.</source>
+      <translation>{file} 的图像描述前后矛盾，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="68" />
+      <source>The image in {file} could not be displayed.</source>
+      <translation>无法显示 {file} 中的图像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="74" />
+      <source>{file} is not a readable presentation state (GSPS).</source>
+      <translation>{file} 不是可读取的显示状态（GSPS）文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="80" />
+      <source>The presentation state does not belong to {file}.</source>
+      <translation>该显示状态不属于 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="86" />
+      <source>{file} holds no readable ECG waveform.</source>
+      <translation>{file} 中没有可读取的心电波形。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="90" />
+      <source>{file}: the original is never overwritten; choose another folder.</source>
+      <translation>{file}：原始文件绝不会被覆盖，请选择其他文件夹。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="106" />
+      <source>{file} could not be shown.</source>
+      <translation>无法显示 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="111" />
+      <source>A file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="113" />
+      <source>The viewer could not do this.</source>
+      <translation>阅片器无法完成此操作。</translation>
+    </message>
+  </context>
+  <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
       <source>MPR</source>
       <translation>多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
       <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="186" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="190" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="202" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="237" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="272" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="334" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="343" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="344" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="412" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="417" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="460" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="584" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="625" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="644" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="647" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="718" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="721" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="725" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="728" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="742" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="745" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -4250,89 +5184,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="337" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="338" />
+      <location filename="../../app/ui/viewer/viewport.py" line="339" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="339" />
+      <location filename="../../app/ui/viewer/viewport.py" line="340" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="340" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="342" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="342" />
+      <location filename="../../app/ui/viewer/viewport.py" line="343" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="358" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="388" />
+      <location filename="../../app/ui/viewer/viewport.py" line="389" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="309" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="454" />
+      <location filename="../../app/ui/viewer/viewport.py" line="455" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -4427,6 +5361,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="42" />
+      <location filename="../../app/ui/wording.py" line="544" />
       <source>, </source>
       <translation>、</translation>
     </message>
@@ -4512,395 +5447,445 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="104" />
+      <source>{label} contains characters that cannot be stored (e.g. invisible control characters); please retype it</source>
+      <translation>{label}含有无法保存的字符（例如看不见的控制字符），请重新输入</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="109" />
+      <source>{label} must be an ordinary number</source>
+      <translation>{label}应为普通数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="112" />
       <source>This record must belong to a patient</source>
       <translation>本记录必须属于某位患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="107" />
+      <location filename="../../app/ui/wording.py" line="115" />
       <source>This record has no conflict to resolve</source>
       <translation>本记录没有需要解决的冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="110" />
+      <location filename="../../app/ui/wording.py" line="118" />
       <source>This record no longer exists on this computer</source>
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="120" />
+      <location filename="../../app/ui/wording.py" line="128" />
       <source>{label} must have 18 characters (it has {length})</source>
       <translation>{label}应为 18 位（现为 {length} 位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="123" />
+      <location filename="../../app/ui/wording.py" line="131" />
       <source>{label} must be 17 digits followed by a digit or X</source>
       <translation>{label}应为 17 位数字加一位数字或 X</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="126" />
+      <location filename="../../app/ui/wording.py" line="134" />
       <source>{label} has a wrong check character — please check the number for a typing slip</source>
       <translation>{label}校验位不正确，请检查号码是否输错</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="130" />
+      <location filename="../../app/ui/wording.py" line="138" />
       <source>{label} does not contain a real birth date (characters 7–14)</source>
       <translation>{label}第 7–14 位不是有效的出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="133" />
+      <location filename="../../app/ui/wording.py" line="141" />
       <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
       <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="136" />
+      <location filename="../../app/ui/wording.py" line="144" />
       <source>{label} differs from the sex in the resident ID number</source>
       <translation>{label}与身份证号中的性别不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="139" />
+      <location filename="../../app/ui/wording.py" line="147" />
       <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
       <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="144" />
+      <location filename="../../app/ui/wording.py" line="152" />
       <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
       <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="147" />
+      <location filename="../../app/ui/wording.py" line="155" />
       <source>An amendment must say why the report is corrected</source>
       <translation>更正报告必须说明更正的原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="216" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="207" />
+      <location filename="../../app/ui/wording.py" line="217" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="210" />
+      <location filename="../../app/ui/wording.py" line="220" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="213" />
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="223" />
+      <location filename="../../app/ui/wording.py" line="226" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="219" />
-      <location filename="../../app/ui/wording.py" line="222" />
+      <location filename="../../app/ui/wording.py" line="229" />
+      <location filename="../../app/ui/wording.py" line="232" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="225" />
+      <location filename="../../app/ui/wording.py" line="235" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="228" />
+      <location filename="../../app/ui/wording.py" line="238" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="241" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="234" />
-      <location filename="../../app/ui/wording.py" line="298" />
-      <location filename="../../app/ui/wording.py" line="301" />
+      <location filename="../../app/ui/wording.py" line="244" />
+      <source>A number is not an ordinary number (NaN or infinity); correct it and retry.</source>
+      <translation>有一个数值不是普通数字（NaN 或无穷大），请改正后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="247" />
+      <location filename="../../app/ui/wording.py" line="311" />
+      <location filename="../../app/ui/wording.py" line="314" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="237" />
-      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="250" />
+      <location filename="../../app/ui/wording.py" line="253" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="243" />
-      <location filename="../../app/ui/wording.py" line="252" />
-      <location filename="../../app/ui/wording.py" line="255" />
+      <location filename="../../app/ui/wording.py" line="256" />
+      <location filename="../../app/ui/wording.py" line="265" />
+      <location filename="../../app/ui/wording.py" line="268" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="246" />
-      <location filename="../../app/ui/wording.py" line="249" />
+      <location filename="../../app/ui/wording.py" line="259" />
+      <location filename="../../app/ui/wording.py" line="262" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="258" />
+      <location filename="../../app/ui/wording.py" line="271" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="261" />
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="262" />
+      <location filename="../../app/ui/wording.py" line="275" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="263" />
+      <location filename="../../app/ui/wording.py" line="276" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="266" />
+      <location filename="../../app/ui/wording.py" line="279" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="269" />
+      <location filename="../../app/ui/wording.py" line="282" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="287" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="277" />
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="296" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
-      <location filename="../../app/ui/wording.py" line="286" />
-      <location filename="../../app/ui/wording.py" line="313" />
+      <location filename="../../app/ui/wording.py" line="293" />
+      <location filename="../../app/ui/wording.py" line="299" />
+      <location filename="../../app/ui/wording.py" line="326" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="289" />
+      <location filename="../../app/ui/wording.py" line="302" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="292" />
+      <location filename="../../app/ui/wording.py" line="305" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="295" />
+      <location filename="../../app/ui/wording.py" line="308" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="304" />
+      <location filename="../../app/ui/wording.py" line="317" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="307" />
+      <location filename="../../app/ui/wording.py" line="320" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="310" />
+      <location filename="../../app/ui/wording.py" line="323" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="316" />
-      <location filename="../../app/ui/wording.py" line="399" />
+      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="415" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="319" />
+      <location filename="../../app/ui/wording.py" line="332" />
       <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
       <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
       <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="339" />
       <source>A file upload was refused by the hub; YiQiao will send it again.</source>
       <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="342" />
       <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
       <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="332" />
+      <location filename="../../app/ui/wording.py" line="345" />
       <source>This record is damaged on the hub. Ask IT to check the hub.</source>
       <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="342" />
+      <location filename="../../app/ui/wording.py" line="355" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="345" />
+      <location filename="../../app/ui/wording.py" line="358" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="346" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="362" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="352" />
+      <location filename="../../app/ui/wording.py" line="365" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="355" />
+      <location filename="../../app/ui/wording.py" line="368" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="356" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="359" />
+      <location filename="../../app/ui/wording.py" line="372" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="362" />
+      <location filename="../../app/ui/wording.py" line="375" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="365" />
+      <location filename="../../app/ui/wording.py" line="378" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="366" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="370" />
+      <location filename="../../app/ui/wording.py" line="383" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="392" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="385" />
+      <location filename="../../app/ui/wording.py" line="398" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="391" />
+      <location filename="../../app/ui/wording.py" line="407" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="395" />
+      <location filename="../../app/ui/wording.py" line="411" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="415" />
+      <location filename="../../app/ui/wording.py" line="424" />
+      <source>The hub did not accept what was entered:</source>
+      <translation>服务器未接受所填写的内容：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="445" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="419" />
+      <location filename="../../app/ui/wording.py" line="449" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="422" />
-      <location filename="../../app/ui/wording.py" line="480" />
+      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="526" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="434" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="440" />
+      <location filename="../../app/ui/wording.py" line="470" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="445" />
+      <location filename="../../app/ui/wording.py" line="475" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="482" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="458" />
+      <location filename="../../app/ui/wording.py" line="488" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="494" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="469" />
-      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
-      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+      <location filename="../../app/ui/wording.py" line="499" />
+      <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
+      <translation>有尚未发送的工作用以前的密码加密保存着（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。文件：{kept}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="475" />
+      <location filename="../../app/ui/wording.py" line="507" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="513" />
+      <source>This computer had lost the key to your attached files; it was restored from the copy protected by your password. Nothing was lost.</source>
+      <translation>本机曾丢失附件文件的密钥，已从受您密码保护的副本中恢复。没有丢失任何内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="521" />
+      <source>{files} attached files kept after the key was lost were opened with your password; they are being sent to the hub now.</source>
+      <translation>密钥丢失后保留的 {files} 个附件文件已用您的密码打开，正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="534" />
+      <source>This computer has lost the key to the attached files stored here (the system keyring may have been reset). Nothing was deleted: the files were kept in {kept}.</source>
+      <translation>本机丢失了本地附件文件的密钥（系统密钥库可能被重置）。没有删除任何内容：这些文件保留在 {kept}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="540" />
+      <source>{n} of them are on the hub and will be downloaded again when opened.</source>
+      <translation>其中 {n} 个已在服务器上，打开时会重新下载。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="546" />
+      <source> and {n} more</source>
+      <translation> 等另外 {n} 个</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="549" />
+      <source>Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
+      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="581" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="511" />
+      <location filename="../../app/ui/wording.py" line="587" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

@@ -84,7 +84,14 @@ class CallService(QObject):
             if controller is not None:  # None once stop() began
                 await controller.on_hub_message(message)
 
-        self.signaling = HubSignaling(self.context.hub_url, token, on_hub_message, on_connection)
+        self.signaling = HubSignaling(
+            self.context.hub_url,
+            token,
+            on_hub_message,
+            on_connection,
+            # Trusted exactly as sync is: the client's context from the policy's ca_bundle.
+            ssl_context=client.ssl_context,
+        )
         config = MediaConfig(
             audio_only=bool(settings.get("audio_only", False)),
             play_audio=True,
