@@ -426,7 +426,7 @@ def test_a_ring_sent_while_a_listener_was_down_still_rings(cluster) -> None:  # 
         assert doctor.expect(sig.Accepted).call_id == call_id
         doctor.send(sig.Hangup(call_id=call_id))
         assert cardiologist.expect(sig.Ended).call_id == call_id
-    log = cluster.proc_by_pid(callee_pid).log.read_text()
+    log = cluster.proc_by_pid(callee_pid).output()[1]  # this run's stderr
     assert "listener reconnected" in log
 
 
