@@ -4187,6 +4187,39 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     </message>
   </context>
   <context>
+    <name>SelfCheckCli</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="924" />
+      <source>Check that this install can do its job and write a report for IT.</source>
+      <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="929" />
+      <source>print the results as JSON</source>
+      <translation>以 JSON 格式输出结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="934" />
+      <source>language of the report (default: the language setting, else the system's)</source>
+      <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="942" />
+      <source>also write the report to this file</source>
+      <translation>同时把报告写入此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="947" />
+      <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
+      <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="956" />
+      <source>use an in-memory keyring (testing only: nothing is stored)</source>
+      <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
+    </message>
+  </context>
+  <context>
     <name>SendDialog</name>
     <message>
       <location filename="../../app/ui/dicom_net/send_dialog.py" line="38" />
