@@ -1048,73 +1048,73 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="47" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="48" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="54" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="55" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="78" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="79" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="80" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="322" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="323" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="83" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="219" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="220" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="298" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="299" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="304" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="307" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="308" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="311" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="312" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="320" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="321" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="380" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -1641,6 +1641,53 @@
       <location filename="../../app/ui/workflow/patient_dialog.py" line="186" />
       <source>Back to the form</source>
       <translation>返回表单</translation>
+    </message>
+  </context>
+  <context>
+    <name>EarlierPasswordDialog</name>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="37" />
+      <source>Open kept work with an earlier password</source>
+      <translation>用以前的密码打开保留的工作</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="43" />
+      <source>This computer lost the key to your local records, and your password has been changed since. Work that had not reached the hub was kept, locked with the password you used before the change.
+
+Enter that earlier password to send the work to the hub. If it does not open, nothing is deleted: you can try again at any time. The hub and IT cannot open these files without that password.</source>
+      <translation>本机丢失了本地记录的密钥，而且此后您的密码已经更改。尚未发送到服务器的工作已保留下来，用更改前的密码加密。
+
+请输入以前的密码，把这些工作发送到服务器。如果打不开，不会删除任何内容，您可以随时再试。没有该密码，服务器和信息科也无法打开这些文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="53" />
+      <source>Kept:</source>
+      <translation>保留的文件：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="59" />
+      <source>Earlier password</source>
+      <translation>以前的密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="68" />
+      <source>Unlock and send</source>
+      <translation>解锁并发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="70" />
+      <source>Later</source>
+      <translation>以后再说</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="80" />
+      <source>Enter the earlier password.</source>
+      <translation>请输入以前的密码。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="94" />
+      <source>This password does not open the kept work. Nothing was changed; try another password you used before.</source>
+      <translation>此密码打不开保留的工作。没有做任何更改；请试试您以前用过的其他密码。</translation>
     </message>
   </context>
   <context>
@@ -2212,119 +2259,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="76" />
+      <location filename="../../app/ui/main_window.py" line="86" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="104" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="108" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="109" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="110" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="111" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="102" />
+      <location filename="../../app/ui/main_window.py" line="112" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="186" />
+      <location filename="../../app/ui/main_window.py" line="196" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="189" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="192" />
+      <location filename="../../app/ui/main_window.py" line="202" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="194" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="204" />
+      <location filename="../../app/ui/main_window.py" line="214" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="212" />
+      <location filename="../../app/ui/main_window.py" line="222" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="213" />
+      <location filename="../../app/ui/main_window.py" line="223" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="219" />
+      <location filename="../../app/ui/main_window.py" line="229" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="223" />
-      <location filename="../../app/ui/main_window.py" line="254" />
+      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="264" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="257" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
-      <location filename="../../app/ui/main_window.py" line="286" />
+      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="296" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="292" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="287" />
+      <location filename="../../app/ui/main_window.py" line="297" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -2332,180 +2379,180 @@
   <context>
     <name>MprView</name>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="281" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="282" />
       <source>Back to the stack</source>
       <translation>返回序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Crosshair</source>
       <translation>十字线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Rotate planes</source>
       <translation>旋转平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
       <source>Thin</source>
       <translation>薄层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MIP</source>
       <translation>MIP 最大密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MinIP</source>
       <translation>MinIP 最小密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>Average</source>
       <translation>平均</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="294" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
       <source>Thick slab</source>
       <translation>厚层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="300" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
       <source> mm</source>
       <translation> 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="302" />
       <source>Slab thickness</source>
       <translation>厚层厚度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="305" />
       <source>Reset planes</source>
       <translation>复位平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="323" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
       <source>Axial</source>
       <translation>轴位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
       <source>Coronal</source>
       <translation>冠状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="326" />
       <source>Sagittal</source>
       <translation>矢状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="339" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="340" />
       <source>Building the volume…</source>
       <translation>正在建立容积…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="361" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="362" />
       <source>This series cannot be reformatted: %1</source>
       <translation>此序列无法进行多平面重建：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="365" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="366" />
       <source>Reformatting failed: %1</source>
       <translation>多平面重建失败：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
       <source>only %1 image(s): a volume needs at least %2</source>
       <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
       <source>colour images are not reformatted</source>
       <translation>彩色图像不做多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
       <source>the images carry no orientation</source>
       <translation>图像缺少方位信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
       <source>the images carry no pixel spacing</source>
       <translation>图像缺少像素间距</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
       <source>image %1 has no position</source>
       <translation>第 %1 幅图像缺少位置信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
       <source>image %1 is oriented differently from the first</source>
       <translation>第 %1 幅图像的方位与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
       <source>image %1 has a different size from the first</source>
       <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
       <source>image %1 has a different pixel spacing from the first</source>
       <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
       <source>the slices are not in position order</source>
       <translation>层面未按位置排序</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
       <source>two slices share a position (duplicates or several stacks)</source>
       <translation>两个层面位置相同（重复或包含多组层面）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
       <source>gantry tilt of about %1°: the slices are sheared</source>
       <translation>机架倾斜约 %1°：层面错位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
       <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
       <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
       <source>slice spacing varies from %1 to %2 mm</source>
       <translation>层间距不一致，从 %1 到 %2 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
       <source>cancelled</source>
       <translation>已取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="387" />
       <source>image %1 decoded to an unexpected size</source>
       <translation>第 %1 幅图像解码后的尺寸不符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="515" />
       <source>%1 (oblique)</source>
       <translation>%1（斜位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="528" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="529" />
       <source>Pixel %1 mm (reformatted)</source>
       <translation>像素 %1 毫米（重建）</translation>
     </message>
@@ -2541,7 +2588,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="49" />
+      <location filename="../../app/ui/main_window.py" line="50" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2925,7 +2972,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="61" />
+      <location filename="../../app/ui/main_window.py" line="71" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -3710,361 +3757,361 @@
   <context>
     <name>SelfCheck</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="48" />
+      <location filename="../../app/selfcheck.py" line="47" />
       <source>PASS</source>
       <translation>通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="49" />
+      <location filename="../../app/selfcheck.py" line="48" />
       <source>WARN</source>
       <translation>警告</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="50" />
+      <location filename="../../app/selfcheck.py" line="49" />
       <source>SKIP</source>
       <translation>跳过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="51" />
+      <location filename="../../app/selfcheck.py" line="50" />
       <source>FAIL</source>
       <translation>失败</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="52" />
+      <location filename="../../app/selfcheck.py" line="51" />
       <source>Build</source>
       <translation>版本</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="53" />
+      <location filename="../../app/selfcheck.py" line="52" />
       <source>System</source>
       <translation>操作系统</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="54" />
+      <location filename="../../app/selfcheck.py" line="53" />
       <source>Policy</source>
       <translation>策略</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="55" />
+      <location filename="../../app/selfcheck.py" line="54" />
       <source>policy file</source>
       <translation>策略文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="56" />
+      <location filename="../../app/selfcheck.py" line="55" />
       <source>registry</source>
       <translation>注册表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="57" />
+      <location filename="../../app/selfcheck.py" line="56" />
       <source>locked keys</source>
       <translation>锁定的设置</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="58" />
+      <location filename="../../app/selfcheck.py" line="57" />
       <source>translations</source>
       <translation>界面翻译</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="59" />
+      <location filename="../../app/selfcheck.py" line="58" />
       <source>DICOM decoders</source>
       <translation>DICOM 解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="60" />
+      <location filename="../../app/selfcheck.py" line="59" />
       <source>decoders</source>
       <translation>解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="61" />
+      <location filename="../../app/selfcheck.py" line="60" />
       <source>samples</source>
       <translation>样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="62" />
+      <location filename="../../app/selfcheck.py" line="61" />
       <source>Devices</source>
       <translation>设备</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="63" />
+      <location filename="../../app/selfcheck.py" line="62" />
       <source>device listing</source>
       <translation>设备列表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="64" />
+      <location filename="../../app/selfcheck.py" line="63" />
       <source>cameras</source>
       <translation>摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="65" />
+      <location filename="../../app/selfcheck.py" line="64" />
       <source>microphones</source>
       <translation>麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="66" />
+      <location filename="../../app/selfcheck.py" line="65" />
       <source>Media</source>
       <translation>音视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="67" />
+      <location filename="../../app/selfcheck.py" line="66" />
       <source>codecs</source>
       <translation>编解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="68" />
+      <location filename="../../app/selfcheck.py" line="67" />
       <source>VP8 video</source>
       <translation>VP8 视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="69" />
+      <location filename="../../app/selfcheck.py" line="68" />
       <source>Opus audio</source>
       <translation>Opus 音频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="70" />
+      <location filename="../../app/selfcheck.py" line="69" />
       <source>Keyring</source>
       <translation>密钥库</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="71" />
+      <location filename="../../app/selfcheck.py" line="70" />
       <source>backend</source>
       <translation>后端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="72" />
+      <location filename="../../app/selfcheck.py" line="71" />
       <source>Encrypted cache</source>
       <translation>加密缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="73" />
+      <location filename="../../app/selfcheck.py" line="72" />
       <source>cache</source>
       <translation>缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="74" />
+      <location filename="../../app/selfcheck.py" line="73" />
       <source>user caches</source>
       <translation>用户缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="75" />
+      <location filename="../../app/selfcheck.py" line="74" />
       <source>Hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="76" />
+      <location filename="../../app/selfcheck.py" line="75" />
       <source>hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="77" />
+      <location filename="../../app/selfcheck.py" line="76" />
       <source>hub client</source>
       <translation>服务器客户端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="78" />
+      <location filename="../../app/selfcheck.py" line="77" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="79" />
+      <location filename="../../app/selfcheck.py" line="78" />
       <source>TLS trust</source>
       <translation>TLS 信任</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="80" />
+      <location filename="../../app/selfcheck.py" line="79" />
       <source>check</source>
       <translation>检查</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="88" />
+      <location filename="../../app/selfcheck.py" line="87" />
       <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
       <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="92" />
+      <location filename="../../app/selfcheck.py" line="91" />
       <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
       <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="136" />
+      <location filename="../../app/selfcheck.py" line="135" />
       <source>bundle at {path}</source>
       <translation>安装包位于 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="138" />
+      <location filename="../../app/selfcheck.py" line="137" />
       <source>source, {path}</source>
       <translation>源代码运行，{path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="145" />
+      <location filename="../../app/selfcheck.py" line="144" />
       <source>{version} ({where})</source>
       <translation>{version}（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="162" />
+      <location filename="../../app/selfcheck.py" line="161" />
       <source>{path} (present)</source>
       <translation>{path}（存在）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="164" />
+      <location filename="../../app/selfcheck.py" line="163" />
       <source>{path} (absent: no file policy)</source>
       <translation>{path}（不存在：无文件策略）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="176" />
+      <location filename="../../app/selfcheck.py" line="175" />
       <source>{value} (locked by {source})</source>
       <translation>{value}（由 {source} 锁定）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="187" />
+      <location filename="../../app/selfcheck.py" line="186" />
       <source>none: every setting is the user's</source>
       <translation>无：所有设置均由用户决定</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="208" />
+      <location filename="../../app/selfcheck.py" line="207" />
       <source>missing {path} (run `make translations`)</source>
       <translation>缺少 {path}（请运行 make translations）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="219" />
+      <location filename="../../app/selfcheck.py" line="218" />
       <source>PySide6 cannot be imported: {error}</source>
       <translation>无法导入 PySide6：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="229" />
+      <location filename="../../app/selfcheck.py" line="228" />
       <source>Qt could not load {path}</source>
       <translation>Qt 无法加载 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="237" />
+      <location filename="../../app/selfcheck.py" line="236" />
       <source>{name} loaded (Qt {version})</source>
       <translation>已加载 {name}（Qt {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="254" />
-      <location filename="../../app/selfcheck.py" line="294" />
-      <location filename="../../app/selfcheck.py" line="355" />
-      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="253" />
+      <location filename="../../app/selfcheck.py" line="293" />
+      <location filename="../../app/selfcheck.py" line="354" />
+      <location filename="../../app/selfcheck.py" line="515" />
       <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="264" />
+      <location filename="../../app/selfcheck.py" line="263" />
       <source>no DICOM samples shipped in {path}</source>
       <translation>{path} 中没有随附的 DICOM 样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="276" />
+      <location filename="../../app/selfcheck.py" line="275" />
       <source>not exercised: {detail}</source>
       <translation>未实际测试：{detail}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="305" />
+      <location filename="../../app/selfcheck.py" line="304" />
       <source>listing devices failed: {error}</source>
       <translation>列出设备失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="316" />
+      <location filename="../../app/selfcheck.py" line="315" />
       <source>turned off by policy</source>
       <translation>已被策略关闭</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="326" />
+      <location filename="../../app/selfcheck.py" line="325" />
       <source>none found (calls will be audio-only or receive-only)</source>
       <translation>未找到（通话将只有音频或只接收）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="385" />
+      <location filename="../../app/selfcheck.py" line="384" />
       <source>encoding failed: {error}</source>
       <translation>编码失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="397" />
+      <location filename="../../app/selfcheck.py" line="396" />
       <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
       <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="419" />
+      <location filename="../../app/selfcheck.py" line="418" />
       <source>the keyring failed: {error}</source>
       <translation>密钥库出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="434" />
+      <location filename="../../app/selfcheck.py" line="433" />
       <source>sqlcipher3 missing: {error}</source>
       <translation>缺少 sqlcipher3：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="458" />
+      <location filename="../../app/selfcheck.py" line="457" />
       <source>round trip failed: {error}</source>
       <translation>写入后读回失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="467" />
+      <location filename="../../app/selfcheck.py" line="466" />
       <source>no cipher in this SQLite build</source>
       <translation>此 SQLite 版本不含加密功能</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="485" />
+      <location filename="../../app/selfcheck.py" line="484" />
       <source>the probe database was readable without its key</source>
       <translation>测试数据库无需密钥即可读取</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="493" />
+      <location filename="../../app/selfcheck.py" line="492" />
       <source>SQLCipher {version}: encrypted round trip</source>
       <translation>SQLCipher {version}：加密写入并读回成功</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="529" />
+      <location filename="../../app/selfcheck.py" line="528" />
       <source>no key can be kept: {error}</source>
       <translation>无法保存密钥：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="545" />
+      <location filename="../../app/selfcheck.py" line="544" />
       <source>a new cache cannot be opened: {error}</source>
       <translation>无法打开新缓存：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="555" />
+      <location filename="../../app/selfcheck.py" line="554" />
       <source>a new cache opens and migrates (schema v{version})</source>
       <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="567" />
+      <location filename="../../app/selfcheck.py" line="566" />
       <source>none yet (nobody has signed in here)</source>
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="585" />
+      <location filename="../../app/selfcheck.py" line="584" />
       <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
       <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="591" />
+      <location filename="../../app/selfcheck.py" line="590" />
       <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
       <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="621" />
+      <location filename="../../app/selfcheck.py" line="620" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="639" />
+      <location filename="../../app/selfcheck.py" line="638" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="650" />
+      <location filename="../../app/selfcheck.py" line="649" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="657" />
+      <location filename="../../app/selfcheck.py" line="656" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="672" />
+      <location filename="../../app/selfcheck.py" line="671" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
@@ -4085,8 +4132,8 @@
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="721" />
-      <source>verified against the system CA store</source>
-      <translation>已用系统 CA 证书库验证</translation>
+      <source>verified against the public CAs shipped with YiQiao</source>
+      <translation>已用医桥自带的公共 CA 证书列表验证</translation>
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="739" />
@@ -4104,44 +4151,72 @@
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="829" />
-      <source> (note: set in the environment, may override ca_bundle: {names})</source>
-      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
-    </message>
-    <message>
-      <location filename="../../app/selfcheck.py" line="865" />
+      <location filename="../../app/selfcheck.py" line="851" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="877" />
+      <location filename="../../app/selfcheck.py" line="863" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="886" />
+      <location filename="../../app/selfcheck.py" line="872" />
       <source>set-aside cache of {profile}</source>
       <translation>“{profile}” 的另存缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="887" />
+      <location filename="../../app/selfcheck.py" line="873" />
       <source>cache of {profile}</source>
       <translation>“{profile}” 的缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="898" />
+      <location filename="../../app/selfcheck.py" line="884" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
+    </message>
+  </context>
+  <context>
+    <name>SelfCheckCli</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="924" />
+      <source>Check that this install can do its job and write a report for IT.</source>
+      <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="929" />
+      <source>print the results as JSON</source>
+      <translation>以 JSON 格式输出结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="934" />
+      <source>language of the report (default: the language setting, else the system's)</source>
+      <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="942" />
+      <source>also write the report to this file</source>
+      <translation>同时把报告写入此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="947" />
+      <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
+      <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="956" />
+      <source>use an in-memory keyring (testing only: nothing is stored)</source>
+      <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
     </message>
   </context>
   <context>
@@ -4500,59 +4575,69 @@
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="41" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="42" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="43" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <source>Lip sync (video after audio)</source>
+      <translation>音画同步（视频晚于声音）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <location filename="../../app/ui/call/stats_panel.py" line="46" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="45" />
+      <location filename="../../app/ui/call/stats_panel.py" line="47" />
       <source>Connection number</source>
       <translation>连接序号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <source>{skew} (audio held {held})</source>
+      <translation>{skew}（声音延后 {held}）</translation>
     </message>
   </context>
   <context>
@@ -4653,6 +4738,14 @@
     </message>
   </context>
   <context>
+    <name>SyncWiring</name>
+    <message>
+      <location filename="../../app/ui/sync/wiring.py" line="60" />
+      <source>Enter earlier password…</source>
+      <translation>输入以前的密码…</translation>
+    </message>
+  </context>
+  <context>
     <name>TimeDialog</name>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="83" />
@@ -4661,346 +4754,429 @@
     </message>
   </context>
   <context>
+    <name>ViewerProblem</name>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="21" />
+      <source>{file}: the file is missing.</source>
+      <translation>{file}：文件不存在。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="25" />
+      <source>{file} is not a readable DICOM file.</source>
+      <translation>{file} 不是可读取的 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="29" />
+      <source>{file} holds no image (it may be a report or other object).</source>
+      <translation>{file} 中没有图像（可能是报告或其他对象）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="35" />
+      <source>The image data of {file} is incomplete (the file is cut off).</source>
+      <translation>{file} 的图像数据不完整（文件被截断）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="41" />
+      <source>The image in {file} could not be decoded (damaged or unusual compression).</source>
+      <translation>无法解码 {file} 中的图像（数据损坏或压缩方式特殊）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="48" />
+      <source>The compressed image in {file} cannot be decoded on this computer: the decoder processes could not start.</source>
+      <translation>本机无法解码 {file} 中的压缩图像：解码进程无法启动。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="56" />
+      <source>{file}: that frame does not exist or is too large to show.</source>
+      <translation>{file}：该帧不存在或过大，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="62" />
+      <source>{file} describes its image inconsistently and cannot be shown.</source>
+      <translation>{file} 的图像描述前后矛盾，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="68" />
+      <source>The image in {file} could not be displayed.</source>
+      <translation>无法显示 {file} 中的图像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="74" />
+      <source>{file} is not a readable presentation state (GSPS).</source>
+      <translation>{file} 不是可读取的显示状态（GSPS）文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="80" />
+      <source>The presentation state does not belong to {file}.</source>
+      <translation>该显示状态不属于 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="86" />
+      <source>{file} holds no readable ECG waveform.</source>
+      <translation>{file} 中没有可读取的心电波形。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="90" />
+      <source>{file}: the original is never overwritten; choose another folder.</source>
+      <translation>{file}：原始文件绝不会被覆盖，请选择其他文件夹。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="106" />
+      <source>{file} could not be shown.</source>
+      <translation>无法显示 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="111" />
+      <source>A file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="113" />
+      <source>The viewer could not do this.</source>
+      <translation>阅片器无法完成此操作。</translation>
+    </message>
+  </context>
+  <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
       <source>MPR</source>
       <translation>多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
       <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="186" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="190" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="202" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="237" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="272" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="334" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="343" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="344" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="412" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="417" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="460" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="584" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="625" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="644" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="647" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="718" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="721" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="725" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="728" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="742" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="745" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -5008,89 +5184,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="337" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="338" />
+      <location filename="../../app/ui/viewer/viewport.py" line="339" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="339" />
+      <location filename="../../app/ui/viewer/viewport.py" line="340" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="340" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="342" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="342" />
+      <location filename="../../app/ui/viewer/viewport.py" line="343" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="358" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="388" />
+      <location filename="../../app/ui/viewer/viewport.py" line="389" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="309" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="454" />
+      <location filename="../../app/ui/viewer/viewport.py" line="455" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -5179,506 +5355,542 @@
   <context>
     <name>Wording</name>
     <message>
-      <location filename="../../app/ui/wording.py" line="23" />
+      <location filename="../../app/ui/wording.py" line="24" />
       <source>This record</source>
       <translation>本记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="42" />
+      <location filename="../../app/ui/wording.py" line="43" />
+      <location filename="../../app/ui/wording.py" line="557" />
       <source>, </source>
       <translation>、</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="49" />
+      <location filename="../../app/ui/wording.py" line="50" />
       <source>{label} must be filled in</source>
       <translation>请填写{label}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="52" />
+      <location filename="../../app/ui/wording.py" line="53" />
       <source>{label} needs at least {min} characters</source>
       <translation>{label}至少需要 {min} 个字符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="55" />
+      <location filename="../../app/ui/wording.py" line="56" />
       <source>{label} may have at most {max} characters</source>
       <translation>{label}最多 {max} 个字符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="58" />
+      <location filename="../../app/ui/wording.py" line="59" />
       <source>{label} must be at least {min}</source>
       <translation>{label}不能小于 {min}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="61" />
+      <location filename="../../app/ui/wording.py" line="62" />
       <source>{label} must be at most {max}</source>
       <translation>{label}不能大于 {max}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="64" />
+      <location filename="../../app/ui/wording.py" line="65" />
       <source>{label} must be a number</source>
       <translation>{label}应为数字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="67" />
+      <location filename="../../app/ui/wording.py" line="68" />
       <source>{label} must be a whole number</source>
       <translation>{label}应为整数</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="70" />
+      <location filename="../../app/ui/wording.py" line="71" />
       <source>{label} must be yes or no</source>
       <translation>{label}应为“是”或“否”</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="73" />
+      <location filename="../../app/ui/wording.py" line="74" />
       <source>{label} must be written as year-month-day, e.g. 1965-03-15</source>
       <translation>{label}格式应为 年-月-日，例如 1965-03-15</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="76" />
+      <location filename="../../app/ui/wording.py" line="77" />
       <source>{label} must be written as year-month-day hour:minute, e.g. 2026-03-15 14:30</source>
       <translation>{label}格式应为 年-月-日 时:分，例如 2026-03-15 14:30</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="81" />
+      <location filename="../../app/ui/wording.py" line="82" />
       <source>{label} must be one of: {choices}</source>
       <translation>{label}只能是以下之一：{choices}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="85" />
+      <location filename="../../app/ui/wording.py" line="86" />
       <source>{label}: choose one of the offered values</source>
       <translation>{label}：请从给出的选项中选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="89" />
+      <location filename="../../app/ui/wording.py" line="90" />
       <source>{label} is not written in the expected form</source>
       <translation>{label}的格式不正确</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="92" />
+      <location filename="../../app/ui/wording.py" line="93" />
       <source>{label} must be a list</source>
       <translation>{label}应为列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="95" />
+      <location filename="../../app/ui/wording.py" line="96" />
       <source>{label} is not valid</source>
       <translation>{label}无效</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="98" />
+      <location filename="../../app/ui/wording.py" line="99" />
       <source>A consultation cannot go from “{before}” to “{after}”</source>
       <translation>会诊不能从“{before}”变为“{after}”</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="104" />
+      <location filename="../../app/ui/wording.py" line="105" />
       <source>{label} contains characters that cannot be stored (e.g. invisible control characters); please retype it</source>
       <translation>{label}含有无法保存的字符（例如看不见的控制字符），请重新输入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="109" />
+      <location filename="../../app/ui/wording.py" line="110" />
       <source>{label} must be an ordinary number</source>
       <translation>{label}应为普通数字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="112" />
+      <location filename="../../app/ui/wording.py" line="113" />
       <source>This record must belong to a patient</source>
       <translation>本记录必须属于某位患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="115" />
+      <location filename="../../app/ui/wording.py" line="116" />
       <source>This record has no conflict to resolve</source>
       <translation>本记录没有需要解决的冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="118" />
+      <location filename="../../app/ui/wording.py" line="119" />
       <source>This record no longer exists on this computer</source>
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="128" />
+      <location filename="../../app/ui/wording.py" line="129" />
       <source>{label} must have 18 characters (it has {length})</source>
       <translation>{label}应为 18 位（现为 {length} 位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="131" />
+      <location filename="../../app/ui/wording.py" line="132" />
       <source>{label} must be 17 digits followed by a digit or X</source>
       <translation>{label}应为 17 位数字加一位数字或 X</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="134" />
+      <location filename="../../app/ui/wording.py" line="135" />
       <source>{label} has a wrong check character — please check the number for a typing slip</source>
       <translation>{label}校验位不正确，请检查号码是否输错</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="138" />
+      <location filename="../../app/ui/wording.py" line="139" />
       <source>{label} does not contain a real birth date (characters 7–14)</source>
       <translation>{label}第 7–14 位不是有效的出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="141" />
+      <location filename="../../app/ui/wording.py" line="142" />
       <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
       <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="144" />
+      <location filename="../../app/ui/wording.py" line="145" />
       <source>{label} differs from the sex in the resident ID number</source>
       <translation>{label}与身份证号中的性别不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="147" />
+      <location filename="../../app/ui/wording.py" line="148" />
       <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
       <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="152" />
+      <location filename="../../app/ui/wording.py" line="153" />
       <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
       <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="155" />
+      <location filename="../../app/ui/wording.py" line="156" />
       <source>An amendment must say why the report is corrected</source>
       <translation>更正报告必须说明更正的原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="217" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="217" />
+      <location filename="../../app/ui/wording.py" line="218" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="220" />
+      <location filename="../../app/ui/wording.py" line="221" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="223" />
-      <location filename="../../app/ui/wording.py" line="226" />
+      <location filename="../../app/ui/wording.py" line="224" />
+      <location filename="../../app/ui/wording.py" line="227" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="229" />
-      <location filename="../../app/ui/wording.py" line="232" />
+      <location filename="../../app/ui/wording.py" line="230" />
+      <location filename="../../app/ui/wording.py" line="233" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="235" />
+      <location filename="../../app/ui/wording.py" line="236" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="238" />
+      <location filename="../../app/ui/wording.py" line="239" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="241" />
+      <location filename="../../app/ui/wording.py" line="242" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="244" />
+      <location filename="../../app/ui/wording.py" line="245" />
       <source>A number is not an ordinary number (NaN or infinity); correct it and retry.</source>
       <translation>有一个数值不是普通数字（NaN 或无穷大），请改正后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="247" />
-      <location filename="../../app/ui/wording.py" line="311" />
-      <location filename="../../app/ui/wording.py" line="314" />
+      <location filename="../../app/ui/wording.py" line="248" />
+      <location filename="../../app/ui/wording.py" line="312" />
+      <location filename="../../app/ui/wording.py" line="315" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="250" />
-      <location filename="../../app/ui/wording.py" line="253" />
+      <location filename="../../app/ui/wording.py" line="251" />
+      <location filename="../../app/ui/wording.py" line="254" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="256" />
-      <location filename="../../app/ui/wording.py" line="265" />
-      <location filename="../../app/ui/wording.py" line="268" />
+      <location filename="../../app/ui/wording.py" line="257" />
+      <location filename="../../app/ui/wording.py" line="266" />
+      <location filename="../../app/ui/wording.py" line="269" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="259" />
-      <location filename="../../app/ui/wording.py" line="262" />
+      <location filename="../../app/ui/wording.py" line="260" />
+      <location filename="../../app/ui/wording.py" line="263" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="272" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="274" />
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="275" />
+      <location filename="../../app/ui/wording.py" line="350" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="275" />
+      <location filename="../../app/ui/wording.py" line="276" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="276" />
+      <location filename="../../app/ui/wording.py" line="277" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="279" />
+      <location filename="../../app/ui/wording.py" line="280" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="282" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="284" />
+      <location filename="../../app/ui/wording.py" line="285" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="287" />
+      <location filename="../../app/ui/wording.py" line="288" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="290" />
-      <location filename="../../app/ui/wording.py" line="296" />
+      <location filename="../../app/ui/wording.py" line="291" />
+      <location filename="../../app/ui/wording.py" line="297" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="293" />
-      <location filename="../../app/ui/wording.py" line="299" />
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="294" />
+      <location filename="../../app/ui/wording.py" line="300" />
+      <location filename="../../app/ui/wording.py" line="327" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="302" />
+      <location filename="../../app/ui/wording.py" line="303" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="305" />
+      <location filename="../../app/ui/wording.py" line="306" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="308" />
+      <location filename="../../app/ui/wording.py" line="309" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="317" />
+      <location filename="../../app/ui/wording.py" line="318" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="320" />
+      <location filename="../../app/ui/wording.py" line="321" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="324" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
-      <location filename="../../app/ui/wording.py" line="415" />
+      <location filename="../../app/ui/wording.py" line="330" />
+      <location filename="../../app/ui/wording.py" line="416" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="332" />
+      <location filename="../../app/ui/wording.py" line="333" />
       <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
       <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="337" />
       <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
       <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="339" />
+      <location filename="../../app/ui/wording.py" line="340" />
       <source>A file upload was refused by the hub; YiQiao will send it again.</source>
       <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="342" />
+      <location filename="../../app/ui/wording.py" line="343" />
       <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
       <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="345" />
+      <location filename="../../app/ui/wording.py" line="346" />
       <source>This record is damaged on the hub. Ask IT to check the hub.</source>
       <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="355" />
+      <location filename="../../app/ui/wording.py" line="356" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="358" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="359" />
+      <location filename="../../app/ui/wording.py" line="360" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="362" />
+      <location filename="../../app/ui/wording.py" line="363" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="365" />
+      <location filename="../../app/ui/wording.py" line="366" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="368" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="369" />
+      <location filename="../../app/ui/wording.py" line="370" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="372" />
+      <location filename="../../app/ui/wording.py" line="373" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="375" />
+      <location filename="../../app/ui/wording.py" line="376" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="378" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="380" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="383" />
+      <location filename="../../app/ui/wording.py" line="384" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="392" />
+      <location filename="../../app/ui/wording.py" line="393" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="398" />
+      <location filename="../../app/ui/wording.py" line="399" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="407" />
+      <location filename="../../app/ui/wording.py" line="408" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="411" />
+      <location filename="../../app/ui/wording.py" line="412" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="424" />
+      <location filename="../../app/ui/wording.py" line="425" />
       <source>The hub did not accept what was entered:</source>
       <translation>服务器未接受所填写的内容：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="445" />
+      <location filename="../../app/ui/wording.py" line="448" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="449" />
+      <location filename="../../app/ui/wording.py" line="452" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="452" />
-      <location filename="../../app/ui/wording.py" line="510" />
+      <location filename="../../app/ui/wording.py" line="455" />
+      <location filename="../../app/ui/wording.py" line="529" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="467" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="470" />
+      <location filename="../../app/ui/wording.py" line="473" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="475" />
+      <location filename="../../app/ui/wording.py" line="478" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="482" />
+      <location filename="../../app/ui/wording.py" line="485" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="488" />
+      <location filename="../../app/ui/wording.py" line="491" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="494" />
+      <location filename="../../app/ui/wording.py" line="497" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="499" />
-      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
-      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+      <location filename="../../app/ui/wording.py" line="502" />
+      <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
+      <translation>有尚未发送的工作用以前的密码加密保存着（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。文件：{kept}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="510" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="535" />
+      <location filename="../../app/ui/wording.py" line="516" />
+      <source>This computer had lost the key to your attached files; it was restored from the copy protected by your password. Nothing was lost.</source>
+      <translation>本机曾丢失附件文件的密钥，已从受您密码保护的副本中恢复。没有丢失任何内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="524" />
+      <source>{files} attached files kept after the key was lost were opened with your password; they are being sent to the hub now.</source>
+      <translation>密钥丢失后保留的 {files} 个附件文件已用您的密码打开，正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="538" />
+      <source>{title} ({patient})</source>
+      <translation>{title}（{patient}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="547" />
+      <source>This computer has lost the key to the attached files stored here (the system keyring may have been reset). Nothing was deleted: the files were kept in {kept}.</source>
+      <translation>本机丢失了本地附件文件的密钥（系统密钥库可能被重置）。没有删除任何内容：这些文件保留在 {kept}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="553" />
+      <source> {n} of them are on the hub and will be downloaded again when opened.</source>
+      <translation>其中 {n} 个已在服务器上，打开时会重新下载。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="562" />
+      <source> Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
+      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="559" />
+      <source> and {n} more</source>
+      <translation> 等另外 {n} 个</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="604" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="541" />
+      <location filename="../../app/ui/wording.py" line="610" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>
