@@ -273,7 +273,10 @@ def test_keyring_lost_and_password_changed_the_earlier_password_sends_the_work(
     wait_until(lambda: finished, 60, "the recovery to finish")
     assert finished[0].code == "recovered" and finished[0].params["refused"] == 0
     assert not later.needs_earlier_password()
-    assert not kept.db_path.exists() and (folder / f"cache.db.recovered-{kept.stamp}").exists()
+    retired = folder / f"cache.db.recovered-{kept.stamp}"
+    assert not kept.db_path.exists() and retired.exists()
+    # Re-wrapped under today's password when it was opened (a later sign-in would continue).
+    assert unwrap_keys(wrap_path(retired), "the-new-password") is not None
     hub_docs = _hub_docs(hub.url)
     assert {str(patient), str(photo)} <= set(hub_docs)
     assert hub_docs[str(patient)].fields["name"] == "赵桂兰"
