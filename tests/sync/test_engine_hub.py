@@ -135,7 +135,9 @@ def test_an_urgent_blob_is_fetched_next_even_in_the_middle_of_other_downloads(
     b = make_client(tmp_path / "b", hub.url, "doc2")
     try:
         shas = [a.blobs.add_bytes(bytes([i]) * 20_000, "application/dicom") for i in range(5)]
-        p = a.store.create(DocType.patient, {"name": "赵一", "sex": "M", "birth_date": "1960-01-01"})
+        p = a.store.create(
+            DocType.patient, {"name": "赵一", "sex": "M", "birth_date": "1960-01-01"}
+        )
         entries = [
             {"sha256": s, "size": 20_000, "media_type": "application/dicom", "kind": "dicom"}
             for s in shas
