@@ -59,98 +59,93 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="40" />
+      <location filename="../../app/ui/pages/call.py" line="41" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="43" />
+      <location filename="../../app/ui/pages/call.py" line="44" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="60" />
+      <location filename="../../app/ui/pages/call.py" line="61" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="67" />
+      <location filename="../../app/ui/pages/call.py" line="68" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="83" />
+      <location filename="../../app/ui/pages/call.py" line="86" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="85" />
+      <location filename="../../app/ui/pages/call.py" line="88" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="128" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="155" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Images can be shared in a consultation call whose patient is known here.</source>
       <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="162" />
-      <source>Open a series of this consultation, then share it.</source>
-      <translation>请先打开本会诊的一个序列，再共享。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/call.py" line="197" />
+      <location filename="../../app/ui/pages/call.py" line="256" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="198" />
+      <location filename="../../app/ui/pages/call.py" line="257" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="199" />
+      <location filename="../../app/ui/pages/call.py" line="258" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="200" />
+      <location filename="../../app/ui/pages/call.py" line="259" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="201" />
+      <location filename="../../app/ui/pages/call.py" line="260" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="202" />
-      <location filename="../../app/ui/pages/call.py" line="203" />
+      <location filename="../../app/ui/pages/call.py" line="261" />
+      <location filename="../../app/ui/pages/call.py" line="262" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="204" />
+      <location filename="../../app/ui/pages/call.py" line="263" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="205" />
+      <location filename="../../app/ui/pages/call.py" line="264" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="206" />
+      <location filename="../../app/ui/pages/call.py" line="265" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="208" />
+      <location filename="../../app/ui/pages/call.py" line="267" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -346,208 +341,233 @@
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="146" />
+      <location filename="../../app/ui/workflow/case_view.py" line="132" />
+      <source>Share images</source>
+      <translation>共享影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="161" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="152" />
+      <location filename="../../app/ui/workflow/case_view.py" line="167" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="160" />
+      <location filename="../../app/ui/workflow/case_view.py" line="175" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="164" />
+      <location filename="../../app/ui/workflow/case_view.py" line="179" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="182" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="170" />
+      <location filename="../../app/ui/workflow/case_view.py" line="185" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="179" />
+      <location filename="../../app/ui/workflow/case_view.py" line="194" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="182" />
+      <location filename="../../app/ui/workflow/case_view.py" line="197" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="189" />
+      <location filename="../../app/ui/workflow/case_view.py" line="204" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="192" />
+      <location filename="../../app/ui/workflow/case_view.py" line="207" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="195" />
+      <location filename="../../app/ui/workflow/case_view.py" line="210" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="198" />
+      <location filename="../../app/ui/workflow/case_view.py" line="213" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="205" />
-      <location filename="../../app/ui/workflow/case_view.py" line="719" />
+      <location filename="../../app/ui/workflow/case_view.py" line="220" />
+      <location filename="../../app/ui/workflow/case_view.py" line="774" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="253" />
+      <location filename="../../app/ui/workflow/case_view.py" line="243" />
+      <source>Images can be shared during a video call about this consultation.</source>
+      <translation>在关于本会诊的视频通话中才能共享影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="245" />
+      <source>The call under way is about another consultation.</source>
+      <translation>当前通话属于另一个会诊。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="249" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="254" />
+      <source>Show this consultation's images to the other side of the call.</source>
+      <translation>向通话对方展示本会诊的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="306" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="285" />
+      <location filename="../../app/ui/workflow/case_view.py" line="339" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="294" />
+      <location filename="../../app/ui/workflow/case_view.py" line="348" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="296" />
+      <location filename="../../app/ui/workflow/case_view.py" line="350" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="300" />
+      <location filename="../../app/ui/workflow/case_view.py" line="354" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="304" />
+      <location filename="../../app/ui/workflow/case_view.py" line="358" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="306" />
+      <location filename="../../app/ui/workflow/case_view.py" line="360" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="310" />
+      <location filename="../../app/ui/workflow/case_view.py" line="364" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="316" />
+      <location filename="../../app/ui/workflow/case_view.py" line="370" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="366" />
+      <location filename="../../app/ui/workflow/case_view.py" line="420" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="384" />
+      <location filename="../../app/ui/workflow/case_view.py" line="438" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="399" />
+      <location filename="../../app/ui/workflow/case_view.py" line="453" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="401" />
+      <location filename="../../app/ui/workflow/case_view.py" line="455" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="418" />
+      <location filename="../../app/ui/workflow/case_view.py" line="472" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="420" />
+      <location filename="../../app/ui/workflow/case_view.py" line="474" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="440" />
+      <location filename="../../app/ui/workflow/case_view.py" line="494" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="457" />
+      <location filename="../../app/ui/workflow/case_view.py" line="511" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="515" />
+      <location filename="../../app/ui/workflow/case_view.py" line="570" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="611" />
+      <location filename="../../app/ui/workflow/case_view.py" line="666" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="740" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="685" />
+      <location filename="../../app/ui/workflow/case_view.py" line="740" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="754" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="699" />
+      <location filename="../../app/ui/workflow/case_view.py" line="754" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="721" />
+      <location filename="../../app/ui/workflow/case_view.py" line="776" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="761" />
+      <location filename="../../app/ui/workflow/case_view.py" line="816" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -568,104 +588,104 @@
   <context>
     <name>ClientController</name>
     <message>
-      <location filename="../../app/ui/app.py" line="71" />
+      <location filename="../../app/ui/app.py" line="72" />
       <source>Hub: {url}</source>
       <translation>服务器：{url}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="77" />
+      <location filename="../../app/ui/app.py" line="78" />
       <source>Hub: starting the local demo hub…</source>
       <translation>服务器：正在启动本地演示服务器…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="84" />
+      <location filename="../../app/ui/app.py" line="85" />
       <source>Hub: local demo hub</source>
       <translation>服务器：本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="97" />
+      <location filename="../../app/ui/app.py" line="98" />
       <source>Hub: the local demo hub did not start ({error})</source>
       <translation>服务器：本地演示服务器未能启动（{error}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="144" />
-      <location filename="../../app/ui/app.py" line="152" />
+      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="153" />
       <source>local demo hub</source>
       <translation>本地演示服务器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="145" />
+      <location filename="../../app/ui/app.py" line="146" />
       <source>Hub: connected ({where})</source>
       <translation>服务器：已连接（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="156" />
+      <location filename="../../app/ui/app.py" line="157" />
       <source>Hub: certificate not trusted</source>
       <translation>服务器：证书不受信任</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="137" />
-      <location filename="../../app/ui/app.py" line="158" />
+      <location filename="../../app/ui/app.py" line="138" />
+      <location filename="../../app/ui/app.py" line="159" />
       <source>Hub: offline — work continues locally</source>
       <translation>服务器：离线——可继续在本机工作</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="161" />
+      <location filename="../../app/ui/app.py" line="162" />
       <source>Hub: not ready ({where})</source>
       <translation>服务器：未就绪（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="238" />
+      <location filename="../../app/ui/app.py" line="239" />
       <source>Settings</source>
       <translation>设置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="239" />
+      <location filename="../../app/ui/app.py" line="240" />
       <source>The new language is used after YiQiao restarts.</source>
       <translation>新语言将在医桥重新启动后生效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="257" />
+      <location filename="../../app/ui/app.py" line="258" />
       <source>No secure credential store was found on this computer. For the demo, sign-in and encryption keys are kept in memory only and nothing is saved between runs. Ask IT to enable the system keyring before real use.</source>
       <translation>未在本机找到安全凭据存储。演示模式下，登录信息和加密密钥仅保存在内存中，退出后不保留任何数据。正式使用前请联系信息科启用系统密钥环。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="265" />
+      <location filename="../../app/ui/app.py" line="266" />
       <source>Credential store</source>
       <translation>凭据存储</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="267" />
+      <location filename="../../app/ui/app.py" line="268" />
       <source>No secure credential store was found on this computer, so YiQiao cannot keep your sign-in or encryption keys safely and will not store them in a plain file. Ask IT to enable the system keyring (on Linux: GNOME Keyring or KWallet).</source>
       <translation>未在本机找到安全凭据存储，医桥无法安全保存您的登录信息和加密密钥，也不会将其以明文写入文件。请联系信息科启用系统密钥环（Linux：GNOME Keyring 或 KWallet）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="331" />
+      <location filename="../../app/ui/app.py" line="332" />
       <source>township clinic doctor</source>
       <translation>乡镇卫生院医生</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="332" />
+      <location filename="../../app/ui/app.py" line="333" />
       <source>radiology specialist</source>
       <translation>放射科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="333" />
+      <location filename="../../app/ui/app.py" line="334" />
       <source>cardiology specialist</source>
       <translation>心内科专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="334" />
+      <location filename="../../app/ui/app.py" line="335" />
       <source>coordinator</source>
       <translation>协调员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="335" />
+      <location filename="../../app/ui/app.py" line="336" />
       <source>administrator</source>
       <translation>管理员</translation>
     </message>
     <message>
-      <location filename="../../app/ui/app.py" line="341" />
+      <location filename="../../app/ui/app.py" line="342" />
       <source>Demo accounts:</source>
       <translation>演示账号：</translation>
     </message>
@@ -928,73 +948,88 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="47" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="50" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="54" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="57" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="78" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="80" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="322" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="97" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="405" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="98" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="99" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="219" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="261" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="298" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="300" />
+      <source>The shared series could not be opened on this computer.</source>
+      <translation>共享的序列无法在本机打开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="377" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="382" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="307" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="386" />
+      <source>fetching the series first: %1 of %2 images here, preview shown</source>
+      <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="390" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="311" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="394" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="320" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="403" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="380" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="438" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="503" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
