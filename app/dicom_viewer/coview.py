@@ -297,9 +297,9 @@ class CoviewSession:
 
     def _send_preview(self, view: CoviewView) -> None:
         made = self.make_preview(view)
-        self._preview_sent_for = self._preview_key(view)
         if made is None:
-            return
+            return  # nothing to show yet: flush() tries again
+        self._preview_sent_for = self._preview_key(view)
         mime, data = made
         if len(data) > PREVIEW_MAX_BYTES:
             log.warning("preview of %d bytes not sent (limit %d)", len(data), PREVIEW_MAX_BYTES)

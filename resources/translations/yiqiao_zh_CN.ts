@@ -958,78 +958,78 @@
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="92" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="97" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="405" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="94" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="420" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="98" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="99" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="96" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="261" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="263" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="300" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
       <source>The shared series could not be opened on this computer.</source>
       <translation>共享的序列无法在本机打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="377" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="392" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="396" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="382" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="386" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="401" />
       <source>fetching the series first: %1 of %2 images here, preview shown</source>
       <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="390" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="405" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="394" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="409" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="403" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="418" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="438" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="453" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="503" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="522" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>

@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF
 from tests.support.ct_phantom import PhantomSpec, write_phantom
 from tests.viewer.test_viewer_ui import drag
 from tests.workflow.conftest import sign_in
+from tests.workflow.shots import shot
 
 DEADLINE_MS = 30_000
 
@@ -33,9 +34,12 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     from app.media.call import CallPhase
     from app.sync.attachments import attach_files
     from app.ui.call.incoming import IncomingCallDialog
+    from app.ui.i18n import install_translators
     from app.ui.workflow.case_model import consultation_series
     from hub.demo import DEMO_PASSWORD, _id
 
+    install_translators("zh_CN")  # as the clinic and the county hospital use it
+    request.addfinalizer(lambda: install_translators("en"))
     cid, pid = str(_id("c-li")), str(_id("p-li"))
     doctor_ctx, _ = sign_in(tmp_path / "doctor", live_hub.url, "doctor", password=DEMO_PASSWORD)
     # The specialist's sync runs later: the CT must be fetched when it is shared.
@@ -69,10 +73,7 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     case = doctor_win.open_case(cid)
     qtbot.waitUntil(lambda: case.case is not None, timeout=DEADLINE_MS)
     assert not case.share_button.isEnabled()
-    assert case.share_hint.text() in (
-        "Images can be shared during a video call about this consultation.",
-        "在关于本会诊的视频通话中才能共享影像。",
-    )
+    assert case.share_hint.text() == "在关于本会诊的视频通话中才能共享影像。"
 
     case.start_call()
     qtbot.waitUntil(lambda: isinstance(spec_calls._ringing, IncomingCallDialog), timeout=20_000)
@@ -85,7 +86,8 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
 
     case = doctor_win.open_case(cid)
     qtbot.waitUntil(lambda: case.share_button.isEnabled(), timeout=DEADLINE_MS)
-    assert not case.share_hint.isVisible()
+    assert not case.share_hint.isVisible() and case.share_button.text() == "共享影像"
+    shot(doctor_win, "coview-case-share-zh.png", tmp_path)
     case.share_button.click()
 
     doctor_link, spec_link = doctor_calls.coview_link, spec_calls.coview_link
@@ -95,10 +97,12 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     assert doctor_link.session.series.series_uid == series_uid
     # The specialist lacks the CT: a preview shows at once, with the fetch's progress.
     qtbot.waitUntil(lambda: spec_link.session.preview is not None, timeout=DEADLINE_MS)
-    assert spec_link.session.lacking_series and spec_link.bar.preview.isVisible()
+    assert spec_link.session.lacking_series and spec_link.showing_preview
     assert spec_win.page("viewer").isVisible()  # the viewer came forward by itself
     assert "李建国" in spec_link.bar.patient.text() and "QS20260027" in spec_link.bar.patient.text()
     qtbot.waitUntil(lambda: spec_link.fetched is not None, timeout=DEADLINE_MS)
+    assert "0/4" in spec_link.bar.status.text()  # 正在优先下载该序列：已有 0/4 幅
+    shot(spec_win, "coview-fetching-zh.png", tmp_path)
     shas = consultation_series(spec, cid).series[series_uid]
     assert set(spec.engine.wanted()[: len(shas)]) == set(shas)  # queued ahead of the rest
     spec.engine.start()
@@ -109,7 +113,7 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
         timeout=DEADLINE_MS,
     )
     qtbot.waitUntil(lambda: not doctor_link.session.peer_lacks_series, timeout=DEADLINE_MS)
-    assert not spec_link.bar.preview.isVisible()
+    assert not spec_link.showing_preview
 
     # The presenter changes slice: the specialist's viewport follows.
     vp_doctor, vp_spec = doctor_viewer.active, spec_viewer.active
@@ -125,6 +129,8 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     mark = spec_viewer.annotations.items[0]
     assert mark.kind == "length" and mark.author == doctor_link.session.me
     assert vp_spec.label_for(mark) == vp_doctor.label_for(doctor_viewer.annotations.items[0])
+    qtbot.waitUntil(lambda: vp_spec._qimage is not None, timeout=DEADLINE_MS)  # decoded
+    shot(spec_win, "coview-follower-zh.png", tmp_path)
 
     # Hang-up: the side that shared files the session into the consultation (GSPS + SR).
     doctor_calls.service.hangup()

@@ -89,9 +89,6 @@ class CoviewBar(QWidget):
         self.patient.setFont(bold)
         self.status = QLabel()
         self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.preview = QLabel()
-        self.preview.setFixedHeight(64)
-        self.preview.hide()
         self.follow = QCheckBox(QCoreApplication.translate("Coview", "Follow the presenter"))
         self.follow.setStyleSheet("color:white;")
         self.presenter = QPushButton(QCoreApplication.translate("Coview", "Ask to present"))
@@ -101,7 +98,6 @@ class CoviewBar(QWidget):
         row.setContentsMargins(8, 4, 8, 4)
         row.addWidget(self.patient)
         row.addWidget(self.status, 1)
-        row.addWidget(self.preview)
         for w in (self.follow, self.presenter, self.save, self.stop):
             row.addWidget(w)
 
@@ -139,6 +135,12 @@ class CoviewLink(QObject):
         session.make_preview = self._make_preview
         self.bar = CoviewBar()
         viewer.layout().insertWidget(0, self.bar)
+        # While the shared series is fetched, the presenter's preview fills the image area.
+        self.preview_page = QLabel()
+        self.preview_page.setObjectName("coview_preview")
+        self.preview_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_page.setStyleSheet("background: black;")
+        viewer.stack.addWidget(self.preview_page)
         self.bar.follow.setChecked(True)
         self.bar.follow.toggled.connect(self._follow_toggled)
         self.bar.presenter.clicked.connect(self._presenter_clicked)
@@ -179,8 +181,8 @@ class CoviewLink(QObject):
     def _make_preview(self, view: CoviewView) -> tuple[str, bytes] | None:
         """A JPEG of what our active viewport shows, ~256 px, a few KB."""
         vp = self.viewer.active
-        if vp is None or vp.current is None:
-            return None
+        if vp is None or vp.current is None or vp._qimage is None:
+            return None  # nothing drawn yet: asked again on the next tick
         image = (
             vp.grab()
             .toImage()
@@ -359,13 +361,26 @@ class CoviewLink(QObject):
         import base64
 
         p = self.session.preview
+        stack = self.viewer.stack
         if p is None or not self.session.lacking_series:
-            self.bar.preview.hide()
+            if stack.currentWidget() is self.preview_page:
+                stack.setCurrentWidget(self.viewer.grid_host)
             return
         pix = QPixmap()
         pix.loadFromData(base64.b64decode(p.data_b64))
-        self.bar.preview.setPixmap(pix.scaledToHeight(64))
-        self.bar.preview.show()
+        size = stack.size()
+        self.preview_page.setPixmap(
+            pix.scaled(
+                size,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+        stack.setCurrentWidget(self.preview_page)
+
+    @property
+    def showing_preview(self) -> bool:
+        return self.viewer.stack.currentWidget() is self.preview_page
 
     def _refresh_bar(self) -> None:
         s = self.session
@@ -468,6 +483,10 @@ class CoviewLink(QObject):
         self.bar.hide()
         self.bar.setParent(None)
         self.bar.deleteLater()
+        if self.showing_preview:
+            self.viewer.stack.setCurrentWidget(self.viewer.grid_host)
+        self.viewer.stack.removeWidget(self.preview_page)
+        self.preview_page.deleteLater()
 
     def stop(self) -> None:
         self.session.stop_share()
