@@ -22,7 +22,7 @@ translations: $(QM)
 
 # Re-extract strings from the UI into the .ts sources (then translate the new entries).
 ts-update: venv
-	$(VENV)/bin/pyside6-lupdate $$(find app main.py -name '*.py' | sort) -no-obsolete -ts $(TS)
+	$(VENV)/bin/pyside6-lupdate $$(find app main.py hub/__main__.py hub/accounts.py -name '*.py' | sort) -no-obsolete -ts $(TS)
 
 # Qt's xcb plugin links system X11 libraries the wheels do not bring (ldd on the plugin):
 # installed with apt when root, else one line says exactly what to install.
@@ -38,7 +38,7 @@ lint: venv
 	$(PY) tools/typecheck.py
 
 test: venv translations lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly --durations=15
 
 # The one-dir PyInstaller bundle in dist/YiQiao (reused while its inputs are unchanged).
 package: venv translations

@@ -7,6 +7,7 @@
     python main.py hub serve|admin|demo ...   run the hub (lets the frozen bundle be its own hub)
     python main.py dicom receive|echo|send|find|move|get|inbox ...   DICOM node without the GUI
     python main.py --help               all of the above, in the user's language
+    (each command's --help and errors too; ``--lang zh_CN`` may follow the command)
 
 Imports stay inside the branches so each sub-command loads only what it needs (start-up time).
 """
@@ -17,6 +18,8 @@ import argparse
 import multiprocessing
 import sys
 from collections.abc import Callable
+
+_COMMANDS = ("export", "dicom", "hub")
 
 
 def _identity(_context: str, text: str) -> str:
@@ -86,18 +89,18 @@ def _translated_help_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the GUI or a sub-command; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "export":
-        from app.dicom_viewer.export_cli import main as export_main
+    if argv[:1] == ["--lang"] and argv[2:3] and argv[2] in _COMMANDS:
+        argv = argv[2:] + argv[:2]  # "--lang zh_CN export …": the command's own --lang
+    if argv and argv[0] in _COMMANDS:
+        from app.ui.cli_language import run_translated
 
-        return export_main(argv[1:])
-    if argv and argv[0] == "dicom":
-        from app.dicom_net.cli import main as dicom_main
-
-        return dicom_main(argv[1:])
-    if argv and argv[0] == "hub":
-        from hub.__main__ import main as hub_main
-
-        return hub_main(argv[1:])
+        if argv[0] == "export":
+            from app.dicom_viewer.export_cli import main as command
+        elif argv[0] == "dicom":
+            from app.dicom_net.cli import main as command
+        else:
+            from hub.__main__ import main as command
+        return run_translated(argv[1:], command)
     if "--self-check" in argv:
         from app.selfcheck import main as self_check_main
 

@@ -84,6 +84,16 @@ def _is_dicom_node_or_empty(value: Any) -> str | None:
     return _is_port(int(port))
 
 
+def _is_node_list(value: Any) -> str | None:
+    # Comma-separated AE_TITLE@host:port entries (the C-MOVE destinations we may send to).
+    if not isinstance(value, str):
+        return "must be text: AE_TITLE@host:port entries separated by commas"
+    for item in (v.strip() for v in value.split(",")):
+        if item and _is_dicom_node_or_empty(item):
+            return f"entry {item!r} must look like AE_TITLE@host:port, e.g. VIEWER@10.1.2.3:104"
+    return None
+
+
 def _is_caller_list(value: Any) -> str | None:
     # Comma-separated AE titles and/or IP addresses; empty lets any caller in.
     if isinstance(value, list):
@@ -159,7 +169,19 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("dicom_bind_address", "0.0.0.0", _of_type(str), policy=True),
         SettingSpec("dicom_allowed_callers", "", _is_caller_list, policy=True),
         SettingSpec("dicom_pacs", "", _is_dicom_node_or_empty, policy=True),
+        # DICOM TLS (app/dicom_net/tls.py): our certificate and key (PEM) make the receiver
+        # speak TLS; with a client CA, senders must show a certificate it signed.
+        SettingSpec("dicom_tls_cert", "", _is_existing_file_or_empty, policy=True, expect="file"),
+        SettingSpec("dicom_tls_key", "", _is_existing_file_or_empty, policy=True, expect="file"),
+        SettingSpec(
+            "dicom_tls_client_ca", "", _is_existing_file_or_empty, policy=True, expect="file"
+        ),
+        SettingSpec("dicom_pacs_tls", False, _of_type(bool), policy=True, expect="bool"),
+        # Where our C-MOVE SCP may send what another node asks it to move.
+        SettingSpec("dicom_move_destinations", "", _is_node_list, policy=True),
         SettingSpec("dicomweb_url", "", _is_url, policy=True, expect="url"),
+        # Which side of a consultation may query that PACS for priors (app.dicom_net.nodes).
+        _choice("dicom_query_sides", "both", ("both", "target", "requester", "none"), policy=True),
     ]
 }
 
@@ -352,6 +374,6 @@ def load_settings(
         values[key] = value
         settings._user[key] = value
 
-    for problem in settings.problems:
-        log.warning("settings problem: %s", problem.describe())
+    for found in settings.problems:
+        log.warning("settings problem: %s", found.describe())
     return settings

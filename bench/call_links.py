@@ -13,6 +13,10 @@ thread, halved: the two clients are symmetric).
 
     .venv/bin/python bench/call_links.py                 # 4 links × 2 modes × 60 s
     .venv/bin/python bench/call_links.py --duration 20 --links b,d --modes lowband
+    .venv/bin/python bench/call_links.py --peer chromium --duration 30   # + two Chromium peers
+
+The ``chrome_*`` columns are Chrome's own getStats (freezeCount, jitterBufferDelay); only the
+Chromium rows have them. ``audio_concealed_pct``: concealed or missing audio over all audio.
 """
 
 from __future__ import annotations
@@ -141,9 +145,13 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         await a.start()
         outage = None
         rungs: Counter[str] = Counter()
+        skews: list[float] = []  # B's lip-sync estimate (RTCP SR), once a second after warm-up
         while time.monotonic() - t0 < duration:
             await asyncio.sleep(1.0)
             rungs[a.stats.rung] += 1
+            sync = b.generation.lipsync if b.generation else None
+            if sync is not None and sync.skew_s is not None and time.monotonic() - t0 > 5.0:
+                skews.append(sync.skew_s)
             if os.environ.get("CALL_LINKS_TRACE"):
                 for name, s in (("A", a), ("B", b)):
                     st = s.stats
@@ -153,7 +161,9 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
                         f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} "
                         f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
-                        f"a={st.send_audio_bps / 1000:.0f}k",
+                        f"a={st.send_audio_bps / 1000:.0f}k "
+                        f"skew={_ms(s.generation and s.generation.lipsync.skew_s)} "
+                        f"adelay={_ms(s.generation and s.generation.lipsync.audio_delay_s)}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -167,6 +177,10 @@ def run_one(mode: str, link: str, duration: float) -> dict:
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
         video_path = _video_path_counts(a, b, t0)
+        sync = b.generation.lipsync if b.generation else None
+        video_path["sync_skew_ms"] = round(1000 * statistics.median(skews)) if skews else None
+        video_path["sync_audio_delay_ms"] = round(1000 * sync.audio_delay_s) if sync else None
+        video_path["sync_corrections"] = sync.corrections if sync else None
         emu_cpu = _thread_cpu(proc, emu._thread.native_id) - emu_cpu0
         cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system - emu_cpu) / wall / 2 * 100
         await a.close()
@@ -188,6 +202,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 emu.stats,
                 list(mouth_to_ear),
             ),
+            "m2e_raw": [round(x, 3) for x in mouth_to_ear][:20],
             **video_path,
         }
 
@@ -234,7 +249,7 @@ class OnsetDetector:
     """Finds the tone's step up (level ×3.3 at every even second) in received audio."""
 
     def __init__(self) -> None:
-        self._level = 0.0
+        self._levels = [0.0, 0.0]  # the two 10 ms chunks before
         self._last_at = -10.0
 
     def feed(self, pcm, now: float) -> float | None:  # noqa: ANN001 - int16 samples
@@ -245,11 +260,14 @@ class OnsetDetector:
         chunks = len(pcm) // 480
         for i in range(chunks):  # 10 ms steps
             level = float(np.sqrt(np.mean(pcm[i * 480 : (i + 1) * 480].astype(np.float64) ** 2)))
-            rising = self._level > 100 and level > 2.5 * self._level
+            # Against the chunk two back: the step can fall anywhere inside a chunk, which
+            # then sits between the levels and neither neighbour rises 2.5× from it.
+            before = self._levels[0]
+            rising = before > 100 and level > 2.5 * before
             if rising and now - self._last_at > 1.5:
-                found = now - (len(pcm) - i * 480) / 48_000
+                found = now - (len(pcm) - i * 480 + 240) / 48_000
                 self._last_at = now
-            self._level = level
+            self._levels = [self._levels[1], level]
         return found
 
 
@@ -306,7 +324,9 @@ def _figures(
         "audio_m2e_ms_median": round(1000 * statistics.median(mouth_to_ear))
         if mouth_to_ear
         else None,
-        # Lip sync: how much later video is shown than its audio is decoded (+: video late).
+        # Lip sync from the stamps: how much later video is shown than its audio is handed
+        # out (+: video late; BT.1359 allows −125…+45 ms). sync_skew_ms: the receiver's own
+        # estimate from RTP timestamps and RTCP sender reports (app.media.lipsync).
         "av_offset_ms": round(
             1000 * (statistics.median(latencies) - statistics.median(mouth_to_ear))
         )
@@ -374,25 +394,32 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--links", default="a,b,c,d")
-    parser.add_argument("--modes", default="lowband,stock")
+    parser.add_argument(
+        "--modes", default="lowband,stock", help="lowband, stock and/or chromium (the real peer)"
+    )
+    parser.add_argument(
+        "--peer",
+        choices=["chromium"],
+        help="add the real peer: two headless Chromium peers (bench/call_links_chromium.py)",
+    )
     parser.add_argument("--run-one", nargs=2, metavar=("MODE", "LINK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
         print(json.dumps(run_one(args.run_one[0], args.run_one[1], args.duration)), flush=True)
         return 0
+    modes = args.modes.split(",")
+    if args.peer and args.peer not in modes:
+        modes.append(args.peer)
     results = []
+    load0 = os.getloadavg()
     for link in args.links.split(","):
-        for mode in args.modes.split(","):
+        for mode in modes:
+            if mode == "chromium":
+                command = [str(Path(__file__).with_name("call_links_chromium.py")), link]
+            else:
+                command = [__file__, "--run-one", mode, link]
             proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--run-one",
-                    mode,
-                    link,
-                    "--duration",
-                    str(args.duration),
-                ],
+                [sys.executable, *command, "--duration", str(args.duration)],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -402,6 +429,12 @@ def main() -> int:
                 result = json.loads(line)
             except ValueError:
                 result = {"mode": mode, "link": link, "error": proc.stderr[-500:]}
+            result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+            if result.get("audio_concealed_pct") is None and "audio_lost_ms" in result:
+                heard = 1000 * result.get("audio_received_s", 0) + result["audio_lost_ms"]
+                result["audio_concealed_pct"] = (
+                    round(100 * result["audio_lost_ms"] / heard, 2) if heard else None
+                )
             results.append(result)
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print()
@@ -418,14 +451,25 @@ def main() -> int:
         "psnr_db",
         "audio_m2e_ms_median",
         "av_offset_ms",
+        "sync_skew_ms",
+        "sync_audio_delay_ms",
         "audio_received_s",
         "audio_lost_ms",
+        "audio_concealed_pct",
         "audio_gaps",
         "audio_longest_gap_ms",
         "audio_lost_after_recovery_ms",
         "media_back_after_s",
         "cpu_per_client_pct",
+        "chrome_freezes",
+        "chrome_freeze_s",
+        "video_jitter_buffer_ms",
+        "audio_jitter_buffer_ms",
+        "load_avg_1m",
     ]
+    print(
+        f"{args.duration:.0f} s per run; load average before {load0[0]:.2f}, after {os.getloadavg()[0]:.2f}"
+    )
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))

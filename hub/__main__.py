@@ -11,9 +11,16 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from hub.config import HubConfig
+
+Translate = Callable[[str, str], str]
+
+
+def _untranslated(_context: str, text: str) -> str:
+    return text
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
@@ -47,9 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level.upper())
     log = logging.getLogger("hub")
-    problem = _exposure_problem(args)
+    problem = _exposure_problem(args, args.translate)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        _error(args.translate, problem)
         return 2
     cfg = _config(args)
     if args.trusted_proxy:
@@ -117,22 +124,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _exposure_problem(args: argparse.Namespace) -> str:
+def _exposure_problem(args: argparse.Namespace, translate: Translate = _untranslated) -> str:
     """Why this serve command must not start ('' if it may): patient data never travels as
     plain HTTP beyond this machine."""
     if bool(args.tls_cert) != bool(args.tls_key):
-        return "--tls-cert and --tls-key go together"
+        return translate("HubCli", "--tls-cert and --tls-key go together")
     for path in (args.tls_cert, args.tls_key):
         if path and not Path(path).is_file():
-            return f"TLS file {path} does not exist"
+            return translate("HubCli", "TLS file {path} does not exist").format(path=path)
     if _is_loopback(args.host) or args.tls_cert or args.behind_proxy:
         return ""
-    return (
-        f"refusing to serve plain HTTP on {args.host}: patient data would cross the network "
+    return translate(
+        "HubCli",
+        "refusing to serve plain HTTP on {host}: patient data would cross the network "
         "unencrypted. Either serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS reverse "
         "proxy in front (deploy/, see docs/deployment.md) and say so with --behind-proxy "
-        "[--trusted-proxy ADDRESS]"
-    )
+        "[--trusted-proxy ADDRESS]",
+    ).format(host=args.host)
+
+
+def _error(translate: Translate, message: str) -> None:
+    print(translate("HubCli", "error: {message}").format(message=message), file=sys.stderr)
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -142,9 +154,14 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
+    translate = args.translate
     state = _state(args)
     seeded = seed_demo(state)
-    print("seeded demo data" if seeded else "demo data already present")
+    print(
+        translate("HubCli", "seeded demo data")
+        if seeded
+        else translate("HubCli", "demo data already present")
+    )
     for username, (display, role, facility, _dept) in DEMO_USERS.items():
         print(f"  {username:12s} / {DEMO_PASSWORD}   {display} ({role}, {facility})")
     return 0
@@ -155,9 +172,10 @@ def _password(args: argparse.Namespace) -> str:
         return args.password
     if os.environ.get("YIQIAO_HUB_PASSWORD"):
         return os.environ["YIQIAO_HUB_PASSWORD"]
-    first = getpass.getpass("new password: ")
-    if first != getpass.getpass("repeat: "):
-        raise SystemExit("passwords differ")
+    translate = args.translate
+    first = getpass.getpass(translate("HubCli", "new password: "))
+    if first != getpass.getpass(translate("HubCli", "repeat: ")):
+        raise SystemExit(translate("HubCli", "passwords differ"))
     return first
 
 
@@ -167,12 +185,13 @@ def cmd_admin(args: argparse.Namespace) -> int:
     from hub import accounts, audit
     from hub import db as t
 
+    translate = args.translate
     state = _state(args)
     db = state.db
     try:
         if args.admin_cmd == "facility-add":
             accounts.add_facility(db, args.id, args.name, args.kind, args.quota)
-            print(f"facility {args.id} created")
+            print(translate("HubCli", "facility {id} created").format(id=args.id))
         elif args.admin_cmd == "facility-list":
             with db.read() as conn:
                 for r in conn.execute(sa.select(t.facilities).order_by(t.facilities.c.id)):
@@ -188,7 +207,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 args.department,
                 title=args.title,
             )
-            print(f"user {args.username} created ({uid})")
+            print(
+                translate("HubCli", "user {name} created ({id})").format(name=args.username, id=uid)
+            )
         elif args.admin_cmd == "user-list":
             with db.read() as conn:
                 for r in conn.execute(sa.select(t.users).order_by(t.users.c.username)):
@@ -198,10 +219,19 @@ def cmd_admin(args: argparse.Namespace) -> int:
                     )
         elif args.admin_cmd == "passwd":
             accounts.set_password(db, args.username, _password(args))
-            print(f"password of {args.username} reset; their sessions ended")
+            print(
+                translate("HubCli", "password of {name} reset; their sessions ended").format(
+                    name=args.username
+                )
+            )
         elif args.admin_cmd in ("disable", "enable"):
             accounts.set_disabled(db, args.username, args.admin_cmd == "disable")
-            print(f"user {args.username} {args.admin_cmd}d")
+            done = (
+                translate("HubCli", "user {name} disabled")
+                if args.admin_cmd == "disable"
+                else translate("HubCli", "user {name} enabled")
+            )
+            print(done.format(name=args.username))
         elif args.admin_cmd == "audit":
             with db.read() as conn:
                 rows = audit.query(
@@ -228,103 +258,169 @@ def cmd_admin(args: argparse.Namespace) -> int:
                     f"{name} {target} {r.detail}".rstrip()
                 )
     except accounts.AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(translate, translate("HubCli", exc.template).format(**exc.params))
         return 2
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m hub", description="YiQiao hub server")
+def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParser:
+    """The hub's command line, worded with ``translate`` (context "HubCli")."""
+
+    p = argparse.ArgumentParser(
+        prog="python -m hub", description=translate("HubCli", "YiQiao hub server")
+    )
+    p.set_defaults(translate=translate)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--data", required=True, help="folder for the SQLite file and blobs")
         sp.add_argument(
-            "--db", default="", help="postgresql://user:pass@host/db (default: SQLite in --data)"
+            "--data",
+            required=True,
+            help=translate("HubCli", "folder for the SQLite file and blobs"),
+        )
+        sp.add_argument(
+            "--db",
+            default="",
+            help=translate("HubCli", "postgresql://user:pass@host/db (default: SQLite in --data)"),
         )
 
-    s = sub.add_parser("serve", help="run the HTTP server")
+    s = sub.add_parser("serve", help=translate("HubCli", "run the HTTP server"))
     common(s)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8470)
+    s.add_argument("--host", default="127.0.0.1", help=translate("HubCli", "address to listen on"))
+    s.add_argument("--port", type=int, default=8470, help=translate("HubCli", "port to listen on"))
     s.add_argument(
-        "--port-file", default="", help="write the bound port here (useful with --port 0)"
+        "--port-file",
+        default="",
+        help=translate("HubCli", "write the bound port here (useful with --port 0)"),
     )
-    s.add_argument("--seed-demo", action="store_true", help="seed demo data first (idempotent)")
-    s.add_argument("--max-blob-size", type=int, dest="max_blob_size")
+    s.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help=translate("HubCli", "seed demo data first (idempotent)"),
+    )
+    s.add_argument(
+        "--max-blob-size",
+        type=int,
+        dest="max_blob_size",
+        help=translate("HubCli", "largest file accepted, in bytes"),
+    )
     s.add_argument(
         "--facility-quota",
         type=int,
         dest="facility_quota",
-        help="bytes per facility; 0 = unlimited",
+        help=translate("HubCli", "bytes per facility; 0 = unlimited"),
     )
-    s.add_argument("--log-level", default="info")
-    s.add_argument("--tls-cert", default="", help="serve HTTPS with this PEM certificate (chain)")
-    s.add_argument("--tls-key", default="", help="the certificate's PEM private key")
+    s.add_argument(
+        "--log-level", default="info", help=translate("HubCli", "debug, info, warning or error")
+    )
+    s.add_argument(
+        "--tls-cert",
+        default="",
+        help=translate("HubCli", "serve HTTPS with this PEM certificate (chain)"),
+    )
+    s.add_argument(
+        "--tls-key", default="", help=translate("HubCli", "the certificate's PEM private key")
+    )
     s.add_argument(
         "--behind-proxy",
         action="store_true",
-        help="a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe "
-        "X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)",
+        help=translate(
+            "HubCli",
+            "a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe "
+            "X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)",
+        ),
     )
     s.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
         metavar="ADDRESS",
-        help="address or network of a reverse proxy whose forwarded headers are believed "
-        "(repeatable; nobody's by default)",
+        help=translate(
+            "HubCli",
+            "address or network of a reverse proxy whose forwarded headers are believed "
+            "(repeatable; nobody's by default)",
+        ),
     )
     s.add_argument(
         "--exit-with-parent",
         type=int,
         default=0,
         metavar="PID",
-        help="shut down gracefully when process PID exits (the embedded demo hub)",
+        help=translate(
+            "HubCli", "shut down gracefully when process PID exits (the embedded demo hub)"
+        ),
     )
     s.set_defaults(fn=cmd_serve)
 
-    d = sub.add_parser("demo", help="seed demo facilities, users, patients and consultations")
+    d = sub.add_parser(
+        "demo",
+        help=translate("HubCli", "seed demo facilities, users, patients and consultations"),
+    )
     common(d)
     d.set_defaults(fn=cmd_demo)
 
-    a = sub.add_parser("admin", help="facilities, users, passwords, audit")
+    a = sub.add_parser("admin", help=translate("HubCli", "facilities, users, passwords, audit"))
     common(a)
     asub = a.add_subparsers(dest="admin_cmd", required=True)
-    fa = asub.add_parser("facility-add")
-    fa.add_argument("--id", required=True)
-    fa.add_argument("--name", required=True)
+    fa = asub.add_parser("facility-add", help=translate("HubCli", "create a facility"))
+    fa.add_argument("--id", required=True, help=translate("HubCli", "facility id"))
+    fa.add_argument("--name", required=True, help=translate("HubCli", "facility name"))
     fa.add_argument(
-        "--kind", required=True, help="township_clinic | county_hospital | provincial_center"
+        "--kind",
+        required=True,
+        help=translate("HubCli", "township_clinic | county_hospital | provincial_center"),
     )
-    fa.add_argument("--quota", type=int, default=None, help="blob quota in bytes")
-    asub.add_parser("facility-list")
-    ua = asub.add_parser("user-add")
-    ua.add_argument("--username", required=True)
-    ua.add_argument("--name", required=True, help="display name")
+    fa.add_argument(
+        "--quota", type=int, default=None, help=translate("HubCli", "blob quota in bytes")
+    )
+    asub.add_parser("facility-list", help=translate("HubCli", "list facilities"))
+    ua = asub.add_parser("user-add", help=translate("HubCli", "create a user"))
+    ua.add_argument("--username", required=True, help=translate("HubCli", "sign-in name"))
+    ua.add_argument("--name", required=True, help=translate("HubCli", "display name"))
     ua.add_argument(
-        "--role", required=True, help="clinic_doctor | specialist | coordinator | admin"
+        "--role",
+        required=True,
+        help=translate("HubCli", "clinic_doctor | specialist | coordinator | admin"),
     )
-    ua.add_argument("--facility", required=True)
-    ua.add_argument("--department", default="")
-    ua.add_argument("--title", default="", help="professional title (职称), e.g. 主任医师")
-    ua.add_argument("--password", default="", help="(else $YIQIAO_HUB_PASSWORD or a prompt)")
-    asub.add_parser("user-list")
-    pw = asub.add_parser("passwd", help="reset a password")
-    pw.add_argument("username")
-    pw.add_argument("--password", default="")
-    for name in ("disable", "enable"):
-        asub.add_parser(name).add_argument("username")
-    au = asub.add_parser("audit", help="list the audit trail, newest first")
-    au.add_argument("--patient", default=None)
-    au.add_argument("--user", default=None)
-    au.add_argument("--limit", type=int, default=200)
+    ua.add_argument("--facility", required=True, help=translate("HubCli", "facility id"))
+    ua.add_argument("--department", default="", help=translate("HubCli", "department"))
+    ua.add_argument(
+        "--title", default="", help=translate("HubCli", "professional title (职称), e.g. 主任医师")
+    )
+    ua.add_argument(
+        "--password",
+        default="",
+        help=translate("HubCli", "(else $YIQIAO_HUB_PASSWORD or a prompt)"),
+    )
+    asub.add_parser("user-list", help=translate("HubCli", "list users"))
+    pw = asub.add_parser("passwd", help=translate("HubCli", "reset a password"))
+    pw.add_argument("username", help=translate("HubCli", "sign-in name"))
+    pw.add_argument(
+        "--password",
+        default="",
+        help=translate("HubCli", "(else $YIQIAO_HUB_PASSWORD or a prompt)"),
+    )
+    for name, text in (
+        ("disable", translate("HubCli", "disable a user (ends their sessions)")),
+        ("enable", translate("HubCli", "enable a user again")),
+    ):
+        asub.add_parser(name, help=text).add_argument(
+            "username", help=translate("HubCli", "sign-in name")
+        )
+    au = asub.add_parser("audit", help=translate("HubCli", "list the audit trail, newest first"))
+    au.add_argument("--patient", default=None, help=translate("HubCli", "only this patient id"))
+    au.add_argument("--user", default=None, help=translate("HubCli", "only this user name"))
+    au.add_argument(
+        "--limit", type=int, default=200, help=translate("HubCli", "at most this many entries")
+    )
     a.set_defaults(fn=cmd_admin)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, translate: Translate = _untranslated) -> int:
+    """``python -m hub …`` (English) or ``main.py hub …`` (``translate`` is Qt's, in the
+    user's language: help, printed results and errors)."""
+    args = build_parser(translate).parse_args(argv)
     return args.fn(args)
 
 

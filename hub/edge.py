@@ -25,6 +25,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.protocol.problems import Problem
 from app.protocol.text import find_bad_text
 from hub.auth import user_from_token
 from hub.errors import error_response
@@ -38,9 +39,17 @@ OFFSET_STREAM = "application/offset+octet-stream"
 
 
 class _Refuse(Exception):
-    def __init__(self, status: int, error: str, message: str, headers: dict | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        headers: dict | None = None,
+        problems: list[Problem] | None = None,
+    ) -> None:
         super().__init__(message)
         self.args3 = (status, error, message, headers or {})
+        self.problems = problems
 
 
 def _header(scope: Scope, name: bytes) -> list[bytes]:
@@ -67,7 +76,8 @@ def _has_body(scope: Scope) -> bool:
 
 
 def _parse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    # Kept as a float so that find_bad_text names where it is (and refuses it).
+    return float(name)
 
 
 class EdgeGuard:
@@ -88,9 +98,9 @@ class EdgeGuard:
             if scope["path"].startswith(TUS_PREFIX):
                 headers = {"Tus-Resumable": "1.0.0", **headers}
             # Answer without reading the rest of the body; the connection then closes.
-            await error_response(status, error, message, {"Connection": "close", **headers})(
-                scope, receive, send
-            )
+            await error_response(
+                status, error, message, {"Connection": "close", **headers}, None, refusal.problems
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -184,18 +194,27 @@ class EdgeGuard:
             ) from None
         try:
             value = json.loads(text, parse_constant=_parse_constant)
-        except ValueError as exc:
-            if "JSON allows" in str(exc):
-                raise _Refuse(
-                    422, "invalid_number", "NaN and Infinity are not numbers JSON allows"
-                ) from None
+        except ValueError:
             return  # not JSON at all: the route's validation names the problem
         except RecursionError:
             raise _Refuse(422, "invalid_request", "the JSON is nested too deeply") from None
         found = find_bad_text(value)
         if found:
             where, problem = found
-            raise _Refuse(422, "invalid_text", f"{where[:200]}: {problem}")
+            field = "" if where == "body" else where[:200]
+            if "finite number" in problem:
+                raise _Refuse(
+                    422,
+                    "invalid_number",
+                    f"{where[:200]}: NaN and Infinity are not numbers JSON allows",
+                    problems=[Problem(field, "not_finite")],
+                )
+            raise _Refuse(
+                422,
+                "invalid_text",
+                f"{where[:200]}: {problem}",
+                problems=[Problem(field, "bad_text")],
+            )
 
 
 def _too_large(limit: int) -> _Refuse:

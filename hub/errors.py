@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.protocol.auth import ErrorBody
+from app.protocol.problems import Problem, problem_from_error
 
 log = logging.getLogger("hub.errors")
 TUS_PATH = "/api/v1/blobs/uploads"
@@ -42,8 +43,11 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
     detail: list[dict] | None = None,
+    problems: list[Problem] | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=error, message=message, detail=detail).model_dump(exclude_none=True)
+    body = ErrorBody(error=error, message=message, detail=detail, problems=problems).model_dump(
+        mode="json", exclude_none=True
+    )
     return JSONResponse(body, status_code=status, headers=headers or {})
 
 
@@ -73,6 +77,21 @@ def _clean_detail(errors: list) -> list[dict]:
     return out
 
 
+_WHERE = ("body", "query", "path", "header", "cookie")
+
+
+def validation_problems(errors: list) -> list[Problem]:
+    """FastAPI's validation errors as Problems whose field is the path inside the body (or
+    the query), e.g. ``changes.0.fields.birth_date``."""
+    out = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        if loc[:1] and loc[0] in _WHERE:
+            loc = loc[1:]
+        out.append(problem_from_error({**e, "loc": loc}))
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to ErrorBody JSON; nothing unhandled leaks as HTML or a bare 500."""
 
@@ -90,7 +109,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 400, "invalid_header", f"{where}: {first['msg']}", TUS_HEADERS, detail=detail
             )
-        return error_response(422, "invalid_request", f"{where}: {first['msg']}", detail=detail)
+        return error_response(
+            422,
+            "invalid_request",
+            f"{where}: {first['msg']}",
+            detail=detail,
+            problems=validation_problems(list(exc.errors())),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,11 +9,14 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node
+from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node, with_tls
 
-USAGE_EXAMPLES = """examples:
+Translate = Callable[[str, str], str]
+
+USAGE_EXAMPLES = """
   dicom echo --pacs PACS@10.1.2.3:104
   dicom receive --port 11112 --ae YIQIAO
   dicom send --pacs PACS@10.1.2.3:104 --anonymize CT/ study.zip-extracted/
@@ -31,17 +34,30 @@ def _settings():  # noqa: ANN202 - app.config.Settings, imported lazily
     return load_settings()
 
 
+def _untranslated(_context: str, text: str) -> str:
+    return text
+
+
+class _NoPacs(Exception):
+    """No PACS on the command line nor in the settings."""
+
+
 def _pacs(args: argparse.Namespace) -> Node:
     if args.pacs:
-        return parse_node(args.pacs)
+        given = parse_node(args.pacs)
+        return with_tls(given, _settings()) if args.tls else given
     node = pacs_node(_settings())
     if node is None:
-        raise NodeError("no PACS given: use --pacs AE@host:port or set dicom_pacs in settings")
+        raise _NoPacs("no PACS given: use --pacs AE@host:port or set dicom_pacs in settings")
     return node
 
 
 def _calling(args: argparse.Namespace) -> str:
     return args.calling or str(_settings().get("dicom_ae_title", "YIQIAO"))
+
+
+class _NoSuchPath(Exception):
+    """A file or folder named on the command line does not exist."""
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -53,7 +69,7 @@ def _files(paths: list[str]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            raise NodeError(f"{raw}: no such file or folder")
+            raise _NoSuchPath(raw)
     return out
 
 
@@ -62,12 +78,20 @@ def cmd_echo(args: argparse.Namespace) -> int:
 
     node = _pacs(args)
     status = echo(node, _calling(args))
-    print(f"C-ECHO {node}: status 0x{status:04X}" + (" (answers)" if status == 0 else ""))
+    translate = args.translate
+    print(
+        (
+            translate("DicomCli", "C-ECHO {node}: the PACS answers (status 0x{status:04X})")
+            if status == 0
+            else translate("DicomCli", "C-ECHO {node}: refused with status 0x{status:04X}")
+        ).format(node=node, status=status)
+    )
     return 0 if status == 0 else 1
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from app.dicom_net.scu import Outgoing, send, status_text
+    from app.dicom_net.scu import Outgoing, send
+    from app.dicom_net.wording import status_words
 
     node = _pacs(args)
     files = _files(args.files)
@@ -78,15 +102,20 @@ def cmd_send(args: argparse.Namespace) -> int:
         anonymizer = Anonymizer()
     items = [Outgoing(str(f), f.read_bytes) for f in files]
 
+    translate = args.translate
+
     def progress(result, done: int, total: int) -> None:  # noqa: ANN001
-        state = "OK " if result.ok else "ERR"
-        print(
-            f"[{done}/{total}] {state} {result.label}: {result.message or status_text(result.status)}"
-        )
+        words = status_words(result.status, translate) if result.status != -1 else result.message
+        state = "✓" if result.ok else "✗"
+        print(f"[{done}/{total}] {state} {result.label}: {words or result.message}")
 
     results = send(node, items, _calling(args), anonymizer=anonymizer, progress=progress)
     failed = [r for r in results if not r.ok]
-    print(f"sent {len(results) - len(failed)} of {len(results)} to {node}")
+    print(
+        translate("DicomCli", "sent {sent} of {total} to {node}").format(
+            sent=len(results) - len(failed), total=len(results), node=node
+        )
+    )
     return 1 if failed else 0
 
 
@@ -130,7 +159,12 @@ def cmd_find(args: argparse.Namespace) -> int:
     print("\t".join(keys))
     for row in rows:
         print("\t".join(row.get(k, "") for k in keys))
-    print(f"{len(rows)} {level.lower()} match(es) at {node}", file=sys.stderr)
+    found = (
+        args.translate("DicomCli", "{count} studies found at {node}")
+        if level == "STUDY"
+        else args.translate("DicomCli", "{count} series found at {node}")
+    )
+    print(found.format(count=len(rows), node=node), file=sys.stderr)
     return 0
 
 
@@ -141,7 +175,9 @@ def cmd_move(args: argparse.Namespace) -> int:
     dest = args.dest or str(_settings().get("dicom_ae_title", "YIQIAO"))
     result = move(node, dest, args.study_uid, args.series_uid or "", _calling(args))
     print(
-        f"C-MOVE to {dest}: {result.completed} done, {result.failed} failed, {result.warning} warnings"
+        args.translate(
+            "DicomCli", "C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings"
+        ).format(dest=dest, done=result.completed, failed=result.failed, warnings=result.warning)
     )
     return 0 if result.ok else 1
 
@@ -162,7 +198,11 @@ def cmd_get(args: argparse.Namespace) -> int:
         )
     finally:
         inbox.close()
-    print(f"C-GET into the inbox: {result.completed} done, {result.failed} failed")
+    print(
+        args.translate("DicomCli", "C-GET into the inbox: {done} done, {failed} failed").format(
+            done=result.completed, failed=result.failed
+        )
+    )
     return 0 if result.ok else 1
 
 
@@ -171,6 +211,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
     from app.dicom_net.inbox import Inbox
     from app.dicom_net.receiver import ReceiverError, StorageReceiver
+    from app.dicom_net.wording import net_error_text
 
     node = local_node(_settings())
     node = replace(
@@ -179,18 +220,28 @@ def cmd_receive(args: argparse.Namespace) -> int:
         ae_title=args.ae or node.ae_title,
         bind_address=args.bind or node.bind_address,
     )
+    translate = args.translate
     inbox = Inbox.open()
+    inbox.recover()
+    stored = translate("DicomCli", "stored {sop} ({patient_id} {name})")
     inbox.on_added(
-        lambda s: print(f"stored {s.sop_uid} ({s.patient_id} {s.patient_name})", flush=True)
+        lambda s: print(
+            stored.format(sop=s.sop_uid, patient_id=s.patient_id, name=s.patient_name), flush=True
+        )
     )
     receiver = StorageReceiver(node, inbox)
     try:
         port = receiver.start()
     except ReceiverError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(translate, net_error_text(exc, translate))
         inbox.close()
         return 1
-    print(f"listening on {node.bind_address}:{port} as {node.ae_title}; Ctrl-C to stop", flush=True)
+    print(
+        translate("DicomCli", "listening on {address}:{port} as {ae}; Ctrl-C to stop").format(
+            address=node.bind_address, port=port, ae=node.ae_title
+        ),
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -198,7 +249,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         pass
     receiver.stop()
     inbox.close()
-    print("stopped", flush=True)
+    print(translate("DicomCli", "stopped"), flush=True)
     return 0
 
 
@@ -210,80 +261,143 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         for s in inbox.studies():
             print(
                 f"{s.study_date}\t{s.patient_id}\t{s.patient_name}\t{s.modalities}\t"
-                f"{s.instance_count} instances\t{s.source}\t{s.study_uid}"
+                + args.translate("DicomCli", "{count} instances").format(count=s.instance_count)
+                + f"\t{s.source}\t{s.study_uid}"
             )
     finally:
         inbox.close()
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParser:
+    """``main.py dicom``'s command line, worded with ``translate`` (context "DicomCli")."""
     parser = argparse.ArgumentParser(
         prog="yiqiao dicom",
-        description="YiQiao as a DICOM node (receive, echo, send, find, move, get)",
-        epilog=USAGE_EXAMPLES,
+        description=translate(
+            "DicomCli", "YiQiao as a DICOM node (receive, echo, send, find, move, get)"
+        ),
+        epilog=translate("DicomCli", "examples:") + USAGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(translate=translate)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_pacs(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--pacs", help="AE@host:port (default: the dicom_pacs setting)")
-        p.add_argument("--calling", help="our AE title (default: the dicom_ae_title setting)")
+        p.add_argument(
+            "--pacs", help=translate("DicomCli", "AE@host:port (default: the dicom_pacs setting)")
+        )
+        p.add_argument(
+            "--calling",
+            help=translate("DicomCli", "our AE title (default: the dicom_ae_title setting)"),
+        )
+        p.add_argument(
+            "--tls",
+            action="store_true",
+            help=translate(
+                "DicomCli", "DICOM TLS to --pacs, with the certificates from the settings"
+            ),
+        )
         return p
 
     def with_query(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--patient-id")
-        p.add_argument("--name", help="patient name (prefix; * and ? allowed)")
-        p.add_argument("--date", help="YYYYMMDD or a range YYYYMMDD-YYYYMMDD")
-        p.add_argument("--modality")
-        p.add_argument("--study-uid")
-        p.add_argument("--accession")
+        p.add_argument("--patient-id", help=translate("DicomCli", "patient ID"))
+        p.add_argument(
+            "--name", help=translate("DicomCli", "patient name (prefix; * and ? allowed)")
+        )
+        p.add_argument(
+            "--date", help=translate("DicomCli", "YYYYMMDD or a range YYYYMMDD-YYYYMMDD")
+        )
+        p.add_argument("--modality", help=translate("DicomCli", "modality, e.g. CT"))
+        p.add_argument("--study-uid", help=translate("DicomCli", "study instance UID"))
+        p.add_argument("--accession", help=translate("DicomCli", "accession number"))
 
-    with_pacs(sub.add_parser("echo", help="C-ECHO the PACS")).set_defaults(fn=cmd_echo)
-    p = with_pacs(sub.add_parser("send", help="C-STORE files or folders to the PACS"))
-    p.add_argument("files", nargs="+")
-    p.add_argument("--anonymize", action="store_true", help="PS3.15 basic profile copy")
+    with_pacs(sub.add_parser("echo", help=translate("DicomCli", "C-ECHO the PACS"))).set_defaults(
+        fn=cmd_echo
+    )
+    p = with_pacs(
+        sub.add_parser("send", help=translate("DicomCli", "C-STORE files or folders to the PACS"))
+    )
+    p.add_argument("files", nargs="+", help=translate("DicomCli", "DICOM files or folders"))
+    p.add_argument(
+        "--anonymize",
+        action="store_true",
+        help=translate("DicomCli", "send an anonymized copy (PS3.15 basic profile)"),
+    )
     p.set_defaults(fn=cmd_send)
-    p = with_pacs(sub.add_parser("find", help="C-FIND studies or series"))
-    p.add_argument("--level", choices=["study", "series"], default="study")
+    p = with_pacs(sub.add_parser("find", help=translate("DicomCli", "C-FIND studies or series")))
+    p.add_argument(
+        "--level",
+        choices=["study", "series"],
+        default="study",
+        help=translate("DicomCli", "look for studies or for series"),
+    )
     with_query(p)
     p.set_defaults(fn=cmd_find)
     for name, fn, text in (
-        ("move", cmd_move, "C-MOVE a study to an AE (default: ours)"),
-        ("get", cmd_get, "C-GET a study into the inbox"),
+        ("move", cmd_move, translate("DicomCli", "C-MOVE a study to an AE (default: ours)")),
+        ("get", cmd_get, translate("DicomCli", "C-GET a study into the inbox")),
     ):
         p = with_pacs(sub.add_parser(name, help=text))
-        p.add_argument("--study-uid", required=True)
-        p.add_argument("--series-uid")
+        p.add_argument(
+            "--study-uid", required=True, help=translate("DicomCli", "study instance UID")
+        )
+        p.add_argument("--series-uid", help=translate("DicomCli", "only this series"))
         if name == "move":
-            p.add_argument("--dest", help="destination AE title (default: dicom_ae_title)")
+            p.add_argument(
+                "--dest",
+                help=translate("DicomCli", "destination AE title (default: dicom_ae_title)"),
+            )
         p.set_defaults(fn=fn)
-    p = sub.add_parser("receive", help="run the Storage SCP until stopped")
-    p.add_argument("--port", type=int, help="0 picks a free port (default: dicom_port)")
-    p.add_argument("--ae", help="our AE title (default: dicom_ae_title)")
-    p.add_argument("--bind", help="address to listen on (default: dicom_bind_address)")
+    p = sub.add_parser("receive", help=translate("DicomCli", "run the Storage SCP until stopped"))
+    p.add_argument(
+        "--port", type=int, help=translate("DicomCli", "0 picks a free port (default: dicom_port)")
+    )
+    p.add_argument("--ae", help=translate("DicomCli", "our AE title (default: dicom_ae_title)"))
+    p.add_argument(
+        "--bind",
+        help=translate("DicomCli", "address to listen on (default: dicom_bind_address)"),
+    )
     p.set_defaults(fn=cmd_receive)
-    sub.add_parser("inbox", help="list received studies").set_defaults(fn=cmd_inbox)
+    sub.add_parser("inbox", help=translate("DicomCli", "list received studies")).set_defaults(
+        fn=cmd_inbox
+    )
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``main.py dicom …``."""
-    args = build_parser().parse_args(argv)
+def _error(translate: Translate, message: str) -> None:
+    print(translate("DicomCli", "error: {message}").format(message=message), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None, translate: Translate = _untranslated) -> int:
+    """Entry point for ``main.py dicom …``; ``translate`` (context, text) words help, results
+    and errors (main.py passes Qt's in the user's language)."""
+    args = build_parser(translate).parse_args(argv)
     from app.credentials import KeyringUnavailable
     from app.dicom_net.dicomweb import DicomWebError
     from app.dicom_net.scu import DimseError
+    from app.dicom_net.wording import net_error_text
     from app.sync.cache import CacheOpenError
 
     try:
         return int(args.fn(args))
     except (KeyringUnavailable, CacheOpenError) as exc:
         # receive/get/inbox keep instances encrypted; without the keyring there is no key.
-        print(f"error: the encrypted DICOM inbox cannot be opened: {exc}", file=sys.stderr)
+        _error(
+            translate,
+            translate("DicomCli", "the encrypted DICOM inbox cannot be opened.") + f"\n({exc})",
+        )
         return 1
-    except NodeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except _NoPacs:
+        _error(
+            translate,
+            translate(
+                "DicomCli", "no PACS given: use --pacs AE@host:port or set dicom_pacs in settings"
+            ),
+        )
         return 2
-    except (DimseError, DicomWebError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except _NoSuchPath as exc:
+        _error(translate, translate("DicomCli", "{path}: no such file or folder").format(path=exc))
+        return 2
+    except (NodeError, DimseError, DicomWebError, OSError) as exc:
+        _error(translate, net_error_text(exc, translate))
+        return 2 if isinstance(exc, NodeError) else 1

@@ -219,6 +219,14 @@ def parse_instance(data: bytes) -> Dataset:
     return ds
 
 
+def inbox_keys() -> tuple[bytes, bytes]:
+    """The inbox's index and blob keys from the keyring (created on first use)."""
+    return (
+        credentials.get_or_create_key(f"cache-key:{INBOX_PROFILE}"),
+        credentials.get_or_create_key(f"blob-key:{INBOX_PROFILE}"),
+    )
+
+
 class Inbox:
     """Received instances: encrypted blobs plus their index (thread-safe)."""
 
@@ -230,18 +238,18 @@ class Inbox:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, folder: Path | None = None) -> Inbox:
-        """Open (creating) the inbox under the user's data dir; keys come from the keyring."""
+    def open(cls, folder: Path | None = None, keys: tuple[bytes, bytes] | None = None) -> Inbox:
+        """Open (creating) the inbox under the user's data dir.
+
+        ``keys`` (index key, blob key) default to the keyring's (``inbox_keys``); the receiver
+        process gets them from its parent instead.
+        """
         folder = folder or (paths.user_data_dir() / "dicom-inbox")
         folder.mkdir(parents=True, exist_ok=True)
-        cache = Cache(
-            folder / "index.db",
-            credentials.get_or_create_key(f"cache-key:{INBOX_PROFILE}"),
-            MIGRATIONS,
-        )
-        key = credentials.get_or_create_key(f"blob-key:{INBOX_PROFILE}")
+        index_key, blob_key = keys or inbox_keys()
+        cache = Cache(folder / "index.db", index_key, MIGRATIONS)
         # Received studies are never evicted: the budget only applies to blobs a hub holds.
-        blobs = BlobStore(folder / "blobs", key, cache, budget_bytes=1 << 62)
+        blobs = BlobStore(folder / "blobs", blob_key, cache, budget_bytes=1 << 62)
         return cls(folder, cache, blobs)
 
     def close(self) -> None:
@@ -250,24 +258,33 @@ class Inbox:
 
     # -- writing ----------------------------------------------------------------------------
     def add_instance(self, data: bytes, source: str = "") -> StoredInstance:
-        """Check, encrypt and index one encoded instance (with file meta).
+        """Check, encrypt and index one encoded instance (with file meta); durable on return.
 
-        Raises MalformedDataset for unusable data and OSError when the disk refuses the
-        write; in both cases nothing of this instance is indexed.
+        The encrypted blob is the durable copy: one sync makes its content and name durable
+        before this returns. The index rows follow in one transaction without a sync of their
+        own (WAL, ``synchronous = NORMAL``); if a power cut loses the last of them, the next
+        ``open`` re-indexes the blobs that have no row (``recover``). Raises MalformedDataset
+        for unusable data and OSError when the disk refuses the write; in both cases nothing
+        of this instance is indexed.
         """
         ds = parse_instance(data)
-        sop_uid = _text(ds, "SOPInstanceUID")
-        study_uid = _text(ds, "StudyInstanceUID")
-        series_uid = _text(ds, "SeriesInstanceUID")
+        v = {k: _text(ds, k) for k in _INDEXED}
+        sop_uid, study_uid, series_uid = (
+            v["SOPInstanceUID"],
+            v["StudyInstanceUID"],
+            v["SeriesInstanceUID"],
+        )
         old = self.cache.query("SELECT sha256 FROM instances WHERE sop_uid = ?", (sop_uid,))
-        sha = self.blobs.add_bytes(data, "application/dicom")
+        sha = self.blobs.write_bytes(data)
         now = time.time()
         tsyntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
         try:
-            number = int(ds.get("InstanceNumber", 0) or 0)
-        except (TypeError, ValueError):
+            number = int(v["InstanceNumber"] or 0)
+        except ValueError:
             number = 0
-        with self.cache.transaction() as db:
+
+        def write(db: Any) -> None:
+            self.blobs.register_row(db, sha, len(data), "application/dicom")
             db.execute(
                 "INSERT INTO studies(study_uid, patient_id, patient_name, birth_date, sex, "
                 "study_date, study_time, description, accession, source, first_received, "
@@ -275,14 +292,14 @@ class Inbox:
                 "UPDATE SET last_received = excluded.last_received",
                 (
                     study_uid,
-                    _text(ds, "PatientID"),
-                    _text(ds, "PatientName"),
-                    _text(ds, "PatientBirthDate"),
-                    _text(ds, "PatientSex"),
-                    _text(ds, "StudyDate"),
-                    _text(ds, "StudyTime"),
-                    _text(ds, "StudyDescription"),
-                    _text(ds, "AccessionNumber"),
+                    v["PatientID"],
+                    v["PatientName"],
+                    v["PatientBirthDate"],
+                    v["PatientSex"],
+                    v["StudyDate"],
+                    v["StudyTime"],
+                    v["StudyDescription"],
+                    v["AccessionNumber"],
                     source,
                     now,
                     now,
@@ -291,13 +308,7 @@ class Inbox:
             db.execute(
                 "INSERT INTO series(series_uid, study_uid, modality, number, description) "
                 "VALUES(?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
-                (
-                    series_uid,
-                    study_uid,
-                    _text(ds, "Modality"),
-                    _text(ds, "SeriesNumber"),
-                    _text(ds, "SeriesDescription"),
-                ),
+                (series_uid, study_uid, v["Modality"], v["SeriesNumber"], v["SeriesDescription"]),
             )
             # A re-sent instance replaces the index entry; the older blob stays in the store.
             db.execute(
@@ -310,7 +321,7 @@ class Inbox:
                     sop_uid,
                     series_uid,
                     study_uid,
-                    _text(ds, "SOPClassUID"),
+                    v["SOPClassUID"],
                     tsyntax,
                     number,
                     sha,
@@ -319,12 +330,15 @@ class Inbox:
                     source,
                 ),
             )
+
+        with self.cache.transaction() as db:
+            write(db)
         stored = StoredInstance(
             sop_uid,
             study_uid,
             series_uid,
-            _text(ds, "PatientID"),
-            _text(ds, "PatientName"),
+            v["PatientID"],
+            v["PatientName"],
             len(data),
             sha,
             duplicate=bool(old),
@@ -332,6 +346,34 @@ class Inbox:
         for listener in list(self._listeners):
             listener(stored)
         return stored
+
+    def recover(self) -> int:
+        """Index blobs that have no row (a power cut took the last commits after the blobs
+        were synced) and move unreadable ones to ``blobs/damaged``; return how many were
+        indexed again. Run by the receiving process when it opens the inbox."""
+        import shutil
+
+        root = self.blobs.root
+        for leftover in (root / "partial").glob("new-*"):
+            leftover.unlink(missing_ok=True)
+        known = {r[0] for r in self.cache.query("SELECT sha256 FROM instances")}
+        recovered = 0
+        for sub in sorted(root.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue
+            for blob in sub.iterdir():
+                if blob.name in known:
+                    continue
+                try:
+                    self.add_instance(self.blobs.read_bytes(blob.name), "recovered")
+                    recovered += 1
+                except Exception as exc:  # noqa: BLE001 - torn or foreign: keep it aside
+                    log.warning("DICOM inbox: blob %s set aside: %s", blob.name[:12], exc)
+                    (root / "damaged").mkdir(exist_ok=True)
+                    shutil.move(str(blob), str(root / "damaged" / blob.name))
+        if recovered:
+            log.warning("DICOM inbox: %d received instances indexed again", recovered)
+        return recovered
 
     def on_added(self, listener: Any) -> None:
         """Call ``listener(StoredInstance)`` (on the writing thread) after each instance."""

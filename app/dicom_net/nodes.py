@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -18,6 +18,10 @@ class Node:
     ae_title: str
     host: str
     port: int
+    tls: bool = False  # DICOM TLS (see app.dicom_net.tls)
+    ca_file: str = ""  # verifies the node's certificate ("" = the system's CAs)
+    cert_file: str = ""  # our certificate and key, for nodes that require one
+    key_file: str = ""
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -47,6 +51,17 @@ class LocalNode:
     allowed_ae_titles: tuple[str, ...] = ()
     allowed_addresses: tuple[str, ...] = ()
     enabled: bool = False
+    # C-MOVE destinations (AE title → where it listens); a move to any other AE is refused.
+    move_destinations: tuple[Node, ...] = ()
+    # DICOM TLS: with a certificate and key the receiver speaks TLS only.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+
+    def move_destination(self, ae_title: str) -> Node | None:
+        """The known node a C-MOVE may send to, or None."""
+        wanted = ae_title.strip()
+        return next((n for n in self.move_destinations if n.ae_title == wanted), None)
 
     def admits(self, calling_ae: str, address: str) -> bool:
         """True when a caller may associate (empty lists admit everyone on that axis)."""
@@ -81,10 +96,46 @@ def local_node(settings: Any) -> LocalNode:
         allowed_ae_titles=titles,
         allowed_addresses=addresses,
         enabled=bool(settings.get("dicom_receive_enabled", False)),
+        move_destinations=tuple(
+            parse_node(item)
+            for item in str(settings.get("dicom_move_destinations", "") or "").split(",")
+            if item.strip()
+        ),
+        tls_cert=str(settings.get("dicom_tls_cert", "") or ""),
+        tls_key=str(settings.get("dicom_tls_key", "") or ""),
+        tls_client_ca=str(settings.get("dicom_tls_client_ca", "") or ""),
     )
 
 
 def pacs_node(settings: Any) -> Node | None:
     """The configured PACS, or None when there is none."""
     value = str(settings.get("dicom_pacs", "") or "")
-    return parse_node(value) if value else None
+    if not value:
+        return None
+    node = parse_node(value)
+    return with_tls(node, settings) if settings.get("dicom_pacs_tls", False) else node
+
+
+def with_tls(node: Node, settings: Any) -> Node:
+    """``node`` reached over DICOM TLS: verified with the policy's CA bundle (else the system's),
+    showing our certificate when one is configured."""
+    return replace(
+        node,
+        tls=True,
+        ca_file=str(settings.get("ca_bundle", "") or ""),
+        cert_file=str(settings.get("dicom_tls_cert", "") or ""),
+        key_file=str(settings.get("dicom_tls_key", "") or ""),
+    )
+
+
+# ``dicom_query_sides``: which side of a consultation may search and retrieve priors from this
+# computer's PACS ("target" is the consulted specialist's side, "requester" the clinic's).
+QUERY_SIDES = {"both": ("requester", "target"), "target": ("target",), "requester": ("requester",)}
+
+
+def may_pull_priors(settings: Any, side: str) -> bool:
+    """Whether the case screen offers "pull priors" on ``side``: a PACS (DIMSE or DICOMweb) is
+    configured here and IT's ``dicom_query_sides`` lets that side of a consultation query it."""
+    if not (settings.get("dicom_pacs", "") or settings.get("dicomweb_url", "")):
+        return False
+    return side in QUERY_SIDES.get(str(settings.get("dicom_query_sides", "both")), ())

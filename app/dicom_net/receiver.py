@@ -23,18 +23,22 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pydicom.uid import UID
+from pynetdicom import AE, build_context, evt
 
 from app.dicom_net.activity import ReceiveActivity
 from app.dicom_net.contexts import (
     ACCEPTED_SYNTAXES,
     STUDY_ROOT_FIND,
     STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    UNCOMPRESSED,
     VERIFICATION,
     storage_sop_classes,
 )
-from app.dicom_net.inbox import Inbox, MalformedDataset
+from app.dicom_net.inbox import Inbox, InstanceRow, MalformedDataset
 from app.dicom_net.nodes import LocalNode
+from app.dicom_net.pynetdicom_tuning import tune_association
 
 log = logging.getLogger(__name__)
 
@@ -112,20 +116,36 @@ class StorageReceiver:
             ae.add_supported_context(sop_class, ACCEPTED_SYNTAXES, scu_role=True, scp_role=True)
         ae.add_supported_context(STUDY_ROOT_FIND)
         ae.add_supported_context(STUDY_ROOT_GET)
+        ae.add_supported_context(STUDY_ROOT_MOVE)
         handlers: list[Any] = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_RELEASED, self._on_released),
             (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_OPEN, tune_association),
             (evt.EVT_CONN_CLOSE, self._on_closed),
             (evt.EVT_C_ECHO, lambda _event: STATUS_SUCCESS),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_GET, self._on_get),
+            (evt.EVT_C_MOVE, self._on_move),
         ]
+        ssl_context = None
+        if self.node.tls_cert or self.node.tls_key:
+            from app.dicom_net.tls import TlsConfigError, server_context
+
+            try:
+                ssl_context = server_context(
+                    self.node.tls_cert, self.node.tls_key, self.node.tls_client_ca
+                )
+            except TlsConfigError as exc:
+                raise ReceiverError(f"DICOM TLS: {exc}") from exc
         try:
             server = ae.start_server(
-                (self.node.bind_address, self.node.port), block=False, evt_handlers=handlers
+                (self.node.bind_address, self.node.port),
+                block=False,
+                evt_handlers=handlers,
+                ssl_context=ssl_context,
             )
         except OSError as exc:
             raise ReceiverError(
@@ -244,17 +264,46 @@ class StorageReceiver:
                     setattr(ds, k, identifier.get(k) if k.endswith("UID") else "")
             yield 0xFF00, ds
 
-    def _on_get(self, event: Any) -> Iterator[Any]:
-        identifier: Dataset = event.identifier
+    def _matching(self, identifier: Dataset) -> list[InstanceRow]:
+        """The stored instances a C-GET/C-MOVE identifier asks for."""
         level = str(identifier.get("QueryRetrieveLevel", "STUDY")).upper()
         filters = {k: str(identifier.get(k, "") or "") for k in _QUERY_KEYS if k in identifier}
         wanted = {r.get("SOPInstanceUID") for r in self.inbox.query_rows("IMAGE", filters)}
-        rows = [
+        return [
             inst
             for study in {r["StudyInstanceUID"] for r in self.inbox.query_rows(level, filters)}
             for inst in self.inbox.instances(study)
             if inst.sop_uid in wanted
         ]
+
+    def _on_get(self, event: Any) -> Iterator[Any]:
+        rows = self._matching(event.identifier)
+        yield len(rows)
+        for inst in rows:
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return
+            yield 0xFF00, pydicom.dcmread(io.BytesIO(self.inbox.read(inst.sha256)))
+
+    def _on_move(self, event: Any) -> Iterator[Any]:
+        """C-MOVE SCP: send what matches to a destination IT listed (``move_destinations``)."""
+        wanted = event.move_destination or ""
+        if isinstance(wanted, bytes):  # pynetdicom < 2 gave bytes
+            wanted = wanted.decode("ascii", "replace")
+        dest = self.node.move_destination(str(wanted))
+        if dest is None:
+            log.warning("C-MOVE to unknown destination %r refused", event.move_destination)
+            yield None, None  # pynetdicom answers 0xA801: move destination unknown
+            return
+        rows = self._matching(event.identifier)
+        # One context per SOP class and stored syntax, plus uncompressed to fall back on.
+        pairs = sorted({(r.sop_class, r.transfer_syntax) for r in rows})
+        contexts = []
+        fallback: list[str | UID] = list(UNCOMPRESSED)
+        for sop_class, syntax in pairs[:64]:
+            contexts.append(build_context(sop_class, [syntax]))
+            contexts.append(build_context(sop_class, fallback))
+        yield dest.host, dest.port, {"contexts": contexts, "ae_title": dest.ae_title}
         yield len(rows)
         for inst in rows:
             if event.is_cancelled:

@@ -88,6 +88,14 @@ def _ae(calling: str) -> AE:
 
 @contextmanager
 def _association(ae: AE, node: Node, what: str, **kwargs: Any) -> Iterator[Any]:
+    if node.tls:
+        from app.dicom_net.tls import TlsConfigError, client_context
+
+        try:
+            context = client_context(node.ca_file, node.cert_file, node.key_file)
+        except TlsConfigError as exc:
+            raise DimseError(f"{node}: TLS is not usable: {exc}", "tls") from exc
+        kwargs["tls_args"] = (context, node.host)
     try:
         assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, **kwargs)
     except Exception as exc:  # noqa: BLE001 - bad host names raise from socket code

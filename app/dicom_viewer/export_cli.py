@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,31 +31,71 @@ from app.dicom_viewer.render import (
 from app.dicom_viewer.view_state import ViewState, effective_zoom, fit_zoom, image_to_viewport
 
 
-def _parser() -> argparse.ArgumentParser:
+def _untranslated(_context: str, text: str) -> str:
+    return text
+
+
+def _parser(translate: Callable[[str, str], str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="main.py export",
-        description="Render a DICOM frame to PNG/JPEG as the viewer shows it.",
+        description=translate(
+            "ExportCli", "Render a DICOM frame to PNG/JPEG as the viewer shows it."
+        ),
     )
-    p.add_argument("input", type=Path, help="DICOM image file")
-    p.add_argument("output", type=Path, help="output .png or .jpg")
-    p.add_argument("--frame", type=int, default=1, help="frame number, 1-based (default 1)")
-    p.add_argument("--window", type=str, default=None, help="CENTER,WIDTH in modality units")
-    p.add_argument("--gsps", type=Path, default=None, help="presentation state to apply")
-    p.add_argument("--size", type=str, default=None, help="viewport WIDTHxHEIGHT (default: image)")
+    p.add_argument("input", type=Path, help=translate("ExportCli", "DICOM image file"))
+    p.add_argument("output", type=Path, help=translate("ExportCli", "output .png or .jpg"))
     p.add_argument(
-        "--no-overlays", action="store_true", help="pixels only: no annotations or corner text"
+        "--frame",
+        type=int,
+        default=1,
+        help=translate("ExportCli", "frame number, 1-based (default 1)"),
+    )
+    p.add_argument(
+        "--window",
+        type=str,
+        default=None,
+        help=translate("ExportCli", "CENTER,WIDTH in modality units"),
+    )
+    p.add_argument(
+        "--gsps",
+        type=Path,
+        default=None,
+        help=translate("ExportCli", "presentation state to apply"),
+    )
+    p.add_argument(
+        "--size",
+        type=str,
+        default=None,
+        help=translate("ExportCli", "viewport WIDTHxHEIGHT (default: image)"),
+    )
+    p.add_argument(
+        "--no-overlays",
+        action="store_true",
+        help=translate("ExportCli", "pixels only: no annotations or corner text"),
     )
     return p
 
 
-def parse_window(text: str) -> Window:
+class _Refused(ValueError):
+    """A bad argument, worded for the user (the sentence is already translated)."""
+
+
+def parse_window(text: str, translate: Callable[[str, str], str] = _untranslated) -> Window:
     """ "CENTER,WIDTH" → Window (width must be ≥ 1)."""
     try:
         c, w = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--window expects CENTER,WIDTH, got {text!r}") from None
+        raise _Refused(
+            translate("ExportCli", "--window expects CENTER,WIDTH, got {text}").format(
+                text=repr(text)
+            )
+        ) from None
     if not np.isfinite(c) or not np.isfinite(w) or w < 1:
-        raise ValueError(f"--window width must be a number ≥ 1, got {text!r}")
+        raise _Refused(
+            translate("ExportCli", "--window width must be a number ≥ 1, got {text}").format(
+                text=repr(text)
+            )
+        )
     return Window(c, w)
 
 
@@ -141,43 +182,81 @@ def render_export(
     )
 
 
-def main(argv: list[str]) -> int:
-    """Entry point for ``main.py export``; returns the process exit code."""
-    parser = _parser()
+def main(argv: list[str], translate: Callable[[str, str], str] = _untranslated) -> int:
+    """Entry point for ``main.py export``; returns the process exit code. ``translate``
+    (context, text) words help and errors (main.py passes Qt's in the user's language)."""
+    parser = _parser(translate)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and 2
     try:
-        window = parse_window(args.window) if args.window else None
+        window = parse_window(args.window, translate) if args.window else None
         viewport = None
         if args.size:
             try:
                 vw, vh = (int(v) for v in args.size.lower().split("x"))
             except ValueError:
-                raise ValueError(f"--size expects WIDTHxHEIGHT, got {args.size!r}") from None
+                raise _Refused(
+                    translate("ExportCli", "--size expects WIDTHxHEIGHT, got {text}").format(
+                        text=repr(args.size)
+                    )
+                ) from None
             if not (16 <= vw <= 16384 and 16 <= vh <= 16384):
-                raise ValueError("--size must be between 16 and 16384 pixels each way")
+                raise _Refused(
+                    translate("ExportCli", "--size must be between 16 and 16384 pixels each way")
+                )
             viewport = (vw, vh)
+        suffix = args.output.suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg"):
+            raise _Refused(
+                translate(
+                    "ExportCli", "the output file must end in .png, .jpg or .jpeg: {path}"
+                ).format(path=args.output)
+            )
         gsps = read_gsps(args.gsps) if args.gsps else None
         rgb = render_export(
             args.input, args.frame - 1, window, gsps, viewport, overlays=not args.no_overlays
         )
-        suffix = args.output.suffix.lower()
-        if suffix not in (".png", ".jpg", ".jpeg"):
-            raise ValueError(f"output must end in .png, .jpg or .jpeg: {args.output}")
         args.output.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgb).save(args.output, quality=92) if suffix != ".png" else Image.fromarray(
             rgb
         ).save(args.output)
-    except (DicomFileError, ValueError, OSError) as exc:
-        print(f"export: error: {exc}", file=sys.stderr)
+    except _Refused as exc:
+        _fail(translate, str(exc))
+        return 2
+    except DicomFileError as exc:
+        # The sentence is the user's language; the technical detail (file: problem) follows.
+        _fail(
+            translate,
+            translate("ExportCli", "the DICOM file could not be read or shown."),
+            str(exc),
+        )
+        return 2
+    except OSError as exc:
+        _fail(translate, translate("ExportCli", "a file could not be read or written."), str(exc))
         return 2
     except Exception as exc:  # noqa: BLE001 - a malformed attribute is a message, not a traceback
-        print(f"export: error: {args.input}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _fail(
+            translate,
+            translate("ExportCli", "the DICOM file could not be read or shown."),
+            f"{args.input}: {type(exc).__name__}: {exc}",
+        )
         return 2
-    print(f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})")
+    print(
+        translate("ExportCli", "wrote {path} ({width}x{height})").format(
+            path=args.output, width=rgb.shape[1], height=rgb.shape[0]
+        )
+    )
     return 0
+
+
+def _fail(translate: Callable[[str, str], str], sentence: str, detail: str = "") -> None:
+    print(
+        translate("ExportCli", "export: error: {message}").format(message=sentence), file=sys.stderr
+    )
+    if detail:
+        print(f"  ({detail})", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ from app.media.messaging import CallMessaging
 from app.media.peer import PeerGeneration
 from app.media.quality import quality_bars
 from app.media.stats import CallStats
+from app.protocol.datachannel import PauseReason
 
 
 class CallAdaptation:
@@ -35,7 +36,7 @@ class CallAdaptation:
         start_rung: int,
         audio_only: bool,
         messaging: CallMessaging,
-        pause_reason: Callable[[], str],
+        pause_reason: Callable[[], PauseReason],
     ) -> None:
         self.lowband = lowband
         self.messaging = messaging

@@ -3,7 +3,8 @@
 The low-band layer replaces pieces aiortc offers no hook for: the encoders (a sender's
 ``__encoder`` slot), the receive buffers (a receiver's ``__jitter_buffer`` and what its
 decoder thread reads), NACK handling (the receiver's NACK list, the sender's retransmission
-history and ``_retransmit``), the RTP tap for link feedback, and aioice's consent checks and
+history and ``_retransmit``), the RTP tap for link feedback, the RTCP sender-report tap and
+the decoder's timestamp origin for lip sync, and aioice's consent checks and
 host-address gathering. Each of those is reached through a function here, so the next
 aiortc upgrade is one file to read.
 
@@ -19,16 +20,16 @@ the same pin and checked by ``check_contract``.
 from __future__ import annotations
 
 import queue
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
 import aioice.ice
 from aiortc.jitterbuffer import JitterBuffer
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 PINNED = {"aiortc": "1.16.0", "aioice": "0.13.0"}
 
@@ -55,6 +56,8 @@ def check_contract() -> None:
     for name in ("_origin", "_packets", "_capacity", "_remove_frame", "remove"):
         if not hasattr(buffer, name):
             raise AiortcVersionError(f"aiortc's JitterBuffer has no {name}")
+    if not hasattr(TimestampMapper(), "_origin"):
+        raise AiortcVersionError("aiortc's TimestampMapper has no _origin")
 
 
 check_pinned_versions()
@@ -89,7 +92,9 @@ def encoder(sender: RTCRtpSender) -> object | None:
     return getattr(sender, _ENCODER, None)
 
 
-RetransmitFn = Callable[[int], Awaitable[None]]
+# aiortc awaits it directly, aioice wraps query_consent() in create_task: coroutines, not
+# just awaitables.
+RetransmitFn = Callable[[int], Coroutine[Any, Any, None]]
 
 
 def wrap_retransmit(
@@ -100,8 +105,10 @@ def wrap_retransmit(
     ``rtp_history`` maps ``seq % RTP_HISTORY_SIZE`` to the packet sent with it."""
     _require(sender, _RTP_HISTORY)
     history = getattr(sender, _RTP_HISTORY)
-    # An instance attribute shadows the method aiortc calls as self._retransmit(seq).
-    sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign]
+    # An instance attribute shadows the method aiortc calls as self._retransmit(seq); mypy
+    # types the slot as the unbound method (self, seq), hence "assignment" besides
+    # "method-assign" for a callable that takes only seq.
+    sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign,assignment]
 
 
 # ---- receivers -------------------------------------------------------------------------
@@ -148,7 +155,9 @@ def nack_missing(receiver: RTCRtpReceiver | None) -> set[int] | None:
     return None if nacks is None else nacks.missing
 
 
-def send_nack(receiver: RTCRtpReceiver, ssrc: int, sequence_numbers: list[int]) -> Awaitable[None]:
+def send_nack(
+    receiver: RTCRtpReceiver, ssrc: int, sequence_numbers: list[int]
+) -> Coroutine[Any, Any, None]:
     """Send a NACK for ``sequence_numbers`` of ``ssrc`` now."""
     return receiver._send_rtcp_nack(ssrc, sequence_numbers)
 
@@ -162,6 +171,28 @@ def tap_rtp(receiver: RTCRtpReceiver, seen: Callable[[RtpPacket], None]) -> None
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+
+
+def tap_sender_reports(receiver: RTCRtpReceiver, seen: Callable[[int, int], None]) -> None:
+    """Call ``seen(ntp_timestamp, rtp_timestamp)`` for every RTCP sender report of the
+    stream ``receiver`` gets, before aiortc handles it.
+
+    aiortc's sender pairs the RTP timestamp of the last packet it sent with the NTP time it
+    sent it (``RTCRtpSender._run_rtcp``), not with its capture time."""
+    handle = receiver._handle_rtcp_packet
+
+    async def tapped(packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            seen(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+        await handle(packet)
+
+    receiver._handle_rtcp_packet = tapped  # type: ignore[method-assign]
+
+
+def timestamp_origin(receiver: RTCRtpReceiver) -> int | None:
+    """The RTP timestamp aiortc's decoder path maps to pts 0 (None before the first frame)."""
+    origin = getattr(getattr(receiver, _MAPPER, None), "_origin", None)
+    return None if origin is None else origin % (1 << 32)
 
 
 def deliver_to_track(receiver: RTCRtpReceiver | None, frame: object) -> bool:
@@ -184,7 +215,9 @@ _original_query_consent = aioice.ice.Connection.query_consent
 _original_host_addresses = aioice.ice.get_host_addresses
 
 
-def patch_consent_checks(query_consent: Callable[..., Awaitable[None]] | None) -> None:
+def patch_consent_checks(
+    query_consent: Callable[..., Coroutine[Any, Any, None]] | None,
+) -> None:
     """Replace aioice's consent-check loop process-wide (None: aioice's own)."""
     aioice.ice.Connection.query_consent = query_consent or _original_query_consent  # type: ignore[method-assign]
 

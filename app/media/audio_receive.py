@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 from av import AudioFrame
@@ -69,7 +70,7 @@ class RecoveringAudioBuffer:
     ) -> None:
         self.decoder = NativeOpusDecoder(channels=1)
         self._deliver = deliver
-        self._receiver: object | None = None
+        self._receiver: RTCRtpReceiver | None = None
         self.use_copy, self.use_fec, self.conceal = use_copy, use_fec, conceal
         self.max_conceal = int(max_conceal_ms * RATE / 1000)
         self.counters = AudioReceiveCounters()
@@ -77,7 +78,12 @@ class RecoveringAudioBuffer:
         self._next_ts: int | None = None  # RTP timestamp right after the last decoded audio
         self._origin_ts: int | None = None
 
-    def attach(self, receiver: object) -> None:
+    @property
+    def rtp_origin(self) -> int | None:
+        """The RTP timestamp of pts 0 (None before the first packet)."""
+        return self._origin_ts
+
+    def attach(self, receiver: RTCRtpReceiver) -> None:
         """Deliver decoded frames straight into ``receiver``'s remote track."""
         self._receiver = receiver
 

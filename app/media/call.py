@@ -186,7 +186,7 @@ class CallController:
         opened = self.sources()
         video, audio = await opened if inspect.isawaitable(opened) else opened
 
-        async def send_signal(kind: str, session: int, sdp: str) -> None:
+        async def send_signal(kind: sig.SignalKind, session: int, sdp: str) -> None:
             await self.signaling.send(
                 sig.Signal(call_id=call_id, session=session, kind=kind, sdp=sdp)
             )

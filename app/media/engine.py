@@ -44,12 +44,12 @@ from app.media.peer import PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.slots import LatestFrameSlot
 from app.media.stats import CallStats
-from app.protocol.datachannel import ChatMessage, VideoPaused
-from app.protocol.signaling import IceServer
+from app.protocol.datachannel import ChatMessage, PauseReason, VideoPaused
+from app.protocol.signaling import IceServer, SignalKind
 
 log = logging.getLogger(__name__)
 
-SendSignal = Callable[[str, int, str], Awaitable[None]]
+SendSignal = Callable[[SignalKind, int, str], Awaitable[None]]
 
 
 class MediaState(StrEnum):
@@ -358,7 +358,7 @@ class MediaSession:
 
     # ---- user switches -----------------------------------------------------------------
 
-    def _pause_reason(self) -> str:
+    def _pause_reason(self) -> PauseReason:
         if not self.camera_on:
             return "camera_off"
         return "audio_only" if self.ladder.forced_audio_only else "low_bandwidth"

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import websockets
 from pydantic import BaseModel
@@ -94,6 +95,10 @@ class HubSignaling:
         while True:
             try:
                 token = await self._token()
+                # websockets refuses ssl= on ws:// and ssl=None on wss://: pass it only for wss.
+                tls: dict[str, Any] = (
+                    {"ssl": self._ssl} if self._ssl and self.url.startswith("wss:") else {}
+                )
                 async with connect(
                     self.url,
                     additional_headers={"Authorization": f"Bearer {token}"},
@@ -101,7 +106,7 @@ class HubSignaling:
                     ping_interval=15,
                     ping_timeout=20,
                     max_size=1 << 20,
-                    **({"ssl": self._ssl} if self._ssl and self.url.startswith("wss:") else {}),
+                    **tls,
                 ) as ws:
                     self._ws = ws
                     backoff.reset()

@@ -52,6 +52,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 from av import AudioFrame, AudioResampler, VideoFrame
+from av.audio.codeccontext import AudioCodecContext
 from av.frame import Frame
 
 from app.media import aiortc_adapter as adapter
@@ -91,7 +92,7 @@ class LowbandOpusEncoder(Encoder):
 
     def __init__(self, control: SendControl) -> None:
         self.control = control
-        self.codec: av.CodecContext | None = None
+        self.codec: AudioCodecContext | None = None
         self._settings: tuple[int, int] | None = None
         samples = SAMPLE_RATE * control.audio_frame_ms // 1000
         self.resampler = AudioResampler(
@@ -173,6 +174,8 @@ class LowbandVp8Encoder(Vp8Encoder):
         codec = self.codec
         if codec is None or frame.width != codec.width or frame.height != codec.height:
             return True
+        if not codec.bit_rate:
+            return True  # never the case for a codec _open made
         change = (want - codec.bit_rate) / codec.bit_rate
         settled = time.monotonic() - self._opened_at > 3.0
         # Down by a third at once (the link is full); smaller settled changes both ways.
@@ -197,6 +200,8 @@ class LowbandVp8Encoder(Vp8Encoder):
         assert self.codec is not None
         data = b"".join(bytes(p) for p in self.codec.encode(frame))
         payloads = self._packetize(data, self.picture_id)
+        # Frames from capture tracks are stamped (aiortc's own VP8 encoder relies on it too).
+        assert frame.pts is not None and frame.time_base is not None
         timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
@@ -277,17 +282,28 @@ class RetransmitLimiter:
         self, retransmit: adapter.RetransmitFn, history: dict[int, RtpPacket]
     ) -> adapter.RetransmitFn:
         """``RTCRtpSender._retransmit`` with the limits applied."""
+        return LimitedRetransmit(self, retransmit, history)
 
-        async def limited(sequence_number: int) -> None:
-            packet = history.get(sequence_number % RTP_HISTORY_SIZE)
-            if packet is None or packet.sequence_number != sequence_number:
-                return  # no longer kept: nothing to resend
-            if self.allow(sequence_number, len(packet.payload) + 60):
-                self.sent += 1
-                await retransmit(sequence_number)
 
-        limited.limiter = self  # type: ignore[attr-defined] - read by the benchmark
-        return limited
+class LimitedRetransmit:
+    """A sender's ``_retransmit`` behind a RetransmitLimiter; ``limiter`` is read by
+    bench/call_links.py for its counts."""
+
+    def __init__(
+        self,
+        limiter: RetransmitLimiter,
+        retransmit: adapter.RetransmitFn,
+        history: dict[int, RtpPacket],
+    ) -> None:
+        self.limiter, self._resend, self._history = limiter, retransmit, history
+
+    async def __call__(self, sequence_number: int) -> None:
+        packet = self._history.get(sequence_number % RTP_HISTORY_SIZE)
+        if packet is None or packet.sequence_number != sequence_number:
+            return  # no longer kept: nothing to resend
+        if self.limiter.allow(sequence_number, len(packet.payload) + 60):
+            self.limiter.sent += 1
+            await self._resend(sequence_number)
 
 
 def install_encoders(
@@ -387,9 +403,9 @@ class DeadlineVideoBuffer(JitterBuffer):
         for frame in [first, *(more or [])]:
             frame.timestamp = mapper.map(frame.timestamp)
             queue.put((codec, frame))
-        while (frame := self._remove_frame(packet.sequence_number)) is not None:
-            frame.timestamp = mapper.map(frame.timestamp)
-            queue.put((codec, frame))
+        while (ready := self._remove_frame(packet.sequence_number)) is not None:
+            ready.timestamp = mapper.map(ready.timestamp)
+            queue.put((codec, ready))
         return True
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
@@ -410,7 +426,7 @@ class DeadlineVideoBuffer(JitterBuffer):
         self.asked_again += 1
         assert self._receiver is not None
         asyncio.get_running_loop().create_task(
-            adapter.send_nack(self._receiver, ssrc, sorted(missing))  # type: ignore[arg-type]
+            adapter.send_nack(self._receiver, ssrc, sorted(missing))
         )
 
     def _forget_unwanted_packets(self) -> None:

@@ -19,6 +19,7 @@ from app.protocol.datachannel import (
     ChatMessage,
     DataChannelError,
     MediaFeedback,
+    PauseReason,
     VideoPaused,
     VideoResumed,
     encode_message,
@@ -82,7 +83,7 @@ class CallMessaging:
         if self.send(MediaFeedback(recv_bps=recv_bps, queue_ms=queue_ms)):
             self.feedback_sent += 1
 
-    def announce_video(self, paused: bool, reason: str) -> None:
+    def announce_video(self, paused: bool, reason: PauseReason) -> None:
         """Tell the far end why our video stopped, or that it is back."""
         self.send(VideoPaused(reason=reason) if paused else VideoResumed())
 

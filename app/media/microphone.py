@@ -46,7 +46,7 @@ class PortAudioMicrophone(MediaStreamTrack):
 
     def __init__(self, device: str = "") -> None:
         super().__init__()
-        self._loop = asyncio.get_running_loop()
+        self._media_loop = asyncio.get_running_loop()
         self._frames: collections.deque[np.ndarray] = collections.deque(maxlen=MAX_FRAMES)
         self._ready = asyncio.Event()
         self._samples = 0
@@ -72,7 +72,7 @@ class PortAudioMicrophone(MediaStreamTrack):
 
     def _on_block(self, indata, _frames, _time, _status) -> None:  # noqa: ANN001 - PortAudio thread
         block = indata[:, 0].copy()
-        self._loop.call_soon_threadsafe(self._push, block)
+        self._media_loop.call_soon_threadsafe(self._push, block)
 
     def _push(self, block: np.ndarray) -> None:
         if len(self._frames) == self._frames.maxlen:

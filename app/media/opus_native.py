@@ -145,7 +145,7 @@ class NativeOpusDecoder:
         )
         if n < 0:
             raise OpusError(f"opus_decode failed ({n})")
-        pcm = np.frombuffer(self._pcm, dtype=np.int16, count=n * self.channels).copy()
+        pcm = np.frombuffer(memoryview(self._pcm), dtype=np.int16, count=n * self.channels).copy()
         return pcm.reshape(1, -1)  # packed s16: one plane, channels interleaved
 
     def decode(self, data: bytes) -> np.ndarray:

@@ -51,6 +51,7 @@ class OutgoingVideoTrack(MediaStreamTrack):
     async def recv(self) -> VideoFrame:
         while True:
             frame = await self.source.recv()
+            assert isinstance(frame, VideoFrame)  # a video track yields decoded frames
             if self.preview is not None and self.camera_on:
                 self.preview.offer_video(frame)  # converted now, before the encoder has it
             if self.paused:
@@ -87,6 +88,7 @@ class OutgoingAudioTrack(MediaStreamTrack):
 
     async def recv(self) -> AudioFrame:
         frame = await self.source.recv()
+        assert isinstance(frame, AudioFrame)  # an audio track yields decoded frames
         if not self.muted:
             return frame
         silent = AudioFrame.from_ndarray(

@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from app.media.arrival import ArrivalMeter, watch_arrivals
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import Rung
+from app.media.lipsync import LipSync, watch_lip_sync
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
 from app.media.receive import TrackDrain
@@ -55,6 +56,7 @@ class PeerGeneration:
         self.audio_out: OutgoingAudioTrack | None = None
         self.stats_reader = StatsReader()
         self.arrivals = ArrivalMeter()
+        self.lipsync = LipSync()
         self.fps_mark: tuple[float, int] | None = None  # (when, frames sent then)
 
     def last_media_at(self) -> float | None:
@@ -136,7 +138,7 @@ class PeerLifecycle:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             slot = self.remote_slot if track.kind == "video" else None
-            gen.drains.append(TrackDrain(track, slot, hook))
+            gen.drains.append(TrackDrain(track, slot, hook, gen.lipsync))
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -154,6 +156,10 @@ class PeerLifecycle:
             senders = (pc.addTrack(audio) if audio else None, pc.addTrack(video) if video else None)
             # Media we do not send is still received: addTrack reused the offered
             # transceivers; kinds without a local source stay recvonly.
+        if not self.lowband:
+            gen.lipsync.max_audio_delay_s = 0.0  # stock aiortc: measured, not corrected
+        for tx in pc.getTransceivers():
+            watch_lip_sync(tx.receiver, tx.kind, gen.lipsync)
         if self.lowband:
             use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
             install_encoders(senders[0], senders[1], self.control)

@@ -10,7 +10,8 @@ neighbours arrive on time: a freeze every time a video packet is lost (1–2 a s
 loss). Like libwebrtc's jitter buffer, we hold every frame for ``delay_s`` past its
 earliest possible arrival so that a retransmitted frame still plays in its turn; the
 session sets the delay from the round trip only while packets are being lost (0 on a clean
-link), capped at ``MAX_VIDEO_DELAY_S``.
+link), capped at ``MAX_VIDEO_DELAY_S``. Audio is then held back by the lip-sync delay
+(``app.media.lipsync``) so the voice does not run ahead of the picture.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
+from app.media.lipsync import LipSync
 from app.media.slots import LatestFrameSlot
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class VideoMeter:
 
 
 MAX_VIDEO_DELAY_S = 0.6
+ORDER_STEP_S = 1e-6  # held frames: each due strictly after the previous one
 
 
 LATE_PERCENTILE = 0.96
@@ -119,14 +122,17 @@ class TrackDrain:
         track: MediaStreamTrack,
         slot: LatestFrameSlot | None,
         on_frame: Callable[[object, float], None] | None = None,
+        sync: LipSync | None = None,
     ) -> None:
         self.track = track
+        self.sync = sync
         self.slot = slot
         self.on_frame = on_frame
         self.video = VideoMeter()
         self.audio = AudioMeter()
         self.playout = PlayoutClock()
         self._last_due = 0.0
+        self._last_audio_due = 0.0
         self._pending: set[asyncio.TimerHandle] = set()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -137,9 +143,18 @@ class TrackDrain:
                 frame = await self.track.recv()
                 now = time.monotonic()  # the arrival time: the playout clock needs it unskewed
                 if isinstance(frame, VideoFrame):
-                    due = max(self.playout.due(frame.pts, now), self._last_due)
-                    self._last_due = due  # never show frames out of order
+                    # Never out of order: asyncio's timer heap does not keep equal times
+                    # in insertion order, so each due time is strictly after the last.
+                    due = max(self.playout.due(frame.pts, now), self._last_due + ORDER_STEP_S)
+                    self._last_due = due
                     if due > now:  # asyncio's clock is time.monotonic()
+                        self._pending.add(loop.call_at(due, self._show, frame))
+                        continue
+                elif self.sync is not None:
+                    # Held back so the voice does not run ahead of the picture (lip sync).
+                    due = max(now + self.sync.audio_delay_s, self._last_audio_due + ORDER_STEP_S)
+                    if due > now:
+                        self._last_audio_due = due
                         self._pending.add(loop.call_at(due, self._show, frame))
                         continue
                 self._show(frame)
@@ -152,6 +167,8 @@ class TrackDrain:
         now = time.monotonic()
         self._pending = {h for h in self._pending if not h.cancelled() and h.when() > now}
         try:
+            if self.sync is not None:
+                self.sync.handed_out(self.track.kind, getattr(frame, "pts", None), now)
             if isinstance(frame, VideoFrame):
                 self.video.add(frame, now)
                 if self.slot is not None:

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.protocol.problems import FieldProblem
+
 
 class Role(StrEnum):
     """What a user may do; one role per user."""
@@ -69,3 +71,8 @@ class ErrorBody(BaseModel):
     error: str = Field(description="stable machine-readable code, e.g. 'invalid_credentials'")
     message: str = Field(description="what was wrong, for people")
     detail: list[dict] | None = None
+    problems: list[FieldProblem] | None = Field(
+        default=None,
+        description="for 422: each field that is wrong (dotted path inside the body), a stable "
+        "code and its parameters (app.protocol.problems); the client words them",
+    )

@@ -42,11 +42,14 @@ class ChatMessage(_Envelope):
     text: str = Field(min_length=1, max_length=4000)
 
 
+PauseReason = Literal["camera_off", "low_bandwidth", "audio_only"]
+
+
 class VideoPaused(_Envelope):
     """The sender stopped video (camera off, audio-only rung or user switch) and why."""
 
     type: Literal["media.video_paused"] = "media.video_paused"
-    reason: Literal["camera_off", "low_bandwidth", "audio_only"]
+    reason: PauseReason
 
 
 class VideoResumed(_Envelope):

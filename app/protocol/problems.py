@@ -184,6 +184,7 @@ HUB_ERROR_CODES: tuple[str, ...] = (
     "invalid_request",
     "invalid_data",
     "invalid_text",
+    "invalid_number",
     "unsupported_protocol",
     "body_too_large",
     "batch_too_large",

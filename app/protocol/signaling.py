@@ -101,13 +101,16 @@ class Hangup(_Msg):
     reason: str = Field(default="hangup", max_length=200)
 
 
+SignalKind = Literal["offer", "answer", "restart"]
+
+
 class Signal(_Msg):
     """SDP relayed to the other party: an offer, its answer, or a request to renegotiate."""
 
     type: Literal["call.signal"] = "call.signal"
     call_id: str
     session: int = Field(ge=1)
-    kind: Literal["offer", "answer", "restart"]
+    kind: SignalKind
     sdp: str = Field(default="", max_length=200_000)
 
 

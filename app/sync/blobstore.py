@@ -110,18 +110,46 @@ class BlobStore:
     # -- adding ------------------------------------------------------------------------------------
     def add_bytes(self, data: bytes, media_type: str = "application/octet-stream") -> str:
         """Store ``data`` as a blob made on this machine (queued for upload); return its name."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not self.has(sha):
-            tmp = self.root / "partial" / f"new-{os.getpid()}-{time.monotonic_ns()}"
-            with open(tmp, "wb") as f:
-                writer = _RecordWriter(f, self._aes, sha)
-                writer.write(data)
-                writer.flush_record()
-                f.flush()
-                os.fsync(f.fileno())
-            self._install(tmp, sha)
+        sha = self.write_bytes(data)
         self._register(sha, len(data), media_type, UPLOAD_PENDING)
         return sha
+
+    def write_bytes(self, data: bytes) -> str:
+        """Encrypt ``data`` to its file, durably, without registering it; return its name.
+
+        The caller registers it (``register_row``) in its own transaction. One sync covers the
+        content and the name: on POSIX the file is renamed into place while open and synced
+        after (a journaling filesystem commits the rename with it); Windows cannot rename an
+        open file, so there it is synced first (NTFS journals the rename).
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        if self.has(sha):
+            return sha
+        tmp = self.root / "partial" / f"new-{os.getpid()}-{time.monotonic_ns()}"
+        final = self.path(sha)
+        final.parent.mkdir(exist_ok=True)
+        with open(tmp, "wb") as f:
+            writer = _RecordWriter(f, self._aes, sha)
+            writer.write(data)
+            writer.flush_record()
+            f.flush()
+            if os.name == "posix":
+                os.replace(tmp, final)
+                os.fsync(f.fileno())
+                return sha
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        return sha
+
+    @staticmethod
+    def register_row(db: object, sha: str, size: int, media_type: str) -> None:
+        """The bookkeeping row of a blob made here, inside the caller's transaction ``db``."""
+        db.execute(  # type: ignore[attr-defined]
+            "INSERT INTO blobs(sha256, size, media_type, state, present, last_access) "
+            "VALUES(?, ?, ?, ?, 1, ?) ON CONFLICT(sha256) DO UPDATE SET present = 1, "
+            "last_access = excluded.last_access",
+            (sha, size, media_type, UPLOAD_PENDING, time.time()),
+        )
 
     def add_file(self, source: Path, media_type: str = "application/octet-stream") -> str:
         """Store a copy of ``source`` (never modified) as a blob queued for upload."""

@@ -128,6 +128,10 @@ class Cache:
             )
         for number in range(version + 1, len(self._migrations) + 1):
             with self.transaction() as db:
+                # Another process (the DICOM receiver, a second YiQiao) may have migrated
+                # between our read and this write lock.
+                if self.version() >= number:
+                    continue
                 for statement in _split(self._migrations[number - 1]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")

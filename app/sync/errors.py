@@ -13,10 +13,18 @@ class HubError(Exception):
 
     state = "server_error"
 
-    def __init__(self, message: str = "", code: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        code: str = "",
+        status: int | None = None,
+        problems: list | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        # The hub's per-field problems (app.protocol.problems.Problem) of a 422, if any.
+        self.problems = list(problems or [])
 
 
 class HubOffline(HubError):

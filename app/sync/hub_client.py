@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from app.protocol import PROTOCOL_VERSION
 from app.protocol.auth import LoginRequest, RefreshRequest, TokenPair
 from app.protocol.directory import DirectoryResponse
+from app.protocol.problems import Problem
 from app.protocol.sync import (
     PROTOCOL_HEADER,
     BlobStatusRequest,
@@ -127,6 +128,7 @@ class HubClient:
                 f"{response.status_code}: {_message(response)}",
                 _code(response),
                 response.status_code,
+                _problems(response),
             )
         try:
             return response.json()
@@ -310,6 +312,30 @@ def _code(response: requests.Response) -> str:
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return data["error"][:64]
     return ""
+
+
+def _problems(response: requests.Response) -> list[Problem]:
+    """The hub's per-field problems of a refusal (``ErrorBody.problems``); malformed ones are
+    left out (a garbage reply must not raise here)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    raw = data.get("problems") if isinstance(data, dict) else None
+    out = []
+    for item in raw[:50] if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        code, field, params = item.get("code"), item.get("field"), item.get("params")
+        if isinstance(code, str):
+            out.append(
+                Problem(
+                    field[:200] if isinstance(field, str) else "",
+                    code[:64],
+                    params if isinstance(params, dict) else {},
+                )
+            )
+    return out
 
 
 def _message(response: requests.Response) -> str:

@@ -101,6 +101,14 @@ def _sentences() -> dict[str, Callable[[str, str, dict[str, Any]], str]]:
             before=field_value("status", str(p.get("before", ""))) or p.get("before", ""),
             after=field_value("status", str(p.get("after", ""))) or p.get("after", ""),
         ),
+        "bad_text": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording",
+            "{label} contains characters that cannot be stored (e.g. invisible control "
+            "characters); please retype it",
+        ).format(label=label),
+        "not_finite": lambda label, _f, _p: QCoreApplication.translate(
+            "Wording", "{label} must be an ordinary number"
+        ).format(label=label),
         "needs_patient": lambda _label, _f, _p: QCoreApplication.translate(
             "Wording", "This record must belong to a patient"
         ),
@@ -165,6 +173,8 @@ PROBLEM_CODES: tuple[str, ...] = (
     "pattern",
     "not_a_list",
     "invalid",
+    "bad_text",
+    "not_finite",
     "transition",
     "needs_patient",
     "no_conflict",
@@ -230,6 +240,9 @@ def hub_reason_text(code: str) -> str:
         ),
         "invalid_text": QCoreApplication.translate(
             "Wording", "The text contains an invisible control character; remove it and retry."
+        ),
+        "invalid_number": QCoreApplication.translate(
+            "Wording", "A number is not an ordinary number (NaN or infinity); correct it and retry."
         ),
         "unsupported_protocol": QCoreApplication.translate(
             "Wording", "This version of YiQiao does not match the hub. Ask IT to update YiQiao."
@@ -385,6 +398,9 @@ def hub_error_text(exc: BaseException) -> str:
         return QCoreApplication.translate(
             "Wording", "Cannot reach the hub. Check the network connection and try again."
         )
+    problems = getattr(exc, "problems", None)
+    if problems:
+        return hub_problems_text(problems)
     if code in HUB_ERROR_CODES:
         return hub_reason_text(code)
     if isinstance(exc, errors.LoginRefused):
@@ -400,6 +416,20 @@ def hub_error_text(exc: BaseException) -> str:
             "Wording", "The hub had an internal problem. YiQiao will try again."
         )
     return hub_reason_text(code)
+
+
+def hub_problems_text(problems: Iterable[Problem]) -> str:
+    """The hub's per-field refusal (a 422's ``ErrorBody.problems``), one sentence per field.
+    A field the user never types (ids, revisions) is named as "this record"."""
+    lines = [QCoreApplication.translate("Wording", "The hub did not accept what was entered:")]
+    for p in problems:
+        field = p.field if _has_label(p.field) else ""
+        lines.append(problem_text(Problem(field, p.code, dict(p.params))))
+    return "\n".join(lines)
+
+
+def _has_label(path: str) -> bool:
+    return bool(path) and label_for(path) != path
 
 
 def error_text(exc: BaseException) -> str:

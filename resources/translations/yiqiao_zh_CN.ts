@@ -57,6 +57,126 @@
     </message>
   </context>
   <context>
+    <name>Argparse</name>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="26" />
+      <source>usage: </source>
+      <translation>用法：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="27" />
+      <source>positional arguments</source>
+      <translation>位置参数</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="28" />
+      <source>options</source>
+      <translation>选项</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="29" />
+      <source>show this help message and exit</source>
+      <translation>显示本帮助并退出</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="30" />
+      <source>subcommands</source>
+      <translation>子命令</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="31" />
+      <source>argument %(argument_name)s: %(message)s</source>
+      <translation>参数 %(argument_name)s：%(message)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="32" />
+      <source>unknown parser %(parser_name)r (choices: %(choices)s)</source>
+      <translation>未知的子命令 %(parser_name)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="33" />
+      <source>can't open '%(filename)s': %(error)s</source>
+      <translation>无法打开“%(filename)s”：%(error)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="34" />
+      <source>unrecognized arguments: %s</source>
+      <translation>无法识别的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="35" />
+      <source>not allowed with argument %s</source>
+      <translation>不能与参数 %s 同时使用</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="36" />
+      <source>ignored explicit argument %r</source>
+      <translation>多余的参数值 %r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="37" />
+      <source>the following arguments are required: %s</source>
+      <translation>缺少必需的参数：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="38" />
+      <source>one of the arguments %s is required</source>
+      <translation>必须给出参数 %s 之一</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="39" />
+      <source>expected one argument</source>
+      <translation>需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="40" />
+      <source>expected at most one argument</source>
+      <translation>最多需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="41" />
+      <source>expected at least one argument</source>
+      <translation>至少需要一个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="42" />
+      <source>expected %s argument</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="43" />
+      <source>expected %s arguments</source>
+      <translation>需要 %s 个值</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="44" />
+      <source>ambiguous option: %(option)s could match %(matches)s</source>
+      <translation>选项不明确：%(option)s 可匹配 %(matches)s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="45" />
+      <source>unexpected option string: %s</source>
+      <translation>意外的选项：%s</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="46" />
+      <source>invalid %(type)s value: %(value)r</source>
+      <translation>无效的值（应为 %(type)s）：%(value)r</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="47" />
+      <source>invalid choice: %(value)r (choose from %(choices)s)</source>
+      <translation>无效的选择：%(value)r（可选：%(choices)s）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/cli_language.py" line="48" />
+      <source>%(prog)s: error: %(message)s
+</source>
+      <translation>%(prog)s：错误：%(message)s
+</translation>
+    </message>
+  </context>
+  <context>
     <name>CallPage</name>
     <message>
       <location filename="../../app/ui/pages/call.py" line="41" />
@@ -336,238 +456,238 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="122" />
+      <location filename="../../app/ui/workflow/case_view.py" line="123" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="132" />
+      <location filename="../../app/ui/workflow/case_view.py" line="133" />
       <source>Share images</source>
       <translation>共享影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="161" />
+      <location filename="../../app/ui/workflow/case_view.py" line="162" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="167" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="175" />
+      <location filename="../../app/ui/workflow/case_view.py" line="176" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="179" />
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="182" />
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="185" />
+      <location filename="../../app/ui/workflow/case_view.py" line="186" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="194" />
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="197" />
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="204" />
+      <location filename="../../app/ui/workflow/case_view.py" line="205" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="207" />
+      <location filename="../../app/ui/workflow/case_view.py" line="208" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="210" />
+      <location filename="../../app/ui/workflow/case_view.py" line="211" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="213" />
+      <location filename="../../app/ui/workflow/case_view.py" line="214" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="220" />
-      <location filename="../../app/ui/workflow/case_view.py" line="774" />
+      <location filename="../../app/ui/workflow/case_view.py" line="221" />
+      <location filename="../../app/ui/workflow/case_view.py" line="778" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="243" />
+      <location filename="../../app/ui/workflow/case_view.py" line="244" />
       <source>Images can be shared during a video call about this consultation.</source>
       <translation>在关于本会诊的视频通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="245" />
+      <location filename="../../app/ui/workflow/case_view.py" line="246" />
       <source>The call under way is about another consultation.</source>
       <translation>当前通话属于另一个会诊。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="249" />
+      <location filename="../../app/ui/workflow/case_view.py" line="250" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="254" />
+      <location filename="../../app/ui/workflow/case_view.py" line="255" />
       <source>Show this consultation's images to the other side of the call.</source>
       <translation>向通话对方展示本会诊的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="306" />
+      <location filename="../../app/ui/workflow/case_view.py" line="307" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="339" />
+      <location filename="../../app/ui/workflow/case_view.py" line="340" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="348" />
+      <location filename="../../app/ui/workflow/case_view.py" line="349" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="350" />
+      <location filename="../../app/ui/workflow/case_view.py" line="351" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="354" />
+      <location filename="../../app/ui/workflow/case_view.py" line="355" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="358" />
+      <location filename="../../app/ui/workflow/case_view.py" line="359" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="360" />
+      <location filename="../../app/ui/workflow/case_view.py" line="361" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="364" />
+      <location filename="../../app/ui/workflow/case_view.py" line="365" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="370" />
+      <location filename="../../app/ui/workflow/case_view.py" line="371" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="420" />
+      <location filename="../../app/ui/workflow/case_view.py" line="421" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="438" />
+      <location filename="../../app/ui/workflow/case_view.py" line="439" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="453" />
+      <location filename="../../app/ui/workflow/case_view.py" line="457" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="455" />
+      <location filename="../../app/ui/workflow/case_view.py" line="459" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="472" />
+      <location filename="../../app/ui/workflow/case_view.py" line="476" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="474" />
+      <location filename="../../app/ui/workflow/case_view.py" line="478" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="494" />
+      <location filename="../../app/ui/workflow/case_view.py" line="498" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="511" />
+      <location filename="../../app/ui/workflow/case_view.py" line="515" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="570" />
+      <location filename="../../app/ui/workflow/case_view.py" line="574" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="666" />
+      <location filename="../../app/ui/workflow/case_view.py" line="670" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="740" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="740" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="754" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="754" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="776" />
+      <location filename="../../app/ui/workflow/case_view.py" line="780" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="816" />
+      <location filename="../../app/ui/workflow/case_view.py" line="820" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -1065,89 +1185,303 @@
     </message>
   </context>
   <context>
+    <name>DicomCli</name>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="84" />
+      <source>C-ECHO {node}: the PACS answers (status 0x{status:04X})</source>
+      <translation>C-ECHO {node}：PACS 有应答（状态 0x{status:04X}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="86" />
+      <source>C-ECHO {node}: refused with status 0x{status:04X}</source>
+      <translation>C-ECHO {node}：被拒绝，状态 0x{status:04X}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="115" />
+      <source>sent {sent} of {total} to {node}</source>
+      <translation>已发送 {sent}/{total} 个到 {node}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="163" />
+      <source>{count} studies found at {node}</source>
+      <translation>在 {node} 找到 {count} 个检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="165" />
+      <source>{count} series found at {node}</source>
+      <translation>在 {node} 找到 {count} 个序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="178" />
+      <source>C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings</source>
+      <translation>C-MOVE 到 {dest}：完成 {done}，失败 {failed}，警告 {warnings}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="202" />
+      <source>C-GET into the inbox: {done} done, {failed} failed</source>
+      <translation>C-GET 到收件箱：完成 {done}，失败 {failed}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="226" />
+      <source>stored {sop} ({patient_id} {name})</source>
+      <translation>已保存 {sop}（{patient_id} {name}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="240" />
+      <source>listening on {address}:{port} as {ae}; Ctrl-C to stop</source>
+      <translation>正在 {address}:{port} 以 {ae} 身份接收；按 Ctrl-C 停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="252" />
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="264" />
+      <source>{count} instances</source>
+      <translation>{count} 个图像</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="276" />
+      <source>YiQiao as a DICOM node (receive, echo, send, find, move, get)</source>
+      <translation>医桥作为 DICOM 节点（接收、连通测试、发送、查询、移动、获取）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="279" />
+      <source>examples:</source>
+      <translation>示例：</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="287" />
+      <source>AE@host:port (default: the dicom_pacs setting)</source>
+      <translation>AE@主机:端口（默认：设置中的 dicom_pacs）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="291" />
+      <source>our AE title (default: the dicom_ae_title setting)</source>
+      <translation>本机 AE 名称（默认：设置中的 dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <source>DICOM TLS to --pacs, with the certificates from the settings</source>
+      <translation>以 DICOM TLS 连接 --pacs，证书取自设置</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="303" />
+      <source>patient ID</source>
+      <translation>患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="305" />
+      <source>patient name (prefix; * and ? allowed)</source>
+      <translation>患者姓名（前缀；可用 * 和 ?）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="308" />
+      <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
+      <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="310" />
+      <source>modality, e.g. CT</source>
+      <translation>检查类型，例如 CT</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="311" />
+      <location filename="../../app/dicom_net/cli.py" line="342" />
+      <source>study instance UID</source>
+      <translation>检查实例 UID</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="312" />
+      <source>accession number</source>
+      <translation>检查申请号</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="314" />
+      <source>C-ECHO the PACS</source>
+      <translation>测试与 PACS 的连通（C-ECHO）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="318" />
+      <source>C-STORE files or folders to the PACS</source>
+      <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="320" />
+      <source>DICOM files or folders</source>
+      <translation>DICOM 文件或文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="324" />
+      <source>send an anonymized copy (PS3.15 basic profile)</source>
+      <translation>发送匿名化副本（PS3.15 基本规则）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="327" />
+      <source>C-FIND studies or series</source>
+      <translation>查询检查或序列（C-FIND）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="332" />
+      <source>look for studies or for series</source>
+      <translation>查询检查还是序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="337" />
+      <source>C-MOVE a study to an AE (default: ours)</source>
+      <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="338" />
+      <source>C-GET a study into the inbox</source>
+      <translation>把检查取到收件箱（C-GET）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="344" />
+      <source>only this series</source>
+      <translation>仅此序列</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="348" />
+      <source>destination AE title (default: dicom_ae_title)</source>
+      <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="351" />
+      <source>run the Storage SCP until stopped</source>
+      <translation>运行 DICOM 接收服务，直到停止</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="353" />
+      <source>0 picks a free port (default: dicom_port)</source>
+      <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="355" />
+      <source>our AE title (default: dicom_ae_title)</source>
+      <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="358" />
+      <source>address to listen on (default: dicom_bind_address)</source>
+      <translation>监听地址（默认：dicom_bind_address）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="361" />
+      <source>list received studies</source>
+      <translation>列出已接收的检查</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="368" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="387" />
+      <source>the encrypted DICOM inbox cannot be opened.</source>
+      <translation>无法打开加密的 DICOM 收件箱。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="393" />
+      <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
+      <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="399" />
+      <source>{path}: no such file or folder</source>
+      <translation>{path}：文件或文件夹不存在</translation>
+    </message>
+  </context>
+  <context>
     <name>DicomNetWording</name>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="13" />
+      <location filename="../../app/dicom_net/wording.py" line="18" />
       <source>The PACS address is not valid (expected AE_TITLE@host:port).</source>
       <translation>PACS 地址无效（应为 AE名称@地址:端口）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="17" />
+      <location filename="../../app/dicom_net/wording.py" line="22" />
       <source>The PACS cannot be reached: check its address and port and the network.</source>
       <translation>无法连接 PACS：请检查地址、端口和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="22" />
+      <location filename="../../app/dicom_net/wording.py" line="27" />
       <source>The PACS refused the connection: check that it knows our AE title.</source>
       <translation>PACS 拒绝了连接：请确认 PACS 已登记本机的 AE 名称。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="26" />
+      <location filename="../../app/dicom_net/wording.py" line="31" />
       <source>The PACS stopped answering (connection lost or timed out).</source>
       <translation>PACS 没有响应（连接中断或超时）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="30" />
+      <location filename="../../app/dicom_net/wording.py" line="35" />
       <source>The DICOMweb server refused the request (HTTP {status}).</source>
       <translation>DICOMweb 服务器拒绝了请求（HTTP {status}）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="34" />
+      <location filename="../../app/dicom_net/wording.py" line="39" />
       <source>The DICOMweb server's reply could not be read.</source>
       <translation>无法读取 DICOMweb 服务器的回复。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="38" />
+      <location filename="../../app/dicom_net/wording.py" line="41" />
       <source>Choose a study first.</source>
       <translation>请先选择一个检查。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="40" />
+      <location filename="../../app/dicom_net/wording.py" line="43" />
+      <source>The DICOM TLS settings cannot be used: check the certificate, key and CA files.</source>
+      <translation>DICOM TLS 设置无法使用：请检查证书、私钥和根证书文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/wording.py" line="48" />
       <source>The DICOM receiver could not start.</source>
       <translation>DICOM 接收服务无法启动。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="42" />
+      <location filename="../../app/dicom_net/wording.py" line="50" />
       <source>The local DICOM store could not be used.</source>
       <translation>无法使用本机的 DICOM 存储。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="46" />
+      <location filename="../../app/dicom_net/wording.py" line="52" />
       <source>The DICOM operation failed.</source>
       <translation>DICOM 操作失败。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="53" />
+      <location filename="../../app/dicom_net/wording.py" line="59" />
       <source>Stored</source>
       <translation>已保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="55" />
+      <location filename="../../app/dicom_net/wording.py" line="61" />
       <source>Not sent</source>
       <translation>未发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="57" />
+      <location filename="../../app/dicom_net/wording.py" line="63" />
       <source>Stored with warning (0x{code:04X})</source>
       <translation>已保存，有警告（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="61" />
+      <location filename="../../app/dicom_net/wording.py" line="67" />
       <source>Refused: PACS out of resources (0x{code:04X})</source>
       <translation>被拒绝：PACS 资源不足（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="65" />
+      <location filename="../../app/dicom_net/wording.py" line="71" />
       <source>Refused: data does not match its class (0x{code:04X})</source>
       <translation>被拒绝：数据与其类型不符（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="69" />
+      <location filename="../../app/dicom_net/wording.py" line="75" />
       <source>Refused: PACS cannot read it (0x{code:04X})</source>
       <translation>被拒绝：PACS 无法读取（0x{code:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/wording.py" line="72" />
+      <location filename="../../app/dicom_net/wording.py" line="78" />
       <source>Failed (0x{code:04X})</source>
       <translation>失败（0x{code:04X}）</translation>
     </message>
@@ -1211,6 +1545,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="389" />
       <source>Open in viewer</source>
       <translation>在阅片器中打开</translation>
     </message>
@@ -1352,6 +1687,419 @@
     </message>
   </context>
   <context>
+    <name>ExportCli</name>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="41" />
+      <source>Render a DICOM frame to PNG/JPEG as the viewer shows it.</source>
+      <translation>把一帧 DICOM 图像按阅片器的显示效果导出为 PNG/JPEG。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="45" />
+      <source>DICOM image file</source>
+      <translation>DICOM 图像文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="46" />
+      <source>output .png or .jpg</source>
+      <translation>输出文件（.png 或 .jpg）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="51" />
+      <source>frame number, 1-based (default 1)</source>
+      <translation>帧号，从 1 开始（默认 1）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="57" />
+      <source>CENTER,WIDTH in modality units</source>
+      <translation>窗位,窗宽（CENTER,WIDTH，模态单位）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="63" />
+      <source>presentation state to apply</source>
+      <translation>要应用的显示状态（GSPS）文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="69" />
+      <source>viewport WIDTHxHEIGHT (default: image)</source>
+      <translation>视口大小 宽x高（WIDTHxHEIGHT，默认：图像大小）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="74" />
+      <source>pixels only: no annotations or corner text</source>
+      <translation>只输出像素：不画标注和四角信息</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="89" />
+      <source>--window expects CENTER,WIDTH, got {text}</source>
+      <translation>--window 应为 窗位,窗宽（CENTER,WIDTH），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="95" />
+      <source>--window width must be a number ≥ 1, got {text}</source>
+      <translation>--window 的窗宽应为 ≥ 1 的数字，实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="201" />
+      <source>--size expects WIDTHxHEIGHT, got {text}</source>
+      <translation>--size 应为 宽x高（WIDTHxHEIGHT），实际为 {text}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="207" />
+      <source>--size must be between 16 and 16384 pixels each way</source>
+      <translation>--size 的宽和高都应在 16 到 16384 像素之间</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="213" />
+      <source>the output file must end in .png, .jpg or .jpeg: {path}</source>
+      <translation>输出文件的扩展名应为 .png、.jpg 或 .jpeg：{path}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="232" />
+      <location filename="../../app/dicom_viewer/export_cli.py" line="242" />
+      <source>the DICOM file could not be read or shown.</source>
+      <translation>无法读取或显示该 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="237" />
+      <source>a file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="247" />
+      <source>wrote {path} ({width}x{height})</source>
+      <translation>已写入 {path}（{width}x{height}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_viewer/export_cli.py" line="256" />
+      <source>export: error: {message}</source>
+      <translation>导出：错误：{message}</translation>
+    </message>
+  </context>
+  <context>
+    <name>HubCli</name>
+    <message>
+      <location filename="../../hub/__main__.py" line="131" />
+      <source>--tls-cert and --tls-key go together</source>
+      <translation>--tls-cert 和 --tls-key 必须同时给出</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="134" />
+      <source>TLS file {path} does not exist</source>
+      <translation>TLS 文件 {path} 不存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="137" />
+      <source>refusing to serve plain HTTP on {host}: patient data would cross the network unencrypted. Either serve TLS (--tls-cert FILE --tls-key FILE), or put a TLS reverse proxy in front (deploy/, see docs/deployment.md) and say so with --behind-proxy [--trusted-proxy ADDRESS]</source>
+      <translation>拒绝在 {host} 上提供未加密的 HTTP 服务：患者数据将以明文经过网络。请启用 TLS（--tls-cert 文件 --tls-key 文件），或在前面放置 TLS 反向代理（deploy/，见 docs/deployment.md）并加上 --behind-proxy [--trusted-proxy 地址]</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="147" />
+      <source>error: {message}</source>
+      <translation>错误：{message}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="161" />
+      <source>seeded demo data</source>
+      <translation>已写入演示数据</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="163" />
+      <source>demo data already present</source>
+      <translation>演示数据已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="176" />
+      <source>new password: </source>
+      <translation>新密码：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="177" />
+      <source>repeat: </source>
+      <translation>再输入一次：</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="178" />
+      <source>passwords differ</source>
+      <translation>两次输入的密码不一致</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="194" />
+      <source>facility {id} created</source>
+      <translation>已创建机构 {id}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="211" />
+      <source>user {name} created ({id})</source>
+      <translation>已创建用户 {name}（{id}）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="223" />
+      <source>password of {name} reset; their sessions ended</source>
+      <translation>已重置 {name} 的密码；其登录会话已结束</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="230" />
+      <source>user {name} disabled</source>
+      <translation>已停用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="232" />
+      <source>user {name} enabled</source>
+      <translation>已启用用户 {name}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="270" />
+      <source>YiQiao hub server</source>
+      <translation>医桥中心服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="279" />
+      <source>folder for the SQLite file and blobs</source>
+      <translation>存放 SQLite 数据库和文件的文件夹</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="284" />
+      <source>postgresql://user:pass@host/db (default: SQLite in --data)</source>
+      <translation>postgresql://用户:密码@主机/数据库（默认：--data 中的 SQLite）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="287" />
+      <source>run the HTTP server</source>
+      <translation>运行 HTTP 服务器</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="289" />
+      <source>address to listen on</source>
+      <translation>监听地址</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="290" />
+      <source>port to listen on</source>
+      <translation>监听端口</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="294" />
+      <source>write the bound port here (useful with --port 0)</source>
+      <translation>把实际监听的端口写入此文件（配合 --port 0 使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="299" />
+      <source>seed demo data first (idempotent)</source>
+      <translation>先写入演示数据（可重复执行）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="305" />
+      <source>largest file accepted, in bytes</source>
+      <translation>可接受的最大文件（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="311" />
+      <source>bytes per facility; 0 = unlimited</source>
+      <translation>每个机构的存储配额（字节）；0 表示不限</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="314" />
+      <source>debug, info, warning or error</source>
+      <translation>日志级别：debug、info、warning 或 error</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="319" />
+      <source>serve HTTPS with this PEM certificate (chain)</source>
+      <translation>用此 PEM 证书（链）提供 HTTPS 服务</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="322" />
+      <source>the certificate's PEM private key</source>
+      <translation>证书的 PEM 私钥</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="327" />
+      <source>a TLS reverse proxy fronts this hub: allow a non-loopback --host and believe X-Forwarded-For/-Proto from loopback (or from --trusted-proxy)</source>
+      <translation>本服务器前面有 TLS 反向代理：允许非本机的 --host，并信任来自本机（或 --trusted-proxy）的 X-Forwarded-For/-Proto</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="338" />
+      <source>address or network of a reverse proxy whose forwarded headers are believed (repeatable; nobody's by default)</source>
+      <translation>可信反向代理的地址或网段，信任其转发头（可重复；默认不信任任何代理）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="349" />
+      <source>shut down gracefully when process PID exits (the embedded demo hub)</source>
+      <translation>进程 PID 退出时平稳关闭（内置演示服务器使用）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="357" />
+      <source>seed demo facilities, users, patients and consultations</source>
+      <translation>写入演示用的机构、用户、患者和会诊</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="362" />
+      <source>facilities, users, passwords, audit</source>
+      <translation>管理机构、用户、密码和审计记录</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="365" />
+      <source>create a facility</source>
+      <translation>创建机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="366" />
+      <location filename="../../hub/__main__.py" line="385" />
+      <source>facility id</source>
+      <translation>机构编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="367" />
+      <source>facility name</source>
+      <translation>机构名称</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="371" />
+      <source>township_clinic | county_hospital | provincial_center</source>
+      <translation>机构类型：township_clinic（乡镇卫生院）| county_hospital（县医院）| provincial_center（省级中心）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="374" />
+      <source>blob quota in bytes</source>
+      <translation>文件存储配额（字节）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="376" />
+      <source>list facilities</source>
+      <translation>列出机构</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="377" />
+      <source>create a user</source>
+      <translation>创建用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="378" />
+      <location filename="../../hub/__main__.py" line="397" />
+      <location filename="../../hub/__main__.py" line="408" />
+      <source>sign-in name</source>
+      <translation>登录名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="379" />
+      <source>display name</source>
+      <translation>显示姓名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="383" />
+      <source>clinic_doctor | specialist | coordinator | admin</source>
+      <translation>角色：clinic_doctor（基层医生）| specialist（专家）| coordinator（协调员）| admin（管理员）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="386" />
+      <source>department</source>
+      <translation>科室</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="388" />
+      <source>professional title (职称), e.g. 主任医师</source>
+      <translation>职称，例如 主任医师</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="393" />
+      <location filename="../../hub/__main__.py" line="401" />
+      <source>(else $YIQIAO_HUB_PASSWORD or a prompt)</source>
+      <translation>（否则取 $YIQIAO_HUB_PASSWORD，或提示输入）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="395" />
+      <source>list users</source>
+      <translation>列出用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="396" />
+      <source>reset a password</source>
+      <translation>重置密码</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="404" />
+      <source>disable a user (ends their sessions)</source>
+      <translation>停用用户（结束其登录会话）</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="405" />
+      <source>enable a user again</source>
+      <translation>重新启用用户</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="410" />
+      <source>list the audit trail, newest first</source>
+      <translation>列出审计记录，最新的在前</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="411" />
+      <source>only this patient id</source>
+      <translation>仅此患者编号</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="412" />
+      <source>only this user name</source>
+      <translation>仅此用户名</translation>
+    </message>
+    <message>
+      <location filename="../../hub/__main__.py" line="414" />
+      <source>at most this many entries</source>
+      <translation>最多显示条数</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="38" />
+      <source>facility id: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>机构编号只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="46" />
+      <source>kind must be one of {choices}</source>
+      <translation>机构类型应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="50" />
+      <source>facility name must not be empty</source>
+      <translation>机构名称不能为空</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="56" />
+      <source>facility {id} already exists</source>
+      <translation>机构 {id} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="84" />
+      <source>username: lowercase letters, digits, '-', '_' or '.', at most 64</source>
+      <translation>用户名只能用小写字母、数字、“-”、“_”或“.”，最多 64 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="92" />
+      <source>role must be one of {choices}</source>
+      <translation>角色应为以下之一：{choices}</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="96" />
+      <location filename="../../hub/accounts.py" line="131" />
+      <source>password must have at least 8 characters</source>
+      <translation>密码至少需要 8 个字符</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="104" />
+      <source>no facility {id}; create it first</source>
+      <translation>机构 {id} 不存在；请先创建</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="109" />
+      <source>user {name} already exists</source>
+      <translation>用户 {name} 已存在</translation>
+    </message>
+    <message>
+      <location filename="../../hub/accounts.py" line="136" />
+      <location filename="../../hub/accounts.py" line="148" />
+      <source>no user {name}</source>
+      <translation>用户 {name} 不存在</translation>
+    </message>
+  </context>
+  <context>
     <name>IncomingCallDialog</name>
     <message>
       <location filename="../../app/ui/call/incoming.py" line="18" />
@@ -1445,12 +2193,12 @@
   <context>
     <name>Main</name>
     <message>
-      <location filename="../../main.py" line="31" />
+      <location filename="../../main.py" line="34" />
       <source>usage: </source>
       <translation>用法：</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="33" />
+      <location filename="../../main.py" line="36" />
       <source>commands:
   export IN.dcm OUT.png [--frame N] [--window C,W] [--gsps PR.dcm]
                         render a DICOM image as the viewer shows it into a PNG
@@ -1471,27 +2219,27 @@
                         （详见 “hub --help”）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="47" />
+      <location filename="../../main.py" line="50" />
       <source>YiQiao remote consultation: the desktop client.</source>
       <translation>医桥远程会诊：桌面客户端。</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="52" />
+      <location filename="../../main.py" line="55" />
       <source>options</source>
       <translation>选项</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="54" />
+      <location filename="../../main.py" line="57" />
       <source>show this help and exit</source>
       <translation>显示本帮助并退出</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="59" />
+      <location filename="../../main.py" line="62" />
       <source>the language of the window (default: settings, else the system's)</source>
       <translation>窗口语言（默认：按设置，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../main.py" line="64" />
+      <location filename="../../main.py" line="67" />
       <source>check decoders, devices, keyring, encrypted cache and hub, write a report and exit (non-zero on a failure; see: --self-check --help)</source>
       <translation>检查解码器、设备、密钥库、加密缓存和服务器，写出报告后退出（有失败时返回非零；详见 “--self-check --help”）</translation>
     </message>
@@ -2378,32 +3126,32 @@
   <context>
     <name>ReceiveStatusLabel</name>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="172" />
+      <location filename="../../app/ui/dicom_net/service.py" line="214" />
       <source>Receiving DICOM from {ae}: {n} images {patient}</source>
       <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="178" />
+      <location filename="../../app/ui/dicom_net/service.py" line="220" />
       <source>DICOM: {ae} on port {port}</source>
       <translation>DICOM：“{ae}”，端口 {port}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="187" />
+      <location filename="../../app/ui/dicom_net/service.py" line="229" />
       <source>last: {n} images from {ae}</source>
       <translation>上次：“{ae}” 发来 {n} 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="191" />
+      <location filename="../../app/ui/dicom_net/service.py" line="233" />
       <source>(incomplete)</source>
       <translation>（不完整）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="194" />
+      <location filename="../../app/ui/dicom_net/service.py" line="236" />
       <source>DICOM receiver starting…</source>
       <translation>DICOM 接收服务正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="196" />
+      <location filename="../../app/ui/dicom_net/service.py" line="238" />
       <source>DICOM receiver not running</source>
       <translation>DICOM 接收服务未运行</translation>
     </message>
@@ -2417,171 +3165,181 @@
     </message>
     <message>
       <location filename="../../app/ui/sync/field_labels.py" line="32" />
+      <source>Username</source>
+      <translation>用户名</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <source>Password</source>
+      <translation>密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/field_labels.py" line="34" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="33" />
+      <location filename="../../app/ui/sync/field_labels.py" line="35" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="34" />
+      <location filename="../../app/ui/sync/field_labels.py" line="36" />
       <source>Date of birth</source>
       <translation>出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="35" />
+      <location filename="../../app/ui/sync/field_labels.py" line="37" />
       <source>Phone</source>
       <translation>电话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="36" />
+      <location filename="../../app/ui/sync/field_labels.py" line="38" />
       <source>ID card number</source>
       <translation>身份证号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="37" />
+      <location filename="../../app/ui/sync/field_labels.py" line="39" />
       <source>Address</source>
       <translation>地址</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="38" />
+      <location filename="../../app/ui/sync/field_labels.py" line="40" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="39" />
+      <location filename="../../app/ui/sync/field_labels.py" line="41" />
       <source>Reason for consultation</source>
       <translation>会诊原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="40" />
+      <location filename="../../app/ui/sync/field_labels.py" line="42" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="41" />
+      <location filename="../../app/ui/sync/field_labels.py" line="43" />
       <source>Department</source>
       <translation>科室</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="42" />
+      <location filename="../../app/ui/sync/field_labels.py" line="44" />
       <source>Consulting hospital</source>
       <translation>会诊医院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="43" />
+      <location filename="../../app/ui/sync/field_labels.py" line="45" />
       <source>Specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="44" />
+      <location filename="../../app/ui/sync/field_labels.py" line="46" />
       <source>Scheduled for</source>
       <translation>预约时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="45" />
+      <location filename="../../app/ui/sync/field_labels.py" line="47" />
       <source>Reason for declining</source>
       <translation>拒绝原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="46" />
+      <location filename="../../app/ui/sync/field_labels.py" line="48" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="47" />
+      <location filename="../../app/ui/sync/field_labels.py" line="49" />
       <source>Category</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="48" />
+      <location filename="../../app/ui/sync/field_labels.py" line="50" />
       <source>Measured at</source>
       <translation>测量时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="49" />
+      <location filename="../../app/ui/sync/field_labels.py" line="51" />
       <source>Systolic BP (mmHg)</source>
       <translation>收缩压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="50" />
+      <location filename="../../app/ui/sync/field_labels.py" line="52" />
       <source>Diastolic BP (mmHg)</source>
       <translation>舒张压（mmHg）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="51" />
+      <location filename="../../app/ui/sync/field_labels.py" line="53" />
       <source>Heart rate (/min)</source>
       <translation>心率（次/分）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="52" />
+      <location filename="../../app/ui/sync/field_labels.py" line="54" />
       <source>SpO2 (%)</source>
       <translation>SpO2（%）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="53" />
+      <location filename="../../app/ui/sync/field_labels.py" line="55" />
       <source>Blood glucose (mmol/L)</source>
       <translation>血糖（mmol/L）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="54" />
+      <location filename="../../app/ui/sync/field_labels.py" line="56" />
       <source>Temperature (°C)</source>
       <translation>体温（°C）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="55" />
+      <location filename="../../app/ui/sync/field_labels.py" line="57" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="56" />
+      <location filename="../../app/ui/sync/field_labels.py" line="58" />
       <source>Title</source>
       <translation>标题</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="57" />
+      <location filename="../../app/ui/sync/field_labels.py" line="59" />
       <source>Files</source>
       <translation>文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="58" />
+      <location filename="../../app/ui/sync/field_labels.py" line="60" />
       <source>Study UID</source>
       <translation>检查 UID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="59" />
+      <location filename="../../app/ui/sync/field_labels.py" line="61" />
       <source>Series</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="60" />
+      <location filename="../../app/ui/sync/field_labels.py" line="62" />
       <source>Conclusion</source>
       <translation>结论</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="61" />
+      <location filename="../../app/ui/sync/field_labels.py" line="63" />
       <source>Signed</source>
       <translation>已签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="62" />
+      <location filename="../../app/ui/sync/field_labels.py" line="64" />
       <source>Annotations</source>
       <translation>标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="80" />
+      <location filename="../../app/ui/sync/field_labels.py" line="82" />
       <source>Routine</source>
       <translation>普通</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="81" />
+      <location filename="../../app/ui/sync/field_labels.py" line="83" />
       <source>Urgent</source>
       <translation>加急</translation>
     </message>
     <message>
-      <location filename="../../app/ui/sync/field_labels.py" line="82" />
+      <location filename="../../app/ui/sync/field_labels.py" line="84" />
       <source>Emergency</source>
       <translation>急诊</translation>
     </message>
@@ -3932,7 +4690,7 @@
   <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="82" />
+      <location filename="../../app/ui/workflow/case_view.py" line="83" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
@@ -4547,395 +5305,415 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="104" />
+      <source>{label} contains characters that cannot be stored (e.g. invisible control characters); please retype it</source>
+      <translation>{label}含有无法保存的字符（例如看不见的控制字符），请重新输入</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="109" />
+      <source>{label} must be an ordinary number</source>
+      <translation>{label}应为普通数字</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="112" />
       <source>This record must belong to a patient</source>
       <translation>本记录必须属于某位患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="107" />
+      <location filename="../../app/ui/wording.py" line="115" />
       <source>This record has no conflict to resolve</source>
       <translation>本记录没有需要解决的冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="110" />
+      <location filename="../../app/ui/wording.py" line="118" />
       <source>This record no longer exists on this computer</source>
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="120" />
+      <location filename="../../app/ui/wording.py" line="128" />
       <source>{label} must have 18 characters (it has {length})</source>
       <translation>{label}应为 18 位（现为 {length} 位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="123" />
+      <location filename="../../app/ui/wording.py" line="131" />
       <source>{label} must be 17 digits followed by a digit or X</source>
       <translation>{label}应为 17 位数字加一位数字或 X</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="126" />
+      <location filename="../../app/ui/wording.py" line="134" />
       <source>{label} has a wrong check character — please check the number for a typing slip</source>
       <translation>{label}校验位不正确，请检查号码是否输错</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="130" />
+      <location filename="../../app/ui/wording.py" line="138" />
       <source>{label} does not contain a real birth date (characters 7–14)</source>
       <translation>{label}第 7–14 位不是有效的出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="133" />
+      <location filename="../../app/ui/wording.py" line="141" />
       <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
       <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="136" />
+      <location filename="../../app/ui/wording.py" line="144" />
       <source>{label} differs from the sex in the resident ID number</source>
       <translation>{label}与身份证号中的性别不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="139" />
+      <location filename="../../app/ui/wording.py" line="147" />
       <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
       <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="144" />
+      <location filename="../../app/ui/wording.py" line="152" />
       <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
       <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="147" />
+      <location filename="../../app/ui/wording.py" line="155" />
       <source>An amendment must say why the report is corrected</source>
       <translation>更正报告必须说明更正的原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="206" />
+      <location filename="../../app/ui/wording.py" line="216" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="207" />
+      <location filename="../../app/ui/wording.py" line="217" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="210" />
+      <location filename="../../app/ui/wording.py" line="220" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="213" />
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="223" />
+      <location filename="../../app/ui/wording.py" line="226" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="219" />
-      <location filename="../../app/ui/wording.py" line="222" />
+      <location filename="../../app/ui/wording.py" line="229" />
+      <location filename="../../app/ui/wording.py" line="232" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="225" />
+      <location filename="../../app/ui/wording.py" line="235" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="228" />
+      <location filename="../../app/ui/wording.py" line="238" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="231" />
+      <location filename="../../app/ui/wording.py" line="241" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="234" />
-      <location filename="../../app/ui/wording.py" line="298" />
-      <location filename="../../app/ui/wording.py" line="301" />
+      <location filename="../../app/ui/wording.py" line="244" />
+      <source>A number is not an ordinary number (NaN or infinity); correct it and retry.</source>
+      <translation>有一个数值不是普通数字（NaN 或无穷大），请改正后重试。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="247" />
+      <location filename="../../app/ui/wording.py" line="311" />
+      <location filename="../../app/ui/wording.py" line="314" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="237" />
-      <location filename="../../app/ui/wording.py" line="240" />
+      <location filename="../../app/ui/wording.py" line="250" />
+      <location filename="../../app/ui/wording.py" line="253" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="243" />
-      <location filename="../../app/ui/wording.py" line="252" />
-      <location filename="../../app/ui/wording.py" line="255" />
+      <location filename="../../app/ui/wording.py" line="256" />
+      <location filename="../../app/ui/wording.py" line="265" />
+      <location filename="../../app/ui/wording.py" line="268" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="246" />
-      <location filename="../../app/ui/wording.py" line="249" />
+      <location filename="../../app/ui/wording.py" line="259" />
+      <location filename="../../app/ui/wording.py" line="262" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="258" />
+      <location filename="../../app/ui/wording.py" line="271" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="261" />
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="349" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="262" />
+      <location filename="../../app/ui/wording.py" line="275" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="263" />
+      <location filename="../../app/ui/wording.py" line="276" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="266" />
+      <location filename="../../app/ui/wording.py" line="279" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="269" />
+      <location filename="../../app/ui/wording.py" line="282" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="270" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="274" />
+      <location filename="../../app/ui/wording.py" line="287" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="277" />
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="290" />
+      <location filename="../../app/ui/wording.py" line="296" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="280" />
-      <location filename="../../app/ui/wording.py" line="286" />
-      <location filename="../../app/ui/wording.py" line="313" />
+      <location filename="../../app/ui/wording.py" line="293" />
+      <location filename="../../app/ui/wording.py" line="299" />
+      <location filename="../../app/ui/wording.py" line="326" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="289" />
+      <location filename="../../app/ui/wording.py" line="302" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="292" />
+      <location filename="../../app/ui/wording.py" line="305" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="295" />
+      <location filename="../../app/ui/wording.py" line="308" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="304" />
+      <location filename="../../app/ui/wording.py" line="317" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="307" />
+      <location filename="../../app/ui/wording.py" line="320" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="310" />
+      <location filename="../../app/ui/wording.py" line="323" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="316" />
-      <location filename="../../app/ui/wording.py" line="399" />
+      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="415" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="319" />
+      <location filename="../../app/ui/wording.py" line="332" />
       <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
       <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="336" />
       <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
       <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="339" />
       <source>A file upload was refused by the hub; YiQiao will send it again.</source>
       <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
+      <location filename="../../app/ui/wording.py" line="342" />
       <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
       <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="332" />
+      <location filename="../../app/ui/wording.py" line="345" />
       <source>This record is damaged on the hub. Ask IT to check the hub.</source>
       <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="342" />
+      <location filename="../../app/ui/wording.py" line="355" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="345" />
+      <location filename="../../app/ui/wording.py" line="358" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="346" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="362" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="352" />
+      <location filename="../../app/ui/wording.py" line="365" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="355" />
+      <location filename="../../app/ui/wording.py" line="368" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="356" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="359" />
+      <location filename="../../app/ui/wording.py" line="372" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="362" />
+      <location filename="../../app/ui/wording.py" line="375" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="365" />
+      <location filename="../../app/ui/wording.py" line="378" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="366" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="370" />
+      <location filename="../../app/ui/wording.py" line="383" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="392" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="385" />
+      <location filename="../../app/ui/wording.py" line="398" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="391" />
+      <location filename="../../app/ui/wording.py" line="407" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="395" />
+      <location filename="../../app/ui/wording.py" line="411" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="415" />
+      <location filename="../../app/ui/wording.py" line="424" />
+      <source>The hub did not accept what was entered:</source>
+      <translation>服务器未接受所填写的内容：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="445" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="419" />
+      <location filename="../../app/ui/wording.py" line="449" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="422" />
-      <location filename="../../app/ui/wording.py" line="480" />
+      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="510" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="434" />
+      <location filename="../../app/ui/wording.py" line="464" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="440" />
+      <location filename="../../app/ui/wording.py" line="470" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="445" />
+      <location filename="../../app/ui/wording.py" line="475" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="452" />
+      <location filename="../../app/ui/wording.py" line="482" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="458" />
+      <location filename="../../app/ui/wording.py" line="488" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="494" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="469" />
+      <location filename="../../app/ui/wording.py" line="499" />
       <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="475" />
+      <location filename="../../app/ui/wording.py" line="505" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="535" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="511" />
+      <location filename="../../app/ui/wording.py" line="541" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

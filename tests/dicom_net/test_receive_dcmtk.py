@@ -24,7 +24,7 @@ from app.dicom_net.nodes import LocalNode, Node
 from app.dicom_net.receiver import StorageReceiver
 from app.dicom_net.scu import Outgoing, send
 from app.sync.blobstore import BlobStore
-from tests.dicom_net.conftest import need, wait_until
+from tests.dicom_net.conftest import free_port, need, wait_until
 from tests.support.ct_phantom import PhantomSpec, write_phantom
 
 
@@ -194,16 +194,16 @@ def test_full_disk_answers_out_of_resources_and_keeps_earlier_instances(
     receiver: StorageReceiver, inbox: Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=5, patient_id="FULL"))
-    real_add = BlobStore.add_bytes
+    real_write = BlobStore.write_bytes
     calls = {"n": 0}
 
-    def filling_disk(self: BlobStore, data: bytes, media_type: str = "") -> str:
+    def filling_disk(self: BlobStore, data: bytes) -> str:
         calls["n"] += 1
         if calls["n"] > 3:  # the disk fills up after three instances
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_add(self, data, media_type)
+        return real_write(self, data)
 
-    monkeypatch.setattr(BlobStore, "add_bytes", filling_disk)
+    monkeypatch.setattr(BlobStore, "write_bytes", filling_disk)
     node = Node("YIQIAO", "127.0.0.1", receiver.port)
     results = send(node, [Outgoing(str(p), p.read_bytes) for p in files])
     assert [r.status for r in results] == [0, 0, 0, 0xA700, 0xA700]
@@ -246,3 +246,50 @@ def test_findscu_and_getscu_against_our_inbox(
     for f in files:
         sent = pydicom.dcmread(f)
         assert np.array_equal(_pixels(retrieved[str(sent.SOPInstanceUID)]), sent.pixel_array)
+
+
+def test_movescu_moves_from_our_inbox_to_a_listed_destination_only(
+    inbox: Inbox, tmp_path: Path
+) -> None:
+    need("movescu")
+    files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=3, patient_id="MV-1"))
+    for f in files:
+        inbox.add_instance(f.read_bytes(), "CT@10.0.0.2")
+    study_uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+    dest_port = free_port()
+    node = LocalNode(
+        ae_title="YIQIAO",
+        port=0,
+        bind_address="127.0.0.1",
+        move_destinations=(Node("VIEWER", "127.0.0.1", dest_port),),
+    )
+    server = StorageReceiver(node, inbox)
+    port = server.start()
+    try:
+
+        def movescu(dest: str, out: Path) -> subprocess.CompletedProcess:
+            out.mkdir()
+            # movescu is its own move destination here: it listens on dest_port as VIEWER.
+            return subprocess.run(
+                ["movescu", "-v", "-S", "-aet", "VIEWER", "-aem", dest, "--port", str(dest_port),
+                 "-od", str(out), "-aec", "YIQIAO",
+                 "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}",
+                 "127.0.0.1", str(port)],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+
+        moved = movescu("VIEWER", tmp_path / "moved")
+        assert moved.returncode == 0, moved.stderr
+        arrived = {
+            str(pydicom.dcmread(p).SOPInstanceUID): p for p in (tmp_path / "moved").iterdir()
+        }
+        assert len(arrived) == 3
+        for f in files:
+            sent = pydicom.dcmread(f)
+            assert np.array_equal(_pixels(arrived[str(sent.SOPInstanceUID)]), sent.pixel_array)
+
+        refused = movescu("STRANGER", tmp_path / "refused")
+        assert not list((tmp_path / "refused").iterdir())
+        assert "Refused: MoveDestinationUnknown" in refused.stdout + refused.stderr
+    finally:
+        server.stop()

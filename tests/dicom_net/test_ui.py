@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pydicom
 import pytest
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 
 from app.config import load_settings
 from app.context import AppContext
@@ -41,6 +42,33 @@ def _context(policy_file: Path, tmp_path: Path, enabled: bool = True) -> AppCont
     return context
 
 
+class _Host(QMainWindow):
+    """The main window's page contract (``page``/``show_page``) around the real DICOM network
+    and viewer pages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.pages: dict[str, QWidget] = {}
+
+    def add_pages(self, context: AppContext) -> None:
+        """After the DICOM service is installed (as the app does)."""
+        from app.ui.pages.dicom_network import DicomNetworkPage
+        from app.ui.pages.viewer import ViewerPage
+
+        self.pages = {"viewer": ViewerPage(context), "dicom_network": DicomNetworkPage(context)}
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+
+    def page(self, name: str) -> QWidget:
+        return self.pages[name]
+
+    def show_page(self, name: str) -> QWidget:
+        self.stack.setCurrentWidget(self.pages[name])
+        return self.pages[name]
+
+
 def _storescu(port: int, files: list[Path], aet: str = "CT_ROOM") -> None:
     subprocess.run(
         ["storescu", "-aet", aet, "-aec", "CLINIC_PC", "127.0.0.1", str(port), *map(str, files)],
@@ -54,18 +82,21 @@ def test_a_study_arrives_is_shown_matched_and_attached(
 ) -> None:
     need("storescu")
     from app.ui.dicom_net.service import install_dicom_net
-    from app.ui.pages.dicom_network import DicomNetworkPage, PickDialog
+    from app.ui.pages.dicom_network import PickDialog
 
     context = _context(policy_file, tmp_path)
     session = context.services["sync"]
-    wang = session.store.create(DocType.patient, {"name": "王秀英", "patient_number": "PH-UI"})
+    wang = session.store.create(
+        DocType.patient,
+        {"name": "王秀英", "patient_number": "PH-UI", "sex": "F", "birth_date": "1958-03-02"},
+    )
     li = session.store.create(DocType.patient, {"name": "李四", "patient_number": "PH-9"})
     consult = session.store.create(DocType.consultation, {"reason": "咳嗽"}, patient_id=li.id)
-    window = QMainWindow()
+    window = _Host()
     qtbot.addWidget(window)
     service = install_dicom_net(context, window)
-    page = DicomNetworkPage(context)
-    qtbot.addWidget(page)
+    window.add_pages(context)
+    page = window.show_page("dicom_network")
     qtbot.waitUntil(lambda: service.state == "listening", timeout=60_000)
     assert "CLINIC_PC" in page.state_label.text() and str(service.port) in page.state_label.text()
 
@@ -77,6 +108,28 @@ def test_a_study_arrives_is_shown_matched_and_attached(
     qtbot.waitUntil(lambda: page.table.item(0, 6).text() == "王秀英", timeout=60_000)
     assert page.table.item(0, 4).text() == "30"
     assert "PH-UI" in page.table.item(0, 1).text()
+
+    # Open in the viewer: the received series, under the registry patient's banner, read from
+    # the encrypted inbox with the pixels the modality sent.
+    page.table.selectRow(0)
+    page.open_in_viewer()
+    viewer_page = window.page("viewer")
+
+    def shown() -> list:
+        series = viewer_page.viewer.library.all_series()
+        return series if window.stack.currentWidget() is viewer_page else []
+
+    qtbot.waitUntil(lambda: len(shown()) == 1 and len(shown()[0][2].frames) == 30,
+                    timeout=60_000)  # fmt: skip
+    qtbot.waitUntil(lambda: viewer_page.viewer.active.series is not None, timeout=60_000)
+    assert "王秀英" in viewer_page.banner.text() and "PH-UI" in viewer_page.banner.text()
+    assert not viewer_page.banner.isHidden()
+    sent = {str(ds.SOPInstanceUID): ds for ds in map(pydicom.dcmread, known)}
+    for ref in shown()[0][2].frames:
+        got = pydicom.dcmread(io.BytesIO(ref.instance.opener()))
+        assert (got.pixel_array == sent.pop(got.SOPInstanceUID).pixel_array).all()
+    assert not sent
+    window.show_page("dicom_network")
 
     stranger = write_phantom(
         tmp_path / "b", PhantomSpec(size=32, slices=2, patient_id="EXT-1", patient_name="Li^Si")

@@ -1,4 +1,5 @@
-"""A call over a long round trip keeps its peer connection (ICE consent checks)."""
+"""A call over a long round trip keeps its peer connection (ICE consent checks) and its
+picture in step with its voice (lip sync from RTCP sender reports)."""
 
 from __future__ import annotations
 
@@ -61,12 +62,21 @@ def test_a_call_over_an_800_ms_round_trip_is_not_dropped_by_consent_checks(
             deadline = time.monotonic() + 20
             while len(audio_at) < heard + 10 and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
+            # Lip sync from the peers' own RTCP sender reports: B measures how far the
+            # picture is from the voice and brings it inside BT.1359's window.
+            sync = b.generation.lipsync if b.generation else None
+            deadline = time.monotonic() + 20
+            while sync is not None and not sync.in_window() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            in_sync = (sync.skew_s, sync.in_window()) if sync else (None, None)
             result = (a.session, b.state, len(audio_at) - heard)
             await a.close()
             await b.close()
-            return result
+            return result, in_sync
 
-    session, state, heard_since = asyncio.run(call())
+    (session, state, heard_since), (skew, in_window) = asyncio.run(call())
     assert session == 1, "the peer connection had to be renegotiated"
     assert state is MediaState.connected
     assert heard_since >= 10  # audio still arriving after the consent checks
+    assert skew is not None, "no A/V skew measured from the sender reports"
+    assert in_window, f"video shown {1000 * skew:.0f} ms from its audio (BT.1359: -125…+45)"

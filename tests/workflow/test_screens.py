@@ -63,6 +63,8 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
 
     rctx, rad_user = sign_in(tmp_path / "r", workflow_hub.url, "radiologist", start=False)
     rad = rctx.services["sync"]
+    # The county hospital's IT points the specialist's YiQiao at its PACS.
+    rctx.settings.set_user("dicom_pacs", "COUNTY_PACS@127.0.0.1:11112")
     _synced(qtbot, rad)
     win = MainWindow(rctx)
     qtbot.addWidget(win)
@@ -88,6 +90,7 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
     qtbot.waitUntil(lambda: "accept" in case.action_buttons, timeout=DEADLINE_MS)
     assert case.action_buttons["accept"].isVisible()
     assert case.received_button.isHidden(), "studies are added by the clinic, not the specialist"
+    assert case.priors_button.isVisible(), "the specialist pulls priors from the county PACS"
     shot(win, f"workflow-case-{suffix}.png", tmp_path)
 
     take_action(rad.store, cid, "accept", rad_user)
@@ -115,7 +118,8 @@ def test_worklist_case_and_report_screens(language, qtbot, tmp_path, workflow_hu
     bad = untranslated(shown_texts(clinic_case)) if zh else []
     assert not bad, "\n".join(bad)
     assert "磨玻璃结节" in clinic_case.report_view.toPlainText()
-    assert not clinic_case.received_button.isHidden() and not clinic_case.priors_button.isHidden()
+    assert not clinic_case.received_button.isHidden()
+    assert clinic_case.priors_button.isHidden(), "no PACS is configured at the clinic"
     shot(cwin, f"workflow-report-{suffix}.png", tmp_path)
     assert len(clinic.store.list(DocType.report, consultation_id=cid)) == 1
 

@@ -42,7 +42,7 @@ class DicomNetService(QObject):
         self.activity = ReceiveActivity()
         self.inbox: Inbox | None = None
         self.receiver: Any = None
-        self.state = "off"  # off | starting | listening | error
+        self.state = "off"  # off | starting | listening | stopping | error
         self.error = ""
         self.port = 0
         self.snapshot = ActivitySnapshot()
@@ -83,22 +83,37 @@ class DicomNetService(QObject):
 
     def start(self) -> None:
         """Listen when settings say so (no-op when already listening or turned off)."""
-        if not self.enabled or self.state in ("starting", "listening"):
+        if not self.enabled or self.state in ("starting", "listening", "stopping"):
             return
         self.state = "starting"
         self.state_changed.emit()
         self.with_inbox(self._start_receiver)
 
     def _start_receiver(self, inbox: Inbox) -> None:
-        from app.dicom_net.receiver import StorageReceiver
+        from app.dicom_net.inbox import inbox_keys
+        from app.dicom_net.receiver_process import ReceiverProcess
 
-        receiver = StorageReceiver(local_node(self.context.settings), inbox, self.activity)
+        node = local_node(self.context.settings)
 
-        def started(port: int) -> None:
-            self.receiver, self.port, self.state, self.error = receiver, port, "listening", ""
+        def start() -> Any:
+            # Its own process: a study arriving at full speed never competes with this window.
+            receiver = ReceiverProcess(node, inbox.folder, inbox_keys(), self.activity)
+            receiver.start()
+            return receiver
+
+        def started(receiver: Any) -> None:
+            if self.state != "starting":  # turned off while it was starting
+                run_in_worker(receiver.stop)
+                return
+            self.receiver, self.port, self.state, self.error = (
+                receiver,
+                receiver.port,
+                "listening",
+                "",
+            )
             self.state_changed.emit()
 
-        run_in_worker(receiver.start, on_done=started, on_error=self._failed)
+        run_in_worker(start, on_done=started, on_error=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
         log.error("DICOM receiver: %s", exc)
@@ -106,11 +121,18 @@ class DicomNetService(QObject):
         self.state, self.error = "error", net_error_text(exc)
         self.state_changed.emit()
 
-    def stop(self) -> None:
-        """Stop listening (the inbox stays open for the page)."""
+    def stop(self, wait: bool = True) -> None:
+        """Stop listening (the inbox stays open for the page).
+
+        ``wait=False`` lets the receiver process finish its open associations on a worker
+        (settings changes); at exit the GUI waits, so no process is left behind.
+        """
         receiver, self.receiver = self.receiver, None
         if receiver is not None:
-            receiver.stop()
+            if wait:
+                receiver.stop()
+            else:
+                run_in_worker(receiver.stop)
         self.state, self.port = "off", 0
         self.state_changed.emit()
 
@@ -124,12 +146,27 @@ class DicomNetService(QObject):
         if on:
             self.start()
         else:
-            self.stop()
+            self.stop(wait=False)
 
     def restart(self) -> None:
-        """Apply changed settings (AE title, port, callers)."""
-        self.stop()
-        self.start()
+        """Apply changed settings (AE title, port, callers): the old process lets go of the
+        port on a worker, then the new one starts."""
+        receiver, self.receiver = self.receiver, None
+        if receiver is None:
+            if self.state != "stopping":
+                self.state = "off"
+                self.start()
+            return
+        self.state, self.port = "stopping", 0
+        self.state_changed.emit()
+
+        def stopped(_result: Any = None) -> None:
+            self.state = "off"
+            self.start()
+            if self.state == "off":
+                self.state_changed.emit()
+
+        run_in_worker(receiver.stop, on_done=stopped, on_error=stopped)
 
     def shutdown(self) -> None:
         """At exit: stop listening and close the inbox."""
@@ -141,6 +178,11 @@ class DicomNetService(QObject):
 
     # -- polling ------------------------------------------------------------------------
     def _poll(self) -> None:
+        failure: str = getattr(self.receiver, "failure", "") or ""
+        if failure:  # the receiver process died: say so (a settings change restarts it)
+            self.receiver = None
+            self.state, self.error, self.port = "error", failure, 0
+            self.state_changed.emit()
         snap = self.activity.snapshot()
         if snap.generation == self.snapshot.generation:
             return
@@ -231,7 +273,7 @@ def install_dicom_net(
     def on_change(topic: str) -> None:
         if topic == "settings" and service.state in ("listening", "error", "off"):
             if not service.enabled:
-                service.stop()
+                service.stop(wait=False)
             else:
                 service.restart()
 

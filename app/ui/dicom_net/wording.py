@@ -1,74 +1,17 @@
-"""DICOM networking problems in the user's language (the technical detail stays appended)."""
+"""DICOM networking problems in the user's language, worded by Qt's translator."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication
 
+from app.dicom_net import wording
+
 
 def net_error_text(exc: BaseException) -> str:
     """One sentence for a DimseError / DicomWebError / NodeError / OSError, plus the detail."""
-    kind = getattr(exc, "kind", "")
-    name = type(exc).__name__
-    if name == "NodeError":
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The PACS address is not valid (expected AE_TITLE@host:port)."
-        )
-    elif kind == "unreachable":
-        head = QCoreApplication.translate(
-            "DicomNetWording",
-            "The PACS cannot be reached: check its address and port and the network.",
-        )
-    elif kind == "rejected":
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The PACS refused the connection: check that it knows our AE title."
-        )
-    elif kind == "no_response":
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The PACS stopped answering (connection lost or timed out)."
-        )
-    elif kind == "http":
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The DICOMweb server refused the request (HTTP {status})."
-        ).format(status=getattr(exc, "status", 0))
-    elif kind == "bad_reply":
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The DICOMweb server's reply could not be read."
-        )
-    elif kind == "bad_request":
-        head = QCoreApplication.translate("DicomNetWording", "Choose a study first.")
-    elif name == "ReceiverError":
-        head = QCoreApplication.translate("DicomNetWording", "The DICOM receiver could not start.")
-    elif isinstance(exc, OSError):
-        head = QCoreApplication.translate(
-            "DicomNetWording", "The local DICOM store could not be used."
-        )
-    else:
-        head = QCoreApplication.translate("DicomNetWording", "The DICOM operation failed.")
-    return f"{head}\n({exc})"
+    return wording.net_error_text(exc, QCoreApplication.translate)
 
 
 def status_words(status: int) -> str:
     """A DIMSE status for the per-instance results list."""
-    if status == 0:
-        return QCoreApplication.translate("DicomNetWording", "Stored")
-    if status == -1:
-        return QCoreApplication.translate("DicomNetWording", "Not sent")
-    if status >> 12 == 0xB:
-        return QCoreApplication.translate(
-            "DicomNetWording", "Stored with warning (0x{code:04X})"
-        ).format(code=status)
-    if status >> 8 == 0xA7:
-        return QCoreApplication.translate(
-            "DicomNetWording", "Refused: PACS out of resources (0x{code:04X})"
-        ).format(code=status)
-    if status >> 8 == 0xA9:
-        return QCoreApplication.translate(
-            "DicomNetWording", "Refused: data does not match its class (0x{code:04X})"
-        ).format(code=status)
-    if status >> 12 == 0xC:
-        return QCoreApplication.translate(
-            "DicomNetWording", "Refused: PACS cannot read it (0x{code:04X})"
-        ).format(code=status)
-    return QCoreApplication.translate("DicomNetWording", "Failed (0x{code:04X})").format(
-        code=status
-    )
+    return wording.status_words(status, QCoreApplication.translate)

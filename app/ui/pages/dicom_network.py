@@ -353,22 +353,40 @@ class DicomNetworkPage(QWidget):
         QMessageBox.warning(self, self.tr("Attach to consultation"), net_error_text(exc))
 
     def open_in_viewer(self) -> None:
-        """Show the selected study in the viewer, decrypted in memory only (never to disk)."""
+        """Show the selected study in the viewer under its patient's banner (the registry
+        patient it is matched to, else the identity the modality sent), decrypted in memory
+        only (never to disk)."""
         study, inbox = self.selected(), self.service.inbox
         window: Any = self.window()
         if study is None or inbox is None or not hasattr(window, "page"):
             return
         from functools import partial
 
-        def show(rows: list[Any]) -> None:
-            viewer = getattr(window.page("viewer"), "viewer", None)
-            if viewer is None or not hasattr(viewer, "import_buffers"):
+        session = sync_session(self.context)
+
+        def load() -> tuple[list[Any], dict[str, Any]]:
+            patient = None
+            if study.matched_doc_id and session is not None:
+                doc = session.store.get(study.matched_doc_id)
+                patient = dict(doc.fields) if doc is not None else None
+            return inbox.instances(study.study_uid), patient or dicom_identity(study)
+
+        def show(loaded: tuple[list[Any], dict[str, Any]]) -> None:
+            rows, patient = loaded
+            page = window.page("viewer")
+            items = [(f"{r.sop_uid}.dcm", partial(inbox.read, r.sha256)) for r in rows]
+            if hasattr(page, "show_case_images"):
+                page.show_case_images(patient, items)
+            elif hasattr(getattr(page, "viewer", None), "import_buffers"):
+                page.viewer.import_buffers(items)
+            else:
                 return
-            viewer.import_buffers([(f"{r.sop_uid}.dcm", partial(inbox.read, r.sha256))
-                                   for r in rows])  # fmt: skip
             window.show_page("viewer")
 
-        run_in_worker(inbox.instances, study.study_uid, on_done=show)
+        run_in_worker(load, on_done=show, on_error=self._view_failed)
+
+    def _view_failed(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, self.tr("Open in viewer"), net_error_text(exc))
 
     def send(self) -> None:
         """Open the send dialog for the selected study."""
@@ -404,6 +422,19 @@ def _load(inbox: Any, session: Any) -> list[Any]:
         auto_match(inbox, session.profile, registry_patients(session.store))
         return inbox.studies(session.profile)
     return inbox.studies("")
+
+
+def dicom_identity(study: Any) -> dict[str, Any]:
+    """Registry-style patient fields from what the modality sent (for the patient banner)."""
+    from app.dicom_viewer.index import display_name
+
+    birth = study.birth_date
+    return {
+        "name": display_name(study.patient_name) or study.patient_id,
+        "patient_number": study.patient_id,
+        "sex": {"M": "M", "F": "F"}.get(study.sex.upper(), ""),
+        "birth_date": f"{birth[:4]}-{birth[4:6]}-{birth[6:8]}" if len(birth) == 8 else "",
+    }
 
 
 def dicom_date(value: str) -> str:

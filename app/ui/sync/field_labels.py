@@ -29,6 +29,8 @@ def field_label(key: str) -> str:
     """The translated label of a record field; unknown keys are shown as they are."""
     labels = {
         "name": QCoreApplication.translate("RecordField", "Name"),
+        "username": QCoreApplication.translate("RecordField", "Username"),
+        "password": QCoreApplication.translate("RecordField", "Password"),
         "patient_number": QCoreApplication.translate("RecordField", "Patient ID"),
         "sex": QCoreApplication.translate("RecordField", "Sex"),
         "birth_date": QCoreApplication.translate("RecordField", "Date of birth"),

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.consult.workflow import take_action
+from app.dicom_net.nodes import may_pull_priors
 from app.ui.bridge import run_in_worker
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.case_model import Case, load_case, prefetch
@@ -439,10 +440,13 @@ class CaseView(QWidget):
             self.attachments.setCellWidget(row, 3, bar)
         has_dicom = any(a.kind in ("dicom", "ecg") for a in case.attachments)
         self.images_button.setEnabled(has_dicom)
-        # The clinic adds studies from its modalities (DICOM network) while the request is open.
-        adds = case.side.value == "requester" and case.status not in ("closed", "withdrawn")
-        self.received_button.setVisible(adds)
-        self.priors_button.setVisible(adds)
+        # The clinic adds studies from its modalities (DICOM network) while the request is open;
+        # either side may pull priors from its own PACS where IT's policy lets that side query.
+        open_case = case.status not in ("closed", "withdrawn")
+        self.received_button.setVisible(open_case and case.side.value == "requester")
+        self.priors_button.setVisible(
+            open_case and may_pull_priors(self.context.settings, case.side.value)
+        )
 
     def _timeline(self, case: Case) -> None:
         self.timeline.clear()
