@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sqlite3
-import ssl
 import sys
 import tempfile
 import time
@@ -675,9 +674,10 @@ def check_hub(settings: Any) -> list[Check]:
     checks: list[Check] = []
     ca_bundle = settings.get("ca_bundle", "")
     if ca_bundle:
+        from app.tls import TlsConfigError, client_ssl_context
+
         try:
-            ctx = ssl.create_default_context(cafile=ca_bundle)
-            count = len(ctx.get_ca_certs())
+            count = len(client_ssl_context(ca_bundle).get_ca_certs())
             checks.append(
                 Check(
                     "Hub",
@@ -688,7 +688,7 @@ def check_hub(settings: Any) -> list[Check]:
                     ),
                 )
             )
-        except (ssl.SSLError, OSError) as exc:
+        except TlsConfigError as exc:
             checks.append(
                 Check(
                     "Hub",
@@ -718,14 +718,14 @@ def check_hub(settings: Any) -> list[Check]:
     trust = (
         translate("SelfCheck", "verified against {path}").format(path=ca_bundle)
         if ca_bundle
-        else translate("SelfCheck", "verified against the system CA store")
+        else translate("SelfCheck", "verified against the public CAs shipped with YiQiao")
     )
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()
         try:
             response = client.request("GET", path)
         except TlsUntrusted as exc:
-            return checks + [Check("Hub", "TLS trust", FAIL, _hub_problem(exc) + _ca_env_hint())]
+            return checks + [Check("Hub", "TLS trust", FAIL, _hub_problem(exc))]
         except HubError as exc:
             checks.append(Check("Hub", path, FAIL, _hub_problem(exc)))
             continue
@@ -809,29 +809,15 @@ def check_dicom_network(settings: Any) -> list[Check]:
     if url:
         from app.dicom_net.dicomweb import DicomWeb, DicomWebError
         from app.dicom_net.scu import Query
+        from app.tls import TlsConfigError, trusting_session
 
         try:
-            DicomWeb(url, timeout=10).search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
+            web = DicomWeb(url, session=trusting_session(settings.get("ca_bundle", "")), timeout=10)
+            web.search_studies(Query(patient_id="YIQIAO-SELF-CHECK"), 1)
             checks.append(Check("DICOM network", "DICOMweb", PASS, f"{url}: QIDO-RS answers"))
-        except DicomWebError as exc:
+        except (DicomWebError, TlsConfigError) as exc:
             checks.append(Check("DICOM network", "DICOMweb", FAIL, str(exc)))
     return checks
-
-
-def _ca_env_hint() -> str:
-    """Name CA-overriding environment variables: requests may prefer them to ca_bundle."""
-    found = [
-        f"{v}={os.environ[v]}"
-        for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-        if os.environ.get(v)
-    ]
-    return (
-        translate(
-            "SelfCheck", " (note: set in the environment, may override ca_bundle: {names})"
-        ).format(names=", ".join(found))
-        if found
-        else ""
-    )
 
 
 # --------------------------------------------------------------------------- report
@@ -910,6 +896,17 @@ def format_report(results: list[Check]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _argparse_words():  # noqa: ANN202 - a context manager
+    """argparse's own sentences in the report's language (nothing without Qt)."""
+    try:
+        from app.ui.cli_language import argparse_in
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return argparse_in(translate)
+
+
 def use_language(language: str) -> str:
     """Word the report in ``language`` ("system" follows the OS); returns the one used."""
     global _language
@@ -921,39 +918,65 @@ def use_language(language: str) -> str:
     return _language
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="YiQiao --self-check", description=__doc__.splitlines()[0]
+        prog="YiQiao --self-check",
+        description=translate(
+            "SelfCheckCli", "Check that this install can do its job and write a report for IT."
+        ),
     )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--json", action="store_true", help=translate("SelfCheckCli", "print the results as JSON")
+    )
     parser.add_argument(
         "--lang",
         choices=["system", "en", "zh_CN"],
-        help="language of the report (default: the language setting, else the system's)",
+        help=translate(
+            "SelfCheckCli",
+            "language of the report (default: the language setting, else the system's)",
+        ),
     )
-    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=translate("SelfCheckCli", "also write the report to this file"),
+    )
     parser.add_argument(
         "--open",
         action="store_true",
-        help="open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)",
+        help=translate(
+            "SelfCheckCli",
+            "open the saved report afterwards (the Start menu shortcut: a windowed exe "
+            "prints nowhere)",
+        ),
     )
     parser.add_argument(
         "--demo-keyring",
         action="store_true",
-        help="use an in-memory keyring (testing only: nothing is stored)",
+        help=translate(
+            "SelfCheckCli", "use an in-memory keyring (testing only: nothing is stored)"
+        ),
     )
-    args, _unknown = parser.parse_known_args([a for a in (argv or []) if a != "--self-check"])
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
+    argv = [a for a in (argv or []) if a != "--self-check"]
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the self-check never opens a window
+    from app.config import load_settings
+
+    settings = load_settings()
+    # The language first, so that --help and argument errors are worded in it too.
+    lang = next((v for k, v in zip(argv, argv[1:], strict=False) if k == "--lang"), None)
+    lang = next((a.split("=", 1)[1] for a in argv if a.startswith("--lang=")), lang)
+    use_language(lang or settings.get("language", "system"))
+    with _argparse_words():
+        args, _unknown = _parser().parse_known_args(argv)
     if args.demo_keyring:
         from app.credentials import use_memory_keyring
 
         use_memory_keyring()
-    from app.config import load_settings
-
-    settings = load_settings()
-    use_language(args.lang or settings.get("language", "system"))
     results = run_checks(settings)
     report = format_report(results)
     text = (

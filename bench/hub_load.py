@@ -375,11 +375,20 @@ async def run_load(cluster, args, kill: bool) -> dict:  # noqa: ANN001, C901
             victim = cluster.procs[1]  # neither call socket's process
             victim.proc.kill()
 
+    loads: list[float] = []
+
+    async def sample_load() -> None:  # the machine's load beside every figure of this run
+        while time.monotonic() < stop_at:
+            loads.append(os.getloadavg()[0])
+            await asyncio.sleep(2)
+
     cpu_a, _ = proc_usage(pids)
+    me_a = time.process_time()
     t0 = time.perf_counter()
-    await asyncio.gather(*tasks, killer())
+    await asyncio.gather(*tasks, killer(), sample_load())
     wall = time.perf_counter() - t0
     cpu_b, rss_b = proc_usage(pids)
+    me_b = time.process_time()
     presence_answers = sum(
         any(isinstance(m, sig.Presence) and m.user_id == spec_id for _, m in s.frames)
         for s in holders
@@ -407,6 +416,9 @@ async def run_load(cluster, args, kill: bool) -> dict:  # noqa: ANN001, C901
         "cpu_idle_sockets": cpu1 - cpu0,
         "requests": requests,
         "pushed": len(pushed),
+        "hub_cores": (cpu_b - cpu_a) / wall,
+        "client_cores": (me_b - me_a) / wall,
+        "load": (min(loads), max(loads)) if loads else (float("nan"), float("nan")),
     }
 
 
@@ -438,6 +450,8 @@ def report(label: str, r: dict) -> None:
         f"idle sockets {r['sockets']} (opened in {r['open_s']:.1f} s): {r['mem_per_socket'] / 1024:.1f} KiB RSS each; "
         f"hub RSS at end {r['rss_end'] / 2**20:.0f} MiB"
     )
+    print(f"CPU during the load: hub processes {r['hub_cores']:.2f} cores, this load generator "
+          f"{r['client_cores']:.2f} cores; 1-min load average {r['load'][0]:.1f}–{r['load'][1]:.1f}")  # fmt: skip
     print(f"hub CPU per 1000 HTTP requests {r['cpu_per_1000']:.2f} s; data errors {s.data_errors} "
           f"(records pushed {r['pushed']}, uploads checked byte for byte)")  # fmt: skip
 

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.backoff import Backoff
 from app.protocol import signaling as sig
+from app.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,15 @@ class HubSignaling:
         self._token = token
         self._on_message = on_message
         self._on_connection = on_connection or (lambda up: None)
-        self._ssl = ssl_context  # e.g. trusting the hospital's CA (wss:// only)
+        # wss:// is verified like the hub's HTTP API: the HubClient's context (the policy's
+        # hospital CA), never websockets' own default.
+        self._ssl = ssl_context if ssl_context is not None else client_ssl_context()
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self.hello: sig.Hello | None = None
         self.connected = asyncio.Event()
         self.refused: str | None = None  # set when the hub refuses our token
+        self.last_error = ""  # why the last attempt failed (e.g. an untrusted certificate)
 
     def start(self) -> None:
         """Begin connecting (call on the media loop)."""
@@ -96,9 +100,7 @@ class HubSignaling:
             try:
                 token = await self._token()
                 # websockets refuses ssl= on ws:// and ssl=None on wss://: pass it only for wss.
-                tls: dict[str, Any] = (
-                    {"ssl": self._ssl} if self._ssl and self.url.startswith("wss:") else {}
-                )
+                tls: dict[str, Any] = {"ssl": self._ssl} if self.url.startswith("wss:") else {}
                 async with connect(
                     self.url,
                     additional_headers={"Authorization": f"Bearer {token}"},
@@ -122,6 +124,7 @@ class HubSignaling:
                 self.refused = f"hub answered HTTP {exc.response.status_code}: sign in again"
                 log.warning("hub refused signaling: %s", self.refused)
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+                self.last_error = str(exc) or type(exc).__name__
                 log.info("signaling connection failed: %s", exc)
             except Exception as exc:  # noqa: BLE001 - e.g. the token provider's refresh found
                 # the hub gone (HubOffline): that is one more failed attempt, not the end of

@@ -167,6 +167,34 @@ class BlobStore:
         self._register(sha, source.stat().st_size, media_type, UPLOAD_PENDING)
         return sha
 
+    def adopt_from(self, other: BlobStore, sha: str) -> None:
+        """Re-encrypt ``other``'s blob ``sha`` (another folder, another key) under this store's
+        key, checked against its name; the row keeps its state (a remote one becomes cached).
+        Raises ``BlobCorrupt`` (nothing installed) when ``other``'s key does not open it."""
+        tmp = self.root / "partial" / f"adopt-{os.getpid()}-{time.monotonic_ns()}"
+        h = hashlib.sha256()
+        try:
+            with open(tmp, "wb") as f:
+                writer = _RecordWriter(f, self._aes, sha)
+                for plain in other.iter_plain(sha):
+                    h.update(plain)
+                    writer.write(plain)
+                writer.flush_record()
+                f.flush()
+                os.fsync(f.fileno())
+            if h.hexdigest() != sha:
+                raise BlobCorrupt(f"blob {sha[:12]}… does not match its checksum")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._install(tmp, sha)
+        with self.cache.transaction() as db:
+            db.execute(
+                "UPDATE blobs SET present = 1, state = CASE WHEN state = ? THEN ? ELSE state END "
+                "WHERE sha256 = ?",
+                (REMOTE, CACHED, sha),
+            )
+
     def _install(self, tmp: Path, sha: str) -> None:
         final = self.path(sha)
         final.parent.mkdir(exist_ok=True)

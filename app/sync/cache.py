@@ -55,6 +55,13 @@ def blob_key(profile: str) -> bytes:
     return credentials.get_or_create_key(f"blob-key:{profile}")
 
 
+def put_back_blob_key(profile: str, key: bytes) -> None:
+    """Return a blob key recovered from the password-wrapped copy to the keyring."""
+    import base64
+
+    credentials.set_secret(f"blob-key:{profile}", base64.b64encode(key).decode("ascii"))
+
+
 def _keycheck(key: bytes) -> str:
     # A plaintext sidecar holding an HMAC of a constant lets us tell "wrong key" from
     # "damaged file" (SQLCipher reports both as "file is not a database").

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from app.protocol import signaling as sig
+from app.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,16 @@ def ws_url(hub_url: str, path: str = "/api/v1/ws?purpose=sync") -> str:
 class HintListener:
     """A thread holding a hints-only signaling socket; pokes ``engine`` on each hint."""
 
-    def __init__(self, hub_url: str, token: Callable[[], str], engine: Any) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        token: Callable[[], str],
+        engine: Any,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = ws_url(hub_url)
+        # The HubClient's context: verified against the policy's CA like every connection.
+        self._ssl = ssl_context if ssl_context is not None else client_ssl_context()
         self._token = token
         self._on_message = hint_handler(engine)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,6 +92,7 @@ class HintListener:
         delay = 1.0
         while True:
             try:
+                tls: dict[str, Any] = {"ssl": self._ssl} if self.url.startswith("wss:") else {}
                 async with connect(
                     self.url,
                     additional_headers={"Authorization": f"Bearer {self._token()}"},
@@ -89,6 +100,7 @@ class HintListener:
                     ping_interval=15,
                     ping_timeout=20,
                     max_size=1 << 20,
+                    **tls,
                 ) as ws:
                     delay = 1.0
                     async for raw in ws:

@@ -38,6 +38,7 @@ from app.sync.errors import (
     LoginRefused,
     TlsUntrusted,
 )
+from app.tls import TlsConfigError, TrustAdapter, client_ssl_context
 
 API = "/api/v1"
 _REFRESH_LOCK = threading.Lock()
@@ -55,9 +56,15 @@ class HubClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # One TLS trust for all our connections (app/tls.py): the policy's hospital CA, else
+        # the shipped public CAs; the signaling WebSockets use this same ``ssl_context``.
+        try:
+            self.ssl_context = client_ssl_context(ca_bundle)
+        except TlsConfigError as exc:
+            raise TlsUntrusted(str(exc)) from exc
+        self.ca_bundle = ca_bundle
         self.session = requests.Session()
-        # requests verifies TLS by default against certifi; the policy may name the hospital CA.
-        self.session.verify = ca_bundle or True
+        self.session.mount("https://", TrustAdapter(self.ssl_context))
         if proxy == "none":
             self.session.trust_env = False
             self.session.proxies = {}
@@ -82,9 +89,6 @@ class HubClient:
         if self.tokens is not None and "Authorization" not in headers:
             headers["Authorization"] = f"Bearer {self.tokens.access_token}"
         kwargs.setdefault("timeout", self.timeout)
-        # Per request, or requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment
-        # override the policy's hospital CA whenever it reads the environment (proxy "system").
-        kwargs.setdefault("verify", self.session.verify)
         try:
             response = self.session.request(method, self.base_url + path, headers=headers, **kwargs)
         except requests.exceptions.SSLError as exc:
@@ -175,8 +179,7 @@ class HubClient:
     def clone(self) -> HubClient:
         """Another connection to the same hub sharing this client's login (for parallel
         transfers: a ``requests.Session`` must not be shared between threads)."""
-        twin = HubClient(self.base_url, timeout=self.timeout)
-        twin.session.verify = self.session.verify
+        twin = HubClient(self.base_url, ca_bundle=self.ca_bundle, timeout=self.timeout)
         twin.session.trust_env = self.session.trust_env
         twin.session.proxies = dict(self.session.proxies)
         twin.tokens = self.tokens

@@ -40,7 +40,7 @@ class Notice:
     """Something the user should read about their local records (worded by the UI)."""
 
     code: str  # cache_set_aside | recovering | recovery_wrong_password | recovery_no_key |
-    # recovered | recovery_refused
+    # recovered | recovery_refused | blob_key_restored | blob_key_lost | blob_files_restored
     params: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,20 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
+from app.sync import blob_keycheck
 from app.sync.blobstore import BlobStore
 from app.sync.cache import (
+    Cache,
     CacheDamaged,
     CacheKeyWrong,
     CacheOpenError,
     blob_key,
     cache_key,
     open_cache,
+    put_back_blob_key,
     set_aside,
 )
 from app.sync.engine import SyncEngine
 from app.sync.hints import HintListener
 from app.sync.hub_client import HubClient
-from app.sync.keywrap import KdfCost, keep_wrapped
+from app.sync.keywrap import KdfCost, keep_wrapped, wrap_path
 from app.sync.recovery import (
     Notice,
     Recovery,
@@ -66,6 +69,55 @@ class SyncSession:
         for recovery in self.recoveries:
             recovery.on_finished = on_notice
             recovery.start()
+
+    def locked_away(self) -> list[SetAside]:
+        """Set-aside caches no recovery of this session has opened (their key file wants an
+        earlier password, or they have none)."""
+        opened = {r.item.db_path for r in self.recoveries}
+        return [item for item in find_set_aside(self.folder) if item.db_path not in opened]
+
+    def needs_earlier_password(self) -> bool:
+        """Something is kept that only an earlier password can open (unsent records or files)."""
+        return bool(self.locked_away() or blob_keycheck.find_keylost(self.folder))
+
+    def unlock_with_earlier_password(
+        self,
+        password: str,
+        on_notice: Callable[[Notice], None] | None = None,
+    ) -> list[Notice]:
+        """The password was changed after the keyring lost its keys: try ``password`` (an
+        earlier one) on every set-aside cache still locked; each one it opens starts sending
+        its unsent work (then retires, as at sign-in). Returns what to tell the user:
+        "recovering"/"recovered" per file opened, or one "recovery_wrong_password" when it
+        opened none. Files stay where they are either way. Slow (a KDF per file): call it
+        from a worker."""
+        notices: list[Notice] = []
+        wrong: list[SetAside] = []
+        for item in self.locked_away():
+            keys = open_set_aside(item, password)
+            if keys is None:
+                wrong.append(item)
+                continue
+            if not isinstance(keys, dict):
+                continue  # no key file: no password can help (told at set-aside time)
+            recovery = _open_recovery(
+                item, keys, self.store.user_id, self.store.facility_id or "", self.engine.client
+            )
+            if recovery is None:
+                continue
+            if recovery.remaining() == (0, 0):
+                recovery.retire()
+                notices.append(Notice("recovered", {"docs": 0, "files": 0, "refused": 0}))
+                continue
+            notices.append(recovery.notice())
+            self.recoveries.append(recovery)
+            recovery.on_finished = on_notice
+            recovery.start()
+        notices.extend(_restore_blobs(self.folder, password, self.blobs))
+        if (wrong or blob_keycheck.find_keylost(self.folder)) and not notices:
+            kept = wrong[0].db_path if wrong else blob_keycheck.find_keylost(self.folder)[0]
+            notices.append(Notice("recovery_wrong_password", {"kept": str(kept)}))
+        return notices
 
     def close(self) -> None:
         """Stop syncing and close the cache (on sign-out or exit)."""
@@ -123,6 +175,7 @@ def open_user_session(
         notices.append(Notice("cache_set_aside", {"kept": str(kept), "reason": reason}))
         log.error("cache unusable, kept as %s: %s", kept.name, exc)
         cache = open_cache(db_path, keys["cache"])
+    keys["blob"] = _check_blob_key(folder, profile, cache, keys, password, notices)
     if password:
         keep_wrapped(db_path, password, keys, kdf_cost)
     blobs = BlobStore(folder / "blobs", keys["blob"], cache, budget_mb * 1024 * 1024)
@@ -133,10 +186,68 @@ def open_user_session(
     recoveries = (
         _recoveries(folder, password, user, client, just_set_aside, notices) if password else []
     )
+    if password:
+        notices.extend(_restore_blobs(folder, password, blobs))
     hints = HintListener(
-        hub_url, lambda: client.tokens.access_token if client.tokens else "", engine
+        hub_url,
+        lambda: client.tokens.access_token if client.tokens else "",
+        engine,
+        ssl_context=client.ssl_context,
     )
     return SyncSession(profile, folder, store, blobs, engine, notices, recoveries, hints)
+
+
+def _check_blob_key(
+    folder: Path,
+    profile: str,
+    cache: Cache,
+    keys: dict[str, bytes],
+    password: str | None,
+    notices: list[Notice],
+) -> bytes:
+    """The blob key to use: the keyring's when it opens the stored files; else the one in the
+    password-wrapped copy (put back into the keyring); else the keyring's new one, with the
+    old files set aside and the user told which ones (:mod:`app.sync.blob_key`)."""
+    fits = blob_keycheck.key_fits(cache, folder / "blobs", keys["blob"])
+    if fits is False:
+        wrap = wrap_path(folder / "cache.db")
+        found = (
+            blob_keycheck.key_from_wrap(wrap, password, keys["cache"], cache, folder / "blobs")
+            if password
+            else None
+        )
+        if found is not None:
+            put_back_blob_key(profile, found)
+            log.warning("the keyring had lost the blob key; restored from the key file")
+            notices.append(Notice("blob_key_restored"))
+            blob_keycheck.remember(cache, found)
+            return found
+        lost = blob_keycheck.affected(cache)
+        kept = blob_keycheck.set_aside(folder, cache, wrap)
+        log.error("blob key lost: %d stored files set aside as %s", len(lost), kept.name)
+        notices.append(
+            Notice(
+                "blob_key_lost",
+                {
+                    "kept": str(kept),
+                    "waiting": [f.title or f.sha256[:12] for f in lost if not f.on_hub],
+                    "on_hub": sum(1 for f in lost if f.on_hub),
+                },
+            )
+        )
+    blob_keycheck.remember(cache, keys["blob"])
+    return keys["blob"]
+
+
+def _restore_blobs(folder: Path, password: str, blobs: BlobStore) -> list[Notice]:
+    """Files set aside for a lost blob key that ``password`` opens come back."""
+    notices = []
+    for kept in blob_keycheck.find_keylost(folder):
+        result = blob_keycheck.restore_keylost(kept, password, blobs)
+        if isinstance(result, int):
+            log.warning("restored %d files from %s", result, kept.name)
+            notices.append(Notice("blob_files_restored", {"files": result}))
+    return notices
 
 
 def _recoveries(
@@ -154,7 +265,7 @@ def _recoveries(
                 notices.append(Notice("recovery_no_key", {"kept": str(item.db_path)}))
             continue
         assert isinstance(keys, dict)
-        recovery = _open_recovery(item, keys, user, client)
+        recovery = _open_recovery(item, keys, user.id, user.facility_id, client)
         if recovery is None:
             continue
         if recovery.remaining() == (0, 0):
@@ -165,9 +276,11 @@ def _recoveries(
     return found
 
 
-def _open_recovery(item: SetAside, keys: dict, user: Any, client: HubClient) -> Recovery | None:
+def _open_recovery(
+    item: SetAside, keys: dict, user_id: str, facility_id: str, client: HubClient
+) -> Recovery | None:
     try:
-        return Recovery(item, keys, user.id, user.facility_id, client.clone())
+        return Recovery(item, keys, user_id, facility_id, client.clone())
     except CacheOpenError as exc:
         log.error("set-aside cache %s cannot be opened even with its keys: %s", item, exc)
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +51,15 @@ class NoticeBanner(QWidget):
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+
+    def add_action(self, text: str, slot: Callable[[], None]) -> QPushButton:
+        """A button beside the text (before “Dismiss”) that does something about it."""
+        button = QPushButton(text)
+        button.clicked.connect(slot)
+        layout = self.layout()
+        assert isinstance(layout, QHBoxLayout)
+        layout.insertWidget(1, button, 0, Qt.AlignmentFlag.AlignTop)
+        return button
 
 
 class PolicyBanner(NoticeBanner):

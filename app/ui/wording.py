@@ -498,8 +498,10 @@ def notice_text(notice: object) -> str:
     if code == "recovery_wrong_password":
         return QCoreApplication.translate(
             "Wording",
-            "Unsent work in {kept} is protected by an earlier password and could not be "
-            "opened with this one. The file is kept; ask IT for help.",
+            "Unsent work in {kept} is locked with an earlier password (the computer's key "
+            "was lost and your password has been changed since). Nothing has been deleted: "
+            "choose “Enter earlier password…” to send it to the hub. If nobody remembers "
+            "that password, keep the file; it can be opened whenever it is remembered.",
         ).format(kept=kept)
     if code == "recovery_no_key":
         return QCoreApplication.translate(
@@ -507,9 +509,50 @@ def notice_text(notice: object) -> str:
             "Unsent work in {kept} cannot be opened on this computer (it has no "
             "password-protected copy of its key). The file is kept; ask IT for help.",
         ).format(kept=kept)
+    if code == "blob_key_restored":
+        return QCoreApplication.translate(
+            "Wording",
+            "This computer had lost the key to your attached files; it was restored from the "
+            "copy protected by your password. Nothing was lost.",
+        )
+    if code == "blob_key_lost":
+        return blob_key_lost_text(p)
+    if code == "blob_files_restored":
+        return QCoreApplication.translate(
+            "Wording",
+            "{files} attached files kept after the key was lost were opened with your "
+            "password; they are being sent to the hub now.",
+        ).format(files=p.get("files", 0))
     return QCoreApplication.translate(
         "Wording", "Something went wrong; the details are in the log."
     )
+
+
+def blob_key_lost_text(p: dict[str, Any]) -> str:
+    """The blob key was lost: what happened, which files wait, what the user can do."""
+    waiting = [str(t) for t in p.get("waiting") or []]
+    text = QCoreApplication.translate(
+        "Wording",
+        "This computer has lost the key to the attached files stored here (the system "
+        "keyring may have been reset). Nothing was deleted: the files were kept in {kept}.",
+    ).format(kept=p.get("kept", ""))
+    if p.get("on_hub"):
+        text += " " + QCoreApplication.translate(
+            "Wording", "{n} of them are on the hub and will be downloaded again when opened."
+        ).format(n=p["on_hub"])
+    if waiting:
+        shown = QCoreApplication.translate("Wording", ", ").join(waiting[:10])
+        if len(waiting) > 10:
+            shown += QCoreApplication.translate("Wording", " and {n} more").format(
+                n=len(waiting) - 10
+            )
+        text += " " + QCoreApplication.translate(
+            "Wording",
+            "Not yet sent to the hub, and waiting for your password: {files}. Sign in with "
+            "your password (or choose “Enter earlier password…” if it has been changed) to "
+            "send them.",
+        ).format(files=shown)
+    return text
 
 
 _KEPT_SAMPLE = "/home/doctor/.local/share/YiQiao/profiles/doc1/cache.db.unreadable-20260101-120000"
@@ -522,6 +565,9 @@ NOTICE_CODES: tuple[tuple[str, dict[str, object]], ...] = (
     ("recovered", {"docs": 3, "files": 1, "refused": 1}),
     ("recovery_wrong_password", {"kept": _KEPT_SAMPLE}),
     ("recovery_no_key", {"kept": _KEPT_SAMPLE}),
+    ("blob_key_restored", {}),
+    ("blob_key_lost", {"kept": _KEPT_SAMPLE, "waiting": ["心电图照片", "胸片"], "on_hub": 2}),
+    ("blob_files_restored", {"files": 2}),
 )
 """Every notice the sync session can raise, with sample params (the zh_CN walk uses them)."""
 

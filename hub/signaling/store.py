@@ -278,10 +278,25 @@ class SignalStore:
             ).all()
         return sum(r.phase != ENDED for r in rows), sum(r.started >= since for r in rows)
 
+    def _ringing_row(self, conn: sa.Connection, call_id: str) -> Any:
+        """The call's row, locked until this transaction ends (PostgreSQL; SQLite's writer
+        is one process already), or None unless it is ringing."""
+        return conn.execute(
+            sa.select(sig_calls)
+            .where(sig_calls.c.call_id == call_id, sig_calls.c.phase == RINGING)
+            .with_for_update()
+        ).first()
+
     def accept(self, call_id: str, callee: UserInfo) -> bool:
-        """Ringing → active for ``callee``; False if someone else won or it stopped ringing."""
+        """Ringing → active for ``callee``; False if it stopped ringing (accepted elsewhere,
+        declined, cancelled, timed out) or no longer rings ``callee`` (declined on another
+        of their devices). Decided under the row lock, so an accept racing a decline or a
+        cancel on another process has one winner."""
         with self.db.write() as conn:
-            n = conn.execute(
+            row = self._ringing_row(conn, call_id)
+            if row is None or callee.id not in {u["id"] for u in row.rung}:
+                return False
+            conn.execute(
                 sig_calls.update()
                 .where(sig_calls.c.call_id == call_id, sig_calls.c.phase == RINGING)
                 .values(
@@ -290,35 +305,52 @@ class SignalStore:
                     callee=callee.model_dump(mode="json"),
                     ring_deadline=None,
                 )
-            ).rowcount
-            if n == 1:
-                audit.record(conn, callee, "", "call_accepted", detail=f"call {call_id}")
-        return n == 1
+            )
+            audit.record(conn, callee, "", "call_accepted", detail=f"call {call_id}")
+        return True
 
-    def set_rung(self, call_id: str, rung: list[UserInfo]) -> bool:
-        """A callee declined: the call now rings only ``rung`` (False if it stopped ringing)."""
+    def decline(self, call_id: str, user_id: str, now: float) -> str:
+        """``user_id`` declines: "" if the call no longer rings them; "declined" if others
+        still ring; "ended" if they were the last (the call ends as declined). One
+        transaction under the row lock: two declines on two processes cannot both keep the
+        other's name on the rung list, and a decline racing an accept has one winner."""
         with self.db.write() as conn:
-            n = conn.execute(
-                sig_calls.update()
-                .where(sig_calls.c.call_id == call_id, sig_calls.c.phase == RINGING)
-                .values(rung=[u.model_dump(mode="json") for u in rung])
-            ).rowcount
-        return n == 1
+            row = self._ringing_row(conn, call_id)
+            if row is None or user_id not in {u["id"] for u in row.rung}:
+                return ""
+            rung = [u for u in row.rung if u["id"] != user_id]
+            if rung:
+                conn.execute(
+                    sig_calls.update().where(sig_calls.c.call_id == call_id).values(rung=rung)
+                )
+                return "declined"
+            self._end_in(conn, call_id, "declined", now)
+            return "ended"
 
     def end(self, call_id: str, reason: str, now: float, only_phase: str | None = None) -> bool:
         """Mark the call ended (once: False if it already was, or is not in ``only_phase``)."""
+        with self.db.write() as conn:
+            return self._end_in(conn, call_id, reason, now, only_phase)
+
+    def _end_in(
+        self,
+        conn: sa.Connection,
+        call_id: str,
+        reason: str,
+        now: float,
+        only_phase: str | None = None,
+    ) -> bool:
         cond = [sig_calls.c.call_id == call_id, sig_calls.c.phase != ENDED]
         if only_phase is not None:
             cond.append(sig_calls.c.phase == only_phase)
-        with self.db.write() as conn:
-            n = conn.execute(
-                sig_calls.update()
-                .where(*cond)
-                .values(phase=ENDED, ended_at=now, end_reason=reason[:32], ring_deadline=None)
-            ).rowcount
-            if n:
-                conn.execute(sig_gone.delete().where(sig_gone.c.call_id == call_id))
-                audit.record_account(conn, "", "", "", "call_ended", f"call {call_id}: {reason}")
+        n = conn.execute(
+            sig_calls.update()
+            .where(*cond)
+            .values(phase=ENDED, ended_at=now, end_reason=reason[:32], ring_deadline=None)
+        ).rowcount
+        if n:
+            conn.execute(sig_gone.delete().where(sig_gone.c.call_id == call_id))
+            audit.record_account(conn, "", "", "", "call_ended", f"call {call_id}: {reason}")
         return n == 1
 
     def due_ring_timeouts(self, now: float) -> list[str]:

@@ -327,12 +327,12 @@ class _Handler:
             if call.phase != RINGING or me == call.caller.id:
                 await self._error("not_ringing", "this call is not ringing for you", call.call_id)
                 return
-            rung = [u for u in call.rung if u.id != me]
-            await run_in_threadpool(self.store.set_rung, call.call_id, rung)
+            outcome = await run_in_threadpool(self.store.decline, call.call_id, me, self._now())
+            if not outcome:  # accepted (maybe on my other device), cancelled, or timed out
+                await self._error("not_ringing", "this call is not ringing for you", call.call_id)
+                return
             await board.send_users([me], sig.Ended(call_id=call.call_id, by=me, reason="declined"))
-            if not rung and await run_in_threadpool(
-                self.store.end, call.call_id, "declined", self._now(), RINGING
-            ):
+            if outcome == "ended":
                 await board.send_users(
                     [call.caller.id], sig.Declined(call_id=call.call_id, by=me, reason=m.reason)
                 )

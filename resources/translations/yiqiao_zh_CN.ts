@@ -1068,88 +1068,88 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="50" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="51" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="57" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="58" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="92" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="93" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="94" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="420" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="421" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="96" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="96" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="97" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="263" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="264" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="302" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
       <source>The shared series could not be opened on this computer.</source>
       <translation>共享的序列无法在本机打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="392" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="393" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="396" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="398" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="401" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="402" />
       <source>fetching the series first: %1 of %2 images here, preview shown</source>
       <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="405" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="406" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="409" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="410" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="418" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="419" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="453" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="454" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="522" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="523" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -1676,6 +1676,53 @@
       <location filename="../../app/ui/workflow/patient_dialog.py" line="186" />
       <source>Back to the form</source>
       <translation>返回表单</translation>
+    </message>
+  </context>
+  <context>
+    <name>EarlierPasswordDialog</name>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="37" />
+      <source>Open kept work with an earlier password</source>
+      <translation>用以前的密码打开保留的工作</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="43" />
+      <source>This computer lost the key to your local records, and your password has been changed since. Work that had not reached the hub was kept, locked with the password you used before the change.
+
+Enter that earlier password to send the work to the hub. If it does not open, nothing is deleted: you can try again at any time. The hub and IT cannot open these files without that password.</source>
+      <translation>本机丢失了本地记录的密钥，而且此后您的密码已经更改。尚未发送到服务器的工作已保留下来，用更改前的密码加密。
+
+请输入以前的密码，把这些工作发送到服务器。如果打不开，不会删除任何内容，您可以随时再试。没有该密码，服务器和信息科也无法打开这些文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="53" />
+      <source>Kept:</source>
+      <translation>保留的文件：</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="59" />
+      <source>Earlier password</source>
+      <translation>以前的密码</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="68" />
+      <source>Unlock and send</source>
+      <translation>解锁并发送</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="70" />
+      <source>Later</source>
+      <translation>以后再说</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="80" />
+      <source>Enter the earlier password.</source>
+      <translation>请输入以前的密码。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/sync/earlier_password_dialog.py" line="94" />
+      <source>This password does not open the kept work. Nothing was changed; try another password you used before.</source>
+      <translation>此密码打不开保留的工作。没有做任何更改；请试试您以前用过的其他密码。</translation>
     </message>
   </context>
   <context>
@@ -2247,119 +2294,119 @@
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="76" />
+      <location filename="../../app/ui/main_window.py" line="86" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="94" />
+      <location filename="../../app/ui/main_window.py" line="104" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="98" />
+      <location filename="../../app/ui/main_window.py" line="108" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="99" />
+      <location filename="../../app/ui/main_window.py" line="109" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="100" />
+      <location filename="../../app/ui/main_window.py" line="110" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="101" />
+      <location filename="../../app/ui/main_window.py" line="111" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="102" />
+      <location filename="../../app/ui/main_window.py" line="112" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="183" />
+      <location filename="../../app/ui/main_window.py" line="193" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="184" />
+      <location filename="../../app/ui/main_window.py" line="194" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="186" />
+      <location filename="../../app/ui/main_window.py" line="196" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="189" />
+      <location filename="../../app/ui/main_window.py" line="199" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="192" />
+      <location filename="../../app/ui/main_window.py" line="202" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="194" />
+      <location filename="../../app/ui/main_window.py" line="204" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="204" />
+      <location filename="../../app/ui/main_window.py" line="214" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="212" />
+      <location filename="../../app/ui/main_window.py" line="222" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="213" />
+      <location filename="../../app/ui/main_window.py" line="223" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="219" />
+      <location filename="../../app/ui/main_window.py" line="229" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="223" />
-      <location filename="../../app/ui/main_window.py" line="254" />
+      <location filename="../../app/ui/main_window.py" line="233" />
+      <location filename="../../app/ui/main_window.py" line="264" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="257" />
+      <location filename="../../app/ui/main_window.py" line="267" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
-      <location filename="../../app/ui/main_window.py" line="286" />
+      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="296" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="272" />
+      <location filename="../../app/ui/main_window.py" line="282" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="292" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="287" />
+      <location filename="../../app/ui/main_window.py" line="297" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -2367,180 +2414,180 @@
   <context>
     <name>MprView</name>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="281" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="282" />
       <source>Back to the stack</source>
       <translation>返回序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Crosshair</source>
       <translation>十字线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Rotate planes</source>
       <translation>旋转平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="286" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
       <source>Thin</source>
       <translation>薄层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MIP</source>
       <translation>MIP 最大密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>MinIP</source>
       <translation>MinIP 最小密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="292" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>Average</source>
       <translation>平均</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="294" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
       <source>Thick slab</source>
       <translation>厚层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="300" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
       <source> mm</source>
       <translation> 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="302" />
       <source>Slab thickness</source>
       <translation>厚层厚度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="305" />
       <source>Reset planes</source>
       <translation>复位平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="323" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
       <source>Axial</source>
       <translation>轴位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
       <source>Coronal</source>
       <translation>冠状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="326" />
       <source>Sagittal</source>
       <translation>矢状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="339" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="340" />
       <source>Building the volume…</source>
       <translation>正在建立容积…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="361" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="362" />
       <source>This series cannot be reformatted: %1</source>
       <translation>此序列无法进行多平面重建：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="365" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="366" />
       <source>Reformatting failed: %1</source>
       <translation>多平面重建失败：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="372" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
       <source>only %1 image(s): a volume needs at least %2</source>
       <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
       <source>colour images are not reformatted</source>
       <translation>彩色图像不做多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
       <source>the images carry no orientation</source>
       <translation>图像缺少方位信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
       <source>the images carry no pixel spacing</source>
       <translation>图像缺少像素间距</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
       <source>image %1 has no position</source>
       <translation>第 %1 幅图像缺少位置信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
       <source>image %1 is oriented differently from the first</source>
       <translation>第 %1 幅图像的方位与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
       <source>image %1 has a different size from the first</source>
       <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
       <source>image %1 has a different pixel spacing from the first</source>
       <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
       <source>the slices are not in position order</source>
       <translation>层面未按位置排序</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
       <source>two slices share a position (duplicates or several stacks)</source>
       <translation>两个层面位置相同（重复或包含多组层面）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
       <source>gantry tilt of about %1°: the slices are sheared</source>
       <translation>机架倾斜约 %1°：层面错位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
       <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
       <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
       <source>slice spacing varies from %1 to %2 mm</source>
       <translation>层间距不一致，从 %1 到 %2 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
       <source>cancelled</source>
       <translation>已取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="387" />
       <source>image %1 decoded to an unexpected size</source>
       <translation>第 %1 幅图像解码后的尺寸不符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="514" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="515" />
       <source>%1 (oblique)</source>
       <translation>%1（斜位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="528" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="529" />
       <source>Pixel %1 mm (reformatted)</source>
       <translation>像素 %1 毫米（重建）</translation>
     </message>
@@ -2576,7 +2623,7 @@
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="49" />
+      <location filename="../../app/ui/main_window.py" line="50" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2960,7 +3007,7 @@
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="61" />
+      <location filename="../../app/ui/main_window.py" line="71" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -3745,361 +3792,361 @@
   <context>
     <name>SelfCheck</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="48" />
+      <location filename="../../app/selfcheck.py" line="47" />
       <source>PASS</source>
       <translation>通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="49" />
+      <location filename="../../app/selfcheck.py" line="48" />
       <source>WARN</source>
       <translation>警告</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="50" />
+      <location filename="../../app/selfcheck.py" line="49" />
       <source>SKIP</source>
       <translation>跳过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="51" />
+      <location filename="../../app/selfcheck.py" line="50" />
       <source>FAIL</source>
       <translation>失败</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="52" />
+      <location filename="../../app/selfcheck.py" line="51" />
       <source>Build</source>
       <translation>版本</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="53" />
+      <location filename="../../app/selfcheck.py" line="52" />
       <source>System</source>
       <translation>操作系统</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="54" />
+      <location filename="../../app/selfcheck.py" line="53" />
       <source>Policy</source>
       <translation>策略</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="55" />
+      <location filename="../../app/selfcheck.py" line="54" />
       <source>policy file</source>
       <translation>策略文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="56" />
+      <location filename="../../app/selfcheck.py" line="55" />
       <source>registry</source>
       <translation>注册表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="57" />
+      <location filename="../../app/selfcheck.py" line="56" />
       <source>locked keys</source>
       <translation>锁定的设置</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="58" />
+      <location filename="../../app/selfcheck.py" line="57" />
       <source>translations</source>
       <translation>界面翻译</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="59" />
+      <location filename="../../app/selfcheck.py" line="58" />
       <source>DICOM decoders</source>
       <translation>DICOM 解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="60" />
+      <location filename="../../app/selfcheck.py" line="59" />
       <source>decoders</source>
       <translation>解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="61" />
+      <location filename="../../app/selfcheck.py" line="60" />
       <source>samples</source>
       <translation>样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="62" />
+      <location filename="../../app/selfcheck.py" line="61" />
       <source>Devices</source>
       <translation>设备</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="63" />
+      <location filename="../../app/selfcheck.py" line="62" />
       <source>device listing</source>
       <translation>设备列表</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="64" />
+      <location filename="../../app/selfcheck.py" line="63" />
       <source>cameras</source>
       <translation>摄像头</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="65" />
+      <location filename="../../app/selfcheck.py" line="64" />
       <source>microphones</source>
       <translation>麦克风</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="66" />
+      <location filename="../../app/selfcheck.py" line="65" />
       <source>Media</source>
       <translation>音视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="67" />
+      <location filename="../../app/selfcheck.py" line="66" />
       <source>codecs</source>
       <translation>编解码器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="68" />
+      <location filename="../../app/selfcheck.py" line="67" />
       <source>VP8 video</source>
       <translation>VP8 视频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="69" />
+      <location filename="../../app/selfcheck.py" line="68" />
       <source>Opus audio</source>
       <translation>Opus 音频</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="70" />
+      <location filename="../../app/selfcheck.py" line="69" />
       <source>Keyring</source>
       <translation>密钥库</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="71" />
+      <location filename="../../app/selfcheck.py" line="70" />
       <source>backend</source>
       <translation>后端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="72" />
+      <location filename="../../app/selfcheck.py" line="71" />
       <source>Encrypted cache</source>
       <translation>加密缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="73" />
+      <location filename="../../app/selfcheck.py" line="72" />
       <source>cache</source>
       <translation>缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="74" />
+      <location filename="../../app/selfcheck.py" line="73" />
       <source>user caches</source>
       <translation>用户缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="75" />
+      <location filename="../../app/selfcheck.py" line="74" />
       <source>Hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="76" />
+      <location filename="../../app/selfcheck.py" line="75" />
       <source>hub</source>
       <translation>服务器</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="77" />
+      <location filename="../../app/selfcheck.py" line="76" />
       <source>hub client</source>
       <translation>服务器客户端</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="78" />
+      <location filename="../../app/selfcheck.py" line="77" />
       <source>CA certificate</source>
       <translation>CA 证书</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="79" />
+      <location filename="../../app/selfcheck.py" line="78" />
       <source>TLS trust</source>
       <translation>TLS 信任</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="80" />
+      <location filename="../../app/selfcheck.py" line="79" />
       <source>check</source>
       <translation>检查</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="88" />
+      <location filename="../../app/selfcheck.py" line="87" />
       <source>the only credential store available writes secrets to a plain file; YiQiao refuses it</source>
       <translation>唯一可用的凭据存储会把机密写入明文文件，医桥拒绝使用</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="92" />
+      <location filename="../../app/selfcheck.py" line="91" />
       <source>no secure credential store was found (Windows: Credential Manager; Linux: a running, unlocked Secret Service such as GNOME Keyring or KWallet)</source>
       <translation>未找到安全的凭据存储（Windows：凭据管理器；Linux：已运行并解锁的 Secret Service，例如 GNOME Keyring 或 KWallet）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="136" />
+      <location filename="../../app/selfcheck.py" line="135" />
       <source>bundle at {path}</source>
       <translation>安装包位于 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="138" />
+      <location filename="../../app/selfcheck.py" line="137" />
       <source>source, {path}</source>
       <translation>源代码运行，{path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="145" />
+      <location filename="../../app/selfcheck.py" line="144" />
       <source>{version} ({where})</source>
       <translation>{version}（{where}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="162" />
+      <location filename="../../app/selfcheck.py" line="161" />
       <source>{path} (present)</source>
       <translation>{path}（存在）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="164" />
+      <location filename="../../app/selfcheck.py" line="163" />
       <source>{path} (absent: no file policy)</source>
       <translation>{path}（不存在：无文件策略）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="176" />
+      <location filename="../../app/selfcheck.py" line="175" />
       <source>{value} (locked by {source})</source>
       <translation>{value}（由 {source} 锁定）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="187" />
+      <location filename="../../app/selfcheck.py" line="186" />
       <source>none: every setting is the user's</source>
       <translation>无：所有设置均由用户决定</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="208" />
+      <location filename="../../app/selfcheck.py" line="207" />
       <source>missing {path} (run `make translations`)</source>
       <translation>缺少 {path}（请运行 make translations）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="219" />
+      <location filename="../../app/selfcheck.py" line="218" />
       <source>PySide6 cannot be imported: {error}</source>
       <translation>无法导入 PySide6：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="229" />
+      <location filename="../../app/selfcheck.py" line="228" />
       <source>Qt could not load {path}</source>
       <translation>Qt 无法加载 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="237" />
+      <location filename="../../app/selfcheck.py" line="236" />
       <source>{name} loaded (Qt {version})</source>
       <translation>已加载 {name}（Qt {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="254" />
-      <location filename="../../app/selfcheck.py" line="294" />
-      <location filename="../../app/selfcheck.py" line="355" />
-      <location filename="../../app/selfcheck.py" line="516" />
+      <location filename="../../app/selfcheck.py" line="253" />
+      <location filename="../../app/selfcheck.py" line="293" />
+      <location filename="../../app/selfcheck.py" line="354" />
+      <location filename="../../app/selfcheck.py" line="515" />
       <location filename="../../app/selfcheck.py" line="712" />
       <source>not available in this build: {error}</source>
       <translation>此版本中不可用：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="264" />
+      <location filename="../../app/selfcheck.py" line="263" />
       <source>no DICOM samples shipped in {path}</source>
       <translation>{path} 中没有随附的 DICOM 样例</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="276" />
+      <location filename="../../app/selfcheck.py" line="275" />
       <source>not exercised: {detail}</source>
       <translation>未实际测试：{detail}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="305" />
+      <location filename="../../app/selfcheck.py" line="304" />
       <source>listing devices failed: {error}</source>
       <translation>列出设备失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="316" />
+      <location filename="../../app/selfcheck.py" line="315" />
       <source>turned off by policy</source>
       <translation>已被策略关闭</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="326" />
+      <location filename="../../app/selfcheck.py" line="325" />
       <source>none found (calls will be audio-only or receive-only)</source>
       <translation>未找到（通话将只有音频或只接收）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="385" />
+      <location filename="../../app/selfcheck.py" line="384" />
       <source>encoding failed: {error}</source>
       <translation>编码失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="397" />
+      <location filename="../../app/selfcheck.py" line="396" />
       <source>one frame encoded to {size} bytes (aiortc {aiortc}, PyAV {pyav})</source>
       <translation>一帧编码为 {size} 字节（aiortc {aiortc}，PyAV {pyav}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="419" />
+      <location filename="../../app/selfcheck.py" line="418" />
       <source>the keyring failed: {error}</source>
       <translation>密钥库出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="434" />
+      <location filename="../../app/selfcheck.py" line="433" />
       <source>sqlcipher3 missing: {error}</source>
       <translation>缺少 sqlcipher3：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="458" />
+      <location filename="../../app/selfcheck.py" line="457" />
       <source>round trip failed: {error}</source>
       <translation>写入后读回失败：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="467" />
+      <location filename="../../app/selfcheck.py" line="466" />
       <source>no cipher in this SQLite build</source>
       <translation>此 SQLite 版本不含加密功能</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="485" />
+      <location filename="../../app/selfcheck.py" line="484" />
       <source>the probe database was readable without its key</source>
       <translation>测试数据库无需密钥即可读取</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="493" />
+      <location filename="../../app/selfcheck.py" line="492" />
       <source>SQLCipher {version}: encrypted round trip</source>
       <translation>SQLCipher {version}：加密写入并读回成功</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="529" />
+      <location filename="../../app/selfcheck.py" line="528" />
       <source>no key can be kept: {error}</source>
       <translation>无法保存密钥：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="545" />
+      <location filename="../../app/selfcheck.py" line="544" />
       <source>a new cache cannot be opened: {error}</source>
       <translation>无法打开新缓存：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="555" />
+      <location filename="../../app/selfcheck.py" line="554" />
       <source>a new cache opens and migrates (schema v{version})</source>
       <translation>新缓存可以打开并完成升级（结构版本 {version}）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="567" />
+      <location filename="../../app/selfcheck.py" line="566" />
       <source>none yet (nobody has signed in here)</source>
       <translation>暂无（尚无人在本机登录）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="585" />
+      <location filename="../../app/selfcheck.py" line="584" />
       <source>{path}: kept; its unsent work is sent at the user's next sign-in with their password, then the file is retired</source>
       <translation>{path}：已保留；用户下次用密码登录时会发送其中尚未发送的内容，随后停用此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="591" />
+      <location filename="../../app/selfcheck.py" line="590" />
       <source>{path}: kept, but it has no password-protected copy of its key: it cannot be opened on this computer</source>
       <translation>{path}：已保留，但没有受密码保护的密钥副本，无法在本机打开</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="621" />
+      <location filename="../../app/selfcheck.py" line="620" />
       <source>{path}: its key is not in the keyring (the keyring was reset?); YiQiao will set the file aside at sign-in, download a fresh copy and send its unsent work with the user's password</source>
       <translation>{path}：密钥库中没有它的密钥（密钥库被重置了？）；登录时医桥会将此文件另存、重新下载记录，并用用户的密码发送其中尚未发送的内容</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="639" />
+      <location filename="../../app/selfcheck.py" line="638" />
       <source>{path} cannot be opened with its key: {error}</source>
       <translation>{path} 无法用其密钥打开：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="650" />
+      <location filename="../../app/selfcheck.py" line="649" />
       <source>{path} is damaged: {error}</source>
       <translation>{path} 已损坏：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="657" />
+      <location filename="../../app/selfcheck.py" line="656" />
       <source>opens with its key, intact (schema v{version}, {size} MB)</source>
       <translation>可用其密钥打开，完好（结构版本 {version}，{size} MB）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="672" />
+      <location filename="../../app/selfcheck.py" line="671" />
       <source>no hub_url configured (the embedded demo hub is used)</source>
       <translation>未配置 hub_url（使用内置演示服务器）</translation>
     </message>
@@ -4120,8 +4167,8 @@
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="721" />
-      <source>verified against the system CA store</source>
-      <translation>已用系统 CA 证书库验证</translation>
+      <source>verified against the public CAs shipped with YiQiao</source>
+      <translation>已用医桥自带的公共 CA 证书列表验证</translation>
     </message>
     <message>
       <location filename="../../app/selfcheck.py" line="739" />
@@ -4139,44 +4186,72 @@
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="829" />
-      <source> (note: set in the environment, may override ca_bundle: {names})</source>
-      <translation>（注意：环境变量中已设置，可能覆盖 ca_bundle：{names}）</translation>
-    </message>
-    <message>
-      <location filename="../../app/selfcheck.py" line="865" />
+      <location filename="../../app/selfcheck.py" line="851" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="877" />
+      <location filename="../../app/selfcheck.py" line="863" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="886" />
+      <location filename="../../app/selfcheck.py" line="872" />
       <source>set-aside cache of {profile}</source>
       <translation>“{profile}” 的另存缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="887" />
+      <location filename="../../app/selfcheck.py" line="873" />
       <source>cache of {profile}</source>
       <translation>“{profile}” 的缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="896" />
+      <location filename="../../app/selfcheck.py" line="882" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="898" />
+      <location filename="../../app/selfcheck.py" line="884" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
+    </message>
+  </context>
+  <context>
+    <name>SelfCheckCli</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="924" />
+      <source>Check that this install can do its job and write a report for IT.</source>
+      <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="929" />
+      <source>print the results as JSON</source>
+      <translation>以 JSON 格式输出结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="934" />
+      <source>language of the report (default: the language setting, else the system's)</source>
+      <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="942" />
+      <source>also write the report to this file</source>
+      <translation>同时把报告写入此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="947" />
+      <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
+      <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="956" />
+      <source>use an in-memory keyring (testing only: nothing is stored)</source>
+      <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
     </message>
   </context>
   <context>
@@ -4535,59 +4610,69 @@
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="41" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="42" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="43" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <source>Lip sync (video after audio)</source>
+      <translation>音画同步（视频晚于声音）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <location filename="../../app/ui/call/stats_panel.py" line="46" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="45" />
+      <location filename="../../app/ui/call/stats_panel.py" line="47" />
       <source>Connection number</source>
       <translation>连接序号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <source>{skew} (audio held {held})</source>
+      <translation>{skew}（声音延后 {held}）</translation>
     </message>
   </context>
   <context>
@@ -4688,6 +4773,14 @@
     </message>
   </context>
   <context>
+    <name>SyncWiring</name>
+    <message>
+      <location filename="../../app/ui/sync/wiring.py" line="60" />
+      <source>Enter earlier password…</source>
+      <translation>输入以前的密码…</translation>
+    </message>
+  </context>
+  <context>
     <name>TimeDialog</name>
     <message>
       <location filename="../../app/ui/workflow/case_view.py" line="83" />
@@ -4696,346 +4789,429 @@
     </message>
   </context>
   <context>
+    <name>ViewerProblem</name>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="21" />
+      <source>{file}: the file is missing.</source>
+      <translation>{file}：文件不存在。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="25" />
+      <source>{file} is not a readable DICOM file.</source>
+      <translation>{file} 不是可读取的 DICOM 文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="29" />
+      <source>{file} holds no image (it may be a report or other object).</source>
+      <translation>{file} 中没有图像（可能是报告或其他对象）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="35" />
+      <source>The image data of {file} is incomplete (the file is cut off).</source>
+      <translation>{file} 的图像数据不完整（文件被截断）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="41" />
+      <source>The image in {file} could not be decoded (damaged or unusual compression).</source>
+      <translation>无法解码 {file} 中的图像（数据损坏或压缩方式特殊）。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="48" />
+      <source>The compressed image in {file} cannot be decoded on this computer: the decoder processes could not start.</source>
+      <translation>本机无法解码 {file} 中的压缩图像：解码进程无法启动。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="56" />
+      <source>{file}: that frame does not exist or is too large to show.</source>
+      <translation>{file}：该帧不存在或过大，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="62" />
+      <source>{file} describes its image inconsistently and cannot be shown.</source>
+      <translation>{file} 的图像描述前后矛盾，无法显示。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="68" />
+      <source>The image in {file} could not be displayed.</source>
+      <translation>无法显示 {file} 中的图像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="74" />
+      <source>{file} is not a readable presentation state (GSPS).</source>
+      <translation>{file} 不是可读取的显示状态（GSPS）文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="80" />
+      <source>The presentation state does not belong to {file}.</source>
+      <translation>该显示状态不属于 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="86" />
+      <source>{file} holds no readable ECG waveform.</source>
+      <translation>{file} 中没有可读取的心电波形。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="90" />
+      <source>{file}: the original is never overwritten; choose another folder.</source>
+      <translation>{file}：原始文件绝不会被覆盖，请选择其他文件夹。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="106" />
+      <source>{file} could not be shown.</source>
+      <translation>无法显示 {file}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="111" />
+      <source>A file could not be read or written.</source>
+      <translation>无法读取或写入文件。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/problem_words.py" line="113" />
+      <source>The viewer could not do this.</source>
+      <translation>阅片器无法完成此操作。</translation>
+    </message>
+  </context>
+  <context>
     <name>ViewerWidget</name>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="140" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
       <source>Open files…</source>
       <translation>打开文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="141" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
       <source>Open folder / CD…</source>
       <translation>打开文件夹/光盘…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="142" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
       <source>Open GSPS…</source>
       <translation>打开 GSPS…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="143" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
       <source>Save annotations (GSPS)</source>
       <translation>保存标注（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="144" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
       <source>Export image…</source>
       <translation>导出图像…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="145" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="146" />
       <source>Anonymized copy…</source>
       <translation>匿名化副本…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="149" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="150" />
       <source>Layout</source>
       <translation>布局</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="155" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="156" />
       <source>Window presets</source>
       <translation>窗宽窗位预设</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="159" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="160" />
       <source>Auto (image)</source>
       <translation>自动（图像自带）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="162" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
       <source>Fit</source>
       <translation>适应窗口</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="163" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
       <source>1:1</source>
       <translation>1:1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="164" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
       <source>Rotate</source>
       <translation>旋转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="165" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
       <source>Flip</source>
       <translation>翻转</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="166" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
       <source>Invert</source>
       <translation>反相</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="167" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
       <source>MPR</source>
       <translation>多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="168" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
       <source>Axial, coronal and sagittal planes of the series (CT, MR)</source>
       <translation>显示该序列的轴位、冠状位和矢状位（CT、MR）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="169" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="170" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="171" />
       <source>Redo</source>
       <translation>重做</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="183" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="184" />
       <source>Drag a rectangle: only the image inside it stays visible (saved with GSPS)</source>
       <translation>拖出一个矩形：仅保留矩形内的图像可见（随 GSPS 保存）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="185" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="186" />
       <source>Remove shutter</source>
       <translation>移除遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="189" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="190" />
       <source>Cine</source>
       <translation>电影回放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="196" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
       <source> fps</source>
       <translation> 帧/秒</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="197" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="198" />
       <source>Cine frame rate</source>
       <translation>电影回放帧率</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="200" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
       <source>Sync scroll</source>
       <translation>同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="201" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="202" />
       <source>Scroll series with the same frame of reference together</source>
       <translation>同一参考坐标系的序列同步翻页</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="236" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="237" />
       <source>Frame</source>
       <translation>帧</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="250" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
       <source>CT brain</source>
       <translation>CT 脑窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="251" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
       <source>CT lung</source>
       <translation>CT 肺窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="252" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
       <source>CT bone</source>
       <translation>CT 骨窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="253" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
       <source>CT abdomen</source>
       <translation>CT 腹部窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="254" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="255" />
       <source>CT mediastinum</source>
       <translation>CT 纵隔窗</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="259" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
       <source>W/L</source>
       <translation>窗宽/窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="260" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
       <source>Pan</source>
       <translation>平移</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="261" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="262" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
       <source>Select</source>
       <translation>选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="263" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="264" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
       <source>Angle</source>
       <translation>角度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="265" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
       <source>Ellipse</source>
       <translation>椭圆</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="266" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
       <source>Rectangle</source>
       <translation>矩形</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="267" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
       <source>Freehand</source>
       <translation>自由勾画</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="268" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
       <source>Arrow</source>
       <translation>箭头</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="269" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
       <source>Text</source>
       <translation>文字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="272" />
       <source>Shutter</source>
       <translation>遮光器</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>Open DICOM files</source>
       <translation>打开 DICOM 文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="327" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="328" />
       <source>DICOM, DICOMDIR or zip (*)</source>
       <translation>DICOM、DICOMDIR 或 zip (*)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="333" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="334" />
       <source>Open a folder, CD or USB stick</source>
       <translation>打开文件夹、光盘或 U 盘</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Reading DICOM files…</source>
       <translation>正在读取 DICOM 文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="341" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="342" />
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="343" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="344" />
       <source>Import</source>
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="412" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="417" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="270" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="549" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="459" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="460" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="550" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="571" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="581" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="584" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="583" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="622" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="625" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="644" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="647" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="686" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="718" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="721" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="725" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="728" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="742" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="745" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -5043,89 +5219,89 @@
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="335" />
+      <location filename="../../app/ui/viewer/viewport.py" line="336" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="337" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="337" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="338" />
+      <location filename="../../app/ui/viewer/viewport.py" line="339" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="339" />
+      <location filename="../../app/ui/viewer/viewport.py" line="340" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="340" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="342" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="342" />
+      <location filename="../../app/ui/viewer/viewport.py" line="343" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="357" />
+      <location filename="../../app/ui/viewer/viewport.py" line="358" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="388" />
+      <location filename="../../app/ui/viewer/viewport.py" line="389" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="306" />
+      <location filename="../../app/ui/viewer/viewport.py" line="307" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="308" />
+      <location filename="../../app/ui/viewer/viewport.py" line="309" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="454" />
+      <location filename="../../app/ui/viewer/viewport.py" line="455" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="509" />
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="510" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="587" />
+      <location filename="../../app/ui/viewer/viewport.py" line="588" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="645" />
+      <location filename="../../app/ui/viewer/viewport.py" line="646" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>
@@ -5220,6 +5396,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="42" />
+      <location filename="../../app/ui/wording.py" line="544" />
       <source>, </source>
       <translation>、</translation>
     </message>
@@ -5663,7 +5840,7 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="452" />
-      <location filename="../../app/ui/wording.py" line="510" />
+      <location filename="../../app/ui/wording.py" line="526" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
@@ -5699,21 +5876,51 @@
     </message>
     <message>
       <location filename="../../app/ui/wording.py" line="499" />
-      <source>Unsent work in {kept} is protected by an earlier password and could not be opened with this one. The file is kept; ask IT for help.</source>
-      <translation>{kept} 中尚未发送的内容受以前的密码保护，无法用当前密码打开。文件已保留，请联系信息科。</translation>
+      <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
+      <translation>有尚未发送的工作用以前的密码加密保存着（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。文件：{kept}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="505" />
+      <location filename="../../app/ui/wording.py" line="507" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="535" />
+      <location filename="../../app/ui/wording.py" line="513" />
+      <source>This computer had lost the key to your attached files; it was restored from the copy protected by your password. Nothing was lost.</source>
+      <translation>本机曾丢失附件文件的密钥，已从受您密码保护的副本中恢复。没有丢失任何内容。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="521" />
+      <source>{files} attached files kept after the key was lost were opened with your password; they are being sent to the hub now.</source>
+      <translation>密钥丢失后保留的 {files} 个附件文件已用您的密码打开，正在发送到服务器。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="534" />
+      <source>This computer has lost the key to the attached files stored here (the system keyring may have been reset). Nothing was deleted: the files were kept in {kept}.</source>
+      <translation>本机丢失了本地附件文件的密钥（系统密钥库可能被重置）。没有删除任何内容：这些文件保留在 {kept}。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="540" />
+      <source>{n} of them are on the hub and will be downloaded again when opened.</source>
+      <translation>其中 {n} 个已在服务器上，打开时会重新下载。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="546" />
+      <source> and {n} more</source>
+      <translation> 等另外 {n} 个</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="549" />
+      <source>Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
+      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="581" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="541" />
+      <location filename="../../app/ui/wording.py" line="587" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

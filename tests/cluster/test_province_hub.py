@@ -383,3 +383,175 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
             hub.proc.wait(60)
         except subprocess.TimeoutExpired:
             hub.proc.kill()
+
+
+def _hold_listener_down(cluster: Cluster, hub_pid: int, stop: threading.Event, kills: list[int]):  # noqa: ANN202
+    """Terminate hub ``hub_pid``'s LISTEN backend as often as it reconnects, until ``stop``."""
+
+    def run() -> None:
+        with cluster.engine.connect() as conn:
+            while not stop.is_set():
+                kills.append(
+                    conn.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :a"
+                        ),
+                        {"a": f"yiqiao-listen:{hub_pid}"},
+                    ).scalar_one()
+                )
+                conn.commit()
+                stop.wait(0.01)
+
+    thread = threading.Thread(target=run, name="listen-killer", daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_ring_sent_while_a_listener_was_down_still_rings(cluster) -> None:  # noqa: ANN001
+    """NOTIFY is not queued for a listener that is not connected: the callee's process catches
+    up from the event log when its LISTEN connection is back, so the ring and the accept
+    both arrive."""
+    from app.protocol import signaling as sig
+
+    with cluster.socket("doctor") as doctor, cluster.socket("specialist2") as cardiologist:
+        _, callee_pid = _on_different_processes(cluster, "doctor", "specialist2")
+        stop, kills = threading.Event(), []
+        killer = _hold_listener_down(cluster, callee_pid, stop, kills)
+        try:
+            wait_until(lambda: sum(kills) >= 1, 10, "the callee process's LISTEN backend killed")
+            call_id = "relisten-" + os.urandom(4).hex()
+            doctor.send(sig.Invite(call_id=call_id, consultation_id=consultation_id(C_LI)))
+            doctor.expect(sig.Ringing)  # the ring is published (to nobody listening there)
+            before = sum(kills)
+            wait_until(lambda: sum(kills) > before, 10, "the listener killed again after the ring")
+        finally:
+            stop.set()
+            killer.join(10)
+        incoming = cardiologist.expect(sig.Incoming, timeout=30)
+        assert incoming.call_id == call_id
+        cardiologist.send(sig.Accept(call_id=call_id))
+        assert doctor.expect(sig.Accepted).call_id == call_id
+        doctor.send(sig.Hangup(call_id=call_id))
+        assert cardiologist.expect(sig.Ended).call_id == call_id
+    log = cluster.proc_by_pid(callee_pid).log.read_text()
+    assert "listener reconnected" in log
+
+
+def _expect_for(sock, kind: type, call_id: str, timeout: float = 15.0):  # noqa: ANN001, ANN202
+    """The next ``kind`` frame about ``call_id``; other frames wait in a backlog for later
+    questions (nothing is skipped for good)."""
+    from app.protocol import signaling as sig
+
+    backlog = sock.__dict__.setdefault("backlog", [])
+
+    def wanted(frame) -> bool:  # noqa: ANN001
+        return isinstance(frame, kind) and getattr(frame, "call_id", None) == call_id
+
+    for frame in backlog:
+        if wanted(frame):
+            backlog.remove(frame)
+            return frame
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {kind.__name__} for {call_id} within {timeout:.0f} s")
+        frame = sig.parse_server_message(sock.ws.recv(timeout=left))
+        if wanted(frame):
+            return frame
+        backlog.append(frame)
+
+
+# What the loser of a race hears: the call stopped ringing, or (already ended) is gone.
+REFUSED = {"not_ringing", "unknown_call"}
+
+
+def _at_once(*actions) -> None:  # noqa: ANN002
+    barrier = threading.Barrier(len(actions))
+
+    def go(action) -> None:  # noqa: ANN001
+        barrier.wait(10)
+        action()
+
+    threads = [threading.Thread(target=go, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+
+def _settled(cluster: Cluster, call_id: str) -> tuple[str, str]:
+    def row() -> tuple[str, str]:
+        with cluster.engine.connect() as conn:
+            r = conn.execute(
+                sa.text("SELECT phase, end_reason FROM sig_calls WHERE call_id = :c"),
+                {"c": call_id},
+            ).one()
+        return r.phase, r.end_reason
+
+    wait_until(lambda: row()[0] != "ringing", 15, "the race to be decided")
+    return row()
+
+
+def test_racing_answers_across_two_processes_have_one_winner(cluster) -> None:  # noqa: ANN001
+    """One specialist's two devices on two processes accept and decline at the same moment,
+    and a caller cancels just as the callee accepts: each race has exactly one winner, the
+    loser is refused, and nobody hears an outcome that did not happen."""
+    from app.protocol import signaling as sig
+
+    token = cluster.token("specialist2")
+    with cluster.socket("doctor") as doctor:
+        devices: list = []
+        try:
+            while len({p for p in cluster.process_of("specialist2")}) < 2 and len(devices) < 6:
+                devices.append(cluster.socket("specialist2", token))
+                wait_until(
+                    lambda: len(cluster.process_of("specialist2")) == len(devices), 10, "socket"
+                )
+            pids = cluster.process_of("specialist2")
+            assert len(set(pids)) >= 2, "nginx should spread the devices over processes"
+            one, two = devices[0], devices[pids.index(next(p for p in pids if p != pids[0]))]
+            outcomes = []
+            for round_ in range(4):
+                call_id = f"race{round_}-" + os.urandom(4).hex()
+                doctor.send(sig.Invite(call_id=call_id, consultation_id=consultation_id(C_LI)))
+                _expect_for(doctor, sig.Ringing, call_id)
+                for d in (one, two):
+                    _expect_for(d, sig.Incoming, call_id)
+                if round_ < 3:  # accept on one device, decline on the other
+                    _at_once(
+                        lambda c=call_id: one.send(sig.Accept(call_id=c)),
+                        lambda c=call_id: two.send(sig.Decline(call_id=c)),
+                    )
+                    phase, reason = _settled(cluster, call_id)
+                    if phase == "active":
+                        assert _expect_for(doctor, sig.Accepted, call_id).by
+                        assert _expect_for(two, sig.Error, call_id).code in REFUSED
+                        doctor.send(sig.Hangup(call_id=call_id))
+                        assert _expect_for(one, sig.Ended, call_id).reason == "hangup"
+                    else:
+                        assert (phase, reason) == ("ended", "declined")
+                        _expect_for(doctor, sig.Declined, call_id)
+                        assert _expect_for(one, sig.Error, call_id).code in REFUSED
+                        assert _expect_for(one, sig.Ended, call_id).reason == "declined"
+                else:  # the caller cancels as the callee accepts
+                    _at_once(
+                        lambda c=call_id: doctor.send(sig.Cancel(call_id=c)),
+                        lambda c=call_id: one.send(sig.Accept(call_id=c)),
+                    )
+                    phase, reason = _settled(cluster, call_id)
+                    if phase == "active":
+                        _expect_for(doctor, sig.Accepted, call_id)
+                        doctor.send(sig.Hangup(call_id=call_id))
+                        assert _expect_for(one, sig.Ended, call_id).reason == "hangup"
+                    else:
+                        assert (phase, reason) == ("ended", "cancelled")
+                        _expect_for(one, sig.Cancelled, call_id)
+                        assert _expect_for(one, sig.Error, call_id).code in REFUSED
+                wait_until(lambda c=call_id: _settled(cluster, c)[0] == "ended", 15, "call end")
+                outcomes.append(phase)
+            print("race outcomes:", outcomes)
+        finally:
+            for d in devices:
+                d.close()

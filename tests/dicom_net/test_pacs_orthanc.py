@@ -154,7 +154,7 @@ def test_headless_command_echo_send_find(orthanc: Orthanc, tmp_path: Path) -> No
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, str(ROOT / "main.py"), "dicom", *args],
+            [sys.executable, str(ROOT / "main.py"), "dicom", *args, "--lang", "en"],
             capture_output=True,
             text=True,
             timeout=300,

@@ -124,19 +124,16 @@ def test_json_output(capsys, tmp_path: Path) -> None:
     assert {"group", "name", "state", "detail"} <= set(printed[0])
 
 
-def test_untrusted_hub_names_ca_overriding_environment(
-    capsys, policy_file: Path, tls_hub: str, monkeypatch
+def test_ca_variables_in_the_environment_do_not_widen_trust(
+    capsys, policy_file: Path, tls_hub: str, tls_files, monkeypatch
 ) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    # requests used to let REQUESTS_CA_BUNDLE replace the policy's trust; app/tls.py does not.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_files.ca_cert))
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     write_policy(policy_file, hub_url=tls_hub)
     _, rows, _ = run(capsys)
     row = one(rows, "Hub", "TLS trust")
     assert row.state == "FAIL"
-    assert row.detail.endswith(
-        "(note: set in the environment, may override ca_bundle: "
-        "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt)"
-    )
 
 
 def make_user_cache(profile: str) -> Path:

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from app import credentials
 from app.protocol.sync import DocType
@@ -217,6 +218,140 @@ def test_sign_in_hands_the_password_to_the_session_and_banners_are_chinese(
         assert any("正在发送到服务器" in t for t in shown), shown
         bad = untranslated([("banner", t) for t in shown])
         assert not bad, bad
+    finally:
+        session = context.services.get("sync")
+        if session is not None:
+            session.close()
+        install_translators("en")
+
+
+def test_keyring_lost_and_password_changed_the_earlier_password_sends_the_work(
+    hub, tmp_path: Path
+) -> None:
+    """Both ways to the key are gone at sign-in: the keyring lost it and the password was
+    changed since the key file was written. The kept file waits (nothing deleted, a wrong
+    password changes nothing) until the earlier password is entered; then it all goes."""
+    from app.sync.recovery import Notice
+
+    data = tmp_path / "data"
+    client, user = _sign_in(hub.url)
+    first = open_user_session(
+        user, hub.url, client, data_dir=data, password=PASSWORD, kdf_cost=CHEAP
+    )
+    patient = first.store.create(DocType.patient, {"name": "赵桂兰", "patient_number": "QS-9"}).id
+    sha = first.blobs.add_bytes(PHOTO + b"2", "image/png")
+    photo = first.store.create(
+        DocType.attachment,
+        {"kind": "photo", "title": "足部照片", "blobs": [{"sha256": sha, "size": len(PHOTO) + 1}]},
+        patient_id=patient,
+    ).id
+    owed = first.store.outbox_size()
+    first.close()
+    profile = profile_name(user.username, hub.url)
+    credentials.delete_secret(f"cache-key:{profile}")
+    credentials.delete_secret(f"blob-key:{profile}")
+    folder = data / "profiles" / profile
+
+    # Signed in with the new password: it does not open the key file written under the old.
+    client, user = _sign_in(hub.url)
+    later = open_user_session(
+        user, hub.url, client, data_dir=data, password="the-new-password", kdf_cost=CHEAP
+    )
+    assert [n.code for n in later.notices] == ["cache_set_aside", "recovery_wrong_password"]
+    assert later.needs_earlier_password()
+    (kept,) = find_set_aside(folder)
+    assert kept.db_path.exists() and kept.blobs_dir.exists() and wrap_path(kept.db_path).exists()
+
+    assert later.unlock_with_earlier_password("not-it-either") == [
+        Notice("recovery_wrong_password", {"kept": str(kept.db_path)})
+    ]
+    assert kept.db_path.exists() and later.recoveries == []
+
+    finished: list[Notice] = []
+    notices = later.unlock_with_earlier_password(PASSWORD, on_notice=finished.append)
+    assert [(n.code, n.params) for n in notices] == [("recovering", {"docs": owed, "files": 1})]
+    wait_until(lambda: finished, 60, "the recovery to finish")
+    assert finished[0].code == "recovered" and finished[0].params["refused"] == 0
+    assert not later.needs_earlier_password()
+    assert not kept.db_path.exists() and (folder / f"cache.db.recovered-{kept.stamp}").exists()
+    hub_docs = _hub_docs(hub.url)
+    assert {str(patient), str(photo)} <= set(hub_docs)
+    assert hub_docs[str(patient)].fields["name"] == "赵桂兰"
+    status = client.blob_status([sha])
+    assert status is not None and status.blobs[0].present
+    later.close()
+
+
+def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path) -> None:
+    """Through the real sign-in, wiring, banner and dialog in zh_CN: the key file was written
+    under an earlier password and the keyring lost the keys; the banner explains and offers
+    the earlier password; a wrong one says so and changes nothing; the right one sends."""
+    from app.config import load_settings
+    from app.context import AppContext
+    from app.ui.i18n import install_translators
+    from app.ui.login_dialog import sign_in
+    from app.ui.main_window import MainWindow, NoticeBanner
+    from app.ui.sync.earlier_password_dialog import EarlierPasswordDialog
+    from app.ui.sync.wiring import install_sync
+    from tests.foundation.ui_text import untranslated
+    from tests.workflow.shots import shot
+
+    data = tmp_path / "data"
+    client, user = _sign_in(hub.url)
+    old = open_user_session(
+        user, hub.url, client, data_dir=data, password="the-old-password", kdf_cost=CHEAP
+    )
+    old.store.create(DocType.patient, {"name": "孙玉兰", "patient_number": "QS-12"})
+    old.close()
+    credentials.delete_secret(f"cache-key:{old.profile}")
+    credentials.delete_secret(f"blob-key:{old.profile}")
+
+    install_translators("zh_CN")
+    try:
+        context = AppContext(settings=load_settings(registry={}))
+        context.hub_url = hub.url
+        context.data_dir = data
+        window = MainWindow(context)
+        qtbot.addWidget(window)
+        window.resize(1100, 700)
+        window.show()
+        install_sync(context, window)
+        tokens = sign_in(context, "doc1", PASSWORD)
+        context.user = tokens.user
+        context.changed("user")
+        qtbot.waitUntil(lambda: context.services.get("sync") is not None, timeout=60000)
+
+        def banners() -> list[NoticeBanner]:
+            return [b for b in window.findChildren(NoticeBanner) if b.isVisible()]
+
+        def offer() -> list[NoticeBanner]:
+            return [b for b in banners() if "以前的密码" in b.label.text()]
+
+        qtbot.waitUntil(lambda: bool(offer()), timeout=30000)  # banners show on the next turn
+        shot(window, "earlier-password-banner-zh_CN.png", tmp_path)
+        button = next(
+            w for w in offer()[0].findChildren(QPushButton) if w.text() == "输入以前的密码…"
+        )
+        button.click()
+        dialog = window.findChild(EarlierPasswordDialog)
+        assert dialog is not None and dialog.isVisible()
+        dialog.password.setText("not-the-old-one")
+        dialog.unlock_button.click()
+        qtbot.waitUntil(lambda: dialog.problem.isVisible(), timeout=30000)
+        assert "打不开" in dialog.problem.text()
+        shot(dialog, "earlier-password-dialog-zh_CN.png", tmp_path)
+        texts = [("dialog", w.text()) for w in dialog.findChildren(QLabel) if w.text()]
+        texts += [("banner", b.label.text()) for b in banners()]
+        assert not untranslated(texts), untranslated(texts)
+
+        dialog.password.setText("the-old-password")
+        dialog.unlock_button.click()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
+        qtbot.waitUntil(
+            lambda: any("已全部送达服务器" in b.label.text() for b in banners()), timeout=60000
+        )
+        assert not any("以前的密码" in b.label.text() for b in banners())
+        assert "孙玉兰" in {d.fields.get("name") for d in _hub_docs(hub.url).values()}
     finally:
         session = context.services.get("sync")
         if session is not None:

@@ -81,7 +81,12 @@ class CallService(QObject):
             call_on_gui(self.connection.emit, up)
 
         self.signaling = HubSignaling(
-            self.context.hub_url, token, lambda m: self.controller.on_hub_message(m), on_connection
+            self.context.hub_url,
+            token,
+            lambda m: self.controller.on_hub_message(m),
+            on_connection,
+            # Trusted exactly as sync is: the client's context from the policy's ca_bundle.
+            ssl_context=client.ssl_context,
         )
         config = MediaConfig(
             audio_only=bool(settings.get("audio_only", False)),

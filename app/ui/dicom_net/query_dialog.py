@@ -223,8 +223,13 @@ def _pacs(settings: Any) -> Any:
 
 def _web(settings: Any) -> Any:
     from app.dicom_net.dicomweb import DicomWeb
+    from app.tls import trusting_session
 
-    return DicomWeb(str(settings.get("dicomweb_url")))
+    # The PACS's TLS is verified like the hub's: the policy's hospital CA (app/tls.py).
+    return DicomWeb(
+        str(settings.get("dicomweb_url")),
+        session=trusting_session(str(settings.get("ca_bundle", "") or "")),
+    )
 
 
 def _search(settings: Any, via: str, query: Any) -> list[dict[str, str]]:

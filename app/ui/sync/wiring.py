@@ -9,7 +9,10 @@ status bar via ``window.set_sync_widget``. Pages listen for ``changed("sync")``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+
+from PySide6.QtCore import QCoreApplication
 
 from app.context import AppContext
 from app.ui.bridge import call_on_gui, run_in_worker
@@ -44,8 +47,19 @@ def install_sync(context: AppContext, window: Any = None) -> None:
         context.changed("sync")
 
     def show(notice: Any) -> None:
-        if window is not None and hasattr(window, "show_notice"):
-            window.show_notice(notice_text(notice))
+        if window is None or not hasattr(window, "show_notice"):
+            return
+        banner = window.show_notice(notice_text(notice))
+        session = sync_session(context)
+        if (
+            getattr(notice, "code", "") in EARLIER_PASSWORD_HELPS
+            and session is not None
+            and session.needs_earlier_password()
+        ):
+            banner.add_action(
+                QCoreApplication.translate("SyncWiring", "Enter earlier password…"),
+                lambda: ask_earlier_password(session, window, show, banner),
+            )
 
     def failed(exc: BaseException) -> None:
         log.error("could not open the local records: %s", exc)
@@ -81,6 +95,38 @@ def install_sync(context: AppContext, window: Any = None) -> None:
         )
 
     context.on_change(on_change)
+
+
+EARLIER_PASSWORD_HELPS = ("recovery_wrong_password", "blob_key_lost")
+"""Notices after which kept work may open with a password used before a change."""
+
+
+def ask_earlier_password(
+    session: Any, window: Any, show: Callable[[Any], None], banner: Any = None
+) -> Any:
+    """Open the earlier-password dialog for ``session``; what it opens is announced with
+    ``show`` (and the banner that offered it goes away). Returns the dialog (shown)."""
+    from app.ui.sync.earlier_password_dialog import EarlierPasswordDialog
+
+    kept = [str(i.db_path) for i in session.locked_away()]
+    from app.sync.blob_keycheck import find_keylost
+
+    kept += [str(p) for p in find_keylost(session.folder)]
+
+    def opened(notices: list[Any]) -> None:
+        if banner is not None:
+            banner.hide()
+        for notice in notices:
+            show(notice)
+
+    def unlock(password: str) -> list[Any]:
+        return session.unlock_with_earlier_password(
+            password, on_notice=lambda n: call_on_gui(show, n)
+        )
+
+    dialog = EarlierPasswordDialog(kept, unlock, opened, window)
+    dialog.open()
+    return dialog
 
 
 def _open(

@@ -36,6 +36,7 @@ from app.dicom_viewer.view_state import ViewState
 from app.protocol.datachannel import CoviewView, SharedSeries
 from app.ui.bridge import run_in_worker
 from app.ui.viewer.coview_fetch import SeriesShower
+from app.ui.viewer.problem_words import viewer_problem_text
 from app.ui.viewer.viewer_widget import ViewerWidget
 from app.ui.viewer.viewport import Viewport
 from app.ui.workflow.case_model import ConsultationSeries
@@ -524,7 +525,9 @@ class CoviewLink(QObject):
             return saved
 
         run_in_worker(
-            work, on_done=self.saved.emit, on_error=lambda exc: self.save_failed.emit(str(exc))
+            work,
+            on_done=self.saved.emit,
+            on_error=lambda exc: self.save_failed.emit(viewer_problem_text(exc)),
         )
 
 

@@ -48,6 +48,7 @@ from app.dicom_viewer.mpr import (
 from app.dicom_viewer.pipeline import Window
 from app.dicom_viewer.volume import NotAVolume, Volume, build_volume
 from app.ui import bridge
+from app.ui.viewer.problem_words import viewer_problem_text
 
 PLANE_COLOURS = {
     "axial": QColor(255, 90, 90),
@@ -362,7 +363,7 @@ class MprView(QWidget):
                 "%1", self.reason(error)
             )
         else:
-            text = self.tr("Reformatting failed: %1").replace("%1", str(error))
+            text = self.tr("Reformatting failed: %1").replace("%1", viewer_problem_text(error))
         self.message.setText(text)
         self.problem.emit(text)
 
@@ -433,7 +434,7 @@ class MprView(QWidget):
     def _render_failed(self, generation: int, plane: str, error: BaseException) -> None:
         self._busy[plane] = False
         if generation == self._generation:
-            self.problem.emit(str(error))
+            self.problem.emit(viewer_problem_text(error))
 
     @property
     def idle(self) -> bool:

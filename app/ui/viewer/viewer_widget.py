@@ -57,6 +57,7 @@ from app.ui import bridge
 from app.ui.viewer.ecg_view import EcgView
 from app.ui.viewer.image_file import save_image
 from app.ui.viewer.mpr_view import MprView
+from app.ui.viewer.problem_words import viewer_problem_text
 from app.ui.viewer.series_browser import SeriesBrowser
 from app.ui.viewer.viewport import Viewport
 
@@ -429,7 +430,7 @@ class ViewerWidget(QWidget):
         if self._progress is not None:
             self._progress.reset()
             self._progress = None
-        self.show_problem(str(error))
+        self.show_problem(viewer_problem_text(error))
         self.import_finished.emit(ImportReport())
 
     # ------------------------------------------------------------------ series display
@@ -444,7 +445,7 @@ class ViewerWidget(QWidget):
                 self.ecg_view.show_recording(load_ecg(source))
                 self.stack.setCurrentWidget(self.ecg_view)
             except DicomFileError as exc:
-                self.show_problem(str(exc))
+                self.show_problem(viewer_problem_text(exc))
             return
         self.stack.setCurrentWidget(self.grid_host)
         vp = viewport or self.active or self.viewports[0]
@@ -468,7 +469,9 @@ class ViewerWidget(QWidget):
         self.preloader.start(
             vp.series,
             vp.state.frame_index,
-            on_frame=lambda i, _a, e: e and bridge.call_on_gui(self.show_problem, str(e)),
+            on_frame=lambda i, _a, e: (
+                e and bridge.call_on_gui(self.show_problem, viewer_problem_text(e))
+            ),
         )
 
     def _frame_changed(self, vp: Viewport, index: int) -> None:
@@ -632,7 +635,7 @@ class ViewerWidget(QWidget):
         try:
             content = read_gsps(path)
         except DicomFileError as exc:
-            self.show_problem(str(exc))
+            self.show_problem(viewer_problem_text(exc))
             return None
         target = None
         for _p, _s, series in self.library.all_series():
@@ -741,7 +744,7 @@ class ViewerWidget(QWidget):
             on_done=lambda n: self.status.setText(
                 self.tr("Anonymized copy written: %1 file(s)").replace("%1", str(n))
             ),
-            on_error=lambda e: self.show_problem(str(e)),
+            on_error=lambda e: self.show_problem(viewer_problem_text(e)),
         )
 
     def shutdown(self) -> None:

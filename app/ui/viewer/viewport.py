@@ -49,6 +49,7 @@ from app.dicom_viewer.view_state import (
     viewport_to_image,
 )
 from app.ui import bridge
+from app.ui.viewer.problem_words import viewer_problem_text
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class Viewport(QWidget):
     def _failed(self, key: tuple[str, int], error: BaseException) -> None:
         self._stored = None
         self._qimage = None
-        self.problem.emit(str(error))
+        self.problem.emit(viewer_problem_text(error))
         self.update()
 
     # ------------------------------------------------------------------ rendering
@@ -226,7 +227,7 @@ class Viewport(QWidget):
             )
         except DicomFileError as exc:
             self._qimage = None
-            self.problem.emit(str(exc))
+            self.problem.emit(viewer_problem_text(exc))
             self.update()
             return
         self._image_size = (img.shape[1], img.shape[0])
