@@ -230,7 +230,11 @@ def _check_blob_key(
                 "blob_key_lost",
                 {
                     "kept": str(kept),
-                    "waiting": [f.title or f.sha256[:12] for f in lost if not f.on_hub],
+                    "waiting": [
+                        {"patient": f.patient, "title": f.title or f.sha256[:12]}
+                        for f in lost
+                        if not f.on_hub
+                    ],
                     "on_hub": sum(1 for f in lost if f.on_hub),
                 },
             )
