@@ -2,7 +2,7 @@
 
 Google's WebRTC stack as shipped in Debian's ``chromium`` (VP8 + Opus, its own congestion
 control, NACK/RTX and whatever FEC it negotiates with itself), one browser process per peer,
-each with a fresh profile, fake media permission and ``bench/chromium_peer.html`` served from
+each with a fresh profile, fake media permission and ``tests/support/chromium_peer.html`` served from
 127.0.0.1. The page sends our test pattern (painted on a canvas with the live stamp, the text
 line left out) at 640×480@15 and our tone; this script does the signaling by evaluating the
 page's functions over the DevTools protocol and rewrites every ICE candidate to the
@@ -26,176 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
-import http.server
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-HERE = Path(__file__).resolve().parent
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--remote-debugging-port=0",
-]
-
-
-def chromium_binary() -> str | None:
-    """Debian's chromium, if installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def host_address() -> str:
-    """The address Chromium gathers host candidates on (it skips loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))  # no packet is sent; only picks the source address
-            return s.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
-
-
-def keep_udp_candidates(sdp: str) -> str:
-    """Drop TCP candidates: they would bypass the UDP emulator."""
-    lines = sdp.split("\r\n")
-    return "\r\n".join(
-        ln for ln in lines if not (ln.startswith("a=candidate:") and " tcp " in ln.lower())
-    )
-
-
-class _Page:
-    """A DevTools session on one Chromium page: evaluate JS and await its promise."""
-
-    def __init__(self, ws) -> None:  # noqa: ANN001 - websockets connection
-        self._ws, self._id = ws, 0
-
-    async def eval(self, expr: str, timeout: float = 30.0):  # noqa: ANN201
-        self._id += 1
-        await self._ws.send(
-            json.dumps(
-                {
-                    "id": self._id,
-                    "method": "Runtime.evaluate",
-                    "params": {"expression": expr, "awaitPromise": True, "returnByValue": True},
-                }
-            )
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = json.loads(
-                await asyncio.wait_for(self._ws.recv(), max(0.1, deadline - time.monotonic()))
-            )
-            if msg.get("id") != self._id:
-                continue
-            result = msg.get("result", {})
-            if "exceptionDetails" in result or "error" in msg:
-                raise RuntimeError(f"{expr[:60]}: {result.get('exceptionDetails') or msg}")
-            return result["result"].get("value")
-
-
-class _Browser:
-    """One headless Chromium process with a fresh profile, on ``url``."""
-
-    def __init__(self, binary: str, url: str) -> None:
-        self.profile = tempfile.mkdtemp(prefix="yiqiao-chromium-")
-        self.proc = subprocess.Popen(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = url
-
-    async def page(self) -> tuple[object, _Page]:
-        import websockets
-
-        port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if port_file.exists() and port_file.read_text().strip():
-                port = int(port_file.read_text().split()[0])
-                with contextlib.suppress(OSError, ValueError):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:
-                        for target in json.load(r):
-                            if target.get("type") == "page" and target["url"] == self.url:
-                                ws = await websockets.connect(
-                                    target["webSocketDebuggerUrl"], max_size=None
-                                )
-                                page = _Page(ws)
-                                # The target is listed before its document commits.
-                                while await page.eval("typeof window.peer") != "object":
-                                    if time.monotonic() > deadline:
-                                        raise RuntimeError("the peer page did not load")
-                                    await asyncio.sleep(0.1)
-                                return ws, page
-            await asyncio.sleep(0.2)
-        raise RuntimeError("Chromium did not open its DevTools port within 30 s")
-
-    def cpu_s(self) -> float:
-        import psutil
-
-        try:
-            procs = [psutil.Process(self.proc.pid)]
-            procs += procs[0].children(recursive=True)
-        except psutil.Error:
-            return 0.0
-        total = 0.0
-        for p in procs:
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _page_server():
-    # Serves bench/ (the page); localhost is a secure context for getUserMedia.
-    handler = functools.partial(_QuietHandler, directory=str(HERE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/chromium_peer.html"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _delta(spans: list[tuple[dict, dict]], section: str, key: str) -> float:
@@ -242,6 +81,13 @@ def run_one(link: str, duration: float) -> dict:
     from bench.call_links import LINKS, OUTAGE_S, _figures
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.support.chromium import (
+        Browser,
+        chromium_binary,
+        host_address,
+        keep_udp_candidates,
+        page_server,
+    )
 
     binary = chromium_binary()
     if binary is None:
@@ -253,7 +99,7 @@ def run_one(link: str, duration: float) -> dict:
 
     async def main(url: str) -> dict:
         emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]), host=host_address())
-        a, b = _Browser(binary, url), _Browser(binary, url)
+        a, b = Browser(binary, url), Browser(binary, url)
         sockets = []
         try:
             (wa, pa), (wb, pb) = await a.page(), await b.page()
@@ -333,7 +179,7 @@ def run_one(link: str, duration: float) -> dict:
             )
         return figures
 
-    with _page_server() as url:
+    with page_server() as url:
         return asyncio.run(main(url))
 
 
