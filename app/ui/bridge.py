@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 from app import tasks
 
@@ -39,10 +40,20 @@ class _Relay(QObject):
 _relay: _Relay | None = None
 
 
+_relay_lock = threading.Lock()
+
+
 def _get_relay() -> _Relay:
     global _relay
-    if _relay is None:
-        _relay = _Relay()
+    with _relay_lock:
+        if _relay is None:
+            relay = _Relay()
+            # The first caller may be a worker (a sync engine's change listener): the relay
+            # must live on the GUI thread all the same, or nothing it carries is delivered.
+            app = QCoreApplication.instance()
+            if app is not None and relay.thread() is not app.thread():
+                relay.moveToThread(app.thread())
+            _relay = relay
     return _relay
 
 

@@ -179,98 +179,93 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="40" />
+      <location filename="../../app/ui/pages/call.py" line="41" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="43" />
+      <location filename="../../app/ui/pages/call.py" line="44" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="60" />
+      <location filename="../../app/ui/pages/call.py" line="61" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="67" />
+      <location filename="../../app/ui/pages/call.py" line="68" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="83" />
+      <location filename="../../app/ui/pages/call.py" line="86" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="85" />
+      <location filename="../../app/ui/pages/call.py" line="88" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="128" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="155" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Images can be shared in a consultation call whose patient is known here.</source>
       <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="162" />
-      <source>Open a series of this consultation, then share it.</source>
-      <translation>请先打开本会诊的一个序列，再共享。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/call.py" line="197" />
+      <location filename="../../app/ui/pages/call.py" line="256" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="198" />
+      <location filename="../../app/ui/pages/call.py" line="257" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="199" />
+      <location filename="../../app/ui/pages/call.py" line="258" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="200" />
+      <location filename="../../app/ui/pages/call.py" line="259" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="201" />
+      <location filename="../../app/ui/pages/call.py" line="260" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="202" />
-      <location filename="../../app/ui/pages/call.py" line="203" />
+      <location filename="../../app/ui/pages/call.py" line="261" />
+      <location filename="../../app/ui/pages/call.py" line="262" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="204" />
+      <location filename="../../app/ui/pages/call.py" line="263" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="205" />
+      <location filename="../../app/ui/pages/call.py" line="264" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="206" />
+      <location filename="../../app/ui/pages/call.py" line="265" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="208" />
+      <location filename="../../app/ui/pages/call.py" line="267" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -466,208 +461,233 @@
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="147" />
+      <location filename="../../app/ui/workflow/case_view.py" line="133" />
+      <source>Share images</source>
+      <translation>共享影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="162" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="161" />
+      <location filename="../../app/ui/workflow/case_view.py" line="176" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="165" />
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="171" />
+      <location filename="../../app/ui/workflow/case_view.py" line="186" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="180" />
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="183" />
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="190" />
+      <location filename="../../app/ui/workflow/case_view.py" line="205" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="193" />
+      <location filename="../../app/ui/workflow/case_view.py" line="208" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="196" />
+      <location filename="../../app/ui/workflow/case_view.py" line="211" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="199" />
+      <location filename="../../app/ui/workflow/case_view.py" line="214" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="206" />
-      <location filename="../../app/ui/workflow/case_view.py" line="723" />
+      <location filename="../../app/ui/workflow/case_view.py" line="221" />
+      <location filename="../../app/ui/workflow/case_view.py" line="778" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="254" />
+      <location filename="../../app/ui/workflow/case_view.py" line="244" />
+      <source>Images can be shared during a video call about this consultation.</source>
+      <translation>在关于本会诊的视频通话中才能共享影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="246" />
+      <source>The call under way is about another consultation.</source>
+      <translation>当前通话属于另一个会诊。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="250" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="255" />
+      <source>Show this consultation's images to the other side of the call.</source>
+      <translation>向通话对方展示本会诊的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="307" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="286" />
+      <location filename="../../app/ui/workflow/case_view.py" line="340" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="295" />
+      <location filename="../../app/ui/workflow/case_view.py" line="349" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="297" />
+      <location filename="../../app/ui/workflow/case_view.py" line="351" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="301" />
+      <location filename="../../app/ui/workflow/case_view.py" line="355" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="305" />
+      <location filename="../../app/ui/workflow/case_view.py" line="359" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="307" />
+      <location filename="../../app/ui/workflow/case_view.py" line="361" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="311" />
+      <location filename="../../app/ui/workflow/case_view.py" line="365" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="317" />
+      <location filename="../../app/ui/workflow/case_view.py" line="371" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="367" />
+      <location filename="../../app/ui/workflow/case_view.py" line="421" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="385" />
+      <location filename="../../app/ui/workflow/case_view.py" line="439" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="403" />
+      <location filename="../../app/ui/workflow/case_view.py" line="457" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="405" />
+      <location filename="../../app/ui/workflow/case_view.py" line="459" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="422" />
+      <location filename="../../app/ui/workflow/case_view.py" line="476" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="424" />
+      <location filename="../../app/ui/workflow/case_view.py" line="478" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="444" />
+      <location filename="../../app/ui/workflow/case_view.py" line="498" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="461" />
+      <location filename="../../app/ui/workflow/case_view.py" line="515" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="519" />
+      <location filename="../../app/ui/workflow/case_view.py" line="574" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="615" />
+      <location filename="../../app/ui/workflow/case_view.py" line="670" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="689" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="689" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="703" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="703" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="725" />
+      <location filename="../../app/ui/workflow/case_view.py" line="780" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="765" />
+      <location filename="../../app/ui/workflow/case_view.py" line="820" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -1048,73 +1068,88 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="48" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="51" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="55" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="58" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="79" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="93" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="323" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="421" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="96" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="83" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="97" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="220" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="264" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="299" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <source>The shared series could not be opened on this computer.</source>
+      <translation>共享的序列无法在本机打开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="393" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="304" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="398" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="308" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="402" />
+      <source>fetching the series first: %1 of %2 images here, preview shown</source>
+      <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="406" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="312" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="410" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="321" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="419" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="454" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="523" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
