@@ -3,6 +3,7 @@ when the app goes away (no orphan holding the port)."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,17 @@ def _started(tmp_path: Path) -> ReceiverProcess:
     return receiver
 
 
-def test_a_dead_receiver_process_is_reported(tmp_path: Path) -> None:
+def test_a_dead_receiver_process_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     receiver = _started(tmp_path)
+    # The child's log lines reach the app's log (here: pytest's capture) through the pipe.
+    wait_until(
+        lambda: any("[receiver process]" in r.getMessage() and "listening" in r.getMessage()
+                    for r in caplog.records),
+        what="the receiver's log line",
+    )  # fmt: skip
     receiver._proc.kill()
     wait_until(lambda: receiver.failure, what="the death noticed")
     assert "ended" in receiver.failure and not receiver.running and receiver.port == 0
