@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.media.call import CallEvent, CallPhase
+from app.sync.call_subject import CallSubject
 from app.ui.call.incoming import IncomingCallDialog
 from app.ui.call.service import CallService, call_service
 from app.ui.call.subject import look_up_subject
@@ -133,9 +134,9 @@ class CallPage(QWidget):
         if consultation_id:
             self.call_widget.patient.setText(self.tr("Patient: looking up…"))
 
-            def show(subject: object) -> None:
+            def show(subject: CallSubject | None) -> None:
                 if self.call_widget.subject_consultation == consultation_id:
-                    self.call_widget.set_subject(subject, consultation_id)  # type: ignore[arg-type]
+                    self.call_widget.set_subject(subject, consultation_id)
                     self._prepare_coview()  # ready before the other side shares
 
             look_up_subject(self.context, consultation_id, show)

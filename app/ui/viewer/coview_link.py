@@ -26,7 +26,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QMouseEvent, QPixmap
 from PySide6.QtWidgets import QBoxLayout, QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
@@ -204,8 +204,8 @@ class CoviewLink(QObject):
 
     def _tick(self) -> None:
         if self.session.active and not self._applying:
-            view = self.current_view()
-            if view is not None and view.series_uid == self.session.series.series_uid:  # type: ignore[union-attr]
+            view, series = self.current_view(), self.session.series
+            if view is not None and series is not None and view.series_uid == series.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
@@ -231,11 +231,12 @@ class CoviewLink(QObject):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
             isinstance(obj, Viewport)
+            and isinstance(event, QMouseEvent)
             and event.type() == QEvent.Type.MouseMove
             and self.session.presenting
             and obj.current is not None
         ):
-            x, y = obj.to_image(event.position())  # type: ignore[attr-defined]
+            x, y = obj.to_image(event.position())
             self.session.move_pointer(obj.current.instance.sop_instance_uid, x, y)
         elif isinstance(obj, Viewport) and event.type() == QEvent.Type.Leave:
             self.session.move_pointer("", None, None)
@@ -273,7 +274,10 @@ class CoviewLink(QObject):
 
     def _bring_shared(self) -> None:
         """The other side shares a series: show it here, fetching it first if need be."""
-        uid = self.session.series.series_uid  # type: ignore[union-attr]
+        shared = self.session.series
+        if shared is None:
+            return  # the share ended before this ran
+        uid = shared.series_uid
         if self.shower is not None:
             self.fetched = None
             self.shower.show(uid, self._arrived)
@@ -392,10 +396,12 @@ class CoviewLink(QObject):
         if not s.active:
             return
         series = s.series
+        if series is None:
+            return  # an active session always has its series
         self.bar.patient.setText(
             QCoreApplication.translate("Coview", "Patient: %1 (ID %2)")
-            .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
-            .replace("%2", series.patient_id)  # type: ignore[union-attr]
+            .replace("%1", display_name(series.patient_name))
+            .replace("%2", series.patient_id)
         )
         who = QCoreApplication.translate("Coview", "you") if s.presenting else s.presenter
         status = QCoreApplication.translate("Coview", "Shared images · presenter: %1").replace(
