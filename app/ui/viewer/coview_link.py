@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QBoxLayout, QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
 from app.dicom_viewer.index import display_name
@@ -135,7 +135,9 @@ class CoviewLink(QObject):
         session.on_change = self._changed
         session.make_preview = self._make_preview
         self.bar = CoviewBar()
-        viewer.layout().insertWidget(0, self.bar)
+        layout = viewer.layout()
+        assert isinstance(layout, QBoxLayout)  # ViewerWidget stacks its parts vertically
+        layout.insertWidget(0, self.bar)
         # While the shared series is fetched, the presenter's preview fills the image area.
         self.preview_page = QLabel()
         self.preview_page.setObjectName("coview_preview")
@@ -196,8 +198,9 @@ class CoviewLink(QObject):
         )
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "JPEG", 60)
-        return "image/jpeg", bytes(buffer.data())
+        # PySide6's stub types the format as bytes; the binding takes only str.
+        image.save(buffer, "JPEG", 60)  # type: ignore[call-overload]
+        return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
         if self.session.active and not self._applying:
@@ -220,8 +223,8 @@ class CoviewLink(QObject):
                 list(shared[ann_id].points) != list(ann.points) or shared[ann_id].text != ann.text
             ):
                 self.session.update_annotation(ann)
-        for ann_id, ann in list(shared.items()):
-            if ann_id not in here and ann.author == me:
+        for ann_id, mark in list(shared.items()):
+            if ann_id not in here and mark.author == me:
                 self.session.delete_annotation(ann_id)
         self._show_annotations()  # someone else's mark cannot be removed here: put it back
 
@@ -566,7 +569,7 @@ def start_coview(
     session = CoviewSession(me, patient, consultation_id, lambda m: False, has_series=have)
     link = CoviewLink(viewer, session, attach, source)
     service.use_coview(session)
-    service.event.connect(lambda event: _maybe_save_on_hangup(link, event))
+    service.call_event.connect(lambda event: _maybe_save_on_hangup(link, event))
     return link
 
 
