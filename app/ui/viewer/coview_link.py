@@ -200,6 +200,13 @@ class CoviewLink(QObject):
         return "image/jpeg", bytes(buffer.data())
 
     def _tick(self) -> None:
+        if self.session.presenting and not self._applying and self.source is not None:
+            vp = self.viewer.active
+            series = vp.series if vp is not None else None
+            shared = self.session.series.series_uid  # type: ignore[union-attr]
+            if series is not None and series.uid != shared and series.uid in self.source.series:
+                # The presenter opened another series of the consultation: share that one.
+                self.share(shared_series(self.session.consultation_id, series))
         if self.session.active and not self._applying:
             view = self.current_view()
             if view is not None and view.series_uid == self.session.series.series_uid:  # type: ignore[union-attr]
@@ -457,7 +464,7 @@ class CoviewLink(QObject):
         vp = self.viewer.active
         on_screen = vp.series.uid if vp is not None and vp.series is not None else ""
         uid = on_screen if on_screen in self.source.series else next(iter(self.source.series))
-        self.shower.show(uid, self._share_active)  # type: ignore[union-attr]
+        self.shower.show(uid, self._share_active, with_others=True)  # type: ignore[union-attr]
         return True
 
     def _share_active(self) -> None:
@@ -502,10 +509,10 @@ class CoviewLink(QObject):
         annotations = self.session.annotation_list()
         if not annotations:
             return
-        instances = {}
-        for vp in self.viewer.viewports:
-            for ref in vp.frames:
-                instances[ref.instance.sop_instance_uid] = ref.instance
+        instances = {}  # every image the viewer holds: marks may be on an earlier series
+        for _p, _s, series in self.viewer.library.all_series():
+            for instance in series.instances:
+                instances[instance.sop_instance_uid] = instance
         wanted = {a.sop_instance_uid for a in annotations}
         folder = out_dir or Path(tempfile.mkdtemp(prefix="yiqiao-coview-"))
         me = self.session.me
