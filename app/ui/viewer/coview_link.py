@@ -203,16 +203,25 @@ class CoviewLink(QObject):
         return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
-        if self.session.presenting and not self._applying and self.source is not None:
+        shared = self.session.series
+        if (
+            self.session.presenting
+            and shared is not None
+            and not self._applying
+            and self.source is not None
+        ):
             vp = self.viewer.active
-            series = vp.series if vp is not None else None
-            shared = self.session.series.series_uid  # type: ignore[union-attr]
-            if series is not None and series.uid != shared and series.uid in self.source.series:
+            on_screen = vp.series if vp is not None else None
+            if (
+                on_screen is not None
+                and on_screen.uid != shared.series_uid
+                and on_screen.uid in self.source.series
+            ):
                 # The presenter opened another series of the consultation: share that one.
-                self.share(shared_series(self.session.consultation_id, series))
+                self.share(shared_series(self.session.consultation_id, on_screen))
         if self.session.active and not self._applying:
-            view, series = self.current_view(), self.session.series
-            if view is not None and series is not None and view.series_uid == series.series_uid:
+            view, current = self.current_view(), self.session.series
+            if view is not None and current is not None and view.series_uid == current.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
