@@ -896,6 +896,17 @@ def format_report(results: list[Check]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _argparse_words():  # noqa: ANN202 - a context manager
+    """argparse's own sentences in the report's language (nothing without Qt)."""
+    try:
+        from app.ui.cli_language import argparse_in
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return argparse_in(translate)
+
+
 def use_language(language: str) -> str:
     """Word the report in ``language`` ("system" follows the OS); returns the one used."""
     global _language
@@ -907,39 +918,65 @@ def use_language(language: str) -> str:
     return _language
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="YiQiao --self-check", description=__doc__.splitlines()[0]
+        prog="YiQiao --self-check",
+        description=translate(
+            "SelfCheckCli", "Check that this install can do its job and write a report for IT."
+        ),
     )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--json", action="store_true", help=translate("SelfCheckCli", "print the results as JSON")
+    )
     parser.add_argument(
         "--lang",
         choices=["system", "en", "zh_CN"],
-        help="language of the report (default: the language setting, else the system's)",
+        help=translate(
+            "SelfCheckCli",
+            "language of the report (default: the language setting, else the system's)",
+        ),
     )
-    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=translate("SelfCheckCli", "also write the report to this file"),
+    )
     parser.add_argument(
         "--open",
         action="store_true",
-        help="open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)",
+        help=translate(
+            "SelfCheckCli",
+            "open the saved report afterwards (the Start menu shortcut: a windowed exe "
+            "prints nowhere)",
+        ),
     )
     parser.add_argument(
         "--demo-keyring",
         action="store_true",
-        help="use an in-memory keyring (testing only: nothing is stored)",
+        help=translate(
+            "SelfCheckCli", "use an in-memory keyring (testing only: nothing is stored)"
+        ),
     )
-    args, _unknown = parser.parse_known_args([a for a in (argv or []) if a != "--self-check"])
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the self-check; print and save the report; 0 when nothing failed, else 1."""
+    argv = [a for a in (argv or []) if a != "--self-check"]
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the self-check never opens a window
+    from app.config import load_settings
+
+    settings = load_settings()
+    # The language first, so that --help and argument errors are worded in it too.
+    lang = next((v for k, v in zip(argv, argv[1:], strict=False) if k == "--lang"), None)
+    lang = next((a.split("=", 1)[1] for a in argv if a.startswith("--lang=")), lang)
+    use_language(lang or settings.get("language", "system"))
+    with _argparse_words():
+        args, _unknown = _parser().parse_known_args(argv)
     if args.demo_keyring:
         from app.credentials import use_memory_keyring
 
         use_memory_keyring()
-    from app.config import load_settings
-
-    settings = load_settings()
-    use_language(args.lang or settings.get("language", "system"))
     results = run_checks(settings)
     report = format_report(results)
     text = (

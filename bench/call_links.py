@@ -69,7 +69,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     ] = []  # arrival, session, pts, samples, concealed
     lock = threading.Lock()
     mouth_to_ear: list[float] = []  # audio: capture of a tone step → decoded at B (s)
-    a_tone = ToneAudioTrack()
+    a_tone = StampedTone()
     onset = OnsetDetector()
 
     def tap(frame) -> None:  # noqa: ANN001 - sender side: keep what the encoder got
@@ -94,13 +94,12 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                     if ref is not None:
                         psnrs.append(psnr(rgb, ref))
         else:
-            if getattr(frame, "opaque", None) != "plc" and a_tone._start is not None:
+            if getattr(frame, "opaque", None) != "plc":
                 at = onset.feed(frame.to_ndarray().reshape(-1), now)
-                if at is not None:
-                    # The tone steps up at every even second of its own clock.
-                    since = at - a_tone._start - 0.05
-                    if since > 0:
-                        mouth_to_ear.append(at - a_tone._start - 2 * int(since // 2))
+                # No path is faster than 30 ms: a closer step is the next one, not this.
+                steps = [t for t in list(a_tone.steps) if t <= at - 0.03] if at else []
+                if steps and at - steps[-1] < 1.5:
+                    mouth_to_ear.append(at - steps[-1])
             session = b.generation.session if b.generation else 0
             audio_rx.append(
                 (
@@ -243,6 +242,26 @@ def _thread_cpu(proc, native_id: int) -> float:  # noqa: ANN001
         if t.id == native_id:
             return t.user_time + t.system_time
     return 0.0
+
+
+def StampedTone():  # noqa: ANN201, N802 - a ToneAudioTrack that notes its steps
+    """The tone, noting when each step up was generated (monotonic): the moment a
+    microphone would have captured it, as the video stamp is the moment of painting (the
+    tone's own clock runs ahead of that when a loaded CPU makes it catch up)."""
+    from app.media.sources import ToneAudioTrack
+
+    class _Stamped(ToneAudioTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[float] = []
+
+        async def recv(self):  # noqa: ANN202
+            frame = await super().recv()
+            if frame.pts % 96_000 == 0:  # full level from every even second of the tone
+                self.steps.append(time.monotonic())
+            return frame
+
+    return _Stamped()
 
 
 class OnsetDetector:

@@ -12,7 +12,8 @@ Rules kept here so both sides behave the same:
 - the presenter role has an epoch (hand-overs so far): after an outage the higher epoch wins,
   ties go to the smaller name, so both sides settle on the same presenter;
 - each side is the authority on its own annotations: a resync replaces the sender's marks
-  and keeps ours; undo only touches our own;
+  and keeps ours; undo only touches our own; marks outlive a share (a later series shared in
+  the same call keeps them, each mark names its image);
 - measurements are not sent: each side computes them from the shared points and its own
   image's calibration (``measure``);
 - a series whose patient is not the consultation's is refused (``CoviewRefused``) on both
@@ -128,6 +129,8 @@ class CoviewSession:
     consultation_id: str
     send: Callable[[BaseModel], bool]
     has_series: Callable[[str], bool] = lambda uid: True
+    # The consultation's own series (from its attachment records); None: not checked.
+    allowed_series: frozenset[str] | None = None
     on_change: Callable[[str], None] = lambda what: None
     make_preview: Callable[[CoviewView], tuple[str, bytes] | None] = lambda view: None
     clock: Callable[[], float] = time.monotonic
@@ -191,13 +194,17 @@ class CoviewSession:
         """Share ``series`` with us as presenter; refuses another patient's series."""
         if series.consultation_id != self.consultation_id:
             raise CoviewRefused("other_consultation")
+        if self.allowed_series is not None and series.series_uid not in self.allowed_series:
+            raise CoviewRefused("other_series")
         if not same_patient(self.patient, series):
             raise CoviewRefused(
                 "other_patient", series_patient=series.patient_name, patient=self.patient.name
             )
         self.share_id, self.series = share_id, series
         self.presenter, self.epoch = self.me, self.epoch + 1
-        self.follow, self.annotations, self._undo = True, {}, []
+        # Marks stay across shares of the call (they name their image): a second series
+        # shared later keeps the first one's marks for saving.
+        self.follow = True
         self.lacking_series = False
         self.peer_lacks_series = False
         self.view = self.presenter_view = CoviewView(series_uid=series.series_uid)
@@ -220,6 +227,15 @@ class CoviewSession:
     def _ended(self) -> None:
         self.series, self.pointer, self.preview = None, None, None
         self.on_change("share")
+
+    def series_arrived(self) -> None:
+        """The shared series is here now (fetched): tell the presenter, drop the preview."""
+        if not self.active or not self.lacking_series:
+            return
+        self.lacking_series = False
+        self.preview = None
+        self._emit(HaveSeries(**self._next(), series_uid=self.series.series_uid, have=True))  # type: ignore[union-attr]
+        self.on_change("have")
 
     # ---- the view --------------------------------------------------------------------
 
@@ -284,9 +300,9 @@ class CoviewSession:
 
     def _send_preview(self, view: CoviewView) -> None:
         made = self.make_preview(view)
-        self._preview_sent_for = self._preview_key(view)
         if made is None:
-            return
+            return  # nothing to show yet: flush() tries again
+        self._preview_sent_for = self._preview_key(view)
         mime, data = made
         if len(data) > PREVIEW_MAX_BYTES:
             log.warning("preview of %d bytes not sent (limit %d)", len(data), PREVIEW_MAX_BYTES)
@@ -382,6 +398,8 @@ class CoviewSession:
         """Send our whole state (the channel (re)opened)."""
         if not self.active:
             return
+        if self.lacking_series:
+            self._tell_have()  # still fetching: the presenter keeps the preview coming
         self._emit(
             CoviewState(
                 **self._next(),
@@ -451,7 +469,12 @@ class CoviewSession:
                 self.on_change("annotations")
 
     def _accept_series(self, series: SharedSeries) -> bool:
-        if series.consultation_id != self.consultation_id or not same_patient(self.patient, series):
+        outside = self.allowed_series is not None and series.series_uid not in self.allowed_series
+        if (
+            series.consultation_id != self.consultation_id
+            or not same_patient(self.patient, series)
+            or outside
+        ):
             log.warning("refused a shared series of another patient or consultation")
             self.ignored += 1
             self.on_change("refused")
@@ -468,17 +491,22 @@ class CoviewSession:
         if self.colours.get(self.me) == message.colour:
             self.colours[self.me] = next(c for c in PALETTE if c != message.colour)
         self.presenter, self.epoch = message.presenter, message.epoch
-        self.follow, self.annotations, self._undo = True, {}, []
+        # Marks stay across shares of the call (they name their image): a second series
+        # shared later keeps the first one's marks for saving.
+        self.follow = True
         self.view = self.presenter_view = CoviewView(series_uid=message.series.series_uid)
         self.lacking_series = not self.has_series(message.series.series_uid)
-        self._emit(
-            HaveSeries(
-                **self._next(),
-                series_uid=message.series.series_uid,
-                have=not self.lacking_series,
-            )
-        )
+        self._tell_have()
         self.on_change("share")
+
+    def _tell_have(self) -> None:
+        series = self.series
+        if series is not None:
+            self._emit(
+                HaveSeries(
+                    **self._next(), series_uid=series.series_uid, have=not self.lacking_series
+                )
+            )
 
     def _on_view(self, sender: str, view: CoviewView) -> None:
         if sender != self.presenter:
@@ -512,9 +540,10 @@ class CoviewSession:
             return
         if message.share_id != self.share_id:
             self.share_id, self.series = message.share_id, message.series
-            self.annotations, self._undo = {}, []
             self.view = self.presenter_view = CoviewView(series_uid=message.series.series_uid)
             self.lacking_series = not self.has_series(message.series.series_uid)
+            self._peer_seq = {}
+            self._tell_have()
             self.on_change("share")
         self._peer_seq[message.sender] = message.seq
         for person, colour in message.colours.items():

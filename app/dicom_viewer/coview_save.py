@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,15 @@ _MEAN = hd.sr.CodedConcept("373098007", "SCT", "Mean")
 _SD = hd.sr.CodedConcept("386136009", "SCT", "Standard Deviation")
 _MIN = hd.sr.CodedConcept("255605001", "SCT", "Minimum")
 _MAX = hd.sr.CodedConcept("56851009", "SCT", "Maximum")
+_ANGLE = hd.sr.CodedConcept("1483009", "SCT", "Angle")
+_DEG = hd.sr.CodedConcept("deg", "UCUM", "degree")
+# Free-text labels (arrows, text marks) as the group's Finding: TID 1500 has no text row, and
+# this is the convention OHIF/cornerstone write and read back as the label of an arrow.
+FREE_TEXT_SCHEME = "CORNERSTONEJS"
+FREE_TEXT_CODE = "CORNERSTONEFREETEXT"
+_ARROW_FINDING = hd.sr.CodedConcept("111030", "DCM", "Image Region")
+# Marks written as regions with a label, without a number.
+LABEL_KINDS = ("arrow", "text")
 
 
 @dataclass
@@ -49,7 +58,7 @@ class SavedMeasurement:
 
     annotation_id: str
     sop_instance_uid: str
-    name: str  # "length" | "area" | "mean" | "sd" | "min" | "max"
+    name: str  # "length" | "angle" | "area" | "mean" | "sd" | "min" | "max"
     value: float
     unit: str
 
@@ -63,7 +72,7 @@ class SavedSession:
 
 def session_measurements(
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     values_of: Callable[[Dataset, int], np.ndarray | None],
 ) -> list[SavedMeasurement]:
     """Lengths, areas and ROI statistics of ``annotations`` on ``images`` (by SOP UID)."""
@@ -77,6 +86,9 @@ def session_measurements(
         if ann.kind == "length" and len(ann.points) >= 2:
             value = m.length(ann.points[0], ann.points[1], cal)
             out.append(SavedMeasurement(ann.id, ann.sop_instance_uid, "length", value, lu))
+        elif ann.kind == "angle" and len(ann.points) >= 3:
+            value = m.angle(ann.points[0], ann.points[1], ann.points[2], cal)
+            out.append(SavedMeasurement(ann.id, ann.sop_instance_uid, "angle", value, "deg"))
         elif ann.kind in CLOSED_KINDS and len(ann.points) >= 2:
             if ann.kind == "ellipse":
                 area = m.ellipse_area(ann.points[0], ann.points[1], cal)
@@ -103,7 +115,7 @@ def session_measurements(
 def save_session(
     out_dir: Path,
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     values_of: Callable[[Dataset, int], np.ndarray | None],
     author: str,
     states: dict[str, ViewState] | None = None,
@@ -134,19 +146,34 @@ def save_session(
         )
         saved.presentation_states.append(path)
     saved.measurements = session_measurements(drawn, images, values_of)
-    if saved.measurements:
+    if saved.measurements or any(a.kind in LABEL_KINDS and a.points for a in drawn):
         saved.report = out_dir / "coview-measurements.dcm"
         write_measurement_report(saved.report, drawn, images, saved.measurements, author)
     return saved
 
 
 def _unit(code: str) -> hd.sr.CodedConcept:
-    return {"mm": _MM, "mm2": _MM2, "{pixel}": _PX, "{pixel2}": _PX2, "[hnsf'U]": _HU}.get(
-        code, _NO_UNIT
-    )
+    units = {"mm": _MM, "mm2": _MM2, "{pixel}": _PX, "{pixel2}": _PX2, "[hnsf'U]": _HU}
+    return {**units, "deg": _DEG}.get(code, _NO_UNIT)
 
 
-_NAMES = {"length": _LENGTH, "area": _AREA, "mean": _MEAN, "sd": _SD, "min": _MIN, "max": _MAX}
+_NAMES = {
+    "length": _LENGTH,
+    "angle": _ANGLE,
+    "area": _AREA,
+    "mean": _MEAN,
+    "sd": _SD,
+    "min": _MIN,
+    "max": _MAX,
+}
+
+
+def _label(ann: Annotation) -> hd.sr.CodedConcept | None:
+    """The mark's text as a Finding (Code Meaning holds at most 64 characters)."""
+    text = " ".join(ann.text.split())[:64]
+    if not text:
+        return _ARROW_FINDING if ann.kind == "arrow" else None
+    return hd.sr.CodedConcept(FREE_TEXT_CODE, FREE_TEXT_SCHEME, text)
 
 
 def _region(ann: Annotation, source: hd.sr.SourceImageForRegion) -> hd.sr.ImageRegion:
@@ -165,7 +192,7 @@ def _region(ann: Annotation, source: hd.sr.SourceImageForRegion) -> hd.sr.ImageR
 def write_measurement_report(
     path: Path,
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     measurements: list[SavedMeasurement],
     author: str,
 ) -> Dataset:
@@ -174,18 +201,40 @@ def write_measurement_report(
     for item in measurements:
         by_ann[item.annotation_id].append(item)
     groups: list = []
-    for number, ann in enumerate((a for a in annotations if a.id in by_ann), start=1):
+    reported = [a for a in annotations if a.id in by_ann or (a.kind in LABEL_KINDS and a.points)]
+    for number, ann in enumerate(reported, start=1):
         ds = images[ann.sop_instance_uid]
         frames = [ann.frame + 1] if int(ds.get("NumberOfFrames", 1) or 1) > 1 else None
+        tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"{ann.kind} {number}")
+        if ann.kind in LABEL_KINDS:
+            # An arrow is its shaft (tail → tip), a text mark its anchor point; the label
+            # rides as the Finding.
+            source = hd.sr.SourceImageForRegion.from_source_image(
+                ds, referenced_frame_numbers=frames
+            )
+            shape = (
+                (hd.sr.GraphicTypeValues.POLYLINE, ann.points[:2])
+                if ann.kind == "arrow" and len(ann.points) >= 2
+                else (hd.sr.GraphicTypeValues.POINT, ann.points[:1])
+            )
+            groups.append(
+                hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=tracking,
+                    referenced_region=hd.sr.ImageRegion(
+                        shape[0], np.array(shape[1], dtype=float), source
+                    ),
+                    finding_type=_label(ann),
+                )
+            )
+            continue
         items = [
             hd.sr.Measurement(name=_NAMES[x.name], value=x.value, unit=_unit(x.unit))
             for x in by_ann[ann.id]
         ]
-        tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"{ann.kind} {number}")
-        if ann.kind == "length":
+        if ann.kind in ("length", "angle"):
             coords = hd.sr.CoordinatesForMeasurement(
                 hd.sr.GraphicTypeValues.POLYLINE,
-                np.array(ann.points[:2], dtype=float),
+                np.array(ann.points[: 2 if ann.kind == "length" else 3], dtype=float),
                 hd.sr.SourceImageForRegion.from_source_image(ds, referenced_frame_numbers=frames),
             )
             items = [
@@ -273,4 +322,18 @@ def read_measurement_report(path: Path) -> list[tuple[str, float, str]]:
     for group in groups:
         for item in group.get_measurements():
             out.append((item.name.meaning, float(item.value), item.unit.value))
+    return out
+
+
+def read_report_labels(path: Path) -> list[tuple[str, str]]:
+    """(graphic type, label) of every arrow and text mark in a report written here."""
+    sr = hd.sr.srread(str(path))
+    content: Any = sr.content
+    out: list[tuple[str, str]] = []
+    for group in content.get_planar_roi_measurement_groups():
+        finding = group.finding_type
+        if group.get_measurements() or finding is None:
+            continue
+        label = finding.meaning if finding.scheme_designator == FREE_TEXT_SCHEME else ""
+        out.append((group.roi.graphic_type.value, label))
     return out

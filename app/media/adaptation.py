@@ -62,6 +62,7 @@ class CallAdaptation:
             for tx in gen.pc.getTransceivers():
                 if tx.kind == "video":
                     set_hole_timing(tx.receiver, stats.rtt_s)
+        stats.av_skew_s, stats.audio_sync_delay_s = gen.lipsync.skew_s, gen.lipsync.audio_delay_s
         video = gen.video_out
         if video is not None:
             stats.send_size = video.size if not video.paused else (0, 0)

@@ -33,6 +33,8 @@ class CallStats:
     remb_bps: float | None = None
     queue_out_ms: float | None = None  # queue the far end sees on our path to it
     queue_in_ms: float | None = None  # queue we see on the far end's path to us
+    av_skew_s: float | None = None  # video shown minus its audio (+: video late), lip sync
+    audio_sync_delay_s: float = 0.0  # audio held back to match the video
     audio_packets_lost: int = 0
     audio_packets_received: int = 0
     bars: int = 0

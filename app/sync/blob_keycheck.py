@@ -94,26 +94,41 @@ class LostFile:
 
     sha256: str
     title: str  # the attachment's title ("" if no record names it)
+    patient: str  # whose it is (the patient's name; "" if not known here)
     size: int
     on_hub: bool  # the hub holds it: it is simply downloaded again
 
 
 def affected(cache: Cache) -> list[LostFile]:
     """The files stored here (sealed with the lost key), named by their attachments."""
-    titles: dict[str, str] = {}
-    for (fields,) in cache.query("SELECT fields FROM documents WHERE type = 'attachment'"):
-        try:
-            doc = json.loads(fields)
-        except ValueError:
-            continue
+    names = {
+        doc_id: str(_fields(fields).get("name") or "")
+        for doc_id, fields in cache.query("SELECT id, fields FROM documents WHERE type = 'patient'")
+    }
+    owners: dict[str, tuple[str, str]] = {}
+    for fields, patient_id in cache.query(
+        "SELECT fields, patient_id FROM documents WHERE type = 'attachment'"
+    ):
+        doc = _fields(fields)
         for blob in doc.get("blobs") or []:
             if isinstance(blob, dict) and blob.get("sha256"):
-                titles.setdefault(str(blob["sha256"]), str(doc.get("title") or ""))
+                owners.setdefault(
+                    str(blob["sha256"]),
+                    (str(doc.get("title") or ""), names.get(str(patient_id or ""), "")),
+                )
     rows = cache.query("SELECT sha256, size, state FROM blobs WHERE present = 1 ORDER BY rowid")
     return [
-        LostFile(sha, titles.get(sha, ""), int(size), state != bs.UPLOAD_PENDING)
+        LostFile(sha, *owners.get(sha, ("", "")), int(size), state != bs.UPLOAD_PENDING)
         for sha, size, state in rows
     ]
+
+
+def _fields(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def set_aside(folder: Path, cache: Cache, wrap: Path) -> Path:

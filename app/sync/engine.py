@@ -90,6 +90,7 @@ class SyncEngine:
         self._listeners: list[Callable[[SyncStatus], None]] = []
         self._progress: dict[str, tuple[int, int]] = {}
         self._wanted: list[str] = []
+        self._urgent: set[str] = set()
         self._last_reconcile = 0.0
         self._state = IDLE
         self._message = ""
@@ -130,12 +131,27 @@ class SyncEngine:
         if self._next_retry is None:  # in a backoff the link is down: wait for the retry
             self._wake.set()
 
-    def request_blob(self, sha: str) -> None:
-        """Download this blob soon (the viewer needs it)."""
+    def request_blob(self, sha: str, urgent: bool = False) -> None:
+        """Download this blob soon (the viewer needs it). ``urgent`` (a series being shown in
+        a call right now) puts it ahead of everything queued, including earlier urgent ones;
+        other requests queue behind the urgent ones, newest first."""
         with self._lock:
-            if sha not in self._wanted:
+            if urgent:
+                if sha in self._wanted:
+                    self._wanted.remove(sha)
                 self._wanted.insert(0, sha)
+                self._urgent.add(sha)
+            elif sha not in self._wanted:
+                ahead = 0
+                while ahead < len(self._wanted) and self._wanted[ahead] in self._urgent:
+                    ahead += 1
+                self._wanted.insert(ahead, sha)
         self._wake.set()
+
+    def wanted(self) -> list[str]:
+        """The download queue, next first (a snapshot)."""
+        with self._lock:
+            return list(self._wanted)
 
     # -- status ------------------------------------------------------------------------------
     def on_status(self, listener: Callable[[SyncStatus], None]) -> None:
@@ -423,18 +439,27 @@ class SyncEngine:
                 )
 
     def download_blobs(self) -> None:
-        """Fetch blobs the viewer asked for, then those of the next scheduled consultation."""
-        with self._lock:
-            wanted = list(self._wanted)
-        for sha in wanted + self._next_consultation_blobs():
-            if self._stop.is_set():
-                return
-            if self.blobs.has(sha):
-                continue
-            download_blob(self.client, self.blobs, sha, self.stall_s, self._stop, self.meter)
+        """Fetch blobs the viewer asked for, then those of the next scheduled consultation.
+        The queue is read again before every blob, so an urgent request made meanwhile (a
+        series shown in a call) goes next, not after the whole prefetch."""
+        done: set[str] = set()
+        background: list[str] | None = None
+        while not self._stop.is_set():
+            with self._lock:
+                sha = next((s for s in self._wanted if s not in done), None)
+            if sha is None:
+                if background is None:
+                    background = self._next_consultation_blobs()
+                sha = next((s for s in background if s not in done), None)
+                if sha is None:
+                    return
+            done.add(sha)
+            if not self.blobs.has(sha):
+                download_blob(self.client, self.blobs, sha, self.stall_s, self._stop, self.meter)
             with self._lock:
                 if sha in self._wanted:
                     self._wanted.remove(sha)
+                self._urgent.discard(sha)
 
     def reconcile(self) -> bool:
         """Compare digests; on a mismatch pull everything again and drop what the hub no

@@ -59,18 +59,35 @@ def _derive(password: str, salt: bytes, cost: KdfCost) -> bytes:
     return kdf.derive(password.encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class PasswordKey:
+    """Argon2id(password, salt) as derived at sign-in: wraps more key files this session (a
+    set-aside cache opened with an earlier password) without keeping the password."""
+
+    salt: bytes
+    key: bytes
+    cost: KdfCost
+
+
 def wrap_keys(path: Path, password: str, keys: dict[str, bytes], cost: KdfCost = KdfCost()) -> None:
     """Write ``keys`` ({"cache": …, "blob": …}) to ``path`` wrapped by ``password`` (atomic)."""
-    salt, nonce = os.urandom(16), os.urandom(12)
+    salt = os.urandom(16)
+    wrap_with(path, PasswordKey(salt, _derive(password, salt, cost), cost), keys)
+
+
+def wrap_with(path: Path, password_key: PasswordKey, keys: dict[str, bytes]) -> None:
+    """Write ``keys`` to ``path`` wrapped by an already derived password key (atomic)."""
+    nonce = os.urandom(12)
     plain = json.dumps({n: base64.b64encode(keys[n]).decode() for n in _NAMES}).encode()
-    box = AESGCM(_derive(password, salt, cost)).encrypt(nonce, plain, _AAD)
+    box = AESGCM(password_key.key).encrypt(nonce, plain, _AAD)
+    cost = password_key.cost
     doc = {
         "v": 1,
         "kdf": "argon2id",
         "m": cost.memory_kib,
         "t": cost.passes,
         "p": cost.lanes,
-        "salt": base64.b64encode(salt).decode(),
+        "salt": base64.b64encode(password_key.salt).decode(),
         "nonce": base64.b64encode(nonce).decode(),
         "box": base64.b64encode(box).decode(),
     }
@@ -82,10 +99,8 @@ def wrap_keys(path: Path, password: str, keys: dict[str, bytes], cost: KdfCost =
     os.replace(tmp, path)
 
 
-def unwrap_keys(path: Path, password: str) -> dict[str, bytes] | None:
-    """The keys in ``path``, or None when ``password`` is not the one that wrapped them.
-
-    Raises ``KeyWrapUnreadable`` for a damaged or unknown file, ``OSError`` if unreadable."""
+def _read(path: Path) -> tuple[KdfCost, bytes, bytes, bytes]:
+    """(cost, salt, nonce, box) of a key file; ``KeyWrapUnreadable`` if damaged/unknown."""
     try:
         doc = json.loads(path.read_text("ascii"))
         if doc.get("v") != 1 or doc.get("kdf") != "argon2id":
@@ -96,14 +111,26 @@ def unwrap_keys(path: Path, password: str) -> dict[str, bytes] | None:
         salt = base64.b64decode(doc["salt"], validate=True)
         nonce = base64.b64decode(doc["nonce"], validate=True)
         box = base64.b64decode(doc["box"], validate=True)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError) as exc:
         raise KeyWrapUnreadable(f"{path.name} is damaged: {exc}") from exc
+    return cost, salt, nonce, box
+
+
+def _open(key: bytes, nonce: bytes, box: bytes) -> dict[str, bytes] | None:
     try:
-        plain = AESGCM(_derive(password, salt, cost)).decrypt(nonce, box, _AAD)
+        plain = AESGCM(key).decrypt(nonce, box, _AAD)
     except InvalidTag:
         return None  # wrong password (or a file whose box was altered: same answer)
     keys = json.loads(plain)
     return {n: base64.b64decode(keys[n]) for n in _NAMES}
+
+
+def unwrap_keys(path: Path, password: str) -> dict[str, bytes] | None:
+    """The keys in ``path``, or None when ``password`` is not the one that wrapped them.
+
+    Raises ``KeyWrapUnreadable`` for a damaged or unknown file, ``OSError`` if unreadable."""
+    cost, salt, nonce, box = _read(path)
+    return _open(_derive(password, salt, cost), nonce, box)
 
 
 def keep_wrapped(
@@ -111,12 +138,23 @@ def keep_wrapped(
 ) -> bool:
     """Make sure ``db_path``'s key file holds ``keys`` under ``password``; True if rewritten
     (first sign-in, new password, or a file made for other keys)."""
+    return keep_wrapped_key(db_path, password, keys, cost)[0]
+
+
+def keep_wrapped_key(
+    db_path: Path, password: str, keys: dict[str, bytes], cost: KdfCost = KdfCost()
+) -> tuple[bool, PasswordKey]:
+    """:func:`keep_wrapped`, also returning the password key it derived (one derivation)."""
     path = wrap_path(db_path)
     if path.exists():
         try:
-            if unwrap_keys(path, password) == keys:
-                return False
+            file_cost, salt, nonce, box = _read(path)
+            derived = _derive(password, salt, file_cost)
+            if _open(derived, nonce, box) == keys:
+                return False, PasswordKey(salt, derived, file_cost)
         except (KeyWrapUnreadable, OSError):
             pass
-    wrap_keys(path, password, keys, cost)
-    return True
+    salt = os.urandom(16)
+    password_key = PasswordKey(salt, _derive(password, salt, cost), cost)
+    wrap_with(path, password_key, keys)
+    return True, password_key

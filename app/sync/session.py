@@ -33,7 +33,7 @@ from app.sync.cache import (
 from app.sync.engine import SyncEngine
 from app.sync.hints import HintListener
 from app.sync.hub_client import HubClient
-from app.sync.keywrap import KdfCost, keep_wrapped, wrap_path
+from app.sync.keywrap import KdfCost, PasswordKey, keep_wrapped_key, wrap_path, wrap_with
 from app.sync.recovery import (
     Notice,
     Recovery,
@@ -59,6 +59,9 @@ class SyncSession:
     notices: list[Notice] = field(default_factory=list)
     recoveries: list[Recovery] = field(default_factory=list)
     hints: HintListener | None = None  # the hub's sync.hint → pull at once
+    # Derived from this sign-in's password (never the password itself): a cache opened with an
+    # earlier password is re-wrapped under it, so the next sign-in continues on its own.
+    password_key: PasswordKey | None = None
 
     def start(self, on_notice: Callable[[Notice], None] | None = None) -> None:
         """Start syncing, and sending what set-aside caches still owe the hub.
@@ -100,6 +103,9 @@ class SyncSession:
                 continue
             if not isinstance(keys, dict):
                 continue  # no key file: no password can help (told at set-aside time)
+            if self.password_key is not None:
+                # Until its work is all sent, the next sign-in opens it with today's password.
+                wrap_with(wrap_path(item.db_path), self.password_key, keys)
             recovery = _open_recovery(
                 item, keys, self.store.user_id, self.store.facility_id or "", self.engine.client
             )
@@ -176,8 +182,9 @@ def open_user_session(
         log.error("cache unusable, kept as %s: %s", kept.name, exc)
         cache = open_cache(db_path, keys["cache"])
     keys["blob"] = _check_blob_key(folder, profile, cache, keys, password, notices)
+    password_key = None
     if password:
-        keep_wrapped(db_path, password, keys, kdf_cost)
+        password_key = keep_wrapped_key(db_path, password, keys, kdf_cost)[1]
     blobs = BlobStore(folder / "blobs", keys["blob"], cache, budget_mb * 1024 * 1024)
     store = RecordStore(cache, user.id, user.facility_id)
     if on_tokens is not None:
@@ -194,7 +201,9 @@ def open_user_session(
         engine,
         ssl_context=client.ssl_context,
     )
-    return SyncSession(profile, folder, store, blobs, engine, notices, recoveries, hints)
+    return SyncSession(
+        profile, folder, store, blobs, engine, notices, recoveries, hints, password_key
+    )
 
 
 def _check_blob_key(
@@ -230,7 +239,11 @@ def _check_blob_key(
                 "blob_key_lost",
                 {
                     "kept": str(kept),
-                    "waiting": [f.title or f.sha256[:12] for f in lost if not f.on_hub],
+                    "waiting": [
+                        {"patient": f.patient, "title": f.title or f.sha256[:12]}
+                        for f in lost
+                        if not f.on_hub
+                    ],
                     "on_hub": sum(1 for f in lost if f.on_hub),
                 },
             )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 from app import tasks
 
@@ -29,7 +30,7 @@ class _Relay(QObject):
         self.delivered.connect(self._invoke, Qt.ConnectionType.QueuedConnection)
 
     @staticmethod
-    def _invoke(thunk: Callable[[], None]) -> None:
+    def _invoke(thunk: Callable[[], object]) -> None:
         try:
             thunk()
         except Exception:  # noqa: BLE001 - a failing callback must not kill the event loop
@@ -39,10 +40,20 @@ class _Relay(QObject):
 _relay: _Relay | None = None
 
 
+_relay_lock = threading.Lock()
+
+
 def _get_relay() -> _Relay:
     global _relay
-    if _relay is None:
-        _relay = _Relay()
+    with _relay_lock:
+        if _relay is None:
+            relay = _Relay()
+            # The first caller may be a worker (a sync engine's change listener): the relay
+            # must live on the GUI thread all the same, or nothing it carries is delivered.
+            app = QCoreApplication.instance()
+            if app is not None and relay.thread() is not app.thread():
+                relay.moveToThread(app.thread())
+            _relay = relay
     return _relay
 
 
@@ -53,8 +64,8 @@ def call_on_gui(fn: Callable[..., Any], *args: Any) -> None:
 
 def _deliver(
     future: concurrent.futures.Future[Any],
-    on_done: Callable[[Any], None] | None,
-    on_error: Callable[[BaseException], None] | None,
+    on_done: Callable[[Any], object] | None,
+    on_error: Callable[[BaseException], object] | None,
 ) -> None:
     relay = _get_relay()
 
@@ -77,8 +88,8 @@ def _deliver(
 def run_in_worker(
     fn: Callable[..., Any],
     *args: Any,
-    on_done: Callable[[Any], None] | None = None,
-    on_error: Callable[[BaseException], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
     _get_relay()  # created on the calling (GUI) thread so it lives there
@@ -89,8 +100,8 @@ def run_in_worker(
 
 def run_async(
     coro: Coroutine[Any, Any, Any],
-    on_done: Callable[[Any], None] | None = None,
-    on_error: Callable[[BaseException], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run ``coro`` on the asyncio thread; callbacks arrive on the GUI thread."""
     _get_relay()

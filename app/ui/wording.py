@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import ValidationError
 from PySide6.QtCore import QCoreApplication
 
-from app.protocol.problems import HUB_ERROR_CODES, Problem
+from app.protocol.problems import HUB_ERROR_CODES, Problem, problems_from_validation
 from app.ui.sync.field_labels import field_label, field_value
 
 
@@ -441,6 +442,8 @@ def error_text(exc: BaseException) -> str:
         return record_invalid_text(exc)
     if isinstance(exc, HubError):
         return hub_error_text(exc)
+    if isinstance(exc, ValidationError):  # a request checked before it is sent (sign-in)
+        return problems_text(problems_from_validation(exc))
     if isinstance(exc, PermissionError):
         return QCoreApplication.translate(
             "Wording", "YiQiao may not write here. Check the folder's permissions."
@@ -528,17 +531,27 @@ def notice_text(notice: object) -> str:
     )
 
 
+def _waiting_file(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    if item.get("patient"):
+        return QCoreApplication.translate("Wording", "{title} ({patient})").format(
+            title=item.get("title", ""), patient=item["patient"]
+        )
+    return str(item.get("title", ""))
+
+
 def blob_key_lost_text(p: dict[str, Any]) -> str:
     """The blob key was lost: what happened, which files wait, what the user can do."""
-    waiting = [str(t) for t in p.get("waiting") or []]
+    waiting = [_waiting_file(w) for w in p.get("waiting") or []]
     text = QCoreApplication.translate(
         "Wording",
         "This computer has lost the key to the attached files stored here (the system "
         "keyring may have been reset). Nothing was deleted: the files were kept in {kept}.",
     ).format(kept=p.get("kept", ""))
     if p.get("on_hub"):
-        text += " " + QCoreApplication.translate(
-            "Wording", "{n} of them are on the hub and will be downloaded again when opened."
+        text += QCoreApplication.translate(
+            "Wording", " {n} of them are on the hub and will be downloaded again when opened."
         ).format(n=p["on_hub"])
     if waiting:
         shown = QCoreApplication.translate("Wording", ", ").join(waiting[:10])
@@ -546,9 +559,9 @@ def blob_key_lost_text(p: dict[str, Any]) -> str:
             shown += QCoreApplication.translate("Wording", " and {n} more").format(
                 n=len(waiting) - 10
             )
-        text += " " + QCoreApplication.translate(
+        text += QCoreApplication.translate(
             "Wording",
-            "Not yet sent to the hub, and waiting for your password: {files}. Sign in with "
+            " Not yet sent to the hub, and waiting for your password: {files}. Sign in with "
             "your password (or choose “Enter earlier password…” if it has been changed) to "
             "send them.",
         ).format(files=shown)
@@ -566,7 +579,17 @@ NOTICE_CODES: tuple[tuple[str, dict[str, object]], ...] = (
     ("recovery_wrong_password", {"kept": _KEPT_SAMPLE}),
     ("recovery_no_key", {"kept": _KEPT_SAMPLE}),
     ("blob_key_restored", {}),
-    ("blob_key_lost", {"kept": _KEPT_SAMPLE, "waiting": ["心电图照片", "胸片"], "on_hub": 2}),
+    (
+        "blob_key_lost",
+        {
+            "kept": _KEPT_SAMPLE,
+            "waiting": [
+                {"patient": "李秀英", "title": "心电图照片"},
+                {"patient": "", "title": "胸片"},
+            ],
+            "on_hub": 2,
+        },
+    ),
     ("blob_files_restored", {"files": 2}),
 )
 """Every notice the sync session can raise, with sample params (the zh_CN walk uses them)."""

@@ -179,98 +179,93 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="40" />
+      <location filename="../../app/ui/pages/call.py" line="41" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="43" />
+      <location filename="../../app/ui/pages/call.py" line="44" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="60" />
+      <location filename="../../app/ui/pages/call.py" line="61" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="67" />
+      <location filename="../../app/ui/pages/call.py" line="68" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="83" />
+      <location filename="../../app/ui/pages/call.py" line="86" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="85" />
+      <location filename="../../app/ui/pages/call.py" line="88" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="119" />
+      <location filename="../../app/ui/pages/call.py" line="128" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="155" />
+      <location filename="../../app/ui/pages/call.py" line="160" />
       <source>Images can be shared in a consultation call whose patient is known here.</source>
       <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="162" />
-      <source>Open a series of this consultation, then share it.</source>
-      <translation>请先打开本会诊的一个序列，再共享。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/pages/call.py" line="197" />
+      <location filename="../../app/ui/pages/call.py" line="256" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="198" />
+      <location filename="../../app/ui/pages/call.py" line="257" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="199" />
+      <location filename="../../app/ui/pages/call.py" line="258" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="200" />
+      <location filename="../../app/ui/pages/call.py" line="259" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="201" />
+      <location filename="../../app/ui/pages/call.py" line="260" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="202" />
-      <location filename="../../app/ui/pages/call.py" line="203" />
+      <location filename="../../app/ui/pages/call.py" line="261" />
+      <location filename="../../app/ui/pages/call.py" line="262" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="204" />
+      <location filename="../../app/ui/pages/call.py" line="263" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="205" />
+      <location filename="../../app/ui/pages/call.py" line="264" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="206" />
+      <location filename="../../app/ui/pages/call.py" line="265" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="208" />
+      <location filename="../../app/ui/pages/call.py" line="267" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -466,208 +461,233 @@
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="147" />
+      <location filename="../../app/ui/workflow/case_view.py" line="133" />
+      <source>Share images</source>
+      <translation>共享影像</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="162" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="153" />
+      <location filename="../../app/ui/workflow/case_view.py" line="168" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="161" />
+      <location filename="../../app/ui/workflow/case_view.py" line="176" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="165" />
+      <location filename="../../app/ui/workflow/case_view.py" line="180" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="183" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="171" />
+      <location filename="../../app/ui/workflow/case_view.py" line="186" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="180" />
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="183" />
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="190" />
+      <location filename="../../app/ui/workflow/case_view.py" line="205" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="193" />
+      <location filename="../../app/ui/workflow/case_view.py" line="208" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="196" />
+      <location filename="../../app/ui/workflow/case_view.py" line="211" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="199" />
+      <location filename="../../app/ui/workflow/case_view.py" line="214" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="206" />
-      <location filename="../../app/ui/workflow/case_view.py" line="723" />
+      <location filename="../../app/ui/workflow/case_view.py" line="221" />
+      <location filename="../../app/ui/workflow/case_view.py" line="778" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="254" />
+      <location filename="../../app/ui/workflow/case_view.py" line="244" />
+      <source>Images can be shared during a video call about this consultation.</source>
+      <translation>在关于本会诊的视频通话中才能共享影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="246" />
+      <source>The call under way is about another consultation.</source>
+      <translation>当前通话属于另一个会诊。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="250" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="255" />
+      <source>Show this consultation's images to the other side of the call.</source>
+      <translation>向通话对方展示本会诊的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="307" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="286" />
+      <location filename="../../app/ui/workflow/case_view.py" line="340" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="295" />
+      <location filename="../../app/ui/workflow/case_view.py" line="349" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="297" />
+      <location filename="../../app/ui/workflow/case_view.py" line="351" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="301" />
+      <location filename="../../app/ui/workflow/case_view.py" line="355" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="305" />
+      <location filename="../../app/ui/workflow/case_view.py" line="359" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="307" />
+      <location filename="../../app/ui/workflow/case_view.py" line="361" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="311" />
+      <location filename="../../app/ui/workflow/case_view.py" line="365" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="317" />
+      <location filename="../../app/ui/workflow/case_view.py" line="371" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="367" />
+      <location filename="../../app/ui/workflow/case_view.py" line="421" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="385" />
+      <location filename="../../app/ui/workflow/case_view.py" line="439" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="403" />
+      <location filename="../../app/ui/workflow/case_view.py" line="457" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="405" />
+      <location filename="../../app/ui/workflow/case_view.py" line="459" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="422" />
+      <location filename="../../app/ui/workflow/case_view.py" line="476" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="424" />
+      <location filename="../../app/ui/workflow/case_view.py" line="478" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="444" />
+      <location filename="../../app/ui/workflow/case_view.py" line="498" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="461" />
+      <location filename="../../app/ui/workflow/case_view.py" line="515" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="519" />
+      <location filename="../../app/ui/workflow/case_view.py" line="574" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="615" />
+      <location filename="../../app/ui/workflow/case_view.py" line="670" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="689" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="689" />
+      <location filename="../../app/ui/workflow/case_view.py" line="744" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="703" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="703" />
+      <location filename="../../app/ui/workflow/case_view.py" line="758" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="725" />
+      <location filename="../../app/ui/workflow/case_view.py" line="780" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="765" />
+      <location filename="../../app/ui/workflow/case_view.py" line="820" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -1048,73 +1068,88 @@
   <context>
     <name>Coview</name>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="48" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="51" />
       <source>This series belongs to %1, not to this consultation's patient %2. It was not shared.</source>
       <translation>该序列属于 %1，不是本会诊的患者 %2，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="55" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="58" />
       <source>This series is not part of this consultation. It was not shared.</source>
       <translation>该序列不属于本会诊，未共享。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="79" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="93" />
       <source>Follow the presenter</source>
       <translation>跟随主讲人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="81" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="323" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="95" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="421" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="82" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="96" />
       <source>Save to consultation</source>
       <translation>保存到会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="83" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="97" />
       <source>Stop sharing</source>
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="220" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="264" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="299" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <source>The shared series could not be opened on this computer.</source>
+      <translation>共享的序列无法在本机打开。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="393" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="304" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="398" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="308" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="402" />
+      <source>fetching the series first: %1 of %2 images here, preview shown</source>
+      <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="406" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="312" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="410" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="321" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="419" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="381" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="454" />
+      <source>This consultation has no images to share.</source>
+      <translation>本会诊没有可共享的影像。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/coview_link.py" line="523" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -4187,6 +4222,39 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     </message>
   </context>
   <context>
+    <name>SelfCheckCli</name>
+    <message>
+      <location filename="../../app/selfcheck.py" line="924" />
+      <source>Check that this install can do its job and write a report for IT.</source>
+      <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="929" />
+      <source>print the results as JSON</source>
+      <translation>以 JSON 格式输出结果</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="934" />
+      <source>language of the report (default: the language setting, else the system's)</source>
+      <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="942" />
+      <source>also write the report to this file</source>
+      <translation>同时把报告写入此文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="947" />
+      <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
+      <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
+    </message>
+    <message>
+      <location filename="../../app/selfcheck.py" line="956" />
+      <source>use an in-memory keyring (testing only: nothing is stored)</source>
+      <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
+    </message>
+  </context>
+  <context>
     <name>SendDialog</name>
     <message>
       <location filename="../../app/ui/dicom_net/send_dialog.py" line="38" />
@@ -4542,59 +4610,69 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>StatsPanel</name>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="35" />
+      <location filename="../../app/ui/call/stats_panel.py" line="36" />
       <source>Sending</source>
       <translation>发送</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="36" />
+      <location filename="../../app/ui/call/stats_panel.py" line="37" />
       <source>Receiving</source>
       <translation>接收</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="37" />
+      <location filename="../../app/ui/call/stats_panel.py" line="38" />
       <source>Video sent</source>
       <translation>发送视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="38" />
+      <location filename="../../app/ui/call/stats_panel.py" line="39" />
       <source>Video received</source>
       <translation>接收视频</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="39" />
+      <location filename="../../app/ui/call/stats_panel.py" line="40" />
       <source>Packet loss (out / in)</source>
       <translation>丢包率（发送 / 接收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="40" />
+      <location filename="../../app/ui/call/stats_panel.py" line="41" />
       <source>Round-trip time</source>
       <translation>往返时延</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="41" />
+      <location filename="../../app/ui/call/stats_panel.py" line="42" />
       <source>Jitter</source>
       <translation>抖动</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="42" />
+      <location filename="../../app/ui/call/stats_panel.py" line="43" />
       <source>Queue on the path (out / in)</source>
       <translation>路径排队时延（发 / 收）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="43" />
+      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <source>Lip sync (video after audio)</source>
+      <translation>音画同步（视频晚于声音）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="45" />
       <source>Quality step</source>
       <translation>画质档位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="44" />
+      <location filename="../../app/ui/call/stats_panel.py" line="46" />
       <source>Bandwidth estimate</source>
       <translation>带宽估计</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="45" />
+      <location filename="../../app/ui/call/stats_panel.py" line="47" />
       <source>Connection number</source>
       <translation>连接序号</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <source>{skew} (audio held {held})</source>
+      <translation>{skew}（声音延后 {held}）</translation>
     </message>
   </context>
   <context>
@@ -5312,537 +5390,542 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>Wording</name>
     <message>
-      <location filename="../../app/ui/wording.py" line="23" />
+      <location filename="../../app/ui/wording.py" line="24" />
       <source>This record</source>
       <translation>本记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="42" />
-      <location filename="../../app/ui/wording.py" line="544" />
+      <location filename="../../app/ui/wording.py" line="43" />
+      <location filename="../../app/ui/wording.py" line="557" />
       <source>, </source>
       <translation>、</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="49" />
+      <location filename="../../app/ui/wording.py" line="50" />
       <source>{label} must be filled in</source>
       <translation>请填写{label}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="52" />
+      <location filename="../../app/ui/wording.py" line="53" />
       <source>{label} needs at least {min} characters</source>
       <translation>{label}至少需要 {min} 个字符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="55" />
+      <location filename="../../app/ui/wording.py" line="56" />
       <source>{label} may have at most {max} characters</source>
       <translation>{label}最多 {max} 个字符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="58" />
+      <location filename="../../app/ui/wording.py" line="59" />
       <source>{label} must be at least {min}</source>
       <translation>{label}不能小于 {min}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="61" />
+      <location filename="../../app/ui/wording.py" line="62" />
       <source>{label} must be at most {max}</source>
       <translation>{label}不能大于 {max}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="64" />
+      <location filename="../../app/ui/wording.py" line="65" />
       <source>{label} must be a number</source>
       <translation>{label}应为数字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="67" />
+      <location filename="../../app/ui/wording.py" line="68" />
       <source>{label} must be a whole number</source>
       <translation>{label}应为整数</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="70" />
+      <location filename="../../app/ui/wording.py" line="71" />
       <source>{label} must be yes or no</source>
       <translation>{label}应为“是”或“否”</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="73" />
+      <location filename="../../app/ui/wording.py" line="74" />
       <source>{label} must be written as year-month-day, e.g. 1965-03-15</source>
       <translation>{label}格式应为 年-月-日，例如 1965-03-15</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="76" />
+      <location filename="../../app/ui/wording.py" line="77" />
       <source>{label} must be written as year-month-day hour:minute, e.g. 2026-03-15 14:30</source>
       <translation>{label}格式应为 年-月-日 时:分，例如 2026-03-15 14:30</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="81" />
+      <location filename="../../app/ui/wording.py" line="82" />
       <source>{label} must be one of: {choices}</source>
       <translation>{label}只能是以下之一：{choices}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="85" />
+      <location filename="../../app/ui/wording.py" line="86" />
       <source>{label}: choose one of the offered values</source>
       <translation>{label}：请从给出的选项中选择</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="89" />
+      <location filename="../../app/ui/wording.py" line="90" />
       <source>{label} is not written in the expected form</source>
       <translation>{label}的格式不正确</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="92" />
+      <location filename="../../app/ui/wording.py" line="93" />
       <source>{label} must be a list</source>
       <translation>{label}应为列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="95" />
+      <location filename="../../app/ui/wording.py" line="96" />
       <source>{label} is not valid</source>
       <translation>{label}无效</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="98" />
+      <location filename="../../app/ui/wording.py" line="99" />
       <source>A consultation cannot go from “{before}” to “{after}”</source>
       <translation>会诊不能从“{before}”变为“{after}”</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="104" />
+      <location filename="../../app/ui/wording.py" line="105" />
       <source>{label} contains characters that cannot be stored (e.g. invisible control characters); please retype it</source>
       <translation>{label}含有无法保存的字符（例如看不见的控制字符），请重新输入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="109" />
+      <location filename="../../app/ui/wording.py" line="110" />
       <source>{label} must be an ordinary number</source>
       <translation>{label}应为普通数字</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="112" />
+      <location filename="../../app/ui/wording.py" line="113" />
       <source>This record must belong to a patient</source>
       <translation>本记录必须属于某位患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="115" />
+      <location filename="../../app/ui/wording.py" line="116" />
       <source>This record has no conflict to resolve</source>
       <translation>本记录没有需要解决的冲突</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="118" />
+      <location filename="../../app/ui/wording.py" line="119" />
       <source>This record no longer exists on this computer</source>
       <translation>本机上已没有这条记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="128" />
+      <location filename="../../app/ui/wording.py" line="129" />
       <source>{label} must have 18 characters (it has {length})</source>
       <translation>{label}应为 18 位（现为 {length} 位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="131" />
+      <location filename="../../app/ui/wording.py" line="132" />
       <source>{label} must be 17 digits followed by a digit or X</source>
       <translation>{label}应为 17 位数字加一位数字或 X</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="134" />
+      <location filename="../../app/ui/wording.py" line="135" />
       <source>{label} has a wrong check character — please check the number for a typing slip</source>
       <translation>{label}校验位不正确，请检查号码是否输错</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="138" />
+      <location filename="../../app/ui/wording.py" line="139" />
       <source>{label} does not contain a real birth date (characters 7–14)</source>
       <translation>{label}第 7–14 位不是有效的出生日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="141" />
+      <location filename="../../app/ui/wording.py" line="142" />
       <source>{label} differs from the birth date in the resident ID number ({from_id})</source>
       <translation>{label}与身份证号中的出生日期（{from_id}）不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="144" />
+      <location filename="../../app/ui/wording.py" line="145" />
       <source>{label} differs from the sex in the resident ID number</source>
       <translation>{label}与身份证号中的性别不一致</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="147" />
+      <location filename="../../app/ui/wording.py" line="148" />
       <source>The patient's written informed consent (who, when and a photo or scan of the signed form) is needed before the request can be submitted</source>
       <translation>提交申请前需要患者的书面知情同意（签字人、时间以及签字同意书的照片或扫描件）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="152" />
+      <location filename="../../app/ui/wording.py" line="153" />
       <source>{label} is not an ICD-10 code (for example I10 or E11.9)</source>
       <translation>{label}不是 ICD-10 编码（例如 I10 或 E11.9）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="155" />
+      <location filename="../../app/ui/wording.py" line="156" />
       <source>An amendment must say why the report is corrected</source>
       <translation>更正报告必须说明更正的原因</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="216" />
+      <location filename="../../app/ui/wording.py" line="217" />
       <source>Wrong username or password.</source>
       <translation>用户名或密码错误。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="217" />
+      <location filename="../../app/ui/wording.py" line="218" />
       <source>This account has been disabled. Ask your hospital's IT.</source>
       <translation>此账号已被停用，请联系本院信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="220" />
+      <location filename="../../app/ui/wording.py" line="221" />
       <source>Too many failed sign-ins. Wait a few minutes, then try again.</source>
       <translation>登录失败次数过多，请等几分钟再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="223" />
-      <location filename="../../app/ui/wording.py" line="226" />
+      <location filename="../../app/ui/wording.py" line="224" />
+      <location filename="../../app/ui/wording.py" line="227" />
       <source>Your sign-in has expired. Please sign in again.</source>
       <translation>登录已过期，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="229" />
-      <location filename="../../app/ui/wording.py" line="232" />
+      <location filename="../../app/ui/wording.py" line="230" />
+      <location filename="../../app/ui/wording.py" line="233" />
       <source>You are not signed in. Please sign in again.</source>
       <translation>您尚未登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="235" />
+      <location filename="../../app/ui/wording.py" line="236" />
       <source>The hub could not accept what was sent (a field is not valid).</source>
       <translation>服务器无法接受所发送的内容（有字段无效）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="238" />
+      <location filename="../../app/ui/wording.py" line="239" />
       <source>The hub could not store a value of this record.</source>
       <translation>服务器无法保存这条记录中的某个值。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="241" />
+      <location filename="../../app/ui/wording.py" line="242" />
       <source>The text contains an invisible control character; remove it and retry.</source>
       <translation>文字中含有不可见的控制字符，请删除后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="244" />
+      <location filename="../../app/ui/wording.py" line="245" />
       <source>A number is not an ordinary number (NaN or infinity); correct it and retry.</source>
       <translation>有一个数值不是普通数字（NaN 或无穷大），请改正后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="247" />
-      <location filename="../../app/ui/wording.py" line="311" />
-      <location filename="../../app/ui/wording.py" line="314" />
+      <location filename="../../app/ui/wording.py" line="248" />
+      <location filename="../../app/ui/wording.py" line="312" />
+      <location filename="../../app/ui/wording.py" line="315" />
       <source>This version of YiQiao does not match the hub. Ask IT to update YiQiao.</source>
       <translation>此版本的医桥与服务器不匹配，请联系信息科更新医桥。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="250" />
-      <location filename="../../app/ui/wording.py" line="253" />
+      <location filename="../../app/ui/wording.py" line="251" />
+      <location filename="../../app/ui/wording.py" line="254" />
       <source>Too much was sent at once; YiQiao will send it in smaller parts.</source>
       <translation>一次发送的内容过多，医桥会分批重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="256" />
-      <location filename="../../app/ui/wording.py" line="265" />
-      <location filename="../../app/ui/wording.py" line="268" />
+      <location filename="../../app/ui/wording.py" line="257" />
+      <location filename="../../app/ui/wording.py" line="266" />
+      <location filename="../../app/ui/wording.py" line="269" />
       <source>The hub could not understand the request.</source>
       <translation>服务器无法理解该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="259" />
-      <location filename="../../app/ui/wording.py" line="262" />
+      <location filename="../../app/ui/wording.py" line="260" />
+      <location filename="../../app/ui/wording.py" line="263" />
       <source>The hub does not offer this function (check its version).</source>
       <translation>服务器不提供此功能（请检查其版本）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="271" />
+      <location filename="../../app/ui/wording.py" line="272" />
       <source>The hub does not accept this kind of file.</source>
       <translation>服务器不接受此类文件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="274" />
-      <location filename="../../app/ui/wording.py" line="349" />
+      <location filename="../../app/ui/wording.py" line="275" />
+      <location filename="../../app/ui/wording.py" line="350" />
       <source>The hub refused the request.</source>
       <translation>服务器拒绝了该请求。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="275" />
+      <location filename="../../app/ui/wording.py" line="276" />
       <source>You are not allowed to do this.</source>
       <translation>您没有执行此操作的权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="276" />
+      <location filename="../../app/ui/wording.py" line="277" />
       <source>The hub does not have this (it may have been deleted).</source>
       <translation>服务器上没有该内容（可能已被删除）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="279" />
+      <location filename="../../app/ui/wording.py" line="280" />
       <source>Someone else changed this at the same time; look again and retry.</source>
       <translation>有人同时修改了此内容，请查看后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="282" />
+      <location filename="../../app/ui/wording.py" line="283" />
       <source>This is no longer available on the hub.</source>
       <translation>服务器上已不再提供该内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="283" />
+      <location filename="../../app/ui/wording.py" line="284" />
       <source>This is too large for the hub.</source>
       <translation>内容过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="284" />
+      <location filename="../../app/ui/wording.py" line="285" />
       <source>The hub is busy. YiQiao will try again shortly.</source>
       <translation>服务器繁忙，医桥稍后会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="287" />
+      <location filename="../../app/ui/wording.py" line="288" />
       <source>This file is too large for the hub.</source>
       <translation>文件过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="290" />
-      <location filename="../../app/ui/wording.py" line="296" />
+      <location filename="../../app/ui/wording.py" line="291" />
+      <location filename="../../app/ui/wording.py" line="297" />
       <source>A file arrived damaged at the hub; YiQiao will send it again.</source>
       <translation>文件到达服务器时已损坏，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="293" />
-      <location filename="../../app/ui/wording.py" line="299" />
-      <location filename="../../app/ui/wording.py" line="326" />
+      <location filename="../../app/ui/wording.py" line="294" />
+      <location filename="../../app/ui/wording.py" line="300" />
+      <location filename="../../app/ui/wording.py" line="327" />
       <source>A file upload was refused; YiQiao will send it again.</source>
       <translation>文件上传被拒绝，医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="302" />
+      <location filename="../../app/ui/wording.py" line="303" />
       <source>A file upload got out of step; YiQiao will resume it.</source>
       <translation>文件上传进度不一致，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="305" />
+      <location filename="../../app/ui/wording.py" line="306" />
       <source>The hub has no room left for your files. Ask IT.</source>
       <translation>服务器已没有空间存放您的文件，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="308" />
+      <location filename="../../app/ui/wording.py" line="309" />
       <source>A file download got out of step; YiQiao will retry.</source>
       <translation>文件下载进度不一致，医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="317" />
+      <location filename="../../app/ui/wording.py" line="318" />
       <source>This file is already complete on the hub.</source>
       <translation>该文件已完整保存在服务器上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="320" />
+      <location filename="../../app/ui/wording.py" line="321" />
       <source>A file upload is still in progress; YiQiao will resume it.</source>
       <translation>文件仍在上传中，医桥会继续上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="323" />
+      <location filename="../../app/ui/wording.py" line="324" />
       <source>An unfinished upload expired; YiQiao will start it again.</source>
       <translation>未完成的上传已过期，医桥会重新开始上传。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="329" />
-      <location filename="../../app/ui/wording.py" line="415" />
+      <location filename="../../app/ui/wording.py" line="330" />
+      <location filename="../../app/ui/wording.py" line="416" />
       <source>The hub had an internal problem. YiQiao will try again.</source>
       <translation>服务器内部出错，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="332" />
+      <location filename="../../app/ui/wording.py" line="333" />
       <source>The request reached the hub garbled (a proxy in between?). YiQiao will retry.</source>
       <translation>请求到达中心服务器时已损坏（可能经过了代理）。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="336" />
+      <location filename="../../app/ui/wording.py" line="337" />
       <source>The request reached the hub with a damaged header. YiQiao will retry.</source>
       <translation>请求到达中心服务器时头部已损坏。医桥会重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="339" />
+      <location filename="../../app/ui/wording.py" line="340" />
       <source>A file upload was refused by the hub; YiQiao will send it again.</source>
       <translation>中心服务器拒绝了文件上传；医桥会重新发送。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="342" />
+      <location filename="../../app/ui/wording.py" line="343" />
       <source>The network was too slow for the hub to wait. YiQiao will try again.</source>
       <translation>网络太慢，中心服务器无法继续等待。医桥会再试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="345" />
+      <location filename="../../app/ui/wording.py" line="346" />
       <source>This record is damaged on the hub. Ask IT to check the hub.</source>
       <translation>这条记录在中心服务器上已损坏。请联系信息科检查服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="355" />
+      <location filename="../../app/ui/wording.py" line="356" />
       <source>You are not allowed to change this record.</source>
       <translation>您无权修改这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="358" />
+      <location filename="../../app/ui/wording.py" line="359" />
       <source>The hub found this record not valid.</source>
       <translation>服务器认为这条记录无效。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="359" />
+      <location filename="../../app/ui/wording.py" line="360" />
       <source>The consultation cannot move to this status.</source>
       <translation>会诊不能变为此状态。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="362" />
+      <location filename="../../app/ui/wording.py" line="363" />
       <source>This record was edited from a version the hub does not know.</source>
       <translation>这条记录是基于服务器不认识的版本修改的。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="365" />
+      <location filename="../../app/ui/wording.py" line="366" />
       <source>A different record with the same identity is already on the hub.</source>
       <translation>服务器上已有另一条相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="368" />
+      <location filename="../../app/ui/wording.py" line="369" />
       <source>The hub no longer has this record.</source>
       <translation>服务器上已没有这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="369" />
+      <location filename="../../app/ui/wording.py" line="370" />
       <source>A different kind of record with the same identity is on the hub.</source>
       <translation>服务器上有另一类相同编号的记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="372" />
+      <location filename="../../app/ui/wording.py" line="373" />
       <source>A record cannot be moved to another patient or hospital.</source>
       <translation>记录不能转移到其他患者或医院。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="375" />
+      <location filename="../../app/ui/wording.py" line="376" />
       <source>A file of this record has not reached the hub yet.</source>
       <translation>这条记录的某个文件尚未上传到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="378" />
+      <location filename="../../app/ui/wording.py" line="379" />
       <source>This record is too large for the hub.</source>
       <translation>这条记录过大，服务器无法接受。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="379" />
+      <location filename="../../app/ui/wording.py" line="380" />
       <source>This change was sent twice at once.</source>
       <translation>此修改被同时发送了两次。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="383" />
+      <location filename="../../app/ui/wording.py" line="384" />
       <source>The hub refused this record.</source>
       <translation>服务器拒绝了这条记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="392" />
+      <location filename="../../app/ui/wording.py" line="393" />
       <source>The hub's security certificate is not trusted. Ask IT to check the CA certificate setting.</source>
       <translation>服务器的安全证书不受信任，请联系信息科检查 CA 证书设置。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="398" />
+      <location filename="../../app/ui/wording.py" line="399" />
       <source>Cannot reach the hub. Check the network connection and try again.</source>
       <translation>无法连接到服务器，请检查网络连接后重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="407" />
+      <location filename="../../app/ui/wording.py" line="408" />
       <source>The hub refused the sign-in. Please sign in again.</source>
       <translation>服务器拒绝登录，请重新登录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="411" />
+      <location filename="../../app/ui/wording.py" line="412" />
       <source>The hub's reply could not be understood. YiQiao will try again.</source>
       <translation>无法理解服务器的回复，医桥会自动重试。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="424" />
+      <location filename="../../app/ui/wording.py" line="425" />
       <source>The hub did not accept what was entered:</source>
       <translation>服务器未接受所填写的内容：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="445" />
+      <location filename="../../app/ui/wording.py" line="448" />
       <source>YiQiao may not write here. Check the folder's permissions.</source>
       <translation>医桥无权写入此处，请检查文件夹权限。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="449" />
+      <location filename="../../app/ui/wording.py" line="452" />
       <source>A file could not be read or written (disk full or removed?).</source>
       <translation>无法读取或写入文件（磁盘已满或已被移除？）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="452" />
-      <location filename="../../app/ui/wording.py" line="526" />
+      <location filename="../../app/ui/wording.py" line="455" />
+      <location filename="../../app/ui/wording.py" line="529" />
       <source>Something went wrong; the details are in the log.</source>
       <translation>出现问题，详情见日志。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="464" />
+      <location filename="../../app/ui/wording.py" line="467" />
       <source>The local records file is damaged. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件已损坏，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="470" />
+      <location filename="../../app/ui/wording.py" line="473" />
       <source>The local records file was written by a newer version of YiQiao. It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>本机记录文件由更新版本的医桥写入，已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="475" />
+      <location filename="../../app/ui/wording.py" line="478" />
       <source>The local records file could not be opened with this computer's key (the system keyring may have been reset). It was kept as {kept}; a fresh copy is being downloaded from the hub.</source>
       <translation>无法用本机密钥打开本机记录文件（系统密钥库可能已被重置）。该文件已保留为 {kept}；正在从服务器重新下载记录。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="482" />
+      <location filename="../../app/ui/wording.py" line="485" />
       <source>Unsent work from that file was unlocked with your password: {docs} changes and {files} files are being sent to the hub now.</source>
       <translation>已用您的密码解开该文件中尚未发送的内容：{docs} 项修改和 {files} 个文件正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="488" />
+      <location filename="../../app/ui/wording.py" line="491" />
       <source>All unsent work from the unreadable records file has reached the hub ({docs} changes, {files} files).</source>
       <translation>无法打开的记录文件中尚未发送的内容已全部送达服务器（{docs} 项修改，{files} 个文件）。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="494" />
+      <location filename="../../app/ui/wording.py" line="497" />
       <source> The hub refused {n} of them; IT can find them in the log.</source>
       <translation>其中 {n} 项被服务器拒绝，信息科可在日志中找到。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="499" />
+      <location filename="../../app/ui/wording.py" line="502" />
       <source>Unsent work in {kept} is locked with an earlier password (the computer's key was lost and your password has been changed since). Nothing has been deleted: choose “Enter earlier password…” to send it to the hub. If nobody remembers that password, keep the file; it can be opened whenever it is remembered.</source>
       <translation>有尚未发送的工作用以前的密码加密保存着（本机密钥丢失，且此后密码已更改）。没有删除任何内容：请点“输入以前的密码…”把它发送到服务器。如果暂时想不起该密码，请保留此文件，以后想起时仍可打开。文件：{kept}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="507" />
+      <location filename="../../app/ui/wording.py" line="510" />
       <source>Unsent work in {kept} cannot be opened on this computer (it has no password-protected copy of its key). The file is kept; ask IT for help.</source>
       <translation>{kept} 中尚未发送的内容无法在本机打开（没有受密码保护的密钥副本）。文件已保留，请联系信息科。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="513" />
+      <location filename="../../app/ui/wording.py" line="516" />
       <source>This computer had lost the key to your attached files; it was restored from the copy protected by your password. Nothing was lost.</source>
       <translation>本机曾丢失附件文件的密钥，已从受您密码保护的副本中恢复。没有丢失任何内容。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="521" />
+      <location filename="../../app/ui/wording.py" line="524" />
       <source>{files} attached files kept after the key was lost were opened with your password; they are being sent to the hub now.</source>
       <translation>密钥丢失后保留的 {files} 个附件文件已用您的密码打开，正在发送到服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="534" />
+      <location filename="../../app/ui/wording.py" line="538" />
+      <source>{title} ({patient})</source>
+      <translation>{title}（{patient}）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="547" />
       <source>This computer has lost the key to the attached files stored here (the system keyring may have been reset). Nothing was deleted: the files were kept in {kept}.</source>
       <translation>本机丢失了本地附件文件的密钥（系统密钥库可能被重置）。没有删除任何内容：这些文件保留在 {kept}。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="540" />
-      <source>{n} of them are on the hub and will be downloaded again when opened.</source>
+      <location filename="../../app/ui/wording.py" line="553" />
+      <source> {n} of them are on the hub and will be downloaded again when opened.</source>
       <translation>其中 {n} 个已在服务器上，打开时会重新下载。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="546" />
+      <location filename="../../app/ui/wording.py" line="562" />
+      <source> Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
+      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/wording.py" line="559" />
       <source> and {n} more</source>
       <translation> 等另外 {n} 个</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="549" />
-      <source>Not yet sent to the hub, and waiting for your password: {files}. Sign in with your password (or choose “Enter earlier password…” if it has been changed) to send them.</source>
-      <translation>尚未发送到服务器、等待您的密码的文件：{files}。请用密码登录（如果密码已更改，请点“输入以前的密码…”）以发送它们。</translation>
-    </message>
-    <message>
-      <location filename="../../app/ui/wording.py" line="581" />
+      <location filename="../../app/ui/wording.py" line="604" />
       <source>This computer has no secure credential store, so the local records cannot be opened. Ask IT to enable the system keyring.</source>
       <translation>本机没有安全的凭据存储，无法打开本机记录。请联系信息科启用系统密钥库。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/wording.py" line="587" />
+      <location filename="../../app/ui/wording.py" line="610" />
       <source>The local records could not be opened, even afresh. The files are kept; ask IT for help.</source>
       <translation>即使重新创建也无法打开本机记录。文件已保留，请联系信息科。</translation>
     </message>

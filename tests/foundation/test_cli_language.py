@@ -14,6 +14,7 @@ from tests.foundation.ui_text import untranslated
 REPO = Path(__file__).resolve().parents[2]
 
 HELP = [
+    ["--self-check"],
     ["export"],
     ["dicom"],
     *[["dicom", c] for c in ("echo", "send", "find", "move", "get", "receive", "inbox")],

@@ -65,3 +65,22 @@ def test_rtp_timestamps_wrapping_between_report_and_frame() -> None:
     # pts 1000 is RTP 900 after the wrap: 950 samples after the report's timestamp.
     stream = sync._streams["audio"]
     assert abs(stream.sender_time(1000) - (10 + 950 / 48_000)) < 1e-9
+
+
+def test_the_stats_panel_says_how_far_video_is_from_its_audio(qtbot) -> None:  # noqa: ANN001
+    from app.media.stats import CallStats
+    from app.ui.call.stats_panel import StatsPanel
+
+    panel = StatsPanel()
+    qtbot.addWidget(panel)
+    panel.show_stats(CallStats(av_skew_s=0.031, audio_sync_delay_s=0.52))
+    assert panel.values["lipsync"].text() == "+31 ms (audio held 520 ms)"
+    panel.show_stats(CallStats())
+    assert panel.values["lipsync"].text().startswith("–")
+
+
+def test_audio_waiting_in_the_speaker_buffer_counts_as_later() -> None:
+    sync = _sync()
+    sync.audio_output_s = lambda: 0.1  # 100 ms queued before the speaker plays it
+    _feed(sync, 0.5, video_lag_s=0.1)  # video handed out 100 ms after its audio
+    assert sync.skew_s is not None and abs(sync.skew_s) < 0.01  # heard together

@@ -64,7 +64,8 @@ def test_lost_blob_key_is_named_kept_and_restored_by_the_password(hub, tmp_path:
     session = open_user_session(user, hub.url, client, data_dir=data)
     assert [n.code for n in session.notices] == ["blob_key_lost"]
     params = session.notices[0].params
-    assert params["waiting"] == ["心电图照片"] and params["on_hub"] == 1
+    assert params["waiting"] == [{"patient": "钱淑珍", "title": "心电图照片"}]
+    assert params["on_hub"] == 1
     (kept,) = find_keylost(folder)
     assert params["kept"] == str(kept)
     assert (kept / waiting[:2] / waiting).exists() and (kept / sent[:2] / sent).exists()

@@ -122,3 +122,48 @@ def test_full_pull_never_drops_a_document_with_an_unsent_change(hub, tmp_path: P
         assert a.store.outbox_size() == 1
     finally:
         a.close()
+
+
+def test_an_urgent_blob_is_fetched_next_even_in_the_middle_of_other_downloads(
+    hub, tmp_path: Path, monkeypatch
+) -> None:
+    """Co-viewing asks for the series being shown in a call: it goes ahead of the queue, and
+    a request made while other blobs download is served next, not after them."""
+    import app.sync.engine as engine_module
+
+    a = make_client(tmp_path / "a", hub.url, "doc1")
+    b = make_client(tmp_path / "b", hub.url, "doc2")
+    try:
+        shas = [a.blobs.add_bytes(bytes([i]) * 20_000, "application/dicom") for i in range(5)]
+        p = a.store.create(
+            DocType.patient, {"name": "赵一", "sex": "M", "birth_date": "1960-01-01"}
+        )
+        entries = [
+            {"sha256": s, "size": 20_000, "media_type": "application/dicom", "kind": "dicom"}
+            for s in shas
+        ]
+        a.store.create(DocType.attachment, {"kind": "dicom", "blobs": entries}, patient_id=p.id)
+        sync_until_quiet(a)
+        sync_until_quiet(b)
+        for sha in shas[:3]:
+            b.engine.request_blob(sha)
+        b.engine.request_blob(shas[3], urgent=True)
+        b.engine.request_blob(shas[1])  # already queued: stays behind the urgent one
+        assert b.engine.wanted() == [shas[3], shas[2], shas[1], shas[0]]
+        order: list[str] = []
+        real = engine_module.download_blob
+
+        def observed(client, blobs, sha, *args):  # noqa: ANN001, ANN002, ANN202
+            order.append(sha)
+            if len(order) == 2:  # while the queue is being worked through
+                b.engine.request_blob(shas[4], urgent=True)
+            return real(client, blobs, sha, *args)
+
+        monkeypatch.setattr(engine_module, "download_blob", observed)
+        b.engine.download_blobs()
+        assert order == [shas[3], shas[2], shas[4], shas[1], shas[0]]
+        assert all(b.blobs.read_bytes(s) == bytes([i]) * 20_000 for i, s in enumerate(shas))
+        assert b.engine.wanted() == []
+    finally:
+        a.close()
+        b.close()

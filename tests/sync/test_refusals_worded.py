@@ -100,3 +100,17 @@ def test_malformed_requests_are_worded_per_field_in_chinese(chinese, hub) -> Non
         text = error_text(exc)
         assert words in text, text
         assert not untranslated([(f"{field} {code}", text)]), text
+
+
+def test_sign_in_fields_checked_before_sending_are_worded(chinese, qtbot) -> None:
+    from pydantic import ValidationError
+
+    from app.ui.login_dialog import LoginDialog
+
+    with pytest.raises(ValidationError) as too_long:
+        HubClient("http://127.0.0.1:9").login("u" * 200, "secret")  # never reaches the network
+    dialog = LoginDialog(AppContext(settings=load_settings(registry={})))
+    qtbot.addWidget(dialog)
+    text = dialog.describe_error(too_long.value)
+    assert "用户名最多 128 个字符" in text, text
+    assert not untranslated([("login", text)]), text

@@ -215,6 +215,32 @@ def test_the_side_without_the_series_asks_for_it_and_gets_a_small_preview():
     a.flush()  # the presenter settled on the image: a preview of it follows
     pump(wire)
     assert b.preview is not first and b.preview.sop_instance_uid == "1.9.8"
+    b.series_arrived()  # fetched meanwhile: the presenter stops sending previews
+    pump(wire)
+    assert not b.lacking_series and b.preview is None and not a.peer_lacks_series
+    clock.t += 1
+    a.set_view(CoviewView(series_uid="1.2.3.4", sop_instance_uid="1.9.9", frame_index=2))
+    clock.t += 1
+    a.flush()
+    pump(wire)
+    assert b.preview is None and b.view.sop_instance_uid == "1.9.9"
+
+
+def test_only_the_consultations_own_series_can_be_shared_or_received():
+    clock = Clock()
+    a, b, wire = pair(clock)
+    a.allowed_series = b.allowed_series = frozenset({"1.2.3.4"})
+    prior = SERIES.model_copy(update={"series_uid": "1.2.3.99"})  # same patient, not attached
+    with pytest.raises(CoviewRefused) as refused:
+        a.start_share(prior, "s1")
+    assert refused.value.code == "other_series" and not a.active and wire.queues["b"] == []
+    unchecked = CoviewSession("x", PATIENT, "c1", wire.sender("b"))  # a sender that does not check
+    unchecked.start_share(prior, "s2")
+    pump(wire)
+    assert not b.active and b.ignored == 1
+    a.start_share(SERIES, "s3")
+    pump(wire)
+    assert b.active and b.series.series_uid == "1.2.3.4"
 
 
 def test_messages_of_another_version_or_garbage_are_refused_with_a_clear_error():
@@ -231,3 +257,21 @@ def _any_view():  # noqa: ANN202
     from app.protocol.datachannel import ViewUpdate
 
     return ViewUpdate(share_id="s", seq=1, sender="a", view=CoviewView(series_uid="1"))
+
+
+def test_marks_outlive_a_share_so_a_second_series_keeps_the_first_ones():
+    clock = Clock()
+    a, b, wire = pair(clock)
+    a.allowed_series = b.allowed_series = frozenset({"1.2.3.4", "1.2.3.5"})
+    a.start_share(SERIES, "s1")
+    pump(wire)
+    first = a.add_annotation(Annotation("length", [(1, 1), (5, 5)], "", "1.9.1"))
+    theirs = b.add_annotation(Annotation("arrow", [(2, 2), (6, 6)], "", "1.9.1", text="看"))
+    pump(wire)
+    a.start_share(SERIES.model_copy(update={"series_uid": "1.2.3.5"}), "s2")
+    pump(wire)
+    assert b.series.series_uid == "1.2.3.5"
+    assert set(a.annotations) == set(b.annotations) == {first.id, theirs.id}
+    assert b.undo() and theirs.id not in b.annotations  # undo still walks back our own
+    pump(wire)
+    assert set(a.annotations) == {first.id}

@@ -57,7 +57,9 @@ def workflow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowH
     hub.stop()
 
 
-def sign_in(folder: Path, url: str, username: str, start: bool = True) -> tuple[Any, Any]:
+def sign_in(
+    folder: Path, url: str, username: str, start: bool = True, password: str = PASSWORD
+) -> tuple[Any, Any]:
     """A signed-in client profile: (AppContext with the sync session, user)."""
     from app.backoff import Backoff
     from app.config import load_settings
@@ -71,7 +73,7 @@ def sign_in(folder: Path, url: str, username: str, start: bool = True) -> tuple[
 
     folder.mkdir(parents=True, exist_ok=True)
     client = HubClient(url, timeout=5)
-    tokens = client.login(username, PASSWORD)
+    tokens = client.login(username, password)
     cache = open_cache(folder / "cache.db", b"k" * 32)
     blobs = BlobStore(folder / "blobs", b"b" * 32, cache, 1 << 30)
     store = RecordStore(cache, tokens.user.id, tokens.user.facility_id)

@@ -10,10 +10,11 @@ import asyncio
 import logging
 from typing import Any
 
+from pydantic import BaseModel
 from PySide6.QtCore import QObject, Signal
 
 from app.context import AppContext
-from app.media.call import CallController, CallEvent
+from app.media.call import CallController, CallEvent, CallPhase
 from app.media.capture import open_sources
 from app.media.engine import MediaConfig
 from app.media.hub_signaling import HubSignaling
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 class CallService(QObject):
     """Signals carry ``app.media.call.CallEvent`` payloads."""
 
-    event = Signal(object)  # every CallEvent
+    call_event = Signal(object)  # every CallEvent (not "event": that is QObject.event())
     connection = Signal(bool)  # signaling connected / lost
     share_requested = Signal()  # the call window's "Share images": open the case's series
 
@@ -42,8 +43,10 @@ class CallService(QObject):
         self.notes: list[str] = []
         self.consultation_id = ""  # of the current or ringing call ("" for a test call)
         self.coview: Any = None  # the CoviewSession riding this call (GUI thread)
-        self.event.connect(self._remember_consultation)
-        self.event.connect(self._attach_coview)
+        self._coview_backlog: list[Any] = []  # co-viewing messages before a session exists
+        self.phase = CallPhase.idle  # as the last event told (GUI thread)
+        self.call_event.connect(self._remember_consultation)
+        self.call_event.connect(self._attach_coview)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -72,16 +75,21 @@ class CallService(QObject):
             return video, audio
 
         def listener(event: CallEvent) -> None:
-            call_on_gui(self.event.emit, event)
+            call_on_gui(self.call_event.emit, event)
 
         def on_connection(up: bool) -> None:
             self.online = up
             call_on_gui(self.connection.emit, up)
 
+        async def on_hub_message(message: BaseModel) -> None:
+            controller = self.controller
+            if controller is not None:  # None once stop() began
+                await controller.on_hub_message(message)
+
         self.signaling = HubSignaling(
             self.context.hub_url,
             token,
-            lambda m: self.controller.on_hub_message(m),
+            on_hub_message,
             on_connection,
             # Trusted exactly as sync is: the client's context from the policy's ca_bundle.
             ssl_context=client.ssl_context,
@@ -130,6 +138,15 @@ class CallService(QObject):
     def _remember_consultation(self, event: CallEvent) -> None:
         if event.kind == "incoming" and event.incoming is not None:
             self.consultation_id = event.incoming.consultation_id
+        if event.kind == "phase" and event.phase is not None:
+            self.phase = event.phase
+            if event.phase is CallPhase.ended:
+                self._coview_backlog = []
+
+    @property
+    def in_call_about(self) -> str:
+        """The consultation of the call that is up now ("" when none is)."""
+        return self.consultation_id if self.phase is CallPhase.active else ""
 
     def call(self, consultation_id: str, callee_id: str | None = None) -> None:
         self.consultation_id = consultation_id
@@ -162,29 +179,46 @@ class CallService(QObject):
     # ---- co-viewing: the session lives on the GUI thread, its messages on the media loop --
 
     def use_coview(self, session: Any) -> None:
-        """Carry ``session``'s messages over this call's data channel (see docs/coview.md)."""
+        """Carry ``session``'s messages over this call's data channel (see docs/coview.md).
+        Messages that arrived before (the other side shared while ours was being set up)
+        are handed to it now, in order."""
         self.coview = session
         session.send = self._send_coview
+        backlog, self._coview_backlog = self._coview_backlog, []
+        for message in backlog:
+            session.receive(message)
         self._attach_coview(None)
 
-    def _attach_coview(self, _event: CallEvent | None) -> None:
-        session = self.coview
-        if session is None:
-            return
+    def drop_coview(self, session: Any) -> None:
+        """``session`` is finished (the call ended): nothing more reaches it."""
+        if self.coview is session:
+            self.coview = None
+            self._coview_backlog = []
 
+    def _coview_in(self, message: Any) -> None:
+        if self.coview is not None:
+            self.coview.receive(message)
+        elif len(self._coview_backlog) < 500:
+            self._coview_backlog.append(message)
+
+    def _coview_reopened(self) -> None:
+        if self.coview is not None:
+            self.coview.resync()
+
+    def _attach_coview(self, _event: CallEvent | None) -> None:
         async def attach() -> None:
             media = self.controller.media if self.controller else None
             if media is None or media.messaging.on_coview is not None:
                 return
-            media.messaging.on_coview = lambda m: call_on_gui(session.receive, m)
-            media.messaging.on_reopen = lambda: call_on_gui(session.resync)
+            media.messaging.on_coview = lambda m: call_on_gui(self._coview_in, m)
+            media.messaging.on_reopen = lambda: call_on_gui(self._coview_reopened)
 
         run_async(attach())
 
     def _send_coview(self, message: Any) -> bool:
         media = self.controller.media if self.controller else None
         channel = media.messaging.channel if media is not None else None
-        if channel is None or channel.readyState != "open":
+        if media is None or channel is None or channel.readyState != "open":
             return False  # resync() re-sends everything once the channel is back
         async_loop().loop.call_soon_threadsafe(media.messaging.send, message)
         return True
@@ -204,6 +238,8 @@ class CallService(QObject):
 
 def call_service(context: AppContext) -> CallService:
     """The one ``CallService`` of this session (created and started on first use)."""
-    service = context.service("calls", lambda: CallService(context))
+    service = context.services.get("calls")
+    if service is None:
+        service = context.services["calls"] = CallService(context)
     service.start()
     return service

@@ -1,4 +1,5 @@
-"""The numbers for IT: bitrates each way, sizes, frame rates, loss, RTT, jitter, ladder step."""
+"""The numbers for IT: bitrates each way, sizes, frame rates, loss, RTT, jitter, ladder step,
+lip sync."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class StatsPanel(QWidget):
             ("rtt", self.tr("Round-trip time")),
             ("jitter", self.tr("Jitter")),
             ("queue", self.tr("Queue on the path (out / in)")),
+            ("lipsync", self.tr("Lip sync (video after audio)")),
             ("rung", self.tr("Quality step")),
             ("estimate", self.tr("Bandwidth estimate")),
             ("session", self.tr("Connection number")),
@@ -60,6 +62,10 @@ class StatsPanel(QWidget):
         v["rtt"].setText(_ms(s.rtt_s))
         v["jitter"].setText(_ms(s.jitter_s))
         v["queue"].setText(f"{_ms(_s(s.queue_out_ms))} / {_ms(_s(s.queue_in_ms))}")
+        skew = "–" if s.av_skew_s is None else f"{1000 * s.av_skew_s:+.0f} ms"
+        v["lipsync"].setText(
+            self.tr("{skew} (audio held {held})").format(skew=skew, held=_ms(s.audio_sync_delay_s))
+        )
         names = [r.name for r in LADDER]
         step = f"{names.index(s.rung) + 1}/{len(names)} " if s.rung in names else ""
         v["rung"].setText(f"{step}{s.rung}" if s.rung else "–")

@@ -8,6 +8,7 @@ through ``CallService`` whatever page is open (the dialog is parented to this pa
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,10 +22,17 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.media.call import CallEvent, CallPhase
+from app.sync.call_subject import CallSubject
 from app.ui.call.incoming import IncomingCallDialog
 from app.ui.call.service import CallService, call_service
 from app.ui.call.subject import look_up_subject
 from app.ui.call.window import CallWidget
+from app.ui.main_window import main_window_of
+from app.ui.workflow.wording import problems_text
+
+if TYPE_CHECKING:
+    from app.ui.viewer.coview_link import CoviewLink
+    from app.ui.workflow.case_model import ConsultationSeries
 
 
 class CallPage(QWidget):
@@ -73,8 +81,10 @@ class CallPage(QWidget):
         self.stack.addWidget(self.call_widget)
         self.call_widget.open_case_requested.connect(self.open_case)
         self.service.share_requested.connect(self.share_images)
-        self.coview_link = None  # app.ui.viewer.coview_link.CoviewLink of the current call
-        self.service.event.connect(self.on_event)
+        self.coview_link: CoviewLink | None = None  # co-viewing of the current call
+        self._preparing = False
+        self._share_when_ready = False
+        self.service.call_event.connect(self.on_event)
         self.service.connection.connect(self._show_connection)
         self._show_connection(self.service.online)
 
@@ -91,7 +101,13 @@ class CallPage(QWidget):
         if event.kind == "phase" and event.phase in (CallPhase.calling, CallPhase.active):
             self.stack.setCurrentWidget(self.call_widget)
             self._show_subject(self.service.consultation_id)
+            if event.phase is CallPhase.active:
+                self._prepare_coview()
         elif event.kind == "phase" and event.phase is CallPhase.ended:
+            if self.coview_link is not None:
+                self.service.drop_coview(self.coview_link.session)
+                self.coview_link = None  # it saved and closed itself (coview_link)
+            self._share_when_ready = False
             self.stack.setCurrentIndex(0)
             self.result.setText(self.end_text(event.reason))
             self.call_widget.set_subject(None, "")
@@ -118,9 +134,10 @@ class CallPage(QWidget):
         if consultation_id:
             self.call_widget.patient.setText(self.tr("Patient: looking up…"))
 
-            def show(subject: object) -> None:
+            def show(subject: CallSubject | None) -> None:
                 if self.call_widget.subject_consultation == consultation_id:
-                    self.call_widget.set_subject(subject, consultation_id)  # type: ignore[arg-type]
+                    self.call_widget.set_subject(subject, consultation_id)
+                    self._prepare_coview()  # ready before the other side shares
 
             look_up_subject(self.context, consultation_id, show)
 
@@ -137,50 +154,100 @@ class CallPage(QWidget):
             window.show_page("consultations")
 
     def share_images(self) -> None:
-        """Share the series open in the Viewer with the other side (co-viewing).
-
-        Until the case screen lists the consultation's series, the series shown in the
-        Viewer page's active viewport is shared; the consultation's patient (from the call
-        subject) must match the series' patient or sharing is refused with a message."""
-        from app.dicom_viewer.coview import PatientIdentity
-        from app.protocol.datachannel import SharedSeries
-        from app.ui.viewer.coview_link import start_coview
-
+        """Share the consultation's images with the other side (co-viewing): the series on
+        screen if it belongs to the consultation, else its first series. Only series attached
+        to the consultation can be shared; the patient must be the consultation's."""
         window = self.window()
         consultation_id = self.service.consultation_id
         subject = getattr(self.call_widget, "subject", None)
-        if not hasattr(window, "page") or not consultation_id or subject is None:
+        sync = self.context.services.get("sync")
+        if not hasattr(window, "page") or not consultation_id or subject is None or sync is None:
             self.call_widget.chat.add_message(
                 "YiQiao",
                 self.tr("Images can be shared in a consultation call whose patient is known here."),
             )
             return
-        viewer = window.page("viewer").viewer
-        vp = viewer.active
-        if vp is None or vp.series is None or not vp.series.instances:
-            window.show_page("viewer")
-            viewer.show_problem(self.tr("Open a series of this consultation, then share it."))
+        self._share_when_ready = True
+        if self.coview_link is None:
+            self._prepare_coview()
+        else:
+            self._share_now()
+
+    def _prepare_coview(self) -> None:
+        """Join the Viewer page to this call for co-viewing (either side may share first)."""
+        from app.dicom_viewer.coview import PatientIdentity
+        from app.ui.bridge import run_in_worker
+        from app.ui.viewer.coview_link import start_coview
+        from app.ui.workflow.case_model import consultation_series
+
+        window = main_window_of(self)
+        consultation_id = self.service.consultation_id
+        subject = getattr(self.call_widget, "subject", None)
+        sync = self.context.services.get("sync")
+        if (
+            self._preparing
+            or self.coview_link is not None
+            or window is None
+            or not consultation_id
+            or subject is None
+            or sync is None
+            or self.service.in_call_about != consultation_id
+        ):
             return
-        if self.coview_link is None or self.coview_link.viewer is not viewer:
+        self._preparing = True
+
+        def ready(source: ConsultationSeries) -> None:
+            self._preparing = False
+            if self.service.in_call_about != consultation_id or self.coview_link is not None:
+                return
+            viewer = window.viewer_page(show=False).viewer
             me = self.service.controller.author if self.service.controller else ""
-            patient = PatientIdentity(subject.patient_number, subject.patient_name)
-            self.coview_link = start_coview(
-                viewer, self.service, me or viewer.author, patient, consultation_id
+
+            def attach(paths: list, title: str) -> None:  # on a worker (CoviewLink.save)
+                from app.sync.attachments import attach_files
+
+                attach_files(
+                    sync.store, sync.blobs, paths, source.patient_doc_id, consultation_id, title
+                )
+
+            link = start_coview(
+                viewer,
+                self.service,
+                me or viewer.author,
+                PatientIdentity(subject.patient_number, subject.patient_name),
+                consultation_id,
+                attach,
+                source,
             )
-            self.coview_link.refused.connect(viewer.show_problem)
-        ds = vp.series.instances[0].header
+            link.refused.connect(viewer.show_problem)
+            link.refused.connect(lambda text: self.call_widget.chat.add_message("YiQiao", text))
+            link.share_started.connect(lambda: self._show_shared(source))
+            self.coview_link = link
+            if self._share_when_ready:
+                self._share_now()
+
+        def failed(exc: BaseException) -> None:
+            self._preparing = False
+            self.call_widget.chat.add_message("YiQiao", problems_text(exc))
+
+        run_in_worker(consultation_series, sync, consultation_id, on_done=ready, on_error=failed)
+
+    def _share_now(self) -> None:
+        self._share_when_ready = False
+        if self.coview_link is not None:
+            self.coview_link.share_from_case()
+
+    def _show_shared(self, source: ConsultationSeries) -> None:
+        """Sharing began: the Viewer page comes forward under the case's patient banner."""
+        window = main_window_of(self)
+        if window is None:
+            return
+        page = window.viewer_page(show=False)
+        patient = getattr(source, "patient", None)
+        if patient and hasattr(page, "banner"):
+            page.banner.set_patient(patient)
+            page.banner.show()
         window.show_page("viewer")
-        self.coview_link.share(
-            SharedSeries(
-                consultation_id=consultation_id,
-                study_uid=str(ds.get("StudyInstanceUID", "")),
-                series_uid=vp.series.uid,
-                patient_id=str(ds.get("PatientID", "")),
-                patient_name=str(ds.get("PatientName", "")),
-                description=vp.series.description[:200],
-                instances=len(vp.series.instances),
-            )
-        )
 
     def _answer(self) -> None:
         self._ringing = None

@@ -8,6 +8,7 @@ Entry point for the case screen and the call window: ``start_coview``.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import uuid
@@ -25,8 +26,8 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtGui import QMouseEvent, QPixmap
+from PySide6.QtWidgets import QBoxLayout, QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
 from app.dicom_viewer.index import display_name
@@ -34,9 +35,11 @@ from app.dicom_viewer.pipeline import Window, modality_values
 from app.dicom_viewer.view_state import ViewState
 from app.protocol.datachannel import CoviewView, SharedSeries
 from app.ui.bridge import run_in_worker
+from app.ui.viewer.coview_fetch import SeriesShower
 from app.ui.viewer.problem_words import viewer_problem_text
 from app.ui.viewer.viewer_widget import ViewerWidget
 from app.ui.viewer.viewport import Viewport
+from app.ui.workflow.case_model import ConsultationSeries
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,20 @@ def refusal_text(exc: CoviewRefused) -> str:
     )
 
 
+def shared_series(consultation_id: str, series: Any) -> SharedSeries:
+    """What the other side is told about ``series`` (an ``index.Series``) when it is shared."""
+    ds = series.instances[0].header
+    return SharedSeries(
+        consultation_id=consultation_id,
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        series_uid=series.uid,
+        patient_id=str(ds.get("PatientID", "")),
+        patient_name=str(ds.get("PatientName", "")),
+        description=series.description[:200],
+        instances=len(series.instances),
+    )
+
+
 class CoviewBar(QWidget):
     """Patient banner and co-viewing controls above the viewer."""
 
@@ -73,9 +90,6 @@ class CoviewBar(QWidget):
         self.patient.setFont(bold)
         self.status = QLabel()
         self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.preview = QLabel()
-        self.preview.setFixedHeight(64)
-        self.preview.hide()
         self.follow = QCheckBox(QCoreApplication.translate("Coview", "Follow the presenter"))
         self.follow.setStyleSheet("color:white;")
         self.presenter = QPushButton(QCoreApplication.translate("Coview", "Ask to present"))
@@ -85,7 +99,6 @@ class CoviewBar(QWidget):
         row.setContentsMargins(8, 4, 8, 4)
         row.addWidget(self.patient)
         row.addWidget(self.status, 1)
-        row.addWidget(self.preview)
         for w in (self.follow, self.presenter, self.save, self.stop):
             row.addWidget(w)
 
@@ -96,16 +109,41 @@ class CoviewLink(QObject):
     refused = Signal(str)  # a translated message
     saved = Signal(object)  # app.dicom_viewer.coview_save.SavedSession
     save_failed = Signal(str)
+    share_started = Signal()  # a share began (ours or the other side's): show the viewer
 
-    def __init__(self, viewer: ViewerWidget, session: CoviewSession, attach: Any = None) -> None:
+    def __init__(
+        self,
+        viewer: ViewerWidget,
+        session: CoviewSession,
+        attach: Any = None,
+        source: ConsultationSeries | None = None,
+    ) -> None:
         super().__init__(viewer)
         self.viewer, self.session = viewer, session
         self.attach = attach  # (paths, title) -> None: files into the consultation
+        self.source = source
+        self.fetched: tuple[int, int] | None = None  # progress of the series being fetched
+        self.closed = False
+        self.started_here = False  # we shared first: we save the session at hang-up
+        self.shower: SeriesShower | None = None
+        if source is not None:
+            session.allowed_series = source.allowed
+            self.shower = SeriesShower(viewer, source)
+            self.shower.progress.connect(self._fetch_progress)
+            self.shower.failed.connect(self._fetch_failed)
         self._applying = False
         session.on_change = self._changed
         session.make_preview = self._make_preview
         self.bar = CoviewBar()
-        viewer.layout().insertWidget(0, self.bar)
+        layout = viewer.layout()
+        assert isinstance(layout, QBoxLayout)  # ViewerWidget stacks its parts vertically
+        layout.insertWidget(0, self.bar)
+        # While the shared series is fetched, the presenter's preview fills the image area.
+        self.preview_page = QLabel()
+        self.preview_page.setObjectName("coview_preview")
+        self.preview_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_page.setStyleSheet("background: black;")
+        viewer.stack.addWidget(self.preview_page)
         self.bar.follow.setChecked(True)
         self.bar.follow.toggled.connect(self._follow_toggled)
         self.bar.presenter.clicked.connect(self._presenter_clicked)
@@ -146,8 +184,8 @@ class CoviewLink(QObject):
     def _make_preview(self, view: CoviewView) -> tuple[str, bytes] | None:
         """A JPEG of what our active viewport shows, ~256 px, a few KB."""
         vp = self.viewer.active
-        if vp is None or vp.current is None:
-            return None
+        if vp is None or vp.current is None or vp._qimage is None:
+            return None  # nothing drawn yet: asked again on the next tick
         image = (
             vp.grab()
             .toImage()
@@ -160,13 +198,30 @@ class CoviewLink(QObject):
         )
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "JPEG", 60)
-        return "image/jpeg", bytes(buffer.data())
+        # PySide6's stub types the format as bytes; the binding takes only str.
+        image.save(buffer, "JPEG", 60)  # type: ignore[call-overload]
+        return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
+        shared = self.session.series
+        if (
+            self.session.presenting
+            and shared is not None
+            and not self._applying
+            and self.source is not None
+        ):
+            vp = self.viewer.active
+            on_screen = vp.series if vp is not None else None
+            if (
+                on_screen is not None
+                and on_screen.uid != shared.series_uid
+                and on_screen.uid in self.source.series
+            ):
+                # The presenter opened another series of the consultation: share that one.
+                self.share(shared_series(self.session.consultation_id, on_screen))
         if self.session.active and not self._applying:
-            view = self.current_view()
-            if view is not None and view.series_uid == self.session.series.series_uid:  # type: ignore[union-attr]
+            view, current = self.current_view(), self.session.series
+            if view is not None and current is not None and view.series_uid == current.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
@@ -184,19 +239,20 @@ class CoviewLink(QObject):
                 list(shared[ann_id].points) != list(ann.points) or shared[ann_id].text != ann.text
             ):
                 self.session.update_annotation(ann)
-        for ann_id, ann in list(shared.items()):
-            if ann_id not in here and ann.author == me:
+        for ann_id, mark in list(shared.items()):
+            if ann_id not in here and mark.author == me:
                 self.session.delete_annotation(ann_id)
         self._show_annotations()  # someone else's mark cannot be removed here: put it back
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
             isinstance(obj, Viewport)
+            and isinstance(event, QMouseEvent)
             and event.type() == QEvent.Type.MouseMove
             and self.session.presenting
             and obj.current is not None
         ):
-            x, y = obj.to_image(event.position())  # type: ignore[attr-defined]
+            x, y = obj.to_image(event.position())
             self.session.move_pointer(obj.current.instance.sop_instance_uid, x, y)
         elif isinstance(obj, Viewport) and event.type() == QEvent.Type.Leave:
             self.session.move_pointer("", None, None)
@@ -205,6 +261,14 @@ class CoviewLink(QObject):
     # ---- session → viewer --------------------------------------------------------
 
     def _changed(self, what: str) -> None:
+        if what == "share":
+            if self.session.active:
+                if not self.session.presenting:
+                    self._bring_shared()
+                self.share_started.emit()
+            elif self.shower is not None:
+                self.shower.cancel()
+                self.fetched = None
         if what == "view":
             self._apply_view()
         elif what == "annotations":
@@ -223,6 +287,46 @@ class CoviewLink(QObject):
                 )
             )
         self._refresh_bar()
+
+    def _bring_shared(self) -> None:
+        """The other side shares a series: show it here, fetching it first if need be."""
+        shared = self.session.series
+        if shared is None:
+            return  # the share ended before this ran
+        uid = shared.series_uid
+        if self.shower is not None:
+            self.fetched = None
+            self.shower.show(uid, self._arrived)
+            return
+        for _p, _s, series in self.viewer.library.all_series():
+            if series.uid == uid and series.frames:
+                if self.viewer.active is None or self.viewer.active.series is not series:
+                    self.viewer.open_series(series)
+                self._arrived()
+                return
+
+    def _arrived(self) -> None:
+        self.fetched = None
+        if not self.session.active:
+            return
+        self.session.series_arrived()
+        self._apply_view()
+        self._show_annotations()
+        self._show_preview()
+        self._refresh_bar()
+
+    def _fetch_progress(self, have: int, total: int) -> None:
+        self.fetched = (have, total)
+        self._refresh_bar()
+
+    def _fetch_failed(self, detail: str) -> None:
+        log.warning("the shared series could not be shown: %s", detail)
+        self.fetched = None
+        self.refused.emit(
+            QCoreApplication.translate(
+                "Coview", "The shared series could not be opened on this computer."
+            )
+        )
 
     def _apply_view(self) -> None:
         view = self.session.view
@@ -281,13 +385,26 @@ class CoviewLink(QObject):
         import base64
 
         p = self.session.preview
+        stack = self.viewer.stack
         if p is None or not self.session.lacking_series:
-            self.bar.preview.hide()
+            if stack.currentWidget() is self.preview_page:
+                stack.setCurrentWidget(self.viewer.grid_host)
             return
         pix = QPixmap()
         pix.loadFromData(base64.b64decode(p.data_b64))
-        self.bar.preview.setPixmap(pix.scaledToHeight(64))
-        self.bar.preview.show()
+        size = stack.size()
+        self.preview_page.setPixmap(
+            pix.scaled(
+                size,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+        stack.setCurrentWidget(self.preview_page)
+
+    @property
+    def showing_preview(self) -> bool:
+        return self.viewer.stack.currentWidget() is self.preview_page
 
     def _refresh_bar(self) -> None:
         s = self.session
@@ -295,16 +412,22 @@ class CoviewLink(QObject):
         if not s.active:
             return
         series = s.series
+        if series is None:
+            return  # an active session always has its series
         self.bar.patient.setText(
             QCoreApplication.translate("Coview", "Patient: %1 (ID %2)")
-            .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
-            .replace("%2", series.patient_id)  # type: ignore[union-attr]
+            .replace("%1", display_name(series.patient_name))
+            .replace("%2", series.patient_id)
         )
         who = QCoreApplication.translate("Coview", "you") if s.presenting else s.presenter
         status = QCoreApplication.translate("Coview", "Shared images · presenter: %1").replace(
             "%1", who
         )
-        if s.lacking_series:
+        if s.lacking_series and self.fetched is not None and self.fetched[1]:
+            status += " · " + QCoreApplication.translate(
+                "Coview", "fetching the series first: %1 of %2 images here, preview shown"
+            ).replace("%1", str(self.fetched[0])).replace("%2", str(self.fetched[1]))
+        elif s.lacking_series:
             status += " · " + QCoreApplication.translate(
                 "Coview", "fetching the series, preview shown"
             )
@@ -344,8 +467,52 @@ class CoviewLink(QObject):
         except CoviewRefused as exc:
             self.refused.emit(refusal_text(exc))
             return False
+        self.started_here = True
         self._refresh_bar()
         return True
+
+    def share_from_case(self) -> bool:
+        """Share a series of the consultation: the one on screen if it is the consultation's,
+        else its first series (opened, or fetched first). False when it has none."""
+        if self.source is None or not self.source.series:
+            self.refused.emit(
+                QCoreApplication.translate("Coview", "This consultation has no images to share.")
+            )
+            return False
+        vp = self.viewer.active
+        on_screen = vp.series.uid if vp is not None and vp.series is not None else ""
+        uid = on_screen if on_screen in self.source.series else next(iter(self.source.series))
+        self.shower.show(uid, self._share_active, with_others=True)  # type: ignore[union-attr]
+        return True
+
+    def _share_active(self) -> None:
+        vp = self.viewer.active
+        if vp is not None and vp.series is not None and vp.series.instances:
+            self.share(shared_series(self.session.consultation_id, vp.series))
+
+    def close(self) -> None:
+        """Detach from the viewer at the end of the call (the bar goes; marks stay)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.session.active:
+            self.stop()
+        if self.shower is not None:
+            self.shower.cancel()
+        self.timer.stop()
+        self.session.on_change = lambda what: None
+        if self._local_annotations in self.viewer.annotations.listeners:
+            self.viewer.annotations.listeners.remove(self._local_annotations)
+        for vp in self.viewer.viewports:
+            vp.removeEventFilter(self)
+            vp.laser = None
+        self.bar.hide()
+        self.bar.setParent(None)
+        self.bar.deleteLater()
+        if self.showing_preview:
+            self.viewer.stack.setCurrentWidget(self.viewer.grid_host)
+        self.viewer.stack.removeWidget(self.preview_page)
+        self.preview_page.deleteLater()
 
     def stop(self) -> None:
         self.session.stop_share()
@@ -360,17 +527,17 @@ class CoviewLink(QObject):
         annotations = self.session.annotation_list()
         if not annotations:
             return
-        paths = {}
-        for vp in self.viewer.viewports:
-            for ref in vp.frames:
-                paths[ref.instance.sop_instance_uid] = ref.instance.path
+        instances = {}  # every image the viewer holds: marks may be on an earlier series
+        for _p, _s, series in self.viewer.library.all_series():
+            for instance in series.instances:
+                instances[instance.sop_instance_uid] = instance
         wanted = {a.sop_instance_uid for a in annotations}
         folder = out_dir or Path(tempfile.mkdtemp(prefix="yiqiao-coview-"))
         me = self.session.me
         attach = self.attach
 
         def work() -> object:
-            images = {s: pydicom.dcmread(paths[s]) for s in wanted if s in paths}
+            images = {s: _read(instances[s]) for s in wanted if s in instances}
             saved = save_session(
                 folder, annotations, images, lambda ds, f: modality_values(ds, ds.pixel_array), me
             )
@@ -389,6 +556,13 @@ class CoviewLink(QObject):
         )
 
 
+def _read(instance: Any) -> pydicom.Dataset:
+    """An image drawn on, from its file or (a case's images) the encrypted blob store."""
+    if instance.opener is not None:
+        return pydicom.dcmread(io.BytesIO(instance.opener()))
+    return pydicom.dcmread(instance.path)
+
+
 def start_coview(
     viewer: ViewerWidget,
     service: Any,
@@ -396,12 +570,15 @@ def start_coview(
     patient: PatientIdentity,
     consultation_id: str,
     attach: Any = None,
+    source: ConsultationSeries | None = None,
 ) -> CoviewLink:
     """Join ``viewer`` to the call of ``service`` (``CallService``) for co-viewing.
 
     Call once per call; then ``link.share(series)`` to present a series of the consultation.
     ``attach(paths, title)`` stores saved files as an attachment of the consultation
-    (``app.sync.attachments.attach_files``); it runs on a worker thread.
+    (``app.sync.attachments.attach_files``); it runs on a worker thread. ``source`` (the
+    consultation's series, ``case_model.consultation_series``) limits sharing to them and lets
+    the receiving side fetch a shared series it lacks ahead of other downloads.
     """
 
     def have(uid: str) -> bool:
@@ -412,9 +589,9 @@ def start_coview(
         )
 
     session = CoviewSession(me, patient, consultation_id, lambda m: False, has_series=have)
-    link = CoviewLink(viewer, session, attach)
+    link = CoviewLink(viewer, session, attach, source)
     service.use_coview(session)
-    service.event.connect(lambda event: _maybe_save_on_hangup(link, event))
+    service.call_event.connect(lambda event: _maybe_save_on_hangup(link, event))
     return link
 
 
@@ -422,6 +599,10 @@ def _maybe_save_on_hangup(link: CoviewLink, event: Any) -> None:
     from app.media.call import CallPhase
 
     ended = getattr(event, "kind", "") == "phase" and event.phase is CallPhase.ended
-    if ended and link.session.annotations:
+    if not ended or link.closed:
+        return
+    # One copy in the consultation: the side that started sharing files it (either side can
+    # still save on demand with the bar's button).
+    if link.started_here and link.session.annotations:
         link.save()
-        link.stop()
+    link.close()

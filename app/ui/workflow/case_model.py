@@ -136,3 +136,95 @@ def prefetch(session: Any, case: Case) -> int:
                 session.engine.request_blob(sha)
                 queued += 1
     return queued
+
+
+# Series co-viewing cannot show as images: presentation states, reports, key-object notes,
+# waveforms (the ECG view has no shared view state).
+NOT_VIEWABLE = frozenset({"PR", "SR", "KO", "DOC", "ECG", "HD", "RESP", "EPS"})
+
+
+@dataclass
+class ConsultationSeries:
+    """The image series attached to one consultation (from its attachment records'
+    manifests), and what this computer holds of them. Blocking methods: call on a worker."""
+
+    consultation_id: str
+    patient: dict[str, Any] | None
+    patient_doc_id: str
+    series: dict[str, list[str]]  # series UID → blob SHA-256s, in instance order
+    blobs: Any
+    engine: Any
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(self.series)
+
+    def held(self, series_uid: str) -> tuple[int, int]:
+        """(instances here, instances in the series)."""
+        shas = self.series.get(series_uid, [])
+        return sum(1 for sha in shas if self.blobs.has(sha)), len(shas)
+
+    def complete(self, series_uid: str) -> bool:
+        """Every image of the series is on this computer."""
+        have, total = self.held(series_uid)
+        return total > 0 and have >= total
+
+    def fetch_first(self, series_uid: str) -> None:
+        """Queue the series' missing blobs ahead of every other download."""
+        for sha in reversed(self.series.get(series_uid, [])):  # the first image goes first
+            if not self.blobs.has(sha):
+                self.engine.request_blob(sha, urgent=True)
+
+    def items(self, series_uid: str) -> list[tuple[str, Any]]:
+        """``(name, opener)`` for the viewer; each read decrypts from the blob store."""
+        blobs = self.blobs
+        return [
+            (f"{sha[:16]}.dcm", lambda sha=sha: blobs.read_bytes(sha))
+            for sha in self.series.get(series_uid, [])
+        ]
+
+
+def consultation_series(session: Any, consultation_id: str) -> ConsultationSeries:
+    """Read the consultation's image series from the local store (blocking)."""
+    store = session.store
+    doc = store.get(consultation_id)
+    patient = store.get(doc.patient_id) if doc is not None and doc.patient_id else None
+    series: dict[str, list[str]] = {}
+    for a in store.list(DocType.attachment, consultation_id=consultation_id):
+        if not a.fields.get("series"):
+            _series_from_headers(session.blobs, a.fields, series)
+        for s in a.fields.get("series") or []:
+            uid = str(s.get("series_uid", ""))
+            if not uid or str(s.get("modality", "")) in NOT_VIEWABLE:
+                continue
+            instances = sorted(s.get("instances") or [], key=lambda i: int(i.get("number") or 0))
+            shas = series.setdefault(uid, [])
+            shas += [str(i["sha256"]) for i in instances if str(i.get("sha256")) not in shas]
+    return ConsultationSeries(
+        consultation_id,
+        patient.fields if patient is not None else None,
+        str(doc.patient_id or "") if doc is not None else "",
+        series,
+        session.blobs,
+        session.engine,
+    )
+
+
+def _series_from_headers(blobs: Any, fields: dict[str, Any], series: dict[str, list[str]]) -> None:
+    """An attachment without a series manifest (older clients, the demo hub): learn the
+    series of its DICOM blobs held here from their headers."""
+    import io
+
+    import pydicom
+
+    for b in fields.get("blobs") or []:
+        sha = str(b.get("sha256", ""))
+        if b.get("media_type") != "application/dicom" or not sha or not blobs.has(sha):
+            continue
+        try:
+            ds = pydicom.dcmread(io.BytesIO(blobs.read_bytes(sha)), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - an unreadable file is not offered, the rest are
+            continue
+        uid = str(ds.get("SeriesInstanceUID", ""))
+        if uid and str(ds.get("Modality", "")) not in NOT_VIEWABLE:
+            series.setdefault(uid, []).append(sha)

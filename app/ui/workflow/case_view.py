@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.consult.workflow import take_action
 from app.dicom_net.nodes import may_pull_priors
 from app.ui.bridge import run_in_worker
+from app.ui.main_window import main_window_of
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.case_model import Case, load_case, prefetch
 from app.ui.workflow.directory import Directory
@@ -128,6 +129,21 @@ class CaseView(QWidget):
         self.summary.setMinimumHeight(self.fontMetrics().lineSpacing() * 3 + 4)
         top.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.summary, 1)
+        # Co-viewing (docs/coview.md): only while a call about this consultation is up.
+        share_box = QVBoxLayout()
+        self.share_button = QPushButton(self.tr("Share images"))
+        self.share_button.setObjectName("shareImages")
+        self.share_button.clicked.connect(self.share_images)
+        self.share_hint = QLabel()
+        self.share_hint.setObjectName("shareHint")
+        self.share_hint.setStyleSheet("color: #666;")
+        self.share_hint.setWordWrap(True)
+        self.share_hint.setMaximumWidth(260)
+        share_box.addWidget(self.share_button)
+        share_box.addWidget(self.share_hint)
+        share_box.addStretch(1)
+        top.addLayout(share_box)
+        self._calls: Any = None  # the CallService, once calls are set up
         outer.addLayout(top)
         self.actions_bar = QHBoxLayout()
         self.actions_bar.setContentsMargins(8, 0, 8, 0)
@@ -211,9 +227,47 @@ class CaseView(QWidget):
         self.progress_timer.timeout.connect(self.reload)
         self._pending_images = False
 
+    # -- co-viewing ----------------------------------------------------------------------
+    def _watch_calls(self) -> None:
+        calls = self.context.services.get("calls") if hasattr(self.context, "services") else None
+        if calls is not None and calls is not self._calls:
+            self._calls = calls
+            calls.call_event.connect(self._on_call_event)
+        self._share_state()
+
+    def _on_call_event(self, _event: object) -> None:
+        self._share_state()
+
+    def _share_state(self) -> None:
+        """The Share images button works only in a call about this consultation; says why."""
+        calls = self._calls
+        if calls is None or not calls.in_call_about:
+            reason = self.tr("Images can be shared during a video call about this consultation.")
+        elif calls.in_call_about != self.consultation_id:
+            reason = self.tr("The call under way is about another consultation.")
+        elif self.case is not None and not any(
+            a.kind in ("dicom", "ecg") for a in self.case.attachments
+        ):
+            reason = self.tr("This consultation has no images to share.")
+        else:
+            reason = ""
+        self.share_button.setEnabled(not reason)
+        self.share_button.setToolTip(
+            reason or self.tr("Show this consultation's images to the other side of the call.")
+        )
+        self.share_hint.setText(reason)
+        self.share_hint.setVisible(bool(reason))
+
+    def share_images(self) -> None:
+        """Start co-viewing the consultation's images in the call (the call page shares)."""
+        calls = self._calls
+        if calls is not None and calls.in_call_about == self.consultation_id:
+            calls.share_requested.emit()
+
     # -- loading -----------------------------------------------------------------------
     def show_case(self, consultation_id: str) -> None:
         self.consultation_id = consultation_id
+        self._watch_calls()
         self.case = None
         self.message.clear()
         self._close_editor()
@@ -255,6 +309,7 @@ class CaseView(QWidget):
             return
         self.banner.set_patient(case.patient)
         self._summary(case)
+        self._watch_calls()
         self._actions(case)
         self._request(case)
         self._attachments(case)
@@ -318,8 +373,8 @@ class CaseView(QWidget):
         self.summary.setText("<br>".join(lines))
 
     def _actions(self, case: Case) -> None:
-        while self.actions_bar.count():
-            w = self.actions_bar.takeAt(0).widget()
+        while (item := self.actions_bar.takeAt(0)) is not None:
+            w = item.widget()
             if w is not None:
                 w.deleteLater()
         self.action_buttons = {}
@@ -497,6 +552,7 @@ class CaseView(QWidget):
         from app.ui.call.service import call_service
 
         call_service(self.context).call(self.consultation_id)
+        self._watch_calls()
         if self.case is not None and "start_call" in self.case.actions:
             self.act("start_call")
         window = self.window()
@@ -615,14 +671,10 @@ class CaseView(QWidget):
             self.message.setText(self.tr("Downloading the images; the viewer opens when done."))
             self.progress_timer.start()
             return
-        window = self.window()
-        if not hasattr(window, "page"):
+        window = main_window_of(self)
+        if window is None:
             return
-        page = window.page("viewer")
-        if hasattr(page, "show_case_images"):
-            page.show_case_images(self.case.patient, self.dicom_items())
-        else:
-            page.viewer.import_buffers(self.dicom_items())
+        window.viewer_page(show=False).show_case_images(self.case.patient, self.dicom_items())
         window.show_page("viewer")
 
     # -- report ------------------------------------------------------------------------
