@@ -1,7 +1,8 @@
 """What the running client knows: settings, which hub, who is signed in, shared services.
 
-Qt-free so the cores and command-line tools can use it too. Services (sync engine, media
-engine, DICOM library) are created lazily by their owners and registered here.
+Qt-free so the cores and command-line tools can use it too. Services (sync session, calls,
+DICOM network) are created lazily by their owners and registered in ``services``, one typed
+key each (the widget-side types are named for the type checker only).
 """
 
 from __future__ import annotations
@@ -9,9 +10,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from app.config import Settings
+from app.protocol.auth import UserInfo
+
+if TYPE_CHECKING:
+    from app.credentials import OneTimeSecret
+    from app.sync.hub_client import HubClient
+    from app.sync.link import HubLink
+    from app.sync.session import SyncSession
+    from app.ui.call.service import CallService
+    from app.ui.dicom_net.service import DicomNetService
+    from app.ui.workflow.notifier import Notifier
+
+
+class Services(TypedDict, total=False):
+    """The session's shared services, each present once its owner created it."""
+
+    hub_link: HubLink  # reachability of the hub, fed by every request
+    hub_client: HubClient  # signed in
+    sign_in_password: OneTimeSecret  # handed from sign-in to the sync session, then gone
+    sync: SyncSession
+    calls: CallService
+    notifier: Notifier
+    dicom_net: DicomNetService
 
 
 @dataclass
@@ -20,13 +43,13 @@ class AppContext:
 
     settings: Settings
     hub_url: str = ""  # effective hub base URL, e.g. http://127.0.0.1:8765 (embedded) or policy
-    user: Any = None  # app.protocol.auth.UserInfo once signed in
+    user: UserInfo | None = None  # once signed in
     demo: bool = False  # running against the embedded demo hub
     # Where this session keeps the cache and blobs: the user data dir, or a throw-away dir
     # when secrets can only live in memory (demo without an OS keyring).
     data_dir: Path | None = None
     ephemeral_secrets: bool = False
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=lambda: Services())
     _listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def user_data_dir(self) -> Path:
@@ -36,12 +59,6 @@ class AppContext:
 
             self.data_dir = paths.user_data_dir()
         return self.data_dir
-
-    def service(self, name: str, factory: Callable[[], Any]) -> Any:
-        """Return the named service, creating it with ``factory`` on first use."""
-        if name not in self.services:
-            self.services[name] = factory()
-        return self.services[name]
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Be told (with a topic such as 'user' or 'hub') when the session changes."""

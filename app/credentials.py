@@ -24,7 +24,7 @@ def _memory_keyring_class() -> type:
     class MemoryKeyring(KeyringBackend):
         """An in-memory keyring backend for tests (never used by the shipped app)."""
 
-        priority = 1  # type: ignore[assignment]
+        priority = 1
 
         def __init__(self) -> None:
             super().__init__()
@@ -109,7 +109,7 @@ def use_memory_keyring():  # noqa: ANN201 - a KeyringBackend subclass built lazi
     import keyring
 
     backend = _memory_keyring_class()()
-    keyring.set_keyring(backend)  # type: ignore[arg-type]
+    keyring.set_keyring(backend)
     return backend
 
 

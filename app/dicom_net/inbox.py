@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
 import threading
 import time
@@ -355,7 +356,14 @@ class Inbox:
 
         root = self.blobs.root
         for leftover in (root / "partial").glob("new-*"):
-            leftover.unlink(missing_ok=True)
+            # new-<sha>-…: synced, but the rename may have been lost (Windows); else torn.
+            sha = leftover.name.split("-")[1]
+            final = self.blobs.path(sha)
+            if len(sha) == 64 and not final.exists():
+                final.parent.mkdir(exist_ok=True)
+                os.replace(leftover, final)
+            else:
+                leftover.unlink(missing_ok=True)
         known = {r[0] for r in self.cache.query("SELECT sha256 FROM instances")}
         recovered = 0
         for sub in sorted(root.iterdir()):

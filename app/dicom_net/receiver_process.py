@@ -4,7 +4,8 @@ pynetdicom is pure Python: receiving in the GUI's process meant its association 
 the GUI thread took turns on one interpreter lock. ``ReceiverProcess`` runs ``StorageReceiver``
 in a spawned child (same code, same encrypted inbox files: SQLCipher in WAL mode is shared
 between processes) and mirrors the child's progress into the parent's ``ReceiveActivity``
-over a pipe, one small message per instance. The inbox keys go to the child over that pipe,
+over a pipe, one small message per instance (its log lines too: the app's process alone writes
+the log file and rotates it). The inbox keys go to the child over that pipe,
 never on a command line or on disk. When the parent goes away the pipe closes and the child
 stops; when the child dies, ``failure`` says so and the parent can restart it.
 """
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,27 @@ class _PipeActivity:
         self._send("rejected", calling_ae, address, reason)
 
 
+class _PipeLogHandler(logging.Handler):
+    """The child's log records go to the parent, which writes them to the app's log file
+    (one process owns that file and its rotation)."""
+
+    def __init__(self, pipe: _PipeActivity) -> None:
+        super().__init__()
+        self._pipe = pipe
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pipe._send("log", record.levelno, record.name, record.getMessage())
+        except Exception:  # noqa: BLE001 - logging must never break the receiver
+            self.handleError(record)
+
+
 def _child_main(node: LocalNode, folder: str, keys: tuple[bytes, bytes], conn: Any) -> None:
     """The receiver process: open the inbox, listen, serve until told to stop or orphaned."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="dicom-receiver %(message)s")
+    pipe = _PipeActivity(conn)
+    root = logging.getLogger()
+    root.handlers[:] = [_PipeLogHandler(pipe)]
+    root.setLevel(logging.INFO)
     # pynetdicom logs every request at INFO: costly at hundreds per second, and no news.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     from app.dicom_net.inbox import Inbox
@@ -68,7 +87,7 @@ def _child_main(node: LocalNode, folder: str, keys: tuple[bytes, bytes], conn: A
     try:
         inbox = Inbox.open(Path(folder), keys=keys)
         inbox.recover()
-        receiver = StorageReceiver(node, inbox, _PipeActivity(conn))  # type: ignore[arg-type]
+        receiver = StorageReceiver(node, inbox, pipe)  # type: ignore[arg-type]
         port = receiver.start()
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which words it
         conn.send(("error", type(exc).__name__, str(exc)))
@@ -84,6 +103,10 @@ def _child_main(node: LocalNode, folder: str, keys: tuple[bytes, bytes], conn: A
     finally:
         receiver.stop()
         inbox.close()
+
+
+def _relog(level: int, logger: str, message: str) -> None:
+    logging.getLogger(logger).log(level, "[receiver process] %s", message)
 
 
 class ReceiverProcess:
@@ -121,10 +144,15 @@ class ReceiverProcess:
         )
         proc.start()
         child_conn.close()
+        deadline = time.monotonic() + START_TIMEOUT
         try:
-            if not parent_conn.poll(START_TIMEOUT):
-                raise ReceiverError("the receiver process did not start in time")
-            msg = parent_conn.recv()
+            while True:  # its log lines (inbox recovery) may come before the answer
+                if not parent_conn.poll(max(0.0, deadline - time.monotonic())):
+                    raise ReceiverError("the receiver process did not start in time")
+                msg = parent_conn.recv()
+                if msg[0] != "log":
+                    break
+                _relog(*msg[1:])
         except EOFError:
             proc.join(STOP_TIMEOUT)
             raise ReceiverError(
@@ -152,7 +180,10 @@ class ReceiverProcess:
                 name, *args = conn.recv()
             except (EOFError, OSError):
                 break
-            getattr(activity, name)(*args)
+            if name == "log":
+                _relog(*args)
+            else:
+                getattr(activity, name)(*args)
         if not self._stopping:
             self.failure = f"the receiver process ended (exit code {self._proc.exitcode})"
             log.error("DICOM receiver: %s", self.failure)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class SavedSession:
 
 def session_measurements(
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     values_of: Callable[[Dataset, int], np.ndarray | None],
 ) -> list[SavedMeasurement]:
     """Lengths, areas and ROI statistics of ``annotations`` on ``images`` (by SOP UID)."""
@@ -115,7 +115,7 @@ def session_measurements(
 def save_session(
     out_dir: Path,
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     values_of: Callable[[Dataset, int], np.ndarray | None],
     author: str,
     states: dict[str, ViewState] | None = None,
@@ -192,7 +192,7 @@ def _region(ann: Annotation, source: hd.sr.SourceImageForRegion) -> hd.sr.ImageR
 def write_measurement_report(
     path: Path,
     annotations: list[Annotation],
-    images: dict[str, Dataset],
+    images: Mapping[str, Dataset],
     measurements: list[SavedMeasurement],
     author: str,
 ) -> Dataset:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -48,14 +49,15 @@ def _label(meaning: str) -> str:
     return text or meaning
 
 
-def load_ecg(path: str | Path, group: int = 0) -> EcgRecording:
-    """Read a DICOM waveform (e.g. 12-lead ECG) into millivolt traces."""
+def load_ecg(path: str | Path | BinaryIO, group: int = 0) -> EcgRecording:
+    """Read a DICOM waveform (e.g. 12-lead ECG) into millivolt traces (a file or an open
+    binary stream, such as a member of a zip)."""
     try:
         ds = pydicom.dcmread(path, force=True)
         seq = ds.WaveformSequence[group]
         data = ds.waveform_array(group)  # sensitivity and baseline applied
     except Exception as exc:  # noqa: BLE001
-        raise DicomFileError(path, f"no readable waveform: {exc}") from exc
+        raise DicomFileError(str(path), f"no readable waveform: {exc}") from exc
     leads = []
     for i, chan in enumerate(seq.ChannelDefinitionSequence):
         meaning = chan.ChannelSourceSequence[0].get("CodeMeaning", f"ch{i + 1}")

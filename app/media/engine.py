@@ -214,6 +214,10 @@ class MediaSession:
             if source is not None:
                 source.stop()
 
+    def _speaker_backlog_s(self) -> float:
+        """How long audio pushed to the speaker now waits before it is played."""
+        return self.speaker.buffer.buffered_ms / 1000 if self.speaker is not None else 0.0
+
     async def _open_speaker(self) -> None:
         """Open the speaker off the loop (a driver may take a while); without one the call
         goes on and the window says so."""
@@ -283,6 +287,7 @@ class MediaSession:
             on_open=self._on_channel_open,
         )
         self.messaging.attach(gen.channel)
+        gen.lipsync.audio_output_s = self._speaker_backlog_s
         return gen
 
     def _on_channel_open(self, gen: PeerGeneration) -> None:

@@ -11,7 +11,9 @@ two clocks are (the constant cancels, both streams come from one sender clock).
 aiortc's sender reports pair the RTP timestamp of the last packet sent with the time it was
 sent, not the time it was captured, so the skew measured here leaves out the difference in
 encoding time at the sender (the benchmark compares it against the stamped pattern and
-tone, which include it).
+tone, which include it). Audio counts from when it will be heard: handed out plus what
+waits in the speaker's buffer before it (``audio_output_s``, set by the session when a
+speaker plays).
 
 The video playout delay (``app.media.receive.PlayoutClock``) waits for retransmissions on a
 lossy link, so video is the later stream; audio is held back by ``audio_delay_s`` until
@@ -80,6 +82,8 @@ class LipSync:
         self.corrections = 0
         self._streams = {"audio": _Stream(48_000), "video": _Stream(90_000)}
         self._hold_until = 0.0
+        # How long audio handed out now waits before it is heard (the speaker's buffer).
+        self.audio_output_s: Callable[[], float] | None = None
 
     def set_origin(self, kind: str, origin: Callable[[], int | None]) -> None:
         """How to find the RTP timestamp of pts 0 for ``kind`` (known after the first frame)."""
@@ -97,7 +101,10 @@ class LipSync:
         sent = stream.sender_time(pts)
         if sent is None:
             return
-        stream.offsets.append((now, now - sent))
+        heard = now
+        if kind == "audio" and self.audio_output_s is not None:
+            heard += self.audio_output_s()
+        stream.offsets.append((now, heard - sent))
         if kind == "audio":
             self._update(now)
 

@@ -218,7 +218,7 @@ CoviewMessage = (
     | AnnotationDelete
     | CoviewState
 )
-COVIEW_TYPES = tuple(t.model_fields["type"].default for t in CoviewMessage.__args__)  # type: ignore[attr-defined]
+COVIEW_TYPES = tuple(t.model_fields["type"].default for t in CoviewMessage.__args__)
 
 DataMessage = Annotated[
     ChatMessage

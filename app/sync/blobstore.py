@@ -120,12 +120,14 @@ class BlobStore:
         The caller registers it (``register_row``) in its own transaction. One sync covers the
         content and the name: on POSIX the file is renamed into place while open and synced
         after (a journaling filesystem commits the rename with it); Windows cannot rename an
-        open file, so there it is synced first (NTFS journals the rename).
+        open file, so there it is synced first (NTFS journals the rename lazily: the temporary
+        name carries the blob's name so a synced file whose rename was lost can be installed
+        by ``DICOM Inbox.recover``).
         """
         sha = hashlib.sha256(data).hexdigest()
         if self.has(sha):
             return sha
-        tmp = self.root / "partial" / f"new-{os.getpid()}-{time.monotonic_ns()}"
+        tmp = self.root / "partial" / f"new-{sha}-{os.getpid()}-{time.monotonic_ns()}"
         final = self.path(sha)
         final.parent.mkdir(exist_ok=True)
         with open(tmp, "wb") as f:

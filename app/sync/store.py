@@ -126,7 +126,7 @@ class RecordStore:
             try:
                 listener()
             except Exception:  # noqa: BLE001 - a broken listener must not break a write
-                pass
+                log.exception("local write listener %r failed", listener)
 
     def _notify(self, ids: builtins.list[str]) -> None:
         for listener in list(self._listeners):
@@ -466,7 +466,7 @@ class RecordStore:
         return [
             tuple(r)
             for r in self.cache.query("SELECT doc_id, reason, message FROM rejected ORDER BY at")
-        ]  # type: ignore[misc]
+        ]
 
     # -- pull ------------------------------------------------------------------------------------
     def cursor(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.crash_guard import PreviousSession
@@ -29,7 +31,9 @@ def abnormal_exit_text(previous: PreviousSession) -> str:
     )
 
 
-def offer_diagnostics(window: QWidget, previous: PreviousSession, export: object) -> QMessageBox:
+def offer_diagnostics(
+    window: QWidget, previous: PreviousSession, export: Callable[[], object]
+) -> QMessageBox:
     """A non-modal notice with an "Export diagnostics…" button that calls ``export()``."""
     from PySide6.QtCore import QCoreApplication
 
@@ -48,6 +52,6 @@ def offer_diagnostics(window: QWidget, previous: PreviousSession, export: object
     box.addButton(
         QCoreApplication.translate("AbnormalExit", "Close"), QMessageBox.ButtonRole.RejectRole
     )
-    button.clicked.connect(export)  # type: ignore[arg-type]
+    button.clicked.connect(export)
     box.open()
     return box

@@ -201,7 +201,7 @@ class ClientController(QObject):
         service.start()  # after a sign-out/sign-in the page's service reconnects
         if not getattr(self, "_calls_connected", False):
             self._calls_connected = True
-            service.event.connect(self._on_call_event)
+            service.call_event.connect(self._on_call_event)
             service.connection.connect(self._websocket)
 
     def _on_call_event(self, event: Any) -> None:
@@ -360,7 +360,8 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
         )
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_ORG)
     app.setApplicationVersion(__version__)
@@ -385,8 +386,9 @@ def run_gui(language: str | None = None, probe_startup: bool = False) -> int:
     QTimer.singleShot(1500, lambda: run_in_worker(warm_imports))
     QTimer.singleShot(0, lambda: _check_keyring(controller))
     QTimer.singleShot(0, controller.show_login)
-    if guard.previous is not None:
-        QTimer.singleShot(0, lambda: controller.offer_diagnostics(guard.previous))
+    previous = guard.previous
+    if previous is not None:
+        QTimer.singleShot(0, lambda: controller.offer_diagnostics(previous))
     return app.exec()
 
 

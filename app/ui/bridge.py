@@ -30,7 +30,7 @@ class _Relay(QObject):
         self.delivered.connect(self._invoke, Qt.ConnectionType.QueuedConnection)
 
     @staticmethod
-    def _invoke(thunk: Callable[[], None]) -> None:
+    def _invoke(thunk: Callable[[], object]) -> None:
         try:
             thunk()
         except Exception:  # noqa: BLE001 - a failing callback must not kill the event loop
@@ -64,8 +64,8 @@ def call_on_gui(fn: Callable[..., Any], *args: Any) -> None:
 
 def _deliver(
     future: concurrent.futures.Future[Any],
-    on_done: Callable[[Any], None] | None,
-    on_error: Callable[[BaseException], None] | None,
+    on_done: Callable[[Any], object] | None,
+    on_error: Callable[[BaseException], object] | None,
 ) -> None:
     relay = _get_relay()
 
@@ -88,8 +88,8 @@ def _deliver(
 def run_in_worker(
     fn: Callable[..., Any],
     *args: Any,
-    on_done: Callable[[Any], None] | None = None,
-    on_error: Callable[[BaseException], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
     _get_relay()  # created on the calling (GUI) thread so it lives there
@@ -100,8 +100,8 @@ def run_in_worker(
 
 def run_async(
     coro: Coroutine[Any, Any, Any],
-    on_done: Callable[[Any], None] | None = None,
-    on_error: Callable[[BaseException], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run ``coro`` on the asyncio thread; callbacks arrive on the GUI thread."""
     _get_relay()

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -29,6 +30,10 @@ from app.context import AppContext
 from app.ui.pages import PAGES
 from app.ui.setting_problems import describe as describe_problem
 from app.ui.wording import error_text
+
+if TYPE_CHECKING:
+    from app.ui.pages.consultations import ConsultationsPage
+    from app.ui.pages.viewer import ViewerPage
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +171,9 @@ class MainWindow(QMainWindow):
             module = importlib.import_module(module_name)
             widget = getattr(module, class_name)(self.context)
             placeholder = self.stack.widget(row)
-            self.stack.removeWidget(placeholder)
-            placeholder.deleteLater()
+            if placeholder is not None:
+                self.stack.removeWidget(placeholder)
+                placeholder.deleteLater()
             self.stack.insertWidget(row, widget)
             self._pages[key] = widget
         return self._pages[key]
@@ -176,17 +182,33 @@ class MainWindow(QMainWindow):
     def open_case(self, consultation_id: str) -> QWidget:
         """Show a consultation's case screen (from the worklist, a notification, the call
         window or the incoming-call dialog); returns the case view."""
-        view = self.show_page("consultations").open_case(consultation_id)
+        view = self.consultations_page().open_case(consultation_id)
         self.case_opened.emit(consultation_id)
         return view
 
     def new_request(self, patient_id: str) -> None:
         """Open the request form for a patient."""
-        self.show_page("consultations").new_request(patient_id)
+        self.consultations_page().new_request(patient_id)
 
     def continue_request(self, consultation_id: str) -> None:
         """Open a draft request in the form."""
-        self.show_page("consultations").continue_request(consultation_id)
+        self.consultations_page().continue_request(consultation_id)
+
+    def consultations_page(self) -> ConsultationsPage:
+        """Navigate to the consultations page and return it."""
+        from app.ui.pages.consultations import ConsultationsPage
+
+        page = self.show_page("consultations")
+        assert isinstance(page, ConsultationsPage)
+        return page
+
+    def viewer_page(self, show: bool = True) -> ViewerPage:
+        """The viewer page (created if needed), navigated to if ``show``."""
+        from app.ui.pages.viewer import ViewerPage
+
+        page = self.show_page("viewer") if show else self.page("viewer")
+        assert isinstance(page, ViewerPage)
+        return page
 
     # -- menus ------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -229,7 +251,8 @@ class MainWindow(QMainWindow):
         self.hub_label = QLabel(self.tr("Hub: not connected"))
         self.hub_label.setObjectName("hubStatus")
         self.sync_slot = QWidget()  # the sync engine's status widget is placed here
-        QHBoxLayout(self.sync_slot).setContentsMargins(0, 0, 0, 0)
+        self._sync_layout = QHBoxLayout(self.sync_slot)
+        self._sync_layout.setContentsMargins(0, 0, 0, 0)
         self.user_label = QLabel(self.tr("Not signed in"))
         self.user_label.setObjectName("userStatus")
         bar.addWidget(self.hub_label)
@@ -238,9 +261,9 @@ class MainWindow(QMainWindow):
 
     def set_sync_widget(self, widget: QWidget) -> None:
         """Place the sync status widget in the status bar (replacing any earlier one)."""
-        layout = self.sync_slot.layout()
-        while layout.count():
-            old = layout.takeAt(0).widget()
+        layout = self._sync_layout
+        while (item := layout.takeAt(0)) is not None:
+            old = item.widget()
             if old is not None:
                 old.deleteLater()
         layout.addWidget(widget)
@@ -307,3 +330,9 @@ class MainWindow(QMainWindow):
     def flash(self, text: str, ms: int = 5000) -> None:
         """A transient message in the status bar."""
         QTimer.singleShot(0, lambda: self.statusBar().showMessage(text, ms))
+
+
+def main_window_of(widget: QWidget) -> MainWindow | None:
+    """The main window ``widget`` is shown in; None in a stand-alone window (dialogs, tests)."""
+    window = widget.window()
+    return window if isinstance(window, MainWindow) else None

@@ -22,7 +22,8 @@ def stop_source_scan_on_import() -> None:
 
     feature = sys.modules.get("shibokensupport.feature")
     if feature is not None and hasattr(feature, "_mod_uses_pyside"):
-        feature._mod_uses_pyside = _uses_no_features
+        # setattr: the attribute exists only in some shiboken versions, checked just above.
+        setattr(feature, "_mod_uses_pyside", _uses_no_features)  # noqa: B010
 
 
 def _uses_no_features(_module: object) -> bool:

@@ -1,6 +1,6 @@
 """A province hub on loopback: PostgreSQL, three ``python -m hub serve`` processes on one
-database and one blob folder, Debian's nginx in front with TLS (deploy/nginx/yiqiao-hub.conf,
-a self-signed certificate made here).
+database and one blob folder (each a tests.support.hub_launcher.HubLauncher), Debian's nginx
+in front with TLS (deploy/nginx/yiqiao-hub.conf, a self-signed certificate made here).
 
 Skipped with the reason printed where PostgreSQL (``YIQIAO_TEST_PG_DSN``), nginx or openssl
 is missing.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.hub.conftest import fresh_pg_url, pg_skip_reason
+from tests.support.hub_launcher import HubLauncher
 from tests.support.wait import wait_until  # noqa: F401 - the cluster tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,7 @@ FAST_TIMERS = {
     "YIQIAO_SESSION_CHECK": "0.5",
     "YIQIAO_UPLOAD_LEASE": "3",  # a crashed process's upload lease lapses in 3 s
 }
+HUB_READY_S = 180  # generous: three hubs importing at once on a busy 2-core machine
 
 
 def cluster_skip_reason() -> str | None:
@@ -53,25 +54,13 @@ def cluster_skip_reason() -> str | None:
 
 
 @dataclass
-class HubProcess:
-    index: int
-    port: int
-    proc: subprocess.Popen
-    log: Path
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-
-@dataclass
 class Cluster:
     url: str  # https://127.0.0.1:<nginx port>
     db_url: str
     data: Path
     ca_file: Path
     access_log: Path
-    procs: list[HubProcess] = field(default_factory=list)
+    procs: list[HubLauncher] = field(default_factory=list)
     engine: sa.Engine | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -125,23 +114,18 @@ class Cluster:
         sock.hello = sock.expect(__import__("app.protocol.signaling").protocol.signaling.Hello)
         return sock
 
-    def proc_by_pid(self, pid: int) -> HubProcess:
-        return next(p for p in self.procs if p.proc.pid == pid)
+    def proc_by_pid(self, pid: int) -> HubLauncher:
+        return next(p for p in self.procs if p.proc is not None and p.proc.pid == pid)
 
     def revive(self) -> None:
         """Restart killed hub processes on their old ports (nginx's upstream list stays)."""
-        restarted = []
-        for i, p in enumerate(self.procs):
-            if not p.alive:
-                self.procs[i] = launch_hub_process(self, p.index, self.env, p.port)
-                restarted.append(self.procs[i])
+        restarted = [p.spawn() for p in self.procs if not p.alive]
         for p in restarted:
-            wait_hub_ready(self, p)
+            p.wait_ready(HUB_READY_S)
 
-    def kill(self, proc: HubProcess) -> None:
+    def kill(self, hub: HubLauncher) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""
-        proc.proc.send_signal(signal.SIGKILL)
-        proc.proc.wait(10)
+        hub.kill()
 
     def upstreams(self, method: str, path_prefix: str) -> list[str]:
         """The hub ports nginx sent matching requests to (from its access log)."""
@@ -252,41 +236,18 @@ def start_nginx(tmp: Path, site: str) -> subprocess.Popen:
     )
 
 
-def launch_hub_process(
-    cluster: Cluster, index: int, env: dict[str, str], port: int = 0
-) -> HubProcess:
-    port_file = cluster.data / f"port{index}"
-    port_file.unlink(missing_ok=True)
-    log = cluster.data / f"hub{index}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "hub", "serve", "--data", str(cluster.data),
-            "--db", cluster.db_url, "--host", "127.0.0.1", "--port", str(port),
-            "--port-file", str(port_file), "--log-level", "warning",
-        ],
-        cwd=ROOT,
+def hub_process(data: Path, db_url: str, index: int, env: dict[str, str]) -> HubLauncher:
+    """Hub process ``index`` of a cluster over ``data`` and ``db_url`` (not started)."""
+    return HubLauncher(
+        data,
+        "--db",
+        db_url,
+        "--host",
+        "127.0.0.1",
+        log_level="warning",
+        name=f"hub{index}",
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"),  # noqa: SIM115
-    )  # fmt: skip
-    return HubProcess(index, port, proc, log)
-
-
-def wait_hub_ready(cluster: Cluster, hub: HubProcess) -> None:
-    """Wait for the port file and /readyz (generous: imports take long on a busy machine)."""
-    index, proc, log = hub.index, hub.proc, hub.log
-    port_file = cluster.data / f"port{index}"
-    wait_until(lambda: port_file.exists() or proc.poll() is not None, 120, f"hub {index} to bind")
-    assert proc.poll() is None, f"hub {index} exited: {log.read_text()[-2000:]}"
-    port = hub.port = int(port_file.read_text())
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, 60, f"hub {index} to be ready")
+    )
 
 
 def start_cluster(tmp: Path, n: int = 3, extra_env: dict[str, str] | None = None) -> Cluster:
@@ -316,9 +277,9 @@ def start_cluster(tmp: Path, n: int = 3, extra_env: dict[str, str] | None = None
         env=env,
     )
     try:
-        cluster.procs = [launch_hub_process(cluster, i, env) for i in range(n)]
+        cluster.procs = [hub_process(data, db_url, i, env).spawn() for i in range(n)]
         for p in cluster.procs:
-            wait_hub_ready(cluster, p)
+            p.wait_ready(HUB_READY_S)
         site = render_site([p.port for p in cluster.procs], listen, cert, key, logs)
         nginx_dir = tmp / "nginx"
         nginx_dir.mkdir()
@@ -344,13 +305,12 @@ def stop_cluster(cluster: Cluster) -> None:
         nginx.terminate()
         nginx.wait(30)
     for p in cluster.procs:
-        if p.alive:
-            p.proc.terminate()
+        p.terminate()  # all at once: each shuts down gracefully in parallel
     for p in cluster.procs:
         try:
-            p.proc.wait(60)
+            p.wait(60)
         except subprocess.TimeoutExpired:
-            p.proc.kill()
+            p.kill()
     if cluster.engine is not None:
         cluster.engine.dispose()
 

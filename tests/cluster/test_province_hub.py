@@ -8,7 +8,6 @@ import hashlib
 import os
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -317,7 +316,7 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
     import subprocess
     import sys
 
-    from tests.cluster.conftest import ROOT, Cluster, launch_hub_process, wait_hub_ready
+    from tests.cluster.conftest import ROOT, hub_process
 
     token = cluster.token("doctor")
     data = os.urandom(100_000)
@@ -355,13 +354,10 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
     )
     assert out.returncode == 0, out.stderr
     assert " 0 problems" in out.stdout
-    twin = Cluster(
-        url="", db_url=target, data=restored, ca_file=cluster.ca_file, access_log=Path("-")
-    )
-    hub = launch_hub_process(twin, 9, cluster.env)
+    hub = hub_process(restored, target, 9, cluster.env).spawn()
     try:
-        wait_hub_ready(twin, hub)
-        base = f"http://127.0.0.1:{hub.port}"
+        hub.wait_ready(180)
+        base = hub.url
         from hub.demo import DEMO_PASSWORD
 
         login = httpx.post(
@@ -378,11 +374,7 @@ def test_backup_then_restore_into_an_empty_database_serves_the_same(cluster, tmp
         }
         assert httpx.get(f"{base}/api/v1/blobs/{sha}", headers=auth, timeout=60).content == data
     finally:
-        hub.proc.terminate()
-        try:
-            hub.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            hub.proc.kill()
+        hub.stop(60)
 
 
 def _hold_listener_down(cluster: Cluster, hub_pid: int, stop: threading.Event, kills: list[int]):  # noqa: ANN202
@@ -434,7 +426,7 @@ def test_a_ring_sent_while_a_listener_was_down_still_rings(cluster) -> None:  # 
         assert doctor.expect(sig.Accepted).call_id == call_id
         doctor.send(sig.Hangup(call_id=call_id))
         assert cardiologist.expect(sig.Ended).call_id == call_id
-    log = cluster.proc_by_pid(callee_pid).log.read_text()
+    log = cluster.proc_by_pid(callee_pid).output()[1]  # this run's stderr
     assert "listener reconnected" in log
 
 

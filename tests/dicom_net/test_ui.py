@@ -233,3 +233,23 @@ def test_case_hooks_attach_a_received_study_and_priors(
     assert {d.fields["study_uid"] for d in docs if d.fields["purpose"] == "prior"} == {uids[1]}
     assert inbox.study(uids[1], session.profile).matched_doc_id == patient.id
     service.shutdown()
+
+
+def test_settings_changes_hand_the_port_over_to_a_new_receiver(
+    qtbot, policy_file: Path, tmp_path: Path
+) -> None:
+    from app.ui.dicom_net.service import install_dicom_net
+
+    context = _context(policy_file, tmp_path)
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    service = install_dicom_net(context, window)
+    qtbot.waitUntil(lambda: service.state == "listening", timeout=60_000)
+    port, first = service.port, service.receiver
+    service.restart()  # two settings changes in a row: the old process must let go first
+    service.restart()
+    assert service.state == "stopping"
+    qtbot.waitUntil(lambda: service.state in ("listening", "error"), timeout=60_000)
+    assert service.state == "listening", service.error
+    assert service.port == port and service.receiver is not first and not first.running
+    service.shutdown()

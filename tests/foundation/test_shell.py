@@ -28,7 +28,7 @@ def test_keyboard_navigation_between_pages(qtbot):
     assert window.stack.currentIndex() == 0
     window.raise_()
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=60000)
     window.nav.setFocus()
     qtbot.keyClick(window.nav, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.nav.currentRow() == 2 and window.stack.currentIndex() == 2
@@ -127,7 +127,7 @@ def test_sign_in_when_hub_unreachable_says_so(qtbot):
     dialog.username.setText("doctor")
     dialog.password.setText("pw")
     dialog.submit()
-    qtbot.waitUntil(lambda: dialog.sign_in_button.isEnabled(), timeout=10000)
+    qtbot.waitUntil(lambda: dialog.sign_in_button.isEnabled(), timeout=60000)
     assert "Cannot reach the hub" in dialog.error.text()
     assert context.user is None
     holder.close()
@@ -195,7 +195,7 @@ def test_status_bar_says_offline_when_the_hub_is_unreachable(qtbot, policy_file)
     policy_file.write_text(f'hub_url = "http://127.0.0.1:{port}"\n')
     controller = _controller(qtbot)
     controller.start_hub()
-    qtbot.waitUntil(lambda: "offline" in controller.window.hub_label.text(), timeout=10000)
+    qtbot.waitUntil(lambda: "offline" in controller.window.hub_label.text(), timeout=60000)
     controller.health_timer.stop()
     holder.close()
 
@@ -216,7 +216,7 @@ def test_sign_in_against_the_real_demo_hub(qtbot, tmp_path):
     hub = start_embedded_hub(tmp_path / "hub")
     try:
         context.hub_url = hub.url
-        with qtbot.waitSignal(dialog.signed_in, timeout=20000) as signal:
+        with qtbot.waitSignal(dialog.signed_in, timeout=60000) as signal:
             dialog.set_hub_url(hub.url)
         tokens = signal.args[0]
         assert tokens.user.username == "doctor"
@@ -228,7 +228,7 @@ def test_sign_in_against_the_real_demo_hub(qtbot, tmp_path):
         dialog2.username.setText("doctor")
         dialog2.password.setText("wrong")
         dialog2.submit()
-        qtbot.waitUntil(lambda: dialog2.sign_in_button.isEnabled(), timeout=10000)
+        qtbot.waitUntil(lambda: dialog2.sign_in_button.isEnabled(), timeout=60000)
         assert "refused" in dialog2.error.text()
     finally:
         hub.stop()

@@ -66,7 +66,7 @@ def test_errors_in_background_reach_the_gui_callback(qtbot):
         raise OSError("disk unplugged")
 
     run_in_worker(broken, on_error=errors.append)
-    qtbot.waitUntil(lambda: bool(errors), timeout=2000)
+    qtbot.waitUntil(lambda: bool(errors), timeout=60000)
     assert isinstance(errors[0], OSError) and "unplugged" in str(errors[0])
 
 

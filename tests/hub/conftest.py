@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from hub import accounts
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.server import uvicorn_config
+from tests.support.hub_thread import serve_in_thread
 
 PG_ENV = "YIQIAO_TEST_PG_DSN"
 PASSWORD = "correct-horse-9"
@@ -137,22 +137,12 @@ class LiveHub:
 
 def start_live_hub(config: HubConfig) -> LiveHub:
     app = create_app(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
     # The same uvicorn configuration as `hub serve` (header deadline, no proxy rewriting).
-    server = uvicorn.Server(
-        uvicorn_config(app, config, lifespan="off", timeout_graceful_shutdown=5)
+    url, server, thread = serve_in_thread(
+        uvicorn_config(app, config, lifespan="off", timeout_graceful_shutdown=5),
+        f"the test hub over {config.data_dir}",
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test hub did not start")
-        time.sleep(0.01)
-    return LiveHub(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
+    return LiveHub(url=url, app=app, server=server, thread=thread)
 
 
 # Facilities and people of the test network: username → (role, facility, department)

@@ -18,6 +18,7 @@ from tusclient.uploader import Uploader
 
 from hub import db as t
 from tests.hub.conftest import change, consent, make_patient, new_id, push
+from tests.support.wait import wait_until
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -265,13 +266,13 @@ def test_connection_dropped_mid_chunk_keeps_the_received_bytes(net):
         f"Content-Length: {len(data)}\r\n\r\n"
     ).encode()
     with socket.create_connection((u.hostname, u.port)) as s:
-        s.sendall(head + data[:400_000])
-        time.sleep(0.5)
-    deadline = time.monotonic() + 10
-    while (
-        offset := int(c.head(loc, headers=TUS).headers["Upload-Offset"])
-    ) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+        s.sendall(head + data[:400_000])  # then the link drops: closed mid-body
+    offset = wait_until(
+        lambda: int(c.head(loc, headers=TUS).headers["Upload-Offset"]),
+        60,
+        "the hub to keep the bytes that arrived",
+        poll=0.1,
+    )
     assert 0 < offset <= 400_000
     r = _patch(c, loc, offset, data[offset:])
     assert r.status_code == 204

@@ -8,6 +8,8 @@ is aborted with an RST (and, for an outage, the link blackholes for a while). ``
 makes the link refuse connections, which a client sees as "offline".
 
 The proxy runs an asyncio loop on its own daemon thread; every public method is thread-safe.
+``stats.chunks`` records, per chunk carried, when it was read, when the shaper made it due
+and when it was handed on: tests check the schedule, not how long they waited.
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ class LinkStats:
     resets: int = 0
     refused: int = 0
     cuts_fired: list[Cut] = field(default_factory=list)
+    # The latest chunks carried, oldest first (times on the emulator's loop clock).
+    chunks: deque[Chunk] = field(default_factory=lambda: deque(maxlen=4096))
+
+
+@dataclass
+class Chunk:
+    """One read carried across the link."""
+
+    direction: Direction
+    size: int
+    read_at: float
+    due_at: float  # read_at plus the profile's latency, jitter and time on the capped wire
+    sent_at: float | None = None  # handed to the far side (None: not yet, or cut)
 
 
 def _abort_with_rst(writer: asyncio.StreamWriter) -> None:
@@ -265,7 +280,7 @@ class LinkEmulator:
         direction: Direction,
     ) -> None:
         """Carry one direction: read, schedule through the shaper, deliver on time, cut."""
-        queue: deque[tuple[float, bytes]] = deque()
+        queue: deque[tuple[float, bytes, Chunk | None]] = deque()
         arrived = asyncio.Event()
 
         async def read_side() -> None:
@@ -280,10 +295,13 @@ class LinkEmulator:
                 except (ConnectionError, OSError):
                     data = b""
                 if not data:
-                    queue.append((self._now(), b""))
+                    queue.append((self._now(), b"", None))
                     arrived.set()
                     return
-                queue.append((shaper.schedule(len(data), self._now()), data))
+                now = self._now()
+                chunk = Chunk(direction, len(data), now, shaper.schedule(len(data), now))
+                self.stats.chunks.append(chunk)
+                queue.append((chunk.due_at, data, chunk))
                 arrived.set()
 
         reader_task = asyncio.ensure_future(read_side())
@@ -292,7 +310,7 @@ class LinkEmulator:
                 while not queue:
                     arrived.clear()
                     await arrived.wait()
-                deliver_at, data = queue.popleft()
+                deliver_at, data, chunk = queue.popleft()
                 delay = deliver_at - self._now()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -303,6 +321,8 @@ class LinkEmulator:
                     if dst.can_write_eof():
                         dst.write_eof()
                     return
+                if chunk is not None:
+                    chunk.sent_at = self._now()
                 await self._deliver(conn, dst, direction, data)
                 if conn.closed:
                     return

@@ -13,7 +13,9 @@ Shaping reuses ``LinkProfile``/``Shaper`` from the TCP mode: per direction a ban
 (with a drop-tail queue of ``queue_ms``), one-way latency and jitter, random loss; plus
 outages (everything dropped) started with ``outage(seconds)`` or ``set_down()``. A packet's
 size on the wire counts 28 bytes of IP/UDP header. All in one thread with a selector and a
-heap of scheduled deliveries, independent of the asyncio loops under test.
+heap of scheduled deliveries, independent of the asyncio loops under test. ``clock``
+(default ``time.monotonic``) is every "now" the emulator reads: a test that moves a manual
+clock decides when held datagrams go out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import selectors
 import socket
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.linkemu.profile import LinkProfile, Shaper
@@ -42,6 +46,7 @@ class UdpLinkStats:
     dropped_loss: int = 0
     dropped_queue: int = 0
     dropped_outage: int = 0
+    delivered: int = 0  # sent on to the endpoint (forwarded ones go out when they are due)
     bytes_forwarded: int = 0
     per_direction: dict[tuple[Address, Address], int] = field(default_factory=dict)
 
@@ -50,9 +55,16 @@ class UdpLinkEmulator:
     """Relays UDP between endpoints through shaped links. Thread-safe public methods."""
 
     def __init__(
-        self, profile: LinkProfile | None = None, queue_ms: float = 400.0, host: str = "127.0.0.1"
+        self,
+        profile: LinkProfile | None = None,
+        queue_ms: float = 400.0,
+        host: str = "127.0.0.1",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.profile = profile or LinkProfile()
+        self.clock = clock
+        # (accepted at, due at, wire bytes) of the latest forwarded datagrams, oldest first.
+        self.schedule: deque[tuple[float, float, int]] = deque(maxlen=4096)
         self.queue_ms = queue_ms
         self.host = host
         self.stats = UdpLinkStats()
@@ -106,7 +118,7 @@ class UdpLinkEmulator:
     def outage(self, seconds: float) -> None:
         """Drop everything for ``seconds`` from now."""
         with self._lock:
-            self._down_until = time.monotonic() + seconds
+            self._down_until = self.clock() + seconds
 
     def set_down(self, down: bool) -> None:
         """Start (``True``) or end an open-ended outage."""
@@ -115,7 +127,7 @@ class UdpLinkEmulator:
 
     @property
     def down(self) -> bool:
-        return time.monotonic() < self._down_until
+        return self.clock() < self._down_until
 
     def close(self) -> None:
         """Stop the thread and close every relay socket."""
@@ -145,7 +157,7 @@ class UdpLinkEmulator:
 
     def _run(self) -> None:
         while self._running:
-            now = time.monotonic()
+            now = self.clock()
             timeout = 0.05
             if self._heap:
                 timeout = max(0.0, min(timeout, self._heap[0][0] - now))
@@ -158,9 +170,11 @@ class UdpLinkEmulator:
                         pass
                     continue
                 self._drain(sock)  # type: ignore[arg-type]
-            now = time.monotonic()
+            now = self.clock()
             while self._heap and self._heap[0][0] <= now:
-                _, _, out, data, dest = heapq.heappop(self._heap)
+                with self._lock:
+                    _, _, out, data, dest = heapq.heappop(self._heap)
+                    self.stats.delivered += 1
                 try:
                     out.sendto(data, dest)
                 except OSError:
@@ -177,7 +191,7 @@ class UdpLinkEmulator:
             self._accept(sock, data, source)
 
     def _accept(self, sock: socket.socket, data: bytes, source: Address) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             dest = self._behind.get(sock.getsockname()[1])
             if dest is None:
@@ -196,6 +210,7 @@ class UdpLinkEmulator:
                 self.stats.dropped_queue += 1
                 return
             deliver_at = shaper.schedule(len(data) + IP_UDP_OVERHEAD, now)
+            self.schedule.append((now, deliver_at, len(data) + IP_UDP_OVERHEAD))
             out = self._relays.get(source)
             if out is None:
                 # Source seen for the first time (e.g. a new ICE socket): give it a relay.

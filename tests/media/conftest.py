@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from app.media.loopback import use_loopback_candidates
 from app.media.slots import LatestFrameSlot
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from app.tasks import async_loop
+from tests.support.hub_thread import serve_in_thread
 from tests.support.wait import wait_until
 
 C_LI = "c-li"  # doctor (clinic) ↔ specialist2 (cardiology); "specialist" is not a participant
@@ -56,17 +55,6 @@ class LiveHub:
         self.thread.join(10)
 
 
-class _LogLines(logging.Handler):
-    """Keeps the hub's log lines while it starts, to show them if it never does."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-
-
 def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     """A hub on a free loopback port over ``data`` (demo data seeded unless ``seed`` is off:
     a restart over the same folder).
@@ -84,30 +72,11 @@ def start_live_hub(data: Path, seed: bool = True) -> LiveHub:
     app = create_app(HubConfig(data_dir=data))
     if seed:
         seed_demo(app.state.hub)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio")
+    url, server, thread = serve_in_thread(
+        uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio"),
+        f"the hub over {data}",
     )
-    startup_log = _LogLines()
-    logging.getLogger().addHandler(startup_log)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    try:
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise AssertionError(
-                    f"the hub over {data} did not start (thread alive: {thread.is_alive()}); "
-                    "its log:\n" + "\n".join(startup_log.lines)
-                )
-            time.sleep(0.05)
-    finally:
-        logging.getLogger().removeHandler(startup_log)
-    return LiveHub(f"http://127.0.0.1:{port}", app, server, thread)
+    return LiveHub(url, app, server, thread)
 
 
 @pytest.fixture(scope="module")

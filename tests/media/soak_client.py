@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             return False
         if not state.get("hooked"):
             state["hooked"] = True
-            call_page.service.event.connect(on_event)
+            call_page.service.call_event.connect(on_event)
             emit(event="ready", pid=os.getpid())
         return True
 

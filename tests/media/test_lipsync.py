@@ -77,3 +77,10 @@ def test_the_stats_panel_says_how_far_video_is_from_its_audio(qtbot) -> None:  #
     assert panel.values["lipsync"].text() == "+31 ms (audio held 520 ms)"
     panel.show_stats(CallStats())
     assert panel.values["lipsync"].text().startswith("–")
+
+
+def test_audio_waiting_in_the_speaker_buffer_counts_as_later() -> None:
+    sync = _sync()
+    sync.audio_output_s = lambda: 0.1  # 100 ms queued before the speaker plays it
+    _feed(sync, 0.5, video_lag_s=0.1)  # video handed out 100 ms after its audio
+    assert sync.skew_s is not None and abs(sync.skew_s) < 0.01  # heard together

@@ -27,6 +27,7 @@ from app.protocol import datachannel as dc
 from app.protocol import signaling as sig
 from tests.linkemu.profile import LinkProfile
 from tests.linkemu.udp import UdpLinkEmulator
+from tests.support.clock import ManualClock
 from tests.support.wait import wait_until
 
 # ---- ladder --------------------------------------------------------------------------
@@ -249,56 +250,80 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
+def _forward(emu: UdpLinkEmulator, sock: socket.socket, data: bytes, to: tuple) -> None:
+    """Send ``data`` until one copy gets past the emulator's (seeded) loss."""
+    while True:
+        forwarded, handled = emu.stats.forwarded, _handled(emu)
+        sock.sendto(data, to)
+        wait_until(lambda n=handled: _handled(emu) > n, timeout=20, what="the datagram handled")
+        if emu.stats.forwarded > forwarded:
+            return
+
+
+def _handled(emu: UdpLinkEmulator) -> int:
+    stats = emu.stats
+    return stats.forwarded + stats.dropped_loss + stats.dropped_queue
+
+
 def test_udp_emulator_relays_both_ways_with_delay_loss_and_outage() -> None:
     a, b = _pair()
-    with UdpLinkEmulator(LinkProfile(latency_ms=60, loss=0.2, seed=3)) as emu:
+    for s in (a, b):
+        s.settimeout(20)  # only ever waits for a datagram that is already due
+    clock = ManualClock()
+    profile = LinkProfile(latency_ms=60, loss=0.2, seed=3)
+    with UdpLinkEmulator(profile, clock=clock) as emu:
         to_b = emu.relay_for(b.getsockname())
-        t0 = time.monotonic()
-        a.sendto(b"hello", to_b)
-        got = 0
-        data, src = b"", None
-        while not got:  # loss may eat the first tries
-            try:
-                data, src = b.recvfrom(100)
-                got = 1
-            except TimeoutError:
-                a.sendto(b"hello", to_b)
-        assert data == b"hello" and time.monotonic() - t0 >= 0.06
+        _forward(emu, a, b"hello", to_b)
+        accepted_at, due_at, _size = emu.schedule[-1]
+        assert due_at - accepted_at == pytest.approx(0.060)  # held for the one-way latency
+        assert emu.stats.delivered == 0  # the clock has not moved: still held
+        clock.advance(0.060)
+        data, src = b.recvfrom(100)
+        assert data == b"hello"
         assert src == emu.relay_for(a.getsockname())  # b sees a's relay, and can answer it
-        b.sendto(b"back", src)
+        _forward(emu, b, b"back", src)
+        clock.advance(0.060)
         assert a.recvfrom(100)[0] == b"back"
 
-        def handled() -> int:
-            stats = emu.stats
-            return stats.forwarded + stats.dropped_loss + stats.dropped_queue
-
-        before = handled()
+        before = _handled(emu)
         for _ in range(300):
             a.sendto(b"x", to_b)
-        wait_until(lambda: handled() >= before + 300, timeout=20, what="300 datagrams handled")
+        wait_until(lambda: _handled(emu) >= before + 300, timeout=20, what="300 handled")
         assert 30 <= emu.stats.dropped_loss <= 100  # ~20 %
-        emu.outage(30)  # longer than any wait below: the datagram must meet the outage
+        emu.outage(30)
         a.sendto(b"lost", to_b)
         wait_until(lambda: emu.stats.dropped_outage >= 1, timeout=20, what="the outage drop")
         assert emu.stats.dropped_outage == 1
-        assert handled() == before + 300  # dropped by the outage, not by loss or the queue
+        assert _handled(emu) == before + 300  # dropped by the outage, not by loss or the queue
+        clock.advance(30)  # the outage is over: datagrams get through again
+        _forward(emu, a, b"again", to_b)
     a.close()
     b.close()
 
 
 def test_udp_emulator_caps_bandwidth() -> None:
     a, b = _pair()
-    b.settimeout(0.3)
-    with UdpLinkEmulator(LinkProfile(bandwidth_bps=200_000), queue_ms=5000) as emu:
+    b.settimeout(20)  # only ever waits for datagrams that are already due
+    clock = ManualClock()
+    with UdpLinkEmulator(LinkProfile(bandwidth_bps=200_000), queue_ms=5000, clock=clock) as emu:
         to_b = emu.relay_for(b.getsockname())
-        t0 = time.monotonic()
         for _ in range(50):
             a.sendto(b"x" * 972, to_b)  # 1000 bytes on the wire each: 2 s at 200 kbit/s
-        received = 0
-        while received < 50:
+        wait_until(lambda: emu.stats.forwarded == 50, timeout=20, what="50 datagrams queued")
+        # All handed over at one instant; each takes 40 ms of the 200 kbit/s wire.
+        waits = [due - accepted for accepted, due, _size in emu.schedule]
+        assert waits == pytest.approx([0.04 * (k + 1) for k in range(50)])
+        clock.advance(1.0 + 1e-6)
+        wait_until(lambda: emu.stats.delivered >= 25, timeout=20, what="the first second's")
+        for _ in range(25):
             b.recvfrom(2000)
-            received += 1
-        assert time.monotonic() - t0 >= 1.9
+        assert emu.stats.delivered == 25  # half the bytes in the first second, no more
+        clock.advance(1.0)
+        wait_until(lambda: emu.stats.delivered == 50, timeout=20, what="the second second's")
+        for _ in range(25):
+            b.recvfrom(2000)
+    a.close()
+    b.close()
 
 
 def test_sdp_candidates_are_rewritten_to_relays() -> None:

@@ -1,10 +1,11 @@
 """The real hub as a child process on loopback: ``python -m hub serve --port 0 --port-file …``.
 
 One launcher for the tests that need the hub as it runs in production (its own process,
-signals, restarts over the same data folder). It waits on ``/readyz`` with a generous
-deadline, never a fixed sleep, and a hub that exits or never gets ready fails naming its log.
-Its stdout and stderr go to ``hub.out`` and ``hub.log`` in the data folder; ``stop()`` and
-``wait()`` return what this run wrote.
+signals, restarts over the same data folder, several processes on one database behind nginx).
+It waits on ``/readyz`` with a generous deadline, never a fixed sleep, and a hub that exits or
+never gets ready fails naming its log. Its port file, stdout and stderr are ``<name>.port``,
+``<name>.out`` and ``<name>.log`` in the data folder (several launchers with different names
+can share one folder); ``stop()`` and ``wait()`` return what this run wrote.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 class HubLauncher:
-    """One hub process over ``data``; ``start()`` again after a stop serves the same port."""
+    """One hub process over ``data``; ``start()`` again after a stop serves the same port.
+
+    ``extra`` are more ``hub serve`` arguments (``--db``, ``--host``); ``env`` replaces the
+    environment the hub inherits (PYTHONPATH is always set to the repository)."""
 
     def __init__(
         self,
@@ -32,8 +37,12 @@ class HubLauncher:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         ca_cert: Path | None = None,
+        name: str = "hub",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.data = data
+        self.name = name
+        self.env = dict(os.environ if env is None else env)
         self.extra = list(extra)
         self.log_level = log_level
         self.tls = (tls_cert, tls_key) if tls_cert and tls_key else None
@@ -51,8 +60,20 @@ class HubLauncher:
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def port_file(self) -> Path:
+        return self.data / f"{self.name}.port"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data / f"{self.name}.log"
+
     def command(self) -> list[str]:
-        port_file = self.data / "port"
+        port_file = self.port_file
         cmd = [sys.executable, "-m", "hub", "serve", "--data", str(self.data)]
         cmd += ["--port", str(self.port), "--port-file", str(port_file)]
         if self.log_level:
@@ -63,23 +84,37 @@ class HubLauncher:
 
     def start(self, timeout: float = 60.0) -> HubLauncher:
         """Start and return once ``/readyz`` answers 200."""
-        port_file = self.data / "port"
-        port_file.unlink(missing_ok=True)
-        out_path, err_path = self.data / "hub.out", self.data / "hub.log"
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> HubLauncher:
+        """Start the process without waiting (several hubs start side by side)."""
+        self.port_file.unlink(missing_ok=True)
+        out_path, err_path = self._outputs()
         self._marks = tuple(p.stat().st_size if p.exists() else 0 for p in (out_path, err_path))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**self.env, "PYTHONPATH": str(REPO)}
         with open(out_path, "ab") as out, open(err_path, "ab") as err:
             self.proc = subprocess.Popen(self.command(), cwd=REPO, stdout=out, stderr=err, env=env)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> HubLauncher:
+        """Return once the spawned hub answers ``/readyz`` with 200."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the hub exited ({self.proc.returncode}):\n{self.log()}")
-            if port_file.exists() and self._ready(int(port_file.read_text())):
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.log()}")
+            if self.port_file.exists() and self._ready(int(self.port_file.read_text())):
                 return self
             if time.monotonic() > deadline:
                 self.kill()
-                raise AssertionError(f"the hub was not ready after {timeout:.0f} s:\n{self.log()}")
+                raise AssertionError(
+                    f"{self.name} was not ready after {timeout:.0f} s:\n{self.log()}"
+                )
             time.sleep(0.05)
+
+    def _outputs(self) -> tuple[Path, Path]:
+        return self.data / f"{self.name}.out", self.log_path
 
     def _ready(self, port: int) -> bool:
         self.port = port
@@ -97,9 +132,7 @@ class HubLauncher:
     def output(self) -> tuple[str, str]:
         """(stdout, stderr) of the current or last run."""
         texts = []
-        for path, mark in zip(
-            (self.data / "hub.out", self.data / "hub.log"), self._marks, strict=True
-        ):
+        for path, mark in zip(self._outputs(), self._marks, strict=True):
             with open(path, "rb") as f:
                 f.seek(mark)
                 texts.append(f.read().decode("utf-8", "replace"))

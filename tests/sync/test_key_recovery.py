@@ -206,7 +206,7 @@ def test_sign_in_hands_the_password_to_the_session_and_banners_are_chinese(
         first.store.create(DocType.patient, {"name": "周建国"})
         context.user = None
         context.changed("user")
-        qtbot.waitUntil(lambda: context.services.get("sync") is None, timeout=10000)
+        qtbot.waitUntil(lambda: context.services.get("sync") is None, timeout=60000)
         credentials.delete_secret(f"cache-key:{first.profile}")
         credentials.delete_secret(f"blob-key:{first.profile}")
 
@@ -330,7 +330,7 @@ def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path)
         def offer() -> list[NoticeBanner]:
             return [b for b in banners() if "以前的密码" in b.label.text()]
 
-        qtbot.waitUntil(lambda: bool(offer()), timeout=30000)  # banners show on the next turn
+        qtbot.waitUntil(lambda: bool(offer()), timeout=60000)  # banners show on the next turn
         shot(window, "earlier-password-banner-zh_CN.png", tmp_path)
         button = next(
             w for w in offer()[0].findChildren(QPushButton) if w.text() == "输入以前的密码…"
@@ -340,7 +340,7 @@ def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path)
         assert dialog is not None and dialog.isVisible()
         dialog.password.setText("not-the-old-one")
         dialog.unlock_button.click()
-        qtbot.waitUntil(lambda: dialog.problem.isVisible(), timeout=30000)
+        qtbot.waitUntil(lambda: dialog.problem.isVisible(), timeout=60000)
         assert "打不开" in dialog.problem.text()
         shot(dialog, "earlier-password-dialog-zh_CN.png", tmp_path)
         texts = [("dialog", w.text()) for w in dialog.findChildren(QLabel) if w.text()]
@@ -349,7 +349,7 @@ def test_earlier_password_from_the_banner_in_chinese(qtbot, hub, tmp_path: Path)
 
         dialog.password.setText("the-old-password")
         dialog.unlock_button.click()
-        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=60000)
         qtbot.waitUntil(
             lambda: any("已全部送达服务器" in b.label.text() for b in banners()), timeout=60000
         )

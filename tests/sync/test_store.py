@@ -167,3 +167,19 @@ def test_a_failing_change_listener_is_logged_and_the_write_stands(
         p = store.create(DocType.patient, {"name": "监听"})
     assert store.get(p.id) is not None and heard == [[str(p.id)]]
     assert "page gone" in caplog.text
+
+
+def test_a_failing_local_write_listener_is_logged_and_the_write_stands(
+    store: RecordStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    woken: list[bool] = []
+
+    def broken() -> None:
+        raise RuntimeError("engine gone")
+
+    store.on_local_write(broken)
+    store.on_local_write(lambda: woken.append(True))
+    with caplog.at_level("ERROR", logger="app.sync.store"):
+        p = store.create(DocType.patient, {"name": "写入"})
+    assert store.get(p.id) is not None and store.outbox_size() == 1 and woken == [True]
+    assert "engine gone" in caplog.text

@@ -60,7 +60,7 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     page = PatientsPage(_context(client))
     qtbot.addWidget(page)
     page.resize(1000, 500)
-    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=60000)
     row = [page.table.item(0, c).text() for c in range(5)]
     assert (
         row[0] == "张桂兰" and row[1] == "QS-0042" and row[2] == "Female" and row[3].endswith("y")
@@ -70,7 +70,7 @@ def test_patients_page_shows_identity_and_registers_offline(qtbot, hub, tmp_path
     assert "张桂兰 · ID QS-0042 · Female" in page.identity.text()
     page.note_edit.setText("血压偏高，建议复查")
     page.add_note()
-    qtbot.waitUntil(lambda: page.records.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: page.records.count() == 1, timeout=60000)
     assert len(client.store.list(DocType.note)) == 1
     assert status_threads and threading.main_thread() not in status_threads, (
         "sync state off the GUI thread"
@@ -107,7 +107,7 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
 
     page = ConsultationsPage(_context(b))
     qtbot.addWidget(page)
-    qtbot.waitUntil(lambda: c.id in page.visible_ids(), timeout=5000)
+    qtbot.waitUntil(lambda: c.id in page.visible_ids(), timeout=60000)
     row = page.visible_ids().index(c.id)
     assert page.table.item(row, 0).text() == "李建国" and page.table.item(row, 1).text() == "QS-7"
     assert page.table.item(row, 10).text() == "Conflict — needs your choice"
@@ -155,7 +155,7 @@ def test_conflict_resolved_field_by_field_and_choice_syncs(qtbot, hub, tmp_path)
     page.table.selectRow(row)
     QTimer.singleShot(50, answer_dialog)
     page.resolve()
-    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    qtbot.waitUntil(lambda: bool(seen), timeout=60000)
     assert any("DOC1" in h for h in seen[0]) and any("DOC2" in h for h in seen[0])
     b.store.resolve_conflict(c.id, chosen)
     sync_until_quiet(b)

@@ -111,7 +111,7 @@ def test_corner_texts_never_overlap_on_a_small_image(qtbot, tmp_path):
     vp.resize(360, 360)
     vp.show()
     vp.set_series(series)
-    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=60000)
     # 360 px of image at 100 %, 150 % and 200 % display scaling (fewer logical pixels for
     # the same text), and at 100 % with larger text ("make text bigger").
     for width, scale in ((360, 1.0), (240, 1.0), (180, 1.0), (360, 1.5), (360, 2.0)):

@@ -35,9 +35,9 @@ def viewer(qtbot):
 
 
 def open_mpr(qtbot, viewer, folder):
-    with qtbot.waitSignal(viewer.import_finished, timeout=30000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         viewer.import_paths([folder])
-    qtbot.waitUntil(lambda: viewer.active._qimage is not None, timeout=20000)
+    qtbot.waitUntil(lambda: viewer.active._qimage is not None, timeout=60000)
     mpr = viewer.mpr_view
     viewer.open_mpr()
     qtbot.waitUntil(
@@ -52,7 +52,7 @@ def open_mpr(qtbot, viewer, folder):
 
 
 def settle(qtbot, mpr):
-    qtbot.waitUntil(lambda: mpr.idle, timeout=30000)
+    qtbot.waitUntil(lambda: mpr.idle, timeout=60000)
     QApplication.processEvents()
 
 
@@ -149,7 +149,7 @@ def test_three_planes_linked_crosshair_scroll_window_measure_export(
     # Export: the active plane as Qt painted it.
     mpr._activate(sagittal)
     out = tmp_path / "sag.png"
-    with qtbot.waitSignal(viewer.file_written, timeout=30000):
+    with qtbot.waitSignal(viewer.file_written, timeout=60000):
         viewer.export_image(out, overlays=True)
     from PIL import Image
 
@@ -183,9 +183,9 @@ def test_a_gantry_tilted_series_says_it_cannot_be_reformatted(qtbot, viewer, tmp
     spec = PhantomSpec(size=32, slices=6, spacing=1.0, thickness=2.0)
     positions = [(0.0, 0.6 * i, 2.0 * i) for i in range(6)]
     write_volume(tmp_path, lambda i: np.zeros((32, 32), np.int16), spec, positions=positions)
-    with qtbot.waitSignal(viewer.import_finished, timeout=30000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         viewer.import_paths([tmp_path])
-    qtbot.waitUntil(lambda: viewer.active._qimage is not None, timeout=20000)
+    qtbot.waitUntil(lambda: viewer.active._qimage is not None, timeout=60000)
     viewer.open_mpr()
-    qtbot.waitUntil(lambda: "gantry tilt" in viewer.mpr_view.message.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "gantry tilt" in viewer.mpr_view.message.text(), timeout=60000)
     assert viewer.mpr_view.state is None

@@ -28,10 +28,10 @@ def viewer(qtbot):
 
 
 def open_folder(qtbot, viewer, folder):
-    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         viewer.import_paths([folder])
     vp = viewer.active
-    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=60000)
     return vp
 
 
@@ -62,7 +62,7 @@ def wheel(widget, clicks: int):
 
 def written(qtbot, viewer, write, path, *args):
     """Run a save/export (done on a worker) and wait until the file is written."""
-    with qtbot.waitSignal(viewer.file_written, timeout=30000) as blocker:
+    with qtbot.waitSignal(viewer.file_written, timeout=60000) as blocker:
         write(path, *args)
     assert blocker.args[0] == path
     return path
@@ -89,7 +89,7 @@ def image_area(rgb: np.ndarray, vp) -> np.ndarray:
 def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir, tmp_path):
     vp = open_folder(qtbot, viewer, phantom_dir)
     assert len(vp.frames) == SPEC.slices
-    qtbot.waitUntil(lambda: viewer.browser.has_thumbnail(vp.series.uid), timeout=10000)
+    qtbot.waitUntil(lambda: viewer.browser.has_thumbnail(vp.series.uid), timeout=60000)
     info = vp.corner_info()
     assert info.top_left[0] == "张三" and "PH-0001" in info.top_left[1]
     assert not info.lossy and info.calibrated
@@ -100,7 +100,7 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     assert vp.state.frame_index == 2
     qtbot.keyClick(vp, Qt.Key.Key_Down)
     assert vp.state.frame_index == 3 and viewer.slider.value() == 3
-    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=60000)
 
     # W/L by right-drag: to the right widens, downward raises the level
     before = vp.shown_window()
@@ -170,7 +170,7 @@ def test_open_scroll_window_measure_save_and_restore(qtbot, viewer, phantom_dir,
     other.show()
     vp2 = open_folder(qtbot, other, phantom_dir)
     other.open_gsps(pr)
-    qtbot.waitUntil(lambda: vp2._stored is not None and vp2.state.frame_index == 3, timeout=5000)
+    qtbot.waitUntil(lambda: vp2._stored is not None and vp2.state.frame_index == 3, timeout=60000)
     assert vp2.state.to_dict() == saved_state
     restored = other.annotations.items
     assert [a.kind for a in restored] == ["length", "ellipse"]
@@ -209,7 +209,7 @@ def test_lossy_mark_uncalibrated_label_and_layouts(qtbot, viewer, tmp_path):
 
 def test_ecg_series_shows_the_grid(qtbot, viewer, tmp_path):
     (tmp_path / "ecg.dcm").write_bytes(sample("waveform_ecg.dcm").read_bytes())
-    with qtbot.waitSignal(viewer.import_finished, timeout=10000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         viewer.import_paths([tmp_path])
     assert viewer.stack.currentWidget() is viewer.ecg_view
     assert "25 mm/s" in viewer.ecg_view.caption.text()
@@ -227,7 +227,7 @@ def test_sync_scroll_and_cine(qtbot, viewer, phantom_dir, tmp_path):
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 1.0
         ds.save_as(tmp_path / path.name)
-    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         viewer.import_paths([phantom_dir, tmp_path])
     first, second = [s for _p, _st, s in viewer.library.all_series()]
     viewer.set_layout(1, 2)
@@ -240,7 +240,7 @@ def test_sync_scroll_and_cine(qtbot, viewer, phantom_dir, tmp_path):
     viewer.fps.setValue(50)
     viewer.cine_action.setChecked(True)
     start = left.state.frame_index
-    qtbot.waitUntil(lambda: left.state.frame_index != start, timeout=3000)
+    qtbot.waitUntil(lambda: left.state.frame_index != start, timeout=60000)
     viewer.cine_action.setChecked(False)
 
 
@@ -267,7 +267,7 @@ def test_drag_and_drop_a_folder(qtbot, viewer, phantom_dir):
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    with qtbot.waitSignal(viewer.import_finished, timeout=20000):
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
         QApplication.sendEvent(viewer, drop)
     assert len(viewer.active.frames) == SPEC.slices
 
@@ -277,7 +277,7 @@ def test_export_from_the_viewer_with_and_without_overlays(qtbot, viewer, phantom
     from PIL import Image
 
     vp = open_folder(qtbot, viewer, phantom_dir)
-    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=60000)
     bare = np.asarray(
         Image.open(written(qtbot, viewer, viewer.export_image, tmp_path / "bare.png", False))
     )
@@ -335,7 +335,7 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
     from app.dicom_viewer.view_state import ViewState
 
     vp = open_folder(qtbot, viewer, phantom_dir)
-    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=60000)
     before = vp._rgb.copy()
     header = vp.current.instance.header
     # A presentation state from another workstation: circular shutter, white outside.
@@ -343,7 +343,7 @@ def test_gsps_shutter_shown_kept_on_save_and_exported_identically(
     shutter = Shutter(circle=(128, 128, 60), value=0xFFFF)
     write_gsps(incoming, [header], ViewState(rotation=90), [], "Dr Chen", shutter=shutter)
     viewer.open_gsps(incoming)
-    qtbot.waitUntil(lambda: vp._stored is not None and vp.state.rotation == 90, timeout=5000)
+    qtbot.waitUntil(lambda: vp._stored is not None and vp.state.rotation == 90, timeout=60000)
     assert vp.overrides.shutter == shutter
     rgb = vp._rgb
     h, w = rgb.shape[:2]
@@ -384,12 +384,12 @@ def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_p
             and viewer._progress.isVisible()
             and viewer._progress.value() > 0
         ),
-        timeout=20000,
+        timeout=60000,
     )
     assert viewer._progress.maximum() == total
     button = viewer._progress.findChild(QPushButton)
     assert button is not None
-    with qtbot.waitSignal(viewer.import_finished, timeout=20000) as finished:
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000) as finished:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     report = finished.args[0]
     assert report.cancelled and 0 < report.added < total
@@ -403,7 +403,7 @@ def test_cancelling_a_large_import_from_the_progress_dialog(qtbot, viewer, tmp_p
         in viewer.skipped_label.text()
     )
     vp = viewer.active
-    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=10000)
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=60000)
     assert len(vp.frames) == report.added
 
 
@@ -439,12 +439,12 @@ def test_compressed_series_decoded_by_worker_processes_that_stop_with_the_viewer
     assert len(workers) == pool.workers
     # Every slice is viewable and identical to a plain decode; scrolling shows them.
     qtbot.waitUntil(
-        lambda: all(viewer.source.cached(r) is not None for r in vp.frames), timeout=20000
+        lambda: all(viewer.source.cached(r) is not None for r in vp.frames), timeout=60000
     )
     for ref in vp.frames:
         assert np.array_equal(viewer.source.cached(ref), decode_frame(ref.instance.path, 0))
     vp.set_frame(9)
-    qtbot.waitUntil(lambda: vp.state.frame_index == 9 and vp._stored is not None, timeout=5000)
+    qtbot.waitUntil(lambda: vp.state.frame_index == 9 and vp._stored is not None, timeout=60000)
     # Closing the viewer ends the worker processes.
     viewer.shutdown()
     gone, alive = psutil.wait_procs(workers, timeout=20)
@@ -457,7 +457,7 @@ def test_drawing_a_shutter_saving_it_and_removing_it(qtbot, viewer, phantom_dir,
     from app.dicom_viewer.gsps import read_gsps
 
     vp = open_folder(qtbot, viewer, phantom_dir)
-    qtbot.waitUntil(lambda: vp._stored is not None, timeout=5000)
+    qtbot.waitUntil(lambda: vp._stored is not None, timeout=60000)
     before = vp._rgb.copy()
     viewer.tool_actions["shutter"].trigger()
     a, b = vp.to_view((64.0, 80.0)), vp.to_view((192.0, 176.0))
@@ -521,7 +521,7 @@ def test_a_file_that_kills_its_decoder_is_named_and_the_rest_opens(
         assert "crashed" in viewer.status.text()
         bad = next(i for i, r in enumerate(vp.frames) if r.instance.path == crash)
         vp.set_frame(bad + 1)  # scrolling past it still works
-        qtbot.waitUntil(lambda: vp._stored is not None, timeout=10000)
+        qtbot.waitUntil(lambda: vp._stored is not None, timeout=60000)
     finally:
         viewer.shutdown()
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
+from pydantic import BaseModel
 from PySide6.QtCore import QObject, Signal
 
 from app.context import AppContext
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 class CallService(QObject):
     """Signals carry ``app.media.call.CallEvent`` payloads."""
 
-    event = Signal(object)  # every CallEvent
+    call_event = Signal(object)  # every CallEvent (not "event": that is QObject.event())
     connection = Signal(bool)  # signaling connected / lost
     share_requested = Signal()  # the call window's "Share images": open the case's series
 
@@ -44,8 +45,8 @@ class CallService(QObject):
         self.coview: Any = None  # the CoviewSession riding this call (GUI thread)
         self._coview_backlog: list[Any] = []  # co-viewing messages before a session exists
         self.phase = CallPhase.idle  # as the last event told (GUI thread)
-        self.event.connect(self._remember_consultation)
-        self.event.connect(self._attach_coview)
+        self.call_event.connect(self._remember_consultation)
+        self.call_event.connect(self._attach_coview)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -74,16 +75,21 @@ class CallService(QObject):
             return video, audio
 
         def listener(event: CallEvent) -> None:
-            call_on_gui(self.event.emit, event)
+            call_on_gui(self.call_event.emit, event)
 
         def on_connection(up: bool) -> None:
             self.online = up
             call_on_gui(self.connection.emit, up)
 
+        async def on_hub_message(message: BaseModel) -> None:
+            controller = self.controller
+            if controller is not None:  # None once stop() began
+                await controller.on_hub_message(message)
+
         self.signaling = HubSignaling(
             self.context.hub_url,
             token,
-            lambda m: self.controller.on_hub_message(m),
+            on_hub_message,
             on_connection,
             # Trusted exactly as sync is: the client's context from the policy's ca_bundle.
             ssl_context=client.ssl_context,
@@ -212,7 +218,7 @@ class CallService(QObject):
     def _send_coview(self, message: Any) -> bool:
         media = self.controller.media if self.controller else None
         channel = media.messaging.channel if media is not None else None
-        if channel is None or channel.readyState != "open":
+        if media is None or channel is None or channel.readyState != "open":
             return False  # resync() re-sends everything once the channel is back
         async_loop().loop.call_soon_threadsafe(media.messaging.send, message)
         return True
@@ -232,6 +238,8 @@ class CallService(QObject):
 
 def call_service(context: AppContext) -> CallService:
     """The one ``CallService`` of this session (created and started on first use)."""
-    service = context.service("calls", lambda: CallService(context))
+    service = context.services.get("calls")
+    if service is None:
+        service = context.services["calls"] = CallService(context)
     service.start()
     return service

@@ -61,10 +61,10 @@ class CallWidget(QWidget):
         self.open_case = QPushButton(self.tr("Open case"))
         self.open_case.setObjectName("open_case")
         self.open_case.setToolTip(self.tr("Open this consultation's case; the call continues"))
+        self.subject_consultation = ""
         self.open_case.clicked.connect(
             lambda: self.open_case_requested.emit(self.subject_consultation)
         )
-        self.subject_consultation = ""
         self.set_subject(None, "")
         self.bars = NetworkBars()
         # What is wrong with this PC's camera, microphone or speaker, in words.
@@ -143,7 +143,7 @@ class CallWidget(QWidget):
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._refresh_status)
         self._ticker.start(500)
-        service.event.connect(self.on_event)
+        service.call_event.connect(self.on_event)
         self._refresh_status()
 
     def set_subject(self, subject: CallSubject | None, consultation_id: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -51,7 +52,7 @@ class QueryDialog(QDialog):
         self.via.addItem(self.tr("DICOM (C-FIND)"), "dimse")
         self.via.addItem(self.tr("DICOMweb (QIDO-RS)"), "web")
         if not self.settings.get("dicomweb_url"):
-            self.via.model().item(1).setEnabled(False)  # type: ignore[attr-defined]
+            _disable_row(self.via, 1)
         form.addRow(self.tr("Search via"), self.via)
         self.patient_id = QLineEdit(patient_id)
         self.name = QLineEdit()
@@ -98,7 +99,7 @@ class QueryDialog(QDialog):
         self.method.addItem(self.tr("C-GET"), "get")
         self.method.addItem(self.tr("WADO-RS (DICOMweb)"), "wado")
         if not self.settings.get("dicomweb_url"):
-            self.method.model().item(2).setEnabled(False)  # type: ignore[attr-defined]
+            _disable_row(self.method, 2)
         self.retrieve_button = QPushButton(self.tr("Retrieve"))
         self.retrieve_button.setEnabled(False)
         self.retrieve_button.clicked.connect(self.retrieve)
@@ -267,3 +268,11 @@ def _retrieve(settings: Any, method: str, study_uid: str, inbox: Any) -> int:
 
 def _keep(inbox: Any, data: bytes, source: str) -> None:
     inbox.add_instance(data, source)
+
+
+def _disable_row(combo: QComboBox, row: int) -> None:
+    """Grey out one choice of ``combo`` (a plain QComboBox keeps a QStandardItemModel)."""
+    model = combo.model()
+    item = model.item(row) if isinstance(model, QStandardItemModel) else None
+    if item is not None:
+        item.setEnabled(False)

@@ -124,17 +124,31 @@ class DicomNetService(QObject):
     def stop(self, wait: bool = True) -> None:
         """Stop listening (the inbox stays open for the page).
 
-        ``wait=False`` lets the receiver process finish its open associations on a worker
-        (settings changes); at exit the GUI waits, so no process is left behind.
+        ``wait=False`` lets the receiver process let go of the port on a worker (settings
+        changes, the switch); meanwhile the state is "stopping", and once it is "off" the
+        receiver starts again if the settings say so by then. At exit the GUI waits, so no
+        process is left behind.
         """
         receiver, self.receiver = self.receiver, None
-        if receiver is not None:
-            if wait:
-                receiver.stop()
-            else:
-                run_in_worker(receiver.stop)
-        self.state, self.port = "off", 0
+        if receiver is None:
+            if self.state != "stopping":
+                self.state, self.port = "off", 0
+                self.state_changed.emit()
+            return
+        if wait:
+            receiver.stop()
+            self.state, self.port = "off", 0
+            self.state_changed.emit()
+            return
+        self.state, self.port = "stopping", 0
         self.state_changed.emit()
+        run_in_worker(receiver.stop, on_done=self._stopped, on_error=self._stopped)
+
+    def _stopped(self, _result: Any = None) -> None:
+        self.state = "off"
+        self.start()  # no-op unless receiving is (again) on
+        if self.state == "off":
+            self.state_changed.emit()
 
     def set_enabled(self, on: bool) -> None:
         """Turn receiving on or off (a user setting unless IT's policy locks it)."""
@@ -151,22 +165,11 @@ class DicomNetService(QObject):
     def restart(self) -> None:
         """Apply changed settings (AE title, port, callers): the old process lets go of the
         port on a worker, then the new one starts."""
-        receiver, self.receiver = self.receiver, None
-        if receiver is None:
-            if self.state != "stopping":
-                self.state = "off"
-                self.start()
-            return
-        self.state, self.port = "stopping", 0
-        self.state_changed.emit()
-
-        def stopped(_result: Any = None) -> None:
+        if self.receiver is None and self.state != "stopping":
             self.state = "off"
             self.start()
-            if self.state == "off":
-                self.state_changed.emit()
-
-        run_in_worker(receiver.stop, on_done=stopped, on_error=stopped)
+            return
+        self.stop(wait=False)
 
     def shutdown(self) -> None:
         """At exit: stop listening and close the inbox."""

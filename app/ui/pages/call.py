@@ -8,6 +8,7 @@ through ``CallService`` whatever page is open (the dialog is parented to this pa
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,11 +22,17 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.media.call import CallEvent, CallPhase
+from app.sync.call_subject import CallSubject
 from app.ui.call.incoming import IncomingCallDialog
 from app.ui.call.service import CallService, call_service
 from app.ui.call.subject import look_up_subject
 from app.ui.call.window import CallWidget
+from app.ui.main_window import main_window_of
 from app.ui.workflow.wording import problems_text
+
+if TYPE_CHECKING:
+    from app.ui.viewer.coview_link import CoviewLink
+    from app.ui.workflow.case_model import ConsultationSeries
 
 
 class CallPage(QWidget):
@@ -74,10 +81,10 @@ class CallPage(QWidget):
         self.stack.addWidget(self.call_widget)
         self.call_widget.open_case_requested.connect(self.open_case)
         self.service.share_requested.connect(self.share_images)
-        self.coview_link = None  # app.ui.viewer.coview_link.CoviewLink of the current call
+        self.coview_link: CoviewLink | None = None  # co-viewing of the current call
         self._preparing = False
         self._share_when_ready = False
-        self.service.event.connect(self.on_event)
+        self.service.call_event.connect(self.on_event)
         self.service.connection.connect(self._show_connection)
         self._show_connection(self.service.online)
 
@@ -127,9 +134,9 @@ class CallPage(QWidget):
         if consultation_id:
             self.call_widget.patient.setText(self.tr("Patient: looking up…"))
 
-            def show(subject: object) -> None:
+            def show(subject: CallSubject | None) -> None:
                 if self.call_widget.subject_consultation == consultation_id:
-                    self.call_widget.set_subject(subject, consultation_id)  # type: ignore[arg-type]
+                    self.call_widget.set_subject(subject, consultation_id)
                     self._prepare_coview()  # ready before the other side shares
 
             look_up_subject(self.context, consultation_id, show)
@@ -173,14 +180,14 @@ class CallPage(QWidget):
         from app.ui.viewer.coview_link import start_coview
         from app.ui.workflow.case_model import consultation_series
 
-        window = self.window()
+        window = main_window_of(self)
         consultation_id = self.service.consultation_id
         subject = getattr(self.call_widget, "subject", None)
         sync = self.context.services.get("sync")
         if (
             self._preparing
             or self.coview_link is not None
-            or not hasattr(window, "page")
+            or window is None
             or not consultation_id
             or subject is None
             or sync is None
@@ -189,12 +196,11 @@ class CallPage(QWidget):
             return
         self._preparing = True
 
-        def ready(source: object) -> None:
+        def ready(source: ConsultationSeries) -> None:
             self._preparing = False
             if self.service.in_call_about != consultation_id or self.coview_link is not None:
                 return
-            page = window.page("viewer")
-            viewer = page.viewer
+            viewer = window.viewer_page(show=False).viewer
             me = self.service.controller.author if self.service.controller else ""
 
             def attach(paths: list, title: str) -> None:  # on a worker (CoviewLink.save)
@@ -231,10 +237,12 @@ class CallPage(QWidget):
         if self.coview_link is not None:
             self.coview_link.share_from_case()
 
-    def _show_shared(self, source: object) -> None:
+    def _show_shared(self, source: ConsultationSeries) -> None:
         """Sharing began: the Viewer page comes forward under the case's patient banner."""
-        window = self.window()
-        page = window.page("viewer")
+        window = main_window_of(self)
+        if window is None:
+            return
+        page = window.viewer_page(show=False)
         patient = getattr(source, "patient", None)
         if patient and hasattr(page, "banner"):
             page.banner.set_patient(patient)

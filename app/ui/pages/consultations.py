@@ -81,10 +81,12 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         )
         self.stack.addWidget(self._build_worklist())
         self.form_host = QWidget()
-        QVBoxLayout(self.form_host).setContentsMargins(0, 0, 0, 0)
+        self._form_layout = QVBoxLayout(self.form_host)
+        self._form_layout.setContentsMargins(0, 0, 0, 0)
         self.stack.addWidget(self.form_host)
         self.case_host = QWidget()
-        QVBoxLayout(self.case_host).setContentsMargins(0, 0, 0, 0)
+        self._case_layout = QVBoxLayout(self.case_host)
+        self._case_layout.setContentsMargins(0, 0, 0, 0)
         self.stack.addWidget(self.case_host)
         self.tick = QTimer(self)  # waiting times move on
         self.tick.setInterval(60_000)
@@ -393,7 +395,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             self.case_view = CaseView(self.context, session, self.directory)
             self.case_view.back.connect(self.show_worklist)
             self.case_view.changed.connect(self.refresh)
-            self.case_host.layout().addWidget(self.case_view)
+            self._case_layout.addWidget(self.case_view)
         self.case_view.show_case(consultation_id)
         self.stack.setCurrentIndex(CASE)
         return self.case_view
@@ -459,7 +461,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         )
         self.form_widget.submitted.connect(self._submitted)
         self.form_widget.closed.connect(self.show_worklist)
-        self.form_host.layout().addWidget(self.form_widget)
+        self._form_layout.addWidget(self.form_widget)
         self.stack.setCurrentIndex(FORM)
 
     def _submitted(self, consultation_id: str) -> None:

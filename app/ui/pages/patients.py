@@ -284,7 +284,8 @@ class PatientsPage(FollowsSyncSession, QWidget):
     def select_patient(self, patient_id: str) -> None:
         """Select a patient by id (after registering, or from elsewhere)."""
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == patient_id:
+            item = self.table.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == patient_id:
                 self.table.selectRow(row)
                 return
 

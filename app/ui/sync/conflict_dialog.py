@@ -54,10 +54,10 @@ class ConflictDialog(QDialog):
         self.versions = list(doc.conflict.versions) if doc.conflict else []
         layout = QVBoxLayout(self)
         if identity:
-            who = QLabel(identity)
-            who.setObjectName("patientIdentity")
-            who.setStyleSheet("font-weight: bold;")
-            layout.addWidget(who)
+            identity_label = QLabel(identity)
+            identity_label.setObjectName("patientIdentity")
+            identity_label.setStyleSheet("font-weight: bold;")
+            layout.addWidget(identity_label)
         layout.addWidget(
             QLabel(
                 self.tr(
@@ -104,9 +104,9 @@ class ConflictDialog(QDialog):
         layout.addWidget(self.table, 1)
         shortcuts = QHBoxLayout()
         for col in range(len(self.versions)):
-            button = QPushButton(headers[col + 1])
-            button.clicked.connect(lambda _=False, c=col: self.choose_all(c))
-            shortcuts.addWidget(button)
+            choose_all = QPushButton(headers[col + 1])
+            choose_all.clicked.connect(lambda _=False, c=col: self.choose_all(c))
+            shortcuts.addWidget(choose_all)
         layout.addLayout(shortcuts)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

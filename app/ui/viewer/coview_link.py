@@ -26,8 +26,8 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtGui import QMouseEvent, QPixmap
+from PySide6.QtWidgets import QBoxLayout, QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.dicom_viewer.coview import CoviewRefused, CoviewSession, PatientIdentity
 from app.dicom_viewer.index import display_name
@@ -135,7 +135,9 @@ class CoviewLink(QObject):
         session.on_change = self._changed
         session.make_preview = self._make_preview
         self.bar = CoviewBar()
-        viewer.layout().insertWidget(0, self.bar)
+        layout = viewer.layout()
+        assert isinstance(layout, QBoxLayout)  # ViewerWidget stacks its parts vertically
+        layout.insertWidget(0, self.bar)
         # While the shared series is fetched, the presenter's preview fills the image area.
         self.preview_page = QLabel()
         self.preview_page.setObjectName("coview_preview")
@@ -196,13 +198,14 @@ class CoviewLink(QObject):
         )
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "JPEG", 60)
-        return "image/jpeg", bytes(buffer.data())
+        # PySide6's stub types the format as bytes; the binding takes only str.
+        image.save(buffer, "JPEG", 60)  # type: ignore[call-overload]
+        return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
         if self.session.active and not self._applying:
-            view = self.current_view()
-            if view is not None and view.series_uid == self.session.series.series_uid:  # type: ignore[union-attr]
+            view, series = self.current_view(), self.session.series
+            if view is not None and series is not None and view.series_uid == series.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
@@ -220,19 +223,20 @@ class CoviewLink(QObject):
                 list(shared[ann_id].points) != list(ann.points) or shared[ann_id].text != ann.text
             ):
                 self.session.update_annotation(ann)
-        for ann_id, ann in list(shared.items()):
-            if ann_id not in here and ann.author == me:
+        for ann_id, mark in list(shared.items()):
+            if ann_id not in here and mark.author == me:
                 self.session.delete_annotation(ann_id)
         self._show_annotations()  # someone else's mark cannot be removed here: put it back
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
             isinstance(obj, Viewport)
+            and isinstance(event, QMouseEvent)
             and event.type() == QEvent.Type.MouseMove
             and self.session.presenting
             and obj.current is not None
         ):
-            x, y = obj.to_image(event.position())  # type: ignore[attr-defined]
+            x, y = obj.to_image(event.position())
             self.session.move_pointer(obj.current.instance.sop_instance_uid, x, y)
         elif isinstance(obj, Viewport) and event.type() == QEvent.Type.Leave:
             self.session.move_pointer("", None, None)
@@ -270,7 +274,10 @@ class CoviewLink(QObject):
 
     def _bring_shared(self) -> None:
         """The other side shares a series: show it here, fetching it first if need be."""
-        uid = self.session.series.series_uid  # type: ignore[union-attr]
+        shared = self.session.series
+        if shared is None:
+            return  # the share ended before this ran
+        uid = shared.series_uid
         if self.shower is not None:
             self.fetched = None
             self.shower.show(uid, self._arrived)
@@ -389,10 +396,12 @@ class CoviewLink(QObject):
         if not s.active:
             return
         series = s.series
+        if series is None:
+            return  # an active session always has its series
         self.bar.patient.setText(
             QCoreApplication.translate("Coview", "Patient: %1 (ID %2)")
-            .replace("%1", display_name(series.patient_name))  # type: ignore[union-attr]
-            .replace("%2", series.patient_id)  # type: ignore[union-attr]
+            .replace("%1", display_name(series.patient_name))
+            .replace("%2", series.patient_id)
         )
         who = QCoreApplication.translate("Coview", "you") if s.presenting else s.presenter
         status = QCoreApplication.translate("Coview", "Shared images · presenter: %1").replace(
@@ -566,7 +575,7 @@ def start_coview(
     session = CoviewSession(me, patient, consultation_id, lambda m: False, has_series=have)
     link = CoviewLink(viewer, session, attach, source)
     service.use_coview(session)
-    service.event.connect(lambda event: _maybe_save_on_hangup(link, event))
+    service.call_event.connect(lambda event: _maybe_save_on_hangup(link, event))
     return link
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
@@ -21,12 +22,12 @@ class EcgView(QWidget):
         scroll.setWidgetResizable(False)
         layout.addWidget(self.caption)
         layout.addWidget(scroll, 1)
-        self._rgb = None
+        self._rgb: np.ndarray | None = None  # kept: the QImage was made from its buffer
 
     def show_recording(self, rec: EcgRecording, px_per_mm: float = 5.0) -> None:
-        self._rgb = render_ecg(rec, px_per_mm)
-        h, w = self._rgb.shape[:2]
-        img = QImage(self._rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        rgb = self._rgb = render_ecg(rec, px_per_mm)
+        h, w = rgb.shape[:2]
+        img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.image.setPixmap(QPixmap.fromImage(img))
         self.image.resize(w, h)
         self.caption.setText(

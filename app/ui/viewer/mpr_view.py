@@ -247,13 +247,15 @@ class MprPane(QWidget):
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
         steps = e.angleDelta().y() / 120.0
         if steps:
-            self.view.scroll(self.plane, -int(math.copysign(max(1, abs(round(steps))), steps)))
+            self.view.scroll_plane(
+                self.plane, -int(math.copysign(max(1, abs(round(steps))), steps))
+            )
 
     def keyPressEvent(self, e) -> None:  # noqa: ANN001, N802
         moves = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_PageUp: -10}
         moves[Qt.Key.Key_PageDown] = 10
         if e.key() in moves:
-            self.view.scroll(self.plane, moves[e.key()])
+            self.view.scroll_plane(self.plane, moves[e.key()])
         else:
             super().keyPressEvent(e)
 
@@ -453,7 +455,7 @@ class MprView(QWidget):
         self.state.move_to(point_mm)
         self.request_all()
 
-    def scroll(self, plane: str, steps: int) -> None:
+    def scroll_plane(self, plane: str, steps: int) -> None:
         """Scroll one plane; the others only redraw their crosshair lines."""
         if self.state is None:
             return

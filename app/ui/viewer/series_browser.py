@@ -5,6 +5,8 @@ Thumbnails are decoded and rendered on the decode pool and set when ready.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -70,7 +72,7 @@ class SeriesBrowser(QListWidget):
                         thumbnail,
                         self.source,
                         series,
-                        on_done=lambda img, uid=series.uid: self._set_thumb(uid, img),
+                        on_done=functools.partial(self._set_thumb, series.uid),
                         on_error=lambda _e: None,
                     )
             else:

@@ -10,7 +10,7 @@ import getpass
 import io
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
@@ -160,11 +160,11 @@ class ViewerWidget(QWidget):
         self.preset_box.addItem(self.tr("Auto (image)"))
         self.preset_box.activated.connect(self._preset_chosen)
         tb.addWidget(self.preset_box)
-        action(self.tr("Fit"), lambda: self._each_active("fit"))
-        action(self.tr("1:1"), lambda: self._each_active("actual_size"))
-        action(self.tr("Rotate"), lambda: self.active and self.active.rotate(90))
-        action(self.tr("Flip"), lambda: self.active and self.active.flip())
-        action(self.tr("Invert"), lambda: self.active and self.active.invert())
+        action(self.tr("Fit"), lambda: self._on_active(Viewport.fit))
+        action(self.tr("1:1"), lambda: self._on_active(Viewport.actual_size))
+        action(self.tr("Rotate"), lambda: self._on_active(lambda vp: vp.rotate(90)))
+        action(self.tr("Flip"), lambda: self._on_active(Viewport.flip))
+        action(self.tr("Invert"), lambda: self._on_active(Viewport.invert))
         mpr = action(self.tr("MPR"), self.open_mpr)
         mpr.setToolTip(self.tr("Axial, coronal and sagittal planes of the series (CT, MR)"))
         action(self.tr("Undo"), self.annotations.undo, "Ctrl+Z")
@@ -184,7 +184,7 @@ class ViewerWidget(QWidget):
             self.tr("Drag a rectangle: only the image inside it stays visible (saved with GSPS)")
         )
         clear = QAction(self.tr("Remove shutter"), self)
-        clear.triggered.connect(lambda: self.active and self.active.set_shutter(None))
+        clear.triggered.connect(lambda: self._on_active(lambda vp: vp.set_shutter(None)))
         self.toolbar2.addAction(clear)
         self.toolbar2.addSeparator()
         self.cine_action = QAction(self.tr("Cine"), self)
@@ -235,7 +235,7 @@ class ViewerWidget(QWidget):
         bottom = QHBoxLayout()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip(self.tr("Frame"))
-        self.slider.valueChanged.connect(lambda v: self.active and self.active.set_frame(v))
+        self.slider.valueChanged.connect(lambda v: self._on_active(lambda vp: vp.set_frame(v)))
         self.frame_label = QLabel()
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -335,7 +335,7 @@ class ViewerWidget(QWidget):
         if folder:
             self.import_paths([folder])
 
-    def import_paths(self, paths: list[str | Path]) -> None:
+    def import_paths(self, paths: Sequence[str | Path]) -> None:
         """Index files/folders/DICOMDIR/zip on a worker with a cancellable progress bar."""
         self._cancel.clear()
         self._progress = QProgressDialog(
@@ -357,7 +357,8 @@ class ViewerWidget(QWidget):
                 # now, while the import goes on, so the first image does not wait for them.
                 if is_encapsulated(FrameRef(inst, 0)):
                     warmed.set()
-                    self.source.processes.warm_up()
+                    if self.source.processes is not None:
+                        self.source.processes.warm_up()
             if inst.is_image and not first_seen.is_set():
                 first_seen.set()
                 bridge.call_on_gui(self._first_instance)
@@ -466,13 +467,12 @@ class ViewerWidget(QWidget):
         """Decode the viewport's whole series in the background, nearest frames first."""
         if vp.series is None:
             return
-        self.preloader.start(
-            vp.series,
-            vp.state.frame_index,
-            on_frame=lambda i, _a, e: (
-                e and bridge.call_on_gui(self.show_problem, viewer_problem_text(e))
-            ),
-        )
+
+        def on_frame(_index: int, _pixels: object, error: BaseException | None) -> None:
+            if error is not None:
+                bridge.call_on_gui(self.show_problem, viewer_problem_text(error))
+
+        self.preloader.start(vp.series, vp.state.frame_index, on_frame=on_frame)
 
     def _frame_changed(self, vp: Viewport, index: int) -> None:
         if vp is self.active:
@@ -483,14 +483,14 @@ class ViewerWidget(QWidget):
 
     def _sync_others(self, source: Viewport) -> None:
         """Move viewports showing the same frame of reference to the nearest slice."""
-        ref = source.current
-        if ref is None or not source.series.frame_of_reference_uid:
+        ref, series = source.current, source.series
+        if ref is None or series is None or not series.frame_of_reference_uid:
             return
         pos = ref.instance.sort_key()[0]
         for vp in self.visible_viewports:
-            if vp is source or vp.series is None or vp.series is source.series:
+            if vp is source or vp.series is None or vp.series is series:
                 continue
-            if vp.series.frame_of_reference_uid != source.series.frame_of_reference_uid:
+            if vp.series.frame_of_reference_uid != series.frame_of_reference_uid:
                 continue
             keys = [f.instance.sort_key()[0] for f in vp.frames]
             nearest = min(range(len(keys)), key=lambda i: abs(keys[i] - pos))
@@ -502,15 +502,17 @@ class ViewerWidget(QWidget):
     def _sync_slider(self) -> None:
         vp = self.active
         count = len(vp.frames) if vp else 0
+        index = vp.state.frame_index if vp else 0
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(count - 1, 0))
-        self.slider.setValue(vp.state.frame_index if vp else 0)
+        self.slider.setValue(index)
         self.slider.blockSignals(False)
-        self.frame_label.setText(f"{(vp.state.frame_index + 1) if count else 0}/{count}")
+        self.frame_label.setText(f"{(index + 1) if count else 0}/{count}")
 
-    def _each_active(self, method: str) -> None:
+    def _on_active(self, act: Callable[[Viewport], object]) -> None:
+        """``act(viewport)`` on the active viewport, if there is one."""
         if self.active is not None:
-            getattr(self.active, method)()
+            act(self.active)
 
     def _preset_chosen(self, index: int) -> None:
         if self.active is None or index == 0:
@@ -730,7 +732,9 @@ class ViewerWidget(QWidget):
             self.anonymize_series(folder)
 
     def anonymize_series(self, folder: str | Path) -> None:
-        series = self.active.series
+        series = self.active.series if self.active is not None else None
+        if series is None:
+            return
         paths = [inst.path for inst in series.instances]
 
         def work() -> int:

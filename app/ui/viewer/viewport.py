@@ -7,6 +7,7 @@ the decode pool and arrive back on the GUI thread ("latest wins").
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import replace
@@ -156,7 +157,8 @@ class Viewport(QWidget):
         self.refresh_frame()
         self.frame_changed.emit(index)
 
-    def scroll(self, delta: int) -> None:
+    def scroll_frames(self, delta: int) -> None:
+        """Move ``delta`` frames (clamped); not QWidget.scroll, which moves pixels."""
         self.set_frame(self.state.frame_index + delta)
 
     def refresh_frame(self) -> None:
@@ -175,8 +177,8 @@ class Viewport(QWidget):
         bridge.run_in_worker(
             self.source.get,
             ref,
-            on_done=lambda a, k=key: self._decoded(k, a),
-            on_error=lambda e, k=key: self._failed(k, e),
+            on_done=functools.partial(self._decoded, key),
+            on_error=functools.partial(self._failed, key),
         )
 
     def _decoded(self, key: tuple[str, int], arr: np.ndarray) -> None:
@@ -486,6 +488,8 @@ class Viewport(QWidget):
         if button != Qt.MouseButton.LeftButton:
             return
         ref = self.current
+        if ref is None:
+            return  # an image is shown, so never: the frame list is not empty
         point = self.to_image(pos)
         if self.tool in TWO_POINT or self.tool == "freehand":
             self._draft = Annotation(
@@ -592,6 +596,8 @@ class Viewport(QWidget):
 
     def _select_at(self, pos: QPointF) -> None:
         ref = self.current
+        if ref is None:
+            return
         best, best_d, best_idx = None, 8.0, None
         for ann in self.annotations.for_image(ref.instance.sop_instance_uid, ref.frame):
             for idx, q in enumerate(ann.points):
@@ -610,18 +616,21 @@ class Viewport(QWidget):
             self._drag["point"] = best_idx
 
     def _drag_selected(self, pos: QPointF) -> None:
-        ann: Annotation = self._drag["ann"]
-        start = self.to_image(self._drag["start"])
+        drag = self._drag
+        if drag is None:
+            return
+        ann: Annotation = drag["ann"]
+        start = self.to_image(drag["start"])
         now = self.to_image(pos)
         dx, dy = now[0] - start[0], now[1] - start[1]
-        idx = self._drag.get("point")
+        idx = drag.get("point")
         if idx is None or ann.kind == "freehand":
             moved = ann.moved(dx, dy)
         else:
             moved = ann.moved(0, 0)
             x, y = ann.points[idx]
             moved.points[idx] = (x + dx, y + dy)
-        self._drag["moved"] = moved
+        drag["moved"] = moved
         self._draft_preview(moved)
 
     def _draft_preview(self, moved: Annotation) -> None:
@@ -655,11 +664,13 @@ class Viewport(QWidget):
         if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.zoom_by(1.15**steps)
         else:
-            self.scroll(-int(math.copysign(max(1, abs(round(steps))), steps)) if steps else 0)
+            self.scroll_frames(
+                -int(math.copysign(max(1, abs(round(steps))), steps)) if steps else 0
+            )
 
     def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
         key = e.key()
-        moves = {
+        moves: dict[int, int] = {
             Qt.Key.Key_Up: -1,
             Qt.Key.Key_Down: 1,
             Qt.Key.Key_Left: -1,
@@ -668,7 +679,7 @@ class Viewport(QWidget):
             Qt.Key.Key_PageDown: 10,
         }
         if key in moves:
-            self.scroll(moves[key])
+            self.scroll_frames(moves[key])
         elif key == Qt.Key.Key_Home:
             self.set_frame(0)
         elif key == Qt.Key.Key_End:

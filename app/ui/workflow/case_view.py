@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.consult.workflow import take_action
 from app.dicom_net.nodes import may_pull_priors
 from app.ui.bridge import run_in_worker
+from app.ui.main_window import main_window_of
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.case_model import Case, load_case, prefetch
 from app.ui.workflow.directory import Directory
@@ -231,7 +232,7 @@ class CaseView(QWidget):
         calls = self.context.services.get("calls") if hasattr(self.context, "services") else None
         if calls is not None and calls is not self._calls:
             self._calls = calls
-            calls.event.connect(self._on_call_event)
+            calls.call_event.connect(self._on_call_event)
         self._share_state()
 
     def _on_call_event(self, _event: object) -> None:
@@ -372,8 +373,8 @@ class CaseView(QWidget):
         self.summary.setText("<br>".join(lines))
 
     def _actions(self, case: Case) -> None:
-        while self.actions_bar.count():
-            w = self.actions_bar.takeAt(0).widget()
+        while (item := self.actions_bar.takeAt(0)) is not None:
+            w = item.widget()
             if w is not None:
                 w.deleteLater()
         self.action_buttons = {}
@@ -670,14 +671,10 @@ class CaseView(QWidget):
             self.message.setText(self.tr("Downloading the images; the viewer opens when done."))
             self.progress_timer.start()
             return
-        window = self.window()
-        if not hasattr(window, "page"):
+        window = main_window_of(self)
+        if window is None:
             return
-        page = window.page("viewer")
-        if hasattr(page, "show_case_images"):
-            page.show_case_images(self.case.patient, self.dicom_items())
-        else:
-            page.viewer.import_buffers(self.dicom_items())
+        window.viewer_page(show=False).show_case_images(self.case.patient, self.dicom_items())
         window.show_page("viewer")
 
     # -- report ------------------------------------------------------------------------

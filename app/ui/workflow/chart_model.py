@@ -9,8 +9,9 @@ range of its own (it is followed for its trend).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -50,7 +51,8 @@ class Line:
     field: str
     low: float | None
     high: float | None
-    points: list[Point] = field(default_factory=list)
+    # dataclasses.field: in this class body ``field`` names the attribute above.
+    points: list[Point] = dataclasses.field(default_factory=list)
 
 
 @dataclass

@@ -63,7 +63,8 @@ class Notifier(QObject):
         self.button = QToolButton()
         self.button.setObjectName("notifications")
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.button.setMenu(QMenu(self.button))
+        self.menu = QMenu(self.button)
+        self.button.setMenu(self.menu)
         self._label()
         if window is not None and hasattr(window, "statusBar"):
             window.statusBar().addPermanentWidget(self.button)
@@ -119,11 +120,13 @@ class Notifier(QObject):
         """One notification: tray balloon, bell menu, status bar."""
         self.recent.insert(0, (consultation_id, text))
         del self.recent[30:]
-        menu = self.button.menu()
+        menu = self.menu
         action = QAction(text, menu)
         action.triggered.connect(lambda _=False, cid=consultation_id: self.open_case(cid))
-        first = menu.actions()[0] if menu.actions() else None
-        menu.insertAction(first, action)
+        if menu.actions():
+            menu.insertAction(menu.actions()[0], action)  # newest first
+        else:
+            menu.addAction(action)
         self._label()
         if self.tray is not None:
             self.tray.showMessage(

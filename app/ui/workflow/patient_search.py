@@ -23,7 +23,14 @@ def pinyin_keys(name: str) -> tuple[set[str], set[str]]:
     chars = [c for c in name if not c.isspace()]
     if not chars:
         return set(), set()
-    full = pinyin("".join(chars), style=Style.NORMAL, heteronym=True, errors=lambda s: list(s))
+    # errors=list: a run of non-Chinese characters gives one entry per character. pypinyin's
+    # stub types the callable as returning one str; its docs and code also take a list.
+    full = pinyin(
+        "".join(chars),
+        style=Style.NORMAL,
+        heteronym=True,
+        errors=lambda s: list(s),  # type: ignore[arg-type,return-value]
+    )
     options = [sorted({r.lower() for r in readings if r}) or [""] for readings in full]
     initials: set[str] = set()
     spellings: set[str] = set()

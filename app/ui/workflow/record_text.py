@@ -4,9 +4,10 @@ user's language — never ``bp_systolic=150``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QDateTime, QLocale, QTimeZone
+from PySide6.QtCore import QCoreApplication, QDate, QDateTime, QLocale, QTime, QTimeZone
 
 from app.ui.workflow.chart_model import parse_time
 from app.ui.workflow.labels import (
@@ -30,13 +31,21 @@ class RecordText:
         return f"{self.when} · {self.title}" + (f" · {body}" if body else "")
 
 
+def _qdate(at: datetime) -> QDate:
+    return QDate(at.year, at.month, at.day)
+
+
+def _qtime(at: datetime) -> QTime:
+    return QTime(at.hour, at.minute, at.second, at.microsecond // 1000)
+
+
 def date_text(value: Any, with_time: bool = True) -> str:
     """A date (and time) in the user's locale; empty when unknown."""
     at = parse_time(value)
     if at is None:
         return ""
     locale = QLocale()
-    qdt = QDateTime(at.date(), at.time())
+    qdt = QDateTime(_qdate(at), _qtime(at))
     if with_time and (at.hour or at.minute):
         return locale.toString(qdt, QLocale.FormatType.ShortFormat)
     return locale.toString(qdt.date(), QLocale.FormatType.ShortFormat)
@@ -48,9 +57,9 @@ def utc_date_text(value: Any) -> str:
     if at is None:
         return ""
     text = str(value)
-    qdt = QDateTime(at.date(), at.time(), QTimeZone.utc())
+    qdt = QDateTime(_qdate(at), _qtime(at), QTimeZone.utc())
     if not ("+" in text[10:] or text.endswith("Z")):
-        qdt = QDateTime(at.date(), at.time())
+        qdt = QDateTime(_qdate(at), _qtime(at))
     return QLocale().toString(qdt.toLocalTime(), QLocale.FormatType.ShortFormat)
 
 

@@ -7,6 +7,7 @@ saves itself while you type; submitting is refused, in words, until the request 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +159,8 @@ class RequestFormWidget(QWidget):
         col.addWidget(route)
 
         # -- the request's sections (WS/T 500 names) ---------------------------------
-        text = QGroupBox(self.tr("Request"))
-        tf = QFormLayout(text)
+        request_box = QGroupBox(self.tr("Request"))
+        tf = QFormLayout(request_box)
         self.texts: dict[str, TextBox] = {}
         for key in TEXT_FIELDS:
             box = TextBox(4 if key in ("present_illness", "case_summary", "exam_results") else 2)
@@ -167,7 +168,7 @@ class RequestFormWidget(QWidget):
             box.textChanged.connect(lambda key=key, box=box: self._edit(key, box.toPlainText()))
             self.texts[key] = box
             tf.addRow(field_label(key), box)
-        col.addWidget(text)
+        col.addWidget(request_box)
 
         vit = QGroupBox(field_label("vitals"))
         vg = QGridLayout(vit)
@@ -510,7 +511,7 @@ class RequestFormWidget(QWidget):
         if paths:
             self.attach_paths(paths, key)
 
-    def attach_paths(self, paths: list[str | Path], kind: str | None = None) -> None:
+    def attach_paths(self, paths: Sequence[str | Path], kind: str | None = None) -> None:
         """Attach files (each its own attachment) after the draft exists."""
 
         def go(_doc: Any) -> None:

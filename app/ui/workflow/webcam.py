@@ -31,7 +31,7 @@ def snapshot_jpeg(settings: Any = None, timeout_s: float = 10.0) -> bytes:
     except Exception as exc:  # noqa: BLE001 - named for the user
         raise NoCamera(f"cannot open {camera.name}: {exc}") from exc
     try:
-        for n, frame in enumerate(container.decode(container.streams[0])):
+        for n, frame in enumerate(container.decode(video=0)):
             if n >= 3:  # the first frames of many webcams are dark (exposure settling)
                 out = io.BytesIO()
                 frame.to_image().save(out, "JPEG", quality=90)

@@ -44,10 +44,12 @@ def problems_text(exc: BaseException) -> str:
     """Whatever refused a write, as sentences in the user's language."""
     from app.protocol.consultation import TransitionRefused
 
-    if getattr(exc, "problems", None):
-        return wording.problems_text(exc.problems)  # type: ignore[attr-defined]
-    if isinstance(exc, TransitionRefused) or getattr(exc, "code", None) == "immutable":
-        return refusal_sentence(str(exc.code), str(getattr(exc, "field", "") or ""))
+    problems = getattr(exc, "problems", None)
+    if problems:
+        return wording.problems_text(problems)
+    code = getattr(exc, "code", None)
+    if isinstance(exc, TransitionRefused) or code == "immutable":
+        return refusal_sentence(str(code), str(getattr(exc, "field", "") or ""))
     return wording.error_text(exc)
 
 
