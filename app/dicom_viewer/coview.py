@@ -12,7 +12,8 @@ Rules kept here so both sides behave the same:
 - the presenter role has an epoch (hand-overs so far): after an outage the higher epoch wins,
   ties go to the smaller name, so both sides settle on the same presenter;
 - each side is the authority on its own annotations: a resync replaces the sender's marks
-  and keeps ours; undo only touches our own;
+  and keeps ours; undo only touches our own; marks outlive a share (a later series shared in
+  the same call keeps them, each mark names its image);
 - measurements are not sent: each side computes them from the shared points and its own
   image's calibration (``measure``);
 - a series whose patient is not the consultation's is refused (``CoviewRefused``) on both
@@ -201,7 +202,9 @@ class CoviewSession:
             )
         self.share_id, self.series = share_id, series
         self.presenter, self.epoch = self.me, self.epoch + 1
-        self.follow, self.annotations, self._undo = True, {}, []
+        # Marks stay across shares of the call (they name their image): a second series
+        # shared later keeps the first one's marks for saving.
+        self.follow = True
         self.lacking_series = False
         self.peer_lacks_series = False
         self.view = self.presenter_view = CoviewView(series_uid=series.series_uid)
@@ -488,7 +491,9 @@ class CoviewSession:
         if self.colours.get(self.me) == message.colour:
             self.colours[self.me] = next(c for c in PALETTE if c != message.colour)
         self.presenter, self.epoch = message.presenter, message.epoch
-        self.follow, self.annotations, self._undo = True, {}, []
+        # Marks stay across shares of the call (they name their image): a second series
+        # shared later keeps the first one's marks for saving.
+        self.follow = True
         self.view = self.presenter_view = CoviewView(series_uid=message.series.series_uid)
         self.lacking_series = not self.has_series(message.series.series_uid)
         self._tell_have()
@@ -535,7 +540,6 @@ class CoviewSession:
             return
         if message.share_id != self.share_id:
             self.share_id, self.series = message.share_id, message.series
-            self.annotations, self._undo = {}, []
             self.view = self.presenter_view = CoviewView(series_uid=message.series.series_uid)
             self.lacking_series = not self.has_series(message.series.series_uid)
             self._peer_seq = {}

@@ -56,12 +56,17 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
         tmp_path / "ct",
         PhantomSpec(size=96, slices=4, patient_name="李建国", patient_id="QS20260027"),
     )
-    attached = attach_files(doctor.store, doctor.blobs, ct, pid, cid, "胸部CT")
-    series_uid = attached.fields["series"][0]["series_uid"]
+    attached = [attach_files(doctor.store, doctor.blobs, ct, pid, cid, "胸部CT")]
+    prior = write_phantom(
+        tmp_path / "prior",
+        PhantomSpec(size=64, slices=2, patient_name="李建国", patient_id="QS20260027"),
+    )
+    attached.append(attach_files(doctor.store, doctor.blobs, prior, pid, cid, "既往CT"))
+    both = {a.fields["series"][0]["series_uid"] for a in attached}
     qtbot.waitUntil(lambda: doctor.store.outbox_size() == 0, timeout=DEADLINE_MS)
     spec.engine.pull()  # the records, not the images
-    assert series_uid in consultation_series(spec, cid).allowed
-    assert not consultation_series(spec, cid).held(series_uid)[0]
+    assert consultation_series(spec, cid).allowed == both
+    assert not any(consultation_series(spec, cid).held(uid)[0] for uid in both)
 
     doctor_win, spec_win = _window(qtbot, doctor_ctx), _window(qtbot, spec_ctx)
     doctor_calls, spec_calls = doctor_win.page("call"), spec_win.page("call")
@@ -94,14 +99,15 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     doctor_viewer = doctor_win.page("viewer").viewer
     spec_viewer = spec_win.page("viewer").viewer
     qtbot.waitUntil(lambda: doctor_link.session.presenting, timeout=DEADLINE_MS)
-    assert doctor_link.session.series.series_uid == series_uid
+    series_uid = doctor_link.session.series.series_uid  # one of the consultation's two
+    (other_uid,) = both - {series_uid}
     # The specialist lacks the CT: a preview shows at once, with the fetch's progress.
     qtbot.waitUntil(lambda: spec_link.session.preview is not None, timeout=DEADLINE_MS)
     assert spec_link.session.lacking_series and spec_link.showing_preview
     assert spec_win.page("viewer").isVisible()  # the viewer came forward by itself
     assert "李建国" in spec_link.bar.patient.text() and "QS20260027" in spec_link.bar.patient.text()
     qtbot.waitUntil(lambda: spec_link.fetched is not None, timeout=DEADLINE_MS)
-    assert "0/4" in spec_link.bar.status.text()  # 正在优先下载该序列：已有 0/4 幅
+    assert "0/" in spec_link.bar.status.text()  # 正在优先下载该序列：已有 0/4 幅
     shot(spec_win, "coview-fetching-zh.png", tmp_path)
     shas = consultation_series(spec, cid).series[series_uid]
     assert set(spec.engine.wanted()[: len(shas)]) == set(shas)  # queued ahead of the rest
@@ -118,8 +124,8 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     # The presenter changes slice: the specialist's viewport follows.
     vp_doctor, vp_spec = doctor_viewer.active, spec_viewer.active
     qtbot.waitUntil(lambda: vp_doctor._qimage is not None, timeout=DEADLINE_MS)
-    vp_doctor.set_frame(2)
-    qtbot.waitUntil(lambda: vp_spec.state.frame_index == 2, timeout=DEADLINE_MS)
+    vp_doctor.set_frame(1)
+    qtbot.waitUntil(lambda: vp_spec.state.frame_index == 1, timeout=DEADLINE_MS)
     assert vp_spec.current.instance.sop_instance_uid == vp_doctor.current.instance.sop_instance_uid
 
     # A length drawn by the doctor reaches the specialist with the same number.
@@ -132,6 +138,17 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     qtbot.waitUntil(lambda: vp_spec._qimage is not None, timeout=DEADLINE_MS)  # decoded
     shot(spec_win, "coview-follower-zh.png", tmp_path)
 
+    # The doctor opens the other series of the consultation: it is shared in its turn.
+    other = next(s for _p, _s, s in doctor_viewer.library.all_series() if s.uid == other_uid)
+    doctor_viewer.open_series(other)
+    qtbot.waitUntil(
+        lambda: (
+            spec_viewer.active.series is not None and spec_viewer.active.series.uid == other_uid
+        ),
+        timeout=DEADLINE_MS,
+    )
+    assert len(spec_link.session.annotations) == 1  # the length on the first series stays
+
     # Hang-up: the side that shared files the session into the consultation (GSPS + SR).
     doctor_calls.service.hangup()
     qtbot.waitUntil(lambda: spec_calls.service.phase is CallPhase.ended, timeout=DEADLINE_MS)
@@ -142,7 +159,7 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
         return [
             a
             for a in doctor.store.list(DocType.attachment, consultation_id=cid)
-            if len(a.fields.get("blobs") or []) == 2 and a.id != attached.id
+            if len(a.fields.get("blobs") or []) == 2 and a.id not in {x.id for x in attached}
         ]
 
     qtbot.waitUntil(lambda: len(saved()) == 1, timeout=DEADLINE_MS)

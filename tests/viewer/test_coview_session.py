@@ -257,3 +257,21 @@ def _any_view():  # noqa: ANN202
     from app.protocol.datachannel import ViewUpdate
 
     return ViewUpdate(share_id="s", seq=1, sender="a", view=CoviewView(series_uid="1"))
+
+
+def test_marks_outlive_a_share_so_a_second_series_keeps_the_first_ones():
+    clock = Clock()
+    a, b, wire = pair(clock)
+    a.allowed_series = b.allowed_series = frozenset({"1.2.3.4", "1.2.3.5"})
+    a.start_share(SERIES, "s1")
+    pump(wire)
+    first = a.add_annotation(Annotation("length", [(1, 1), (5, 5)], "", "1.9.1"))
+    theirs = b.add_annotation(Annotation("arrow", [(2, 2), (6, 6)], "", "1.9.1", text="看"))
+    pump(wire)
+    a.start_share(SERIES.model_copy(update={"series_uid": "1.2.3.5"}), "s2")
+    pump(wire)
+    assert b.series.series_uid == "1.2.3.5"
+    assert set(a.annotations) == set(b.annotations) == {first.id, theirs.id}
+    assert b.undo() and theirs.id not in b.annotations  # undo still walks back our own
+    pump(wire)
+    assert set(a.annotations) == {first.id}

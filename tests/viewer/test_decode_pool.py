@@ -242,7 +242,7 @@ def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
         assert len(workers) == 1
         _gone, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive  # stopped after half a second without work
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a deadline only: a loaded machine is slow
         while pool.started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not pool.started and not pool.ready

@@ -31,6 +31,7 @@ class SeriesShower(QObject):
         self._importing = False
         self._polling = False
         self._imports = 0  # imports of the pending series that did not make it show
+        self._with_others = False
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
         self.timer.timeout.connect(self._poll)
@@ -42,9 +43,14 @@ class SeriesShower(QObject):
                 return series
         return None
 
-    def show(self, uid: str, then: Callable[[], None] | None = None) -> None:
-        """Make ``uid`` the active viewport's series, then call ``then``."""
+    def show(
+        self, uid: str, then: Callable[[], None] | None = None, with_others: bool = False
+    ) -> None:
+        """Make ``uid`` the active viewport's series, then call ``then``. ``with_others``
+        (the presenter) also brings in the consultation's other series held here, so he can
+        switch to them in the viewer."""
         self.pending, self._then, self._imports = uid, then, 0
+        self._with_others = with_others
         if self._open_if_here():
             return
         self._poll()
@@ -73,23 +79,32 @@ class SeriesShower(QObject):
             return
         self._polling = True
         source = self.source
+        others = (
+            [u for u in source.series if u != uid and self.library_series(u) is None]
+            if self._with_others
+            else []
+        )
 
-        def count() -> tuple[int, int]:
+        def count() -> tuple[int, int, list[str]]:
             have, total = source.held(uid)
             if have < total:
                 source.fetch_first(uid)  # again each time: other requests may have come in
-            return have, total
+            held = [u for u in others if source.complete(u)]
+            return have, total, held
 
-        def counted(result: tuple[int, int]) -> None:
+        def counted(result: tuple[int, int, list[str]]) -> None:
             self._polling = False
             if uid != self.pending:
                 return
-            have, total = result
+            have, total, held = result
             self.progress.emit(have, total)
             if total and have >= total:
                 self.timer.stop()
                 self._importing = True
-                self.viewer.import_buffers(source.items(uid))
+                items = source.items(uid)
+                for other in held:
+                    items += source.items(other)
+                self.viewer.import_buffers(items)
 
         def broke(exc: BaseException) -> None:
             self._polling = False

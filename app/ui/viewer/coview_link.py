@@ -203,9 +203,25 @@ class CoviewLink(QObject):
         return "image/jpeg", bytes(buffer.data().data())
 
     def _tick(self) -> None:
+        shared = self.session.series
+        if (
+            self.session.presenting
+            and shared is not None
+            and not self._applying
+            and self.source is not None
+        ):
+            vp = self.viewer.active
+            on_screen = vp.series if vp is not None else None
+            if (
+                on_screen is not None
+                and on_screen.uid != shared.series_uid
+                and on_screen.uid in self.source.series
+            ):
+                # The presenter opened another series of the consultation: share that one.
+                self.share(shared_series(self.session.consultation_id, on_screen))
         if self.session.active and not self._applying:
-            view, series = self.current_view(), self.session.series
-            if view is not None and series is not None and view.series_uid == series.series_uid:
+            view, current = self.current_view(), self.session.series
+            if view is not None and current is not None and view.series_uid == current.series_uid:
                 self.session.set_view(view)
         self.session.flush()
 
@@ -466,7 +482,7 @@ class CoviewLink(QObject):
         vp = self.viewer.active
         on_screen = vp.series.uid if vp is not None and vp.series is not None else ""
         uid = on_screen if on_screen in self.source.series else next(iter(self.source.series))
-        self.shower.show(uid, self._share_active)  # type: ignore[union-attr]
+        self.shower.show(uid, self._share_active, with_others=True)  # type: ignore[union-attr]
         return True
 
     def _share_active(self) -> None:
@@ -511,10 +527,10 @@ class CoviewLink(QObject):
         annotations = self.session.annotation_list()
         if not annotations:
             return
-        instances = {}
-        for vp in self.viewer.viewports:
-            for ref in vp.frames:
-                instances[ref.instance.sop_instance_uid] = ref.instance
+        instances = {}  # every image the viewer holds: marks may be on an earlier series
+        for _p, _s, series in self.viewer.library.all_series():
+            for instance in series.instances:
+                instances[instance.sop_instance_uid] = instance
         wanted = {a.sop_instance_uid for a in annotations}
         folder = out_dir or Path(tempfile.mkdtemp(prefix="yiqiao-coview-"))
         me = self.session.me

@@ -164,6 +164,11 @@ class ConsultationSeries:
         shas = self.series.get(series_uid, [])
         return sum(1 for sha in shas if self.blobs.has(sha)), len(shas)
 
+    def complete(self, series_uid: str) -> bool:
+        """Every image of the series is on this computer."""
+        have, total = self.held(series_uid)
+        return total > 0 and have >= total
+
     def fetch_first(self, series_uid: str) -> None:
         """Queue the series' missing blobs ahead of every other download."""
         for sha in reversed(self.series.get(series_uid, [])):  # the first image goes first
