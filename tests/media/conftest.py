@@ -172,7 +172,7 @@ def clients(live_hub: LiveHub) -> Iterator[callable]:
                 await c.controller.media.close()
             await c.signaling.stop()
 
-        async_loop().submit(teardown()).result(60)
+        async_loop().submit(teardown()).result(120)  # a deadline only
     # The next test starts once the hub has let go of these sockets (presence, calls). This
     # is hygiene between tests, not a check: on a loaded machine a socket may take longer to
     # go, and the next test's own waits cope with that.
