@@ -66,6 +66,14 @@ LABELS: dict[str, dict[str, str]] = {
     "hash": {"zh_CN": "内容校验 (SHA-256)", "en": "Content hash (SHA-256)"},
     "amends": {"zh_CN": "更正原因", "en": "Reason for amendment"},
     "unsigned": {"zh_CN": "草稿（未签署）", "en": "Draft (not signed)"},
+    "coview": {"zh_CN": "共享阅片的标注与测量", "en": "Annotations and measurements from the call"},
+    "coview_note": {
+        "zh_CN": "通话中双方在影像上的标注与测量，已存为 DICOM 显示状态（GSPS）和测量报告（SR），"
+        "作为会诊附件同步：",
+        "en": "The marks and measurements both sides drew on the images during the call, saved "
+        "as DICOM presentation states (GSPS) and a measurement report (SR) among the "
+        "consultation's attachments:",
+    },
     "page": {"zh_CN": "第 {n} 页 / 共 {m} 页", "en": "Page {n} of {m}"},
     "note": {
         "zh_CN": "本意见供申请医师参考，诊疗决定由申请医疗机构作出。",
@@ -144,8 +152,10 @@ def report_html(
     requesting_facility: str,
     consulting_facility: str,
     language: str = "zh_CN",
+    image_objects: list[str] | None = None,
 ) -> str:
-    """The report as the HTML QTextDocument lays out (also useful to preview)."""
+    """The report as the HTML QTextDocument lays out (also useful to preview).
+    ``image_objects``: file names of the DICOM objects co-viewing saved into the consultation."""
     lang = language if language in ("zh_CN", "en") else "en"
 
     def t(key: str, **kw: Any) -> str:
@@ -206,6 +216,12 @@ def report_html(
             "none": "",
         }[kind]
         parts.append(f"<h3>{t('referral')}</h3><p>{t(kind)} {_p(str(detail))}</p>")
+    if image_objects:
+        parts.append(
+            f"<h3>{t('coview')}</h3><p>{t('coview_note')} "
+            + _p("、".join(image_objects) if lang == "zh_CN" else ", ".join(image_objects))
+            + "</p>"
+        )
     if report.get("amends"):
         section("amends", str(report.get("amendment_reason", "")))
     signer = report.get("signer") or {}
@@ -233,6 +249,7 @@ def report_pdf(
     requesting_facility: str,
     consulting_facility: str,
     language: str = "zh_CN",
+    image_objects: list[str] | None = None,
 ) -> bytes:
     """The report as PDF bytes (A4, the CJK font embedded, page numbers)."""
     family = _ensure_font()
@@ -250,7 +267,13 @@ def report_pdf(
     doc.setDefaultFont(font)
     doc.setHtml(
         report_html(
-            report, consultation, patient, requesting_facility, consulting_facility, language
+            report,
+            consultation,
+            patient,
+            requesting_facility,
+            consulting_facility,
+            language,
+            image_objects,
         )
     )
     painter = QPainter(writer)

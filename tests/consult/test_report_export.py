@@ -154,3 +154,16 @@ def test_encapsulated_pdf_is_valid_dicom_and_gives_the_pdf_back(pdfs, tmp_path):
     ds = pydicom.dcmread(dcm)
     assert ds.SOPClassUID == ENCAPSULATED_PDF and len(ds.EncapsulatedDocument) % 2 == 0
     assert ds.EncapsulatedDocumentLength == len(pdf)
+
+
+def test_the_report_lists_what_co_viewing_saved_into_the_consultation():
+    from app.report.pdf import report_html
+
+    report = _report("右肺上叶结节约8 mm。")
+    objects = ["coview-ps-1.dcm", "coview-measurements.dcm"]
+    for lang, words in (("zh_CN", "共享阅片的标注与测量"), ("en", "measurements from the call")):
+        text = report_html(
+            report, CONSULTATION, PATIENT, "青山镇卫生院", "东川县人民医院", lang, objects
+        )
+        assert words in text and all(name in text for name in objects)
+    assert "coview" not in report_html(report, CONSULTATION, PATIENT, "a", "b", "zh_CN")

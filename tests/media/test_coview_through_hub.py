@@ -15,7 +15,7 @@ from tests.viewer.test_viewer_ui import drag
 from tests.workflow.conftest import sign_in
 from tests.workflow.shots import shot
 
-DEADLINE_MS = 30_000
+DEADLINE_MS = 60_000  # a deadline only: typically each step takes well under a second
 
 
 def _window(qtbot, ctx):  # noqa: ANN001, ANN202
@@ -81,7 +81,9 @@ def test_share_images_from_the_case_screen_reaches_the_other_call_window(
     assert case.share_hint.text() == "在关于本会诊的视频通话中才能共享影像。"
 
     case.start_call()
-    qtbot.waitUntil(lambda: isinstance(spec_calls._ringing, IncomingCallDialog), timeout=20_000)
+    qtbot.waitUntil(
+        lambda: isinstance(spec_calls._ringing, IncomingCallDialog), timeout=DEADLINE_MS
+    )
     spec_calls._ringing.accept()
     for page in (doctor_calls, spec_calls):
         qtbot.waitUntil(lambda p=page: p.service.phase is CallPhase.active, timeout=DEADLINE_MS)

@@ -190,7 +190,8 @@ def consultation_series(session: Any, consultation_id: str) -> ConsultationSerie
     doc = store.get(consultation_id)
     patient = store.get(doc.patient_id) if doc is not None and doc.patient_id else None
     series: dict[str, list[str]] = {}
-    for a in store.list(DocType.attachment, consultation_id=consultation_id):
+    # Oldest attachment first: the study sent with the request leads, priors follow.
+    for a in reversed(store.list(DocType.attachment, consultation_id=consultation_id)):
         if not a.fields.get("series"):
             _series_from_headers(session.blobs, a.fields, series)
         for s in a.fields.get("series") or []:

@@ -26,6 +26,13 @@ def report_inputs(case: Any, directory: Any) -> dict[str, Any]:
         "patient": dict(case.patient or {}),
         "requesting_facility": directory.facility_name(str(c.facility_id or "")),
         "consulting_facility": directory.facility_name(str(c.fields.get("target_facility_id", ""))),
+        # What co-viewing saved into the consultation (app/dicom_viewer/coview_save names).
+        "image_objects": [
+            str(b.get("name", ""))
+            for a in case.attachments
+            for b in a.doc.fields.get("blobs") or []
+            if str(b.get("name", "")).startswith("coview-")
+        ],
         "study_uids": [
             a.doc.fields.get("study_uid")
             for a in case.attachments
@@ -52,6 +59,7 @@ def pdf_bytes(inputs: dict[str, Any], language: str) -> bytes:
         inputs["requesting_facility"],
         inputs["consulting_facility"],
         language,
+        inputs.get("image_objects") or None,
     )
 
 
