@@ -95,7 +95,7 @@ def main() -> int:
             while time.monotonic() < deadline and not all(
                 c.controller.media is not None
                 and c.controller.media.state is MediaState.connected
-                and c.remote._image is not None
+                and c.remote.take_newer(0) is not None
                 for c in clients
             ):
                 time.sleep(0.2)

@@ -66,6 +66,8 @@ class Stats:
         self.accept: list[float] = []
         self.data_errors = 0
         self.dropped = 0
+        self.overdue: list[tuple[object, object]] = []  # (socket, predicate) not in 10 s
+        self.late = 0  # of those, arrived later (an overloaded machine's queueing)
 
     def add(self, name: str, seconds: float, ok: bool) -> None:
         self.lat[name].append(seconds)
@@ -258,21 +260,26 @@ async def call_loop(a_url, b_url, tokens, cid, stats, stop_at, every) -> None:  
         t0 = time.perf_counter()
         await caller.ws.send(sig.Invite(call_id=call_id, consultation_id=cid).model_dump_json())
         stats.expected += 2  # incoming, ringing
-        inc = await callee.wait(lambda m, c=call_id: isinstance(m, sig.Incoming) and m.call_id == c)
-        rng = await caller.wait(lambda m, c=call_id: isinstance(m, sig.Ringing) and m.call_id == c)
-        stats.received += bool(inc) + bool(rng)
+        inc = await expect(
+            stats, callee, lambda m, c=call_id: isinstance(m, sig.Incoming) and m.call_id == c
+        )
+        await expect(
+            stats, caller, lambda m, c=call_id: isinstance(m, sig.Ringing) and m.call_id == c
+        )
         if inc is None:
             refusal = [
                 m for _, m in caller.frames if isinstance(m, (sig.Error, sig.Unavailable, sig.Busy))
             ]
-            print(f"call not rung: {refusal[-1:]}", file=sys.stderr)
+            print(f"call not rung in 10 s: {refusal[-1:]}; cancelled", file=sys.stderr)
+            await caller.ws.send(sig.Cancel(call_id=call_id).model_dump_json())
             continue
         stats.setup.append(inc[0] - t0)
         t1 = time.perf_counter()
         await callee.ws.send(sig.Accept(call_id=call_id).model_dump_json())
         stats.expected += 1
-        acc = await caller.wait(lambda m, c=call_id: isinstance(m, sig.Accepted) and m.call_id == c)
-        stats.received += bool(acc)
+        acc = await expect(
+            stats, caller, lambda m, c=call_id: isinstance(m, sig.Accepted) and m.call_id == c
+        )
         if acc:
             stats.accept.append(acc[0] - t1)
         for session in range(1, 5):
@@ -285,22 +292,50 @@ async def call_loop(a_url, b_url, tokens, cid, stats, stop_at, every) -> None:  
                     ).model_dump_json()
                 )
                 stats.expected += 1
-                got = await dst.wait(
+                await expect(
+                    stats,
+                    dst,
                     lambda m, c=call_id, s=session, k=kind: (
                         isinstance(m, sig.Signal)
                         and m.call_id == c
                         and m.session == s
                         and m.kind == k
-                    )
+                    ),
                 )
-                stats.received += bool(got)
         await caller.ws.send(sig.Hangup(call_id=call_id).model_dump_json())
         stats.expected += 1
-        end = await callee.wait(lambda m, c=call_id: isinstance(m, sig.Ended) and m.call_id == c)
-        stats.received += bool(end)
+        await expect(
+            stats, callee, lambda m, c=call_id: isinstance(m, sig.Ended) and m.call_id == c
+        )
         await asyncio.sleep(max(0.0, every - (time.perf_counter() - t0)))
+    await settle_overdue(stats)
     for s in (caller, callee):
         await s.ws.close()
+
+
+async def expect(stats: Stats, sock: Sock, pred):  # noqa: ANN001, ANN201
+    """Wait 10 s for a frame; one that does not come is overdue (checked again at the end)."""
+    got = await sock.wait(pred)
+    if got is None:
+        stats.overdue.append((sock, pred))
+    else:
+        stats.received += 1
+    return got
+
+
+async def settle_overdue(stats: Stats, grace_s: float = 20.0) -> None:
+    """Overdue frames that arrive within ``grace_s`` more are late; the rest are lost."""
+    deadline = time.perf_counter() + grace_s
+    while stats.overdue and time.perf_counter() < deadline:
+        still = []
+        for sock, pred in stats.overdue:
+            if any(pred(m) for _, m in sock.frames):
+                stats.late += 1
+                stats.received += 1
+            else:
+                still.append((sock, pred))
+        stats.overdue = still
+        await asyncio.sleep(0.2)
 
 
 async def run_load(cluster, args, kill: bool) -> dict:  # noqa: ANN001, C901
@@ -439,7 +474,8 @@ def report(label: str, r: dict) -> None:
             f"{pct(v, 0.99) * 1000:8.1f} {s.errors[name]:6d}"
         )
     print(
-        f"signaling frames expected {s.expected}, received {s.received}, lost {s.expected - s.received}"
+        f"signaling frames expected {s.expected}, received {s.received} "
+        f"({s.late} of them after more than 10 s), lost {s.expected - s.received}"
     )
     print(
         f"calls {len(s.setup)}: cross-process set-up (invite→incoming) p50 {pct(s.setup, 0.5) * 1000:.0f} ms "

@@ -408,26 +408,31 @@ def test_a_ring_sent_while_a_listener_was_down_still_rings(cluster) -> None:  # 
 
     with cluster.socket("doctor") as doctor, cluster.socket("specialist2") as cardiologist:
         _, callee_pid = _on_different_processes(cluster, "doctor", "specialist2")
+        callee_hub = cluster.proc_by_pid(callee_pid)
         stop, kills = threading.Event(), []
         killer = _hold_listener_down(cluster, callee_pid, stop, kills)
         try:
-            wait_until(lambda: sum(kills) >= 1, 10, "the callee process's LISTEN backend killed")
+            wait_until(lambda: sum(kills) >= 1, 20, "the callee process's LISTEN backend killed")
             call_id = "relisten-" + os.urandom(4).hex()
             doctor.send(sig.Invite(call_id=call_id, consultation_id=consultation_id(C_LI)))
-            doctor.expect(sig.Ringing)  # the ring is published (to nobody listening there)
+            doctor.expect(sig.Ringing, timeout=20)  # published (to nobody listening there)
             before = sum(kills)
-            wait_until(lambda: sum(kills) > before, 10, "the listener killed again after the ring")
+            # The listener retries with backoff (up to 5 s): it is killed once more after the
+            # ring, so the ring surely went out while it was down.
+            wait_until(lambda: sum(kills) > before, 30, "the listener killed again after the ring")
         finally:
             stop.set()
             killer.join(10)
-        incoming = cardiologist.expect(sig.Incoming, timeout=30)
+        try:
+            incoming = cardiologist.expect(sig.Incoming, timeout=45)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; callee hub log:\n{callee_hub.log()}") from exc
         assert incoming.call_id == call_id
         cardiologist.send(sig.Accept(call_id=call_id))
-        assert doctor.expect(sig.Accepted).call_id == call_id
+        assert doctor.expect(sig.Accepted, timeout=20).call_id == call_id
         doctor.send(sig.Hangup(call_id=call_id))
-        assert cardiologist.expect(sig.Ended).call_id == call_id
-    log = cluster.proc_by_pid(callee_pid).output()[1]  # this run's stderr
-    assert "listener reconnected" in log
+        assert cardiologist.expect(sig.Ended, timeout=20).call_id == call_id
+    assert "listener reconnected" in callee_hub.output()[1]  # this run's stderr
 
 
 def _expect_for(sock, kind: type, call_id: str, timeout: float = 15.0):  # noqa: ANN001, ANN202
