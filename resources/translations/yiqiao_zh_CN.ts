@@ -1550,7 +1550,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="389" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="390" />
       <source>Open in viewer</source>
       <translation>在阅片器中打开</translation>
     </message>
@@ -1611,8 +1611,8 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="312" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="323" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="353" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="324" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="354" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
@@ -1622,12 +1622,17 @@
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="324" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="317" />
+      <source>(no reason given)</source>
+      <translation>（未填写原因）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="325" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="349" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
@@ -2445,19 +2450,19 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     </message>
     <message>
       <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="520" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>MIP</source>
       <translation>MIP 最大密度投影</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="520" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>MinIP</source>
       <translation>MinIP 最小密度投影</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="520" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>Average</source>
       <translation>平均</translation>
     </message>
@@ -2587,12 +2592,32 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>第 %1 幅图像解码后的尺寸不符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="517" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="509" />
+      <source>ID</source>
+      <translation>ID</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>%1 (oblique)</source>
       <translation>%1（斜位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="531" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="522" />
+      <source>mm</source>
+      <translation>毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="526" />
+      <source>W</source>
+      <translation>窗宽</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="526" />
+      <source>L</source>
+      <translation>窗位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="534" />
       <source>Pixel %1 mm (reformatted)</source>
       <translation>像素 %1 毫米（重建）</translation>
     </message>
@@ -4675,7 +4700,12 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>连接序号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <location filename="../../app/ui/call/stats_panel.py" line="57" />
+      <source>audio</source>
+      <translation>音频</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="68" />
       <source>{skew} (audio held {held})</source>
       <translation>{skew}（声音延后 {held}）</translation>
     </message>
