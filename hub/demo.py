@@ -161,7 +161,13 @@ def seed_demo(state: HubState) -> bool:
         files: list[tuple[str, str, str]],
         title: str,
     ) -> None:
+        import io
+
+        import pydicom
+
         entries = []
+        series: dict[str, dict] = {}  # the manifest clients write (app.sync.attachments)
+        study_uid = ""
         for filename, kind, media in files:
             data = _dicom(filename, patients[patient])
             sha = blobs.ingest_bytes(state, user, data, media)
@@ -174,14 +180,22 @@ def seed_demo(state: HubState) -> bool:
                     "kind": kind,
                 }
             )
-        w.put(
-            user,
-            name,
-            DocType.attachment,
-            {"kind": files[0][1], "name": files[0][0], "title": title, "blobs": entries},
-            patient,
-            cons,
-        )
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+            study_uid = study_uid or str(ds.get("StudyInstanceUID", ""))
+            uid = str(ds.get("SeriesInstanceUID", ""))
+            series.setdefault(
+                uid, {"series_uid": uid, "modality": str(ds.get("Modality", "")), "instances": []}
+            )["instances"].append(
+                {
+                    "sop_uid": str(ds.get("SOPInstanceUID", "")),
+                    "number": int(ds.get("InstanceNumber", 0) or 0),
+                    "sha256": sha,
+                }
+            )
+        fields = {"kind": files[0][1], "name": files[0][0], "title": title, "blobs": entries}
+        if series:
+            fields |= {"study_uid": study_uid, "series": list(series.values())}
+        w.put(user, name, DocType.attachment, fields, patient, cons)
 
     def consent(user: UserInfo, signer_name: str, given_by: str = "patient") -> dict:
         scan = _consent_scan()

@@ -3,37 +3,37 @@
   <context>
     <name>AbnormalExit</name>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="15" />
+      <location filename="../../app/ui/abnormal_exit.py" line="17" />
       <source>YiQiao stopped responding last time and had to be closed.</source>
       <translation>上次医桥（YiQiao）停止响应，只能被强制关闭。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="19" />
+      <location filename="../../app/ui/abnormal_exit.py" line="21" />
       <source>YiQiao closed unexpectedly last time.</source>
       <translation>上次医桥（YiQiao）意外关闭。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="21" />
+      <location filename="../../app/ui/abnormal_exit.py" line="23" />
       <source>What happened was written to the log. Export diagnostics and send the file to your IT department so the problem can be found.</source>
       <translation>发生的情况已写入日志。请导出诊断信息并把文件发给信息科，以便查明问题。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="27" />
+      <location filename="../../app/ui/abnormal_exit.py" line="29" />
       <source>{what} {advice}</source>
       <translation>{what}{advice}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="40" />
+      <location filename="../../app/ui/abnormal_exit.py" line="44" />
       <source>The last session ended abnormally</source>
       <translation>上次运行异常结束</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="44" />
+      <location filename="../../app/ui/abnormal_exit.py" line="48" />
       <source>Export diagnostics…</source>
       <translation>导出诊断信息…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/abnormal_exit.py" line="49" />
+      <location filename="../../app/ui/abnormal_exit.py" line="53" />
       <source>Close</source>
       <translation>关闭</translation>
     </message>
@@ -179,93 +179,93 @@
   <context>
     <name>CallPage</name>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="41" />
+      <location filename="../../app/ui/pages/call.py" line="48" />
       <source>Test call</source>
       <translation>测试通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="44" />
+      <location filename="../../app/ui/pages/call.py" line="51" />
       <source>Call the hub's echo service: you see and hear yourself as the other side would.</source>
       <translation>呼叫中心的回声服务：您将像对方一样看到、听到自己。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="61" />
+      <location filename="../../app/ui/pages/call.py" line="68" />
       <source>Start a video consultation from a scheduled consultation, or make a test call to check your camera, microphone and network.</source>
       <translation>从已安排的会诊发起视频会诊，或拨打测试通话检查摄像头、麦克风和网络。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="68" />
+      <location filename="../../app/ui/pages/call.py" line="75" />
       <source>Missed calls</source>
       <translation>未接来电</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="86" />
+      <location filename="../../app/ui/pages/call.py" line="93" />
       <source>Ready for calls</source>
       <translation>可以通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="88" />
+      <location filename="../../app/ui/pages/call.py" line="95" />
       <source>Not connected to the hub: calls are unavailable</source>
       <translation>未连接到中心服务器：暂时无法通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="128" />
+      <location filename="../../app/ui/pages/call.py" line="135" />
       <source>Patient: looking up…</source>
       <translation>患者：正在查找…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="160" />
+      <location filename="../../app/ui/pages/call.py" line="167" />
       <source>Images can be shared in a consultation call whose patient is known here.</source>
       <translation>只有在本机已有患者资料的会诊通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="256" />
+      <location filename="../../app/ui/pages/call.py" line="264" />
       <source>The call was declined.</source>
       <translation>对方拒绝了通话。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="257" />
+      <location filename="../../app/ui/pages/call.py" line="265" />
       <source>The other side is in another call.</source>
       <translation>对方正在通话中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="258" />
+      <location filename="../../app/ui/pages/call.py" line="266" />
       <source>Nobody is available to answer; they will see a missed call.</source>
       <translation>目前无人接听；对方会看到未接来电。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="259" />
+      <location filename="../../app/ui/pages/call.py" line="267" />
       <source>No answer.</source>
       <translation>无人接听。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="260" />
+      <location filename="../../app/ui/pages/call.py" line="268" />
       <source>You do not take part in this consultation.</source>
       <translation>您不是此会诊的参与者。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="261" />
-      <location filename="../../app/ui/pages/call.py" line="262" />
+      <location filename="../../app/ui/pages/call.py" line="269" />
+      <location filename="../../app/ui/pages/call.py" line="270" />
       <source>The connection to the other side was lost.</source>
       <translation>与对方的连接已断开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="263" />
+      <location filename="../../app/ui/pages/call.py" line="271" />
       <source>The hub cannot be reached.</source>
       <translation>无法连接到中心服务器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="264" />
+      <location filename="../../app/ui/pages/call.py" line="272" />
       <source>The caller hung up.</source>
       <translation>呼叫方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="265" />
+      <location filename="../../app/ui/pages/call.py" line="273" />
       <source>The other side hung up.</source>
       <translation>对方已挂断。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/call.py" line="267" />
+      <location filename="../../app/ui/pages/call.py" line="275" />
       <source>Call ended.</source>
       <translation>通话已结束。</translation>
     </message>
@@ -456,238 +456,243 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="123" />
+      <location filename="../../app/ui/workflow/case_view.py" line="124" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="133" />
+      <location filename="../../app/ui/workflow/case_view.py" line="134" />
       <source>Share images</source>
       <translation>共享影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="162" />
+      <location filename="../../app/ui/workflow/case_view.py" line="163" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="169" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="169" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="169" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="168" />
+      <location filename="../../app/ui/workflow/case_view.py" line="169" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="176" />
+      <location filename="../../app/ui/workflow/case_view.py" line="177" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="180" />
+      <location filename="../../app/ui/workflow/case_view.py" line="181" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="183" />
+      <location filename="../../app/ui/workflow/case_view.py" line="184" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="186" />
+      <location filename="../../app/ui/workflow/case_view.py" line="187" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="195" />
+      <location filename="../../app/ui/workflow/case_view.py" line="196" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="198" />
+      <location filename="../../app/ui/workflow/case_view.py" line="199" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="205" />
+      <location filename="../../app/ui/workflow/case_view.py" line="206" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="208" />
+      <location filename="../../app/ui/workflow/case_view.py" line="209" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="211" />
+      <location filename="../../app/ui/workflow/case_view.py" line="212" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="214" />
+      <location filename="../../app/ui/workflow/case_view.py" line="215" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="221" />
-      <location filename="../../app/ui/workflow/case_view.py" line="778" />
+      <location filename="../../app/ui/workflow/case_view.py" line="222" />
+      <location filename="../../app/ui/workflow/case_view.py" line="776" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="244" />
+      <location filename="../../app/ui/workflow/case_view.py" line="245" />
       <source>Images can be shared during a video call about this consultation.</source>
       <translation>在关于本会诊的视频通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="246" />
+      <location filename="../../app/ui/workflow/case_view.py" line="247" />
       <source>The call under way is about another consultation.</source>
       <translation>当前通话属于另一个会诊。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="250" />
+      <location filename="../../app/ui/workflow/case_view.py" line="251" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="255" />
+      <location filename="../../app/ui/workflow/case_view.py" line="256" />
       <source>Show this consultation's images to the other side of the call.</source>
       <translation>向通话对方展示本会诊的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="307" />
+      <location filename="../../app/ui/workflow/case_view.py" line="308" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="340" />
+      <location filename="../../app/ui/workflow/case_view.py" line="341" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="349" />
+      <location filename="../../app/ui/workflow/case_view.py" line="350" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="351" />
+      <location filename="../../app/ui/workflow/case_view.py" line="352" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="355" />
+      <location filename="../../app/ui/workflow/case_view.py" line="356" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="359" />
+      <location filename="../../app/ui/workflow/case_view.py" line="360" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="361" />
+      <location filename="../../app/ui/workflow/case_view.py" line="362" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="365" />
+      <location filename="../../app/ui/workflow/case_view.py" line="366" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="371" />
+      <location filename="../../app/ui/workflow/case_view.py" line="372" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="421" />
+      <location filename="../../app/ui/workflow/case_view.py" line="412" />
+      <source>Preliminary diagnosis</source>
+      <translation>初步诊断</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/workflow/case_view.py" line="423" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="439" />
+      <location filename="../../app/ui/workflow/case_view.py" line="441" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="457" />
+      <location filename="../../app/ui/workflow/case_view.py" line="459" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="459" />
+      <location filename="../../app/ui/workflow/case_view.py" line="461" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="476" />
+      <location filename="../../app/ui/workflow/case_view.py" line="478" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="478" />
+      <location filename="../../app/ui/workflow/case_view.py" line="480" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="498" />
+      <location filename="../../app/ui/workflow/case_view.py" line="500" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="515" />
+      <location filename="../../app/ui/workflow/case_view.py" line="517" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="574" />
+      <location filename="../../app/ui/workflow/case_view.py" line="576" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="670" />
+      <location filename="../../app/ui/workflow/case_view.py" line="672" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="744" />
+      <location filename="../../app/ui/workflow/case_view.py" line="742" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="744" />
+      <location filename="../../app/ui/workflow/case_view.py" line="742" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="758" />
+      <location filename="../../app/ui/workflow/case_view.py" line="756" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="758" />
+      <location filename="../../app/ui/workflow/case_view.py" line="756" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="780" />
+      <location filename="../../app/ui/workflow/case_view.py" line="778" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="820" />
+      <location filename="../../app/ui/workflow/case_view.py" line="818" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -914,153 +919,153 @@
       <translation>登录并完成记录同步后，会诊申请、专家工作列表和会诊报告将显示在这里。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="106" />
+      <location filename="../../app/ui/pages/consultations.py" line="108" />
       <source>Open and recent</source>
       <translation>进行中和最近的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="121" />
+      <location filename="../../app/ui/pages/consultations.py" line="123" />
       <source>Any urgency</source>
       <translation>所有紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="126" />
+      <location filename="../../app/ui/pages/consultations.py" line="128" />
       <source>Any type</source>
       <translation>所有类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="131" />
-      <location filename="../../app/ui/pages/consultations.py" line="261" />
+      <location filename="../../app/ui/pages/consultations.py" line="133" />
+      <location filename="../../app/ui/pages/consultations.py" line="263" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="135" />
+      <location filename="../../app/ui/pages/consultations.py" line="137" />
       <source>Sort: urgency, then waiting time</source>
       <translation>排序：紧急程度，其次等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="136" />
+      <location filename="../../app/ui/pages/consultations.py" line="138" />
       <source>Sort: waiting time</source>
       <translation>排序：等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="137" />
+      <location filename="../../app/ui/pages/consultations.py" line="139" />
       <source>Sort: status</source>
       <translation>排序：状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="138" />
+      <location filename="../../app/ui/pages/consultations.py" line="140" />
       <source>Sort: requesting facility</source>
       <translation>排序：申请机构</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="139" />
+      <location filename="../../app/ui/pages/consultations.py" line="141" />
       <source>Sort: type</source>
       <translation>排序：类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="142" />
+      <location filename="../../app/ui/pages/consultations.py" line="144" />
       <source>Show finished</source>
       <translation>显示已结束的</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="158" />
+      <location filename="../../app/ui/pages/consultations.py" line="160" />
       <source>New request…</source>
       <translation>新建申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="161" />
+      <location filename="../../app/ui/pages/consultations.py" line="163" />
       <source>Open case</source>
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="283" />
+      <location filename="../../app/ui/pages/consultations.py" line="285" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="285" />
+      <location filename="../../app/ui/pages/consultations.py" line="287" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="413" />
+      <location filename="../../app/ui/pages/consultations.py" line="415" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="414" />
+      <location filename="../../app/ui/pages/consultations.py" line="416" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="468" />
+      <location filename="../../app/ui/pages/consultations.py" line="470" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="164" />
+      <location filename="../../app/ui/pages/consultations.py" line="166" />
       <source>Resolve conflict…</source>
       <translation>解决冲突…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="175" />
+      <location filename="../../app/ui/pages/consultations.py" line="177" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="176" />
+      <location filename="../../app/ui/pages/consultations.py" line="178" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="177" />
+      <location filename="../../app/ui/pages/consultations.py" line="179" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="178" />
+      <location filename="../../app/ui/pages/consultations.py" line="180" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="179" />
+      <location filename="../../app/ui/pages/consultations.py" line="181" />
       <source>Type</source>
       <translation>类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="181" />
+      <location filename="../../app/ui/pages/consultations.py" line="183" />
       <source>Status</source>
       <translation>状态</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="180" />
+      <location filename="../../app/ui/pages/consultations.py" line="182" />
       <source>Urgency</source>
       <translation>紧急程度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="182" />
+      <location filename="../../app/ui/pages/consultations.py" line="184" />
       <source>From</source>
       <translation>来源</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="183" />
+      <location filename="../../app/ui/pages/consultations.py" line="185" />
       <source>Who has it</source>
       <translation>承接方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="184" />
+      <location filename="../../app/ui/pages/consultations.py" line="186" />
       <source>Waiting</source>
       <translation>等待时间</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="185" />
+      <location filename="../../app/ui/pages/consultations.py" line="187" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="358" />
+      <location filename="../../app/ui/pages/consultations.py" line="360" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1084,7 +1089,7 @@
     </message>
     <message>
       <location filename="../../app/ui/viewer/coview_link.py" line="95" />
-      <location filename="../../app/ui/viewer/coview_link.py" line="421" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="446" />
       <source>Ask to present</source>
       <translation>申请主讲</translation>
     </message>
@@ -1099,57 +1104,57 @@
       <translation>停止共享</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="264" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="284" />
       <source>The other side shared images of another patient; they were not shown.</source>
       <translation>对方共享的是另一位患者的影像，已拒绝显示。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="303" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="326" />
       <source>The shared series could not be opened on this computer.</source>
       <translation>共享的序列无法在本机打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="393" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="418" />
       <source>Patient: %1 (ID %2)</source>
       <translation>患者：%1（ID %2）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="397" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="422" />
       <source>you</source>
       <translation>您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="398" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="423" />
       <source>Shared images · presenter: %1</source>
       <translation>共享影像 · 主讲人：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="402" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="427" />
       <source>fetching the series first: %1 of %2 images here, preview shown</source>
       <translation>正在优先下载该序列：已有 %1/%2 幅，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="406" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="431" />
       <source>fetching the series, preview shown</source>
       <translation>正在获取序列，先显示预览</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="410" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="435" />
       <source>%1 asks to present</source>
       <translation>%1 申请主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="419" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="444" />
       <source>Hand over presenting</source>
       <translation>移交主讲</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="454" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="479" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/coview_link.py" line="523" />
+      <location filename="../../app/ui/viewer/coview_link.py" line="548" />
       <source>Co-viewing annotations and measurements</source>
       <translation>共同阅片的标注与测量</translation>
     </message>
@@ -1545,7 +1550,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="125" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="389" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="390" />
       <source>Open in viewer</source>
       <translation>在阅片器中打开</translation>
     </message>
@@ -1606,8 +1611,8 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/dicom_network.py" line="312" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="323" />
-      <location filename="../../app/ui/pages/dicom_network.py" line="353" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="324" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="354" />
       <source>Attach to consultation</source>
       <translation>附加到会诊</translation>
     </message>
@@ -1617,12 +1622,17 @@
       <translation>{name} 还没有会诊申请，请先新建。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="324" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="317" />
+      <source>(no reason given)</source>
+      <translation>（未填写原因）</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/pages/dicom_network.py" line="325" />
       <source>Attach this study to which consultation of {name}?</source>
       <translation>把这个检查附加到 {name} 的哪一次会诊？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/dicom_network.py" line="348" />
+      <location filename="../../app/ui/pages/dicom_network.py" line="349" />
       <source>The study was attached to the consultation.</source>
       <translation>检查已附加到会诊。</translation>
     </message>
@@ -1728,7 +1738,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>EcgView</name>
     <message>
-      <location filename="../../app/ui/viewer/ecg_view.py" line="33" />
+      <location filename="../../app/ui/viewer/ecg_view.py" line="34" />
       <source>%1  ID: %2  —  25 mm/s, 10 mm/mV, %3 leads</source>
       <translation>%1  ID：%2  —  走纸速度 25 mm/s，增益 10 mm/mV，%3 导联</translation>
     </message>
@@ -2294,119 +2304,119 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>MainWindow</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="86" />
+      <location filename="../../app/ui/main_window.py" line="91" />
       <source>YiQiao Remote Consultation</source>
       <translation>医桥远程会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="104" />
+      <location filename="../../app/ui/main_window.py" line="109" />
       <source>Navigation</source>
       <translation>导航</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="108" />
+      <location filename="../../app/ui/main_window.py" line="113" />
       <source>Consultations</source>
       <translation>会诊</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="109" />
+      <location filename="../../app/ui/main_window.py" line="114" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="110" />
+      <location filename="../../app/ui/main_window.py" line="115" />
       <source>Viewer</source>
       <translation>影像查看</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="111" />
+      <location filename="../../app/ui/main_window.py" line="116" />
       <source>Call</source>
       <translation>视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="112" />
+      <location filename="../../app/ui/main_window.py" line="117" />
       <source>DICOM network</source>
       <translation>DICOM 网络</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="193" />
+      <location filename="../../app/ui/main_window.py" line="215" />
       <source>&amp;File</source>
       <translation>文件(&amp;F)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="194" />
+      <location filename="../../app/ui/main_window.py" line="216" />
       <source>Sign &amp;in…</source>
       <translation>登录(&amp;I)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="196" />
+      <location filename="../../app/ui/main_window.py" line="218" />
       <source>Sign &amp;out</source>
       <translation>退出登录(&amp;O)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="199" />
+      <location filename="../../app/ui/main_window.py" line="221" />
       <source>&amp;Settings…</source>
       <translation>设置(&amp;S)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="202" />
+      <location filename="../../app/ui/main_window.py" line="224" />
       <source>Export &amp;diagnostics…</source>
       <translation>导出诊断信息(&amp;D)…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="204" />
+      <location filename="../../app/ui/main_window.py" line="226" />
       <source>&amp;Quit</source>
       <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="214" />
+      <location filename="../../app/ui/main_window.py" line="236" />
       <source>&amp;Go</source>
       <translation>转到(&amp;G)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="222" />
+      <location filename="../../app/ui/main_window.py" line="244" />
       <source>&amp;Help</source>
       <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="223" />
+      <location filename="../../app/ui/main_window.py" line="245" />
       <source>&amp;About YiQiao</source>
       <translation>关于医桥(&amp;A)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="229" />
+      <location filename="../../app/ui/main_window.py" line="251" />
       <source>Hub: not connected</source>
       <translation>服务器：未连接</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="233" />
-      <location filename="../../app/ui/main_window.py" line="264" />
+      <location filename="../../app/ui/main_window.py" line="256" />
+      <location filename="../../app/ui/main_window.py" line="287" />
       <source>Not signed in</source>
       <translation>未登录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="267" />
+      <location filename="../../app/ui/main_window.py" line="290" />
       <source>{name} · {facility}</source>
       <translation>{name} · {facility}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
-      <location filename="../../app/ui/main_window.py" line="296" />
+      <location filename="../../app/ui/main_window.py" line="305" />
+      <location filename="../../app/ui/main_window.py" line="319" />
       <source>Export diagnostics</source>
       <translation>导出诊断信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="282" />
+      <location filename="../../app/ui/main_window.py" line="305" />
       <source>Zip archives (*.zip)</source>
       <translation>Zip 压缩包 (*.zip)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="292" />
+      <location filename="../../app/ui/main_window.py" line="315" />
       <source>Diagnostics saved to {path}</source>
       <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/main_window.py" line="297" />
+      <location filename="../../app/ui/main_window.py" line="320" />
       <source>Could not save: {error}</source>
       <translation>无法保存：{error}</translation>
     </message>
@@ -2414,180 +2424,200 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>MprView</name>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="282" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="284" />
       <source>Back to the stack</source>
       <translation>返回序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
       <source>Crosshair</source>
       <translation>十字线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
       <source>Rotate planes</source>
       <translation>旋转平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="287" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="289" />
       <source>Length</source>
       <translation>长度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
       <source>Thin</source>
       <translation>薄层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>MIP</source>
       <translation>MIP 最大密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>MinIP</source>
       <translation>MinIP 最小密度投影</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="293" />
-      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="521" />
       <source>Average</source>
       <translation>平均</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="295" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="297" />
       <source>Thick slab</source>
       <translation>厚层</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="301" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="303" />
       <source> mm</source>
       <translation> 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="302" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="304" />
       <source>Slab thickness</source>
       <translation>厚层厚度</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="305" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="307" />
       <source>Reset planes</source>
       <translation>复位平面</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="324" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="326" />
       <source>Axial</source>
       <translation>轴位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="325" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="327" />
       <source>Coronal</source>
       <translation>冠状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="326" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="328" />
       <source>Sagittal</source>
       <translation>矢状位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="340" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="342" />
       <source>Building the volume…</source>
       <translation>正在建立容积…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="362" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="364" />
       <source>This series cannot be reformatted: %1</source>
       <translation>此序列无法进行多平面重建：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="366" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="368" />
       <source>Reformatting failed: %1</source>
       <translation>多平面重建失败：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="373" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
       <source>only %1 image(s): a volume needs at least %2</source>
       <translation>仅有 %1 幅图像：容积至少需要 %2 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="374" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
       <source>colour images are not reformatted</source>
       <translation>彩色图像不做多平面重建</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="375" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
       <source>the images carry no orientation</source>
       <translation>图像缺少方位信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="376" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
       <source>the images carry no pixel spacing</source>
       <translation>图像缺少像素间距</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="377" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
       <source>image %1 has no position</source>
       <translation>第 %1 幅图像缺少位置信息</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="378" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
       <source>image %1 is oriented differently from the first</source>
       <translation>第 %1 幅图像的方位与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="379" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
       <source>image %1 has a different size from the first</source>
       <translation>第 %1 幅图像的尺寸与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="380" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
       <source>image %1 has a different pixel spacing from the first</source>
       <translation>第 %1 幅图像的像素间距与第一幅不同</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="381" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
       <source>the slices are not in position order</source>
       <translation>层面未按位置排序</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="382" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
       <source>two slices share a position (duplicates or several stacks)</source>
       <translation>两个层面位置相同（重复或包含多组层面）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="383" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
       <source>gantry tilt of about %1°: the slices are sheared</source>
       <translation>机架倾斜约 %1°：层面错位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="384" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
       <source>%1 slice(s) missing (a gap of %2 mm where slices are %3 mm apart)</source>
       <translation>缺少 %1 个层面（层间距 %3 毫米处出现 %2 毫米的间隙）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="385" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="387" />
       <source>slice spacing varies from %1 to %2 mm</source>
       <translation>层间距不一致，从 %1 到 %2 毫米</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="386" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="388" />
       <source>cancelled</source>
       <translation>已取消</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="387" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="389" />
       <source>image %1 decoded to an unexpected size</source>
       <translation>第 %1 幅图像解码后的尺寸不符</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="515" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="509" />
+      <source>ID</source>
+      <translation>ID</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="518" />
       <source>%1 (oblique)</source>
       <translation>%1（斜位）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/mpr_view.py" line="529" />
+      <location filename="../../app/ui/viewer/mpr_view.py" line="522" />
+      <source>mm</source>
+      <translation>毫米</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="526" />
+      <source>W</source>
+      <translation>窗宽</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="526" />
+      <source>L</source>
+      <translation>窗位</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/viewer/mpr_view.py" line="534" />
       <source>Pixel %1 mm (reformatted)</source>
       <translation>像素 %1 毫米（重建）</translation>
     </message>
@@ -2623,7 +2653,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>NoticeBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="50" />
+      <location filename="../../app/ui/main_window.py" line="55" />
       <source>Dismiss</source>
       <translation>关闭</translation>
     </message>
@@ -2697,12 +2727,12 @@ Enter that earlier password to send the work to the hub. If it does not open, no
     </message>
     <message>
       <location filename="../../app/ui/workflow/notifier.py" line="60" />
-      <location filename="../../app/ui/workflow/notifier.py" line="130" />
+      <location filename="../../app/ui/workflow/notifier.py" line="133" />
       <source>YiQiao</source>
       <translation>医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="78" />
+      <location filename="../../app/ui/workflow/notifier.py" line="79" />
       <source>Notifications ({n})</source>
       <translation>通知（{n}）</translation>
     </message>
@@ -2959,47 +2989,47 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>随访图表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="306" />
+      <location filename="../../app/ui/pages/patients.py" line="307" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="316" />
+      <location filename="../../app/ui/pages/patients.py" line="317" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="319" />
+      <location filename="../../app/ui/pages/patients.py" line="320" />
       <source>Chronic conditions: {0}</source>
       <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="425" />
+      <location filename="../../app/ui/pages/patients.py" line="426" />
       <source>Import home meter CSV</source>
       <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="425" />
+      <location filename="../../app/ui/pages/patients.py" line="426" />
       <source>CSV files (*.csv)</source>
       <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="445" />
+      <location filename="../../app/ui/pages/patients.py" line="446" />
       <source>{n} measurement(s) imported.</source>
       <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="447" />
+      <location filename="../../app/ui/pages/patients.py" line="448" />
       <source>Rows not imported:</source>
       <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="449" />
+      <location filename="../../app/ui/pages/patients.py" line="450" />
       <source>line {line}: {problem}</source>
       <translation>第 {line} 行：{problem}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="352" />
+      <location filename="../../app/ui/pages/patients.py" line="353" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -3007,7 +3037,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>PolicyBanner</name>
     <message>
-      <location filename="../../app/ui/main_window.py" line="71" />
+      <location filename="../../app/ui/main_window.py" line="76" />
       <source>Some settings could not be applied:</source>
       <translation>部分设置未能生效：</translation>
     </message>
@@ -3033,139 +3063,139 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>QueryDialog</name>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="46" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="47" />
       <source>Search the PACS</source>
       <translation>检索 PACS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="51" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="52" />
       <source>DICOM (C-FIND)</source>
       <translation>DICOM 查询</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="52" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="53" />
       <source>DICOMweb (QIDO-RS)</source>
       <translation>DICOMweb（QIDO-RS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="55" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="56" />
       <source>Search via</source>
       <translation>检索方式</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="58" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="59" />
       <source>start of the name; * and ? allowed</source>
       <translation>姓名开头；可用 * 和 ?</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="65" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="66" />
       <source>YYYYMMDD</source>
       <translation>年月日，如 20240131</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="68" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="69" />
       <source>to</source>
       <translation>至</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="72" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="73" />
       <source>Any</source>
       <translation>不限</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="73" />
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="74" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
       <source>Patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="74" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="75" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="75" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="76" />
       <source>Study date</source>
       <translation>检查日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="76" />
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="77" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
       <source>Modality</source>
       <translation>设备类型</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="78" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="79" />
       <source>Search</source>
       <translation>检索</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="84" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
       <source>Date</source>
       <translation>日期</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="85" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="86" />
       <source>Description</source>
       <translation>描述</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="97" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="98" />
       <source>C-MOVE to this computer</source>
       <translation>由 PACS 推送到本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="98" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="99" />
       <source>C-GET</source>
       <translation>C-GET</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="99" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="100" />
       <source>WADO-RS (DICOMweb)</source>
       <translation>WADO-RS（DICOMweb）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="102" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="103" />
       <source>Retrieve</source>
       <translation>调取</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="105" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="106" />
       <source>Retrieve with</source>
       <translation>调取方式</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="134" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="135" />
       <source>Searching…</source>
       <translation>正在检索…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="150" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="151" />
       <source>{n} studies found.</source>
       <translation>找到 {n} 个检查。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="173" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="174" />
       <source>{modality} series {number}: {n} images</source>
       <translation>{modality} 序列 {number}：{n} 幅图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="189" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="190" />
       <source>C-MOVE needs this computer's DICOM receiver: turn receiving on first.</source>
       <translation>由 PACS 推送需要本机的 DICOM 接收服务：请先开启接收。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="194" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="195" />
       <source>Retrieving…</source>
       <translation>正在调取…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/query_dialog.py" line="209" />
+      <location filename="../../app/ui/dicom_net/query_dialog.py" line="210" />
       <source>{n} images retrieved into the DICOM inbox.</source>
       <translation>已调取 {n} 幅图像到 DICOM 收件箱。</translation>
     </message>
@@ -3173,32 +3203,32 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>ReceiveStatusLabel</name>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="214" />
+      <location filename="../../app/ui/dicom_net/service.py" line="217" />
       <source>Receiving DICOM from {ae}: {n} images {patient}</source>
       <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="220" />
+      <location filename="../../app/ui/dicom_net/service.py" line="223" />
       <source>DICOM: {ae} on port {port}</source>
       <translation>DICOM：“{ae}”，端口 {port}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="229" />
+      <location filename="../../app/ui/dicom_net/service.py" line="232" />
       <source>last: {n} images from {ae}</source>
       <translation>上次：“{ae}” 发来 {n} 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="233" />
+      <location filename="../../app/ui/dicom_net/service.py" line="236" />
       <source>(incomplete)</source>
       <translation>（不完整）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="236" />
+      <location filename="../../app/ui/dicom_net/service.py" line="239" />
       <source>DICOM receiver starting…</source>
       <translation>DICOM 接收服务正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="238" />
+      <location filename="../../app/ui/dicom_net/service.py" line="241" />
       <source>DICOM receiver not running</source>
       <translation>DICOM 接收服务未运行</translation>
     </message>
@@ -3394,97 +3424,97 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>RecordText</name>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="73" />
+      <location filename="../../app/ui/workflow/record_text.py" line="82" />
       <source>Blood pressure {s}/{d} mmHg</source>
       <translation>血压 {s}/{d} mmHg</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="78" />
+      <location filename="../../app/ui/workflow/record_text.py" line="87" />
       <source>Heart rate {v} /min</source>
       <translation>心率 {v} 次/分</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="79" />
+      <location filename="../../app/ui/workflow/record_text.py" line="88" />
       <source>SpO2 {v} %</source>
       <translation>SpO2 {v} %</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="80" />
+      <location filename="../../app/ui/workflow/record_text.py" line="89" />
       <source>Blood glucose {v} mmol/L</source>
       <translation>血糖 {v} mmol/L</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="81" />
+      <location filename="../../app/ui/workflow/record_text.py" line="90" />
       <source>Temperature {v} °C</source>
       <translation>体温 {v} °C</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="82" />
+      <location filename="../../app/ui/workflow/record_text.py" line="91" />
       <source>Weight {v} kg</source>
       <translation>体重 {v} kg</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="94" />
+      <location filename="../../app/ui/workflow/record_text.py" line="103" />
       <source>Vital signs</source>
       <translation>生命体征</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="96" />
+      <location filename="../../app/ui/workflow/record_text.py" line="105" />
       <source>Vital signs (home meter)</source>
       <translation>生命体征（家用仪器）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="98" />
+      <location filename="../../app/ui/workflow/record_text.py" line="107" />
       <source>Follow-up visit</source>
       <translation>随访</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="110" />
+      <location filename="../../app/ui/workflow/record_text.py" line="119" />
       <source>Consultation request</source>
       <translation>会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="115" />
+      <location filename="../../app/ui/workflow/record_text.py" line="124" />
       <source>Consultation report</source>
       <translation>会诊报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="117" />
+      <location filename="../../app/ui/workflow/record_text.py" line="126" />
       <source>Consultation report, amendment {n}</source>
       <translation>会诊报告，更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="132" />
+      <location filename="../../app/ui/workflow/record_text.py" line="141" />
       <source>Signed by {name} on {when}</source>
       <translation>{name} 于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="137" />
+      <location filename="../../app/ui/workflow/record_text.py" line="146" />
       <source>Not signed yet</source>
       <translation>尚未签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="141" />
+      <location filename="../../app/ui/workflow/record_text.py" line="150" />
       <source>Clinical note</source>
       <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="154" />
+      <location filename="../../app/ui/workflow/record_text.py" line="163" />
       <source>Image annotations</source>
       <translation>影像标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="156" />
+      <location filename="../../app/ui/workflow/record_text.py" line="165" />
       <source>{n} annotation(s)</source>
       <translation>{n} 个标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="160" />
+      <location filename="../../app/ui/workflow/record_text.py" line="169" />
       <source>Registration</source>
       <translation>登记</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/record_text.py" line="166" />
+      <location filename="../../app/ui/workflow/record_text.py" line="175" />
       <source>Record</source>
       <translation>记录</translation>
     </message>
@@ -3551,17 +3581,17 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>ReportExport</name>
     <message>
-      <location filename="../../app/ui/workflow/export.py" line="79" />
+      <location filename="../../app/ui/workflow/export.py" line="87" />
       <source>Remote consultation report</source>
       <translation>远程会诊报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/export.py" line="94" />
+      <location filename="../../app/ui/workflow/export.py" line="102" />
       <source>Saved to {path}</source>
       <translation>已保存到 {path}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/export.py" line="102" />
+      <location filename="../../app/ui/workflow/export.py" line="110" />
       <source>Export failed: {0}</source>
       <translation>导出失败：{0}</translation>
     </message>
@@ -3569,222 +3599,222 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>RequestFormWidget</name>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="114" />
+      <location filename="../../app/ui/workflow/request_form.py" line="115" />
       <source>Consultation request</source>
       <translation>会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="125" />
+      <location filename="../../app/ui/workflow/request_form.py" line="126" />
       <source>Type and consulting side</source>
       <translation>会诊类型与会诊方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="140" />
+      <location filename="../../app/ui/workflow/request_form.py" line="141" />
       <source>Chief physician</source>
       <translation>主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="140" />
+      <location filename="../../app/ui/workflow/request_form.py" line="141" />
       <source>Associate chief physician</source>
       <translation>副主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="161" />
+      <location filename="../../app/ui/workflow/request_form.py" line="162" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="186" />
+      <location filename="../../app/ui/workflow/request_form.py" line="187" />
       <source>Preliminary diagnosis</source>
       <translation>初步诊断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="190" />
+      <location filename="../../app/ui/workflow/request_form.py" line="191" />
       <source>Type a diagnosis or an ICD-10 code</source>
       <translation>输入诊断名称或 ICD-10 编码</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="202" />
+      <location filename="../../app/ui/workflow/request_form.py" line="203" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="211" />
+      <location filename="../../app/ui/workflow/request_form.py" line="212" />
       <source>DICOM from the viewer</source>
       <translation>阅片器中的 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="212" />
+      <location filename="../../app/ui/workflow/request_form.py" line="213" />
       <source>DICOM folder…</source>
       <translation>DICOM 文件夹…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="213" />
+      <location filename="../../app/ui/workflow/request_form.py" line="214" />
       <source>Photo…</source>
       <translation>照片…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="214" />
+      <location filename="../../app/ui/workflow/request_form.py" line="215" />
       <source>Camera snapshot</source>
       <translation>摄像头拍照</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="215" />
+      <location filename="../../app/ui/workflow/request_form.py" line="216" />
       <source>ECG…</source>
       <translation>心电图…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="216" />
+      <location filename="../../app/ui/workflow/request_form.py" line="217" />
       <source>PDF…</source>
       <translation>PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="231" />
+      <location filename="../../app/ui/workflow/request_form.py" line="232" />
       <source>Informed consent (远程医疗服务知情同意书)</source>
       <translation>知情同意（远程医疗服务知情同意书）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="235" />
+      <location filename="../../app/ui/workflow/request_form.py" line="236" />
       <source>Explain the remote consultation to the patient. The patient (or a guardian or close relative) signs the consent form; attach a photo or scan of it.</source>
       <translation>请向患者说明远程会诊服务。由患者（或其监护人、近亲属）签署知情同意书，并附上同意书的照片或扫描件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="244" />
+      <location filename="../../app/ui/workflow/request_form.py" line="245" />
       <source>— choose —</source>
       <translation>— 请选择 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="245" />
+      <location filename="../../app/ui/workflow/request_form.py" line="246" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="246" />
+      <location filename="../../app/ui/workflow/request_form.py" line="247" />
       <source>Guardian</source>
       <translation>监护人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="247" />
+      <location filename="../../app/ui/workflow/request_form.py" line="248" />
       <source>Close relative</source>
       <translation>近亲属</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="254" />
+      <location filename="../../app/ui/workflow/request_form.py" line="255" />
       <source>e.g. daughter</source>
       <translation>例如：女儿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="260" />
+      <location filename="../../app/ui/workflow/request_form.py" line="261" />
       <source>Attach signed form…</source>
       <translation>添加签字的同意书…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="263" />
+      <location filename="../../app/ui/workflow/request_form.py" line="264" />
       <source>No scan attached</source>
       <translation>未添加扫描件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="284" />
+      <location filename="../../app/ui/workflow/request_form.py" line="285" />
       <source>Close (draft is kept)</source>
       <translation>关闭（保留草稿）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="286" />
+      <location filename="../../app/ui/workflow/request_form.py" line="287" />
       <source>Submit request</source>
       <translation>提交申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="335" />
+      <location filename="../../app/ui/workflow/request_form.py" line="336" />
       <source>— choose a hospital —</source>
       <translation>— 选择医院 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="341" />
+      <location filename="../../app/ui/workflow/request_form.py" line="342" />
       <source>— no hospitals known yet: connect once to load the directory —</source>
       <translation>— 尚无医院列表：请联网一次以加载目录 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="347" />
+      <location filename="../../app/ui/workflow/request_form.py" line="348" />
       <source>— choose a department —</source>
       <translation>— 选择科室 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="355" />
+      <location filename="../../app/ui/workflow/request_form.py" line="356" />
       <source>Any specialist of the department</source>
       <translation>该科室任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="402" />
+      <location filename="../../app/ui/workflow/request_form.py" line="403" />
       <source>Editing…</source>
       <translation>编辑中…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="448" />
+      <location filename="../../app/ui/workflow/request_form.py" line="449" />
       <source>Draft saved at {time}</source>
       <translation>草稿已于 {time} 保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="460" />
+      <location filename="../../app/ui/workflow/request_form.py" line="461" />
       <source>Draft not saved</source>
       <translation>草稿未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="500" />
+      <location filename="../../app/ui/workflow/request_form.py" line="501" />
       <source>DICOM folder</source>
       <translation>DICOM 文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="505" />
+      <location filename="../../app/ui/workflow/request_form.py" line="506" />
       <source>Pictures (*.jpg *.jpeg *.png)</source>
       <translation>图片 (*.jpg *.jpeg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="506" />
+      <location filename="../../app/ui/workflow/request_form.py" line="507" />
       <source>ECG files (*.dcm *.xml *.pdf *.jpg *.png)</source>
       <translation>心电图文件 (*.dcm *.xml *.pdf *.jpg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="507" />
+      <location filename="../../app/ui/workflow/request_form.py" line="508" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="509" />
+      <location filename="../../app/ui/workflow/request_form.py" line="510" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="517" />
+      <location filename="../../app/ui/workflow/request_form.py" line="518" />
       <source>Adding {n} file(s)…</source>
       <translation>正在添加 {n} 个文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="533" />
+      <location filename="../../app/ui/workflow/request_form.py" line="534" />
       <source>{n} attachment(s) added.</source>
       <translation>已添加 {n} 个附件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="547" />
+      <location filename="../../app/ui/workflow/request_form.py" line="548" />
       <source>The viewer has no study open: open one there first, or pick a folder.</source>
       <translation>阅片器中没有打开的检查：请先在阅片器中打开，或选择文件夹。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="555" />
+      <location filename="../../app/ui/workflow/request_form.py" line="556" />
       <source>Taking a picture…</source>
       <translation>正在拍照…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="579" />
+      <location filename="../../app/ui/workflow/request_form.py" line="580" />
       <source>No camera picture: {0}</source>
       <translation>未能拍照：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="588" />
+      <location filename="../../app/ui/workflow/request_form.py" line="589" />
       <source>Signed consent form</source>
       <translation>签字的知情同意书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="590" />
+      <location filename="../../app/ui/workflow/request_form.py" line="591" />
       <source>Pictures or PDF (*.jpg *.jpeg *.png *.pdf)</source>
       <translation>图片或 PDF (*.jpg *.jpeg *.png *.pdf)</translation>
     </message>
@@ -4320,7 +4350,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>SeriesBrowser</name>
     <message>
-      <location filename="../../app/ui/viewer/series_browser.py" line="58" />
+      <location filename="../../app/ui/viewer/series_browser.py" line="60" />
       <source>%1 image(s)</source>
       <translation>%1 幅图像</translation>
     </message>
@@ -4670,7 +4700,12 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>连接序号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/call/stats_panel.py" line="67" />
+      <location filename="../../app/ui/call/stats_panel.py" line="57" />
+      <source>audio</source>
+      <translation>音频</translation>
+    </message>
+    <message>
+      <location filename="../../app/ui/call/stats_panel.py" line="68" />
       <source>{skew} (audio held {held})</source>
       <translation>{skew}（声音延后 {held}）</translation>
     </message>
@@ -4783,7 +4818,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="83" />
+      <location filename="../../app/ui/workflow/case_view.py" line="84" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>
@@ -5119,99 +5154,99 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>导入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="413" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="414" />
       <source>%1 file(s) imported</source>
       <translation>已导入 %1 个文件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="415" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="416" />
       <source>Import cancelled.</source>
       <translation>导入已取消。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="417" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="418" />
       <source>%1 file(s) skipped:</source>
       <translation>跳过 %1 个文件：</translation>
     </message>
     <message>
       <location filename="../../app/ui/viewer/viewer_widget.py" line="271" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="552" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="554" />
       <source>Calibrate</source>
       <translation>校准</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="460" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="461" />
       <source>Open a CT or MR series first</source>
       <translation>请先打开一个 CT 或 MR 序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="553" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="555" />
       <source>Known length of the line in mm:</source>
       <translation>该线段的实际长度（mm）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
       <source>Open presentation state</source>
       <translation>打开显示状态（GSPS）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="574" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="576" />
       <source>DICOM (*.dcm *)</source>
       <translation>DICOM (*.dcm *)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="584" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
       <source>Save annotations as GSPS</source>
       <translation>将标注保存为 GSPS</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="586" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="588" />
       <source>DICOM (*.dcm)</source>
       <translation>DICOM (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="625" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="627" />
       <source>Could not save GSPS: %1</source>
       <translation>无法保存 GSPS：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="630" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="632" />
       <source>Saved %1</source>
       <translation>已保存 %1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="647" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="649" />
       <source>%1: the images this presentation state refers to are not loaded</source>
       <translation>%1：该显示状态引用的图像尚未载入</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="696" />
       <source>Export image</source>
       <translation>导出图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="689" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="691" />
       <source>Images (*.png *.jpg)</source>
       <translation>图像 (*.png *.jpg)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="694" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="696" />
       <source>Include annotations and patient text?</source>
       <translation>是否包含标注和患者信息文字？</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="721" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="723" />
       <source>Could not export: %1</source>
       <translation>无法导出：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="728" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="730" />
       <source>Folder for the anonymized copy</source>
       <translation>匿名化副本的保存文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewer_widget.py" line="745" />
+      <location filename="../../app/ui/viewer/viewer_widget.py" line="749" />
       <source>Anonymized copy written: %1 file(s)</source>
       <translation>已写入匿名化副本：%1 个文件</translation>
     </message>
@@ -5219,89 +5254,89 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>Viewport</name>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="336" />
+      <location filename="../../app/ui/viewer/viewport.py" line="338" />
       <source>ID</source>
       <translation>ID</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="337" />
+      <location filename="../../app/ui/viewer/viewport.py" line="339" />
       <source>Se</source>
       <translation>序列</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="338" />
+      <location filename="../../app/ui/viewer/viewport.py" line="340" />
       <source>Im</source>
       <translation>图像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="339" />
+      <location filename="../../app/ui/viewer/viewport.py" line="341" />
       <source>W</source>
       <translation>窗宽</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="340" />
+      <location filename="../../app/ui/viewer/viewport.py" line="342" />
       <source>L</source>
       <translation>窗位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="341" />
+      <location filename="../../app/ui/viewer/viewport.py" line="343" />
       <source>Zoom</source>
       <translation>缩放</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="342" />
+      <location filename="../../app/ui/viewer/viewport.py" line="344" />
       <source>Loc</source>
       <translation>层位置</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="343" />
+      <location filename="../../app/ui/viewer/viewport.py" line="345" />
       <source>Thick</source>
       <translation>层厚</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="358" />
+      <location filename="../../app/ui/viewer/viewport.py" line="360" />
       <source>Loading…</source>
       <translation>正在加载…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="389" />
+      <location filename="../../app/ui/viewer/viewport.py" line="391" />
       <source>calibration: %1 mm</source>
       <translation>校准：%1 mm</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="307" />
+      <location filename="../../app/ui/viewer/viewport.py" line="309" />
       <source>UNCALIBRATED: measurements in pixels</source>
       <translation>未校准：测量值以像素为单位</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="309" />
+      <location filename="../../app/ui/viewer/viewport.py" line="311" />
       <source>Calibration: %1</source>
       <translation>校准来源：%1</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="455" />
+      <location filename="../../app/ui/viewer/viewport.py" line="457" />
       <source>LOSSY</source>
       <translation>有损压缩</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="510" />
+      <location filename="../../app/ui/viewer/viewport.py" line="514" />
       <source>Text annotation</source>
       <translation>文字标注</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="510" />
-      <location filename="../../app/ui/viewer/viewport.py" line="588" />
-      <location filename="../../app/ui/viewer/viewport.py" line="646" />
+      <location filename="../../app/ui/viewer/viewport.py" line="514" />
+      <location filename="../../app/ui/viewer/viewport.py" line="592" />
+      <location filename="../../app/ui/viewer/viewport.py" line="655" />
       <source>Text:</source>
       <translation>文字：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="588" />
+      <location filename="../../app/ui/viewer/viewport.py" line="592" />
       <source>Arrow label</source>
       <translation>箭头说明</translation>
     </message>
     <message>
-      <location filename="../../app/ui/viewer/viewport.py" line="646" />
+      <location filename="../../app/ui/viewer/viewport.py" line="655" />
       <source>Edit text</source>
       <translation>编辑文字</translation>
     </message>

@@ -20,7 +20,7 @@ WAITING = b"ecg photo bytes " * 6000
 
 
 def _sign_in(url: str):  # noqa: ANN202
-    client = HubClient(url, timeout=5)
+    client = HubClient(url, timeout=60)
     return client, client.login("doc1", PASSWORD).user
 
 

@@ -26,7 +26,7 @@ PHOTO = b"\x89PNG fake photo bytes " * 5000  # > one 64 KiB record, several reco
 
 
 def _sign_in(url: str) -> tuple[HubClient, object]:
-    client = HubClient(url, timeout=5)
+    client = HubClient(url, timeout=60)
     tokens = client.login("doc1", PASSWORD)
     return client, tokens.user
 
@@ -102,7 +102,7 @@ def test_lost_keyring_key_then_sign_in_sends_everything_once(own_hub, tmp_path: 
 
     # The right password while the hub is down: unlocked, but nothing can go yet → kept.
     own_hub.stop()
-    client = HubClient(own_hub.url, timeout=5)
+    client = HubClient(own_hub.url, timeout=60)
     client.tokens = _tokens_kept(user)  # signed in a moment ago
     right = open_user_session(
         user, own_hub.url, client, data_dir=data, password=PASSWORD, kdf_cost=CHEAP

@@ -72,7 +72,7 @@ def sign_in(
     from app.sync.store import RecordStore
 
     folder.mkdir(parents=True, exist_ok=True)
-    client = HubClient(url, timeout=5)
+    client = HubClient(url, timeout=60)  # a deadline: sign-in hashes a password on a loaded CI
     tokens = client.login(username, password)
     cache = open_cache(folder / "cache.db", b"k" * 32)
     blobs = BlobStore(folder / "blobs", b"b" * 32, cache, 1 << 30)

@@ -54,7 +54,8 @@ class StatsPanel(QWidget):
     def show_stats(self, s: CallStats) -> None:
         """Refresh from one snapshot."""
         v = self.values
-        v["send"].setText(f"{_kbps(s.send_bps)} ({self.tr('audio')} {_kbps(s.send_audio_bps)})")
+        audio = self.tr("audio")  # lupdate does not look inside f-strings
+        v["send"].setText(f"{_kbps(s.send_bps)} ({audio} {_kbps(s.send_audio_bps)})")
         v["recv"].setText(_kbps(s.recv_bps))
         v["send_video"].setText(f"{s.send_size[0]}×{s.send_size[1]} @ {s.send_fps:.0f} fps")
         v["recv_video"].setText(f"{s.recv_size[0]}×{s.recv_size[1]} @ {s.recv_fps:.0f} fps")

@@ -314,8 +314,9 @@ class DicomNetworkPage(QWidget):
                         name=study.matched_label),
                 )  # fmt: skip
                 return
+            no_reason = self.tr("(no reason given)")  # lupdate does not look inside f-strings
             entries = [
-                (f"{d.fields.get('reason', '')[:60] or self.tr('(no reason given)')} · "
+                (f"{d.fields.get('reason', '')[:60] or no_reason} · "
                  f"{d.updated_at[:10]}", d.id)
                 for d in docs
             ]  # fmt: skip

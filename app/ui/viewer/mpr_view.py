@@ -506,9 +506,10 @@ class MprView(QWidget):
         ct = CornerText()
         header = self.series.frames[0].instance.header if self.series else None
         if header is not None:
+            id_label = self.tr("ID")  # lupdate does not look inside f-strings
             ct.top_left = [
                 display_name(header.get("PatientName")),
-                f"{self.tr('ID')}: {header.get('PatientID', '')}",
+                f"{id_label}: {header.get('PatientID', '')}",
             ]
         state = self.state
         assert state is not None
@@ -518,10 +519,12 @@ class MprView(QWidget):
         ct.top_right = [label]
         if state.slab_mm > 0:
             mode = {"mip": self.tr("MIP"), "minip": self.tr("MinIP"), "average": self.tr("Average")}
-            ct.top_right.append(f"{mode[state.slab_mode]} {state.slab_mm:g} {self.tr('mm')}")
+            mm = self.tr("mm")
+            ct.top_right.append(f"{mode[state.slab_mode]} {state.slab_mm:g} {mm}")
         win = state.window
         if win is not None:
-            ct.bottom_left = [f"{self.tr('W')}: {win.width:g} {self.tr('L')}: {win.center:g}"]
+            w, lv = self.tr("W"), self.tr("L")
+            ct.bottom_left = [f"{w}: {win.width:g} {lv}: {win.center:g}"]
         image = rendered.image
         size = (
             f"{image.col_mm:.2f}"

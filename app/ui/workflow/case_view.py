@@ -409,8 +409,9 @@ class CaseView(QWidget):
                 + "</p>"
             )
         if f.get("diagnosis_name") or f.get("diagnosis_code"):
+            title = self.tr("Preliminary diagnosis")  # outside the f-string, where lupdate sees it
             parts.append(
-                f"<p><b>{html.escape(self.tr('Preliminary diagnosis'))}</b><br>"
+                f"<p><b>{html.escape(title)}</b><br>"
                 f"{html.escape(str(f.get('diagnosis_code', '')))} "
                 f"{html.escape(str(f.get('diagnosis_name', '')))}</p>"
             )
