@@ -108,10 +108,10 @@ class Cluster:
             self.url.replace("https://", "wss://") + "/api/v1/ws",
             ssl=self.ssl_context,
             additional_headers={"Authorization": f"Bearer {token or self.token(username)}"},
-            open_timeout=10,
+            open_timeout=30,  # a loaded CI machine can take 10 s for a TLS handshake
         )
         sock = SignalingSocket(ws)
-        sock.hello = sock.expect(__import__("app.protocol.signaling").protocol.signaling.Hello)
+        sock.hello = sock.expect(__import__("app.protocol.signaling").protocol.signaling.Hello, 30)
         return sock
 
     def proc_by_pid(self, pid: int) -> HubLauncher:
