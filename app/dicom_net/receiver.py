@@ -276,14 +276,18 @@ class StorageReceiver:
             if inst.sop_uid in wanted
         ]
 
-    def _on_get(self, event: Any) -> Iterator[Any]:
-        rows = self._matching(event.identifier)
-        yield len(rows)
+    def _each_instance(self, event: Any, rows: list[InstanceRow]) -> Iterator[Any]:
+        """C-GET/C-MOVE: one pending status per stored instance, until the caller cancels."""
         for inst in rows:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
             yield 0xFF00, pydicom.dcmread(io.BytesIO(self.inbox.read(inst.sha256)))
+
+    def _on_get(self, event: Any) -> Iterator[Any]:
+        rows = self._matching(event.identifier)
+        yield len(rows)
+        yield from self._each_instance(event, rows)
 
     def _on_move(self, event: Any) -> Iterator[Any]:
         """C-MOVE SCP: send what matches to a destination IT listed (``move_destinations``)."""
@@ -305,8 +309,4 @@ class StorageReceiver:
             contexts.append(build_context(sop_class, fallback))
         yield dest.host, dest.port, {"contexts": contexts, "ae_title": dest.ae_title}
         yield len(rows)
-        for inst in rows:
-            if event.is_cancelled:
-                yield 0xFE00, None
-                return
-            yield 0xFF00, pydicom.dcmread(io.BytesIO(self.inbox.read(inst.sha256)))
+        yield from self._each_instance(event, rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -194,11 +195,25 @@ def reslice(volume: Volume, state: MprState, plane: str) -> PlaneImage:
     if state.slab_mm > 0:
         count = max(1, int(round(state.slab_mm / state.step_mm(plane))) | 1)  # odd: centred
     offsets = (np.arange(count) - (count - 1) / 2.0) * state.step_mm(plane)
+    cut = _Cut(state.point, u, v, n, offsets, pix, state.slab_mode)
     if _aligned(u) and _aligned(v):
-        return _reslice_aligned(volume, state.point, u, v, n, offsets, pix, state.slab_mode)
+        return _reslice_aligned(volume, cut)
     if _aligned(u) or _aligned(v):  # turned about one axis: the usual oblique plane
-        return _reslice_tilted(volume, state.point, u, v, n, offsets, pix, state.slab_mode)
-    return _reslice_oblique(volume, state.point, u, v, n, offsets, pix, state.slab_mode)
+        return _reslice_tilted(volume, cut)
+    return _reslice_oblique(volume, cut)
+
+
+class _Cut(NamedTuple):
+    """Where a plane cuts the volume: centre point, in-plane axes u/v, normal n, slab layer
+    offsets along n (mm), output pixel size (mm) and slab mode."""
+
+    point: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    n: np.ndarray
+    offsets: np.ndarray
+    pix: float
+    mode: str
 
 
 def _reduce(stack: np.ndarray, axis: int, mode: str) -> np.ndarray:
@@ -211,16 +226,8 @@ def _reduce(stack: np.ndarray, axis: int, mode: str) -> np.ndarray:
     return stack.mean(axis=axis, dtype=np.float32)
 
 
-def _reslice_aligned(
-    volume: Volume,
-    point: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    n: np.ndarray,
-    offsets: np.ndarray,
-    pix: float,
-    mode: str,
-) -> PlaneImage:
+def _reslice_aligned(volume: Volume, cut: _Cut) -> PlaneImage:
+    point, u, v, n, offsets, pix, mode = cut
     g = volume.geometry
     # volume-frame axis index (0 = x/columns, 1 = y/rows, 2 = z/slices) → array axis
     array_axis = {0: 2, 1: 1, 2: 0}
@@ -260,16 +267,8 @@ def _reslice_aligned(
     )
 
 
-def _reslice_tilted(
-    volume: Volume,
-    point: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    n: np.ndarray,
-    offsets: np.ndarray,
-    pix: float,
-    mode: str,
-) -> PlaneImage:
+def _reslice_tilted(volume: Volume, cut: _Cut) -> PlaneImage:
+    point, u, v, n, offsets, pix, mode = cut
     """A plane that keeps one voxel axis (turned about it): every voxel layer along that
     axis is sampled on the same line, so one 2-D bilinear gather serves all layers (several
     times cheaper than trilinear sampling). That axis keeps its own spacing."""
@@ -329,16 +328,8 @@ def _layer(voxels: np.ndarray, axis: int, index: int) -> np.ndarray:
     return voxels[tuple(key)]
 
 
-def _reslice_oblique(
-    volume: Volume,
-    point: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    n: np.ndarray,
-    offsets: np.ndarray,
-    pix: float,
-    mode: str,
-) -> PlaneImage:
+def _reslice_oblique(volume: Volume, cut: _Cut) -> PlaneImage:
+    point, u, v, n, offsets, pix, mode = cut
     g = volume.geometry
     ext = np.array(g.extent_mm)
     corners = np.array([[x, y, z] for x in (0, ext[0]) for y in (0, ext[1]) for z in (0, ext[2])])

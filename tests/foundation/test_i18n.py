@@ -33,6 +33,28 @@ def test_translation_source_is_complete():
     assert not missing, f"{len(missing)} untranslated entries, e.g. {missing[:5]}"
 
 
+def test_no_translation_call_hides_inside_an_f_string():
+    """lupdate skips f-string expressions, so a tr() there ships untranslated in zh_CN."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    hidden = []
+    for path in sorted((root / "app").rglob("*.py")) + [root / "main.py"]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            for inner in ast.walk(node):
+                func = inner.func if isinstance(inner, ast.Call) else None
+                name = getattr(func, "attr", None) or getattr(func, "id", None)
+                if name in ("tr", "translate"):
+                    hidden.append(f"{path.relative_to(root)}:{inner.lineno}")
+    assert not hidden, "tr()/translate() inside an f-string (lupdate misses it): " + ", ".join(
+        hidden
+    )
+
+
 def test_main_window_and_every_page_fully_chinese(chinese, qtbot, policy_file):
     from app.ui.main_window import MainWindow
     from app.ui.pages import PAGES
