@@ -46,3 +46,38 @@ def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("phantom")
     write_phantom(folder, PhantomSpec(size=256, slices=12))
     return folder
+
+
+@pytest.fixture
+def make_viewer(qtbot):
+    """Viewer widgets shown on screen, shut down (decoder processes stopped) at the end."""
+    from app.ui.viewer.viewer_widget import ViewerWidget
+
+    made = []
+
+    def make(author: str = "Dr Wang 王医生", size: tuple[int, int] = (1300, 900)):
+        w = ViewerWidget(author=author)
+        qtbot.addWidget(w)
+        w.resize(*size)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+
+
+@pytest.fixture
+def viewer(make_viewer):
+    """One viewer, signed by Dr Wang 王医生."""
+    return make_viewer()
+
+
+def open_folder(qtbot, viewer, folder):
+    """Import ``folder`` and wait until the active viewport has painted its first image."""
+    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
+        viewer.import_paths([folder])
+    vp = viewer.active
+    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=60000)
+    return vp

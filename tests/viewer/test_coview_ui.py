@@ -14,7 +14,8 @@ from app.protocol.datachannel import SharedSeries, encode_message, parse_message
 from app.ui.viewer.coview_link import CoviewLink
 from app.ui.viewer.viewer_widget import ViewerWidget
 
-from .test_viewer_ui import drag, open_folder, wheel
+from .conftest import open_folder
+from .test_viewer_ui import drag, wheel
 
 
 @pytest.fixture

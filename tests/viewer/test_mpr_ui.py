@@ -9,8 +9,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.ui.viewer.viewer_widget import ViewerWidget
 from tests.support.ct_phantom import PhantomSpec, write_volume
+
+from .conftest import open_folder
 
 N, K, DXY, DZ = 96, 40, 0.8, 2.0
 SPHERE = np.array([30.0, 40.0, 36.0])
@@ -25,19 +26,12 @@ def _hu(i: int) -> np.ndarray:
 
 
 @pytest.fixture
-def viewer(qtbot):
-    w = ViewerWidget(author="Dr Wang")
-    qtbot.addWidget(w)
-    w.resize(1300, 700)
-    w.show()
-    yield w
-    w.shutdown()
+def viewer(make_viewer):
+    return make_viewer(author="Dr Wang", size=(1300, 700))
 
 
 def open_mpr(qtbot, viewer, folder):
-    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
-        viewer.import_paths([folder])
-    qtbot.waitUntil(lambda: viewer.active._qimage is not None, timeout=60000)
+    open_folder(qtbot, viewer, folder)
     mpr = viewer.mpr_view
     viewer.open_mpr()
     qtbot.waitUntil(

@@ -4,7 +4,6 @@ phantom, check an ROI mean, save GSPS, reopen it and check the view is restored.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -12,27 +11,9 @@ from PySide6.QtWidgets import QApplication
 from app.ui.viewer.viewer_widget import ViewerWidget
 from tests.support.ct_phantom import SOFT, PhantomSpec
 
-from .conftest import sample
+from .conftest import open_folder, sample
 
 SPEC = PhantomSpec(size=256, slices=12)
-
-
-@pytest.fixture
-def viewer(qtbot):
-    w = ViewerWidget(author="Dr Wang 王医生")
-    qtbot.addWidget(w)
-    w.resize(1300, 900)
-    w.show()
-    yield w
-    w.shutdown()
-
-
-def open_folder(qtbot, viewer, folder):
-    with qtbot.waitSignal(viewer.import_finished, timeout=60000):
-        viewer.import_paths([folder])
-    vp = viewer.active
-    qtbot.waitUntil(lambda: vp._qimage is not None, timeout=60000)
-    return vp
 
 
 def drag(qtbot, widget, start: QPointF, end: QPointF, button=Qt.MouseButton.LeftButton):
