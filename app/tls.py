@@ -46,17 +46,23 @@ def client_ssl_context(ca_bundle: str = "") -> ssl.SSLContext:
     with _LOCK:
         context = _CACHE.get(key)
         if context is None:
-            try:
-                context = ssl.create_default_context(cafile=ca_bundle or SHIPPED_CAS)
-            except (ssl.SSLError, OSError, ValueError) as exc:
-                raise TlsConfigError(
-                    f"the CA certificate file {ca_bundle} is not a usable PEM file: {exc}"
-                ) from exc
-            if ca_bundle and not context.get_ca_certs():
-                raise TlsConfigError(f"the CA certificate file {ca_bundle} holds no certificate")
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.check_hostname = True
-            _CACHE[key] = context
+            context = _CACHE[key] = new_client_context(ca_bundle)
+    return context
+
+
+def new_client_context(ca_bundle: str = "") -> ssl.SSLContext:
+    """A fresh verifying context with the same trust as :func:`client_ssl_context`, for a
+    caller that adds to it (a client certificate) and so must not share it."""
+    try:
+        context = ssl.create_default_context(cafile=ca_bundle or SHIPPED_CAS)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TlsConfigError(
+            f"the CA certificate file {ca_bundle} is not a usable PEM file: {exc}"
+        ) from exc
+    if ca_bundle and not context.get_ca_certs():
+        raise TlsConfigError(f"the CA certificate file {ca_bundle} holds no certificate")
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
     return context
 
 

@@ -5,13 +5,16 @@ Receiver: TLS when IT configures a certificate and its private key (PEM files); 
 CA is configured too, a sender must present a certificate that CA signed (modalities get
 certificates from the hospital's CA), else any sender may connect over TLS. PACS: TLS when
 ``dicom_pacs_tls`` is on, the PACS certificate verified against the policy's CA bundle (or the
-system's) and its host name checked; our certificate goes along for PACS that require one.
+CA list shipped with YiQiao, as for the hub: app/tls.py) and its host name checked; our certificate goes along for PACS that require one.
 """
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
+
+from app.tls import TlsConfigError as HubTlsConfigError
+from app.tls import new_client_context
 
 
 class TlsConfigError(ValueError):
@@ -48,12 +51,14 @@ def server_context(cert_file: str, key_file: str, client_ca: str = "") -> ssl.SS
 
 
 def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
-    """Our context towards the PACS: its certificate verified (``ca_file`` or the system's);
-    our own certificate (the receiver's) shown when configured, for PACS that require one."""
-    ctx = _hardened(ssl.create_default_context(ssl.Purpose.SERVER_AUTH))
+    """Our context towards the PACS, trusting what hub connections trust (app.tls): only
+    ``ca_file`` when set, else the CA list shipped with YiQiao; our own certificate (the
+    receiver's) shown when configured, for PACS that require one."""
     try:
-        if ca_file:
-            ctx.load_verify_locations(_require(ca_file, "CA"))
+        ctx = _hardened(new_client_context(_require(ca_file, "CA") if ca_file else ""))
+    except HubTlsConfigError as exc:
+        raise TlsConfigError(str(exc)) from exc
+    try:
         if cert_file or key_file:
             ctx.load_cert_chain(
                 _require(cert_file, "certificate"), _require(key_file, "private key")
