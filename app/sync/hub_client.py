@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import requests
@@ -75,6 +76,10 @@ class HubClient:
         self.tokens: TokenPair | None = None
         # the client whose tokens a clone shares (refreshes go through it)
         self._parent: HubClient | None = None
+        # When the access token is due for renewal (clock() time; None: unknown, e.g. tokens
+        # restored from the keyring — then only a 401 renews them).
+        self.clock = time.monotonic
+        self._renew_at: float | None = None
         self.session.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         # Told about every new token pair (the engine stores them in the keyring).
         self.on_tokens: Any = None
@@ -144,8 +149,16 @@ class HubClient:
         """Sign in; the caller stores the tokens in the keyring."""
         body = LoginRequest(username=username, password=password, device_name=device_name)
         response = self.request("POST", f"{API}/auth/login", json=body.model_dump())
-        self.tokens = _parse_tokens(self.json_or_raise(response))
-        return self.tokens
+        pair = _parse_tokens(self.json_or_raise(response))
+        self._set_tokens(pair)
+        return pair
+
+    def _set_tokens(self, pair: TokenPair) -> None:
+        # Renew a little before the hub's deadline: a request sent with an expired token and
+        # a large body (a push batch, a tus chunk) is answered 401 unread and its connection
+        # closed, which the client may only see as a reset (HubOffline), never as the 401.
+        self.tokens = pair
+        self._renew_at = self.clock() + max(0.0, pair.expires_in - max(30.0, pair.expires_in / 10))
 
     def refresh(self, refresh_token: str | None = None) -> TokenPair:
         """Exchange the refresh token for a fresh pair."""
@@ -156,10 +169,11 @@ class HubClient:
         response = self.request(
             "POST", f"{API}/auth/refresh", json=body.model_dump(), headers={"Authorization": ""}
         )
-        self.tokens = _parse_tokens(self.json_or_raise(response))
+        pair = _parse_tokens(self.json_or_raise(response))
+        self._set_tokens(pair)
         if self.on_tokens is not None:
-            self.on_tokens(self.tokens)
-        return self.tokens
+            self.on_tokens(pair)
+        return pair
 
     def logout(self) -> None:
         """Revoke the session on the hub (best effort) and forget the tokens."""
@@ -195,8 +209,16 @@ class HubClient:
                 root.refresh()
         self.tokens = root.tokens
 
+    def renewal_due(self) -> bool:
+        """The access token is about to expire (by the lifetime the hub gave with it)."""
+        root = self._parent or self
+        return root._renew_at is not None and root.clock() >= root._renew_at
+
     def authed(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A request with the access token; one refresh and retry when it has expired."""
+        """A request with the access token: renewed first when it is about to expire, and
+        once more (then retried) if the hub still says it has expired."""
+        if self.tokens is not None and self.renewal_due():
+            self._refresh_shared(self.tokens.access_token)
         used = self.tokens.access_token if self.tokens else ""
         response = self.request(method, path, **kwargs)
         if response.status_code == 401 and self.tokens is not None:

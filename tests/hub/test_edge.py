@@ -163,3 +163,29 @@ def test_probes_for_patient_data_are_audited(net):
             )
         ).all()
     assert (probe, None) in [tuple(r) for r in rows] and (None, blob) in [tuple(r) for r in rows]
+
+
+def test_a_small_refused_body_is_read_so_the_answer_arrives_and_the_connection_lives(net):
+    """An expired token's 401 on a push must reach the client as a 401: the hub reads a small
+    refused body to its end before answering. Closing with it unread resets the connection,
+    and CI at load saw that reset arrive instead of the answer (a "network error")."""
+    u = urlparse(net.url)
+    body = json.dumps({"digest": "0" * 64, "count": 0}).encode()
+    refused = (
+        b"POST /api/v1/sync/reconcile HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer expired\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    health = b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n"
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        replies = s.makefile("rb")
+        s.sendall(refused)
+        status = replies.readline()
+        head = []
+        while (line := replies.readline()) not in (b"\r\n", b""):
+            head.append(line.lower())
+        assert b" 401 " in status, status
+        assert b"connection: close\r\n" not in head, head
+        length = next(int(h.split(b":")[1]) for h in head if h.startswith(b"content-length:"))
+        assert b"invalid_token" in replies.read(length)
+        s.sendall(health)  # the same connection serves the next request
+        assert b" 200 " in replies.readline()

@@ -24,7 +24,7 @@ from app.protocol import resident_id
 from app.protocol.sync import DocType
 from tests.workflow.conftest import sign_in
 
-DEADLINE_MS = 60_000  # a deadline only: the suite runs beside other loads; typically ~1–3 s
+DEADLINE_MS = 150_000  # a deadline only, past the 60 s periodic pull should a sync hint be lost; typically ~1–3 s
 
 
 def _closed_port_url() -> str:

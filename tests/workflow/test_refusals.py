@@ -21,7 +21,7 @@ from app.protocol.sync import Change, DocType, PushStatus
 from app.ui.i18n import install_translators
 from tests.workflow.conftest import sign_in
 
-DEADLINE_MS = 60_000  # a deadline only (a loaded CI machine); typically seconds
+DEADLINE_MS = 150_000  # a deadline only, past the 60 s periodic pull should a sync hint be lost; typically seconds
 
 
 @pytest.fixture

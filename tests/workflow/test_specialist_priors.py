@@ -12,7 +12,7 @@ from app.protocol.sync import DocType
 from tests.workflow.conftest import sign_in
 from tests.workflow.test_refusals import _request
 
-DEADLINE_MS = 30_000
+DEADLINE_MS = 150_000  # a deadline only, past the 60 s periodic pull should a sync hint be lost
 
 
 def test_specialist_priors_reach_the_case_and_the_clinic(qtbot, tmp_path: Path, workflow_hub):
