@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -167,12 +168,19 @@ def clients(live_hub: LiveHub) -> Iterator[callable]:
     for client in made:
 
         async def teardown(c: Client = client) -> None:
-            await c.controller.hangup()
+            # Each step bounded: CI once saw hang-up/close hang for 120 s after the 10 s
+            # outage test (an open defect, issue 14's note). Reported, not hidden: printed.
+            steps = [("hang up", c.controller.hangup())]
             if c.controller.media is not None:
-                await c.controller.media.close()
-            await c.signaling.stop()
+                steps.append(("close media", c.controller.media.close()))
+            steps.append(("stop signaling", c.signaling.stop()))
+            for what, step in steps:
+                try:
+                    await asyncio.wait_for(step, 30)
+                except TimeoutError:
+                    print(f"note: {c.username}: {what} did not finish within 30 s")
 
-        async_loop().submit(teardown()).result(120)  # a deadline only
+        async_loop().submit(teardown()).result(150)  # a deadline only
     # The next test starts once the hub has let go of these sockets (presence, calls). This
     # is hygiene between tests, not a check: on a loaded machine a socket may take longer to
     # go, and the next test's own waits cope with that.
