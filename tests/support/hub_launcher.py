@@ -15,10 +15,11 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,19 +100,20 @@ class HubLauncher:
 
     def wait_ready(self, timeout: float = 60.0) -> HubLauncher:
         """Return once the spawned hub answers ``/readyz`` with 200."""
-        assert self.proc is not None, "spawn() first"
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.log()}")
-            if self.port_file.exists() and self._ready(int(self.port_file.read_text())):
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(
-                    f"{self.name} was not ready after {timeout:.0f} s:\n{self.log()}"
-                )
-            time.sleep(0.05)
+        proc = self.proc
+        assert proc is not None, "spawn() first"
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({proc.returncode})")
+            return self.port_file.exists() and self._ready(int(self.port_file.read_text()))
+
+        try:
+            wait_until(ready, timeout, what=f"{self.name} to answer /readyz", poll=0.05)
+        except AssertionError as exc:
+            self.kill()
+            raise AssertionError(f"{exc}:\n{self.log()}") from None
+        return self
 
     def _outputs(self) -> tuple[Path, Path]:
         return self.data / f"{self.name}.out", self.log_path

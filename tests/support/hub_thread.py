@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from typing import TYPE_CHECKING
+
+from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     import uvicorn
@@ -46,16 +47,17 @@ def serve_in_thread(
     logging.getLogger().addHandler(startup_log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise AssertionError(f"{what}'s server thread ended")
+        return bool(server.started)
+
     try:
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise AssertionError(
-                    f"{what} did not start (thread alive: {thread.is_alive()}); its log:\n"
-                    + "\n".join(startup_log.lines)
-                )
-            time.sleep(0.02)
+        wait_until(started, timeout, what=f"{what} to start")
+    except AssertionError as exc:
+        server.should_exit = True
+        raise AssertionError(f"{exc}; its log:\n" + "\n".join(startup_log.lines)) from None
     finally:
         logging.getLogger().removeHandler(startup_log)
     return f"http://127.0.0.1:{port}", server, thread
