@@ -56,19 +56,8 @@ from app.ui.workflow.labels import (
 from app.ui.workflow.record_text import utc_date_text, vitals_lines
 from app.ui.workflow.report_editor import ReportEditor
 from app.ui.workflow.report_model import ReportForm
+from app.ui.workflow.request_model import TEXT_FIELDS
 from app.ui.workflow.wording import problems_text, sync_error_text
-
-REQUEST_ORDER = (
-    "purpose",
-    "reason",
-    "chief_complaint",
-    "present_illness",
-    "past_history",
-    "medication",
-    "allergies",
-    "case_summary",
-    "exam_results",
-)
 
 
 class TimeDialog(QDialog):
@@ -398,7 +387,7 @@ class CaseView(QWidget):
                 f"<p><b>{html.escape(field_label('requested_time'))}</b>："
                 f"{html.escape(utc_date_text(f['requested_time']))}</p>"
             )
-        for key in REQUEST_ORDER:
+        for key in TEXT_FIELDS:  # the request form's order
             if f.get(key):
                 text = html.escape(str(f[key])).replace("\n", "<br>")
                 parts.append(f"<p><b>{html.escape(field_label(key))}</b><br>{text}</p>")
