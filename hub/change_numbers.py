@@ -30,6 +30,9 @@ from sqlalchemy.engine import Connection
 from hub import db as t
 
 SEQUENCE = "documents_seq"
+_OFFSET = "SELECT value FROM counters WHERE name = 'txn_offset'"
+RESTORE_GAP = 2**40
+"""How far keys jump when the database turns up on another cluster (see follow_cluster)."""
 _LOCK_CLASS = 730013  # advisory-lock namespace of "one patient's records are being written"
 
 
@@ -44,7 +47,11 @@ class ChangeNumbers:
         self.conn = conn
         self._free: list[int] = []
         if _pg(conn):
-            self.txn = int(conn.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar_one())
+            self.txn = int(
+                conn.exec_driver_sql(
+                    f"SELECT pg_current_xact_id()::text::bigint + ({_OFFSET})"
+                ).scalar_one()
+            )
         else:
             self._free = _allocate_block(conn, max(expected, 1))
             self.txn = self._free[0]
@@ -108,9 +115,9 @@ def horizon(conn: Connection) -> int:
     # still running (read after it: a writer that got its xid before and has finished by
     # now is visible to the documents query that follows). Other databases of the cluster
     # do not hold our pulls back.
-    nxt = int(
-        conn.exec_driver_sql("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar_one()
-    )
+    nxt, offset = conn.exec_driver_sql(
+        f"SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, ({_OFFSET})"
+    ).one()
     # (Each transaction holds the exclusive lock on its own xid; pg_locks shows every role's,
     # where pg_stat_activity.backend_xid hides other roles'.)
     busy = conn.exec_driver_sql(
@@ -118,7 +125,45 @@ def horizon(conn: Connection) -> int:
         "WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted "
         "AND a.datname = current_database()"
     ).scalars()
-    return min([nxt, *(_full_xid(int(x), nxt) for x in busy)])
+    return min([nxt, *(_full_xid(int(x), nxt) for x in busy)]) + int(offset)
+
+
+def follow_cluster(conn: Connection) -> None:
+    """Keep keys increasing when the database moves to another PostgreSQL cluster (a
+    restore from pg_dump onto a new server), whose transaction ids may be far below the old
+    ones: clients hold cursors up to the old ids, and new writes must come after them.
+
+    Keys are xid + an offset kept in ``counters``; on a cluster other than the one recorded,
+    the offset jumps so the next key is ``RESTORE_GAP`` past every stored one (more xids than
+    a hub spends in centuries between its last record and a dump). Runs at every start
+    (``Database.migrate``); the same cluster (a restart, a promoted replica, a restore into
+    the same server) changes nothing."""
+    if not _pg(conn):
+        return
+    cluster = int(
+        conn.exec_driver_sql("SELECT system_identifier FROM pg_control_system()").scalar_one()
+    )
+    known = dict(
+        conn.execute(
+            sa.select(t.counters.c.name, t.counters.c.value).where(
+                t.counters.c.name.in_(["cluster", "txn_offset"])
+            )
+        ).all()
+    )
+    if known.get("cluster") == cluster:
+        return
+    nxt = int(
+        conn.exec_driver_sql("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar_one()
+    )
+    offset = int(known.get("txn_offset", 0))
+    if "cluster" in known:  # moved: jump past everything stored
+        top = conn.execute(sa.select(sa.func.max(t.documents.c.txn))).scalar() or 0
+        offset = max(offset, int(top) + RESTORE_GAP - nxt)
+    for name, value in (("cluster", cluster), ("txn_offset", offset)):
+        if name in known:
+            conn.execute(t.counters.update().where(t.counters.c.name == name).values(value=value))
+        else:
+            conn.execute(t.counters.insert().values(name=name, value=value))
 
 
 def _full_xid(xid32: int, reference: int) -> int:

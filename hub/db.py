@@ -444,6 +444,9 @@ class Database:
                 conn.execute(
                     schema_version.insert().values(version=version, applied_at=time.time())
                 )
+            from hub.change_numbers import follow_cluster  # (it builds on this module)
+
+            follow_cluster(conn)
             return max([v for v, _ in MIGRATIONS] + list(done))
 
     def ping(self) -> None:

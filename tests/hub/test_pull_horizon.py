@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.protocol.auth import Role, UserInfo
-from app.protocol.sync import CURSOR_TXN_BASE
+from app.protocol.sync import CURSOR_TXN_BASE, txn_cursor
 from hub import db as t
 from hub import records
 from hub.change_numbers import ChangeNumbers
@@ -195,3 +195,24 @@ def test_upgrade_keeps_documents_in_order_and_old_cursors_working(
     assert [r.id for r in order] == [_doc(n) for n in range(1, 7)]
     assert seq > 50, "new numbers continue after the old counter"
     assert numbers.txn + CURSOR_TXN_BASE > 50
+
+
+@pytest.mark.postgres
+def test_a_database_restored_on_another_server_keeps_new_writes_after_old_cursors(
+    pg_hub: LiveHub,
+) -> None:
+    """pg_dump restored onto a new PostgreSQL server: its transaction ids start far below the
+    old server's, which the clients' cursors came from. New records must still come after
+    those cursors, or every client would miss them."""
+    c = pg_hub.client("doc_a")
+    make_patient(c)
+    db = pg_hub.state.db
+    with db.write() as conn:  # what the dump carries from an old server 2³⁵ xids ahead
+        conn.execute(t.documents.update().values(txn=t.documents.c.txn + 2**35))
+        conn.execute(t.counters.update().where(t.counters.c.name == "cluster").values(value=1))
+        top = conn.execute(sa.select(sa.func.max(t.documents.c.txn))).scalar_one()
+    cursor = txn_cursor(top + 1000)  # a client up to date with the old server
+    db.migrate()  # the hub starting on the restored database
+    pid = make_patient(c, "还原后")
+    docs, _ = pull_all(c, cursor)
+    assert [d["id"] for d in docs] == [pid]
