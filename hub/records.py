@@ -563,10 +563,11 @@ _RETRIED = ("23505", "40P01")  # unique violation, deadlock (PostgreSQL SQLSTATE
 def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[PushResult]:
     """Apply changes in order; one result per change.
 
-    Pushes about different patients run at once on PostgreSQL. Two that collide anyway (the
-    same new id claimed for two patients, a change resent through two processes at once
-    before either finished) end in a unique violation or a deadlock for one of them; it
-    runs again and then sees the other's committed rows."""
+    Pushes about different patients run at once on PostgreSQL (those about one patient
+    wait for each other, see hub.change_numbers). Two that collide anyway — one new document
+    id claimed for two patients at once, an edit naming the wrong patient for a document —
+    end in a unique violation or a deadlock for one of them; it runs again, sees the
+    other's committed rows and is answered (or refused) as if they had come one by one."""
     for attempt in range(3):
         try:
             return _push_once(db, user, changes, ip)
