@@ -139,3 +139,40 @@ def test_stopping_a_task_that_will_not_end_gives_up_and_says_so(caplog) -> None:
     assert asyncio.run(scenario()) is False
     assert "the stubborn child did not end within" in caplog.text
     assert "refuses" in caplog.text  # where it was left waiting
+
+
+def test_a_call_given_up_as_lost_releases_its_peer_and_the_camera() -> None:
+    """The watchdog itself ends the media when the far end never comes back: ``close`` runs
+    inside the watchdog, which cannot wait for itself; the peer and sources must still go."""
+    use_loopback_candidates()
+
+    async def scenario() -> None:
+        config = MediaConfig(start_rung=3, dead_after_s=0.5, retry_every_s=0.5, give_up_after_s=1)
+        pair = SignalingPair()
+        camera = SyntheticVideoTrack(160, 120, 10)
+        a = MediaSession(
+            offerer=True,
+            send_signal=pair.sender("a"),
+            config=config,
+            video_source=camera,
+            audio_source=ToneAudioTrack(),
+        )
+        b = MediaSession(
+            offerer=False,
+            send_signal=pair.sender("b"),
+            config=config,
+            video_source=SyntheticVideoTrack(160, 120, 10),
+            audio_source=ToneAudioTrack(),
+        )
+        pair.sessions.update(a=a, b=b)
+        await b.start()
+        await a.start()
+        await _until("the call's media", lambda: a.state is MediaState.connected)
+        pair.up = False
+        await b.close()
+        await _until("the call given up", lambda: a.state is MediaState.ended)
+        await _until("the watchdog to end", lambda: a._watch_task.done())
+        assert a.generation is None  # the peer connection was closed, not left running
+        assert camera.readyState == "ended"  # the camera was let go
+
+    asyncio.run(scenario())
