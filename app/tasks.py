@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
+import logging
 import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class AsyncLoopThread:
@@ -71,6 +75,43 @@ class AsyncLoopThread:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
+
+
+async def wait_ended(task: asyncio.Task[Any], timeout: float, what: str) -> bool:
+    """Wait up to ``timeout`` s for ``task`` to end; True if it did, else its stack is logged.
+
+    Unlike ``await task`` this never loses the caller's own cancellation: a task awaiting
+    another task hands its ``cancel()`` on to that task, and if that one catches
+    ``CancelledError`` (aioice's close, a media drain) the caller just carries on — a loop
+    such as the media watchdog then runs for ever. ``asyncio.wait`` waits on a future of its
+    own, so the caller's cancellation stays the caller's. The task's own outcome is read
+    (never raised), so nothing is logged as "never retrieved".
+    """
+    if not task.done():
+        await asyncio.wait({task}, timeout=timeout)
+    if not task.done():
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning(
+            "%s did not end within %.0f s; left running at:\n%s", what, timeout, stack.getvalue()
+        )
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s ended with %r", what, task.exception())
+    return True
+
+
+async def stop_task(task: asyncio.Task[Any] | None, timeout: float, what: str) -> bool:
+    """Cancel ``task`` and wait up to ``timeout`` s for it to end (see ``wait_ended``).
+
+    Returns True once it has ended (or there was none). A task cannot stop itself this way:
+    called from ``task`` itself it is left alone and False is returned."""
+    if task is None:
+        return True
+    if task is asyncio.current_task():
+        return False
+    task.cancel()
+    return await wait_ended(task, timeout, what)
 
 
 _lock = threading.Lock()

@@ -179,24 +179,27 @@ def _text(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def parse_instance(data: bytes) -> Dataset:
+def parse_instance(data: bytes) -> tuple[Dataset, dict[str, str]]:
     """Read and check an encoded instance (file meta included); MalformedDataset if unusable.
 
-    Only the header is parsed (pixels stay raw bytes: this runs for every received slice);
-    for uncompressed images the pixel data element must hold the whole image.
+    Returns the header and its indexed values as text (``_INDEXED``, plus ``TransferSyntaxUID``).
+    Only the header is parsed, and each value converted once (pixels stay raw bytes: this runs
+    for every received slice, and pydicom's conversion is most of its cost); for uncompressed
+    images the pixel data element must hold the whole image.
     """
     fp = io.BytesIO(data)
     try:
         ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
         pixel_at = fp.tell()
-        for keyword in _INDEXED:
-            _text(ds, keyword)  # convert now: a bad value is reported here, as the sender's
+        # Converted now: a bad value is reported here, as the sender's.
+        values = {keyword: _text(ds, keyword) for keyword in _INDEXED}
     except Exception as exc:  # noqa: BLE001 - any parse failure is the sender's problem
         raise MalformedDataset(f"cannot be parsed: {exc}") from exc
     for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"):
-        if not _text(ds, keyword):
+        if not values[keyword]:
             raise MalformedDataset(f"has no {keyword}")
     tsyntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    values["TransferSyntaxUID"] = tsyntax
     if tsyntax in _NATIVE_LE and data[pixel_at : pixel_at + 4] == b"\xe0\x7f\x10\x00":
         explicit = tsyntax == "1.2.840.10008.1.2.1"
         head = 12 if explicit else 8
@@ -217,7 +220,7 @@ def parse_instance(data: bytes) -> Dataset:
             raise MalformedDataset(f"has pixel data but no usable image size: {exc}") from exc
         if present < expected:
             raise MalformedDataset(f"pixel data is {present} bytes, the image needs {expected}")
-    return ds
+    return ds, values
 
 
 def inbox_keys() -> tuple[bytes, bytes]:
@@ -268,8 +271,7 @@ class Inbox:
         for unusable data and OSError when the disk refuses the write; in both cases nothing
         of this instance is indexed.
         """
-        ds = parse_instance(data)
-        v = {k: _text(ds, k) for k in _INDEXED}
+        _, v = parse_instance(data)
         sop_uid, study_uid, series_uid = (
             v["SOPInstanceUID"],
             v["StudyInstanceUID"],
@@ -278,7 +280,7 @@ class Inbox:
         old = self.cache.query("SELECT sha256 FROM instances WHERE sop_uid = ?", (sop_uid,))
         sha = self.blobs.write_bytes(data)
         now = time.time()
-        tsyntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+        tsyntax = v["TransferSyntaxUID"]
         try:
             number = int(v["InstanceNumber"] or 0)
         except ValueError:

@@ -27,12 +27,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aiortc import RTCSessionDescription
+from aiortc import InvalidStateError, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
@@ -40,16 +40,20 @@ from app.media.adaptation import CallAdaptation
 from app.media.ladder import LADDER, LadderController
 from app.media.lowband import SendControl
 from app.media.messaging import CallMessaging
-from app.media.peer import PeerGeneration, PeerLifecycle
+from app.media.peer import PeerClosed, PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.slots import LatestFrameSlot
 from app.media.stats import CallStats
 from app.protocol.datachannel import ChatMessage, PauseReason, VideoPaused
 from app.protocol.signaling import IceServer, SignalKind
+from app.tasks import stop_task, wait_ended
 
 log = logging.getLogger(__name__)
 
 SendSignal = Callable[[SignalKind, int, str], Awaitable[None]]
+
+WATCHDOG_STOP_S = 2.0  # its steps await aiortc (a reconnection builds a peer connection)
+SPEAKER_OPEN_S = 2.0  # a driver still opening the device is not waited for longer
 
 
 class MediaState(StrEnum):
@@ -199,14 +203,13 @@ class MediaSession:
         if self.state is MediaState.ended:
             return
         self._set_state(MediaState.ended, reason)
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-        await self.peers.drop()
+        # Every wait bounded and none able to swallow a cancellation (app.tasks.wait_ended):
+        # a hang-up must end the call even if a step of aiortc's does not finish. Called
+        # from the watchdog itself (peer lost) its loop ends by seeing the state.
+        await stop_task(self._watch_task, WATCHDOG_STOP_S, "the media watchdog")
+        await self.peers.close()
         if self._speaker_task is not None:
-            with contextlib.suppress(Exception):
-                await self._speaker_task
+            await wait_ended(self._speaker_task, SPEAKER_OPEN_S, "opening the speaker")
         if self.speaker is not None:
             self.speaker.close()
             self.speaker = None
@@ -222,7 +225,11 @@ class MediaSession:
         """Open the speaker off the loop (a driver may take a while); without one the call
         goes on and the window says so."""
         try:
-            self.speaker = await asyncio.to_thread(open_speaker, self.config.speaker_device)
+            speaker = await asyncio.to_thread(open_speaker, self.config.speaker_device)
+            if self.state is MediaState.ended:  # hung up while the driver was opening it
+                speaker.close()
+            else:
+                self.speaker = speaker
         except SpeakerUnavailable as exc:
             log.info("no sound output: %s", exc)
             self.speaker_problem = "no_speaker"
@@ -235,23 +242,24 @@ class MediaSession:
         if self.state is MediaState.ended:
             return
         async with self._lock:
-            gen = self.generation
-            if kind == "offer" and not self.offerer and session >= self.session:
-                await self._answer(session, sdp)
-            elif kind == "answer" and self.offerer and gen is not None and session == gen.session:
-                if gen.pc.signalingState == "have-local-offer":
-                    await gen.pc.setRemoteDescription(
-                        RTCSessionDescription(self._rewrite(sdp), "answer")
-                    )
-            elif (
-                kind == "restart"
-                and self.offerer
-                and self.config.reconnect
-                and session >= self.session
-            ):
-                # The answerer lost media; negotiate unless we just did.
-                if time.monotonic() - self._last_attempt > 1.5:
-                    await self._new_offer_locked()
+            with self._unless_closed():
+                await self._handle_signal_locked(kind, session, sdp)
+
+    async def _handle_signal_locked(self, kind: str, session: int, sdp: str) -> None:
+        gen = self.generation
+        if kind == "offer" and not self.offerer and session >= self.session:
+            await self._answer(session, sdp)
+        elif kind == "answer" and self.offerer and gen is not None and session == gen.session:
+            if gen.pc.signalingState == "have-local-offer":
+                await gen.pc.setRemoteDescription(
+                    RTCSessionDescription(self._rewrite(sdp), "answer")
+                )
+        elif (
+            kind == "restart" and self.offerer and self.config.reconnect and session >= self.session
+        ):
+            # The answerer lost media; negotiate unless we just did.
+            if time.monotonic() - self._last_attempt > 1.5:
+                await self._new_offer_locked()
 
     def _rewrite(self, sdp: str) -> str:
         return self.config.sdp_rewriter(sdp) if self.config.sdp_rewriter else sdp
@@ -262,15 +270,30 @@ class MediaSession:
 
     async def _new_offer_locked(self) -> None:
         self._last_attempt = time.monotonic()
-        gen = await self._new_generation(self.session + 1)
-        await gen.pc.setLocalDescription(await gen.pc.createOffer())
-        await self._send_signal("offer", gen.session, gen.pc.localDescription.sdp)
+        with self._unless_closed():
+            gen = await self._new_generation(self.session + 1)
+            await gen.pc.setLocalDescription(await gen.pc.createOffer())
+            if self.state is not MediaState.ended:
+                await self._send_signal("offer", gen.session, gen.pc.localDescription.sdp)
 
     async def _answer(self, session: int, sdp: str) -> None:
         self._last_attempt = time.monotonic()
-        gen = await self._new_generation(session, remote_offer=self._rewrite(sdp))
-        await gen.pc.setLocalDescription(await gen.pc.createAnswer())
-        await self._send_signal("answer", gen.session, gen.pc.localDescription.sdp)
+        with self._unless_closed():
+            gen = await self._new_generation(session, remote_offer=self._rewrite(sdp))
+            await gen.pc.setLocalDescription(await gen.pc.createAnswer())
+            if self.state is not MediaState.ended:
+                await self._send_signal("answer", gen.session, gen.pc.localDescription.sdp)
+
+    @contextlib.contextmanager
+    def _unless_closed(self) -> Iterator[None]:
+        """A negotiation that the hang-up overtook stops quietly: ``close`` closed its peer
+        connection (or refused to open one) and aiortc raises on the closed one."""
+        try:
+            yield
+        except (PeerClosed, InvalidStateError):
+            if self.state is not MediaState.ended:
+                raise
+            log.info("negotiation of session %d stopped: the call was closed", self.session)
 
     async def _new_generation(
         self, session: int, remote_offer: str | None = None
@@ -313,7 +336,7 @@ class MediaSession:
 
     async def _watch(self) -> None:
         next_stats = time.monotonic()
-        while True:
+        while self.state is not MediaState.ended:
             await asyncio.sleep(0.25)
             now = time.monotonic()
             try:

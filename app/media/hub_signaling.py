@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.backoff import Backoff
 from app.protocol import signaling as sig
+from app.tasks import stop_task
 from app.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,7 @@ class HubSignaling:
     async def stop(self) -> None:
         """Disconnect for good."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await stop_task(self._task, 5.0, "the signaling connection")
             self._task = None
         if self._ws is not None:
             with contextlib.suppress(Exception):

@@ -11,7 +11,6 @@ otherwise keep reading the same sources and steal half their frames). Media loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,10 +36,17 @@ from app.media.slots import LatestFrameSlot
 from app.media.stats import StatsReader
 from app.protocol.datachannel import DATACHANNEL_LABEL
 from app.protocol.signaling import IceServer
+from app.tasks import wait_ended
 
 log = logging.getLogger(__name__)
 
 FrameHook = Callable[[object, float], None]
+
+PC_CLOSE_S = 5.0  # aiortc's close: senders, receivers, DTLS and ICE transports
+
+
+class PeerClosed(RuntimeError):
+    """A new peer connection was asked for after the call's media was closed."""
 
 
 class PeerGeneration:
@@ -88,6 +94,8 @@ class PeerLifecycle:
         self.control = control
         self.video_tap = video_tap
         self.generation: PeerGeneration | None = None
+        self.closed = False
+        self._closing: set[asyncio.Task[None]] = set()  # pc.close() still running
 
     def _configuration(self) -> RTCConfiguration:
         servers = [
@@ -97,14 +105,25 @@ class PeerLifecycle:
         return RTCConfiguration(iceServers=servers)
 
     async def drop(self) -> None:
-        """Close the current peer connection (its drains first)."""
+        """Close the current peer connection (its drains first), bounded: what does not
+        finish in time is logged with where it waits and left to finish on its own."""
         gen, self.generation = self.generation, None
         if gen is None:
             return
         for drain in gen.drains:
             await drain.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(gen.pc.close(), 5)
+        # Not wait_for: on its timeout it cancels pc.close() and then waits, unbounded, for
+        # it to end (aioice's close catches the CancelledError and goes on); and a close cut
+        # short leaves aiortc's "closed" future unresolved, so any later close() hangs.
+        closing = asyncio.get_running_loop().create_task(gen.pc.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await wait_ended(closing, PC_CLOSE_S, f"closing peer connection {gen.session}")
+
+    async def close(self) -> None:
+        """Close the current peer connection for good: ``open`` refuses from now on."""
+        self.closed = True
+        await self.drop()
 
     async def open(
         self,
@@ -118,8 +137,12 @@ class PeerLifecycle:
         on_message: Callable[[str | bytes], None],
         on_open: Callable[[PeerGeneration], None],
     ) -> PeerGeneration:
-        """A new peer connection for ``session`` (answering ``remote_offer`` if given)."""
+        """A new peer connection for ``session`` (answering ``remote_offer`` if given).
+
+        Raises ``PeerClosed`` once ``close`` was called (also while this was waiting)."""
         await self.drop()
+        if self.closed:  # hung up while the previous connection was closing
+            raise PeerClosed(f"session {session}: the call's media is closed")
         pc = RTCPeerConnection(self._configuration())
         gen = PeerGeneration(session, pc)
         self.generation = gen
@@ -153,6 +176,8 @@ class PeerLifecycle:
             senders = _add_tracks_as_offerer(pc, audio, video)
         else:
             await pc.setRemoteDescription(RTCSessionDescription(remote_offer, "offer"))
+            if self.closed:  # closed (this pc with it) while the offer was applied
+                raise PeerClosed(f"session {session}: the call's media is closed")
             senders = (pc.addTrack(audio) if audio else None, pc.addTrack(video) if video else None)
             # Media we do not send is still received: addTrack reused the offered
             # transceivers; kinds without a local source stay recvonly.

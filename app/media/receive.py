@@ -17,7 +17,6 @@ link), capped at ``MAX_VIDEO_DELAY_S``. Audio is then held back by the lip-sync 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from av import AudioFrame, VideoFrame
 
 from app.media.lipsync import LipSync
 from app.media.slots import LatestFrameSlot
+from app.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,8 @@ class TrackDrain:
                         self._pending.add(loop.call_at(due, self._show, frame))
                         continue
                 self._show(frame)
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
+        except MediaStreamError:
+            pass  # the track ended
         except Exception:  # noqa: BLE001 - a bad frame must not kill the call
             log.exception("receiving %s failed", self.track.kind)
 
@@ -180,10 +180,9 @@ class TrackDrain:
         except Exception:  # noqa: BLE001 - a bad frame must not kill the call
             log.exception("showing a %s frame failed", self.track.kind)
 
-    async def stop(self) -> None:
-        """Stop reading (frames still waiting for their turn are dropped)."""
+    async def stop(self, timeout: float = 2.0) -> bool:
+        """Stop reading (frames still waiting for their turn are dropped); False if the
+        reader did not end within ``timeout`` s (logged)."""
         for handle in self._pending:
             handle.cancel()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        return await stop_task(self._task, timeout, f"the {self.track.kind} drain")

@@ -64,11 +64,27 @@ class _RecordWriter:
         self.index = start_index
         self._pending = bytearray()
 
-    def write(self, data: bytes) -> None:
-        self._pending += data
-        while len(self._pending) >= RECORD_PLAIN:
-            self._emit(bytes(self._pending[:RECORD_PLAIN]))
-            del self._pending[:RECORD_PLAIN]
+    def write(self, data: bytes, last: bool = False) -> None:
+        """Encrypt ``data`` into records; ``last`` also writes the short tail as a record."""
+        if self._pending:
+            self._pending += data
+            while len(self._pending) >= RECORD_PLAIN:
+                self._emit(bytes(self._pending[:RECORD_PLAIN]))
+                del self._pending[:RECORD_PLAIN]
+            if last:
+                self.flush_record()
+            return
+        # Records straight from ``data``, not copied through the buffer (a received DICOM
+        # instance is written in one call: the two copies cost ~0.3 ms per instance).
+        view = memoryview(data)
+        whole = len(view) - len(view) % RECORD_PLAIN
+        for start in range(0, whole, RECORD_PLAIN):
+            self._emit(view[start : start + RECORD_PLAIN])
+        if whole < len(view):
+            if last:
+                self._emit(view[whole:])
+            else:
+                self._pending += view[whole:]
 
     def flush_record(self) -> None:
         """Write what is buffered as a (short) record: durable progress for resumes."""
@@ -76,7 +92,7 @@ class _RecordWriter:
             self._emit(bytes(self._pending))
             self._pending.clear()
 
-    def _emit(self, plain: bytes) -> None:
+    def _emit(self, plain: bytes | memoryview) -> None:
         nonce = os.urandom(12)
         aad = self.name + struct.pack(">Q", self.index)
         self.f.write(_HEADER.pack(len(plain), nonce) + self.aes.encrypt(nonce, plain, aad))
@@ -93,6 +109,7 @@ class BlobStore:
         self._aes = AESGCM(key)
         self.cache = cache
         self.budget_bytes = budget_bytes
+        self._made_dirs: set[str] = set()
 
     # -- paths ---------------------------------------------------------------------------------
     def path(self, sha256: str) -> Path:
@@ -129,11 +146,11 @@ class BlobStore:
             return sha
         tmp = self.root / "partial" / f"new-{sha}-{os.getpid()}-{time.monotonic_ns()}"
         final = self.path(sha)
-        final.parent.mkdir(exist_ok=True)
+        if sha[:2] not in self._made_dirs:  # one mkdir per folder, not per blob
+            final.parent.mkdir(exist_ok=True)
+            self._made_dirs.add(sha[:2])
         with open(tmp, "wb") as f:
-            writer = _RecordWriter(f, self._aes, sha)
-            writer.write(data)
-            writer.flush_record()
+            _RecordWriter(f, self._aes, sha).write(data, last=True)
             f.flush()
             if os.name == "posix":
                 os.replace(tmp, final)
