@@ -4,7 +4,8 @@ The low-band layer replaces pieces aiortc offers no hook for: the encoders (a se
 ``__encoder`` slot), the receive buffers (a receiver's ``__jitter_buffer`` and what its
 decoder thread reads), NACK handling (the receiver's NACK list, the sender's retransmission
 history and ``_retransmit``), the RTP tap for link feedback, the RTCP sender-report tap and
-the decoder's timestamp origin for lip sync, and aioice's consent checks and
+the decoder's timestamp origin for lip sync, the RTP timestamp of the sender reports we
+send, and aioice's consent checks and
 host-address gathering. Each of those is reached through a function here, so the next
 aiortc upgrade is one file to read.
 
@@ -20,12 +21,14 @@ the same pin and checked by ``check_contract``.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
 import aioice.ice
+from aiortc import clock
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -58,6 +61,9 @@ def check_contract() -> None:
             raise AiortcVersionError(f"aiortc's JitterBuffer has no {name}")
     if not hasattr(TimestampMapper(), "_origin"):
         raise AiortcVersionError("aiortc's TimestampMapper has no _origin")
+    for name in ("_next_encoded_frame", "_send_rtcp"):
+        if not hasattr(RTCRtpSender, name):
+            raise AiortcVersionError(f"aiortc's RTCRtpSender has no {name}")
 
 
 check_pinned_versions()
@@ -65,6 +71,7 @@ check_contract()
 
 _ENCODER = "_RTCRtpSender__encoder"
 _RTP_HISTORY = "_RTCRtpSender__rtp_history"
+_LAST_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _CODECS = "_RTCRtpReceiver__codecs"
 _MAPPER = "_RTCRtpReceiver__timestamp_mapper"
@@ -109,6 +116,46 @@ def wrap_retransmit(
     # types the slot as the unbound method (self, seq), hence "assignment" besides
     # "method-assign" for a callable that takes only seq.
     sender._retransmit = wrap(sender._retransmit, history)  # type: ignore[method-assign,assignment]
+
+
+def align_sender_reports(sender: RTCRtpSender, sample_at: Callable[[float], int | None]) -> None:
+    """Send RTCP sender reports whose RTP timestamp is that of the sample captured at the
+    report's NTP time (libwebrtc's pairing), not the last sent packet's first sample.
+
+    ``sample_at(t)`` gives the encoder's timestamp (before aiortc adds its random origin) of
+    the sample captured at monotonic time ``t``, or None while unknown (the report then goes
+    out as aiortc made it). The NTP time is left alone: the far end's receiver reports echo
+    it (LSR) and aiortc computes the round trip from that."""
+    _require(sender, _LAST_RTP_TIMESTAMP)
+    next_encoded_frame = sender._next_encoded_frame
+    send_rtcp = sender._send_rtcp
+    # aiortc keeps its random timestamp origin in a local of _run_rtp; learn it from the
+    # sent packets: when _run_rtp asks for the next frame, it has sent all of the last one.
+    last_timestamp: int | None = None
+    origin: int | None = None
+
+    async def tracked(codec: Any) -> Any:
+        nonlocal last_timestamp, origin
+        if last_timestamp is not None:
+            origin = (getattr(sender, _LAST_RTP_TIMESTAMP) - last_timestamp) % (1 << 32)
+        frame = await next_encoded_frame(codec)
+        if frame is not None:
+            last_timestamp = frame.timestamp
+        return frame
+
+    async def aligned(packets: list[Any]) -> None:
+        for packet in packets:
+            if origin is None or not isinstance(packet, RtcpSrPacket):
+                continue
+            info = packet.sender_info
+            ntp_age_s = (clock.current_ntp_time() - info.ntp_timestamp) / (1 << 32)
+            sample = sample_at(time.monotonic() - ntp_age_s)
+            if sample is not None:
+                info.rtp_timestamp = (origin + sample) % (1 << 32)
+        await send_rtcp(packets)
+
+    sender._next_encoded_frame = tracked  # type: ignore[method-assign]
+    sender._send_rtcp = aligned  # type: ignore[method-assign]
 
 
 # ---- receivers -------------------------------------------------------------------------
@@ -178,7 +225,8 @@ def tap_sender_reports(receiver: RTCRtpReceiver, seen: Callable[[int, int], None
     stream ``receiver`` gets, before aiortc handles it.
 
     aiortc's sender pairs the RTP timestamp of the last packet it sent with the NTP time it
-    sent it (``RTCRtpSender._run_rtcp``), not with its capture time."""
+    sent it (``RTCRtpSender._run_rtcp``), not with its capture time; ours fix the audio
+    stream's pairing (``align_sender_reports``)."""
     handle = receiver._handle_rtcp_packet
 
     async def tapped(packet: Any) -> None:

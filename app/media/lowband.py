@@ -59,6 +59,7 @@ from app.media import aiortc_adapter as adapter
 from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
+from app.media.sample_clock import SampleClock
 
 
 @dataclass
@@ -100,6 +101,10 @@ class LowbandOpusEncoder(Encoder):
         )
         self.first_packet_pts: int | None = None
         self._next_pts = 0
+        # Samples handed to the resampler so far: the next frame's first sample's index on
+        # the RTP clock (the resampler's output pts count the same samples).
+        self._input_samples = 0
+        self.sample_clock = SampleClock(SAMPLE_RATE)
         self._previous: bytes | None = None
 
     def _open(self, bitrate: int, loss_pct: int) -> None:
@@ -120,6 +125,8 @@ class LowbandOpusEncoder(Encoder):
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, AudioFrame)
+        self.sample_clock.frame_arrived(self._input_samples)
+        self._input_samples += frame.samples * SAMPLE_RATE // (frame.sample_rate or SAMPLE_RATE)
         wanted = (self.control.audio_bps, self.control.expected_loss_pct)
         if self.codec is None or wanted != self._settings:
             # Re-opening Opus is cheap and inaudible; it happens only on ladder changes.
@@ -309,8 +316,9 @@ class LimitedRetransmit:
 def install_encoders(
     audio_sender: RTCRtpSender | None, video_sender: RTCRtpSender | None, control: SendControl
 ) -> None:
-    """Put the low-band encoders into fresh senders (before negotiation starts them), and
-    bound the video sender's retransmissions (``RetransmitLimiter``)."""
+    """Put the low-band encoders into fresh senders (before negotiation starts them), bound
+    the video sender's retransmissions (``RetransmitLimiter``) and pair the audio sender's
+    reports with capture time (``SampleClock``)."""
     if video_sender is not None:
         adapter.wrap_retransmit(video_sender, RetransmitLimiter(control).wrap)
     for sender, encoder in (
@@ -319,6 +327,10 @@ def install_encoders(
     ):
         if sender is not None:
             adapter.set_encoder(sender, encoder)
+    if audio_sender is not None:
+        opus = adapter.encoder(audio_sender)
+        assert isinstance(opus, LowbandOpusEncoder)
+        adapter.align_sender_reports(audio_sender, opus.sample_clock.sample_at)
 
 
 class ArrivalOrderAudioBuffer:
