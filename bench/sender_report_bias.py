@@ -1,13 +1,15 @@
 """Benchmark: how far an audio RTCP sender report puts a sample from when it was generated.
 
 Lip sync (``app.media.lipsync``) turns every frame's RTP timestamp into the sender's clock
-through the stream's last sender report. aiortc pairs the RTP timestamp of the last packet
+through the stream's last sender report. Stock aiortc pairs the RTP timestamp of the last packet
 it *sent* (the packet's first sample) with the time it sent it, so a receiver takes each
 audio sample as generated later than it was: by the part of the packet captured after its
 first sample (our Opus packets are 40 ms; the tone source hands out 20 ms frames at their
 first sample, so ~20 ms with it, ~40 ms with a microphone that hands a frame out when it is
 full) plus the encode and send time. The video stream's report carries only its encode
-time. The receiver's skew figure (video − audio) is off by the difference.
+time. The receiver's skew figure (video − audio) is off by the difference. Our low-band
+audio sender reports the sample captured at the report's time instead
+(``app.media.sample_clock``): ~+25 ms before that change, ~+0.6 ms after (docs/calls.md).
 
 Two ``MediaSession`` objects on loopback (signaling in memory, tone + pattern); at the
 receiver, the report-implied sender time of one tone sample against the time the tone
