@@ -38,7 +38,7 @@ lint: venv
 	$(PY) tools/typecheck.py
 
 test: venv translations lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly --durations=15
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:randomly -n 2 --dist loadfile --durations=15
 
 # The one-dir PyInstaller bundle in dist/YiQiao (reused while its inputs are unchanged).
 package: venv translations

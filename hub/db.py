@@ -93,6 +93,10 @@ documents = sa.Table(
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # added by migration 31 (created directly on a fresh database): the writing
+    # transaction's key, see hub.change_numbers
+    sa.Column("txn", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("documents_txn_seq", "txn", "seq"),
 )
 revisions = sa.Table(
     "revisions",
@@ -354,6 +358,21 @@ def _migration_30(conn: Connection) -> None:
     metadata.create_all(conn, tables=_V30_TABLES)
 
 
+def _migration_31(conn: Connection) -> None:
+    """Pushes stop queueing on the counter row (PostgreSQL): ``seq`` from a SEQUENCE, each
+    revision stamped with its writer's transaction key ``txn``, pulls in (txn, seq) order
+    below the horizon of unfinished writers (hub.change_numbers). Existing revisions get
+    keys below every transaction id, in their seq order (SQLite: their seq)."""
+    _add_column(conn, "documents", "txn", "BIGINT NOT NULL DEFAULT 0")
+    if conn.dialect.name == "postgresql":
+        top = conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar()
+        conn.exec_driver_sql(f"CREATE SEQUENCE documents_seq START WITH {int(top or 0) + 1}")
+        conn.exec_driver_sql(f"UPDATE documents SET txn = seq - {int(top or 0) + 1}")
+    else:
+        conn.exec_driver_sql("UPDATE documents SET txn = seq")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS documents_txn_seq ON documents (txn, seq)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
@@ -363,6 +382,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (21, _migration_21),
     (22, _migration_22),
     (30, _migration_30),
+    (31, _migration_31),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 
@@ -424,6 +444,9 @@ class Database:
                 conn.execute(
                     schema_version.insert().values(version=version, applied_at=time.time())
                 )
+            from hub.change_numbers import follow_cluster  # (it builds on this module)
+
+            follow_cluster(conn)
             return max([v for v, _ in MIGRATIONS] + list(done))
 
     def ping(self) -> None:
@@ -444,11 +467,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
 
 
 def allocate_seq(conn: Connection, n: int = 1) -> int:
-    """Reserve ``n`` sequence numbers; returns the first.
-
-    The UPDATE takes the counter's row lock until this transaction commits, so on PostgreSQL
-    writers commit in sequence order and a pull can never see seq N+1 before seq N is
-    visible (see docs/hub.md, "Sequence cursor"). Call it as late as possible in a write.
+    """Reserve ``n`` sequence numbers from the counter row; returns the first (SQLite's
+    change numbers, see hub.change_numbers; PostgreSQL uses a SEQUENCE since migration 31).
     """
     row = conn.execute(
         counters.update()
@@ -457,12 +477,6 @@ def allocate_seq(conn: Connection, n: int = 1) -> int:
         .returning(counters.c.value)
     ).one()
     return int(row[0]) - n + 1
-
-
-def current_seq(conn: Connection) -> int:
-    return int(
-        conn.execute(sa.select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
-    )
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: dict) -> bool:

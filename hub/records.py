@@ -32,11 +32,14 @@ from app.protocol.sync import (
     PushStatus,
     ReconcileResponse,
     RejectReason,
+    cursor_txn,
     scope_digest,
+    txn_cursor,
 )
 from hub import access, audit, write_rules
 from hub import db as t
-from hub.db import Database, allocate_seq, current_seq
+from hub.change_numbers import ChangeNumbers, horizon, lock_patients
+from hub.db import Database
 from hub.errors import HubError
 
 _MISSING = object()
@@ -63,20 +66,23 @@ _DELETED_KEY = "(deleted)"  # pseudo-field: a delete colliding with an edit is a
 
 
 class _PushContext:
-    """Per-push state: a block of sequence numbers (taking the counter lock first, so pushes
-    never race each other) and caches of scope checks repeated for documents of one patient."""
+    """Per-push state: the patients' write locks (taken first, so pushes about one patient
+    never race each other), the change numbers, and caches of scope checks repeated for
+    documents of one patient."""
 
-    def __init__(self, conn: Connection, n: int) -> None:
-        self.next_seq = allocate_seq(conn, max(n, 1))
-        self.end_seq = self.next_seq + max(n, 1)
+    def __init__(self, conn: Connection, changes: list[Change]) -> None:
+        lock_patients(conn, {_patient_key(ch) for ch in changes})
+        self.numbers = ChangeNumbers(conn, len(changes))
         self.patient_ok: dict[str, Rejected | None] = {}
         self.consultation_ok: dict[tuple[str, str], Rejected | None] = {}
 
-    def seq(self, conn: Connection) -> int:
-        if self.next_seq >= self.end_seq:  # only after re-announcements used extra numbers
-            return allocate_seq(conn)
-        self.next_seq += 1
-        return self.next_seq - 1
+    def seq(self) -> int:
+        return self.numbers.next()
+
+
+def _patient_key(ch: Change) -> str:
+    """The patient a change is about (a change naming a wrong one is refused anyway)."""
+    return str(ch.id if ch.type == DocType.patient else ch.patient_id)
 
 
 class Rejected(Exception):
@@ -272,7 +278,9 @@ def _index(
     return False
 
 
-def _reannounce(conn: Connection, consultation_id: str, patient_id: str | None) -> None:
+def _reannounce(
+    conn: Connection, ctx: _PushContext, consultation_id: str, patient_id: str | None
+) -> None:
     """Give a consultation's documents (and its patient) new seqs so that participants who
     just joined receive them on their next pull (their cursors are past the old seqs)."""
     d = t.documents.c
@@ -293,9 +301,10 @@ def _reannounce(conn: Connection, consultation_id: str, patient_id: str | None) 
     )
     if not ids:
         return
-    first = allocate_seq(conn, len(ids))
-    for i, doc_id in enumerate(ids):
-        conn.execute(t.documents.update().where(d.id == doc_id).values(seq=first + i))
+    for doc_id, seq in zip(ids, ctx.numbers.take(len(ids)), strict=True):
+        conn.execute(
+            t.documents.update().where(d.id == doc_id).values(seq=seq, txn=ctx.numbers.txn)
+        )
 
 
 # ---------------------------------------------------------------- push
@@ -341,7 +350,7 @@ def _apply(
                 conn, user, ch.type, _opt(ch.patient_id), _opt(ch.consultation_id), ch.fields
             )
         patient_id = doc_id if ch.type == DocType.patient else _opt(ch.patient_id)
-        seq = ctx.seq(conn)
+        seq = ctx.seq()
         values = dict(
             id=doc_id,
             type=ch.type.value,
@@ -350,6 +359,7 @@ def _apply(
             consultation_id=_opt(ch.consultation_id),
             rev=1,
             seq=seq,
+            txn=ctx.numbers.txn,
             fields=fields,
             deleted=ch.deleted,
             conflict=None,
@@ -504,13 +514,14 @@ def _apply(
         status = PushStatus.applied if ch.base_rev == cur.rev else PushStatus.merged
 
     rev = cur.rev + 1
-    seq = ctx.seq(conn)
+    seq = ctx.seq()
     conn.execute(
         t.documents.update()
         .where(d.id == doc_id)
         .values(
             rev=rev,
             seq=seq,
+            txn=ctx.numbers.txn,
             fields={} if deleted else merged,
             deleted=deleted,
             conflict=conflict,
@@ -531,7 +542,7 @@ def _apply(
         },
     )
     if _index(conn, doc_id, cur.type, cur.facility_id, cur.patient_id, merged, deleted):
-        _reannounce(conn, doc_id, cur.patient_id)
+        _reannounce(conn, ctx, doc_id, cur.patient_id)
     if cur.type == DocType.consultation:
         ctx.consultation_ok.clear()
     row = conn.execute(sa.select(t.documents).where(d.id == doc_id)).one()
@@ -546,8 +557,28 @@ def _apply(
     )
 
 
+_RETRIED = ("23505", "40P01")  # unique violation, deadlock (PostgreSQL SQLSTATE)
+
+
 def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[PushResult]:
-    """Apply changes in order, each on its own savepoint; one result per change."""
+    """Apply changes in order; one result per change.
+
+    Pushes about different patients run at once on PostgreSQL (those about one patient
+    wait for each other, see hub.change_numbers). Two that collide anyway — one new document
+    id claimed for two patients at once, an edit naming the wrong patient for a document —
+    end in a unique violation or a deadlock for one of them; it runs again, sees the
+    other's committed rows and is answered (or refused) as if they had come one by one."""
+    for attempt in range(3):
+        try:
+            return _push_once(db, user, changes, ip)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in _RETRIED or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _push_once(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[PushResult]:
     results: list[PushResult] = []
     audit_rows: dict[str | None, dict] = {}
     rejected_rows: list[dict] = []  # a refused write may be a probe: worth recording
@@ -555,8 +586,8 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
     now = time.time()
     with db.write() as conn:
         # Every check in _apply happens before its first write, so a rejected change leaves
-        # nothing behind and no savepoint is needed; the seq block serialises writers.
-        ctx = _PushContext(conn, len(changes))
+        # nothing behind and no savepoint is needed.
+        ctx = _PushContext(conn, changes)
         for ch in changes:
             if ch.change_id in seen:
                 results.append(
@@ -640,18 +671,27 @@ def push(db: Database, user: UserInfo, changes: list[Change], ip: str) -> list[P
 def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullResponse:
     """Documents in scope changed after ``since``, oldest first (see docs/hub.md on cursors)."""
     d = t.documents.c
+    after = cursor_txn(since)
     with db.read() as conn:
-        # Read the committed counter first: every seq ≤ it is committed (writers hold the
-        # counter lock until commit), so a later snapshot of documents is complete up to it.
-        top = current_seq(conn)
-        rows = conn.execute(
-            sa.select(t.documents)
-            .where(d.seq > since, d.seq <= top, access.visible_documents(user))
-            .order_by(d.seq)
-            .limit(limit + 1)
-        ).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+        # The horizon first: every writer below it has finished, so the documents query
+        # (a later statement, a newer snapshot) sees all they stored. Nothing at or above it
+        # is sent yet: a writer still running there may commit any seq.
+        top = horizon(conn)
+        scope = sa.select(t.documents).where(
+            d.txn < top,
+            access.visible_documents(user),
+            d.seq > since if after is None else d.txn >= after,
+        )
+        rows = conn.execute(scope.order_by(d.txn, d.seq).limit(limit + 1)).all()
+        has_more = len(rows) > limit
+        # A page ends on a transaction boundary (the cursor names transactions); one
+        # transaction larger than a page goes whole.
+        end = rows[limit].txn if has_more else top
+        if has_more:
+            rows = [r for r in rows[:limit] if r.txn < end]
+            if not rows:
+                rows = conn.execute(scope.where(d.txn == end).order_by(d.seq)).all()
+                end += 1
     changes, damaged = [], []
     for r in rows:
         doc = _servable(r)
@@ -661,7 +701,7 @@ def pull(db: Database, user: UserInfo, since: int, limit: int, ip: str) -> PullR
             changes.append(doc)
     # Without more rows the whole range up to ``top`` has been seen (invisible documents
     # included), so the cursor can jump there and the next pull skips them.
-    next_cursor = rows[-1].seq if has_more else top
+    next_cursor = max(txn_cursor(end), since)
     patients: dict[str | None, int] = {}
     for r in rows:
         patients[r.patient_id] = patients.get(r.patient_id, 0) + 1
@@ -730,10 +770,10 @@ def _damaged_entry(user: UserInfo, ip: str, row: Any) -> dict:
 def reconcile(db: Database, user: UserInfo, digest: str, count: int) -> ReconcileResponse:
     d = t.documents.c
     with db.read() as conn:
-        top = current_seq(conn)
+        top = horizon(conn)
         pairs = conn.execute(
             sa.select(d.id, d.rev).where(
-                d.deleted == sa.false(), d.seq <= top, access.visible_documents(user)
+                d.deleted == sa.false(), d.txn < top, access.visible_documents(user)
             )
         ).all()
     hub_digest = scope_digest((p.id, p.rev) for p in pairs)
@@ -741,5 +781,5 @@ def reconcile(db: Database, user: UserInfo, digest: str, count: int) -> Reconcil
         match=hub_digest == digest and count == len(pairs),
         hub_digest=hub_digest,
         hub_count=len(pairs),
-        cursor=top,
+        cursor=txn_cursor(top),
     )

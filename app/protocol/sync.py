@@ -5,7 +5,7 @@ The model in one paragraph
 Every record is a *document* with a client-generated UUID, a ``type`` and a flat ``fields``
 dict. The hub numbers revisions per document (``rev`` 1, 2, ...) and stamps every stored
 change with a server-assigned, strictly increasing ``seq``; clients pull "everything after
-cursor N" — no client clock ever decides order. A client pushes a :class:`Change` carrying
+cursor N" (an opaque number from the previous pull) — no client clock ever decides order. A client pushes a :class:`Change` carrying
 the *whole* new ``fields`` of the document plus ``base_rev``: the revision it edited. The hub
 compares base → hub-current and base → pushed field by field (three-way):
 
@@ -197,7 +197,7 @@ class Document(BaseModel):
     id: UUID
     type: DocType
     rev: int = Field(ge=1)
-    seq: int = Field(ge=1, description="server sequence number of this revision (the pull cursor)")
+    seq: int = Field(ge=1, description="server sequence number of this revision")
     fields: dict[str, Any]
     deleted: bool = False
     facility_id: str
@@ -268,12 +268,31 @@ class PushResponse(BaseModel):
     results: list[PushResult]
 
 
+CURSOR_TXN_BASE = 2**61
+"""Pull cursors are opaque to clients (store, send back, compare; never compute). Version 2:
+``CURSOR_TXN_BASE`` + the hub's transaction key below which everything in scope has been
+sent (see hub.change_numbers). A value below the base is a version-1 cursor: the ``seq`` of
+the last revision received, as hubs before version 2 sent it (0 = everything); still
+accepted, and answered with a version-2 cursor, which is always larger."""
+
+
+def txn_cursor(txn: int) -> int:
+    """The version-2 cursor for "every transaction key below ``txn`` sent"."""
+    return CURSOR_TXN_BASE + txn
+
+
+def cursor_txn(cursor: int) -> int | None:
+    """The transaction key of a version-2 cursor; None for a version-1 (seq) cursor."""
+    return cursor - CURSOR_TXN_BASE if cursor >= CURSOR_TXN_BASE // 2 else None
+
+
 class PullResponse(BaseModel):
     """GET /api/v1/sync/pull?since=<cursor>&limit=<n>.
 
-    ``changes`` are the latest revision of every document in the user's scope whose ``seq`` is
-    greater than ``since``, ordered by ``seq``. Store ``next_cursor`` only after the page is
-    saved; keep pulling while ``has_more``.
+    ``changes`` are the latest revision of every document in the user's scope changed after
+    the cursor ``since``, oldest first. Store ``next_cursor`` only after the page is saved;
+    keep pulling while ``has_more``. A page holds whole hub transactions, so it may exceed
+    ``limit`` when one transaction stored more documents.
     """
 
     changes: list[Document]
@@ -296,7 +315,7 @@ class ReconcileResponse(BaseModel):
     match: bool
     hub_digest: str
     hub_count: int
-    cursor: int = Field(description="the hub's current sequence cursor for this scope")
+    cursor: int = Field(description="a pull cursor that is up to date now (see PullResponse)")
 
 
 def scope_digest(items: Iterable[tuple[UUID | str, int]]) -> str:

@@ -552,3 +552,64 @@ def test_racing_answers_across_two_processes_have_one_winner(cluster) -> None:  
         finally:
             for d in devices:
                 d.close()
+
+
+def test_two_specialists_declining_at_once_on_two_processes_end_the_call_once(cluster) -> None:  # noqa: ANN001
+    """A request to a department rings both of its specialists; they decline at the same
+    moment through two processes. The call ends declined once: the caller hears "declined"
+    exactly once, each specialist sees their own decline end it, nobody gets an error."""
+    from app.protocol import signaling as sig
+    from hub import accounts
+    from hub.db import Database
+    from hub.demo import COUNTY_ID, DEMO_PASSWORD
+
+    db = Database(cluster.db_url)
+    accounts.add_user(db, "specialist4", "赵磊", "specialist", COUNTY_ID, DEMO_PASSWORD, "心内科")
+    sockets: list = []
+    try:
+        doctor = cluster.socket("doctor")
+        sockets.append(doctor)
+        first = cluster.socket("specialist2")
+        sockets.append(first)
+        wait_until(lambda: cluster.process_of("specialist2"), 10, "specialist2's socket")
+        token = cluster.token("specialist4")
+        second = None
+        while second is None and len(sockets) < 8:  # until nginx puts one on another process
+            sock = cluster.socket("specialist4", token)
+            sockets.append(sock)
+            n = len(sockets) - 2
+            wait_until(lambda n=n: len(cluster.process_of("specialist4")) == n, 10, "socket")
+            if cluster.process_of("specialist4")[-1] != cluster.process_of("specialist2")[0]:
+                second = sock
+        assert second is not None, "nginx should spread the sockets over processes"
+        calls = []
+        for _round in range(3):  # the third round's frames also mark the end of the second's
+            call_id = "decline2-" + os.urandom(4).hex()
+            calls.append(call_id)
+            doctor.send(sig.Invite(call_id=call_id, consultation_id=consultation_id(C_LI)))
+            _expect_for(doctor, sig.Ringing, call_id)
+            for s in (first, second):
+                _expect_for(s, sig.Incoming, call_id)
+            _at_once(
+                lambda c=call_id: first.send(sig.Decline(call_id=c)),
+                lambda c=call_id: second.send(sig.Decline(call_id=c)),
+            )
+            assert _settled(cluster, call_id) == ("ended", "declined")
+            declined = _expect_for(doctor, sig.Declined, call_id)
+            assert declined.by in {cluster.user_id("specialist2"), cluster.user_id("specialist4")}
+            for s in (first, second):
+                assert _expect_for(s, sig.Ended, call_id).reason == "declined"
+        # Frames that arrived while waiting for later ones wait in each socket's backlog: a
+        # second "declined" or an error about an earlier call would be there.
+        extra = [
+            f
+            for s in (doctor, first, second)
+            for f in s.__dict__.get("backlog", [])
+            if getattr(f, "call_id", None) in calls[:-1] and isinstance(f, sig.Declined | sig.Error)
+        ]
+        assert extra == [], extra
+    finally:
+        for s in sockets:
+            s.close()
+        accounts.set_disabled(db, "specialist4", True)  # c-li rings one specialist again
+        db.dispose()

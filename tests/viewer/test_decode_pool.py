@@ -19,6 +19,7 @@ from app.dicom_viewer.errors import DicomFileError
 from app.dicom_viewer.index import Library, import_paths
 from app.dicom_viewer.loader import FrameSource, SeriesPreloader, is_encapsulated
 from tests.support.ct_phantom import PhantomSpec, write_phantom
+from tests.support.wait import wait_until
 
 from .pool_helpers import decode_or_die, modules_in_worker
 
@@ -224,8 +225,6 @@ def test_every_frame_of_a_multiframe_file_in_any_order(pool, name, tmp_path):
 
 
 def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
-    import time
-
     import psutil
 
     path = next(j2k_dir.glob("*.dcm"))
@@ -242,10 +241,8 @@ def test_idle_workers_stop_and_start_again_when_needed(j2k_dir):
         assert len(workers) == 1
         _gone, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive  # stopped after half a second without work
-        deadline = time.monotonic() + 30  # a deadline only: a loaded machine is slow
-        while pool.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pool.started and not pool.ready
+        wait_until(lambda: not pool.started, timeout=30, what="the idle pool to stop")
+        assert not pool.ready
         assert np.array_equal(pool.submit(path, 0).result(60), expected)  # started again
     finally:
         pool.shutdown(wait=True)
