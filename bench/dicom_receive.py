@@ -53,11 +53,23 @@ def _wait_listening(port: int, deadline: float = 20.0) -> None:
 NODELAY = {**os.environ, "TCP_NODELAY": "1"}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``; 0 elsewhere).
+
+    Less sensitive than wall time to what other processes do to this shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def storescu_cmd(port: int, aet: str, files: list[Path]) -> list[str]:
     return ["storescu", "-aec", aet, "127.0.0.1", str(port), *map(str, files)]
 
 
-def run_storescp(files: list[Path], work: Path, nodelay: bool) -> float:
+def run_storescp(files: list[Path], work: Path, nodelay: bool) -> tuple[float, float]:
+    """(seconds, storescp's CPU seconds) for the whole series."""
     out = work / "storescp-out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
@@ -68,16 +80,18 @@ def run_storescp(files: list[Path], work: Path, nodelay: bool) -> float:
     )
     try:
         _wait_listening(port)
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         subprocess.run(storescu_cmd(port, "STORESCP", files), check=True, env=NODELAY)
         seconds = time.perf_counter() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
     finally:
         proc.terminate()
         proc.wait()
     got = len(list(out.iterdir()))
     if got != len(files):
         raise RuntimeError(f"storescp kept {got} of {len(files)}")
-    return seconds
+    return seconds, cpu
 
 
 def run_pynetdicom_only(files: list[Path], tuned: bool) -> float:
@@ -136,9 +150,10 @@ def idle_stall(app, seconds: float) -> float:  # noqa: ANN001
     return float(state["max"])
 
 
-def run_ours(files: list[Path], work: Path, app) -> tuple[float, float]:  # noqa: ANN001
-    """(seconds, GUI max stall in ms) for the client's own receiver service, with the DICOM
-    network page open and the status bar label live, in this Qt process."""
+def run_ours(files: list[Path], work: Path, app) -> tuple[float, float, float]:  # noqa: ANN001
+    """(seconds, GUI max stall in ms, receiver process CPU seconds) for the client's own
+    receiver service, with the DICOM network page open and the status bar label live, in this
+    Qt process."""
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QMainWindow
 
@@ -178,6 +193,8 @@ def run_ours(files: list[Path], work: Path, app) -> tuple[float, float]:  # noqa
     ticker = QTimer()
     ticker.timeout.connect(tick)
     ticker.start(5)
+    receiver_pid = service.receiver._proc.pid
+    cpu0 = cpu_seconds(receiver_pid)
     proc = subprocess.Popen(storescu_cmd(service.port, "YIQIAO", files), env=NODELAY)
     t0 = time.perf_counter()
     state["last"] = clock.elapsed()
@@ -186,6 +203,7 @@ def run_ours(files: list[Path], work: Path, app) -> tuple[float, float]:  # noqa
         app.processEvents()
         time.sleep(0.001)
     seconds = time.perf_counter() - t0
+    cpu = cpu_seconds(receiver_pid) - cpu0
     # Keep measuring until the page shows the whole study (its reload runs on a worker).
     end = time.monotonic() + 60
     while time.monotonic() < end and not (
@@ -203,7 +221,7 @@ def run_ours(files: list[Path], work: Path, app) -> tuple[float, float]:  # noqa
     shutil.rmtree(context.data_dir, ignore_errors=True)
     if kept != len(files):
         raise RuntimeError(f"our receiver kept {kept} of {len(files)}")
-    return seconds, float(state["max"])
+    return seconds, float(state["max"]), cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,19 +254,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"series: {len(files)} slices {args.size}x{args.size}, {total_mb:.1f} MB")
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared)")
         plain, base, floor, tuned, ours, stalls, idle = [], [], [], [], [], [], []
+        base_cpu, our_cpu = [], []
         for rnd in range(args.rounds):
-            plain.append(float("nan") if args.skip_nagle else run_storescp(files, work, False))
-            base.append(run_storescp(files, work, nodelay=True))
+            plain.append(float("nan") if args.skip_nagle else run_storescp(files, work, False)[0])
+            seconds, cpu = run_storescp(files, work, nodelay=True)
+            base.append(seconds)
+            base_cpu.append(cpu)
             floor.append(run_pynetdicom_only(files, tuned=False))
             tuned.append(run_pynetdicom_only(files, tuned=True))
-            seconds, stall = run_ours(files, work, app)
+            seconds, stall, cpu = run_ours(files, work, app)
+            our_cpu.append(cpu)
             idle.append(idle_stall(app, seconds))
             ours.append(seconds)
             stalls.append(stall)
             print(
                 f"round {rnd + 1}: storescp {plain[-1]:.2f} s, storescp TCP_NODELAY "
                 f"{base[-1]:.2f} s, pynetdicom alone {floor[-1]:.2f} s (tuned {tuned[-1]:.2f} s), yiqiao {seconds:.2f} s, GUI max stall {stall:.0f} ms (idle {idle[-1]:.0f} ms), "
-                f"load {os.getloadavg()[0]:.2f}"
+                f"load {os.getloadavg()[0]:.2f}; CPU per instance: storescp "
+                f"{base_cpu[-1] / len(files) * 1000:.2f} ms, yiqiao receiver process "
+                f"{cpu / len(files) * 1000:.2f} ms"
             )
         p = float("nan") if args.skip_nagle else min(plain)
         b, f, t, o = min(base), min(floor), min(tuned), min(ours)
@@ -265,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"GUI max stall while receiving: {max(stalls):.0f} ms (target <= 50); "
             f"same timer with nothing arriving: {max(idle):.0f} ms"
+        )
+        print(
+            f"CPU per instance (best round): storescp {min(base_cpu) / n * 1000:.2f} ms, "
+            f"yiqiao receiver process {min(our_cpu) / n * 1000:.2f} ms "
+            f"(CPU-bound ceiling on one core: {n / min(our_cpu):.0f} images/s)"
         )
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0

@@ -38,6 +38,7 @@ from app.dicom_net.contexts import (
 )
 from app.dicom_net.inbox import Inbox, InstanceRow, MalformedDataset
 from app.dicom_net.nodes import LocalNode
+from app.dicom_net.part10 import received_file
 from app.dicom_net.pynetdicom_tuning import tune_association
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class StorageReceiver:
         requestor = event.assoc.requestor
         source = f"{str(requestor.ae_title).strip()}@{requestor.address}"
         try:
-            data = event.encoded_dataset()
+            data = received_file(event)
         except Exception as exc:  # noqa: BLE001 - whatever the peer sent, answer with a status
             self.activity.failed(key, f"unreadable dataset: {exc}")
             return STATUS_CANNOT_UNDERSTAND
