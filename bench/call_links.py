@@ -284,7 +284,11 @@ class OnsetDetector:
             before = self._levels[0]
             rising = before > 100 and level > 2.5 * before
             if rising and now - self._last_at > 1.5:
-                found = now - (len(pcm) - i * 480 + 240) / 48_000
+                # A frame handed out at ``now`` starts playing then: the step, about half a
+                # chunk before chunk i, plays that far into it. (This was timed from the
+                # frame's end, as if it had been heard by ``now``: audio mouth-to-ear read one
+                # frame (40 ms) + 5 ms short and the A/V offset as much too high.)
+                found = now + (i * 480 - 240) / 48_000
                 self._last_at = now
             self._levels = [self._levels[1], level]
         return found
