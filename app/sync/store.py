@@ -101,6 +101,15 @@ def _doc(row: tuple) -> LocalDoc:
     )
 
 
+def _same_step(queued: dict[str, Any], edited: dict[str, Any]) -> bool:
+    """Whether an edit continues the queued change's workflow step: same status and no new
+    entry in the consultation's timeline (a step such as proposing a time keeps the status
+    but adds an entry)."""
+    return queued.get("status") == edited.get("status") and len(queued.get("history") or []) == len(
+        edited.get("history") or []
+    )
+
+
 class RecordStore:
     """Documents and outbox in the cache, for one signed-in user."""
 
@@ -294,15 +303,12 @@ class RecordStore:
             (doc_id,),
         ).fetchone()
         folded = Change.model_validate_json(last[1]) if last is not None else None
-        if (
-            folded is not None
-            and last[2] == 0
-            and folded.fields.get("status") == fields.get("status")
-        ):
+        if folded is not None and last[2] == 0 and _same_step(folded.fields, fields):
             # Not sent yet: fold this edit into it (its base_rev stays the one it started from).
-            # A status step (submit, accept, …) stays a change of its own: the hub checks
-            # each step, and a request created offline must exist there as a draft before
-            # its attachments, which must be there before it is submitted.
+            # A workflow step (submit, accept, propose a time, …) stays a change of its own:
+            # the hub checks each step — an "accept" that also proposes a time is refused —
+            # and a request created offline must exist there as a draft before its
+            # attachments, which must be there before it is submitted.
             change = folded
             change.fields = fields
             change.deleted = deleted

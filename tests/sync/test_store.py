@@ -183,3 +183,53 @@ def test_a_failing_local_write_listener_is_logged_and_the_write_stands(
         p = store.create(DocType.patient, {"name": "写入"})
     assert store.get(p.id) is not None and store.outbox_size() == 1 and woken == [True]
     assert "engine gone" in caplog.text
+
+
+def test_a_workflow_step_that_keeps_the_status_is_not_folded_into_the_unsent_one(
+    store: RecordStore,
+) -> None:
+    """Accept, then propose a time before the accept went out (offline, or a slow link): two
+    changes, so the hub checks each step — folded, it saw an "accept" that also set the
+    proposed time, refused it, and the clinic never heard of either."""
+    from app.protocol.consultation import Side, apply_action
+
+    submitted = {
+        "status": "submitted",
+        "consultation_type": "video",
+        "target_facility_id": "county",
+        "department": "放射科",
+        "purpose": "明确诊断",
+        "consent": {
+            "given_by": "patient",
+            "signer_name": "赵春梅",
+            "signed_at": "2026-11-29T10:00:00",
+            "scan": {"sha256": "a" * 64, "name": "consent.jpg", "kind": "consent"},
+        },
+        "history": [{"action": "submit", "by": "u0", "side": "requester", "at": "2026-11-30"}],
+    }
+    p = store.create(DocType.patient, {"name": "王秀英"})
+    c = store.create(DocType.consultation, submitted, patient_id=p.id)
+    sent = store.take_batch(10, lambda s: True)
+    store.apply_push_results(
+        sent,
+        [
+            PushResult(change_id=ch.change_id, id=ch.id, status=PushStatus.applied, rev=1, seq=1)
+            for ch in sent
+        ],
+    )
+    assert store.outbox_size() == 0
+    accepted = apply_action(store.get(c.id).fields, "accept", Side.target, "u1", "赵影像")
+    store.update(c.id, accepted)
+    proposed = apply_action(
+        accepted, "propose_time", Side.target, "u1", "赵影像", time="2026-12-01T09:30"
+    )
+    store.update(c.id, proposed)
+
+    queued = [ch for ch in store.pending_changes() if str(ch.id) == c.id]
+    assert [ch.fields["status"] for ch in queued] == ["accepted", "accepted"]
+    assert not queued[0].fields.get("proposed_time")
+    assert queued[1].fields["proposed_time"] == "2026-12-01T09:30"
+
+    # An edit that is not a new step still folds into the unsent one.
+    store.update(c.id, {**proposed, "purpose": "明确肺结节性质"})
+    assert len([ch for ch in store.pending_changes() if str(ch.id) == c.id]) == 2

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from app.protocol import resident_id
 from app.protocol.sync import DocType
@@ -194,10 +195,18 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
         timeout=DEADLINE_MS,
     )
     clinic_case = win.open_case(cid)
-    qtbot.waitUntil(
-        lambda: clinic_case.case is not None and "confirm_time" in clinic_case.action_buttons,
-        timeout=DEADLINE_MS,
-    )
+    try:
+        qtbot.waitUntil(
+            lambda: clinic_case.case is not None and "confirm_time" in clinic_case.action_buttons,
+            timeout=DEADLINE_MS,
+        )
+    except WaitTimeout:
+        mine, theirs = rad.store.get(cid), clinic.store.get(cid)
+        raise AssertionError(
+            f"the clinic never saw the proposed time: radiologist's copy {mine.fields['status']}"
+            f" (sync error: {mine.sync_error!r}), clinic's {theirs.fields['status']}"
+            f" proposed {theirs.fields.get('proposed_time')!r}"
+        ) from None
     assert "accept" not in clinic_case.action_buttons
     clinic_case.action_buttons["confirm_time"].click()
     qtbot.waitUntil(lambda: rad.store.get(cid).fields["status"] == "scheduled", timeout=DEADLINE_MS)
@@ -231,7 +240,10 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
     assert any("proposed a call" in t for t in told) and all(
         c == cid for c, _ in clinic_notes.recent
     )
-    assert any("王秀英" in t and "confirmed the call" in t for _c, t in rad_notes.recent)
+    assert any("王秀英" in t and "confirmed the call" in t for _c, t in rad_notes.recent), (
+        rad_notes.recent,
+        [h.get("action") for h in rad.store.get(cid).fields.get("history", [])],
+    )
     clinic_case = win.open_case(cid)
     qtbot.waitUntil(
         lambda: clinic_case.case is not None and clinic_case.pdf_button.isEnabled(),

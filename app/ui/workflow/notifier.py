@@ -5,6 +5,7 @@ each is shown once (remembered in the user's cache)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
@@ -13,6 +14,8 @@ from PySide6.QtWidgets import QMenu, QStyle, QSystemTrayIcon, QToolButton, QWidg
 
 from app.ui.bridge import run_in_worker
 from app.ui.workflow.record_text import utc_date_text
+
+log = logging.getLogger(__name__)
 
 
 def notification_text(n: Any, patient_name: str = "") -> str:
@@ -97,9 +100,15 @@ class Notifier(QObject):
 
         def work() -> list[tuple[str, str]]:
             out = []
+            # new() has marked these shown: each must reach the user even if its patient's
+            # name cannot be read right now (the cache busy with a sync, say).
             for n in NotificationTracker(session.store.cache).new(session.store, me):
-                patient = session.store.get(n.patient_id) if n.patient_id else None
-                name = str(patient.fields.get("name", "")) if patient is not None else ""
+                try:
+                    patient = session.store.get(n.patient_id) if n.patient_id else None
+                    name = str(patient.fields.get("name", "")) if patient is not None else ""
+                except Exception:  # noqa: BLE001 - shown without the name rather than lost
+                    log.exception("notification %s: patient name unavailable", n.key)
+                    name = ""
                 out.append((n.consultation_id, notification_text(n, name)))
             return out
 
@@ -111,8 +120,12 @@ class Notifier(QObject):
                 self._again = False
                 self.debounce.start()
 
-        def failed(_exc: BaseException) -> None:
+        def failed(exc: BaseException) -> None:
+            log.warning("checking for notifications failed: %s", exc)
             self._busy = False
+            if self._again:  # a change arrived meanwhile: look again
+                self._again = False
+                self.debounce.start()
 
         run_in_worker(work, on_done=done, on_error=failed)
 
