@@ -25,6 +25,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, build_context, evt
+from pynetdicom.pdu_primitives import A_RELEASE
 
 from app.dicom_net.activity import ReceiveActivity
 from app.dicom_net.contexts import (
@@ -122,6 +123,7 @@ class StorageReceiver:
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_RELEASED, self._on_released),
+            (evt.EVT_ACSE_SENT, self._on_acse_sent),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_OPEN, tune_association),
             (evt.EVT_CONN_CLOSE, self._on_closed),
@@ -205,6 +207,13 @@ class StorageReceiver:
 
     def _on_released(self, event: Any) -> None:
         self.activity.ended(self._key(event), "done")
+
+    def _on_acse_sent(self, event: Any) -> None:
+        # Our answer to the sender's release: the transfer is complete. The sender then
+        # closes the connection, and the network thread may report that close before the
+        # association thread reports "released"; without this it read as aborted.
+        if isinstance(event.primitive, A_RELEASE) and event.primitive.result == "affirmative":
+            self.activity.ended(self._key(event), "done")
 
     def _on_aborted(self, event: Any) -> None:
         self.activity.ended(self._key(event), "aborted")

@@ -240,10 +240,15 @@ def test_request_to_report_and_back(qtbot, workflow_hub, tmp_path, monkeypatch):
     assert any("proposed a call" in t for t in told) and all(
         c == cid for c, _ in clinic_notes.recent
     )
-    assert any("王秀英" in t and "confirmed the call" in t for _c, t in rad_notes.recent), (
-        rad_notes.recent,
-        [h.get("action") for h in rad.store.get(cid).fields.get("history", [])],
-    )
+    # The radiologist's notifier looks after its own changes settle (it signed meanwhile).
+    try:
+        qtbot.waitUntil(
+            lambda: any("王秀英" in t and "confirmed the call" in t for _c, t in rad_notes.recent),
+            timeout=DEADLINE_MS,
+        )
+    except WaitTimeout:
+        history = [h.get("action") for h in rad.store.get(cid).fields.get("history", [])]
+        raise AssertionError(f"not told: {rad_notes.recent}; timeline {history}") from None
     clinic_case = win.open_case(cid)
     qtbot.waitUntil(
         lambda: clinic_case.case is not None and clinic_case.pdf_button.isEnabled(),

@@ -83,7 +83,9 @@ class Notifier(QObject):
         )
 
     def _on_context(self, topic: str) -> None:
-        if topic in ("records", "sync"):
+        # Coalesce a burst, but never postpone past one interval: restarting the timer on
+        # every change would starve the check while a sync keeps changing records.
+        if topic in ("records", "sync") and not self.debounce.isActive():
             self.debounce.start()
 
     def check(self) -> None:
