@@ -80,6 +80,10 @@ class MediaConfig:
     sdp_rewriter: Callable[[str], str] | None = None  # tests: route media via the emulator
     stats_every_s: float = 1.0
     play_audio: bool = False  # the app: True (received audio to the speaker)
+    # Audio sender reports paired with capture time (lowband.install_encoders). Off: with it
+    # on, two app clients under CPU load failed to bring media up (3 runs of 3, not yet
+    # root-caused; docs/calls.md).
+    align_reports: bool = False
     speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
 
 
@@ -143,6 +147,7 @@ class MediaSession:
         )
         self.peers = PeerLifecycle(
             lowband=self.config.lowband,
+            align_reports=self.config.align_reports,
             ice_servers=self.config.ice_servers,
             video_source=video_source,
             audio_source=audio_source,

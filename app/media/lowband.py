@@ -314,7 +314,10 @@ class LimitedRetransmit:
 
 
 def install_encoders(
-    audio_sender: RTCRtpSender | None, video_sender: RTCRtpSender | None, control: SendControl
+    audio_sender: RTCRtpSender | None,
+    video_sender: RTCRtpSender | None,
+    control: SendControl,
+    align_reports: bool = False,
 ) -> None:
     """Put the low-band encoders into fresh senders (before negotiation starts them), bound
     the video sender's retransmissions (``RetransmitLimiter``) and pair the audio sender's
@@ -327,7 +330,7 @@ def install_encoders(
     ):
         if sender is not None:
             adapter.set_encoder(sender, encoder)
-    if audio_sender is not None:
+    if audio_sender is not None and align_reports:
         opus = adapter.encoder(audio_sender)
         assert isinstance(opus, LowbandOpusEncoder)
         adapter.align_sender_reports(audio_sender, opus.sample_clock.sample_at)

@@ -84,8 +84,10 @@ class PeerLifecycle:
         preview_slot: LatestFrameSlot | None,
         control: SendControl,
         video_tap: Callable[[Any], None] | None = None,
+        align_reports: bool = False,
     ) -> None:
         self.lowband = lowband
+        self.align_reports = align_reports
         self.ice_servers = ice_servers
         self.video_source = video_source
         self.audio_source = audio_source
@@ -187,7 +189,7 @@ class PeerLifecycle:
             watch_lip_sync(tx.receiver, tx.kind, gen.lipsync)
         if self.lowband:
             use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
-            install_encoders(senders[0], senders[1], self.control)
+            install_encoders(senders[0], senders[1], self.control, self.align_reports)
             for tx in pc.getTransceivers():
                 install_receive_buffers(tx.receiver, tx.kind)
                 watch_arrivals(tx.receiver, tx.kind, gen.arrivals)

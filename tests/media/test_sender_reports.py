@@ -37,7 +37,7 @@ def test_the_receiver_maps_a_tone_sample_to_when_it_was_generated() -> None:
     use_loopback_candidates()
 
     async def call() -> list[float]:
-        config = MediaConfig(start_rung=4)
+        config = MediaConfig(start_rung=4, align_reports=True)
         pair = SignalingPair()
         tone = ToneAudioTrack()
         a = MediaSession(
