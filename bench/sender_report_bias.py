@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiortc import clock  # noqa: E402
 
-from app.media.engine import MediaConfig, MediaSession, MediaState  # noqa: E402
+from app.media.engine import MediaConfig, MediaState  # noqa: E402
 from app.media.loopback import use_loopback_candidates  # noqa: E402
-from app.media.sources import SyntheticVideoTrack, ToneAudioTrack  # noqa: E402
+from app.media.sources import ToneAudioTrack  # noqa: E402
 from tests.support.memory_signaling import SignalingPair  # noqa: E402
 
 SAMPLE_AT_S = 3  # the tone sample compared (any sample of the stream would do)
@@ -45,23 +45,8 @@ async def measure(duration: float, align: bool) -> list[float]:
     config = MediaConfig(start_rung=3, align_reports=align)
     pair = SignalingPair()
     tone = ToneAudioTrack()
-    a = MediaSession(
-        offerer=True,
-        send_signal=pair.sender("a"),
-        config=config,
-        video_source=SyntheticVideoTrack(160, 120, 10),
-        audio_source=tone,
-    )
-    b = MediaSession(
-        offerer=False,
-        send_signal=pair.sender("b"),
-        config=config,
-        video_source=SyntheticVideoTrack(160, 120, 10),
-        audio_source=ToneAudioTrack(),
-    )
-    pair.sessions.update(a=a, b=b)
-    await b.start()
-    await a.start()
+    a, b = pair.sessions_for(config, a_audio=tone)
+    await pair.start()
     deadline = time.monotonic() + 30
     while b.state is not MediaState.connected:
         if time.monotonic() > deadline:

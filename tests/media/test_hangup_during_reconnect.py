@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.media.engine import MediaConfig, MediaEvent, MediaSession, MediaState
+from app.media.engine import MediaConfig, MediaEvent, MediaState
 from app.media.loopback import use_loopback_candidates
-from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+from app.media.sources import SyntheticVideoTrack
 from app.tasks import stop_task
 from tests.support.memory_signaling import SignalingPair
 
@@ -53,24 +53,8 @@ def test_hang_up_as_the_watchdog_starts_a_reconnection_ends_the_call() -> None:
                 sent_after_close.append(kind)
             await send_a(kind, session, sdp)
 
-        a = MediaSession(
-            offerer=True,
-            send_signal=a_sends,
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 10),
-            audio_source=ToneAudioTrack(),
-            listener=on_event,
-        )
-        b = MediaSession(
-            offerer=False,
-            send_signal=pair.sender("b"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 10),
-            audio_source=ToneAudioTrack(),
-        )
-        pair.sessions.update(a=a, b=b)
-        await b.start()
-        await a.start()
+        a, b = pair.sessions_for(config, a_send=a_sends, a_listener=on_event)
+        await pair.start()
         await _until("the call's media", lambda: a.state is MediaState.connected)
         pair.up = False  # the far end is gone: a's watchdog starts reconnecting
         await b.close()
@@ -150,23 +134,8 @@ def test_a_call_given_up_as_lost_releases_its_peer_and_the_camera() -> None:
         config = MediaConfig(start_rung=3, dead_after_s=0.5, retry_every_s=0.5, give_up_after_s=1)
         pair = SignalingPair()
         camera = SyntheticVideoTrack(160, 120, 10)
-        a = MediaSession(
-            offerer=True,
-            send_signal=pair.sender("a"),
-            config=config,
-            video_source=camera,
-            audio_source=ToneAudioTrack(),
-        )
-        b = MediaSession(
-            offerer=False,
-            send_signal=pair.sender("b"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 10),
-            audio_source=ToneAudioTrack(),
-        )
-        pair.sessions.update(a=a, b=b)
-        await b.start()
-        await a.start()
+        a, b = pair.sessions_for(config, a_video=camera)
+        await pair.start()
         await _until("the call's media", lambda: a.state is MediaState.connected)
         pair.up = False
         await b.close()

@@ -8,10 +8,10 @@ import time
 
 from aiortc import clock
 
-from app.media.engine import MediaConfig, MediaSession, MediaState
+from app.media.engine import MediaConfig, MediaState
 from app.media.loopback import use_loopback_candidates
 from app.media.sample_clock import SampleClock
-from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+from app.media.sources import ToneAudioTrack
 from tests.support.memory_signaling import SignalingPair
 
 SAMPLE = 48_000 * 2  # the tone sample compared (2 s into the stream)
@@ -40,23 +40,8 @@ def test_the_receiver_maps_a_tone_sample_to_when_it_was_generated() -> None:
         config = MediaConfig(start_rung=4, align_reports=True)
         pair = SignalingPair()
         tone = ToneAudioTrack()
-        a = MediaSession(
-            offerer=True,
-            send_signal=pair.sender("a"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 5),
-            audio_source=tone,
-        )
-        b = MediaSession(
-            offerer=False,
-            send_signal=pair.sender("b"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 5),
-            audio_source=ToneAudioTrack(),
-        )
-        pair.sessions.update(a=a, b=b)
-        await b.start()
-        await a.start()
+        a, b = pair.sessions_for(config, fps=5, a_audio=tone)
+        await pair.start()
         errors_ms: list[float] = []
         reports: set[object] = set()
         deadline = time.monotonic() + 60  # bounds a hang only; three reports take ~3 s

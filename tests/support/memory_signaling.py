@@ -7,8 +7,12 @@ optionally after a delay, like the hub relay would.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from app.media.engine import MediaSession, SendSignal
+from aiortc.mediastreams import MediaStreamTrack
+
+from app.media.engine import MediaConfig, MediaEvent, MediaSession, SendSignal
+from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 
 
 class SignalingPair:
@@ -36,3 +40,38 @@ class SignalingPair:
             asyncio.get_running_loop().create_task(deliver())
 
         return send
+
+    def sessions_for(
+        self,
+        config: MediaConfig,
+        *,
+        fps: int = 10,
+        a_video: MediaStreamTrack | None = None,
+        a_audio: MediaStreamTrack | None = None,
+        a_send: SendSignal | None = None,
+        a_listener: Callable[[MediaEvent], None] | None = None,
+    ) -> tuple[MediaSession, MediaSession]:
+        """Offerer ``a`` and answerer ``b`` on this pair (160×120 pattern and tone unless
+        given), attached but not started: ``await pair.start()``."""
+        a = MediaSession(
+            offerer=True,
+            send_signal=a_send or self.sender("a"),
+            config=config,
+            video_source=a_video or SyntheticVideoTrack(160, 120, fps),
+            audio_source=a_audio or ToneAudioTrack(),
+            listener=a_listener,
+        )
+        b = MediaSession(
+            offerer=False,
+            send_signal=self.sender("b"),
+            config=config,
+            video_source=SyntheticVideoTrack(160, 120, fps),
+            audio_source=ToneAudioTrack(),
+        )
+        self.sessions.update(a=a, b=b)
+        return a, b
+
+    async def start(self) -> None:
+        """Start the answerer, then the offerer (which sends the first offer)."""
+        await self.sessions["b"].start()
+        await self.sessions["a"].start()
