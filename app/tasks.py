@@ -2,7 +2,10 @@
 
 - ``async_loop()``: the single asyncio loop for media and signaling. Every aiortc object is
   created and used on it (aiortc objects bound to another loop fail).
-- ``worker_pool()``: threads for blocking I/O (disk, requests, decode).
+- ``worker_pool()``: threads for local blocking work (disk, decode, the record cache).
+- ``network_pool()``: threads for work that waits on a network peer (the hub, a PACS).
+  Kept apart because on a rural link such waits last their whole timeout: a handful of
+  them must not leave the patient list or the viewer queued behind a dead connection.
 
 The Qt side (``app.ui.bridge``) turns the futures returned here into queued signals.
 """
@@ -117,6 +120,7 @@ async def stop_task(task: asyncio.Task[Any] | None, timeout: float, what: str) -
 _lock = threading.Lock()
 _async: AsyncLoopThread | None = None
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+_net_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def async_loop() -> AsyncLoopThread:
@@ -129,7 +133,7 @@ def async_loop() -> AsyncLoopThread:
 
 
 def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The shared pool for blocking work (sized for small clinic PCs)."""
+    """The shared pool for local blocking work (sized for small clinic PCs)."""
     global _pool
     with _lock:
         if _pool is None:
@@ -138,13 +142,40 @@ def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
-def shutdown(timeout: float = 5.0) -> None:
-    """Stop the loop thread and the pool (at app exit and between tests)."""
-    global _async, _pool
+# Network jobs mostly sleep in recv(); more threads cost little and keep a slow PACS query
+# from queueing behind a hub request that is timing out.
+NETWORK_WORKERS = 8
+
+
+def network_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The shared pool for work that waits on the hub or a DICOM peer."""
+    global _net_pool
     with _lock:
-        loop, pool = _async, _pool
-        _async, _pool = None, None
+        if _net_pool is None:
+            _net_pool = concurrent.futures.ThreadPoolExecutor(
+                NETWORK_WORKERS, thread_name_prefix="yiqiao-net"
+            )
+        return _net_pool
+
+
+def abandon_pools(cancel_queued: bool = False) -> None:
+    """Give later work fresh pools; the old ones finish (or, if asked, drop) what they hold.
+
+    Between tests: a job an earlier test left waiting on a dead peer must not delay the next.
+    """
+    global _pool, _net_pool
+    with _lock:
+        pools, _pool, _net_pool = (_pool, _net_pool), None, None
+    for pool in pools:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=cancel_queued)
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Stop the loop thread and the pools (at app exit and between tests)."""
+    global _async
+    with _lock:
+        loop, _async = _async, None
     if loop is not None:
         loop.stop(timeout)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+    abandon_pools(cancel_queued=True)

@@ -77,6 +77,16 @@ def gui_thread_collector(request: pytest.FixtureRequest) -> Iterator[None]:
             gc.collect(1)
 
 
+@pytest.fixture(autouse=True)
+def fresh_worker_pools() -> Iterator[None]:
+    """Each test starts with empty pools: work an earlier test left waiting on a hub it has
+    stopped (a session closing, a request timing out) must not queue this test's work."""
+    yield
+    from app import tasks
+
+    tasks.abandon_pools()
+
+
 @pytest.fixture
 def policy_file(profile_dir: Path) -> Path:
     """Path of the machine policy file the app will read in this test (write to it)."""

@@ -15,7 +15,7 @@ from app.config import load_settings
 from app.context import AppContext
 from app.crash_guard import PreviousSession, install_crash_guard
 from app.logging_setup import set_level, setup_logging
-from app.ui.bridge import call_on_gui, run_in_worker
+from app.ui.bridge import call_on_gui, run_in_worker, run_network
 from app.ui.gui_gc import install_gui_thread_collector
 from app.ui.i18n import install_translators, resolve_language
 from app.ui.main_window import MainWindow
@@ -76,7 +76,7 @@ class ClientController(QObject):
             return
         self.context.demo = True
         self.window.set_hub_state(self.tr("Hub: starting the local demo hub…"), True)
-        run_in_worker(_start_embedded_hub, on_done=self._hub_started, on_error=self._hub_failed)
+        run_network(_start_embedded_hub, on_done=self._hub_started, on_error=self._hub_failed)
 
     def _hub_started(self, hub: Any) -> None:
         self.embedded_hub = hub
@@ -120,7 +120,7 @@ class ClientController(QObject):
             )
             client.on_link = lambda reached: self.link.report(reached, "probe")
             self._probe_client = client
-        run_in_worker(client.health, on_done=self._hub_health, on_error=self._hub_health)
+        run_network(client.health, on_done=self._hub_health, on_error=self._hub_health)
 
     def _link_changed(self, state: str) -> None:
         """The hub came or went (a WebSocket close, a failed request, a probe)."""
@@ -219,7 +219,7 @@ class ClientController(QObject):
         self.context.user = None
         self.context.changed("user")
         if client is not None:
-            run_in_worker(client.logout)
+            run_network(client.logout)
         if user is not None:
             from app.ui.login_dialog import token_key
 

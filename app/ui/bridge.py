@@ -1,6 +1,8 @@
 """The bridge from background work to the GUI: results come back as queued Qt signals.
 
-``run_in_worker(fn, ...)`` runs blocking work on the worker pool; ``run_async(coro)`` runs a
+``run_in_worker(fn, ...)`` runs local blocking work (disk, decode, the record cache) on the
+worker pool; ``run_network(fn, ...)`` runs work that waits on the hub or a DICOM peer on the
+network pool, so a dead link never queues local work behind it; ``run_async(coro)`` runs a
 coroutine on the asyncio thread. Either way the callbacks fire on the GUI thread, so widgets
 can be touched safely, and the GUI thread never waits.
 """
@@ -91,9 +93,22 @@ def run_in_worker(
     on_done: Callable[[Any], object] | None = None,
     on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
-    """Run blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
+    """Run local blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
     _get_relay()  # created on the calling (GUI) thread so it lives there
     future = tasks.worker_pool().submit(fn, *args)
+    _deliver(future, on_done, on_error)
+    return future
+
+
+def run_network(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_done: Callable[[Any], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
+) -> concurrent.futures.Future[Any]:
+    """Run ``fn(*args)``, which waits on the hub or a DICOM peer, on the network pool."""
+    _get_relay()
+    future = tasks.network_pool().submit(fn, *args)
     _deliver(future, on_done, on_error)
     return future
 

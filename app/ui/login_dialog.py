@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app import credentials
 from app.context import AppContext
 from app.sync import errors
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import run_network
 from app.ui.wording import error_text, hub_error_text
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class LoginDialog(QDialog):
             return
         self._busy(True)
         self.error.setText(self.tr("Signing in…"))
-        run_in_worker(
+        run_network(
             self._authenticate,
             self.context,
             username,

@@ -8,7 +8,7 @@ import threading
 from PySide6.QtCore import QTimer
 
 from app import tasks
-from app.ui.bridge import run_async, run_in_worker
+from app.ui.bridge import run_async, run_in_worker, run_network
 
 
 def test_gui_keeps_turning_while_background_jobs_run(qtbot):
@@ -68,6 +68,22 @@ def test_errors_in_background_reach_the_gui_callback(qtbot):
     run_in_worker(broken, on_error=errors.append)
     qtbot.waitUntil(lambda: bool(errors), timeout=60000)
     assert isinstance(errors[0], OSError) and "unplugged" in str(errors[0])
+
+
+def test_a_dead_link_does_not_queue_the_patient_list_behind_it(qtbot):
+    """More requests hang on an unreachable hub than there are threads of either pool; a
+    local read (what shows the patient list) still comes back."""
+    released = threading.Event()
+    hanging = tasks.NETWORK_WORKERS + tasks.worker_pool()._max_workers
+    for _ in range(hanging):
+        run_network(released.wait, 120)
+    shown: list[str] = []
+    try:
+        run_in_worker(lambda: "张桂兰", on_done=shown.append)
+        qtbot.waitUntil(lambda: bool(shown), timeout=60_000)
+    finally:
+        released.set()
+    assert shown == ["张桂兰"]
 
 
 def test_asyncio_loop_is_lazy_and_single():

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import run_network
 from app.ui.dicom_net.wording import net_error_text
 
 MODALITIES = ("", "CT", "MR", "CR", "DX", "US", "MG", "XA", "NM", "PT", "RF", "OT")
@@ -133,7 +133,7 @@ class QueryDialog(QDialog):
         query = self._query()
         self.search_button.setEnabled(False)
         self.message.setText(self.tr("Searching…"))
-        run_in_worker(_search, self.settings, self.via.currentData(), query,
+        run_network(_search, self.settings, self.via.currentData(), query,
                       on_done=self._show, on_error=self._failed)  # fmt: skip
 
     def _show(self, rows: list[dict[str, str]]) -> None:
@@ -166,7 +166,7 @@ class QueryDialog(QDialog):
         if study is None:
             return
         uid = study.get("StudyInstanceUID", "")
-        run_in_worker(_series, self.settings, self.via.currentData(), uid,
+        run_network(_series, self.settings, self.via.currentData(), uid,
                       on_done=self._show_series, on_error=lambda exc: None)  # fmt: skip
 
     def _show_series(self, series: list[dict[str, str]]) -> None:
@@ -194,7 +194,7 @@ class QueryDialog(QDialog):
         self.retrieve_button.setEnabled(False)
         self.message.setText(self.tr("Retrieving…"))
         self.service.with_inbox(
-            lambda inbox: run_in_worker(
+            lambda inbox: run_network(
                 _retrieve,
                 self.settings,
                 method,

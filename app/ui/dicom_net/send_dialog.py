@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.bridge import call_on_gui, run_in_worker
+from app.ui.bridge import call_on_gui, run_network
 from app.ui.dicom_net.wording import net_error_text, status_words
 
 
@@ -95,7 +95,7 @@ class SendDialog(QDialog):
         progress: Callable[[Any, int, int], None] = lambda r, done, total: call_on_gui(  # noqa: E731
             self._add_result, r, done
         )
-        run_in_worker(
+        run_network(
             send,
             node,
             self.items,

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel
 from app.context import AppContext
 from app.dicom_net.activity import ActivitySnapshot, ReceiveActivity
 from app.dicom_net.nodes import local_node
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import run_in_worker, run_network
 from app.ui.dicom_net.wording import net_error_text
 
 if TYPE_CHECKING:  # pydicom and the crypto stack load when the inbox is first opened
@@ -103,7 +103,7 @@ class DicomNetService(QObject):
 
         def started(receiver: Any) -> None:
             if self.state != "starting":  # turned off while it was starting
-                run_in_worker(receiver.stop)
+                run_network(receiver.stop)
                 return
             self.receiver, self.port, self.state, self.error = (
                 receiver,
@@ -142,7 +142,7 @@ class DicomNetService(QObject):
             return
         self.state, self.port = "stopping", 0
         self.state_changed.emit()
-        run_in_worker(receiver.stop, on_done=self._stopped, on_error=self._stopped)
+        run_network(receiver.stop, on_done=self._stopped, on_error=self._stopped)
 
     def _stopped(self, _result: Any = None) -> None:
         self.state = "off"

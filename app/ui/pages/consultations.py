@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.protocol.sync import DocType
 from app.sync.errors import HubError
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import run_in_worker, run_network
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
@@ -220,7 +220,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.model.user = self.context.user
         if self._directory_loaded_for is not session:
             self._directory_loaded_for = session
-            run_in_worker(load_directory, session, on_done=self._directory_loaded)
+            run_network(load_directory, session, on_done=self._directory_loaded)
         self._generation += 1
         generation = self._generation
 

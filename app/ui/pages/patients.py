@@ -122,6 +122,7 @@ class PatientsPage(FollowsSyncSession, QWidget):
         self.index = PatientIndex()
         self.sync_states: dict[str, Any] = {}
         self._generation = 0  # only the newest reload is shown (workers may finish out of order)
+        self._records_generation = 0  # likewise for the selected patient's records
         self.stack = QStackedLayout(self)
         self.empty = EmptyState(
             self.tr("Patients"),
@@ -327,9 +328,15 @@ class PatientsPage(FollowsSyncSession, QWidget):
         def load() -> list[Any]:
             return session.store.list(patient_id=patient.id)
 
-        run_in_worker(load, on_done=lambda docs: self._show_records(patient.id, docs))
+        self._records_generation += 1
+        generation = self._records_generation
+        run_in_worker(load, on_done=lambda docs: self._show_records(generation, patient.id, docs))
 
-    def _show_records(self, patient_id: str, docs: list[Any]) -> None:
+    def _show_records(self, generation: int, patient_id: str, docs: list[Any]) -> None:
+        # Loads may finish out of order: one started before a note was saved must not
+        # replace the list that already shows it.
+        if generation != self._records_generation:
+            return
         current = self.selected()
         if current is None or current.id != patient_id:
             return  # the selection moved on while this loaded

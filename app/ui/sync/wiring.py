@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication
 
 from app.context import AppContext
-from app.ui.bridge import call_on_gui, run_in_worker
+from app.ui.bridge import call_on_gui, run_in_worker, run_network
 from app.ui.wording import notice_text, session_failure_text
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def install_sync(context: AppContext, window: Any = None) -> None:
         old = context.services.pop("sync", None)
         if old is not None:
             widget.set_engine(None)
-            run_in_worker(old.close)
+            run_network(old.close)
             context.changed("sync")
         if context.user is None:
             return
