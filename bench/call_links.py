@@ -162,7 +162,8 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
                         f"a={st.send_audio_bps / 1000:.0f}k "
                         f"skew={_ms(s.generation and s.generation.lipsync.skew_s)} "
-                        f"adelay={_ms(s.generation and s.generation.lipsync.audio_delay_s)}",
+                        f"adelay={_ms(s.generation and s.generation.lipsync.audio_delay_s)} "
+                        f"{_playout(s)}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -226,7 +227,18 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
         buffer = adapter.jitter_buffer(tx.receiver)
         if hasattr(buffer, "holes_skipped"):
             out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
+            out["parity_received"] = buffer.parity.parities
+            out["parity_recovered"] = buffer.parity.recovered
+    out["parity_overhead"] = round(a.adaptation.control.parity_overhead, 3)
     return out
+
+
+def _playout(s) -> str:  # noqa: ANN001 - the video playout delay the session receives with
+    for d in s.generation.drains if s.generation else []:
+        if d.track.kind == "video":
+            p = d.playout
+            return f"vdelay={_ms(p.delay_s)} late96={_ms(p.observed_delay())} play={_ms(p.delay())}"
+    return ""
 
 
 def _pct(x: float | None) -> str:

@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
-from app.media.lowband import SendControl, set_hole_timing
+from app.media.lowband import SendControl, parity_received, set_hole_timing
 from app.media.messaging import CallMessaging
 from app.media.peer import PeerGeneration
 from app.media.quality import quality_bars
 from app.media.stats import CallStats
 from app.protocol.datachannel import PauseReason
+
+PARITY_FLOOR_S = 0.03
 
 
 class CallAdaptation:
@@ -47,21 +49,26 @@ class CallAdaptation:
         self._loss_free_since: float | None = None
         self._loss_in = 0.0  # smoothed loss of what we receive
         self._clean_in_since: float | None = None
+        self._parity_count = 0
+        self._parity_at: float | None = None
 
     async def step(self, gen: PeerGeneration, now: float, flowing: bool) -> CallStats:
         """Read the link, adapt, and return what the window shows."""
         report = await gen.pc.getStats()
         stats = CallStats(at=now, session=gen.session)
         gen.stats_reader.read(report, now, stats)
-        for drain in gen.drains:
-            if drain.track.kind == "video":
-                stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
-                if self.lowband:
-                    drain.playout.delay_s = self.video_delay(stats)
+        parity = False
         if self.lowband:
             for tx in gen.pc.getTransceivers():
                 if tx.kind == "video":
                     set_hole_timing(tx.receiver, stats.rtt_s)
+                    parity = self._parity_arriving(parity_received(tx.receiver), now)
+        for drain in gen.drains:
+            if drain.track.kind == "video":
+                stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
+                if self.lowband:
+                    drain.playout.repaired_ahead = parity
+                    drain.playout.delay_s = self.video_delay(stats, parity)
         stats.av_skew_s, stats.audio_sync_delay_s = gen.lipsync.skew_s, gen.lipsync.audio_delay_s
         video = gen.video_out
         if video is not None:
@@ -106,10 +113,17 @@ class CallAdaptation:
         )
         return stats
 
-    def video_delay(self, stats: CallStats) -> float:
+    def _parity_arriving(self, received: int, now: float) -> bool:
+        """Whether the far end's video parity has been arriving over the last 3 s."""
+        if received != self._parity_count:
+            self._parity_count, self._parity_at = received, now
+        return self._parity_at is not None and now - self._parity_at < 3.0
+
+    def video_delay(self, stats: CallStats, parity: bool = False) -> float:
         """Hold video one NACK round trip (see receive.py) from the start of a call until
         20 s have passed without loss: the first losses would otherwise freeze video before
-        the loss is even measured."""
+        the loss is even measured. With parity arriving, parity repairs most losses: only a
+        token floor (the clock on; ``PlayoutClock`` follows the late frames)."""
         if stats.loss_in is not None:
             self._loss_in = 0.8 * self._loss_in + 0.2 * stats.loss_in
             if self._loss_in >= 0.003:
@@ -119,6 +133,8 @@ class CallAdaptation:
         clean = self._clean_in_since is not None and stats.at - self._clean_in_since > 20.0
         if clean or stats.rtt_s is None:
             return 0.0
+        if parity:
+            return PARITY_FLOOR_S
         # A retransmission lands ~1 RTT after the original; ~150 ms more is not yet a freeze.
         return max(0.0, stats.rtt_s - 0.05)
 

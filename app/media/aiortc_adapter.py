@@ -72,6 +72,7 @@ check_contract()
 _ENCODER = "_RTCRtpSender__encoder"
 _RTP_HISTORY = "_RTCRtpSender__rtp_history"
 _LAST_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_EXTENSIONS_MAP = "_RTCRtpSender__rtp_header_extensions_map"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _CODECS = "_RTCRtpReceiver__codecs"
 _MAPPER = "_RTCRtpReceiver__timestamp_mapper"
@@ -158,7 +159,55 @@ def align_sender_reports(sender: RTCRtpSender, sample_at: Callable[[float], int 
     sender._send_rtcp = aligned  # type: ignore[method-assign]
 
 
+def watch_sent_frames(
+    sender: RTCRtpSender, sent: Callable[[list[RtpPacket]], Coroutine[Any, Any, None]]
+) -> None:
+    """Await ``sent(packets)`` with the RTP packets of each frame once aiortc has sent them
+    all (when its send loop asks for the next frame), before that frame is awaited."""
+    for name in (_RTP_HISTORY, _LAST_RTP_TIMESTAMP):
+        _require(sender, name)
+    history: dict[int, RtpPacket] = getattr(sender, _RTP_HISTORY)
+    next_encoded_frame = sender._next_encoded_frame
+    pending = False
+
+    async def watched(codec: Any) -> Any:
+        nonlocal pending
+        if pending:
+            pending = False
+            timestamp = getattr(sender, _LAST_RTP_TIMESTAMP)
+            packets = [p for p in history.values() if p.timestamp == timestamp]
+            if packets:
+                last = max(packets, key=lambda p: (p.marker, p.sequence_number))
+                packets.sort(key=lambda p: (last.sequence_number - p.sequence_number) % 65536)
+                packets.reverse()
+                await sent(packets)
+        frame = await next_encoded_frame(codec)
+        pending = frame is not None and bool(frame.payloads)
+        return frame
+
+    sender._next_encoded_frame = watched  # type: ignore[method-assign]
+
+
+async def send_rtp(sender: RTCRtpSender, packet: RtpPacket) -> None:
+    """Send one extra RTP packet on ``sender``'s transport (SRTP-protected like its own),
+    with the header extensions negotiated for it."""
+    _require(sender, _EXTENSIONS_MAP)
+    await sender.transport._send_rtp(packet.serialize(getattr(sender, _EXTENSIONS_MAP)))
+
+
 # ---- receivers -------------------------------------------------------------------------
+
+
+def filter_rtp(receiver: RTCRtpReceiver, handle_as: Callable[[RtpPacket], list[RtpPacket]]) -> None:
+    """aiortc handles ``handle_as(packet)`` instead of each RTP packet ``receiver`` gets:
+    nothing (a packet that is ours, not the codec's), the packet, or more."""
+    handle = receiver._handle_rtp_packet
+
+    async def filtered(packet: RtpPacket, arrival_time_ms: int) -> None:
+        for p in handle_as(packet):
+            await handle(p, arrival_time_ms=arrival_time_ms)
+
+    receiver._handle_rtp_packet = filtered  # type: ignore[method-assign]
 
 
 def set_jitter_buffer(receiver: RTCRtpReceiver, buffer: object) -> None:

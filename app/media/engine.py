@@ -44,7 +44,7 @@ from app.media.peer import PeerClosed, PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.slots import LatestFrameSlot
 from app.media.stats import CallStats
-from app.protocol.datachannel import ChatMessage, PauseReason, VideoPaused
+from app.protocol.datachannel import ChatMessage, MediaRepair, PauseReason, VideoPaused
 from app.protocol.signaling import IceServer, SignalKind
 from app.tasks import stop_task, wait_ended
 
@@ -84,6 +84,8 @@ class MediaConfig:
     # on, two app clients under CPU load failed to bring media up (3 runs of 3, not yet
     # root-caused; docs/calls.md).
     align_reports: bool = False
+    # Offer and (when the far end offers it too) send XOR parity for video (low-band only).
+    video_parity: bool = True
     speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
 
 
@@ -145,6 +147,9 @@ class MediaSession:
             messaging=self.messaging,
             pause_reason=self._pause_reason,
         )
+        if self.config.lowband and self.config.video_parity:
+            self.messaging.repairs_offered = MediaRepair(video_parity=True)
+            self.messaging.on_far_repair = self._on_far_repair
         self.peers = PeerLifecycle(
             lowband=self.config.lowband,
             align_reports=self.config.align_reports,
@@ -317,6 +322,10 @@ class MediaSession:
         self.messaging.attach(gen.channel)
         gen.lipsync.audio_output_s = self._speaker_backlog_s
         return gen
+
+    def _on_far_repair(self, repair: MediaRepair) -> None:
+        """The far end said what it repairs: send video parity only to one that uses it."""
+        self.adaptation.control.video_parity = repair.video_parity
 
     def _on_channel_open(self, gen: PeerGeneration) -> None:
         self.messaging.on_open(gen.channel)

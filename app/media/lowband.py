@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import multiprocessing
+import random
 import threading
 import time
 from collections import deque
@@ -60,6 +61,7 @@ from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
+from app.media.video_parity import ParityDecoder, ParityEncoder
 
 
 @dataclass
@@ -73,6 +75,8 @@ class SendControl:
     audio_redundancy: bool = True  # each audio packet also carries the previous one
     remb_bps: int | None = None
     remb_at: float = 0.0
+    video_parity: bool = False  # the far end repairs from our parity packets: send them
+    parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_remb(self, bps: int) -> None:
@@ -171,7 +175,10 @@ class LowbandVp8Encoder(Vp8Encoder):
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
     def target_bitrate(self) -> int:
-        return max(self.MIN_BPS, min(self.control.video_bps, self.MAX_BPS))
+        video = self.control.video_bps
+        if self.control.video_parity:
+            video = int(video / (1.0 + self.control.parity_overhead))
+        return max(self.MIN_BPS, min(video, self.MAX_BPS))
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:
@@ -313,6 +320,35 @@ class LimitedRetransmit:
             await self._resend(sequence_number)
 
 
+class ParitySender:
+    """Sends the XOR parity of the video sender's packets (``app.media.video_parity``)
+    while ``control.video_parity`` is on, on an SSRC of its own."""
+
+    def __init__(self, sender: RTCRtpSender, control: SendControl) -> None:
+        self.sender, self.control = sender, control
+        self.encoder = ParityEncoder()
+        self.ssrc = random.getrandbits(32)
+        self._seq = random.getrandbits(16)
+
+    async def __call__(self, packets: list[RtpPacket]) -> None:
+        if not self.control.video_parity:
+            return
+        for payload in self.encoder.add_frame(packets):
+            parity = RtpPacket(
+                payload_type=packets[0].payload_type,
+                sequence_number=self._seq,
+                timestamp=packets[-1].timestamp,
+                ssrc=self.ssrc,
+                payload=payload,
+            )
+            self._seq = (self._seq + 1) & 0xFFFF
+            try:
+                await adapter.send_rtp(self.sender, parity)
+            except ConnectionError:
+                return  # the transport closed: the call is ending or reconnecting
+        self.control.parity_overhead = self.encoder.overhead()
+
+
 def install_encoders(
     audio_sender: RTCRtpSender | None,
     video_sender: RTCRtpSender | None,
@@ -324,6 +360,7 @@ def install_encoders(
     reports with capture time (``SampleClock``)."""
     if video_sender is not None:
         adapter.wrap_retransmit(video_sender, RetransmitLimiter(control).wrap)
+        adapter.watch_sent_frames(video_sender, ParitySender(video_sender, control))
     for sender, encoder in (
         (audio_sender, LowbandOpusEncoder(control) if audio_sender else None),
         (video_sender, LowbandVp8Encoder(control) if video_sender else None),
@@ -368,6 +405,8 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     buffer = DeadlineVideoBuffer()
     buffer.attach(receiver)
     adapter.set_jitter_buffer(receiver, buffer)
+    # Lost packets rebuilt from parity go into aiortc's path as if they had arrived.
+    adapter.filter_rtp(receiver, buffer.parity.feed)
 
 
 def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
@@ -387,6 +426,12 @@ def set_hole_timing(receiver: RTCRtpReceiver, rtt_s: float | None) -> None:
         buffer.ask_again_after_s, buffer.max_wait_s = hole_timing_for(rtt_s)
 
 
+def parity_received(receiver: RTCRtpReceiver) -> int:
+    """How many parity packets ``receiver``'s video buffer got so far (0 if not ours)."""
+    buffer = adapter.jitter_buffer(receiver)
+    return buffer.parity.parities if isinstance(buffer, DeadlineVideoBuffer) else 0
+
+
 class DeadlineVideoBuffer(JitterBuffer):
     """aiortc's video jitter buffer with a deadline on holes (see the module docstring)."""
 
@@ -399,6 +444,7 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._asked_again = False
         self.holes_skipped = 0
         self.asked_again = 0
+        self.parity = ParityDecoder()
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Let the buffer hand every ready frame to ``receiver``'s decoder itself and use

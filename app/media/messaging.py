@@ -19,6 +19,7 @@ from app.protocol.datachannel import (
     ChatMessage,
     DataChannelError,
     MediaFeedback,
+    MediaRepair,
     PauseReason,
     VideoPaused,
     VideoResumed,
@@ -47,6 +48,8 @@ class CallMessaging:
         self.remote_video_paused: str | None = None
         self.far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
         self.feedback_sent = 0  # link feedback messages that went out (diagnostics, tests)
+        self.repairs_offered: MediaRepair | None = None  # what we tell the far end we repair
+        self.on_far_repair: Callable[[MediaRepair], None] | None = None
         # Co-viewing (app.dicom_viewer.coview) listens here: its messages, and each time the
         # channel (re)opens so it can re-send its whole state.
         self.on_coview: Callable[[Any], None] | None = None
@@ -58,6 +61,8 @@ class CallMessaging:
 
     def on_open(self, channel: Any) -> None:
         """The channel opened: send the chat typed while there was none."""
+        if self.repairs_offered is not None and channel.readyState == "open":
+            channel.send(encode_message(self.repairs_offered))
         while self._unsent_chat and channel.readyState == "open":
             channel.send(encode_message(self._unsent_chat.popleft()))
         if self.on_reopen is not None:
@@ -118,6 +123,9 @@ class CallMessaging:
         elif isinstance(message, VideoResumed):
             self.remote_video_paused = None
             self.on_remote_video(None)
+        elif isinstance(message, MediaRepair):
+            if self.on_far_repair is not None:
+                self.on_far_repair(message)
         elif isinstance(message, MediaFeedback):
             self.far_feedback = (
                 time.monotonic(),

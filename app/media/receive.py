@@ -58,6 +58,10 @@ ORDER_STEP_S = 1e-6  # held frames: each due strictly after the previous one
 
 
 LATE_PERCENTILE = 0.96
+# A frame shown this much after its turn is a short hitch, not yet a freeze (a freeze is a
+# gap of ~150 ms beyond the frame interval: libwebrtc's freezeCount, bench/call_links.py).
+STALL_TOLERANCE_S = 0.1
+MAX_REPAIRED_AHEAD_DELAY_S = 0.3
 
 
 class PlayoutClock:
@@ -68,10 +72,19 @@ class PlayoutClock:
     the 96th-percentile frame of the last 10 s arrived: a retransmission also waits for the
     loss to be noticed and for the queue, so on link b the frames it repaired came
     80–230 ms after a one-round-trip delay and each counted as a freeze. Only while
-    ``delay_s`` is on (the session turns it off on a clean link)."""
+    ``delay_s`` is on (the session turns it off on a clean link).
+
+    ``repaired_ahead``: the far end sends parity (``app.media.video_parity``), so most lost
+    packets are rebuilt within a few frames and only the few left to NACK take a round
+    trip. The delay then follows the late frames only (no round-trip floor), less what a
+    viewer takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
+    ``MAX_REPAIRED_AHEAD_DELAY_S``: on link b this is what brings the picture from ~0.75 s
+    to ~0.4 s glass-to-glass, the price being a freeze for the rare frame that waited for
+    a retransmission."""
 
     def __init__(self) -> None:
         self.delay_s = 0.0
+        self.repaired_ahead = False
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
 
@@ -96,8 +109,14 @@ class PlayoutClock:
         while self._lateness and now - self._lateness[0][0] > 10.0:
             self._lateness.popleft()
         self._lateness.append((now, offset - self._offsets[0][1]))
-        delay = min(max(self.delay_s, self.observed_delay() + 0.02), MAX_VIDEO_DELAY_S)
-        return max(now, media + self._offsets[0][1] + delay)
+        return max(now, media + self._offsets[0][1] + self.delay())
+
+    def delay(self) -> float:
+        """The delay now (s) behind the earliest arrival."""
+        if self.repaired_ahead:
+            late = self.observed_delay() - STALL_TOLERANCE_S
+            return min(max(self.delay_s, late), MAX_REPAIRED_AHEAD_DELAY_S)
+        return min(max(self.delay_s, self.observed_delay() + 0.02), MAX_VIDEO_DELAY_S)
 
 
 class AudioMeter:

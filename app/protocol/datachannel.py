@@ -64,6 +64,15 @@ class MediaFeedback(_Envelope):
     queue_ms: float | None = Field(default=None, ge=0, le=600_000)
 
 
+class MediaRepair(_Envelope):
+    """Sent when the channel opens: the repairs this receiver can make. ``video_parity``:
+    it rebuilds lost video packets from our XOR parity packets (``app.media.video_parity``),
+    so the far end may send them (a peer that never says so never gets any)."""
+
+    type: Literal["media.repair"] = "media.repair"
+    video_parity: bool = False
+
+
 _Uid = Annotated[str, Field(max_length=64)]
 _Name = Annotated[str, Field(max_length=128)]
 _Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
@@ -225,6 +234,7 @@ DataMessage = Annotated[
     | VideoPaused
     | VideoResumed
     | MediaFeedback
+    | MediaRepair
     | ShareStart
     | ShareStop
     | ViewUpdate

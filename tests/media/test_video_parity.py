@@ -1,0 +1,242 @@
+"""Video parity (app.media.video_parity): a lost packet is rebuilt from its group's parity
+without a round trip, only between peers that both say they use it, and the playout then
+follows the late frames instead of a whole round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from aiortc.rtp import RtpPacket
+
+from app.media.video_parity import ParityDecoder, ParityEncoder, is_parity, parse_parity
+
+SSRC = 0x1234_5678
+
+
+def _frames(n: int, seed: int = 1) -> list[list[RtpPacket]]:
+    """``n`` frames of 1–3 packets of random bytes and sizes, consecutive sequence numbers
+    across a wrap, the last packet of each frame marked."""
+    rnd = random.Random(seed)
+    seq, frames = 65_530, []
+    for f in range(n):
+        count = rnd.choice([1, 1, 2, 3])
+        packets = []
+        for i in range(count):
+            payload = rnd.randbytes(rnd.randint(40, 1200))
+            packets.append(
+                RtpPacket(
+                    payload_type=97,
+                    marker=int(i == count - 1),
+                    sequence_number=seq,
+                    timestamp=(4_294_960_000 + f * 6000) % (1 << 32),
+                    ssrc=SSRC,
+                    payload=payload,
+                )
+            )
+            seq = (seq + 1) & 0xFFFF
+        frames.append(packets)
+    return frames
+
+
+def _send(frames: list[list[RtpPacket]]) -> list[RtpPacket]:
+    """What goes on the wire: each frame's packets, then any parity due."""
+    encoder, wire, pseq = ParityEncoder(), [], 0
+    for packets in frames:
+        wire.extend(packets)
+        for payload in encoder.add_frame(packets):
+            wire.append(RtpPacket(payload_type=97, sequence_number=pseq, ssrc=99, payload=payload))
+            pseq += 1
+    return wire
+
+
+def _same(a: RtpPacket, b: RtpPacket) -> bool:
+    return (a.sequence_number, a.timestamp, a.marker, a.payload, a.ssrc, a.payload_type) == (
+        b.sequence_number,
+        b.timestamp,
+        b.marker,
+        b.payload,
+        b.ssrc,
+        b.payload_type,
+    )
+
+
+def test_one_lost_packet_per_group_is_rebuilt_bit_for_bit() -> None:
+    frames = _frames(60)
+    media = [p for f in frames for p in f]
+    wire = _send(frames)
+    parities = [p for p in wire if is_parity(p.payload)]
+    assert 0.15 < len(parities) / len(media) < 0.35  # about one per four packets
+    # Lose the first packet of every group.
+    lost = {parse_parity(p, 0.0).first for p in parities}
+    decoder, handed_on = ParityDecoder(), []
+    for p in wire:
+        if p.sequence_number in lost and not is_parity(p.payload):
+            continue
+        handed_on.extend(decoder.feed(p, now=0.0))
+    assert not any(is_parity(p.payload) for p in handed_on)  # never the codec's
+    by_seq = {p.sequence_number: p for p in handed_on}
+    assert len(by_seq) == len(media) and decoder.recovered == len(lost)
+    assert all(_same(by_seq[p.sequence_number], p) for p in media)
+
+
+def test_two_losses_in_a_group_wait_for_a_retransmission_of_one() -> None:
+    frames = _frames(8, seed=2)
+    wire = _send(frames)
+    first_group = []
+    for p in wire:
+        if is_parity(p.payload):
+            break
+        first_group.append(p)
+    a, b = first_group[0], first_group[1]
+    decoder = ParityDecoder()
+    out = []
+    for p in wire:
+        if p is not a and p is not b:
+            out.extend(decoder.feed(p, now=0.0))
+    assert a.sequence_number not in {p.sequence_number for p in out}
+    # The NACK answer for ``a`` arrives: the parity now rebuilds ``b``.
+    more = decoder.feed(a, now=0.5)
+    assert [p.sequence_number for p in more] == [a.sequence_number, b.sequence_number]
+    assert _same(more[1], b)
+    # A group kept too long is forgotten rather than matched against much later packets.
+    late = ParityDecoder()
+    for p in wire:
+        if p is not a and p is not b:
+            late.feed(p, now=0.0)
+    assert late.feed(a, now=ParityDecoder.KEEP_GROUP_S + 1) == [a]
+
+
+def test_malformed_parity_is_dropped_not_decoded() -> None:
+    decoder = ParityDecoder()
+    junk = RtpPacket(payload_type=97, sequence_number=1, ssrc=99, payload=b"YQP\x01\x00")
+    assert decoder.feed(junk, now=0.0) == []
+    vp8 = RtpPacket(payload_type=97, sequence_number=2, ssrc=SSRC, payload=b"\x90\x80\x01abc")
+    assert decoder.feed(vp8, now=0.0) == [vp8]
+
+
+def test_playout_with_parity_follows_late_frames_not_the_round_trip() -> None:
+    from app.media.receive import MAX_REPAIRED_AHEAD_DELAY_S, PlayoutClock
+
+    def run(repaired_ahead: bool) -> tuple[float, int]:
+        clock = PlayoutClock()
+        clock.delay_s = 0.03 if repaired_ahead else 0.3  # the session's rule for each case
+        clock.repaired_ahead = repaired_ahead
+        shown = []
+        for n in range(300):  # 20 s at 15 fps
+            late = 0.12 if n % 10 == 3 else 0.0  # rebuilt from parity two frames on
+            if n % 75 == 40:
+                late = 0.4  # a group with two losses: a NACK round trip
+            shown.append(clock.due(n * 6000, 100.0 + n / 15 + late))
+        gaps = [b - a for a, b in zip(shown[60:], shown[61:], strict=False)]
+        freezes = sum(g > 1 / 15 + 0.15 for g in gaps)
+        return clock.delay(), freezes
+
+    delay, freezes = run(repaired_ahead=True)
+    assert delay <= MAX_REPAIRED_AHEAD_DELAY_S and delay < 0.15
+    assert freezes <= 4  # only the frames that waited for a retransmission
+    old_delay, old_freezes = run(repaired_ahead=False)
+    assert old_delay >= 0.3 and old_freezes == 0  # the round-trip rule: no freeze, late picture
+
+
+def test_parity_goes_only_to_a_peer_that_said_it_repairs_from_it() -> None:
+    from app.media.engine import MediaConfig, MediaSession
+    from app.protocol.datachannel import MediaRepair, encode_message
+
+    async def check() -> None:
+        ours = MediaSession(
+            offerer=True,
+            send_signal=_ignore,
+            video_source=None,
+            audio_source=None,
+            config=MediaConfig(),
+        )
+        assert ours.messaging.repairs_offered == MediaRepair(
+            id=ours.messaging.repairs_offered.id,
+            sent_at=ours.messaging.repairs_offered.sent_at,
+            video_parity=True,
+        )
+        control = ours.adaptation.control
+        assert not control.video_parity  # nothing heard yet: a stock peer or Chrome
+        ours.messaging.on_data(encode_message(MediaRepair(video_parity=True)))
+        assert control.video_parity
+        stock = MediaSession(
+            offerer=True,
+            send_signal=_ignore,
+            video_source=None,
+            audio_source=None,
+            config=MediaConfig(lowband=False),
+        )
+        assert stock.messaging.repairs_offered is None
+
+    asyncio.run(check())
+
+
+async def _ignore(*_args: object) -> None:
+    return None
+
+
+def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
+    """Two real low-band sessions through the UDP emulator at 8 % loss: B rebuilds lost
+    video packets from A's parity (and says so), and frames keep arriving."""
+    from app.media import aiortc_adapter as adapter
+    from app.media.engine import MediaConfig, MediaSession
+    from app.media.loopback import use_loopback_candidates
+    from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
+    from tests.linkemu.profile import LinkProfile
+    from tests.linkemu.udp import UdpLinkEmulator
+    from tests.support.memory_signaling import SignalingPair
+
+    use_loopback_candidates()
+    frames: list[float] = []
+
+    def on_frame(frame: object, now: float) -> None:
+        if hasattr(frame, "width"):
+            frames.append(now)
+
+    async def call() -> tuple[int, int]:
+        with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.08, seed=5)) as emu:
+            config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp)
+            pair = SignalingPair(delay_s=0.02)
+            a = MediaSession(
+                offerer=True,
+                send_signal=pair.sender("a"),
+                config=config,
+                video_source=SyntheticVideoTrack(160, 120, 10),
+                audio_source=ToneAudioTrack(),
+            )
+            b = MediaSession(
+                offerer=False,
+                send_signal=pair.sender("b"),
+                config=config,
+                video_source=None,
+                audio_source=ToneAudioTrack(),
+                on_remote_frame=on_frame,
+            )
+            pair.sessions.update(a=a, b=b)
+            await b.start()
+            await a.start()
+
+            def buffer():  # noqa: ANN202
+                gen = b.generation
+                for tx in gen.pc.getTransceivers() if gen else []:
+                    if tx.kind == "video":
+                        return adapter.jitter_buffer(tx.receiver)
+                return None
+
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                buf = buffer()
+                if buf is not None and buf.parity.recovered >= 3 and len(frames) >= 30:
+                    break
+                await asyncio.sleep(0.2)
+            buf = buffer()
+            result = (buf.parity.recovered if buf else 0, len(frames))
+            await a.close()
+            await b.close()
+            return result
+
+    recovered, shown = asyncio.run(call())
+    assert recovered >= 3, "no lost video packet was rebuilt from parity"
+    assert shown >= 30
