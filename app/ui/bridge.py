@@ -123,3 +123,22 @@ def run_async(
     future = tasks.async_loop().submit(coro)
     _deliver(future, on_done, on_error)
     return future
+
+
+class NewestOnly:
+    """Of the loads one view starts, only the newest one's result is shown: workers may
+    finish out of order, and a load started before a save must not hide what was saved."""
+
+    def __init__(self) -> None:
+        self._ticket = 0
+
+    def deliver(self, show: Callable[..., object]) -> Callable[..., None]:
+        """A new ticket: the returned callback calls ``show`` only if no later one was taken."""
+        self._ticket += 1
+        ticket = self._ticket
+
+        def if_newest(*args: Any) -> None:
+            if ticket == self._ticket:
+                show(*args)
+
+        return if_newest

@@ -120,3 +120,17 @@ def test_a_worker_import_does_not_make_shiboken_read_its_source(tmp_path, monkey
     sys.modules.pop("yq_worker_imported", None)
     assert got == [7]
     assert not [m for m in read if getattr(m, "__name__", "") == "yq_worker_imported"]
+
+
+def test_a_load_that_finishes_late_does_not_hide_a_newer_one():
+    """The records list loaded before a note was saved arrives after the one loaded after
+    it (two workers, out of order): the list must keep showing the note."""
+    from app.ui.bridge import NewestOnly
+
+    shown: list[list[str]] = []
+    records = NewestOnly()
+    before_the_note = records.deliver(shown.append)
+    after_the_note = records.deliver(shown.append)
+    after_the_note(["血压偏高，建议复查"])
+    before_the_note([])
+    assert shown == [["血压偏高，建议复查"]]

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.protocol.sync import DocType
 from app.sync.errors import HubError
-from app.ui.bridge import run_in_worker, run_network
+from app.ui.bridge import NewestOnly, run_in_worker, run_network
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.conflict_dialog import ConflictDialog
@@ -66,7 +66,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         self.directory = Directory()
         self.form_widget: Any = None
         self.case_view: Any = None
-        self._generation = 0
+        self._worklist_load = NewestOnly()  # only the newest reload is shown
         self._directory_loaded_for: Any = None
         self.docs: dict[str, Any] = {}
         self.item_states: dict[str, Any] = {}
@@ -221,8 +221,6 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         if self._directory_loaded_for is not session:
             self._directory_loaded_for = session
             run_network(load_directory, session, on_done=self._directory_loaded)
-        self._generation += 1
-        generation = self._generation
 
         def load() -> tuple[list[Any], dict[str, Any], dict[str, str]]:
             docs = session.store.list(DocType.consultation)
@@ -232,7 +230,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
             states = {d.id: session.engine.item_status(d) for d in docs}
             return docs, patients, states
 
-        run_in_worker(load, on_done=lambda r: self._loaded(generation, *r))
+        run_in_worker(load, on_done=self._worklist_load.deliver(lambda r: self._loaded(*r)))
         if self.case_view is not None and self.stack.currentIndex() == CASE:
             self.case_view.reload()
 
@@ -243,11 +241,7 @@ class ConsultationsPage(FollowsSyncSession, QWidget):
         if self.case_view is not None and self.case_view.case is not None:
             self.case_view.reload()  # hospital and specialist names
 
-    def _loaded(
-        self, generation: int, docs: list[Any], patients: dict[str, Any], states: dict[str, Any]
-    ) -> None:
-        if generation != self._generation:
-            return
+    def _loaded(self, docs: list[Any], patients: dict[str, Any], states: dict[str, Any]) -> None:
         session = self._session()
         own = session.store.facility_id if session is not None else ""
         self.docs = {d.id: d for d in docs}

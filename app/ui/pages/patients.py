@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.protocol.sync import DocType
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import NewestOnly, run_in_worker
 from app.ui.pages.empty_state import EmptyState
 from app.ui.pages.records_page import FollowsSyncSession
 from app.ui.sync.identity import identity_parts, identity_text, sync_text
@@ -121,8 +121,8 @@ class PatientsPage(FollowsSyncSession, QWidget):
         self.patients: dict[str, Any] = {}
         self.index = PatientIndex()
         self.sync_states: dict[str, Any] = {}
-        self._generation = 0  # only the newest reload is shown (workers may finish out of order)
-        self._records_generation = 0  # likewise for the selected patient's records
+        self._patients_load = NewestOnly()
+        self._records_load = NewestOnly()
         self.stack = QStackedLayout(self)
         self.empty = EmptyState(
             self.tr("Patients"),
@@ -238,8 +238,6 @@ class PatientsPage(FollowsSyncSession, QWidget):
         session = self._session()
         if session is None:
             return
-        self._generation += 1
-        generation = self._generation
 
         def load() -> tuple[dict[str, Any], PatientIndex, dict[str, Any]]:
             docs = session.store.list(DocType.patient)
@@ -247,13 +245,9 @@ class PatientsPage(FollowsSyncSession, QWidget):
             states = {p.id: session.engine.item_status(p) for p in docs}
             return {p.id: p for p in docs}, index, states
 
-        run_in_worker(load, on_done=lambda r: self._loaded(generation, *r))
+        run_in_worker(load, on_done=self._patients_load.deliver(lambda r: self._loaded(*r)))
 
-    def _loaded(
-        self, generation: int, patients: dict[str, Any], index: PatientIndex, states: dict
-    ) -> None:
-        if generation != self._generation:
-            return
+    def _loaded(self, patients: dict[str, Any], index: PatientIndex, states: dict) -> None:
         self.patients, self.index, self.sync_states = patients, index, states
         self._fill()
 
@@ -328,15 +322,10 @@ class PatientsPage(FollowsSyncSession, QWidget):
         def load() -> list[Any]:
             return session.store.list(patient_id=patient.id)
 
-        self._records_generation += 1
-        generation = self._records_generation
-        run_in_worker(load, on_done=lambda docs: self._show_records(generation, patient.id, docs))
+        show = self._records_load.deliver(lambda docs: self._show_records(patient.id, docs))
+        run_in_worker(load, on_done=show)
 
-    def _show_records(self, generation: int, patient_id: str, docs: list[Any]) -> None:
-        # Loads may finish out of order: one started before a note was saved must not
-        # replace the list that already shows it.
-        if generation != self._records_generation:
-            return
+    def _show_records(self, patient_id: str, docs: list[Any]) -> None:
         current = self.selected()
         if current is None or current.id != patient_id:
             return  # the selection moved on while this loaded

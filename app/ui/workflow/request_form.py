@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.bridge import run_in_worker
+from app.ui.bridge import NewestOnly, run_in_worker
 from app.ui.workflow.banner import PatientBanner
 from app.ui.workflow.directory import Directory
 from app.ui.workflow.labels import attachment_kind_text, field_label, type_text, urgency_text
@@ -102,6 +102,7 @@ class RequestFormWidget(QWidget):
     ) -> None:
         super().__init__(parent)
         self.session = session
+        self._attachments_load = NewestOnly()
         self.user = user
         self.form = form
         self.directory = directory
@@ -481,7 +482,7 @@ class RequestFormWidget(QWidget):
 
             return store.list(DocType.attachment, consultation_id=cid)
 
-        run_in_worker(load, on_done=self._show_attachments)
+        run_in_worker(load, on_done=self._attachments_load.deliver(self._show_attachments))
 
     def _show_attachments(self, docs: list[Any]) -> None:
         self.attachments.clear()
