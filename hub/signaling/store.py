@@ -173,11 +173,12 @@ class SignalStore:
         with self.db.write() as conn:
             conn.execute(sig_connections.delete().where(sig_connections.c.id == conn_id))
 
-    def online(self, user_ids: list[str], now: float) -> set[str]:
+    def online(self, user_ids: list[str], now: float, sync_too: bool = False) -> set[str]:
         """Which of ``user_ids`` have a call socket open on some hub process (a sync-hints
         socket alone cannot ring, so it does not count). A crashed process's
         sockets count until a survivor claims it (``dead_after_s``); a process that is only
-        slow keeps its users online (its heartbeat is not consulted here)."""
+        slow keeps its users online (its heartbeat is not consulted here). ``sync_too``: any
+        socket counts (who can be sent a sync hint)."""
         if not user_ids:
             return set()
         with self.db.read() as conn:
@@ -186,7 +187,7 @@ class SignalStore:
                     sa.select(sig_connections.c.user_id)
                     .where(
                         sig_connections.c.user_id.in_(user_ids),
-                        sig_connections.c.purpose == "call",
+                        sa.true() if sync_too else sig_connections.c.purpose == "call",
                     )
                     .distinct()
                 ).scalars()
