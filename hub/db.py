@@ -247,6 +247,9 @@ sig_connections = sa.Table(
     sa.Column("process_id", sa.String(32), nullable=False, index=True),
     sa.Column("session_hash", sa.String(64), nullable=False, server_default=""),
     sa.Column("connected_at", sa.Float, nullable=False),
+    # added by migration 32 (created directly on a fresh database): "call" for the app's
+    # call socket, "sync" for a sync-hints socket, which can neither ring nor answer
+    sa.Column("purpose", sa.String(8), nullable=False, server_default="call"),
 )
 sig_calls = sa.Table(
     "sig_calls",
@@ -373,6 +376,11 @@ def _migration_31(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS documents_txn_seq ON documents (txn, seq)")
 
 
+def _migration_32(conn: Connection) -> None:
+    """Sockets say what they are for: only call sockets make someone present (reachable)."""
+    _add_column(conn, "sig_connections", "purpose", "VARCHAR(8) NOT NULL DEFAULT 'call'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _migration_1),
     (2, _migration_2),
@@ -383,6 +391,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (22, _migration_22),
     (30, _migration_30),
     (31, _migration_31),
+    (32, _migration_32),
 ]
 """Ordered (version, function). Append new migrations; never edit an old one."""
 

@@ -174,6 +174,7 @@ class MediaSession:
         self.speaker: SpeakerOutput | None = None
         self.speaker_problem: str | None = None  # "no_speaker" when nothing can play
         self._speaker_task: asyncio.Task[None] | None = None
+        self._release: asyncio.Task[None] | None = None  # close()'s work, once started
 
     # ---- the parts, as the rest of the app and the tests see them -----------------------
 
@@ -209,14 +210,22 @@ class MediaSession:
             await self._new_offer()
 
     async def close(self, reason: str = "hangup") -> None:
-        """End the media for good (sources stopped, peer connection closed)."""
-        if self.state is MediaState.ended:
-            return
-        self._set_state(MediaState.ended, reason)
+        """End the media for good (sources stopped, peer connection closed).
+
+        The release runs as a task of its own: a close() cancelled part-way (the window
+        closing while it hangs up) leaves it running, and any later close() waits for it."""
+        if self._release is None:
+            self._set_state(MediaState.ended, reason)
+            closer = asyncio.current_task()
+            self._release = asyncio.get_running_loop().create_task(self._release_all(closer))
+        await asyncio.shield(self._release)
+
+    async def _release_all(self, closer: asyncio.Task[Any] | None) -> None:
         # Every wait bounded and none able to swallow a cancellation (app.tasks.wait_ended):
-        # a hang-up must end the call even if a step of aiortc's does not finish. Called
-        # from the watchdog itself (peer lost) its loop ends by seeing the state.
-        await stop_task(self._watch_task, WATCHDOG_STOP_S, "the media watchdog")
+        # a hang-up must end the call even if a step of aiortc's does not finish. Closed by
+        # the watchdog itself (peer lost), its loop ends by seeing the state.
+        if closer is not self._watch_task:
+            await stop_task(self._watch_task, WATCHDOG_STOP_S, "the media watchdog")
         await self.peers.close()
         if self._speaker_task is not None:
             await wait_ended(self._speaker_task, SPEAKER_OPEN_S, "opening the speaker")

@@ -62,6 +62,7 @@ class Connection:
     ws: WebSocket
     id: str
     session_hash: str = ""
+    purpose: str = "call"  # or "sync": a sync-hints socket (no calls, no presence)
     presence_watchers: set[str] = field(default_factory=set)
 
     async def send_text(self, text: str) -> None:
@@ -219,8 +220,10 @@ class Switchboard:
 
     # ---- sockets -----------------------------------------------------------------------
 
-    def new_connection(self, user: UserInfo, ws: WebSocket, session_hash: str) -> Connection:
-        return Connection(user, ws, f"{self.process_id}:{next(self._ids)}", session_hash)
+    def new_connection(
+        self, user: UserInfo, ws: WebSocket, session_hash: str, purpose: str = "call"
+    ) -> Connection:
+        return Connection(user, ws, f"{self.process_id}:{next(self._ids)}", session_hash, purpose)
 
     async def add(self, conn: Connection) -> None:
         self.local[conn.id] = conn
@@ -231,13 +234,16 @@ class Switchboard:
             self.process_id,
             conn.session_hash,
             self.clock(),
+            conn.purpose,
         )
-        await self.presence_changed([conn.user.id])
+        if conn.purpose == "call":
+            await self.presence_changed([conn.user.id])
 
     async def remove(self, conn: Connection) -> None:
         self.local.pop(conn.id, None)
         await run_in_threadpool(self.store.remove_connection, conn.id)
-        await self.connections_lost([(conn.id, conn.user.id)])
+        if conn.purpose == "call":  # a sync socket neither made them present nor holds calls
+            await self.connections_lost([(conn.id, conn.user.id)])
 
     async def online(self, user_ids: list[str]) -> set[str]:
         return await run_in_threadpool(self.store.online, user_ids, self.clock())

@@ -87,7 +87,7 @@ def publish_after_push(app: Any, pusher: UserInfo, results: list[PushResult]) ->
 
         board = switchboard(app)
         await board.ensure_started()
-        online = await run_in_threadpool(board.store.online, sorted(users), board.clock())
+        online = await run_in_threadpool(board.store.online, sorted(users), board.clock(), True)
         await board.send_users(online, sig.SyncHint(seq=top))
 
     def schedule() -> None:

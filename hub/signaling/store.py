@@ -145,8 +145,15 @@ class SignalStore:
     # ---- connections (presence) --------------------------------------------------------
 
     def add_connection(
-        self, conn_id: str, user_id: str, process_id: str, session_hash: str, now: float
+        self,
+        conn_id: str,
+        user_id: str,
+        process_id: str,
+        session_hash: str,
+        now: float,
+        purpose: str = "call",
     ) -> None:
+        """Record a socket; a call socket also stops the user's "gone" timers (back in time)."""
         with self.db.write() as conn:
             conn.execute(sig_connections.delete().where(sig_connections.c.id == conn_id))
             conn.execute(
@@ -156,25 +163,32 @@ class SignalStore:
                     process_id=process_id,
                     session_hash=session_hash,
                     connected_at=now,
+                    purpose=purpose,
                 )
             )
-            conn.execute(sig_gone.delete().where(sig_gone.c.user_id == user_id))
+            if purpose == "call":
+                conn.execute(sig_gone.delete().where(sig_gone.c.user_id == user_id))
 
     def remove_connection(self, conn_id: str) -> None:
         with self.db.write() as conn:
             conn.execute(sig_connections.delete().where(sig_connections.c.id == conn_id))
 
-    def online(self, user_ids: list[str], now: float) -> set[str]:
-        """Which of ``user_ids`` have a socket open on some hub process. A crashed process's
+    def online(self, user_ids: list[str], now: float, sync_too: bool = False) -> set[str]:
+        """Which of ``user_ids`` have a call socket open on some hub process (a sync-hints
+        socket alone cannot ring, so it does not count). A crashed process's
         sockets count until a survivor claims it (``dead_after_s``); a process that is only
-        slow keeps its users online (its heartbeat is not consulted here)."""
+        slow keeps its users online (its heartbeat is not consulted here). ``sync_too``: any
+        socket counts (who can be sent a sync hint)."""
         if not user_ids:
             return set()
         with self.db.read() as conn:
             return set(
                 conn.execute(
                     sa.select(sig_connections.c.user_id)
-                    .where(sig_connections.c.user_id.in_(user_ids))
+                    .where(
+                        sig_connections.c.user_id.in_(user_ids),
+                        sa.true() if sync_too else sig_connections.c.purpose == "call",
+                    )
                     .distinct()
                 ).scalars()
             )

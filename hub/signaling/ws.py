@@ -98,20 +98,23 @@ async def signaling_socket(ws: WebSocket) -> None:
     board = switchboard(ws.app)
     await board.ensure_started()
     await ws.accept()
-    conn = board.new_connection(user, ws, hashlib.sha256(token.encode()).hexdigest())
+    # A hints-only socket (?purpose=sync) leaves missed calls, ringing and presence to the
+    # call socket: it cannot answer, so it must not make its user look reachable.
+    purpose = "sync" if ws.query_params.get("purpose") == "sync" else "call"
+    conn = board.new_connection(user, ws, hashlib.sha256(token.encode()).hexdigest(), purpose)
     await board.add(conn)
     ice = _ice(ws)
     await conn.send(
         sig.Hello(
             user_id=user.id,
             ice_servers=hello_ice_servers(ice),
-            # a hints-only socket (?purpose=sync) leaves missed calls for the call socket
             missed_calls=[]
-            if ws.query_params.get("purpose") == "sync"
+            if purpose == "sync"
             else await run_in_threadpool(board.missed.take, user.id),
         )
     )
-    await board.catch_up(conn)
+    if purpose == "call":
+        await board.catch_up(conn)
     handler = _Handler(ws, conn, board, token, ice)
     try:
         while True:

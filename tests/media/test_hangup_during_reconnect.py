@@ -73,6 +73,32 @@ def test_hang_up_as_the_watchdog_starts_a_reconnection_ends_the_call() -> None:
     asyncio.run(scenario())
 
 
+def test_a_hang_up_cancelled_part_way_is_finished_by_the_next_one() -> None:
+    """The window closes while the call is hanging up (its close() is cancelled at its first
+    wait): the release goes on, and a second close() returns only once the peer connection
+    is closed and the camera and microphone are released."""
+    use_loopback_candidates()
+
+    async def scenario() -> None:
+        pair = SignalingPair()
+        a, b = pair.sessions_for(MediaConfig(start_rung=3))
+        await pair.start()
+        await _until("the call's media", lambda: a.state is MediaState.connected)
+        pc = a.generation.pc
+        first = asyncio.get_running_loop().create_task(a.close())
+        await asyncio.sleep(0)  # one turn: the hang-up runs up to its first wait
+        assert a.state is MediaState.ended and not first.done()
+        first.cancel()
+        await asyncio.wait({first}, timeout=DEADLINE_S)
+        done, _ = await asyncio.wait({asyncio.ensure_future(a.close())}, timeout=DEADLINE_S)
+        assert done, "the second hang-up never finished"
+        assert pc.connectionState == "closed"
+        assert a.video_source.readyState == "ended" and a.audio_source.readyState == "ended"
+        await b.close()
+
+    asyncio.run(scenario())
+
+
 def test_stopping_a_task_keeps_the_callers_own_cancellation() -> None:
     """A task that catches CancelledError (as aioice's close does) must not eat the cancel
     of whoever is waiting for it to stop: that caller is often a loop (watchdog, signaling
