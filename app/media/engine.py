@@ -266,7 +266,11 @@ class MediaSession:
 
     async def _handle_signal_locked(self, kind: str, session: int, sdp: str) -> None:
         gen = self.generation
-        if kind == "offer" and not self.offerer and session >= self.session:
+        log.info("signal %s for session %d (ours %d)", kind, session, self.session)
+        if kind == "offer" and not self.offerer and (session > self.session or gen is None):
+            # An offer for the session already answered is a duplicate (two sockets of one
+            # app, a relay repeating itself): answering it again replaced the peer
+            # connection the far end was already checking ICE against.
             await self._answer(session, sdp)
         elif kind == "answer" and self.offerer and gen is not None and session == gen.session:
             if gen.pc.signalingState == "have-local-offer":

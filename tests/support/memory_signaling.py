@@ -22,6 +22,7 @@ class SignalingPair:
         self.delay_s = delay_s
         self.sessions: dict[str, MediaSession] = {}
         self.up = True  # False: signals are lost (emulates the hub being unreachable)
+        self.copies = 1  # 2: every signal arrives twice (one app with two hub sockets)
 
     def sender(self, me: str) -> SendSignal:
         """The ``send_signal`` callable for side ``me`` ("a" or "b")."""
@@ -37,7 +38,8 @@ class SignalingPair:
                     await asyncio.sleep(self.delay_s)
                 await target.handle_signal(kind, session, sdp)
 
-            asyncio.get_running_loop().create_task(deliver())
+            for _ in range(self.copies):
+                asyncio.get_running_loop().create_task(deliver())
 
         return send
 

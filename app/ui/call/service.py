@@ -39,6 +39,7 @@ class CallService(QObject):
         self.preview_slot = LatestFrameSlot(max_width=320)
         self.controller: CallController | None = None
         self.signaling: HubSignaling | None = None
+        self._starting: object | None = None  # a start() whose _start has not run yet
         self.online = False
         self.notes: list[str] = []
         self.consultation_id = ""  # of the current or ringing call ("" for a test call)
@@ -51,13 +52,23 @@ class CallService(QObject):
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect to the hub's signaling (needs a signed-in ``hub_client``)."""
+        """Connect to the hub's signaling (needs a signed-in ``hub_client``). Once: later
+        calls, also those made before the connection exists, do nothing."""
         client = self.context.services.get("hub_client")
-        if client is None or self.signaling is not None:
+        if client is None or self._starting is not None or self.signaling is not None:
             return
-        run_async(self._start(client))
+        # Marked here, on the GUI thread: ``signaling`` is only set once ``_start`` runs on
+        # the media loop, and on a loaded PC the Call page and the sign-in both started the
+        # service before that — two sockets, every offer and answer delivered twice, the
+        # callee answering each offer twice and ICE checking against the replaced peer
+        # connection: media never came up (tests/media/test_call_soak.py under stress-ng).
+        starting = self._starting = object()
+        run_async(self._start(client, starting))
 
-    async def _start(self, client: Any) -> None:
+    async def _start(self, client: Any, starting: object) -> None:
+        if self._starting is not starting:
+            return  # stopped before it ran
+        self._starting = None
         async def token() -> str:
             if self.signaling is not None and self.signaling.refused:
                 # Expired access token: one authenticated request refreshes it (shared lock).
@@ -114,6 +125,7 @@ class CallService(QObject):
         """Hang up and disconnect (sign-out, exit). Safe to call twice."""
         controller, signaling = self.controller, self.signaling
         self.controller = self.signaling = None
+        self._starting = None
         if controller is None and signaling is None:
             return
 
