@@ -80,10 +80,10 @@ class MediaConfig:
     sdp_rewriter: Callable[[str], str] | None = None  # tests: route media via the emulator
     stats_every_s: float = 1.0
     play_audio: bool = False  # the app: True (received audio to the speaker)
-    # Audio sender reports paired with capture time (lowband.install_encoders). Off: with it
-    # on, two app clients under CPU load failed to bring media up (3 runs of 3, not yet
-    # root-caused; docs/calls.md).
-    align_reports: bool = False
+    # Audio sender reports paired with capture time (lowband.install_encoders). It was off
+    # while the soak's failures under load were blamed on it; the cause was two hub
+    # sockets delivering every signal twice (docs/calls.md, "Sender reports").
+    align_reports: bool = True
     # Offer and (when the far end offers it too) send XOR parity for video (low-band only).
     video_parity: bool = True
     speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
