@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -22,6 +22,7 @@ class Node:
     ca_file: str = ""  # verifies the node's certificate ("" = the system's CAs)
     cert_file: str = ""  # our certificate and key, for nodes that require one
     key_file: str = ""
+    key_passphrase: str = field(default="", repr=False)  # from the OS keyring, never stored
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -57,6 +58,7 @@ class LocalNode:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    tls_key_passphrase: str = field(default="", repr=False)  # from the OS keyring (in memory)
 
     def move_destination(self, ae_title: str) -> Node | None:
         """The known node a C-MOVE may send to, or None."""
@@ -119,13 +121,29 @@ def pacs_node(settings: Any) -> Node | None:
 def with_tls(node: Node, settings: Any) -> Node:
     """``node`` reached over DICOM TLS: verified with the policy's CA bundle (else the system's),
     showing our certificate when one is configured."""
+    key_file = str(settings.get("dicom_tls_key", "") or "")
     return replace(
         node,
         tls=True,
         ca_file=str(settings.get("ca_bundle", "") or ""),
         cert_file=str(settings.get("dicom_tls_cert", "") or ""),
-        key_file=str(settings.get("dicom_tls_key", "") or ""),
+        key_file=key_file,
+        key_passphrase=_passphrase_for(key_file),
     )
+
+
+def with_key_passphrase(node: LocalNode) -> LocalNode:
+    """``node`` carrying its TLS key's passphrase from the OS keyring (a keyring read: call
+    it off the GUI thread, in the process that starts the receiver)."""
+    return replace(node, tls_key_passphrase=_passphrase_for(node.tls_key))
+
+
+def _passphrase_for(key_file: str) -> str:
+    if not key_file:
+        return ""
+    from app.dicom_net.tls import key_passphrase
+
+    return key_passphrase() or ""
 
 
 # ``dicom_query_sides``: which side of a consultation may search and retrieve priors from this

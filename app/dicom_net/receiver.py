@@ -139,7 +139,10 @@ class StorageReceiver:
 
             try:
                 ssl_context = server_context(
-                    self.node.tls_cert, self.node.tls_key, self.node.tls_client_ca
+                    self.node.tls_cert,
+                    self.node.tls_key,
+                    self.node.tls_client_ca,
+                    self.node.tls_key_passphrase,
                 )
             except TlsConfigError as exc:
                 raise ReceiverError(f"DICOM TLS: {exc}") from exc
