@@ -26,6 +26,7 @@ from app.media.stats import CallStats
 from app.protocol.datachannel import PauseReason
 
 PARITY_FLOOR_S = 0.03
+PARITY_MIN_FPS = 12
 
 
 class CallAdaptation:
@@ -157,6 +158,10 @@ class CallAdaptation:
             return
         was_paused = video.paused
         video.rung = LADDER[rung_index]
+        # A parity group spans ~4 frames: at 10 fps or less that is longer than a NACK
+        # round trip on the links that need it (c: 600 ms), and its ~30 % would come out of
+        # a tiny video budget (c fell to audio only with it).
+        self.control.parity_fps_ok = video.rung.fps >= PARITY_MIN_FPS
         if video.paused != was_paused:
             self.messaging.announce_video(video.paused, self.pause_reason())
 

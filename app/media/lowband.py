@@ -75,9 +75,15 @@ class SendControl:
     audio_redundancy: bool = True  # each audio packet also carries the previous one
     remb_bps: int | None = None
     remb_at: float = 0.0
-    video_parity: bool = False  # the far end repairs from our parity packets: send them
+    video_parity: bool = False  # the far end repairs from our parity packets
+    parity_fps_ok: bool = False  # the rung's frame rate lets a parity group beat a NACK
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def sends_parity(self) -> bool:
+        """Whether video parity goes out now."""
+        return self.video_parity and self.parity_fps_ok
 
     def on_remb(self, bps: int) -> None:
         """Called (via the encoder) whenever the receiver's REMB arrives."""
@@ -176,7 +182,7 @@ class LowbandVp8Encoder(Vp8Encoder):
     @property
     def target_bitrate(self) -> int:
         video = self.control.video_bps
-        if self.control.video_parity:
+        if self.control.sends_parity:
             video = int(video / (1.0 + self.control.parity_overhead))
         return max(self.MIN_BPS, min(video, self.MAX_BPS))
 
@@ -322,7 +328,7 @@ class LimitedRetransmit:
 
 class ParitySender:
     """Sends the XOR parity of the video sender's packets (``app.media.video_parity``)
-    while ``control.video_parity`` is on, on an SSRC of its own."""
+    while ``control.sends_parity``, on an SSRC of its own."""
 
     def __init__(self, sender: RTCRtpSender, control: SendControl) -> None:
         self.sender, self.control = sender, control
@@ -331,7 +337,7 @@ class ParitySender:
         self._seq = random.getrandbits(16)
 
     async def __call__(self, packets: list[RtpPacket]) -> None:
-        if not self.control.video_parity:
+        if not self.control.sends_parity:
             return
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
