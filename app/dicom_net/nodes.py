@@ -91,6 +91,7 @@ def split_callers(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def local_node(settings: Any) -> LocalNode:
     """Our node as the (policy-aware) settings describe it."""
     titles, addresses = split_callers(settings.get("dicom_allowed_callers", ""))
+    move_tls = bool(settings.get("dicom_move_tls", False))
     return LocalNode(
         ae_title=str(settings.get("dicom_ae_title", "YIQIAO")),
         port=int(settings.get("dicom_port", 11112)),
@@ -99,7 +100,7 @@ def local_node(settings: Any) -> LocalNode:
         allowed_addresses=addresses,
         enabled=bool(settings.get("dicom_receive_enabled", False)),
         move_destinations=tuple(
-            parse_node(item)
+            _tls_files(parse_node(item), settings) if move_tls else parse_node(item)
             for item in str(settings.get("dicom_move_destinations", "") or "").split(",")
             if item.strip()
         ),
@@ -120,22 +121,35 @@ def pacs_node(settings: Any) -> Node | None:
 
 def with_tls(node: Node, settings: Any) -> Node:
     """``node`` reached over DICOM TLS: verified with the policy's CA bundle (else the system's),
-    showing our certificate when one is configured."""
-    key_file = str(settings.get("dicom_tls_key", "") or "")
+    showing our certificate when one is configured (its key opened with the passphrase in the
+    OS keyring: call this off the GUI thread)."""
+    node = _tls_files(node, settings)
+    return replace(node, key_passphrase=_passphrase_for(node.key_file))
+
+
+def _tls_files(node: Node, settings: Any) -> Node:
     return replace(
         node,
         tls=True,
         ca_file=str(settings.get("ca_bundle", "") or ""),
         cert_file=str(settings.get("dicom_tls_cert", "") or ""),
-        key_file=key_file,
-        key_passphrase=_passphrase_for(key_file),
+        key_file=str(settings.get("dicom_tls_key", "") or ""),
     )
 
 
 def with_key_passphrase(node: LocalNode) -> LocalNode:
-    """``node`` carrying its TLS key's passphrase from the OS keyring (a keyring read: call
-    it off the GUI thread, in the process that starts the receiver)."""
-    return replace(node, tls_key_passphrase=_passphrase_for(node.tls_key))
+    """``node`` (and its TLS move destinations) carrying the TLS key's passphrase from the OS
+    keyring (a keyring read: call it off the GUI thread, in the process that starts the
+    receiver)."""
+    passphrase = _passphrase_for(node.tls_key)  # the destinations show the same key
+    return replace(
+        node,
+        tls_key_passphrase=passphrase,
+        move_destinations=tuple(
+            replace(d, key_passphrase=passphrase) if d.key_file else d
+            for d in node.move_destinations
+        ),
+    )
 
 
 def _passphrase_for(key_file: str) -> str:
