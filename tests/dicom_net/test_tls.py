@@ -26,6 +26,18 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
+def _storescu_tls(tls: TlsFiles, port: int, files: list[Path]) -> None:
+    """DCMTK's storescu sends ``files`` to our receiver over TLS, as a modality would: its
+    certificate comes from the hospital CA (here: the same test CA)."""
+    sent = subprocess.run(
+        ["storescu", "+tls", str(tls.server_key), str(tls.server_cert),
+         "+cf", str(tls.ca_cert), "-aec", "YIQIAO", "127.0.0.1", str(port),
+         *map(str, files)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+
+
 def test_storescu_over_tls_to_our_receiver_and_plain_is_refused(
     inbox: Inbox, tmp_path: Path, tls: TlsFiles
 ) -> None:
@@ -37,14 +49,7 @@ def test_storescu_over_tls_to_our_receiver_and_plain_is_refused(
     port = receiver.start()
     try:
         files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=3, patient_id="TLS-1"))
-        # The modality's certificate comes from the hospital CA (here: the same test CA).
-        sent = subprocess.run(
-            ["storescu", "+tls", str(tls.server_key), str(tls.server_cert),
-             "+cf", str(tls.ca_cert), "-aec", "YIQIAO", "127.0.0.1", str(port),
-             *map(str, files)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert sent.returncode == 0, sent.stderr
+        _storescu_tls(tls, port, files)
         wait_until(lambda: sum(s.instance_count for s in inbox.studies()) == 3, what="3 stored")
         [study] = inbox.studies()
         got = {r.sop_uid: inbox.read(r.sha256) for r in inbox.instances(study.study_uid)}
@@ -178,13 +183,7 @@ def test_an_encrypted_key_opens_only_with_the_passphrase_in_the_keyring(
     port = receiver.start()
     try:
         files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=1, patient_id="ENC"))
-        sent = subprocess.run(
-            ["storescu", "+tls", str(tls.server_key), str(tls.server_cert),
-             "+cf", str(tls.ca_cert), "-aec", "YIQIAO", "127.0.0.1", str(port),
-             *map(str, files)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert sent.returncode == 0, sent.stderr
+        _storescu_tls(tls, port, files)
         wait_until(lambda: sum(s.instance_count for s in inbox.studies()) == 1, what="stored")
     finally:
         receiver.stop()
