@@ -179,6 +179,8 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("dicom_pacs_tls", False, _of_type(bool), policy=True, expect="bool"),
         # Where our C-MOVE SCP may send what another node asks it to move.
         SettingSpec("dicom_move_destinations", "", _is_node_list, policy=True),
+        # ... over DICOM TLS (ca_bundle verifies them; our dicom_tls_cert/key shown).
+        SettingSpec("dicom_move_tls", False, _of_type(bool), policy=True, expect="bool"),
         SettingSpec("dicomweb_url", "", _is_url, policy=True, expect="url"),
         # Which side of a consultation may query that PACS for priors (app.dicom_net.nodes).
         _choice("dicom_query_sides", "both", ("both", "target", "requester", "none"), policy=True),

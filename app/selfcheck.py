@@ -788,6 +788,7 @@ def check_dicom_network(settings: Any) -> list[Check]:
             (FAIL, f"{where}: {problem}") if problem else (PASS, f"{where}: can be opened")
         )
     checks.append(Check("DICOM network", "receive port", state, detail))
+    checks += _check_dicom_tls_key(settings)
     try:
         pacs = pacs_node(settings)
     except NodeError as exc:
@@ -818,6 +819,31 @@ def check_dicom_network(settings: Any) -> list[Check]:
         except (DicomWebError, TlsConfigError) as exc:
             checks.append(Check("DICOM network", "DICOMweb", FAIL, str(exc)))
     return checks
+
+
+def _check_dicom_tls_key(settings: Any) -> list[Check]:
+    """A configured DICOM TLS key is encrypted and the keyring's passphrase opens it."""
+    from app.dicom_net.tls import TlsConfigError, key_is_encrypted, key_passphrase, server_context
+
+    key = str(settings.get("dicom_tls_key", "") or "")
+    if not key:
+        return []
+    cert = str(settings.get("dicom_tls_cert", "") or "")
+    try:
+        if not key_is_encrypted(key):
+            return [
+                Check("DICOM network", "TLS private key", WARN,
+                      f"{key} is not encrypted: anyone who copies the file has the key. Encrypt "
+                      "it (openssl pkcs8 -topk8 -v2 aes-256-cbc), point dicom_tls_key at the "
+                      "new file and store its passphrase: main.py dicom tls-passphrase")
+            ]  # fmt: skip
+        server_context(cert, key, key_passphrase=key_passphrase() or "")
+    except (TlsConfigError, OSError) as exc:
+        return [Check("DICOM network", "TLS private key", FAIL, str(exc))]
+    return [
+        Check("DICOM network", "TLS private key", PASS,
+              f"{key}: encrypted, opened with the passphrase in the OS keyring")
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- report

@@ -12,7 +12,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from app.dicom_net.nodes import Node, NodeError, local_node, pacs_node, parse_node, with_tls
+from app.dicom_net.nodes import (
+    Node,
+    NodeError,
+    local_node,
+    pacs_node,
+    parse_node,
+    with_key_passphrase,
+    with_tls,
+)
 
 Translate = Callable[[str, str], str]
 
@@ -25,6 +33,7 @@ USAGE_EXAMPLES = """
   dicom move --pacs PACS@10.1.2.3:104 --study-uid 1.2.3 --dest YIQIAO
   dicom get --pacs PACS@10.1.2.3:104 --study-uid 1.2.3
   dicom inbox
+  dicom tls-passphrase
 """
 
 
@@ -213,7 +222,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from app.dicom_net.receiver import ReceiverError, StorageReceiver
     from app.dicom_net.wording import net_error_text
 
-    node = local_node(_settings())
+    node = with_key_passphrase(local_node(_settings()))
     node = replace(
         node,
         port=node.port if args.port is None else args.port,
@@ -266,6 +275,62 @@ def cmd_inbox(args: argparse.Namespace) -> int:
             )
     finally:
         inbox.close()
+    return 0
+
+
+def cmd_tls_passphrase(args: argparse.Namespace) -> int:
+    """Store (or clear) the DICOM TLS key's passphrase in the OS keyring, checked first
+    against the configured key so a typo never locks the receiver out."""
+    from app import credentials
+    from app.dicom_net.tls import (
+        KEY_PASSPHRASE_SECRET,
+        TlsConfigError,
+        key_is_encrypted,
+        server_context,
+    )
+
+    translate = args.translate
+    if args.clear:
+        credentials.delete_secret(KEY_PASSPHRASE_SECRET)
+        print(translate("DicomCli", "The passphrase was removed from the OS keyring."))
+        return 0
+    if sys.stdin.isatty():
+        import getpass
+
+        passphrase = getpass.getpass(translate("DicomCli", "Passphrase of the DICOM TLS key: "))
+        if getpass.getpass(translate("DicomCli", "The same again: ")) != passphrase:
+            _error(translate, translate("DicomCli", "the two passphrases differ; nothing stored"))
+            return 2
+    else:  # scripted roll-out: the passphrase on standard input
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    if not passphrase:
+        _error(translate, translate("DicomCli", "an empty passphrase; nothing stored"))
+        return 2
+    settings = _settings()
+    cert = str(settings.get("dicom_tls_cert", "") or "")
+    key = str(settings.get("dicom_tls_key", "") or "")
+    if key:
+        try:
+            if not key_is_encrypted(key):
+                _error(
+                    translate,
+                    translate(
+                        "DicomCli",
+                        "the key {key} is not encrypted, so a passphrase does not protect it: "
+                        "encrypt it (openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out "
+                        "key-encrypted.pem), point dicom_tls_key at the new file and delete "
+                        "the old one",
+                    ).format(key=key),
+                )
+                return 2
+            server_context(cert, key, key_passphrase=passphrase)
+        except (TlsConfigError, OSError) as exc:
+            _error(
+                translate, translate("DicomCli", "nothing stored: {problem}").format(problem=exc)
+            )
+            return 2
+    credentials.set_secret(KEY_PASSPHRASE_SECRET, passphrase)
+    print(translate("DicomCli", "The passphrase is stored in the OS keyring."))
     return 0
 
 
@@ -361,6 +426,18 @@ def build_parser(translate: Translate = _untranslated) -> argparse.ArgumentParse
     sub.add_parser("inbox", help=translate("DicomCli", "list received studies")).set_defaults(
         fn=cmd_inbox
     )
+    p = sub.add_parser(
+        "tls-passphrase",
+        help=translate(
+            "DicomCli",
+            "store the passphrase of the encrypted DICOM TLS key (dicom_tls_key) in the OS "
+            "keyring (asked for, or one line on standard input)",
+        ),
+    )
+    p.add_argument(
+        "--clear", action="store_true", help=translate("DicomCli", "remove it from the keyring")
+    )
+    p.set_defaults(fn=cmd_tls_passphrase)
     return parser
 
 

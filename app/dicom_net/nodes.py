@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -22,6 +22,7 @@ class Node:
     ca_file: str = ""  # verifies the node's certificate ("" = the system's CAs)
     cert_file: str = ""  # our certificate and key, for nodes that require one
     key_file: str = ""
+    key_passphrase: str = field(default="", repr=False)  # from the OS keyring, never stored
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -57,6 +58,7 @@ class LocalNode:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    tls_key_passphrase: str = field(default="", repr=False)  # from the OS keyring (in memory)
 
     def move_destination(self, ae_title: str) -> Node | None:
         """The known node a C-MOVE may send to, or None."""
@@ -89,6 +91,7 @@ def split_callers(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def local_node(settings: Any) -> LocalNode:
     """Our node as the (policy-aware) settings describe it."""
     titles, addresses = split_callers(settings.get("dicom_allowed_callers", ""))
+    move_tls = bool(settings.get("dicom_move_tls", False))
     return LocalNode(
         ae_title=str(settings.get("dicom_ae_title", "YIQIAO")),
         port=int(settings.get("dicom_port", 11112)),
@@ -97,7 +100,7 @@ def local_node(settings: Any) -> LocalNode:
         allowed_addresses=addresses,
         enabled=bool(settings.get("dicom_receive_enabled", False)),
         move_destinations=tuple(
-            parse_node(item)
+            _tls_files(parse_node(item), settings) if move_tls else parse_node(item)
             for item in str(settings.get("dicom_move_destinations", "") or "").split(",")
             if item.strip()
         ),
@@ -118,7 +121,13 @@ def pacs_node(settings: Any) -> Node | None:
 
 def with_tls(node: Node, settings: Any) -> Node:
     """``node`` reached over DICOM TLS: verified with the policy's CA bundle (else the system's),
-    showing our certificate when one is configured."""
+    showing our certificate when one is configured (its key opened with the passphrase in the
+    OS keyring: call this off the GUI thread)."""
+    node = _tls_files(node, settings)
+    return replace(node, key_passphrase=_passphrase_for(node.key_file))
+
+
+def _tls_files(node: Node, settings: Any) -> Node:
     return replace(
         node,
         tls=True,
@@ -126,6 +135,29 @@ def with_tls(node: Node, settings: Any) -> Node:
         cert_file=str(settings.get("dicom_tls_cert", "") or ""),
         key_file=str(settings.get("dicom_tls_key", "") or ""),
     )
+
+
+def with_key_passphrase(node: LocalNode) -> LocalNode:
+    """``node`` (and its TLS move destinations) carrying the TLS key's passphrase from the OS
+    keyring (a keyring read: call it off the GUI thread, in the process that starts the
+    receiver)."""
+    passphrase = _passphrase_for(node.tls_key)  # the destinations show the same key
+    return replace(
+        node,
+        tls_key_passphrase=passphrase,
+        move_destinations=tuple(
+            replace(d, key_passphrase=passphrase) if d.key_file else d
+            for d in node.move_destinations
+        ),
+    )
+
+
+def _passphrase_for(key_file: str) -> str:
+    if not key_file:
+        return ""
+    from app.dicom_net.tls import key_passphrase
+
+    return key_passphrase() or ""
 
 
 # ``dicom_query_sides``: which side of a consultation may search and retrieve priors from this

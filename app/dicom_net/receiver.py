@@ -139,7 +139,10 @@ class StorageReceiver:
 
             try:
                 ssl_context = server_context(
-                    self.node.tls_cert, self.node.tls_key, self.node.tls_client_ca
+                    self.node.tls_cert,
+                    self.node.tls_key,
+                    self.node.tls_client_ca,
+                    self.node.tls_key_passphrase,
                 )
             except TlsConfigError as exc:
                 raise ReceiverError(f"DICOM TLS: {exc}") from exc
@@ -317,6 +320,13 @@ class StorageReceiver:
         for sop_class, syntax in pairs[:64]:
             contexts.append(build_context(sop_class, [syntax]))
             contexts.append(build_context(sop_class, fallback))
-        yield dest.host, dest.port, {"contexts": contexts, "ae_title": dest.ae_title}
+        options: dict[str, Any] = {"contexts": contexts, "ae_title": dest.ae_title}
+        if dest.tls:
+            from app.dicom_net.tls import client_context
+
+            # A TlsConfigError here is pynetdicom's 0xC515 to the asker, and our log names it.
+            tls = client_context(dest.ca_file, dest.cert_file, dest.key_file, dest.key_passphrase)
+            options["tls_args"] = (tls, dest.host)
+        yield dest.host, dest.port, options
         yield len(rows)
         yield from self._each_instance(event, rows)

@@ -92,7 +92,9 @@ def _association(ae: AE, node: Node, what: str, **kwargs: Any) -> Iterator[Any]:
         from app.dicom_net.tls import TlsConfigError, client_context
 
         try:
-            context = client_context(node.ca_file, node.cert_file, node.key_file)
+            context = client_context(
+                node.ca_file, node.cert_file, node.key_file, node.key_passphrase
+            )
         except TlsConfigError as exc:
             raise DimseError(f"{node}: TLS is not usable: {exc}", "tls") from exc
         kwargs["tls_args"] = (context, node.host)

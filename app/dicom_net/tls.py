@@ -6,6 +6,12 @@ CA is configured too, a sender must present a certificate that CA signed (modali
 certificates from the hospital's CA), else any sender may connect over TLS. PACS: TLS when
 ``dicom_pacs_tls`` is on, the PACS certificate verified against the policy's CA bundle (or the
 CA list shipped with YiQiao, as for the hub: app/tls.py) and its host name checked; our certificate goes along for PACS that require one.
+
+The private key: secrets live only in the OS keyring, so IT deploys the key encrypted (PKCS#8
+with a passphrase) and stores the passphrase in the keyring (``main.py dicom tls-passphrase``);
+the file on disk is then useless without this computer's keyring. A plain key still works
+(deployments keep running) and the self-check reports it. OpenSSL is never left to ask for a
+passphrase on a terminal: a missing or wrong one is an error naming the key file.
 """
 
 from __future__ import annotations
@@ -21,6 +27,46 @@ class TlsConfigError(ValueError):
     """A certificate, key or CA file that cannot be used (named in the message)."""
 
 
+KEY_PASSPHRASE_SECRET = "dicom-tls-key-passphrase"  # the keyring entry (one per computer)
+
+
+def key_passphrase() -> str | None:
+    """The DICOM TLS key's passphrase from the OS keyring (None when none is stored)."""
+    from app import credentials
+
+    return credentials.get_secret(KEY_PASSPHRASE_SECRET)
+
+
+def key_is_encrypted(key_file: str) -> bool:
+    """Whether the PEM private key in ``key_file`` is protected by a passphrase."""
+    head = Path(key_file).read_bytes()[:4096]
+    return b"ENCRYPTED PRIVATE KEY" in head or b"Proc-Type: 4,ENCRYPTED" in head
+
+
+def _load_key(ctx: ssl.SSLContext, cert_file: str, key_file: str, passphrase: str) -> None:
+    cert, key = _require(cert_file, "certificate"), _require(key_file, "private key")
+
+    def password() -> str:
+        if not passphrase:
+            raise TlsConfigError(
+                f"the private key {key_file!r} is encrypted and no passphrase for it is in the "
+                "OS keyring (store it with: main.py dicom tls-passphrase)"
+            )
+        return passphrase
+
+    encrypted = key_is_encrypted(key)
+    try:
+        ctx.load_cert_chain(cert, key, password=password)
+    except ssl.SSLError as exc:
+        if encrypted and passphrase:
+            raise TlsConfigError(
+                f"the passphrase in the OS keyring does not open the private key {key_file!r}"
+            ) from exc
+        raise TlsConfigError(
+            f"the certificate {cert_file!r} and key {key_file!r} cannot be used together: {exc}"
+        ) from exc
+
+
 def _require(path: str, what: str) -> str:
     if not path or not Path(path).is_file():
         raise TlsConfigError(f"the {what} file {path!r} does not exist")
@@ -32,15 +78,12 @@ def _hardened(ctx: ssl.SSLContext) -> ssl.SSLContext:
     return ctx
 
 
-def server_context(cert_file: str, key_file: str, client_ca: str = "") -> ssl.SSLContext:
+def server_context(
+    cert_file: str, key_file: str, client_ca: str = "", key_passphrase: str = ""
+) -> ssl.SSLContext:
     """Our receiver's context; with ``client_ca``, senders must show a certificate it signed."""
     ctx = _hardened(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    try:
-        ctx.load_cert_chain(_require(cert_file, "certificate"), _require(key_file, "private key"))
-    except ssl.SSLError as exc:
-        raise TlsConfigError(
-            f"the certificate {cert_file!r} and key {key_file!r} cannot be used together: {exc}"
-        ) from exc
+    _load_key(ctx, cert_file, key_file, key_passphrase)
     if client_ca:
         try:
             ctx.load_verify_locations(_require(client_ca, "client CA"))
@@ -50,7 +93,9 @@ def server_context(cert_file: str, key_file: str, client_ca: str = "") -> ssl.SS
     return ctx
 
 
-def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
+def client_context(
+    ca_file: str = "", cert_file: str = "", key_file: str = "", key_passphrase: str = ""
+) -> ssl.SSLContext:
     """Our context towards the PACS, trusting what hub connections trust (app.tls): only
     ``ca_file`` when set, else the CA list shipped with YiQiao; our own certificate (the
     receiver's) shown when configured, for PACS that require one."""
@@ -58,11 +103,6 @@ def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "") -
         ctx = _hardened(new_client_context(_require(ca_file, "CA") if ca_file else ""))
     except HubTlsConfigError as exc:
         raise TlsConfigError(str(exc)) from exc
-    try:
-        if cert_file or key_file:
-            ctx.load_cert_chain(
-                _require(cert_file, "certificate"), _require(key_file, "private key")
-            )
-    except ssl.SSLError as exc:
-        raise TlsConfigError(f"the TLS files are not usable: {exc}") from exc
+    if cert_file or key_file:
+        _load_key(ctx, cert_file, key_file, key_passphrase)
     return ctx

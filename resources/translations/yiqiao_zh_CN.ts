@@ -456,243 +456,243 @@
   <context>
     <name>CaseView</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="124" />
+      <location filename="../../app/ui/workflow/case_view.py" line="113" />
       <source>← Worklist</source>
       <translation>← 工作列表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="134" />
+      <location filename="../../app/ui/workflow/case_view.py" line="123" />
       <source>Share images</source>
       <translation>共享影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="163" />
+      <location filename="../../app/ui/workflow/case_view.py" line="152" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="169" />
+      <location filename="../../app/ui/workflow/case_view.py" line="158" />
       <source>Kind</source>
       <translation>类别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="169" />
+      <location filename="../../app/ui/workflow/case_view.py" line="158" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="169" />
+      <location filename="../../app/ui/workflow/case_view.py" line="158" />
       <source>Size</source>
       <translation>大小</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="169" />
+      <location filename="../../app/ui/workflow/case_view.py" line="158" />
       <source>Downloaded</source>
       <translation>已下载</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="177" />
+      <location filename="../../app/ui/workflow/case_view.py" line="166" />
       <source>Open</source>
       <translation>打开</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="181" />
+      <location filename="../../app/ui/workflow/case_view.py" line="170" />
       <source>Open images in the viewer</source>
       <translation>在阅片器中打开影像</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="184" />
+      <location filename="../../app/ui/workflow/case_view.py" line="173" />
       <source>Attach a received study…</source>
       <translation>添加已接收的检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="187" />
+      <location filename="../../app/ui/workflow/case_view.py" line="176" />
       <source>Pull priors from the PACS…</source>
       <translation>从 PACS 调取既往检查…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="196" />
+      <location filename="../../app/ui/workflow/case_view.py" line="185" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="199" />
+      <location filename="../../app/ui/workflow/case_view.py" line="188" />
       <source>Timeline</source>
       <translation>时间线</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="206" />
+      <location filename="../../app/ui/workflow/case_view.py" line="195" />
       <source>Write report…</source>
       <translation>撰写报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="209" />
+      <location filename="../../app/ui/workflow/case_view.py" line="198" />
       <source>Amend signed report…</source>
       <translation>更正已签署的报告…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="212" />
+      <location filename="../../app/ui/workflow/case_view.py" line="201" />
       <source>Export PDF…</source>
       <translation>导出 PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="215" />
+      <location filename="../../app/ui/workflow/case_view.py" line="204" />
       <source>Export for PACS (DICOM)…</source>
       <translation>导出为 DICOM（供影像归档系统）…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="222" />
-      <location filename="../../app/ui/workflow/case_view.py" line="776" />
+      <location filename="../../app/ui/workflow/case_view.py" line="211" />
+      <location filename="../../app/ui/workflow/case_view.py" line="765" />
       <source>Report</source>
       <translation>报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="245" />
+      <location filename="../../app/ui/workflow/case_view.py" line="234" />
       <source>Images can be shared during a video call about this consultation.</source>
       <translation>在关于本会诊的视频通话中才能共享影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="247" />
+      <location filename="../../app/ui/workflow/case_view.py" line="236" />
       <source>The call under way is about another consultation.</source>
       <translation>当前通话属于另一个会诊。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="251" />
+      <location filename="../../app/ui/workflow/case_view.py" line="240" />
       <source>This consultation has no images to share.</source>
       <translation>本会诊没有可共享的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="256" />
+      <location filename="../../app/ui/workflow/case_view.py" line="245" />
       <source>Show this consultation's images to the other side of the call.</source>
       <translation>向通话对方展示本会诊的影像。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="308" />
+      <location filename="../../app/ui/workflow/case_view.py" line="297" />
       <source>This consultation is not on this computer (yet).</source>
       <translation>这次会诊（还）不在本机上。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="341" />
+      <location filename="../../app/ui/workflow/case_view.py" line="330" />
       <source>any specialist</source>
       <translation>任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="350" />
+      <location filename="../../app/ui/workflow/case_view.py" line="339" />
       <source>From: {0}</source>
       <translation>申请方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="352" />
+      <location filename="../../app/ui/workflow/case_view.py" line="341" />
       <source>To: {0}</source>
       <translation>会诊方：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="356" />
+      <location filename="../../app/ui/workflow/case_view.py" line="345" />
       <source>Call time: {0}</source>
       <translation>通话时间：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="360" />
+      <location filename="../../app/ui/workflow/case_view.py" line="349" />
       <source>the clinic</source>
       <translation>卫生院</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="362" />
+      <location filename="../../app/ui/workflow/case_view.py" line="351" />
       <source>the specialist</source>
       <translation>专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="366" />
+      <location filename="../../app/ui/workflow/case_view.py" line="355" />
       <source>Call time proposed by {who}: {time}</source>
       <translation>{who}提议的通话时间：{time}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="372" />
+      <location filename="../../app/ui/workflow/case_view.py" line="361" />
       <source>Declined: {0}</source>
       <translation>已拒绝：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="412" />
+      <location filename="../../app/ui/workflow/case_view.py" line="401" />
       <source>Preliminary diagnosis</source>
       <translation>初步诊断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="423" />
+      <location filename="../../app/ui/workflow/case_view.py" line="412" />
       <source>Signed by {name} ({who}) on {when}</source>
       <translation>由{name}（{who}）于 {when} 签署</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="441" />
+      <location filename="../../app/ui/workflow/case_view.py" line="430" />
       <source>on this computer</source>
       <translation>已在本机</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="459" />
+      <location filename="../../app/ui/workflow/case_view.py" line="448" />
       <source>signed the report</source>
       <translation>签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="461" />
+      <location filename="../../app/ui/workflow/case_view.py" line="450" />
       <source>signed an amendment</source>
       <translation>签署了更正报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="478" />
+      <location filename="../../app/ui/workflow/case_view.py" line="467" />
       <source>A report is being written.</source>
       <translation>报告正在撰写中。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="480" />
+      <location filename="../../app/ui/workflow/case_view.py" line="469" />
       <source>No report yet.</source>
       <translation>尚无报告。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="500" />
+      <location filename="../../app/ui/workflow/case_view.py" line="489" />
       <source>Reason (the other side sees it):</source>
       <translation>原因（对方可见）：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="517" />
+      <location filename="../../app/ui/workflow/case_view.py" line="506" />
       <source>Specialist:</source>
       <translation>专家：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="576" />
+      <location filename="../../app/ui/workflow/case_view.py" line="565" />
       <source>Still downloading; it opens once it is here.</source>
       <translation>仍在下载，下载完成后打开。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="672" />
+      <location filename="../../app/ui/workflow/case_view.py" line="661" />
       <source>Downloading the images; the viewer opens when done.</source>
       <translation>正在下载影像，完成后打开阅片器。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="742" />
+      <location filename="../../app/ui/workflow/case_view.py" line="731" />
       <source>Export report</source>
       <translation>导出报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="742" />
+      <location filename="../../app/ui/workflow/case_view.py" line="731" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="756" />
+      <location filename="../../app/ui/workflow/case_view.py" line="745" />
       <source>Export for PACS</source>
       <translation>导出为 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="756" />
+      <location filename="../../app/ui/workflow/case_view.py" line="745" />
       <source>DICOM files (*.dcm)</source>
       <translation>DICOM 文件 (*.dcm)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="778" />
+      <location filename="../../app/ui/workflow/case_view.py" line="767" />
       <source>Amendment {n}</source>
       <translation>更正 {n}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="818" />
+      <location filename="../../app/ui/workflow/case_view.py" line="807" />
       <source>Signed by {name} {title}, {facility}, on {when}</source>
       <translation>签署：{facility} {name} {title}，{when}</translation>
     </message>
@@ -935,7 +935,7 @@
     </message>
     <message>
       <location filename="../../app/ui/pages/consultations.py" line="133" />
-      <location filename="../../app/ui/pages/consultations.py" line="263" />
+      <location filename="../../app/ui/pages/consultations.py" line="257" />
       <source>Any requesting facility</source>
       <translation>所有申请机构</translation>
     </message>
@@ -980,27 +980,27 @@
       <translation>打开病例</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="285" />
+      <location filename="../../app/ui/pages/consultations.py" line="279" />
       <source>Our consultation requests</source>
       <translation>本院的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="287" />
+      <location filename="../../app/ui/pages/consultations.py" line="281" />
       <source>Worklist: requests for me and my department</source>
       <translation>工作列表：发给我和本科室的申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="415" />
+      <location filename="../../app/ui/pages/consultations.py" line="409" />
       <source>New request</source>
       <translation>新建申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="416" />
+      <location filename="../../app/ui/pages/consultations.py" line="410" />
       <source>Choose or register the patient, then press “New consultation request”.</source>
       <translation>请选择或登记患者，然后点击“新建会诊申请”。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="470" />
+      <location filename="../../app/ui/pages/consultations.py" line="464" />
       <source>Request submitted; it goes out with the next sync.</source>
       <translation>申请已提交，将在下次同步时发出。</translation>
     </message>
@@ -1065,7 +1065,7 @@
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/consultations.py" line="360" />
+      <location filename="../../app/ui/pages/consultations.py" line="354" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -1192,208 +1192,258 @@
   <context>
     <name>DicomCli</name>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="84" />
+      <location filename="../../app/dicom_net/cli.py" line="93" />
       <source>C-ECHO {node}: the PACS answers (status 0x{status:04X})</source>
       <translation>C-ECHO {node}：PACS 有应答（状态 0x{status:04X}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="86" />
+      <location filename="../../app/dicom_net/cli.py" line="95" />
       <source>C-ECHO {node}: refused with status 0x{status:04X}</source>
       <translation>C-ECHO {node}：被拒绝，状态 0x{status:04X}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="115" />
+      <location filename="../../app/dicom_net/cli.py" line="124" />
       <source>sent {sent} of {total} to {node}</source>
       <translation>已发送 {sent}/{total} 个到 {node}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="163" />
+      <location filename="../../app/dicom_net/cli.py" line="172" />
       <source>{count} studies found at {node}</source>
       <translation>在 {node} 找到 {count} 个检查</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="165" />
+      <location filename="../../app/dicom_net/cli.py" line="174" />
       <source>{count} series found at {node}</source>
       <translation>在 {node} 找到 {count} 个序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="178" />
+      <location filename="../../app/dicom_net/cli.py" line="187" />
       <source>C-MOVE to {dest}: {done} done, {failed} failed, {warnings} warnings</source>
       <translation>C-MOVE 到 {dest}：完成 {done}，失败 {failed}，警告 {warnings}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="202" />
+      <location filename="../../app/dicom_net/cli.py" line="211" />
       <source>C-GET into the inbox: {done} done, {failed} failed</source>
       <translation>C-GET 到收件箱：完成 {done}，失败 {failed}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="226" />
+      <location filename="../../app/dicom_net/cli.py" line="235" />
       <source>stored {sop} ({patient_id} {name})</source>
       <translation>已保存 {sop}（{patient_id} {name}）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="240" />
+      <location filename="../../app/dicom_net/cli.py" line="249" />
       <source>listening on {address}:{port} as {ae}; Ctrl-C to stop</source>
       <translation>正在 {address}:{port} 以 {ae} 身份接收；按 Ctrl-C 停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="252" />
+      <location filename="../../app/dicom_net/cli.py" line="261" />
       <source>stopped</source>
       <translation>已停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="264" />
+      <location filename="../../app/dicom_net/cli.py" line="273" />
       <source>{count} instances</source>
       <translation>{count} 个图像</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="276" />
+      <location filename="../../app/dicom_net/cli.py" line="295" />
+      <source>The passphrase was removed from the OS keyring.</source>
+      <translation>已从系统密钥环中删除该口令。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="300" />
+      <source>Passphrase of the DICOM TLS key: </source>
+      <translation>DICOM TLS 私钥口令：</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="301" />
+      <source>The same again: </source>
+      <translation>再输入一次：</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="302" />
+      <source>the two passphrases differ; nothing stored</source>
+      <translation>两次输入的口令不一致，未保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="307" />
+      <source>an empty passphrase; nothing stored</source>
+      <translation>口令为空，未保存</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="317" />
+      <source>the key {key} is not encrypted, so a passphrase does not protect it: encrypt it (openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key-encrypted.pem), point dicom_tls_key at the new file and delete the old one</source>
+      <translation>私钥 {key} 未加密，口令无法保护它：请先加密（openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key-encrypted.pem），将 dicom_tls_key 指向新文件，并删除旧文件</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="329" />
+      <source>nothing stored: {problem}</source>
+      <translation>未保存：{problem}</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="333" />
+      <source>The passphrase is stored in the OS keyring.</source>
+      <translation>口令已保存到系统密钥环。</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="341" />
       <source>YiQiao as a DICOM node (receive, echo, send, find, move, get)</source>
       <translation>医桥作为 DICOM 节点（接收、连通测试、发送、查询、移动、获取）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="279" />
+      <location filename="../../app/dicom_net/cli.py" line="344" />
       <source>examples:</source>
       <translation>示例：</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="287" />
+      <location filename="../../app/dicom_net/cli.py" line="352" />
       <source>AE@host:port (default: the dicom_pacs setting)</source>
       <translation>AE@主机:端口（默认：设置中的 dicom_pacs）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="291" />
+      <location filename="../../app/dicom_net/cli.py" line="356" />
       <source>our AE title (default: the dicom_ae_title setting)</source>
       <translation>本机 AE 名称（默认：设置中的 dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="296" />
+      <location filename="../../app/dicom_net/cli.py" line="361" />
       <source>DICOM TLS to --pacs, with the certificates from the settings</source>
       <translation>以 DICOM TLS 连接 --pacs，证书取自设置</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="303" />
+      <location filename="../../app/dicom_net/cli.py" line="368" />
       <source>patient ID</source>
       <translation>患者编号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="305" />
+      <location filename="../../app/dicom_net/cli.py" line="370" />
       <source>patient name (prefix; * and ? allowed)</source>
       <translation>患者姓名（前缀；可用 * 和 ?）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="308" />
+      <location filename="../../app/dicom_net/cli.py" line="373" />
       <source>YYYYMMDD or a range YYYYMMDD-YYYYMMDD</source>
       <translation>年月日（YYYYMMDD），或范围 YYYYMMDD-YYYYMMDD</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="310" />
+      <location filename="../../app/dicom_net/cli.py" line="375" />
       <source>modality, e.g. CT</source>
       <translation>检查类型，例如 CT</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="311" />
-      <location filename="../../app/dicom_net/cli.py" line="342" />
+      <location filename="../../app/dicom_net/cli.py" line="376" />
+      <location filename="../../app/dicom_net/cli.py" line="407" />
       <source>study instance UID</source>
       <translation>检查实例 UID</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="312" />
+      <location filename="../../app/dicom_net/cli.py" line="377" />
       <source>accession number</source>
       <translation>检查申请号</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="314" />
+      <location filename="../../app/dicom_net/cli.py" line="379" />
       <source>C-ECHO the PACS</source>
       <translation>测试与 PACS 的连通（C-ECHO）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="318" />
+      <location filename="../../app/dicom_net/cli.py" line="383" />
       <source>C-STORE files or folders to the PACS</source>
       <translation>把文件或文件夹发送到 PACS（C-STORE）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="320" />
+      <location filename="../../app/dicom_net/cli.py" line="385" />
       <source>DICOM files or folders</source>
       <translation>DICOM 文件或文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="324" />
+      <location filename="../../app/dicom_net/cli.py" line="389" />
       <source>send an anonymized copy (PS3.15 basic profile)</source>
       <translation>发送匿名化副本（PS3.15 基本规则）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="327" />
+      <location filename="../../app/dicom_net/cli.py" line="392" />
       <source>C-FIND studies or series</source>
       <translation>查询检查或序列（C-FIND）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="332" />
+      <location filename="../../app/dicom_net/cli.py" line="397" />
       <source>look for studies or for series</source>
       <translation>查询检查还是序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="337" />
+      <location filename="../../app/dicom_net/cli.py" line="402" />
       <source>C-MOVE a study to an AE (default: ours)</source>
       <translation>把检查移动到某个 AE（C-MOVE，默认：本机）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="338" />
+      <location filename="../../app/dicom_net/cli.py" line="403" />
       <source>C-GET a study into the inbox</source>
       <translation>把检查取到收件箱（C-GET）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="344" />
+      <location filename="../../app/dicom_net/cli.py" line="409" />
       <source>only this series</source>
       <translation>仅此序列</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="348" />
+      <location filename="../../app/dicom_net/cli.py" line="413" />
       <source>destination AE title (default: dicom_ae_title)</source>
       <translation>目标 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="351" />
+      <location filename="../../app/dicom_net/cli.py" line="416" />
       <source>run the Storage SCP until stopped</source>
       <translation>运行 DICOM 接收服务，直到停止</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="353" />
+      <location filename="../../app/dicom_net/cli.py" line="418" />
       <source>0 picks a free port (default: dicom_port)</source>
       <translation>0 表示自动选择空闲端口（默认：dicom_port）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="355" />
+      <location filename="../../app/dicom_net/cli.py" line="420" />
       <source>our AE title (default: dicom_ae_title)</source>
       <translation>本机 AE 名称（默认：dicom_ae_title）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="358" />
+      <location filename="../../app/dicom_net/cli.py" line="423" />
       <source>address to listen on (default: dicom_bind_address)</source>
       <translation>监听地址（默认：dicom_bind_address）</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="361" />
+      <location filename="../../app/dicom_net/cli.py" line="426" />
       <source>list received studies</source>
       <translation>列出已接收的检查</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="368" />
+      <location filename="../../app/dicom_net/cli.py" line="431" />
+      <source>store the passphrase of the encrypted DICOM TLS key (dicom_tls_key) in the OS keyring (asked for, or one line on standard input)</source>
+      <translation>将加密的 DICOM TLS 私钥（dicom_tls_key）的口令保存到系统密钥环（交互输入，或从标准输入读取一行）</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="438" />
+      <source>remove it from the keyring</source>
+      <translation>从密钥环中删除</translation>
+    </message>
+    <message>
+      <location filename="../../app/dicom_net/cli.py" line="445" />
       <source>error: {message}</source>
       <translation>错误：{message}</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="387" />
+      <location filename="../../app/dicom_net/cli.py" line="464" />
       <source>the encrypted DICOM inbox cannot be opened.</source>
       <translation>无法打开加密的 DICOM 收件箱。</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="393" />
+      <location filename="../../app/dicom_net/cli.py" line="470" />
       <source>no PACS given: use --pacs AE@host:port or set dicom_pacs in settings</source>
       <translation>未指定 PACS：请用 --pacs AE@主机:端口，或在设置中填写 dicom_pacs</translation>
     </message>
     <message>
-      <location filename="../../app/dicom_net/cli.py" line="399" />
+      <location filename="../../app/dicom_net/cli.py" line="476" />
       <source>{path}: no such file or folder</source>
       <translation>{path}：文件或文件夹不存在</translation>
     </message>
@@ -2661,78 +2711,78 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>Notifier</name>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="21" />
+      <location filename="../../app/ui/workflow/notifier.py" line="24" />
       <source>The other side</source>
       <translation>对方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="23" />
+      <location filename="../../app/ui/workflow/notifier.py" line="26" />
       <source>New request from {who}</source>
       <translation>{who}发来新的会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="24" />
+      <location filename="../../app/ui/workflow/notifier.py" line="27" />
       <source>{who} accepted the request</source>
       <translation>{who}接受了申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="25" />
+      <location filename="../../app/ui/workflow/notifier.py" line="28" />
       <source>{who} declined the request: {reason}</source>
       <translation>{who}拒绝了申请：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="26" />
+      <location filename="../../app/ui/workflow/notifier.py" line="29" />
       <source>{who} proposed a call at {time}</source>
       <translation>{who}提议在 {time} 通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="27" />
+      <location filename="../../app/ui/workflow/notifier.py" line="30" />
       <source>{who} confirmed the call at {time}</source>
       <translation>{who}确认在 {time} 通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="30" />
+      <location filename="../../app/ui/workflow/notifier.py" line="33" />
       <source>{who} withdrew the request: {reason}</source>
       <translation>{who}撤回了申请：{reason}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="31" />
+      <location filename="../../app/ui/workflow/notifier.py" line="34" />
       <source>{who} assigned the request to you</source>
       <translation>{who}将申请指派给您</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="32" />
+      <location filename="../../app/ui/workflow/notifier.py" line="35" />
       <source>{who} started the video call</source>
       <translation>{who}开始了视频通话</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="33" />
+      <location filename="../../app/ui/workflow/notifier.py" line="36" />
       <source>{who} filed the report</source>
       <translation>{who}提交了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="34" />
+      <location filename="../../app/ui/workflow/notifier.py" line="37" />
       <source>{who} signed the report</source>
       <translation>{who}签署了报告</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="35" />
+      <location filename="../../app/ui/workflow/notifier.py" line="38" />
       <source>The video call starts at {time}</source>
       <translation>视频通话将于 {time} 开始</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="37" />
+      <location filename="../../app/ui/workflow/notifier.py" line="40" />
       <source>The consultation changed</source>
       <translation>会诊有更新</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="60" />
-      <location filename="../../app/ui/workflow/notifier.py" line="133" />
+      <location filename="../../app/ui/workflow/notifier.py" line="63" />
+      <location filename="../../app/ui/workflow/notifier.py" line="148" />
       <source>YiQiao</source>
       <translation>医桥</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/notifier.py" line="79" />
+      <location filename="../../app/ui/workflow/notifier.py" line="82" />
       <source>Notifications ({n})</source>
       <translation>通知（{n}）</translation>
     </message>
@@ -2904,132 +2954,132 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>PatientsPage</name>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="127" />
+      <location filename="../../app/ui/pages/patients.py" line="128" />
       <source>Patients</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="129" />
+      <location filename="../../app/ui/pages/patients.py" line="130" />
       <source>Sign in to see and register patients. Registration works without a network connection.</source>
       <translation>登录后可查看和登记患者。无网络时也可以登记。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="143" />
+      <location filename="../../app/ui/pages/patients.py" line="144" />
       <source>New patient…</source>
       <translation>新患者…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="152" />
+      <location filename="../../app/ui/pages/patients.py" line="153" />
       <source>Name</source>
       <translation>姓名</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="154" />
+      <location filename="../../app/ui/pages/patients.py" line="155" />
       <source>Sex</source>
       <translation>性别</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="155" />
+      <location filename="../../app/ui/pages/patients.py" line="156" />
       <source>Age</source>
       <translation>年龄</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="156" />
+      <location filename="../../app/ui/pages/patients.py" line="157" />
       <source>Sync</source>
       <translation>同步</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="210" />
+      <location filename="../../app/ui/pages/patients.py" line="211" />
       <source>Record vital signs…</source>
       <translation>记录生命体征…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="198" />
+      <location filename="../../app/ui/pages/patients.py" line="199" />
       <source>Clinical note</source>
       <translation>临床记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="139" />
+      <location filename="../../app/ui/pages/patients.py" line="140" />
       <source>Search: name, pinyin initials, resident ID, phone or clinic number</source>
       <translation>搜索：姓名、拼音首字母、身份证号、电话或门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="153" />
+      <location filename="../../app/ui/pages/patients.py" line="154" />
       <source>Clinic number</source>
       <translation>门诊号</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="180" />
+      <location filename="../../app/ui/pages/patients.py" line="181" />
       <source>Edit…</source>
       <translation>编辑…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="182" />
+      <location filename="../../app/ui/pages/patients.py" line="183" />
       <source>New consultation request…</source>
       <translation>新建会诊申请…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="199" />
+      <location filename="../../app/ui/pages/patients.py" line="200" />
       <source>Add note</source>
       <translation>添加记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="204" />
+      <location filename="../../app/ui/pages/patients.py" line="205" />
       <source>History</source>
       <translation>病历记录</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="212" />
+      <location filename="../../app/ui/pages/patients.py" line="213" />
       <source>Import home meter CSV…</source>
       <translation>导入家用仪器 CSV…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="222" />
+      <location filename="../../app/ui/pages/patients.py" line="223" />
       <source>Follow-up chart</source>
       <translation>随访图表</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="307" />
+      <location filename="../../app/ui/pages/patients.py" line="302" />
       <source>Select a patient</source>
       <translation>请选择患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="317" />
+      <location filename="../../app/ui/pages/patients.py" line="312" />
       <source>Allergies: {0}</source>
       <translation>过敏史：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="320" />
+      <location filename="../../app/ui/pages/patients.py" line="315" />
       <source>Chronic conditions: {0}</source>
       <translation>慢性病：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="426" />
+      <location filename="../../app/ui/pages/patients.py" line="422" />
       <source>Import home meter CSV</source>
       <translation>导入家用仪器 CSV</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="426" />
+      <location filename="../../app/ui/pages/patients.py" line="422" />
       <source>CSV files (*.csv)</source>
       <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="446" />
+      <location filename="../../app/ui/pages/patients.py" line="442" />
       <source>{n} measurement(s) imported.</source>
       <translation>已导入 {n} 条测量数据。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="448" />
+      <location filename="../../app/ui/pages/patients.py" line="444" />
       <source>Rows not imported:</source>
       <translation>未导入的行：</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="450" />
+      <location filename="../../app/ui/pages/patients.py" line="446" />
       <source>line {line}: {problem}</source>
       <translation>第 {line} 行：{problem}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/pages/patients.py" line="353" />
+      <location filename="../../app/ui/pages/patients.py" line="349" />
       <source>Not saved</source>
       <translation>未保存</translation>
     </message>
@@ -3203,32 +3253,32 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>ReceiveStatusLabel</name>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="217" />
+      <location filename="../../app/ui/dicom_net/service.py" line="220" />
       <source>Receiving DICOM from {ae}: {n} images {patient}</source>
       <translation>正在接收 “{ae}” 的 DICOM：{n} 幅 {patient}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="223" />
+      <location filename="../../app/ui/dicom_net/service.py" line="226" />
       <source>DICOM: {ae} on port {port}</source>
       <translation>DICOM：“{ae}”，端口 {port}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="232" />
+      <location filename="../../app/ui/dicom_net/service.py" line="235" />
       <source>last: {n} images from {ae}</source>
       <translation>上次：“{ae}” 发来 {n} 幅</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="236" />
+      <location filename="../../app/ui/dicom_net/service.py" line="239" />
       <source>(incomplete)</source>
       <translation>（不完整）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="239" />
+      <location filename="../../app/ui/dicom_net/service.py" line="242" />
       <source>DICOM receiver starting…</source>
       <translation>DICOM 接收服务正在启动…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/dicom_net/service.py" line="241" />
+      <location filename="../../app/ui/dicom_net/service.py" line="244" />
       <source>DICOM receiver not running</source>
       <translation>DICOM 接收服务未运行</translation>
     </message>
@@ -3599,222 +3649,222 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>RequestFormWidget</name>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="115" />
+      <location filename="../../app/ui/workflow/request_form.py" line="116" />
       <source>Consultation request</source>
       <translation>会诊申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="126" />
+      <location filename="../../app/ui/workflow/request_form.py" line="127" />
       <source>Type and consulting side</source>
       <translation>会诊类型与会诊方</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="141" />
+      <location filename="../../app/ui/workflow/request_form.py" line="142" />
       <source>Chief physician</source>
       <translation>主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="141" />
+      <location filename="../../app/ui/workflow/request_form.py" line="142" />
       <source>Associate chief physician</source>
       <translation>副主任医师</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="162" />
+      <location filename="../../app/ui/workflow/request_form.py" line="163" />
       <source>Request</source>
       <translation>申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="187" />
+      <location filename="../../app/ui/workflow/request_form.py" line="188" />
       <source>Preliminary diagnosis</source>
       <translation>初步诊断</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="191" />
+      <location filename="../../app/ui/workflow/request_form.py" line="192" />
       <source>Type a diagnosis or an ICD-10 code</source>
       <translation>输入诊断名称或 ICD-10 编码</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="203" />
+      <location filename="../../app/ui/workflow/request_form.py" line="204" />
       <source>Attachments</source>
       <translation>附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="212" />
+      <location filename="../../app/ui/workflow/request_form.py" line="213" />
       <source>DICOM from the viewer</source>
       <translation>阅片器中的 DICOM</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="213" />
+      <location filename="../../app/ui/workflow/request_form.py" line="214" />
       <source>DICOM folder…</source>
       <translation>DICOM 文件夹…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="214" />
+      <location filename="../../app/ui/workflow/request_form.py" line="215" />
       <source>Photo…</source>
       <translation>照片…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="215" />
+      <location filename="../../app/ui/workflow/request_form.py" line="216" />
       <source>Camera snapshot</source>
       <translation>摄像头拍照</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="216" />
+      <location filename="../../app/ui/workflow/request_form.py" line="217" />
       <source>ECG…</source>
       <translation>心电图…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="217" />
+      <location filename="../../app/ui/workflow/request_form.py" line="218" />
       <source>PDF…</source>
       <translation>PDF…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="232" />
+      <location filename="../../app/ui/workflow/request_form.py" line="233" />
       <source>Informed consent (远程医疗服务知情同意书)</source>
       <translation>知情同意（远程医疗服务知情同意书）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="236" />
+      <location filename="../../app/ui/workflow/request_form.py" line="237" />
       <source>Explain the remote consultation to the patient. The patient (or a guardian or close relative) signs the consent form; attach a photo or scan of it.</source>
       <translation>请向患者说明远程会诊服务。由患者（或其监护人、近亲属）签署知情同意书，并附上同意书的照片或扫描件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="245" />
+      <location filename="../../app/ui/workflow/request_form.py" line="246" />
       <source>— choose —</source>
       <translation>— 请选择 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="246" />
+      <location filename="../../app/ui/workflow/request_form.py" line="247" />
       <source>Patient</source>
       <translation>患者</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="247" />
+      <location filename="../../app/ui/workflow/request_form.py" line="248" />
       <source>Guardian</source>
       <translation>监护人</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="248" />
+      <location filename="../../app/ui/workflow/request_form.py" line="249" />
       <source>Close relative</source>
       <translation>近亲属</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="255" />
+      <location filename="../../app/ui/workflow/request_form.py" line="256" />
       <source>e.g. daughter</source>
       <translation>例如：女儿</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="261" />
+      <location filename="../../app/ui/workflow/request_form.py" line="262" />
       <source>Attach signed form…</source>
       <translation>添加签字的同意书…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="264" />
+      <location filename="../../app/ui/workflow/request_form.py" line="265" />
       <source>No scan attached</source>
       <translation>未添加扫描件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="285" />
+      <location filename="../../app/ui/workflow/request_form.py" line="286" />
       <source>Close (draft is kept)</source>
       <translation>关闭（保留草稿）</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="287" />
+      <location filename="../../app/ui/workflow/request_form.py" line="288" />
       <source>Submit request</source>
       <translation>提交申请</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="336" />
+      <location filename="../../app/ui/workflow/request_form.py" line="337" />
       <source>— choose a hospital —</source>
       <translation>— 选择医院 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="342" />
+      <location filename="../../app/ui/workflow/request_form.py" line="343" />
       <source>— no hospitals known yet: connect once to load the directory —</source>
       <translation>— 尚无医院列表：请联网一次以加载目录 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="348" />
+      <location filename="../../app/ui/workflow/request_form.py" line="349" />
       <source>— choose a department —</source>
       <translation>— 选择科室 —</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="356" />
+      <location filename="../../app/ui/workflow/request_form.py" line="357" />
       <source>Any specialist of the department</source>
       <translation>该科室任一专家</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="403" />
+      <location filename="../../app/ui/workflow/request_form.py" line="404" />
       <source>Editing…</source>
       <translation>编辑中…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="449" />
+      <location filename="../../app/ui/workflow/request_form.py" line="450" />
       <source>Draft saved at {time}</source>
       <translation>草稿已于 {time} 保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="461" />
+      <location filename="../../app/ui/workflow/request_form.py" line="462" />
       <source>Draft not saved</source>
       <translation>草稿未保存</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="501" />
+      <location filename="../../app/ui/workflow/request_form.py" line="502" />
       <source>DICOM folder</source>
       <translation>DICOM 文件夹</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="506" />
+      <location filename="../../app/ui/workflow/request_form.py" line="507" />
       <source>Pictures (*.jpg *.jpeg *.png)</source>
       <translation>图片 (*.jpg *.jpeg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="507" />
+      <location filename="../../app/ui/workflow/request_form.py" line="508" />
       <source>ECG files (*.dcm *.xml *.pdf *.jpg *.png)</source>
       <translation>心电图文件 (*.dcm *.xml *.pdf *.jpg *.png)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="508" />
+      <location filename="../../app/ui/workflow/request_form.py" line="509" />
       <source>PDF documents (*.pdf)</source>
       <translation>PDF 文档 (*.pdf)</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="510" />
+      <location filename="../../app/ui/workflow/request_form.py" line="511" />
       <source>Attach files</source>
       <translation>添加附件</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="518" />
+      <location filename="../../app/ui/workflow/request_form.py" line="519" />
       <source>Adding {n} file(s)…</source>
       <translation>正在添加 {n} 个文件…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="534" />
+      <location filename="../../app/ui/workflow/request_form.py" line="535" />
       <source>{n} attachment(s) added.</source>
       <translation>已添加 {n} 个附件。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="548" />
+      <location filename="../../app/ui/workflow/request_form.py" line="549" />
       <source>The viewer has no study open: open one there first, or pick a folder.</source>
       <translation>阅片器中没有打开的检查：请先在阅片器中打开，或选择文件夹。</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="556" />
+      <location filename="../../app/ui/workflow/request_form.py" line="557" />
       <source>Taking a picture…</source>
       <translation>正在拍照…</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="580" />
+      <location filename="../../app/ui/workflow/request_form.py" line="581" />
       <source>No camera picture: {0}</source>
       <translation>未能拍照：{0}</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="589" />
+      <location filename="../../app/ui/workflow/request_form.py" line="590" />
       <source>Signed consent form</source>
       <translation>签字的知情同意书</translation>
     </message>
     <message>
-      <location filename="../../app/ui/workflow/request_form.py" line="591" />
+      <location filename="../../app/ui/workflow/request_form.py" line="592" />
       <source>Pictures or PDF (*.jpg *.jpeg *.png *.pdf)</source>
       <translation>图片或 PDF (*.jpg *.jpeg *.png *.pdf)</translation>
     </message>
@@ -4216,37 +4266,37 @@ Enter that earlier password to send the work to the hub. If it does not open, no
       <translation>hub_url 是明文 http：通信未加密</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="851" />
+      <location filename="../../app/selfcheck.py" line="877" />
       <source>the check itself crashed: {error}</source>
       <translation>检查本身出错：{error}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="863" />
+      <location filename="../../app/selfcheck.py" line="889" />
       <source>YiQiao self-check — {time}</source>
       <translation>医桥自检 — {time}</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="872" />
+      <location filename="../../app/selfcheck.py" line="898" />
       <source>set-aside cache of {profile}</source>
       <translation>“{profile}” 的另存缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="873" />
+      <location filename="../../app/selfcheck.py" line="899" />
       <source>cache of {profile}</source>
       <translation>“{profile}” 的缓存</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="882" />
+      <location filename="../../app/selfcheck.py" line="908" />
       <source>FAILED</source>
       <translation>未通过</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="882" />
+      <location filename="../../app/selfcheck.py" line="908" />
       <source>OK</source>
       <translation>正常</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="884" />
+      <location filename="../../app/selfcheck.py" line="910" />
       <source>Result: {verdict} ({passed} passed, {warnings} warnings, {skipped} skipped, {failed} failed)</source>
       <translation>结果：{verdict}（{passed} 项通过，{warnings} 项警告，{skipped} 项跳过，{failed} 项失败）</translation>
     </message>
@@ -4254,32 +4304,32 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>SelfCheckCli</name>
     <message>
-      <location filename="../../app/selfcheck.py" line="924" />
+      <location filename="../../app/selfcheck.py" line="950" />
       <source>Check that this install can do its job and write a report for IT.</source>
       <translation>检查本机安装能否正常工作，并为信息科写出报告。</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="929" />
+      <location filename="../../app/selfcheck.py" line="955" />
       <source>print the results as JSON</source>
       <translation>以 JSON 格式输出结果</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="934" />
+      <location filename="../../app/selfcheck.py" line="960" />
       <source>language of the report (default: the language setting, else the system's)</source>
       <translation>报告的语言（默认：设置中的语言，否则跟随系统）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="942" />
+      <location filename="../../app/selfcheck.py" line="968" />
       <source>also write the report to this file</source>
       <translation>同时把报告写入此文件</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="947" />
+      <location filename="../../app/selfcheck.py" line="973" />
       <source>open the saved report afterwards (the Start menu shortcut: a windowed exe prints nowhere)</source>
       <translation>完成后打开保存的报告（供开始菜单快捷方式使用：窗口程序没有控制台输出）</translation>
     </message>
     <message>
-      <location filename="../../app/selfcheck.py" line="956" />
+      <location filename="../../app/selfcheck.py" line="982" />
       <source>use an in-memory keyring (testing only: nothing is stored)</source>
       <translation>使用内存中的密钥库（仅供测试：不保存任何内容）</translation>
     </message>
@@ -4818,7 +4868,7 @@ Enter that earlier password to send the work to the hub. If it does not open, no
   <context>
     <name>TimeDialog</name>
     <message>
-      <location filename="../../app/ui/workflow/case_view.py" line="84" />
+      <location filename="../../app/ui/workflow/case_view.py" line="73" />
       <source>Call time</source>
       <translation>通话时间</translation>
     </message>

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +294,53 @@ def test_movescu_moves_from_our_inbox_to_a_listed_destination_only(
         assert "Refused: MoveDestinationUnknown" in refused.stdout + refused.stderr
     finally:
         server.stop()
+
+
+def test_a_move_to_a_tls_destination_goes_over_dicom_tls(
+    inbox: Inbox, tmp_path: Path, policy_file: Path
+) -> None:
+    """IT turns on dicom_move_tls: what movescu asks us to move reaches DCMTK's storescp
+    +tls, our side verifying its certificate with the hospital CA (ca_bundle)."""
+    from app.config import load_settings
+    from app.dicom_net.nodes import local_node, with_key_passphrase
+    from tests.packaging.tls_hub import make_tls_files
+
+    need("movescu")
+    need("storescp")
+    tls = make_tls_files(tmp_path / "tls")
+    files = write_phantom(tmp_path / "src", PhantomSpec(size=32, slices=2, patient_id="MV-TLS"))
+    for f in files:
+        inbox.add_instance(f.read_bytes(), "CT@10.0.0.2")
+    study_uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+    dest_port = free_port()
+    out = tmp_path / "reading-room"
+    out.mkdir()
+    policy_file.write_text(
+        f"dicom_move_destinations = 'VIEWER@127.0.0.1:{dest_port}'\ndicom_move_tls = true\n"
+        f"ca_bundle = {str(tls.ca_cert)!r}\ndicom_tls_cert = {str(tls.server_cert)!r}\n"
+        f"dicom_tls_key = {str(tls.server_key)!r}\n",
+        "utf-8",
+    )
+    node = with_key_passphrase(local_node(load_settings(registry={})))
+    assert node.move_destinations[0].tls
+    storescp = subprocess.Popen(
+        ["storescp", "+tls", str(tls.server_key), str(tls.server_cert), "+cf", str(tls.ca_cert),
+         "-aet", "VIEWER", "-od", str(out), str(dest_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    server = StorageReceiver(replace(node, port=0, bind_address="127.0.0.1", tls_cert="",
+                                     tls_key=""), inbox)  # fmt: skip
+    port = server.start()
+    try:
+        moved = subprocess.run(
+            ["movescu", "-S", "-aet", "ASKER", "-aem", "VIEWER", "-aec", "YIQIAO",
+             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}",
+             "127.0.0.1", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        wait_until(lambda: len(list(out.iterdir())) == 2, what="2 instances at the TLS viewer")
+    finally:
+        server.stop()
+        storescp.terminate()
+        storescp.wait(10)

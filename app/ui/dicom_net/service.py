@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel
 
 from app.context import AppContext
 from app.dicom_net.activity import ActivitySnapshot, ReceiveActivity
-from app.dicom_net.nodes import local_node
+from app.dicom_net.nodes import local_node, with_key_passphrase
 from app.ui.bridge import run_in_worker, run_network
 from app.ui.dicom_net.wording import net_error_text
 
@@ -97,7 +97,10 @@ class DicomNetService(QObject):
 
         def start() -> Any:
             # Its own process: a study arriving at full speed never competes with this window.
-            receiver = ReceiverProcess(node, inbox.folder, inbox_keys(), self.activity)
+            # The TLS key's passphrase goes along in memory (read from the keyring here).
+            receiver = ReceiverProcess(
+                with_key_passphrase(node), inbox.folder, inbox_keys(), self.activity
+            )
             receiver.start()
             return receiver
 
