@@ -69,6 +69,7 @@ class CallService(QObject):
         if self._starting is not starting:
             return  # stopped before it ran
         self._starting = None
+
         async def token() -> str:
             if self.signaling is not None and self.signaling.refused:
                 # Expired access token: one authenticated request refreshes it (shared lock).
