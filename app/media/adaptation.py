@@ -140,8 +140,9 @@ class CallAdaptation:
         return max(0.0, stats.rtt_s - 0.05)
 
     def choose_audio_redundancy(self, now: float, loss: float | None) -> None:
-        """Copy each audio packet into the next one while the link loses packets; stop after
-        20 s without loss (a clean link saves ~15 kbit/s), resume at the first loss."""
+        """Copy each audio packet into the next one (and send video parity) while the link
+        loses packets; stop after 20 s without loss (a clean link saves ~15 kbit/s and the
+        parity's ~30 % of the video), resume at the first loss."""
         if loss is None:
             return
         if loss >= 0.005:
@@ -150,6 +151,7 @@ class CallAdaptation:
             self._loss_free_since = now
         on = self._loss_free_since is None or now - self._loss_free_since < 20.0
         self.control.audio_redundancy = self.ladder.audio_redundancy = on
+        self.control.link_lossy = on  # video parity too: on a clean link it only costs bits
 
     def apply_rung(self, gen: PeerGeneration, rung_index: int) -> None:
         """Send at ``rung_index``; tell the far end if video pauses or resumes."""

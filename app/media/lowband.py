@@ -77,13 +77,14 @@ class SendControl:
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
     parity_fps_ok: bool = False  # the rung's frame rate lets a parity group beat a NACK
+    link_lossy: bool = True  # packets lost in the last 20 s (else parity is only overhead)
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def sends_parity(self) -> bool:
         """Whether video parity goes out now."""
-        return self.video_parity and self.parity_fps_ok
+        return self.video_parity and self.parity_fps_ok and self.link_lossy
 
     def on_remb(self, bps: int) -> None:
         """Called (via the encoder) whenever the receiver's REMB arrives."""

@@ -247,3 +247,34 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity(
     recovered, shown = asyncio.run(call())
     assert recovered >= 3, "no lost video packet was rebuilt from parity"
     assert shown >= 30
+
+
+def test_parity_only_on_rungs_of_12_fps_and_while_the_link_loses_packets() -> None:
+    from types import SimpleNamespace
+
+    from app.media.adaptation import CallAdaptation
+    from app.media.ladder import LADDER
+    from app.media.messaging import CallMessaging
+
+    adaptation = CallAdaptation(
+        lowband=True,
+        start_rung=4,
+        audio_only=False,
+        messaging=CallMessaging("", lambda _m: None, lambda _r: None),
+        pause_reason=lambda: "low_bandwidth",
+    )
+    control = adaptation.control
+    control.video_parity = True  # the far end said it repairs from parity
+    gen = SimpleNamespace(video_out=SimpleNamespace(rung=None, paused=False))
+    names = [r.name for r in LADDER]
+    adaptation.apply_rung(gen, names.index("160x120@10"))  # type: ignore[arg-type]
+    assert not control.sends_parity  # a 4-frame group at 10 fps outlasts the round trip
+    adaptation.apply_rung(gen, names.index("320x240@15"))  # type: ignore[arg-type]
+    adaptation.choose_audio_redundancy(100.0, 0.03)
+    assert control.sends_parity
+    adaptation.choose_audio_redundancy(110.0, 0.0)
+    assert control.sends_parity  # not yet 20 s without loss
+    adaptation.choose_audio_redundancy(131.0, 0.0)
+    assert not control.sends_parity  # a clean link: parity would only cost bits
+    adaptation.choose_audio_redundancy(132.0, 0.02)
+    assert control.sends_parity
