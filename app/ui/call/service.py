@@ -68,7 +68,6 @@ class CallService(QObject):
     async def _start(self, client: Any, starting: object) -> None:
         if self._starting is not starting:
             return  # stopped before it ran
-        self._starting = None
 
         async def token() -> str:
             if self.signaling is not None and self.signaling.refused:
@@ -106,6 +105,8 @@ class CallService(QObject):
             # Trusted exactly as sync is: the client's context from the policy's ca_bundle.
             ssl_context=client.ssl_context,
         )
+        # Only now: start() on the GUI thread checks both, and never sees neither set.
+        self._starting = None
         config = MediaConfig(
             audio_only=bool(settings.get("audio_only", False)),
             play_audio=True,
