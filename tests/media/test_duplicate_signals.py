@@ -13,9 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from app.context import AppContext
-from app.media.engine import MediaConfig, MediaSession, MediaState
+from app.media.engine import MediaConfig, MediaState
 from app.media.loopback import use_loopback_candidates
-from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from tests.support.memory_signaling import SignalingPair
 
 
@@ -25,24 +24,8 @@ def test_a_call_whose_signals_all_arrive_twice_connects_on_its_first_session() -
     async def call() -> tuple[MediaState, int, int]:
         pair = SignalingPair(delay_s=0.01)
         pair.copies = 2
-        config = MediaConfig(start_rung=4)
-        a = MediaSession(
-            offerer=True,
-            send_signal=pair.sender("a"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 5),
-            audio_source=ToneAudioTrack(),
-        )
-        b = MediaSession(
-            offerer=False,
-            send_signal=pair.sender("b"),
-            config=config,
-            video_source=SyntheticVideoTrack(160, 120, 5),
-            audio_source=ToneAudioTrack(),
-        )
-        pair.sessions.update(a=a, b=b)
-        await b.start()
-        await a.start()
+        a, b = pair.sessions_for(MediaConfig(start_rung=4), fps=5)
+        await pair.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and b.state is not MediaState.connected:
             await asyncio.sleep(0.1)

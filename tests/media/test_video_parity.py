@@ -190,40 +190,22 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity(
     from app.media import aiortc_adapter as adapter
     from app.media.engine import MediaConfig, MediaSession
     from app.media.loopback import use_loopback_candidates
-    from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
     from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
-    frames: list[float] = []
 
-    def on_frame(frame: object, now: float) -> None:
-        if hasattr(frame, "width"):
-            frames.append(now)
+    def frames_shown(session: MediaSession) -> int:
+        gen = session.generation
+        return sum(d.video.frames for d in gen.drains if d.track.kind == "video") if gen else 0
 
     async def call() -> tuple[int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.08, seed=5)) as emu:
-            config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp)
             pair = SignalingPair(delay_s=0.02)
-            a = MediaSession(
-                offerer=True,
-                send_signal=pair.sender("a"),
-                config=config,
-                video_source=SyntheticVideoTrack(160, 120, 10),
-                audio_source=ToneAudioTrack(),
-            )
-            b = MediaSession(
-                offerer=False,
-                send_signal=pair.sender("b"),
-                config=config,
-                video_source=None,
-                audio_source=ToneAudioTrack(),
-                on_remote_frame=on_frame,
-            )
-            pair.sessions.update(a=a, b=b)
-            await b.start()
-            await a.start()
+            config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp)
+            a, b = pair.sessions_for(config, fps=10)
+            await pair.start()
 
             def buffer():  # noqa: ANN202
                 gen = b.generation
@@ -237,13 +219,13 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity(
             while time.monotonic() < deadline:
                 rungs.add(a.stats.rung)
                 buf = buffer()
-                if buf is not None and buf.parity.recovered >= 1 and len(frames) >= 20:
+                if buf is not None and buf.parity.recovered >= 1 and frames_shown(b) >= 20:
                     break
                 await asyncio.sleep(0.2)
             buf = buffer()
             result = (
                 buf.parity.recovered if buf else 0,
-                len(frames),
+                frames_shown(b),
                 f"parity packets {buf.parity.parities if buf else None}, A's rungs {rungs}, "
                 f"A sends parity: {a.adaptation.control.sends_parity}",
             )
