@@ -2,7 +2,8 @@
 
 Envelope: ``{"v": 1, "type": "<family>.<name>", "id": "<uuid>", "sent_at": <unix s>, ...}``.
 Families: ``chat.*``; ``media.*`` for call-control hints (the sender paused video on
-the audio-only rung) and the receiver's once-a-second link feedback; ``coview.*`` and
+the audio-only rung), the receiver's once-a-second link feedback and, when the channel
+opens, the repairs it can make (``media.repair``: video parity); ``coview.*`` and
 ``annotation.*`` for co-viewing a DICOM series during a call (docs/coview.md): share
 start/stop with the series' and patient's identity, the presenter's view state, hand-over,
 laser pointer, a small preview image, annotations with author and colour, and a full-state
