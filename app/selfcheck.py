@@ -823,21 +823,26 @@ def check_dicom_network(settings: Any) -> list[Check]:
 
 def _check_dicom_tls_key(settings: Any) -> list[Check]:
     """A configured DICOM TLS key is encrypted and the keyring's passphrase opens it."""
-    from app.dicom_net.tls import TlsConfigError, key_is_encrypted, key_passphrase, server_context
+    from app.dicom_net.tls import (
+        KeyNotEncrypted,
+        TlsConfigError,
+        check_encrypted_key,
+        key_passphrase,
+    )
 
     key = str(settings.get("dicom_tls_key", "") or "")
     if not key:
         return []
     cert = str(settings.get("dicom_tls_cert", "") or "")
     try:
-        if not key_is_encrypted(key):
-            return [
-                Check("DICOM network", "TLS private key", WARN,
-                      f"{key} is not encrypted: anyone who copies the file has the key. Encrypt "
-                      "it (openssl pkcs8 -topk8 -v2 aes-256-cbc), point dicom_tls_key at the "
-                      "new file and store its passphrase: main.py dicom tls-passphrase")
-            ]  # fmt: skip
-        server_context(cert, key, key_passphrase=key_passphrase() or "")
+        check_encrypted_key(cert, key, key_passphrase() or "")
+    except KeyNotEncrypted:
+        return [
+            Check("DICOM network", "TLS private key", WARN,
+                  f"{key} is not encrypted: anyone who copies the file has the key. Encrypt "
+                  "it (openssl pkcs8 -topk8 -v2 aes-256-cbc), point dicom_tls_key at the "
+                  "new file and store its passphrase: main.py dicom tls-passphrase")
+        ]  # fmt: skip
     except (TlsConfigError, OSError) as exc:
         return [Check("DICOM network", "TLS private key", FAIL, str(exc))]
     return [

@@ -284,9 +284,9 @@ def cmd_tls_passphrase(args: argparse.Namespace) -> int:
     from app import credentials
     from app.dicom_net.tls import (
         KEY_PASSPHRASE_SECRET,
+        KeyNotEncrypted,
         TlsConfigError,
-        key_is_encrypted,
-        server_context,
+        check_encrypted_key,
     )
 
     translate = args.translate
@@ -311,19 +311,19 @@ def cmd_tls_passphrase(args: argparse.Namespace) -> int:
     key = str(settings.get("dicom_tls_key", "") or "")
     if key:
         try:
-            if not key_is_encrypted(key):
-                _error(
-                    translate,
-                    translate(
-                        "DicomCli",
-                        "the key {key} is not encrypted, so a passphrase does not protect it: "
-                        "encrypt it (openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out "
-                        "key-encrypted.pem), point dicom_tls_key at the new file and delete "
-                        "the old one",
-                    ).format(key=key),
-                )
-                return 2
-            server_context(cert, key, key_passphrase=passphrase)
+            check_encrypted_key(cert, key, passphrase)
+        except KeyNotEncrypted:
+            _error(
+                translate,
+                translate(
+                    "DicomCli",
+                    "the key {key} is not encrypted, so a passphrase does not protect it: "
+                    "encrypt it (openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out "
+                    "key-encrypted.pem), point dicom_tls_key at the new file and delete "
+                    "the old one",
+                ).format(key=key),
+            )
+            return 2
         except (TlsConfigError, OSError) as exc:
             _error(
                 translate, translate("DicomCli", "nothing stored: {problem}").format(problem=exc)

@@ -43,6 +43,18 @@ def key_is_encrypted(key_file: str) -> bool:
     return b"ENCRYPTED PRIVATE KEY" in head or b"Proc-Type: 4,ENCRYPTED" in head
 
 
+class KeyNotEncrypted(TlsConfigError):
+    """The private key is a plain file: anyone who copies it has the key."""
+
+
+def check_encrypted_key(cert_file: str, key_file: str, passphrase: str) -> None:
+    """Raise ``KeyNotEncrypted`` for a plain key, ``TlsConfigError`` (or ``OSError``) when
+    ``passphrase`` does not open the key or the pair is unusable; return when all is well."""
+    if not key_is_encrypted(key_file):
+        raise KeyNotEncrypted(f"the private key {key_file!r} is not encrypted")
+    server_context(cert_file, key_file, key_passphrase=passphrase)
+
+
 def _load_key(ctx: ssl.SSLContext, cert_file: str, key_file: str, passphrase: str) -> None:
     cert, key = _require(cert_file, "certificate"), _require(key_file, "private key")
 
@@ -54,11 +66,10 @@ def _load_key(ctx: ssl.SSLContext, cert_file: str, key_file: str, passphrase: st
             )
         return passphrase
 
-    encrypted = key_is_encrypted(key)
     try:
         ctx.load_cert_chain(cert, key, password=password)
     except ssl.SSLError as exc:
-        if encrypted and passphrase:
+        if passphrase and key_is_encrypted(key):
             raise TlsConfigError(
                 f"the passphrase in the OS keyring does not open the private key {key_file!r}"
             ) from exc

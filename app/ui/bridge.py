@@ -94,10 +94,7 @@ def run_in_worker(
     on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run local blocking ``fn(*args)`` on the worker pool; callbacks arrive on the GUI thread."""
-    _get_relay()  # created on the calling (GUI) thread so it lives there
-    future = tasks.worker_pool().submit(fn, *args)
-    _deliver(future, on_done, on_error)
-    return future
+    return _submit(tasks.worker_pool(), fn, args, on_done, on_error)
 
 
 def run_network(
@@ -107,8 +104,18 @@ def run_network(
     on_error: Callable[[BaseException], object] | None = None,
 ) -> concurrent.futures.Future[Any]:
     """Run ``fn(*args)``, which waits on the hub or a DICOM peer, on the network pool."""
-    _get_relay()
-    future = tasks.network_pool().submit(fn, *args)
+    return _submit(tasks.network_pool(), fn, args, on_done, on_error)
+
+
+def _submit(
+    pool: concurrent.futures.Executor,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    on_done: Callable[[Any], object] | None,
+    on_error: Callable[[BaseException], object] | None,
+) -> concurrent.futures.Future[Any]:
+    _get_relay()  # created on the calling (GUI) thread so it lives there
+    future = pool.submit(fn, *args)
     _deliver(future, on_done, on_error)
     return future
 

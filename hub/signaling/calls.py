@@ -44,7 +44,7 @@ from app.protocol.signaling import MissedCall, PartyInfo
 from hub.db import Database
 from hub.signaling.bus import Bus, make_bus, purge_payloads
 from hub.signaling.missed import MissedCallStore
-from hub.signaling.store import ACTIVE, RINGING, CallRecord, SignalStore
+from hub.signaling.store import ACTIVE, CALL_SOCKET, RINGING, CallRecord, SignalStore
 
 if TYPE_CHECKING:  # aiortc loads only when a test call starts
     from hub.signaling.echo import EchoPeer
@@ -62,7 +62,7 @@ class Connection:
     ws: WebSocket
     id: str
     session_hash: str = ""
-    purpose: str = "call"  # or "sync": a sync-hints socket (no calls, no presence)
+    purpose: str = CALL_SOCKET  # or "sync": a sync-hints socket (no calls, no presence)
     presence_watchers: set[str] = field(default_factory=set)
 
     async def send_text(self, text: str) -> None:
@@ -221,7 +221,7 @@ class Switchboard:
     # ---- sockets -----------------------------------------------------------------------
 
     def new_connection(
-        self, user: UserInfo, ws: WebSocket, session_hash: str, purpose: str = "call"
+        self, user: UserInfo, ws: WebSocket, session_hash: str, purpose: str = CALL_SOCKET
     ) -> Connection:
         return Connection(user, ws, f"{self.process_id}:{next(self._ids)}", session_hash, purpose)
 
@@ -236,13 +236,13 @@ class Switchboard:
             self.clock(),
             conn.purpose,
         )
-        if conn.purpose == "call":
+        if conn.purpose == CALL_SOCKET:
             await self.presence_changed([conn.user.id])
 
     async def remove(self, conn: Connection) -> None:
         self.local.pop(conn.id, None)
         await run_in_threadpool(self.store.remove_connection, conn.id)
-        if conn.purpose == "call":  # a sync socket neither made them present nor holds calls
+        if conn.purpose == CALL_SOCKET:  # a sync socket neither made them present nor holds calls
             await self.connections_lost([(conn.id, conn.user.id)])
 
     async def online(self, user_ids: list[str]) -> set[str]:

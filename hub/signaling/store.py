@@ -27,6 +27,11 @@ from hub.db import Database, sessions, sig_calls, sig_connections, sig_gone, sig
 RINGING, ACTIVE, ENDED = "ringing", "active", "ended"
 
 
+# What a socket is for (sig_connections.purpose): the app's call socket, or a sync-hints
+# socket (?purpose=sync), which can neither ring nor answer.
+CALL_SOCKET, SYNC_SOCKET = "call", "sync"
+
+
 @dataclass
 class CallRecord:
     """One row of ``sig_calls``."""
@@ -151,7 +156,7 @@ class SignalStore:
         process_id: str,
         session_hash: str,
         now: float,
-        purpose: str = "call",
+        purpose: str = CALL_SOCKET,
     ) -> None:
         """Record a socket; a call socket also stops the user's "gone" timers (back in time)."""
         with self.db.write() as conn:
@@ -166,7 +171,7 @@ class SignalStore:
                     purpose=purpose,
                 )
             )
-            if purpose == "call":
+            if purpose == CALL_SOCKET:
                 conn.execute(sig_gone.delete().where(sig_gone.c.user_id == user_id))
 
     def remove_connection(self, conn_id: str) -> None:
@@ -181,17 +186,11 @@ class SignalStore:
         socket counts (who can be sent a sync hint)."""
         if not user_ids:
             return set()
+        query = sa.select(sig_connections.c.user_id).where(sig_connections.c.user_id.in_(user_ids))
+        if not sync_too:
+            query = query.where(sig_connections.c.purpose == CALL_SOCKET)
         with self.db.read() as conn:
-            return set(
-                conn.execute(
-                    sa.select(sig_connections.c.user_id)
-                    .where(
-                        sig_connections.c.user_id.in_(user_ids),
-                        sa.true() if sync_too else sig_connections.c.purpose == "call",
-                    )
-                    .distinct()
-                ).scalars()
-            )
+            return set(conn.execute(query.distinct()).scalars())
 
     def ended_sessions(self, session_hashes: list[str], now: float) -> set[str]:
         """Which of these access-token hashes no longer sign anyone in (logged out, revoked,

@@ -28,7 +28,7 @@ from hub import access
 from hub.access import consultation_participants, is_participant
 from hub.auth import user_from_token
 from hub.signaling.calls import Connection, Switchboard, party, pick_callees
-from hub.signaling.store import ACTIVE, RINGING, CallRecord
+from hub.signaling.store import ACTIVE, CALL_SOCKET, RINGING, SYNC_SOCKET, CallRecord
 from hub.signaling.turn import IceConfig, call_ice_servers, hello_ice_servers
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ async def signaling_socket(ws: WebSocket) -> None:
     await ws.accept()
     # A hints-only socket (?purpose=sync) leaves missed calls, ringing and presence to the
     # call socket: it cannot answer, so it must not make its user look reachable.
-    purpose = "sync" if ws.query_params.get("purpose") == "sync" else "call"
+    purpose = SYNC_SOCKET if ws.query_params.get("purpose") == SYNC_SOCKET else CALL_SOCKET
     conn = board.new_connection(user, ws, hashlib.sha256(token.encode()).hexdigest(), purpose)
     await board.add(conn)
     ice = _ice(ws)
@@ -109,11 +109,11 @@ async def signaling_socket(ws: WebSocket) -> None:
             user_id=user.id,
             ice_servers=hello_ice_servers(ice),
             missed_calls=[]
-            if purpose == "sync"
+            if purpose == SYNC_SOCKET
             else await run_in_threadpool(board.missed.take, user.id),
         )
     )
-    if purpose == "call":
+    if purpose == CALL_SOCKET:
         await board.catch_up(conn)
     handler = _Handler(ws, conn, board, token, ice)
     try:

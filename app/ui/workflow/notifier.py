@@ -115,21 +115,21 @@ class Notifier(QObject):
             return out
 
         def done(items: list[tuple[str, str]]) -> None:
-            self._busy = False
             for cid, text in items:
                 self.show(cid, text)
-            if self._again:
-                self._again = False
-                self.debounce.start()
+            self._check_finished()
 
         def failed(exc: BaseException) -> None:
             log.warning("checking for notifications failed: %s", exc)
-            self._busy = False
-            if self._again:  # a change arrived meanwhile: look again
-                self._again = False
-                self.debounce.start()
+            self._check_finished()
 
         run_in_worker(work, on_done=done, on_error=failed)
+
+    def _check_finished(self) -> None:
+        self._busy = False
+        if self._again:  # a change arrived meanwhile: look again
+            self._again = False
+            self.debounce.start()
 
     def show(self, consultation_id: str, text: str) -> None:
         """One notification: tray balloon, bell menu, status bar."""
