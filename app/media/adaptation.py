@@ -150,8 +150,8 @@ class CallAdaptation:
         elif self._loss_free_since is None:
             self._loss_free_since = now
         on = self._loss_free_since is None or now - self._loss_free_since < 20.0
+        # Video parity follows it too (SendControl.sends_parity).
         self.control.audio_redundancy = self.ladder.audio_redundancy = on
-        self.control.link_lossy = on  # video parity too: on a clean link it only costs bits
 
     def apply_rung(self, gen: PeerGeneration, rung_index: int) -> None:
         """Send at ``rung_index``; tell the far end if video pauses or resumes."""

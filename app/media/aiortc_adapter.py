@@ -260,13 +260,12 @@ def send_nack(
 
 def tap_rtp(receiver: RTCRtpReceiver, seen: Callable[[RtpPacket], None]) -> None:
     """Call ``seen(packet)`` for every RTP packet before aiortc handles it."""
-    handle = receiver._handle_rtp_packet
 
-    async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def see(packet: RtpPacket) -> list[RtpPacket]:
         seen(packet)
-        await handle(packet, arrival_time_ms=arrival_time_ms)
+        return [packet]
 
-    receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+    filter_rtp(receiver, see)
 
 
 def tap_sender_reports(receiver: RTCRtpReceiver, seen: Callable[[int, int], None]) -> None:

@@ -77,14 +77,15 @@ class SendControl:
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
     parity_fps_ok: bool = False  # the rung's frame rate lets a parity group beat a NACK
-    link_lossy: bool = True  # packets lost in the last 20 s (else parity is only overhead)
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def sends_parity(self) -> bool:
         """Whether video parity goes out now."""
-        return self.video_parity and self.parity_fps_ok and self.link_lossy
+        # audio_redundancy is on while the link lost packets in the last 20 s; on a clean
+        # link parity, like the audio copy, only costs bits.
+        return self.video_parity and self.parity_fps_ok and self.audio_redundancy
 
     def on_remb(self, bps: int) -> None:
         """Called (via the encoder) whenever the receiver's REMB arrives."""
@@ -360,7 +361,7 @@ def install_encoders(
     audio_sender: RTCRtpSender | None,
     video_sender: RTCRtpSender | None,
     control: SendControl,
-    align_reports: bool = False,
+    align_reports: bool = True,
 ) -> None:
     """Put the low-band encoders into fresh senders (before negotiation starts them), bound
     the video sender's retransmissions (``RetransmitLimiter``) and pair the audio sender's

@@ -84,7 +84,7 @@ class PeerLifecycle:
         preview_slot: LatestFrameSlot | None,
         control: SendControl,
         video_tap: Callable[[Any], None] | None = None,
-        align_reports: bool = False,
+        align_reports: bool = True,
     ) -> None:
         self.lowband = lowband
         self.align_reports = align_reports

@@ -103,7 +103,6 @@ class ParityEncoder:
         self._frames = 0
         self.media_bytes = 0
         self.parity_bytes = 0
-        self.parities = 0
 
     def add_frame(self, packets: list[RtpPacket]) -> list[bytes]:
         """The packets of one sent frame, in order; returns the parity payloads to send."""
@@ -132,7 +131,6 @@ class ParityEncoder:
         payload = parity_payload(self._group)
         self._group, self._frames = [], 0
         self.parity_bytes += len(payload)
-        self.parities += 1
         return payload
 
 
