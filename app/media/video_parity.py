@@ -151,15 +151,15 @@ class ParityDecoder:
 
     def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
         now = time.monotonic() if now is None else now
-        group = parse_parity(packet, now) if is_parity(packet.payload) else None
-        if group is not None:
+        if is_parity(packet.payload):
+            group = parse_parity(packet, now)
+            if group is None:
+                return []  # malformed parity: never the codec's
             self.parities += 1
             rebuilt = self._try(group)
             if rebuilt is None and self._missing(group):
                 self._pending.append(group)
             return [rebuilt] if rebuilt is not None else []
-        if is_parity(packet.payload):
-            return []  # malformed parity: never the codec's
         self._keep(packet)
         out = [packet]
         while self._pending and now - self._pending[0].received_at > self.KEEP_GROUP_S:
