@@ -27,14 +27,16 @@ global monkeypatching is needed. Every private slot is reached through
   Ours gives a hole ``max_wait_s`` (enough for one NACK round trip), then skips to the
   next whole frame and asks for a keyframe (PLI): a freeze of about a second instead.
 - ``LowbandVp8Encoder``: bitrate set by the ladder (down to ~20 kbit/s), REMB only recorded
-  (the ladder combines it with loss and RTT); the encoder is re-created only for a new
-  resolution or a large, settled bitrate change, so keyframes stay rare.
+  (the ladder combines it with loss and RTT). libvpx through ``app.media.vpx_native``
+  changes rate in place (keyframes only on request or a new size); PyAV's encoder, the
+  fallback, is re-created only for a new resolution or a large, settled bitrate change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import logging
 import multiprocessing
 import random
 import threading
@@ -57,11 +59,14 @@ from av.audio.codeccontext import AudioCodecContext
 from av.frame import Frame
 
 from app.media import aiortc_adapter as adapter
+from app.media import vpx_native
 from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
 from app.media.video_parity import ParityDecoder, ParityEncoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -166,19 +171,29 @@ class LowbandOpusEncoder(Encoder):
 
 
 class LowbandVp8Encoder(Vp8Encoder):
-    """VP8 at the ladder's bitrate (no 250 kbit/s floor); keyframes only when needed."""
+    """VP8 at the ladder's bitrate (no 250 kbit/s floor); keyframes only when needed.
+
+    libvpx is driven directly (``app.media.vpx_native``) when PyAV's wheel carries the
+    libvpx whose layout we coded: the rate then follows the ladder in place, without a
+    keyframe, and keyframes are capped at libwebrtc's share. Otherwise (or after a libvpx
+    error, logged) PyAV's encoder, which must be re-created, with a keyframe, to change rate.
+    """
 
     MIN_BPS = 20_000
     MAX_BPS = 1_500_000
     MIN_KEYFRAME_GAP_S = 1.5
+    RATE_STEP = 0.03  # smaller changes are left to the encoder's own rate control
 
-    def __init__(self, control: SendControl) -> None:
+    def __init__(self, control: SendControl, native: bool = True) -> None:
         super().__init__()
         self.control = control
         self._opened_at = 0.0
         self._keyframe_at = 0.0
         self.keyframes = 0  # sent, asked for or with a new encoder (stats, benchmark)
         self.keyframe_log: deque[tuple[str, float]] = deque(maxlen=64)  # (why, when): latest
+        self._libvpx = vpx_native.load_libvpx() if native else None
+        self.native: vpx_native.NativeVp8Encoder | None = None
+        self.rate_changes_in_place = 0
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
@@ -203,30 +218,85 @@ class LowbandVp8Encoder(Vp8Encoder):
         # Down by a third at once (the link is full); smaller settled changes both ways.
         return change < -0.35 or (abs(change) > 0.2 and settled)
 
-    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+    def encode(
+        self, frame: Frame, force_keyframe: bool = False, flags: int = 0
+    ) -> tuple[list[bytes], int]:
+        """aiortc's encoder call; ``flags``: ``vpx_native`` reference flags (libvpx only)."""
         assert isinstance(frame, VideoFrame)
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
+        # Frames from capture tracks are stamped (aiortc's own VP8 encoder relies on it too).
+        assert frame.pts is not None and frame.time_base is not None
+        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
         want = self.target_bitrate
-        if self._needs_new_codec(frame, want):
-            self._open(frame, want)
         now = time.monotonic()
+        keyframe = False
         if force_keyframe and now - self._keyframe_at >= self.MIN_KEYFRAME_GAP_S:
             # Every lost frame makes the receiver ask again (PLI), and at these bitrates a
             # keyframe fills the link for a while: the requests that arrive while the last
             # keyframe is still on its way are answered by that one.
-            frame.pict_type = av.video.frame.PictureType.I
+            keyframe = True
             self._keyframe_at = now
             self.keyframes += 1
             self.keyframe_log.append(("pli", now))
-        assert self.codec is not None
-        data = b"".join(bytes(p) for p in self.codec.encode(frame))
-        payloads = self._packetize(data, self.picture_id)
-        # Frames from capture tracks are stamped (aiortc's own VP8 encoder relies on it too).
-        assert frame.pts is not None and frame.time_base is not None
-        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
+        data = None
+        if self._libvpx is not None:
+            try:
+                data = self._encode_native(frame, want, timestamp, keyframe, flags)
+            except vpx_native.VpxError as exc:
+                log.warning("native VP8 encoder failed (%s): PyAV's encoder from now on", exc)
+                self._close_native()
+                self._libvpx = None
+        if data is None:
+            data = self._encode_pyav(frame, want, keyframe)
+        payloads = self._packetize(data, self.picture_id) if data else []
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
+
+    def _encode_native(
+        self, frame: VideoFrame, want: int, timestamp: int, keyframe: bool, flags: int
+    ) -> bytes:
+        encoder = self.native
+        if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
+            self._close_native()
+            threads = number_of_threads(frame.width * frame.height, multiprocessing.cpu_count())
+            encoder = vpx_native.NativeVp8Encoder(
+                frame.width, frame.height, want, threads=threads, lib=self._libvpx
+            )
+            self.native = encoder
+            self._note_new_encoder(frame, want)
+            keyframe = False  # a new encoder's first frame is one
+        elif abs(want - encoder.bitrate_bps) > self.RATE_STEP * encoder.bitrate_bps:
+            encoder.set_bitrate(want)
+            self.rate_changes_in_place += 1
+        out = encoder.encode(frame.to_ndarray(), timestamp, keyframe=keyframe, flags=flags)
+        if out is None:
+            return b""  # dropped by libvpx's rate control: nothing to send
+        if out.keyframe and not keyframe and encoder.keyframes > 1:
+            # Never expected (keyframes are disabled but on request): counted, to be seen.
+            self.keyframes += 1
+            self.keyframe_log.append(("libvpx", time.monotonic()))
+        return out.data
+
+    def _close_native(self) -> None:
+        if self.native is not None:
+            self.native.close()
+            self.native = None
+
+    def _encode_pyav(self, frame: VideoFrame, want: int, keyframe: bool) -> bytes:
+        if self._needs_new_codec(frame, want):
+            self._open(frame, want)
+        elif keyframe:
+            frame.pict_type = av.video.frame.PictureType.I
+        assert self.codec is not None
+        return b"".join(bytes(p) for p in self.codec.encode(frame))
+
+    def _note_new_encoder(self, frame: VideoFrame, bitrate: int) -> None:
+        self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
+        self.keyframes += 1
+        self.keyframe_log.append(
+            (f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at)
+        )
 
     def _open(self, frame: VideoFrame, bitrate: int) -> None:
         codec = av.CodecContext.create("libvpx", "w")
@@ -254,11 +324,7 @@ class LowbandVp8Encoder(Vp8Encoder):
             frame.width * frame.height, multiprocessing.cpu_count()
         )
         self.codec = codec
-        self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
-        self.keyframes += 1
-        self.keyframe_log.append(
-            (f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at)
-        )
+        self._note_new_encoder(frame, bitrate)
 
 
 class RetransmitLimiter:
