@@ -194,6 +194,7 @@ class LowbandVp8Encoder(Vp8Encoder):
         self._libvpx = vpx_native.load_libvpx() if native else None
         self.native: vpx_native.NativeVp8Encoder | None = None
         self.rate_changes_in_place = 0
+        self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
@@ -249,6 +250,7 @@ class LowbandVp8Encoder(Vp8Encoder):
                 self._libvpx = None
         if data is None:
             data = self._encode_pyav(frame, want, keyframe)
+        self.encoded_bytes += len(data)
         payloads = self._packetize(data, self.picture_id) if data else []
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp

@@ -452,7 +452,9 @@ class NativeVp8Encoder:
         self._cfg = EncoderConfig()
         self._open = False
         self._last_pts: int | None = None
-        self._frame_ticks = 90_000 // fps
+        self._frame_ticks = 90_000 // fps  # the duration libvpx gets with each frame
+        self._gap = float(self._frame_ticks)  # average gap between frames (90 kHz ticks)
+        self._clock = 0
         self.keyframes = 0
         self._call(
             "vpx_codec_enc_config_default",
@@ -531,8 +533,8 @@ class NativeVp8Encoder:
         """Encode one picture; ``None`` when libvpx dropped it.
 
         ``i420``: uint8, shape (height × 3/2, width) — Y, then U, then V, packed (what
-        ``VideoFrame.to_ndarray()`` gives for yuv420p). ``pts``: 90 kHz ticks (a repeated or
-        earlier pts is moved just past the last). ``keyframe``: make this frame a keyframe.
+        ``VideoFrame.to_ndarray()`` gives for yuv420p). ``pts``: 90 kHz ticks (libvpx gets an even
+        clock at their average rate, see ``_even_clock``). ``keyframe``: make this frame a keyframe.
         ``flags``: any of the module's ``NO_REF_*`` / ``NO_UPD_*`` / ``FORCE_GF`` /
         ``FORCE_ARF`` / ``NO_UPD_ENTROPY`` (libvpx's ``VP8_EFLAG_*``): which reference
         frames this frame may predict from and which it replaces. A temporal layer-1 frame,
@@ -548,11 +550,7 @@ class NativeVp8Encoder:
             flags |= FORCE_KEYFRAME
         with self._lock:
             self._require_open()
-            if self._last_pts is not None and pts <= self._last_pts:
-                pts = self._last_pts + 1
-            duration = pts - self._last_pts if self._last_pts is not None else self._frame_ticks
-            duration = max(1, min(duration, 90_000))
-            self._last_pts = pts
+            clock = self._even_clock(pts)
             image = Image()
             data = picture.ctypes.data_as(ctypes.c_void_p)
             wrapped = self._lib.vpx_img_wrap(
@@ -563,13 +561,28 @@ class NativeVp8Encoder:
             self._call(
                 "vpx_codec_encode",
                 self._lib.vpx_codec_encode(
-                    ctypes.byref(self._ctx), image, pts, duration, flags, _DL_REALTIME
+                    ctypes.byref(self._ctx), image, clock, self._frame_ticks, flags, _DL_REALTIME
                 ),
             )
             out = self._collect()
         if out is not None and out.keyframe:
             self.keyframes += 1
         return out
+
+    def _even_clock(self, pts: int) -> int:
+        """The timestamp libvpx gets: frames evenly spaced at the recent average rate.
+
+        libvpx's rate control takes the frame rate from successive timestamps and jumps to
+        a new one at every change of 10 % or more. Our 15 fps sources decimated to 12 send
+        gaps of one and two source frames, which it read as 7.5 fps every few frames and so
+        spent ~1.45× the target (2.4× when each frame's duration was its gap before).
+        """
+        if self._last_pts is not None:
+            gap = min(max(pts - self._last_pts, 1_500), 90_000)  # 60 fps … 1 fps
+            self._gap += 0.1 * (gap - self._gap)
+        self._last_pts = pts
+        self._clock += max(1, round(self._gap))
+        return self._clock
 
     def last_quantizer(self) -> int:
         """The last frame's quantizer index, 0–127 (what libwebrtc's quality scaler reads)."""

@@ -77,6 +77,16 @@ def test_rate_changes_in_place_without_a_keyframe_and_output_follows_it() -> Non
     encoder.close()
 
 
+def test_uneven_frame_gaps_keep_the_rate() -> None:
+    """15 fps decimated to 12 (gaps of one and two source frames), as the ladder sends."""
+    pictures = _pictures(30, noise=12.0)
+    encoder = vpx_native.NativeVp8Encoder(W, H, 100_000, fps=FPS)
+    pts = [n * 6000 for n in range(150) if n % 5 != 1][:120]  # 12 of every 15 frames
+    sizes = [len(encoder.encode(pictures[i % 30], t).data) for i, t in enumerate(pts)]
+    rate = sum(sizes[60:]) * 8 / ((pts[-1] - pts[60] + 7500) / 90_000)
+    assert 75_000 < rate < 125_000, rate  # a per-frame duration from the gaps read 5 fps: 2.2×
+
+
 def test_output_decodes_and_resembles_the_input() -> None:
     pictures = _pictures(40, noise=0.0)
     encoder = vpx_native.NativeVp8Encoder(W, H, 250_000, fps=FPS)
