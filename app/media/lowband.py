@@ -481,8 +481,10 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     buffer = DeadlineVideoBuffer()
     buffer.attach(receiver)
     adapter.set_jitter_buffer(receiver, buffer)
-    # Lost packets rebuilt from parity go into aiortc's path as if they had arrived.
-    adapter.filter_rtp(receiver, buffer.parity.feed)
+    # Parity packets are taken out in front of aiortc; a lost packet one of them rebuilds
+    # goes into aiortc's path as if it had arrived. Video packets reach the parity decoder
+    # in the buffer (``DeadlineVideoBuffer.add``), after aiortc unwrapped any RTX.
+    adapter.filter_rtp(receiver, buffer.take_parity)
 
 
 def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
@@ -522,6 +524,11 @@ class DeadlineVideoBuffer(JitterBuffer):
         self.asked_again = 0
         self.parity = ParityDecoder()
 
+    def take_parity(self, packet: RtpPacket) -> list[RtpPacket]:
+        """In front of aiortc: a parity packet out (with what it rebuilds), others on."""
+        taken = self.parity.take_parity(packet)
+        return [packet] if taken is None else taken
+
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Let the buffer hand every ready frame to ``receiver``'s decoder itself and use
         its NACK list."""
@@ -547,7 +554,14 @@ class DeadlineVideoBuffer(JitterBuffer):
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         try:
-            return self._add(packet)
+            # Here, not in front of aiortc: a retransmission arrives unwrapped from RTX.
+            rebuilt = self.parity.add_media(packet)
+            pli, frame = self._add(packet)
+            for more in rebuilt:
+                if adapter.prepare_rebuilt(self._receiver, more):
+                    more_pli, more_frame = self.add(more)
+                    pli, frame = pli or more_pli, frame or more_frame
+            return pli, frame
         finally:
             self._forget_unwanted_packets()
 
