@@ -64,7 +64,7 @@ from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
-from app.media.video_parity import ParityDecoder, ParityEncoder
+from app.media.video_parity import WIDE_GROUPS, Grouping, ParityDecoder, ParityEncoder
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,11 @@ class SendControl:
     expected_loss_pct: int = 5
     audio_frame_ms: int = 40
     audio_redundancy: bool = True  # each audio packet also carries the previous one
+    audio_copy_bps: int | None = None  # the copy re-encoded at this rate (None: the packet)
     remb_bps: int | None = None
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
-    parity_fps_ok: bool = False  # the rung's frame rate lets a parity group beat a NACK
+    parity_grouping: Grouping = WIDE_GROUPS  # by the rung's frame rate (app.media.adaptation)
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -90,7 +91,7 @@ class SendControl:
         """Whether video parity goes out now."""
         # audio_redundancy is on while the link lost packets in the last 20 s; on a clean
         # link parity, like the audio copy, only costs bits.
-        return self.video_parity and self.parity_fps_ok and self.audio_redundancy
+        return self.video_parity and self.audio_redundancy
 
     def on_remb(self, bps: int) -> None:
         """Called (via the encoder) whenever the receiver's REMB arrives."""
@@ -106,65 +107,94 @@ class SendControl:
 
 
 class LowbandOpusEncoder(Encoder):
-    """Opus mono with FEC; bitrate and loss hint follow ``SendControl``."""
+    """Opus mono with FEC; bitrate, packet length, loss hint and the redundant copy follow
+    ``SendControl`` (``app.media.audio_plan`` says why)."""
 
     def __init__(self, control: SendControl) -> None:
         self.control = control
         self.codec: AudioCodecContext | None = None
-        self._settings: tuple[int, int] | None = None
-        samples = SAMPLE_RATE * control.audio_frame_ms // 1000
-        self.resampler = AudioResampler(
-            format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=samples
-        )
+        self._settings: tuple[int, int, int] | None = None
+        self.copy_codec: AudioCodecContext | None = None
+        self._copy_settings: tuple[int, int] | None = None
+        # Packets are cut from a FIFO so their length can change between two packets.
+        self.resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._fifo = av.AudioFifo()
         self.first_packet_pts: int | None = None
         self._next_pts = 0
         # Samples handed to the resampler so far: the next frame's first sample's index on
-        # the RTP clock (the resampler's output pts count the same samples).
+        # the RTP clock (the packets' pts count the same samples).
         self._input_samples = 0
         self.sample_clock = SampleClock(SAMPLE_RATE)
         self._previous: bytes | None = None
 
-    def _open(self, bitrate: int, loss_pct: int) -> None:
+    @staticmethod
+    def _new_codec(bitrate: int, frame_ms: int, loss_pct: int | None) -> AudioCodecContext:
         codec = av.CodecContext.create("libopus", "w")
         codec.bit_rate = bitrate
         codec.format = "s16"
         codec.layout = "mono"
         codec.sample_rate = SAMPLE_RATE
         codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        codec.options = {
+        options = {
             "application": "voip",
-            "fec": "1",  # in-band FEC (LBRR): the next packet carries a coarse copy
-            "packet_loss": str(max(1, min(30, loss_pct))),
-            "frame_duration": str(self.control.audio_frame_ms),
+            "frame_duration": str(frame_ms),
             "vbr": "constrained",
         }
-        self.codec, self._settings = codec, (bitrate, loss_pct)
+        if loss_pct is not None:
+            # in-band FEC (LBRR): the next packet carries a coarse copy
+            options |= {"fec": "1", "packet_loss": str(max(1, min(30, loss_pct)))}
+        codec.options = options
+        return codec
+
+    def _prepare(self) -> None:
+        """(Re-)open the encoders whose settings changed; cheap and inaudible, and only on
+        ladder changes."""
+        c = self.control
+        wanted = (c.audio_bps, c.expected_loss_pct, c.audio_frame_ms)
+        if self.codec is None or wanted != self._settings:
+            self.codec = self._new_codec(c.audio_bps, c.audio_frame_ms, c.expected_loss_pct)
+            self._settings = wanted
+        copy = (c.audio_copy_bps, c.audio_frame_ms) if c.audio_copy_bps else None
+        if copy != self._copy_settings:
+            self.copy_codec = self._new_codec(copy[0], copy[1], None) if copy else None
+            self._copy_settings = copy
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, AudioFrame)
         self.sample_clock.frame_arrived(self._input_samples)
         self._input_samples += frame.samples * SAMPLE_RATE // (frame.sample_rate or SAMPLE_RATE)
-        wanted = (self.control.audio_bps, self.control.expected_loss_pct)
-        if self.codec is None or wanted != self._settings:
-            # Re-opening Opus is cheap and inaudible; it happens only on ladder changes.
-            self._open(*wanted)
-        assert self.codec is not None
+        for chunk in self.resampler.resample(frame):
+            chunk.pts = None
+            self._fifo.write(chunk)
         payloads: list[bytes] = []
         timestamp: int | None = None
-        for chunk in self.resampler.resample(frame):
+        while True:
+            self._prepare()
+            assert self.codec is not None
+            chunk = self._fifo.read(SAMPLE_RATE * self.control.audio_frame_ms // 1000)
+            if chunk is None:
+                break
             # Our own running pts: it stays continuous across encoder re-opens.
             chunk.pts = self._next_pts
             self._next_pts += chunk.samples
+            copy = self._encode_copy(chunk)
             for packet in self.codec.encode(chunk):
                 if timestamp is None:
                     timestamp = chunk.pts
                 plain = bytes(packet)
                 redundant = self.control.audio_redundancy
                 payloads.append(attach_previous(plain, self._previous) if redundant else plain)
-                self._previous = plain
+                self._previous = copy if copy is not None else plain
         if not payloads:
             return [], None  # type: ignore[return-value]  # aiortc's own contract
         return payloads, int(timestamp or 0)
+
+    def _encode_copy(self, chunk: AudioFrame) -> bytes | None:
+        """The same audio at the copy's bitrate (None: the copy is the packet itself)."""
+        if self.copy_codec is None:
+            return None
+        packets = self.copy_codec.encode(chunk)
+        return bytes(packets[0]) if packets else None
 
     def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:  # pragma: no cover
         raise NotImplementedError("pre-encoded audio is not used")
@@ -409,6 +439,7 @@ class ParitySender:
     async def __call__(self, packets: list[RtpPacket]) -> None:
         if not self.control.sends_parity:
             return
+        self.encoder.grouping = self.control.parity_grouping
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
                 payload_type=packets[0].payload_type,
