@@ -14,6 +14,7 @@ Reported: audio bitrate on the wire (payload + 60 bytes per packet), ms missing 
 and gaps (a run of missing or concealed audio ≥ 60 ms, the call benchmark's definition).
 
     .venv/bin/python bench/audio_loss.py [--seconds 60] [--bitrates 16000,24000]
+    .venv/bin/python bench/audio_loss.py --frame-ms 60 --copy-bps 8000   # link c's audio
 """
 
 from __future__ import annotations
@@ -51,11 +52,18 @@ def signals(seconds: float) -> dict[str, np.ndarray]:
     return {name: (x * 32767).astype(np.int16) for name, x in (("tone", tone), ("voice", voice))}
 
 
-def encode(samples: np.ndarray, bps: int, redundancy: bool) -> list[tuple[int, bytes]]:
+def encode(
+    samples: np.ndarray, bps: int, redundancy: bool, frame_ms: int = 40, copy_bps: int = 0
+) -> list[tuple[int, bytes]]:
     """(RTP timestamp, payload) per packet, as the low-band sender makes them."""
-    return encode_packets(
-        samples, SendControl(audio_bps=bps, expected_loss_pct=8, audio_redundancy=redundancy)
+    control = SendControl(
+        audio_bps=bps,
+        expected_loss_pct=8,
+        audio_redundancy=redundancy,
+        audio_frame_ms=frame_ms,
+        audio_copy_bps=copy_bps or None,
     )
+    return encode_packets(samples, control)
 
 
 def play(packets: list[tuple[int, bytes]], lost: np.ndarray, scheme: dict) -> dict:
@@ -94,6 +102,10 @@ def main() -> int:
     parser.add_argument("--bitrates", default="16000,24000")
     parser.add_argument("--losses", default="0.03,0.05")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--frame-ms", type=int, default=40, help="packet length (40 or 60)")
+    parser.add_argument(
+        "--copy-bps", type=int, default=0, help="re-encode the copy at this rate (0: the packet)"
+    )
     args = parser.parse_args()
     print(
         "signal | Opus kbit/s | loss | scheme | wire kbit/s | missing+concealed ms | "
@@ -101,8 +113,8 @@ def main() -> int:
     )
     for name, samples in signals(args.seconds).items():
         for bps in (int(b) for b in args.bitrates.split(",")):
-            plain = encode(samples, bps, redundancy=False)
-            padded = encode(samples, bps, redundancy=True)
+            plain = encode(samples, bps, False, args.frame_ms)
+            padded = encode(samples, bps, True, args.frame_ms, args.copy_bps)
             for loss in (float(x) for x in args.losses.split(",")):
                 for scheme_name, scheme in SCHEMES.items():
                     packets = padded if scheme["use_copy"] else plain

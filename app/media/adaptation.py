@@ -3,7 +3,8 @@
 From aiortc's stats, the far end's queue feedback (``media.feedback``) and our own arrival
 meter, ``CallAdaptation.step`` produces the ``CallStats`` the window shows and:
 
-- moves the ladder (size, frame rate, video and audio bitrate: ``app.media.ladder``) and
+- moves the ladder (size, frame rate, video and audio bitrate, audio packet length and
+  copy: ``app.media.ladder``, ``app.media.audio_plan``) and
   applies the rung to the outgoing video, telling the far end when video pauses or resumes;
 - switches the audio copy (each packet also carries the previous one) on while the link
   loses packets and off after 20 s without loss;
@@ -23,10 +24,11 @@ from app.media.messaging import CallMessaging
 from app.media.peer import PeerGeneration
 from app.media.quality import quality_bars
 from app.media.stats import CallStats
+from app.media.video_parity import PAIR_GROUPS, WIDE_GROUPS
 from app.protocol.datachannel import PauseReason
 
 PARITY_FLOOR_S = 0.03
-PARITY_MIN_FPS = 12
+WIDE_PARITY_MIN_FPS = 12
 
 
 class CallAdaptation:
@@ -95,6 +97,9 @@ class CallAdaptation:
             )
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps
+            if decision.audio is not None:
+                self.control.audio_frame_ms = decision.audio.frame_ms
+                self.control.audio_copy_bps = decision.audio.copy_bps
             loss_pct = int(round((stats.loss_out or 0) * 100))
             self.control.expected_loss_pct = max(5, min(25, loss_pct + 3))
             self.apply_rung(gen, decision.rung)
@@ -160,10 +165,10 @@ class CallAdaptation:
             return
         was_paused = video.paused
         video.rung = LADDER[rung_index]
-        # A parity group spans ~4 frames: at 10 fps or less that is longer than a NACK
-        # round trip on the links that need it (c: 600 ms), and its ~30 % would come out of
-        # a tiny video budget (c fell to audio only with it).
-        self.control.parity_fps_ok = video.rung.fps >= PARITY_MIN_FPS
+        # A 4-frame parity group at 10 fps or less spans longer than a NACK round trip on
+        # the links that need it (c: 600 ms): there, one parity per pair of frames.
+        wide = video.rung.fps >= WIDE_PARITY_MIN_FPS
+        self.control.parity_grouping = WIDE_GROUPS if wide else PAIR_GROUPS
         if video.paused != was_paused:
             self.messaging.announce_video(video.paused, self.pause_reason())
 

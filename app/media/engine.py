@@ -37,7 +37,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 
 from app.media.adaptation import CallAdaptation
-from app.media.ladder import LADDER, LadderController
+from app.media.ladder import LADDER, START_RUNG, LadderController
 from app.media.lowband import SendControl
 from app.media.messaging import CallMessaging
 from app.media.peer import PeerClosed, PeerGeneration, PeerLifecycle
@@ -75,7 +75,7 @@ class MediaConfig:
     dead_after_s: float = 4.0
     retry_every_s: float = 5.0
     give_up_after_s: float = 90.0
-    start_rung: int = 4  # 160×120@5: start low, climb on evidence (see ladder.py)
+    start_rung: int = START_RUNG  # 160×120@5: start low, climb on evidence (see ladder.py)
     audio_only: bool = False
     sdp_rewriter: Callable[[str], str] | None = None  # tests: route media via the emulator
     stats_every_s: float = 1.0

@@ -18,8 +18,9 @@ estimate that fits it, so a 96 kbit/s link is never flooded by the first seconds
 until the first queue or step down, steps up need only ``startup_up_hold_s`` good seconds
 (and, with feedback, go straight to the rung the estimate allows).
 
-Audio always comes first: its budget (Opus bitrate, its redundancy copy and packet overhead)
-is taken off the estimate before video is considered, and the last rung sends audio only.
+Audio always comes first: its budget (Opus bitrate, its redundancy copy and packet overhead,
+``app.media.audio_plan``: thinner below 140 kbit/s) is taken off the estimate before video is
+considered, and the last rung sends audio only.
 
 Hysteresis against oscillation: stepping down needs two bad seconds in a row (one, if the
 budget is far below the rung); stepping up needs ``up_hold_s`` good seconds and goes one
@@ -33,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.media.arrival import LinkFeedback
+from app.media.audio_plan import AudioPlan, AudioPlanner
 
 
 @dataclass(frozen=True)
@@ -56,24 +58,14 @@ LADDER: tuple[Rung, ...] = (
     Rung("320x240@15", 320, 240, 15, 130, 380),
     Rung("320x240@12", 320, 240, 12, 85, 200),
     Rung("160x120@10", 160, 120, 10, 58, 110),
+    # Link c (96 kbit/s): after audio (~31 kbit/s) the estimate leaves 35–55 kbit/s, of which
+    # a third is video parity (one per two frames): ~8 fps of 160×120 fit, 10 rarely.
+    Rung("160x120@8", 160, 120, 8, 34, 70),
     Rung("160x120@5", 160, 120, 5, 16, 60),
     Rung("audio only", 0, 0, 0, 0, 0),
 )
 AUDIO_ONLY = len(LADDER) - 1
-
-
-def audio_bitrate_for(estimate_bps: float) -> int:
-    """Opus bitrate for a link estimate: 16 kbit/s up to 250 kbit/s links, 32 when roomy."""
-    if estimate_bps < 250_000:
-        return 16_000  # with the redundancy copy ~40 kbit/s on the wire (bench/audio_loss.py)
-    if estimate_bps < 500_000:
-        return 24_000
-    return 32_000
-
-
-def audio_overhead_bps(frame_ms: int) -> int:
-    """IP/UDP/RTP/SRTP overhead of the audio stream (~60 bytes per packet)."""
-    return int(60 * 8 * 1000 / frame_ms)
+START_RUNG = [r.name for r in LADDER].index("160x120@5")  # where a call starts (see above)
 
 
 QUEUE_CLEAR_MS = 30.0  # below: no queue on the path, room to grow
@@ -81,8 +73,6 @@ QUEUE_STANDING_MS = 60.0  # below, a queue that is not growing still leaves room
 QUEUE_FULL_MS = 100.0  # above: we are filling a queue; fall back to the received rate
 
 CEILING_MEMORY_S = 30.0  # how long the estimate at which a queue formed slows the growth
-
-REDUNDANCY_FACTOR = 1.9  # payload with the previous packet's copy (bench/audio_loss.py)
 
 
 @dataclass(frozen=True)
@@ -104,6 +94,7 @@ class LadderDecision:
     video_bps: int
     audio_bps: int
     estimate_bps: int
+    audio: AudioPlan | None = None  # packet length and copy (None: 40 ms, full copy)
 
 
 class LadderController:
@@ -111,10 +102,9 @@ class LadderController:
 
     def __init__(
         self,
-        start_rung: int = 4,
+        start_rung: int = START_RUNG,
         start_estimate_bps: float = 90_000,
         max_estimate_bps: float = 1_500_000,
-        audio_frame_ms: int = 40,
         up_hold_s: float = 6.0,
         max_up_hold_s: float = 60.0,
         probe_window_s: float = 15.0,
@@ -123,7 +113,7 @@ class LadderController:
         self.rung = start_rung
         self.estimate = self.start_estimate = float(start_estimate_bps)
         self.max_estimate = max_estimate_bps
-        self.audio_frame_ms = audio_frame_ms
+        self.audio = AudioPlanner()
         self.base_up_hold = up_hold_s
         self.up_hold = up_hold_s
         self.max_up_hold = max_up_hold_s
@@ -145,15 +135,12 @@ class LadderController:
         self._last_queue_ms: float | None = None
 
     def audio_total_bps(self, estimate: float) -> float:
-        """What audio takes on the wire at this estimate (payload, copy, headers)."""
-        payload = audio_bitrate_for(estimate) * (
-            REDUNDANCY_FACTOR if self.audio_redundancy else 1.0
-        )
-        return payload + audio_overhead_bps(self.audio_frame_ms)
+        """What audio takes on the wire at this estimate (voice, copy, headers)."""
+        return self.audio.peek(estimate).wire_bps(self.audio_redundancy)
 
     def budget(self, estimate: float) -> tuple[int, int]:
         """(audio bitrate, video budget) for an estimate: audio is served first."""
-        audio = audio_bitrate_for(estimate)
+        audio = self.audio.peek(estimate).bitrate
         video = estimate - self.audio_total_bps(estimate)
         return audio, int(max(0.0, video) * 0.9)  # 10 % for RTCP, NACK/RTX, keyframes
 
@@ -189,6 +176,7 @@ class LadderController:
         self._apply_loss(now, loss, rtt_s, view)
         self._apply_caps(now, before, remb_bps, view, feedback, video_sent_bps, sent_bps)
         self.estimate = max(20_000.0, min(self.estimate, self.max_estimate))
+        plan = self.audio.plan(self.estimate)
 
         audio_bps, video_budget = self.budget(self.estimate)
         target = AUDIO_ONLY if self.forced_audio_only else self.target_rung(video_budget)
@@ -199,7 +187,7 @@ class LadderController:
         else:
             video_bps = int(min(max(video_budget, rung.min_kbps * 1000), rung.max_kbps * 1000))
         self._last_video_bps = video_bps
-        return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate))
+        return LadderDecision(self.rung, video_bps, audio_bps, int(self.estimate), plan)
 
     # ---- the parts of one update ---------------------------------------------------------
 

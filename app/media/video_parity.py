@@ -90,23 +90,47 @@ def parse_parity(packet: RtpPacket, now: float) -> ParityGroup | None:
     )
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """When a parity group closes: at the end of a frame once it holds ``min_packets``
+    packets or ``max_frames`` frames, and every ``max_packets`` packets inside a large frame
+    (a keyframe)."""
+
+    min_packets: int
+    max_frames: int
+    max_packets: int
+
+
+# ≥ 12 fps (320×240 on link b): a frame is one or two packets, groups of ~4 cost ~25–30 %
+# of the video bitrate and a repair comes ≤ 3 frames (~0.25 s) later.
+WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8)
+# < 12 fps (160×120 on link c): four frames span 0.4–0.8 s, no faster than a NACK over a
+# 600 ms round trip; pairs of frames are repaired one frame interval later, for ~50 % of
+# the video bitrate (two 1-packet frames: the parity is as long as the longer one).
+PAIR_GROUPS = Grouping(min_packets=2, max_frames=2, max_packets=4)
+
+
 class ParityEncoder:
     """Groups the video packets a sender sent, frame by frame, and says when a group's
-    parity is due: at the end of a frame once the group holds ``min_packets`` packets or
-    ``max_frames`` frames, and every ``max_packets`` packets inside a large frame (a
-    keyframe). Fewer packets per parity repair more but cost more: at 320×240 on link b a
-    frame is one or two packets, so groups of ~4 cost ~25 % of the video bitrate."""
+    parity is due (``Grouping``). Fewer packets per parity repair more, sooner, but cost
+    more."""
 
-    def __init__(self, min_packets: int = 5, max_frames: int = 4, max_packets: int = 8) -> None:
-        self.min_packets, self.max_frames, self.max_packets = min_packets, max_frames, max_packets
+    RECENT_DECAY = 0.9  # per group: the overhead follows the grouping within ~10 groups
+
+    def __init__(self, grouping: Grouping = WIDE_GROUPS) -> None:
+        self.grouping = grouping
         self._group: list[RtpPacket] = []
         self._frames = 0
         self.media_bytes = 0
         self.parity_bytes = 0
+        self._recent_media = 0.0
+        self._recent_parity = 0.0
+        self._recent_group_media = 0
 
     def add_frame(self, packets: list[RtpPacket]) -> list[bytes]:
         """The packets of one sent frame, in order; returns the parity payloads to send."""
         out: list[bytes] = []
+        g = self.grouping
         for p in packets:
             last = self._group[-1] if self._group else None
             if last is not None and (
@@ -115,29 +139,39 @@ class ParityEncoder:
                 out.append(self._close())  # not contiguous: what was there is one group
             self._group.append(p)
             self.media_bytes += len(p.payload)
-            if len(self._group) >= self.max_packets:
+            self._recent_group_media += len(p.payload)
+            if len(self._group) >= g.max_packets:
                 out.append(self._close())
         if self._group:
             self._frames += 1
-            if len(self._group) >= self.min_packets or self._frames >= self.max_frames:
+            if len(self._group) >= g.min_packets or self._frames >= g.max_frames:
                 out.append(self._close())
         return out
 
     def overhead(self) -> float:
-        """Parity bytes per media byte so far (0 before any)."""
-        return self.parity_bytes / self.media_bytes if self.media_bytes else 0.0
+        """Parity bytes per media byte over the last groups (0 before any)."""
+        return self._recent_parity / self._recent_media if self._recent_media else 0.0
 
     def _close(self) -> bytes:
         payload = parity_payload(self._group)
         self._group, self._frames = [], 0
         self.parity_bytes += len(payload)
+        d = self.RECENT_DECAY
+        self._recent_media = d * self._recent_media + self._recent_group_media
+        self._recent_parity = d * self._recent_parity + len(payload)
+        self._recent_group_media = 0
         return payload
 
 
 class ParityDecoder:
-    """Keeps the recent video packets and the parity groups not yet usable; each packet in,
-    the packets to hand on out (itself, plus any it let us rebuild; nothing for a parity
-    packet, which is ours and not the codec's)."""
+    """Keeps the recent video packets and the parity groups not yet usable.
+
+    A receiver takes parity packets out before aiortc sees them (``take_parity``: aiortc
+    would count them into its NACK and jitter-buffer state) and adds the video packets where
+    aiortc hands them to the jitter buffer (``add_media``). aiortc unwraps an RTX
+    retransmission only after any RTP filter, so a parity decoder in front of it never saw
+    a retransmitted packet as itself, and a group with two losses stayed locked after one
+    of them was retransmitted."""
 
     KEEP_PACKETS = 1024
     KEEP_GROUP_S = 1.5  # a retransmission may still complete a group with two losses
@@ -149,19 +183,27 @@ class ParityDecoder:
         self.parities = 0
         self.recovered = 0
 
-    def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+    def take_parity(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket] | None:
+        """A parity packet is ours: keep its group, return the packet it rebuilds now (if
+        any). ``None`` for any other packet (the codec's: hand it on unchanged)."""
+        if not is_parity(packet.payload):
+            return None
         now = time.monotonic() if now is None else now
-        if is_parity(packet.payload):
-            group = parse_parity(packet, now)
-            if group is None:
-                return []  # malformed parity: never the codec's
-            self.parities += 1
-            rebuilt = self._try(group)
-            if rebuilt is None and self._missing(group):
-                self._pending.append(group)
-            return [rebuilt] if rebuilt is not None else []
+        group = parse_parity(packet, now)
+        if group is None:
+            return []  # malformed parity: never the codec's
+        self.parities += 1
+        rebuilt = self._try(group)
+        if rebuilt is None and self._missing(group):
+            self._pending.append(group)
+        return [rebuilt] if rebuilt is not None else []
+
+    def add_media(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+        """Keep a video packet (as the codec sees it: a retransmission already unwrapped from
+        RTX); return the packets it let us rebuild."""
+        now = time.monotonic() if now is None else now
         self._keep(packet)
-        out = [packet]
+        out = []
         while self._pending and now - self._pending[0].received_at > self.KEEP_GROUP_S:
             self._pending.popleft()
         for group in list(self._pending):
@@ -173,6 +215,13 @@ class ParityDecoder:
             if rebuilt is not None:
                 out.append(rebuilt)
         return out
+
+    def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+        """Both in one (a packet stream without RTX): the packets to hand on."""
+        taken = self.take_parity(packet, now)
+        if taken is not None:
+            return taken
+        return [packet, *self.add_media(packet, now)]
 
     def _keep(self, packet: RtpPacket) -> None:
         key = (packet.ssrc, packet.sequence_number)

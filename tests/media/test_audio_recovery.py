@@ -83,3 +83,46 @@ def test_native_decoder_rejects_garbage_with_a_clear_error() -> None:
 
     with pytest.raises(OpusError, match="opus_decode failed"):
         NativeOpusDecoder().decode(b"\xff\xff\xff")
+
+
+def test_thin_link_audio_costs_a_quarter_less_and_still_rebuilds_every_single_loss() -> None:
+    """Link c (96 kbit/s): 60 ms packets whose copy is the same audio at 8 kbit/s."""
+    from app.media.audio_plan import AudioPlanner
+
+    planner = AudioPlanner()
+    thin = planner.plan(80_000)  # link c's estimate
+    assert (thin.frame_ms, thin.copy_bps) == (60, 8_000)
+    assert planner.plan(160_000) == thin  # hysteresis: no flip just above
+    assert planner.plan(300_000).frame_ms == 40  # link b: audio as before
+    assert planner.plan(150_000).frame_ms == 40
+    assert planner.plan(120_000) == thin
+
+    seconds = 6.0
+    t = np.arange(int(RATE * seconds)) / RATE
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+
+    def wire_kbps(control: SendControl) -> tuple[float, list[tuple[int, bytes]]]:
+        packets = encode_packets(samples, control)
+        return sum(len(p) + 60 for _, p in packets) * 8 / seconds / 1000, packets
+
+    before, _ = wire_kbps(SendControl(audio_bps=16_000))
+    after, packets = wire_kbps(
+        SendControl(audio_bps=16_000, audio_frame_ms=60, audio_copy_bps=8_000)
+    )
+    assert after < 0.75 * before, (before, after)
+    assert after == pytest.approx(thin.wire_bps() / 1000, rel=0.15)  # the ladder's budget
+    lost = set(range(5, len(packets) - 1, 7))  # ~14 % loss, never two in a row
+    frames, buffer = receive_packets(packets, lost)
+    assert buffer.counters.recovered_copy == len(lost)
+    assert not [f for f in frames if f.opaque == "plc"] and _timeline_holes_ms(frames) == 0
+    assert {f.samples for f in frames if f.opaque == "copy"} == {2880}  # a whole 60 ms each
+    # The lower-rate copy is the same sound (the 440 Hz tone, at a lower quality and level:
+    # the decoder moves between two encoders' streams), not a guess or silence.
+    clean, _ = receive_packets(packets, set())
+    by_pts = {f.pts: f.to_ndarray()[0].astype(float) for f in clean}
+    for frame in frames:
+        if frame.opaque == "copy":
+            copy, ref = frame.to_ndarray()[0].astype(float), by_pts[frame.pts]
+            spectrum = np.abs(np.fft.rfft(copy))
+            assert abs(np.fft.rfftfreq(copy.size, 1 / RATE)[spectrum.argmax()] - 440) < 25
+            assert np.sqrt((copy**2).mean()) > 0.25 * np.sqrt((ref**2).mean())

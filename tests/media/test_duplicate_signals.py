@@ -14,6 +14,7 @@ import pytest
 
 from app.context import AppContext
 from app.media.engine import MediaConfig, MediaState
+from app.media.ladder import START_RUNG
 from app.media.loopback import use_loopback_candidates
 from tests.support.memory_signaling import SignalingPair
 
@@ -24,7 +25,7 @@ def test_a_call_whose_signals_all_arrive_twice_connects_on_its_first_session() -
     async def call() -> tuple[MediaState, int, int]:
         pair = SignalingPair(delay_s=0.01)
         pair.copies = 2
-        a, b = pair.sessions_for(MediaConfig(start_rung=4), fps=5)
+        a, b = pair.sessions_for(MediaConfig(start_rung=START_RUNG), fps=5)
         await pair.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and b.state is not MediaState.connected:

@@ -12,6 +12,7 @@ import pytest
 
 from app.media.engine import MediaConfig, MediaSession, MediaState
 from app.media.ice_consent import CONSENT_RETRANSMISSIONS
+from app.media.ladder import START_RUNG
 from app.media.loopback import use_loopback_candidates
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from tests.linkemu.profile import LinkProfile
@@ -44,7 +45,7 @@ def test_a_call_over_an_800_ms_round_trip_is_not_dropped_by_consent_checks(
 
     async def call() -> tuple[int, MediaState, int]:
         with UdpLinkEmulator(LinkProfile(latency_ms=400, seed=1)) as emu:
-            config = MediaConfig(start_rung=4, sdp_rewriter=emu.rewrite_sdp)
+            config = MediaConfig(start_rung=START_RUNG, sdp_rewriter=emu.rewrite_sdp)
             pair = SignalingPair(delay_s=0.2)
             a = MediaSession(
                 offerer=True,

@@ -8,7 +8,6 @@ import asyncio
 import random
 import time
 
-import pytest
 from aiortc.rtp import RtpPacket
 
 from app.media.video_parity import ParityDecoder, ParityEncoder, is_parity, parse_parity
@@ -178,15 +177,10 @@ async def _ignore(*_args: object) -> None:
     return None
 
 
-def test_a_lossy_call_between_our_peers_repairs_video_from_parity(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
     """Two real low-band sessions through the UDP emulator at 8 % loss: B rebuilds lost
-    video packets from A's parity (and says so), and frames keep arriving. (At 160×120,
-    where the product sends none, so that the call stays small and quick.)"""
-    from app.media import adaptation
-
-    monkeypatch.setattr(adaptation, "PARITY_MIN_FPS", 5)
+    video packets from A's parity (and says so), and frames keep arriving. At 160×120@10,
+    link c's sizes, where parity goes per pair of frames (before, none below 12 fps)."""
     from app.media import aiortc_adapter as adapter
     from app.media.engine import MediaConfig, MediaSession
     from app.media.loopback import use_loopback_candidates
@@ -238,16 +232,17 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity(
     assert shown >= 20, seen
 
 
-def test_parity_only_on_rungs_of_12_fps_and_while_the_link_loses_packets() -> None:
+def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_packets() -> None:
     from types import SimpleNamespace
 
     from app.media.adaptation import CallAdaptation
-    from app.media.ladder import LADDER
+    from app.media.ladder import LADDER, START_RUNG
     from app.media.messaging import CallMessaging
+    from app.media.video_parity import PAIR_GROUPS, WIDE_GROUPS
 
     adaptation = CallAdaptation(
         lowband=True,
-        start_rung=4,
+        start_rung=START_RUNG,
         audio_only=False,
         messaging=CallMessaging("", lambda _m: None, lambda _r: None),
         pause_reason=lambda: "low_bandwidth",
@@ -256,9 +251,11 @@ def test_parity_only_on_rungs_of_12_fps_and_while_the_link_loses_packets() -> No
     control.video_parity = True  # the far end said it repairs from parity
     gen = SimpleNamespace(video_out=SimpleNamespace(rung=None, paused=False))
     names = [r.name for r in LADDER]
-    adaptation.apply_rung(gen, names.index("160x120@10"))  # type: ignore[arg-type]
-    assert not control.sends_parity  # a 4-frame group at 10 fps outlasts the round trip
+    adaptation.apply_rung(gen, names.index("160x120@8"))  # type: ignore[arg-type]
+    # A 4-frame group at 8 fps spans 0.5 s, no faster than a NACK on link c: pairs there.
+    assert control.sends_parity and control.parity_grouping == PAIR_GROUPS
     adaptation.apply_rung(gen, names.index("320x240@15"))  # type: ignore[arg-type]
+    assert control.parity_grouping == WIDE_GROUPS  # link b's groups, unchanged
     adaptation.choose_audio_redundancy(100.0, 0.03)
     assert control.sends_parity
     adaptation.choose_audio_redundancy(110.0, 0.0)
@@ -267,3 +264,151 @@ def test_parity_only_on_rungs_of_12_fps_and_while_the_link_loses_packets() -> No
     assert not control.sends_parity  # a clean link: parity would only cost bits
     adaptation.choose_audio_redundancy(132.0, 0.02)
     assert control.sends_parity
+
+
+def test_pairs_of_small_frames_repair_each_single_loss_one_frame_later() -> None:
+    """At 160×120 every frame is one packet: with a parity per two frames, any one lost
+    frame of a pair is back when the pair's parity arrives, one frame interval later (a
+    NACK on link c takes 0.6 s and more: a freeze at 8 fps)."""
+    from app.media.video_parity import PAIR_GROUPS
+
+    rnd = random.Random(3)
+    frames = [
+        [
+            RtpPacket(
+                payload_type=97,
+                marker=1,
+                sequence_number=n,
+                timestamp=n * 11_250,
+                ssrc=SSRC,
+                payload=rnd.randbytes(rnd.randint(200, 700)),
+            )
+        ]
+        for n in range(40)
+    ]
+    encoder, wire = ParityEncoder(PAIR_GROUPS), []
+    for n, packets in enumerate(frames):
+        wire += [(n, p) for p in packets]
+        wire += [
+            (n, RtpPacket(payload_type=97, sequence_number=1000 + n, ssrc=99, payload=x))
+            for x in encoder.add_frame(packets)
+        ]
+    lost = set(range(0, 40, 3))  # every third frame: one loss in every pair it touches
+    decoder, back_at = ParityDecoder(), {}
+    for n, p in wire:
+        if p.sequence_number in lost and not is_parity(p.payload):
+            continue
+        for out in decoder.feed(p, now=n / 8):
+            back_at.setdefault(out.sequence_number, n)
+    assert set(back_at) == set(range(40))
+    assert max(back_at[s] - s for s in lost) <= 1
+    assert 0.4 < encoder.overhead() < 1.0  # the price: about half the video bitrate
+
+
+class _Transport:
+    """What aiortc's receiver asks of its DTLS transport while it runs (RTCP goes nowhere)."""
+
+    state = "connected"
+
+    def _register_rtp_receiver(self, *_args: object) -> None:
+        pass
+
+    def _unregister_rtp_receiver(self, *_args: object) -> None:
+        pass
+
+    async def _send_rtp(self, _data: bytes) -> None:
+        pass
+
+
+def test_a_retransmission_sent_over_rtx_unlocks_a_group_with_two_losses() -> None:
+    """aiortc unwraps RTX after any RTP filter: the parity decoder must see the
+    retransmitted packet as itself, or the group's second loss is never rebuilt and the
+    frame waits for a retransmission of its own (or the hole deadline)."""
+    import fractions
+
+    from aiortc.rtcrtpparameters import (
+        RTCRtpCodecParameters,
+        RTCRtpDecodingParameters,
+        RTCRtpReceiveParameters,
+        RTCRtpRtxParameters,
+    )
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
+    from aiortc.rtp import wrap_rtx
+    from av import VideoFrame
+
+    from app.media.lowband import LowbandVp8Encoder, SendControl, install_receive_buffers
+    from app.media.pattern import PatternPainter
+
+    media_ssrc, rtx_ssrc = 1111, 2222
+    encoder = LowbandVp8Encoder(SendControl(video_bps=300_000))
+    painter, frames, seq = PatternPainter(320, 240), [], 100
+    for n in range(12):
+        frame = VideoFrame.from_ndarray(painter.paint(n, n), format="rgb24")
+        frame.pts, frame.time_base = n * 6000, fractions.Fraction(1, 90_000)
+        payloads, timestamp = encoder.encode(frame)
+        packets = []
+        for i, payload in enumerate(payloads):
+            packets.append(
+                RtpPacket(
+                    payload_type=97,
+                    marker=int(i == len(payloads) - 1),
+                    sequence_number=seq,
+                    timestamp=timestamp,
+                    ssrc=media_ssrc,
+                    payload=payload,
+                )
+            )
+            seq += 1
+        frames.append(packets)
+    wire = _send(frames)
+    media = [p for p in wire if not is_parity(p.payload)]
+    groups = [parse_parity(p, 0.0) for p in wire if is_parity(p.payload)]
+    group = next(g for g in groups[1:] if g.count >= 2)  # not the keyframe's first group
+    lost = [p for p in media if p.sequence_number in group.sequence_numbers[:2]]
+
+    async def run() -> tuple[int, int, int]:
+        receiver = RTCRtpReceiver("video", _Transport())
+        receiver._track = RemoteStreamTrack(kind="video")
+        install_receive_buffers(receiver, "video")
+        vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=97)
+        rtx = RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90_000, payloadType=98, parameters={"apt": 97}
+        )
+        await receiver.receive(
+            RTCRtpReceiveParameters(
+                codecs=[vp8, rtx],
+                encodings=[
+                    RTCRtpDecodingParameters(
+                        ssrc=media_ssrc, payloadType=97, rtx=RTCRtpRtxParameters(ssrc=rtx_ssrc)
+                    )
+                ],
+            )
+        )
+        now_ms = 0
+        for p in wire:
+            if p not in lost:
+                await receiver._handle_rtp_packet(p, arrival_time_ms=now_ms)
+            now_ms += 10
+        # The NACK's answer for the first loss, over RTX as Chrome and aiortc send it.
+        await receiver._handle_rtp_packet(
+            wrap_rtx(lost[0], payload_type=98, sequence_number=7, ssrc=rtx_ssrc),
+            arrival_time_ms=now_ms,
+        )
+        buffer = adapter.jitter_buffer(receiver)
+        track = receiver._track
+        decoded, deadline = 0, time.monotonic() + 20
+        # aiortc's buffer hands a frame on when the next one starts: all but the last.
+        while decoded < len(frames) - 1 and time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(track.recv(), timeout=5.0)
+                decoded += 1
+            except TimeoutError:
+                break
+        await receiver.stop()
+        return buffer.parity.recovered, decoded, buffer.holes_skipped
+
+    from app.media import aiortc_adapter as adapter
+
+    recovered, decoded, skipped = asyncio.run(run())
+    assert recovered == 1, "the second loss was not rebuilt after the first was retransmitted"
+    assert decoded == len(frames) - 1 and skipped == 0
