@@ -105,6 +105,16 @@ def _print_heap(soak: Soak, minute: int) -> None:
         )
 
 
+def _census(soak: Soak) -> dict[str, dict[str, int]]:
+    """Each client's live Python objects by type (the commonest)."""
+    for client in soak.clients:
+        client.latest.pop("census", None)
+        client.send("census")
+    for client in soak.clients:
+        soak.wait(lambda c=client: "census" in c.latest, 60, f"{client.name} census")
+    return {c.name: c.latest["census"]["counts"] for c in soak.clients}
+
+
 def memory_run(minutes: float, workdir: Path) -> bool:
     soak = Soak(workdir / "memory")
     try:
@@ -112,10 +122,16 @@ def memory_run(minutes: float, workdir: Path) -> bool:
         soak.call()
         warm = _hold_call(soak, 60)
         _print_heap(soak, 1)
+        census = _census(soak)
         figures = {}
         for minute in range(2, int(minutes) + 1):
             figures = _hold_call(soak, 60)
             _print_heap(soak, minute)
+        for client in soak.clients:
+            grew = _census(soak)[client.name]
+            before = census[client.name]
+            diff = {k: v - before.get(k, 0) for k, v in grew.items() if v - before.get(k, 0) > 200}
+            print(f"{client.name}: Python objects that grew since minute 1: {diff}", flush=True)
         for client in soak.clients:
             client.latest.pop("trimmed", None)
             client.send("trim")
