@@ -95,12 +95,27 @@ def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = Non
     return clean
 
 
-def _print_heap(soak: Soak, minute: int) -> None:
+def _print_heap(soak: Soak, n: int, unit: str = "min") -> None:
     """RSS and where it is (glibc heap in use/free/mmapped, Python blocks, threads)."""
     for client in soak.clients:
         last = client.last
         print(
-            f"  min {minute:>2} {client.name}: RSS {last['rss_mb']:.0f} MB {last.get('heap', {})}",
+            f"  {unit} {n:>2} {client.name}: RSS {last['rss_mb']:.0f} MB {last.get('heap', {})}",
+            flush=True,
+        )
+
+
+def _print_trimmed(soak: Soak, when: str) -> None:
+    """Each client's RSS once garbage is collected and glibc gave back what is free."""
+    for client in soak.clients:
+        client.latest.pop("trimmed", None)
+        client.send("trim")
+    for client in soak.clients:
+        soak.wait(lambda c=client: "trimmed" in c.latest, 30, f"{client.name} trimmed")
+        trimmed = client.latest["trimmed"]
+        print(
+            f"  {when}, collected and trimmed, {client.name}: RSS {trimmed['rss_mb']:.0f} MB "
+            f"{trimmed['heap']}",
             flush=True,
         )
 
@@ -115,6 +130,15 @@ def _census(soak: Soak) -> dict[str, dict[str, int]]:
     return {c.name: c.latest["census"]["counts"] for c in soak.clients}
 
 
+def _print_growth(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], since: str
+) -> None:
+    for name, counts in after.items():
+        old = before.get(name, {})
+        grew = {k: v - old.get(k, 0) for k, v in counts.items() if v - old.get(k, 0) > 100}
+        print(f"{name}: Python objects that grew since {since}: {grew}", flush=True)
+
+
 def memory_run(minutes: float, workdir: Path) -> bool:
     soak = Soak(workdir / "memory")
     try:
@@ -127,20 +151,8 @@ def memory_run(minutes: float, workdir: Path) -> bool:
         for minute in range(2, int(minutes) + 1):
             figures = _hold_call(soak, 60)
             _print_heap(soak, minute)
-        for client in soak.clients:
-            grew = _census(soak)[client.name]
-            before = census[client.name]
-            diff = {k: v - before.get(k, 0) for k, v in grew.items() if v - before.get(k, 0) > 200}
-            print(f"{client.name}: Python objects that grew since minute 1: {diff}", flush=True)
-        for client in soak.clients:
-            client.latest.pop("trimmed", None)
-            client.send("trim")
-        for client in soak.clients:
-            soak.wait(lambda c=client: "trimmed" in c.latest, 30, f"{client.name} trimmed")
-            trimmed = client.latest["trimmed"]
-            print(
-                f"{client.name} after malloc_trim: RSS {trimmed['rss_mb']:.0f} MB {trimmed['heap']}"
-            )
+        _print_growth(census, _census(soak), "minute 1")
+        _print_trimmed(soak, "at the end")
         soak.hangup()
     finally:
         soak.close()
@@ -158,11 +170,18 @@ def memory_run(minutes: float, workdir: Path) -> bool:
 
 
 def consecutive_calls(calls: int, seconds: float, workdir: Path) -> bool:
+    """Calls back to back in the same two apps; memory compared between hung-up states.
+
+    The first call loads the media libraries and starts their threads, so growth is counted
+    from the end of call 1, each time after garbage collection and a heap trim (the RSS of
+    a running app includes garbage not yet collected and free heap not yet returned).
+    """
     soak = Soak(workdir / "consecutive")
     ok = True
     try:
         soak.wait_ready()
-        rss0 = {c.name: c.last.get("rss_mb", 0.0) for c in soak.clients}
+        census: dict[str, dict[str, int]] = {}
+        after_first: dict[str, float] = {}
         for n in range(calls):
             soak.call()
             figures = _hold_call(soak, seconds)
@@ -170,8 +189,17 @@ def consecutive_calls(calls: int, seconds: float, workdir: Path) -> bool:
             good = all(f["connected"] and f["remote_fps"] > 3 for f in figures.values())
             ok &= good
             print(_line(f"call {n + 1}/{calls} {'ok' if good else 'BAD'}", figures), flush=True)
-        growth = {c.name: c.last.get("rss_mb", 0.0) - rss0[c.name] for c in soak.clients}
-        print(f"after {calls} calls, memory growth: {growth}", flush=True)
+            _print_trimmed(soak, f"after call {n + 1}")
+            if n == 0:
+                census = _census(soak)
+                after_first = {c.name: c.latest["trimmed"]["rss_mb"] for c in soak.clients}
+        if calls > 1:
+            _print_growth(census, _census(soak), "call 1")
+            growth = {
+                c.name: round(c.latest["trimmed"]["rss_mb"] - after_first[c.name], 1)
+                for c in soak.clients
+            }
+            print(f"memory growth from call 1 to call {calls} (hung up, trimmed): {growth}")
     finally:
         soak.close()
     return ok
