@@ -61,6 +61,7 @@ from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
+from app.media.temporal_layers import decodable_after_loss, frame_layer, upper_layer
 from app.media.video_parity import WIDE_GROUPS, Grouping, ParityDecoder, ParityEncoder
 
 
@@ -353,6 +354,8 @@ class LimitedRetransmit:
         packet = self._history.get(sequence_number % RTP_HISTORY_SIZE)
         if packet is None or packet.sequence_number != sequence_number:
             return  # no longer kept: nothing to resend
+        if upper_layer(packet.payload):
+            return  # the receiver passes a lost upper-layer frame without waiting for it
         if self.limiter.allow(sequence_number, len(packet.payload) + 60):
             self.limiter.sent += 1
             await self._resend(sequence_number)
@@ -372,6 +375,10 @@ class ParitySender:
         if not self.control.sends_parity:
             return
         self.encoder.grouping = self.control.parity_grouping
+        layer = frame_layer(packets[0].payload)
+        if layer is not None and layer.tid > 0:
+            self.encoder.pass_frame(packets)  # nothing waits for an upper-layer frame
+            return
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
                 payload_type=packets[0].payload_type,
@@ -483,6 +490,8 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._asked_again = False
         self.holes_skipped = 0
         self.asked_again = 0
+        self.upper_skipped = 0  # holes passed at once: only upper-layer frames were lost
+        self._last_base: int | None = None  # TL0PICIDX of the last base frame handed on
         self.parity = ParityDecoder()
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
@@ -501,16 +510,29 @@ class DeadlineVideoBuffer(JitterBuffer):
             return False
         mapper, queue = decoder.timestamp_mapper, decoder.queue
         for frame in [first, *(more or [])]:
+            self._note_layer(frame)
             frame.timestamp = mapper.map(frame.timestamp)
             queue.put((codec, frame))
         while (ready := self._remove_frame(packet.sequence_number)) is not None:
+            self._note_layer(ready)
             ready.timestamp = mapper.map(ready.timestamp)
             queue.put((codec, ready))
         return True
 
+    def _note_layer(self, frame: JitterFrame) -> None:
+        """Remember the base frame the decoder has now (``app.media.temporal_layers``)."""
+        layer = frame_layer(frame.data)
+        if layer is None:
+            self._last_base = None  # no layer fields: every frame may be a reference
+        elif layer.tid == 0:
+            self._last_base = layer.tl0picidx
+
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         try:
-            return self._add(packet)
+            pli, frame = self._add(packet)
+            if frame is not None:  # not attached: aiortc takes it
+                self._note_layer(frame)
+            return pli, frame
         finally:
             self._forget_unwanted_packets()
 
@@ -557,6 +579,21 @@ class DeadlineVideoBuffer(JitterBuffer):
         if hole is None:
             self._hole_since = None  # the newest frame is just not complete yet
             return pli, frame
+        resume_at = self._decodable_after(hole, packet.sequence_number)
+        if resume_at is not None:
+            # Only upper-layer frames are missing: nothing that follows needs them, so
+            # waiting for a repair would only freeze the picture (a round trip on link c).
+            self._hole_since = None
+            self.upper_skipped += 1
+            ready = self._frames_before(hole)
+            assert self._origin is not None
+            self.remove(uint16_add(resume_at, -self._origin))  # the frames with the hole
+            following = self._remove_frame(packet.sequence_number)
+            if following is not None:
+                ready.append(following)
+            if ready and self._deliver_all(ready[0], packet, ready[1:]):
+                return pli, None
+            return pli, ready[0] if ready else None
         now = time.monotonic()
         if self._hole_since is None:
             self._hole_since, self._asked_again = now, False
@@ -577,6 +614,33 @@ class DeadlineVideoBuffer(JitterBuffer):
                 return True, None
             return True, ready[0] if ready else None
         return pli, frame
+
+    def _decodable_after(self, hole: int, newest: int) -> int | None:
+        """The first sequence number of a whole frame behind the hole that decodes without
+        what is missing (``temporal_layers.decodable_after_loss``), if there is one."""
+        assert self._origin is not None
+        cap = self._capacity
+        base = self._last_base
+        for i in range(hole):  # whole frames in front of the hole go to the decoder first
+            p = self._packets[(self._origin + i) % cap]
+            layer = frame_layer(adapter.packet_bytes(p)) if p is not None else None
+            if layer is not None and layer.tid == 0:
+                base = layer.tl0picidx
+        span = min(uint16_add(newest, -self._origin) + 1, cap)
+        for i in range(hole + 1, span):
+            p = self._packets[(self._origin + i) % cap]
+            if p is None or (layer := frame_layer(adapter.packet_bytes(p))) is None:
+                continue
+            if not decodable_after_loss(layer, base):
+                return None  # the first frame behind the hole needs what was lost
+            for j in range(i, span):  # whole? (every packet up to its marker is here)
+                q = self._packets[(self._origin + j) % cap]
+                if q is None or q.timestamp != p.timestamp:
+                    return None
+                if q.marker:
+                    return p.sequence_number
+            return None
+        return None
 
     def _first_hole(self, newest: int) -> int | None:
         """Offset from the origin of the first missing packet before ``newest``, if any."""
