@@ -62,7 +62,13 @@ from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
 from app.media.temporal_layers import decodable_after_loss, frame_layer, upper_layer
-from app.media.video_parity import WIDE_GROUPS, Grouping, ParityDecoder, ParityEncoder
+from app.media.video_parity import (
+    BASE_GROUPS,
+    WIDE_GROUPS,
+    Grouping,
+    ParityDecoder,
+    ParityEncoder,
+)
 
 
 @dataclass
@@ -79,6 +85,7 @@ class SendControl:
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
     parity_grouping: Grouping = WIDE_GROUPS  # by the rung's frame rate (app.media.adaptation)
+    temporal_layers: bool = False  # two layers (app.media.temporal_layers), below 12 fps
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -374,11 +381,12 @@ class ParitySender:
     async def __call__(self, packets: list[RtpPacket]) -> None:
         if not self.control.sends_parity:
             return
-        self.encoder.grouping = self.control.parity_grouping
         layer = frame_layer(packets[0].payload)
         if layer is not None and layer.tid > 0:
             self.encoder.pass_frame(packets)  # nothing waits for an upper-layer frame
             return
+        # With layers each base frame is a group; without, the rung's grouping.
+        self.encoder.grouping = BASE_GROUPS if layer is not None else self.control.parity_grouping
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
                 payload_type=packets[0].payload_type,
