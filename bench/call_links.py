@@ -163,7 +163,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         f"a={st.send_audio_bps / 1000:.0f}k "
                         f"skew={_ms(s.generation and s.generation.lipsync.skew_s)} "
                         f"adelay={_ms(s.generation and s.generation.lipsync.audio_delay_s)} "
-                        f"{_playout(s)}",
+                        f"{_playout(s)} {_encoder_trace(s)}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -242,6 +242,21 @@ def _playout(s) -> str:  # noqa: ANN001 - the video playout delay the session re
         if d.track.kind == "video":
             p = d.playout
             return f"vdelay={_ms(p.delay_s)} late96={_ms(p.observed_delay())} play={_ms(p.delay())}"
+    return ""
+
+
+_encoded_before: dict[int, int] = {}
+
+
+def _encoder_trace(s) -> str:  # noqa: ANN001 - what the VP8 encoder was asked for and made
+    from app.media import aiortc_adapter as adapter
+
+    for tx in s.generation.pc.getTransceivers() if s.generation else []:
+        enc = adapter.encoder(tx.sender)
+        if hasattr(enc, "encoded_bytes"):
+            made = enc.encoded_bytes - _encoded_before.get(id(enc), 0)
+            _encoded_before[id(enc)] = enc.encoded_bytes
+            return f"enc_target={enc.target_bitrate / 1000:.0f}k enc_out={made * 8 / 1000:.0f}k"
     return ""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import aioice.ice
 from aiortc import clock
+from aiortc.codecs import depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -211,6 +212,23 @@ def filter_rtp(receiver: RTCRtpReceiver, handle_as: Callable[[RtpPacket], list[R
             await handle(p, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = filtered  # type: ignore[method-assign]
+
+
+def prepare_rebuilt(receiver: RTCRtpReceiver | None, packet: RtpPacket) -> bool:
+    """Make a packet we rebuilt (parity) ready for the jitter buffer as aiortc makes a
+    received one: depayloaded for its codec, and no longer asked for by NACK. False when
+    its codec is unknown or its payload does not parse."""
+    codec = getattr(receiver, _CODECS, {}).get(packet.payload_type) if receiver else None
+    if codec is None:
+        return False
+    try:
+        packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
+    except ValueError:
+        return False
+    missing = nack_missing(receiver)
+    if missing is not None:
+        missing.discard(packet.sequence_number)
+    return True
 
 
 def set_jitter_buffer(receiver: RTCRtpReceiver, buffer: object) -> None:

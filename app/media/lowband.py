@@ -27,14 +27,16 @@ global monkeypatching is needed. Every private slot is reached through
   Ours gives a hole ``max_wait_s`` (enough for one NACK round trip), then skips to the
   next whole frame and asks for a keyframe (PLI): a freeze of about a second instead.
 - ``LowbandVp8Encoder``: bitrate set by the ladder (down to ~20 kbit/s), REMB only recorded
-  (the ladder combines it with loss and RTT); the encoder is re-created only for a new
-  resolution or a large, settled bitrate change, so keyframes stay rare.
+  (the ladder combines it with loss and RTT). libvpx through ``app.media.vpx_native``
+  changes rate in place (keyframes only on request or a new size); PyAV's encoder, the
+  fallback, is re-created only for a new resolution or a large, settled bitrate change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import logging
 import multiprocessing
 import random
 import threading
@@ -57,6 +59,7 @@ from av.audio.codeccontext import AudioCodecContext
 from av.frame import Frame
 
 from app.media import aiortc_adapter as adapter
+from app.media import vpx_native
 from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
@@ -69,6 +72,8 @@ from app.media.video_parity import (
     ParityDecoder,
     ParityEncoder,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -204,19 +209,30 @@ class LowbandOpusEncoder(Encoder):
 
 
 class LowbandVp8Encoder(Vp8Encoder):
-    """VP8 at the ladder's bitrate (no 250 kbit/s floor); keyframes only when needed."""
+    """VP8 at the ladder's bitrate (no 250 kbit/s floor); keyframes only when needed.
+
+    libvpx is driven directly (``app.media.vpx_native``) when PyAV's wheel carries the
+    libvpx whose layout we coded: the rate then follows the ladder in place, without a
+    keyframe, and keyframes are capped at libwebrtc's share. Otherwise (or after a libvpx
+    error, logged) PyAV's encoder, which must be re-created, with a keyframe, to change rate.
+    """
 
     MIN_BPS = 20_000
     MAX_BPS = 1_500_000
     MIN_KEYFRAME_GAP_S = 1.5
+    RATE_STEP = 0.03  # smaller changes are left to the encoder's own rate control
 
-    def __init__(self, control: SendControl) -> None:
+    def __init__(self, control: SendControl, native: bool = True) -> None:
         super().__init__()
         self.control = control
         self._opened_at = 0.0
         self._keyframe_at = 0.0
         self.keyframes = 0  # sent, asked for or with a new encoder (stats, benchmark)
         self.keyframe_log: deque[tuple[str, float]] = deque(maxlen=64)  # (why, when): latest
+        self._libvpx = vpx_native.load_libvpx() if native else None
+        self.native: vpx_native.NativeVp8Encoder | None = None
+        self.rate_changes_in_place = 0
+        self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
@@ -241,30 +257,86 @@ class LowbandVp8Encoder(Vp8Encoder):
         # Down by a third at once (the link is full); smaller settled changes both ways.
         return change < -0.35 or (abs(change) > 0.2 and settled)
 
-    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+    def encode(
+        self, frame: Frame, force_keyframe: bool = False, flags: int = 0
+    ) -> tuple[list[bytes], int]:
+        """aiortc's encoder call; ``flags``: ``vpx_native`` reference flags (libvpx only)."""
         assert isinstance(frame, VideoFrame)
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
+        # Frames from capture tracks are stamped (aiortc's own VP8 encoder relies on it too).
+        assert frame.pts is not None and frame.time_base is not None
+        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
         want = self.target_bitrate
-        if self._needs_new_codec(frame, want):
-            self._open(frame, want)
         now = time.monotonic()
+        keyframe = False
         if force_keyframe and now - self._keyframe_at >= self.MIN_KEYFRAME_GAP_S:
             # Every lost frame makes the receiver ask again (PLI), and at these bitrates a
             # keyframe fills the link for a while: the requests that arrive while the last
             # keyframe is still on its way are answered by that one.
-            frame.pict_type = av.video.frame.PictureType.I
+            keyframe = True
             self._keyframe_at = now
             self.keyframes += 1
             self.keyframe_log.append(("pli", now))
-        assert self.codec is not None
-        data = b"".join(bytes(p) for p in self.codec.encode(frame))
-        payloads = self._packetize(data, self.picture_id)
-        # Frames from capture tracks are stamped (aiortc's own VP8 encoder relies on it too).
-        assert frame.pts is not None and frame.time_base is not None
-        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
+        data = None
+        if self._libvpx is not None:
+            try:
+                data = self._encode_native(frame, want, timestamp, keyframe, flags)
+            except vpx_native.VpxError as exc:
+                log.warning("native VP8 encoder failed (%s): PyAV's encoder from now on", exc)
+                self._close_native()
+                self._libvpx = None
+        if data is None:
+            data = self._encode_pyav(frame, want, keyframe)
+        self.encoded_bytes += len(data)
+        payloads = self._packetize(data, self.picture_id) if data else []
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
+
+    def _encode_native(
+        self, frame: VideoFrame, want: int, timestamp: int, keyframe: bool, flags: int
+    ) -> bytes:
+        encoder = self.native
+        if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
+            self._close_native()
+            threads = number_of_threads(frame.width * frame.height, multiprocessing.cpu_count())
+            encoder = vpx_native.NativeVp8Encoder(
+                frame.width, frame.height, want, threads=threads, lib=self._libvpx
+            )
+            self.native = encoder
+            self._note_new_encoder(frame, want)
+            keyframe = False  # a new encoder's first frame is one
+        elif abs(want - encoder.bitrate_bps) > self.RATE_STEP * encoder.bitrate_bps:
+            encoder.set_bitrate(want)
+            self.rate_changes_in_place += 1
+        out = encoder.encode(frame.to_ndarray(), timestamp, keyframe=keyframe, flags=flags)
+        if out is None:
+            return b""  # dropped by libvpx's rate control: nothing to send
+        if out.keyframe and not keyframe and encoder.keyframes > 1:
+            # Never expected (keyframes are disabled but on request): counted, to be seen.
+            self.keyframes += 1
+            self.keyframe_log.append(("libvpx", time.monotonic()))
+        return out.data
+
+    def _close_native(self) -> None:
+        if self.native is not None:
+            self.native.close()
+            self.native = None
+
+    def _encode_pyav(self, frame: VideoFrame, want: int, keyframe: bool) -> bytes:
+        if self._needs_new_codec(frame, want):
+            self._open(frame, want)
+        elif keyframe:
+            frame.pict_type = av.video.frame.PictureType.I
+        assert self.codec is not None
+        return b"".join(bytes(p) for p in self.codec.encode(frame))
+
+    def _note_new_encoder(self, frame: VideoFrame, bitrate: int) -> None:
+        self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
+        self.keyframes += 1
+        self.keyframe_log.append(
+            (f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at)
+        )
 
     def _open(self, frame: VideoFrame, bitrate: int) -> None:
         codec = av.CodecContext.create("libvpx", "w")
@@ -292,11 +364,7 @@ class LowbandVp8Encoder(Vp8Encoder):
             frame.width * frame.height, multiprocessing.cpu_count()
         )
         self.codec = codec
-        self._opened_at = self._keyframe_at = time.monotonic()  # a new encoder starts with one
-        self.keyframes += 1
-        self.keyframe_log.append(
-            (f"{frame.width}x{frame.height}@{bitrate // 1000}k", self._opened_at)
-        )
+        self._note_new_encoder(frame, bitrate)
 
 
 class RetransmitLimiter:
@@ -459,8 +527,10 @@ def install_receive_buffers(receiver: RTCRtpReceiver, kind: str) -> None:
     buffer = DeadlineVideoBuffer()
     buffer.attach(receiver)
     adapter.set_jitter_buffer(receiver, buffer)
-    # Lost packets rebuilt from parity go into aiortc's path as if they had arrived.
-    adapter.filter_rtp(receiver, buffer.parity.feed)
+    # Parity packets are taken out in front of aiortc; a lost packet one of them rebuilds
+    # goes into aiortc's path as if it had arrived. Video packets reach the parity decoder
+    # in the buffer (``DeadlineVideoBuffer.add``), after aiortc unwrapped any RTX.
+    adapter.filter_rtp(receiver, buffer.take_parity)
 
 
 def hole_timing_for(rtt_s: float | None) -> tuple[float, float]:
@@ -502,6 +572,11 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._last_base: int | None = None  # TL0PICIDX of the last base frame handed on
         self.parity = ParityDecoder()
 
+    def take_parity(self, packet: RtpPacket) -> list[RtpPacket]:
+        """In front of aiortc: a parity packet out (with what it rebuilds), others on."""
+        taken = self.parity.take_parity(packet)
+        return [packet] if taken is None else taken
+
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Let the buffer hand every ready frame to ``receiver``'s decoder itself and use
         its NACK list."""
@@ -537,9 +612,15 @@ class DeadlineVideoBuffer(JitterBuffer):
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         try:
+            # Here, not in front of aiortc: a retransmission arrives unwrapped from RTX.
+            rebuilt = self.parity.add_media(packet)
             pli, frame = self._add(packet)
             if frame is not None:  # not attached: aiortc takes it
                 self._note_layer(frame)
+            for more in rebuilt:
+                if adapter.prepare_rebuilt(self._receiver, more):
+                    more_pli, more_frame = self.add(more)
+                    pli, frame = pli or more_pli, frame or more_frame
             return pli, frame
         finally:
             self._forget_unwanted_packets()

@@ -173,9 +173,14 @@ class ParityEncoder:
 
 
 class ParityDecoder:
-    """Keeps the recent video packets and the parity groups not yet usable; each packet in,
-    the packets to hand on out (itself, plus any it let us rebuild; nothing for a parity
-    packet, which is ours and not the codec's)."""
+    """Keeps the recent video packets and the parity groups not yet usable.
+
+    A receiver takes parity packets out before aiortc sees them (``take_parity``: aiortc
+    would count them into its NACK and jitter-buffer state) and adds the video packets where
+    aiortc hands them to the jitter buffer (``add_media``). aiortc unwraps an RTX
+    retransmission only after any RTP filter, so a parity decoder in front of it never saw
+    a retransmitted packet as itself, and a group with two losses stayed locked after one
+    of them was retransmitted."""
 
     KEEP_PACKETS = 1024
     KEEP_GROUP_S = 1.5  # a retransmission may still complete a group with two losses
@@ -187,19 +192,27 @@ class ParityDecoder:
         self.parities = 0
         self.recovered = 0
 
-    def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+    def take_parity(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket] | None:
+        """A parity packet is ours: keep its group, return the packet it rebuilds now (if
+        any). ``None`` for any other packet (the codec's: hand it on unchanged)."""
+        if not is_parity(packet.payload):
+            return None
         now = time.monotonic() if now is None else now
-        if is_parity(packet.payload):
-            group = parse_parity(packet, now)
-            if group is None:
-                return []  # malformed parity: never the codec's
-            self.parities += 1
-            rebuilt = self._try(group)
-            if rebuilt is None and self._missing(group):
-                self._pending.append(group)
-            return [rebuilt] if rebuilt is not None else []
+        group = parse_parity(packet, now)
+        if group is None:
+            return []  # malformed parity: never the codec's
+        self.parities += 1
+        rebuilt = self._try(group)
+        if rebuilt is None and self._missing(group):
+            self._pending.append(group)
+        return [rebuilt] if rebuilt is not None else []
+
+    def add_media(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+        """Keep a video packet (as the codec sees it: a retransmission already unwrapped from
+        RTX); return the packets it let us rebuild."""
+        now = time.monotonic() if now is None else now
         self._keep(packet)
-        out = [packet]
+        out = []
         while self._pending and now - self._pending[0].received_at > self.KEEP_GROUP_S:
             self._pending.popleft()
         for group in list(self._pending):
@@ -211,6 +224,13 @@ class ParityDecoder:
             if rebuilt is not None:
                 out.append(rebuilt)
         return out
+
+    def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
+        """Both in one (a packet stream without RTX): the packets to hand on."""
+        taken = self.take_parity(packet, now)
+        if taken is not None:
+            return taken
+        return [packet, *self.add_media(packet, now)]
 
     def _keep(self, packet: RtpPacket) -> None:
         key = (packet.ssrc, packet.sequence_number)

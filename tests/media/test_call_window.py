@@ -10,6 +10,7 @@ from pathlib import Path
 from app.context import AppContext
 from app.media.call import CallPhase
 from app.media.devices import list_devices
+from app.media.ladder import LADDER
 from app.media.playback import list_speakers
 from app.sync.hub_client import HubClient
 
@@ -56,7 +57,8 @@ def test_test_call_in_the_call_page(qtbot, live_hub, settings, request) -> None:
     assert len(camera_notes) == (0 if devices["cameras"] else 1), widget.device_notes()
     microphone_notes = [n for n in widget.device_notes() if "microphone" in n or "麦克风" in n]
     assert len(microphone_notes) == (0 if devices["microphones"] else 1), widget.device_notes()
-    assert re.match(r"[1-6]/6 \d+x\d+@\d+$", widget.stats.values["rung"].text())  # ladder step
+    rungs = len(LADDER)  # ladder step n/N
+    assert re.match(rf"[1-{rungs}]/{rungs} \d+x\d+@\d+$", widget.stats.values["rung"].text())
     qtbot.waitUntil(lambda: widget.bars.bars >= 1, timeout=5_000)
     widget.stats_button.click()
     qtbot.waitUntil(lambda: widget.stats.isVisible(), timeout=5_000)

@@ -123,9 +123,10 @@ def test_random_loss_without_queueing_lets_video_come_back() -> None:
 # ---- codecs --------------------------------------------------------------------------
 
 
-def test_vp8_far_below_aiortcs_floor_keeps_the_stamp_readable() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["libvpx", "pyav"])
+def test_vp8_far_below_aiortcs_floor_keeps_the_stamp_readable(native: bool) -> None:
     control = SendControl(video_bps=40_000)
-    encoder, decoder = LowbandVp8Encoder(control), Vp8Decoder()
+    encoder, decoder = LowbandVp8Encoder(control, native=native), Vp8Decoder()
     painter = PatternPainter(160, 120)
     total, read = 0, []
     for n in range(50):  # 5 s at 10 fps
@@ -140,7 +141,10 @@ def test_vp8_far_below_aiortcs_floor_keeps_the_stamp_readable() -> None:
                 read.append(stamp)
     assert total * 8 / 5 < 80_000  # ~40 kbit/s requested (aiortc would not go below 250)
     assert len(read) >= 45 and read[-1] == (49, 1049)
-    assert encoder.codec.bit_rate == 40_000
+    if native:
+        assert encoder.native is not None and encoder.native.bitrate_bps == 40_000
+    else:
+        assert encoder.codec is not None and encoder.codec.bit_rate == 40_000
 
 
 def test_opus_mono_low_bitrate_with_fec_decodes() -> None:
