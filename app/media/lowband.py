@@ -64,7 +64,13 @@ from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
-from app.media.temporal_layers import decodable_after_loss, frame_layer, upper_layer
+from app.media.temporal_layers import (
+    TemporalLayers,
+    decodable_after_loss,
+    frame_layer,
+    packetize,
+    upper_layer,
+)
 from app.media.video_parity import (
     BASE_GROUPS,
     WIDE_GROUPS,
@@ -231,6 +237,7 @@ class LowbandVp8Encoder(Vp8Encoder):
         self.keyframe_log: deque[tuple[str, float]] = deque(maxlen=64)  # (why, when): latest
         self._libvpx = vpx_native.load_libvpx() if native else None
         self.native: vpx_native.NativeVp8Encoder | None = None
+        self.layers = TemporalLayers()  # used while control.temporal_layers (libvpx only)
         self.rate_changes_in_place = 0
         self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
 
@@ -278,6 +285,11 @@ class LowbandVp8Encoder(Vp8Encoder):
             self._keyframe_at = now
             self.keyframes += 1
             self.keyframe_log.append(("pli", now))
+        layer = None
+        if self._libvpx is not None and self.control.temporal_layers and not flags:
+            native = self.native
+            fresh = native is None or (native.width, native.height) != (frame.width, frame.height)
+            flags, layer = self.layers.next_frame(keyframe or fresh)
         data = None
         if self._libvpx is not None:
             try:
@@ -289,7 +301,16 @@ class LowbandVp8Encoder(Vp8Encoder):
         if data is None:
             data = self._encode_pyav(frame, want, keyframe)
         self.encoded_bytes += len(data)
-        payloads = self._packetize(data, self.picture_id) if data else []
+        if layer is not None and self._libvpx is None:
+            layer = None  # libvpx failed just now: PyAV's encoder knows no layers
+        if layer is not None and data and layer.tid and not data[0] & 0x01:
+            layer = self.layers.keyframe_sent()  # a keyframe refers to nothing: a base frame
+        if not data:
+            payloads = []
+        elif layer is not None:
+            payloads = packetize(data, self.picture_id, layer)
+        else:
+            payloads = self._packetize(data, self.picture_id)
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
 

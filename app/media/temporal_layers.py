@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 from aiortc.codecs.vpx import PACKET_MAX, VpxPayloadDescriptor
 
-# libvpx's VP8_EFLAG_* (vpx_encoder.h / vp8cx.h); the same values as app.media.vpx_native.
-NO_REF_LAST = 1 << 16
-NO_REF_GF = 1 << 17
-NO_UPD_LAST = 1 << 18
-NO_UPD_ENTROPY = 1 << 20
-NO_REF_ARF = 1 << 21
-NO_UPD_GF = 1 << 22
-NO_UPD_ARF = 1 << 23
+from app.media.vpx_native import (
+    NO_REF_ARF,
+    NO_REF_GF,
+    NO_UPD_ARF,
+    NO_UPD_ENTROPY,
+    NO_UPD_GF,
+    NO_UPD_LAST,
+)
 
 BASE_FLAGS = NO_REF_GF | NO_REF_ARF | NO_UPD_GF | NO_UPD_ARF
 UPPER_FLAGS = BASE_FLAGS | NO_UPD_LAST | NO_UPD_ENTROPY
@@ -62,6 +62,13 @@ class TemporalLayers:
             self._tl0picidx = (self._tl0picidx + 1) & 0xFF
         flags = 0 if keyframe else (BASE_FLAGS if tid == 0 else UPPER_FLAGS)
         return flags, FrameLayer(tid, self._tl0picidx, keyframe)
+
+    def keyframe_sent(self) -> FrameLayer:
+        """The encoder made a keyframe where the pattern had an upper frame: it becomes a
+        base frame, and the pattern goes on from it."""
+        self._index = 1
+        self._tl0picidx = (self._tl0picidx + 1) & 0xFF
+        return FrameLayer(0, self._tl0picidx, True)
 
 
 def packetize(data: bytes, picture_id: int, layer: FrameLayer) -> list[bytes]:
