@@ -65,6 +65,7 @@ from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
 from app.media.temporal_layers import (
+    FrameLayer,
     TemporalLayers,
     decodable_after_loss,
     frame_layer,
@@ -591,6 +592,9 @@ class DeadlineVideoBuffer(JitterBuffer):
         self.asked_again = 0
         self.upper_skipped = 0  # holes passed at once: only upper-layer frames were lost
         self._last_base: int | None = None  # TL0PICIDX of the last base frame handed on
+        # Layers of the frames in the buffer by RTP timestamp: aiortc depayloads a packet
+        # (the VP8 descriptor is gone from what the frames are made of).
+        self._layers: dict[int, FrameLayer | None] = {}
         self.parity = ParityDecoder()
 
     def take_parity(self, packet: RtpPacket) -> list[RtpPacket]:
@@ -623,9 +627,19 @@ class DeadlineVideoBuffer(JitterBuffer):
             queue.put((codec, ready))
         return True
 
+    def _layer_of(self, packet: RtpPacket) -> FrameLayer | None:
+        """The layer of ``packet``'s frame if it is the frame's first packet (else None)."""
+        layer = frame_layer(packet.payload)
+        if layer is not None or packet.timestamp not in self._layers:
+            self._layers[packet.timestamp] = layer
+            while len(self._layers) > 256:
+                del self._layers[next(iter(self._layers))]
+        return layer
+
     def _note_layer(self, frame: JitterFrame) -> None:
-        """Remember the base frame the decoder has now (``app.media.temporal_layers``)."""
-        layer = frame_layer(frame.data)
+        """Remember the base frame the decoder has now (``app.media.temporal_layers``);
+        before ``frame``'s timestamp is mapped."""
+        layer = self._layers.get(frame.timestamp)
         if layer is None:
             self._last_base = None  # no layer fields: every frame may be a reference
         elif layer.tid == 0:
@@ -634,6 +648,7 @@ class DeadlineVideoBuffer(JitterBuffer):
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         try:
             # Here, not in front of aiortc: a retransmission arrives unwrapped from RTX.
+            self._layer_of(packet)
             rebuilt = self.parity.add_media(packet)
             pli, frame = self._add(packet)
             if frame is not None:  # not attached: aiortc takes it
@@ -733,13 +748,13 @@ class DeadlineVideoBuffer(JitterBuffer):
         base = self._last_base
         for i in range(hole):  # whole frames in front of the hole go to the decoder first
             p = self._packets[(self._origin + i) % cap]
-            layer = frame_layer(adapter.packet_bytes(p)) if p is not None else None
+            layer = frame_layer(p.payload) if p is not None else None
             if layer is not None and layer.tid == 0:
                 base = layer.tl0picidx
         span = min(uint16_add(newest, -self._origin) + 1, cap)
         for i in range(hole + 1, span):
             p = self._packets[(self._origin + i) % cap]
-            if p is None or (layer := frame_layer(adapter.packet_bytes(p))) is None:
+            if p is None or (layer := frame_layer(p.payload)) is None:
                 continue
             if not decodable_after_loss(layer, base):
                 return None  # the first frame behind the hole needs what was lost

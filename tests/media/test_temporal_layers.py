@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from aiortc.codecs.vpx import vp8_depayload
 from aiortc.rtp import RtpPacket
 
 from app.media.lowband import DeadlineVideoBuffer
@@ -33,7 +34,7 @@ def _frames(n: int) -> list[list[RtpPacket]]:
                 marker=int(k == len(payloads) - 1),
                 payload=payload,
             )
-            p._data = payload  # type: ignore[attr-defined]  # what aiortc's receiver sets
+            p._data = vp8_depayload(payload)  # type: ignore[attr-defined]  # as aiortc does
             packets.append(p)
             seq += 1
         out.append(packets)
