@@ -98,7 +98,7 @@ def test_a_lost_upper_frame_is_passed_at_once_and_a_lost_base_frame_is_waited_fo
 
 
 def test_a_lossy_low_rate_call_passes_lost_upper_frames_without_waiting() -> None:
-    """Two real low-band sessions through the UDP emulator at 10 % loss on the 160×120@8
+    """Two real low-band sessions through the UDP emulator at 10 % loss on the 160×120@9
     rung: A's libvpx sends two layers, and B passes lost upper-layer frames at once (no
     keyframe request, no wait for a retransmission) while frames keep arriving."""
     import asyncio
@@ -126,9 +126,9 @@ def test_a_lossy_low_rate_call_passes_lost_upper_frames_without_waiting() -> Non
     async def call() -> tuple[int, int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.10, seed=11)) as emu:
             pair = SignalingPair(delay_s=0.02)
-            rung = [r.name for r in LADDER].index("160x120@8")
+            rung = [r.name for r in LADDER].index("160x120@9")
             config = MediaConfig(start_rung=rung, sdp_rewriter=emu.rewrite_sdp)
-            a, b = pair.sessions_for(config, fps=8)
+            a, b = pair.sessions_for(config, fps=9)
             await pair.start()
 
             def buffer():  # noqa: ANN202
