@@ -85,7 +85,10 @@ QUEUE_CLEAR_MS = 30.0  # below: no queue on the path, room to grow
 QUEUE_STANDING_MS = 60.0  # below, a queue that is not growing still leaves room
 QUEUE_FULL_MS = 100.0  # above: we are filling a queue; fall back to the received rate
 
-CEILING_MEMORY_S = 30.0  # how long the estimate at which a queue formed slows the growth
+# How long the estimate at which a queue formed slows the growth. Each probe past it costs
+# a queue of 100–170 ms on b (a cluster of freezes); with libvpx filling its target
+# (app.media.vpx_native) the probes came every ~35 s at 30.
+CEILING_MEMORY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ class LadderController:
         # Full, or filling fast: feedback is a second old when it arrives, and link b's
         # queue went from 74 to 267 ms in that second.
         overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
+        if self.startup and queue > 40.0 and change > 15.0:
+            # The first climb adds 15 % a second and its feedback is a second old: a queue
+            # growing at all means the link is already over-full (b: 21 → 60 → 171 ms while
+            # the estimate ran to 1.3× the link, then 0.4 s of queue and two freezes).
+            overuse = True
         if queue >= QUEUE_CLEAR_MS:
             self.startup = False  # the fast first climb stops at the first queue
         # Stepping up waits while the queue is above a standing one; a second of noise in
