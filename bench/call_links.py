@@ -261,7 +261,11 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
             out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
             out["parity_received"] = buffer.parity.parities
             out["parity_recovered"] = buffer.parity.recovered
+            out["upper_layer_skipped"] = getattr(buffer, "upper_skipped", None)
     out["parity_overhead"] = round(a.adaptation.control.parity_overhead, 3)
+    # The data channel carries the link feedback and the parity offer: without it the
+    # ladder falls back to RTCP's rules and no parity is sent.
+    out["feedback_sent"] = [a.messaging.feedback_sent, b.messaging.feedback_sent]
     return out
 
 

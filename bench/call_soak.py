@@ -95,13 +95,36 @@ def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = Non
     return clean
 
 
+def _print_heap(soak: Soak, minute: int) -> None:
+    """RSS and where it is (glibc heap in use/free/mmapped, Python blocks, threads)."""
+    for client in soak.clients:
+        last = client.last
+        print(
+            f"  min {minute:>2} {client.name}: RSS {last['rss_mb']:.0f} MB {last.get('heap', {})}",
+            flush=True,
+        )
+
+
 def memory_run(minutes: float, workdir: Path) -> bool:
     soak = Soak(workdir / "memory")
     try:
         soak.wait_ready()
         soak.call()
         warm = _hold_call(soak, 60)
-        figures = _hold_call(soak, max(0.0, minutes - 1) * 60)
+        _print_heap(soak, 1)
+        figures = {}
+        for minute in range(2, int(minutes) + 1):
+            figures = _hold_call(soak, 60)
+            _print_heap(soak, minute)
+        for client in soak.clients:
+            client.latest.pop("trimmed", None)
+            client.send("trim")
+        for client in soak.clients:
+            soak.wait(lambda c=client: "trimmed" in c.latest, 30, f"{client.name} trimmed")
+            trimmed = client.latest["trimmed"]
+            print(
+                f"{client.name} after malloc_trim: RSS {trimmed['rss_mb']:.0f} MB {trimmed['heap']}"
+            )
         soak.hangup()
     finally:
         soak.close()

@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import APP_NAME, APP_ORG, __version__, credentials, tasks
+from app import APP_NAME, APP_ORG, __version__, credentials, native_heap, tasks
 from app.config import load_settings
 from app.context import AppContext
 from app.crash_guard import PreviousSession, install_crash_guard
@@ -61,6 +61,11 @@ class ClientController(QObject):
         self.health_timer = QTimer(self)
         self.health_timer.setInterval(int(self.link.probe_interval() * 1000))
         self.health_timer.timeout.connect(self.check_hub)
+        # glibc keeps what the media threads free; without this a call's RSS creeps up.
+        self.heap_timer = QTimer(self)
+        self.heap_timer.setInterval(int(native_heap.TRIM_EVERY_S * 1000))
+        self.heap_timer.timeout.connect(lambda: run_in_worker(native_heap.trim))
+        self.heap_timer.start()
         app.aboutToQuit.connect(self.shutdown)
 
     # -- hub ---------------------------------------------------------------------------

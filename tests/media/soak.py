@@ -34,6 +34,7 @@ class SoakClient:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     events: queue.Queue = field(default_factory=queue.Queue)
     stderr_tail: list[str] = field(default_factory=list)
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # newest event of each kind
 
     @property
     def last(self) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def _reader(client: SoakClient) -> None:
         except ValueError:
             continue
         event["_seen"] = time.monotonic()
+        client.latest[str(event.get("event"))] = event
         if event.get("event") == "status":
             client.statuses.append(event)
         client.events.put(event)

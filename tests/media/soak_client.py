@@ -5,7 +5,7 @@
 It builds the real application (``ClientController``: main window, sync, the Call page with
 its ``CallService``, preview and remote ``VideoView``s), signs in against the hub, and then
 obeys one-line commands on stdin: ``call <consultation id>``, ``hangup``, ``screenshot
-<png path>``, ``quit``. With
+<png path>``, ``trim`` (give freed heap back to the system, then report), ``quit``. With
 ``--answer`` an incoming call is accepted through the incoming-call dialog. While a call is
 active the statistics panel is open and a chat line is sent every two seconds.
 
@@ -18,6 +18,7 @@ GUI thread itself spent in each gap and where it was).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -30,6 +31,52 @@ def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _heap() -> dict[str, float]:
+    """Where the resident memory is: glibc's heap (in use / free inside it / mmapped), Python's
+    own allocator, threads — to tell a leak (in use grows) from fragmentation (free grows)."""
+    out: dict[str, float] = {
+        "py_blocks": sys.getallocatedblocks(),
+        "threads": threading.active_count(),
+    }
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return out
+    out.update(
+        heap_used_mb=round(info.uordblks / 1e6, 1),
+        heap_free_mb=round(info.fordblks / 1e6, 1),
+        heap_mmap_mb=round(info.hblkhd / 1e6, 1),
+    )
+    return out
+
+
+def _trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             chat_sent=state["chat_sent"],
             chat_lines=widget.chat.messages.count() if widget else 0,
             rss_mb=round(_rss_mb(), 1),
+            heap=_heap(),
             stalls=[s.as_dict() for s in monitor.take_stalls()],
             max_gap_ms=round(monitor.max_gap_s * 1000),
             link=state.get("link", {}),
@@ -185,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         elif parts[0] == "screenshot" and len(parts) > 1:
             controller.window.grab().save(parts[1])
             emit(event="screenshot", path=parts[1])
+        elif parts[0] == "trim":
+            _trim()
+            emit(event="trimmed", rss_mb=round(_rss_mb(), 1), heap=_heap())
         elif parts[0] == "quit":
             app.quit()
 

@@ -252,7 +252,7 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     control.video_parity = True  # the far end said it repairs from parity
     gen = SimpleNamespace(video_out=SimpleNamespace(rung=None, paused=False))
     names = [r.name for r in LADDER]
-    adaptation.apply_rung(gen, names.index("160x120@8"))  # type: ignore[arg-type]
+    adaptation.apply_rung(gen, names.index("160x120@9"))  # type: ignore[arg-type]
     # A 4-frame group at 8 fps spans 0.5 s, no faster than a NACK on link c: pairs there.
     assert control.sends_parity and control.parity_grouping == PAIR_GROUPS
     adaptation.apply_rung(gen, names.index("320x240@15"))  # type: ignore[arg-type]
