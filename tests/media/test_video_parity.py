@@ -10,6 +10,7 @@ import time
 
 from aiortc.rtp import RtpPacket
 
+from app.media.ladder import rung_index
 from app.media.video_parity import ParityDecoder, ParityEncoder, is_parity, parse_parity
 
 SSRC = 0x1234_5678
@@ -197,7 +198,7 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
     async def call() -> tuple[int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.08, seed=5)) as emu:
             pair = SignalingPair(delay_s=0.02)
-            config = MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp)
+            config = MediaConfig(start_rung=rung_index("160x120@10"), sdp_rewriter=emu.rewrite_sdp)
             a, b = pair.sessions_for(config, fps=10)
             await pair.start()
 
