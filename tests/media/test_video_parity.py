@@ -182,18 +182,14 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
     """Two real low-band sessions through the UDP emulator at 8 % loss: B rebuilds lost
     video packets from A's parity (and says so), and frames keep arriving. At 160×120@10,
     link c's sizes, where parity goes per pair of frames (before, none below 12 fps)."""
-    from app.media import aiortc_adapter as adapter
-    from app.media.engine import MediaConfig, MediaSession
+    from app.media.engine import MediaConfig
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.media.lossy_call import frames_shown, video_buffer
     from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
-
-    def frames_shown(session: MediaSession) -> int:
-        gen = session.generation
-        return sum(d.video.frames for d in gen.drains if d.track.kind == "video") if gen else 0
 
     async def call() -> tuple[int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.08, seed=5)) as emu:
@@ -202,22 +198,15 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
             a, b = pair.sessions_for(config, fps=10)
             await pair.start()
 
-            def buffer():  # noqa: ANN202
-                gen = b.generation
-                for tx in gen.pc.getTransceivers() if gen else []:
-                    if tx.kind == "video":
-                        return adapter.jitter_buffer(tx.receiver)
-                return None
-
             deadline = time.monotonic() + 60  # generous: a loaded CI box is slow
             rungs: set[str] = set()
             while time.monotonic() < deadline:
                 rungs.add(a.stats.rung)
-                buf = buffer()
+                buf = video_buffer(b)
                 if buf is not None and buf.parity.recovered >= 1 and frames_shown(b) >= 20:
                     break
                 await asyncio.sleep(0.2)
-            buf = buffer()
+            buf = video_buffer(b)
             result = (
                 buf.parity.recovered if buf else 0,
                 frames_shown(b),
