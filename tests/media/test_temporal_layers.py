@@ -108,7 +108,7 @@ def test_a_lossy_low_rate_call_passes_lost_upper_frames_without_waiting() -> Non
 
     from app.media import vpx_native
     from app.media.engine import MediaConfig
-    from app.media.ladder import LADDER
+    from app.media.ladder import rung_index
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
@@ -122,7 +122,7 @@ def test_a_lossy_low_rate_call_passes_lost_upper_frames_without_waiting() -> Non
     async def call() -> tuple[int, int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.10, seed=11)) as emu:
             pair = SignalingPair(delay_s=0.02)
-            rung = [r.name for r in LADDER].index("160x120@9")
+            rung = rung_index("160x120@9")
             config = MediaConfig(start_rung=rung, sdp_rewriter=emu.rewrite_sdp)
             a, b = pair.sessions_for(config, fps=9)
             await pair.start()

@@ -226,7 +226,7 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     from types import SimpleNamespace
 
     from app.media.adaptation import CallAdaptation
-    from app.media.ladder import LADDER, START_RUNG
+    from app.media.ladder import START_RUNG
     from app.media.messaging import CallMessaging
     from app.media.video_parity import PAIR_GROUPS, WIDE_GROUPS
 
@@ -240,12 +240,14 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     control = adaptation.control
     control.video_parity = True  # the far end said it repairs from parity
     gen = SimpleNamespace(video_out=SimpleNamespace(rung=None, paused=False))
-    names = [r.name for r in LADDER]
-    adaptation.apply_rung(gen, names.index("160x120@9"))  # type: ignore[arg-type]
-    # A 4-frame group at 8 fps spans 0.5 s, no faster than a NACK on link c: pairs there.
+    adaptation.apply_rung(gen, rung_index("160x120@9"))  # type: ignore[arg-type]
+    # A 4-frame group at 9 fps spans 0.45 s, no faster than a NACK on link c: pairs there
+    # (base frames alone when the frames carry temporal layers), and layers on.
     assert control.sends_parity and control.parity_grouping == PAIR_GROUPS
-    adaptation.apply_rung(gen, names.index("320x240@15"))  # type: ignore[arg-type]
+    assert control.temporal_layers
+    adaptation.apply_rung(gen, rung_index("320x240@15"))  # type: ignore[arg-type]
     assert control.parity_grouping == WIDE_GROUPS  # link b's groups, unchanged
+    assert not control.temporal_layers
     adaptation.choose_audio_redundancy(100.0, 0.03)
     assert control.sends_parity
     adaptation.choose_audio_redundancy(110.0, 0.0)
