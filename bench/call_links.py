@@ -64,6 +64,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     video_rx: list[tuple[float, int, int]] = []  # arrival, width, height
     latencies: list[float] = []
     psnrs: list[float] = []
+    psnrs_source: list[float] = []  # at the camera's 640×480: comparable across sizes
     audio_rx: list[
         tuple[float, int, int, int, bool]
     ] = []  # arrival, session, pts, samples, concealed
@@ -93,6 +94,8 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         ref = sent.get(stamp[0])
                     if ref is not None:
                         psnrs.append(psnr(rgb, ref))
+                    if len(video_rx) % 6 == 0:
+                        psnrs_source.append(_source_psnr(frame, rgb, stamp))
         else:
             if getattr(frame, "opaque", None) != "plc":
                 at = onset.feed(frame.to_ndarray().reshape(-1), now)
@@ -203,11 +206,40 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                 list(mouth_to_ear),
             ),
             "m2e_raw": [round(x, 3) for x in mouth_to_ear][:20],
+            "psnr_source_db": _mean1(psnrs_source),
             **video_path,
         }
 
     b = None
     return asyncio.run(main())
+
+
+_SOURCE = (640, 480)  # what SyntheticVideoTrack paints (and Chrome's page)
+
+
+def _source_psnr(frame, rgb, stamp) -> float:  # noqa: ANN001 - B's decoded frame
+    """PSNR of the received picture shown at the source's 640×480 (scaled up, bicubic)
+    against the source frame painted again from its stamp: a 320×240 picture loses what
+    the scaling dropped, so sizes compare fairly (Chrome's page measures the same way)."""
+    from app.media.pattern import PatternPainter, psnr
+
+    global _painter
+    if _painter is None:
+        _painter = PatternPainter(*_SOURCE)
+    source = _painter.paint(stamp[0], stamp[1])
+    if (frame.width, frame.height) != _SOURCE:
+        rgb = frame.reformat(width=_SOURCE[0], height=_SOURCE[1], format="rgb24").to_ndarray()
+    # Without the bottom text line: Chrome's page paints none, and ours prints the wall
+    # clock's seconds, which a repaint does not reproduce.
+    rows = int(_SOURCE[1] * 0.93)
+    return psnr(rgb[:rows], source[:rows])
+
+
+_painter = None
+
+
+def _mean1(values: list[float]) -> float | None:
+    return round(statistics.mean(values), 1) if values else None
 
 
 def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current connections, A → B
@@ -229,7 +261,11 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
             out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
             out["parity_received"] = buffer.parity.parities
             out["parity_recovered"] = buffer.parity.recovered
+            out["upper_layer_skipped"] = getattr(buffer, "upper_skipped", None)
     out["parity_overhead"] = round(a.adaptation.control.parity_overhead, 3)
+    # The data channel carries the link feedback and the parity offer: without it the
+    # ladder falls back to RTCP's rules and no parity is sent.
+    out["feedback_sent"] = [a.messaging.feedback_sent, b.messaging.feedback_sent]
     return out
 
 
@@ -499,6 +535,7 @@ def main() -> int:
         "latency_ms_median",
         "latency_ms_p95",
         "psnr_db",
+        "psnr_source_db",
         "audio_m2e_ms_median",
         "av_offset_ms",
         "sync_skew_ms",

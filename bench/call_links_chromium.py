@@ -173,6 +173,8 @@ def run_one(link: str, duration: float) -> dict:
             round(1000 * pair["currentRoundTripTime"]) if "currentRoundTripTime" in pair else None
         )
         figures["page_errors"] = rx["log"][:3]
+        source = rx["rx"].get("psnrsSource") or []
+        figures["psnr_source_db"] = round(sum(source) / len(source), 1) if source else None
         if "audio_m2e_ms_median" in figures and m2e:
             figures["av_offset_ms"] = round(
                 1000 * (statistics.median(rx["rx"]["latencies"] or [0]) - statistics.median(m2e))

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.media.call import CallPhase  # noqa: E402
 from app.media.engine import MediaConfig, MediaState  # noqa: E402
+from app.media.ladder import rung_index  # noqa: E402
 from app.media.loopback import use_loopback_candidates  # noqa: E402
 from app.tasks import async_loop  # noqa: E402
 from bench.hub_load import proc_usage  # noqa: E402
@@ -86,7 +87,10 @@ def main() -> int:
         clients = []
         try:
             clients = [
-                make_client(hub, u, MediaConfig(start_rung=1), (width, height)) for u in USERS[:n]
+                make_client(
+                    hub, u, MediaConfig(start_rung=rung_index("320x240@15")), (width, height)
+                )
+                for u in USERS[:n]
             ]
             idle_hub, idle_me, idle_load = window(pids, args.seconds)
             for c in clients:

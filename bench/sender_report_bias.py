@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiortc import clock  # noqa: E402
 
 from app.media.engine import MediaConfig, MediaState  # noqa: E402
+from app.media.ladder import rung_index  # noqa: E402
 from app.media.loopback import use_loopback_candidates  # noqa: E402
 from app.media.sources import ToneAudioTrack  # noqa: E402
 from tests.support.memory_signaling import SignalingPair  # noqa: E402
@@ -42,7 +43,7 @@ SAMPLE_AT_S = 3  # the tone sample compared (any sample of the stream would do)
 async def measure(duration: float, align: bool) -> list[float]:
     """Report-implied minus true generation time of one tone sample, ms, every 0.1 s."""
     use_loopback_candidates()
-    config = MediaConfig(start_rung=3, align_reports=align)
+    config = MediaConfig(start_rung=rung_index("160x120@10"), align_reports=align)
     pair = SignalingPair()
     tone = ToneAudioTrack()
     a, b = pair.sessions_for(config, a_audio=tone)

@@ -169,6 +169,9 @@ class CallAdaptation:
         # the links that need it (c: 600 ms): there, one parity per pair of frames.
         wide = video.rung.fps >= WIDE_PARITY_MIN_FPS
         self.control.parity_grouping = WIDE_GROUPS if wide else PAIR_GROUPS
+        # Below that, every other frame is one nobody refers to: lost, it is passed over
+        # instead of waited for (app.media.temporal_layers; with libvpx driven directly).
+        self.control.temporal_layers = not wide
         if video.paused != was_paused:
             self.messaging.announce_video(video.paused, self.pause_reason())
 

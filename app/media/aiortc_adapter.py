@@ -5,7 +5,7 @@ The low-band layer replaces pieces aiortc offers no hook for: the encoders (a se
 decoder thread reads), NACK handling (the receiver's NACK list, the sender's retransmission
 history and ``_retransmit``), the RTP tap for link feedback, the RTCP sender-report tap and
 the decoder's timestamp origin for lip sync, the RTP timestamp of the sender reports we
-send, and aioice's consent checks and
+send, the verification tag of a retransmitted SCTP INIT, and aioice's consent checks and
 host-address gathering. Each of those is reached through a function here, so the next
 aiortc upgrade is one file to read.
 
@@ -33,6 +33,7 @@ from aiortc.codecs import depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcsctptransport import InitChunk, RTCSctpTransport, serialize_packet
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 PINNED = {"aiortc": "1.16.0", "aioice": "0.13.0"}
@@ -65,6 +66,8 @@ def check_contract() -> None:
     for name in ("_next_encoded_frame", "_send_rtcp"):
         if not hasattr(RTCRtpSender, name):
             raise AiortcVersionError(f"aiortc's RTCRtpSender has no {name}")
+    if not hasattr(RTCSctpTransport, "_send_chunk"):
+        raise AiortcVersionError("aiortc's RTCSctpTransport has no _send_chunk")
 
 
 check_pinned_versions()
@@ -321,6 +324,33 @@ def deliver_to_track(receiver: RTCRtpReceiver | None, frame: object) -> bool:
 def packet_bytes(packet: RtpPacket) -> bytes:
     """The RTP payload as received (aiortc keeps it as ``_data`` after depacketizing)."""
     return packet._data  # type: ignore[attr-defined]
+
+
+# ---- SCTP (the data channel) -------------------------------------------------------------
+
+_original_send_chunk = RTCSctpTransport._send_chunk
+_SCTP_DTLS = "_RTCSctpTransport__transport"
+
+
+async def _send_chunk_init_tag_zero(self: RTCSctpTransport, chunk: Any) -> None:
+    if not isinstance(chunk, InitChunk):
+        await _original_send_chunk(self, chunk)
+        return
+    # RFC 9260 §8.5.1: a packet carrying INIT has verification tag 0. aiortc stamps every
+    # chunk with the peer's tag, which it learns from the peer's own INIT (both ends start
+    # the association at once): once both INIT ACKs were lost — likely when a call's first
+    # keyframes fill link c's queue —, every INIT it retransmitted carried that tag, the
+    # peer dropped each one ("Bad verification tag"), and the data channel never opened
+    # (no link feedback, no parity offer) for the whole call.
+    packet = serialize_packet(self._local_port, self._remote_port, 0, chunk)
+    await getattr(self, _SCTP_DTLS)._send_data(packet)
+
+
+def fix_sctp_init_tag(enabled: bool = True) -> None:
+    """Send SCTP INIT chunks with verification tag 0, process-wide (False: aiortc's own)."""
+    RTCSctpTransport._send_chunk = (  # type: ignore[method-assign]
+        _send_chunk_init_tag_zero if enabled else _original_send_chunk
+    )
 
 
 # ---- aioice ----------------------------------------------------------------------------

@@ -55,24 +55,43 @@ class Rung:
 
 LADDER: tuple[Rung, ...] = (
     Rung("640x480@15", 640, 480, 15, 380, 900),
-    Rung("320x240@15", 320, 240, 15, 130, 380),
+    # Link b (256 kbit/s): after audio and parity the encoder gets ~110–140 kbit/s. With
+    # libvpx filling its target (app.media.vpx_native) that is QP ~55–75 of 127 at 480×360
+    # (libwebrtc scales down only above 95), and the picture at the camera's 640×480 is
+    # better than 320×240's at more bits (PSNR at 640×480 on the test pattern, offline:
+    # 29.6 dB at 120 kbit/s against 27.6 dB for 320×240 at 150).
+    Rung("480x360@15", 480, 360, 15, 125, 450),
+    Rung("320x240@15", 320, 240, 15, 100, 250),
     Rung("320x240@12", 320, 240, 12, 85, 200),
     Rung("160x120@10", 160, 120, 10, 58, 110),
-    # Link c (96 kbit/s): after audio (~31 kbit/s) the estimate leaves 35–55 kbit/s, of which
-    # a third is video parity (one per two frames): ~8 fps of 160×120 fit, 10 rarely.
-    Rung("160x120@8", 160, 120, 8, 34, 70),
+    # Link c (96 kbit/s): after audio (~31 kbit/s) the estimate leaves 25–55 kbit/s, of which
+    # ~35 % is video parity; 160×120 holds 9 fps down to ~57 kbit/s estimates (the
+    # estimate dips there after each queue), 10 rarely. 9, not 8: with temporal layers a
+    # lost upper-layer frame is passed over, ~2.5 % of the frames at 5 % loss (8 fps sent
+    # arrived as 7.7–7.8).
+    Rung("160x120@9", 160, 120, 9, 22, 70),
     Rung("160x120@5", 160, 120, 5, 16, 60),
     Rung("audio only", 0, 0, 0, 0, 0),
 )
 AUDIO_ONLY = len(LADDER) - 1
-START_RUNG = [r.name for r in LADDER].index("160x120@5")  # where a call starts (see above)
+
+
+def rung_index(name: str) -> int:
+    """The ladder position of the rung called ``name`` (e.g. ``"160x120@10"``)."""
+    return [r.name for r in LADDER].index(name)
+
+
+START_RUNG = rung_index("160x120@5")  # where a call starts (see above)
 
 
 QUEUE_CLEAR_MS = 30.0  # below: no queue on the path, room to grow
 QUEUE_STANDING_MS = 60.0  # below, a queue that is not growing still leaves room
 QUEUE_FULL_MS = 100.0  # above: we are filling a queue; fall back to the received rate
 
-CEILING_MEMORY_S = 30.0  # how long the estimate at which a queue formed slows the growth
+# How long the estimate at which a queue formed slows the growth. Each probe past it costs
+# a queue of 100–170 ms on b (a cluster of freezes); with libvpx filling its target
+# (app.media.vpx_native) the probes came every ~35 s at 30.
+CEILING_MEMORY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,11 @@ class LadderController:
         # Full, or filling fast: feedback is a second old when it arrives, and link b's
         # queue went from 74 to 267 ms in that second.
         overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
+        if self.startup and queue > 40.0 and change > 15.0:
+            # The first climb adds 15 % a second and its feedback is a second old: a queue
+            # growing at all means the link is already over-full (b: 21 → 60 → 171 ms while
+            # the estimate ran to 1.3× the link, then 0.4 s of queue and two freezes).
+            overuse = True
         if queue >= QUEUE_CLEAR_MS:
             self.startup = False  # the fast first climb stops at the first queue
         # Stepping up waits while the queue is above a standing one; a second of noise in

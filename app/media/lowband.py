@@ -64,7 +64,21 @@ from app.media.audio_receive import RecoveringAudioBuffer
 from app.media.audio_redundancy import attach_previous
 from app.media.opus_native import load_libopus
 from app.media.sample_clock import SampleClock
-from app.media.video_parity import WIDE_GROUPS, Grouping, ParityDecoder, ParityEncoder
+from app.media.temporal_layers import (
+    FrameLayer,
+    TemporalLayers,
+    decodable_after_loss,
+    frame_layer,
+    packetize,
+    upper_layer,
+)
+from app.media.video_parity import (
+    BASE_GROUPS,
+    WIDE_GROUPS,
+    Grouping,
+    ParityDecoder,
+    ParityEncoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +97,7 @@ class SendControl:
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
     parity_grouping: Grouping = WIDE_GROUPS  # by the rung's frame rate (app.media.adaptation)
+    temporal_layers: bool = False  # two layers (app.media.temporal_layers), below 12 fps
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -213,6 +228,7 @@ class LowbandVp8Encoder(Vp8Encoder):
     MAX_BPS = 1_500_000
     MIN_KEYFRAME_GAP_S = 1.5
     RATE_STEP = 0.03  # smaller changes are left to the encoder's own rate control
+    PACKET_OVERHEAD_BYTES = 62
 
     def __init__(self, control: SendControl, native: bool = True) -> None:
         super().__init__()
@@ -223,16 +239,32 @@ class LowbandVp8Encoder(Vp8Encoder):
         self.keyframe_log: deque[tuple[str, float]] = deque(maxlen=64)  # (why, when): latest
         self._libvpx = vpx_native.load_libvpx() if native else None
         self.native: vpx_native.NativeVp8Encoder | None = None
+        self.layers = TemporalLayers()  # used while control.temporal_layers (libvpx only)
         self.rate_changes_in_place = 0
         self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
+        self._packets_sent: deque[tuple[float, int]] = deque(maxlen=40)  # (when, packets)
 
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
     def target_bitrate(self) -> int:
         video = self.control.video_bps
+        packets = self.packet_rate()
         if self.control.sends_parity:
             video = int(video / (1.0 + self.control.parity_overhead))
+            packets *= 1.0 + self.control.parity_overhead
+        # The ladder's budget is what goes on the wire; the encoder's target is VP8 bytes.
+        # Each packet adds ~62 bytes (IP/UDP 28, RTP with extensions ~24, SRTP tag 10): at
+        # b's ~40 packets a second ~20 kbit/s, which the PyAV encoder's undershoot used to
+        # hide and libvpx, filling its target, turned into a standing queue.
+        video -= int(packets * self.PACKET_OVERHEAD_BYTES * 8)
         return max(self.MIN_BPS, min(video, self.MAX_BPS))
+
+    def packet_rate(self) -> float:
+        """Video packets a second over the last ~2 s (without parity or retransmissions)."""
+        sent = self._packets_sent
+        if len(sent) < 2 or sent[-1][0] - sent[0][0] < 0.5:
+            return 0.0
+        return sum(n for _, n in list(sent)[1:]) / (sent[-1][0] - sent[0][0])
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:
@@ -270,6 +302,11 @@ class LowbandVp8Encoder(Vp8Encoder):
             self._keyframe_at = now
             self.keyframes += 1
             self.keyframe_log.append(("pli", now))
+        layer = None
+        if self._libvpx is not None and self.control.temporal_layers and not flags:
+            native = self.native
+            fresh = native is None or (native.width, native.height) != (frame.width, frame.height)
+            flags, layer = self.layers.next_frame(keyframe or fresh)
         data = None
         if self._libvpx is not None:
             try:
@@ -281,7 +318,19 @@ class LowbandVp8Encoder(Vp8Encoder):
         if data is None:
             data = self._encode_pyav(frame, want, keyframe)
         self.encoded_bytes += len(data)
-        payloads = self._packetize(data, self.picture_id) if data else []
+        if layer is not None and self._libvpx is None:
+            layer = None  # libvpx failed just now: PyAV's encoder knows no layers
+        if layer is not None and data and layer.tid and not data[0] & 0x01:
+            layer = self.layers.keyframe_sent()  # a keyframe refers to nothing: a base frame
+        if not data:
+            payloads = []
+        elif layer is not None:
+            payloads = packetize(data, self.picture_id, layer)
+        else:
+            payloads = self._packetize(data, self.picture_id)
+        self._packets_sent.append((now, len(payloads)))
+        while self._packets_sent and now - self._packets_sent[0][0] > 2.0:
+            self._packets_sent.popleft()
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
 
@@ -421,6 +470,8 @@ class LimitedRetransmit:
         packet = self._history.get(sequence_number % RTP_HISTORY_SIZE)
         if packet is None or packet.sequence_number != sequence_number:
             return  # no longer kept: nothing to resend
+        if upper_layer(packet.payload):
+            return  # the receiver passes a lost upper-layer frame without waiting for it
         if self.limiter.allow(sequence_number, len(packet.payload) + 60):
             self.limiter.sent += 1
             await self._resend(sequence_number)
@@ -439,7 +490,12 @@ class ParitySender:
     async def __call__(self, packets: list[RtpPacket]) -> None:
         if not self.control.sends_parity:
             return
-        self.encoder.grouping = self.control.parity_grouping
+        layer = frame_layer(packets[0].payload)
+        if layer is not None and layer.tid > 0:
+            self.encoder.pass_frame(packets)  # nothing waits for an upper-layer frame
+            return
+        # With layers each base frame is a group; without, the rung's grouping.
+        self.encoder.grouping = BASE_GROUPS if layer is not None else self.control.parity_grouping
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
                 payload_type=packets[0].payload_type,
@@ -553,6 +609,11 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._asked_again = False
         self.holes_skipped = 0
         self.asked_again = 0
+        self.upper_skipped = 0  # holes passed at once: only upper-layer frames were lost
+        self._last_base: int | None = None  # TL0PICIDX of the last base frame handed on
+        # Layers of the frames in the buffer by RTP timestamp: aiortc depayloads a packet
+        # (the VP8 descriptor is gone from what the frames are made of).
+        self._layers: dict[int, FrameLayer | None] = {}
         self.parity = ParityDecoder()
 
     def take_parity(self, packet: RtpPacket) -> list[RtpPacket]:
@@ -576,18 +637,41 @@ class DeadlineVideoBuffer(JitterBuffer):
             return False
         mapper, queue = decoder.timestamp_mapper, decoder.queue
         for frame in [first, *(more or [])]:
+            self._note_layer(frame)
             frame.timestamp = mapper.map(frame.timestamp)
             queue.put((codec, frame))
         while (ready := self._remove_frame(packet.sequence_number)) is not None:
+            self._note_layer(ready)
             ready.timestamp = mapper.map(ready.timestamp)
             queue.put((codec, ready))
         return True
 
+    def _layer_of(self, packet: RtpPacket) -> FrameLayer | None:
+        """The layer of ``packet``'s frame if it is the frame's first packet (else None)."""
+        layer = frame_layer(packet.payload)
+        if layer is not None or packet.timestamp not in self._layers:
+            self._layers[packet.timestamp] = layer
+            while len(self._layers) > 256:
+                del self._layers[next(iter(self._layers))]
+        return layer
+
+    def _note_layer(self, frame: JitterFrame) -> None:
+        """Remember the base frame the decoder has now (``app.media.temporal_layers``);
+        before ``frame``'s timestamp is mapped."""
+        layer = self._layers.get(frame.timestamp)
+        if layer is None:
+            self._last_base = None  # no layer fields: every frame may be a reference
+        elif layer.tid == 0:
+            self._last_base = layer.tl0picidx
+
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         try:
             # Here, not in front of aiortc: a retransmission arrives unwrapped from RTX.
+            self._layer_of(packet)
             rebuilt = self.parity.add_media(packet)
             pli, frame = self._add(packet)
+            if frame is not None:  # not attached: aiortc takes it
+                self._note_layer(frame)
             for more in rebuilt:
                 if adapter.prepare_rebuilt(self._receiver, more):
                     more_pli, more_frame = self.add(more)
@@ -639,6 +723,16 @@ class DeadlineVideoBuffer(JitterBuffer):
         if hole is None:
             self._hole_since = None  # the newest frame is just not complete yet
             return pli, frame
+        resume_at = self._decodable_after(hole, packet.sequence_number)
+        if resume_at is not None:
+            # Only upper-layer frames are missing: nothing that follows needs them, so
+            # waiting for a repair would only freeze the picture (a round trip on link c).
+            self._hole_since = None
+            self.upper_skipped += 1
+            ready = self._frames_before(hole)
+            assert self._origin is not None
+            self.remove(uint16_add(resume_at, -self._origin))  # the frames with the hole
+            return self._resume(ready, packet, pli)
         now = time.monotonic()
         if self._hole_since is None:
             self._hole_since, self._asked_again = now, False
@@ -652,13 +746,46 @@ class DeadlineVideoBuffer(JitterBuffer):
             self.holes_skipped += 1
             ready = self._frames_before(hole)
             self._skip_to_next_frame()
-            following = self._remove_frame(packet.sequence_number)
-            if following is not None:
-                ready.append(following)
-            if ready and self._deliver_all(ready[0], packet, ready[1:]):
-                return True, None
-            return True, ready[0] if ready else None
+            return self._resume(ready, packet, True)
         return pli, frame
+
+    def _resume(
+        self, ready: list[JitterFrame], packet: RtpPacket, pli: bool
+    ) -> tuple[bool, JitterFrame | None]:
+        """After a hole was passed: hand on ``ready`` and the whole frame now at the origin."""
+        following = self._remove_frame(packet.sequence_number)
+        if following is not None:
+            ready.append(following)
+        if ready and self._deliver_all(ready[0], packet, ready[1:]):
+            return pli, None
+        return pli, ready[0] if ready else None
+
+    def _decodable_after(self, hole: int, newest: int) -> int | None:
+        """The first sequence number of a whole frame behind the hole that decodes without
+        what is missing (``temporal_layers.decodable_after_loss``), if there is one."""
+        assert self._origin is not None
+        cap = self._capacity
+        base = self._last_base
+        for i in range(hole):  # whole frames in front of the hole go to the decoder first
+            p = self._packets[(self._origin + i) % cap]
+            layer = frame_layer(p.payload) if p is not None else None
+            if layer is not None and layer.tid == 0:
+                base = layer.tl0picidx
+        span = min(uint16_add(newest, -self._origin) + 1, cap)
+        for i in range(hole + 1, span):
+            p = self._packets[(self._origin + i) % cap]
+            if p is None or (layer := frame_layer(p.payload)) is None:
+                continue
+            if not decodable_after_loss(layer, base):
+                return None  # the first frame behind the hole needs what was lost
+            for j in range(i, span):  # whole? (every packet up to its marker is here)
+                q = self._packets[(self._origin + j) % cap]
+                if q is None or q.timestamp != p.timestamp:
+                    return None
+                if q.marker:
+                    return p.sequence_number
+            return None
+        return None
 
     def _first_hole(self, newest: int) -> int | None:
         """Offset from the origin of the first missing packet before ``newest``, if any."""

@@ -25,6 +25,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from app.media import aiortc_adapter as adapter
 from app.media.arrival import ArrivalMeter, watch_arrivals
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import Rung
@@ -189,6 +190,7 @@ class PeerLifecycle:
             watch_lip_sync(tx.receiver, tx.kind, gen.lipsync)
         if self.lowband:
             use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
+            adapter.fix_sctp_init_tag()  # a lossy start must not leave the call without chat
             install_encoders(senders[0], senders[1], self.control, self.align_reports)
             for tx in pc.getTransceivers():
                 install_receive_buffers(tx.receiver, tx.kind)

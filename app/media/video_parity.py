@@ -108,6 +108,9 @@ WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8)
 # 600 ms round trip; pairs of frames are repaired one frame interval later, for ~50 % of
 # the video bitrate (two 1-packet frames: the parity is as long as the longer one).
 PAIR_GROUPS = Grouping(min_packets=2, max_frames=2, max_packets=4)
+# With temporal layers (``app.media.temporal_layers``) only base frames need to arrive: each
+# one is a group of its own (a 1-packet frame's parity is its copy), upper frames get none.
+BASE_GROUPS = Grouping(min_packets=1, max_frames=1, max_packets=4)
 
 
 class ParityEncoder:
@@ -147,6 +150,12 @@ class ParityEncoder:
             if len(self._group) >= g.min_packets or self._frames >= g.max_frames:
                 out.append(self._close())
         return out
+
+    def pass_frame(self, packets: list[RtpPacket]) -> None:
+        """A sent frame no parity covers (an upper-layer frame): it still counts as video."""
+        size = sum(len(p.payload) for p in packets)
+        self.media_bytes += size
+        self._recent_group_media += size
 
     def overhead(self) -> float:
         """Parity bytes per media byte over the last groups (0 before any)."""

@@ -15,6 +15,7 @@ import pytest
 from app.media.call import CallController, CallEvent, CallPhase
 from app.media.engine import MediaConfig
 from app.media.hub_signaling import HubSignaling
+from app.media.ladder import rung_index
 from app.media.loopback import use_loopback_candidates
 from app.media.slots import LatestFrameSlot
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
@@ -142,7 +143,7 @@ def make_client(
             lambda m: controller.on_hub_message(m),
             ssl_context=getattr(hub, "ssl_context", None),
         )
-        cfg = config or MediaConfig(start_rung=3)
+        cfg = config or MediaConfig(start_rung=rung_index("160x120@10"))
         controller = CallController(
             signaling, sources, listener, author=username, media_config=cfg, remote_slot=remote
         )

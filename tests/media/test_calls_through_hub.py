@@ -6,6 +6,7 @@ import time
 
 from app.media.call import CallPhase
 from app.media.engine import MediaConfig, MediaState
+from app.media.ladder import rung_index
 from app.media.pattern import read_stamp
 from tests.linkemu.profile import LinkProfile
 from tests.linkemu.udp import UdpLinkEmulator
@@ -181,7 +182,10 @@ def test_unauthenticated_socket_is_refused(live_hub) -> None:  # noqa: ANN001
 def test_media_reconnects_after_a_10_s_outage_and_the_call_stays(clients) -> None:  # noqa: ANN001
     with UdpLinkEmulator(LinkProfile(latency_ms=40)) as emu:
         config = MediaConfig(
-            start_rung=3, sdp_rewriter=emu.rewrite_sdp, dead_after_s=3.0, retry_every_s=3.0
+            start_rung=rung_index("160x120@10"),
+            sdp_rewriter=emu.rewrite_sdp,
+            dead_after_s=3.0,
+            retry_every_s=3.0,
         )
         doctor, cardiologist = clients("doctor", config), clients("specialist2", config)
         doctor.run(doctor.controller.call(consultation_id(C_LI)))

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from app.media.engine import MediaConfig, MediaSession
+from app.media.ladder import rung_index
 from app.media.loopback import use_loopback_candidates
 from app.media.pattern import read_stamp
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
@@ -56,7 +57,9 @@ def test_a_call_with_chromium_both_ways() -> None:
                 send_signal=send_signal,
                 video_source=SyntheticVideoTrack(320, 240, 15),
                 audio_source=ToneAudioTrack(),
-                config=MediaConfig(start_rung=3, sdp_rewriter=emu.rewrite_sdp),
+                config=MediaConfig(
+                    start_rung=rung_index("160x120@10"), sdp_rewriter=emu.rewrite_sdp
+                ),
                 on_remote_frame=on_frame,
             )
             browser = Browser(binary, url)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from app.dicom_viewer.annotations import Annotation
 from app.dicom_viewer.coview import CoviewSession, PatientIdentity
 from app.media.engine import MediaConfig, MediaSession, MediaState
+from app.media.ladder import rung_index
 from app.media.loopback import use_loopback_candidates
 from app.media.sources import SyntheticVideoTrack, ToneAudioTrack
 from app.protocol.datachannel import CoviewView, SharedSeries
@@ -52,7 +53,10 @@ def test_two_doctors_co_view_a_series_over_a_slow_link_and_agree_after_an_outage
     async def scenario() -> dict[str, float]:
         with UdpLinkEmulator(profile) as emu:
             config = MediaConfig(
-                start_rung=3, sdp_rewriter=emu.rewrite_sdp, dead_after_s=3.0, retry_every_s=3.0
+                start_rung=rung_index("160x120@10"),
+                sdp_rewriter=emu.rewrite_sdp,
+                dead_after_s=3.0,
+                retry_every_s=3.0,
             )
             pair = SignalingPair(delay_s=0.15)
             a = MediaSession(

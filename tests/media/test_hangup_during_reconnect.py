@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from app.media.engine import MediaConfig, MediaEvent, MediaState
+from app.media.ladder import rung_index
 from app.media.loopback import use_loopback_candidates
 from app.media.sources import SyntheticVideoTrack
 from app.tasks import stop_task
@@ -33,7 +34,9 @@ def test_hang_up_as_the_watchdog_starts_a_reconnection_ends_the_call() -> None:
     use_loopback_candidates()
 
     async def scenario() -> None:
-        config = MediaConfig(start_rung=3, dead_after_s=0.5, retry_every_s=3.0)
+        config = MediaConfig(
+            start_rung=rung_index("160x120@10"), dead_after_s=0.5, retry_every_s=3.0
+        )
         pair = SignalingPair()
         sent_after_close: list[str] = []
         hangup: dict[str, asyncio.Task[None]] = {}
@@ -81,7 +84,7 @@ def test_a_hang_up_cancelled_part_way_is_finished_by_the_next_one() -> None:
 
     async def scenario() -> None:
         pair = SignalingPair()
-        a, b = pair.sessions_for(MediaConfig(start_rung=3))
+        a, b = pair.sessions_for(MediaConfig(start_rung=rung_index("160x120@10")))
         await pair.start()
         await _until("the call's media", lambda: a.state is MediaState.connected)
         pc = a.generation.pc
@@ -157,7 +160,12 @@ def test_a_call_given_up_as_lost_releases_its_peer_and_the_camera() -> None:
     use_loopback_candidates()
 
     async def scenario() -> None:
-        config = MediaConfig(start_rung=3, dead_after_s=0.5, retry_every_s=0.5, give_up_after_s=1)
+        config = MediaConfig(
+            start_rung=rung_index("160x120@10"),
+            dead_after_s=0.5,
+            retry_every_s=0.5,
+            give_up_after_s=1,
+        )
         pair = SignalingPair()
         camera = SyntheticVideoTrack(160, 120, 10)
         a, b = pair.sessions_for(config, a_video=camera)

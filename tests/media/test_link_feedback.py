@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiortc.rtp import RtpPacket
 
 from app.media.arrival import ArrivalMeter, LinkFeedback
-from app.media.ladder import LADDER, LadderController
+from app.media.ladder import LADDER, LadderController, rung_index
 
 
 def _audio(seq: int, ts: int, size: int = 100) -> RtpPacket:
@@ -95,7 +95,7 @@ def test_the_ladder_settles_below_a_queue_and_stops_pushing_into_it() -> None:
 
 
 def test_remb_dips_are_ignored_while_the_far_end_sees_no_queue() -> None:
-    ladder = LadderController(start_rung=1, start_estimate_bps=260_000)
+    ladder = LadderController(start_rung=rung_index("320x240@15"), start_estimate_bps=260_000)
     clear = LinkFeedback(recv_bps=200_000, queue_ms=5.0)
     for t in range(10):  # aiortc's REMB after each keyframe: far below what goes through
         d = ladder.update(

@@ -18,7 +18,7 @@ from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from av import AudioFrame, VideoFrame
 
-from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
+from app.media.ladder import AUDIO_ONLY, LADDER, LadderController, rung_index
 from app.media.lowband import LowbandOpusEncoder, LowbandVp8Encoder, SendControl
 from app.media.pattern import PatternPainter, psnr, read_stamp
 from app.media.quality import quality_bars
@@ -44,7 +44,7 @@ def _run(ladder: LadderController, seconds: int, start: float, **feedback: float
 
 
 def test_ladder_steps_down_quickly_and_keeps_audio_first() -> None:
-    ladder = LadderController(start_rung=1, start_estimate_bps=400_000)
+    ladder = LadderController(start_rung=rung_index("320x240@15"), start_estimate_bps=400_000)
     # We send 300 kbit/s of video, the receiver's REMB says 60: a queue is building.
     _run(ladder, 3, 0, remb=60_000, loss=0.0, rtt=0.3, sent=300_000)
     assert LADDER[ladder.rung].height <= 120  # 60 kbit/s: tiny video at most

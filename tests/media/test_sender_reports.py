@@ -9,6 +9,7 @@ import time
 from aiortc import clock
 
 from app.media.engine import MediaConfig, MediaState
+from app.media.ladder import rung_index
 from app.media.loopback import use_loopback_candidates
 from app.media.sample_clock import SampleClock
 from app.media.sources import ToneAudioTrack
@@ -37,7 +38,7 @@ def test_the_receiver_maps_a_tone_sample_to_when_it_was_generated() -> None:
     use_loopback_candidates()
 
     async def call() -> list[float]:
-        config = MediaConfig(start_rung=4, align_reports=True)
+        config = MediaConfig(start_rung=rung_index("160x120@9"), align_reports=True)
         pair = SignalingPair()
         tone = ToneAudioTrack()
         a, b = pair.sessions_for(config, fps=5, a_audio=tone)
