@@ -161,7 +161,7 @@ def run_one(mode: str, link: str, duration: float) -> dict:
                         f"{time.monotonic() - t0:5.1f}s {name} {s.state.value[:5]} {st.rung:11} "
                         f"est={st.estimate_bps / 1000:.0f}k remb={(st.remb_bps or 0) / 1000:.0f}k "
                         f"loss={_pct(st.loss_out)} rtt={_ms(st.rtt_s)} "
-                        f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} "
+                        f"queue={_ms(st.queue_out_ms and st.queue_out_ms / 1000)} stall={st.loop_stall_ms:.0f} busy={st.cpu_busy:.2f} "
                         f"send={st.send_bps / 1000:.0f}k v={st.send_video_bps / 1000:.0f}k "
                         f"a={st.send_audio_bps / 1000:.0f}k "
                         f"skew={_ms(s.generation and s.generation.lipsync.skew_s)} "

@@ -28,6 +28,7 @@ from app.media.video_parity import PAIR_GROUPS, WIDE_GROUPS
 from app.protocol.datachannel import PauseReason
 
 PARITY_FLOOR_S = 0.03
+CPU_WINDOW_S = 5.0  # the media loop's stalls over this long say whether the CPU keeps up
 WIDE_PARITY_MIN_FPS = 12
 
 
@@ -81,7 +82,9 @@ class CallAdaptation:
         if self.lowband:
             mine = gen.arrivals.feedback(now)
             stats.queue_in_ms = mine.queue_ms
-            self.messaging.send_feedback(mine.recv_bps, mine.queue_ms)
+            stats.loop_stall_ms = mine.stall_ms
+            stats.cpu_busy = gen.loop_lag.stalled_s(now, CPU_WINDOW_S) / CPU_WINDOW_S
+            self.messaging.send_feedback(mine.recv_bps, mine.queue_ms, mine.stall_ms)
         feedback = self.messaging.fresh_feedback(now)
         if feedback is not None:
             stats.queue_out_ms = feedback.queue_ms
@@ -94,6 +97,10 @@ class CallAdaptation:
                 stats.send_video_bps,
                 stats.send_bps,
                 feedback,
+                # Our longest stall while the packets the far end's reading covers were
+                # sent: a second of them, one way before it and the feedback's way back.
+                own_stall_ms=1000.0 * gen.loop_lag.longest_s(now, 1.0 + (stats.rtt_s or 0.0)),
+                cpu_busy=stats.cpu_busy,
             )
             self.control.video_bps = max(decision.video_bps, 20_000)
             self.control.audio_bps = decision.audio_bps

@@ -12,6 +12,11 @@ sending PC would read as a queue, which is why video comes first) and reports, o
 rate it received. The sender's ladder (``app.media.ladder``) stops growing when a queue
 forms and falls back to the received rate when it grows; clocks need not agree, only tick
 at the same rate (a skew of 100 ppm is 3 ms in the 30 s floor window).
+
+A packet read while the media loop was stalled, or in the backlog just after a stall
+(``app.media.loop_lag``), waited for our CPU, not for the network: its bytes count, its
+delay only when too few others were read on time, and then the smallest of the second's
+(a starved clinic PC read its own lateness as a queue and went to audio only).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ if TYPE_CHECKING:  # the ladder imports LinkFeedback and stays free of aiortc
     from aiortc import RTCRtpReceiver
     from aiortc.rtp import RtpPacket
 
+    from app.media.loop_lag import LoopLag
+
 PACKET_OVERHEAD_BYTES = 60  # IP/UDP, RTP header and extensions, SRTP tag
 FLOOR_WINDOW_S = 30.0
 RECENT_S = 1.0
@@ -38,13 +45,16 @@ class LinkFeedback:
 
     recv_bps: int
     queue_ms: float | None  # None: not enough packets to tell
+    # How long the reporting end's media loop stalled in the last second: its readings
+    # leave those packets out, but what it sends was late too (``media.loop_stall``).
+    stall_ms: float = 0.0
 
 
 class _DelayTrack:
     """One-way delay samples (arrival − send, seconds, up to a constant) for one stream."""
 
     def __init__(self) -> None:
-        self.samples: deque[tuple[float, float]] = deque()  # (arrival, delay)
+        self.samples: deque[tuple[float, float, bool]] = deque()  # (arrival, delay, late)
         self.floor: deque[tuple[float, float]] = deque()  # monotone minima over the window
         self._unwrap_last: int | None = None
         self._unwrap_base = 0
@@ -61,8 +71,10 @@ class _DelayTrack:
         self._unwrap_last = value
         return self._unwrap_base
 
-    def add(self, arrival: float, delay: float) -> None:
-        self.samples.append((arrival, delay))
+    def add(self, arrival: float, delay: float, late_read: bool = False) -> None:
+        """One sample; ``late_read``: read after a loop stall, so its delay is an upper
+        bound (the packet may have waited in the socket for us)."""
+        self.samples.append((arrival, delay, late_read))
         while self.floor and self.floor[-1][1] >= delay:
             self.floor.pop()
         self.floor.append((arrival, delay))
@@ -74,14 +86,22 @@ class _DelayTrack:
             self.floor.popleft()
         if len(self.samples) < 5 or not self.floor:
             return None
-        recent = statistics.median(d for _, d in self.samples)
+        clean = [d for _, d, late in self.samples if not late]
+        if len(clean) >= 5:
+            recent = statistics.median(clean)
+        else:
+            # A second mostly stalled: waiting for the loop only ever adds, so the smallest
+            # delay read is the closest to the path's (a real queue still raises it).
+            recent = min(d for _, d, _ in self.samples)
         return max(0.0, (recent - self.floor[0][1]) * 1000.0)
 
 
 class ArrivalMeter:
     """Fed with every RTP packet a peer connection receives; read once a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, lag: LoopLag | None = None) -> None:
+        self.lag = lag  # the loop that reads the packets: its stalls are not a queue
+        self.suspect = 0  # delay samples left out because the loop was stalled
         self._bytes: deque[tuple[float, int]] = deque()
         self._audio = _DelayTrack()
         self._video = _DelayTrack()
@@ -98,16 +118,19 @@ class ArrivalMeter:
         if newest is not None and (packet.sequence_number - newest) % 65536 >= 32768:
             return
         self._newest_seq[packet.ssrc] = packet.sequence_number
+        late_read = self.lag is not None and self.lag.suspect(arrival)
+        if late_read:
+            self.suspect += 1
         if kind == "audio":
             sent = self._audio.unwrap(packet.timestamp, 1 << 32) / clock_rate
-            self._audio.add(arrival, arrival - sent)
+            self._audio.add(arrival, arrival - sent, late_read)
         elif (
             packet.extensions.abs_send_time is not None
             and self._video_frame.get(packet.ssrc) != packet.timestamp
         ):
             self._video_frame[packet.ssrc] = packet.timestamp
             sent = self._video.unwrap(packet.extensions.abs_send_time, ABS_SEND_TIME_WRAP)
-            self._video.add(arrival, arrival - sent / (1 << 18))
+            self._video.add(arrival, arrival - sent / (1 << 18), late_read)
 
     def feedback(self, now: float | None = None) -> LinkFeedback:
         """Received rate over the last second and the queue above the delay floor."""
@@ -120,7 +143,9 @@ class ArrivalMeter:
         queue = self._video.queue_ms(now)
         if queue is None:
             queue = self._audio.queue_ms(now)
-        return LinkFeedback(recv_bps=recv_bps, queue_ms=queue)
+        # The longest stall, not their sum: a packet waits for at most one.
+        stall_ms = 1000.0 * self.lag.longest_s(now, RECENT_S) if self.lag is not None else 0.0
+        return LinkFeedback(recv_bps=recv_bps, queue_ms=queue, stall_ms=round(stall_ms, 1))
 
 
 def watch_arrivals(receiver: RTCRtpReceiver, kind: str, meter: ArrivalMeter) -> None:

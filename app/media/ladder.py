@@ -88,6 +88,16 @@ QUEUE_CLEAR_MS = 30.0  # below: no queue on the path, room to grow
 QUEUE_STANDING_MS = 60.0  # below, a queue that is not growing still leaves room
 QUEUE_FULL_MS = 100.0  # above: we are filling a queue; fall back to the received rate
 
+# CPU overuse (libwebrtc's answer: fewer pixels, not fewer bits). ``cpu_busy`` is the share
+# of the last seconds our media loop spent stalled (``app.media.loop_lag``): above HOLD no
+# step up past CPU_FLOOR_RUNG; above SHED for CPU_SHED_AFTER_S, one rung down (never below
+# CPU_FLOOR_RUNG, never to audio only: voice is cheap), released when the loop runs freely.
+CPU_BUSY_HOLD = 0.4
+CPU_BUSY_SHED = 0.6
+CPU_BUSY_CLEAR = 0.15
+CPU_SHED_AFTER_S = 10.0
+CPU_FLOOR_RUNG = rung_index("160x120@9")
+
 # How long the estimate at which a queue formed slows the growth. Each probe past it costs
 # a queue of 100–170 ms on b (a cluster of freezes); with libvpx filling its target
 # (app.media.vpx_native) the probes came every ~35 s at 30.
@@ -152,6 +162,8 @@ class LadderController:
         self._last_cut_at: float | None = None
         self._ceiling: tuple[float, float] | None = None  # (when, estimate) a queue last formed
         self._last_queue_ms: float | None = None
+        self.cpu_cap: int | None = None  # the best rung the CPU allows now (None: any)
+        self._cpu_short_since: float | None = None
 
     def audio_total_bps(self, estimate: float) -> float:
         """What audio takes on the wire at this estimate (voice, copy, headers)."""
@@ -179,16 +191,30 @@ class LadderController:
         video_sent_bps: float | None = None,
         sent_bps: float | None = None,
         feedback: LinkFeedback | None = None,
+        own_stall_ms: float = 0.0,
+        cpu_busy: float = 0.0,
     ) -> LadderDecision:
         """Fold in one second of feedback and decide.
 
         ``feedback`` is the far end's own view (``media.feedback``, a peer running this
-        code); without it REMB and RTT stand in for the queue."""
+        code); without it REMB and RTT stand in for the queue. ``own_stall_ms``: how long
+        our media loop stalled while the packets that reading covers were sent
+        (``app.media.loop_lag``); ``cpu_busy``: the share of the last seconds it spent
+        stalled (see ``CPU_BUSY_HOLD``)."""
         before = self.estimate
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
+        # A starved CPU on either end makes packets late without any queue on the path:
+        # the far end leaves out what it read late, but what we sent late (our audio is
+        # timed by its samples) and the backlog it read just too late to tell still count.
+        stall_ms = own_stall_ms + (feedback.stall_ms if feedback is not None else 0.0)
         if feedback is not None and feedback.queue_ms is not None:
-            view = self._queue_from_feedback(feedback.queue_ms)
+            view = self._queue_from_feedback(feedback.queue_ms, stall_ms)
+        elif feedback is not None and stall_ms > 0:
+            # No reading: the far end left out every packet it read late. Hold, rather than
+            # fall back to REMB, which the same stalls pull down (it capped the estimate at
+            # ~26 kbit/s when this was first tried).
+            view = _QueueView(measured=True, room=False, growing=False, overuse=False, crowded=True)
         else:
             feedback = None
             view = self._queue_from_rtcp(remb_bps, rtt_s, video_sent_bps)
@@ -199,7 +225,7 @@ class LadderController:
 
         audio_bps, video_budget = self.budget(self.estimate)
         target = AUDIO_ONLY if self.forced_audio_only else self.target_rung(video_budget)
-        self._choose_rung(now, target, video_budget, view)
+        self._choose_rung(now, self._cpu_limit(now, target, cpu_busy), video_budget, view)
         rung = LADDER[self.rung]
         if rung.audio_only:
             video_bps = 0
@@ -210,8 +236,13 @@ class LadderController:
 
     # ---- the parts of one update ---------------------------------------------------------
 
-    def _queue_from_feedback(self, queue: float) -> _QueueView:
-        """The far end's queue reading: fresh every second, audio and video alike."""
+    def _queue_from_feedback(self, queue: float, stall_ms: float = 0.0) -> _QueueView:
+        """The far end's queue reading: fresh every second, audio and video alike.
+
+        A second with CPU stalls (``stall_ms``, both ends) can read up to that much of late
+        reading or late sending as queue: the thresholds for "full" and "filling" move up
+        by it, so a starved loop holds the estimate instead of cutting it to nothing (the
+        stalls come and go; a real bottleneck's queue keeps growing past them)."""
         change = queue - self._last_queue_ms if self._last_queue_ms is not None else 0.0
         self._last_queue_ms = queue
         # Room to grow: no queue, or a small one that is not growing. A link used at ~80 %
@@ -220,9 +251,11 @@ class LadderController:
         # 320x240@12 (GCC judges the delay's trend for the same reason).
         room = queue < QUEUE_CLEAR_MS or (queue < QUEUE_STANDING_MS and change < 10.0)
         # Full, or filling fast: feedback is a second old when it arrives, and link b's
-        # queue went from 74 to 267 ms in that second.
-        overuse = queue > QUEUE_FULL_MS or (queue > 60.0 and change > 25.0)
-        if self.startup and queue > 40.0 and change > 15.0:
+        # queue went from 74 to 267 ms in that second. Room is judged on the raw reading
+        # (a stall never earns growth), fullness on what is left of it after the stalls.
+        full, filling = queue - stall_ms, change - stall_ms
+        overuse = full > QUEUE_FULL_MS or (full > 60.0 and filling > 25.0)
+        if self.startup and full > 40.0 and filling > 15.0:
             # The first climb adds 15 % a second and its feedback is a second old: a queue
             # growing at all means the link is already over-full (b: 21 → 60 → 171 ms while
             # the estimate ran to 1.3× the link, then 0.4 s of queue and two freezes).
@@ -362,6 +395,23 @@ class LadderController:
             self.estimate = min(
                 self.estimate, max(1.15 * max(sent_bps, asked), self.start_estimate)
             )
+
+    def _cpu_limit(self, now: float, target: int, cpu_busy: float) -> int:
+        """``target`` limited by what the CPU keeps up with (see ``CPU_BUSY_HOLD``)."""
+        if cpu_busy < CPU_BUSY_CLEAR:
+            self.cpu_cap, self._cpu_short_since = None, None
+        elif cpu_busy >= CPU_BUSY_SHED:
+            if self._cpu_short_since is None:
+                self._cpu_short_since = now
+            elif now - self._cpu_short_since >= CPU_SHED_AFTER_S and self.rung < CPU_FLOOR_RUNG:
+                self.cpu_cap, self._cpu_short_since = self.rung + 1, now
+        else:
+            self._cpu_short_since = None
+        if cpu_busy >= CPU_BUSY_HOLD and target < self.rung:
+            target = max(target, min(self.rung, CPU_FLOOR_RUNG))
+        if self.cpu_cap is not None and target < self.cpu_cap:
+            target = self.cpu_cap
+        return target
 
     def _choose_rung(self, now: float, target: int, video_budget: float, view: _QueueView) -> None:
         """Move towards ``target`` with hysteresis (see the module docstring)."""

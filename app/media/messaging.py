@@ -19,6 +19,7 @@ from app.protocol.datachannel import (
     ChatMessage,
     DataChannelError,
     MediaFeedback,
+    MediaLoopStall,
     MediaRepair,
     PauseReason,
     VideoPaused,
@@ -48,6 +49,7 @@ class CallMessaging:
         self.remote_video_paused: str | None = None
         self.far_feedback: tuple[float, LinkFeedback] | None = None  # (received at, what)
         self.feedback_sent = 0  # link feedback messages that went out (diagnostics, tests)
+        self.far_stall: tuple[float, float] | None = None  # (received at, ms the far loop stalled)
         self.repairs_offered: MediaRepair | None = None  # what we tell the far end we repair
         self.on_far_repair: Callable[[MediaRepair], None] | None = None
         # Co-viewing (app.dicom_viewer.coview) listens here: its messages, and each time the
@@ -84,9 +86,11 @@ class CallMessaging:
         channel.send(encode_message(message))
         return True
 
-    def send_feedback(self, recv_bps: int, queue_ms: float | None) -> None:
+    def send_feedback(self, recv_bps: int, queue_ms: float | None, stall_ms: float = 0.0) -> None:
         if self.send(MediaFeedback(recv_bps=recv_bps, queue_ms=queue_ms)):
             self.feedback_sent += 1
+            if stall_ms > 0:
+                self.send(MediaLoopStall(stalled_ms=stall_ms))
 
     def announce_video(self, paused: bool, reason: PauseReason) -> None:
         """Tell the far end why our video stopped, or that it is back."""
@@ -95,7 +99,11 @@ class CallMessaging:
     def fresh_feedback(self, now: float, max_age_s: float = 3.0) -> LinkFeedback | None:
         """The far end's last link feedback if it is recent."""
         if self.far_feedback is not None and now - self.far_feedback[0] < max_age_s:
-            return self.far_feedback[1]
+            at, feedback = self.far_feedback
+            stall = self.far_stall
+            if stall is not None and abs(stall[0] - at) < 0.5:  # sent with that feedback
+                feedback = LinkFeedback(feedback.recv_bps, feedback.queue_ms, stall[1])
+            return feedback
         return None
 
     def on_data(self, raw: str | bytes) -> None:
@@ -126,6 +134,8 @@ class CallMessaging:
         elif isinstance(message, MediaRepair):
             if self.on_far_repair is not None:
                 self.on_far_repair(message)
+        elif isinstance(message, MediaLoopStall):
+            self.far_stall = (time.monotonic(), message.stalled_ms)
         elif isinstance(message, MediaFeedback):
             self.far_feedback = (
                 time.monotonic(),

@@ -30,6 +30,7 @@ from app.media.arrival import ArrivalMeter, watch_arrivals
 from app.media.ice_consent import use_patient_consent_checks
 from app.media.ladder import Rung
 from app.media.lipsync import LipSync, watch_lip_sync
+from app.media.loop_lag import LoopLag
 from app.media.lowband import SendControl, install_encoders, install_receive_buffers
 from app.media.outgoing import OutgoingAudioTrack, OutgoingVideoTrack
 from app.media.receive import TrackDrain
@@ -62,7 +63,8 @@ class PeerGeneration:
         self.video_out: OutgoingVideoTrack | None = None
         self.audio_out: OutgoingAudioTrack | None = None
         self.stats_reader = StatsReader()
-        self.arrivals = ArrivalMeter()
+        self.loop_lag = LoopLag()  # ticks on the media loop for low-band calls
+        self.arrivals = ArrivalMeter(self.loop_lag)
         self.lipsync = LipSync()
         self.fps_mark: tuple[float, int] | None = None  # (when, frames sent then)
 
@@ -113,6 +115,7 @@ class PeerLifecycle:
         gen, self.generation = self.generation, None
         if gen is None:
             return
+        gen.loop_lag.stop()
         for drain in gen.drains:
             await drain.stop()
         # Not wait_for: on its timeout it cancels pc.close() and then waits, unbounded, for
@@ -191,6 +194,7 @@ class PeerLifecycle:
         if self.lowband:
             use_patient_consent_checks()  # a > 0.5 s round trip must not end the call
             adapter.fix_sctp_init_tag()  # a lossy start must not leave the call without chat
+            gen.loop_lag.start()
             install_encoders(senders[0], senders[1], self.control, self.align_reports)
             for tx in pc.getTransceivers():
                 install_receive_buffers(tx.receiver, tx.kind)

@@ -33,6 +33,8 @@ class CallStats:
     remb_bps: float | None = None
     queue_out_ms: float | None = None  # queue the far end sees on our path to it
     queue_in_ms: float | None = None  # queue we see on the far end's path to us
+    loop_stall_ms: float = 0.0  # our media loop's longest stall in the last second (CPU)
+    cpu_busy: float = 0.0  # share of the last 5 s our media loop spent stalled
     av_skew_s: float | None = None  # video shown minus its audio (+: video late), lip sync
     audio_sync_delay_s: float = 0.0  # audio held back to match the video
     audio_packets_lost: int = 0

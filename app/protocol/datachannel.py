@@ -2,7 +2,8 @@
 
 Envelope: ``{"v": 1, "type": "<family>.<name>", "id": "<uuid>", "sent_at": <unix s>, ...}``.
 Families: ``chat.*``; ``media.*`` for call-control hints (the sender paused video on
-the audio-only rung), the receiver's once-a-second link feedback and, when the channel
+the audio-only rung), the receiver's once-a-second link feedback (with how long its media
+loop stalled, in a second when it did) and, when the channel
 opens, the repairs it can make (``media.repair``: video parity); ``coview.*`` and
 ``annotation.*`` for co-viewing a DICOM series during a call (docs/coview.md): share
 start/stop with the series' and patient's identity, the presenter's view state, hand-over,
@@ -63,6 +64,17 @@ class MediaFeedback(_Envelope):
     type: Literal["media.feedback"] = "media.feedback"
     recv_bps: int = Field(ge=0, le=100_000_000)
     queue_ms: float | None = Field(default=None, ge=0, le=600_000)
+
+
+class MediaLoopStall(_Envelope):
+    """Beside ``media.feedback``, in a second when the sender's media loop stalled (a CPU
+    starved by other processes, ``app.media.loop_lag``): for that long, what it sent left
+    late and what it read waited for it, so the far end's ladder does not take it for a
+    queue. A message of its own, not a feedback field: ``_Envelope`` forbids unknown
+    fields, so an older peer would refuse the whole feedback; it ignores an unknown type."""
+
+    type: Literal["media.loop_stall"] = "media.loop_stall"
+    stalled_ms: float = Field(ge=0, le=600_000)
 
 
 class MediaRepair(_Envelope):
@@ -235,6 +247,7 @@ DataMessage = Annotated[
     | VideoPaused
     | VideoResumed
     | MediaFeedback
+    | MediaLoopStall
     | MediaRepair
     | ShareStart
     | ShareStop
