@@ -98,6 +98,10 @@ CPU_BUSY_CLEAR = 0.15
 CPU_SHED_AFTER_S = 10.0
 CPU_FLOOR_RUNG = rung_index("160x120@9")
 
+# The far end has sent feedback in this call but none is fresh: hold this long before the
+# RTCP rules take over (a data channel that died; older peers never send any).
+FEEDBACK_GAP_HOLD_S = 10.0
+
 # How long the estimate at which a queue formed slows the growth. Each probe past it costs
 # a queue of 100–170 ms on b (a cluster of freezes); with libvpx filling its target
 # (app.media.vpx_native) the probes came every ~35 s at 30.
@@ -162,6 +166,8 @@ class LadderController:
         self._last_cut_at: float | None = None
         self._ceiling: tuple[float, float] | None = None  # (when, estimate) a queue last formed
         self._last_queue_ms: float | None = None
+        self._full_before = False  # the last reading said "full"
+        self._feedback_at: float | None = None  # when the far end's feedback last came
         self.cpu_cap: int | None = None  # the best rung the CPU allows now (None: any)
         self._cpu_short_since: float | None = None
 
@@ -204,17 +210,28 @@ class LadderController:
         before = self.estimate
         if rtt_s is not None:
             self.min_rtt = rtt_s if self.min_rtt is None else min(self.min_rtt, rtt_s)
-        # A starved CPU on either end makes packets late without any queue on the path:
-        # the far end leaves out what it read late, but what we sent late (our audio is
-        # timed by its samples) and the backlog it read just too late to tell still count.
-        stall_ms = own_stall_ms + (feedback.stall_ms if feedback is not None else 0.0)
+        # A starved CPU on either end makes packets late without any queue on the path.
+        # The far end leaves out what it read late; what we sent late counts only on the
+        # audio-only rung (audio is timed by its samples, video by abs-send-time stamped as
+        # it leaves), and a second with stalls on either end must be confirmed by the next.
+        stalled = own_stall_ms > 0 or (feedback is not None and feedback.stall_ms > 0)
+        if feedback is not None:
+            self._feedback_at = now
         if feedback is not None and feedback.queue_ms is not None:
-            view = self._queue_from_feedback(feedback.queue_ms, stall_ms)
-        elif feedback is not None and stall_ms > 0:
-            # No reading: the far end left out every packet it read late. Hold, rather than
-            # fall back to REMB, which the same stalls pull down (it capped the estimate at
-            # ~26 kbit/s when this was first tried).
+            late_sent = own_stall_ms if self.rung == AUDIO_ONLY else 0.0
+            view = self._queue_from_feedback(feedback.queue_ms, late_sent, stalled)
+        elif (feedback is not None and stalled) or (
+            feedback is None
+            and self._feedback_at is not None
+            and now - self._feedback_at < FEEDBACK_GAP_HOLD_S
+        ):
+            # No reading (the far end left out every packet it read late), or the far end's
+            # feedback is late (its loop, or the data channel's retransmissions, stalled):
+            # hold, rather than fall back to REMB, which the same stalls pull down (it
+            # capped the estimate at ~26 kbit/s when this was first tried; traced beside
+            # stress-ng, feedback came seconds late and REMB read 11–30 kbit/s on link c).
             view = _QueueView(measured=True, room=False, growing=False, overuse=False, crowded=True)
+            feedback = None
         else:
             feedback = None
             view = self._queue_from_rtcp(remb_bps, rtt_s, video_sent_bps)
@@ -236,13 +253,15 @@ class LadderController:
 
     # ---- the parts of one update ---------------------------------------------------------
 
-    def _queue_from_feedback(self, queue: float, stall_ms: float = 0.0) -> _QueueView:
+    def _queue_from_feedback(
+        self, queue: float, late_sent_ms: float = 0.0, stalled: bool = False
+    ) -> _QueueView:
         """The far end's queue reading: fresh every second, audio and video alike.
 
-        A second with CPU stalls (``stall_ms``, both ends) can read up to that much of late
-        reading or late sending as queue: the thresholds for "full" and "filling" move up
-        by it, so a starved loop holds the estimate instead of cutting it to nothing (the
-        stalls come and go; a real bottleneck's queue keeps growing past them)."""
+        ``late_sent_ms``: how late our own stalls may have made what the reading measured;
+        the thresholds for "full" and "filling" move up by it. ``stalled``: a loop stalled
+        on either end this second, so "full" must be seen twice in a row: stalls come and
+        go, a real bottleneck's queue stays (and is cut a second later than on a calm PC)."""
         change = queue - self._last_queue_ms if self._last_queue_ms is not None else 0.0
         self._last_queue_ms = queue
         # Room to grow: no queue, or a small one that is not growing. A link used at ~80 %
@@ -253,13 +272,16 @@ class LadderController:
         # Full, or filling fast: feedback is a second old when it arrives, and link b's
         # queue went from 74 to 267 ms in that second. Room is judged on the raw reading
         # (a stall never earns growth), fullness on what is left of it after the stalls.
-        full, filling = queue - stall_ms, change - stall_ms
+        full, filling = queue - late_sent_ms, change - late_sent_ms
         overuse = full > QUEUE_FULL_MS or (full > 60.0 and filling > 25.0)
         if self.startup and full > 40.0 and filling > 15.0:
             # The first climb adds 15 % a second and its feedback is a second old: a queue
             # growing at all means the link is already over-full (b: 21 → 60 → 171 ms while
             # the estimate ran to 1.3× the link, then 0.4 s of queue and two freezes).
             overuse = True
+        seen_before, self._full_before = self._full_before, overuse
+        if stalled:
+            overuse = overuse and seen_before
         if queue >= QUEUE_CLEAR_MS:
             self.startup = False  # the fast first climb stops at the first queue
         # Stepping up waits while the queue is above a standing one; a second of noise in
