@@ -510,6 +510,8 @@ def main() -> int:
                 text=True,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
             )
+            if os.environ.get("CALL_LINKS_TRACE"):
+                sys.stderr.write(proc.stderr)  # the run's once-a-second trace
             line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
             try:
                 result = json.loads(line)

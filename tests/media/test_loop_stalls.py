@@ -11,12 +11,15 @@ it runs; its feedback goes to the sender's ladder once a second, late after a st
 from __future__ import annotations
 
 import random
+import time
 
 from aiortc.rtp import RtpPacket
 
-from app.media.arrival import PACKET_OVERHEAD_BYTES, ArrivalMeter
+from app.media.arrival import PACKET_OVERHEAD_BYTES, ArrivalMeter, LinkFeedback
 from app.media.ladder import AUDIO_ONLY, CPU_FLOOR_RUNG, LADDER, LadderController, rung_index
 from app.media.loop_lag import TICK_S, LoopLag
+from app.media.messaging import CallMessaging
+from app.protocol.datachannel import MediaFeedback, encode_message
 
 STEP = 0.01
 ONE_WAY_S = 0.15
@@ -140,3 +143,29 @@ def test_loop_lag_marks_reads_during_and_just_after_a_stall() -> None:
         lag.tick(0.50 + k * TICK_S)
     assert lag.suspect(0.52) and not lag.suspect(0.75)
     assert abs(lag.longest_s(0.6, 1.0) - 0.30) < 1e-9
+
+
+def test_the_far_ends_stall_travels_beside_its_feedback() -> None:
+    class Channel:
+        readyState = "open"
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send(self, text: str) -> None:
+            self.sent.append(text)
+
+    ours = CallMessaging("a", lambda _m: None, lambda _r: None)
+    ours.attach(channel := Channel())
+    ours.send_feedback(80_000, 120.0, 0.0)
+    ours.send_feedback(80_000, 120.0, 300.0)
+    assert len(channel.sent) == 3  # a stall-free second adds nothing for older peers
+
+    theirs = CallMessaging("b", lambda _m: None, lambda _r: None)
+    for text in channel.sent:
+        theirs.on_data(text)
+    assert theirs.fresh_feedback(time.monotonic()) == LinkFeedback(80_000, 120.0, 300.0)
+    theirs.on_data(encode_message(MediaFeedback(recv_bps=90_000, queue_ms=10.0)))
+    later = time.monotonic() + 0.6  # a feedback without its stall message: no stall
+    theirs.far_feedback = (later, theirs.far_feedback[1])  # type: ignore[index]
+    assert theirs.fresh_feedback(later) == LinkFeedback(90_000, 10.0, 0.0)
