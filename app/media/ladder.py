@@ -167,6 +167,8 @@ class LadderController:
         self._ceiling: tuple[float, float] | None = None  # (when, estimate) a queue last formed
         self._last_queue_ms: float | None = None
         self._full_before = False  # the last reading said "full"
+        self._last_reading: tuple[int, float | None] | None = None
+        self._stalled = False  # a loop stalled on either end this second
         self._feedback_at: float | None = None  # when the far end's feedback last came
         self.cpu_cap: int | None = None  # the best rung the CPU allows now (None: any)
         self._cpu_short_since: float | None = None
@@ -217,9 +219,14 @@ class LadderController:
         stalled = own_stall_ms > 0 or (feedback is not None and feedback.stall_ms > 0)
         if feedback is not None:
             self._feedback_at = now
+        self._stalled = stalled
         if feedback is not None and feedback.queue_ms is not None:
             late_sent = own_stall_ms if self.rung == AUDIO_ONLY else 0.0
-            view = self._queue_from_feedback(feedback.queue_ms, late_sent, stalled)
+            # The far end's last feedback is used for up to 3 s: one reading seen twice
+            # confirms nothing (traced on b: one 161 ms reading, two seconds, one cut).
+            reading = (feedback.recv_bps, feedback.queue_ms)
+            new, self._last_reading = reading != self._last_reading, reading
+            view = self._queue_from_feedback(feedback.queue_ms, late_sent, stalled, new)
         elif (feedback is not None and stalled) or (
             feedback is None
             and self._feedback_at is not None
@@ -254,7 +261,7 @@ class LadderController:
     # ---- the parts of one update ---------------------------------------------------------
 
     def _queue_from_feedback(
-        self, queue: float, late_sent_ms: float = 0.0, stalled: bool = False
+        self, queue: float, late_sent_ms: float = 0.0, stalled: bool = False, new: bool = True
     ) -> _QueueView:
         """The far end's queue reading: fresh every second, audio and video alike.
 
@@ -279,9 +286,11 @@ class LadderController:
             # growing at all means the link is already over-full (b: 21 → 60 → 171 ms while
             # the estimate ran to 1.3× the link, then 0.4 s of queue and two freezes).
             overuse = True
-        seen_before, self._full_before = self._full_before, overuse
+        seen_before = self._full_before
+        if new:
+            self._full_before = overuse
         if stalled:
-            overuse = overuse and seen_before
+            overuse = overuse and seen_before and new
         if queue >= QUEUE_CLEAR_MS:
             self.startup = False  # the fast first climb stops at the first queue
         # Stepping up waits while the queue is above a standing one; a second of noise in
@@ -395,7 +404,12 @@ class LadderController:
                 # so the queue drains (GCC's 0.85 × acknowledged rate).
                 if self._ceiling is None or now - self._ceiling[0] > 2.0:
                     self._ceiling = (now, self.estimate)
-                self.estimate = min(self.estimate, 0.85 * feedback.recv_bps)
+                received = feedback.recv_bps
+                if self._stalled:
+                    # What arrived was counted by a stalled loop, or sent by one: a cut
+                    # takes at most 30 % (b, traced: 183 → 53 kbit/s in one cut).
+                    received = max(received, 0.7 / 0.85 * self.estimate)
+                self.estimate = min(self.estimate, 0.85 * received)
                 self.startup = False
             # The far end watches the queue, so growth need not be paced by what we send;
             # while the encoder fills what it is given, growth stays within reach of what

@@ -169,3 +169,16 @@ def test_the_far_ends_stall_travels_beside_its_feedback() -> None:
     later = time.monotonic() + 0.6  # a feedback without its stall message: no stall
     theirs.far_feedback = (later, theirs.far_feedback[1])  # type: ignore[index]
     assert theirs.fresh_feedback(later) == LinkFeedback(90_000, 10.0, 0.0)
+
+
+def test_in_a_stalled_second_a_queue_reading_must_be_new_and_seen_twice() -> None:
+    ladder = LadderController(start_rung=rung_index("320x240@15"), start_estimate_bps=180_000)
+    ladder.update(0.0, None, 0.0, 0.5, None, None, LinkFeedback(150_000, 40.0))
+    full = LinkFeedback(60_000, 161.0, 200.0)  # read by a loop that stalled 200 ms
+    for t in (1.0, 2.0):  # the same feedback, reused while no newer one came
+        d = ladder.update(t, None, 0.0, 0.5, None, None, full, own_stall_ms=200.0)
+    assert d.estimate_bps >= 170_000
+    again = LinkFeedback(62_000, 175.0, 200.0)  # a second reading: a queue after all
+    d = ladder.update(3.0, None, 0.0, 0.5, None, None, again, own_stall_ms=200.0)
+    # Cut, but by at most 30 %: the received rate was counted through the stalls.
+    assert 0.7 * 170_000 <= d.estimate_bps < 170_000
