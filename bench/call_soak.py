@@ -95,14 +95,48 @@ def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = Non
     return clean
 
 
-def _print_heap(soak: Soak, minute: int) -> None:
+def _print_heap(soak: Soak, n: int, unit: str = "min") -> None:
     """RSS and where it is (glibc heap in use/free/mmapped, Python blocks, threads)."""
     for client in soak.clients:
         last = client.last
         print(
-            f"  min {minute:>2} {client.name}: RSS {last['rss_mb']:.0f} MB {last.get('heap', {})}",
+            f"  {unit} {n:>2} {client.name}: RSS {last['rss_mb']:.0f} MB {last.get('heap', {})}",
             flush=True,
         )
+
+
+def _print_trimmed(soak: Soak, when: str) -> None:
+    """Each client's RSS once garbage is collected and glibc gave back what is free."""
+    for client in soak.clients:
+        client.latest.pop("trimmed", None)
+        client.send("trim")
+    for client in soak.clients:
+        soak.wait(lambda c=client: "trimmed" in c.latest, 30, f"{client.name} trimmed")
+        trimmed = client.latest["trimmed"]
+        print(
+            f"  {when}, collected and trimmed, {client.name}: RSS {trimmed['rss_mb']:.0f} MB "
+            f"{trimmed['heap']}",
+            flush=True,
+        )
+
+
+def _census(soak: Soak) -> dict[str, dict[str, int]]:
+    """Each client's live Python objects by type (the commonest)."""
+    for client in soak.clients:
+        client.latest.pop("census", None)
+        client.send("census")
+    for client in soak.clients:
+        soak.wait(lambda c=client: "census" in c.latest, 60, f"{client.name} census")
+    return {c.name: c.latest["census"]["counts"] for c in soak.clients}
+
+
+def _print_growth(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], since: str
+) -> None:
+    for name, counts in after.items():
+        old = before.get(name, {})
+        grew = {k: v - old.get(k, 0) for k, v in counts.items() if v - old.get(k, 0) > 100}
+        print(f"{name}: Python objects that grew since {since}: {grew}", flush=True)
 
 
 def memory_run(minutes: float, workdir: Path) -> bool:
@@ -112,19 +146,13 @@ def memory_run(minutes: float, workdir: Path) -> bool:
         soak.call()
         warm = _hold_call(soak, 60)
         _print_heap(soak, 1)
+        census = _census(soak)
         figures = {}
         for minute in range(2, int(minutes) + 1):
             figures = _hold_call(soak, 60)
             _print_heap(soak, minute)
-        for client in soak.clients:
-            client.latest.pop("trimmed", None)
-            client.send("trim")
-        for client in soak.clients:
-            soak.wait(lambda c=client: "trimmed" in c.latest, 30, f"{client.name} trimmed")
-            trimmed = client.latest["trimmed"]
-            print(
-                f"{client.name} after malloc_trim: RSS {trimmed['rss_mb']:.0f} MB {trimmed['heap']}"
-            )
+        _print_growth(census, _census(soak), "minute 1")
+        _print_trimmed(soak, "at the end")
         soak.hangup()
     finally:
         soak.close()
@@ -142,11 +170,18 @@ def memory_run(minutes: float, workdir: Path) -> bool:
 
 
 def consecutive_calls(calls: int, seconds: float, workdir: Path) -> bool:
+    """Calls back to back in the same two apps; memory compared between hung-up states.
+
+    The first call loads the media libraries and starts their threads, so growth is counted
+    from the end of call 1, each time after garbage collection and a heap trim (the RSS of
+    a running app includes garbage not yet collected and free heap not yet returned).
+    """
     soak = Soak(workdir / "consecutive")
     ok = True
     try:
         soak.wait_ready()
-        rss0 = {c.name: c.last.get("rss_mb", 0.0) for c in soak.clients}
+        census: dict[str, dict[str, int]] = {}
+        after_first: dict[str, float] = {}
         for n in range(calls):
             soak.call()
             figures = _hold_call(soak, seconds)
@@ -154,8 +189,17 @@ def consecutive_calls(calls: int, seconds: float, workdir: Path) -> bool:
             good = all(f["connected"] and f["remote_fps"] > 3 for f in figures.values())
             ok &= good
             print(_line(f"call {n + 1}/{calls} {'ok' if good else 'BAD'}", figures), flush=True)
-        growth = {c.name: c.last.get("rss_mb", 0.0) - rss0[c.name] for c in soak.clients}
-        print(f"after {calls} calls, memory growth: {growth}", flush=True)
+            _print_trimmed(soak, f"after call {n + 1}")
+            if n == 0:
+                census = _census(soak)
+                after_first = {c.name: c.latest["trimmed"]["rss_mb"] for c in soak.clients}
+        if calls > 1:
+            _print_growth(census, _census(soak), "call 1")
+            growth = {
+                c.name: round(c.latest["trimmed"]["rss_mb"] - after_first[c.name], 1)
+                for c in soak.clients
+            }
+            print(f"memory growth from call 1 to call {calls} (hung up, trimmed): {growth}")
     finally:
         soak.close()
     return ok

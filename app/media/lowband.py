@@ -738,12 +738,7 @@ class DeadlineVideoBuffer(JitterBuffer):
             ready = self._frames_before(hole)
             assert self._origin is not None
             self.remove(uint16_add(resume_at, -self._origin))  # the frames with the hole
-            following = self._remove_frame(packet.sequence_number)
-            if following is not None:
-                ready.append(following)
-            if ready and self._deliver_all(ready[0], packet, ready[1:]):
-                return pli, None
-            return pli, ready[0] if ready else None
+            return self._resume(ready, packet, pli)
         now = time.monotonic()
         if self._hole_since is None:
             self._hole_since, self._asked_again = now, False
@@ -757,13 +752,19 @@ class DeadlineVideoBuffer(JitterBuffer):
             self.holes_skipped += 1
             ready = self._frames_before(hole)
             self._skip_to_next_frame()
-            following = self._remove_frame(packet.sequence_number)
-            if following is not None:
-                ready.append(following)
-            if ready and self._deliver_all(ready[0], packet, ready[1:]):
-                return True, None
-            return True, ready[0] if ready else None
+            return self._resume(ready, packet, True)
         return pli, frame
+
+    def _resume(
+        self, ready: list[JitterFrame], packet: RtpPacket, pli: bool
+    ) -> tuple[bool, JitterFrame | None]:
+        """After a hole was passed: hand on ``ready`` and the whole frame now at the origin."""
+        following = self._remove_frame(packet.sequence_number)
+        if following is not None:
+            ready.append(following)
+        if ready and self._deliver_all(ready[0], packet, ready[1:]):
+            return pli, None
+        return pli, ready[0] if ready else None
 
     def _decodable_after(self, hole: int, newest: int) -> int | None:
         """The first sequence number of a whole frame behind the hole that decodes without

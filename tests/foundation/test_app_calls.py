@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtWidgets import QApplication
 
 from app.config import load_settings
@@ -46,7 +47,11 @@ def test_incoming_call_rings_while_on_the_consultations_page(qtbot, live_hub, cl
     doctor.run(doctor.controller.call(consultation_id(C_LI)))
     qtbot.waitUntil(lambda: isinstance(page._ringing, IncomingCallDialog), timeout=10_000)
     assert controller.window.stack.currentWidget() is page  # brought forward to answer
+    dialog = page._ringing
     doctor.run(doctor.controller.hangup())
+    # The caller gave up: the dialog goes away for good, not kept for the app's lifetime
+    # (parented to the window, one was left behind per incoming call).
+    qtbot.waitUntil(lambda: page._ringing is None and not shiboken6.isValid(dialog), timeout=10_000)
 
 
 def test_call_button_on_a_scheduled_consultation_rings_the_specialist(

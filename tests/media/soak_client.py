@@ -5,7 +5,8 @@
 It builds the real application (``ClientController``: main window, sync, the Call page with
 its ``CallService``, preview and remote ``VideoView``s), signs in against the hub, and then
 obeys one-line commands on stdin: ``call <consultation id>``, ``hangup``, ``screenshot
-<png path>``, ``trim`` (give freed heap back to the system, then report), ``quit``. With
+<png path>``, ``trim`` (collect garbage, give freed heap back to the system, then report), ``census`` (live Python
+objects by type), ``quit``. With
 ``--answer`` an incoming call is accepted through the incoming-call dialog. While a call is
 active the statistics panel is open and a chat line is sent every two seconds.
 
@@ -72,7 +73,20 @@ def _heap() -> dict[str, float]:
     return out
 
 
+def _census() -> dict[str, int]:
+    """How many Python objects of each type are alive (the 40 commonest)."""
+    import collections
+    import gc
+
+    gc.collect()  # what is garbage is not kept
+    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    return dict(counts.most_common(40))
+
+
 def _trim() -> None:
+    import gc
+
+    gc.collect()  # on the GUI thread, where the app's collector runs
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -236,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         elif parts[0] == "trim":
             _trim()
             emit(event="trimmed", rss_mb=round(_rss_mb(), 1), heap=_heap())
+        elif parts[0] == "census":
+            emit(event="census", counts=_census(), py_blocks=sys.getallocatedblocks())
         elif parts[0] == "quit":
             app.quit()
 

@@ -106,45 +106,34 @@ def test_a_lossy_low_rate_call_passes_lost_upper_frames_without_waiting() -> Non
 
     import pytest
 
-    from app.media import aiortc_adapter as adapter
     from app.media import vpx_native
-    from app.media.engine import MediaConfig, MediaSession
-    from app.media.ladder import LADDER
+    from app.media.engine import MediaConfig
+    from app.media.ladder import rung_index
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.media.lossy_call import frames_shown, video_buffer
     from tests.support.memory_signaling import SignalingPair
 
     if vpx_native.load_libvpx() is None:
         pytest.skip("no libvpx the native encoder can drive: PyAV's encoder has no layers")
     use_loopback_candidates()
 
-    def frames_shown(session: MediaSession) -> int:
-        gen = session.generation
-        return sum(d.video.frames for d in gen.drains if d.track.kind == "video") if gen else 0
-
     async def call() -> tuple[int, int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.10, seed=11)) as emu:
             pair = SignalingPair(delay_s=0.02)
-            rung = [r.name for r in LADDER].index("160x120@9")
+            rung = rung_index("160x120@9")
             config = MediaConfig(start_rung=rung, sdp_rewriter=emu.rewrite_sdp)
             a, b = pair.sessions_for(config, fps=9)
             await pair.start()
 
-            def buffer():  # noqa: ANN202
-                gen = b.generation
-                for tx in gen.pc.getTransceivers() if gen else []:
-                    if tx.kind == "video":
-                        return adapter.jitter_buffer(tx.receiver)
-                return None
-
             deadline = time.monotonic() + 60  # generous: a loaded CI box is slow
             while time.monotonic() < deadline:
-                buf = buffer()
+                buf = video_buffer(b)
                 if buf is not None and buf.upper_skipped >= 1 and frames_shown(b) >= 20:
                     break
                 await asyncio.sleep(0.2)
-            buf = buffer()
+            buf = video_buffer(b)
             result = (
                 buf.upper_skipped if buf else 0,
                 buf.holes_skipped if buf else 0,

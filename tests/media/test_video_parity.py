@@ -182,18 +182,14 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
     """Two real low-band sessions through the UDP emulator at 8 % loss: B rebuilds lost
     video packets from A's parity (and says so), and frames keep arriving. At 160×120@10,
     link c's sizes, where parity goes per pair of frames (before, none below 12 fps)."""
-    from app.media import aiortc_adapter as adapter
-    from app.media.engine import MediaConfig, MediaSession
+    from app.media.engine import MediaConfig
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
+    from tests.media.lossy_call import frames_shown, video_buffer
     from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
-
-    def frames_shown(session: MediaSession) -> int:
-        gen = session.generation
-        return sum(d.video.frames for d in gen.drains if d.track.kind == "video") if gen else 0
 
     async def call() -> tuple[int, int, str]:
         with UdpLinkEmulator(LinkProfile(latency_ms=30, loss=0.08, seed=5)) as emu:
@@ -202,22 +198,15 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
             a, b = pair.sessions_for(config, fps=10)
             await pair.start()
 
-            def buffer():  # noqa: ANN202
-                gen = b.generation
-                for tx in gen.pc.getTransceivers() if gen else []:
-                    if tx.kind == "video":
-                        return adapter.jitter_buffer(tx.receiver)
-                return None
-
             deadline = time.monotonic() + 60  # generous: a loaded CI box is slow
             rungs: set[str] = set()
             while time.monotonic() < deadline:
                 rungs.add(a.stats.rung)
-                buf = buffer()
+                buf = video_buffer(b)
                 if buf is not None and buf.parity.recovered >= 1 and frames_shown(b) >= 20:
                     break
                 await asyncio.sleep(0.2)
-            buf = buffer()
+            buf = video_buffer(b)
             result = (
                 buf.parity.recovered if buf else 0,
                 frames_shown(b),
@@ -237,7 +226,7 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     from types import SimpleNamespace
 
     from app.media.adaptation import CallAdaptation
-    from app.media.ladder import LADDER, START_RUNG
+    from app.media.ladder import START_RUNG
     from app.media.messaging import CallMessaging
     from app.media.video_parity import PAIR_GROUPS, WIDE_GROUPS
 
@@ -251,12 +240,14 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     control = adaptation.control
     control.video_parity = True  # the far end said it repairs from parity
     gen = SimpleNamespace(video_out=SimpleNamespace(rung=None, paused=False))
-    names = [r.name for r in LADDER]
-    adaptation.apply_rung(gen, names.index("160x120@9"))  # type: ignore[arg-type]
-    # A 4-frame group at 8 fps spans 0.5 s, no faster than a NACK on link c: pairs there.
+    adaptation.apply_rung(gen, rung_index("160x120@9"))  # type: ignore[arg-type]
+    # A 4-frame group at 9 fps spans 0.45 s, no faster than a NACK on link c: pairs there
+    # (base frames alone when the frames carry temporal layers), and layers on.
     assert control.sends_parity and control.parity_grouping == PAIR_GROUPS
-    adaptation.apply_rung(gen, names.index("320x240@15"))  # type: ignore[arg-type]
+    assert control.temporal_layers
+    adaptation.apply_rung(gen, rung_index("320x240@15"))  # type: ignore[arg-type]
     assert control.parity_grouping == WIDE_GROUPS  # link b's groups, unchanged
+    assert not control.temporal_layers
     adaptation.choose_audio_redundancy(100.0, 0.03)
     assert control.sends_parity
     adaptation.choose_audio_redundancy(110.0, 0.0)

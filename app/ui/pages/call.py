@@ -120,6 +120,9 @@ class CallPage(QWidget):
             look_up_subject(self.context, event.incoming.consultation_id, dialog.set_subject)
             dialog.accepted.connect(self._answer)
             dialog.rejected.connect(self._refuse)
+            # Parented to the window, a closed dialog would live as long as the app: one more
+            # per call (found by bench/call_soak.py's consecutive calls).
+            dialog.finished.connect(dialog.deleteLater)
             dialog.open()  # not exec(): the GUI keeps running while it rings
         elif event.kind == "missed" and event.missed is not None:
             when = time.strftime("%m-%d %H:%M", time.localtime(event.missed.at))
