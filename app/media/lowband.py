@@ -178,9 +178,9 @@ class LowbandOpusEncoder(Encoder):
         assert isinstance(frame, AudioFrame)
         self.sample_clock.frame_arrived(self._input_samples)
         self._input_samples += frame.samples * SAMPLE_RATE // (frame.sample_rate or SAMPLE_RATE)
-        for chunk in self.resampler.resample(frame):
-            chunk.pts = None
-            self._fifo.write(chunk)
+        for resampled in self.resampler.resample(frame):
+            resampled.pts = None
+            self._fifo.write(resampled)
         payloads: list[bytes] = []
         timestamp: int | None = None
         while True:
@@ -244,6 +244,13 @@ class LowbandVp8Encoder(Vp8Encoder):
         self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
         self._packets_sent: deque[tuple[float, int]] = deque(maxlen=40)  # (when, packets)
 
+    def packet_rate(self) -> float:
+        """Video packets a second over the last ~2 s (without parity or retransmissions)."""
+        sent = self._packets_sent
+        if len(sent) < 2 or sent[-1][0] - sent[0][0] < 0.5:
+            return 0.0
+        return sum(n for _, n in list(sent)[1:]) / (sent[-1][0] - sent[0][0])
+
     # aiortc assigns REMB here (rtcrtpsender ``_handle_rtcp_packet``): record it only.
     @property
     def target_bitrate(self) -> int:
@@ -258,13 +265,6 @@ class LowbandVp8Encoder(Vp8Encoder):
         # hide and libvpx, filling its target, turned into a standing queue.
         video -= int(packets * self.PACKET_OVERHEAD_BYTES * 8)
         return max(self.MIN_BPS, min(video, self.MAX_BPS))
-
-    def packet_rate(self) -> float:
-        """Video packets a second over the last ~2 s (without parity or retransmissions)."""
-        sent = self._packets_sent
-        if len(sent) < 2 or sent[-1][0] - sent[0][0] < 0.5:
-            return 0.0
-        return sum(n for _, n in list(sent)[1:]) / (sent[-1][0] - sent[0][0])
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:

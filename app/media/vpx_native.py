@@ -406,9 +406,10 @@ class NativeVp8Encoder:
         drop_frame_threshold: int = 0,
         lib: ctypes.CDLL | None = None,
     ) -> None:
-        self._lib = lib or load_libvpx()
-        if self._lib is None:
+        found = lib or load_libvpx()
+        if found is None:
             raise VpxError(f"no usable libvpx {SUPPORTED_VERSION[0]}.{SUPPORTED_VERSION[1]}")
+        self._lib: ctypes.CDLL = found
         self.width = _check_int("width", width, 2, MAX_SIDE)
         self.height = _check_int("height", height, 2, MAX_SIDE)
         if self.width % 2 or self.height % 2:
