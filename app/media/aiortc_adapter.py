@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import aioice.ice
 from aiortc import clock
@@ -342,7 +342,7 @@ async def _send_chunk_init_tag_zero(self: RTCSctpTransport, chunk: Any) -> None:
     # keyframes fill link c's queue —, every INIT it retransmitted carried that tag, the
     # peer dropped each one ("Bad verification tag"), and the data channel never opened
     # (no link feedback, no parity offer) for the whole call.
-    packet = serialize_packet(self._local_port, self._remote_port, 0, chunk)
+    packet = serialize_packet(self._local_port, cast(int, self._remote_port), 0, chunk)
     await getattr(self, _SCTP_DTLS)._send_data(packet)
 
 

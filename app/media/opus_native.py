@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import glob
 import logging
 import os
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
+
+from app.media.bundled_libs import library_candidates
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,6 @@ _lib_lock = threading.Lock()
 
 class OpusError(RuntimeError):
     """libopus returned an error code."""
-
-
-def _candidates() -> list[str]:
-    roots: list[Path] = []
-    try:
-        import av
-
-        av_dir = Path(av.__file__).resolve().parent
-        roots += [av_dir.parent / "av.libs", av_dir / ".dylibs", av_dir.parent / "av" / ".dylibs"]
-    except ImportError:  # pragma: no cover - av is a hard dependency
-        pass
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        roots += [Path(bundle) / "av.libs", Path(bundle) / "av" / ".dylibs", Path(bundle)]
-    names = ["libopus*.so*", "libopus*.dll", "opus*.dll", "libopus*.dylib"]
-    found = [
-        path for root in roots for name in names for path in sorted(glob.glob(str(root / name)))
-    ]
-    system = ctypes.util.find_library("opus")
-    if system:
-        found.append(system)
-    return found
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -91,7 +69,7 @@ def load_libopus() -> ctypes.CDLL | None:
         if _lib_tried:
             return _lib
         _lib_tried = True
-        for path in _candidates():
+        for path in library_candidates("opus"):
             try:
                 if sys.platform == "win32" and os.path.dirname(path):
                     # Its MinGW runtime DLLs sit beside it.

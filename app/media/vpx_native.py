@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import glob
 import logging
 import platform
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from app.media.bundled_libs import library_candidates
 
 log = logging.getLogger(__name__)
 
@@ -251,28 +251,6 @@ _lib_tried = False
 _lib_lock = threading.Lock()
 
 
-def _candidates() -> list[str]:
-    roots: list[Path] = []
-    try:
-        import av
-
-        av_dir = Path(av.__file__).resolve().parent
-        roots += [av_dir.parent / "av.libs", av_dir / ".dylibs", av_dir.parent / "av" / ".dylibs"]
-    except ImportError:  # pragma: no cover - av is a hard dependency
-        pass
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        roots += [Path(bundle) / "av.libs", Path(bundle) / "av" / ".dylibs", Path(bundle)]
-    names = ["libvpx*.so*", "libvpx*.dll", "vpx*.dll", "libvpx*.dylib"]
-    found = [
-        path for root in roots for name in names for path in sorted(glob.glob(str(root / name)))
-    ]
-    system = ctypes.util.find_library("vpx")
-    if system:
-        found.append(system)
-    return found
-
-
 def version_of(lib: ctypes.CDLL) -> tuple[int, int, int]:
     """(major, minor, patch) of a loaded libvpx."""
     lib.vpx_codec_version.restype = ctypes.c_int
@@ -370,7 +348,7 @@ def load_libvpx() -> ctypes.CDLL | None:
             # ctypes cannot declare vpx_codec_control_'s: not safe to call.
             log.info("native VP8 encoder not used on macOS arm64; PyAV's encoder instead")
             return None
-        for path in _candidates():
+        for path in library_candidates("vpx"):
             try:
                 lib = ctypes.CDLL(path)
                 version = version_of(lib)
@@ -428,9 +406,10 @@ class NativeVp8Encoder:
         drop_frame_threshold: int = 0,
         lib: ctypes.CDLL | None = None,
     ) -> None:
-        self._lib = lib or load_libvpx()
-        if self._lib is None:
+        found = lib or load_libvpx()
+        if found is None:
             raise VpxError(f"no usable libvpx {SUPPORTED_VERSION[0]}.{SUPPORTED_VERSION[1]}")
+        self._lib: ctypes.CDLL = found
         self.width = _check_int("width", width, 2, MAX_SIDE)
         self.height = _check_int("height", height, 2, MAX_SIDE)
         if self.width % 2 or self.height % 2:

@@ -108,3 +108,23 @@ def test_remb_dips_are_ignored_while_the_far_end_sees_no_queue() -> None:
             feedback=clear,
         )
     assert d.rung <= 1 and d.estimate_bps >= 250_000  # not cut to REMB's 70–80 kbit/s
+
+
+def test_the_first_climb_stops_at_a_queue_that_grows_not_at_a_full_one() -> None:
+    """Feedback is a second old when it arrives, and the first climb adds 15 % a second:
+    link b's queue read 21 → 60 → 171 ms while the estimate ran to 1.3× the link. A
+    queue growing past 40 ms ends the climb (cut to 0.85 × received) at once."""
+    ladder = LadderController(start_estimate_bps=250_000)
+    for t, queue in enumerate((10.0, 21.0)):
+        ladder.update(float(t), None, 0.0, 0.3, None, None, LinkFeedback(240_000, queue))
+    assert ladder.startup
+    d = ladder.update(2.0, None, 0.0, 0.3, None, None, LinkFeedback(240_000, 60.0))
+    assert not ladder.startup and d.estimate_bps <= 0.85 * 240_000 + 1
+    # Later, a standing queue of the same size is no reason to cut.
+    later = LadderController(start_estimate_bps=250_000)
+    later.startup = False
+    for t, queue in enumerate((10.0, 21.0)):
+        later.update(float(t), None, 0.0, 0.3, None, None, LinkFeedback(240_000, queue))
+    held = later.estimate
+    d = later.update(2.0, None, 0.0, 0.3, None, None, LinkFeedback(240_000, 60.0))
+    assert d.estimate_bps >= held

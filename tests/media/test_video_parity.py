@@ -247,13 +247,15 @@ def test_parity_groups_follow_the_frame_rate_and_go_only_while_the_link_loses_pa
     assert control.temporal_layers
     adaptation.apply_rung(gen, rung_index("320x240@15"))  # type: ignore[arg-type]
     assert control.parity_grouping == WIDE_GROUPS  # link b's groups, unchanged
-    assert not control.temporal_layers
+    assert control.temporal_layers  # a lossy link: a lost upper frame is passed over
     adaptation.choose_audio_redundancy(100.0, 0.03)
     assert control.sends_parity
     adaptation.choose_audio_redundancy(110.0, 0.0)
     assert control.sends_parity  # not yet 20 s without loss
     adaptation.choose_audio_redundancy(131.0, 0.0)
     assert not control.sends_parity  # a clean link: parity would only cost bits
+    adaptation.apply_rung(gen, rung_index("320x240@15"))  # type: ignore[arg-type]
+    assert not control.temporal_layers  # nor layers, at 12 fps and more (link a)
     adaptation.choose_audio_redundancy(132.0, 0.02)
     assert control.sends_parity
 

@@ -178,3 +178,14 @@ class _Longer(_FakeLib):
         super().vpx_codec_enc_config_default(iface, buf, usage)
         ctypes.memset(ctypes.addressof(buf) + ctypes.sizeof(vpx_native.EncoderConfig), 0, 8)
         return 0
+
+
+def test_the_vp8_target_leaves_room_for_packet_headers() -> None:
+    """The ladder budgets the wire; VP8 bytes travel with ~62 bytes of headers a packet."""
+    control = SendControl(video_bps=150_000)
+    encoder = LowbandVp8Encoder(control)
+    assert encoder.target_bitrate == 150_000  # nothing sent yet
+    for n in range(21):  # 2 s at 10 frames of 4 packets a second: 40 packets a second
+        encoder._packets_sent.append((100.0 + n * 0.1, 4))
+    assert encoder.packet_rate() == pytest.approx(40.0)
+    assert encoder.target_bitrate == 150_000 - 40 * 62 * 8
