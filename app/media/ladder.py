@@ -404,7 +404,7 @@ class LadderController:
                 # so the queue drains (GCC's 0.85 × acknowledged rate).
                 if self._ceiling is None or now - self._ceiling[0] > 2.0:
                     self._ceiling = (now, self.estimate)
-                received = feedback.recv_bps
+                received: float = feedback.recv_bps
                 if self._stalled:
                     # What arrived was counted by a stalled loop, or sent by one: a cut
                     # takes at most 30 % (b, traced: 183 → 53 kbit/s in one cut).
