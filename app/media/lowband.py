@@ -242,10 +242,10 @@ class LowbandVp8Encoder(Vp8Encoder):
         self.layers = TemporalLayers()  # used while control.temporal_layers (libvpx only)
         self.rate_changes_in_place = 0
         self.encoded_bytes = 0  # VP8 bytes made (the benchmark's trace compares the target)
-        self._packets_sent: deque[tuple[float, int]] = deque(maxlen=40)  # (when, packets)
+        self._packets_sent: deque[tuple[float, int]] = deque(maxlen=40)  # (media s, packets)
 
     def packet_rate(self) -> float:
-        """Video packets a second over the last ~2 s (without parity or retransmissions)."""
+        """Video packets a second of media over the last ~2 s (no parity or retransmissions)."""
         sent = self._packets_sent
         if len(sent) < 2 or sent[-1][0] - sent[0][0] < 0.5:
             return 0.0
@@ -328,9 +328,15 @@ class LowbandVp8Encoder(Vp8Encoder):
             payloads = packetize(data, self.picture_id, layer)
         else:
             payloads = self._packetize(data, self.picture_id)
-        self._packets_sent.append((now, len(payloads)))
-        while self._packets_sent and now - self._packets_sent[0][0] > 2.0:
-            self._packets_sent.popleft()
+        # Counted on the frames' own clock, not the wall's: the same in a live call, and a
+        # burst of frames encoded late (a starved CPU, a test) is not read as a packet rate.
+        media_s = float(frame.pts * frame.time_base)
+        sent = self._packets_sent
+        if sent and media_s < sent[-1][0]:
+            sent.clear()  # the source restarted its clock
+        sent.append((media_s, len(payloads)))
+        while sent and media_s - sent[0][0] > 2.0:
+            sent.popleft()
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, timestamp
 

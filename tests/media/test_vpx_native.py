@@ -115,8 +115,10 @@ def test_the_lowband_encoder_follows_the_ladder_without_new_keyframes() -> None:
         frame.pts, frame.time_base = n * 6000, fractions.Fraction(1, 90_000)
         payloads, _ = encoder.encode(frame)
         assert payloads
-    assert encoder.native is not None and encoder.native.bitrate_bps == 260_000
-    assert encoder.keyframes == 1 and encoder.rate_changes_in_place == 2
+    assert encoder.native is not None  # the request less its packets' headers:
+    assert 0.85 * 260_000 <= encoder.native.bitrate_bps <= 260_000
+    # Both ladder steps (and the header allowance settling in the first seconds) in place.
+    assert encoder.keyframes == 1 and encoder.rate_changes_in_place >= 2
 
 
 def test_bad_arguments_are_refused_with_a_reason() -> None:
