@@ -18,23 +18,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
-import sys
-import threading
 
 import numpy as np
 
-from app.media.bundled_libs import library_candidates
+from app.media.bundled_libs import BundledLibrary
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 MAX_FRAME_SAMPLES = 5760  # 120 ms at 48 kHz: the longest Opus packet
 OPUS_OK = 0
-
-_lib: ctypes.CDLL | None = None
-_lib_tried = False
-_lib_lock = threading.Lock()
 
 
 class OpusError(RuntimeError):
@@ -62,26 +55,14 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+_LIBOPUS = BundledLibrary(
+    "opus", _bind, missing="libopus not found: lost audio packets cannot be recovered or concealed"
+)
+
+
 def load_libopus() -> ctypes.CDLL | None:
     """The libopus shared library (loaded once), or ``None`` if none is present."""
-    global _lib, _lib_tried
-    with _lib_lock:
-        if _lib_tried:
-            return _lib
-        _lib_tried = True
-        for path in library_candidates("opus"):
-            try:
-                if sys.platform == "win32" and os.path.dirname(path):
-                    # Its MinGW runtime DLLs sit beside it.
-                    os.add_dll_directory(os.path.dirname(path))
-                _lib = _bind(ctypes.CDLL(path))
-                log.debug("libopus loaded from %s", path)
-                break
-            except (OSError, AttributeError) as exc:
-                log.debug("libopus at %s unusable: %s", path, exc)
-        if _lib is None:
-            log.warning("libopus not found: lost audio packets cannot be recovered or concealed")
-        return _lib
+    return _LIBOPUS.load()
 
 
 def packet_samples(data: bytes) -> int:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.media.bundled_libs import library_candidates
+from app.media.bundled_libs import BundledLibrary
 
 log = logging.getLogger(__name__)
 
@@ -246,11 +246,6 @@ class CodecContext(ctypes.Structure):
     ]
 
 
-_lib: ctypes.CDLL | None = None
-_lib_tried = False
-_lib_lock = threading.Lock()
-
-
 def version_of(lib: ctypes.CDLL) -> tuple[int, int, int]:
     """(major, minor, patch) of a loaded libvpx."""
     lib.vpx_codec_version.restype = ctypes.c_int
@@ -336,33 +331,28 @@ def check_version(version: tuple[int, int, int]) -> None:
         )
 
 
+def _prepare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        # Apple's arm64 ABI passes variadic arguments differently from fixed ones and
+        # ctypes cannot declare vpx_codec_control_'s: not safe to call.
+        raise VpxError("not used on macOS arm64 (variadic calls)")
+    check_version(version_of(lib))
+    _bind(lib)
+    check_layout(lib)
+    return lib
+
+
+_LIBVPX = BundledLibrary(
+    "vpx",
+    _prepare,
+    missing=f"no usable libvpx {SUPPORTED_VERSION[0]}.{SUPPORTED_VERSION[1]}: "
+    "PyAV's VP8 encoder instead",
+)
+
+
 def load_libvpx() -> ctypes.CDLL | None:
     """libvpx 1.16 with its functions bound, or ``None`` (logged once) when there is none."""
-    global _lib, _lib_tried
-    with _lib_lock:
-        if _lib_tried:
-            return _lib
-        _lib_tried = True
-        if sys.platform == "darwin" and platform.machine() == "arm64":
-            # Apple's arm64 ABI passes variadic arguments differently from fixed ones and
-            # ctypes cannot declare vpx_codec_control_'s: not safe to call.
-            log.info("native VP8 encoder not used on macOS arm64; PyAV's encoder instead")
-            return None
-        for path in library_candidates("vpx"):
-            try:
-                lib = ctypes.CDLL(path)
-                version = version_of(lib)
-                check_version(version)
-                _bind(lib)
-                check_layout(lib)
-            except (OSError, AttributeError, VpxError) as exc:
-                log.warning("libvpx at %s not usable (%s): PyAV's VP8 encoder instead", path, exc)
-                continue
-            log.info("native VP8 encoder: libvpx %s (%s)", ".".join(map(str, version)), path)
-            _lib = lib
-            return lib
-        log.warning("no usable libvpx %d.%d found: PyAV's VP8 encoder instead", *SUPPORTED_VERSION)
-        return None
+    return _LIBVPX.load()
 
 
 @dataclass(frozen=True)
