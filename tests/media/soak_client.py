@@ -29,9 +29,9 @@ from typing import Any
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    from app.native_heap import resident_bytes
+
+    return resident_bytes() / 1e6
 
 
 class _MallInfo2(ctypes.Structure):
@@ -86,11 +86,10 @@ def _census() -> dict[str, int]:
 def _trim() -> None:
     import gc
 
+    from app.native_heap import trim
+
     gc.collect()  # on the GUI thread, where the app's collector runs
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    trim()
 
 
 def main(argv: list[str] | None = None) -> int:
