@@ -8,8 +8,8 @@ the network, and the ladder would cut the call to audio only (docs/calls.md, "CP
 starvation"). A callback re-armed every ``TICK_S`` notices each stall once it is over; the
 arrival meter leaves out what was read during or just after one, the far end is told how
 long ours were (``media.loop_stall``, beside ``media.feedback``), and the ladder weighs a
-queue against both ends' stalls and moves to fewer pixels when the loop is starved for long (libwebrtc's answer to
-CPU overuse) instead of cutting the bitrate.
+queue against both ends' stalls and moves to fewer pixels when the loop is starved for long
+(libwebrtc's answer to CPU overuse) instead of cutting the bitrate.
 """
 
 from __future__ import annotations
