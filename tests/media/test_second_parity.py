@@ -61,6 +61,20 @@ def _wire(group: list[RtpPacket]) -> list[RtpPacket]:
     ]
 
 
+def _one_packet_frame(n: int, payload: bytes) -> list[RtpPacket]:
+    """Frame ``n`` at 15 fps as one marked packet."""
+    return [
+        RtpPacket(
+            payload_type=97,
+            marker=1,
+            sequence_number=n,
+            timestamp=n * 6000,
+            ssrc=SSRC,
+            payload=payload,
+        )
+    ]
+
+
 def _key(p: RtpPacket) -> tuple:
     return (p.sequence_number, p.timestamp, p.marker, p.payload, p.ssrc, p.payload_type)
 
@@ -162,19 +176,7 @@ def test_malformed_second_parity_is_ignored_without_an_exception() -> None:
 
 def test_the_encoder_counts_q_in_its_overhead_and_undecodable_groups_are_bounded() -> None:
     rnd = random.Random(8)
-    frames = [
-        [
-            RtpPacket(
-                payload_type=97,
-                marker=1,
-                sequence_number=n,
-                timestamp=n * 6000,
-                ssrc=SSRC,
-                payload=rnd.randbytes(900),
-            )
-        ]
-        for n in range(3000)
-    ]
+    frames = [_one_packet_frame(n, rnd.randbytes(900)) for n in range(3000)]
     p_only, with_q = ParityEncoder(WIDE_GROUPS), ParityEncoder(WIDE_PQ_GROUPS)
     wire = []
     for packets in frames:
@@ -279,17 +281,7 @@ class _Sender:
 async def _parity_sent(sender) -> list[RtpPacket]:
     """The parity packets ``sender`` (a ParitySender) sends for 40 one-packet frames."""
     for n in range(40):
-        frame = [
-            RtpPacket(
-                payload_type=97,
-                marker=1,
-                sequence_number=n,
-                timestamp=n * 6000,
-                ssrc=SSRC,
-                payload=bytes([0x10, 0, 0]) + bytes(600),
-            )
-        ]
-        await sender(frame)
+        await sender(_one_packet_frame(n, bytes([0x10, 0, 0]) + bytes(600)))
     return [RtpPacket.parse(data) for data in sender.sender.packets]
 
 
