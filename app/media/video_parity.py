@@ -191,6 +191,11 @@ class ParityDecoder:
         self._pending: deque[ParityGroup] = deque()
         self.parities = 0
         self.recovered = 0
+        self._rebuilt: deque[tuple[int, int]] = deque(maxlen=64)
+
+    def was_rebuilt(self, packet: RtpPacket) -> bool:
+        """Whether ``packet`` is one this decoder rebuilt (recently)."""
+        return (packet.ssrc, packet.sequence_number) in self._rebuilt
 
     def take_parity(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket] | None:
         """A parity packet is ours: keep its group, return the packet it rebuilds now (if
@@ -271,5 +276,6 @@ class ParityDecoder:
             payload=bytes(acc[:length]),
         )
         self._keep(rebuilt)
+        self._rebuilt.append((group.ssrc, rebuilt.sequence_number))
         self.recovered += 1
         return rebuilt
