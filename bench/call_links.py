@@ -50,7 +50,7 @@ OUTAGE_S = 15.0
 GAP_MS = 60.0  # an audio gap: missing or concealed audio for at least this long
 
 
-def run_one(mode: str, link: str, duration: float) -> dict:
+def run_one(mode: str, link: str, duration: float, second_parity: bool | None = None) -> dict:
     """One call; returns the figures as a dict."""
     import numpy as np
     import psutil
@@ -122,7 +122,12 @@ def run_one(mode: str, link: str, duration: float) -> dict:
     lowband = mode == "lowband"
 
     def config() -> MediaConfig:
-        return MediaConfig(lowband=lowband, reconnect=lowband, sdp_rewriter=emu.rewrite_sdp)
+        return MediaConfig(
+            lowband=lowband,
+            reconnect=lowband,
+            sdp_rewriter=emu.rewrite_sdp,
+            second_parity=second_parity,
+        )
 
     async def main() -> dict:
         nonlocal b
@@ -284,6 +289,9 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
             out["holes_skipped"], out["asked_again"] = buffer.holes_skipped, buffer.asked_again
             out["parity_received"] = buffer.parity.parities
             out["parity_recovered"] = buffer.parity.recovered
+            out["parity_q_received"] = buffer.parity.second_parities
+            out["parity_recovered_with_q"] = buffer.parity.recovered_with_q
+            out["parity_two_rebuilt"] = buffer.parity.two_rebuilt
             out["upper_layer_skipped"] = getattr(buffer, "upper_skipped", None)
     out["parity_overhead"] = round(a.adaptation.control.parity_overhead, 3)
     # The data channel carries the link feedback and the parity offer: without it the
@@ -542,10 +550,19 @@ def main() -> int:
         choices=["chromium"],
         help="add the real peer: two headless Chromium peers (bench/call_links_chromium.py)",
     )
+    parser.add_argument(
+        "--second-parity",
+        choices=["on", "off", "default"],
+        default="default",
+        help="low-band at >= 12 fps: P+Q parity groups (on), P only (off), or the product's "
+        "default (app.media.video_parity.WIDE_GROUPS_FOR_Q_PEERS)",
+    )
     parser.add_argument("--run-one", nargs=2, metavar=("MODE", "LINK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    second = {"on": True, "off": False, "default": None}[args.second_parity]
     if args.run_one:
-        print(json.dumps(run_one(args.run_one[0], args.run_one[1], args.duration)), flush=True)
+        result = run_one(args.run_one[0], args.run_one[1], args.duration, second)
+        print(json.dumps(result), flush=True)
         return 0
     modes = args.modes.split(",")
     if args.peer and args.peer not in modes:
@@ -558,6 +575,7 @@ def main() -> int:
                 command = [str(Path(__file__).with_name("call_links_chromium.py")), link]
             else:
                 command = [__file__, "--run-one", mode, link]
+                command += ["--second-parity", args.second_parity]
             proc = subprocess.run(
                 [sys.executable, *command, "--duration", str(args.duration)],
                 capture_output=True,

@@ -44,6 +44,7 @@ from app.media.peer import PeerClosed, PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.slots import LatestFrameSlot
 from app.media.stats import CallStats
+from app.media.video_parity import PARITY_VERSION, WIDE_GROUPS, WIDE_PQ_GROUPS
 from app.protocol.datachannel import ChatMessage, MediaRepair, PauseReason, VideoPaused
 from app.protocol.signaling import IceServer, SignalKind
 from app.tasks import stop_task, wait_ended
@@ -86,6 +87,9 @@ class MediaConfig:
     align_reports: bool = True
     # Offer and (when the far end offers it too) send XOR parity for video (low-band only).
     video_parity: bool = True
+    # Send the second parity Q at 12 fps and more to a peer that decodes it (True: groups of
+    # WIDE_PQ_GROUPS, False: WIDE_GROUPS); None: app.media.video_parity.WIDE_GROUPS_FOR_Q_PEERS.
+    second_parity: bool | None = None
     speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
 
 
@@ -148,8 +152,14 @@ class MediaSession:
             pause_reason=self._pause_reason,
         )
         if self.config.lowband and self.config.video_parity:
-            self.messaging.repairs_offered = MediaRepair(video_parity=True)
+            self.messaging.repairs_offered = MediaRepair(
+                video_parity=True, parity_version=PARITY_VERSION
+            )
             self.messaging.on_far_repair = self._on_far_repair
+        if self.config.second_parity is not None:
+            self.adaptation.control.q_peer_wide_groups = (
+                WIDE_PQ_GROUPS if self.config.second_parity else WIDE_GROUPS
+            )
         self.peers = PeerLifecycle(
             lowband=self.config.lowband,
             align_reports=self.config.align_reports,
@@ -338,7 +348,11 @@ class MediaSession:
 
     def _on_far_repair(self, repair: MediaRepair) -> None:
         """The far end said what it repairs: send video parity only to one that uses it."""
-        self.adaptation.control.video_parity = repair.video_parity
+        control = self.adaptation.control
+        control.video_parity = repair.video_parity
+        # An older peer's offer has no version (1): its decoder takes a Q packet for a
+        # malformed P and drops it, so it gets none.
+        control.video_parity_q = repair.video_parity and repair.parity_version >= 2
 
     def _on_channel_open(self, gen: PeerGeneration) -> None:
         self.messaging.on_open(gen.channel)

@@ -75,9 +75,12 @@ from app.media.temporal_layers import (
 from app.media.video_parity import (
     BASE_GROUPS,
     WIDE_GROUPS,
+    WIDE_GROUPS_FOR_Q_PEERS,
     Grouping,
     ParityDecoder,
     ParityEncoder,
+    is_parity,
+    without_second_parity,
 )
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,8 @@ class SendControl:
     remb_at: float = 0.0
     video_parity: bool = False  # the far end repairs from our parity packets
     parity_grouping: Grouping = WIDE_GROUPS  # by the rung's frame rate (app.media.adaptation)
+    video_parity_q: bool = False  # ... and also from Q (its ``media.repair`` parity_version ≥ 2)
+    q_peer_wide_groups: Grouping = WIDE_GROUPS_FOR_Q_PEERS  # WIDE_GROUPS' stand-in for such a peer
     temporal_layers: bool = False  # two layers (app.media.temporal_layers), below 12 fps
     parity_overhead: float = 0.0  # parity bytes per video byte (taken off the encoder's rate)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -107,6 +112,15 @@ class SendControl:
         # audio_redundancy is on while the link lost packets in the last 20 s; on a clean
         # link parity, like the audio copy, only costs bits.
         return self.video_parity and self.audio_redundancy
+
+    def sending_grouping(self) -> Grouping:
+        """The grouping parity goes out with now: the rung's, with the Q grouping in place
+        of WIDE_GROUPS for a far end that decodes Q, and never Q to one that does not (a
+        version-1 decoder drops Q packets, but they would only cost bits)."""
+        grouping = self.parity_grouping
+        if not self.video_parity_q:
+            return without_second_parity(grouping)
+        return self.q_peer_wide_groups if grouping == WIDE_GROUPS else grouping
 
     def on_remb(self, bps: int) -> None:
         """Called (via the encoder) whenever the receiver's REMB arrives."""
@@ -501,13 +515,12 @@ class ParitySender:
         # a parity per base frame alone is a copy at b's ~1 packet a frame (53 % of the
         # video bitrate in the one run that had it). Below, each base frame is a group and
         # upper frames get none (link c).
-        wide = self.control.parity_grouping is WIDE_GROUPS
+        grouping = self.control.sending_grouping()
+        wide = grouping.upper_layers
         if layer is not None and layer.tid > 0 and not wide:
             self.encoder.pass_frame(packets)  # nothing waits for an upper-layer frame
             return
-        self.encoder.grouping = (
-            BASE_GROUPS if layer is not None and not wide else self.control.parity_grouping
-        )
+        self.encoder.grouping = BASE_GROUPS if layer is not None and not wide else grouping
         for payload in self.encoder.add_frame(packets):
             parity = RtpPacket(
                 payload_type=packets[0].payload_type,
@@ -636,7 +649,11 @@ class DeadlineVideoBuffer(JitterBuffer):
 
     def take_parity(self, packet: RtpPacket) -> list[RtpPacket]:
         """In front of aiortc: a parity packet out (with what it rebuilds), others on."""
-        taken = self.parity.take_parity(packet)
+        try:
+            taken = self.parity.take_parity(packet)
+        except Exception:  # a decoder bug must not reach aiortc's receive loop
+            log.exception("parity packet %d dropped", packet.sequence_number)
+            return [] if is_parity(packet.payload) else [packet]
         return [packet] if taken is None else taken
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
@@ -734,7 +751,11 @@ class DeadlineVideoBuffer(JitterBuffer):
             # Here, not in front of aiortc: a retransmission arrives unwrapped from RTX.
             self._layer_of(packet)
             self._note_fill(packet)
-            rebuilt = self.parity.add_media(packet)
+            try:
+                rebuilt = self.parity.add_media(packet)
+            except Exception:  # a decoder bug must not reach aiortc's receive loop
+                log.exception("parity decoder failed on packet %d", packet.sequence_number)
+                rebuilt = []
             pli, frame = self._add(packet)
             if frame is not None:  # not attached: aiortc takes it
                 self._note_layer(frame)

@@ -63,8 +63,14 @@ class CallMessaging:
 
     def on_open(self, channel: Any) -> None:
         """The channel opened: send the chat typed while there was none."""
-        if self.repairs_offered is not None and channel.readyState == "open":
-            channel.send(encode_message(self.repairs_offered))
+        offer = self.repairs_offered
+        if offer is not None and channel.readyState == "open":
+            if offer.parity_version > 1:
+                # A first-version client refuses the whole message for the unknown field
+                # (and would send us no parity at all): it reads this one, newer ones both.
+                first = offer.model_copy(update={"parity_version": 1})
+                channel.send(encode_message(first))
+            channel.send(encode_message(offer))
         while self._unsent_chat and channel.readyState == "open":
             channel.send(encode_message(self._unsent_chat.popleft()))
         if self.on_reopen is not None:

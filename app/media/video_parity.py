@@ -1,20 +1,32 @@
-"""Forward error correction for video between our own peers: one XOR parity packet per
-small group of video packets, so a single loss in a group is rebuilt as soon as the group's
+"""Forward error correction for video between our own peers: per small group of video
+packets an XOR parity packet P and, where both ends speak parity version 2, a second one Q,
+so one loss (P) or any two losses (P and Q) in a group are rebuilt as soon as the group's
 parity arrives instead of one NACK round trip later.
 
 Why: on a 300 ms round trip a retransmission lands ~0.35–0.4 s after the packet was due, so
 the receiver either holds every frame that long (glass-to-glass ~0.75 s on link b, video
 ~0.6 s behind the voice or the voice held back as much) or freezes at every loss. A parity
 packet covering the last few packets repairs one loss within about two frame intervals.
+With P alone a group with two losses (two media packets, or one and the parity) still
+waited a round trip: at 3 % loss that was most of link b's 5–8 freezes a minute.
 
-Like ULPFEC (RFC 5109) each parity packet XORs the covered packets' payloads, lengths,
-timestamps and markers; unlike it, the group is a run of consecutive sequence numbers given
-by (media SSRC, first sequence number, count), and the parity travels as an RTP packet of
-its own SSRC with the video's payload type, recognised by its first bytes (``MAGIC``: the
-``Y`` byte has the VP8 payload descriptor's reserved bit set, so no VP8 packet starts so).
-A stock receiver would feed such packets to its jitter buffer, so they are sent only to a
-peer that said it repairs from them (``media.repair`` on the data channel); Chrome and stock
-aiortc never do, and NACK retransmission stays as the second line for the rest.
+P, like ULPFEC (RFC 5109), XORs the covered packets' payloads, lengths, timestamps and
+markers. Q is RAID-6's second syndrome over the same data: each covered packet ``i`` is the
+byte string D_i = marker (1 byte), timestamp (4), payload length (2), payload (zero-padded
+to the longest), and Q = Σ g^i · D_i over GF(2^8) (g = 2, polynomial 0x11D). With P one
+missing D_x is P ⊕ Σ D_i; with Q alone it is g^-x · (Q ⊕ Σ g^i D_i); two missing x < y are
+solved from both (``_solve_two``). A rebuilt packet is accepted only if its marker is 0 or 1,
+its length fits and its padding is zero, so a garbled parity packet is dropped, not decoded.
+
+The group is a run of consecutive sequence numbers given by (media SSRC, first sequence
+number, count), and the parity travels as an RTP packet of its own SSRC with the video's
+payload type, recognised by its first bytes (``MAGIC``: the ``Y`` byte has the VP8 payload
+descriptor's reserved bit set, so no VP8 packet starts so). A Q packet starts like a P packet
+whose count is 0, which parity-version-1 decoders drop as malformed, and is sent only to a
+peer that said it decodes it (``media.repair`` ``parity_version`` ≥ 2). A stock receiver
+would feed parity packets to its jitter buffer, so none are sent to a peer that did not say
+it repairs from them; Chrome and stock aiortc never do, and NACK retransmission stays as the
+line behind for three losses and more.
 """
 
 from __future__ import annotations
@@ -22,53 +34,108 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from aiortc.rtp import RtpPacket
 
 MAGIC = b"YQP\x01"
-_HEADER = struct.Struct("!4sIHBBIH")  # magic, media ssrc, first seq, count, marker, ts, len
+PARITY_VERSION = 2  # what this decoder rebuilds from: 1 = P, 2 = P and Q
+# P: magic, media ssrc, first seq, count; then P of the coded header (marker, ts, len).
+_P_HEADER = struct.Struct("!4sIHB")
+# Q: magic, media ssrc, first seq, 0 (a version-1 decoder drops it), count; then Q.
+_Q_HEADER = struct.Struct("!4sIHBB")
+_CODED_HEADER = struct.Struct("!BIH")  # marker, timestamp, payload length: D_i's first bytes
+_MIN_P = _P_HEADER.size + _CODED_HEADER.size
 
 
 def is_parity(payload: bytes) -> bool:
-    """Whether an RTP payload is one of our parity packets."""
+    """Whether an RTP payload is one of our parity packets (P or Q)."""
     return payload[:4] == MAGIC
 
 
-def _xor_into(acc: bytearray, data: bytes) -> None:
-    if len(data) > len(acc):
-        acc.extend(bytes(len(data) - len(acc)))
-    view = memoryview(acc)
-    n = len(data)
-    view[:n] = (int.from_bytes(view[:n], "big") ^ int.from_bytes(data, "big")).to_bytes(n, "big")
+# ---- GF(2^8), polynomial x^8 + x^4 + x^3 + x^2 + 1 (0x11D), generator 2 ---------------
+
+
+def _gf_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    exp = np.zeros(510, dtype=np.uint8)
+    log = np.zeros(256, dtype=np.int32)
+    x = 1
+    for i in range(255):
+        exp[i] = x
+        log[x] = i
+        x <<= 1
+        if x & 0x100:
+            x ^= 0x11D
+    exp[255:] = exp[:255]
+    # MUL[c] is the 256-entry table "times c": a whole row is multiplied by MUL[c][row].
+    mul = exp[(log[:, None] + log[None, :]) % 255]
+    mul[0, :] = 0
+    mul[:, 0] = 0
+    return exp, log, mul
+
+
+_EXP, _LOG, _MUL = _gf_tables()
+
+
+def _gf_inv(a: int) -> int:
+    return int(_EXP[(255 - int(_LOG[a])) % 255])
+
+
+def _gf_mul(a: int, b: int) -> int:
+    return int(_MUL[a, b])
+
+
+def _g_pow(i: int) -> int:
+    return int(_EXP[i % 255])
+
+
+def _coded(packet: RtpPacket, width: int) -> np.ndarray | None:
+    """D_i of ``packet`` zero-padded to ``width`` bytes (None if it does not fit)."""
+    payload = packet.payload
+    if _CODED_HEADER.size + len(payload) > width:
+        return None
+    row = np.zeros(width, dtype=np.uint8)
+    head = _CODED_HEADER.pack(packet.marker & 1, packet.timestamp, len(payload))
+    row[: _CODED_HEADER.size] = np.frombuffer(head, dtype=np.uint8)
+    row[_CODED_HEADER.size : _CODED_HEADER.size + len(payload)] = np.frombuffer(
+        payload, dtype=np.uint8
+    )
+    return row
+
+
+def parity_payloads(packets: list[RtpPacket], second: bool = False) -> list[bytes]:
+    """P (and Q if ``second``) of ``packets`` (consecutive sequence numbers of one SSRC)."""
+    width = _CODED_HEADER.size + max(len(p.payload) for p in packets)
+    rows = np.zeros((len(packets), width), dtype=np.uint8)
+    for i, p in enumerate(packets):
+        row = _coded(p, width)
+        assert row is not None
+        rows[i] = row
+    ssrc, first, count = packets[0].ssrc, packets[0].sequence_number, len(packets)
+    out = [_P_HEADER.pack(MAGIC, ssrc, first, count) + np.bitwise_xor.reduce(rows).tobytes()]
+    if second:
+        q = rows[0].copy()
+        for i in range(1, count):
+            q ^= _MUL[_g_pow(i)][rows[i]]
+        out.append(_Q_HEADER.pack(MAGIC, ssrc, first, 0, count) + q.tobytes())
+    return out
 
 
 def parity_payload(packets: list[RtpPacket]) -> bytes:
-    """The parity of ``packets`` (consecutive sequence numbers of one SSRC)."""
-    marker = ts = length = 0
-    acc = bytearray()
-    for p in packets:
-        marker ^= p.marker
-        ts ^= p.timestamp
-        length ^= len(p.payload)
-        _xor_into(acc, p.payload)
-    head = _HEADER.pack(
-        MAGIC, packets[0].ssrc, packets[0].sequence_number, len(packets), marker, ts, length
-    )
-    return head + bytes(acc)
+    """The XOR parity P of ``packets``."""
+    return parity_payloads(packets)[0]
 
 
 @dataclass
 class ParityGroup:
-    """A parsed parity packet: what it covers and the XOR of it."""
+    """A parsed parity packet: what it covers and its coded bytes (P or Q of the D_i)."""
 
     ssrc: int
     first: int
     count: int
-    marker: int
-    timestamp: int
-    length: int
-    data: bytes
+    second: bool  # Q, not P
+    coded: bytes
     payload_type: int
     received_at: float
 
@@ -76,34 +143,55 @@ class ParityGroup:
     def sequence_numbers(self) -> list[int]:
         return [(self.first + i) & 0xFFFF for i in range(self.count)]
 
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.ssrc, self.first, self.count)
+
 
 def parse_parity(packet: RtpPacket, now: float) -> ParityGroup | None:
     """The group a parity packet covers (None if it is not a well-formed one)."""
     payload = packet.payload
-    if len(payload) < _HEADER.size or not is_parity(payload):
+    if len(payload) < _MIN_P or not is_parity(payload):
         return None
-    _, ssrc, first, count, marker, ts, length = _HEADER.unpack_from(payload)
+    _, ssrc, first, count = _P_HEADER.unpack_from(payload)
+    if count:
+        coded = payload[_P_HEADER.size :]
+        return ParityGroup(ssrc, first, count, False, coded, packet.payload_type, now)
+    if len(payload) < _Q_HEADER.size + _CODED_HEADER.size:
+        return None
+    _, ssrc, first, _zero, count = _Q_HEADER.unpack_from(payload)
     if count == 0:
         return None
-    return ParityGroup(
-        ssrc, first, count, marker, ts, length, payload[_HEADER.size :], packet.payload_type, now
-    )
+    coded = payload[_Q_HEADER.size :]
+    return ParityGroup(ssrc, first, count, True, coded, packet.payload_type, now)
 
 
 @dataclass(frozen=True)
 class Grouping:
     """When a parity group closes: at the end of a frame once it holds ``min_packets``
     packets or ``max_frames`` frames, and every ``max_packets`` packets inside a large frame
-    (a keyframe)."""
+    (a keyframe). ``second_parity``: each group also gets Q (two losses rebuilt).
+    ``upper_layers``: groups run over upper temporal-layer frames too; otherwise only base
+    frames are covered (``app.media.lowband.ParitySender``)."""
 
     min_packets: int
     max_frames: int
     max_packets: int
+    second_parity: bool = False
+    upper_layers: bool = False
 
 
 # ≥ 12 fps (320×240 on link b): a frame is one or two packets, groups of ~4 cost ~25–30 %
 # of the video bitrate and a repair comes ≤ 3 frames (~0.25 s) later.
-WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8)
+WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8, upper_layers=True)
+# The same span with P and Q: any two losses of a group back without a round trip, for
+# about twice the parity (groups are longer, so less than twice: bench/video_parity_groups.py).
+WIDE_PQ_GROUPS = Grouping(
+    min_packets=7, max_frames=5, max_packets=8, second_parity=True, upper_layers=True
+)
+# ≥ 12 fps to a peer that decodes Q (parity version 2): THE switch for link b's default,
+# WIDE_PQ_GROUPS (P+Q) or WIDE_GROUPS (P only); MediaConfig.second_parity overrides it.
+WIDE_GROUPS_FOR_Q_PEERS = WIDE_GROUPS
 # < 12 fps (160×120 on link c): four frames span 0.4–0.8 s, no faster than a NACK over a
 # 600 ms round trip; pairs of frames are repaired one frame interval later, for ~50 % of
 # the video bitrate (two 1-packet frames: the parity is as long as the longer one).
@@ -111,6 +199,11 @@ PAIR_GROUPS = Grouping(min_packets=2, max_frames=2, max_packets=4)
 # With temporal layers (``app.media.temporal_layers``) only base frames need to arrive: each
 # one is a group of its own (a 1-packet frame's parity is its copy), upper frames get none.
 BASE_GROUPS = Grouping(min_packets=1, max_frames=1, max_packets=4)
+
+
+def without_second_parity(grouping: Grouping) -> Grouping:
+    """``grouping`` with P only (for a peer that does not decode Q)."""
+    return replace(grouping, second_parity=False) if grouping.second_parity else grouping
 
 
 class ParityEncoder:
@@ -125,7 +218,8 @@ class ParityEncoder:
         self._group: list[RtpPacket] = []
         self._frames = 0
         self.media_bytes = 0
-        self.parity_bytes = 0
+        self.parity_bytes = 0  # P and Q
+        self.second_parities = 0  # Q packets made
         self._recent_media = 0.0
         self._recent_parity = 0.0
         self._recent_group_media = 0
@@ -139,16 +233,16 @@ class ParityEncoder:
             if last is not None and (
                 p.ssrc != last.ssrc or p.sequence_number != (last.sequence_number + 1) & 0xFFFF
             ):
-                out.append(self._close())  # not contiguous: what was there is one group
+                out.extend(self._close())  # not contiguous: what was there is one group
             self._group.append(p)
             self.media_bytes += len(p.payload)
             self._recent_group_media += len(p.payload)
             if len(self._group) >= g.max_packets:
-                out.append(self._close())
+                out.extend(self._close())
         if self._group:
             self._frames += 1
             if len(self._group) >= g.min_packets or self._frames >= g.max_frames:
-                out.append(self._close())
+                out.extend(self._close())
         return out
 
     def pass_frame(self, packets: list[RtpPacket]) -> None:
@@ -158,18 +252,35 @@ class ParityEncoder:
         self._recent_group_media += size
 
     def overhead(self) -> float:
-        """Parity bytes per media byte over the last groups (0 before any)."""
+        """Parity bytes (P and Q) per media byte over the last groups (0 before any)."""
         return self._recent_parity / self._recent_media if self._recent_media else 0.0
 
-    def _close(self) -> bytes:
-        payload = parity_payload(self._group)
+    def _close(self) -> list[bytes]:
+        payloads = parity_payloads(self._group, second=self.grouping.second_parity)
         self._group, self._frames = [], 0
-        self.parity_bytes += len(payload)
+        size = sum(len(p) for p in payloads)
+        self.parity_bytes += size
+        self.second_parities += len(payloads) - 1
         d = self.RECENT_DECAY
         self._recent_media = d * self._recent_media + self._recent_group_media
-        self._recent_parity = d * self._recent_parity + len(payload)
+        self._recent_parity = d * self._recent_parity + size
         self._recent_group_media = 0
-        return payload
+        return payloads
+
+
+@dataclass
+class _Pending:
+    """A group that still misses packets: its P and Q as they came."""
+
+    p: ParityGroup | None = None
+    q: ParityGroup | None = None
+    since: float = 0.0
+
+    @property
+    def any(self) -> ParityGroup:
+        group = self.p or self.q
+        assert group is not None
+        return group
 
 
 class ParityDecoder:
@@ -183,14 +294,18 @@ class ParityDecoder:
     of them was retransmitted."""
 
     KEEP_PACKETS = 1024
-    KEEP_GROUP_S = 1.5  # a retransmission may still complete a group with two losses
+    KEEP_GROUP_S = 1.5  # a retransmission may still complete a group with too many losses
+    KEEP_GROUPS = 256  # at most this many incomplete groups (oldest forgotten first)
 
     def __init__(self) -> None:
         self._packets: dict[tuple[int, int], RtpPacket] = {}
         self._order: deque[tuple[int, int]] = deque()
-        self._pending: deque[ParityGroup] = deque()
-        self.parities = 0
-        self.recovered = 0
+        self._pending: dict[tuple[int, int, int], _Pending] = {}
+        self.parities = 0  # parity packets received (P and Q)
+        self.second_parities = 0  # of which Q
+        self.recovered = 0  # packets rebuilt
+        self.recovered_with_q = 0  # of which Q was needed for (two losses, or P lost)
+        self.two_rebuilt = 0  # groups whose two missing packets came back at once
         self._rebuilt: deque[tuple[int, int]] = deque(maxlen=64)
 
     def was_rebuilt(self, packet: RtpPacket) -> bool:
@@ -198,7 +313,7 @@ class ParityDecoder:
         return (packet.ssrc, packet.sequence_number) in self._rebuilt
 
     def take_parity(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket] | None:
-        """A parity packet is ours: keep its group, return the packet it rebuilds now (if
+        """A parity packet is ours: keep its group, return the packets it rebuilds now (if
         any). ``None`` for any other packet (the codec's: hand it on unchanged)."""
         if not is_parity(packet.payload):
             return None
@@ -207,27 +322,42 @@ class ParityDecoder:
         if group is None:
             return []  # malformed parity: never the codec's
         self.parities += 1
-        rebuilt = self._try(group)
-        if rebuilt is None and self._missing(group):
-            self._pending.append(group)
-        return [rebuilt] if rebuilt is not None else []
+        self.second_parities += group.second
+        self._expire(now)
+        entry = self._pending.get(group.key)
+        fresh = entry is None
+        if entry is None:
+            entry = _Pending(since=now)
+        if group.second:
+            entry.q = group
+        else:
+            entry.p = group
+        rebuilt = self._try(entry)
+        if self._missing(entry.any):
+            if fresh:
+                self._pending[group.key] = entry
+                while len(self._pending) > self.KEEP_GROUPS:
+                    del self._pending[next(iter(self._pending))]
+        elif not fresh:
+            del self._pending[group.key]
+        return rebuilt
 
     def add_media(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
         """Keep a video packet (as the codec sees it: a retransmission already unwrapped from
         RTX); return the packets it let us rebuild."""
         now = time.monotonic() if now is None else now
         self._keep(packet)
-        out = []
-        while self._pending and now - self._pending[0].received_at > self.KEEP_GROUP_S:
-            self._pending.popleft()
-        for group in list(self._pending):
+        self._expire(now)
+        out: list[RtpPacket] = []
+        for key, entry in list(self._pending.items()):
+            group = entry.any
             if group.ssrc != packet.ssrc:
                 continue
-            rebuilt = self._try(group)
-            if rebuilt is not None or not self._missing(group):
-                self._pending.remove(group)
-            if rebuilt is not None:
-                out.append(rebuilt)
+            if (packet.sequence_number - group.first) & 0xFFFF >= group.count:
+                continue  # not in this group: nothing changed for it
+            out.extend(self._try(entry))
+            if not self._missing(group):
+                del self._pending[key]  # all there (arrived or rebuilt): forget it
         return out
 
     def feed(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket]:
@@ -236,6 +366,18 @@ class ParityDecoder:
         if taken is not None:
             return taken
         return [packet, *self.add_media(packet, now)]
+
+    @property
+    def pending_groups(self) -> int:
+        """Incomplete groups kept (diagnostics, tests)."""
+        return len(self._pending)
+
+    def _expire(self, now: float) -> None:
+        while self._pending:
+            key = next(iter(self._pending))
+            if now - self._pending[key].since <= self.KEEP_GROUP_S:
+                break
+            del self._pending[key]
 
     def _keep(self, packet: RtpPacket) -> None:
         key = (packet.ssrc, packet.sequence_number)
@@ -248,34 +390,88 @@ class ParityDecoder:
     def _missing(self, group: ParityGroup) -> list[int]:
         return [s for s in group.sequence_numbers if (group.ssrc, s) not in self._packets]
 
-    def _try(self, group: ParityGroup) -> RtpPacket | None:
-        """The one missing packet of ``group``, rebuilt (None unless exactly one is)."""
-        missing = self._missing(group)
-        if len(missing) != 1:
-            return None
-        marker, ts, length = group.marker, group.timestamp, group.length
-        acc = bytearray(group.data)
+    def _try(self, entry: _Pending) -> list[RtpPacket]:
+        """The missing packets of ``entry``'s group, rebuilt: none unless there are no more
+        of them than parity packets, and none if the result is not a plausible packet."""
+        group = entry.any
+        missing = [
+            i for i, s in enumerate(group.sequence_numbers) if (group.ssrc, s) not in self._packets
+        ]
+        if not missing or len(missing) > (entry.p is not None) + (entry.q is not None):
+            return []
+        width = max(len(g.coded) for g in (entry.p, entry.q) if g is not None)
+        p_rest = q_rest = None
+        if entry.p is not None:
+            p_rest = np.zeros(width, dtype=np.uint8)
+            p_rest[: len(entry.p.coded)] = np.frombuffer(entry.p.coded, dtype=np.uint8)
+        if entry.q is not None:
+            q_rest = np.zeros(width, dtype=np.uint8)
+            q_rest[: len(entry.q.coded)] = np.frombuffer(entry.q.coded, dtype=np.uint8)
         payload_type = group.payload_type
-        for s in group.sequence_numbers:
+        for i, s in enumerate(group.sequence_numbers):
             p = self._packets.get((group.ssrc, s))
             if p is None:
                 continue
-            marker ^= p.marker
-            ts ^= p.timestamp
-            length ^= len(p.payload)
+            row = _coded(p, width)
+            if row is None:
+                return []  # a packet longer than the parity: not this group's parity
             payload_type = p.payload_type
-            _xor_into(acc, p.payload)
-        if length > len(acc):
-            return None  # inconsistent parity: leave the loss to NACK
-        rebuilt = RtpPacket(
-            payload_type=payload_type,
-            marker=marker & 1,
-            sequence_number=missing[0],
-            timestamp=ts,
-            ssrc=group.ssrc,
-            payload=bytes(acc[:length]),
-        )
-        self._keep(rebuilt)
-        self._rebuilt.append((group.ssrc, rebuilt.sequence_number))
-        self.recovered += 1
+            if p_rest is not None:
+                p_rest ^= row
+            if q_rest is not None:
+                q_rest ^= _MUL[_g_pow(i)][row]
+        if len(missing) == 1:
+            x = missing[0]
+            if p_rest is not None:
+                rows = [p_rest]
+            else:
+                assert q_rest is not None
+                rows = [_MUL[_gf_inv(_g_pow(x))][q_rest]]
+        else:
+            assert p_rest is not None and q_rest is not None
+            rows = list(_solve_two(missing[0], missing[1], p_rest, q_rest))
+        rebuilt = []
+        for i, row in zip(missing, rows, strict=True):
+            packet = _packet_of(row, group, group.sequence_numbers[i], payload_type)
+            if packet is None:
+                return []  # inconsistent parity: leave the losses to NACK
+            rebuilt.append(packet)
+        for packet in rebuilt:
+            self._keep(packet)
+            self._rebuilt.append((group.ssrc, packet.sequence_number))
+        self.recovered += len(rebuilt)
+        self.two_rebuilt += len(rebuilt) == 2
+        if entry.p is None or len(rebuilt) == 2:
+            self.recovered_with_q += len(rebuilt)
         return rebuilt
+
+
+def _solve_two(
+    x: int, y: int, p_rest: np.ndarray, q_rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """D_x and D_y (x < y) from P' = D_x ⊕ D_y and Q' = g^x·D_x ⊕ g^y·D_y (RAID-6):
+    D_x = (g^(y-x)·P' ⊕ g^-x·Q') / (g^(y-x) ⊕ 1), D_y = P' ⊕ D_x."""
+    gyx = _g_pow(y - x)
+    denominator = _gf_inv(gyx ^ 1)
+    a = _gf_mul(gyx, denominator)
+    b = _gf_mul(_gf_inv(_g_pow(x)), denominator)
+    dx = _MUL[a][p_rest] ^ _MUL[b][q_rest]
+    return dx, p_rest ^ dx
+
+
+def _packet_of(
+    row: np.ndarray, group: ParityGroup, sequence_number: int, payload_type: int
+) -> RtpPacket | None:
+    """The packet a rebuilt D_i describes, or None if it cannot be one (a garbled parity)."""
+    marker, timestamp, length = _CODED_HEADER.unpack(row[: _CODED_HEADER.size].tobytes())
+    end = _CODED_HEADER.size + length
+    if marker > 1 or end > len(row) or row[end:].any():
+        return None
+    return RtpPacket(
+        payload_type=payload_type,
+        marker=marker,
+        sequence_number=sequence_number,
+        timestamp=timestamp,
+        ssrc=group.ssrc,
+        payload=row[_CODED_HEADER.size : end].tobytes(),
+    )

@@ -4,7 +4,7 @@ Envelope: ``{"v": 1, "type": "<family>.<name>", "id": "<uuid>", "sent_at": <unix
 Families: ``chat.*``; ``media.*`` for call-control hints (the sender paused video on
 the audio-only rung), the receiver's once-a-second link feedback (with how long its media
 loop stalled, in a second when it did) and, when the channel
-opens, the repairs it can make (``media.repair``: video parity); ``coview.*`` and
+opens, the repairs it can make (``media.repair``: video parity and its version); ``coview.*`` and
 ``annotation.*`` for co-viewing a DICOM series during a call (docs/coview.md): share
 start/stop with the series' and patient's identity, the presenter's view state, hand-over,
 laser pointer, a small preview image, annotations with author and colour, and a full-state
@@ -79,11 +79,18 @@ class MediaLoopStall(_Envelope):
 
 class MediaRepair(_Envelope):
     """Sent when the channel opens: the repairs this receiver can make. ``video_parity``:
-    it rebuilds lost video packets from our XOR parity packets (``app.media.video_parity``),
-    so the far end may send them (a peer that never says so never gets any)."""
+    it rebuilds lost video packets from our parity packets (``app.media.video_parity``), so
+    the far end may send them (a peer that never says so never gets any).
+    ``parity_version``: which parity it decodes, each including the ones below: 1 the XOR
+    parity P, 2 also the second parity Q (any two losses of a group). Absent means 1 (what
+    the first clients sent). ``encode_message`` leaves a 1 off the wire, because those
+    clients forbid unknown fields: a sender of 2 sends the 1-form first
+    (``CallMessaging.on_open``), which they accept, then the full one, which they log and
+    ignore."""
 
     type: Literal["media.repair"] = "media.repair"
     video_parity: bool = False
+    parity_version: int = Field(default=1, ge=1, le=255)
 
 
 _Uid = Annotated[str, Field(max_length=64)]
@@ -279,6 +286,8 @@ def encode_message(message: BaseModel) -> str:
             ensure_ascii=False,
             separators=(",", ":"),
         )
+    elif isinstance(message, MediaRepair) and message.parity_version == 1:
+        text = message.model_dump_json(exclude={"parity_version"})  # as the first clients' own
     else:
         text = message.model_dump_json()
     if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:

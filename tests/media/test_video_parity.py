@@ -157,6 +157,7 @@ def test_parity_goes_only_to_a_peer_that_said_it_repairs_from_it() -> None:
             id=ours.messaging.repairs_offered.id,
             sent_at=ours.messaging.repairs_offered.sent_at,
             video_parity=True,
+            parity_version=2,  # also the second parity (test_second_parity.py)
         )
         control = ours.adaptation.control
         assert not control.video_parity  # nothing heard yet: a stock peer or Chrome
