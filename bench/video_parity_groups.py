@@ -190,6 +190,7 @@ def main() -> int:
         "WIDE_GROUPS (P)": WIDE_GROUPS,
         "WIDE_PQ_GROUPS (P+Q)": WIDE_PQ_GROUPS,
         "P+Q, 5 pkts/4 frames": Grouping(5, 4, 8, second_parity=True, upper_layers=True),
+        "P+Q, 6 pkts/5 frames": Grouping(6, 5, 8, second_parity=True, upper_layers=True),
         "P+Q, 8 pkts/6 frames": Grouping(8, 6, 8, second_parity=True, upper_layers=True),
         "PAIR_GROUPS (P)": PAIR_GROUPS,
     }

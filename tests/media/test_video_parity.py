@@ -300,110 +300,21 @@ def test_pairs_of_small_frames_repair_each_single_loss_one_frame_later() -> None
     assert 0.4 < encoder.overhead() < 1.0  # the price: about half the video bitrate
 
 
-class _Transport:
-    """What aiortc's receiver asks of its DTLS transport while it runs (RTCP goes nowhere)."""
-
-    state = "connected"
-
-    def _register_rtp_receiver(self, *_args: object) -> None:
-        pass
-
-    def _unregister_rtp_receiver(self, *_args: object) -> None:
-        pass
-
-    async def _send_rtp(self, _data: bytes) -> None:
-        pass
-
-
 def test_a_retransmission_sent_over_rtx_unlocks_a_group_with_two_losses() -> None:
     """aiortc unwraps RTX after any RTP filter: the parity decoder must see the
     retransmitted packet as itself, or the group's second loss is never rebuilt and the
     frame waits for a retransmission of its own (or the hole deadline)."""
-    import fractions
+    from app.media.video_parity import WIDE_GROUPS
+    from tests.media.parity_receiver import parity_wire, receive, vp8_frames
 
-    from aiortc.rtcrtpparameters import (
-        RTCRtpCodecParameters,
-        RTCRtpDecodingParameters,
-        RTCRtpReceiveParameters,
-        RTCRtpRtxParameters,
-    )
-    from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
-    from aiortc.rtp import wrap_rtx
-    from av import VideoFrame
-
-    from app.media.lowband import LowbandVp8Encoder, SendControl, install_receive_buffers
-    from app.media.pattern import PatternPainter
-
-    media_ssrc, rtx_ssrc = 1111, 2222
-    encoder = LowbandVp8Encoder(SendControl(video_bps=300_000))
-    painter, frames, seq = PatternPainter(320, 240), [], 100
-    for n in range(12):
-        frame = VideoFrame.from_ndarray(painter.paint(n, n), format="rgb24")
-        frame.pts, frame.time_base = n * 6000, fractions.Fraction(1, 90_000)
-        payloads, timestamp = encoder.encode(frame)
-        packets = []
-        for i, payload in enumerate(payloads):
-            packets.append(
-                RtpPacket(
-                    payload_type=97,
-                    marker=int(i == len(payloads) - 1),
-                    sequence_number=seq,
-                    timestamp=timestamp,
-                    ssrc=media_ssrc,
-                    payload=payload,
-                )
-            )
-            seq += 1
-        frames.append(packets)
-    wire = _send(frames)
+    frames = vp8_frames(12)
+    wire = parity_wire(frames, WIDE_GROUPS)
     media = [p for p in wire if not is_parity(p.payload)]
     groups = [parse_parity(p, 0.0) for p in wire if is_parity(p.payload)]
     group = next(g for g in groups[1:] if g.count >= 2)  # not the keyframe's first group
     lost = [p for p in media if p.sequence_number in group.sequence_numbers[:2]]
 
-    async def run() -> tuple[int, int, int]:
-        receiver = RTCRtpReceiver("video", _Transport())
-        receiver._track = RemoteStreamTrack(kind="video")
-        install_receive_buffers(receiver, "video")
-        vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=97)
-        rtx = RTCRtpCodecParameters(
-            mimeType="video/rtx", clockRate=90_000, payloadType=98, parameters={"apt": 97}
-        )
-        await receiver.receive(
-            RTCRtpReceiveParameters(
-                codecs=[vp8, rtx],
-                encodings=[
-                    RTCRtpDecodingParameters(
-                        ssrc=media_ssrc, payloadType=97, rtx=RTCRtpRtxParameters(ssrc=rtx_ssrc)
-                    )
-                ],
-            )
-        )
-        now_ms = 0
-        for p in wire:
-            if p not in lost:
-                await receiver._handle_rtp_packet(p, arrival_time_ms=now_ms)
-            now_ms += 10
-        # The NACK's answer for the first loss, over RTX as Chrome and aiortc send it.
-        await receiver._handle_rtp_packet(
-            wrap_rtx(lost[0], payload_type=98, sequence_number=7, ssrc=rtx_ssrc),
-            arrival_time_ms=now_ms,
-        )
-        buffer = adapter.jitter_buffer(receiver)
-        track = receiver._track
-        decoded, deadline = 0, time.monotonic() + 20
-        # aiortc's buffer hands a frame on when the next one starts: all but the last.
-        while decoded < len(frames) - 1 and time.monotonic() < deadline:
-            try:
-                await asyncio.wait_for(track.recv(), timeout=5.0)
-                decoded += 1
-            except TimeoutError:
-                break
-        await receiver.stop()
-        return buffer.parity.recovered, decoded, buffer.holes_skipped
-
-    from app.media import aiortc_adapter as adapter
-
-    recovered, decoded, skipped = asyncio.run(run())
+    buffer, decoded = asyncio.run(receive(wire, lost, lost[:1], len(frames)))
+    recovered = buffer.parity.recovered  # type: ignore[attr-defined]
     assert recovered == 1, "the second loss was not rebuilt after the first was retransmitted"
-    assert decoded == len(frames) - 1 and skipped == 0
+    assert decoded == len(frames) - 1 and buffer.holes_skipped == 0  # type: ignore[attr-defined]
