@@ -17,6 +17,11 @@ thread, halved: the two clients are symmetric).
 
 The ``chrome_*`` columns are Chrome's own getStats (freezeCount, jitterBufferDelay); only the
 Chromium rows have them. ``audio_concealed_pct``: concealed or missing audio over all audio.
+
+``freeze_causes`` (low-band rows): per freeze, its start (s), length (s), how many frames
+were never shown in it, and how the frame that ended it was made whole — ``parity``,
+``resent`` (a NACK round trip) or ``-`` (it came whole: a queue, a keyframe, a CPU stall).
+``CALL_LINKS_FRAMES=path`` also writes every frame B showed with its arrival and due time.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ def run_one(mode: str, link: str, duration: float, wide_groups: str = "default")
     use_loopback_candidates()
     emu = UdpLinkEmulator(LinkProfile(seed=7, **LINKS[link]))
     sent: dict[int, np.ndarray] = {}
-    video_rx: list[tuple[float, int, int]] = []  # arrival, width, height
+    video_rx: list[tuple[float, int, int, int | None]] = []  # arrival, width, height, pts
     latencies: list[float] = []
     psnrs: list[float] = []
     psnrs_source: list[float] = []  # at the camera's 640×480: comparable across sizes
@@ -85,7 +90,7 @@ def run_one(mode: str, link: str, duration: float, wide_groups: str = "default")
 
     def on_b_frame(frame, now: float) -> None:  # noqa: ANN001
         if hasattr(frame, "width"):
-            video_rx.append((now, frame.width, frame.height))
+            video_rx.append((now, frame.width, frame.height, frame.pts))
             if len(video_rx) % 3 == 0:
                 rgb = frame.to_ndarray(format="rgb24")
                 stamp = read_stamp(rgb)
@@ -188,6 +193,24 @@ def run_one(mode: str, link: str, duration: float, wide_groups: str = "default")
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
         video_path = _video_path_counts(a, b, t0)
+        repaired = _repaired(b)
+        video_path["freeze_causes"] = _freeze_causes(video_rx, t0, repaired)
+        shown = {f[3]: f[0] for f in video_rx}
+        video_path["repaired_shown"] = Counter(v for k, v in repaired.items() if k in shown)
+        video_path["repaired_all"] = Counter(repaired.values())
+        if os.environ.get("CALL_LINKS_FRAMES"):
+            arrived = {}
+            for d in b.generation.drains if b.generation else []:
+                if d.track.kind == "video":
+                    arrived = {pts: (at, due) for pts, at, due in d.playout.history}
+            with open(os.environ["CALL_LINKS_FRAMES"], "w") as fh:
+                for t, w, h, pts in video_rx:
+                    at, due = arrived.get(pts, (t0, t0))
+                    print(
+                        f"{t - t0:.3f} {w}x{h} {pts} arrived {at - t0:.3f} due {due - t0:.3f} "
+                        f"{repaired.get(pts, '')}",
+                        file=fh,
+                    )
         sync = b.generation.lipsync if b.generation else None
         video_path["sync_skew_ms"] = round(1000 * statistics.median(skews)) if skews else None
         video_path["sync_audio_delay_ms"] = round(1000 * sync.audio_delay_s) if sync else None
@@ -277,6 +300,37 @@ def _video_path_counts(a, b, t0: float) -> dict:  # noqa: ANN001 - current conne
     # The data channel carries the link feedback and the parity offer: without it the
     # ladder falls back to RTCP's rules and no parity is sent.
     out["feedback_sent"] = [a.messaging.feedback_sent, b.messaging.feedback_sent]
+    return out
+
+
+def _repaired(b) -> dict[int, str]:  # noqa: ANN001 - B's video buffer: frames made whole late
+    from app.media import aiortc_adapter as adapter
+
+    for tx in b.generation.pc.getTransceivers() if b.generation else []:
+        buffer = adapter.jitter_buffer(tx.receiver)
+        if hasattr(buffer, "repaired"):
+            return dict(buffer.repaired)
+    return {}
+
+
+def _freeze_causes(video_rx, t0: float, repaired: dict[int, str]) -> list:  # noqa: ANN001
+    """Per freeze (as ``_figures`` counts them): start (s), gap (s), frames missing in it
+    (never shown: skipped upper-layer frames, holes given up, not sent) and how the frame
+    that ended it was made whole: "parity", "resent" (NACK), or "-" (arrived whole: late
+    in a queue, a keyframe's size, or a CPU stall)."""
+    frames = [f for f in video_rx if f[0] >= t0 + 5.0]
+    if len(frames) < 3:
+        return []
+    gaps = [b[0] - a[0] for a, b in zip(frames, frames[1:], strict=False)]
+    mean = statistics.mean(gaps)
+    limit = max(3 * mean, mean + 0.150)
+    steps = [b[3] - a[3] for a, b in zip(frames, frames[1:], strict=False) if a[3] and b[3]]
+    step = statistics.median(steps) if steps else 6000
+    out = []
+    for (t1, *_, p1), (_, *_, p2), g in zip(frames, frames[1:], gaps, strict=False):
+        if g >= limit:
+            missing = round((p2 - p1) / step) - 1 if p1 is not None and p2 is not None else None
+            out.append((round(t1 - t0, 1), round(g, 2), missing, repaired.get(p2, "-")))
     return out
 
 
@@ -395,8 +449,8 @@ def _figures(
         if g >= limit and not (outage and start <= outage[1] and start + g >= outage[0])
     ]
     measured = wall - 5.0 - (outage[1] - outage[0] if outage else 0.0)
-    sizes = Counter(f"{w}x{h}" for _, w, h in frames)
-    big = sum(1 for _, w, h in frames if w >= 320 and h >= 240)
+    sizes = Counter(f"{w}x{h}" for _, w, h, _ in frames)
+    big = sum(1 for _, w, h, _ in frames if w >= 320 and h >= 240)
     audio = _audio_figures(audio_rx, warm, outage)
     back = None
     if outage:

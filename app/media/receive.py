@@ -87,6 +87,8 @@ class PlayoutClock:
         self.repaired_ahead = False
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
+        # (pts, arrival, due) of the recent frames: a benchmark reads why a frame was late.
+        self.history: deque[tuple[int, float, float]] = deque(maxlen=2048)
 
     def observed_delay(self) -> float:
         """How late the 96th-percentile frame of the last 10 s came (seconds)."""
@@ -109,7 +111,9 @@ class PlayoutClock:
         while self._lateness and now - self._lateness[0][0] > 10.0:
             self._lateness.popleft()
         self._lateness.append((now, offset - self._offsets[0][1]))
-        return max(now, media + self._offsets[0][1] + self.delay())
+        due = max(now, media + self._offsets[0][1] + self.delay())
+        self.history.append((pts, now, due))
+        return due
 
     def delay(self) -> float:
         """The delay now (s) behind the earliest arrival."""

@@ -316,6 +316,11 @@ class ParityDecoder:
         self.recovered = 0  # packets rebuilt
         self.recovered_with_q = 0  # of which Q was needed for (two losses, or P lost)
         self.two_rebuilt = 0  # groups whose two missing packets came back at once
+        self._rebuilt: deque[tuple[int, int]] = deque(maxlen=64)
+
+    def was_rebuilt(self, packet: RtpPacket) -> bool:
+        """Whether ``packet`` is one this decoder rebuilt (recently)."""
+        return (packet.ssrc, packet.sequence_number) in self._rebuilt
 
     def take_parity(self, packet: RtpPacket, now: float | None = None) -> list[RtpPacket] | None:
         """A parity packet is ours: keep its group, return the packets it rebuilds now (if
@@ -443,6 +448,7 @@ class ParityDecoder:
             rebuilt.append(packet)
         for packet in rebuilt:
             self._keep(packet)
+            self._rebuilt.append((group.ssrc, packet.sequence_number))
         self.recovered += len(rebuilt)
         self.two_rebuilt += len(rebuilt) == 2
         if entry.p is None or len(rebuilt) == 2:

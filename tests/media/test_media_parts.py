@@ -391,7 +391,8 @@ def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets
         return p
 
     buffer = DeadlineVideoBuffer(max_wait_s=0.0)
-    buffer.add(pkt(0, 0, True))
+    first = buffer.add(pkt(0, 0, True))[1]
+    assert first is not None and first.timestamp == 0  # whole at its marker
     # Frame 1 (seq 1-2) loses seq 1; frame 2 (seq 3-4) and frame 3 (seq 5) arrive whole.
     got = [
         f
@@ -405,10 +406,37 @@ def test_video_hole_deadline_keeps_the_next_whole_frame_and_refuses_late_packets
         for f in [buffer.add(p)[1]]
         if f is not None
     ]
-    assert [f.timestamp for f in got][:2] == [0, 20]  # frame 1 skipped, frame 2 kept whole
-    assert got[1].data == bytes([3, 4])
+    assert [f.timestamp for f in got][:2] == [20, 30]  # frame 1 skipped, frame 2 kept whole
+    assert got[0].data == bytes([3, 4])
     assert buffer.add(pkt(1, 10, False)) == (False, None)  # the late retransmission: refused
     assert buffer.holes_skipped == 1
+
+
+def test_a_whole_video_frame_is_handed_on_at_its_marker() -> None:
+    """Not one frame interval later when the next frame starts, and not after the repair
+    of the next frame's lost first packet (aiortc's rule: a freeze on link b)."""
+    from aiortc.rtp import RtpPacket
+
+    from app.media.lowband import DeadlineVideoBuffer
+
+    def pkt(seq: int, ts: int, marker: bool) -> RtpPacket:
+        p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=int(marker))
+        p._data = bytes([seq])  # type: ignore[attr-defined]
+        return p
+
+    buffer = DeadlineVideoBuffer()
+    assert buffer.add(pkt(10, 0, False)) == (False, None)  # the frame's first half
+    pli, frame = buffer.add(pkt(11, 0, True))
+    assert frame is not None and frame.data == bytes([10, 11]) and frame.timestamp == 0
+    # The next frame's first packet (12) is lost; the frame after it arrives.
+    pli, frame = buffer.add(pkt(13, 10, True))
+    assert frame is None  # frame 10 waits for 12
+    pli, frame = buffer.add(pkt(12, 10, False))  # its repair
+    assert frame is not None and frame.data == bytes([12, 13])
+    # A frame whose marker was lost still ends where the next frame begins.
+    assert buffer.add(pkt(14, 20, False)) == (False, None)
+    pli, frame = buffer.add(pkt(15, 30, True))
+    assert frame is not None and frame.timestamp == 20 and frame.data == bytes([14])
 
 
 def test_packets_given_up_on_are_no_longer_asked_for() -> None:

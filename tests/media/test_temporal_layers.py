@@ -83,17 +83,15 @@ def _run(lost_frame: int) -> tuple[list[int], DeadlineVideoBuffer]:
 
 def test_a_lost_upper_frame_is_passed_at_once_and_a_lost_base_frame_is_waited_for() -> None:
     handed, buffer = _run(lost_frame=3)  # upper layer
-    # Every frame but the lost one, without waiting (aiortc's buffer hands a frame on when
-    # the next one starts, so the newest is still held).
-    assert handed == [0, 1, 2, 4, 5, 6, 7]
+    # Every frame but the lost one, without waiting (each one at its marker).
+    assert handed == [0, 1, 2, 4, 5, 6, 7, 8]
     assert buffer.upper_skipped == 1 and buffer.holes_skipped == 0
     late = _frames(9)[3][0]
     assert buffer.add(late) == (False, None)  # its retransmission comes too late: refused
 
     handed, buffer = _run(lost_frame=4)  # a base frame (two packets): later frames need it
-    # Waits for parity or a retransmission (frame 3 with it: aiortc's buffer knows a frame
-    # is whole only when the next one starts).
-    assert handed == [0, 1, 2]
+    # Waits for parity or a retransmission (frame 3, whole at its marker, is not held).
+    assert handed == [0, 1, 2, 3]
     assert buffer.upper_skipped == 0
 
 
