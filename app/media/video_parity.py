@@ -8,7 +8,9 @@ the receiver either holds every frame that long (glass-to-glass ~0.75 s on link 
 ~0.6 s behind the voice or the voice held back as much) or freezes at every loss. A parity
 packet covering the last few packets repairs one loss within about two frame intervals.
 With P alone a group with two losses (two media packets, or one and the parity) still
-waited a round trip: at 3 % loss that was most of link b's 5–8 freezes a minute.
+waited a round trip: at 3 % loss about one freeze a minute on link b (the others there are
+repairs that come late because a group closes late, and CPU or queue stalls; see
+``WIDE_GROUPS_FOR_Q_PEERS``).
 
 P, like ULPFEC (RFC 5109), XORs the covered packets' payloads, lengths, timestamps and
 markers. Q is RAID-6's second syndrome over the same data: each covered packet ``i`` is the
@@ -186,14 +188,12 @@ class Grouping:
 WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8, upper_layers=True)
 # How late a repair comes matters as much as whether it comes: a frame shown more than
 # ~150 ms after its turn is a freeze (the playout delay is at its 30 ms floor while parity
-# arrives), and a loss in a group's first frame is rebuilt only when the group closes. At
-# b's ~1 packet a frame, 4-frame groups rebuild it 200 ms late: by simulation
-# (bench/video_parity_groups.py, 100 kbit/s, 3 % loss) ~6 such late frames a minute beside
-# ~1.6 base frames left to a NACK — b's measured 5–8 freezes. Groups of at most 3 frames
-# (≤ 133 ms) leave none late:
-# - P only, 3 frames: ~35 % of the video bitrate, ~1.6 NACK waits a minute;
+# arrives), and a loss in a group's first frame is rebuilt only when the group closes: at
+# b's ~1 packet a frame, 200 ms late with 4-frame groups, ~133 ms plus the parity packets'
+# own ~30 ms each with 3 (still a freeze in real runs; docs/calls.md, "Second parity Q").
+# - P only, 3 frames: ~40 % of the video bitrate on b, ~1.6 NACK waits a minute (model);
 SHORT_GROUPS = Grouping(min_packets=4, max_frames=3, max_packets=8, upper_layers=True)
-# - P and Q, 3 frames: ~70 % at 100 kbit/s (~50 % at 150), ~0.25 NACK waits a minute.
+# - P and Q, 3 frames: ~80 % on b, ~0.25 NACK waits a minute (model; none in 5 real runs).
 WIDE_PQ_GROUPS = Grouping(
     min_packets=5, max_frames=3, max_packets=8, second_parity=True, upper_layers=True
 )
