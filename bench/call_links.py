@@ -50,11 +50,12 @@ OUTAGE_S = 15.0
 GAP_MS = 60.0  # an audio gap: missing or concealed audio for at least this long
 
 
-def run_one(mode: str, link: str, duration: float, second_parity: bool | None = None) -> dict:
+def run_one(mode: str, link: str, duration: float, wide_groups: str = "default") -> dict:
     """One call; returns the figures as a dict."""
     import numpy as np
     import psutil
 
+    from app.media import video_parity
     from app.media.engine import MediaConfig, MediaSession
     from app.media.loopback import use_loopback_candidates
     from app.media.pattern import now_ms, psnr, read_stamp
@@ -126,7 +127,9 @@ def run_one(mode: str, link: str, duration: float, second_parity: bool | None = 
             lowband=lowband,
             reconnect=lowband,
             sdp_rewriter=emu.rewrite_sdp,
-            second_parity=second_parity,
+            q_peer_wide_groups=None
+            if wide_groups == "default"
+            else getattr(video_parity, wide_groups),
         )
 
     async def main() -> dict:
@@ -551,17 +554,16 @@ def main() -> int:
         help="add the real peer: two headless Chromium peers (bench/call_links_chromium.py)",
     )
     parser.add_argument(
-        "--second-parity",
-        choices=["on", "off", "default"],
+        "--wide-groups",
+        choices=["default", "WIDE_GROUPS", "SHORT_GROUPS", "WIDE_PQ_GROUPS"],
         default="default",
-        help="low-band at >= 12 fps: P+Q parity groups (on), P only (off), or the product's "
-        "default (app.media.video_parity.WIDE_GROUPS_FOR_Q_PEERS)",
+        help="low-band parity groups at >= 12 fps between our peers (app.media.video_parity; "
+        "default: its WIDE_GROUPS_FOR_Q_PEERS)",
     )
     parser.add_argument("--run-one", nargs=2, metavar=("MODE", "LINK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    second = {"on": True, "off": False, "default": None}[args.second_parity]
     if args.run_one:
-        result = run_one(args.run_one[0], args.run_one[1], args.duration, second)
+        result = run_one(args.run_one[0], args.run_one[1], args.duration, args.wide_groups)
         print(json.dumps(result), flush=True)
         return 0
     modes = args.modes.split(",")
@@ -575,7 +577,7 @@ def main() -> int:
                 command = [str(Path(__file__).with_name("call_links_chromium.py")), link]
             else:
                 command = [__file__, "--run-one", mode, link]
-                command += ["--second-parity", args.second_parity]
+                command += ["--wide-groups", args.wide_groups]
             proc = subprocess.run(
                 [sys.executable, *command, "--duration", str(args.duration)],
                 capture_output=True,

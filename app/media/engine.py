@@ -44,7 +44,7 @@ from app.media.peer import PeerClosed, PeerGeneration, PeerLifecycle
 from app.media.playback import SpeakerOutput, SpeakerUnavailable, open_speaker, push_frame
 from app.media.slots import LatestFrameSlot
 from app.media.stats import CallStats
-from app.media.video_parity import PARITY_VERSION, WIDE_GROUPS, WIDE_PQ_GROUPS
+from app.media.video_parity import PARITY_VERSION, Grouping
 from app.protocol.datachannel import ChatMessage, MediaRepair, PauseReason, VideoPaused
 from app.protocol.signaling import IceServer, SignalKind
 from app.tasks import stop_task, wait_ended
@@ -87,9 +87,9 @@ class MediaConfig:
     align_reports: bool = True
     # Offer and (when the far end offers it too) send XOR parity for video (low-band only).
     video_parity: bool = True
-    # Send the second parity Q at 12 fps and more to a peer that decodes it (True: groups of
-    # WIDE_PQ_GROUPS, False: WIDE_GROUPS); None: app.media.video_parity.WIDE_GROUPS_FOR_Q_PEERS.
-    second_parity: bool | None = None
+    # Parity groups at 12 fps and more toward a peer that decodes the second parity Q (e.g.
+    # WIDE_PQ_GROUPS); None: app.media.video_parity.WIDE_GROUPS_FOR_Q_PEERS.
+    q_peer_wide_groups: Grouping | None = None
     speaker_device: str = ""  # ``speaker_device`` setting; empty or gone: the default output
 
 
@@ -156,10 +156,8 @@ class MediaSession:
                 video_parity=True, parity_version=PARITY_VERSION
             )
             self.messaging.on_far_repair = self._on_far_repair
-        if self.config.second_parity is not None:
-            self.adaptation.control.q_peer_wide_groups = (
-                WIDE_PQ_GROUPS if self.config.second_parity else WIDE_GROUPS
-            )
+        if self.config.q_peer_wide_groups is not None:
+            self.adaptation.control.q_peer_wide_groups = self.config.q_peer_wide_groups
         self.peers = PeerLifecycle(
             lowband=self.config.lowband,
             align_reports=self.config.align_reports,

@@ -182,17 +182,25 @@ class Grouping:
 
 
 # ≥ 12 fps (320×240 on link b): a frame is one or two packets, groups of ~4 cost ~25–30 %
-# of the video bitrate and a repair comes ≤ 3 frames (~0.25 s) later.
+# of the video bitrate and a repair comes ≤ 3 frames (~0.2 s) later.
 WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8, upper_layers=True)
-# One frame longer (≤ 5 frames, 7 packets) with P and Q: any two losses of a group come back
-# without a round trip. By simulation of b at 3 % loss (bench/video_parity_groups.py) base
-# frames left to a NACK fall from ~3 to ~0.3 a minute, for ~37 % of the video bitrate
-# instead of ~23 %, and a rebuilt frame is at worst a frame interval later (p95 267 ms).
+# How late a repair comes matters as much as whether it comes: a frame shown more than
+# ~150 ms after its turn is a freeze (the playout delay is at its 30 ms floor while parity
+# arrives), and a loss in a group's first frame is rebuilt only when the group closes. At
+# b's ~1 packet a frame, 4-frame groups rebuild it 200 ms late: by simulation
+# (bench/video_parity_groups.py, 100 kbit/s, 3 % loss) ~6 such late frames a minute beside
+# ~1.6 base frames left to a NACK — b's measured 5–8 freezes. Groups of at most 3 frames
+# (≤ 133 ms) leave none late:
+# - P only, 3 frames: ~35 % of the video bitrate, ~1.6 NACK waits a minute;
+SHORT_GROUPS = Grouping(min_packets=4, max_frames=3, max_packets=8, upper_layers=True)
+# - P and Q, 3 frames: ~70 % at 100 kbit/s (~50 % at 150), ~0.25 NACK waits a minute.
 WIDE_PQ_GROUPS = Grouping(
-    min_packets=7, max_frames=5, max_packets=8, second_parity=True, upper_layers=True
+    min_packets=5, max_frames=3, max_packets=8, second_parity=True, upper_layers=True
 )
-# ≥ 12 fps to a peer that decodes Q (parity version 2): THE switch for link b's default,
-# WIDE_PQ_GROUPS (P+Q) or WIDE_GROUPS (P only); MediaConfig.second_parity overrides it.
+# ≥ 12 fps to a peer that decodes Q (parity version 2): THE switch for link b's default —
+# WIDE_GROUPS (P, 4 frames: as before), SHORT_GROUPS (P, 3 frames) or WIDE_PQ_GROUPS (P+Q,
+# 3 frames). MediaConfig.q_peer_wide_groups overrides it per call (bench/call_links.py
+# --wide-groups NAME). A peer that does not decode Q keeps WIDE_GROUPS.
 WIDE_GROUPS_FOR_Q_PEERS = WIDE_GROUPS
 # < 12 fps (160×120 on link c): four frames span 0.4–0.8 s, no faster than a NACK over a
 # 600 ms round trip; pairs of frames are repaired one frame interval later, for ~50 % of
