@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.media.ladder import AUDIO_ONLY, LADDER, LadderController
-from app.media.lowband import SendControl, parity_received, set_hole_timing
+from app.media.lowband import SendControl, late_repairs, parity_received, set_hole_timing
 from app.media.messaging import CallMessaging
 from app.media.peer import PeerGeneration
 from app.media.quality import quality_bars
@@ -62,15 +62,18 @@ class CallAdaptation:
         stats = CallStats(at=now, session=gen.session)
         gen.stats_reader.read(report, now, stats)
         parity = False
+        repairs = None
         if self.lowband:
             for tx in gen.pc.getTransceivers():
                 if tx.kind == "video":
                     set_hole_timing(tx.receiver, stats.rtt_s)
                     parity = self._parity_arriving(parity_received(tx.receiver), now)
+                    repairs = late_repairs(tx.receiver)
         for drain in gen.drains:
             if drain.track.kind == "video":
                 stats.recv_size, stats.recv_fps = drain.video.size, drain.video.fps(now)
                 if self.lowband:
+                    drain.playout.repairs = repairs
                     drain.playout.repaired_ahead = parity
                     drain.playout.delay_s = self.video_delay(stats, parity)
         stats.av_skew_s, stats.audio_sync_delay_s = gen.lipsync.skew_s, gen.lipsync.audio_delay_s

@@ -622,6 +622,13 @@ def parity_received(receiver: RTCRtpReceiver) -> int:
     return buffer.parity.parities if isinstance(buffer, DeadlineVideoBuffer) else 0
 
 
+def late_repairs(receiver: RTCRtpReceiver) -> dict[int, str] | None:
+    """How ``receiver``'s video buffer made late frames whole, by decoder timestamp
+    (``DeadlineVideoBuffer.repaired``); None if the buffer is not ours."""
+    buffer = adapter.jitter_buffer(receiver)
+    return buffer.repaired if isinstance(buffer, DeadlineVideoBuffer) else None
+
+
 class DeadlineVideoBuffer(JitterBuffer):
     """aiortc's video jitter buffer with a deadline on holes (see the module docstring)."""
 

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
@@ -76,17 +76,27 @@ class PlayoutClock:
 
     ``repaired_ahead``: the far end sends parity (``app.media.video_parity``), so most lost
     packets are rebuilt within a few frames and only the few left to NACK take a round
-    trip. The delay then follows the late frames only (no round-trip floor), less what a
-    viewer takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
-    ``MAX_REPAIRED_AHEAD_DELAY_S``: on link b this is what brings the picture from ~0.75 s
-    to ~0.4 s glass-to-glass, the price being a freeze for the rare frame that waited for
-    a retransmission."""
+    trip. The delay then follows the latest frame rebuilt from parity over the last 60 s
+    and the latest other frame of the last 10 s that did not wait for a retransmission
+    (``repairs``: how the video buffer made each late frame whole), less what a viewer
+    takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
+    ``MAX_REPAIRED_AHEAD_DELAY_S``: on link b the picture is ~0.3 s glass-to-glass instead
+    of ~0.75 s, the price being a freeze for the rare frame that waited for a
+    retransmission. The latest, not the 96th percentile, and a long memory for parity:
+    frames rebuilt from it are ~1 % of b's frames, one every 10–20 s, 0.1–0.25 s late
+    (bounded by how many frames a parity group spans); under a percentile or a 10 s
+    memory most of them were freezes (4–8 a minute)."""
 
     def __init__(self) -> None:
         self.delay_s = 0.0
         self.repaired_ahead = False
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
+        # repaired_ahead: the latest frames rebuilt from parity (60 s) and the latest others
+        # not resent (10 s), each a monotonic deque (arrival, lateness): the front is the max.
+        self._parity_late = _RunningMax(60.0)
+        self._other_late = _RunningMax(10.0)
+        self.repairs: Mapping[int, str] | None = None  # DeadlineVideoBuffer.repaired
         # (pts, arrival, due) of the recent frames: a benchmark reads why a frame was late.
         self.history: deque[tuple[int, float, float]] = deque(maxlen=2048)
 
@@ -110,7 +120,13 @@ class PlayoutClock:
         self._offsets.append((now, offset))
         while self._lateness and now - self._lateness[0][0] > 10.0:
             self._lateness.popleft()
-        self._lateness.append((now, offset - self._offsets[0][1]))
+        late = offset - self._offsets[0][1]
+        self._lateness.append((now, late))
+        how = self.repairs.get(pts) if self.repairs is not None else None
+        # A frame later than the delay could ever cover (a CPU stall, an outage) would only
+        # hold every frame of the next 10 s at the cap: not counted.
+        if late <= MAX_REPAIRED_AHEAD_DELAY_S + STALL_TOLERANCE_S and how != "resent":
+            (self._parity_late if how == "parity" else self._other_late).add(now, late)
         due = max(now, media + self._offsets[0][1] + self.delay())
         self.history.append((pts, now, due))
         return due
@@ -118,9 +134,30 @@ class PlayoutClock:
     def delay(self) -> float:
         """The delay now (s) behind the earliest arrival."""
         if self.repaired_ahead:
-            late = self.observed_delay() - STALL_TOLERANCE_S
-            return min(max(self.delay_s, late), MAX_REPAIRED_AHEAD_DELAY_S)
+            now = self._lateness[-1][0] if self._lateness else 0.0
+            worst = 0.0
+            if len(self._lateness) >= 20:
+                worst = max(self._parity_late.value(now), self._other_late.value(now))
+            return min(max(self.delay_s, worst - STALL_TOLERANCE_S), MAX_REPAIRED_AHEAD_DELAY_S)
         return min(max(self.delay_s, self.observed_delay() + 0.02), MAX_VIDEO_DELAY_S)
+
+
+class _RunningMax:
+    """The largest value added over the last ``window_s`` seconds."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._items: deque[tuple[float, float]] = deque()  # decreasing values
+
+    def add(self, now: float, value: float) -> None:
+        while self._items and self._items[-1][1] <= value:
+            self._items.pop()
+        self._items.append((now, value))
+
+    def value(self, now: float) -> float:
+        while self._items and now - self._items[0][0] > self.window_s:
+            self._items.popleft()
+        return self._items[0][1] if self._items else 0.0
 
 
 class AudioMeter:

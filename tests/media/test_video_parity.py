@@ -120,23 +120,38 @@ def test_malformed_parity_is_dropped_not_decoded() -> None:
 def test_playout_with_parity_follows_late_frames_not_the_round_trip() -> None:
     from app.media.receive import MAX_REPAIRED_AHEAD_DELAY_S, PlayoutClock
 
-    def run(repaired_ahead: bool) -> tuple[float, int]:
+    def run(
+        repaired_ahead: bool, parity_late: float = 0.12, parity_every: int = 40
+    ) -> tuple[float, int]:
         clock = PlayoutClock()
         clock.delay_s = 0.03 if repaired_ahead else 0.3  # the session's rule for each case
         clock.repaired_ahead = repaired_ahead
+        clock.repairs = repairs = {}
         shown = []
-        for n in range(300):  # 20 s at 15 fps
-            late = 0.12 if n % 10 == 3 else 0.0  # rebuilt from parity two frames on
+        for n in range(900):  # 60 s at 15 fps
+            late = 0.0
+            if n % parity_every == 3:
+                late = parity_late  # rebuilt from parity frames on
+                repairs[n * 6000] = "parity"
             if n % 75 == 40:
                 late = 0.4  # a group with two losses: a NACK round trip
+                repairs[n * 6000] = "resent"
             shown.append(clock.due(n * 6000, 100.0 + n / 15 + late))
-        gaps = [b - a for a, b in zip(shown[60:], shown[61:], strict=False)]
+        gaps = [b - a for a, b in zip(shown[200:], shown[201:], strict=False)]
         freezes = sum(g > 1 / 15 + 0.15 for g in gaps)
         return clock.delay(), freezes
 
+    resent_after_warmup = len([n for n in range(200, 900) if n % 75 == 40])
     delay, freezes = run(repaired_ahead=True)
     assert delay <= MAX_REPAIRED_AHEAD_DELAY_S and delay < 0.15
-    assert freezes <= 4  # only the frames that waited for a retransmission
+    assert freezes == resent_after_warmup  # only the frames that waited for a retransmission
+    # Frames rebuilt three frames on, one every 12 s (~1 % of them): under a percentile,
+    # or with a 10 s memory, each was a freeze.
+    delay, freezes = run(repaired_ahead=True, parity_late=0.25, parity_every=180)
+    assert 0.12 <= delay < 0.2 and freezes == resent_after_warmup
+    # A frame 2 s late (a stall) is a freeze whatever the delay: it does not hold the rest.
+    delay, freezes = run(repaired_ahead=True, parity_late=2.0)
+    assert delay < 0.15
     old_delay, old_freezes = run(repaired_ahead=False)
     assert old_delay >= 0.3 and old_freezes == 0  # the round-trip rule: no freeze, late picture
 
