@@ -677,21 +677,29 @@ class DeadlineVideoBuffer(JitterBuffer):
         codec = decoder.codecs.get(packet.payload_type) if decoder else None
         if decoder is None or codec is None:
             return False
+        # Frames released behind a repaired one waited for the same repair: they count as
+        # made whole the same way (the playout clock must not take a NACK's wait, passed
+        # on to the frames behind it, for a late path).
+        behind: str | None = None
         for frame in [first, *(more or [])]:
-            self._hand_on(frame, decoder, codec)
+            behind = self._hand_on(frame, decoder, codec, behind)
         while (ready := self._remove_frame(packet.sequence_number)) is not None:
-            self._hand_on(ready, decoder, codec)
+            behind = self._hand_on(ready, decoder, codec, behind)
         return True
 
-    def _hand_on(self, frame: JitterFrame, decoder: adapter.DecoderInput, codec: object) -> None:
+    def _hand_on(
+        self, frame: JitterFrame, decoder: adapter.DecoderInput, codec: object, behind: str | None
+    ) -> str | None:
+        """Queue ``frame`` for the decoder; returns how it was made whole (or ``behind``)."""
         self._note_layer(frame)
-        how = self._filled.pop(frame.timestamp, None)
+        how = self._filled.pop(frame.timestamp, None) or behind
         frame.timestamp = decoder.timestamp_mapper.map(frame.timestamp)
         if how is not None:
             self.repaired[frame.timestamp] = how
             while len(self.repaired) > 512:
                 del self.repaired[next(iter(self.repaired))]
         decoder.queue.put((codec, frame))
+        return how
 
     def _note_fill(self, packet: RtpPacket) -> None:
         """Remember a packet that came after a newer one (a repair: parity or a resend)."""

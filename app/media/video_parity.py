@@ -201,7 +201,11 @@ WIDE_PQ_GROUPS = Grouping(
 # WIDE_GROUPS (P, 4 frames: as before), SHORT_GROUPS (P, 3 frames) or WIDE_PQ_GROUPS (P+Q,
 # 3 frames). MediaConfig.q_peer_wide_groups overrides it per call (bench/call_links.py
 # --wide-groups NAME). A peer that does not decode Q keeps WIDE_GROUPS.
-WIDE_GROUPS_FOR_Q_PEERS = WIDE_GROUPS
+# SHORT_GROUPS, measured with the playout clock that remembers parity-late frames (link b,
+# bench on its own core, 2026-11-30 15:0x UTC): 0-1 freezes a minute in three runs, g2g
+# 278-287 ms median, PSNR 29.5-35.5 dB; WIDE_GROUPS 3 freezes, 477 ms (its rebuilt frames
+# come up to ~0.3 s late and hold the picture); WIDE_PQ_GROUPS 3 freezes at ~80 % overhead.
+WIDE_GROUPS_FOR_Q_PEERS = SHORT_GROUPS
 # < 12 fps (160×120 on link c): four frames span 0.4–0.8 s, no faster than a NACK over a
 # 600 ms round trip; pairs of frames are repaired one frame interval later, for ~50 % of
 # the video bitrate (two 1-packet frames: the parity is as long as the longer one).

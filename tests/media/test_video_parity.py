@@ -333,3 +333,17 @@ def test_a_retransmission_sent_over_rtx_unlocks_a_group_with_two_losses() -> Non
     recovered = buffer.parity.recovered  # type: ignore[attr-defined]
     assert recovered == 1, "the second loss was not rebuilt after the first was retransmitted"
     assert decoded == len(frames) - 1 and buffer.holes_skipped == 0  # type: ignore[attr-defined]
+
+
+def test_frames_held_behind_a_retransmission_count_as_resent_for_the_playout_delay() -> None:
+    """The frames released with a NACK's answer waited for it too; taken for a late path they
+    held every frame at the delay's cap for 10 s (link b: ~260 ms instead of ~60)."""
+    from tests.media.parity_receiver import receive, vp8_frames
+
+    frames = vp8_frames(8)
+    wire = [p for packets in frames for p in packets]
+    lost = [frames[3][0]]  # the first packet of frame 3; frames 4-7 arrive whole behind it
+    buffer, decoded = asyncio.run(receive(wire, lost, lost, len(frames)))
+    assert decoded >= len(frames) - 1
+    repaired = buffer.repaired  # type: ignore[attr-defined]
+    assert sorted(repaired.values()) == ["resent"] * (len(frames) - 3)  # frames 3 to 7
