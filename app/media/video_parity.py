@@ -190,7 +190,8 @@ WIDE_GROUPS = Grouping(min_packets=5, max_frames=4, max_packets=8, upper_layers=
 # ~150 ms after its turn is a freeze (the playout delay is at its 30 ms floor while parity
 # arrives), and a loss in a group's first frame is rebuilt only when the group closes: at
 # b's ~1 packet a frame, 200 ms late with 4-frame groups, ~133 ms plus the parity packets'
-# own ~30 ms each with 3 (still a freeze in real runs; docs/calls.md, "Second parity Q").
+# own ~30 ms each with 3 (a freeze at a 30 ms playout floor; the playout clock now holds
+# frames by the latest parity-late one: docs/calls.md, "Second parity Q").
 # - P only, 3 frames: ~40 % of the video bitrate on b, ~1.6 NACK waits a minute (model);
 SHORT_GROUPS = Grouping(min_packets=4, max_frames=3, max_packets=8, upper_layers=True)
 # - P and Q, 3 frames: ~80 % on b, ~0.25 NACK waits a minute (model; none in 5 real runs).
