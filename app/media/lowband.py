@@ -649,8 +649,10 @@ class DeadlineVideoBuffer(JitterBuffer):
         self.parity = ParityDecoder()
         self._newest: int | None = None
         self._rebuilding = False  # adding what ``add_media`` rebuilt
-        # How the frames that had a hole were made whole, by RTP timestamp, then by the
-        # decoder's (mapped) timestamp once handed on: a benchmark tells freezes apart by it.
+        # How the frames that had a hole (or waited behind one) were made whole — "parity"
+        # or "resent" — by RTP timestamp, then by the decoder's (mapped) timestamp once
+        # handed on: the playout clock (app.media.receive) and the benchmark's freeze causes
+        # read it.
         self._filled: dict[int, str] = {}
         self.repaired: dict[int, str] = {}
 
