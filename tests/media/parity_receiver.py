@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from typing import TYPE_CHECKING
 
 from aiortc.rtp import RtpPacket, wrap_rtx
 
 from app.media.video_parity import Grouping, ParityEncoder
+
+if TYPE_CHECKING:
+    from app.media.engine import MediaConfig, MediaSession
 
 MEDIA_SSRC, RTX_SSRC = 1111, 2222
 
@@ -125,3 +129,15 @@ async def receive(
             break
     await receiver.stop()
     return buffer, decoded
+
+
+def idle_session(config: MediaConfig) -> MediaSession:
+    """A MediaSession with ``config`` that sends no signal and no media (not started)."""
+    from app.media.engine import MediaSession
+
+    async def ignore(*_args: object) -> None:
+        return None
+
+    return MediaSession(
+        offerer=True, send_signal=ignore, video_source=None, audio_source=None, config=config
+    )

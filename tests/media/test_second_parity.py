@@ -224,18 +224,13 @@ class _FirstVersionRepair(BaseModel):
 
 
 def test_q_goes_only_to_a_peer_whose_media_repair_says_it_decodes_it() -> None:
-    from app.media.engine import MediaConfig, MediaSession
+    from app.media.engine import MediaConfig
     from app.media.lowband import ParitySender
     from app.media.video_parity import PARITY_VERSION
+    from tests.media.parity_receiver import idle_session
 
     async def check() -> None:
-        ours = MediaSession(
-            offerer=True,
-            send_signal=_ignore,
-            video_source=None,
-            audio_source=None,
-            config=MediaConfig(q_peer_wide_groups=WIDE_PQ_GROUPS),
-        )
+        ours = idle_session(MediaConfig(q_peer_wide_groups=WIDE_PQ_GROUPS))
         # What we offer: a first-version client reads the first message (and sends us P),
         # a new one reads both.
         channel = _Channel()
@@ -284,10 +279,6 @@ async def _parity_sent(sender) -> list[RtpPacket]:
     for n in range(40):
         await sender(_one_packet_frame(n, bytes([0x10, 0, 0]) + bytes(600)))
     return [RtpPacket.parse(data) for data in sender.sender.packets]
-
-
-async def _ignore(*_args: object) -> None:
-    return None
 
 
 def test_a_real_receiver_decodes_every_frame_of_a_group_that_lost_two_packets() -> None:

@@ -11,7 +11,14 @@ import time
 from aiortc.rtp import RtpPacket
 
 from app.media.ladder import rung_index
-from app.media.video_parity import ParityDecoder, ParityEncoder, is_parity, parse_parity
+from app.media.video_parity import (
+    WIDE_GROUPS,
+    ParityDecoder,
+    ParityEncoder,
+    is_parity,
+    parse_parity,
+)
+from tests.media.parity_receiver import parity_wire
 
 SSRC = 0x1234_5678
 
@@ -41,17 +48,6 @@ def _frames(n: int, seed: int = 1) -> list[list[RtpPacket]]:
     return frames
 
 
-def _send(frames: list[list[RtpPacket]]) -> list[RtpPacket]:
-    """What goes on the wire: each frame's packets, then any parity due."""
-    encoder, wire, pseq = ParityEncoder(), [], 0
-    for packets in frames:
-        wire.extend(packets)
-        for payload in encoder.add_frame(packets):
-            wire.append(RtpPacket(payload_type=97, sequence_number=pseq, ssrc=99, payload=payload))
-            pseq += 1
-    return wire
-
-
 def _same(a: RtpPacket, b: RtpPacket) -> bool:
     return (a.sequence_number, a.timestamp, a.marker, a.payload, a.ssrc, a.payload_type) == (
         b.sequence_number,
@@ -66,7 +62,7 @@ def _same(a: RtpPacket, b: RtpPacket) -> bool:
 def test_one_lost_packet_per_group_is_rebuilt_bit_for_bit() -> None:
     frames = _frames(60)
     media = [p for f in frames for p in f]
-    wire = _send(frames)
+    wire = parity_wire(frames, WIDE_GROUPS)
     parities = [p for p in wire if is_parity(p.payload)]
     assert 0.15 < len(parities) / len(media) < 0.35  # about one per four packets
     # Lose the first packet of every group.
@@ -84,7 +80,7 @@ def test_one_lost_packet_per_group_is_rebuilt_bit_for_bit() -> None:
 
 def test_two_losses_in_a_group_wait_for_a_retransmission_of_one() -> None:
     frames = _frames(8, seed=2)
-    wire = _send(frames)
+    wire = parity_wire(frames, WIDE_GROUPS)
     first_group = []
     for p in wire:
         if is_parity(p.payload):
@@ -157,17 +153,12 @@ def test_playout_with_parity_follows_late_frames_not_the_round_trip() -> None:
 
 
 def test_parity_goes_only_to_a_peer_that_said_it_repairs_from_it() -> None:
-    from app.media.engine import MediaConfig, MediaSession
+    from app.media.engine import MediaConfig
     from app.protocol.datachannel import MediaRepair, encode_message
+    from tests.media.parity_receiver import idle_session
 
     async def check() -> None:
-        ours = MediaSession(
-            offerer=True,
-            send_signal=_ignore,
-            video_source=None,
-            audio_source=None,
-            config=MediaConfig(),
-        )
+        ours = idle_session(MediaConfig())
         assert ours.messaging.repairs_offered == MediaRepair(
             id=ours.messaging.repairs_offered.id,
             sent_at=ours.messaging.repairs_offered.sent_at,
@@ -178,20 +169,10 @@ def test_parity_goes_only_to_a_peer_that_said_it_repairs_from_it() -> None:
         assert not control.video_parity  # nothing heard yet: a stock peer or Chrome
         ours.messaging.on_data(encode_message(MediaRepair(video_parity=True)))
         assert control.video_parity
-        stock = MediaSession(
-            offerer=True,
-            send_signal=_ignore,
-            video_source=None,
-            audio_source=None,
-            config=MediaConfig(lowband=False),
-        )
+        stock = idle_session(MediaConfig(lowband=False))
         assert stock.messaging.repairs_offered is None
 
     asyncio.run(check())
-
-
-async def _ignore(*_args: object) -> None:
-    return None
 
 
 def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
