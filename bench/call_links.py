@@ -449,8 +449,8 @@ def _figures(
         if g >= limit and not (outage and start <= outage[1] and start + g >= outage[0])
     ]
     measured = wall - 5.0 - (outage[1] - outage[0] if outage else 0.0)
-    sizes = Counter(f"{w}x{h}" for _, w, h, _ in frames)
-    big = sum(1 for _, w, h, _ in frames if w >= 320 and h >= 240)
+    sizes = Counter(f"{f[1]}x{f[2]}" for f in frames)  # (arrival, w, h[, pts]): Chrome's has no pts
+    big = sum(1 for f in frames if f[1] >= 320 and f[2] >= 240)
     audio = _audio_figures(audio_rx, warm, outage)
     back = None
     if outage:
