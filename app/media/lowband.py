@@ -694,7 +694,9 @@ class DeadlineVideoBuffer(JitterBuffer):
     ) -> str | None:
         """Queue ``frame`` for the decoder; returns how it was made whole (or ``behind``)."""
         self._note_layer(frame)
-        how = self._filled.pop(frame.timestamp, None) or behind
+        own = self._filled.pop(frame.timestamp, None)
+        # Behind a resent frame, a frame rebuilt from parity still waited for the NACK.
+        how = behind if behind == "resent" else own or behind
         frame.timestamp = decoder.timestamp_mapper.map(frame.timestamp)
         if how is not None:
             self.repaired[frame.timestamp] = how

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -62,6 +63,9 @@ LATE_PERCENTILE = 0.96
 # gap of ~150 ms beyond the frame interval: libwebrtc's freezeCount, bench/call_links.py).
 STALL_TOLERANCE_S = 0.1
 MAX_REPAIRED_AHEAD_DELAY_S = 0.3
+# The most a parity repair delays a frame: its group's parity closes at most three frames on
+# (app.media.video_parity.SHORT_GROUPS: 0.2 s at 15 fps; pairs at 9 fps 0.22 s), then sent.
+PARITY_REPAIR_MAX_S = 0.25
 
 
 class PlayoutClock:
@@ -77,8 +81,10 @@ class PlayoutClock:
     ``repaired_ahead``: the far end sends parity (``app.media.video_parity``), so most lost
     packets are rebuilt within a few frames and only the few left to NACK take a round
     trip. The delay then follows the latest frame rebuilt from parity over the last 60 s
-    and the latest other frame of the last 10 s that did not wait for a retransmission
-    (``repairs``: how the video buffer made each late frame whole), less what a viewer
+    (as how much later it came than the last plain frames then, added to theirs now: one
+    rebuilt during a passing queue held the picture at queue + repair for a minute) and the latest plain frame of the last 10 s; frames that waited for a
+    retransmission are left out (``repairs``: how the video buffer made each late frame
+    whole). Both less what a viewer
     takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
     ``MAX_REPAIRED_AHEAD_DELAY_S``: on link b the picture is ~0.3 s glass-to-glass instead
     of ~0.75 s, the price being a freeze for the rare frame that waited for a
@@ -92,10 +98,11 @@ class PlayoutClock:
         self.repaired_ahead = False
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
-        # repaired_ahead: the latest frames rebuilt from parity (60 s) and the latest others
-        # not resent (10 s), each a monotonic deque (arrival, lateness): the front is the max.
-        self._parity_late = _RunningMax(60.0)
+        # repaired_ahead: how much later than the plain frames those rebuilt from parity came
+        # (60 s) and the latest plain frame (10 s).
+        self._parity_extra = _RunningMax(60.0)  # beyond the plain frames' median at the time
         self._other_late = _RunningMax(10.0)
+        self._plain: deque[float] = deque(maxlen=5)  # lateness of the last frames not repaired
         self.repairs: Mapping[int, str] | None = None  # DeadlineVideoBuffer.repaired
         # (pts, arrival, due) of the recent frames: a benchmark reads why a frame was late.
         self.history: deque[tuple[int, float, float]] = deque(maxlen=2048)
@@ -125,11 +132,23 @@ class PlayoutClock:
         how = self.repairs.get(pts) if self.repairs is not None else None
         # A frame later than the delay could ever cover (a CPU stall, an outage) would only
         # hold every frame of the next 10 s at the cap: not counted.
-        if late <= MAX_REPAIRED_AHEAD_DELAY_S + STALL_TOLERANCE_S and how != "resent":
-            (self._parity_late if how == "parity" else self._other_late).add(now, late)
+        if late <= MAX_REPAIRED_AHEAD_DELAY_S + STALL_TOLERANCE_S:
+            if how is None:
+                self._plain.append(late)
+                self._other_late.add(now, late)
+            elif how == "parity" and late - self._plain_level() <= PARITY_REPAIR_MAX_S:
+                # What the repair added to the path's lateness then: a rebuilt frame during
+                # a passing queue must not hold the picture at queue + repair for 60 s.
+                # Later than a parity group can explain, it waited behind a NACK's answer
+                # (a group unlocked by a retransmission): left out like a resent frame.
+                self._parity_extra.add(now, late - self._plain_level())
         due = max(now, media + self._offsets[0][1] + self.delay())
         self.history.append((pts, now, due))
         return due
+
+    def _plain_level(self) -> float:
+        """How late the path is now: the median of the last frames that needed no repair."""
+        return statistics.median(self._plain) if self._plain else 0.0
 
     def delay(self) -> float:
         """The delay now (s) behind the earliest arrival."""
@@ -137,7 +156,8 @@ class PlayoutClock:
             now = self._lateness[-1][0] if self._lateness else 0.0
             worst = 0.0
             if len(self._lateness) >= 20:
-                worst = max(self._parity_late.value(now), self._other_late.value(now))
+                repaired = self._plain_level() + self._parity_extra.value(now)
+                worst = max(repaired, self._other_late.value(now))
             return min(max(self.delay_s, worst - STALL_TOLERANCE_S), MAX_REPAIRED_AHEAD_DELAY_S)
         return min(max(self.delay_s, self.observed_delay() + 0.02), MAX_VIDEO_DELAY_S)
 

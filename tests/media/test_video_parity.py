@@ -145,6 +145,14 @@ def test_playout_with_parity_follows_late_frames_not_the_round_trip() -> None:
     # or with a 10 s memory, each was a freeze.
     delay, freezes = run(repaired_ahead=True, parity_late=0.25, parity_every=180)
     assert 0.12 <= delay < 0.2 and freezes == resent_after_warmup
+    # A frame rebuilt during a passing queue: what the repair added is remembered, not the
+    # queue (the picture was held at queue + repair for a minute).
+    clock = PlayoutClock()
+    clock.delay_s, clock.repaired_ahead, clock.repairs = 0.03, True, {110 * 6000: "parity"}
+    for n in range(600):
+        queue = 0.2 if 100 <= n < 130 else 0.0
+        clock.due(n * 6000, 100.0 + n / 15 + queue + (0.12 if n == 110 else 0.0))
+    assert clock.delay() < 0.05  # 0.12 − 0.1 on a clean path, not 0.32 − 0.1
     # A frame 2 s late (a stall) is a freeze whatever the delay: it does not hold the rest.
     delay, freezes = run(repaired_ahead=True, parity_late=2.0)
     assert delay < 0.15
