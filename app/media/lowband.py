@@ -43,6 +43,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import av
 from aiortc.codecs.base import Encoder
@@ -84,6 +85,7 @@ from app.media.video_parity import (
 )
 
 log = logging.getLogger(__name__)
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -629,6 +631,20 @@ def late_repairs(receiver: RTCRtpReceiver) -> dict[int, str] | None:
     return buffer.repaired if isinstance(buffer, DeadlineVideoBuffer) else None
 
 
+def _frame_of(packets: list[RtpPacket]) -> JitterFrame:
+    """One frame from its packets, in order (as aiortc's buffer joins them)."""
+    return JitterFrame(
+        data=b"".join(adapter.packet_bytes(x) for x in packets), timestamp=packets[0].timestamp
+    )
+
+
+def _put_bounded(mapping: dict[int, _V], key: int, value: _V, limit: int) -> None:
+    """``mapping[key] = value``, forgetting the oldest entries beyond ``limit``."""
+    mapping[key] = value
+    while len(mapping) > limit:
+        del mapping[next(iter(mapping))]
+
+
 class DeadlineVideoBuffer(JitterBuffer):
     """aiortc's video jitter buffer with a deadline on holes (see the module docstring)."""
 
@@ -648,7 +664,6 @@ class DeadlineVideoBuffer(JitterBuffer):
         self._layers: dict[int, FrameLayer | None] = {}
         self.parity = ParityDecoder()
         self._newest: int | None = None
-        self._rebuilding = False  # adding what ``add_media`` rebuilt
         # How the frames that had a hole (or waited behind one) were made whole — "parity"
         # or "resent" — by RTP timestamp, then by the decoder's (mapped) timestamp once
         # handed on: the playout clock (app.media.receive) and the benchmark's freeze causes
@@ -699,9 +714,7 @@ class DeadlineVideoBuffer(JitterBuffer):
         how = behind if behind == "resent" else own or behind
         frame.timestamp = decoder.timestamp_mapper.map(frame.timestamp)
         if how is not None:
-            self.repaired[frame.timestamp] = how
-            while len(self.repaired) > 512:
-                del self.repaired[next(iter(self.repaired))]
+            _put_bounded(self.repaired, frame.timestamp, how, 512)
         decoder.queue.put((codec, frame))
         return how
 
@@ -712,10 +725,8 @@ class DeadlineVideoBuffer(JitterBuffer):
             self._newest = seq
             return
         if seq != self._newest:
-            rebuilt = self._rebuilding or self.parity.was_rebuilt(packet)
-            self._filled[packet.timestamp] = "parity" if rebuilt else "resent"
-            while len(self._filled) > 256:
-                del self._filled[next(iter(self._filled))]
+            how = "parity" if self.parity.was_rebuilt(packet) else "resent"
+            _put_bounded(self._filled, packet.timestamp, how, 256)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         """The frame at the origin once it is whole, removed from the buffer.
@@ -742,18 +753,13 @@ class DeadlineVideoBuffer(JitterBuffer):
         else:
             return None
         self.remove(len(packets))
-        return JitterFrame(
-            data=b"".join(adapter.packet_bytes(x) for x in packets),
-            timestamp=packets[0].timestamp,
-        )
+        return _frame_of(packets)
 
     def _layer_of(self, packet: RtpPacket) -> FrameLayer | None:
         """The layer of ``packet``'s frame if it is the frame's first packet (else None)."""
         layer = frame_layer(packet.payload)
         if layer is not None or packet.timestamp not in self._layers:
-            self._layers[packet.timestamp] = layer
-            while len(self._layers) > 256:
-                del self._layers[next(iter(self._layers))]
+            _put_bounded(self._layers, packet.timestamp, layer, 256)
         return layer
 
     def _note_layer(self, frame: JitterFrame) -> None:
@@ -780,11 +786,7 @@ class DeadlineVideoBuffer(JitterBuffer):
                 self._note_layer(frame)
             for more in rebuilt:
                 if adapter.prepare_rebuilt(self._receiver, more):
-                    self._rebuilding = True
-                    try:
-                        more_pli, more_frame = self.add(more)
-                    finally:
-                        self._rebuilding = False
+                    more_pli, more_frame = self.add(more)
                     pli, frame = pli or more_pli, frame or more_frame
             return pli, frame
         finally:
@@ -920,13 +922,7 @@ class DeadlineVideoBuffer(JitterBuffer):
         if groups and not groups[-1][-1].marker:
             groups.pop()  # its end may be in the hole
         used = sum(len(g) for g in groups)
-        frames = [
-            JitterFrame(
-                data=b"".join(adapter.packet_bytes(x) for x in g),
-                timestamp=g[0].timestamp,
-            )
-            for g in groups
-        ]
+        frames = [_frame_of(g) for g in groups]
         self.remove(used)
         return frames
 

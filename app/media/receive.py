@@ -82,10 +82,10 @@ class PlayoutClock:
     packets are rebuilt within a few frames and only the few left to NACK take a round
     trip. The delay then follows the latest frame rebuilt from parity over the last 60 s
     (as how much later it came than the last plain frames then, added to theirs now: one
-    rebuilt during a passing queue held the picture at queue + repair for a minute) and the latest plain frame of the last 10 s; frames that waited for a
-    retransmission are left out (``repairs``: how the video buffer made each late frame
-    whole). Both less what a viewer
-    takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
+    rebuilt during a passing queue held the picture at queue + repair for a minute) and the
+    latest plain frame of the last 10 s; frames that waited for a retransmission are left
+    out (``repairs``: how the video buffer made each late frame whole). Both less what a
+    viewer takes as a hitch rather than a freeze (``STALL_TOLERANCE_S``), within
     ``MAX_REPAIRED_AHEAD_DELAY_S``: on link b the picture is ~0.3 s glass-to-glass instead
     of ~0.75 s, the price being a freeze for the rare frame that waited for a
     retransmission. The latest, not the 96th percentile, and a long memory for parity:
@@ -96,11 +96,12 @@ class PlayoutClock:
     def __init__(self) -> None:
         self.delay_s = 0.0
         self.repaired_ahead = False
-        self._offsets: deque[tuple[float, float]] = deque()  # (arrival, arrival - media time)
+        # The earliest arrival − media time of the last 10 s: the path without queueing.
+        self._earliest = _RunningMax(10.0, lowest=True)
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, s behind the earliest)
         # repaired_ahead: how much later than the plain frames those rebuilt from parity came
         # (60 s) and the latest plain frame (10 s).
-        self._parity_extra = _RunningMax(60.0)  # beyond the plain frames' median at the time
+        self._parity_extra = _RunningMax(60.0)  # beyond the last plain frames' lateness then
         self._other_late = _RunningMax(10.0)
         self._plain: deque[float] = deque(maxlen=5)  # lateness of the last frames not repaired
         self.repairs: Mapping[int, str] | None = None  # DeadlineVideoBuffer.repaired
@@ -120,14 +121,11 @@ class PlayoutClock:
             return now
         media = pts / 90_000
         offset = now - media
-        while self._offsets and now - self._offsets[0][0] > 10.0:
-            self._offsets.popleft()
-        while self._offsets and self._offsets[-1][1] >= offset:
-            self._offsets.pop()  # monotonic deque: the front is the minimum
-        self._offsets.append((now, offset))
+        self._earliest.add(now, offset)
+        earliest = self._earliest.value(now)
         while self._lateness and now - self._lateness[0][0] > 10.0:
             self._lateness.popleft()
-        late = offset - self._offsets[0][1]
+        late = offset - earliest
         self._lateness.append((now, late))
         how = self.repairs.get(pts) if self.repairs is not None else None
         # A frame later than the delay could ever cover (a CPU stall, an outage) would only
@@ -136,13 +134,13 @@ class PlayoutClock:
             if how is None:
                 self._plain.append(late)
                 self._other_late.add(now, late)
-            elif how == "parity" and late - self._plain_level() <= PARITY_REPAIR_MAX_S:
+            elif how == "parity" and (extra := late - self._plain_level()) <= PARITY_REPAIR_MAX_S:
                 # What the repair added to the path's lateness then: a rebuilt frame during
                 # a passing queue must not hold the picture at queue + repair for 60 s.
                 # Later than a parity group can explain, it waited behind a NACK's answer
                 # (a group unlocked by a retransmission): left out like a resent frame.
-                self._parity_extra.add(now, late - self._plain_level())
-        due = max(now, media + self._offsets[0][1] + self.delay())
+                self._parity_extra.add(now, extra)
+        due = max(now, media + earliest + self.delay())
         self.history.append((pts, now, due))
         return due
 
@@ -163,13 +161,16 @@ class PlayoutClock:
 
 
 class _RunningMax:
-    """The largest value added over the last ``window_s`` seconds."""
+    """The largest (or with ``lowest``, the smallest) value added over the last
+    ``window_s`` seconds."""
 
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, lowest: bool = False) -> None:
         self.window_s = window_s
-        self._items: deque[tuple[float, float]] = deque()  # decreasing values
+        self._sign = -1.0 if lowest else 1.0
+        self._items: deque[tuple[float, float]] = deque()  # (when, sign × value), decreasing
 
     def add(self, now: float, value: float) -> None:
+        value *= self._sign
         while self._items and self._items[-1][1] <= value:
             self._items.pop()
         self._items.append((now, value))
@@ -177,7 +178,7 @@ class _RunningMax:
     def value(self, now: float) -> float:
         while self._items and now - self._items[0][0] > self.window_s:
             self._items.popleft()
-        return self._items[0][1] if self._items else 0.0
+        return self._sign * self._items[0][1] if self._items else 0.0
 
 
 class AudioMeter:

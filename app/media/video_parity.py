@@ -403,25 +403,21 @@ class ParityDecoder:
             self._packets.pop(self._order.popleft(), None)
 
     def _missing(self, group: ParityGroup) -> list[int]:
-        return [s for s in group.sequence_numbers if (group.ssrc, s) not in self._packets]
+        """The positions in ``group`` of the packets not here."""
+        return [
+            i for i, s in enumerate(group.sequence_numbers) if (group.ssrc, s) not in self._packets
+        ]
 
     def _try(self, entry: _Pending) -> list[RtpPacket]:
         """The missing packets of ``entry``'s group, rebuilt: none unless there are no more
         of them than parity packets, and none if the result is not a plausible packet."""
         group = entry.any
-        missing = [
-            i for i, s in enumerate(group.sequence_numbers) if (group.ssrc, s) not in self._packets
-        ]
+        missing = self._missing(group)
         if not missing or len(missing) > (entry.p is not None) + (entry.q is not None):
             return []
         width = max(len(g.coded) for g in (entry.p, entry.q) if g is not None)
-        p_rest = q_rest = None
-        if entry.p is not None:
-            p_rest = np.zeros(width, dtype=np.uint8)
-            p_rest[: len(entry.p.coded)] = np.frombuffer(entry.p.coded, dtype=np.uint8)
-        if entry.q is not None:
-            q_rest = np.zeros(width, dtype=np.uint8)
-            q_rest[: len(entry.q.coded)] = np.frombuffer(entry.q.coded, dtype=np.uint8)
+        p_rest = _padded(entry.p.coded, width) if entry.p is not None else None
+        q_rest = _padded(entry.q.coded, width) if entry.q is not None else None
         payload_type = group.payload_type
         for i, s in enumerate(group.sequence_numbers):
             p = self._packets.get((group.ssrc, s))
@@ -459,6 +455,13 @@ class ParityDecoder:
         if entry.p is None or len(rebuilt) == 2:
             self.recovered_with_q += len(rebuilt)
         return rebuilt
+
+
+def _padded(coded: bytes, width: int) -> np.ndarray:
+    """``coded`` as a row of ``width`` bytes, zero-padded."""
+    row = np.zeros(width, dtype=np.uint8)
+    row[: len(coded)] = np.frombuffer(coded, dtype=np.uint8)
+    return row
 
 
 def _solve_two(
