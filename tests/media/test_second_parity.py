@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import json
 import random
-import time
 from types import SimpleNamespace
 from typing import Literal
 
@@ -319,7 +318,7 @@ def test_a_lossy_call_between_our_peers_rebuilds_two_loss_groups_from_p_and_q() 
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
-    from tests.media.lossy_call import frames_shown, video_buffer
+    from tests.media.lossy_call import frames_shown, poll_call, video_buffer
     from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
@@ -337,14 +336,15 @@ def test_a_lossy_call_between_our_peers_rebuilds_two_loss_groups_from_p_and_q() 
             # where it would settle instead of climbing from 90 kbit/s through 10 fps rungs.
             a.adaptation.ladder.estimate = 300_000
             await pair.start()
-            deadline = time.monotonic() + 60  # generous: a loaded CI box is slow
             groupings = set()
-            while time.monotonic() < deadline:
-                groupings.add(a.adaptation.control.sending_grouping())
+
+            def two_rebuilt() -> bool:
                 buf = video_buffer(b)
-                if buf is not None and buf.parity.two_rebuilt >= 1 and frames_shown(b) >= 20:
-                    break
-                await asyncio.sleep(0.2)
+                return buf is not None and buf.parity.two_rebuilt >= 1 and frames_shown(b) >= 20
+
+            await poll_call(
+                two_rebuilt, lambda: groupings.add(a.adaptation.control.sending_grouping())
+            )
             buf = video_buffer(b)
             parity = buf.parity if buf else None
             result = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 from aiortc.rtp import RtpPacket
 
@@ -191,7 +190,7 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
     from app.media.loopback import use_loopback_candidates
     from tests.linkemu.profile import LinkProfile
     from tests.linkemu.udp import UdpLinkEmulator
-    from tests.media.lossy_call import frames_shown, video_buffer
+    from tests.media.lossy_call import frames_shown, poll_call, video_buffer
     from tests.support.memory_signaling import SignalingPair
 
     use_loopback_candidates()
@@ -203,14 +202,13 @@ def test_a_lossy_call_between_our_peers_repairs_video_from_parity() -> None:
             a, b = pair.sessions_for(config, fps=10)
             await pair.start()
 
-            deadline = time.monotonic() + 60  # generous: a loaded CI box is slow
             rungs: set[str] = set()
-            while time.monotonic() < deadline:
-                rungs.add(a.stats.rung)
+
+            def repaired() -> bool:
                 buf = video_buffer(b)
-                if buf is not None and buf.parity.recovered >= 1 and frames_shown(b) >= 20:
-                    break
-                await asyncio.sleep(0.2)
+                return buf is not None and buf.parity.recovered >= 1 and frames_shown(b) >= 20
+
+            await poll_call(repaired, lambda: rungs.add(a.stats.rung))
             buf = video_buffer(b)
             result = (
                 buf.parity.recovered if buf else 0,
