@@ -7,7 +7,9 @@ Three parts, each with preview, remote video, the statistics panel and chat acti
 
 1. ``--runs`` calls of ``--minutes`` each (default 20 × 5 min), the two apps restarted for
    every run: GUI stalls over 200 ms on either GUI thread, by wall clock (the strict bar),
-   and how many of them the GUI thread spent on its own CPU (ours, not the scheduler's).
+   and how many of them the GUI thread spent on its own CPU (ours, not the scheduler's);
+   on Linux each stall's cause: ``cpu``, ``queue`` (runnable, no core free) or ``asleep``
+   (waiting for the GIL, a lock, or idle — the stall's sampled stack says which).
 2. One call of ``--memory-minutes`` (default 30): resident memory of each app after the
    first minute and at the end (growth must stay under 50 MB per client).
 3. ``--calls`` consecutive calls (default 20, ``--call-seconds`` each) without restarting
@@ -24,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,12 +59,35 @@ def _hold_call(soak: Soak, seconds: float) -> dict[str, dict]:
             "stalls_wall": len(over),
             "longest_s": max((s["gap_s"] for s in stalls), default=0.0),
             "stalls_ours": len([s for s in over if s["gui_cpu_s"] > STALL_S]),
+            "causes": dict(Counter(s.get("cause", "unknown") for s in over)),
+            "longest_queued_s": max(over, key=lambda s: s["gap_s"])["queued_s"] if over else None,
             "rss_start": first[client.name]["rss_mb"],
             "rss_end": last["rss_mb"],
             "chat": last["chat_lines"],
             "connected": last["media"] == "connected",
+            "over": over,
         }
     return out
+
+
+def _causes(f: dict) -> str:
+    """How the GUI thread spent the stalls: its CPU, a run queue, or asleep (GIL/lock)."""
+    if not f["causes"]:
+        return ""
+    queued = f["longest_queued_s"]
+    longest = "" if queued is None else f", longest queued {queued * 1000:.0f} ms"
+    return "; " + ", ".join(f"{k} {v}" for k, v in sorted(f["causes"].items())) + longest
+
+
+def _print_stall(name: str, stall: dict) -> None:
+    queued = stall.get("queued_s")
+    where = (stall.get("where") or "").strip().splitlines()
+    print(
+        f"  {name} stall {stall['gap_s'] * 1000:.0f} ms: own CPU {stall['gui_cpu_s'] * 1000:.0f} ms"
+        f", queued {'?' if queued is None else f'{queued * 1000:.0f}'} ms"
+        f" -> {stall.get('cause', 'unknown')}; sampled at: {where[-1] if where else '-'}",
+        flush=True,
+    )
 
 
 def _line(label: str, figures: dict[str, dict]) -> str:
@@ -69,7 +95,7 @@ def _line(label: str, figures: dict[str, dict]) -> str:
     for name, f in figures.items():
         parts.append(
             f"{name}: {f['remote_fps']:.1f} fps remote, {f['preview_fps']:.1f} preview, "
-            f"stalls>200ms {f['stalls_wall']} (ours {f['stalls_ours']}), "
+            f"stalls>200ms {f['stalls_wall']} (ours {f['stalls_ours']}{_causes(f)}), "
             f"longest {f['longest_s'] * 1000:.0f} ms, RSS {f['rss_start']:.0f}->{f['rss_end']:.0f} MB"
         )
     return " | ".join(parts) + f" | {_load()}"
@@ -92,6 +118,9 @@ def soak_runs(runs: int, minutes: float, workdir: Path, shots: Path | None = Non
         ok = all(f["stalls_wall"] == 0 and f["connected"] for f in figures.values())
         clean &= ok
         print(_line(f"run {n + 1}/{runs} {'clean' if ok else 'STALLED'}", figures), flush=True)
+        for name, f in figures.items():
+            for s in f["over"]:
+                _print_stall(name, s)
     return clean
 
 
