@@ -59,8 +59,6 @@ def _hold_call(soak: Soak, seconds: float) -> dict[str, dict]:
             "stalls_wall": len(over),
             "longest_s": max((s["gap_s"] for s in stalls), default=0.0),
             "stalls_ours": len([s for s in over if s["gui_cpu_s"] > STALL_S]),
-            "causes": dict(Counter(s.get("cause", "unknown") for s in over)),
-            "longest_queued_s": max(over, key=lambda s: s["gap_s"])["queued_s"] if over else None,
             "rss_start": first[client.name]["rss_mb"],
             "rss_end": last["rss_mb"],
             "chat": last["chat_lines"],
@@ -72,20 +70,22 @@ def _hold_call(soak: Soak, seconds: float) -> dict[str, dict]:
 
 def _causes(f: dict) -> str:
     """How the GUI thread spent the stalls: its CPU, a run queue, or asleep (GIL/lock)."""
-    if not f["causes"]:
+    over = f["over"]
+    if not over:
         return ""
-    queued = f["longest_queued_s"]
+    causes = Counter(s["cause"] for s in over)
+    queued = max(over, key=lambda s: s["gap_s"])["queued_s"]
     longest = "" if queued is None else f", longest queued {queued * 1000:.0f} ms"
-    return "; " + ", ".join(f"{k} {v}" for k, v in sorted(f["causes"].items())) + longest
+    return "; " + ", ".join(f"{k} {v}" for k, v in sorted(causes.items())) + longest
 
 
 def _print_stall(name: str, stall: dict) -> None:
-    queued = stall.get("queued_s")
-    where = (stall.get("where") or "").strip().splitlines()
+    queued = stall["queued_s"]
+    where = stall["where"].strip().splitlines()
     print(
         f"  {name} stall {stall['gap_s'] * 1000:.0f} ms: own CPU {stall['gui_cpu_s'] * 1000:.0f} ms"
         f", queued {'?' if queued is None else f'{queued * 1000:.0f}'} ms"
-        f" -> {stall.get('cause', 'unknown')}; sampled at: {where[-1] if where else '-'}",
+        f" -> {stall['cause']}; sampled at: {where[-1] if where else '-'}",
         flush=True,
     )
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 NTP_FRACTION = 1 << 32
 RTP_WRAP = 1 << 32
 WINDOW = (-0.125, 0.045)  # BT.1359: video − audio, seconds
-# Aimed at the window's tolerant side: the estimate reads video ~10–30 ms earlier than the
-# stamped pattern and tone do on link b (video sender reports pair a frame with when it was
-# sent, not captured), and a voice slightly late is noticed far later (125 ms) than early.
+# Aimed at the window's tolerant side: on link b the estimate reads video ~10–30 ms earlier
+# than the stamped pattern and tone do (cause not found: the video reports' send-time bias
+# is only 2–3 ms), and a voice slightly late is noticed far later (125 ms) than early.
 TARGET_S = -0.025
 KEEP = (-0.100, 0.010)  # no correction while the skew stays in here
 SAMPLES_S = 3.0  # median over this much of each stream

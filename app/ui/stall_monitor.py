@@ -61,7 +61,7 @@ class Stall:
     @property
     def cause(self) -> str:
         """``cpu`` (the GUI thread's own work), ``queue`` (no core free: the scheduler),
-        ``asleep`` (waiting: GIL, lock or idle — see ``where``) or ``unknown``."""
+        ``asleep`` (waiting: GIL, lock or idle — see ``where``), ``mixed`` or ``unknown``."""
         if self.gui_cpu_s >= 0.5 * self.gap_s:
             return "cpu"
         if self.queued_s is None:
@@ -69,13 +69,6 @@ class Stall:
         if self.queued_s >= 0.5 * self.gap_s:
             return "queue"
         return "asleep" if (self.asleep_s or 0.0) >= 0.5 * self.gap_s else "mixed"
-
-    @property
-    def in_our_code(self) -> bool:
-        """The GUI thread was busy (CPU) or sampled outside Qt's idle event loop."""
-        busy = self.gui_cpu_s >= 0.5 * self.gap_s
-        waiting_in_code = bool(self.where) and "exec" not in self.where.strip().splitlines()[-1]
-        return busy or waiting_in_code
 
 
 class GuiStallMonitor(QObject):
